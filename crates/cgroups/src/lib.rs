@@ -1,0 +1,1 @@
+//! Control groups for berth (placeholder, being written).

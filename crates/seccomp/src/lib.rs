@@ -1,0 +1,1 @@
+//! seccomp for berth (placeholder, being written).
