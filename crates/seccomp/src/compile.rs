@@ -1,0 +1,551 @@
+//! OCI seccomp profile → classic BPF program.
+//!
+//! Program layout:
+//!
+//! ```text
+//!       ld  [arch]
+//!       jeq NATIVE  -> native        ; rules compiled
+//!       jeq COMPAT  -> compat        ; rules compiled, if the profile lists it
+//!       jeq OTHER   -> default       ; any other listed arch: default action
+//!       ret KILL_PROCESS             ; arch not in the profile
+//! native:
+//!       ld  [nr]
+//!       jge 0x40000000 -> default|bad ; x32 numbers (x86_64 only)
+//!       <binary search on nr; leaves: jeq nr -> action or rule body>
+//!       <rule bodies: 64-bit argument comparisons, first matching rule wins>
+//! compat:
+//!       ...same, 32-bit argument comparisons...
+//! default:
+//!       ret DEFAULT
+//! bad:  ret KILL_PROCESS             ; x32 call, x32 not in the profile
+//! ```
+
+use std::collections::{HashMap, HashSet};
+
+use libc::sock_filter;
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
+
+use crate::arch::{self, ArchSpec, X32_SYSCALL_BIT};
+use crate::bpf::{Asm, Cond, Label, Tgt};
+use crate::SeccompError;
+
+/// `SECCOMP_RET_*` values.
+pub mod ret {
+    /// Kill the whole process (Linux 4.14+).
+    pub const KILL_PROCESS: u32 = 0x8000_0000;
+    /// Kill the calling thread.
+    pub const KILL_THREAD: u32 = 0x0000_0000;
+    /// Send SIGSYS.
+    pub const TRAP: u32 = 0x0003_0000;
+    /// Fail with the errno in the low 16 bits.
+    pub const ERRNO: u32 = 0x0005_0000;
+    /// Hand over to a seccomp user-notification listener.
+    pub const USER_NOTIF: u32 = 0x7fc0_0000;
+    /// Notify a ptrace tracer with the low 16 bits as data.
+    pub const TRACE: u32 = 0x7ff0_0000;
+    /// Allow and log.
+    pub const LOG: u32 = 0x7ffc_0000;
+    /// Allow.
+    pub const ALLOW: u32 = 0x7fff_0000;
+}
+
+/// `SECCOMP_FILTER_FLAG_*` values.
+pub mod flag {
+    /// Synchronise all threads of the process to the new filter.
+    pub const TSYNC: u32 = 1 << 0;
+    /// Log all actions except ALLOW.
+    pub const LOG: u32 = 1 << 1;
+    /// Disable the Speculative Store Bypass mitigation.
+    pub const SPEC_ALLOW: u32 = 1 << 2;
+}
+
+/// Action taken when `seccomp_data.arch` is not one the profile lists.
+///
+/// libseccomp's default "bad arch" action is `SCMP_ACT_KILL` (kill the
+/// thread). We kill the whole process instead: a container process with a
+/// thread silently gone is worse than a dead container, and a syscall made
+/// under an unexpected ABI is an escape attempt rather than a mistake.
+pub const BAD_ARCH_ACTION: u32 = ret::KILL_PROCESS;
+
+/// A compiled seccomp filter, ready to install.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    /// The classic BPF program.
+    pub program: Vec<sock_filter>,
+    /// `SECCOMP_FILTER_FLAG_*` bits for `seccomp(SECCOMP_SET_MODE_FILTER)`.
+    pub flags: u32,
+    /// Syscall names that no compiled architecture knows; their rules were
+    /// ignored (as libseccomp/runc do). Callers may log these at debug level.
+    pub skipped: Vec<String>,
+}
+
+const EPERM: u32 = 1;
+/// Entries per linear leaf of the binary search on the syscall number.
+const LEAF: usize = 8;
+
+#[cfg(target_endian = "little")]
+const fn arg_offsets(index: u32) -> (u32, u32) {
+    (16 + 8 * index, 20 + 8 * index)
+}
+#[cfg(target_endian = "big")]
+const fn arg_offsets(index: u32) -> (u32, u32) {
+    (20 + 8 * index, 16 + 8 * index)
+}
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+
+#[derive(Clone, Copy, Debug)]
+struct ArgCmp {
+    index: u32,
+    op: LinuxSeccompOperator,
+    value: u64,
+    value_two: u64,
+}
+
+struct Rule<'a> {
+    names: &'a [String],
+    args: Vec<ArgCmp>,
+    action: u32,
+}
+
+fn data(v: Option<u32>, field: &str) -> Result<u32, SeccompError> {
+    let v = v.unwrap_or(EPERM);
+    if v > 0xffff {
+        return Err(SeccompError::invalid(
+            field,
+            format!("{v} is out of range 0..=65535"),
+        ));
+    }
+    Ok(v)
+}
+
+/// The `SECCOMP_RET_*` value of an OCI action.
+fn action_value(
+    a: LinuxSeccompAction,
+    errno: Option<u32>,
+    field: &str,
+    errno_field: &str,
+) -> Result<u32, SeccompError> {
+    use LinuxSeccompAction as A;
+    Ok(match a {
+        A::ScmpActKill | A::ScmpActKillThread => ret::KILL_THREAD,
+        A::ScmpActKillProcess => ret::KILL_PROCESS,
+        A::ScmpActTrap => ret::TRAP,
+        A::ScmpActErrno => ret::ERRNO | data(errno, errno_field)?,
+        A::ScmpActTrace => ret::TRACE | data(errno, errno_field)?,
+        A::ScmpActLog => ret::LOG,
+        A::ScmpActAllow => ret::ALLOW,
+        A::ScmpActNotify => {
+            return Err(SeccompError::invalid(
+                field,
+                "SCMP_ACT_NOTIFY needs a listener socket, not supported",
+            ))
+        }
+    })
+}
+
+/// Compiles an OCI seccomp profile to a classic BPF program.
+///
+/// * Rules are compiled for the native architecture and, if the profile
+///   lists it, for the 32-bit compat architecture (`SCMP_ARCH_X86` on
+///   x86_64, `SCMP_ARCH_ARM` on aarch64). The native architecture is always
+///   included, like libseccomp does.
+/// * Any other listed architecture gets the default action for every call.
+/// * An architecture not listed gets [`BAD_ARCH_ACTION`] (kill the process).
+/// * x32 calls (x86_64 numbers with bit 30 set) get the default action if
+///   the profile lists `SCMP_ARCH_X32` and [`BAD_ARCH_ACTION`] otherwise, so
+///   they never slip past an allow-list or a deny-list. Rules are not
+///   compiled for x32 (unlike libseccomp).
+/// * Rules for the same syscall are tried in profile order; the first whose
+///   argument conditions (ANDed) all hold gives the action. If none holds,
+///   the default action applies.
+/// * Unknown syscall names are skipped and reported in [`Filter::skipped`].
+/// * `errnoRet` is used by `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE` (default
+///   EPERM) and ignored for other actions.
+/// * `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` is ignored: it only means
+///   something with a user-notification listener, which is not supported.
+pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
+    let default = action_value(
+        profile.default_action(),
+        profile.default_errno_ret(),
+        "linux.seccomp.defaultAction",
+        "linux.seccomp.defaultErrnoRet",
+    )?;
+
+    let mut flags = 0;
+    for f in profile.flags().iter().flatten() {
+        flags |= match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => flag::TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => flag::LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => flag::SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
+        };
+    }
+
+    let syscalls = profile.syscalls().as_deref().unwrap_or(&[]);
+    let mut rules = Vec::with_capacity(syscalls.len());
+    for (i, sc) in syscalls.iter().enumerate() {
+        let action = action_value(
+            sc.action(),
+            sc.errno_ret(),
+            &format!("linux.seccomp.syscalls[{i}].action"),
+            &format!("linux.seccomp.syscalls[{i}].errnoRet"),
+        )?;
+        let mut args = Vec::new();
+        for (j, a) in sc.args().iter().flatten().enumerate() {
+            let index = match u32::try_from(a.index()) {
+                Ok(ix) if ix <= 5 => ix,
+                _ => {
+                    return Err(SeccompError::invalid(
+                        format!("linux.seccomp.syscalls[{i}].args[{j}].index"),
+                        format!("{} is out of range 0..=5", a.index()),
+                    ))
+                }
+            };
+            args.push(ArgCmp {
+                index,
+                op: a.op(),
+                value: a.value(),
+                value_two: a.value_two().unwrap_or(0),
+            });
+        }
+        rules.push(Rule {
+            names: sc.names(),
+            args,
+            action,
+        });
+    }
+
+    let listed: &[Arch] = profile.architectures().as_deref().unwrap_or(&[]);
+    let native = arch::native();
+    let compat = arch::compat();
+    let with_compat = listed.contains(&compat.scmp);
+    let x32_listed = listed.contains(&Arch::ScmpArchX32);
+    let mut others: Vec<u32> = Vec::new();
+    for a in listed {
+        if let Some(v) = arch::audit_value(*a) {
+            if v != native.audit && v != compat.audit && !others.contains(&v) {
+                others.push(v);
+            }
+        }
+    }
+
+    let mut asm = Asm::with_capacity(1024);
+    let bad = asm.label();
+    let dflt = asm.label();
+    let native_l = asm.label();
+    let compat_l = asm.label();
+
+    asm.load(OFF_ARCH);
+    asm.jump(Cond::Eq, native.audit, Tgt::To(native_l), Tgt::Next);
+    if with_compat {
+        asm.jump(Cond::Eq, compat.audit, Tgt::To(compat_l), Tgt::Next);
+    }
+    for v in &others {
+        asm.jump(Cond::Eq, *v, Tgt::To(dflt), Tgt::Next);
+    }
+    asm.ret(BAD_ARCH_ACTION);
+
+    asm.bind(native_l);
+    asm.load(OFF_NR);
+    if arch::HAS_X32 {
+        let x32 = if x32_listed { dflt } else { bad };
+        asm.jump(Cond::Ge, X32_SYSCALL_BIT, Tgt::To(x32), Tgt::Next);
+    }
+    section(&mut asm, &native, &rules, default);
+
+    if with_compat {
+        asm.bind(compat_l);
+        asm.load(OFF_NR);
+        section(&mut asm, &compat, &rules, default);
+    }
+
+    asm.bind(dflt);
+    asm.ret(default);
+    if arch::HAS_X32 && !x32_listed {
+        // Jumps go forward only: a second copy for the native section.
+        asm.bind(bad);
+        asm.ret(BAD_ARCH_ACTION);
+    }
+
+    let program = asm.finish()?;
+
+    // Names no compiled architecture knows.
+    let mut seen = HashSet::new();
+    let mut skipped = Vec::new();
+    let nt = (native.table)();
+    let ct = with_compat.then(compat.table);
+    for r in &rules {
+        for n in r.names {
+            let known =
+                nt.contains_key(n.as_str()) || ct.is_some_and(|t| t.contains_key(n.as_str()));
+            if !known && seen.insert(n.as_str()) {
+                skipped.push(n.clone());
+            }
+        }
+    }
+
+    Ok(Filter {
+        program,
+        flags,
+        skipped,
+    })
+}
+
+/// What a syscall number leads to.
+enum Target {
+    /// A fixed action (first rule has no argument conditions).
+    Ret(u32),
+    /// The rules (indices) to try in order.
+    Body(Vec<usize>),
+}
+
+/// Emits the per-syscall dispatch of one architecture; `A` holds the
+/// syscall number on entry. Every path ends in a `ret`.
+fn section(asm: &mut Asm, spec: &ArchSpec, rules: &[Rule<'_>], default: u32) {
+    let table = (spec.table)();
+    let mut per_nr: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (ri, rule) in rules.iter().enumerate() {
+        for name in rule.names {
+            let Some(&nr) = table.get(name.as_str()) else {
+                continue;
+            };
+            let v = per_nr.entry(nr).or_default();
+            // A rule after an unconditional one for the same syscall can
+            // never match; the same rule listing a name twice is one rule.
+            if v.last().is_some_and(|&l| rules[l].args.is_empty()) || v.contains(&ri) {
+                continue;
+            }
+            v.push(ri);
+        }
+    }
+
+    let mut entries: Vec<(u32, Target)> = per_nr
+        .into_iter()
+        .filter_map(|(nr, v)| {
+            let first = &rules[*v.first()?];
+            if first.args.is_empty() {
+                (first.action != default).then_some((nr, Target::Ret(first.action)))
+            } else if v.iter().all(|&r| rules[r].action == default) {
+                None
+            } else {
+                Some((nr, Target::Body(v)))
+            }
+        })
+        .collect();
+    entries.sort_unstable_by_key(|e| e.0);
+
+    let mut bodies: Vec<(Label, &[usize])> = Vec::new();
+    let mut leaves: Vec<(u32, Tgt)> = Vec::with_capacity(entries.len());
+    // Body labels are allocated up front so the tree can jump to them.
+    let body_labels: Vec<Option<Label>> = entries
+        .iter()
+        .map(|(_, t)| match t {
+            Target::Body(_) => Some(asm.label()),
+            Target::Ret(_) => None,
+        })
+        .collect();
+    for ((nr, t), bl) in entries.iter().zip(&body_labels) {
+        if let (Target::Body(v), Some(l)) = (t, bl) {
+            bodies.push((*l, v));
+            leaves.push((*nr, Tgt::To(*l)));
+        } else {
+            leaves.push((*nr, Tgt::Next));
+        }
+    }
+    tree(asm, &entries, &leaves, default);
+
+    for (label, rs) in bodies {
+        asm.bind(label);
+        let mut last_unconditional = false;
+        for &ri in rs {
+            let rule = &rules[ri];
+            let next = asm.label();
+            for a in &rule.args {
+                if spec.args_64bit {
+                    cmp64(asm, a, next);
+                } else {
+                    cmp32(asm, a, next);
+                }
+            }
+            asm.ret(rule.action);
+            asm.bind(next);
+            last_unconditional = rule.args.is_empty();
+        }
+        if !last_unconditional {
+            asm.ret(default);
+        }
+    }
+}
+
+/// Binary search over sorted `entries`; `leaves[i].1` is the body label of
+/// entry `i` (or `Next` when it is a plain action).
+fn tree(asm: &mut Asm, entries: &[(u32, Target)], leaves: &[(u32, Tgt)], default: u32) {
+    if entries.len() > LEAF {
+        let mid = entries.len() / 2;
+        let right = asm.label();
+        asm.jump(Cond::Ge, entries[mid].0, Tgt::To(right), Tgt::Next);
+        tree(asm, &entries[..mid], &leaves[..mid], default);
+        asm.bind(right);
+        tree(asm, &entries[mid..], &leaves[mid..], default);
+        return;
+    }
+    // Linear leaf: one jeq per syscall to a shared `ret` per action.
+    let mut rets: Vec<(u32, Label)> = Vec::new();
+    for ((nr, t), (_, body)) in entries.iter().zip(leaves) {
+        let to = match t {
+            Target::Ret(action) => match rets.iter().find(|(a, _)| a == action) {
+                Some((_, l)) => *l,
+                None => {
+                    let l = asm.label();
+                    rets.push((*action, l));
+                    l
+                }
+            },
+            Target::Body(_) => match body {
+                Tgt::To(l) => *l,
+                Tgt::Next => continue,
+            },
+        };
+        asm.jump(Cond::Eq, *nr, Tgt::To(to), Tgt::Next);
+    }
+    asm.ret(default);
+    for (action, l) in rets {
+        asm.bind(l);
+        asm.ret(action);
+    }
+}
+
+fn split(v: u64) -> (u32, u32) {
+    ((v >> 32) as u32, v as u32)
+}
+
+/// Emits a 64-bit comparison of argument `a.index`; falls through when it
+/// holds, jumps to `fail` otherwise.
+fn cmp64(asm: &mut Asm, a: &ArgCmp, fail: Label) {
+    use LinuxSeccompOperator as Op;
+    let (lo_off, hi_off) = arg_offsets(a.index);
+    let (vh, vl) = split(a.value);
+    let f = Tgt::To(fail);
+    let n = Tgt::Next;
+    match a.op {
+        Op::ScmpCmpEq => {
+            asm.load(hi_off);
+            asm.jump(Cond::Eq, vh, n, f);
+            asm.load(lo_off);
+            asm.jump(Cond::Eq, vl, n, f);
+        }
+        Op::ScmpCmpNe => {
+            let ok = asm.label();
+            asm.load(hi_off);
+            asm.jump(Cond::Eq, vh, n, Tgt::To(ok));
+            asm.load(lo_off);
+            asm.jump(Cond::Eq, vl, f, n);
+            asm.bind(ok);
+        }
+        Op::ScmpCmpGt | Op::ScmpCmpGe => {
+            let ok = asm.label();
+            asm.load(hi_off);
+            asm.jump(Cond::Gt, vh, Tgt::To(ok), n);
+            asm.jump(Cond::Eq, vh, n, f);
+            asm.load(lo_off);
+            let c = if a.op == Op::ScmpCmpGt {
+                Cond::Gt
+            } else {
+                Cond::Ge
+            };
+            asm.jump(c, vl, n, f);
+            asm.bind(ok);
+        }
+        Op::ScmpCmpLt | Op::ScmpCmpLe => {
+            let ok = asm.label();
+            asm.load(hi_off);
+            asm.jump(Cond::Gt, vh, f, n);
+            asm.jump(Cond::Eq, vh, n, Tgt::To(ok));
+            asm.load(lo_off);
+            // lo < vl  <=>  !(lo >= vl);  lo <= vl  <=>  !(lo > vl)
+            let c = if a.op == Op::ScmpCmpLt {
+                Cond::Ge
+            } else {
+                Cond::Gt
+            };
+            asm.jump(c, vl, f, n);
+            asm.bind(ok);
+        }
+        Op::ScmpCmpMaskedEq => {
+            let (mh, ml) = split(a.value);
+            let (wh, wl) = split(a.value_two);
+            masked_half(asm, hi_off, mh, wh, fail);
+            masked_half(asm, lo_off, ml, wl, fail);
+        }
+    }
+}
+
+/// `(word & mask) == want`, or jump to `fail`.
+fn masked_half(asm: &mut Asm, off: u32, mask: u32, want: u32, fail: Label) {
+    if want & !mask != 0 {
+        // Bits wanted outside the mask: can never hold.
+        asm.ja(fail);
+        return;
+    }
+    if mask == 0 {
+        return; // 0 == 0
+    }
+    asm.load(off);
+    if mask != u32::MAX {
+        asm.and(mask);
+    }
+    asm.jump(Cond::Eq, want, Tgt::Next, Tgt::To(fail));
+}
+
+/// Like [`cmp64`] for 32-bit architectures: only the low half of the
+/// argument is meaningful, the high half is taken as zero (as libseccomp
+/// does), so comparisons against the high half of the value are decided
+/// here at compile time.
+fn cmp32(asm: &mut Asm, a: &ArgCmp, fail: Label) {
+    use LinuxSeccompOperator as Op;
+    let (lo_off, _) = arg_offsets(a.index);
+    let (vh, vl) = split(a.value);
+    let f = Tgt::To(fail);
+    let n = Tgt::Next;
+    // With hi(arg) == 0 < vh: arg < value for every arg.
+    let arg_below = vh != 0;
+    match a.op {
+        Op::ScmpCmpEq | Op::ScmpCmpGt | Op::ScmpCmpGe if arg_below => asm.ja(fail),
+        Op::ScmpCmpNe | Op::ScmpCmpLt | Op::ScmpCmpLe if arg_below => {}
+        Op::ScmpCmpEq => {
+            asm.load(lo_off);
+            asm.jump(Cond::Eq, vl, n, f);
+        }
+        Op::ScmpCmpNe => {
+            asm.load(lo_off);
+            asm.jump(Cond::Eq, vl, f, n);
+        }
+        Op::ScmpCmpGt => {
+            asm.load(lo_off);
+            asm.jump(Cond::Gt, vl, n, f);
+        }
+        Op::ScmpCmpGe => {
+            asm.load(lo_off);
+            asm.jump(Cond::Ge, vl, n, f);
+        }
+        Op::ScmpCmpLt => {
+            asm.load(lo_off);
+            asm.jump(Cond::Ge, vl, f, n);
+        }
+        Op::ScmpCmpLe => {
+            asm.load(lo_off);
+            asm.jump(Cond::Gt, vl, f, n);
+        }
+        Op::ScmpCmpMaskedEq => {
+            let (wh, wl) = split(a.value_two);
+            if wh != 0 {
+                asm.ja(fail);
+            } else {
+                masked_half(asm, lo_off, vl, wl, fail);
+            }
+        }
+    }
+}
