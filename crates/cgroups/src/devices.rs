@@ -195,11 +195,17 @@ pub(crate) fn bpf_program(rules: &[Rule]) -> Vec<u64> {
         block.push(Some(insn(ALU64_MOV_K, 0, 0, 0, i32::from(r.allow))));
         block.push(Some(insn(EXIT, 0, 0, 0, 0)));
         let len = block.len();
+        // A rule matching everything decides alone: what precedes it (earlier
+        // rules, the default) would be unreachable, which the verifier rejects.
+        let unconditional = jumps.is_empty();
         for (idx, code, dst, imm) in jumps {
             let off = (len - idx - 1) as i16;
             block[idx] = Some(insn(code, dst, 0, off, imm));
         }
         p.extend(block.into_iter().flatten());
+        if unconditional {
+            return p;
+        }
     }
     p.push(insn(ALU64_MOV_K, 0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
@@ -240,6 +246,30 @@ mod tests {
         assert_eq!(lines, ["a *:* rwm", "c 1:3 rw", "b 8:* rwm"]);
         // 6 prologue + 2 exit + blocks
         assert!(bpf_program(&r).len() > 8);
+    }
+
+    #[test]
+    fn unconditional_rule_ends_program() {
+        let all = Rule {
+            allow: true,
+            typ: 'a',
+            major: None,
+            minor: None,
+            access: ACC_ALL,
+        };
+        let deny = Rule {
+            allow: false,
+            typ: 'c',
+            major: Some(1),
+            minor: Some(7),
+            access: ACC_ALL,
+        };
+        // Last rule unconditional: prologue + mov + exit only.
+        assert_eq!(bpf_program(&[deny.clone(), all.clone()]).len(), 8);
+        // Unconditional first: the deny block, then allow-all, no default.
+        let p = bpf_program(&[all, deny]);
+        assert_eq!(p.len(), 6 + 5 + 2);
+        assert_eq!(p[p.len() - 2], insn(ALU64_MOV_K, 0, 0, 0, 1));
     }
 
     #[test]
