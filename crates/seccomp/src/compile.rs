@@ -549,3 +549,277 @@ fn cmp32(asm: &mut Asm, a: &ArgCmp, fail: Label) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf::*;
+
+    /// A classic BPF interpreter for the subset we emit.
+    fn run(prog: &[sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_ne_bytes());
+        data[4..8].copy_from_slice(&arch.to_ne_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+        }
+        let mut a: u32 = 0;
+        let mut pc = 0usize;
+        loop {
+            let i = prog[pc];
+            pc += 1;
+            let k = i.k;
+            match i.code {
+                c if c == BPF_LD | BPF_W | BPF_ABS => {
+                    let k = k as usize;
+                    a = u32::from_ne_bytes(data[k..k + 4].try_into().expect("4 bytes"));
+                }
+                c if c == BPF_ALU | BPF_AND | BPF_K => a &= k,
+                c if c == BPF_JMP | BPF_JA => pc += k as usize,
+                c if c == BPF_JMP | BPF_JEQ | BPF_K => {
+                    pc += usize::from(if a == k { i.jt } else { i.jf })
+                }
+                c if c == BPF_JMP | BPF_JGT | BPF_K => {
+                    pc += usize::from(if a > k { i.jt } else { i.jf })
+                }
+                c if c == BPF_JMP | BPF_JGE | BPF_K => {
+                    pc += usize::from(if a >= k { i.jt } else { i.jf })
+                }
+                c if c == BPF_RET | BPF_K => return k,
+                c => panic!("unexpected opcode {c:#x} at {}", pc - 1),
+            }
+            assert!(pc < prog.len(), "fell off the program");
+        }
+    }
+
+    const ERRNO_EPERM: u32 = ret::ERRNO | 1;
+
+    fn docker_expected(name: &str, args: [u64; 6], arg_mask: u64) -> u32 {
+        let a0 = args[0] & arg_mask;
+        match name {
+            "personality" => {
+                if [0, 8, 0x20000, 0x20008, 0xffff_ffff].contains(&a0) {
+                    ret::ALLOW
+                } else {
+                    ERRNO_EPERM
+                }
+            }
+            "socket" if a0 != 40 => ret::ALLOW,
+            "clone" if a0 & 0x7e02_0000 == 0 => ret::ALLOW,
+            "clone3" => ret::ERRNO | libc::ENOSYS as u32,
+            n if crate::docker::ALLOWED.contains(&n) => ret::ALLOW,
+            _ => ERRNO_EPERM,
+        }
+    }
+
+    #[test]
+    fn docker_profile_exhaustive() {
+        let f = compile(&crate::docker_default_profile()).expect("compiles");
+        let samples: [[u64; 6]; 6] = [
+            [0; 6],
+            [8, 1, 2, 3, 4, 5],
+            [0xffff_ffff, 0, 0, 0, 0, 0],
+            [0x1_0000_0000, 0, 0, 0, 0, 0],
+            [libc::CLONE_NEWUSER as u64 | 17, 0, 0, 0, 0, 0],
+            [40, 1, 0, 0, 0, 0],
+        ];
+        for spec in [arch::native(), arch::compat()] {
+            let mask = if spec.args_64bit {
+                u64::MAX
+            } else {
+                0xffff_ffff
+            };
+            let table = (spec.table)();
+            for (name, &nr) in table {
+                for args in samples {
+                    let got = run(&f.program, nr, spec.audit, args);
+                    let want = docker_expected(name, args, mask);
+                    assert_eq!(got, want, "{name} ({nr}) {args:x?} arch {:#x}", spec.audit);
+                }
+            }
+            for nr in [1000, 0x3fff_ffff, u32::MAX] {
+                if !spec.args_64bit || nr < 0x4000_0000 {
+                    assert_eq!(run(&f.program, nr, spec.audit, [0; 6]), ERRNO_EPERM);
+                }
+            }
+        }
+        // Unknown architecture.
+        assert_eq!(run(&f.program, 0, 0xdead_beef, [0; 6]), BAD_ARCH_ACTION);
+        if arch::HAS_X32 {
+            // x32 is listed by Docker's profile: default action.
+            assert_eq!(
+                run(&f.program, 0x4000_0027, arch::native().audit, [0; 6]),
+                ERRNO_EPERM
+            );
+        }
+    }
+
+    /// Deterministic xorshift generator.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    const INTERESTING: [u64; 10] = [
+        0,
+        1,
+        5,
+        0xff,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0005,
+        0xffff_ffff_0000_0000,
+        u64::MAX,
+        0x7e02_0000,
+    ];
+
+    fn op_holds(op: LinuxSeccompOperator, x: u64, v: u64, v2: u64) -> bool {
+        use LinuxSeccompOperator as Op;
+        match op {
+            Op::ScmpCmpEq => x == v,
+            Op::ScmpCmpNe => x != v,
+            Op::ScmpCmpLt => x < v,
+            Op::ScmpCmpLe => x <= v,
+            Op::ScmpCmpGt => x > v,
+            Op::ScmpCmpGe => x >= v,
+            Op::ScmpCmpMaskedEq => x & v == v2,
+        }
+    }
+
+    /// Random profiles, checked against a direct evaluation of the
+    /// semantics (first matching rule wins, default otherwise).
+    #[test]
+    fn random_profiles_match_reference() {
+        use oci_spec::runtime::{LinuxSeccompArgBuilder, LinuxSyscallBuilder};
+        use LinuxSeccompOperator as Op;
+        let ops = [
+            Op::ScmpCmpEq,
+            Op::ScmpCmpNe,
+            Op::ScmpCmpLt,
+            Op::ScmpCmpLe,
+            Op::ScmpCmpGt,
+            Op::ScmpCmpGe,
+            Op::ScmpCmpMaskedEq,
+        ];
+        let actions = [
+            (LinuxSeccompAction::ScmpActAllow, None),
+            (LinuxSeccompAction::ScmpActErrno, Some(7)),
+            (LinuxSeccompAction::ScmpActErrno, Some(9)),
+            (LinuxSeccompAction::ScmpActLog, None),
+            (LinuxSeccompAction::ScmpActTrap, None),
+            (LinuxSeccompAction::ScmpActKillProcess, None),
+        ];
+        let native = arch::native();
+        let compat = arch::compat();
+        let mut names: Vec<(&str, u32)> =
+            (native.table)().iter().map(|(n, nr)| (*n, *nr)).collect();
+        names.sort_unstable();
+        // Few distinct syscalls in some profiles (many rules per syscall),
+        // many in others (long programs).
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut compiled, mut longest) = (0, 0);
+        for round in 0..60 {
+            let pool = 1 + rng.below(if round % 2 == 0 { 6 } else { names.len() });
+            let nrules = 1 + rng.below(if round % 3 == 0 { 400 } else { 40 });
+            let mut syscalls = Vec::new();
+            for _ in 0..nrules {
+                let nnames = 1 + rng.below(3);
+                let rn: Vec<String> = (0..nnames)
+                    .map(|_| names[rng.below(pool)].0.to_owned())
+                    .collect();
+                let nargs = rng.below(4);
+                let args: Vec<_> = (0..nargs)
+                    .map(|_| {
+                        LinuxSeccompArgBuilder::default()
+                            .index(rng.below(6))
+                            .op(ops[rng.below(ops.len())])
+                            .value(INTERESTING[rng.below(INTERESTING.len())])
+                            .value_two(INTERESTING[rng.below(INTERESTING.len())])
+                            .build()
+                            .expect("arg")
+                    })
+                    .collect();
+                let (act, errno) = actions[rng.below(actions.len())];
+                let mut b = LinuxSyscallBuilder::default().names(rn).action(act);
+                if let Some(e) = errno {
+                    b = b.errno_ret(e);
+                }
+                if !args.is_empty() {
+                    b = b.args(args);
+                }
+                syscalls.push(b.build().expect("syscall"));
+            }
+            let (dact, derr) = actions[rng.below(actions.len())];
+            let mut p = LinuxSeccomp::default();
+            p.set_default_action(dact);
+            p.set_default_errno_ret(derr);
+            p.set_architectures(Some(vec![native.scmp, compat.scmp]));
+            p.set_syscalls(Some(syscalls));
+            let f = match compile(&p) {
+                Ok(f) => f,
+                Err(SeccompError::TooLong(_)) => continue,
+                Err(e) => panic!("{e}"),
+            };
+            compiled += 1;
+            longest = longest.max(f.program.len());
+            let default = action_value(dact, derr, "", "").expect("action");
+            for spec in [native, compat] {
+                let mask = if spec.args_64bit {
+                    u64::MAX
+                } else {
+                    0xffff_ffff
+                };
+                let table = (spec.table)();
+                for _ in 0..300 {
+                    let name = names[rng.below(pool)].0;
+                    let Some(&nr) = table.get(name) else { continue };
+                    let mut args = [0u64; 6];
+                    for a in &mut args {
+                        let base = INTERESTING[rng.below(INTERESTING.len())];
+                        *a = match rng.below(4) {
+                            0 => base.wrapping_add(1),
+                            1 => base.wrapping_sub(1),
+                            _ => base,
+                        };
+                    }
+                    let want = p
+                        .syscalls()
+                        .iter()
+                        .flatten()
+                        .find(|sc| {
+                            sc.names()
+                                .iter()
+                                .any(|n| table.get(n.as_str()) == Some(&nr))
+                                && sc.args().iter().flatten().all(|a| {
+                                    op_holds(
+                                        a.op(),
+                                        args[a.index()] & mask,
+                                        a.value(),
+                                        a.value_two().unwrap_or(0),
+                                    )
+                                })
+                        })
+                        .map_or(default, |sc| {
+                            action_value(sc.action(), sc.errno_ret(), "", "").expect("action")
+                        });
+                    let got = run(&f.program, nr, spec.audit, args);
+                    assert_eq!(
+                        got, want,
+                        "round {round} {name} {args:x?} arch {:#x}",
+                        spec.audit
+                    );
+                }
+            }
+        }
+        eprintln!("{compiled} profiles compiled, longest program {longest}");
+        assert!(compiled >= 40 && longest > 1000, "{compiled} {longest}");
+    }
+}

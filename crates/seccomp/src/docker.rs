@@ -28,7 +28,7 @@ use oci_spec::runtime::{
 };
 
 /// Allowed unconditionally.
-const ALLOWED: &[&str] = &[
+pub(crate) const ALLOWED: &[&str] = &[
     "accept",
     "accept4",
     "access",
