@@ -96,15 +96,16 @@ pub(crate) fn flat_keyed(dir: &Path, file: &str) -> BTreeMap<String, u64> {
         .unwrap_or_default()
 }
 
-/// Creates `mount/rel` and missing ancestors. Returns the directories created
-/// (outermost first). `on_level(dir, created)` runs for each level from the
-/// first component down to the leaf, parents first.
+/// Creates `mount/rel` and missing ancestors, appending the directories it
+/// created (outermost first) to `created`, also when it fails midway.
+/// `on_level(dir, created)` runs for each level from the first component down
+/// to the leaf, parents first.
 pub(crate) fn mkdir_levels(
     mount: &Path,
     rel: &Path,
+    created: &mut Vec<PathBuf>,
     mut on_level: impl FnMut(&Path, bool) -> Result<(), CgroupError>,
-) -> Result<Vec<PathBuf>, CgroupError> {
-    let mut created = Vec::new();
+) -> Result<(), CgroupError> {
     let mut cur = mount.to_path_buf();
     for comp in rel.components() {
         cur.push(comp);
@@ -130,7 +131,7 @@ pub(crate) fn mkdir_levels(
         }
         on_level(&cur, made)?;
     }
-    Ok(created)
+    Ok(())
 }
 
 /// Appends the pids in `dir/cgroup.procs` and in every descendant cgroup.

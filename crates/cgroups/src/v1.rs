@@ -452,7 +452,7 @@ impl V1Manager {
             .to_string())
     }
 
-    fn create_cpuset(&self, h: &Hierarchy) -> Result<Vec<PathBuf>, CgroupError> {
+    fn create_cpuset(&self, h: &Hierarchy, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
         let mut carried = [String::new(), String::new()];
         let files = ["cpuset.cpus", "cpuset.mems"];
         for (i, f) in files.iter().enumerate() {
@@ -460,7 +460,7 @@ impl V1Manager {
                 .trim()
                 .to_string();
         }
-        util::mkdir_levels(&h.mount, &self.rel, |dir, made| {
+        util::mkdir_levels(&h.mount, &self.rel, created, |dir, made| {
             for (i, f) in files.iter().enumerate() {
                 let cur = if made {
                     String::new()
@@ -490,20 +490,17 @@ impl CgroupManager for V1Manager {
 
     fn create(&self) -> Result<(), CgroupError> {
         for h in &self.hierarchies {
-            let created = if h.controllers.iter().any(|c| c == "cpuset") {
-                self.create_cpuset(h)
+            let mut created = Vec::new();
+            let res = if h.controllers.iter().any(|c| c == "cpuset") {
+                self.create_cpuset(h, &mut created)
             } else {
-                util::mkdir_levels(&h.mount, &self.rel, |_, _| Ok(()))
+                util::mkdir_levels(&h.mount, &self.rel, &mut created, |_, _| Ok(()))
             };
-            // Record what exists so far even on failure, so destroy cleans up.
-            match created {
-                Ok(c) => {
-                    if let Ok(mut all) = self.created.lock() {
-                        all.extend(c);
-                    }
-                }
-                Err(e) => return Err(e),
+            // Record what was made even on failure, so destroy cleans up.
+            if let Ok(mut all) = self.created.lock() {
+                all.extend(created);
             }
+            res?;
         }
         if let Some(u) = &self.unified {
             u.create()?;

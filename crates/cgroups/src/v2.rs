@@ -478,16 +478,17 @@ impl CgroupManager for V2Manager {
         self.enable_controllers(&self.mount, &ctrls);
         let leaf = self.path.clone();
         let rel = self.path.strip_prefix(&self.mount).unwrap_or(Path::new(""));
-        let created = util::mkdir_levels(&self.mount, rel, |dir, _| {
+        let mut created = Vec::new();
+        let res = util::mkdir_levels(&self.mount, rel, &mut created, |dir, _| {
             if dir != leaf {
                 self.enable_controllers(dir, &ctrls);
             }
             Ok(())
-        })?;
+        });
         if let Ok(mut c) = self.created.lock() {
             c.extend(created);
         }
-        Ok(())
+        res
     }
 
     fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
