@@ -500,3 +500,84 @@ fn log_action_and_flags() {
         0
     }));
 }
+
+/// An i386 syscall from 64-bit code (`int 0x80`), seen by seccomp as
+/// AUDIT_ARCH_I386. Returns the raw result (negative errno on failure).
+#[cfg(target_arch = "x86_64")]
+fn int80(nr: u32, a0: u32) -> i32 {
+    let ret: i32;
+    // SAFETY: `int 0x80` enters the kernel's ia32 syscall path; the calls
+    // made here take integer arguments only. rbx (reserved by LLVM) is
+    // swapped in and out around the call; r8-r11 may be clobbered.
+    unsafe {
+        std::arch::asm!(
+            "xchg rbx, {b}",
+            "int 0x80",
+            "xchg rbx, {b}",
+            b = inout(reg) u64::from(a0) => _,
+            inlateout("eax") nr as i32 => ret,
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// Whether this kernel runs i386 syscalls from 64-bit processes.
+#[cfg(target_arch = "x86_64")]
+fn ia32_works() -> bool {
+    // SAFETY: see `in_child`; without ia32 emulation `int 0x80` kills only
+    // the child.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            let ok = int80(20, 0) == nix::unistd::getpid().as_raw();
+            // SAFETY: _exit never returns.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        ForkResult::Parent { child } => {
+            matches!(waitpid(child, None), Ok(WaitStatus::Exited(_, 0)))
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn i386_calls_use_compat_rules() {
+    if !ia32_works() {
+        eprintln!("kernel without ia32 emulation, skipping");
+        return;
+    }
+    const I386_GETPID: u32 = 20;
+    const I386_PERSONALITY: u32 = 136;
+    const I386_UNSHARE: u32 = 310;
+    let f = compile(&docker_default_profile()).expect("compiles");
+    assert_exit0(in_child(&f, || {
+        if int80(I386_GETPID, 0) <= 0 {
+            return 1;
+        }
+        if int80(I386_UNSHARE, libc::CLONE_NEWUSER as u32) != -libc::EPERM {
+            return 2;
+        }
+        if int80(I386_PERSONALITY, 0xffff_ffff) < 0 {
+            return 3;
+        }
+        if int80(I386_PERSONALITY, 0x0040_0000) != -libc::EPERM {
+            return 4;
+        }
+        0
+    }));
+
+    // i386 not listed: bad arch, the process is killed.
+    let f = profile(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"]
+    }));
+    let st = in_child(&f, || {
+        let _ = int80(I386_GETPID, 0);
+        1
+    });
+    assert!(
+        matches!(st, WaitStatus::Signaled(_, Signal::SIGSYS, _)),
+        "{st:?}"
+    );
+}
