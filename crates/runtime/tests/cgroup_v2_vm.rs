@@ -71,7 +71,7 @@ CG=/sys/fs/cgroup/berth-vm
 T="timeout 60"
 ok() { echo "CASE $1 ok"; }
 fail() { echo "CASE $1 FAIL $2"; }
-# status ID -> prints the container's status word (created, running, paused, stopped)
+# status ID -> the container's status word (created, running, paused, stopped)
 status() {
   $T $RT state "$1" 2>/dev/null | tr -d ' \n' | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p'
 }
@@ -84,7 +84,7 @@ wait_status() { # ID WANT [tries of 0.1 s]
   return 1
 }
 firstline() { read -r l < "$1"; echo "$l"; }
-field() { # FILE KEY -> value of "KEY value" line
+field() { # FILE KEY -> value of the "KEY value" line
   while read -r k v; do [ "$k" = "$2" ] && { echo "$v"; return 0; }; done < "$1"
   echo missing
 }
@@ -93,102 +93,132 @@ kill_delete() { # ID
   wait_status "$1" stopped 100
   $T $RT delete "$1" || $T $RT delete --force "$1"
 }
-# a: a plain run; output, PID 1, exit status.
-out=$($T $RT run --bundle /bundles/run vm-run 2>&1 </dev/null); rc=$?
-echo "run: rc=$rc out=[$out]"
-case "$out" in
-  *hello-from-container*pid=1*) if [ $rc = 3 ]; then ok run; else fail run "exit status $rc, want 3"; fi ;;
-  *) fail run "unexpected output" ;;
-esac
-[ -e $CG/run ] && fail delete "$CG/run left after run"
+gone() { # CASE: its cgroup must not exist any more
+  [ -e $CG/$1 ] && fail delete "$CG/$1 left after delete"
+}
+create_start() { # CASE ID [OUTFILE]
+  $T $RT create --bundle /bundles/$1 $2 </dev/null >${3:-/dev/null} 2>&1 || { fail $1 "create failed"; return 1; }
+  $T $RT start $2 || { fail $1 "start failed"; $T $RT delete --force $2; return 1; }
+}
 
-# b: memory limit; pid 1 allocates 100 MiB.
-$T $RT create --bundle /bundles/memory vm-memory </dev/null >/tmp/memory.out 2>&1 || fail memory "create failed: $(cat /tmp/memory.out)"
-mmax=$(firstline $CG/memory/memory.max)
-$T $RT start vm-memory || fail memory "start failed"
-wait_status vm-memory stopped 300 || fail memory "did not stop: $(status vm-memory)"
-oomk=$(field $CG/memory/memory.events oom_kill)
-echo "memory: memory.max=$mmax oom_kill=$oomk output=[$(cat /tmp/memory.out)]"
-$T $RT delete vm-memory || fail memory "delete failed"
-[ -e $CG/memory ] && fail delete "$CG/memory left after delete"
-out=$($T $RT run --bundle /bundles/memory vm-memory2 2>&1 </dev/null); rc=$?
-echo "memory: run rc=$rc out=[$out]"
-if [ "$mmax" != 33554432 ]; then fail memory "memory.max=$mmax"
-elif [ "$oomk" = missing ] || [ "$oomk" -lt 1 ]; then fail memory "oom_kill=$oomk"
-elif [ $rc != 137 ]; then fail memory "run exit status $rc, want 137"
-else ok memory; fi
+# a: a plain run; output, PID 1, exit status.
+case_run() {
+  out=$($T $RT run --bundle /bundles/run vm-run 2>&1 </dev/null); rc=$?
+  echo "run: rc=$rc out=[$out]"
+  case "$out" in
+    *hello-from-container*pid=1*) ;;
+    *) fail run "unexpected output"; return ;;
+  esac
+  [ $rc = 3 ] || { fail run "exit status $rc, want 3"; return; }
+  ok run
+}
+
+# b: memory limit 32 MiB; pid 1 (dd bs=100M) allocates 100 MiB.
+case_memory() {
+  create_start memory vm-memory /tmp/memory.out || return
+  mmax=$(firstline $CG/memory/memory.max)
+  wait_status vm-memory stopped 300 || { fail memory "did not stop: $(status vm-memory)"; kill_delete vm-memory; return; }
+  oomk=$(field $CG/memory/memory.events oom_kill)
+  echo "memory: memory.max=$mmax oom_kill=$oomk output=[$(cat /tmp/memory.out)]"
+  $T $RT delete vm-memory || { fail memory "delete failed"; return; }
+  gone memory
+  out=$($T $RT run --bundle /bundles/memory vm-memory2 2>&1 </dev/null); rc=$?
+  echo "memory: run rc=$rc out=[$out]"
+  [ "$mmax" = 33554432 ] || { fail memory "memory.max=$mmax"; return; }
+  [ "$oomk" != missing ] && [ "$oomk" -ge 1 ] || { fail memory "oom_kill=$oomk"; return; }
+  [ $rc = 137 ] || { fail memory "run exit status $rc, want 137"; return; }
+  ok memory
+}
 
 # c: pids limit 10 against 20 background sleeps.
-out=$($T $RT run --bundle /bundles/pids vm-pids 2>&1 </dev/null); rc=$?
-echo "pids: rc=$rc out=[$out]"
-case "$out" in
-  *"spawned 20"*) fail pids "all 20 processes were spawned" ;;
-  *"pids.max: 10"*"pids.events: max "[1-9]*) ok pids ;;
-  *) fail pids "unexpected output" ;;
-esac
+case_pids() {
+  out=$($T $RT run --bundle /bundles/pids vm-pids 2>&1 </dev/null); rc=$?
+  echo "pids: rc=$rc out=[$out]"
+  case "$out" in
+    *"spawned 20"*) fail pids "all 20 processes were spawned" ;;
+    *"pids.max: 10"*"pids.events: max "[1-9]*) ok pids ;;
+    *) fail pids "unexpected output" ;;
+  esac
+}
 
-# d: cpu.max quota and throttling of a busy loop.
-$T $RT create --bundle /bundles/cpu vm-cpu </dev/null >/dev/null 2>&1 || fail cpu "create failed"
-$T $RT start vm-cpu || fail cpu "start failed"
-sleep 2
-cmax=$(firstline $CG/cpu/cpu.max)
-thr=$(field $CG/cpu/cpu.stat nr_throttled)
-echo "cpu: cpu.max=[$cmax] nr_throttled=$thr status=$(status vm-cpu)"
-kill_delete vm-cpu || fail cpu "kill/delete failed"
-if [ "$cmax" != "10000 100000" ]; then fail cpu "cpu.max=$cmax"
-elif [ "$thr" = missing ] || [ "$thr" -lt 1 ]; then fail cpu "nr_throttled=$thr"
-else ok cpu; fi
-[ -e $CG/cpu ] && fail delete "$CG/cpu left after delete"
+# d: cpu.max quota and throttling of a busy loop, read from the host side.
+case_cpu() {
+  create_start cpu vm-cpu || return
+  sleep 2
+  cmax=$(firstline $CG/cpu/cpu.max)
+  thr=$(field $CG/cpu/cpu.stat nr_throttled)
+  echo "cpu: cpu.max=[$cmax] nr_throttled=$thr status=$(status vm-cpu)"
+  kill_delete vm-cpu || { fail cpu "kill/delete failed"; return; }
+  gone cpu
+  [ "$cmax" = "10000 100000" ] || { fail cpu "cpu.max=$cmax"; return; }
+  [ "$thr" != missing ] && [ "$thr" -ge 1 ] || { fail cpu "nr_throttled=$thr"; return; }
+  ok cpu
+}
 
 # e: pause / resume through cgroup.freeze.
-$T $RT create --bundle /bundles/pause vm-pause </dev/null >/dev/null 2>&1 || fail pause "create failed"
-$T $RT start vm-pause || fail pause "start failed"
-wait_status vm-pause running 50 || fail pause "not running: $(status vm-pause)"
-$T $RT pause vm-pause || fail pause "pause failed"
-f1=$(firstline $CG/pause/cgroup.freeze); s1=$(status vm-pause); e1=$(field $CG/pause/cgroup.events frozen)
-$T $RT resume vm-pause || fail pause "resume failed"
-f2=$(firstline $CG/pause/cgroup.freeze); s2=$(status vm-pause); e2=$(field $CG/pause/cgroup.events frozen)
-echo "pause: paused freeze=$f1 frozen=$e1 status=$s1; resumed freeze=$f2 frozen=$e2 status=$s2"
-kill_delete vm-pause || fail pause "kill/delete failed"
-if [ "$f1/$e1/$s1" != 1/1/paused ]; then fail pause "after pause: freeze=$f1 frozen=$e1 status=$s1"
-elif [ "$f2/$e2/$s2" != 0/0/running ]; then fail pause "after resume: freeze=$f2 frozen=$e2 status=$s2"
-else ok pause; fi
-[ -e $CG/pause ] && fail delete "$CG/pause left after delete"
+case_pause() {
+  create_start pause vm-pause || return
+  wait_status vm-pause running 50 || fail pause "not running: $(status vm-pause)"
+  $T $RT pause vm-pause || fail pause "pause failed"
+  f1=$(firstline $CG/pause/cgroup.freeze); s1=$(status vm-pause); e1=$(field $CG/pause/cgroup.events frozen)
+  $T $RT resume vm-pause || fail pause "resume failed"
+  f2=$(firstline $CG/pause/cgroup.freeze); s2=$(status vm-pause); e2=$(field $CG/pause/cgroup.events frozen)
+  echo "pause: paused freeze=$f1 frozen=$e1 status=$s1; resumed freeze=$f2 frozen=$e2 status=$s2"
+  kill_delete vm-pause || { fail pause "kill/delete failed"; return; }
+  gone pause
+  [ "$f1/$e1/$s1" = 1/1/paused ] || { fail pause "after pause: freeze=$f1 frozen=$e1 status=$s1"; return; }
+  [ "$f2/$e2/$s2" = 0/0/running ] || { fail pause "after resume: freeze=$f2 frozen=$e2 status=$s2"; return; }
+  ok pause
+}
 
-# f: device rules (deny all, allow the usual); CAP_MKNOD is granted so EPERM comes from the cgroup.
-out=$($T $RT run --bundle /bundles/devices vm-devices 2>&1 </dev/null); rc=$?
-echo "devices: rc=$rc out=[$out]"
-case "$out" in
-  *null-ok*"Operation not permitted"*) case "$out" in *sda-readable*) fail devices "block device 8:0 was readable" ;; *) ok devices ;; esac ;;
-  *) fail devices "unexpected output" ;;
-esac
+# f: device rules (deny all, allow the usual); CAP_MKNOD is granted, so EPERM comes from the cgroup.
+case_devices() {
+  out=$($T $RT run --bundle /bundles/devices vm-devices 2>&1 </dev/null); rc=$?
+  echo "devices: rc=$rc out=[$out]"
+  case "$out" in
+    *sda-readable*) fail devices "block device 8:0 was readable" ;;
+    *null-ok*"Operation not permitted"*) ok devices ;;
+    *) fail devices "unexpected output" ;;
+  esac
+}
 
 # g: events --stats prints JSON with memory usage.
-$T $RT create --bundle /bundles/events vm-events </dev/null >/dev/null 2>&1 || fail events "create failed"
-$T $RT start vm-events || fail events "start failed"
-ev=$($T $RT events --stats vm-events 2>&1); rc=$?
-echo "events: rc=$rc out=[$ev]"
-kill_delete vm-events || fail events "kill/delete failed"
-flat=$(echo "$ev" | tr -d ' \n\t')
-case "$flat" in
-  "{"*'"memory":{'*'"usage":'*) ok events ;;
-  *) fail events "no memory usage in events --stats (rc=$rc)" ;;
-esac
-[ -e $CG/events ] && fail delete "$CG/events left after delete"
+case_events() {
+  create_start events vm-events || return
+  ev=$($T $RT events --stats vm-events 2>&1); rc=$?
+  echo "events: rc=$rc out=[$ev]"
+  kill_delete vm-events || fail events "kill/delete failed"
+  gone events
+  flat=$(echo "$ev" | tr -d ' \n\t')
+  case "$flat" in
+    "{"*'"memory":{'*'"usage":'*) ok events ;;
+    *) fail events "no memory usage in events --stats (rc=$rc)" ;;
+  esac
+}
 
-# h: delete removes the cgroup (of a created, never started container too).
-$T $RT create --bundle /bundles/delete vm-delete </dev/null >/dev/null 2>&1 || fail delete "create failed"
-[ -d $CG/delete ] || fail delete "no cgroup $CG/delete after create"
-$T $RT delete --force vm-delete || fail delete "delete failed"
-if [ -e $CG/delete ]; then fail delete "$CG/delete left after delete"; else ok delete; fi
+# h: delete removes the cgroup (of a created, never started container here).
+case_delete() {
+  $T $RT create --bundle /bundles/delete vm-delete </dev/null >/dev/null 2>&1 || { fail delete "create failed"; return; }
+  [ -d $CG/delete ] || fail delete "no cgroup $CG/delete after create"
+  $T $RT delete --force vm-delete || { fail delete "delete failed"; return; }
+  if [ -e $CG/delete ]; then fail delete "$CG/delete left after delete"; else ok delete; fi
+}
 
 # Nothing left behind.
-left=$(find $CG -mindepth 1 -type d 2>/dev/null)
-listed=$($T $RT list 2>/dev/null | grep vm-)
-echo "cleanup: cgroups left=[$left] containers listed=[$listed]"
-if [ -n "$left" ]; then fail cleanup "cgroups left: $left"
-elif [ -n "$listed" ]; then fail cleanup "containers left: $listed"
-else ok cleanup; fi
+case_cleanup() {
+  left=$(find $CG -mindepth 1 -type d 2>/dev/null)
+  listed=$($T $RT list 2>/dev/null | grep vm-)
+  echo "cleanup: cgroups left=[$left] containers listed=[$listed]"
+  [ -z "$left" ] || { fail cleanup "cgroups left: $left"; return; }
+  [ -z "$listed" ] || { fail cleanup "containers left: $listed"; return; }
+  ok cleanup
+}
+
+for c in run memory pids cpu pause devices events delete cleanup; do
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  case_$c
+  echo "time $c: $t0 -> $(cut -d' ' -f1 /proc/uptime) s"
+done
 "#;
 
 #[test]
