@@ -1,1 +1,24 @@
-//! runtime
+//! berth's OCI runtime: executes a runtime-spec bundle with namespaces,
+//! cgroups, a pivoted root filesystem, capabilities and seccomp.
+//!
+//! The `berth-runtime` binary exposes it with runc's command line, so
+//! containerd's runc shim (and berth's own engine) can drive it.
+
+pub mod channel;
+pub mod container;
+pub mod error;
+pub mod hooks;
+pub mod id;
+pub mod init;
+pub mod process;
+pub mod rootfs;
+pub mod sealed;
+pub mod spec;
+pub mod state;
+mod sys;
+pub mod tty;
+mod wait;
+
+pub use container::{CreateOptions, ExecOptions, Runtime};
+pub use error::{Result, RuntimeError};
+pub use id::ContainerId;

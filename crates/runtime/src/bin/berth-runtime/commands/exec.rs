@@ -1,0 +1,143 @@
+use berth_runtime::{ExecOptions, Result, Runtime, RuntimeError};
+use clap::Args;
+use oci_spec::runtime::{Capabilities, Capability, Process};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+#[derive(Args)]
+pub struct ExecArgs {
+    /// A process.json (runtime-spec process) describing what to run
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Unix socket to send the pty master to
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Working directory inside the container
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    tty: bool,
+    /// UID[:GID] to run as
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Additional group IDs
+    #[arg(short = 'g', long)]
+    additional_gids: Vec<u32>,
+    /// Return as soon as the process runs
+    #[arg(short, long)]
+    detach: bool,
+    /// Write the process's pid here
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Add a capability (CAP_NAME)
+    #[arg(short, long)]
+    cap: Vec<String>,
+    /// Set no_new_privs
+    #[arg(long)]
+    no_new_privs: bool,
+    /// Pass this many extra descriptors (from 3)
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    /// Accepted for runc compatibility; ignored
+    #[arg(long, hide = true)]
+    process_label: Option<String>,
+    /// Accepted for runc compatibility; ignored
+    #[arg(long, hide = true)]
+    apparmor: Option<String>,
+    id: String,
+    /// The command and its arguments (unless --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+fn bad(msg: String) -> RuntimeError {
+    RuntimeError::Other(msg)
+}
+
+pub fn run(rt: &Runtime, a: ExecArgs) -> Result<i32> {
+    berth_runtime::sealed::reexec_sealed()?;
+    let mut process: Process = match &a.process {
+        Some(p) => {
+            let text = std::fs::read(p).map_err(|e| bad(format!("read {}: {e}", p.display())))?;
+            berth_runtime::spec::parse_process(&text, p)?
+        }
+        None => {
+            if a.command.is_empty() {
+                return Err(bad("exec: give a command or --process".into()));
+            }
+            let (_, st) = rt.load(&a.id)?;
+            let mut p = st.spec.process().clone().unwrap_or_default();
+            p.set_args(Some(a.command.clone()));
+            p.set_terminal(Some(a.tty));
+            p
+        }
+    };
+    if a.process.is_none() {
+        if let Some(c) = &a.cwd {
+            process.set_cwd(c.clone());
+        }
+        let mut env = process.env().clone().unwrap_or_default();
+        for kv in &a.env {
+            let key = kv.split('=').next().unwrap_or(kv);
+            env.retain(|e| e.split('=').next() != Some(key));
+            env.push(kv.clone());
+        }
+        process.set_env(Some(env));
+        if let Some(u) = &a.user {
+            let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+            let mut user = process.user().clone();
+            user.set_uid(
+                uid.parse()
+                    .map_err(|_| bad(format!("--user {u:?}: not UID[:GID]")))?,
+            );
+            user.set_gid(
+                gid.parse()
+                    .map_err(|_| bad(format!("--user {u:?}: not UID[:GID]")))?,
+            );
+            process.set_user(user);
+        }
+        if !a.additional_gids.is_empty() {
+            let mut user = process.user().clone();
+            user.set_additional_gids(Some(a.additional_gids.clone()));
+            process.set_user(user);
+        }
+        if a.no_new_privs {
+            process.set_no_new_privileges(Some(true));
+        }
+        if !a.cap.is_empty() {
+            let mut caps = process.capabilities().clone().unwrap_or_default();
+            let mut add: Capabilities = Capabilities::new();
+            for c in &a.cap {
+                let name = c.trim_start_matches("CAP_");
+                add.insert(
+                    Capability::from_str(name)
+                        .map_err(|_| bad(format!("--cap {c:?}: unknown capability")))?,
+                );
+            }
+            let merge = |set: &Option<Capabilities>| -> Option<Capabilities> {
+                let mut s = set.clone().unwrap_or_default();
+                s.extend(add.iter().copied());
+                Some(s)
+            };
+            caps.set_bounding(merge(caps.bounding()));
+            caps.set_effective(merge(caps.effective()));
+            caps.set_permitted(merge(caps.permitted()));
+            caps.set_inheritable(merge(caps.inheritable()));
+            process.set_capabilities(Some(caps));
+        }
+    }
+    rt.exec(
+        &a.id,
+        &ExecOptions {
+            process,
+            detach: a.detach,
+            pid_file: a.pid_file,
+            console_socket: a.console_socket,
+            preserve_fds: a.preserve_fds,
+        },
+    )
+}

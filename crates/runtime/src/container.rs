@@ -1,0 +1,835 @@
+//! The container life cycle as the runc-compatible CLI exposes it:
+//! create, start, run, exec, kill, delete, state, pause/resume, ps, update.
+//!
+//! One process does the work (no re-exec): the runtime clones the init
+//! directly into its new namespaces, talks to it over a socketpair, and
+//! either exits (`create`), or waits for it (`run`).
+
+use crate::channel::{self, Channel, Msg};
+use crate::error::{Context, Result, RuntimeError};
+use crate::id::ContainerId;
+use crate::init::{self, InitContext, StartSignal};
+use crate::spec::Bundle;
+use crate::state::{now_rfc3339, process_start, ContainerState, StateRoot, Status};
+use crate::{hooks, sys, tty};
+use berth_cgroups::CgroupManager;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Runtime {
+    store: StateRoot,
+}
+
+#[derive(Default, Clone)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+}
+
+#[derive(Clone)]
+pub struct ExecOptions {
+    pub process: Process,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+#[derive(PartialEq, Clone, Copy)]
+enum Mode {
+    Create,
+    Foreground,
+}
+
+/// Undoes a half-made container when creation fails part way.
+struct Cleanup<'a> {
+    store: &'a StateRoot,
+    id: &'a ContainerId,
+    child: Option<Pid>,
+    cgroup: Option<Box<dyn CgroupManager>>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.child {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.destroy();
+        }
+        let _ = self.store.remove(self.id);
+    }
+}
+
+/// A container whose init is waiting for start, with the runtime still its
+/// parent.
+struct Launched {
+    pid: Pid,
+    chan: Channel,
+    state: ContainerState,
+    cgroup: Box<dyn CgroupManager>,
+    console: Option<OwnedFd>,
+}
+
+/// A path to `file` inside `dir` short enough for a unix socket address
+/// (108 bytes), through an open descriptor of the directory.
+struct ShortPath {
+    _dir: OwnedFd,
+    path: String,
+}
+
+fn short_path(full: &Path) -> Result<ShortPath> {
+    let dir = full.parent().unwrap_or(Path::new("/"));
+    let name = full
+        .file_name()
+        .ok_or_else(|| RuntimeError::Other(format!("{}: not a socket path", full.display())))?;
+    let fd = nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context(|| format!("open {}", dir.display()))?;
+    let fd = sys::take_fd(fd);
+    let path = format!(
+        "/proc/self/fd/{}/{}",
+        fd.as_raw_fd(),
+        name.to_string_lossy()
+    );
+    Ok(ShortPath { _dir: fd, path })
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("tmp-berth");
+    std::fs::write(&tmp, pid.to_string()).context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).context(|| format!("write {}", path.display()))
+}
+
+fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    for (file, maps) in [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ] {
+        let text: String = maps
+            .iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| {
+            crate::error::spec_err(
+                if file == "uid_map" {
+                    "linux.uidMappings"
+                } else {
+                    "linux.gidMappings"
+                },
+                e.to_string(),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn open_ns(path: &Path) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context(|| format!("open namespace {}", path.display()))?;
+    Ok(sys::take_fd(fd))
+}
+
+/// Orders namespace joins: user first (it grants the rights for the rest),
+/// mount last (it changes our root).
+fn join_order(t: LinuxNamespaceType) -> u8 {
+    match t {
+        LinuxNamespaceType::User => 0,
+        LinuxNamespaceType::Mount => 9,
+        _ => 5,
+    }
+}
+
+fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, c) => Some(c),
+        WaitStatus::Signaled(_, s, _) => Some(128 + s as i32),
+        _ => None,
+    }
+}
+
+/// Signals a foreground runtime forwards to the container.
+fn forwarded_signals() -> SigSet {
+    let mut set = SigSet::all();
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGTRAP,
+        Signal::SIGABRT,
+        Signal::SIGSYS,
+    ] {
+        set.remove(s);
+    }
+    set
+}
+
+/// The spec's resources with device rules that always let the container use
+/// its default devices, the devices its spec lists, ptys, and mknod (the
+/// node's use is what the rules guard), after the spec's own rules.
+fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let mut r = linux.resources().clone().unwrap_or_default();
+    let mut rules = r.devices().clone().unwrap_or_default();
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut d = LinuxDeviceCgroup::default();
+        d.set_allow(true);
+        d.set_typ(Some(typ));
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_access(Some(access.to_owned()));
+        d
+    };
+    rules.push(rule(LinuxDeviceType::C, None, None, "m"));
+    rules.push(rule(LinuxDeviceType::B, None, None, "m"));
+    for d in crate::rootfs::default_devices()
+        .iter()
+        .chain(linux.devices().iter().flatten())
+    {
+        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    rules.push(rule(LinuxDeviceType::C, Some(5), Some(2), "rwm")); // /dev/ptmx
+    rules.push(rule(LinuxDeviceType::C, Some(136), None, "rwm")); // /dev/pts/*
+    rules.push(rule(LinuxDeviceType::C, Some(5), Some(1), "rwm")); // /dev/console
+    r.set_devices(Some(rules));
+    r
+}
+
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n)
+            .map_err(|_| RuntimeError::Other(format!("unknown signal {s:?}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| RuntimeError::Other(format!("unknown signal {s:?}")))
+}
+
+impl Runtime {
+    pub fn new(root: &Path) -> Result<Runtime> {
+        Ok(Runtime {
+            store: StateRoot::new(root)?,
+        })
+    }
+
+    fn cgroup_path(id: &ContainerId, spec: &Spec) -> String {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| format!("/berth-{id}"))
+    }
+
+    fn cgroup(&self, st: &ContainerState) -> Result<Box<dyn CgroupManager>> {
+        Ok(berth_cgroups::create_manager(&st.cgroups_path, &st.id)?)
+    }
+
+    pub fn status(&self, st: &ContainerState) -> Status {
+        if !st.init_alive() {
+            return Status::Stopped;
+        }
+        if !st.started {
+            return Status::Created;
+        }
+        match self.cgroup(st).and_then(|c| Ok(c.freezer_state()?)) {
+            Ok(berth_cgroups::FreezerState::Frozen) => Status::Paused,
+            _ => Status::Running,
+        }
+    }
+
+    pub fn load(&self, id: &str) -> Result<(ContainerId, ContainerState)> {
+        let id = ContainerId::new(id)?;
+        let st = self.store.load(&id)?;
+        Ok((id, st))
+    }
+
+    fn launch(&self, id: &ContainerId, opts: &CreateOptions, mode: Mode) -> Result<Launched> {
+        let bundle = Bundle::load(&opts.bundle)?;
+        let spec = &bundle.spec;
+        let linux = bundle.linux()?;
+        let process = bundle.process()?;
+        let terminal = process.terminal().unwrap_or(false);
+        if terminal && opts.console_socket.is_none() && mode == Mode::Create {
+            return Err(RuntimeError::Other(
+                "process.terminal is set: --console-socket is required to receive the pty".into(),
+            ));
+        }
+        let seccomp = match linux.seccomp() {
+            Some(s) => Some(berth_seccomp::compile(s)?),
+            None => None,
+        };
+        let dir = self.store.reserve(id)?;
+        let mut cleanup = Cleanup {
+            store: &self.store,
+            id,
+            child: None,
+            cgroup: None,
+            armed: true,
+        };
+        let cg_path = Self::cgroup_path(id, spec);
+        let cg = berth_cgroups::create_manager(&cg_path, id.as_str())?;
+        cg.create()?;
+        cleanup.cgroup = Some(berth_cgroups::create_manager(&cg_path, id.as_str())?);
+        cg.apply(&with_default_devices(linux))?;
+
+        // Namespaces: which to create with clone, which to join in the child,
+        // and the two (pid, time) that only apply to children and so must be
+        // entered here before cloning.
+        let mut flags = CloneFlags::empty();
+        let mut joins = Vec::new();
+        let mut unshare_cgroup = false;
+        let mut new_user_ns = false;
+        let mut new_mount_ns = false;
+        for ns in linux.namespaces().iter().flatten() {
+            let t = ns.typ();
+            match (t, ns.path()) {
+                (LinuxNamespaceType::Pid | LinuxNamespaceType::Time, Some(p)) => {
+                    setns(open_ns(p)?, init::ns_flag(t))
+                        .context(|| format!("join {t} namespace {}", p.display()))?;
+                }
+                (LinuxNamespaceType::Time, None) => {
+                    unshare(init::ns_flag(t)).context(|| "unshare time namespace".to_owned())?;
+                    let text: String = linux
+                        .time_offsets()
+                        .iter()
+                        .flatten()
+                        .map(|(clock, o)| {
+                            format!(
+                                "{clock} {} {}\n",
+                                o.secs().unwrap_or(0),
+                                o.nanosecs().unwrap_or(0)
+                            )
+                        })
+                        .collect();
+                    if !text.is_empty() {
+                        std::fs::write("/proc/self/timens_offsets", text).map_err(|e| {
+                            crate::error::spec_err("linux.timeOffsets", e.to_string())
+                        })?;
+                    }
+                }
+                (LinuxNamespaceType::Cgroup, None) => unshare_cgroup = true,
+                (t, None) => {
+                    flags |= init::ns_flag(t);
+                    new_user_ns |= t == LinuxNamespaceType::User;
+                    new_mount_ns |= t == LinuxNamespaceType::Mount;
+                }
+                (t, Some(p)) => {
+                    joins.push((t, open_ns(p)?));
+                }
+            }
+        }
+        joins.sort_by_key(|(t, _)| join_order(*t));
+
+        let start = match mode {
+            Mode::Create => {
+                let sp = short_path(&dir.join("start.sock"))?;
+                StartSignal::Socket(
+                    UnixListener::bind(&sp.path).context(|| "bind start socket".to_owned())?,
+                )
+            }
+            Mode::Foreground => StartSignal::Channel,
+        };
+        // The console socket: the caller's, or (foreground run with a
+        // terminal) our own pair whose other end we relay.
+        let (console, console_ours) = match (&opts.console_socket, terminal) {
+            (Some(p), true) => {
+                let sp = short_path(p)?;
+                let s = UnixStream::connect(&sp.path)
+                    .context(|| format!("connect console socket {}", p.display()))?;
+                (Some(OwnedFd::from(s)), None)
+            }
+            (None, true) => {
+                let (a, b) = UnixStream::pair().context(|| "socketpair".to_owned())?;
+                (Some(OwnedFd::from(a)), Some(b))
+            }
+            _ => (None, None),
+        };
+        let (ours, theirs) = channel::pair()?;
+        match sys::clone_process(flags).context(|| format!("clone with namespaces {flags:?}"))? {
+            None => {
+                drop(ours);
+                init::run(InitContext {
+                    id: id.as_str(),
+                    bundle: &bundle,
+                    chan: theirs,
+                    start,
+                    console,
+                    no_pivot: opts.no_pivot,
+                    joins,
+                    new_user_ns,
+                    new_mount_ns,
+                    unshare_cgroup,
+                    seccomp,
+                    preserve_fds: opts.preserve_fds,
+                })
+            }
+            Some(pid) => {
+                cleanup.child = Some(pid);
+                drop(theirs);
+                drop(start);
+                drop(console);
+                if new_user_ns {
+                    write_id_maps(pid, spec)?;
+                }
+                cg.add_task(pid.as_raw())?;
+                if let Some(adj) = process.oom_score_adj() {
+                    std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).map_err(
+                        |e| crate::error::spec_err("process.oomScoreAdj", e.to_string()),
+                    )?;
+                }
+                ours.send(&Msg::Go)?;
+                ours.expect(Msg::HooksPoint)?;
+                let mut state = ContainerState {
+                    id: id.to_string(),
+                    pid: pid.as_raw(),
+                    pid_start: process_start(pid.as_raw()).map(|s| s.0).unwrap_or(0),
+                    bundle: bundle.dir.clone(),
+                    rootfs: bundle.rootfs.clone(),
+                    created: now_rfc3339(),
+                    started: false,
+                    cgroups_path: cg_path,
+                    owner: String::new(),
+                    spec: bundle.spec.clone(),
+                };
+                if let Some(h) = spec.hooks() {
+                    let s = state.oci_state(Status::Creating);
+                    hooks::run_hooks(h.prestart().as_ref(), &s)?;
+                    hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
+                }
+                ours.send(&Msg::Continue)?;
+                ours.expect(Msg::Ready)?;
+                let console = match console_ours {
+                    Some(s) => Some(tty::recv_fd(s.as_raw_fd())?),
+                    None => None,
+                };
+                state.owner = "root".into();
+                self.store.save(&state)?;
+                if let Some(p) = &opts.pid_file {
+                    write_pid_file(p, pid.as_raw())?;
+                }
+                cleanup.armed = false;
+                Ok(Launched {
+                    pid,
+                    chan: ours,
+                    state,
+                    cgroup: cg,
+                    console,
+                })
+            }
+        }
+    }
+
+    pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<()> {
+        let id = ContainerId::new(id)?;
+        self.launch(&id, opts, Mode::Create).map(drop)
+    }
+
+    pub fn start(&self, id: &str) -> Result<()> {
+        let (id, mut st) = self.load(id)?;
+        let status = self.status(&st);
+        if status != Status::Created {
+            return Err(RuntimeError::BadStatus {
+                id: id.to_string(),
+                status: status.to_string(),
+                what: "only a created container can be started",
+            });
+        }
+        let sp = short_path(&self.store.dir(&id).join("start.sock"))?;
+        let mut conn = UnixStream::connect(&sp.path)
+            .context(|| "connect to the container's init".to_owned())?;
+        conn.write_all(b"s").context(|| "signal start".to_owned())?;
+        let mut reply = String::new();
+        let _ = conn.read_to_string(&mut reply);
+        if !reply.is_empty() {
+            return Err(RuntimeError::Init(reply));
+        }
+        st.started = true;
+        self.store.save(&st)?;
+        if let Some(h) = st.spec.hooks() {
+            // poststart failures are logged, not fatal (runtime spec).
+            if let Err(e) = hooks::run_hooks(h.poststart().as_ref(), &st.oci_state(Status::Running))
+            {
+                eprintln!("berth-runtime: warning: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// `run`: create, start and (unless detached) wait, returning the
+    /// container's exit code.
+    pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
+        let cid = ContainerId::new(id)?;
+        if detach {
+            self.launch(&cid, opts, Mode::Create)?;
+            if let Err(e) = self.start(id) {
+                let _ = self.delete(id, true);
+                return Err(e);
+            }
+            return Ok(0);
+        }
+        let forwarded = forwarded_signals();
+        forwarded
+            .thread_block()
+            .context(|| "block signals".to_owned())?;
+        let mut l = self.launch(&cid, opts, Mode::Foreground)?;
+        l.chan.send(&Msg::Start)?;
+        match l.chan.recv()? {
+            Msg::Closed => {}
+            Msg::Error(e) => {
+                let _ = waitpid(l.pid, None);
+                self.destroy(&cid, &l.state, &*l.cgroup);
+                return Err(RuntimeError::Init(e));
+            }
+            m => {
+                let _ = kill(l.pid, Signal::SIGKILL);
+                let _ = waitpid(l.pid, None);
+                self.destroy(&cid, &l.state, &*l.cgroup);
+                return Err(RuntimeError::Init(format!("unexpected {m:?}")));
+            }
+        }
+        l.state.started = true;
+        self.store.save(&l.state)?;
+        if let Some(h) = l.state.spec.hooks() {
+            if let Err(e) =
+                hooks::run_hooks(h.poststart().as_ref(), &l.state.oci_state(Status::Running))
+            {
+                eprintln!("berth-runtime: warning: {e}");
+            }
+        }
+        let code =
+            crate::wait::wait_forwarding(l.pid, &forwarded, l.console.as_ref().map(|c| c.as_fd()))?;
+        self.destroy(&cid, &l.state, &*l.cgroup);
+        Ok(code)
+    }
+
+    /// After the init is gone: poststop hooks, cgroup, state.
+    fn destroy(&self, id: &ContainerId, st: &ContainerState, cg: &dyn CgroupManager) {
+        if let Some(h) = st.spec.hooks() {
+            if let Err(e) = hooks::run_hooks(h.poststop().as_ref(), &st.oci_state(Status::Stopped))
+            {
+                eprintln!("berth-runtime: warning: {e}");
+            }
+        }
+        if let Err(e) = cg.destroy() {
+            eprintln!("berth-runtime: warning: {e}");
+        }
+        if let Err(e) = self.store.remove(id) {
+            eprintln!("berth-runtime: warning: {e}");
+        }
+    }
+
+    pub fn state(&self, id: &str) -> Result<serde_json::Value> {
+        let (_, st) = self.load(id)?;
+        Ok(st.oci_state(self.status(&st)))
+    }
+
+    pub fn kill(&self, id: &str, signal: Signal, all: bool) -> Result<()> {
+        let (id, st) = self.load(id)?;
+        let status = self.status(&st);
+        if status == Status::Stopped {
+            return Err(RuntimeError::BadStatus {
+                id: id.to_string(),
+                status: status.to_string(),
+                what: "container not running",
+            });
+        }
+        if all {
+            let cg = self.cgroup(&st)?;
+            cg.kill_all(signal)?;
+            if status == Status::Paused && signal == Signal::SIGKILL {
+                cg.thaw()?;
+            }
+            return Ok(());
+        }
+        kill(Pid::from_raw(st.pid), signal).context(|| format!("kill {}", st.pid))
+    }
+
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let cid = ContainerId::new(id)?;
+        let st = match self.store.load(&cid) {
+            Ok(st) => st,
+            Err(RuntimeError::NotFound(_)) if self.store.dir(&cid).exists() => {
+                // A creation that died half way: nothing but the directory.
+                return self.store.remove(&cid);
+            }
+            Err(e) => return Err(e),
+        };
+        let status = self.status(&st);
+        let cg = self.cgroup(&st)?;
+        match status {
+            Status::Stopped => {}
+            Status::Created => self.kill_and_wait(&st, &*cg)?,
+            _ if force => self.kill_and_wait(&st, &*cg)?,
+            _ => {
+                return Err(RuntimeError::BadStatus {
+                    id: id.to_owned(),
+                    status: status.to_string(),
+                    what: "cannot delete it; stop it first or use --force",
+                })
+            }
+        }
+        self.destroy(&cid, &st, &*cg);
+        Ok(())
+    }
+
+    fn kill_and_wait(&self, st: &ContainerState, cg: &dyn CgroupManager) -> Result<()> {
+        let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+        let _ = cg.kill_all(Signal::SIGKILL);
+        let _ = cg.thaw();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while st.init_alive() {
+            // Our own child (a foreground run in this process) must be reaped.
+            let _ = waitpid(Pid::from_raw(st.pid), Some(WaitPidFlag::WNOHANG));
+            if Instant::now() > deadline {
+                return Err(RuntimeError::Other(format!(
+                    "container init {} did not die after SIGKILL",
+                    st.pid
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let (id, st) = self.load(id)?;
+        let status = self.status(&st);
+        if status != Status::Running {
+            return Err(RuntimeError::BadStatus {
+                id: id.to_string(),
+                status: status.to_string(),
+                what: "only a running container can be paused",
+            });
+        }
+        Ok(self.cgroup(&st)?.freeze()?)
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        let (id, st) = self.load(id)?;
+        let status = self.status(&st);
+        if status != Status::Paused {
+            return Err(RuntimeError::BadStatus {
+                id: id.to_string(),
+                status: status.to_string(),
+                what: "only a paused container can be resumed",
+            });
+        }
+        Ok(self.cgroup(&st)?.thaw()?)
+    }
+
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        let (_, st) = self.load(id)?;
+        Ok(self.cgroup(&st)?.pids()?)
+    }
+
+    pub fn stats(&self, id: &str) -> Result<serde_json::Value> {
+        let (_, st) = self.load(id)?;
+        let stats = self.cgroup(&st)?.stats()?;
+        Ok(serde_json::json!({"type": "stats", "id": st.id, "data": stats}))
+    }
+
+    pub fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let (_, st) = self.load(id)?;
+        Ok(self.cgroup(&st)?.apply(resources)?)
+    }
+
+    pub fn list(&self) -> Result<Vec<(ContainerState, Status)>> {
+        let mut out = Vec::new();
+        for id in self.store.list()? {
+            if let Ok(st) = self.store.load(&id) {
+                let s = self.status(&st);
+                out.push((st, s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a new process inside a running container.
+    pub fn exec(&self, id: &str, opts: &ExecOptions) -> Result<i32> {
+        let (id, st) = self.load(id)?;
+        let status = self.status(&st);
+        if !matches!(status, Status::Running | Status::Created) {
+            return Err(RuntimeError::BadStatus {
+                id: id.to_string(),
+                status: status.to_string(),
+                what: "cannot exec in it",
+            });
+        }
+        let linux = st.spec.linux().clone().unwrap_or_default();
+        let terminal = opts.process.terminal().unwrap_or(false);
+        let seccomp = match linux.seccomp() {
+            Some(s) => Some(berth_seccomp::compile(s)?),
+            None => None,
+        };
+        let mut joins = Vec::new();
+        let mut in_user_ns = false;
+        for ns in linux.namespaces().iter().flatten() {
+            let t = ns.typ();
+            let name = match t {
+                LinuxNamespaceType::Mount => "mnt",
+                LinuxNamespaceType::Network => "net",
+                LinuxNamespaceType::Time => "time_for_children",
+                LinuxNamespaceType::Pid => "pid",
+                LinuxNamespaceType::User => "user",
+                LinuxNamespaceType::Uts => "uts",
+                LinuxNamespaceType::Ipc => "ipc",
+                LinuxNamespaceType::Cgroup => "cgroup",
+            };
+            let theirs = PathBuf::from(format!("/proc/{}/ns/{name}", st.pid));
+            let same = match (
+                std::fs::metadata(&theirs),
+                std::fs::metadata(format!("/proc/self/ns/{name}")),
+            ) {
+                (Ok(a), Ok(b)) => {
+                    use std::os::unix::fs::MetadataExt;
+                    a.ino() == b.ino() && a.dev() == b.dev()
+                }
+                _ => false,
+            };
+            if same {
+                continue;
+            }
+            in_user_ns |= t == LinuxNamespaceType::User;
+            let fd = open_ns(&theirs)?;
+            if matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+                setns(fd, init::ns_flag(t)).context(|| format!("join {t} namespace"))?;
+            } else {
+                joins.push((t, fd));
+            }
+        }
+        joins.sort_by_key(|(t, _)| join_order(*t));
+        let cg = self.cgroup(&st)?;
+        let forwarded = forwarded_signals();
+        if !opts.detach {
+            forwarded
+                .thread_block()
+                .context(|| "block signals".to_owned())?;
+        }
+        let (console, console_ours) = match (&opts.console_socket, terminal) {
+            (Some(p), true) => {
+                let sp = short_path(p)?;
+                let s = UnixStream::connect(&sp.path)
+                    .context(|| format!("connect console socket {}", p.display()))?;
+                (Some(OwnedFd::from(s)), None)
+            }
+            (None, true) if opts.detach => {
+                return Err(RuntimeError::Other(
+                    "--tty with --detach needs --console-socket".into(),
+                ))
+            }
+            (None, true) => {
+                let (a, b) = UnixStream::pair().context(|| "socketpair".to_owned())?;
+                (Some(OwnedFd::from(a)), Some(b))
+            }
+            _ => (None, None),
+        };
+        let (ours, theirs) = channel::pair()?;
+        match sys::clone_process(CloneFlags::empty()).context(|| "fork".to_owned())? {
+            None => {
+                drop(ours);
+                let r = (|| -> Result<()> {
+                    theirs.expect(Msg::Go)?;
+                    init::join_namespaces(&joins)?;
+                    if let Some(c) = &console {
+                        tty::setup_console(c.as_raw_fd(), &opts.process, false)?;
+                    }
+                    drop(console);
+                    let program = crate::process::resolve_program(&opts.process)?;
+                    let setgroups_ok = !in_user_ns
+                        || std::fs::read_to_string("/proc/self/setgroups")
+                            .map(|s| s.trim() == "allow")
+                            .unwrap_or(true);
+                    match init::finalize(
+                        &opts.process,
+                        seccomp.as_ref(),
+                        setgroups_ok,
+                        opts.preserve_fds,
+                        &program,
+                    )? {}
+                })();
+                let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
+                let _ = theirs.send(&Msg::Error(msg));
+                sys::exit_now(126)
+            }
+            Some(pid) => {
+                drop(theirs);
+                drop(console);
+                if let Err(e) = cg.add_task(pid.as_raw()) {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    let _ = waitpid(pid, None);
+                    return Err(e.into());
+                }
+                ours.send(&Msg::Go)?;
+                let master = match console_ours {
+                    Some(s) => match tty::recv_fd(s.as_raw_fd()) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            let _ = waitpid(pid, None);
+                            return Err(match ours.recv() {
+                                Ok(Msg::Error(m)) => RuntimeError::Init(m),
+                                _ => e,
+                            });
+                        }
+                    },
+                    None => None,
+                };
+                match ours.recv()? {
+                    Msg::Closed => {}
+                    Msg::Error(e) => {
+                        let _ = waitpid(pid, None);
+                        return Err(RuntimeError::Init(e));
+                    }
+                    m => return Err(RuntimeError::Init(format!("unexpected {m:?}"))),
+                }
+                if let Some(p) = &opts.pid_file {
+                    write_pid_file(p, pid.as_raw())?;
+                }
+                if opts.detach {
+                    return Ok(0);
+                }
+                crate::wait::wait_forwarding(pid, &forwarded, master.as_ref().map(|m| m.as_fd()))
+            }
+        }
+    }
+}
+
+pub(crate) fn status_of(ws: WaitStatus) -> Option<i32> {
+    exit_code(ws)
+}

@@ -1,0 +1,251 @@
+//! The container side: what the cloned child does between `clone` and
+//! `execve` of the user's program. It runs in the runtime's own (single)
+//! thread, born in its new namespaces, and reports every failure to the
+//! runtime over its channel before exiting.
+
+use crate::channel::{Channel, Msg};
+use crate::error::{Context, Result, RuntimeError};
+use crate::process::{self, Program};
+use crate::rootfs::{self, RootfsSetup};
+use crate::spec::Bundle;
+use crate::sys;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::SigSet;
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+/// How `start` reaches a created container.
+pub enum StartSignal {
+    /// `create`: wait for a connection on the state dir's start socket.
+    Socket(UnixListener),
+    /// foreground `run`: wait for `Msg::Start` on the channel.
+    Channel,
+}
+
+pub struct InitContext<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Bundle,
+    pub chan: Channel,
+    pub start: StartSignal,
+    pub console: Option<OwnedFd>,
+    pub no_pivot: bool,
+    /// Existing namespaces to join, in the order to join them.
+    pub joins: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub new_user_ns: bool,
+    pub new_mount_ns: bool,
+    /// The cgroup namespace is unshared only once the runtime has moved us
+    /// into the container's cgroup, so that it becomes the namespace's root.
+    pub unshare_cgroup: bool,
+    pub seccomp: Option<berth_seccomp::Filter>,
+    pub preserve_fds: u32,
+}
+
+/// Runs the init; never returns.
+pub fn run(mut ctx: InitContext) -> ! {
+    match init(&mut ctx) {
+        Ok(never) => match never {},
+        Err(e) => {
+            // In create mode the runtime may be gone by now: then the start
+            // connection has carried the error instead.
+            let _ = ctx.chan.send(&Msg::Error(e.to_string()));
+            sys::exit_now(1)
+        }
+    }
+}
+
+pub fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+pub fn join_namespaces(joins: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
+    for (t, fd) in joins {
+        setns(fd, ns_flag(*t)).context(|| format!("join {t} namespace"))?;
+    }
+    Ok(())
+}
+
+/// A value that cannot exist: the result of a function that only returns on error.
+pub enum Never {}
+
+fn init(ctx: &mut InitContext) -> Result<Never> {
+    let spec = &ctx.bundle.spec;
+    let process = ctx.bundle.process()?;
+    ctx.chan.expect(Msg::Go)?;
+    if ctx.new_user_ns {
+        // We are now mapped; become root of the new user namespace.
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .context(|| "setgid 0 in user namespace".to_owned())?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .context(|| "setuid 0 in user namespace".to_owned())?;
+    }
+    join_namespaces(&ctx.joins)?;
+    if ctx.unshare_cgroup {
+        unshare(CloneFlags::CLONE_NEWCGROUP).context(|| "unshare cgroup namespace".to_owned())?;
+    }
+    let in_user_ns = ctx.new_user_ns
+        || ctx
+            .joins
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::User);
+    let hooks = spec.hooks().as_ref();
+    let host_pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse::<i32>().ok())
+        .unwrap_or(0);
+    if ctx.new_mount_ns {
+        let setup = RootfsSetup {
+            spec,
+            bundle_dir: &ctx.bundle.dir,
+            rootfs: &ctx.bundle.rootfs,
+            in_user_ns,
+            new_cgroup_ns: ctx.unshare_cgroup,
+        };
+        setup.prepare()?;
+    }
+    ctx.chan.send(&Msg::HooksPoint)?;
+    ctx.chan.expect(Msg::Continue)?;
+    let state = hook_state(ctx.id, ctx.bundle, host_pid, "created");
+    crate::hooks::run_hooks(hooks.and_then(|h| h.create_container().as_ref()), &state)?;
+    if ctx.new_mount_ns {
+        rootfs::enter(&ctx.bundle.rootfs, ctx.no_pivot)?;
+        rootfs::finish(spec)?;
+    } else {
+        nix::unistd::chroot(&ctx.bundle.rootfs).context(|| "chroot".to_owned())?;
+        nix::unistd::chdir("/").context(|| "chdir /".to_owned())?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).context(|| format!("sethostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        sys::setdomainname(d).context(|| format!("setdomainname {d:?}"))?;
+    }
+    write_sysctls(ctx.bundle)?;
+    let console = ctx.console.take();
+    if process.terminal().unwrap_or(false) {
+        let console = console.as_ref().ok_or_else(|| {
+            RuntimeError::Other("process.terminal is set but no console socket was given".into())
+        })?;
+        crate::tty::setup_console(console.as_raw_fd(), process, true)?;
+    }
+    drop(console);
+    let program = process::resolve_program(process)?;
+    ctx.chan.send(&Msg::Ready)?;
+    // Wait for start.
+    let mut conn = None;
+    match &ctx.start {
+        StartSignal::Channel => ctx.chan.expect(Msg::Start)?,
+        StartSignal::Socket(l) => {
+            let (mut c, _) = l.accept().context(|| "wait for start".to_owned())?;
+            let mut b = [0u8; 1];
+            let _ = c.read(&mut b);
+            conn = Some(c);
+        }
+    }
+    let result = (|| -> Result<Never> {
+        crate::hooks::run_hooks(hooks.and_then(|h| h.start_container().as_ref()), &state)?;
+        finalize(
+            process,
+            ctx.seccomp.as_ref(),
+            !in_user_ns || setgroups_allowed(),
+            ctx.preserve_fds,
+            &program,
+        )
+    })();
+    match result {
+        Ok(never) => match never {},
+        Err(e) => {
+            if let Some(mut c) = conn {
+                let _ = c.write_all(e.to_string().as_bytes());
+            }
+            Err(e)
+        }
+    }
+}
+
+fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "allow")
+        .unwrap_or(true)
+}
+
+fn hook_state(id: &str, b: &Bundle, pid: i32, status: &str) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": "1.2.0",
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": b.dir,
+        "annotations": b.spec.annotations(),
+    })
+}
+
+fn write_sysctls(b: &Bundle) -> Result<()> {
+    for (k, v) in b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v)
+            .map_err(|e| crate::error::spec_err(format!("linux.sysctl.{k}"), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The last steps, shared by the init and `exec`: limits, identity,
+/// capabilities, no_new_privs, seccomp, descriptors, signal mask, exec.
+pub fn finalize(
+    process: &Process,
+    seccomp: Option<&berth_seccomp::Filter>,
+    setgroups_allowed: bool,
+    preserve_fds: u32,
+    program: &Program,
+) -> Result<Never> {
+    process::apply_rlimits(process)?;
+    let caps = process.capabilities().as_ref();
+    process::drop_bounding(caps)?;
+    process::switch_user(process, setgroups_allowed)?;
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd)
+        .map_err(|e| crate::error::spec_err("process.cwd", format!("{}: {e}", cwd.display())))?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_owned())?;
+    }
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: install
+    // it while we still have it. With it, install as late as possible so the
+    // filter need not allow the runtime's own setup calls.
+    if let (Some(f), false) = (seccomp, nnp) {
+        f.install()?;
+    }
+    process::set_capabilities(caps)?;
+    if let (Some(f), true) = (seccomp, nnp) {
+        f.install()?;
+    }
+    sys::cloexec_from(3 + preserve_fds).context(|| "close inherited descriptors".to_owned())?;
+    SigSet::empty()
+        .thread_set_mask()
+        .context(|| "reset signal mask".to_owned())?;
+    let e = nix::unistd::execve(&program.path, &program.argv, &program.env)
+        .err()
+        .unwrap_or(nix::errno::Errno::UnknownErrno);
+    Err(RuntimeError::Other(format!(
+        "exec {}: {e}",
+        program.path.to_string_lossy()
+    )))
+}

@@ -1,0 +1,867 @@
+//! Building the container's root filesystem inside its new mount namespace:
+//! spec mounts in order, device nodes, /dev symlinks, pivot_root (or chroot),
+//! then masked and read-only paths.
+//!
+//! Mount targets inside the rootfs are resolved with `openat2(RESOLVE_IN_ROOT)`
+//! and mounted through `/proc/self/fd/N`, so a symlink planted in the rootfs
+//! can never redirect a mount onto the host (the CVE-2021-30465 class).
+
+use crate::error::{spec_err, Context, Result, RuntimeError};
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{mknod, Mode, SFlag};
+use nix::unistd::{chdir, chown, fchdir, pivot_root, Gid, Uid};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+/// Mount options split into flags to set, flags to clear, propagation flags
+/// and the filesystem-specific data string.
+#[derive(Debug, PartialEq)]
+pub struct MountOptions {
+    pub flags: MsFlags,
+    pub clear: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    pub data: Vec<String>,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            clear: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: Vec::new(),
+        }
+    }
+}
+
+impl MountOptions {
+    pub fn parse(options: &[String]) -> Result<MountOptions> {
+        let mut o = MountOptions::default();
+        for opt in options {
+            let (set, clear): (MsFlags, MsFlags) = match opt.as_str() {
+                "defaults" => (MsFlags::empty(), MsFlags::empty()),
+                "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+                "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+                "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+                "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+                "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+                "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+                "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+                "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+                "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+                "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+                "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+                "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+                "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+                "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+                "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+                "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+                "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+                "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+                "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+                "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+                "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+                "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+                "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+                "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+                "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+                "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+                "tmpcopyup" => (MsFlags::empty(), MsFlags::empty()),
+                p @ ("private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+                | "unbindable" | "runbindable") => {
+                    o.propagation
+                        .push(propagation_flag(p).unwrap_or(MsFlags::MS_PRIVATE));
+                    continue;
+                }
+                "idmap" | "ridmap" => {
+                    return Err(RuntimeError::Other(format!(
+                        "mount option {opt:?} (id-mapped mounts) is not supported"
+                    )))
+                }
+                other => {
+                    o.data.push(other.to_owned());
+                    continue;
+                }
+            };
+            o.flags |= set;
+            o.flags &= !clear;
+            o.clear |= clear;
+        }
+        Ok(o)
+    }
+}
+
+pub fn propagation_flag(name: &str) -> Option<MsFlags> {
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+/// What kind of object to create at a missing mount target.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Dir,
+    File,
+}
+
+/// The container's root directory, held open.
+pub struct Root {
+    pub path: PathBuf,
+    fd: OwnedFd,
+}
+
+fn in_root(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+fn owned(fd: i32) -> OwnedFd {
+    crate::sys::take_fd(fd)
+}
+
+impl Root {
+    pub fn open(path: &Path) -> Result<Root> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .context(|| format!("open rootfs {}", path.display()))?;
+        Ok(Root {
+            path: path.to_owned(),
+            fd: owned(fd),
+        })
+    }
+
+    /// Opens `path` (absolute, as seen inside the container) with symlinks
+    /// resolved inside the rootfs, creating missing directories (and the
+    /// last component as `kind`) on the way.
+    fn open_target(&self, path: &Path, kind: Kind) -> Result<OwnedFd> {
+        let rel: PathBuf = path
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
+        let how = || in_root(OFlag::O_PATH);
+        match openat2(self.fd.as_raw_fd(), &rel, how()) {
+            Ok(fd) => return Ok(owned(fd)),
+            Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", path.display())),
+        }
+        let comps: Vec<_> = rel.components().collect();
+        let mut prefix = PathBuf::new();
+        for (i, c) in comps.iter().enumerate() {
+            let last = i + 1 == comps.len();
+            let parent = if prefix.as_os_str().is_empty() {
+                nix::unistd::dup(self.fd.as_raw_fd()).map(owned)
+            } else {
+                openat2(
+                    self.fd.as_raw_fd(),
+                    &prefix,
+                    in_root(OFlag::O_PATH | OFlag::O_DIRECTORY),
+                )
+                .map(owned)
+            }
+            .context(|| format!("resolve {} in rootfs", prefix.display()))?;
+            prefix.push(c);
+            match openat2(self.fd.as_raw_fd(), &prefix, how()) {
+                Ok(fd) if last => return Ok(owned(fd)),
+                Ok(fd) => drop(owned(fd)),
+                Err(nix::errno::Errno::ENOENT) => {
+                    let name = c.as_os_str();
+                    let created = if last && kind == Kind::File {
+                        nix::fcntl::openat(
+                            Some(parent.as_raw_fd()),
+                            name,
+                            OFlag::O_CREAT
+                                | OFlag::O_EXCL
+                                | OFlag::O_WRONLY
+                                | OFlag::O_NOFOLLOW
+                                | OFlag::O_CLOEXEC,
+                            Mode::from_bits_truncate(0o644),
+                        )
+                        .map(|fd| drop(owned(fd)))
+                    } else {
+                        nix::sys::stat::mkdirat(
+                            Some(parent.as_raw_fd()),
+                            name,
+                            Mode::from_bits_truncate(0o755),
+                        )
+                    };
+                    match created {
+                        Ok(()) => {}
+                        // A dangling symlink: it points at something that
+                        // does not exist inside the rootfs. Refuse rather than
+                        // follow it anywhere.
+                        Err(nix::errno::Errno::EEXIST) => {
+                            return Err(RuntimeError::Other(format!(
+                                "mount target {}: {} is a dangling symlink",
+                                path.display(),
+                                prefix.display()
+                            )))
+                        }
+                        Err(e) => {
+                            return Err(e)
+                                .context(|| format!("create {} in rootfs", prefix.display()))
+                        }
+                    }
+                    if last {
+                        return openat2(self.fd.as_raw_fd(), &prefix, how())
+                            .map(owned)
+                            .context(|| format!("open {} in rootfs", prefix.display()));
+                    }
+                }
+                Err(e) => {
+                    return Err(e).context(|| format!("resolve {} in rootfs", prefix.display()))
+                }
+            }
+        }
+        Err(RuntimeError::Other(format!(
+            "mount target {} resolves to the rootfs itself",
+            path.display()
+        )))
+    }
+}
+
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn is_dir_fd(fd: &OwnedFd) -> bool {
+    nix::sys::stat::fstat(fd.as_raw_fd())
+        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+        .unwrap_or(false)
+}
+
+/// Everything up to (not including) pivot_root.
+pub struct RootfsSetup<'a> {
+    pub spec: &'a Spec,
+    pub bundle_dir: &'a Path,
+    pub rootfs: &'a Path,
+    pub in_user_ns: bool,
+    pub new_cgroup_ns: bool,
+}
+
+impl RootfsSetup<'_> {
+    pub fn prepare(&self) -> Result<Root> {
+        let linux = self.spec.linux().as_ref();
+        let root_prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+            Some(p) if !p.is_empty() => propagation_flag(p)
+                .ok_or_else(|| spec_err("linux.rootfsPropagation", format!("unknown {p:?}")))?,
+            _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        };
+        // Nothing we mount may propagate back to the host.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            (root_prop & !MsFlags::MS_SHARED) | MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            None::<&str>,
+        )
+        .context(|| "make / a slave mount".to_owned())?;
+        mount(
+            Some(self.rootfs),
+            self.rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .context(|| format!("bind {} onto itself", self.rootfs.display()))?;
+        if root_prop.contains(MsFlags::MS_SHARED) || root_prop.contains(MsFlags::MS_PRIVATE) {
+            mount(
+                None::<&str>,
+                self.rootfs,
+                None::<&str>,
+                root_prop,
+                None::<&str>,
+            )
+            .context(|| "set rootfs propagation".to_owned())?;
+        }
+        let root = Root::open(self.rootfs)?;
+        let mut dev_is_bind = false;
+        for (i, m) in self.spec.mounts().iter().flatten().enumerate() {
+            self.mount_one(&root, m).map_err(|e| {
+                spec_err(
+                    format!("mounts[{i}] ({})", m.destination().display()),
+                    e.to_string(),
+                )
+            })?;
+            if m.destination() == Path::new("/dev")
+                && m.typ().as_deref().is_none_or(|t| t == "bind")
+                && m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind")
+            {
+                dev_is_bind = true;
+            }
+        }
+        if !dev_is_bind {
+            self.create_devices(&root)?;
+        }
+        Ok(root)
+    }
+
+    fn mount_one(&self, root: &Root, m: &Mount) -> Result<()> {
+        let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
+        let typ = m.typ().as_deref().unwrap_or("");
+        let is_bind = opts.flags.contains(MsFlags::MS_BIND) || typ == "bind";
+        let data = opts.data.join(",");
+        let data = (!data.is_empty()).then_some(data.as_str());
+        if is_bind {
+            let src = m
+                .source()
+                .as_ref()
+                .ok_or_else(|| RuntimeError::Other("bind mount without a source".to_owned()))?;
+            let src = if src.is_absolute() {
+                src.clone()
+            } else {
+                self.bundle_dir.join(src)
+            };
+            let meta =
+                std::fs::metadata(&src).context(|| format!("bind source {}", src.display()))?;
+            let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+            let target = root.open_target(m.destination(), kind)?;
+            let tp = fd_path(&target);
+            mount(
+                Some(&src),
+                tp.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
+                None::<&str>,
+            )
+            .context(|| format!("bind {}", src.display()))?;
+            // The target fd still names the directory *under* the new mount:
+            // reopen it to reach the mount itself for the remount.
+            let target = root.open_target(m.destination(), kind)?;
+            let tp = fd_path(&target);
+            let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+            if !extra.is_empty() {
+                let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
+                if let Err(e) = mount(None::<&str>, tp.as_str(), None::<&str>, flags, None::<&str>)
+                {
+                    // In a user namespace the source's locked flags must be kept.
+                    let locked = locked_flags(&tp);
+                    mount(
+                        None::<&str>,
+                        tp.as_str(),
+                        None::<&str>,
+                        flags | locked,
+                        None::<&str>,
+                    )
+                    .map_err(|_| e)
+                    .context(|| "remount bind with its options".to_owned())?;
+                }
+            }
+            for p in &opts.propagation {
+                mount(None::<&str>, tp.as_str(), None::<&str>, *p, None::<&str>)
+                    .context(|| "set propagation".to_owned())?;
+            }
+            return Ok(());
+        }
+        if typ == "cgroup" || typ == "cgroup2" {
+            return self.mount_cgroup(root, m, &opts);
+        }
+        let target = root.open_target(m.destination(), Kind::Dir)?;
+        if !is_dir_fd(&target) && typ != "bind" {
+            return Err(RuntimeError::Other(format!(
+                "{} is not a directory",
+                m.destination().display()
+            )));
+        }
+        let tp = fd_path(&target);
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| typ.to_owned());
+        let flags = opts.flags & !MsFlags::MS_REMOUNT;
+        let res = mount(Some(source.as_str()), tp.as_str(), Some(typ), flags, data);
+        match res {
+            Ok(()) => {}
+            // sysfs cannot be mounted from a user namespace that does not own
+            // the network namespace: bind the host's instead, as runc does.
+            Err(nix::errno::Errno::EPERM) if typ == "sysfs" && self.in_user_ns => {
+                mount(
+                    Some("/sys"),
+                    tp.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .context(|| "bind /sys".to_owned())?;
+            }
+            // mqueue likewise needs an ipc namespace the user namespace owns.
+            Err(nix::errno::Errno::EPERM) if typ == "mqueue" && self.in_user_ns => {
+                mount(
+                    Some("/dev/mqueue"),
+                    tp.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .context(|| "bind /dev/mqueue".to_owned())?;
+            }
+            Err(e) => return Err(e).context(|| format!("mount {typ}")),
+        }
+        if !opts.propagation.is_empty() {
+            let target = root.open_target(m.destination(), Kind::Dir)?;
+            for p in &opts.propagation {
+                mount(
+                    None::<&str>,
+                    fd_path(&target).as_str(),
+                    None::<&str>,
+                    *p,
+                    None::<&str>,
+                )
+                .context(|| "set propagation".to_owned())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `cgroup` mount: the container sees its own cgroup as the root when
+    /// it has a cgroup namespace; otherwise the host's hierarchies, read-only
+    /// if asked.
+    fn mount_cgroup(&self, root: &Root, m: &Mount, opts: &MountOptions) -> Result<()> {
+        let flags = opts.flags & !MsFlags::MS_REMOUNT;
+        let target = root.open_target(m.destination(), Kind::Dir)?;
+        let tp = fd_path(&target);
+        if host_cgroup_mounts()?
+            .iter()
+            .any(|h| h.is_v2 && h.mountpoint == Path::new("/sys/fs/cgroup"))
+        {
+            if self.new_cgroup_ns {
+                return mount(
+                    Some("cgroup2"),
+                    tp.as_str(),
+                    Some("cgroup2"),
+                    flags,
+                    None::<&str>,
+                )
+                .context(|| "mount cgroup2".to_owned());
+            }
+            mount(
+                Some("/sys/fs/cgroup"),
+                tp.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .context(|| "bind /sys/fs/cgroup".to_owned())?;
+            return remount_bind(&tp, flags);
+        }
+        mount(
+            Some("tmpfs"),
+            tp.as_str(),
+            Some("tmpfs"),
+            flags & !MsFlags::MS_RDONLY,
+            Some("mode=755"),
+        )
+        .context(|| "mount tmpfs for cgroups".to_owned())?;
+        let base = m.destination().clone();
+        for h in host_cgroup_mounts()? {
+            let Some(name) = h.mountpoint.file_name() else {
+                continue;
+            };
+            let dest = base.join(name);
+            let t = root.open_target(&dest, Kind::Dir)?;
+            let tp = fd_path(&t);
+            if self.new_cgroup_ns {
+                let fstype = if h.is_v2 { "cgroup2" } else { "cgroup" };
+                let data = (!h.is_v2).then(|| h.options.clone());
+                mount(
+                    Some("cgroup"),
+                    tp.as_str(),
+                    Some(fstype),
+                    flags,
+                    data.as_deref(),
+                )
+                .context(|| format!("mount cgroup {}", dest.display()))?;
+            } else {
+                mount(
+                    Some(&h.mountpoint),
+                    tp.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .context(|| format!("bind {}", h.mountpoint.display()))?;
+                remount_bind(&tp, flags)?;
+            }
+        }
+        if flags.contains(MsFlags::MS_RDONLY) {
+            let target = root.open_target(m.destination(), Kind::Dir)?;
+            mount(
+                None::<&str>,
+                fd_path(&target).as_str(),
+                None::<&str>,
+                MsFlags::MS_REMOUNT | flags,
+                Some("mode=755"),
+            )
+            .context(|| "remount cgroup tmpfs read-only".to_owned())?;
+        }
+        Ok(())
+    }
+
+    fn create_devices(&self, root: &Root) -> Result<()> {
+        let mut devices: Vec<LinuxDevice> = default_devices();
+        for d in self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            devices.retain(|x| x.path() != d.path());
+            devices.push(d.clone());
+        }
+        for (i, d) in devices.iter().enumerate() {
+            self.create_device(root, d).map_err(|e| {
+                spec_err(
+                    format!("linux.devices ({})", d.path().display()),
+                    format!("{e} (#{i})"),
+                )
+            })?;
+        }
+        let dev = root.open_target(Path::new("/dev"), Kind::Dir)?;
+        for (link, to) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("ptmx", "pts/ptmx"),
+        ] {
+            match nix::unistd::symlinkat(to, Some(dev.as_raw_fd()), link) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e).context(|| format!("symlink /dev/{link}")),
+            }
+        }
+        if Path::new("/proc/kcore").exists() {
+            let _ = nix::unistd::symlinkat("/proc/kcore", Some(dev.as_raw_fd()), "core");
+        }
+        Ok(())
+    }
+
+    fn create_device(&self, root: &Root, d: &LinuxDevice) -> Result<()> {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(RuntimeError::Other("type \"a\" is not a device".to_owned()))
+            }
+        };
+        let mode = Mode::from_bits_truncate(d.file_mode().unwrap_or(0o666));
+        let dev = nix::sys::stat::makedev(d.major() as u64, d.minor() as u64);
+        let parent = d.path().parent().unwrap_or(Path::new("/dev"));
+        let name = d
+            .path()
+            .file_name()
+            .ok_or_else(|| RuntimeError::Other("device path has no file name".to_owned()))?;
+        let dir = root.open_target(parent, Kind::Dir)?;
+        let dir_path = fd_path(&dir);
+        let path = Path::new(&dir_path).join(name);
+        if !self.in_user_ns {
+            match mknod(&path, kind, mode, dev) {
+                Ok(()) => {
+                    // mknod applies the umask: set the mode exactly.
+                    nix::sys::stat::fchmodat(
+                        Some(dir.as_raw_fd()),
+                        name,
+                        mode,
+                        nix::sys::stat::FchmodatFlags::FollowSymlink,
+                    )
+                    .context(|| "chmod device".to_owned())?;
+                    chown(
+                        &path,
+                        d.uid().map(Uid::from_raw),
+                        d.gid().map(Gid::from_raw),
+                    )
+                    .context(|| "chown device".to_owned())?;
+                    return Ok(());
+                }
+                Err(nix::errno::Errno::EEXIST) => return Ok(()),
+                Err(nix::errno::Errno::EPERM) => {}
+                Err(e) => return Err(e).context(|| "mknod".to_owned()),
+            }
+        }
+        // No mknod in a user namespace: bind the host's node instead.
+        let target = root.open_target(d.path(), Kind::File)?;
+        mount(
+            Some(d.path()),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .context(|| format!("bind host {}", d.path().display()))
+    }
+}
+
+/// A cgroup filesystem mounted on the host under /sys/fs/cgroup.
+struct CgroupMount {
+    mountpoint: PathBuf,
+    /// Super options (the controllers, `name=systemd`).
+    options: String,
+    is_v2: bool,
+}
+
+fn host_cgroup_mounts() -> Result<Vec<CgroupMount>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .context(|| "read /proc/self/mountinfo".to_owned())?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut r = right.split(' ');
+        let (Some(fstype), Some(_src), Some(sopts)) = (r.next(), r.next(), r.next()) else {
+            continue;
+        };
+        let Some(mp) = left.split(' ').nth(4) else {
+            continue;
+        };
+        if !mp.starts_with("/sys/fs/cgroup") || !(fstype == "cgroup" || fstype == "cgroup2") {
+            continue;
+        }
+        let options = sopts
+            .split(',')
+            .filter(|o| *o != "rw" && *o != "ro")
+            .collect::<Vec<_>>()
+            .join(",");
+        out.push(CgroupMount {
+            mountpoint: PathBuf::from(mp),
+            options,
+            is_v2: fstype == "cgroup2",
+        });
+    }
+    Ok(out)
+}
+
+fn remount_bind(target: &str, flags: MsFlags) -> Result<()> {
+    let extra = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    if extra.is_empty() {
+        return Ok(());
+    }
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
+        None::<&str>,
+    )
+    .context(|| format!("remount {target}"))
+}
+
+fn locked_flags(path: &str) -> MsFlags {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let Ok(st) = statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let f = st.flags();
+    let mut m = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            m |= ms;
+        }
+    }
+    m
+}
+
+/// The devices every container gets (runtime-spec "Default Devices").
+pub fn default_devices() -> Vec<LinuxDevice> {
+    [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(path, major, minor)| {
+        let mut d = LinuxDevice::default();
+        d.set_path(PathBuf::from(path));
+        d.set_typ(LinuxDeviceType::C);
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_file_mode(Some(0o666));
+        d.set_uid(Some(0));
+        d.set_gid(Some(0));
+        d
+    })
+    .collect()
+}
+
+/// Makes `rootfs` the process's root. With `no_pivot`, or where pivot_root is
+/// impossible (a rootfs on the initramfs), moves it over / and chroots.
+pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    chdir(rootfs).context(|| format!("chdir {}", rootfs.display()))?;
+    if !no_pivot {
+        let old_root = nix::fcntl::open(
+            "/",
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .context(|| "open old root".to_owned())?;
+        let old_root = owned(old_root);
+        match pivot_root(".", ".") {
+            Ok(()) => {
+                // The old root is now mounted on top of the new one; detach
+                // it without letting the unmount propagate to the host.
+                fchdir(old_root.as_raw_fd()).context(|| "fchdir old root".to_owned())?;
+                mount(
+                    None::<&str>,
+                    ".",
+                    None::<&str>,
+                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .context(|| "make old root a slave".to_owned())?;
+                umount2(".", MntFlags::MNT_DETACH).context(|| "detach old root".to_owned())?;
+                chdir("/").context(|| "chdir /".to_owned())?;
+                return Ok(());
+            }
+            Err(nix::errno::Errno::EINVAL) => {}
+            Err(e) => return Err(e).context(|| "pivot_root".to_owned()),
+        }
+    }
+    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .context(|| "move rootfs to /".to_owned())?;
+    nix::unistd::chroot(".").context(|| "chroot".to_owned())?;
+    chdir("/").context(|| "chdir /".to_owned())
+}
+
+/// After the pivot: the root read-only if asked, masked and read-only paths.
+pub fn finish(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        mask_path(p).map_err(|e| spec_err("linux.maskedPaths", e.to_string()))?;
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        readonly_path(p).map_err(|e| spec_err("linux.readonlyPaths", e.to_string()))?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        if mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).is_err() {
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                flags | locked_flags("/"),
+                None::<&str>,
+            )
+            .context(|| "remount / read-only".to_owned())?;
+        }
+    }
+    Ok(())
+}
+
+fn mask_path(p: &str) -> Result<()> {
+    let md = match std::fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).context(|| format!("mask {p}")),
+    };
+    if md.is_dir() {
+        mount(
+            Some("tmpfs"),
+            p,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0"),
+        )
+        .context(|| format!("mask {p}"))
+    } else {
+        mount(
+            Some("/dev/null"),
+            p,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .context(|| format!("mask {p}"))
+    }
+}
+
+fn readonly_path(p: &str) -> Result<()> {
+    match mount(
+        Some(p),
+        p,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    ) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).context(|| format!("read-only {p}")),
+    }
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
+    if mount(None::<&str>, p, None::<&str>, flags, None::<&str>).is_err() {
+        mount(
+            None::<&str>,
+            p,
+            None::<&str>,
+            flags | locked_flags(p),
+            None::<&str>,
+        )
+        .context(|| format!("remount {p} read-only"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_options() {
+        let o = MountOptions::parse(&[
+            "nosuid".into(),
+            "rbind".into(),
+            "ro".into(),
+            "rslave".into(),
+            "mode=755".into(),
+        ])
+        .unwrap_or_default();
+        assert!(o.flags.contains(
+            MsFlags::MS_NOSUID | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY
+        ));
+        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+        assert_eq!(o.data, vec!["mode=755".to_owned()]);
+        assert!(MountOptions::parse(&["idmap".into()]).is_err());
+    }
+}

@@ -1,0 +1,59 @@
+//! Protection against overwriting the runtime's binary from inside a
+//! container through /proc/PID/exe (CVE-2019-5736): before any process enters
+//! a container, the runtime re-executes itself from a sealed memfd copy, so
+//! the only file a container could reach is an unwritable anonymous one.
+
+use crate::error::{Context, Result};
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+
+const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
+    .union(SealFlag::F_SEAL_SHRINK)
+    .union(SealFlag::F_SEAL_GROW)
+    .union(SealFlag::F_SEAL_WRITE);
+
+/// Whether this process already runs from a sealed copy.
+pub fn is_sealed() -> bool {
+    File::open("/proc/self/exe")
+        .ok()
+        .and_then(|f| fcntl(f.as_raw_fd(), FcntlArg::F_GET_SEALS).ok())
+        .is_some_and(|s| SealFlag::from_bits_truncate(s).contains(SEALS))
+}
+
+/// Re-executes the running binary from a sealed memfd unless it already is
+/// one. Returns only on failure.
+pub fn reexec_sealed() -> Result<()> {
+    if is_sealed() {
+        return Ok(());
+    }
+    let mut exe = File::open("/proc/self/exe").context(|| "open /proc/self/exe".to_owned())?;
+    let name = c"berth-runtime";
+    let fd = memfd_create(
+        name,
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )
+    .context(|| "memfd_create".to_owned())?;
+    let mut copy = File::from(fd);
+    std::io::copy(&mut exe, &mut copy).context(|| "copy the runtime into a memfd".to_owned())?;
+    fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(SEALS))
+        .context(|| "seal the memfd".to_owned())?;
+    let args: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let e = nix::unistd::fexecve(copy.as_raw_fd(), &args, &env)
+        .err()
+        .unwrap_or(nix::errno::Errno::UnknownErrno);
+    Err(e).context(|| "re-exec from the sealed memfd".to_owned())
+}

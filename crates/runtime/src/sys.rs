@@ -1,0 +1,123 @@
+//! The few raw system calls nix has no safe wrapper for. Everything unsafe in
+//! the runtime is in this module.
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+use std::os::fd::RawFd;
+
+/// `clone(2)` used like `fork(2)` but with namespace flags, so that the child
+/// is born in its new namespaces (a new pid namespace makes it PID 1, and a new
+/// user namespace owns every other namespace created with it).
+/// Returns `None` in the child and the child's pid in the parent.
+///
+/// The caller must be single-threaded (the runtime is): the child is a copy of
+/// the calling thread only.
+pub fn clone_process(flags: CloneFlags) -> nix::Result<Option<Pid>> {
+    // SAFETY: with a null stack pointer and no CLONE_VM, clone behaves as fork:
+    // the child gets a copy-on-write copy of this (single-threaded) process and
+    // continues from this point, so no Rust invariant about shared memory is
+    // broken. The remaining pointer arguments are unused for these flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags.bits() as libc::c_ulong) | (libc::SIGCHLD as libc::c_ulong),
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match Errno::result(ret)? {
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as libc::pid_t))),
+    }
+}
+
+pub fn setdomainname(name: &str) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which outlive
+    // the call; the kernel copies them and keeps no reference.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// Marks every descriptor from `first` on close-on-exec, so that nothing the
+/// runtime (or whoever started it) had open leaks into the container
+/// (CVE-2024-21626). The runtime's own descriptors keep working until exec.
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags; it touches no memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11: do it one descriptor at a time.
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|_| Errno::last())?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &RawFd| fd >= first as RawFd)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD only sets the descriptor flag; an fd that closed
+        // meanwhile just returns EBADF, which we ignore.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// Makes the terminal open on `fd` the controlling terminal of this session.
+pub fn set_controlling_tty(fd: RawFd) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument, no pointers.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}
+
+pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> nix::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a `winsize` from the pointer, which points at a
+    // live, initialised struct for the duration of the call.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+    Errno::result(ret).map(drop)
+}
+
+pub fn window_size(fd: RawFd) -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a `winsize` through the pointer, which points
+    // at a live struct we own.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    (ret == 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Ends the process at once, without running destructors or atexit handlers:
+/// what a forked child must do when it cannot exec.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and is async-signal-safe.
+    unsafe { libc::_exit(code) }
+}
+
+/// Takes ownership of a descriptor the kernel has just handed to the caller
+/// (the result of openat2, or one received with SCM_RIGHTS). Only call it with
+/// such a fresh descriptor, which nothing else in the process refers to.
+pub fn take_fd(fd: RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: per this function's contract the descriptor is open and owned
+    // by no other object, so the OwnedFd becomes its only owner.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
