@@ -10,9 +10,10 @@
 //!       ret KILL_PROCESS             ; arch not in the profile
 //! native:
 //!       ld  [nr]
-//!       jge 0x40000000 -> default|bad ; x32 numbers (x86_64 only)
+//!       jge 0x40000000 -> x32|bad    ; x32 numbers (x86_64 only)
 //!       <binary search on nr; leaves: jeq nr -> action or rule body>
 //!       <rule bodies: 64-bit argument comparisons, first matching rule wins>
+//! x32:  ...same for x32 numbers, 32-bit argument comparisons...
 //! compat:
 //!       ...same, 32-bit argument comparisons...
 //! default:
@@ -154,10 +155,10 @@ fn action_value(
 ///   included, like libseccomp does.
 /// * Any other listed architecture gets the default action for every call.
 /// * An architecture not listed gets [`BAD_ARCH_ACTION`] (kill the process).
-/// * x32 calls (x86_64 numbers with bit 30 set) get the default action if
-///   the profile lists `SCMP_ARCH_X32` and [`BAD_ARCH_ACTION`] otherwise, so
-///   they never slip past an allow-list or a deny-list. Rules are not
-///   compiled for x32 (unlike libseccomp).
+/// * x32 calls (x86_64, syscall number with bit 30 set) are matched
+///   against rules compiled for the x32 table if the profile lists
+///   `SCMP_ARCH_X32`, and get [`BAD_ARCH_ACTION`] otherwise (as libseccomp
+///   does), so they never slip past an allow-list or a deny-list.
 /// * Rules for the same syscall are tried in profile order; the first whose
 ///   argument conditions (ANDed) all hold gives the action. If none holds,
 ///   the default action applies.
@@ -222,7 +223,8 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     let native = arch::native();
     let compat = arch::compat();
     let with_compat = listed.contains(&compat.scmp);
-    let x32_listed = listed.contains(&Arch::ScmpArchX32);
+    let x32 = arch::x32();
+    let x32_listed = x32.is_some() && listed.contains(&Arch::ScmpArchX32);
     let mut others: Vec<u32> = Vec::new();
     for a in listed {
         if let Some(v) = arch::audit_value(*a) {
@@ -237,6 +239,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     let dflt = asm.label();
     let native_l = asm.label();
     let compat_l = asm.label();
+    let x32_l = asm.label();
 
     asm.load(OFF_ARCH);
     asm.jump(Cond::Eq, native.audit, Tgt::To(native_l), Tgt::Next);
@@ -250,11 +253,16 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
 
     asm.bind(native_l);
     asm.load(OFF_NR);
-    if arch::HAS_X32 {
-        let x32 = if x32_listed { dflt } else { bad };
-        asm.jump(Cond::Ge, X32_SYSCALL_BIT, Tgt::To(x32), Tgt::Next);
+    if x32.is_some() {
+        let to = if x32_listed { x32_l } else { bad };
+        asm.jump(Cond::Ge, X32_SYSCALL_BIT, Tgt::To(to), Tgt::Next);
     }
     section(&mut asm, &native, &rules, default);
+    if let (Some(x32), true) = (&x32, x32_listed) {
+        // A still holds the syscall number.
+        asm.bind(x32_l);
+        section(&mut asm, x32, &rules, default);
+    }
 
     if with_compat {
         asm.bind(compat_l);
@@ -264,7 +272,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
 
     asm.bind(dflt);
     asm.ret(default);
-    if arch::HAS_X32 && !x32_listed {
+    if x32.is_some() && !x32_listed {
         // Jumps go forward only: a second copy for the native section.
         asm.bind(bad);
         asm.ret(BAD_ARCH_ACTION);
@@ -623,7 +631,9 @@ mod tests {
             [libc::CLONE_NEWUSER as u64 | 17, 0, 0, 0, 0, 0],
             [40, 1, 0, 0, 0, 0],
         ];
-        for spec in [arch::native(), arch::compat()] {
+        let specs = [Some(arch::native()), Some(arch::compat()), arch::x32()];
+        let mut checked = 0;
+        for spec in specs.into_iter().flatten() {
             let mask = if spec.args_64bit {
                 u64::MAX
             } else {
@@ -634,24 +644,34 @@ mod tests {
                 for args in samples {
                     let got = run(&f.program, nr, spec.audit, args);
                     let want = docker_expected(name, args, mask);
-                    assert_eq!(got, want, "{name} ({nr}) {args:x?} arch {:#x}", spec.audit);
+                    assert_eq!(
+                        got, want,
+                        "{name} ({nr:#x}) {args:x?} arch {:#x}",
+                        spec.audit
+                    );
+                    checked += 1;
                 }
             }
-            for nr in [1000, 0x3fff_ffff, u32::MAX] {
-                if !spec.args_64bit || nr < 0x4000_0000 {
-                    assert_eq!(run(&f.program, nr, spec.audit, [0; 6]), ERRNO_EPERM);
-                }
+            for nr in [1000, 0x3fff_ffff, 0x4000_0000 | 13, 0x4000_1000, u32::MAX] {
+                assert_eq!(run(&f.program, nr, spec.audit, [0; 6]), ERRNO_EPERM);
             }
         }
+        assert!(checked > 6 * 1000, "{checked}");
         // Unknown architecture.
         assert_eq!(run(&f.program, 0, 0xdead_beef, [0; 6]), BAD_ARCH_ACTION);
-        if arch::HAS_X32 {
-            // x32 is listed by Docker's profile: default action.
-            assert_eq!(
-                run(&f.program, 0x4000_0027, arch::native().audit, [0; 6]),
-                ERRNO_EPERM
-            );
-        }
+    }
+
+    #[test]
+    fn x32_unlisted_is_bad_arch() {
+        let Some(x32) = arch::x32() else { return };
+        let mut p = crate::docker_default_profile();
+        p.set_architectures(Some(vec![arch::native().scmp]));
+        let f = compile(&p).expect("compiles");
+        let getpid = (x32.table)()["getpid"];
+        assert_eq!(run(&f.program, getpid, x32.audit, [0; 6]), BAD_ARCH_ACTION);
+        // and i386 is now a bad arch too
+        let c = arch::compat();
+        assert_eq!(run(&f.program, 20, c.audit, [0; 6]), BAD_ARCH_ACTION);
     }
 
     /// Deterministic xorshift generator.
@@ -719,6 +739,7 @@ mod tests {
         ];
         let native = arch::native();
         let compat = arch::compat();
+        let x32 = arch::x32();
         let mut names: Vec<(&str, u32)> =
             (native.table)().iter().map(|(n, nr)| (*n, *nr)).collect();
         names.sort_unstable();
@@ -761,7 +782,9 @@ mod tests {
             let mut p = LinuxSeccomp::default();
             p.set_default_action(dact);
             p.set_default_errno_ret(derr);
-            p.set_architectures(Some(vec![native.scmp, compat.scmp]));
+            let mut listed = vec![native.scmp, compat.scmp];
+            listed.extend(x32.map(|x| x.scmp));
+            p.set_architectures(Some(listed));
             p.set_syscalls(Some(syscalls));
             let f = match compile(&p) {
                 Ok(f) => f,
@@ -771,7 +794,7 @@ mod tests {
             compiled += 1;
             longest = longest.max(f.program.len());
             let default = action_value(dact, derr, "", "").expect("action");
-            for spec in [native, compat] {
+            for spec in [Some(native), Some(compat), x32].into_iter().flatten() {
                 let mask = if spec.args_64bit {
                     u64::MAX
                 } else {

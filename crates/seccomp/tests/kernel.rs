@@ -434,9 +434,15 @@ fn docker_profile_needs_long_jumps_and_works() {
         }
         #[cfg(target_arch = "x86_64")]
         {
-            // x32 numbers: SCMP_ARCH_X32 is listed → default action.
-            if sys(0x4000_0000 | libc::SYS_getpid, [0; 6]) != Err(libc::EPERM) {
+            // x32 numbers: SCMP_ARCH_X32 is listed → x32 rules. getpid is
+            // allowed (the kernel answers, ENOSYS if x32 is disabled),
+            // unshare is denied by the filter.
+            if sys(0x4000_0000 | libc::SYS_getpid, [0; 6]) == Err(libc::EPERM) {
                 return 15;
+            }
+            let unshare = [libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0];
+            if sys(0x4000_0000 | libc::SYS_unshare, unshare) != Err(libc::EPERM) {
+                return 16;
             }
         }
         0
