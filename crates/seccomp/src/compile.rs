@@ -162,7 +162,12 @@ fn action_value(
 /// * Rules for the same syscall are tried in profile order; the first whose
 ///   argument conditions (ANDed) all hold gives the action. If none holds,
 ///   the default action applies.
-/// * Unknown syscall names are skipped and reported in [`Filter::skipped`].
+/// * Arguments are compared as 64-bit values on the native architecture;
+///   on the 32-bit ones (i386, arm, x32) only the low 32 bits of the
+///   argument are compared (the high half is taken as 0), like libseccomp.
+/// * Names that no compiled architecture knows are skipped and reported in
+///   [`Filter::skipped`]; names only some architectures know (e.g.
+///   `chown32`) are compiled where they exist.
 /// * `errnoRet` is used by `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE` (default
 ///   EPERM) and ignored for other actions.
 /// * `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` is ignored: it only means
