@@ -280,8 +280,13 @@ impl Runtime {
         Ok((id, st))
     }
 
-    fn launch(&self, id: &ContainerId, opts: &CreateOptions, mode: Mode) -> Result<Launched> {
-        let bundle = Bundle::load(&opts.bundle)?;
+    fn launch(
+        &self,
+        id: &ContainerId,
+        bundle: Bundle,
+        opts: &CreateOptions,
+        mode: Mode,
+    ) -> Result<Launched> {
         let spec = &bundle.spec;
         let linux = bundle.linux()?;
         let process = bundle.process()?;
@@ -458,7 +463,9 @@ impl Runtime {
 
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<()> {
         let id = ContainerId::new(id)?;
-        self.launch(&id, opts, Mode::Create).map(drop)
+        crate::sealed::reexec_sealed()?;
+        let bundle = Bundle::load(&opts.bundle)?;
+        self.launch(&id, bundle, opts, Mode::Create).map(drop)
     }
 
     pub fn start(&self, id: &str) -> Result<()> {
@@ -496,8 +503,23 @@ impl Runtime {
     /// container's exit code.
     pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
         let cid = ContainerId::new(id)?;
+        let bundle = Bundle::load(&opts.bundle)?;
+        // A foreground run whose init is born in a new pid namespace needs
+        // no sealed copy: until it execs the user's program no process of
+        // the container exists that could open its /proc/PID/exe (see
+        // sealed.rs). Anything else (detached, or a shared pid namespace)
+        // does.
+        let new_pid_ns = bundle
+            .linux()?
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none());
+        if detach || !new_pid_ns {
+            crate::sealed::reexec_sealed()?;
+        }
         if detach {
-            self.launch(&cid, opts, Mode::Create)?;
+            self.launch(&cid, bundle, opts, Mode::Create)?;
             if let Err(e) = self.start(id) {
                 let _ = self.delete(id, true);
                 return Err(e);
@@ -508,7 +530,7 @@ impl Runtime {
         forwarded
             .thread_block()
             .context(|| "block signals".to_owned())?;
-        let mut l = self.launch(&cid, opts, Mode::Foreground)?;
+        let mut l = self.launch(&cid, bundle, opts, Mode::Foreground)?;
         l.chan.send(&Msg::Start)?;
         match l.chan.recv()? {
             Msg::Closed => {}
@@ -684,6 +706,7 @@ impl Runtime {
     /// Runs a new process inside a running container.
     pub fn exec(&self, id: &str, opts: &ExecOptions) -> Result<i32> {
         let (id, st) = self.load(id)?;
+        crate::sealed::reexec_sealed()?;
         let status = self.status(&st);
         if !matches!(status, Status::Running | Status::Created) {
             return Err(RuntimeError::BadStatus {

@@ -2,6 +2,13 @@
 //! container through /proc/PID/exe (CVE-2019-5736): before any process enters
 //! a container, the runtime re-executes itself from a sealed memfd copy, so
 //! the only file a container could reach is an unwritable anonymous one.
+//!
+//! The attack needs a process of the container that can see the runtime
+//! while it runs inside: during `create` (the init waits for `start`, and
+//! `exec` may run processes beside it), during `exec`, and whenever the pid
+//! namespace is shared. A foreground `run` into a new pid namespace has no
+//! such window: the init is alone in its namespace until it execs the
+//! user's program, and it skips the copy (about 3 ms of a run).
 
 use crate::error::{Context, Result};
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};

@@ -48,18 +48,11 @@ fn options(a: &CreateArgs) -> CreateOptions {
     }
 }
 
-/// Runs a create/run in a sealed copy of this binary (CVE-2019-5736).
-fn sealed() -> Result<()> {
-    berth_runtime::sealed::reexec_sealed()
-}
-
 pub fn create(rt: &Runtime, a: CreateArgs) -> Result<i32> {
-    sealed()?;
     rt.create(&a.id, &options(&a))?;
     Ok(0)
 }
 
 pub fn run(rt: &Runtime, a: RunArgs) -> Result<i32> {
-    sealed()?;
     rt.run(&a.create.id, &options(&a.create), a.detach)
 }
