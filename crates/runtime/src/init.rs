@@ -141,6 +141,10 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     }
     drop(console);
     let program = process::resolve_program(process)?;
+    // Like a missing program, rlimits the kernel refuses must fail `create`
+    // (as in runc), not a later `start`: apply them now (finalize applies
+    // them again, which changes nothing).
+    process::apply_rlimits(process)?;
     ctx.chan.send(&Msg::Ready)?;
     // Wait for start.
     let mut conn = None;
