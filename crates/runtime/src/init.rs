@@ -227,6 +227,15 @@ pub fn finalize(
     let cwd = process.cwd();
     nix::unistd::chdir(cwd)
         .map_err(|e| crate::error::spec_err("process.cwd", format!("{}: {e}", cwd.display())))?;
+    // A cwd through a descriptor leaked into the runtime (/proc/self/fd/N)
+    // can land outside the container's root (CVE-2024-21626): the kernel
+    // then reports the cwd as unreachable, which getcwd turns into ENOENT.
+    if !nix::unistd::getcwd().is_ok_and(|p| p.is_absolute()) {
+        return Err(crate::error::spec_err(
+            "process.cwd",
+            format!("{}: outside the container's root", cwd.display()),
+        ));
+    }
     let nnp = process.no_new_privileges().unwrap_or(false);
     if nnp {
         nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_owned())?;
