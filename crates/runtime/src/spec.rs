@@ -23,7 +23,9 @@ pub fn parse_spec(text: &[u8], origin: &Path) -> Result<Spec> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." {
+        // A syntax error (say a truncated file) is the file's fault, not the
+        // field's where the parser happened to stop.
+        if path == "." || inner.is_syntax() || inner.is_eof() {
             spec_err(origin.display().to_string(), format!("malformed: {inner}"))
         } else {
             spec_err(path, inner.to_string())
