@@ -31,7 +31,10 @@ fn all_hooks_run_with_state() {
     let rt = Rt::new();
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_owned();
-    let mut c = Ctr::sh(&rt, "cat /tmp/sc.json > /dev/null && echo sc-seen; sleep 1000");
+    let mut c = Ctr::sh(
+        &rt,
+        "cat /tmp/sc.json > /dev/null && echo sc-seen; sleep 1000",
+    );
     c.edit_json(|v| {
         v["hooks"] = json!({
             "prestart": [capture(&o.join("prestart.json"))],
@@ -58,7 +61,10 @@ fn all_hooks_run_with_state() {
         );
     }
     assert!(!o.join("poststart.json").exists(), "poststart before start");
-    assert!(!c.rootfs().join("tmp/sc.json").exists(), "startContainer before start");
+    assert!(
+        !c.rootfs().join("tmp/sc.json").exists(),
+        "startContainer before start"
+    );
 
     rt.out(&["start", &c.id]).ok();
     c.wait_output("sc-seen");
