@@ -392,3 +392,33 @@ fn seccomp_errno_for_mkdir() {
     c.finish();
     rt.assert_empty();
 }
+
+/// The default spec mounts /sys and /sys/fs/cgroup read-only: the container
+/// can neither write sysfs nor make cgroups on the host.
+#[test]
+fn sys_and_cgroup_mounts_read_only() {
+    let rt = Rt::new();
+    let dir = common::unique("berth-escape");
+    let c = Ctr::sh(
+        &rt,
+        &format!(
+            "mkdir /sys/fs/cgroup/pids/{dir}; echo rc=$?; mkdir /sys/fs/cgroup/memory/{dir}; echo rc=$?; \
+             echo 1 > /sys/kernel/profiling; echo rc=$?; \
+             grep -E ' /sys(/fs/cgroup(/[a-z,]+)?)? ' /proc/self/mounts"
+        ),
+    );
+    let out = rt.run(&c);
+    let text = out.ok();
+    assert!(text.starts_with("rc=1\nrc=1\nrc=1\n"), "{out:#?}");
+    for line in text.lines().skip(3) {
+        let opts: Vec<&str> = line.split_whitespace().nth(3).unwrap().split(',').collect();
+        assert!(opts.contains(&"ro"), "not read-only: {line}");
+    }
+    assert!(
+        text.lines().any(|l| l.contains(" /sys/fs/cgroup/pids ")),
+        "{out:#?}"
+    );
+    assert!(common::cgroup_dirs(&format!("/{dir}")).is_empty());
+    c.finish();
+    rt.assert_empty();
+}
