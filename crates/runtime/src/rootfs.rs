@@ -451,15 +451,18 @@ impl RootfsSetup<'_> {
                 )
                 .context(|| "mount cgroup2".to_owned());
             }
+            let own = Path::new("/sys/fs/cgroup").join(own_cgroup(None)?);
             mount(
-                Some("/sys/fs/cgroup"),
+                Some(&own),
                 tp.as_str(),
                 None::<&str>,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
                 None::<&str>,
             )
-            .context(|| "bind /sys/fs/cgroup".to_owned())?;
-            return remount_bind(&tp, flags);
+            .context(|| format!("bind {}", own.display()))?;
+            // Reopen: the old descriptor names the directory under the mount.
+            let target = root.open_target(m.destination(), Kind::Dir)?;
+            return remount_bind(&fd_path(&target), flags);
         }
         mount(
             Some("tmpfs"),
@@ -489,15 +492,23 @@ impl RootfsSetup<'_> {
                 )
                 .context(|| format!("mount cgroup {}", dest.display()))?;
             } else {
+                // Only the container's own cgroup, as runc does.
+                let own = if h.is_v2 {
+                    own_cgroup(None)?
+                } else {
+                    own_cgroup(Some(&h.options))?
+                };
+                let src = h.mountpoint.join(own);
                 mount(
-                    Some(&h.mountpoint),
+                    Some(&src),
                     tp.as_str(),
                     None::<&str>,
                     MsFlags::MS_BIND,
                     None::<&str>,
                 )
-                .context(|| format!("bind {}", h.mountpoint.display()))?;
-                remount_bind(&tp, flags)?;
+                .context(|| format!("bind {}", src.display()))?;
+                let t = root.open_target(&dest, Kind::Dir)?;
+                remount_bind(&fd_path(&t), flags)?;
             }
         }
         if flags.contains(MsFlags::MS_RDONLY) {
@@ -616,6 +627,32 @@ struct CgroupMount {
     /// Super options (the controllers, `name=systemd`).
     options: String,
     is_v2: bool,
+}
+
+/// This process's cgroup (relative to the hierarchy's root) in the v1
+/// hierarchy with these super options, or in the unified one for `None`.
+fn own_cgroup(options: Option<&str>) -> Result<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/cgroup")
+        .context(|| "read /proc/self/cgroup".to_owned())?;
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let matches = match options {
+            None => ctrls.is_empty(),
+            Some(opts) => {
+                !ctrls.is_empty() && {
+                    let want: Vec<&str> = opts.split(',').collect();
+                    ctrls.split(',').all(|c| want.contains(&c))
+                }
+            }
+        };
+        if matches {
+            return Ok(PathBuf::from(path.trim_start_matches('/')));
+        }
+    }
+    Ok(PathBuf::new())
 }
 
 fn host_cgroup_mounts() -> Result<Vec<CgroupMount>> {
