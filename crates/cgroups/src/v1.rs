@@ -503,7 +503,9 @@ impl CgroupManager for V1Manager {
             res?;
         }
         if let Some(u) = &self.unified {
-            u.create()?;
+            // Joined for tracking only: enabling controllers there would
+            // change the host's unified root (and lock hugetlb to it).
+            u.create_enabling(&[])?;
         }
         Ok(())
     }
@@ -564,6 +566,7 @@ impl CgroupManager for V1Manager {
             } else {
                 match &self.unified {
                     Some(u) if u.root_controllers().iter().any(|c| c == "hugetlb") => {
+                        u.enable_along_path(&["hugetlb".to_owned()]);
                         u.apply_hugetlb(limits)?
                     }
                     _ => {

@@ -104,6 +104,40 @@ impl V2Manager {
         }
     }
 
+    /// Creates the cgroup, enabling `ctrls` in the subtree_control of the
+    /// hierarchy's root and of every ancestor on the way.
+    pub(crate) fn create_enabling(&self, ctrls: &[String]) -> Result<(), CgroupError> {
+        let ctrls = ctrls.to_vec();
+        self.enable_controllers(&self.mount, &ctrls);
+        let leaf = self.path.clone();
+        let rel = self.path.strip_prefix(&self.mount).unwrap_or(Path::new(""));
+        let mut created = Vec::new();
+        let res = util::mkdir_levels(&self.mount, rel, &mut created, |dir, _| {
+            if dir != leaf {
+                self.enable_controllers(dir, &ctrls);
+            }
+            Ok(())
+        });
+        if let Ok(mut c) = self.created.lock() {
+            c.extend(created);
+        }
+        res
+    }
+
+    /// Enables `ctrls` from the hierarchy's root down to the cgroup's
+    /// parent: on a hybrid host the unified hierarchy is joined without
+    /// controllers, and hugetlb is enabled there only when a limit needs it.
+    pub(crate) fn enable_along_path(&self, ctrls: &[String]) {
+        self.enable_controllers(&self.mount, ctrls);
+        let rel = self.path.strip_prefix(&self.mount).unwrap_or(Path::new(""));
+        let mut dir = self.mount.clone();
+        let comps: Vec<_> = rel.components().collect();
+        for c in comps.iter().take(comps.len().saturating_sub(1)) {
+            dir.push(c);
+            self.enable_controllers(&dir, ctrls);
+        }
+    }
+
     /// The cgroup directory.
     pub fn path(&self) -> &Path {
         &self.path
@@ -474,21 +508,7 @@ impl CgroupManager for V2Manager {
     }
 
     fn create(&self) -> Result<(), CgroupError> {
-        let ctrls = self.root_controllers();
-        self.enable_controllers(&self.mount, &ctrls);
-        let leaf = self.path.clone();
-        let rel = self.path.strip_prefix(&self.mount).unwrap_or(Path::new(""));
-        let mut created = Vec::new();
-        let res = util::mkdir_levels(&self.mount, rel, &mut created, |dir, _| {
-            if dir != leaf {
-                self.enable_controllers(dir, &ctrls);
-            }
-            Ok(())
-        });
-        if let Ok(mut c) = self.created.lock() {
-            c.extend(created);
-        }
-        res
+        self.create_enabling(&self.root_controllers())
     }
 
     fn add_task(&self, pid: i32) -> Result<(), CgroupError> {

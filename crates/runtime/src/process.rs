@@ -197,7 +197,15 @@ pub fn set_capabilities(c: Option<&LinuxCapabilities>) -> Result<()> {
     set(caps::CapSet::Inheritable, c.inheritable(), "inheritable")?;
     set(caps::CapSet::Effective, c.effective(), "effective")?;
     set(caps::CapSet::Permitted, c.permitted(), "permitted")?;
-    let ambient = to_caps(c.ambient())?;
+    // The kernel only lets a capability be ambient if it is both permitted
+    // and inheritable; runc's default spec lists ambient capabilities with
+    // an empty inheritable set (since CVE-2022-29162), and runc skips those.
+    let permitted = to_caps(c.permitted())?;
+    let inheritable = to_caps(c.inheritable())?;
+    let ambient: HashSet<caps::Capability> = to_caps(c.ambient())?
+        .into_iter()
+        .filter(|cap| permitted.contains(cap) && inheritable.contains(cap))
+        .collect();
     caps::clear(None, caps::CapSet::Ambient)
         .map_err(|e| spec_err("process.capabilities.ambient", e.to_string()))?;
     for cap in ambient {

@@ -106,8 +106,21 @@ pub struct Guard {
     pub mgr: Box<dyn CgroupManager>,
 }
 
+/// Live guards, and what the hybrid host's unified root had enabled before
+/// the first of them: a v2 manager enables controllers there, and the tests
+/// must leave the host as they found it.
+static LIVE: std::sync::Mutex<(usize, Option<String>)> = std::sync::Mutex::new((0, None));
+const HYBRID_ROOT: &str = "/sys/fs/cgroup/unified";
+
 impl Guard {
     pub fn new(mgr: Box<dyn CgroupManager>) -> Guard {
+        if let Ok(mut live) = LIVE.lock() {
+            if live.0 == 0 {
+                live.1 =
+                    std::fs::read_to_string(format!("{HYBRID_ROOT}/cgroup.subtree_control")).ok();
+            }
+            live.0 += 1;
+        }
         Guard { mgr }
     }
 }
@@ -124,6 +137,20 @@ impl Drop for Guard {
         let _ = self.mgr.thaw();
         let _ = self.mgr.kill_all(nix::sys::signal::Signal::SIGKILL);
         let _ = self.mgr.destroy();
+        if let Ok(mut live) = LIVE.lock() {
+            live.0 -= 1;
+            if live.0 == 0 {
+                if let Some(before) = live.1.take() {
+                    let path = format!("{HYBRID_ROOT}/cgroup.subtree_control");
+                    let now = std::fs::read_to_string(&path).unwrap_or_default();
+                    for c in now.split_whitespace() {
+                        if !before.split_whitespace().any(|b| b == c) {
+                            let _ = std::fs::write(&path, format!("-{c}"));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
