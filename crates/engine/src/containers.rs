@@ -1,0 +1,368 @@
+//! Container records in the engine's SQLite database (the same file as the
+//! image metadata, its own table). Names are unique (the database enforces
+//! it, so concurrent `create`s cannot both take one); a unique prefix of an
+//! ID resolves.
+
+use crate::error::{EngineError, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// A container ID: 64 lowercase hex digits, as Docker's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ContainerId(String);
+
+impl ContainerId {
+    pub fn random() -> Result<ContainerId> {
+        let mut b = [0u8; 32];
+        getrandom::fill(&mut b).map_err(|e| EngineError::Other(format!("random id: {e}")))?;
+        Ok(ContainerId(b.iter().map(|x| format!("{x:02x}")).collect()))
+    }
+
+    pub fn parse(s: &str) -> Option<ContainerId> {
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .then(|| ContainerId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn short(&self) -> &str {
+        &self.0[..12]
+    }
+}
+
+impl std::fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Created,
+    Running,
+    Exited,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running => "running",
+            State::Exited => "exited",
+        }
+    }
+    fn parse(s: &str) -> State {
+        match s {
+            "running" => State::Running,
+            "exited" => State::Exited,
+            _ => State::Created,
+        }
+    }
+}
+
+/// What a container runs: fixed at create time.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub read_only: bool,
+    pub entrypoint: Option<String>,
+    pub cmd: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Container {
+    pub id: ContainerId,
+    pub name: String,
+    pub image_id: String,
+    pub image_ref: String,
+    pub created: String,
+    pub config: ContainerConfig,
+    pub state: State,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+pub struct ContainerDb {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL,
+    image_ref TEXT NOT NULL,
+    created TEXT NOT NULL,
+    config TEXT NOT NULL,
+    state TEXT NOT NULL,
+    exit_code INTEGER,
+    started_at TEXT,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+";
+
+fn db_err(what: &str, e: rusqlite::Error) -> EngineError {
+    EngineError::Other(format!("container database: {what}: {e}"))
+}
+
+impl ContainerDb {
+    pub fn open(path: &std::path::Path) -> Result<ContainerDb> {
+        let conn = Connection::open(path).map_err(|e| db_err("open", e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| db_err("busy_timeout", e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| db_err("WAL", e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| db_err("schema", e))?;
+        Ok(ContainerDb { conn })
+    }
+
+    pub fn insert(&self, c: &Container) -> Result<()> {
+        let config =
+            serde_json::to_string(&c.config).map_err(|e| EngineError::Other(e.to_string()))?;
+        match self.conn.execute(
+            "INSERT INTO containers (id, name, image_id, image_ref, created, config, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![c.id.as_str(), c.name, c.image_id, c.image_ref, c.created, config, c.state.as_str()],
+        ) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(EngineError::Conflict(format!(
+                    "Conflict. The container name \"/{}\" is already in use. You have to remove (or rename) that container to be able to reuse that name.",
+                    c.name
+                )))
+            }
+            Err(e) => Err(db_err("insert", e)),
+        }
+    }
+
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Container> {
+        let config: String = r.get(5)?;
+        let state: String = r.get(6)?;
+        let id: String = r.get(0)?;
+        Ok(Container {
+            id: ContainerId(id),
+            name: r.get(1)?,
+            image_id: r.get(2)?,
+            image_ref: r.get(3)?,
+            created: r.get(4)?,
+            config: serde_json::from_str(&config).unwrap_or_default(),
+            state: State::parse(&state),
+            exit_code: r.get(7)?,
+            started_at: r.get(8)?,
+            finished_at: r.get(9)?,
+        })
+    }
+
+    const COLS: &'static str =
+        "id, name, image_id, image_ref, created, config, state, exit_code, started_at, finished_at";
+
+    /// By full ID, unique ID prefix, or name (with or without a leading /).
+    pub fn resolve(&self, key: &str) -> Result<Container> {
+        let name = key.trim_start_matches('/');
+        let q = format!(
+            "SELECT {} FROM containers WHERE name = ?1 OR id = ?1",
+            Self::COLS
+        );
+        if let Some(c) = self
+            .conn
+            .query_row(&q, params![name], Self::row)
+            .optional()
+            .map_err(|e| db_err("lookup", e))?
+        {
+            return Ok(c);
+        }
+        let not_found = || EngineError::NotFound(format!("No such container: {key}"));
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let q = format!(
+            "SELECT {} FROM containers WHERE id LIKE ?1 || '%' LIMIT 2",
+            Self::COLS
+        );
+        let mut stmt = self.conn.prepare(&q).map_err(|e| db_err("lookup", e))?;
+        let found: Vec<Container> = stmt
+            .query_map(params![key.to_ascii_lowercase()], Self::row)
+            .map_err(|e| db_err("lookup", e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| db_err("lookup", e))?;
+        match found.len() {
+            1 => Ok(found.into_iter().next().ok_or_else(not_found)?),
+            0 => Err(not_found()),
+            _ => Err(EngineError::Invalid(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
+        }
+    }
+
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let q = format!(
+            "SELECT {} FROM containers ORDER BY created DESC",
+            Self::COLS
+        );
+        let mut stmt = self.conn.prepare(&q).map_err(|e| db_err("list", e))?;
+        let rows = stmt
+            .query_map([], Self::row)
+            .map_err(|e| db_err("list", e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| db_err("list", e));
+        rows
+    }
+
+    pub fn set_state(
+        &self,
+        id: &ContainerId,
+        state: State,
+        exit_code: Option<i32>,
+        at: &str,
+    ) -> Result<()> {
+        let sql = match state {
+            State::Running => {
+                "UPDATE containers SET state = ?2, started_at = ?4, exit_code = ?3 WHERE id = ?1"
+            }
+            _ => "UPDATE containers SET state = ?2, finished_at = ?4, exit_code = ?3 WHERE id = ?1",
+        };
+        self.conn
+            .execute(sql, params![id.as_str(), state.as_str(), exit_code, at])
+            .map_err(|e| db_err("update", e))
+            .map(drop)
+    }
+
+    pub fn remove(&self, id: &ContainerId) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM containers WHERE id = ?1", params![id.as_str()])
+            .map_err(|e| db_err("remove", e))
+            .map(drop)
+    }
+
+    /// Containers created from this image (they keep it from being removed).
+    pub fn using_image(&self, image_id: &str) -> Result<Vec<Container>> {
+        let q = format!("SELECT {} FROM containers WHERE image_id = ?1", Self::COLS);
+        let mut stmt = self.conn.prepare(&q).map_err(|e| db_err("lookup", e))?;
+        let rows = stmt
+            .query_map(params![image_id], Self::row)
+            .map_err(|e| db_err("lookup", e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| db_err("lookup", e));
+        rows
+    }
+}
+
+/// A Docker-style random name: adjective_surname.
+pub fn random_name() -> String {
+    const ADJ: [&str; 24] = [
+        "admiring",
+        "brave",
+        "clever",
+        "dazzling",
+        "eager",
+        "festive",
+        "gallant",
+        "happy",
+        "inspiring",
+        "jolly",
+        "keen",
+        "loving",
+        "modest",
+        "nifty",
+        "optimistic",
+        "peaceful",
+        "quirky",
+        "relaxed",
+        "serene",
+        "tender",
+        "upbeat",
+        "vibrant",
+        "wizardly",
+        "zealous",
+    ];
+    const NAMES: [&str; 24] = [
+        "agnesi",
+        "babbage",
+        "curie",
+        "darwin",
+        "euler",
+        "feynman",
+        "galileo",
+        "hopper",
+        "ishizaka",
+        "jennings",
+        "knuth",
+        "lovelace",
+        "meitner",
+        "noether",
+        "ohm",
+        "pasteur",
+        "ritchie",
+        "shannon",
+        "turing",
+        "varahamihira",
+        "wozniak",
+        "yalow",
+        "zhukovsky",
+        "lamarr",
+    ];
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    format!(
+        "{}_{}",
+        ADJ[b[0] as usize % ADJ.len()],
+        NAMES[b[1] as usize % NAMES.len()]
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn c(name: &str) -> Container {
+        Container {
+            id: ContainerId::random().unwrap(),
+            name: name.into(),
+            image_id: "sha256:x".into(),
+            image_ref: "busybox".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            config: ContainerConfig::default(),
+            state: State::Created,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn names_unique_and_prefixes_resolve() {
+        let d = tempfile::tempdir().unwrap();
+        let db = ContainerDb::open(&d.path().join("berth.db")).unwrap();
+        let a = c("alpha");
+        db.insert(&a).unwrap();
+        let e = db.insert(&c("alpha")).unwrap_err().to_string();
+        assert!(e.contains("is already in use"), "{e}");
+        assert_eq!(db.resolve("alpha").unwrap().id, a.id);
+        assert_eq!(db.resolve("/alpha").unwrap().id, a.id);
+        assert_eq!(db.resolve(&a.id.as_str()[..6]).unwrap().id, a.id);
+        assert!(db
+            .resolve("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("No such container: nope"));
+        db.set_state(&a.id, State::Exited, Some(3), "now").unwrap();
+        assert_eq!(db.resolve("alpha").unwrap().exit_code, Some(3));
+        db.remove(&a.id).unwrap();
+        assert!(db.resolve("alpha").is_err());
+    }
+}
