@@ -114,6 +114,30 @@ fn short_path(full: &Path) -> Result<ShortPath> {
     Ok(ShortPath { _dir: fd, path })
 }
 
+/// The console socket the container side sends its pty master over: the
+/// caller's (`--console-socket`), or, for a terminal without one, our own
+/// pair, whose other end we keep to receive the master and relay it.
+fn console_for(
+    socket: Option<&Path>,
+    terminal: bool,
+) -> Result<(Option<OwnedFd>, Option<UnixStream>)> {
+    if !terminal {
+        return Ok((None, None));
+    }
+    match socket {
+        Some(p) => {
+            let sp = short_path(p)?;
+            let s = UnixStream::connect(&sp.path)
+                .context(|| format!("connect console socket {}", p.display()))?;
+            Ok((Some(OwnedFd::from(s)), None))
+        }
+        None => {
+            let (a, b) = UnixStream::pair().context(|| "socketpair".to_owned())?;
+            Ok((Some(OwnedFd::from(a)), Some(b)))
+        }
+    }
+}
+
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension("tmp-berth");
     std::fs::write(&tmp, pid.to_string()).context(|| format!("write {}", tmp.display()))?;
@@ -373,19 +397,7 @@ impl Runtime {
         };
         // The console socket: the caller's, or (foreground run with a
         // terminal) our own pair whose other end we relay.
-        let (console, console_ours) = match (&opts.console_socket, terminal) {
-            (Some(p), true) => {
-                let sp = short_path(p)?;
-                let s = UnixStream::connect(&sp.path)
-                    .context(|| format!("connect console socket {}", p.display()))?;
-                (Some(OwnedFd::from(s)), None)
-            }
-            (None, true) => {
-                let (a, b) = UnixStream::pair().context(|| "socketpair".to_owned())?;
-                (Some(OwnedFd::from(a)), Some(b))
-            }
-            _ => (None, None),
-        };
+        let (console, console_ours) = console_for(opts.console_socket.as_deref(), terminal)?;
         let (ours, theirs) = channel::pair()?;
         match sys::clone_process(flags).context(|| format!("clone with namespaces {flags:?}"))? {
             None => {
@@ -469,15 +481,12 @@ impl Runtime {
     }
 
     pub fn start(&self, id: &str) -> Result<()> {
-        let (id, mut st) = self.load(id)?;
-        let status = self.status(&st);
-        if status != Status::Created {
-            return Err(RuntimeError::BadStatus {
-                id: id.to_string(),
-                status: status.to_string(),
-                what: "only a created container can be started",
-            });
-        }
+        let mut st = self.load_in(
+            id,
+            Status::Created,
+            "only a created container can be started",
+        )?;
+        let id = ContainerId::new(&st.id)?;
         let sp = short_path(&self.store.dir(&id).join("start.sock"))?;
         let mut conn = UnixStream::connect(&sp.path)
             .context(|| "connect to the container's init".to_owned())?;
@@ -650,29 +659,31 @@ impl Runtime {
         Ok(())
     }
 
-    pub fn pause(&self, id: &str) -> Result<()> {
+    /// Loads a container that must be in status `want`.
+    fn load_in(&self, id: &str, want: Status, what: &'static str) -> Result<ContainerState> {
         let (id, st) = self.load(id)?;
         let status = self.status(&st);
-        if status != Status::Running {
+        if status != want {
             return Err(RuntimeError::BadStatus {
                 id: id.to_string(),
                 status: status.to_string(),
-                what: "only a running container can be paused",
+                what,
             });
         }
+        Ok(st)
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let st = self.load_in(
+            id,
+            Status::Running,
+            "only a running container can be paused",
+        )?;
         Ok(self.cgroup(&st)?.freeze()?)
     }
 
     pub fn resume(&self, id: &str) -> Result<()> {
-        let (id, st) = self.load(id)?;
-        let status = self.status(&st);
-        if status != Status::Paused {
-            return Err(RuntimeError::BadStatus {
-                id: id.to_string(),
-                status: status.to_string(),
-                what: "only a paused container can be resumed",
-            });
-        }
+        let st = self.load_in(id, Status::Paused, "only a paused container can be resumed")?;
         Ok(self.cgroup(&st)?.thaw()?)
     }
 
@@ -765,24 +776,12 @@ impl Runtime {
                 .thread_block()
                 .context(|| "block signals".to_owned())?;
         }
-        let (console, console_ours) = match (&opts.console_socket, terminal) {
-            (Some(p), true) => {
-                let sp = short_path(p)?;
-                let s = UnixStream::connect(&sp.path)
-                    .context(|| format!("connect console socket {}", p.display()))?;
-                (Some(OwnedFd::from(s)), None)
-            }
-            (None, true) if opts.detach => {
-                return Err(RuntimeError::Other(
-                    "--tty with --detach needs --console-socket".into(),
-                ))
-            }
-            (None, true) => {
-                let (a, b) = UnixStream::pair().context(|| "socketpair".to_owned())?;
-                (Some(OwnedFd::from(a)), Some(b))
-            }
-            _ => (None, None),
-        };
+        if terminal && opts.detach && opts.console_socket.is_none() {
+            return Err(RuntimeError::Other(
+                "--tty with --detach needs --console-socket".into(),
+            ));
+        }
+        let (console, console_ours) = console_for(opts.console_socket.as_deref(), terminal)?;
         let (ours, theirs) = channel::pair()?;
         match sys::clone_process(CloneFlags::empty()).context(|| "fork".to_owned())? {
             None => {
@@ -795,10 +794,7 @@ impl Runtime {
                     }
                     drop(console);
                     let program = crate::process::resolve_program(&opts.process)?;
-                    let setgroups_ok = !in_user_ns
-                        || std::fs::read_to_string("/proc/self/setgroups")
-                            .map(|s| s.trim() == "allow")
-                            .unwrap_or(true);
+                    let setgroups_ok = !in_user_ns || init::setgroups_allowed();
                     match init::finalize(
                         &opts.process,
                         seccomp.as_ref(),

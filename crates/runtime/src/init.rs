@@ -178,7 +178,9 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     }
 }
 
-fn setgroups_allowed() -> bool {
+/// Whether setgroups(2) is allowed in our user namespace (it is denied
+/// when the namespace's creator wrote "deny" to /proc/PID/setgroups).
+pub fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() == "allow")
         .unwrap_or(true)
