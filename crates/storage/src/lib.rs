@@ -1,0 +1,940 @@
+//! The layer store and rootfs assembly of berth: the filesystem mechanics
+//! under `<berth root>/storage` (the image crate keeps metadata and reference
+//! counts and calls this crate).
+//!
+//! Layout under the store root:
+//! ```text
+//! driver                  "overlay" or "vfs": chosen once, when the store is created
+//! layers/<id hex>/diff/   the unpacked layer (vfs: a full copy of its parent plus its changes)
+//!                 link    short name of the layer's symlink under l/
+//!                 parent  parent layer id hex (absent for a base layer)
+//!                 size    bytes of file data the layer's tar unpacked
+//! l/<short>            -> ../layers/<id hex>/diff (keeps overlay mount options short)
+//! containers/<name>/diff/    overlay: upper dir; vfs: the container's whole rootfs
+//!                   work/    overlay work dir
+//!                   merged/  overlay mount point
+//!                   init/    the init layer: etc/hosts, etc/hostname, etc/resolv.conf
+//!                   layer    the image's top layer id hex (empty: no image layers)
+//! ```
+//! Layers and containers appear atomically: each is built in a `.tmp-*`
+//! directory next to its final place and renamed into place.
+
+mod copy;
+mod diff;
+mod extract;
+mod sys;
+
+pub use diff::{Change, ChangeKind};
+
+use berth_digest::Digest;
+use copy::copy_tree;
+use diff::{DiffEntry, OldView, TarWriter};
+use extract::Whiteouts;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, RenameFlags};
+use nix::mount::{MntFlags, MsFlags};
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Everything that can go wrong; each renders as one line naming the layer,
+/// container, entry or file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown storage driver {0:?} (expected overlay, overlay2 or vfs)")]
+    UnknownDriver(String),
+    #[error("storage at {root} uses the {recorded} driver, not {requested}")]
+    DriverMismatch {
+        root: PathBuf,
+        recorded: DriverKind,
+        requested: DriverKind,
+    },
+    #[error("layer {0} not found")]
+    LayerNotFound(Digest),
+    #[error("cannot apply layer {layer}: parent layer {parent} not found")]
+    MissingParent { layer: Digest, parent: Digest },
+    #[error("container {0:?} not found")]
+    ContainerNotFound(String),
+    #[error("container {0:?} already exists")]
+    ContainerExists(String),
+    #[error("invalid container name {0:?}: use 1-128 characters [A-Za-z0-9_.-], starting with a letter or digit")]
+    InvalidName(String),
+    #[error("layer {layer}: refusing tar entry {entry:?}: {reason}")]
+    UnsafeEntry {
+        layer: String,
+        entry: String,
+        reason: String,
+    },
+    #[error("layer {layer}: tar entry {entry:?}: {source}")]
+    Entry {
+        layer: String,
+        entry: String,
+        source: io::Error,
+    },
+    #[error("layer {layer}: reading the tar: {source}")]
+    Tar { layer: String, source: io::Error },
+    #[error("mounting the rootfs of container {name:?} at {path}: {source}")]
+    Mount {
+        name: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl Error {
+    fn io(path: impl Into<PathBuf>, source: impl Into<io::Error>) -> Error {
+        Error::Io {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How layers are stacked into a rootfs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverKind {
+    /// overlayfs: layers are shared, a container gets an upper dir.
+    Overlay,
+    /// Plain copies: each layer and container holds a whole tree. Works anywhere.
+    Vfs,
+}
+
+impl DriverKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriverKind::Overlay => "overlay",
+            DriverKind::Vfs => "vfs",
+        }
+    }
+}
+
+impl fmt::Display for DriverKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DriverKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<DriverKind> {
+        match s {
+            "overlay" | "overlay2" => Ok(DriverKind::Overlay),
+            "vfs" => Ok(DriverKind::Vfs),
+            _ => Err(Error::UnknownDriver(s.to_owned())),
+        }
+    }
+}
+
+/// What applying a layer (or writing a diff) produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedLayer {
+    /// sha256 of the uncompressed tar, as the image config's `rootfs.diff_ids` lists it.
+    pub diff_id: Digest,
+    /// Length of the tar in bytes.
+    pub tar_size: u64,
+    /// Bytes of regular file data in the layer (hard links counted once).
+    pub size: u64,
+}
+
+/// The contents of the init layer's files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InitFiles {
+    pub hostname: String,
+    pub hosts: String,
+    pub resolv_conf: String,
+}
+
+/// A layer store rooted at one directory.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    root: PathBuf,
+    driver: DriverKind,
+}
+
+/// A directory removed on drop unless kept.
+struct TempDir(Option<PathBuf>);
+
+impl TempDir {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// `n` random characters from a base32 alphabet.
+fn random_name(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bytes = vec![0u8; n];
+    if fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_err()
+    {
+        // Fall back to the hasher's per-process random keys.
+        use std::hash::{BuildHasher, Hasher};
+        for (i, b) in bytes.iter_mut().enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            *b = h.finish() as u8;
+        }
+    }
+    bytes
+        .iter()
+        .map(|b| ALPHABET[(*b % 32) as usize] as char)
+        .collect()
+}
+
+fn read_trimmed(p: &Path) -> Result<String> {
+    fs::read_to_string(p)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| Error::io(p, e))
+}
+
+fn mkdir(p: &Path, mode: u32) -> Result<()> {
+    fs::create_dir(p).map_err(|e| Error::io(p, e))?;
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(p, e))
+}
+
+/// Whether `p` is the root of a mount: another device than its parent.
+fn is_mounted(p: &Path) -> bool {
+    let parent = p.parent().unwrap_or(Path::new("/"));
+    match (fs::symlink_metadata(p), fs::symlink_metadata(parent)) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidName(name.to_owned()))
+    }
+}
+
+/// Tries an overlay mount in a scratch directory under `root`.
+fn overlay_works(root: &Path) -> bool {
+    let dir = root.join(format!(".probe-{}", random_name(10)));
+    let ok = (|| -> io::Result<bool> {
+        for d in ["lower1", "lower2", "upper", "work", "merged"] {
+            fs::create_dir_all(dir.join(d))?;
+        }
+        let merged = dir.join("merged");
+        let opts = format!(
+            "lowerdir={}:{},upperdir={},workdir={}",
+            dir.join("lower1").display(),
+            dir.join("lower2").display(),
+            dir.join("upper").display(),
+            dir.join("work").display()
+        );
+        if nix::mount::mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .is_err()
+        {
+            return Ok(false);
+        }
+        // Whiteouts must work in the upper dir too.
+        let w = nix::sys::stat::mknod(
+            &dir.join("upper/wh"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .is_ok();
+        let u = nix::mount::umount2(&merged, MntFlags::empty()).is_ok();
+        Ok(w && u)
+    })()
+    .unwrap_or(false);
+    if is_mounted(&dir.join("merged")) {
+        let _ = nix::mount::umount2(&dir.join("merged"), MntFlags::MNT_DETACH);
+    }
+    let _ = fs::remove_dir_all(&dir);
+    ok
+}
+
+impl LayerStore {
+    /// Opens (creating if needed) the store at `root`. The driver is chosen
+    /// when the store is created and recorded in `root/driver`: `None` picks
+    /// overlay if a test overlay mount under `root` works, else vfs. Asking an
+    /// existing store for another driver is an error.
+    pub fn open(root: &Path, driver: Option<DriverKind>) -> Result<LayerStore> {
+        for d in ["", "layers", "l", "containers"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        let root = fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+        let record = root.join("driver");
+        let driver = match fs::read_to_string(&record) {
+            Ok(s) => {
+                let recorded: DriverKind = s.trim().parse()?;
+                if let Some(requested) = driver {
+                    if requested != recorded {
+                        return Err(Error::DriverMismatch {
+                            root,
+                            recorded,
+                            requested,
+                        });
+                    }
+                }
+                recorded
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let d = match driver {
+                    Some(d) => d,
+                    None if overlay_works(&root) => DriverKind::Overlay,
+                    None => DriverKind::Vfs,
+                };
+                let tmp = root.join(format!(".driver-{}", random_name(10)));
+                fs::write(&tmp, d.as_str()).map_err(|e| Error::io(&tmp, e))?;
+                // Two processes creating the store at once: the first name wins.
+                match nix::fcntl::renameat2(
+                    None,
+                    &tmp,
+                    None,
+                    &record,
+                    RenameFlags::RENAME_NOREPLACE,
+                ) {
+                    Ok(()) => d,
+                    Err(Errno::EEXIST) => {
+                        let _ = fs::remove_file(&tmp);
+                        return LayerStore::open(&root, driver);
+                    }
+                    Err(e) => {
+                        let _ = fs::remove_file(&tmp);
+                        return Err(Error::io(&record, e));
+                    }
+                }
+            }
+            Err(e) => return Err(Error::io(&record, e)),
+        };
+        Ok(LayerStore { root, driver })
+    }
+
+    pub fn driver(&self) -> DriverKind {
+        self.driver
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn layer_dir(&self, id: &Digest) -> PathBuf {
+        self.root.join("layers").join(id.hex())
+    }
+
+    /// The unpacked directory of layer `id` (vfs: the whole tree up to it).
+    pub fn layer_diff(&self, id: &Digest) -> PathBuf {
+        self.layer_dir(id).join("diff")
+    }
+
+    fn container_dir(&self, name: &str) -> PathBuf {
+        self.root.join("containers").join(name)
+    }
+
+    pub fn has_layer(&self, id: &Digest) -> bool {
+        self.layer_dir(id).join("diff").is_dir()
+    }
+
+    /// Unpacks an uncompressed layer tar (the caller decompresses) as layer
+    /// `id` on top of `parent`, in one streaming pass. Returns the diff_id
+    /// (sha256 of the tar bytes as read) and the sizes.
+    ///
+    /// Atomic: the layer is unpacked in `layers/.tmp-*` and renamed into
+    /// place; on any error the temporary directory is removed and nothing else
+    /// changed. A tar whose entries would reach outside the layer (`..`, an
+    /// absolute path, through a symlink, a hard link out of the layer) is
+    /// refused with an error naming the entry. If the layer exists already
+    /// (or another process wins the race to create it) the tar is only
+    /// hashed and the existing copy kept.
+    pub fn apply_layer(
+        &self,
+        id: &Digest,
+        parent: Option<&Digest>,
+        tar: impl Read,
+    ) -> Result<AppliedLayer> {
+        let layer = id.short().to_owned();
+        if self.has_layer(id) {
+            return self.existing(id, tar);
+        }
+        if let Some(p) = parent {
+            if !self.has_layer(p) {
+                return Err(Error::MissingParent {
+                    layer: id.clone(),
+                    parent: p.clone(),
+                });
+            }
+        }
+        let tmp_path = self
+            .root
+            .join("layers")
+            .join(format!(".tmp-{}", random_name(16)));
+        mkdir(&tmp_path, 0o700)?;
+        let tmp = TempDir(Some(tmp_path.clone()));
+        let diff = tmp_path.join("diff");
+        mkdir(&diff, 0o755)?;
+        let whiteouts = match self.driver {
+            DriverKind::Overlay => Whiteouts::Overlay,
+            DriverKind::Vfs => {
+                if let Some(p) = parent {
+                    let src = self.layer_diff(p);
+                    copy_tree(&src, &diff).map_err(|e| Error::io(&src, e))?;
+                }
+                Whiteouts::Delete
+            }
+        };
+        let un = extract::unpack(&diff, &layer, whiteouts, tar)?;
+        if let Some(p) = parent {
+            write_file(&tmp_path.join("parent"), p.hex())?;
+        }
+        write_file(&tmp_path.join("size"), &un.size.to_string())?;
+        let link = self.make_link(id)?;
+        write_file(&tmp_path.join("link"), &link)?;
+        let applied = AppliedLayer {
+            diff_id: un.diff_id,
+            tar_size: un.tar_size,
+            size: un.size,
+        };
+        let dest = self.layer_dir(id);
+        match nix::fcntl::renameat2(None, &tmp_path, None, &dest, RenameFlags::RENAME_NOREPLACE) {
+            Ok(()) => {
+                tmp.keep();
+                Ok(applied)
+            }
+            Err(Errno::EEXIST) | Err(Errno::ENOTEMPTY) => {
+                // Another process applied the same layer first: keep its copy.
+                let _ = fs::remove_file(self.root.join("l").join(&link));
+                Ok(applied)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(self.root.join("l").join(&link));
+                Err(Error::io(&dest, e))
+            }
+        }
+    }
+
+    fn existing(&self, id: &Digest, tar: impl Read) -> Result<AppliedLayer> {
+        let (diff_id, tar_size) = extract::hash_only(tar).map_err(|source| Error::Tar {
+            layer: id.short().to_owned(),
+            source,
+        })?;
+        Ok(AppliedLayer {
+            diff_id,
+            tar_size,
+            size: self.layer_size(id)?,
+        })
+    }
+
+    /// Creates `l/<short>` → `../layers/<id>/diff` under a fresh random name.
+    fn make_link(&self, id: &Digest) -> Result<String> {
+        let target = Path::new("../layers").join(id.hex()).join("diff");
+        loop {
+            let short = random_name(10);
+            let p = self.root.join("l").join(&short);
+            match std::os::unix::fs::symlink(&target, &p) {
+                Ok(()) => return Ok(short),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io(&p, e)),
+            }
+        }
+    }
+
+    /// Removes layer `id`. The caller tracks which layers and containers use
+    /// it; this does not check.
+    pub fn remove_layer(&self, id: &Digest) -> Result<()> {
+        let dir = self.layer_dir(id);
+        if !dir.is_dir() {
+            return Err(Error::LayerNotFound(id.clone()));
+        }
+        let link = fs::read_to_string(dir.join("link")).ok();
+        let trash = self
+            .root
+            .join("layers")
+            .join(format!(".rm-{}", random_name(16)));
+        fs::rename(&dir, &trash).map_err(|e| Error::io(&dir, e))?;
+        if let Some(link) = link {
+            let l = self.root.join("l").join(link.trim());
+            if !link.trim().is_empty() {
+                let _ = fs::remove_file(l);
+            }
+        }
+        fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))
+    }
+
+    /// The chain `id`, parent, grandparent... down to the base layer.
+    pub fn layer_chain(&self, id: &Digest) -> Result<Vec<Digest>> {
+        let mut chain = vec![id.clone()];
+        let mut cur = id.clone();
+        loop {
+            if !self.has_layer(&cur) {
+                return Err(Error::LayerNotFound(cur));
+            }
+            let p = self.layer_dir(&cur).join("parent");
+            match fs::read_to_string(&p) {
+                Ok(s) => {
+                    let parent = Digest::from_hex(s.trim()).map_err(|e| {
+                        Error::io(&p, io::Error::new(io::ErrorKind::InvalidData, e))
+                    })?;
+                    if chain.contains(&parent) || chain.len() > 1000 {
+                        return Err(Error::io(
+                            &p,
+                            io::Error::new(io::ErrorKind::InvalidData, "layer parents form a loop"),
+                        ));
+                    }
+                    chain.push(parent.clone());
+                    cur = parent;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(chain),
+                Err(e) => return Err(Error::io(&p, e)),
+            }
+        }
+    }
+
+    /// Bytes of file data layer `id` unpacked.
+    pub fn layer_size(&self, id: &Digest) -> Result<u64> {
+        if !self.has_layer(id) {
+            return Err(Error::LayerNotFound(id.clone()));
+        }
+        let p = self.layer_dir(id).join("size");
+        read_trimmed(&p)?.parse().map_err(|_| {
+            Error::io(
+                &p,
+                io::Error::new(io::ErrorKind::InvalidData, "not a number"),
+            )
+        })
+    }
+
+    /// All layers in the store.
+    pub fn layers(&self) -> Result<Vec<Digest>> {
+        let dir = self.root.join("layers");
+        let mut out: Vec<Digest> = list_dir(&dir)?
+            .into_iter()
+            .filter_map(|n| Digest::from_hex(&n).ok())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// All containers in the store.
+    pub fn containers(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("containers");
+        let mut out: Vec<String> = list_dir(&dir)?
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn existing_container(&self, name: &str) -> Result<PathBuf> {
+        validate_name(name)?;
+        let dir = self.container_dir(name);
+        if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(Error::ContainerNotFound(name.to_owned()))
+        }
+    }
+
+    /// The image's top layer of container `name`.
+    fn container_top(&self, dir: &Path) -> Result<Option<Digest>> {
+        let p = dir.join("layer");
+        let s = read_trimmed(&p)?;
+        if s.is_empty() {
+            return Ok(None);
+        }
+        Digest::from_hex(&s)
+            .map(Some)
+            .map_err(|e| Error::io(&p, io::Error::new(io::ErrorKind::InvalidData, e)))
+    }
+
+    /// Creates container `name`'s writable layer on top of the image whose top
+    /// layer is `image_top` (None: an empty image), with the init layer's files.
+    pub fn create_container(
+        &self,
+        name: &str,
+        image_top: Option<&Digest>,
+        init: &InitFiles,
+    ) -> Result<()> {
+        validate_name(name)?;
+        let dest = self.container_dir(name);
+        if dest.exists() {
+            return Err(Error::ContainerExists(name.to_owned()));
+        }
+        let chain = match image_top {
+            Some(top) => self.layer_chain(top)?,
+            None => Vec::new(),
+        };
+        let tmp_path = self
+            .root
+            .join("containers")
+            .join(format!(".tmp-{}", random_name(16)));
+        mkdir(&tmp_path, 0o700)?;
+        let tmp = TempDir(Some(tmp_path.clone()));
+        write_file(
+            &tmp_path.join("layer"),
+            image_top.map(Digest::hex).unwrap_or(""),
+        )?;
+        let init_dir = tmp_path.join("init");
+        let diff = tmp_path.join("diff");
+        mkdir(&init_dir, 0o755)?;
+        mkdir(&diff, 0o755)?;
+        // The image's /etc (as the container sees it), whose metadata the init layer's etc keeps.
+        let old_dirs: Vec<PathBuf> = match self.driver {
+            DriverKind::Overlay => chain.iter().map(|l| self.layer_diff(l)).collect(),
+            DriverKind::Vfs => chain
+                .first()
+                .map(|l| self.layer_diff(l))
+                .into_iter()
+                .collect(),
+        };
+        let view = OldView {
+            overlay: self.driver == DriverKind::Overlay,
+        };
+        let etc_meta = view.lookup_path(&old_dirs, Path::new("etc"));
+        write_init(&init_dir, init, etc_meta.as_ref())?;
+        match self.driver {
+            DriverKind::Overlay => {
+                mkdir(&tmp_path.join("work"), 0o700)?;
+                mkdir(&tmp_path.join("merged"), 0o755)?;
+                // The root directory's own metadata shows through from the top lower layer.
+                if let Some(top) = image_top {
+                    let m = fs::symlink_metadata(self.layer_diff(top))
+                        .map_err(|e| Error::io(self.layer_diff(top), e))?;
+                    fs::set_permissions(&init_dir, fs::Permissions::from_mode(m.mode() & 0o7777))
+                        .map_err(|e| Error::io(&init_dir, e))?;
+                    std::os::unix::fs::chown(&init_dir, Some(m.uid()), Some(m.gid()))
+                        .map_err(|e| Error::io(&init_dir, e))?;
+                }
+            }
+            DriverKind::Vfs => {
+                if let Some(top) = image_top {
+                    let src = self.layer_diff(top);
+                    copy_tree(&src, &diff).map_err(|e| Error::io(&src, e))?;
+                }
+                write_init(&diff, init, etc_meta.as_ref())?;
+            }
+        }
+        match nix::fcntl::renameat2(None, &tmp_path, None, &dest, RenameFlags::RENAME_NOREPLACE) {
+            Ok(()) => {
+                tmp.keep();
+                Ok(())
+            }
+            Err(Errno::EEXIST) | Err(Errno::ENOTEMPTY) => {
+                Err(Error::ContainerExists(name.to_owned()))
+            }
+            Err(e) => Err(Error::io(&dest, e)),
+        }
+    }
+
+    /// Assembles container `name`'s rootfs and returns its path. Idempotent:
+    /// an already mounted rootfs is returned as it is. vfs: the container's
+    /// own directory, nothing is mounted.
+    pub fn mount_container(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.existing_container(name)?;
+        if self.driver == DriverKind::Vfs {
+            return Ok(dir.join("diff"));
+        }
+        let merged = dir.join("merged");
+        if is_mounted(&merged) {
+            return Ok(merged);
+        }
+        let mut lower = format!("containers/{name}/init");
+        if let Some(top) = self.container_top(&dir)? {
+            for l in self.layer_chain(&top)? {
+                let p = self.layer_dir(&l).join("link");
+                lower.push_str(":l/");
+                lower.push_str(&read_trimmed(&p)?);
+            }
+        }
+        let opts = format!(
+            "lowerdir={lower},upperdir=containers/{name}/diff,workdir=containers/{name}/work"
+        );
+        let root = self.root.clone();
+        let target = merged.clone();
+        // Paths relative to the store root keep the options short enough for
+        // 128 layers. The working directory is process-wide, so the mount is
+        // made from a thread that unshared it.
+        let res = std::thread::scope(|s| {
+            s.spawn(move || -> io::Result<()> {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
+                nix::unistd::chdir(&root)?;
+                nix::mount::mount(
+                    Some("overlay"),
+                    &target,
+                    Some("overlay"),
+                    MsFlags::empty(),
+                    Some(opts.as_str()),
+                )?;
+                Ok(())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("mount thread panicked")))
+        });
+        match res {
+            Ok(()) => Ok(merged),
+            // Mounted meanwhile by another process.
+            Err(_) if is_mounted(&merged) => Ok(merged),
+            Err(source) => Err(Error::Mount {
+                name: name.to_owned(),
+                path: merged,
+                source,
+            }),
+        }
+    }
+
+    /// Unmounts container `name`'s rootfs if it is mounted.
+    pub fn unmount_container(&self, name: &str) -> Result<()> {
+        let dir = self.existing_container(name)?;
+        self.unmount_dir(name, &dir)
+    }
+
+    fn unmount_dir(&self, name: &str, dir: &Path) -> Result<()> {
+        let merged = dir.join("merged");
+        while is_mounted(&merged) {
+            match nix::mount::umount2(&merged, MntFlags::empty()) {
+                Ok(()) | Err(Errno::EINVAL) => {}
+                Err(Errno::EBUSY) => {
+                    nix::mount::umount2(&merged, MntFlags::MNT_DETACH).map_err(|e| {
+                        Error::Mount {
+                            name: name.to_owned(),
+                            path: merged.clone(),
+                            source: e.into(),
+                        }
+                    })?
+                }
+                Err(e) => {
+                    return Err(Error::Mount {
+                        name: name.to_owned(),
+                        path: merged.clone(),
+                        source: e.into(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmounts and deletes container `name`'s layers.
+    pub fn remove_container(&self, name: &str) -> Result<()> {
+        let dir = self.existing_container(name)?;
+        self.unmount_dir(name, &dir)?;
+        let trash = self
+            .root
+            .join("containers")
+            .join(format!(".rm-{}", random_name(16)));
+        fs::rename(&dir, &trash).map_err(|e| Error::io(&dir, e))?;
+        fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))
+    }
+
+    fn diff_entries(&self, name: &str) -> Result<(PathBuf, Vec<DiffEntry>)> {
+        let dir = self.existing_container(name)?;
+        let top = self.container_top(&dir)?;
+        let mut old_dirs = vec![dir.join("init")];
+        match (self.driver, &top) {
+            (DriverKind::Overlay, Some(top)) => {
+                old_dirs.extend(self.layer_chain(top)?.iter().map(|l| self.layer_diff(l)))
+            }
+            (DriverKind::Vfs, Some(top)) => old_dirs.push(self.layer_diff(top)),
+            (_, None) => {}
+        }
+        let view = OldView {
+            overlay: self.driver == DriverKind::Overlay,
+        };
+        let new = dir.join("diff");
+        let mut out = Vec::new();
+        diff::walk(
+            &view,
+            &new,
+            &old_dirs,
+            self.driver == DriverKind::Vfs,
+            Path::new(""),
+            &mut out,
+        )
+        .map_err(|e| Error::io(&new, e))?;
+        Ok((new, out))
+    }
+
+    /// What the container changed, as `docker diff` shows it: sorted by path,
+    /// parents of changed entries reported as changed, the init layer's files
+    /// left out.
+    pub fn changes(&self, name: &str) -> Result<Vec<Change>> {
+        let (_, entries) = self.diff_entries(name)?;
+        let mut out: Vec<Change> = entries
+            .into_iter()
+            .map(|e| Change {
+                kind: e.kind,
+                path: format!("/{}", e.rel.display()),
+            })
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// Bytes of file data the container added or changed (`SIZE` in `docker ps -s`).
+    pub fn container_size(&self, name: &str) -> Result<u64> {
+        let (new, entries) = self.diff_entries(name)?;
+        let mut total = 0;
+        for e in entries.iter().filter(|e| e.kind != ChangeKind::Deleted) {
+            if let Ok(m) = fs::symlink_metadata(new.join(&e.rel)) {
+                if m.is_file() {
+                    total += m.len();
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Writes the container's changes as a layer tar (whiteouts as `.wh.`
+    /// entries, opaque directories as `.wh..wh..opq`), reproducibly: the same
+    /// change gives the same bytes. The init layer's files are left out.
+    pub fn write_diff(&self, name: &str, out: impl Write) -> Result<AppliedLayer> {
+        let (new, entries) = self.diff_entries(name)?;
+        let mut tw = TarWriter::new(out);
+        for e in &entries {
+            let res = match e.kind {
+                ChangeKind::Deleted => tw.whiteout(&e.rel),
+                _ => tw.file(&e.rel, &new.join(&e.rel)).and_then(|()| {
+                    if e.opaque {
+                        tw.opaque(&e.rel)
+                    } else {
+                        Ok(())
+                    }
+                }),
+            };
+            res.map_err(|source| Error::io(new.join(&e.rel), source))?;
+        }
+        let size = tw.unpacked;
+        let (diff_id, tar_size) = tw.finish().map_err(|e| Error::io(&new, e))?;
+        Ok(AppliedLayer {
+            diff_id,
+            tar_size,
+            size,
+        })
+    }
+
+    /// Writes the container's whole filesystem (the merged view) as a tar, as
+    /// `docker export` does. Mounts the rootfs for the time it takes if needed.
+    pub fn export(&self, name: &str, out: impl Write) -> Result<()> {
+        let dir = self.existing_container(name)?;
+        let was_mounted = self.driver == DriverKind::Vfs || is_mounted(&dir.join("merged"));
+        let rootfs = self.mount_container(name)?;
+        let mut tw = TarWriter::new(out);
+        let res = diff::write_tree(&mut tw, &rootfs, Path::new(""))
+            .and_then(|()| tw.finish().map(|_| ()))
+            .map_err(|e| Error::io(&rootfs, e));
+        if !was_mounted {
+            self.unmount_dir(name, &dir)?;
+        }
+        res
+    }
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        if let Some(s) = e.file_name().to_str() {
+            out.push(s.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn write_file(p: &Path, contents: &str) -> Result<()> {
+    fs::write(p, contents).map_err(|e| Error::io(p, e))
+}
+
+/// Writes the init files under `dir/etc`, creating `etc` with the image's
+/// metadata if it is missing. `etc` must not be a symlink.
+fn write_init(dir: &Path, init: &InitFiles, etc_meta: Option<&fs::Metadata>) -> Result<()> {
+    let root = fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
+    let etc = dir.join("etc");
+    let etc_fd = match sys::open_beneath(
+        root.as_fd(),
+        Path::new("etc"),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+    ) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            fs::create_dir(&etc).map_err(|e| Error::io(&etc, e))?;
+            let (mode, uid, gid) = etc_meta
+                .map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
+                .unwrap_or((0o755, 0, 0));
+            fs::set_permissions(&etc, fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io(&etc, e))?;
+            std::os::unix::fs::chown(&etc, Some(uid), Some(gid)).map_err(|e| Error::io(&etc, e))?;
+            sys::open_beneath(
+                root.as_fd(),
+                Path::new("etc"),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            )
+            .map_err(|e| Error::io(&etc, e))?
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(Error::io(
+                &etc,
+                io::Error::other("the image's /etc is a symlink; cannot write the init files"),
+            ))
+        }
+        Err(e) => return Err(Error::io(&etc, e)),
+    };
+    for (name, contents) in [
+        ("hostname", format!("{}\n", init.hostname.trim_end())),
+        ("hosts", init.hosts.clone()),
+        ("resolv.conf", init.resolv_conf.clone()),
+    ] {
+        let p = etc.join(name);
+        match extract::remove_entry(etc_fd.as_fd(), OsStr::new(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p, e)),
+        }
+        let fd = sys::open_at(
+            etc_fd.as_fd(),
+            Path::new(name),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+            0o644,
+        )
+        .map_err(|e| Error::io(&p, e))?;
+        let mut f = fs::File::from(fd);
+        f.write_all(contents.as_bytes())
+            .map_err(|e| Error::io(&p, e))?;
+        nix::sys::stat::fchmod(
+            f.as_raw_fd(),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .map_err(|e| Error::io(&p, e))?;
+    }
+    if let Some(m) = etc_meta {
+        // Keep the image's mtime on etc so that it does not show as changed.
+        let t = nix::sys::time::TimeSpec::new(m.mtime(), m.mtime_nsec());
+        nix::sys::stat::futimens(etc_fd.as_raw_fd(), &t, &t).map_err(|e| Error::io(&etc, e))?;
+    }
+    Ok(())
+}
