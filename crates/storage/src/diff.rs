@@ -49,6 +49,8 @@ pub struct Change {
 pub(crate) struct DiffEntry {
     pub rel: PathBuf,
     pub kind: ChangeKind,
+    /// A directory: it is opaque (hides what the image had below it).
+    /// Deleted: implied by an opaque parent, so no whiteout of its own.
     pub opaque: bool,
 }
 
@@ -239,10 +241,11 @@ pub(crate) fn walk(
                         let kept = sorted_children(&np)?;
                         for gone in view.children(&view.subdirs(old_dirs, &name))? {
                             if !kept.contains(&gone) && !excluded(&r.join(&gone)) {
+                                // Implied by the opaque directory: no whiteout is written.
                                 sub.push(DiffEntry {
                                     rel: r.join(&gone),
                                     kind: ChangeKind::Deleted,
-                                    opaque: false,
+                                    opaque: true,
                                 });
                             }
                         }

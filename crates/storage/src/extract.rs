@@ -79,6 +79,7 @@ pub(crate) fn unpack(
         cache: None,
         buf: vec![0; BUF_SIZE],
         size: 0,
+        opaque_dirs: Vec::new(),
     };
     let reader = BufReader::with_capacity(BUF_SIZE, HashingReader::new(tar));
     let mut archive = tar::Archive::new(reader);
@@ -138,6 +139,8 @@ struct Extractor {
     cache: Option<(PathBuf, std::rc::Rc<OwnedFd>)>,
     buf: Vec<u8>,
     size: u64,
+    /// overlay: directories made opaque (whiteouts inside them are dropped at the end).
+    opaque_dirs: Vec<PathBuf>,
 }
 
 /// Splits a tar path into its components, refusing absolute paths and `..`.
@@ -418,6 +421,7 @@ impl Extractor {
                 Whiteouts::Overlay => {
                     let p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
                     xattr::set_deref(&p, OPAQUE_XATTR, b"y")?;
+                    self.opaque_dirs.push(parent_path.to_owned());
                 }
                 Whiteouts::Delete => {
                     let fd = sys::open_beneath(
@@ -599,6 +603,32 @@ impl Extractor {
     /// more is written into them.
     fn finish_dirs(&mut self) -> io::Result<()> {
         self.cache = None;
+        // A whiteout inside an opaque directory hides nothing more, but
+        // overlayfs would list it when reading a directory that only one
+        // layer provides: drop it.
+        for dir in std::mem::take(&mut self.opaque_dirs) {
+            let Ok(fd) = sys::open_beneath(
+                self.root.as_fd(),
+                dot(&dir),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            ) else {
+                continue;
+            };
+            let p = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            for e in std::fs::read_dir(&p)? {
+                let e = e?;
+                if e.metadata()
+                    .map(|m| crate::diff::is_whiteout(&m))
+                    .unwrap_or(false)
+                {
+                    unistd::unlinkat(
+                        Some(fd.as_raw_fd()),
+                        &e.file_name()[..],
+                        UnlinkatFlags::NoRemoveDir,
+                    )?;
+                }
+            }
+        }
         for (path, mtime) in self.dir_times.iter().rev() {
             match sys::open_beneath(
                 self.root.as_fd(),

@@ -818,6 +818,7 @@ impl LayerStore {
         let mut tw = TarWriter::new(out);
         for e in &entries {
             let res = match e.kind {
+                ChangeKind::Deleted if e.opaque => Ok(()),
                 ChangeKind::Deleted => tw.whiteout(&e.rel),
                 _ => tw.file(&e.rel, &new.join(&e.rel)).and_then(|()| {
                     if e.opaque {
