@@ -41,6 +41,15 @@ impl BlobStore {
     /// Streams `reader` into the store and returns its digest and size. With `expected`,
     /// content that hashes differently is refused (`digest mismatch`) and nothing is kept.
     pub fn put(&self, reader: impl Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        self.put_tracked(reader, expected).map(|(d, n, _)| (d, n))
+    }
+
+    /// [`BlobStore::put`], also telling whether the blob is new (`false`: it was there).
+    pub fn put_tracked(
+        &self,
+        reader: impl Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64, bool)> {
         let mut reader = reader;
         let tmp = tempfile::Builder::new()
             .prefix(".tmp-")
@@ -70,10 +79,11 @@ impl BlobStore {
             .sync_all()
             .map_err(|e| Error::io(tmp.path(), "fsync blob", e))?;
         let dest = self.path(&digest);
+        let created = !dest.exists();
         tmp.persist(&dest)
             .map_err(|e| Error::io(&dest, "rename blob into place", e.error))?;
         sync_dir(&self.dir)?;
-        Ok((digest, size))
+        Ok((digest, size, created))
     }
 
     /// Stores `data` (a config, a manifest).

@@ -6,9 +6,9 @@
 //! streams ([`archive::LayerBlob::open_uncompressed`]) for the storage crate to apply,
 //! and returns the layers that no image needs any more ([`db::RemovedImage`]).
 
-// pub mod archive;
+pub mod archive;
 pub mod blobs;
-// pub mod config;
+pub mod config;
 pub mod db;
 mod error;
 pub mod reference;
