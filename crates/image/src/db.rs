@@ -941,7 +941,7 @@ impl ImageDb {
     /// each non-empty entry made.
     pub fn history(&self, name_or_id: &str) -> Result<Vec<HistoryEntry>> {
         let img = self.resolve(name_or_id)?;
-        Ok(history_of(&img)?)
+        history_of(&img)
     }
 }
 

@@ -187,7 +187,10 @@ fn register(loaded: &Loaded, blobs: &BlobStore, db: &ImageDb) -> Vec<Digest> {
     ids
 }
 
-fn signature(l: &Loaded) -> Vec<(Digest, Vec<u8>, Vec<(Digest, Digest)>)> {
+/// (config digest, config bytes, [(blob digest, diff_id)]) per image.
+type Signature = Vec<(Digest, Vec<u8>, Vec<(Digest, Digest)>)>;
+
+fn signature(l: &Loaded) -> Signature {
     l.images
         .iter()
         .map(|i| {
@@ -217,6 +220,20 @@ fn round_trip(loaded: &Loaded, blobs: &BlobStore, db: &ImageDb, id: &Digest) {
         let mut again = Vec::new();
         save_tar(&items, format, blobs, &mut again).unwrap();
         assert_eq!(out, again);
+        // Deterministic headers: sorted paths, mtime 0, owned by 0:0.
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&out[..]).entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            assert_eq!(
+                (h.mtime().unwrap(), h.uid().unwrap(), h.gid().unwrap()),
+                (0, 0, 0)
+            );
+            names.push(e.path().unwrap().to_string_lossy().into_owned());
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
         // Into a fresh store.
         let t2 = tempfile::tempdir().unwrap();
         let b2 = BlobStore::new(t2.path()).unwrap();
@@ -519,7 +536,8 @@ fn bad_archives() {
         e.read_to_end(&mut v).unwrap();
         entries.push((name, v));
     }
-    let rebuild = |f: &dyn Fn(&str, &[u8]) -> Option<Vec<u8>>| {
+    type Edit<'a> = &'a dyn Fn(&str, &[u8]) -> Option<Vec<u8>>;
+    let rebuild = |f: Edit<'_>| {
         let v: Vec<(String, Vec<u8>)> = entries
             .iter()
             .filter_map(|(n, d)| f(n, d).map(|d| (n.clone(), d)))

@@ -100,12 +100,15 @@ impl LayerBlob {
 struct Exact<R> {
     inner: R,
     remaining: u64,
+    /// Set when reading the archive failed (as opposed to writing the blob).
+    failed: bool,
 }
 
 impl<R: Read> Read for Exact<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).inspect_err(|_| self.failed = true)?;
         if n == 0 && self.remaining > 0 && !buf.is_empty() {
+            self.failed = true;
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the archive ends in the middle of this entry",
@@ -194,6 +197,7 @@ pub fn load_tar(reader: impl Read + Send, blobs: &BlobStore) -> Result<Loaded> {
         let mut e = Exact {
             inner: e,
             remaining: size,
+            failed: false,
         };
         if META_FILES.contains(&name.as_str()) {
             let mut buf = Vec::new();
@@ -228,9 +232,7 @@ pub fn load_tar(reader: impl Read + Send, blobs: &BlobStore) -> Result<Loaded> {
                     "archive entry {name}: digest mismatch: expected {expected} got {got}"
                 )))
             }
-            Err(Error::Io { source, .. }) if source.kind() != io::ErrorKind::StorageFull => {
-                return Err(corrupt(&name, source))
-            }
+            Err(Error::Io { source, .. }) if e.failed => return Err(corrupt(&name, source)),
             Err(e) => return Err(e),
         }
     }
