@@ -1,6 +1,6 @@
 //! Measures unpacking speed: builds an uncompressed layer tar of many files
 //! (default 200 MB in files of 4 KiB to 1 MiB) in memory, applies it and
-//! prints MB/s.
+//! prints MB/s. `BERTH_UNPACK_FILE_KB=4` makes every file 4 KiB instead.
 //!
 //! `cargo run --release -p berth-storage --example unpack [overlay|vfs] [MB] [DIR]`
 
@@ -19,7 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir_in(base)?;
     let store = LayerStore::open(&dir.path().join("storage"), driver)?;
     let mut b = tar::Builder::new(Vec::new());
-    let sizes = [4096usize, 16 << 10, 64 << 10, 256 << 10, 1 << 20];
+    // BERTH_UNPACK_FILE_KB=4: every file that size (many small files).
+    let sizes: Vec<usize> = match std::env::var("BERTH_UNPACK_FILE_KB") {
+        Ok(kb) => vec![kb.parse::<usize>()? << 10],
+        Err(_) => vec![4096, 16 << 10, 64 << 10, 256 << 10, 1 << 20],
+    };
     let chunk: Vec<u8> = (0..(1 << 20)).map(|i| (i % 251) as u8).collect();
     let (mut total, mut n) = (0u64, 0usize);
     while total < mb << 20 {

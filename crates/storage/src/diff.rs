@@ -437,7 +437,7 @@ impl<W: Write> TarWriter<W> {
             let lb = l.as_os_str().as_bytes();
             if lb.len() > 100 {
                 pax.push((b"linkpath".to_vec(), lb.to_vec()));
-                h.set_link_name("")?;
+                h.as_old_mut().linkname.fill(0);
             } else {
                 let field = &mut h.as_old_mut().linkname;
                 field.fill(0);

@@ -420,6 +420,10 @@ impl LayerStore {
             tar_size: un.tar_size,
             size: un.size,
         };
+        // The layer's data reaches the disk before its name appears: a crash
+        // can leave a temporary directory, never a half-written layer.
+        let dirf = fs::File::open(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
+        nix::unistd::syncfs(dirf.as_raw_fd()).map_err(|e| Error::io(&tmp_path, e))?;
         let dest = self.layer_dir(id);
         match nix::fcntl::renameat2(None, &tmp_path, None, &dest, RenameFlags::RENAME_NOREPLACE) {
             Ok(()) => {

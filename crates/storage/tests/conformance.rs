@@ -36,6 +36,7 @@ conformance!(
     remove_container_leaves_nothing,
     bad_input_gives_clear_errors,
     reapplying_an_existing_layer_keeps_it,
+    diff_round_trips_long_names_big_ids_and_hard_links,
 );
 
 fn base_tar() -> Vec<u8> {
@@ -755,4 +756,72 @@ fn reapplying_an_existing_layer_keeps_it(driver: DriverKind) {
     assert_eq!(a.diff_id, berth_digest::Digest::of(&t));
     assert_eq!(s.store.layer_size(&id("base")).expect("size"), a.size);
     assert_eq!(s.store.layers().expect("layers"), vec![id("base")]);
+}
+
+fn diff_round_trips_long_names_big_ids_and_hard_links(driver: DriverKind) {
+    let s = Store::new(driver);
+    let top = image(&s);
+    s.store
+        .create_container("c", Some(&top), &init())
+        .expect("create");
+    let root = s.store.mount_container("c").expect("mount");
+    let long_dir = format!("deep/{}", "d".repeat(120));
+    let long = format!("{long_dir}/{}", "f".repeat(200));
+    fs::create_dir_all(root.join(&long_dir)).expect("mkdir");
+    fs::write(root.join(&long), "long").expect("long");
+    std::os::unix::fs::chown(root.join(&long), Some(3_000_000), Some(4_000_000)).expect("chown");
+    std::os::unix::fs::symlink("t".repeat(150), root.join("deep/longlink")).expect("symlink");
+    fs::write(root.join("deep/one"), "shared").expect("one");
+    fs::hard_link(root.join("deep/one"), root.join("deep/two")).expect("link");
+    let mut out = Vec::new();
+    s.store.write_diff("c", &mut out).expect("diff");
+    // GNU tar reads it the same way.
+    if Path::new("/usr/bin/tar").exists() {
+        let mut child = std::process::Command::new("/usr/bin/tar")
+            .args(["--numeric-owner", "-tvf", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("tar");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &out).expect("feed tar");
+        let res = child.wait_with_output().expect("tar output");
+        assert!(res.status.success(), "GNU tar rejects the diff");
+        let listing = String::from_utf8_lossy(&res.stdout);
+        assert!(listing.contains(&long), "{listing}");
+        assert!(listing.contains("3000000/4000000"), "{listing}");
+        assert!(listing.contains("deep/two link to deep/one"), "{listing}");
+    }
+    let committed = id("committed");
+    s.store
+        .apply_layer(&committed, Some(&top), &out[..])
+        .expect("reapply");
+    s.store
+        .create_container("c2", Some(&committed), &init())
+        .expect("create");
+    let r2 = s.store.mount_container("c2").expect("mount");
+    let m = fs::symlink_metadata(r2.join(&long)).expect("long file");
+    assert_eq!((m.uid(), m.gid()), (3_000_000, 4_000_000));
+    assert_eq!(fs::read_to_string(r2.join(&long)).expect("read"), "long");
+    assert_eq!(
+        fs::read_link(r2.join("deep/longlink"))
+            .expect("readlink")
+            .to_str()
+            .map(str::len),
+        Some(150)
+    );
+    let (a, b) = (
+        fs::symlink_metadata(r2.join("deep/one")).expect("one"),
+        fs::symlink_metadata(r2.join("deep/two")).expect("two"),
+    );
+    assert_eq!(a.ino(), b.ino(), "hard link kept");
+    let mut want = snapshot(&root);
+    let mut got = snapshot(&r2);
+    for m in [&mut want, &mut got] {
+        m.remove("etc/hosts");
+    }
+    assert_eq!(got, want);
+    for n in ["c", "c2"] {
+        s.store.remove_container(n).expect("rm");
+    }
+    assert_nothing_mounted(s.dir.path());
 }
