@@ -233,6 +233,14 @@ fn hostile_tars_are_refused(driver: DriverKind) {
             "a/../../evil",
         ),
         (
+            "pax dotdot",
+            TarB::new()
+                .pax(&[("path", b"../paxevil")])
+                .file("innocent", "x")
+                .build(),
+            "../paxevil",
+        ),
+        (
             "absolute",
             TarB::new().raw_file("/tmp/evil", "x").build(),
             "/tmp/evil",
