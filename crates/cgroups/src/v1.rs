@@ -640,7 +640,7 @@ impl CgroupManager for V1Manager {
                 });
             }
             i += 1;
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 // Tasks forked mid-freeze may need another kick.
                 write_ctl(dir, "freezer.state", "FROZEN", "freeze")?;
             }

@@ -15,6 +15,12 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// The container's program does not exist (exit 127).
+    #[error("{0}")]
+    CommandNotFound(String),
+    /// The container's program cannot be executed (exit 126).
+    #[error("{0}")]
+    CannotExecute(String),
     #[error("{0}")]
     Other(String),
 }

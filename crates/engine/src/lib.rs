@@ -1,8 +1,118 @@
 //! berth's engine: the life of containers and images between the CLI and
-//! the crates below it (image, storage, the OCI runtime).
+//! the crates below it. It keeps container records beside the image
+//! metadata (one SQLite file), assembles root filesystems with `storage`,
+//! writes OCI bundles and drives an OCI runtime through its command line.
 
 pub mod containers;
 pub mod error;
+mod images;
+mod lifecycle;
 pub mod spec;
 
 pub use error::{EngineError, Result};
+pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
+pub use lifecycle::{ContainerSummary, CreateOptions};
+pub use spec::RunOptions;
+
+use berth_image::{BlobStore, ImageDb};
+use berth_storage::LayerStore;
+use containers::ContainerDb;
+use error::Context;
+use std::path::{Path, PathBuf};
+
+/// Where berth keeps its state, and which storage driver to use.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// `--root` / `BERTH_ROOT`: all state under this directory (volatile
+    /// parts in `ROOT/run`). Default: /var/lib/berth and /run/berth.
+    pub root: Option<PathBuf>,
+    pub storage_driver: Option<String>,
+}
+
+/// The archive formats of `save`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveFormat {
+    DockerArchive,
+    OciArchive,
+    OciDir,
+}
+
+impl std::str::FromStr for SaveFormat {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<SaveFormat> {
+        match s {
+            "docker-archive" | "docker" => Ok(SaveFormat::DockerArchive),
+            "oci-archive" | "oci" => Ok(SaveFormat::OciArchive),
+            "oci-dir" => Ok(SaveFormat::OciDir),
+            _ => Err(EngineError::Invalid(format!(
+                "unknown format {s:?}: use docker-archive, oci-archive or oci-dir"
+            ))),
+        }
+    }
+}
+
+pub struct Engine {
+    root: PathBuf,
+    run: PathBuf,
+    blobs: BlobStore,
+    images: ImageDb,
+    layers: LayerStore,
+    containers: ContainerDb,
+}
+
+impl From<berth_image::Error> for EngineError {
+    fn from(e: berth_image::Error) -> Self {
+        let s = e.to_string();
+        if s.starts_with("No such image") {
+            EngineError::NotFound(s)
+        } else {
+            EngineError::Other(s)
+        }
+    }
+}
+
+impl From<berth_storage::Error> for EngineError {
+    fn from(e: berth_storage::Error) -> Self {
+        EngineError::Other(e.to_string())
+    }
+}
+
+impl Engine {
+    pub fn open(opts: &EngineOptions) -> Result<Engine> {
+        let (root, run) = match &opts.root {
+            Some(r) => {
+                let r = std::path::absolute(r).context(|| format!("--root {}", r.display()))?;
+                (r.clone(), r.join("run"))
+            }
+            None => (PathBuf::from("/var/lib/berth"), PathBuf::from("/run/berth")),
+        };
+        for d in [&root, &run] {
+            std::fs::create_dir_all(d).context(|| format!("create {}", d.display()))?;
+        }
+        let driver = match &opts.storage_driver {
+            Some(d) => Some(d.parse::<berth_storage::DriverKind>()?),
+            None => None,
+        };
+        Ok(Engine {
+            blobs: BlobStore::new(&root)?,
+            images: ImageDb::open(&root)?,
+            layers: LayerStore::open(&root.join("storage"), driver)?,
+            containers: ContainerDb::open(&root.join("berth.db"))?,
+            root,
+            run,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The volatile directory (bundles, the runtime's state).
+    pub fn run_dir(&self) -> &Path {
+        &self.run
+    }
+
+    pub fn storage_driver(&self) -> &'static str {
+        self.layers.driver().as_str()
+    }
+}

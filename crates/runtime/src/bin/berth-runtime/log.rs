@@ -21,8 +21,13 @@ impl Logger {
         }
     }
 
+    /// With `--log`, errors go to the log only (where the caller, e.g.
+    /// containerd's shim or berth's engine, reads them), so that a caller
+    /// that shares our stderr with the container does not print them twice.
     pub fn error(&self, msg: &str) {
-        eprintln!("berth-runtime: {msg}");
+        if self.file.is_none() {
+            eprintln!("berth-runtime: {msg}");
+        }
         self.to_file("error", msg);
     }
 

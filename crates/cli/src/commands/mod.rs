@@ -1,0 +1,76 @@
+//! One module per group of commands; this file only routes.
+
+mod archive;
+mod container;
+mod image;
+mod system;
+
+use berth_engine::{Engine, EngineOptions, Result};
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Load images from a tar archive (docker-archive or OCI) on stdin or -i
+    Load(archive::LoadArgs),
+    /// Save images to a tar archive (stdout or -o)
+    Save(archive::SaveArgs),
+    /// Import a root filesystem tarball as a one-layer image
+    Import(archive::ImportArgs),
+    /// List images
+    Images(image::ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Add a name to an image
+    Tag(image::TagArgs),
+    /// Remove images
+    Rmi(image::RmiArgs),
+    /// Show an image's layers and how they were made
+    History(image::HistoryArgs),
+    /// Show low-level information about images or containers
+    Inspect(image::InspectArgs),
+    /// Create a container
+    Create(container::CreateArgs),
+    /// Run a command in a new container
+    Run(container::RunArgs),
+    /// Remove containers
+    Rm(container::RmArgs),
+    /// List containers
+    Ps(container::PsArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(container::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(container::CommitArgs),
+    /// Show a container's filesystem changes
+    Diff(container::DiffArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
+    /// Manage berth
+    #[command(subcommand)]
+    System(system::SystemCommand),
+}
+
+pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
+    let engine = Engine::open(opts)?;
+    match cmd {
+        Command::Load(a) => archive::load(&engine, a),
+        Command::Save(a) => archive::save(&engine, a),
+        Command::Import(a) => archive::import(&engine, a),
+        Command::Images(a) => image::images(&engine, a),
+        Command::Image(c) => image::dispatch(&engine, c),
+        Command::Tag(a) => image::tag(&engine, a),
+        Command::Rmi(a) => image::rmi(&engine, a),
+        Command::History(a) => image::history(&engine, a),
+        Command::Inspect(a) => image::inspect(&engine, a),
+        Command::Create(a) => container::create(&engine, a),
+        Command::Run(a) => container::run(&engine, a),
+        Command::Rm(a) => container::rm(&engine, a),
+        Command::Ps(a) => container::ps(&engine, a),
+        Command::Export(a) => container::export(&engine, a),
+        Command::Commit(a) => container::commit(&engine, a),
+        Command::Diff(a) => container::diff(&engine, a),
+        Command::Container(c) => container::dispatch(&engine, c),
+        Command::System(c) => system::dispatch(&engine, c),
+    }
+}

@@ -1,0 +1,112 @@
+//! Docker's ways of showing things: sizes in decimal units with three
+//! significant digits, "2 hours ago", and aligned tables.
+
+use std::time::{Duration, SystemTime};
+
+/// `docker images` sizes: 1.23MB, 45.6kB, 789B (decimal units).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < UNITS.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    // Three significant digits, trailing zeros dropped, as Go's %.3g.
+    let s = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    };
+    format!("{s}{}", UNITS[i])
+}
+
+/// "About a minute ago", "2 hours ago" … as Docker's units.HumanDuration.
+pub fn ago(then: SystemTime) -> String {
+    let d = SystemTime::now()
+        .duration_since(then)
+        .unwrap_or(Duration::ZERO);
+    format!("{} ago", human_duration(d))
+}
+
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let h = s / 3600;
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        _ if s < 3600 => format!("{} minutes", s / 60),
+        _ if h < 2 => "About an hour".into(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
+        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
+        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+/// Columns separated by at least three spaces, as Docker's tabwriter.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let n = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(c);
+                out.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut s = line(header.iter().map(|h| (*h).to_owned()).collect());
+    for r in rows {
+        s.push_str(&line(r.clone()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_like_docker() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(1000), "1kB");
+        assert_eq!(human_size(4_261_412), "4.26MB");
+        assert_eq!(human_size(72_800_000), "72.8MB");
+        assert_eq!(human_size(128_000_000), "128MB");
+    }
+
+    #[test]
+    fn durations_like_docker() {
+        assert_eq!(human_duration(Duration::from_secs(0)), "Less than a second");
+        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
+        assert_eq!(human_duration(Duration::from_secs(7200)), "2 hours");
+        assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]);
+        assert_eq!(t, "A     BB\nxyz   1\n");
+    }
+}

@@ -1,0 +1,95 @@
+//! `berth`: Docker's command line, without a daemon.
+
+mod commands;
+mod format;
+
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A daemonless, Docker-compatible container engine",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Where berth keeps its state (default /var/lib/berth; volatile parts in /run/berth)
+    #[arg(long, global = true, env = "BERTH_ROOT")]
+    root: Option<PathBuf>,
+    /// Layer storage driver: overlay or vfs (default: overlay when the kernel has it)
+    #[arg(long, global = true, env = "BERTH_STORAGE_DRIVER")]
+    storage_driver: Option<String>,
+    /// Enable debug output
+    #[arg(short = 'D', long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: commands::Command,
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ContextKind;
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    std::process::exit(0);
+                }
+                // Docker's shape: one line, a pointer to --help, exit 125.
+                ErrorKind::UnknownArgument => {
+                    let arg = e
+                        .get(ContextKind::InvalidArg)
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    // The subcommand words: arguments that are neither
+                    // flags nor the values of berth's global options.
+                    let mut cmd: Vec<String> = Vec::new();
+                    let mut skip_value = false;
+                    for a in std::env::args().skip(1) {
+                        if a == arg {
+                            break;
+                        }
+                        if std::mem::take(&mut skip_value) {
+                            continue;
+                        }
+                        if a == "--root" || a == "--storage-driver" {
+                            skip_value = true;
+                        } else if !a.starts_with('-') && cmd.len() < 2 {
+                            cmd.push(a);
+                        }
+                    }
+                    eprintln!("unknown flag: {arg}");
+                    eprintln!("See 'berth {} --help'.", cmd.join(" "));
+                }
+                _ => {
+                    let _ = e.print();
+                }
+            }
+            std::process::exit(125);
+        }
+    };
+    let opts = berth_engine::EngineOptions {
+        root: cli.root,
+        storage_driver: cli.storage_driver,
+    };
+    let code = match commands::dispatch(&opts, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            125
+        }
+    };
+    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

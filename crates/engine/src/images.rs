@@ -1,0 +1,429 @@
+//! Image operations: load/save/import between archives, the blob store and
+//! the layer store; listing, tagging, removal, history, inspection.
+
+use crate::error::{Context, EngineError, Result};
+use crate::{Engine, SaveFormat};
+use berth_digest::Digest;
+use berth_image::archive::{self, LayerBlob, SaveImage};
+use berth_image::db::{chain_ids, ContainerUse};
+use berth_image::{Image, Reference, RemovedImage};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::SystemTime;
+
+/// One image a `load` registered.
+#[derive(Debug, Clone)]
+pub struct LoadResult {
+    /// The familiar reference (`busybox:latest`), if the archive tagged it.
+    pub reference: Option<String>,
+    pub id: Digest,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageSummary {
+    pub repository: Option<String>,
+    pub tag: Option<String>,
+    /// `sha256:…`
+    pub id: String,
+    pub digest: Option<String>,
+    pub created: SystemTime,
+    /// As Docker prints CreatedAt: `2024-01-02 03:04:05 +0000 UTC`.
+    pub created_at: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RmiEvent {
+    Untagged(String),
+    Deleted(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub id: Option<String>,
+    pub created: Option<SystemTime>,
+    pub created_by: String,
+    pub size: u64,
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DiskUsage {
+    pub images: usize,
+    pub images_active: usize,
+    pub images_size: u64,
+    pub images_reclaimable: u64,
+    pub containers: usize,
+    pub containers_active: usize,
+    pub containers_size: u64,
+    pub containers_reclaimable: u64,
+}
+
+pub(crate) fn parse_time(s: Option<&str>) -> SystemTime {
+    s.and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z').split('.').next()?).ok())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn docker_time(t: SystemTime) -> String {
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    // 2024-01-02T03:04:05Z -> 2024-01-02 03:04:05 +0000 UTC
+    format!(
+        "{} +0000 UTC",
+        s.trim_end_matches('Z').replacen('T', " ", 1)
+    )
+}
+
+fn parse_ref(s: &str) -> Result<Reference> {
+    Reference::parse(s).map_err(|e| EngineError::Invalid(e.to_string()))
+}
+
+impl Engine {
+    /// Unpacks `layers` (the image's, bottom first) into the layer store,
+    /// skipping those present. With overlay the layers are independent
+    /// directories, so they unpack in parallel, one thread each; vfs copies
+    /// each parent, so it goes in order. Returns the unpacked sizes.
+    fn unpack_layers(&self, layers: &[LayerBlob]) -> Result<Vec<u64>> {
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let chains = chain_ids(&diff_ids);
+        let (store, blobs) = (&self.layers, &self.blobs);
+        let unpack_one = |i: usize| -> Result<u64> {
+            let chain = &chains[i];
+            if store.has_layer(chain) {
+                return Ok(store.layer_size(chain)?);
+            }
+            let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
+            let stream = layers[i].open_uncompressed(blobs)?;
+            let applied = store.apply_layer(chain, parent, stream)?;
+            if applied.diff_id != layers[i].diff_id {
+                let _ = store.remove_layer(chain);
+                return Err(EngineError::Invalid(format!(
+                    "layer {} ({}): its content has diff_id {}, but the image config says {}",
+                    i + 1,
+                    layers[i].blob_digest,
+                    applied.diff_id,
+                    layers[i].diff_id
+                )));
+            }
+            Ok(applied.size)
+        };
+        if self.layers.driver() == berth_storage::DriverKind::Vfs || layers.len() < 2 {
+            return (0..layers.len()).map(unpack_one).collect();
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..layers.len())
+                .map(|i| s.spawn(move || unpack_one(i)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(EngineError::Other("layer unpacking panicked".into()))
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// `berth load`: registers every image of a docker-archive or OCI archive.
+    pub fn load(&self, input: impl Read + Send) -> Result<Vec<LoadResult>> {
+        let loaded = archive::load_tar(input, &self.blobs)?;
+        let mut out = Vec::new();
+        for img in &loaded.images {
+            let sizes = self.unpack_layers(&img.layers)?;
+            let mut new = img.new_image(Some(&sizes));
+            new.tags = img.repo_tags.clone();
+            let id = self.images.add_image(&new)?;
+            if img.repo_tags.is_empty() {
+                out.push(LoadResult {
+                    reference: None,
+                    id,
+                });
+            } else {
+                for t in &img.repo_tags {
+                    out.push(LoadResult {
+                        reference: Some(t.familiar()),
+                        id: id.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn save_list(&self, names: &[String]) -> Result<Vec<(Image, Vec<Reference>)>> {
+        let mut out: Vec<(Image, Vec<Reference>)> = Vec::new();
+        for n in names {
+            let img = self.images.resolve(n)?;
+            // Saved by name: that tag goes with it; by ID: untagged.
+            let tags: Vec<Reference> = match Reference::parse(n) {
+                Ok(r) if img.repo_tags.contains(&r) => vec![r],
+                _ => Vec::new(),
+            };
+            match out.iter_mut().find(|(i, _)| i.id == img.id) {
+                Some((_, t)) => t.extend(tags),
+                None => out.push((img, tags)),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn save(&self, names: &[String], format: SaveFormat, out: impl Write) -> Result<()> {
+        let list = self.save_list(names)?;
+        let items: Vec<SaveImage<'_>> = list
+            .iter()
+            .map(|(image, tags)| SaveImage {
+                image,
+                tags: tags.clone(),
+            })
+            .collect();
+        let f = match format {
+            SaveFormat::OciArchive => archive::SaveFormat::OciArchive,
+            _ => archive::SaveFormat::DockerArchive,
+        };
+        Ok(archive::save_tar(&items, f, &self.blobs, out)?)
+    }
+
+    /// `save -o FILE`: written to a temporary file beside it and renamed, so
+    /// a failure leaves no half archive.
+    pub fn save_file(&self, names: &[String], format: SaveFormat, path: &Path) -> Result<()> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir)
+            .context(|| format!("create a file in {}", dir.display()))?;
+        self.save(
+            names,
+            format,
+            std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
+        )?;
+        tmp.persist(path)
+            .map_err(|e| EngineError::Other(format!("write {}: {}", path.display(), e.error)))?;
+        Ok(())
+    }
+
+    pub fn save_dir(&self, names: &[String], dir: &Path) -> Result<()> {
+        let list = self.save_list(names)?;
+        let items: Vec<SaveImage<'_>> = list
+            .iter()
+            .map(|(image, tags)| SaveImage {
+                image,
+                tags: tags.clone(),
+            })
+            .collect();
+        Ok(archive::save_dir(&items, &self.blobs, dir)?)
+    }
+
+    /// `berth import`: a rootfs tarball becomes a one-layer image.
+    pub fn import(
+        &self,
+        input: impl Read + Send,
+        reference: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+    ) -> Result<Digest> {
+        let tag = reference.map(parse_ref).transpose()?;
+        let opts = berth_image::config::ImportOptions {
+            changes: changes.to_vec(),
+            message: message.map(str::to_owned),
+            platform: None,
+        };
+        let mut imported = berth_image::config::import_rootfs_tar(input, &self.blobs, &opts)?;
+        let layer = self.blobs.open(&imported.diff_id)?;
+        let applied = self.layers.apply_layer(&imported.diff_id, None, layer)?;
+        if let Some(l) = imported.image.layers.first_mut() {
+            l.size = applied.size;
+        }
+        imported.image.tags = tag.into_iter().collect();
+        Ok(self.images.add_image(&imported.image)?)
+    }
+
+    /// `berth images [REPOSITORY[:TAG]]`.
+    pub fn images(&self, filter: Option<&str>) -> Result<Vec<ImageSummary>> {
+        let want = match filter {
+            Some(f) => {
+                Some(Reference::parse_named(f).map_err(|e| EngineError::Invalid(e.to_string()))?)
+            }
+            None => None,
+        };
+        let mut out = Vec::new();
+        for s in self.images.list()? {
+            if let Some(w) = &want {
+                let matches = s
+                    .repo_tags
+                    .iter()
+                    .any(|t| t.name() == w.name() && w.tag().is_none_or(|wt| t.tag() == Some(wt)));
+                if !matches {
+                    continue;
+                }
+            }
+            let created = parse_time(s.created.as_deref());
+            out.push(ImageSummary {
+                repository: (s.repository != "<none>").then(|| s.repository.clone()),
+                tag: (s.tag != "<none>").then(|| s.tag.clone()),
+                id: s.id.to_string(),
+                digest: s.digest.as_ref().map(|d| d.to_string()),
+                created,
+                created_at: docker_time(created),
+                size: s.size,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        let img = self.images.resolve(source)?;
+        let r = parse_ref(target)?;
+        Ok(self.images.tag(&r, &img.id)?)
+    }
+
+    fn in_use(&self) -> impl Fn(&Digest) -> Option<ContainerUse> + '_ {
+        move |id: &Digest| {
+            let users = self.containers.using_image(&id.to_string()).ok()?;
+            let c = users.first()?;
+            Some(ContainerUse {
+                container: c.id.short().to_owned(),
+                running: users
+                    .iter()
+                    .any(|c| c.state == crate::containers::State::Running),
+            })
+        }
+    }
+
+    /// Removes from storage and the blob store what the database let go of.
+    fn collect(&self, r: &RemovedImage) -> (Vec<RmiEvent>, u64) {
+        let mut reclaimed = 0;
+        for l in &r.layers_to_remove {
+            reclaimed += l.size;
+            if let Err(e) = self.layers.remove_layer(&l.chain_id) {
+                eprintln!("warning: {e}");
+            }
+        }
+        for b in &r.blobs_to_remove {
+            let _ = self.blobs.remove(b);
+        }
+        let mut ev: Vec<RmiEvent> = r
+            .untagged
+            .iter()
+            .map(|t| RmiEvent::Untagged(t.familiar()))
+            .collect();
+        ev.extend(r.deleted.iter().map(|d| RmiEvent::Deleted(d.to_string())));
+        (ev, reclaimed)
+    }
+
+    pub fn rmi(&self, name: &str, force: bool) -> Result<Vec<RmiEvent>> {
+        let in_use = self.in_use();
+        let removed = self.images.remove(name, force, &in_use)?;
+        Ok(self.collect(&removed).0)
+    }
+
+    pub fn image_prune(&self, all: bool) -> Result<(Vec<RmiEvent>, u64)> {
+        let in_use = self.in_use();
+        let removed = self.images.prune(all, &in_use)?;
+        Ok(self.collect(&removed))
+    }
+
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryRow>> {
+        Ok(self
+            .images
+            .history(name)?
+            .into_iter()
+            .map(|h| HistoryRow {
+                id: h.id.map(|d| d.to_string()),
+                created: h.created.as_deref().map(|c| parse_time(Some(c))),
+                created_by: h.created_by,
+                size: h.size,
+                comment: h.comment,
+            })
+            .collect())
+    }
+
+    /// `inspect`: an image (Docker's shape) or else a container.
+    pub fn inspect(&self, name: &str) -> Result<serde_json::Value> {
+        match self.images.resolve(name) {
+            Ok(img) => self.inspect_image(&img),
+            Err(_) => match self.containers.resolve(name) {
+                Ok(c) => Ok(self.inspect_container(&c)),
+                Err(_) => Err(EngineError::NotFound(format!("No such object: {name}"))),
+            },
+        }
+    }
+
+    fn inspect_image(&self, img: &Image) -> Result<serde_json::Value> {
+        let cfg: serde_json::Value = serde_json::from_slice(&img.config_json)
+            .map_err(|e| EngineError::Other(format!("image config: {e}")))?;
+        let top = img.top_chain_id().cloned();
+        let mut graph = serde_json::Map::new();
+        if let Some(top) = &top {
+            graph.insert(
+                "UpperDir".into(),
+                self.layers.layer_diff(top).display().to_string().into(),
+            );
+        }
+        Ok(serde_json::json!({
+            "Id": img.id.to_string(),
+            "RepoTags": img.repo_tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
+            "RepoDigests": img.repo_digests().iter().map(|t| t.familiar()).collect::<Vec<_>>(),
+            "Parent": img.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            "Comment": cfg.get("comment").cloned().unwrap_or_else(|| "".into()),
+            "Created": img.created.clone().unwrap_or_default(),
+            "Author": cfg.get("author").cloned().unwrap_or_else(|| "".into()),
+            "Config": cfg.get("config").cloned().unwrap_or(serde_json::Value::Null),
+            "Architecture": cfg.get("architecture").cloned().unwrap_or_else(|| "".into()),
+            "Variant": cfg.get("variant").cloned(),
+            "Os": cfg.get("os").cloned().unwrap_or_else(|| "".into()),
+            "Size": img.size,
+            "GraphDriver": {"Name": self.layers.driver().as_str(), "Data": graph},
+            "RootFS": {
+                "Type": "layers",
+                "Layers": img.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
+            },
+            "Metadata": {"LastTagTime": ""},
+        }))
+    }
+
+    /// `system df`.
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        let mut u = DiskUsage::default();
+        let containers = self.containers.list()?;
+        let used: std::collections::HashSet<&str> =
+            containers.iter().map(|c| c.image_id.as_str()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for s in self.images.list()? {
+            if !seen.insert(s.id.clone()) {
+                continue;
+            }
+            u.images += 1;
+            let active = used.contains(s.id.to_string().as_str());
+            if active {
+                u.images_active += 1;
+            }
+            // Shared layers count once in the total, and are not reclaimable
+            // while another image needs them.
+            let unique = s.size.saturating_sub(s.shared_size);
+            u.images_size += unique;
+            if !active {
+                u.images_reclaimable += unique;
+            }
+        }
+        let shared: u64 = self
+            .images
+            .layers()?
+            .iter()
+            .filter(|l| l.refcount > 1)
+            .map(|l| l.size)
+            .sum();
+        u.images_size += shared;
+        for c in &containers {
+            u.containers += 1;
+            let size = self.layers.container_size(c.id.as_str()).unwrap_or(0);
+            u.containers_size += size;
+            if c.state == crate::containers::State::Running {
+                u.containers_active += 1;
+            } else {
+                u.containers_reclaimable += size;
+            }
+        }
+        Ok(u)
+    }
+}

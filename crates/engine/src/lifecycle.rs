@@ -1,0 +1,527 @@
+//! Containers: create (record + writable layer), run in the foreground
+//! through the OCI runtime, remove, export, commit, diff.
+
+use crate::containers::{random_name, Container, ContainerConfig, ContainerId, State};
+use crate::error::{Context, EngineError, Result};
+use crate::images::parse_time;
+use crate::spec::{self, ImageDefaults, RunOptions};
+use crate::Engine;
+use berth_digest::Digest;
+use berth_image::db::chain_ids;
+use berth_image::{Image, NewImage, NewLayer, Reference};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    pub image: String,
+    pub run: RunOptions,
+}
+
+/// A row of `ps`.
+#[derive(Debug, Clone)]
+pub struct ContainerSummary {
+    pub id: ContainerId,
+    pub name: String,
+    pub image: String,
+    pub command: String,
+    pub created: SystemTime,
+    pub status: String,
+}
+
+fn valid_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+fn image_defaults(img: &Image) -> Result<ImageDefaults> {
+    let v: serde_json::Value = serde_json::from_slice(&img.config_json)
+        .map_err(|e| EngineError::Other(format!("image config: {e}")))?;
+    let c = &v["config"];
+    let strings = |k: &str| -> Option<Vec<String>> {
+        c.get(k)?.as_array().map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+    };
+    let string = |k: &str| c.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    Ok(ImageDefaults {
+        entrypoint: strings("Entrypoint"),
+        cmd: strings("Cmd"),
+        env: strings("Env").unwrap_or_default(),
+        working_dir: string("WorkingDir"),
+        user: string("User"),
+    })
+}
+
+/// Where to find the OCI runtime: `BERTH_RUNTIME`, else `berth-runtime`
+/// beside this executable, else on PATH.
+fn runtime_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_RUNTIME") {
+        return PathBuf::from(p);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            for cand in [dir.join("berth-runtime"), dir.join("../berth-runtime")] {
+                if cand.is_file() {
+                    return cand;
+                }
+            }
+        }
+    }
+    PathBuf::from("berth-runtime")
+}
+
+fn hosts_file(hostname: &str) -> String {
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+    )
+}
+
+/// The host's resolv.conf without loopback resolvers (they cannot be
+/// reached from the container's own network namespace).
+fn resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    host.lines()
+        .filter(|l| {
+            let mut w = l.split_whitespace();
+            !(w.next() == Some("nameserver")
+                && w.next()
+                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+impl Engine {
+    fn image_top(img: &Image) -> Option<Digest> {
+        img.top_chain_id().cloned()
+    }
+
+    pub fn create(&self, opts: &CreateOptions) -> Result<ContainerId> {
+        let img = self.images.resolve(&opts.image).map_err(|e| {
+            let s = e.to_string();
+            if s.starts_with("No such image") {
+                EngineError::NotFound(format!("Unable to find image '{}' locally", opts.image))
+            } else {
+                EngineError::Other(s)
+            }
+        })?;
+        let defaults = image_defaults(&img)?;
+        let args = spec::argv(&defaults, &opts.run)?;
+        if let Some(n) = &opts.name {
+            if !valid_name(n) {
+                return Err(EngineError::Invalid(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+        }
+        let id = ContainerId::random()?;
+        let hostname = opts
+            .run
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id.short().to_owned());
+        let config = ContainerConfig {
+            args,
+            env: spec::merge_env(&defaults.env, &opts.run.env),
+            working_dir: opts
+                .run
+                .workdir
+                .clone()
+                .or(defaults.working_dir.clone())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            user: opts
+                .run
+                .user
+                .clone()
+                .or(defaults.user.clone())
+                .unwrap_or_default(),
+            hostname: hostname.clone(),
+            tty: opts.run.tty,
+            read_only: opts.run.read_only,
+            entrypoint: opts.run.entrypoint.clone(),
+            cmd: opts.run.cmd.clone(),
+        };
+        let mut record = Container {
+            id: id.clone(),
+            name: opts.name.clone().unwrap_or_else(random_name),
+            image_id: img.id.to_string(),
+            image_ref: opts.image.clone(),
+            created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+            config,
+            state: State::Created,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+        };
+        // The name is reserved by the insert (a unique column); a generated
+        // one that collides is drawn again.
+        let mut tries = 0;
+        loop {
+            match self.containers.insert(&record) {
+                Ok(()) => break,
+                Err(EngineError::Conflict(_)) if opts.name.is_none() && tries < 10 => {
+                    tries += 1;
+                    record.name = format!("{}{}", random_name(), tries);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let init = berth_storage::InitFiles {
+            hostname: format!("{hostname}\n"),
+            hosts: hosts_file(&hostname),
+            resolv_conf: resolv_conf(),
+        };
+        if let Err(e) =
+            self.layers
+                .create_container(id.as_str(), Self::image_top(&img).as_ref(), &init)
+        {
+            let _ = self.containers.remove(&id);
+            return Err(e.into());
+        }
+        Ok(id)
+    }
+
+    fn bundle_dir(&self, id: &ContainerId) -> PathBuf {
+        self.run.join("containers").join(id.as_str())
+    }
+
+    /// Runs a created container in the foreground and returns its exit
+    /// status; `rm` removes it afterwards.
+    pub fn run(&self, opts: &CreateOptions, rm: bool) -> Result<i32> {
+        let id = self.create(opts)?;
+        let res = self.start_foreground(&id);
+        if rm {
+            let _ = self.remove_container(&id);
+        }
+        res
+    }
+
+    fn start_foreground(&self, id: &ContainerId) -> Result<i32> {
+        let c = self.containers.resolve(id.as_str())?;
+        let rootfs = self.layers.mount_container(id.as_str())?;
+        let result = self.run_runtime(&c, &rootfs);
+        let _ = self.layers.unmount_container(id.as_str());
+        result
+    }
+
+    fn run_runtime(&self, c: &Container, rootfs: &Path) -> Result<i32> {
+        let opts = RunOptions {
+            cmd: c.config.args.clone(),
+            entrypoint: Some(String::new()),
+            env: c.config.env.clone(),
+            workdir: Some(c.config.working_dir.clone()),
+            user: Some(c.config.user.clone()).filter(|u| !u.is_empty()),
+            hostname: Some(c.config.hostname.clone()),
+            tty: c.config.tty,
+            read_only: c.config.read_only,
+        };
+        let spec = spec::container_spec(c.id.as_str(), rootfs, &ImageDefaults::default(), &opts)?;
+        let dir = self.bundle_dir(&c.id);
+        std::fs::create_dir_all(&dir).context(|| format!("create {}", dir.display()))?;
+        let config = serde_json::to_vec(&spec).map_err(|e| EngineError::Other(e.to_string()))?;
+        std::fs::write(dir.join("config.json"), config)
+            .context(|| format!("write {}/config.json", dir.display()))?;
+        let log = dir.join("runtime.log");
+        let _ = std::fs::remove_file(&log);
+        let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        self.containers
+            .set_state(&c.id, State::Running, None, &now())?;
+        let status = Command::new(runtime_binary())
+            .arg("--root")
+            .arg(self.run.join("runtime"))
+            .arg("--log")
+            .arg(&log)
+            .arg("--log-format")
+            .arg("json")
+            .arg("run")
+            .arg("--bundle")
+            .arg(&dir)
+            .arg(c.id.as_str())
+            .status();
+        let code = match status {
+            Ok(s) => s
+                .code()
+                .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)),
+            Err(e) => {
+                self.containers
+                    .set_state(&c.id, State::Exited, Some(125), &now())?;
+                return Err(EngineError::Other(format!(
+                    "cannot run the OCI runtime {}: {e}",
+                    runtime_binary().display()
+                )));
+            }
+        };
+        // The runtime logs its own failures; without one, the code is the
+        // container's.
+        let runtime_error = std::fs::read_to_string(&log).ok().and_then(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| v["level"] == "error")
+                .and_then(|v| v["msg"].as_str().map(str::to_owned))
+        });
+        match runtime_error {
+            Some(msg) => {
+                let (code, err) = if msg.contains("executable file not found")
+                    || msg.contains("No such file or directory")
+                {
+                    (127, EngineError::CommandNotFound(msg))
+                } else if msg.contains("Permission denied") || msg.contains("is a directory") {
+                    (126, EngineError::CannotExecute(msg))
+                } else {
+                    (125, EngineError::Other(msg))
+                };
+                self.containers
+                    .set_state(&c.id, State::Exited, Some(code), &now())?;
+                Err(err)
+            }
+            None => {
+                self.containers
+                    .set_state(&c.id, State::Exited, Some(code), &now())?;
+                Ok(code)
+            }
+        }
+    }
+
+    fn remove_container(&self, id: &ContainerId) -> Result<()> {
+        self.layers.remove_container(id.as_str())?;
+        let dir = self.bundle_dir(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).context(|| format!("remove {}", dir.display()))?;
+        }
+        self.containers.remove(id)
+    }
+
+    pub fn rm(&self, name: &str, force: bool) -> Result<()> {
+        let c = self.containers.resolve(name)?;
+        if c.state == State::Running && !force {
+            return Err(EngineError::Conflict(format!(
+                "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                c.id
+            )));
+        }
+        self.remove_container(&c.id)
+    }
+
+    pub fn containers(&self) -> Result<Vec<ContainerSummary>> {
+        Ok(self
+            .containers
+            .list()?
+            .into_iter()
+            .map(|c| {
+                let status = match c.state {
+                    State::Created => "Created".to_owned(),
+                    State::Running => "Up".to_owned(),
+                    State::Exited => format!(
+                        "Exited ({}) {} ago",
+                        c.exit_code.unwrap_or(0),
+                        humantime_ago(parse_time(c.finished_at.as_deref()))
+                    ),
+                };
+                ContainerSummary {
+                    command: c.config.args.join(" "),
+                    created: parse_time(Some(&c.created)),
+                    image: c.image_ref.clone(),
+                    name: c.name.clone(),
+                    id: c.id,
+                    status,
+                }
+            })
+            .collect())
+    }
+
+    pub fn export(&self, name: &str, out: impl Write) -> Result<()> {
+        let c = self.containers.resolve(name)?;
+        Ok(self.layers.export(c.id.as_str(), out)?)
+    }
+
+    pub fn export_file(&self, name: &str, path: &Path) -> Result<()> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir)
+            .context(|| format!("create a file in {}", dir.display()))?;
+        self.export(
+            name,
+            std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
+        )?;
+        tmp.persist(path)
+            .map_err(|e| EngineError::Other(format!("write {}: {}", path.display(), e.error)))?;
+        Ok(())
+    }
+
+    pub fn diff(&self, name: &str) -> Result<Vec<(char, String)>> {
+        let c = self.containers.resolve(name)?;
+        Ok(self
+            .layers
+            .changes(c.id.as_str())?
+            .into_iter()
+            .map(|ch| (ch.kind.letter(), ch.path))
+            .collect())
+    }
+
+    /// `berth commit`: the container's changes become a new top layer. The
+    /// diff streams from a second thread through a pipe into the blob store
+    /// (hashed on the way), then is unpacked as the new layer.
+    pub fn commit(
+        &self,
+        name: &str,
+        reference: Option<&str>,
+        message: Option<&str>,
+        author: Option<&str>,
+        changes: &[String],
+    ) -> Result<Digest> {
+        let c = self.containers.resolve(name)?;
+        let tag = reference
+            .map(|r| Reference::parse(r).map_err(|e| EngineError::Invalid(e.to_string())))
+            .transpose()?;
+        let img = self.images.get(
+            &c.image_id
+                .parse::<Digest>()
+                .map_err(|e| EngineError::Other(e.to_string()))?,
+        )?;
+        let (diff_reader, diff_writer) = std::io::pipe().context(|| "pipe".to_owned())?;
+        let parent_top = Self::image_top(&img);
+        let store = &self.layers;
+        let cid = c.id.as_str();
+        let (blob, applied) = std::thread::scope(|s| {
+            let producer = s.spawn(move || -> Result<berth_storage::AppliedLayer> {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, diff_writer);
+                let r = store.write_diff(cid, &mut w)?;
+                w.flush().context(|| "write the diff".to_owned())?;
+                Ok(r)
+            });
+            let blob = self.blobs.put(diff_reader, None);
+            let applied = producer
+                .join()
+                .unwrap_or_else(|_| Err(EngineError::Other("diff writer panicked".into())));
+            (blob, applied)
+        });
+        let applied = applied?;
+        let (blob_digest, _) = blob?;
+        if blob_digest != applied.diff_id {
+            return Err(EngineError::Other(format!(
+                "commit: the diff's digest changed while storing it ({} vs {})",
+                blob_digest, applied.diff_id
+            )));
+        }
+        let mut diff_ids: Vec<Digest> = img.layers.iter().map(|l| l.diff_id.clone()).collect();
+        diff_ids.push(applied.diff_id.clone());
+        let chain = chain_ids(&diff_ids)
+            .pop()
+            .ok_or_else(|| EngineError::Other("empty chain".into()))?;
+        if !self.layers.has_layer(&chain) {
+            self.layers.apply_layer(
+                &chain,
+                parent_top.as_ref(),
+                self.blobs.open(&applied.diff_id)?,
+            )?;
+        }
+        let container_config = serde_json::json!({
+            "Cmd": c.config.args,
+            "Env": c.config.env,
+            "WorkingDir": c.config.working_dir,
+            "User": c.config.user,
+            "Hostname": c.config.hostname,
+        });
+        let opts = berth_image::config::CommitOptions {
+            author: author.map(str::to_owned),
+            comment: message.map(str::to_owned),
+            changes: changes.to_vec(),
+            container_config: Some(container_config),
+            created_by: Some(c.config.args.join(" ")),
+        };
+        let config = berth_image::config::commit_config(
+            Some(&img.config_json),
+            Some(&applied.diff_id),
+            &opts,
+        )?;
+        let mut layers: Vec<NewLayer> = img
+            .layers
+            .iter()
+            .map(|l| NewLayer {
+                diff_id: l.diff_id.clone(),
+                blob_digest: l.blob_digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect();
+        layers.push(NewLayer {
+            diff_id: applied.diff_id.clone(),
+            blob_digest: applied.diff_id.clone(),
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            size: applied.size,
+        });
+        let new = NewImage {
+            config_json: config,
+            manifest: None,
+            layers,
+            parent: Some(img.id.clone()),
+            tags: tag.into_iter().collect(),
+        };
+        Ok(self.images.add_image(&new)?)
+    }
+
+    pub(crate) fn inspect_container(&self, c: &Container) -> serde_json::Value {
+        let status = match c.state {
+            State::Created => "created",
+            State::Running => "running",
+            State::Exited => "exited",
+        };
+        serde_json::json!({
+            "Id": c.id.to_string(),
+            "Created": c.created,
+            "Path": c.config.args.first().cloned().unwrap_or_default(),
+            "Args": c.config.args.iter().skip(1).collect::<Vec<_>>(),
+            "State": {
+                "Status": status,
+                "Running": c.state == State::Running,
+                "Paused": false,
+                "Restarting": false,
+                "OOMKilled": false,
+                "Dead": false,
+                "Pid": 0,
+                "ExitCode": c.exit_code.unwrap_or(0),
+                "Error": "",
+                "StartedAt": c.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+                "FinishedAt": c.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            },
+            "Image": c.image_id,
+            "Name": format!("/{}", c.name),
+            "Driver": self.storage_driver(),
+            "Config": {
+                "Hostname": c.config.hostname,
+                "User": c.config.user,
+                "Tty": c.config.tty,
+                "Env": c.config.env,
+                "Cmd": c.config.cmd,
+                "Image": c.image_ref,
+                "WorkingDir": c.config.working_dir,
+                "Entrypoint": c.config.entrypoint,
+            },
+            "HostConfig": {"ReadonlyRootfs": c.config.read_only},
+        })
+    }
+}
+
+fn humantime_ago(t: SystemTime) -> String {
+    let d = SystemTime::now().duration_since(t).unwrap_or_default();
+    let s = d.as_secs();
+    match s {
+        0..=1 => "Less than a second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        _ if s < 3600 => format!("{} minutes", s / 60),
+        _ if s < 7200 => "About an hour".into(),
+        _ if s < 172_800 => format!("{} hours", s / 3600),
+        _ => format!("{} days", s / 86400),
+    }
+}
