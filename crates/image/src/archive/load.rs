@@ -571,7 +571,7 @@ fn oci_images(
                     .find(|m| {
                         m.platform
                             .as_ref()
-                            .map_or(true, |p| p.architecture == arch && p.os == os)
+                            .is_none_or(|p| p.architecture == arch && p.os == os)
                     })
                     .ok_or_else(|| {
                         Error::archive(format!(
