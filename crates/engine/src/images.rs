@@ -320,7 +320,54 @@ impl Engine {
     pub fn image_prune(&self, all: bool) -> Result<(Vec<RmiEvent>, u64)> {
         let in_use = self.in_use();
         let removed = self.images.prune(all, &in_use)?;
-        Ok(self.collect(&removed))
+        let (events, mut reclaimed) = self.collect(&removed);
+        reclaimed += self.collect_orphans()?;
+        Ok((events, reclaimed))
+    }
+
+    /// Removes what a crashed `load` or `commit` left unregistered: layers
+    /// no image record names, blobs no image needs, temporary files. Only
+    /// what is older than an hour goes, so that a load running right now
+    /// (whose layers are not registered yet) keeps its work.
+    fn collect_orphans(&self) -> Result<u64> {
+        const MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+        let old = |p: &Path| {
+            std::fs::symlink_metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= MIN_AGE)
+        };
+        let known: std::collections::HashSet<Digest> = self
+            .images
+            .layers()?
+            .into_iter()
+            .map(|l| l.chain_id)
+            .collect();
+        let mut reclaimed = 0;
+        // Children first: a layer whose child is also an orphan goes after it.
+        let mut orphans: Vec<Digest> = self
+            .layers
+            .layers()?
+            .into_iter()
+            .filter(|id| !known.contains(id) && old(&self.layers.layer_diff(id)))
+            .collect();
+        orphans.sort_by_key(|id| {
+            std::cmp::Reverse(self.layers.layer_chain(id).map(|c| c.len()).unwrap_or(0))
+        });
+        for id in orphans {
+            reclaimed += self.layers.layer_size(&id).unwrap_or(0);
+            let _ = self.layers.remove_layer(&id);
+        }
+        let keep = self.images.referenced_blobs()?;
+        for b in self.blobs.list()? {
+            if !keep.contains(&b) && old(&self.blobs.path(&b)) {
+                reclaimed += self.blobs.size(&b).unwrap_or(0);
+                let _ = self.blobs.remove(&b);
+            }
+        }
+        let _ = self.blobs.clean_temp(MIN_AGE);
+        Ok(reclaimed)
     }
 
     pub fn history(&self, name: &str) -> Result<Vec<HistoryRow>> {
