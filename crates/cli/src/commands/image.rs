@@ -187,11 +187,17 @@ pub struct RmiArgs {
     images: Vec<String>,
 }
 
-fn print_events(events: &[RmiEvent]) {
+/// `rmi` capitalises its lines, `image prune` does not: Docker's shapes.
+fn print_events(events: &[RmiEvent], capitalised: bool) {
+    let (u, d) = if capitalised {
+        ("Untagged", "Deleted")
+    } else {
+        ("untagged", "deleted")
+    };
     for e in events {
         match e {
-            RmiEvent::Untagged(r) => println!("Untagged: {r}"),
-            RmiEvent::Deleted(id) => println!("Deleted: {id}"),
+            RmiEvent::Untagged(r) => println!("{u}: {r}"),
+            RmiEvent::Deleted(id) => println!("{d}: {id}"),
         }
     }
 }
@@ -200,7 +206,7 @@ pub fn rmi(engine: &Engine, a: RmiArgs) -> Result<i32> {
     let mut code = 0;
     for name in &a.images {
         match engine.rmi(name, a.force) {
-            Ok(events) => print_events(&events),
+            Ok(events) => print_events(&events, true),
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 1;
@@ -224,7 +230,7 @@ pub fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
     let (events, reclaimed) = engine.image_prune(a.all)?;
     if !events.is_empty() {
         println!("Deleted Images:");
-        print_events(&events);
+        print_events(&events, false);
         println!();
     }
     println!("Total reclaimed space: {}", human_size(reclaimed));
