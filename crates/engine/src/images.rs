@@ -80,47 +80,61 @@ fn parse_ref(s: &str) -> Result<Reference> {
 impl Engine {
     /// Unpacks `layers` (the image's, bottom first) into the layer store,
     /// skipping those present. With overlay the layers are independent
-    /// directories, so they unpack in parallel, one thread each; vfs copies
-    /// each parent, so it goes in order. Returns the unpacked sizes.
+    /// directories, so they are staged in parallel, one thread each, and then
+    /// committed bottom first (a layer goes in place only after its parent);
+    /// vfs copies each parent, so it goes in order. Returns the unpacked sizes.
     fn unpack_layers(&self, layers: &[LayerBlob]) -> Result<Vec<u64>> {
         let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let chains = chain_ids(&diff_ids);
         let (store, blobs) = (&self.layers, &self.blobs);
-        let unpack_one = |i: usize| -> Result<u64> {
-            let chain = &chains[i];
-            if store.has_layer(chain) {
-                return Ok(store.layer_size(chain)?);
+        // `Err(size)`: the layer is there already.
+        type Staged<'a> = std::result::Result<berth_storage::StagedLayer<'a>, u64>;
+        let stage_one = |i: usize| -> Result<Staged<'_>> {
+            if store.has_layer(&chains[i]) {
+                return Ok(Err(store.layer_size(&chains[i])?));
             }
             let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
             let stream = layers[i].open_uncompressed(blobs)?;
-            let applied = store.apply_layer(chain, parent, stream)?;
-            if applied.diff_id != layers[i].diff_id {
-                let _ = store.remove_layer(chain);
+            let staged = store.stage_layer(&chains[i], parent, stream)?;
+            let got = &staged.applied().diff_id;
+            if *got != layers[i].diff_id {
                 return Err(EngineError::Invalid(format!(
                     "layer {} ({}): its content has diff_id {}, but the image config says {}",
                     i + 1,
                     layers[i].blob_digest,
-                    applied.diff_id,
+                    got,
                     layers[i].diff_id
                 )));
             }
-            Ok(applied.size)
+            Ok(Ok(staged))
+        };
+        let commit = |st: Staged<'_>| -> Result<u64> {
+            match st {
+                Ok(staged) => Ok(staged.commit()?.size),
+                Err(size) => Ok(size),
+            }
         };
         if self.layers.driver() == berth_storage::DriverKind::Vfs || layers.len() < 2 {
-            return (0..layers.len()).map(unpack_one).collect();
+            return (0..layers.len()).map(|i| commit(stage_one(i)?)).collect();
         }
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..layers.len())
-                .map(|i| s.spawn(move || unpack_one(i)))
+                .map(|i| s.spawn(move || stage_one(i)))
                 .collect();
-            handles
+            let staged: Vec<Result<_>> = handles
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
                         Err(EngineError::Other("layer unpacking panicked".into()))
                     })
                 })
-                .collect()
+                .collect();
+            // Bottom first; the first error drops (removes) the rest.
+            let mut sizes = Vec::with_capacity(staged.len());
+            for st in staged {
+                sizes.push(commit(st?)?);
+            }
+            Ok(sizes)
         })
     }
 

@@ -145,6 +145,65 @@ pub struct AppliedLayer {
     pub size: u64,
 }
 
+/// A layer unpacked by [`LayerStore::stage_layer`] but not yet in place.
+pub struct StagedLayer<'a> {
+    store: &'a LayerStore,
+    id: Digest,
+    parent: Option<Digest>,
+    applied: AppliedLayer,
+    /// `None`: the layer existed already (only its tar was hashed).
+    tmp: Option<TempDir>,
+    /// Its `l/` symlink, removed unless the layer is committed.
+    link: Option<String>,
+}
+
+impl Drop for StagedLayer<'_> {
+    fn drop(&mut self) {
+        if let Some(link) = self.link.take() {
+            let _ = fs::remove_file(self.store.root.join("l").join(link));
+        }
+    }
+}
+
+impl StagedLayer<'_> {
+    /// What unpacking measured (the diff_id, to check before committing).
+    pub fn applied(&self) -> &AppliedLayer {
+        &self.applied
+    }
+
+    /// Renames the layer into place. Its parent must be in place by now. If
+    /// another process applied the same layer first, its copy is kept.
+    pub fn commit(mut self) -> Result<AppliedLayer> {
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(self.applied.clone());
+        };
+        let Some(tmp_path) = tmp.0.clone() else {
+            return Ok(self.applied.clone());
+        };
+        let store = self.store;
+        if let Some(p) = &self.parent {
+            if !store.has_layer(p) {
+                return Err(Error::MissingParent {
+                    layer: self.id.clone(),
+                    parent: p.clone(),
+                });
+            }
+        }
+        let dest = store.layer_dir(&self.id);
+        match nix::fcntl::renameat2(None, &tmp_path, None, &dest, RenameFlags::RENAME_NOREPLACE) {
+            Ok(()) => {
+                tmp.keep();
+                self.link = None;
+                Ok(self.applied.clone())
+            }
+            // Another process applied the same layer first: keep its copy
+            // (drop removes this one's link).
+            Err(Errno::EEXIST) | Err(Errno::ENOTEMPTY) => Ok(self.applied.clone()),
+            Err(e) => Err(Error::io(&dest, e)),
+        }
+    }
+}
+
 /// The contents of the init layer's files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InitFiles {
@@ -378,12 +437,37 @@ impl LayerStore {
         parent: Option<&Digest>,
         tar: impl Read,
     ) -> Result<AppliedLayer> {
+        self.stage_layer(id, parent, tar)?.commit()
+    }
+
+    /// The first half of [`LayerStore::apply_layer`]: unpacks the tar into a
+    /// temporary directory (synced to disk) without making the layer visible;
+    /// [`StagedLayer::commit`] renames it into place, dropping it removes it.
+    ///
+    /// With overlay a layer's directory does not depend on its parent's, so
+    /// the layers of an image can be staged in parallel, in any order, and
+    /// then committed bottom first (commit checks that the parent exists).
+    /// With vfs the parent must exist already: its tree is copied first.
+    pub fn stage_layer(
+        &self,
+        id: &Digest,
+        parent: Option<&Digest>,
+        tar: impl Read,
+    ) -> Result<StagedLayer<'_>> {
         let layer = id.short().to_owned();
         if self.has_layer(id) {
-            return self.existing(id, tar);
+            let applied = self.existing(id, tar)?;
+            return Ok(StagedLayer {
+                store: self,
+                id: id.clone(),
+                parent: parent.cloned(),
+                applied,
+                tmp: None,
+                link: None,
+            });
         }
         if let Some(p) = parent {
-            if !self.has_layer(p) {
+            if self.driver == DriverKind::Vfs && !self.has_layer(p) {
                 return Err(Error::MissingParent {
                     layer: id.clone(),
                     parent: p.clone(),
@@ -413,33 +497,26 @@ impl LayerStore {
             write_file(&tmp_path.join("parent"), p.hex())?;
         }
         write_file(&tmp_path.join("size"), &un.size.to_string())?;
-        let link = self.make_link(id)?;
-        write_file(&tmp_path.join("link"), &link)?;
-        let applied = AppliedLayer {
-            diff_id: un.diff_id,
-            tar_size: un.tar_size,
-            size: un.size,
+        let mut staged = StagedLayer {
+            store: self,
+            id: id.clone(),
+            parent: parent.cloned(),
+            applied: AppliedLayer {
+                diff_id: un.diff_id,
+                tar_size: un.tar_size,
+                size: un.size,
+            },
+            tmp: Some(tmp),
+            link: None,
         };
+        let link = self.make_link(id)?;
+        staged.link = Some(link.clone());
+        write_file(&tmp_path.join("link"), &link)?;
         // The layer's data reaches the disk before its name appears: a crash
         // can leave a temporary directory, never a half-written layer.
         let dirf = fs::File::open(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
         nix::unistd::syncfs(dirf.as_raw_fd()).map_err(|e| Error::io(&tmp_path, e))?;
-        let dest = self.layer_dir(id);
-        match nix::fcntl::renameat2(None, &tmp_path, None, &dest, RenameFlags::RENAME_NOREPLACE) {
-            Ok(()) => {
-                tmp.keep();
-                Ok(applied)
-            }
-            Err(Errno::EEXIST) | Err(Errno::ENOTEMPTY) => {
-                // Another process applied the same layer first: keep its copy.
-                let _ = fs::remove_file(self.root.join("l").join(&link));
-                Ok(applied)
-            }
-            Err(e) => {
-                let _ = fs::remove_file(self.root.join("l").join(&link));
-                Err(Error::io(&dest, e))
-            }
-        }
+        Ok(staged)
     }
 
     fn existing(&self, id: &Digest, tar: impl Read) -> Result<AppliedLayer> {
