@@ -120,7 +120,6 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     crate::hooks::run_hooks(hooks.and_then(|h| h.create_container().as_ref()), &state)?;
     if ctx.new_mount_ns {
         rootfs::enter(&ctx.bundle.rootfs, ctx.no_pivot)?;
-        rootfs::finish(spec)?;
     } else {
         nix::unistd::chroot(&ctx.bundle.rootfs).context(|| "chroot".to_owned())?;
         nix::unistd::chdir("/").context(|| "chdir /".to_owned())?;
@@ -131,7 +130,12 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         sys::setdomainname(d).context(|| format!("setdomainname {d:?}"))?;
     }
+    // Sysctls go in while /proc/sys is still writable: the read-only paths
+    // (which include it by default) come after.
     write_sysctls(ctx.bundle)?;
+    if ctx.new_mount_ns {
+        rootfs::finish(spec)?;
+    }
     let console = ctx.console.take();
     if process.terminal().unwrap_or(false) {
         let console = console.as_ref().ok_or_else(|| {
