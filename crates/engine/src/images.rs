@@ -262,11 +262,11 @@ impl Engine {
         };
         let mut out = Vec::new();
         for s in self.images.list()? {
+            // A row is one tag of an image: match that tag, not the image's
+            // other names.
             if let Some(w) = &want {
-                let matches = s
-                    .repo_tags
-                    .iter()
-                    .any(|t| t.name() == w.name() && w.tag().is_none_or(|wt| t.tag() == Some(wt)));
+                let matches = s.repository == w.familiar_name()
+                    && w.tag().is_none_or(|wt| s.tag == wt);
                 if !matches {
                     continue;
                 }
