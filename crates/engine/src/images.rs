@@ -141,6 +141,17 @@ impl Engine {
     /// `berth load`: registers every image of a docker-archive or OCI archive.
     pub fn load(&self, input: impl Read + Send) -> Result<Vec<LoadResult>> {
         let loaded = archive::load_tar(input, &self.blobs)?;
+        self.register_loaded(&loaded)
+    }
+
+    /// `berth load -i DIR`: an OCI image layout directory (what
+    /// `save --format oci-dir` writes).
+    pub fn load_dir(&self, dir: &Path) -> Result<Vec<LoadResult>> {
+        let loaded = archive::load_dir(dir, &self.blobs)?;
+        self.register_loaded(&loaded)
+    }
+
+    fn register_loaded(&self, loaded: &archive::Loaded) -> Result<Vec<LoadResult>> {
         let mut out = Vec::new();
         for img in &loaded.images {
             let sizes = self.unpack_layers(&img.layers)?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct LoadArgs {
-    /// Read from a tar archive file instead of stdin
+    /// Read from a tar archive file (or an OCI layout directory) instead of stdin
     #[arg(short, long)]
     input: Option<PathBuf>,
     /// Suppress the load output
@@ -15,6 +15,7 @@ pub struct LoadArgs {
 
 pub fn load(engine: &Engine, a: LoadArgs) -> Result<i32> {
     let loaded = match &a.input {
+        Some(p) if p.is_dir() => engine.load_dir(p)?,
         Some(p) => {
             let f = std::fs::File::open(p)
                 .map_err(|e| EngineError::Invalid(format!("open {}: {e}", p.display())))?;
