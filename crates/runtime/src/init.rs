@@ -250,6 +250,16 @@ pub fn finalize(
     // it while we still have it. With it, install as late as possible so the
     // filter need not allow the runtime's own setup calls.
     if let (Some(f), false) = (seccomp, nnp) {
+        // switch_user kept the permitted set, but a uid change away from 0
+        // empties the effective set: raise CAP_SYS_ADMIN back for the
+        // filter (set_capabilities below sets the spec's sets exactly).
+        if !nix::unistd::geteuid().is_root() {
+            let _ = ::caps::raise(
+                None,
+                ::caps::CapSet::Effective,
+                ::caps::Capability::CAP_SYS_ADMIN,
+            );
+        }
         f.install()?;
     }
     process::set_capabilities(caps)?;
