@@ -376,6 +376,9 @@ pub fn import_rootfs_tar(
         doc.insert("variant".into(), json!(v));
     }
     doc.insert("created".into(), json!(now));
+    if let Some(m) = &opts.message {
+        doc.insert("comment".into(), json!(m));
+    }
     doc.insert("config".into(), Value::Object(config));
     doc.insert(
         "rootfs".into(),
@@ -481,6 +484,15 @@ pub fn commit_config(
         }
         None => {
             doc.remove("author");
+        }
+    }
+    // Docker keeps the commit message at the top level too (`inspect`'s Comment).
+    match &opts.comment {
+        Some(c) => {
+            doc.insert("comment".into(), json!(c));
+        }
+        None => {
+            doc.remove("comment");
         }
     }
     let rootfs = doc
