@@ -548,7 +548,8 @@ impl ImageDb {
                 false => Err(not_found()),
             };
         }
-        if let Ok(r) = Reference::parse(s) {
+        let parsed = Reference::parse(s);
+        if let Ok(r) = &parsed {
             if let Some(d) = r.digest() {
                 // name@digest: the image with that manifest (preferring one tagged in that
                 // repository), or with that ID.
@@ -567,8 +568,8 @@ impl ImageDb {
                     None => Err(not_found()),
                 };
             }
-            if let Some(id) = tag_target(tx, &r).map_err(e())? {
-                return Ok((id, Some(r)));
+            if let Some(id) = tag_target(tx, r).map_err(e())? {
+                return Ok((id, Some(r.clone())));
             }
         }
         if s.len() >= 4
@@ -578,6 +579,9 @@ impl ImageDb {
         {
             return Ok((self.by_id_prefix(tx, s, s)?, None));
         }
+        // Neither an ID nor a reference: say why it does not parse rather
+        // than that no such image exists.
+        parsed?;
         Err(not_found())
     }
 
