@@ -7,6 +7,7 @@ use berth_digest::Digest;
 use berth_image::archive::{self, LayerBlob, SaveImage};
 use berth_image::db::{chain_ids, ContainerUse};
 use berth_image::{Image, Reference, RemovedImage};
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::SystemTime;
@@ -140,15 +141,67 @@ impl Engine {
 
     /// `berth load`: registers every image of a docker-archive or OCI archive.
     pub fn load(&self, input: impl Read + Send) -> Result<Vec<LoadResult>> {
+        let before = self.store_contents()?;
         let loaded = archive::load_tar(input, &self.blobs)?;
-        self.register_loaded(&loaded)
+        self.register_or_discard(&loaded, &before)
     }
 
     /// `berth load -i DIR`: an OCI image layout directory (what
     /// `save --format oci-dir` writes).
     pub fn load_dir(&self, dir: &Path) -> Result<Vec<LoadResult>> {
+        let before = self.store_contents()?;
         let loaded = archive::load_dir(dir, &self.blobs)?;
-        self.register_loaded(&loaded)
+        self.register_or_discard(&loaded, &before)
+    }
+
+    fn store_contents(&self) -> Result<(HashSet<Digest>, HashSet<Digest>)> {
+        Ok((
+            self.blobs.list()?.into_iter().collect(),
+            self.layers.layers()?.into_iter().collect(),
+        ))
+    }
+
+    /// The archive's blobs are in the store: unpack and register its images.
+    /// On failure (a layer whose content does not match its diff_id, a corrupt
+    /// compressed stream), remove the blobs and layers this load added that no
+    /// registered image uses, so a failed load leaves nothing behind.
+    fn register_or_discard(
+        &self,
+        loaded: &archive::Loaded,
+        before: &(HashSet<Digest>, HashSet<Digest>),
+    ) -> Result<Vec<LoadResult>> {
+        let err = match self.register_loaded(loaded) {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        let (blobs_before, layers_before) = before;
+        if let Ok(used) = self.images.referenced_blobs() {
+            for img in &loaded.images {
+                let mine = img
+                    .layers
+                    .iter()
+                    .map(|l| &l.blob_digest)
+                    .chain([&img.config_digest])
+                    .chain(img.manifest.as_ref().map(|(d, _)| d));
+                for d in mine {
+                    if !blobs_before.contains(d) && !used.contains(d) {
+                        let _ = self.blobs.remove(d);
+                    }
+                }
+            }
+        }
+        if let Ok(records) = self.images.layers() {
+            let used: HashSet<&Digest> = records.iter().map(|l| &l.chain_id).collect();
+            for img in &loaded.images {
+                let diff_ids: Vec<Digest> = img.layers.iter().map(|l| l.diff_id.clone()).collect();
+                for chain in chain_ids(&diff_ids).iter().rev() {
+                    if !layers_before.contains(chain) && !used.contains(chain) {
+                        let _ = self.layers.remove_layer(chain);
+                    }
+                }
+            }
+        }
+        Err(err)
     }
 
     fn register_loaded(&self, loaded: &archive::Loaded) -> Result<Vec<LoadResult>> {
@@ -276,8 +329,8 @@ impl Engine {
             // A row is one tag of an image: match that tag, not the image's
             // other names.
             if let Some(w) = &want {
-                let matches = s.repository == w.familiar_name()
-                    && w.tag().is_none_or(|wt| s.tag == wt);
+                let matches =
+                    s.repository == w.familiar_name() && w.tag().is_none_or(|wt| s.tag == wt);
                 if !matches {
                     continue;
                 }
