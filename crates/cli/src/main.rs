@@ -27,6 +27,22 @@ pub struct Cli {
     command: commands::Command,
 }
 
+/// An error as the single line berth prints: control characters (newlines
+/// from a tar header full of garbage, say) are escaped.
+pub fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string()
+        .chars()
+        .flat_map(|c| {
+            let esc: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            esc
+        })
+        .collect()
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -78,7 +94,7 @@ fn main() {
     let code = match commands::dispatch(&opts, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("Error: {}", crate::one_line(&e));
             125
         }
     };

@@ -97,7 +97,7 @@ pub struct CreateArgs {
 /// Docker's exit codes for a container that could not start: 125 for the
 /// engine, 126 when the command cannot be executed, 127 when it is not found.
 fn start_failure(e: EngineError) -> i32 {
-    eprintln!("Error: {e}");
+    eprintln!("Error: {}", crate::one_line(&e));
     match e {
         EngineError::CommandNotFound(_) => 127,
         EngineError::CannotExecute(_) => 126,
@@ -161,7 +161,7 @@ pub fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {
         match engine.rm(c, a.force) {
             Ok(()) => println!("{c}"),
             Err(e) => {
-                eprintln!("Error: {e}");
+                eprintln!("Error: {}", crate::one_line(&e));
                 code = 1;
             }
         }

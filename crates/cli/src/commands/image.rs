@@ -208,7 +208,7 @@ pub fn rmi(engine: &Engine, a: RmiArgs) -> Result<i32> {
         match engine.rmi(name, a.force) {
             Ok(events) => print_events(&events, true),
             Err(e) => {
-                eprintln!("Error: {e}");
+                eprintln!("Error: {}", crate::one_line(&e));
                 code = 1;
             }
         }
@@ -310,7 +310,7 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
         match engine.inspect(n) {
             Ok(v) => out.push(v),
             Err(e) => {
-                eprintln!("Error: {e}");
+                eprintln!("Error: {}", crate::one_line(&e));
                 code = 1;
             }
         }
