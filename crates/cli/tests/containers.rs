@@ -137,6 +137,21 @@ fn import_changes_and_run_options() {
         "ep:1",
     ]);
     assert_eq!(b.ok(&["run", "--rm", "ep:1"]), "ep default\n");
+    // import -m: the image's Comment and its history.
+    b.ok(&[
+        "import",
+        "-m",
+        "imported here",
+        tar.to_str().unwrap(),
+        "msg:1",
+    ]);
+    assert_eq!(b.inspect("msg:1")["Comment"], "imported here");
+    assert!(b
+        .ok(&["history", "msg:1"])
+        .lines()
+        .nth(1)
+        .unwrap()
+        .ends_with("imported here"));
     assert_eq!(b.ok(&["run", "--rm", "ep:1", "given"]), "ep given\n");
     assert_eq!(
         b.ok(&["run", "--rm", "--entrypoint", "echo", "ep:1"]),

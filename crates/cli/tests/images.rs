@@ -291,6 +291,9 @@ fn load_oci_archive_from_stdin_and_save_to_stdout() {
     );
     assert_eq!(b.image_id("example.com/team/union:2"), sha(&img.config()));
     check_union(&b, "example.com/team/union:2");
+    // An OCI archive has a manifest: --digests shows its digest.
+    let d = b.ok(&["images", "--digests", "--format", "{{.Digest}}"]);
+    assert!(d.starts_with("sha256:") && d.trim().len() == 71, "{d}");
 
     // save to stdout, load from stdin (quietly) into a second store.
     let out = b
