@@ -245,7 +245,8 @@ impl Engine {
             .arg("--bundle")
             .arg(&dir)
             .arg(c.id.as_str())
-            .status();
+            .spawn()
+            .and_then(wait_forwarding_signals);
         let code = match status {
             Ok(s) => s
                 .code()
@@ -509,6 +510,55 @@ impl Engine {
             },
             "HostConfig": {"ReadonlyRootfs": c.config.read_only},
         })
+    }
+}
+
+/// Waits for the runtime, passing on the signals `berth` receives (as
+/// Docker's CLI proxies them): a SIGTERM to `berth run` reaches the runtime,
+/// which forwards it to the container, and berth still cleans up after.
+fn wait_forwarding_signals(
+    mut child: std::process::Child,
+) -> std::io::Result<std::process::ExitStatus> {
+    use nix::sys::signal::{kill, SigSet, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
+        set.add(s);
+    }
+    // The child was spawned with an empty mask (std resets it); from here
+    // on these signals queue for the signalfd instead of killing berth.
+    if set.thread_block().is_err() {
+        return child.wait();
+    }
+    let Ok(sfd) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) else {
+        return child.wait();
+    };
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let _ = set.thread_unblock();
+            return Ok(status);
+        }
+        match sfd.read_signal() {
+            Ok(Some(info)) => {
+                if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                    if sig != Signal::SIGCHLD {
+                        let _ = kill(pid, sig);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
