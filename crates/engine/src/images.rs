@@ -1,7 +1,7 @@
 //! Image operations: load/save/import between archives, the blob store and
 //! the layer store; listing, tagging, removal, history, inspection.
 
-use crate::error::{Context, EngineError, Result};
+use crate::error::{EngineError, Result};
 use crate::{Engine, SaveFormat};
 use berth_digest::Digest;
 use berth_image::archive::{self, LayerBlob, SaveImage};
@@ -245,7 +245,13 @@ impl Engine {
         Ok(out)
     }
 
-    pub fn save(&self, names: &[String], format: SaveFormat, out: impl Write) -> Result<()> {
+    /// Calls `f` with the images `names` resolve to, as the archive writers
+    /// take them.
+    fn with_save_items<T>(
+        &self,
+        names: &[String],
+        f: impl FnOnce(&[SaveImage<'_>]) -> Result<T>,
+    ) -> Result<T> {
         let list = self.save_list(names)?;
         let items: Vec<SaveImage<'_>> = list
             .iter()
@@ -254,42 +260,28 @@ impl Engine {
                 tags: tags.clone(),
             })
             .collect();
+        f(&items)
+    }
+
+    pub fn save(&self, names: &[String], format: SaveFormat, out: impl Write) -> Result<()> {
         let f = match format {
             SaveFormat::OciArchive => archive::SaveFormat::OciArchive,
             _ => archive::SaveFormat::DockerArchive,
         };
-        Ok(archive::save_tar(&items, f, &self.blobs, out)?)
+        self.with_save_items(names, |items| {
+            Ok(archive::save_tar(items, f, &self.blobs, out)?)
+        })
     }
 
-    /// `save -o FILE`: written to a temporary file beside it and renamed, so
-    /// a failure leaves no half archive.
+    /// `save -o FILE`: no half archive is left if it fails.
     pub fn save_file(&self, names: &[String], format: SaveFormat, path: &Path) -> Result<()> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir)
-            .context(|| format!("create a file in {}", dir.display()))?;
-        self.save(
-            names,
-            format,
-            std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
-        )?;
-        tmp.persist(path)
-            .map_err(|e| EngineError::Other(format!("write {}: {}", path.display(), e.error)))?;
-        Ok(())
+        crate::write_file_atomically(path, |w| self.save(names, format, w))
     }
 
     pub fn save_dir(&self, names: &[String], dir: &Path) -> Result<()> {
-        let list = self.save_list(names)?;
-        let items: Vec<SaveImage<'_>> = list
-            .iter()
-            .map(|(image, tags)| SaveImage {
-                image,
-                tags: tags.clone(),
-            })
-            .collect();
-        Ok(archive::save_dir(&items, &self.blobs, dir)?)
+        self.with_save_items(names, |items| {
+            Ok(archive::save_dir(items, &self.blobs, dir)?)
+        })
     }
 
     /// `berth import`: a rootfs tarball becomes a one-layer image.

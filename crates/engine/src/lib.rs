@@ -116,3 +116,24 @@ impl Engine {
         self.layers.driver().as_str()
     }
 }
+
+/// Writes `path` through `write` into a temporary file beside it, renamed
+/// over `path` only when `write` succeeded: a failure leaves no half file.
+pub(crate) fn write_file_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .context(|| format!("create a file in {}", dir.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    write(&mut w)?;
+    std::io::Write::flush(&mut w).context(|| format!("write {}", path.display()))?;
+    drop(w);
+    tmp.persist(path)
+        .map_err(|e| EngineError::Other(format!("write {}: {}", path.display(), e.error)))?;
+    Ok(())
+}

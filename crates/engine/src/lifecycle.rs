@@ -343,20 +343,9 @@ impl Engine {
         Ok(self.layers.export(c.id.as_str(), out)?)
     }
 
+    /// `export -o FILE`: no half archive is left if it fails.
     pub fn export_file(&self, name: &str, path: &Path) -> Result<()> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir)
-            .context(|| format!("create a file in {}", dir.display()))?;
-        self.export(
-            name,
-            std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
-        )?;
-        tmp.persist(path)
-            .map_err(|e| EngineError::Other(format!("write {}: {}", path.display(), e.error)))?;
-        Ok(())
+        crate::write_file_atomically(path, |w| self.export(name, w))
     }
 
     pub fn diff(&self, name: &str) -> Result<Vec<(char, String)>> {
