@@ -320,7 +320,9 @@ pub fn container_spec(
     let mut res = oci_spec::runtime::LinuxResources::default();
     res.set_devices(Some(vec![deny_all]));
     linux.set_resources(Some(res));
-    linux.set_cgroups_path(Some(PathBuf::from(format!("/berth/{id}"))));
+    // Flat, one directory per container: a shared parent would be left
+    // behind by whichever container did not create it.
+    linux.set_cgroups_path(Some(PathBuf::from(format!("/berth-{id}"))));
     linux.set_seccomp(Some(berth_seccomp::docker_default_profile()));
     spec.set_linux(Some(linux));
     Ok(spec)
