@@ -61,7 +61,7 @@ fn image_defaults(img: &Image) -> Result<ImageDefaults> {
 
 /// Where to find the OCI runtime: `BERTH_RUNTIME`, else `berth-runtime`
 /// beside this executable, else on PATH.
-fn runtime_binary() -> PathBuf {
+pub(crate) fn runtime_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_RUNTIME") {
         return PathBuf::from(p);
     }
@@ -189,7 +189,7 @@ impl Engine {
         Ok(id)
     }
 
-    fn bundle_dir(&self, id: &ContainerId) -> PathBuf {
+    pub(crate) fn bundle_dir(&self, id: &ContainerId) -> PathBuf {
         self.run.join("containers").join(id.as_str())
     }
 
@@ -212,7 +212,9 @@ impl Engine {
         result
     }
 
-    fn run_runtime(&self, c: &Container, rootfs: &Path) -> Result<i32> {
+    /// Writes the container's OCI bundle (config.json for `rootfs`) into its
+    /// run directory and returns the directory.
+    pub(crate) fn write_bundle(&self, c: &Container, rootfs: &Path) -> Result<PathBuf> {
         let opts = RunOptions {
             cmd: c.config.args.clone(),
             entrypoint: Some(String::new()),
@@ -229,6 +231,11 @@ impl Engine {
         let config = serde_json::to_vec(&spec).map_err(|e| EngineError::Other(e.to_string()))?;
         std::fs::write(dir.join("config.json"), config)
             .context(|| format!("write {}/config.json", dir.display()))?;
+        Ok(dir)
+    }
+
+    fn run_runtime(&self, c: &Container, rootfs: &Path) -> Result<i32> {
+        let dir = self.write_bundle(c, rootfs)?;
         let log = dir.join("runtime.log");
         let _ = std::fs::remove_file(&log);
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
@@ -291,7 +298,7 @@ impl Engine {
         }
     }
 
-    fn remove_container(&self, id: &ContainerId) -> Result<()> {
+    pub(crate) fn remove_container(&self, id: &ContainerId) -> Result<()> {
         self.layers.remove_container(id.as_str())?;
         let dir = self.bundle_dir(id);
         if dir.exists() {

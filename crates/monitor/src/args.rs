@@ -1,0 +1,76 @@
+//! The monitor's command line: `--key value` pairs, written by the engine.
+
+use std::path::PathBuf;
+
+pub struct Args {
+    pub id: String,
+    /// The container's run directory (sockets, pid, exit files).
+    pub dir: PathBuf,
+    pub bundle: PathBuf,
+    pub runtime: PathBuf,
+    pub runtime_root: PathBuf,
+    pub log: Option<PathBuf>,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    pub tty: bool,
+    pub stdin: bool,
+    pub restart: String,
+    /// Run when the container is finally down (after the `--` that ends
+    /// the monitor's own options).
+    pub exit_command: Vec<String>,
+}
+
+impl Args {
+    pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut a = Args {
+            id: String::new(),
+            dir: PathBuf::new(),
+            bundle: PathBuf::new(),
+            runtime: PathBuf::from("berth-runtime"),
+            runtime_root: PathBuf::new(),
+            log: None,
+            log_max_size: 20 * 1000 * 1000,
+            log_max_files: 5,
+            tty: false,
+            stdin: false,
+            restart: "no".into(),
+            exit_command: Vec::new(),
+        };
+        while let Some(k) = it.next() {
+            if k == "--" {
+                a.exit_command = it.by_ref().collect();
+                break;
+            }
+            match k.as_str() {
+                "--tty" => a.tty = true,
+                "--stdin" => a.stdin = true,
+                _ => {
+                    let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
+                    match k.as_str() {
+                        "--id" => a.id = v,
+                        "--dir" => a.dir = v.into(),
+                        "--bundle" => a.bundle = v.into(),
+                        "--runtime" => a.runtime = v.into(),
+                        "--runtime-root" => a.runtime_root = v.into(),
+                        "--log" => a.log = Some(v.into()),
+                        "--log-max-size" => {
+                            a.log_max_size = v.parse().map_err(|_| format!("bad {k} {v:?}"))?
+                        }
+                        "--log-max-files" => {
+                            a.log_max_files = v.parse().map_err(|_| format!("bad {k} {v:?}"))?
+                        }
+                        "--restart" => a.restart = v,
+                        _ => return Err(format!("unknown option {k}")),
+                    }
+                }
+            }
+        }
+        if a.id.is_empty() || a.dir.as_os_str().is_empty() || a.bundle.as_os_str().is_empty() {
+            return Err("--id, --dir and --bundle are required".into());
+        }
+        if a.runtime_root.as_os_str().is_empty() {
+            a.runtime_root = a.dir.join("runtime");
+        }
+        Ok(a)
+    }
+}

@@ -1,0 +1,481 @@
+//! `berth-monitor`: one small process per running container (the role of
+//! podman's conmon or containerd's shim), so that no daemon is needed and the
+//! `berth` command that started a container may exit at any time.
+//!
+//! It makes itself a session leader and a child subreaper, creates the
+//! container's stdio (pipes, or a pty received over a console socket), has the
+//! OCI runtime create and start the container, tells its caller "ok" on
+//! stdout, and then, single-threaded around one `poll`:
+//! - copies the container's output into the json-file log (Docker's line
+//!   format, rotated by size) and to attached clients,
+//! - passes attached clients' input to the container's stdin,
+//! - reaps the container's init, writes `exit` (status and time), applies the
+//!   restart policy, and finally runs the exit command (`berth container
+//!   cleanup ID`), which records the exit and releases the container's
+//!   resources.
+//!
+//! Files in the container's run directory (`--dir`): `monitor.pid`, `pid`
+//! (the init), `attach.sock`, `console.sock` (tty only), `runtime.log`,
+//! `exit`, `restarts`; `stop` is written by `berth stop` so that a stopped
+//! container is not restarted.
+
+mod args;
+mod log;
+mod sys;
+
+use args::Args;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The container's stdio as the monitor holds it.
+struct Stdio3 {
+    /// Output: (stream number as in Docker's stdcopy: 1 stdout, 2 stderr, fd).
+    outputs: Vec<(u8, OwnedFd)>,
+    /// Where attached clients' input goes (the pty master or a pipe), if any.
+    input: Option<OwnedFd>,
+}
+
+fn fail(msg: &str) -> ! {
+    // Before "ok" stdout is the caller's pipe: it reads this line.
+    println!("error: {msg}");
+    std::process::exit(1);
+}
+
+fn runtime_error(args: &Args) -> Option<String> {
+    let text = std::fs::read_to_string(args.dir.join("runtime.log")).ok()?;
+    text.lines().rev().find_map(|l| {
+        if !l.contains("\"level\":\"error\"") {
+            return None;
+        }
+        let start = l.find("\"msg\":\"")? + 7;
+        let rest = &l[start..];
+        let end = rest.find("\",\"")?;
+        Some(rest[..end].replace("\\\"", "\""))
+    })
+}
+
+fn runtime(args: &Args) -> Command {
+    let mut c = Command::new(&args.runtime);
+    c.arg("--root")
+        .arg(&args.runtime_root)
+        .arg("--log")
+        .arg(args.dir.join("runtime.log"))
+        .arg("--log-format")
+        .arg("json");
+    c
+}
+
+fn nonblocking(fd: &impl AsRawFd) {
+    let _ = nix::fcntl::fcntl(
+        fd.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
+}
+
+/// Creates and starts the container; returns its stdio and init pid.
+fn launch(args: &Args) -> Result<(Stdio3, Pid), String> {
+    let _ = std::fs::remove_file(args.dir.join("runtime.log"));
+    let pid_file = args.dir.join("pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let mut create = runtime(args);
+    create
+        .arg("create")
+        .arg("--bundle")
+        .arg(&args.bundle)
+        .arg("--pid-file")
+        .arg(&pid_file);
+    let mut io = Stdio3 {
+        outputs: Vec::new(),
+        input: None,
+    };
+    let console = if args.tty {
+        let path = args.dir.join("console.sock");
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path).map_err(|e| format!("console socket: {e}"))?;
+        create.arg("--console-socket").arg(&path);
+        create
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Some(l)
+    } else {
+        let (out_r, out_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+        let (err_r, err_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+        if args.stdin {
+            let (in_r, in_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+            create.stdin(Stdio::from(in_r));
+            io.input = Some(in_w);
+        } else {
+            create.stdin(Stdio::null());
+        }
+        create.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
+        io.outputs.push((1, out_r));
+        io.outputs.push((2, err_r));
+        None
+    };
+    create.arg(&args.id);
+    let status = create
+        .status()
+        .map_err(|e| format!("run {}: {e}", args.runtime.display()))?;
+    drop(create);
+    if !status.success() {
+        return Err(
+            runtime_error(args).unwrap_or_else(|| format!("runtime create failed: {status}"))
+        );
+    }
+    if let Some(l) = console {
+        let (conn, _) = l.accept().map_err(|e| format!("console socket: {e}"))?;
+        let master = recv_fd(&conn).ok_or("no pty master received")?;
+        let dup = nix::unistd::dup(master.as_raw_fd()).map_err(|e| format!("dup: {e}"))?;
+        io.outputs.push((0, master));
+        io.input = Some(sys::take_fd(dup));
+        let _ = std::fs::remove_file(args.dir.join("console.sock"));
+    }
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or("the runtime wrote no pid file")?;
+    let status = runtime(args)
+        .arg("start")
+        .arg(&args.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("run {}: {e}", args.runtime.display()))?;
+    if !status.success() {
+        let _ = runtime(args)
+            .args(["delete", "--force", &args.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        return Err(
+            runtime_error(args).unwrap_or_else(|| format!("runtime start failed: {status}"))
+        );
+    }
+    for (_, fd) in &io.outputs {
+        nonblocking(fd);
+    }
+    Ok((io, Pid::from_raw(pid)))
+}
+
+fn recv_fd(conn: &UnixStream) -> Option<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 1024];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ok()?;
+    for c in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            return fds.first().map(|fd| sys::take_fd(*fd));
+        }
+    }
+    None
+}
+
+/// An attached client: gets the container's output, may send input.
+struct Client {
+    stream: UnixStream,
+}
+
+/// Sends `data` of `stream` to every client: raw on a tty, otherwise with
+/// Docker's 8-byte stdcopy header so stdout and stderr stay apart.
+fn broadcast(clients: &mut Vec<Client>, stream: u8, data: &[u8]) {
+    clients.retain_mut(|c| {
+        let ok = if stream == 0 {
+            c.stream.write_all(data)
+        } else {
+            let len = (data.len() as u32).to_be_bytes();
+            let header = [stream, 0, 0, 0, len[0], len[1], len[2], len[3]];
+            c.stream
+                .write_all(&header)
+                .and_then(|()| c.stream.write_all(data))
+        };
+        ok.is_ok()
+    });
+}
+
+fn write_atomic(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    }
+}
+
+fn exit_code(ws: WaitStatus) -> Option<i32> {
+    match ws {
+        WaitStatus::Exited(_, c) => Some(c),
+        WaitStatus::Signaled(_, s, _) => Some(128 + s as i32),
+        _ => None,
+    }
+}
+
+/// Serves the container until its init exits; returns the exit code.
+fn serve(
+    io: &mut Stdio3,
+    init: Pid,
+    sfd: &SignalFd,
+    listener: &UnixListener,
+    log: &mut log::JsonLog,
+    clients: &mut Vec<Client>,
+) -> i32 {
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut open: Vec<bool> = io.outputs.iter().map(|_| true).collect();
+    loop {
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+        ];
+        let outs: Vec<usize> = (0..io.outputs.len()).filter(|i| open[*i]).collect();
+        for i in &outs {
+            fds.push(PollFd::new(io.outputs[*i].1.as_fd(), PollFlags::POLLIN));
+        }
+        let first_client = fds.len();
+        for c in clients.iter() {
+            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| {
+                f.revents().is_some_and(|r| {
+                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                })
+            })
+            .collect();
+        drop(fds);
+        // Output first, so that nothing written before exit is lost.
+        for (k, i) in outs.iter().enumerate() {
+            if !ready[2 + k] {
+                continue;
+            }
+            let (stream, fd) = &io.outputs[*i];
+            match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+                Ok(0) => open[*i] = false,
+                Ok(n) => {
+                    log.write(if *stream == 2 { "stderr" } else { "stdout" }, &buf[..n]);
+                    broadcast(clients, *stream, &buf[..n]);
+                }
+                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => open[*i] = false,
+            }
+        }
+        // Clients' input, or their hang-up.
+        let mut gone = Vec::new();
+        for (k, c) in clients.iter_mut().enumerate() {
+            if !ready[first_client + k] {
+                continue;
+            }
+            match c.stream.read(&mut buf) {
+                Ok(0) | Err(_) => gone.push(k),
+                Ok(n) => {
+                    if let Some(input) = &io.input {
+                        let _ = nix::unistd::write(input, &buf[..n]);
+                    }
+                }
+            }
+        }
+        for k in gone.into_iter().rev() {
+            clients.remove(k);
+        }
+        if ready[1] {
+            if let Ok((s, _)) = listener.accept() {
+                let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+                clients.push(Client { stream: s });
+            }
+        }
+        if ready[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) => {}
+                    // SIGTERM to the monitor: pass it to the container.
+                    Ok(s) => {
+                        let _ = nix::sys::signal::kill(init, s);
+                    }
+                    Err(_) => {}
+                }
+            }
+            // Reap everything (we are a subreaper); note the init's end.
+            let mut code = None;
+            loop {
+                match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(ws) => {
+                        if ws.pid() == Some(init) {
+                            code = exit_code(ws);
+                        }
+                    }
+                }
+            }
+            if let Some(code) = code {
+                // Drain what is left in the pipes before reporting the exit.
+                for (i, (stream, fd)) in io.outputs.iter().enumerate() {
+                    if !open[i] {
+                        continue;
+                    }
+                    loop {
+                        match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+                            Ok(n) if n > 0 => {
+                                log.write(
+                                    if *stream == 2 { "stderr" } else { "stdout" },
+                                    &buf[..n],
+                                );
+                                broadcast(clients, *stream, &buf[..n]);
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                log.flush();
+                return code;
+            }
+        }
+    }
+}
+
+/// Docker's restart decision after an exit with `code`, the `restarts` so far.
+fn should_restart(policy: &str, code: i32, restarts: u32, stop_requested: bool) -> bool {
+    if stop_requested {
+        return false;
+    }
+    match policy.split_once(':') {
+        Some(("on-failure", max)) => code != 0 && max.parse::<u32>().map_or(true, |m| restarts < m),
+        _ => match policy {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0,
+            _ => false,
+        },
+    }
+}
+
+fn main() {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => fail(&e),
+    };
+    // Our own session (no terminal's signals), and the parent of every
+    // orphan of the container, so that its init's exit reaches us.
+    let _ = nix::unistd::setsid();
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        set.add(s);
+    }
+    let _ = set.thread_block();
+    // SIGPIPE from a client that went away must not kill us.
+    let mut pipe = SigSet::empty();
+    pipe.add(Signal::SIGPIPE);
+    let _ = pipe.thread_block();
+    let sfd = match SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+        Ok(s) => s,
+        Err(e) => fail(&format!("signalfd: {e}")),
+    };
+    write_atomic(
+        &args.dir.join("monitor.pid"),
+        &std::process::id().to_string(),
+    );
+    let _ = std::fs::remove_file(args.dir.join("exit"));
+    let attach_path = args.dir.join("attach.sock");
+    let _ = std::fs::remove_file(&attach_path);
+    let listener = match UnixListener::bind(&attach_path) {
+        Ok(l) => l,
+        Err(e) => fail(&format!("attach socket {}: {e}", attach_path.display())),
+    };
+    nonblocking(&listener);
+    let mut log = log::JsonLog::open(&args.log, args.log_max_size, args.log_max_files);
+    let mut clients: Vec<Client> = Vec::new();
+    let mut restarts: u32 = 0;
+    let mut first = true;
+    let code = loop {
+        let (mut io, init) = match launch(&args) {
+            Ok(x) => x,
+            Err(e) if first => fail(&e),
+            Err(_) => break 125,
+        };
+        write_atomic(&args.dir.join("restarts"), &restarts.to_string());
+        if first {
+            // The caller is waiting for this line; after it, stdout and
+            // stderr lead nowhere (the caller may be gone).
+            println!("ok {init}");
+            let _ = std::io::stdout().flush();
+            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+                let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
+            }
+            first = false;
+        }
+        let code = serve(&mut io, init, &sfd, &listener, &mut log, &mut clients);
+        drop(io);
+        let stop_requested = args.dir.join("stop").exists();
+        if !should_restart(&args.restart, code, restarts, stop_requested) {
+            break code;
+        }
+        let _ = runtime(&args)
+            .args(["delete", "--force", &args.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        // Docker's back-off: 100 ms doubling, at most a minute.
+        let delay = Duration::from_millis(100u64.saturating_mul(1 << restarts.min(10)))
+            .min(Duration::from_secs(60));
+        std::thread::sleep(delay);
+        restarts += 1;
+        if args.dir.join("stop").exists() {
+            break code;
+        }
+    };
+    write_atomic(
+        &args.dir.join("exit"),
+        &format!("{code}\n{}\n", log::rfc3339_now()),
+    );
+    drop(clients);
+    drop(listener);
+    let _ = std::fs::remove_file(&attach_path);
+    if let Some((cmd, rest)) = args.exit_command.split_first() {
+        let _ = Command::new(cmd)
+            .args(rest)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::should_restart;
+
+    #[test]
+    fn restart_policies() {
+        assert!(!should_restart("no", 1, 0, false));
+        assert!(should_restart("always", 0, 5, false));
+        assert!(!should_restart("always", 0, 5, true));
+        assert!(should_restart("unless-stopped", 3, 0, false));
+        assert!(should_restart("on-failure", 1, 9, false));
+        assert!(!should_restart("on-failure", 0, 0, false));
+        assert!(should_restart("on-failure:2", 1, 1, false));
+        assert!(!should_restart("on-failure:2", 1, 2, false));
+    }
+}
