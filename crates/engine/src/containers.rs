@@ -77,6 +77,30 @@ pub struct ContainerConfig {
     pub read_only: bool,
     pub entrypoint: Option<String>,
     pub cmd: Vec<String>,
+    /// `--rm`: remove the container when it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// `-i`: keep stdin open (attach can write to it).
+    #[serde(default)]
+    pub interactive: bool,
+    /// `--restart`: no, always, unless-stopped, on-failure[:N].
+    #[serde(default)]
+    pub restart: Option<String>,
+    /// `--stop-signal`, or the image's StopSignal.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds.
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
+    /// `--log-driver`: json-file (default) or none.
+    #[serde(default)]
+    pub log_driver: Option<String>,
+    /// `--log-opt max-size` in bytes.
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// `--log-opt max-file`.
+    #[serde(default)]
+    pub log_max_files: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -239,6 +263,23 @@ impl ContainerDb {
             .execute(sql, params![id.as_str(), state.as_str(), exit_code, at])
             .map_err(|e| db_err("update", e))
             .map(drop)
+    }
+
+    pub fn rename(&self, id: &ContainerId, name: &str) -> Result<()> {
+        match self.conn.execute(
+            "UPDATE containers SET name = ?2 WHERE id = ?1",
+            params![id.as_str(), name],
+        ) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(EngineError::Conflict(format!(
+                    "Conflict. The container name \"/{name}\" is already in use. You have to remove (or rename) that container to be able to reuse that name."
+                )))
+            }
+            Err(e) => Err(db_err("rename", e)),
+        }
     }
 
     pub fn remove(&self, id: &ContainerId) -> Result<()> {

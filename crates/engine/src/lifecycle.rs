@@ -148,6 +148,7 @@ impl Engine {
             read_only: opts.run.read_only,
             entrypoint: opts.run.entrypoint.clone(),
             cmd: opts.run.cmd.clone(),
+            ..ContainerConfig::default()
         };
         let mut record = Container {
             id: id.clone(),
