@@ -3,6 +3,7 @@
 //! metadata (one SQLite file), assembles root filesystems with `storage`,
 //! writes OCI bundles and drives an OCI runtime through its command line.
 
+mod background;
 pub mod containers;
 pub mod error;
 mod images;
@@ -11,6 +12,7 @@ pub mod spec;
 
 pub use error::{EngineError, Result};
 pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
+pub use background::{ExecOptions, Live, LogOptions};
 pub use lifecycle::{ContainerSummary, CreateOptions};
 pub use spec::RunOptions;
 
@@ -52,6 +54,7 @@ impl std::str::FromStr for SaveFormat {
 }
 
 pub struct Engine {
+    opts: EngineOptions,
     root: PathBuf,
     run: PathBuf,
     blobs: BlobStore,
@@ -98,6 +101,7 @@ impl Engine {
             images: ImageDb::open(&root)?,
             layers: LayerStore::open(&root.join("storage"), driver)?,
             containers: ContainerDb::open(&root.join("berth.db"))?,
+            opts: opts.clone(),
             root,
             run,
         })

@@ -19,6 +19,10 @@ pub struct CreateOptions {
     pub name: Option<String>,
     pub image: String,
     pub run: RunOptions,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `-i`.
+    pub interactive: bool,
 }
 
 /// A row of `ps`.
@@ -36,6 +40,39 @@ fn valid_name(n: &str) -> bool {
     let mut b = n.bytes();
     b.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// Docker's rule for container names.
+pub(crate) fn check_name(n: &str) -> Result<()> {
+    if valid_name(n) {
+        Ok(())
+    } else {
+        Err(EngineError::Invalid(format!(
+            "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// The error line the runtime logged with `--log-format json`, if any.
+pub(crate) fn runtime_log_error(log: &Path) -> Option<String> {
+    std::fs::read_to_string(log).ok().and_then(|t| {
+        t.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["level"] == "error")
+            .and_then(|v| v["msg"].as_str().map(str::to_owned))
+    })
+}
+
+/// A runtime failure as Docker reports it: 127 when the program does not
+/// exist, 126 when it cannot be executed, 125 otherwise.
+pub(crate) fn runtime_failure(msg: String) -> EngineError {
+    if msg.contains("executable file not found") || msg.contains("No such file or directory") {
+        EngineError::CommandNotFound(msg)
+    } else if msg.contains("Permission denied") || msg.contains("is a directory") {
+        EngineError::CannotExecute(msg)
+    } else {
+        EngineError::Other(msg)
+    }
 }
 
 fn image_defaults(img: &Image) -> Result<ImageDefaults> {
@@ -115,11 +152,7 @@ impl Engine {
         let defaults = image_defaults(&img)?;
         let args = spec::argv(&defaults, &opts.run)?;
         if let Some(n) = &opts.name {
-            if !valid_name(n) {
-                return Err(EngineError::Invalid(format!(
-                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                )));
-            }
+            check_name(n)?;
         }
         let id = ContainerId::random()?;
         let hostname = opts
@@ -148,6 +181,8 @@ impl Engine {
             read_only: opts.run.read_only,
             entrypoint: opts.run.entrypoint.clone(),
             cmd: opts.run.cmd.clone(),
+            auto_remove: opts.auto_remove,
+            interactive: opts.interactive,
             ..ContainerConfig::default()
         };
         let mut record = Container {
@@ -270,22 +305,13 @@ impl Engine {
         };
         // The runtime logs its own failures; without one, the code is the
         // container's.
-        let runtime_error = std::fs::read_to_string(&log).ok().and_then(|t| {
-            t.lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .find(|v| v["level"] == "error")
-                .and_then(|v| v["msg"].as_str().map(str::to_owned))
-        });
-        match runtime_error {
+        match runtime_log_error(&log) {
             Some(msg) => {
-                let (code, err) = if msg.contains("executable file not found")
-                    || msg.contains("No such file or directory")
-                {
-                    (127, EngineError::CommandNotFound(msg))
-                } else if msg.contains("Permission denied") || msg.contains("is a directory") {
-                    (126, EngineError::CannotExecute(msg))
-                } else {
-                    (125, EngineError::Other(msg))
+                let err = runtime_failure(msg);
+                let code = match err {
+                    EngineError::CommandNotFound(_) => 127,
+                    EngineError::CannotExecute(_) => 126,
+                    _ => 125,
                 };
                 self.containers
                     .set_state(&c.id, State::Exited, Some(code), &now())?;
@@ -301,6 +327,10 @@ impl Engine {
 
     pub(crate) fn remove_container(&self, id: &ContainerId) -> Result<()> {
         self.layers.remove_container(id.as_str())?;
+        let logs = self.root.join("containers").join(id.as_str());
+        if logs.exists() {
+            std::fs::remove_dir_all(&logs).context(|| format!("remove {}", logs.display()))?;
+        }
         let dir = self.bundle_dir(id);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).context(|| format!("remove {}", dir.display()))?;
@@ -308,26 +338,24 @@ impl Engine {
         self.containers.remove(id)
     }
 
-    pub fn rm(&self, name: &str, force: bool) -> Result<()> {
-        let c = self.containers.resolve(name)?;
-        if c.state == State::Running && !force {
-            return Err(EngineError::Conflict(format!(
-                "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                c.id
-            )));
-        }
-        self.remove_container(&c.id)
-    }
-
     pub fn containers(&self) -> Result<Vec<ContainerSummary>> {
         Ok(self
-            .containers
-            .list()?
+            .container_records()?
             .into_iter()
             .map(|c| {
                 let status = match c.state {
                     State::Created => "Created".to_owned(),
-                    State::Running => "Up".to_owned(),
+                    State::Running => {
+                        let up = format!(
+                            "Up {}",
+                            humantime_ago(parse_time(c.started_at.as_deref()))
+                        );
+                        if self.live(&c).paused {
+                            format!("{up} (Paused)")
+                        } else {
+                            up
+                        }
+                    }
                     State::Exited => format!(
                         "Exited ({}) {} ago",
                         c.exit_code.unwrap_or(0),

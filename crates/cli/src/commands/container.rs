@@ -67,6 +67,8 @@ impl ContainerFlags {
         }
         env.extend(self.env.iter().filter_map(|kv| env_value(kv)));
         Ok(CreateOptions {
+            interactive: self.interactive,
+            auto_remove: false,
             name: self.name.clone(),
             image: self.image.clone(),
             run: RunOptions {
@@ -96,7 +98,7 @@ pub struct CreateArgs {
 
 /// Docker's exit codes for a container that could not start: 125 for the
 /// engine, 126 when the command cannot be executed, 127 when it is not found.
-fn start_failure(e: EngineError) -> i32 {
+pub fn start_failure(e: EngineError) -> i32 {
     eprintln!("Error: {}", crate::one_line(&e));
     match e {
         EngineError::CommandNotFound(_) => 127,
@@ -124,7 +126,7 @@ pub struct RunArgs {
     /// Remove the container when it exits
     #[arg(long)]
     rm: bool,
-    /// Run in the background (needs the container monitor; not yet available)
+    /// Run in the background and print the container ID
     #[arg(short, long)]
     detach: bool,
     #[command(flatten)]
@@ -132,12 +134,24 @@ pub struct RunArgs {
 }
 
 pub fn run(engine: &Engine, a: RunArgs) -> Result<i32> {
+    let opts = match a.flags.options() {
+        Ok(mut o) => {
+            o.auto_remove = a.rm;
+            o
+        }
+        Err(e) => return Ok(start_failure(e)),
+    };
     if a.detach {
-        return Ok(start_failure(EngineError::Invalid(
-            "run --detach is not available yet: berth has no container monitor so far".into(),
-        )));
+        // Under its own monitor; berth returns once it runs.
+        return match engine.run_detached(&opts) {
+            Ok(id) => {
+                println!("{id}");
+                Ok(0)
+            }
+            Err(e) => Ok(start_failure(e)),
+        };
     }
-    match a.flags.options().and_then(|o| engine.run(&o, a.rm)) {
+    match engine.run(&opts, a.rm) {
         Ok(code) => Ok(code),
         Err(e) => Ok(start_failure(e)),
     }
@@ -329,6 +343,35 @@ pub enum ContainerCommand {
     Diff(DiffArgs),
     /// Show low-level information about containers
     Inspect(super::image::InspectArgs),
+    /// Start stopped containers
+    Start(super::lifecycle::StartArgs),
+    /// Stop running containers
+    Stop(super::lifecycle::StopArgs),
+    /// Restart containers
+    Restart(super::lifecycle::StopArgs),
+    /// Kill running containers
+    Kill(super::lifecycle::KillArgs),
+    /// Block until containers stop
+    Wait(super::lifecycle::NamesArgs),
+    /// Fetch the logs of a container
+    Logs(super::lifecycle::LogsArgs),
+    /// Attach to a running container
+    Attach(super::lifecycle::AttachArgs),
+    /// Run a command in a running container
+    Exec(super::lifecycle::ExecArgs),
+    /// Pause containers
+    Pause(super::lifecycle::NamesArgs),
+    /// Unpause containers
+    Unpause(super::lifecycle::NamesArgs),
+    /// Display the running processes of a container
+    Top(super::lifecycle::TopArgs),
+    /// Rename a container
+    Rename(super::lifecycle::RenameArgs),
+    /// Remove all stopped containers
+    Prune(super::lifecycle::PruneArgs),
+    /// Record a container's exit (run by its monitor)
+    #[command(hide = true)]
+    Cleanup(super::lifecycle::CleanupArgs),
 }
 
 pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<i32> {
@@ -341,5 +384,19 @@ pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<i32> {
         ContainerCommand::Commit(a) => commit(engine, a),
         ContainerCommand::Diff(a) => diff(engine, a),
         ContainerCommand::Inspect(a) => super::image::inspect(engine, a),
+        ContainerCommand::Start(a) => super::lifecycle::start(engine, a),
+        ContainerCommand::Stop(a) => super::lifecycle::stop(engine, a),
+        ContainerCommand::Restart(a) => super::lifecycle::restart(engine, a),
+        ContainerCommand::Kill(a) => super::lifecycle::kill(engine, a),
+        ContainerCommand::Wait(a) => super::lifecycle::wait(engine, a),
+        ContainerCommand::Logs(a) => super::lifecycle::logs(engine, a),
+        ContainerCommand::Attach(a) => super::lifecycle::attach(engine, a),
+        ContainerCommand::Exec(a) => super::lifecycle::exec(engine, a),
+        ContainerCommand::Pause(a) => super::lifecycle::pause(engine, a),
+        ContainerCommand::Unpause(a) => super::lifecycle::unpause(engine, a),
+        ContainerCommand::Top(a) => super::lifecycle::top(engine, a),
+        ContainerCommand::Rename(a) => super::lifecycle::rename(engine, a),
+        ContainerCommand::Prune(a) => super::lifecycle::prune(engine, a),
+        ContainerCommand::Cleanup(a) => super::lifecycle::cleanup(engine, a),
     }
 }

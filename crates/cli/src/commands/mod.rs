@@ -3,6 +3,7 @@
 mod archive;
 mod container;
 mod image;
+mod lifecycle;
 mod system;
 
 use berth_engine::{Engine, EngineOptions, Result};
@@ -43,6 +44,30 @@ pub enum Command {
     Commit(container::CommitArgs),
     /// Show a container's filesystem changes
     Diff(container::DiffArgs),
+    /// Start stopped containers
+    Start(lifecycle::StartArgs),
+    /// Stop running containers
+    Stop(lifecycle::StopArgs),
+    /// Restart containers
+    Restart(lifecycle::StopArgs),
+    /// Kill running containers
+    Kill(lifecycle::KillArgs),
+    /// Block until containers stop, then print their exit codes
+    Wait(lifecycle::NamesArgs),
+    /// Fetch the logs of a container
+    Logs(lifecycle::LogsArgs),
+    /// Attach to a running container's input and output
+    Attach(lifecycle::AttachArgs),
+    /// Run a command in a running container
+    Exec(lifecycle::ExecArgs),
+    /// Pause all processes within containers
+    Pause(lifecycle::NamesArgs),
+    /// Unpause all processes within containers
+    Unpause(lifecycle::NamesArgs),
+    /// Display the running processes of a container
+    Top(lifecycle::TopArgs),
+    /// Rename a container
+    Rename(lifecycle::RenameArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -71,6 +96,18 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         Command::Commit(a) => container::commit(&engine, a),
         Command::Diff(a) => container::diff(&engine, a),
         Command::Container(c) => container::dispatch(&engine, c),
+        Command::Start(a) => lifecycle::start(&engine, a),
+        Command::Stop(a) => lifecycle::stop(&engine, a),
+        Command::Restart(a) => lifecycle::restart(&engine, a),
+        Command::Kill(a) => lifecycle::kill(&engine, a),
+        Command::Wait(a) => lifecycle::wait(&engine, a),
+        Command::Logs(a) => lifecycle::logs(&engine, a),
+        Command::Attach(a) => lifecycle::attach(&engine, a),
+        Command::Exec(a) => lifecycle::exec(&engine, a),
+        Command::Pause(a) => lifecycle::pause(&engine, a),
+        Command::Unpause(a) => lifecycle::unpause(&engine, a),
+        Command::Top(a) => lifecycle::top(&engine, a),
+        Command::Rename(a) => lifecycle::rename(&engine, a),
         Command::System(c) => system::dispatch(&engine, c),
     }
 }

@@ -1,0 +1,387 @@
+//! The background life of containers: start, stop, restart, kill, wait,
+//! logs, attach, exec, pause/unpause, top, rename, container prune.
+
+use crate::format::human_size;
+use berth_engine::{Engine, EngineError, ExecOptions, LogOptions, Result};
+use clap::Args;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach the container's STDIN
+    #[arg(short, long)]
+    interactive: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
+    if a.attach || a.interactive {
+        let name = &a.containers[0];
+        let id = match engine.start(name) {
+            Ok(id) => id,
+            Err(e) => return Ok(super::container::start_failure(e)),
+        };
+        return attach_until_exit(engine, id.as_str(), a.interactive);
+    }
+    let mut code = 0;
+    for c in &a.containers {
+        match engine.start(c) {
+            Ok(_) => println!("{c}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+#[derive(Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short, long)]
+    time: Option<u64>,
+    /// Signal to send (default: the container's stop signal)
+    #[arg(short, long)]
+    signal: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+    let mut code = 0;
+    for n in names {
+        match f(n) {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn stop(engine: &Engine, a: StopArgs) -> Result<i32> {
+    each(&a.containers, |c| {
+        if let Some(s) = &a.signal {
+            engine.kill(c, s)?;
+        }
+        engine.stop(c, a.time).map(drop)
+    })
+}
+
+pub fn restart(engine: &Engine, a: StopArgs) -> Result<i32> {
+    each(&a.containers, |c| engine.restart(c, a.time).map(drop))
+}
+
+#[derive(Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn kill(engine: &Engine, a: KillArgs) -> Result<i32> {
+    each(&a.containers, |c| engine.kill(c, &a.signal).map(drop))
+}
+
+#[derive(Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn wait(engine: &Engine, a: NamesArgs) -> Result<i32> {
+    let mut code = 0;
+    for c in &a.containers {
+        match engine.wait(c) {
+            Ok(status) => println!("{status}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn pause(engine: &Engine, a: NamesArgs) -> Result<i32> {
+    each(&a.containers, |c| engine.pause(c, true).map(drop))
+}
+
+pub fn unpause(engine: &Engine, a: NamesArgs) -> Result<i32> {
+    each(&a.containers, |c| engine.pause(c, false).map(drop))
+}
+
+/// `--since`/`--until`: an RFC 3339 time, Unix seconds, or a duration ago (10m).
+fn parse_when(s: &str) -> Result<std::time::SystemTime> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map(|d| std::time::SystemTime::now() - d)
+        .map_err(|_| EngineError::Invalid(format!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m")))
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    follow: bool,
+    /// Number of lines to show from the end ("all" for all)
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Show logs since a time (RFC 3339, Unix seconds, or a duration such as 10m)
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a time
+    #[arg(long)]
+    until: Option<String>,
+    /// Show extra details (accepted)
+    #[arg(long)]
+    details: bool,
+    container: String,
+}
+
+pub fn logs(engine: &Engine, a: LogsArgs) -> Result<i32> {
+    let tail = if a.tail == "all" || a.tail == "-1" {
+        None
+    } else {
+        Some(a.tail.parse::<usize>().map_err(|_| {
+            EngineError::Invalid(format!("invalid --tail {:?}: a number or \"all\"", a.tail))
+        })?)
+    };
+    let o = LogOptions {
+        follow: a.follow,
+        tail,
+        timestamps: a.timestamps,
+        since: a.since.as_deref().map(parse_when).transpose()?,
+        until: a.until.as_deref().map(parse_when).transpose()?,
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    engine.logs(&a.container, &o, &mut stdout.lock(), &mut stderr.lock())?;
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long)]
+    no_stdin: bool,
+    /// Override the key sequence for detaching (accepted: ctrl-p,ctrl-q)
+    #[arg(long)]
+    detach_keys: Option<String>,
+    /// Proxy signals (accepted)
+    #[arg(long)]
+    sig_proxy: Option<bool>,
+    container: String,
+}
+
+pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
+    attach_until_exit(engine, &a.container, !a.no_stdin)
+}
+
+/// Connects to the container's monitor and relays until the container
+/// exits (its status is returned) or the user detaches with ctrl-p ctrl-q.
+fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Result<i32> {
+    let (c, sock) = engine.attach_socket(name)?;
+    let stream = UnixStream::connect(&sock)
+        .map_err(|e| EngineError::Other(format!("attach {}: {e}", sock.display())))?;
+    let tty = c.config.tty;
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if stdin {
+        let mut to = stream
+            .try_clone()
+            .map_err(|e| EngineError::Other(format!("attach: {e}")))?;
+        let flag = detached.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let mut last_ctrl_p = false;
+            let mut input = std::io::stdin();
+            loop {
+                let n = match input.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                // Docker's detach keys: ctrl-p then ctrl-q.
+                for &b in &buf[..n] {
+                    if last_ctrl_p && b == 0x11 {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    last_ctrl_p = b == 0x10;
+                }
+                if to.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let mut from = stream;
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    if tty {
+        let mut buf = [0u8; 16384];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut o = stdout.lock();
+                    let _ = o.write_all(&buf[..n]);
+                    let _ = o.flush();
+                }
+            }
+        }
+    } else {
+        // Docker's stdcopy frames: [stream, 0, 0, 0, len (4 bytes, BE)] data.
+        let mut header = [0u8; 8];
+        while from.read_exact(&mut header).is_ok() {
+            let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+            let mut data = vec![0u8; len];
+            if from.read_exact(&mut data).is_err() {
+                break;
+            }
+            if header[0] == 2 {
+                let _ = stderr.lock().write_all(&data);
+            } else {
+                let mut o = stdout.lock();
+                let _ = o.write_all(&data);
+                let _ = o.flush();
+            }
+        }
+    }
+    if detached.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(0);
+    }
+    engine.wait(c.id.as_str())
+}
+
+#[derive(Args)]
+#[command(disable_help_flag = true)]
+pub struct ExecArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Keep STDIN open
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Run the command in the background
+    #[arg(short, long)]
+    detach: bool,
+    /// Set environment variables
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    privileged: bool,
+    container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
+    let o = ExecOptions {
+        cmd: a.command,
+        env: a
+            .env
+            .iter()
+            .map(|kv| {
+                if kv.contains('=') {
+                    kv.clone()
+                } else {
+                    format!("{kv}={}", std::env::var(kv).unwrap_or_default())
+                }
+            })
+            .collect(),
+        workdir: a.workdir,
+        user: a.user,
+        tty: a.tty,
+        interactive: a.interactive,
+        detach: a.detach,
+        privileged: a.privileged,
+    };
+    match engine.exec(&a.container, &o) {
+        Ok(code) => Ok(code),
+        Err(e) => Ok(super::container::start_failure(e)),
+    }
+}
+
+#[derive(Args)]
+pub struct TopArgs {
+    container: String,
+    /// Options for ps
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    ps_args: Vec<String>,
+}
+
+pub fn top(engine: &Engine, a: TopArgs) -> Result<i32> {
+    print!("{}", engine.top(&a.container, &a.ps_args)?);
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+pub fn rename(engine: &Engine, a: RenameArgs) -> Result<i32> {
+    engine.rename(&a.container, &a.new_name)?;
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn prune(engine: &Engine, _a: PruneArgs) -> Result<i32> {
+    let (ids, reclaimed) = engine.container_prune()?;
+    if !ids.is_empty() {
+        println!("Deleted Containers:");
+        for id in ids {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(reclaimed));
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct CleanupArgs {
+    container: String,
+}
+
+/// The monitor's exit command (not for users).
+pub fn cleanup(engine: &Engine, a: CleanupArgs) -> Result<i32> {
+    engine.cleanup(&a.container)?;
+    Ok(0)
+}

@@ -1,0 +1,680 @@
+//! Containers that live in the background, each under its own
+//! `berth-monitor`: start, stop, kill, restart, wait, logs, attach, exec,
+//! pause, top, rename, prune — and reconciling the database with what is
+//! really running (a monitor that was killed, a machine that rebooted).
+//!
+//! The monitor writes files in the container's run directory; the database
+//! is only ever written by `berth` commands, the last of which, for each
+//! run of a container, is the monitor's exit command (`berth container
+//! cleanup ID`).
+
+use crate::containers::{Container, ContainerId, State};
+use crate::error::{Context, EngineError, Result};
+use crate::lifecycle::{runtime_binary, CreateOptions};
+use crate::Engine;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Where to find the monitor: `BERTH_MONITOR`, else beside this executable,
+/// else on PATH.
+fn monitor_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_MONITOR") {
+        return PathBuf::from(p);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let cand = dir.join("berth-monitor");
+            if cand.is_file() {
+                return cand;
+            }
+        }
+    }
+    PathBuf::from("berth-monitor")
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+}
+
+/// What `berth logs` shows.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub follow: bool,
+    /// Only the last N lines.
+    pub tail: Option<usize>,
+    pub timestamps: bool,
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+}
+
+/// The run-time view of a container for `ps` and `inspect`.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub pid: i32,
+    pub paused: bool,
+    pub restarts: u32,
+    pub oom_killed: bool,
+}
+
+fn process_alive(pid: i32) -> bool {
+    // A zombie is dead for our purposes.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            Some(!rest.starts_with('Z') && !rest.starts_with('X'))
+        })
+        .unwrap_or(false)
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+impl Engine {
+    fn runtime_cmd(&self) -> Command {
+        let mut c = Command::new(runtime_binary());
+        c.arg("--root").arg(self.run.join("runtime"));
+        c
+    }
+
+    fn monitor_alive(&self, id: &ContainerId) -> bool {
+        read_pid(&self.bundle_dir(id).join("monitor.pid")).is_some_and(process_alive)
+    }
+
+    /// The runtime's status of the container: running, paused, created,
+    /// stopped, or None when the runtime has no such container.
+    fn runtime_status(&self, id: &ContainerId) -> Option<(String, i32)> {
+        let out = self
+            .runtime_cmd()
+            .args(["state", id.as_str()])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some((v["status"].as_str()?.to_owned(), v["pid"].as_i64().unwrap_or(0) as i32))
+    }
+
+    /// Brings a record marked running in line with reality: a container
+    /// whose monitor is gone (killed, or the machine rebooted) is cleaned
+    /// up and shown as exited, with the status its monitor recorded or 255.
+    pub(crate) fn reconcile(&self, c: &mut Container) {
+        if c.state != State::Running || self.monitor_alive(&c.id) {
+            return;
+        }
+        // Give a monitor that is just finishing its exit command a moment.
+        if let Some((status, _)) = self.runtime_status(&c.id) {
+            if status == "running" || status == "paused" || status == "created" {
+                return;
+            }
+        }
+        let _ = self.cleanup(c.id.as_str());
+        if let Ok(fresh) = self.containers.resolve(c.id.as_str()) {
+            *c = fresh;
+        }
+    }
+
+    pub fn live(&self, c: &Container) -> Live {
+        let dir = self.bundle_dir(&c.id);
+        let mut l = Live {
+            restarts: std::fs::read_to_string(dir.join("restarts"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0),
+            oom_killed: dir.join("oom").exists(),
+            ..Live::default()
+        };
+        if c.state == State::Running {
+            if let Some((status, pid)) = self.runtime_status(&c.id) {
+                l.pid = pid;
+                l.paused = status == "paused";
+            }
+        }
+        l
+    }
+
+    /// All containers, reconciled.
+    pub fn container_records(&self) -> Result<Vec<Container>> {
+        let mut list = self.containers.list()?;
+        for c in &mut list {
+            self.reconcile(c);
+        }
+        Ok(list)
+    }
+
+    pub fn container(&self, name: &str) -> Result<Container> {
+        let mut c = self.containers.resolve(name)?;
+        self.reconcile(&mut c);
+        Ok(c)
+    }
+
+    /// `berth run -d`: create and start under a monitor.
+    pub fn run_detached(&self, opts: &CreateOptions) -> Result<ContainerId> {
+        let id = self.create(opts)?;
+        if let Err(e) = self.start(id.as_str()) {
+            if opts.auto_remove {
+                let _ = self.remove_container(&id);
+            }
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// `berth start`: mounts the rootfs, writes the bundle and starts the
+    /// container under a new monitor; returns once it runs.
+    pub fn start(&self, name: &str) -> Result<ContainerId> {
+        let c = self.container(name)?;
+        if c.state == State::Running {
+            return Ok(c.id);
+        }
+        let dir = self.bundle_dir(&c.id);
+        // Leftovers of an earlier run (the runtime's state of a container
+        // whose monitor died, old exit files).
+        let _ = self
+            .runtime_cmd()
+            .args(["delete", "--force", c.id.as_str()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        for f in ["exit", "stop", "oom", "monitor.pid", "pid", "restarts"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let rootfs = self.layers.mount_container(c.id.as_str())?;
+        let bundle = self.write_bundle(&c, &rootfs)?;
+        let log_path = self.log_path(&c.id);
+        if let Some(d) = log_path.parent() {
+            std::fs::create_dir_all(d).context(|| format!("create {}", d.display()))?;
+        }
+        let exe = std::env::current_exe().context(|| "find the berth executable".to_owned())?;
+        let mut cmd = Command::new(monitor_binary());
+        cmd.arg("--id")
+            .arg(c.id.as_str())
+            .arg("--dir")
+            .arg(&bundle)
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--runtime")
+            .arg(runtime_binary())
+            .arg("--runtime-root")
+            .arg(self.run.join("runtime"))
+            .arg("--restart")
+            .arg(c.config.restart.as_deref().unwrap_or("no"));
+        if c.config.log_driver.as_deref() != Some("none") {
+            cmd.arg("--log").arg(&log_path);
+        }
+        if let Some(s) = c.config.log_max_size {
+            cmd.arg("--log-max-size").arg(s.to_string());
+        }
+        if let Some(n) = c.config.log_max_files {
+            cmd.arg("--log-max-files").arg(n.to_string());
+        }
+        if c.config.tty {
+            cmd.arg("--tty");
+        }
+        if c.config.interactive {
+            cmd.arg("--stdin");
+        }
+        // The exit command: this berth, on this root.
+        cmd.arg("--").arg(exe);
+        if let Some(r) = &self.opts.root {
+            cmd.arg("--root").arg(r);
+        }
+        cmd.args(["container", "cleanup", c.id.as_str()]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        self.containers
+            .set_state(&c.id, State::Running, None, &now())?;
+        let mut child = match cmd.spawn() {
+            Ok(ch) => ch,
+            Err(e) => {
+                self.containers.set_state(&c.id, State::Exited, Some(125), &now())?;
+                let _ = self.layers.unmount_container(c.id.as_str());
+                return Err(EngineError::Other(format!(
+                    "cannot run the monitor {}: {e}",
+                    monitor_binary().display()
+                )));
+            }
+        };
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        // The monitor lives on in its own session; we reap it only if it
+        // already failed.
+        if let Some(msg) = line.trim().strip_prefix("error: ") {
+            let _ = child.wait();
+            self.containers.set_state(&c.id, State::Exited, Some(125), &now())?;
+            let _ = self.layers.unmount_container(c.id.as_str());
+            return Err(crate::lifecycle::runtime_failure(msg.to_owned()));
+        }
+        if !line.starts_with("ok") {
+            let _ = child.wait();
+            self.containers.set_state(&c.id, State::Exited, Some(125), &now())?;
+            let _ = self.layers.unmount_container(c.id.as_str());
+            return Err(EngineError::Other("the container monitor failed to start".into()));
+        }
+        std::mem::forget(child);
+        Ok(c.id)
+    }
+
+    /// The monitor's exit command: records the exit, releases the runtime
+    /// state and the mount, removes an `--rm` container.
+    pub fn cleanup(&self, name: &str) -> Result<()> {
+        let c = self.containers.resolve(name)?;
+        let dir = self.bundle_dir(&c.id);
+        let (code, at) = match std::fs::read_to_string(dir.join("exit")) {
+            Ok(t) => {
+                let mut l = t.lines();
+                (
+                    l.next().and_then(|x| x.trim().parse().ok()).unwrap_or(255),
+                    l.next().map(str::to_owned).unwrap_or_else(now),
+                )
+            }
+            Err(_) => (255, now()),
+        };
+        if self.oom_killed(&c) {
+            let _ = std::fs::write(dir.join("oom"), "1");
+        }
+        let _ = self
+            .runtime_cmd()
+            .args(["delete", "--force", c.id.as_str()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.layers.unmount_container(c.id.as_str());
+        self.containers
+            .set_state(&c.id, State::Exited, Some(code), &at)?;
+        if c.config.auto_remove {
+            self.remove_container(&c.id)?;
+        }
+        Ok(())
+    }
+
+    fn oom_killed(&self, c: &Container) -> bool {
+        let path = format!("/berth-{}", c.id);
+        berth_cgroups::open_manager(&path, c.id.as_str())
+            .and_then(|m| m.oom_killed())
+            .unwrap_or(false)
+    }
+
+    /// Waits until the container is no longer running (its cleanup done).
+    fn wait_down(&self, id: &ContainerId, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.containers.resolve(id.as_str()) {
+                Ok(mut c) => {
+                    self.reconcile(&mut c);
+                    if c.state != State::Running {
+                        return true;
+                    }
+                }
+                Err(_) => return true, // removed (--rm)
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn runtime_kill(&self, id: &ContainerId, signal: &str, all: bool) -> Result<()> {
+        let mut cmd = self.runtime_cmd();
+        cmd.arg("kill");
+        if all {
+            cmd.arg("--all");
+        }
+        let out = cmd
+            .args([id.as_str(), signal])
+            .stdout(Stdio::null())
+            .output()
+            .context(|| "run the runtime".to_owned())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(EngineError::Other(
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ))
+        }
+    }
+
+    /// `berth stop [-t N]`: the stop signal, then SIGKILL after the timeout.
+    pub fn stop(&self, name: &str, timeout: Option<u64>) -> Result<ContainerId> {
+        let c = self.container(name)?;
+        if c.state != State::Running {
+            return Ok(c.id);
+        }
+        let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
+        let signal = c.config.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into());
+        let secs = timeout.or(c.config.stop_timeout).unwrap_or(10);
+        if self.live(&c).paused {
+            let _ = self.runtime_cmd().args(["resume", c.id.as_str()]).status();
+        }
+        let _ = self.runtime_kill(&c.id, &signal, false);
+        if !self.wait_down(&c.id, Duration::from_secs(secs)) {
+            let _ = self.runtime_kill(&c.id, "SIGKILL", true);
+            if !self.wait_down(&c.id, Duration::from_secs(10)) {
+                return Err(EngineError::Other(format!(
+                    "container {} did not stop",
+                    c.id.short()
+                )));
+            }
+        }
+        Ok(c.id)
+    }
+
+    /// `berth kill [-s SIGNAL]`.
+    pub fn kill(&self, name: &str, signal: &str) -> Result<ContainerId> {
+        let c = self.container(name)?;
+        if c.state != State::Running {
+            return Err(EngineError::Conflict(format!(
+                "Cannot kill container: {name}: container {} is not running",
+                c.id
+            )));
+        }
+        let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
+        self.runtime_kill(&c.id, signal, false)?;
+        Ok(c.id)
+    }
+
+    pub fn restart(&self, name: &str, timeout: Option<u64>) -> Result<ContainerId> {
+        let id = self.stop(name, timeout)?;
+        self.start(id.as_str())
+    }
+
+    /// `berth wait`: blocks until the container exits; its status.
+    pub fn wait(&self, name: &str) -> Result<i32> {
+        let c = self.container(name)?;
+        loop {
+            match self.containers.resolve(c.id.as_str()) {
+                Ok(mut now) => {
+                    self.reconcile(&mut now);
+                    if now.state != State::Running {
+                        return Ok(now.exit_code.unwrap_or(0));
+                    }
+                }
+                // Removed meanwhile (--rm): the monitor's exit file is gone
+                // with it; Docker reports 0 here too unless it saw the exit.
+                Err(_) => return Ok(0),
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The json-file log of a container (persistent, beside its layer).
+    pub fn log_path(&self, id: &ContainerId) -> PathBuf {
+        self.root
+            .join("containers")
+            .join(id.as_str())
+            .join(format!("{}-json.log", id.as_str()))
+    }
+
+    /// `berth logs`: writes the container's log lines (stdout's to `out`,
+    /// stderr's to `err`), following if asked until the container stops.
+    pub fn logs(&self, name: &str, o: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+        let c = self.container(name)?;
+        let path = self.log_path(&c.id);
+        if c.config.log_driver.as_deref() == Some("none") {
+            return Err(EngineError::Invalid(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
+        let mut files: Vec<PathBuf> = Vec::new();
+        let max = c.config.log_max_files.unwrap_or(5);
+        for i in (1..max).rev() {
+            let p = PathBuf::from(format!("{}.{i}", path.display()));
+            if p.exists() {
+                files.push(p);
+            }
+        }
+        files.push(path.clone());
+        let mut lines: Vec<String> = Vec::new();
+        for f in &files {
+            if let Ok(text) = std::fs::read_to_string(f) {
+                lines.extend(text.lines().map(str::to_owned));
+            }
+        }
+        if let Some(n) = o.tail {
+            let skip = lines.len().saturating_sub(n);
+            lines.drain(..skip);
+        }
+        let mut emitted = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        for l in &lines {
+            emit(l, o, out, err);
+        }
+        if !o.follow {
+            return Ok(());
+        }
+        loop {
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if len < emitted {
+                emitted = 0; // rotated
+            }
+            if len > emitted {
+                if let Ok(mut f) = std::fs::File::open(&path) {
+                    use std::io::{Read, Seek, SeekFrom};
+                    let _ = f.seek(SeekFrom::Start(emitted));
+                    let mut s = String::new();
+                    let _ = f.read_to_string(&mut s);
+                    // Only whole lines; the rest comes next time.
+                    let whole = s.rfind('\n').map_or(0, |i| i + 1);
+                    for l in s[..whole].lines() {
+                        emit(l, o, out, err);
+                    }
+                    emitted += whole as u64;
+                }
+            }
+            let running = self
+                .containers
+                .resolve(c.id.as_str())
+                .map(|mut x| {
+                    self.reconcile(&mut x);
+                    x.state == State::Running
+                })
+                .unwrap_or(false);
+            if !running && std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) <= emitted {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The attach socket of a running container.
+    pub fn attach_socket(&self, name: &str) -> Result<(Container, PathBuf)> {
+        let c = self.container(name)?;
+        if c.state != State::Running {
+            return Err(EngineError::Conflict(
+                "You cannot attach to a stopped container, start it first".into(),
+            ));
+        }
+        let p = self.bundle_dir(&c.id).join("attach.sock");
+        Ok((c, p))
+    }
+
+    pub fn pause(&self, name: &str, pause: bool) -> Result<ContainerId> {
+        let c = self.container(name)?;
+        if c.state != State::Running {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        let out = self
+            .runtime_cmd()
+            .args([if pause { "pause" } else { "resume" }, c.id.as_str()])
+            .output()
+            .context(|| "run the runtime".to_owned())?;
+        if !out.status.success() {
+            return Err(EngineError::Conflict(
+                String::from_utf8_lossy(&out.stderr)
+                    .trim()
+                    .trim_start_matches("berth-runtime: ")
+                    .to_owned(),
+            ));
+        }
+        Ok(c.id)
+    }
+
+    /// `berth top`: `ps` of the container's processes.
+    pub fn top(&self, name: &str, ps_args: &[String]) -> Result<String> {
+        let c = self.container(name)?;
+        if c.state != State::Running {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        let out = self
+            .runtime_cmd()
+            .args(["ps", c.id.as_str()])
+            .args(ps_args)
+            .output()
+            .context(|| "run the runtime".to_owned())?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
+        let c = self.container(name)?;
+        crate::lifecycle::check_name(new_name)?;
+        self.containers.rename(&c.id, new_name)
+    }
+
+    /// `berth exec`: runs a process in a running container through the
+    /// runtime (which joins its namespaces and cgroup).
+    pub fn exec(&self, name: &str, e: &ExecOptions) -> Result<i32> {
+        let c = self.container(name)?;
+        if c.state != State::Running {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        let mut cmd = self.runtime_cmd();
+        let log = self.bundle_dir(&c.id).join(format!("exec-{}.log", std::process::id()));
+        cmd.arg("--log").arg(&log).arg("--log-format").arg("json").arg("exec");
+        if e.tty {
+            cmd.arg("--tty");
+        }
+        if e.detach {
+            cmd.arg("--detach");
+        }
+        for kv in &e.env {
+            cmd.arg("--env").arg(kv);
+        }
+        if let Some(w) = &e.workdir {
+            cmd.arg("--cwd").arg(w);
+        }
+        if let Some(u) = &e.user {
+            let rootfs = self.layers.mount_container(c.id.as_str())?;
+            let (uid, gid, _) = crate::spec::resolve_user(&rootfs, u)?;
+            cmd.arg("--user").arg(format!("{uid}:{gid}"));
+        }
+        if e.privileged {
+            for cap in caps_all() {
+                cmd.arg("--cap").arg(cap);
+            }
+        }
+        cmd.arg(c.id.as_str()).args(&e.cmd);
+        if !e.interactive {
+            cmd.stdin(Stdio::null());
+        }
+        let status = cmd.status().context(|| "run the runtime".to_owned())?;
+        let failure = crate::lifecycle::runtime_log_error(&log);
+        let _ = std::fs::remove_file(&log);
+        if let Some(msg) = failure {
+            return Err(crate::lifecycle::runtime_failure(msg));
+        }
+        Ok(status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+    }
+
+    /// `berth container prune`: removes every stopped container.
+    pub fn container_prune(&self) -> Result<(Vec<String>, u64)> {
+        let mut removed = Vec::new();
+        let mut reclaimed = 0;
+        for c in self.container_records()? {
+            if c.state == State::Running {
+                continue;
+            }
+            reclaimed += self.layers.container_size(c.id.as_str()).unwrap_or(0);
+            self.remove_container(&c.id)?;
+            removed.push(c.id.to_string());
+        }
+        Ok((removed, reclaimed))
+    }
+
+    /// `berth rm [-f]`.
+    pub fn rm(&self, name: &str, force: bool) -> Result<()> {
+        let c = self.container(name)?;
+        if c.state == State::Running {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+            let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
+            let _ = self.runtime_kill(&c.id, "SIGKILL", true);
+            self.wait_down(&c.id, Duration::from_secs(10));
+        }
+        match self.containers.resolve(c.id.as_str()) {
+            Ok(_) => self.remove_container(&c.id),
+            Err(_) => Ok(()), // an --rm container removed itself meanwhile
+        }
+    }
+}
+
+/// `berth exec`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub detach: bool,
+    pub privileged: bool,
+}
+
+fn caps_all() -> Vec<String> {
+    [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+        "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+        "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+        "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+/// One json-file log line, shown as `docker logs` does.
+fn emit(line: &str, o: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+        return;
+    };
+    let time = v["time"].as_str().unwrap_or("");
+    if o.since.is_some() || o.until.is_some() {
+        let t = humantime::parse_rfc3339_weak(time.trim_end_matches('Z').split('.').next().unwrap_or(""))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        if o.since.is_some_and(|s| t < s) || o.until.is_some_and(|u| t > u) {
+            return;
+        }
+    }
+    let text = v["log"].as_str().unwrap_or("");
+    let w: &mut dyn Write = if v["stream"] == "stderr" { err } else { out };
+    if o.timestamps {
+        let _ = write!(w, "{time} ");
+    }
+    let _ = w.write_all(text.as_bytes());
+}
