@@ -101,6 +101,20 @@ pub struct ContainerConfig {
     /// `--log-opt max-file`.
     #[serde(default)]
     pub log_max_files: Option<u32>,
+    /// Resources, security, namespaces, mounts (volumes resolved to their
+    /// directories), devices, runtime, init: Docker's HostConfig.
+    #[serde(default)]
+    pub host: crate::options::HostConfig,
+    /// Docker's Config.Labels: the image's labels under `-l`/`--label-file`.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The `--health-*` flags merged over the image's Healthcheck; test
+    /// ["NONE"] disables it (`--no-healthcheck`); None: no healthcheck.
+    #[serde(default)]
+    pub healthcheck: Option<crate::options::Healthcheck>,
+    /// The image's ExposedPorts ("80/tcp").
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -8,12 +8,15 @@ pub mod containers;
 pub mod error;
 mod images;
 mod lifecycle;
+pub mod options;
 pub mod spec;
+mod volumes;
 
+pub use background::{ExecOptions, Live, LogOptions};
 pub use error::{EngineError, Result};
 pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
-pub use background::{ExecOptions, Live, LogOptions};
 pub use lifecycle::{ContainerSummary, CreateOptions};
+pub use options::HostConfig;
 pub use spec::RunOptions;
 
 use berth_image::{BlobStore, ImageDb};

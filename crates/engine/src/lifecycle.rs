@@ -76,24 +76,7 @@ pub(crate) fn runtime_failure(msg: String) -> EngineError {
 }
 
 fn image_defaults(img: &Image) -> Result<ImageDefaults> {
-    let v: serde_json::Value = serde_json::from_slice(&img.config_json)
-        .map_err(|e| EngineError::Other(format!("image config: {e}")))?;
-    let c = &v["config"];
-    let strings = |k: &str| -> Option<Vec<String>> {
-        c.get(k)?.as_array().map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-    };
-    let string = |k: &str| c.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    Ok(ImageDefaults {
-        entrypoint: strings("Entrypoint"),
-        cmd: strings("Cmd"),
-        env: strings("Env").unwrap_or_default(),
-        working_dir: string("WorkingDir"),
-        user: string("User"),
-    })
+    ImageDefaults::from_config_json(&img.config_json)
 }
 
 /// Where to find the OCI runtime: `BERTH_RUNTIME`, else `berth-runtime`
@@ -151,20 +134,19 @@ impl Engine {
         })?;
         let defaults = image_defaults(&img)?;
         let args = spec::argv(&defaults, &opts.run)?;
+        let run = self.prepare_run(&opts.run, &defaults)?;
         if let Some(n) = &opts.name {
             check_name(n)?;
         }
         let id = ContainerId::random()?;
-        let hostname = opts
-            .run
+        let hostname = run
             .hostname
             .clone()
             .unwrap_or_else(|| id.short().to_owned());
         let config = ContainerConfig {
             args,
-            env: spec::merge_env(&defaults.env, &opts.run.env),
-            working_dir: opts
-                .run
+            env: spec::merge_env(&defaults.env, &run.env),
+            working_dir: run
                 .workdir
                 .clone()
                 .or(defaults.working_dir.clone())
@@ -183,7 +165,16 @@ impl Engine {
             cmd: opts.run.cmd.clone(),
             auto_remove: opts.auto_remove,
             interactive: opts.interactive,
-            ..ContainerConfig::default()
+            restart: run.restart,
+            stop_signal: run.stop_signal,
+            stop_timeout: run.stop_timeout,
+            log_driver: run.log_driver,
+            log_max_size: run.log_max_size,
+            log_max_files: run.log_max_files,
+            host: run.host,
+            labels: run.labels,
+            healthcheck: run.healthcheck,
+            exposed_ports: defaults.exposed_ports.clone(),
         };
         let mut record = Container {
             id: id.clone(),
@@ -260,6 +251,9 @@ impl Engine {
             hostname: Some(c.config.hostname.clone()),
             tty: c.config.tty,
             read_only: c.config.read_only,
+            host: c.config.host.clone(),
+            ns_paths: self.namespace_paths(&c.config.host)?,
+            ..Default::default()
         };
         let spec = spec::container_spec(c.id.as_str(), rootfs, &ImageDefaults::default(), &opts)?;
         let dir = self.bundle_dir(&c.id);
@@ -271,13 +265,14 @@ impl Engine {
     }
 
     fn run_runtime(&self, c: &Container, rootfs: &Path) -> Result<i32> {
+        let runtime = crate::volumes::container_runtime(&c.config.host)?;
         let dir = self.write_bundle(c, rootfs)?;
         let log = dir.join("runtime.log");
         let _ = std::fs::remove_file(&log);
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
-        let status = Command::new(runtime_binary())
+        let status = Command::new(&runtime)
             .arg("--root")
             .arg(self.run.join("runtime"))
             .arg("--log")
@@ -299,7 +294,7 @@ impl Engine {
                     .set_state(&c.id, State::Exited, Some(125), &now())?;
                 return Err(EngineError::Other(format!(
                     "cannot run the OCI runtime {}: {e}",
-                    runtime_binary().display()
+                    runtime.display()
                 )));
             }
         };
@@ -346,10 +341,8 @@ impl Engine {
                 let status = match c.state {
                     State::Created => "Created".to_owned(),
                     State::Running => {
-                        let up = format!(
-                            "Up {}",
-                            humantime_ago(parse_time(c.started_at.as_deref()))
-                        );
+                        let up =
+                            format!("Up {}", humantime_ago(parse_time(c.started_at.as_deref())));
                         if self.live(&c).paused {
                             format!("{up} (Paused)")
                         } else {

@@ -80,6 +80,7 @@ impl ContainerFlags {
                 hostname: self.hostname.clone(),
                 tty: self.tty,
                 read_only: self.read_only,
+                ..Default::default()
             },
         })
     }

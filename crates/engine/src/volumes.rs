@@ -1,0 +1,247 @@
+//! What `create` settles once the flags are parsed: volumes get their
+//! directories (`ROOT/volumes/NAME/_data`, made on first use; anonymous ones
+//! for `-v /path` and the image's `Volumes`), missing `-v` bind sources are
+//! made as directories (as Docker does), the image's labels, StopSignal and
+//! Healthcheck are merged under the user's, `--init` finds its binary and
+//! `--runtime` its executable. At start, `container:X` namespaces are
+//! resolved to `/proc/PID/ns/…` of X's init.
+
+use crate::containers::{ContainerId, State};
+use crate::error::{Context, EngineError, Result};
+use crate::options::{self, MountPoint};
+use crate::spec::{ImageDefaults, RunOptions};
+use crate::Engine;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn invalid(msg: impl Into<String>) -> EngineError {
+    EngineError::Invalid(msg.into())
+}
+
+/// An executable called `name` in PATH (or the standard places).
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(
+            [
+                "/usr/local/sbin",
+                "/usr/local/bin",
+                "/usr/sbin",
+                "/usr/bin",
+                "/sbin",
+                "/bin",
+            ]
+            .map(PathBuf::from),
+        )
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `--runtime`: None for berth's own runtime, else the executable to run
+/// (a path, or a name such as runc or crun looked up in PATH).
+pub(crate) fn resolve_runtime(name: Option<&str>) -> Result<Option<PathBuf>> {
+    match name {
+        None | Some("" | "berth-runtime" | "berth") => Ok(None),
+        Some(n) if n.contains('/') => {
+            let p = PathBuf::from(n);
+            if is_executable(&p) {
+                Ok(Some(p))
+            } else {
+                Err(invalid(format!(
+                    "unknown or invalid runtime name: {n}: not an executable file"
+                )))
+            }
+        }
+        Some(n) => find_in_path(n).map(Some).ok_or_else(|| {
+            invalid(format!(
+                "unknown or invalid runtime name: {n}: not found in PATH"
+            ))
+        }),
+    }
+}
+
+/// The runtime a container runs under: `--runtime`, else berth-runtime.
+pub(crate) fn container_runtime(h: &options::HostConfig) -> Result<PathBuf> {
+    Ok(resolve_runtime(h.runtime.as_deref())?.unwrap_or_else(crate::lifecycle::runtime_binary))
+}
+
+/// The init binary `--init` bind-mounts at /sbin/docker-init: a static
+/// catatonit or tini from the host.
+fn find_init() -> Result<PathBuf> {
+    for name in ["catatonit", "tini-static", "docker-init", "tini"] {
+        if let Some(p) = find_in_path(name) {
+            return Ok(p);
+        }
+    }
+    for p in [
+        "/usr/libexec/podman/catatonit",
+        "/usr/libexec/docker/docker-init",
+    ] {
+        if is_executable(Path::new(p)) {
+            return Ok(PathBuf::from(p));
+        }
+    }
+    Err(invalid(
+        "--init is not supported on this host: no init binary found (install catatonit or tini)",
+    ))
+}
+
+impl Engine {
+    /// `ROOT/volumes/NAME/_data`, created if missing.
+    pub(crate) fn volume_data(&self, name: &str) -> Result<PathBuf> {
+        let data = self.root().join("volumes").join(name).join("_data");
+        std::fs::create_dir_all(&data).context(|| format!("create volume {name}"))?;
+        Ok(data)
+    }
+
+    /// The run options as they are stored: validated, with defaults from the
+    /// image and everything on the host that the container will need made.
+    pub(crate) fn prepare_run(
+        &self,
+        run: &RunOptions,
+        image: &ImageDefaults,
+    ) -> Result<RunOptions> {
+        let mut run = run.clone();
+        let h = &mut run.host;
+        options::validate(h)?;
+        if h.uts == "host" {
+            if run.hostname.is_some() {
+                return Err(invalid("Conflicting options: hostname and the UTS mode"));
+            }
+            run.hostname = Some(
+                nix::unistd::gethostname()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+        }
+        for mode in [&h.ipc, &h.pid] {
+            if let Some(x) = mode.strip_prefix("container:") {
+                let c = self.containers.resolve(x)?;
+                if c.state != State::Running {
+                    return Err(invalid(format!(
+                        "container:{x} needs a running container: {x} is not running"
+                    )));
+                }
+            }
+        }
+        for d in &h.devices {
+            crate::spec::host_devices(Path::new(&d.host), Path::new(&d.container))?;
+        }
+        if let Some(rt) = &h.runtime {
+            resolve_runtime(Some(rt))?;
+        }
+        if h.init.as_deref() == Some("") {
+            h.init = Some(find_init()?.to_string_lossy().into_owned());
+        }
+        // The image's Volumes: an anonymous volume each, unless mounted over.
+        for v in &image.volumes {
+            let dest = v.trim_end_matches('/');
+            if !h
+                .mounts
+                .iter()
+                .any(|m| m.destination.trim_end_matches('/') == dest)
+            {
+                h.mounts.push(MountPoint {
+                    typ: "volume".into(),
+                    source: String::new(),
+                    destination: v.clone(),
+                    read_only: false,
+                    options: Vec::new(),
+                    name: None,
+                    create_source: true,
+                });
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for m in &h.mounts {
+            if !seen.insert(m.destination.trim_end_matches('/').to_owned()) {
+                return Err(invalid(format!("Duplicate mount point: {}", m.destination)));
+            }
+        }
+        for m in &mut h.mounts {
+            match m.typ.as_str() {
+                "bind" => {
+                    let p = Path::new(&m.source);
+                    if !p.exists() {
+                        if !m.create_source {
+                            return Err(invalid(format!(
+                                "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                                m.source
+                            )));
+                        }
+                        std::fs::create_dir_all(p).map_err(|e| {
+                            invalid(format!(
+                                "error while creating mount source path '{}': {}",
+                                m.source,
+                                options::io_reason(&e)
+                            ))
+                        })?;
+                    }
+                }
+                "volume" => {
+                    let name = match &m.name {
+                        Some(n) => n.clone(),
+                        None => {
+                            let n = ContainerId::random()?.to_string();
+                            m.name = Some(n.clone());
+                            n
+                        }
+                    };
+                    m.source = self.volume_data(&name)?.to_string_lossy().into_owned();
+                }
+                _ => {}
+            }
+        }
+        let mut labels = image.labels.clone();
+        labels.extend(run.labels.clone());
+        run.labels = labels;
+        if run.stop_signal.is_none() {
+            run.stop_signal = image.stop_signal.clone();
+        }
+        run.healthcheck =
+            options::merge_healthcheck(run.healthcheck.as_ref(), image.healthcheck.as_ref());
+        Ok(run)
+    }
+
+    /// At start: `container:X` namespace modes become the paths of X's
+    /// namespaces (X must be running).
+    pub(crate) fn namespace_paths(
+        &self,
+        h: &options::HostConfig,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for (kind, mode) in [("ipc", &h.ipc), ("pid", &h.pid)] {
+            let Some(x) = mode.strip_prefix("container:") else {
+                continue;
+            };
+            let c = self.containers.resolve(x)?;
+            let not_running = || {
+                invalid(format!(
+                    "container:{x} needs a running container: {x} is not running"
+                ))
+            };
+            if c.state != State::Running {
+                return Err(not_running());
+            }
+            let st = std::process::Command::new(container_runtime(&c.config.host)?)
+                .arg("--root")
+                .arg(self.run_dir().join("runtime"))
+                .arg("state")
+                .arg(c.id.as_str())
+                .output()
+                .map_err(|_| not_running())?;
+            let pid = serde_json::from_slice::<serde_json::Value>(&st.stdout)
+                .ok()
+                .and_then(|v| v["pid"].as_i64())
+                .filter(|p| *p > 0)
+                .ok_or_else(not_running)?;
+            out.insert(kind.to_owned(), format!("/proc/{pid}/ns/{kind}"));
+        }
+        Ok(out)
+    }
+}
