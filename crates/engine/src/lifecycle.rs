@@ -495,7 +495,7 @@ impl Engine {
             State::Running => "running",
             State::Exited => "exited",
         };
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "Id": c.id.to_string(),
             "Created": c.created,
             "Path": c.config.args.first().cloned().unwrap_or_default(),
@@ -527,7 +527,9 @@ impl Engine {
                 "Entrypoint": c.config.entrypoint,
             },
             "HostConfig": {"ReadonlyRootfs": c.config.read_only},
-        })
+        });
+        crate::volumes::inspect_into(&mut v, &c.config);
+        v
     }
 }
 

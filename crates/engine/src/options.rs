@@ -371,16 +371,28 @@ pub const ALL_CAPS: [&str; 41] = [
 ];
 
 /// The capabilities both berth and the running kernel know (Docker's
-/// GetAllCapabilities), without the CAP_ prefix.
+/// GetAllCapabilities), without the CAP_ prefix, limited to this process's
+/// bounding set: a capability berth itself cannot hold (inside another
+/// container, say) cannot be given either.
 pub fn host_caps() -> Vec<&'static str> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(ALL_CAPS.len() - 1);
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
     ALL_CAPS
         .iter()
+        .enumerate()
         .take(last.saturating_add(1))
-        .copied()
+        .filter(|(i, _)| bounding & (1u64 << i) != 0)
+        .map(|(_, c)| *c)
         .collect()
 }
 

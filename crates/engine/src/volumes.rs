@@ -245,3 +245,144 @@ impl Engine {
         Ok(out)
     }
 }
+
+/// The parts of `inspect` these options make: Config's Labels, StopSignal,
+/// StopTimeout, Healthcheck, ExposedPorts; Docker's HostConfig; Mounts.
+pub(crate) fn inspect_into(v: &mut serde_json::Value, c: &crate::containers::ContainerConfig) {
+    use serde_json::json;
+    let h = &c.host;
+    let ns = |s: &str, default: &str| {
+        if s.is_empty() {
+            default.to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    let restart = c.restart.as_deref().unwrap_or("no");
+    let (rname, rcount) = restart.split_once(':').unwrap_or((restart, "0"));
+    let mut security_opt: Vec<String> = Vec::new();
+    if h.no_new_privileges {
+        security_opt.push("no-new-privileges".into());
+    }
+    match &h.seccomp {
+        options::SeccompMode::Unconfined => security_opt.push("seccomp=unconfined".into()),
+        options::SeccompMode::Profile(p) => security_opt.push(format!("seccomp={p}")),
+        options::SeccompMode::Default => {}
+    }
+    let binds: Vec<String> = h
+        .mounts
+        .iter()
+        .filter(|m| m.create_source && m.typ != "tmpfs")
+        .filter_map(|m| {
+            let src = if m.typ == "bind" {
+                m.source.clone()
+            } else {
+                m.name.clone()?
+            };
+            Some(format!(
+                "{src}:{}{}",
+                m.destination,
+                if m.read_only { ":ro" } else { "" }
+            ))
+        })
+        .collect();
+    let tmpfs: serde_json::Map<String, serde_json::Value> = h
+        .mounts
+        .iter()
+        .filter(|m| m.typ == "tmpfs" && m.create_source)
+        .map(|m| (m.destination.clone(), json!(m.options.join(","))))
+        .collect();
+    let host = json!({
+        "Binds": binds,
+        "AutoRemove": c.auto_remove,
+        "Memory": h.memory.unwrap_or(0),
+        "MemorySwap": h.memory_swap.unwrap_or(0),
+        "MemoryReservation": h.memory_reservation.unwrap_or(0),
+        "NanoCpus": h.nano_cpus.unwrap_or(0),
+        "CpuShares": h.cpu_shares.unwrap_or(0),
+        "CpuQuota": h.cpu_quota.unwrap_or(0),
+        "CpuPeriod": h.cpu_period.unwrap_or(0),
+        "CpusetCpus": h.cpuset_cpus.clone().unwrap_or_default(),
+        "CpusetMems": h.cpuset_mems.clone().unwrap_or_default(),
+        "PidsLimit": h.pids_limit,
+        "BlkioWeight": h.blkio_weight.unwrap_or(0),
+        "CapAdd": h.cap_add,
+        "CapDrop": h.cap_drop,
+        "Privileged": h.privileged,
+        "SecurityOpt": security_opt,
+        "Ulimits": h.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+        "Sysctls": h.sysctls,
+        "Devices": h.devices.iter().map(|d| json!({"PathOnHost": d.host, "PathInContainer": d.container, "CgroupPermissions": d.permissions})).collect::<Vec<_>>(),
+        "GroupAdd": h.group_add,
+        "IpcMode": ns(&h.ipc, "private"),
+        "PidMode": h.pid,
+        "UTSMode": h.uts,
+        "UsernsMode": h.userns,
+        "Tmpfs": tmpfs,
+        "Init": h.init.is_some(),
+        "RestartPolicy": {"Name": rname, "MaximumRetryCount": rcount.parse::<i64>().unwrap_or(0)},
+        "LogConfig": {
+            "Type": c.log_driver.as_deref().unwrap_or("json-file"),
+            "Config": {},
+        },
+        "Runtime": h.runtime.clone().unwrap_or_else(|| "berth-runtime".into()),
+        "ReadonlyRootfs": c.read_only,
+    });
+    let mounts: Vec<serde_json::Value> = h
+        .mounts
+        .iter()
+        .filter(|m| m.typ != "tmpfs")
+        .map(|m| {
+            let mut j = json!({
+                "Type": m.typ,
+                "Source": m.source,
+                "Destination": m.destination,
+                "Mode": if m.read_only { "ro" } else { "" },
+                "RW": !m.read_only,
+                "Propagation": if m.typ == "bind" { "rprivate" } else { "" },
+            });
+            if let Some(n) = &m.name {
+                j["Name"] = json!(n);
+                j["Driver"] = json!("local");
+            }
+            j
+        })
+        .collect();
+    let hc = c.healthcheck.as_ref().map(|hc| {
+        json!({"Test": hc.test, "Interval": hc.interval, "Timeout": hc.timeout,
+               "StartPeriod": hc.start_period, "Retries": hc.retries})
+    });
+    let ports: serde_json::Map<String, serde_json::Value> = c
+        .exposed_ports
+        .iter()
+        .map(|p| (p.clone(), json!({})))
+        .collect();
+    if let Some(cfg) = v.get_mut("Config").and_then(|x| x.as_object_mut()) {
+        cfg.insert("Labels".into(), json!(c.labels));
+        if let Some(s) = &c.stop_signal {
+            cfg.insert("StopSignal".into(), json!(s));
+        }
+        if let Some(t) = c.stop_timeout {
+            cfg.insert("StopTimeout".into(), json!(t));
+        }
+        if let Some(hc) = hc {
+            cfg.insert("Healthcheck".into(), hc);
+        }
+        if !ports.is_empty() {
+            cfg.insert("ExposedPorts".into(), json!(ports));
+        }
+    }
+    match v.get_mut("HostConfig").and_then(|x| x.as_object_mut()) {
+        Some(existing) => {
+            if let Some(o) = host.as_object() {
+                for (k, val) in o {
+                    existing.entry(k.clone()).or_insert_with(|| val.clone());
+                }
+            }
+        }
+        None => v["HostConfig"] = host,
+    }
+    if v.get("Mounts").is_none() {
+        v["Mounts"] = json!(mounts);
+    }
+}

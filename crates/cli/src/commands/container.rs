@@ -36,11 +36,308 @@ pub struct ContainerFlags {
     /// Mount the container's root filesystem as read only
     #[arg(long)]
     read_only: bool,
+    #[command(flatten)]
+    host: HostFlags,
     /// The image to run
     image: String,
     /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
+}
+
+/// Resources, security, namespaces, mounts and policies (Docker's
+/// HostConfig flags). Values are parsed by `berth_engine::options`, so a
+/// malformed one is one line and exit 125.
+#[derive(Args, Clone, Default)]
+pub struct HostFlags {
+    /// Memory limit (e.g. 512m, 1g)
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    memory_reservation: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long, allow_hyphen_values = true)]
+    cpu_shares: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_quota: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_period: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long, allow_hyphen_values = true)]
+    blkio_weight: Option<String>,
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Security options (no-new-privileges, seccomp=unconfined|PROFILE.json)
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Ulimit options (name=soft[:hard])
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Sysctl options (key=value)
+    #[arg(long)]
+    sysctl: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:rwm])
+    #[arg(long)]
+    device: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long)]
+    group_add: Vec<String>,
+    /// IPC mode to use (private, shareable, none, host, container:NAME)
+    #[arg(long)]
+    ipc: Option<String>,
+    /// PID namespace to use (host, container:NAME)
+    #[arg(long)]
+    pid: Option<String>,
+    /// UTS namespace to use (host)
+    #[arg(long)]
+    uts: Option<String>,
+    /// User namespace to use (host)
+    #[arg(long)]
+    userns: Option<String>,
+    /// Bind mount a volume (HOST:CONTAINER[:ro|rw|z|Z], NAME:CONTAINER, CONTAINER)
+    #[arg(short = 'v', long)]
+    volume: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=…,target=…,readonly)
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long)]
+    label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long)]
+    label_file: Vec<PathBuf>,
+    /// Signal to stop the container
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long, allow_hyphen_values = true)]
+    stop_timeout: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Restart policy to apply when a container exits (no, always, unless-stopped, on-failure[:N])
+    #[arg(long)]
+    restart: Option<String>,
+    /// Logging driver for the container (json-file, none)
+    #[arg(long)]
+    log_driver: Option<String>,
+    /// Log driver options (max-size=10m, max-file=3)
+    #[arg(long)]
+    log_opt: Vec<String>,
+    /// Command to run to check health
+    #[arg(long)]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long, allow_hyphen_values = true)]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long, allow_hyphen_values = true)]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long, allow_hyphen_values = true)]
+    health_retries: Option<String>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)
+    #[arg(long, allow_hyphen_values = true)]
+    health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    no_healthcheck: bool,
+    /// Runtime to use for this container (a path, or runc, crun, ...)
+    #[arg(long)]
+    runtime: Option<String>,
+    /// Set platform if server is multi-platform capable (only the host's)
+    #[arg(long)]
+    platform: Option<String>,
+    /// Pull image before running (always, missing, never)
+    #[arg(long)]
+    pull: Option<String>,
+}
+
+impl HostFlags {
+    /// Fills `run` with what these flags say.
+    fn apply(&self, run: &mut RunOptions) -> Result<()> {
+        use berth_engine::options as o;
+        let h = &mut run.host;
+        h.memory = self
+            .memory
+            .as_deref()
+            .map(|v| o::size_flag("--memory", v))
+            .transpose()?;
+        h.memory_swap = self.memory_swap.as_deref().map(o::swap_flag).transpose()?;
+        h.memory_reservation = self
+            .memory_reservation
+            .as_deref()
+            .map(|v| o::size_flag("--memory-reservation", v))
+            .transpose()?;
+        h.nano_cpus = self.cpus.as_deref().map(o::cpus_flag).transpose()?;
+        h.cpu_shares = self
+            .cpu_shares
+            .as_deref()
+            .map(|v| o::int_flag::<u64>("--cpu-shares", v))
+            .transpose()?;
+        h.cpu_quota = self
+            .cpu_quota
+            .as_deref()
+            .map(|v| o::int_flag::<i64>("--cpu-quota", v))
+            .transpose()?;
+        h.cpu_period = self
+            .cpu_period
+            .as_deref()
+            .map(|v| o::int_flag::<u64>("--cpu-period", v))
+            .transpose()?;
+        h.cpuset_cpus = self.cpuset_cpus.clone();
+        h.cpuset_mems = self.cpuset_mems.clone();
+        h.pids_limit = self
+            .pids_limit
+            .as_deref()
+            .map(|v| o::int_flag::<i64>("--pids-limit", v))
+            .transpose()?;
+        h.blkio_weight = self
+            .blkio_weight
+            .as_deref()
+            .map(|v| o::int_flag::<u16>("--blkio-weight", v))
+            .transpose()?;
+        h.cap_add = self
+            .cap_add
+            .iter()
+            .map(|c| o::normalize_cap(c))
+            .collect::<Result<_>>()?;
+        h.cap_drop = self
+            .cap_drop
+            .iter()
+            .map(|c| o::normalize_cap(c))
+            .collect::<Result<_>>()?;
+        h.privileged = self.privileged;
+        for s in &self.security_opt {
+            o::security_opt(h, s)?;
+        }
+        h.ulimits = self
+            .ulimit
+            .iter()
+            .map(|u| o::ulimit(u))
+            .collect::<Result<_>>()?;
+        for s in &self.sysctl {
+            let (k, v) = o::sysctl(s)?;
+            h.sysctls.insert(k, v);
+        }
+        h.devices = self
+            .device
+            .iter()
+            .map(|d| o::device(d))
+            .collect::<Result<_>>()?;
+        h.group_add = self.group_add.clone();
+        h.ipc = o::ipc_mode(self.ipc.as_deref().unwrap_or(""))?;
+        h.pid = o::pid_mode(self.pid.as_deref().unwrap_or(""))?;
+        h.uts = o::uts_mode(self.uts.as_deref().unwrap_or(""))?;
+        h.userns = o::userns_mode(self.userns.as_deref().unwrap_or(""))?;
+        for v in &self.volume {
+            h.mounts.push(o::volume(v)?);
+        }
+        for m in &self.mount {
+            h.mounts.push(o::mount(m)?);
+        }
+        for t in &self.tmpfs {
+            h.mounts.push(o::tmpfs(t)?);
+        }
+        h.init = self.init.then(String::new);
+        h.runtime = self.runtime.clone();
+        for f in &self.label_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| EngineError::Invalid(format!("open {}: {e}", f.display())))?;
+            for line in text.lines() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (k, v) = o::label(line)?;
+                run.labels.insert(k, v);
+            }
+        }
+        for l in &self.label {
+            let (k, v) = o::label(l)?;
+            run.labels.insert(k, v);
+        }
+        run.stop_signal = self
+            .stop_signal
+            .as_deref()
+            .map(o::stop_signal)
+            .transpose()?;
+        run.stop_timeout = self
+            .stop_timeout
+            .as_deref()
+            .map(|v| o::int_flag::<u64>("--stop-timeout", v))
+            .transpose()?;
+        run.restart = self
+            .restart
+            .as_deref()
+            .map(|r| o::restart(r).map(|p| p.text()))
+            .transpose()?;
+        let log = o::log_config(self.log_driver.as_deref(), &self.log_opt)?;
+        run.log_max_size = log.max_size();
+        run.log_max_files = log.max_files();
+        run.log_driver = self.log_driver.as_ref().map(|_| log.typ.clone());
+        let dur = |flag: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|v| o::duration_flag(flag, v))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        run.healthcheck = o::healthcheck(&o::HealthFlags {
+            cmd: self.health_cmd.clone(),
+            interval: dur("--health-interval", &self.health_interval)?,
+            timeout: dur("--health-timeout", &self.health_timeout)?,
+            start_period: dur("--health-start-period", &self.health_start_period)?,
+            retries: self
+                .health_retries
+                .as_deref()
+                .map(|v| o::int_flag::<i64>("--health-retries", v))
+                .transpose()?
+                .unwrap_or_default(),
+            none: self.no_healthcheck,
+        })?;
+        if let Some(p) = &self.platform {
+            o::platform(p)?;
+        }
+        match self.pull.as_deref() {
+            None | Some("missing" | "never") => {}
+            Some("always") => return Err(EngineError::Invalid(
+                "no registry reachable: pull is not supported yet (use --pull missing or never)"
+                    .into(),
+            )),
+            Some(p) => return Err(EngineError::Invalid(format!(
+                "invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\""
+            ))),
+        }
+        Ok(())
+    }
 }
 
 fn env_value(kv: &str) -> Option<String> {
@@ -66,7 +363,7 @@ impl ContainerFlags {
             }
         }
         env.extend(self.env.iter().filter_map(|kv| env_value(kv)));
-        Ok(CreateOptions {
+        let mut o = CreateOptions {
             interactive: self.interactive,
             auto_remove: false,
             name: self.name.clone(),
@@ -82,7 +379,9 @@ impl ContainerFlags {
                 read_only: self.read_only,
                 ..Default::default()
             },
-        })
+        };
+        self.host.apply(&mut o.run)?;
+        Ok(o)
     }
 }
 
@@ -142,6 +441,11 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<i32> {
         }
         Err(e) => return Ok(start_failure(e)),
     };
+    if a.rm && opts.run.restart.as_deref().is_some_and(|r| r != "no") {
+        return Ok(start_failure(EngineError::Invalid(
+            "Conflicting options: --restart and --rm".into(),
+        )));
+    }
     if a.detach {
         // Under its own monitor; berth returns once it runs.
         return match engine.run_detached(&opts) {
