@@ -74,6 +74,56 @@ fn read_pid(path: &Path) -> Option<i32> {
 }
 
 impl Engine {
+    /// Records a container event (`berth events`); failures to record are
+    /// not worth failing the operation for.
+    pub(crate) fn event(&self, action: &str, c: &Container, extra: &[(&str, String)]) {
+        let mut attrs = std::collections::BTreeMap::new();
+        attrs.insert("name".to_owned(), c.name.clone());
+        attrs.insert("image".to_owned(), c.image_ref.clone());
+        for (k, v) in &c.config.labels {
+            attrs.insert(k.clone(), v.clone());
+        }
+        for (k, v) in extra {
+            attrs.insert((*k).to_owned(), v.clone());
+        }
+        let _ = self
+            .containers
+            .record_event("container", action, c.id.as_str(), &attrs);
+    }
+
+    /// `berth events`: calls `each` for every event from `since` to `until`
+    /// (nanoseconds) that passes `keep`; with `follow`, keeps polling for new
+    /// ones until `until` passes (forever without one).
+    pub fn events(
+        &self,
+        since: i64,
+        until: Option<i64>,
+        follow: bool,
+        keep: &dyn Fn(&crate::containers::Event) -> bool,
+        each: &mut dyn FnMut(&crate::containers::Event) -> bool,
+    ) -> Result<()> {
+        let mut seq = 0;
+        loop {
+            for e in self
+                .containers
+                .events(seq, since, until.unwrap_or(i64::MAX))?
+            {
+                seq = e.seq;
+                if keep(&e) && !each(&e) {
+                    return Ok(());
+                }
+            }
+            let now = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0);
+            if !follow || until.is_some_and(|u| now > u) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn runtime_cmd(&self) -> Command {
         let mut c = Command::new(runtime_binary());
         c.arg("--root").arg(self.run.join("runtime"));
@@ -97,7 +147,10 @@ impl Engine {
             return None;
         }
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        Some((v["status"].as_str()?.to_owned(), v["pid"].as_i64().unwrap_or(0) as i32))
+        Some((
+            v["status"].as_str()?.to_owned(),
+            v["pid"].as_i64().unwrap_or(0) as i32,
+        ))
     }
 
     /// Brings a record marked running in line with reality: a container
@@ -233,7 +286,8 @@ impl Engine {
         let mut child = match cmd.spawn() {
             Ok(ch) => ch,
             Err(e) => {
-                self.containers.set_state(&c.id, State::Exited, Some(125), &now())?;
+                self.containers
+                    .set_state(&c.id, State::Exited, Some(125), &now())?;
                 let _ = self.layers.unmount_container(c.id.as_str());
                 return Err(EngineError::Other(format!(
                     "cannot run the monitor {}: {e}",
@@ -249,17 +303,22 @@ impl Engine {
         // already failed.
         if let Some(msg) = line.trim().strip_prefix("error: ") {
             let _ = child.wait();
-            self.containers.set_state(&c.id, State::Exited, Some(125), &now())?;
+            self.containers
+                .set_state(&c.id, State::Exited, Some(125), &now())?;
             let _ = self.layers.unmount_container(c.id.as_str());
             return Err(crate::lifecycle::runtime_failure(msg.to_owned()));
         }
         if !line.starts_with("ok") {
             let _ = child.wait();
-            self.containers.set_state(&c.id, State::Exited, Some(125), &now())?;
+            self.containers
+                .set_state(&c.id, State::Exited, Some(125), &now())?;
             let _ = self.layers.unmount_container(c.id.as_str());
-            return Err(EngineError::Other("the container monitor failed to start".into()));
+            return Err(EngineError::Other(
+                "the container monitor failed to start".into(),
+            ));
         }
         std::mem::forget(child);
+        self.event("start", &c, &[]);
         Ok(c.id)
     }
 
@@ -290,6 +349,7 @@ impl Engine {
         let _ = self.layers.unmount_container(c.id.as_str());
         self.containers
             .set_state(&c.id, State::Exited, Some(code), &at)?;
+        self.event("die", &c, &[("exitCode", code.to_string())]);
         if c.config.auto_remove {
             self.remove_container(&c.id)?;
         }
@@ -350,7 +410,11 @@ impl Engine {
             return Ok(c.id);
         }
         let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
-        let signal = c.config.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into());
+        let signal = c
+            .config
+            .stop_signal
+            .clone()
+            .unwrap_or_else(|| "SIGTERM".into());
         let secs = timeout.or(c.config.stop_timeout).unwrap_or(10);
         if self.live(&c).paused {
             let _ = self.runtime_cmd().args(["resume", c.id.as_str()]).status();
@@ -379,6 +443,7 @@ impl Engine {
         }
         let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
         self.runtime_kill(&c.id, signal, false)?;
+        self.event("kill", &c, &[("signal", signal.to_owned())]);
         Ok(c.id)
     }
 
@@ -416,7 +481,13 @@ impl Engine {
 
     /// `berth logs`: writes the container's log lines (stdout's to `out`,
     /// stderr's to `err`), following if asked until the container stops.
-    pub fn logs(&self, name: &str, o: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    pub fn logs(
+        &self,
+        name: &str,
+        o: &LogOptions,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<()> {
         let c = self.container(name)?;
         let path = self.log_path(&c.id);
         if c.config.log_driver.as_deref() == Some("none") {
@@ -517,6 +588,7 @@ impl Engine {
                     .to_owned(),
             ));
         }
+        self.event(if pause { "pause" } else { "unpause" }, &c, &[]);
         Ok(c.id)
     }
 
@@ -541,7 +613,9 @@ impl Engine {
     pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
         let c = self.container(name)?;
         crate::lifecycle::check_name(new_name)?;
-        self.containers.rename(&c.id, new_name)
+        self.containers.rename(&c.id, new_name)?;
+        self.event("rename", &c, &[("oldName", format!("/{}", c.name))]);
+        Ok(())
     }
 
     /// `berth exec`: runs a process in a running container through the
@@ -555,8 +629,14 @@ impl Engine {
             )));
         }
         let mut cmd = self.runtime_cmd();
-        let log = self.bundle_dir(&c.id).join(format!("exec-{}.log", std::process::id()));
-        cmd.arg("--log").arg(&log).arg("--log-format").arg("json").arg("exec");
+        let log = self
+            .bundle_dir(&c.id)
+            .join(format!("exec-{}.log", std::process::id()));
+        cmd.arg("--log")
+            .arg(&log)
+            .arg("--log-format")
+            .arg("json")
+            .arg("exec");
         if e.tty {
             cmd.arg("--tty");
         }
@@ -589,7 +669,9 @@ impl Engine {
         if let Some(msg) = failure {
             return Err(crate::lifecycle::runtime_failure(msg));
         }
-        Ok(status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+        Ok(status
+            .code()
+            .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
     }
 
     /// `berth container prune`: removes every stopped container.
@@ -643,15 +725,47 @@ pub struct ExecOptions {
 
 fn caps_all() -> Vec<String> {
     [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-        "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-        "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-        "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-        "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-        "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -665,8 +779,10 @@ fn emit(line: &str, o: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) {
     };
     let time = v["time"].as_str().unwrap_or("");
     if o.since.is_some() || o.until.is_some() {
-        let t = humantime::parse_rfc3339_weak(time.trim_end_matches('Z').split('.').next().unwrap_or(""))
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let t = humantime::parse_rfc3339_weak(
+            time.trim_end_matches('Z').split('.').next().unwrap_or(""),
+        )
+        .unwrap_or(SystemTime::UNIX_EPOCH);
         if o.since.is_some_and(|s| t < s) || o.until.is_some_and(|u| t > u) {
             return;
         }

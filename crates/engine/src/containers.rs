@@ -149,6 +149,15 @@ CREATE TABLE IF NOT EXISTS containers (
     finished_at TEXT
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_nano INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    attributes TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_time ON events(time_nano);
 ";
 
 fn db_err(what: &str, e: rusqlite::Error) -> EngineError {
@@ -312,6 +321,75 @@ impl ContainerDb {
             .map_err(|e| db_err("lookup", e))?
             .collect::<rusqlite::Result<_>>()
             .map_err(|e| db_err("lookup", e));
+        rows
+    }
+}
+
+/// One entry of `berth events`.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub seq: i64,
+    pub time_nano: i64,
+    pub typ: String,
+    pub action: String,
+    pub actor: String,
+    /// name, image, exitCode…
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+impl ContainerDb {
+    /// Appends an event; events older than a week are dropped on the way
+    /// so the table does not grow without bound.
+    pub fn record_event(
+        &self,
+        typ: &str,
+        action: &str,
+        actor: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let attrs = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into());
+        self.conn
+            .execute(
+                "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![now, typ, action, actor, attrs],
+            )
+            .map_err(|e| db_err("record event", e))?;
+        let week: i64 = 7 * 24 * 3600 * 1_000_000_000;
+        let _ = self.conn.execute(
+            "DELETE FROM events WHERE time_nano < ?1",
+            params![now - week],
+        );
+        Ok(())
+    }
+
+    /// Events after `after_seq`, from `since` (ns) to `until` (ns).
+    pub fn events(&self, after_seq: i64, since: i64, until: i64) -> Result<Vec<Event>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, time_nano, type, action, actor, attributes FROM events \
+                 WHERE seq > ?1 AND time_nano >= ?2 AND time_nano <= ?3 ORDER BY seq",
+            )
+            .map_err(|e| db_err("events", e))?;
+        let rows = stmt
+            .query_map(params![after_seq, since, until], |r| {
+                let attrs: String = r.get(5)?;
+                Ok(Event {
+                    seq: r.get(0)?,
+                    time_nano: r.get(1)?,
+                    typ: r.get(2)?,
+                    action: r.get(3)?,
+                    actor: r.get(4)?,
+                    attributes: serde_json::from_str(&attrs).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| db_err("events", e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| db_err("events", e));
         rows
     }
 }

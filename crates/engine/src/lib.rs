@@ -13,6 +13,7 @@ pub mod spec;
 mod volumes;
 
 pub use background::{ExecOptions, Live, LogOptions};
+pub use containers::Event;
 pub use error::{EngineError, Result};
 pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
 pub use lifecycle::{ContainerSummary, CreateOptions};

@@ -31,9 +31,17 @@ pub struct ContainerSummary {
     pub id: ContainerId,
     pub name: String,
     pub image: String,
+    pub image_id: String,
     pub command: String,
     pub created: SystemTime,
+    /// As Docker's `State`: created, running, paused, exited.
+    pub state: String,
+    /// As Docker's `Status`: "Up 2 minutes", "Exited (1) 3 seconds ago".
     pub status: String,
+    pub exit_code: Option<i32>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The writable layer's size (only when asked for: it walks the layer).
+    pub size_rw: Option<u64>,
 }
 
 fn valid_name(n: &str) -> bool {
@@ -213,6 +221,7 @@ impl Engine {
             let _ = self.containers.remove(&id);
             return Err(e.into());
         }
+        self.event("create", &record, &[]);
         Ok(id)
     }
 
@@ -321,6 +330,9 @@ impl Engine {
     }
 
     pub(crate) fn remove_container(&self, id: &ContainerId) -> Result<()> {
+        if let Ok(c) = self.containers.resolve(id.as_str()) {
+            self.event("destroy", &c, &[]);
+        }
         self.layers.remove_container(id.as_str())?;
         let logs = self.root.join("containers").join(id.as_str());
         if logs.exists() {
@@ -333,35 +345,46 @@ impl Engine {
         self.containers.remove(id)
     }
 
-    pub fn containers(&self) -> Result<Vec<ContainerSummary>> {
+    /// Every container, reconciled, newest first; `sizes` also measures
+    /// each writable layer.
+    pub fn containers(&self, sizes: bool) -> Result<Vec<ContainerSummary>> {
         Ok(self
             .container_records()?
             .into_iter()
             .map(|c| {
-                let status = match c.state {
-                    State::Created => "Created".to_owned(),
+                let paused = c.state == State::Running && self.live(&c).paused;
+                let (state, status) = match c.state {
+                    State::Created => ("created", "Created".to_owned()),
                     State::Running => {
                         let up =
                             format!("Up {}", humantime_ago(parse_time(c.started_at.as_deref())));
-                        if self.live(&c).paused {
-                            format!("{up} (Paused)")
+                        if paused {
+                            ("paused", format!("{up} (Paused)"))
                         } else {
-                            up
+                            ("running", up)
                         }
                     }
-                    State::Exited => format!(
-                        "Exited ({}) {} ago",
-                        c.exit_code.unwrap_or(0),
-                        humantime_ago(parse_time(c.finished_at.as_deref()))
+                    State::Exited => (
+                        "exited",
+                        format!(
+                            "Exited ({}) {} ago",
+                            c.exit_code.unwrap_or(0),
+                            humantime_ago(parse_time(c.finished_at.as_deref()))
+                        ),
                     ),
                 };
                 ContainerSummary {
                     command: c.config.args.join(" "),
                     created: parse_time(Some(&c.created)),
                     image: c.image_ref.clone(),
+                    image_id: c.image_id.clone(),
                     name: c.name.clone(),
-                    id: c.id,
+                    state: state.to_owned(),
                     status,
+                    exit_code: c.exit_code,
+                    labels: c.config.labels.clone(),
+                    size_rw: sizes.then(|| self.layers.container_size(c.id.as_str()).unwrap_or(0)),
+                    id: c.id,
                 }
             })
             .collect())
@@ -490,8 +513,12 @@ impl Engine {
     }
 
     pub(crate) fn inspect_container(&self, c: &Container) -> serde_json::Value {
+        let mut c = c.clone();
+        self.reconcile(&mut c);
+        let live = self.live(&c);
         let status = match c.state {
             State::Created => "created",
+            State::Running if live.paused => "paused",
             State::Running => "running",
             State::Exited => "exited",
         };
@@ -503,16 +530,18 @@ impl Engine {
             "State": {
                 "Status": status,
                 "Running": c.state == State::Running,
-                "Paused": false,
+                "Paused": live.paused,
                 "Restarting": false,
-                "OOMKilled": false,
+                "OOMKilled": live.oom_killed,
                 "Dead": false,
-                "Pid": 0,
+                "Pid": live.pid,
                 "ExitCode": c.exit_code.unwrap_or(0),
                 "Error": "",
                 "StartedAt": c.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 "FinishedAt": c.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             },
+            "RestartCount": live.restarts,
+            "LogPath": self.log_path(&c.id).display().to_string(),
             "Image": c.image_id,
             "Name": format!("/{}", c.name),
             "Driver": self.storage_driver(),

@@ -332,9 +332,11 @@ impl HostFlags {
                 "no registry reachable: pull is not supported yet (use --pull missing or never)"
                     .into(),
             )),
-            Some(p) => return Err(EngineError::Invalid(format!(
+            Some(p) => {
+                return Err(EngineError::Invalid(format!(
                 "invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\""
-            ))),
+            )))
+            }
         }
         Ok(())
     }
@@ -499,66 +501,195 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
+    /// Show the n last created containers (includes all states)
+    #[arg(short = 'n', long)]
+    last: Option<usize>,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    latest: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
+    /// Filter: status=, name=, label=KEY[=VALUE], ancestor=, exited=, id=
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// table, json, or a Go-style template such as '{{.ID}} {{.Names}}'
+    #[arg(long)]
+    format: Option<String>,
+}
+
+/// Docker's `ps --filter`: the same key ORs, different keys AND.
+fn ps_filter(filters: &[String]) -> Result<impl Fn(&berth_engine::ContainerSummary) -> bool> {
+    let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in filters {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            EngineError::Invalid(format!("bad format of filter (expected name=value): {f}"))
+        })?;
+        if !matches!(
+            k,
+            "status" | "name" | "label" | "ancestor" | "exited" | "id"
+        ) {
+            return Err(EngineError::Invalid(format!("invalid filter '{k}'")));
+        }
+        if k == "status"
+            && !matches!(
+                v,
+                "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
+            )
+        {
+            return Err(EngineError::Invalid(format!(
+                "invalid filter 'status={v}': use created, restarting, running, removing, paused, exited or dead"
+            )));
+        }
+        if k == "exited" && v.parse::<i32>().is_err() {
+            return Err(EngineError::Invalid(format!("invalid filter 'exited={v}'")));
+        }
+        by.entry(k.to_owned()).or_default().push(v.to_owned());
+    }
+    Ok(move |c: &berth_engine::ContainerSummary| {
+        by.iter().all(|(k, vals)| {
+            vals.iter().any(|v| match k.as_str() {
+                "status" => c.state == *v,
+                "name" => c.name.contains(v.as_str()),
+                "id" => c.id.as_str().starts_with(v.as_str()),
+                "ancestor" => {
+                    c.image == *v
+                        || c.image.split(':').next() == Some(v.as_str())
+                        || c.image_id
+                            .trim_start_matches("sha256:")
+                            .starts_with(v.trim_start_matches("sha256:"))
+                }
+                "exited" => {
+                    c.state == "exited" && c.exit_code.map(|e| e.to_string()) == Some(v.clone())
+                }
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
+                    None => c.labels.contains_key(v.as_str()),
+                },
+                _ => false,
+            })
+        })
+    })
 }
 
 pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
-    let list: Vec<_> = engine
-        .containers()?
+    let keep = ps_filter(&a.filter)?;
+    let mut list: Vec<_> = engine.containers(a.size)?;
+    list.sort_by_key(|c| std::cmp::Reverse(c.created));
+    let limit = if a.latest { Some(1) } else { a.last };
+    let all = a.all
+        || limit.is_some()
+        || a.filter
+            .iter()
+            .any(|f| f.starts_with("status=") || f.starts_with("exited="));
+    let mut list: Vec<_> = list
         .into_iter()
-        .filter(|c| a.all || c.status.starts_with("Up"))
+        .filter(|c| all || c.state == "running" || c.state == "paused")
+        .filter(|c| keep(c))
         .collect();
+    if let Some(n) = limit {
+        list.truncate(n);
+    }
+    let id_of = |c: &berth_engine::ContainerSummary| {
+        if a.no_trunc {
+            c.id.to_string()
+        } else {
+            c.id.short().to_owned()
+        }
+    };
     if a.quiet {
         for c in &list {
-            println!(
-                "{}",
-                if a.no_trunc {
-                    c.id.as_str()
-                } else {
-                    c.id.short()
-                }
-            );
+            println!("{}", id_of(c));
         }
         return Ok(0);
     }
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|c| {
-            let cmd = format!("\"{}\"", c.command);
-            let cmd = if a.no_trunc || cmd.chars().count() <= 20 {
-                cmd
-            } else {
-                cmd.chars().take(19).collect::<String>() + "…"
-            };
-            vec![
-                if a.no_trunc {
-                    c.id.to_string()
-                } else {
-                    c.id.short().to_owned()
-                },
-                c.image.clone(),
-                cmd,
-                ago(c.created),
-                c.status.clone(),
-                String::new(),
-                c.name.clone(),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        table(
-            &[
+    let fields = |c: &berth_engine::ContainerSummary| -> Vec<(&'static str, String)> {
+        let cmd = format!("\"{}\"", c.command);
+        let cmd = if a.no_trunc || cmd.chars().count() <= 20 {
+            cmd
+        } else {
+            cmd.chars().take(19).collect::<String>() + "…"
+        };
+        let size = c
+            .size_rw
+            .map(|s| crate::format::human_size(s))
+            .unwrap_or_default();
+        let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        vec![
+            ("ID", id_of(c)),
+            ("Image", c.image.clone()),
+            ("Command", cmd),
+            (
+                "CreatedAt",
+                humantime::format_rfc3339_seconds(c.created).to_string(),
+            ),
+            ("RunningFor", ago(c.created)),
+            ("Ports", String::new()),
+            ("State", c.state.clone()),
+            ("Status", c.status.clone()),
+            ("Size", size),
+            ("Names", c.name.clone()),
+            ("Labels", labels.join(",")),
+            ("Mounts", String::new()),
+            ("Networks", String::new()),
+        ]
+    };
+    match a.format.as_deref() {
+        Some("json") => {
+            for c in &list {
+                println!(
+                    "{}",
+                    super::image::render_template("{{json .}}", &fields(c))
+                );
+            }
+        }
+        Some(t) if t != "table" => {
+            let t = t.strip_prefix("table ").unwrap_or(t);
+            for c in &list {
+                println!("{}", super::image::render_template(t, &fields(c)));
+            }
+        }
+        _ => {
+            let mut header = vec![
                 "CONTAINER ID",
                 "IMAGE",
                 "COMMAND",
                 "CREATED",
                 "STATUS",
                 "PORTS",
-                "NAMES"
-            ],
-            &rows
-        )
-    );
+                "NAMES",
+            ];
+            if a.size {
+                header.push("SIZE");
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|c| {
+                    let f = fields(c);
+                    let get = |k: &str| {
+                        f.iter()
+                            .find(|(n, _)| *n == k)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    let mut r = vec![
+                        get("ID"),
+                        get("Image"),
+                        get("Command"),
+                        get("RunningFor"),
+                        get("Status"),
+                        get("Ports"),
+                        get("Names"),
+                    ];
+                    if a.size {
+                        r.push(get("Size"));
+                    }
+                    r
+                })
+                .collect();
+            print!("{}", table(&header, &rows));
+        }
+    }
     Ok(0)
 }
 

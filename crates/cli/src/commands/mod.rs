@@ -2,6 +2,7 @@
 
 mod archive;
 mod container;
+mod events;
 mod image;
 mod lifecycle;
 mod system;
@@ -71,6 +72,8 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Get real time events from berth
+    Events(events::EventsArgs),
     /// Manage berth
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -109,5 +112,6 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         Command::Top(a) => lifecycle::top(&engine, a),
         Command::Rename(a) => lifecycle::rename(&engine, a),
         Command::System(c) => system::dispatch(&engine, c),
+        Command::Events(a) => events::events(&engine, a),
     }
 }

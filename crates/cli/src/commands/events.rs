@@ -1,0 +1,126 @@
+//! `berth events`: what happened to containers, from the engine's event log.
+
+use berth_engine::{Engine, EngineError, Result};
+use clap::Args;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Args)]
+pub struct EventsArgs {
+    /// Show events created since a time (RFC 3339, Unix seconds, or a duration such as 10m)
+    #[arg(long)]
+    since: Option<String>,
+    /// Stream events until this time
+    #[arg(long)]
+    until: Option<String>,
+    /// Filter: event=, container=, image=, type=, label=KEY[=VALUE]
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// json, or a Go-style template such as '{{.Action}} {{.Actor.ID}}'
+    #[arg(long)]
+    format: Option<String>,
+}
+
+fn nanos(s: &str) -> Result<i64> {
+    let t = if let Ok(t) = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')) {
+        t
+    } else if let Ok(secs) = s.parse::<f64>() {
+        UNIX_EPOCH + std::time::Duration::from_secs_f64(secs)
+    } else {
+        humantime::parse_duration(s)
+            .map(|d| SystemTime::now() - d)
+            .map_err(|_| EngineError::Invalid(format!("invalid time {s:?}")))?
+    };
+    Ok(t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0))
+}
+
+fn time_text(ns: i64) -> String {
+    let t = UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
+    let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in &a.filter {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            EngineError::Invalid(format!("bad format of filter (expected name=value): {f}"))
+        })?;
+        if !matches!(k, "event" | "container" | "image" | "type" | "label") {
+            return Err(EngineError::Invalid(format!("invalid filter '{k}'")));
+        }
+        by.entry(k.to_owned()).or_default().push(v.to_owned());
+    }
+    let keep = move |e: &berth_engine::Event| {
+        by.iter().all(|(k, vals)| {
+            vals.iter().any(|v| match k.as_str() {
+                "event" => e.action == *v,
+                "type" => e.typ == *v,
+                "container" => {
+                    e.actor.starts_with(v.as_str()) || e.attributes.get("name") == Some(v)
+                }
+                "image" => e.attributes.get("image") == Some(v),
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => e.attributes.get(lk) == Some(&lv.to_owned()),
+                    None => e.attributes.contains_key(v.as_str()),
+                },
+                _ => false,
+            })
+        })
+    };
+    let since = a.since.as_deref().map(nanos).transpose()?;
+    let until = a.until.as_deref().map(nanos).transpose()?;
+    // Without --since, `docker events` shows only what happens from now on.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let follow = until.is_none() || until.is_some_and(|u| u > now);
+    let mut each = |e: &berth_engine::Event| {
+        let line = match a.format.as_deref() {
+            Some(f) => {
+                let attrs: serde_json::Map<String, serde_json::Value> = e
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into()))
+                    .collect();
+                let doc = serde_json::json!({
+                    "Type": e.typ, "Action": e.action, "status": e.action, "id": e.actor,
+                    "Actor": {"ID": e.actor, "Attributes": attrs},
+                    "time": e.time_nano / 1_000_000_000, "timeNano": e.time_nano,
+                });
+                if f == "json" || f == "{{json .}}" {
+                    doc.to_string()
+                } else {
+                    f.replace("{{.Type}}", &e.typ)
+                        .replace("{{.Action}}", &e.action)
+                        .replace("{{.Status}}", &e.action)
+                        .replace("{{.ID}}", &e.actor)
+                        .replace("{{.Actor.ID}}", &e.actor)
+                        .replace("{{.Time}}", &(e.time_nano / 1_000_000_000).to_string())
+                        .replace("{{json .}}", &doc.to_string())
+                }
+            }
+            None => {
+                let attrs: Vec<String> = e
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!(
+                    "{} {} {} {} ({})",
+                    time_text(e.time_nano),
+                    e.typ,
+                    e.action,
+                    e.actor,
+                    attrs.join(", ")
+                )
+            }
+        };
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}").is_ok() && out.flush().is_ok()
+    };
+    engine.events(since.unwrap_or(now), until, follow, &keep, &mut each)?;
+    Ok(0)
+}
