@@ -74,6 +74,15 @@ fn runtime(args: &Args) -> Command {
     c
 }
 
+/// Binds a Unix socket at `path` however long it is: through the parent
+/// directory's descriptor (`/proc/self/fd/N/name`), since a socket address
+/// holds at most 107 bytes and a run directory under a long `--root` is longer.
+fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
+    let dir = std::fs::File::open(path.parent().unwrap_or(Path::new("/")))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    UnixListener::bind(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()))
+}
+
 fn nonblocking(fd: &impl AsRawFd) {
     let _ = nix::fcntl::fcntl(
         fd.as_raw_fd(),
@@ -100,7 +109,7 @@ fn launch(args: &Args) -> Result<(Stdio3, Pid), String> {
     let console = if args.tty {
         let path = args.dir.join("console.sock");
         let _ = std::fs::remove_file(&path);
-        let l = UnixListener::bind(&path).map_err(|e| format!("console socket: {e}"))?;
+        let l = bind_unix(&path).map_err(|e| format!("console socket: {e}"))?;
         create.arg("--console-socket").arg(&path);
         create
             .stdin(Stdio::null())
@@ -399,7 +408,7 @@ fn main() {
     let _ = std::fs::remove_file(args.dir.join("exit"));
     let attach_path = args.dir.join("attach.sock");
     let _ = std::fs::remove_file(&attach_path);
-    let listener = match UnixListener::bind(&attach_path) {
+    let listener = match bind_unix(&attach_path) {
         Ok(l) => l,
         Err(e) => fail(&format!("attach socket {}: {e}", attach_path.display())),
     };

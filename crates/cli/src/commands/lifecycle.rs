@@ -131,7 +131,11 @@ fn parse_when(s: &str) -> Result<std::time::SystemTime> {
     }
     humantime::parse_duration(s)
         .map(|d| std::time::SystemTime::now() - d)
-        .map_err(|_| EngineError::Invalid(format!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m")))
+        .map_err(|_| {
+            EngineError::Invalid(format!(
+                "invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m"
+            ))
+        })
 }
 
 #[derive(Args)]
@@ -200,7 +204,13 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
 /// exits (its status is returned) or the user detaches with ctrl-p ctrl-q.
 fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Result<i32> {
     let (c, sock) = engine.attach_socket(name)?;
-    let stream = UnixStream::connect(&sock)
+    // Through the directory's descriptor: a socket address holds at most
+    // 107 bytes and the run directory under a long --root is longer.
+    let stream = std::fs::File::open(sock.parent().unwrap_or(std::path::Path::new("/")))
+        .and_then(|dir| {
+            use std::os::fd::AsRawFd;
+            UnixStream::connect(format!("/proc/self/fd/{}/attach.sock", dir.as_raw_fd()))
+        })
         .map_err(|e| EngineError::Other(format!("attach {}: {e}", sock.display())))?;
     let tty = c.config.tty;
     let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
