@@ -44,6 +44,22 @@ pub fn one_line(e: &impl std::fmt::Display) -> String {
 }
 
 fn main() {
+    // Output into a closed pipe (`berth images | head -1`) ends berth quietly,
+    // as SIGPIPE ends docker, instead of a panic report: Rust ignores
+    // SIGPIPE, so println! panics with EPIPE.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -124,8 +124,12 @@ impl Engine {
         }
     }
 
-    fn runtime_cmd(&self) -> Command {
-        let mut c = Command::new(runtime_binary());
+    /// The OCI runtime the container was created with (`--runtime`), with
+    /// the root all of berth's containers share.
+    fn runtime_cmd(&self, c: &Container) -> Command {
+        let bin =
+            crate::volumes::container_runtime(&c.config.host).unwrap_or_else(|_| runtime_binary());
+        let mut c = Command::new(bin);
         c.arg("--root").arg(self.run.join("runtime"));
         c
     }
@@ -136,9 +140,10 @@ impl Engine {
 
     /// The runtime's status of the container: running, paused, created,
     /// stopped, or None when the runtime has no such container.
-    fn runtime_status(&self, id: &ContainerId) -> Option<(String, i32)> {
+    fn runtime_status(&self, c: &Container) -> Option<(String, i32)> {
+        let id = &c.id;
         let out = self
-            .runtime_cmd()
+            .runtime_cmd(c)
             .args(["state", id.as_str()])
             .stderr(Stdio::null())
             .output()
@@ -161,7 +166,7 @@ impl Engine {
             return;
         }
         // Give a monitor that is just finishing its exit command a moment.
-        if let Some((status, _)) = self.runtime_status(&c.id) {
+        if let Some((status, _)) = self.runtime_status(c) {
             if status == "running" || status == "paused" || status == "created" {
                 return;
             }
@@ -183,7 +188,7 @@ impl Engine {
             ..Live::default()
         };
         if c.state == State::Running {
-            if let Some((status, pid)) = self.runtime_status(&c.id) {
+            if let Some((status, pid)) = self.runtime_status(c) {
                 l.pid = pid;
                 l.paused = status == "paused";
             }
@@ -229,7 +234,7 @@ impl Engine {
         // Leftovers of an earlier run (the runtime's state of a container
         // whose monitor died, old exit files).
         let _ = self
-            .runtime_cmd()
+            .runtime_cmd(&c)
             .args(["delete", "--force", c.id.as_str()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -252,7 +257,7 @@ impl Engine {
             .arg("--bundle")
             .arg(&bundle)
             .arg("--runtime")
-            .arg(runtime_binary())
+            .arg(crate::volumes::container_runtime(&c.config.host)?)
             .arg("--runtime-root")
             .arg(self.run.join("runtime"))
             .arg("--restart")
@@ -341,7 +346,7 @@ impl Engine {
             let _ = std::fs::write(dir.join("oom"), "1");
         }
         let _ = self
-            .runtime_cmd()
+            .runtime_cmd(&c)
             .args(["delete", "--force", c.id.as_str()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -383,8 +388,9 @@ impl Engine {
         }
     }
 
-    fn runtime_kill(&self, id: &ContainerId, signal: &str, all: bool) -> Result<()> {
-        let mut cmd = self.runtime_cmd();
+    fn runtime_kill(&self, c: &Container, signal: &str, all: bool) -> Result<()> {
+        let id = &c.id;
+        let mut cmd = self.runtime_cmd(c);
         cmd.arg("kill");
         if all {
             cmd.arg("--all");
@@ -417,11 +423,14 @@ impl Engine {
             .unwrap_or_else(|| "SIGTERM".into());
         let secs = timeout.or(c.config.stop_timeout).unwrap_or(10);
         if self.live(&c).paused {
-            let _ = self.runtime_cmd().args(["resume", c.id.as_str()]).status();
+            let _ = self
+                .runtime_cmd(&c)
+                .args(["resume", c.id.as_str()])
+                .status();
         }
-        let _ = self.runtime_kill(&c.id, &signal, false);
+        let _ = self.runtime_kill(&c, &signal, false);
         if !self.wait_down(&c.id, Duration::from_secs(secs)) {
-            let _ = self.runtime_kill(&c.id, "SIGKILL", true);
+            let _ = self.runtime_kill(&c, "SIGKILL", true);
             if !self.wait_down(&c.id, Duration::from_secs(10)) {
                 return Err(EngineError::Other(format!(
                     "container {} did not stop",
@@ -442,7 +451,7 @@ impl Engine {
             )));
         }
         let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
-        self.runtime_kill(&c.id, signal, false)?;
+        self.runtime_kill(&c, signal, false)?;
         self.event("kill", &c, &[("signal", signal.to_owned())]);
         Ok(c.id)
     }
@@ -576,7 +585,7 @@ impl Engine {
             )));
         }
         let out = self
-            .runtime_cmd()
+            .runtime_cmd(&c)
             .args([if pause { "pause" } else { "resume" }, c.id.as_str()])
             .output()
             .context(|| "run the runtime".to_owned())?;
@@ -602,7 +611,7 @@ impl Engine {
             )));
         }
         let out = self
-            .runtime_cmd()
+            .runtime_cmd(&c)
             .args(["ps", c.id.as_str()])
             .args(ps_args)
             .output()
@@ -628,7 +637,7 @@ impl Engine {
                 c.id
             )));
         }
-        let mut cmd = self.runtime_cmd();
+        let mut cmd = self.runtime_cmd(&c);
         let log = self
             .bundle_dir(&c.id)
             .join(format!("exec-{}.log", std::process::id()));
@@ -700,7 +709,7 @@ impl Engine {
                 )));
             }
             let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
-            let _ = self.runtime_kill(&c.id, "SIGKILL", true);
+            let _ = self.runtime_kill(&c, "SIGKILL", true);
             self.wait_down(&c.id, Duration::from_secs(10));
         }
         match self.containers.resolve(c.id.as_str()) {

@@ -10,6 +10,8 @@ mod images;
 mod lifecycle;
 pub mod options;
 pub mod spec;
+mod stats;
+mod volume_store;
 mod volumes;
 
 pub use background::{ExecOptions, Live, LogOptions};
@@ -19,6 +21,8 @@ pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
 pub use lifecycle::{ContainerSummary, CreateOptions};
 pub use options::HostConfig;
 pub use spec::RunOptions;
+pub use stats::StatsSample;
+pub use volume_store::VolumeInfo;
 
 use berth_image::{BlobStore, ImageDb};
 use berth_storage::LayerStore;

@@ -610,10 +610,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
         } else {
             cmd.chars().take(19).collect::<String>() + "…"
         };
-        let size = c
-            .size_rw
-            .map(|s| crate::format::human_size(s))
-            .unwrap_or_default();
+        let size = c.size_rw.map(crate::format::human_size).unwrap_or_default();
         let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         vec![
             ("ID", id_of(c)),

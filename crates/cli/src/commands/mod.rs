@@ -6,6 +6,7 @@ mod events;
 mod image;
 mod lifecycle;
 mod system;
+mod volume;
 
 use berth_engine::{Engine, EngineOptions, Result};
 use clap::Subcommand;
@@ -72,6 +73,15 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Display a live stream of container resource usage
+    Stats(volume::StatsArgs),
+    /// Update the resource limits of containers
+    Update(volume::UpdateArgs),
+    /// List port mappings of a container
+    Port(volume::PortArgs),
     /// Get real time events from berth
     Events(events::EventsArgs),
     /// Manage berth
@@ -113,5 +123,9 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         Command::Rename(a) => lifecycle::rename(&engine, a),
         Command::System(c) => system::dispatch(&engine, c),
         Command::Events(a) => events::events(&engine, a),
+        Command::Volume(c) => volume::volume(&engine, c),
+        Command::Stats(a) => volume::stats(&engine, a),
+        Command::Update(a) => volume::update(&engine, a),
+        Command::Port(a) => volume::port(&engine, a),
     }
 }

@@ -1,0 +1,134 @@
+//! Named volumes as `berth volume` manages them: directories under
+//! `ROOT/volumes/NAME/_data` (the local driver), in use while a container's
+//! mounts name them.
+
+use crate::error::{Context, EngineError, Result};
+use crate::Engine;
+use std::path::PathBuf;
+
+/// What `volume ls` / `volume inspect` show.
+#[derive(Debug, Clone)]
+pub struct VolumeInfo {
+    pub name: String,
+    pub mountpoint: PathBuf,
+    pub created_at: String,
+    pub in_use_by: Vec<String>,
+}
+
+fn valid_volume_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    n.len() >= 2
+        && b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+impl Engine {
+    fn volumes_dir(&self) -> PathBuf {
+        self.root().join("volumes")
+    }
+
+    /// The containers (short IDs) whose mounts use volume `name`.
+    fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .containers
+            .list()?
+            .into_iter()
+            .filter(|c| {
+                c.config
+                    .host
+                    .mounts
+                    .iter()
+                    .any(|m| m.typ == "volume" && m.name.as_deref() == Some(name))
+            })
+            .map(|c| c.id.short().to_owned())
+            .collect())
+    }
+
+    pub fn volume_create(&self, name: Option<&str>) -> Result<String> {
+        let name = match name {
+            Some(n) if valid_volume_name(n) => n.to_owned(),
+            Some(n) => {
+                return Err(EngineError::Invalid(format!(
+                    "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
+                )))
+            }
+            None => crate::containers::ContainerId::random()?.to_string(),
+        };
+        self.volume_data(&name)?;
+        Ok(name)
+    }
+
+    pub fn volume_inspect(&self, name: &str) -> Result<VolumeInfo> {
+        let dir = self.volumes_dir().join(name);
+        if !valid_volume_name(name) || !dir.join("_data").is_dir() {
+            return Err(EngineError::NotFound(format!("get {name}: no such volume")));
+        }
+        let created_at = std::fs::metadata(&dir)
+            .and_then(|m| m.modified())
+            .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+            .unwrap_or_default();
+        Ok(VolumeInfo {
+            name: name.to_owned(),
+            mountpoint: dir.join("_data"),
+            created_at,
+            in_use_by: self.volume_users(name)?,
+        })
+    }
+
+    pub fn volume_list(&self) -> Result<Vec<VolumeInfo>> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.volumes_dir()) else {
+            return Ok(out);
+        };
+        for e in entries.flatten() {
+            if let Some(n) = e.file_name().to_str() {
+                if let Ok(v) = self.volume_inspect(n) {
+                    out.push(v);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub fn volume_rm(&self, name: &str, force: bool) -> Result<()> {
+        let v = self.volume_inspect(name)?;
+        if !v.in_use_by.is_empty() && !force {
+            return Err(EngineError::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                v.in_use_by.join(", ")
+            )));
+        }
+        let dir = self.volumes_dir().join(name);
+        std::fs::remove_dir_all(&dir).context(|| format!("remove {}", dir.display()))
+    }
+
+    /// `volume prune`: removes volumes no container uses (anonymous ones
+    /// only, unless `all`, as Docker 23+ does). Returns names and bytes freed.
+    pub fn volume_prune(&self, all: bool) -> Result<(Vec<String>, u64)> {
+        let mut removed = Vec::new();
+        let mut freed = 0;
+        for v in self.volume_list()? {
+            let anonymous = v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit());
+            if !v.in_use_by.is_empty() || !(all || anonymous) {
+                continue;
+            }
+            freed += dir_size(&v.mountpoint);
+            self.volume_rm(&v.name, false)?;
+            removed.push(v.name);
+        }
+        Ok((removed, freed))
+    }
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !md.is_dir() {
+        return md.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}
