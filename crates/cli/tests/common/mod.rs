@@ -13,28 +13,102 @@ use tempfile::TempDir;
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
-/// The OCI runtime `berth` drives: `target/<profile>/berth-runtime`, built once if
-/// missing (cargo builds only the binaries of the package under test).
+/// The OCI runtime `berth` drives: `target/<profile>/berth-runtime`, built (with
+/// `berth-monitor`, which `berth` also finds beside itself) once if missing or older
+/// than its sources (cargo builds only the binaries of the package under test).
 pub fn runtime() -> &'static Path {
     static RT: OnceLock<PathBuf> = OnceLock::new();
     RT.get_or_init(|| {
-        if let Some(p) = std::env::var_os("BERTH_RUNTIME") {
-            return PathBuf::from(p);
-        }
         let dir = Path::new(BERTH).parent().unwrap().to_path_buf();
-        let rt = dir.join("berth-runtime");
-        if !rt.is_file() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let mut build = Vec::new();
+        for (pkg, src) in [("berth-runtime", "runtime"), ("berth-monitor", "monitor")] {
+            if pkg == "berth-runtime" && std::env::var_os("BERTH_RUNTIME").is_some() {
+                continue;
+            }
+            if stale(&dir.join(pkg), &crates.join(src).join("src")) {
+                build.extend(["-p", pkg, "--bin", pkg]);
+            }
+        }
+        if !build.is_empty() {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let st = Command::new(cargo)
-                .args(["build", "-p", "berth-runtime", "--bin", "berth-runtime"])
+                .arg("build")
+                .args(&build)
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .unwrap();
-            assert!(st.success(), "cargo build -p berth-runtime failed");
+            assert!(st.success(), "cargo build {build:?} failed");
         }
-        assert!(rt.is_file(), "{} is missing", rt.display());
-        rt
+        for pkg in ["berth-runtime", "berth-monitor"] {
+            let p = dir.join(pkg);
+            assert!(p.is_file(), "{} is missing", p.display());
+        }
+        match std::env::var_os("BERTH_RUNTIME") {
+            Some(p) => PathBuf::from(p),
+            None => dir.join("berth-runtime"),
+        }
     })
+}
+
+/// Whether `bin` is missing or older than a file under `src`.
+fn stale(bin: &Path, src: &Path) -> bool {
+    fn newest(d: &Path) -> std::time::SystemTime {
+        let mut t = std::time::UNIX_EPOCH;
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let m = match e.metadata() {
+                Ok(m) => m,
+                Err(_) => continue,
+            };
+            let et = if m.is_dir() {
+                newest(&e.path())
+            } else {
+                m.modified().unwrap_or(t)
+            };
+            t = t.max(et);
+        }
+        t
+    }
+    match std::fs::metadata(bin).and_then(|m| m.modified()) {
+        Ok(built) => newest(src) > built,
+        Err(_) => true,
+    }
+}
+
+/// Live `berth-monitor` processes (zombies excluded) whose command line mentions `root`.
+pub fn monitor_pids(root: &Path) -> Vec<i32> {
+    let r = root.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_monitor = args
+            .first()
+            .is_some_and(|a| a.rsplit('/').next() == Some("berth-monitor"));
+        if is_monitor && args.iter().any(|a| a.contains(&r)) && process_alive(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn process_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s[s.rfind(')')? + 1..].trim_start().to_owned();
+            Some(!rest.starts_with('Z') && !rest.starts_with('X'))
+        })
+        .unwrap_or(false)
 }
 
 pub fn text(b: &[u8]) -> String {
@@ -300,6 +374,21 @@ impl Drop for Berth {
                 for id in left.split_whitespace() {
                     let _ = self.run(&["rm", "-f", id]);
                 }
+            }
+        }
+        // A monitor outlives the command that stopped its container by the
+        // moment its exit command takes; one still there after that is a leak.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut monitors = monitor_pids(&self.root);
+        while !monitors.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            monitors = monitor_pids(&self.root);
+        }
+        if !monitors.is_empty() {
+            problems.push(format!("berth-monitor processes left: {monitors:?}"));
+            for pid in monitors {
+                // SAFETY: kill(2) with a plain pid and signal number.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
         let mounts = mounts_mentioning(&self.root);
