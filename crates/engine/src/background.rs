@@ -788,10 +788,9 @@ fn emit(line: &str, o: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) {
     };
     let time = v["time"].as_str().unwrap_or("");
     if o.since.is_some() || o.until.is_some() {
-        let t = humantime::parse_rfc3339_weak(
-            time.trim_end_matches('Z').split('.').next().unwrap_or(""),
-        )
-        .unwrap_or(SystemTime::UNIX_EPOCH);
+        // To the nanosecond: `--since` the time of a line keeps that line.
+        let t = humantime::parse_rfc3339_weak(time.trim_end_matches('Z'))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         if o.since.is_some_and(|s| t < s) || o.until.is_some_and(|u| t > u) {
             return;
         }
