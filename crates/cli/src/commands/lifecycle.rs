@@ -53,6 +53,13 @@ pub struct StopArgs {
     containers: Vec<String>,
 }
 
+/// An error about a container (not its usage): one line, status 1, as
+/// Docker's client exits on an error from the daemon.
+fn failed(e: EngineError) -> i32 {
+    eprintln!("Error: {}", crate::one_line(&e));
+    1
+}
+
 fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
     let mut code = 0;
     for n in names {
@@ -178,8 +185,10 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> Result<i32> {
     };
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    engine.logs(&a.container, &o, &mut stdout.lock(), &mut stderr.lock())?;
-    Ok(0)
+    match engine.logs(&a.container, &o, &mut stdout.lock(), &mut stderr.lock()) {
+        Ok(()) => Ok(0),
+        Err(e) => Ok(failed(e)),
+    }
 }
 
 #[derive(Args)]
@@ -197,7 +206,7 @@ pub struct AttachArgs {
 }
 
 pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
-    attach_until_exit(engine, &a.container, !a.no_stdin)
+    attach_until_exit(engine, &a.container, !a.no_stdin).or_else(|e| Ok(failed(e)))
 }
 
 /// Connects to the container's monitor and relays until the container
@@ -350,8 +359,13 @@ pub struct TopArgs {
 }
 
 pub fn top(engine: &Engine, a: TopArgs) -> Result<i32> {
-    print!("{}", engine.top(&a.container, &a.ps_args)?);
-    Ok(0)
+    match engine.top(&a.container, &a.ps_args) {
+        Ok(t) => {
+            print!("{t}");
+            Ok(0)
+        }
+        Err(e) => Ok(failed(e)),
+    }
 }
 
 #[derive(Args)]
@@ -361,8 +375,10 @@ pub struct RenameArgs {
 }
 
 pub fn rename(engine: &Engine, a: RenameArgs) -> Result<i32> {
-    engine.rename(&a.container, &a.new_name)?;
-    Ok(0)
+    match engine.rename(&a.container, &a.new_name) {
+        Ok(()) => Ok(0),
+        Err(e) => Ok(failed(e)),
+    }
 }
 
 #[derive(Args)]
