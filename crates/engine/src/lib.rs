@@ -5,6 +5,7 @@
 
 mod background;
 pub mod containers;
+mod copy;
 pub mod error;
 mod images;
 mod lifecycle;
@@ -16,6 +17,7 @@ mod volumes;
 
 pub use background::{ExecOptions, Live, LogOptions};
 pub use containers::Event;
+pub use copy::CopyEnd;
 pub use error::{EngineError, Result};
 pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
 pub use lifecycle::{ContainerSummary, CreateOptions};
@@ -104,11 +106,19 @@ impl Engine {
             Some(d) => Some(d.parse::<berth_storage::DriverKind>()?),
             None => None,
         };
+        lifecycle::ttrace("open");
+        let blobs = BlobStore::new(&root)?;
+        let images = ImageDb::open(&root)?;
+        lifecycle::ttrace("imagedb");
+        let layers = LayerStore::open(&root.join("storage"), driver)?;
+        lifecycle::ttrace("layers");
+        let containers = ContainerDb::open(&root.join("berth.db"))?;
+        lifecycle::ttrace("containerdb");
         Ok(Engine {
-            blobs: BlobStore::new(&root)?,
-            images: ImageDb::open(&root)?,
-            layers: LayerStore::open(&root.join("storage"), driver)?,
-            containers: ContainerDb::open(&root.join("berth.db"))?,
+            blobs,
+            images,
+            layers,
+            containers,
             opts: opts.clone(),
             root,
             run,

@@ -31,6 +31,8 @@ pub(crate) enum Whiteouts {
     Overlay,
     /// vfs: the directory holds a full copy of the parent, whiteouts delete.
     Delete,
+    /// `cp` into a container: `.wh.` names are ordinary files.
+    Literal,
 }
 
 const BUF_SIZE: usize = 1 << 20;
@@ -230,7 +232,9 @@ impl Extractor {
         let name_bytes = name.as_bytes();
 
         if let Some(rest) = name_bytes.strip_prefix(b".wh.") {
-            return self.whiteout(&parent_path, rest);
+            if self.whiteouts != Whiteouts::Literal {
+                return self.whiteout(&parent_path, rest);
+            }
         }
 
         let parent = self.open_parent(&parent_path)?;
@@ -423,7 +427,7 @@ impl Extractor {
                     xattr::set_deref(&p, OPAQUE_XATTR, b"y")?;
                     self.opaque_dirs.push(parent_path.to_owned());
                 }
-                Whiteouts::Delete => {
+                Whiteouts::Delete | Whiteouts::Literal => {
                     let fd = sys::open_beneath(
                         dir.as_fd(),
                         Path::new("."),
@@ -455,7 +459,7 @@ impl Extractor {
                     0,
                 )?;
             }
-            Whiteouts::Delete => {
+            Whiteouts::Delete | Whiteouts::Literal => {
                 let dir = match self.open_existing(parent_path) {
                     Ok(d) => d,
                     Err(EntryError::Io(e)) if e.raw_os_error() == Some(libc::ENOENT) => {

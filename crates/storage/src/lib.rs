@@ -86,6 +86,8 @@ pub enum Error {
     },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("Could not find the file {path} in container {name}")]
+    NoSuchPath { name: String, path: String },
 }
 
 impl Error {
@@ -918,6 +920,95 @@ impl LayerStore {
             tar_size,
             size,
         })
+    }
+
+    /// Opens `path` (as the container sees it) inside container `name`'s
+    /// mounted root filesystem, resolving symlinks as if that were `/`: a
+    /// symlink the container planted can never lead out of it.
+    fn open_in_rootfs(
+        &self,
+        name: &str,
+        rootfs: &Path,
+        path: &Path,
+        flags: OFlag,
+    ) -> Result<std::os::fd::OwnedFd> {
+        let root = fs::File::open(rootfs).map_err(|e| Error::io(rootfs, e))?;
+        let rel: PathBuf = path
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect();
+        let rel = if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel
+        };
+        match sys::open_in_root(std::os::fd::AsFd::as_fd(&root), &rel, flags) {
+            Ok(fd) => Ok(fd),
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => Err(Error::NoSuchPath {
+                name: name.to_owned(),
+                path: path.display().to_string(),
+            }),
+            Err(e) => Err(Error::io(path, io::Error::from(e))),
+        }
+    }
+
+    /// Whether `path` exists in container `name` and is a directory
+    /// (symlinks resolved inside the rootfs); None when it does not exist.
+    pub fn path_is_dir(&self, name: &str, path: &Path) -> Result<Option<bool>> {
+        let rootfs = self.mount_container(name)?;
+        match self.open_in_rootfs(name, &rootfs, path, OFlag::O_PATH) {
+            Ok(fd) => {
+                let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))
+                    .map_err(|e| Error::io(path, io::Error::from(e)))?;
+                Ok(Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR))
+            }
+            Err(Error::NoSuchPath { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `docker cp - CONTAINER:DIR`: unpacks `tar` into the directory `dir`
+    /// of the container, with the same safety as a layer (every entry
+    /// beneath the directory, no symlink followed) and `.wh.` names taken
+    /// literally.
+    pub fn copy_in(&self, name: &str, dir: &Path, tar: impl Read) -> Result<()> {
+        let rootfs = self.mount_container(name)?;
+        let fd = self.open_in_rootfs(name, &rootfs, dir, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let target = PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ));
+        extract::unpack(&target, "copy", Whiteouts::Literal, tar).map(drop)
+    }
+
+    /// `docker cp CONTAINER:PATH -`: `path` (a file, a symlink as such, or a
+    /// directory with everything below it) as a tar whose entries start
+    /// with its last component.
+    pub fn copy_out(&self, name: &str, path: &Path, out: impl Write) -> Result<()> {
+        let rootfs = self.mount_container(name)?;
+        let base = path
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        let fd = self.open_in_rootfs(name, &rootfs, parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let dir = PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ));
+        let abs = dir.join(&base);
+        let md = fs::symlink_metadata(&abs).map_err(|_| Error::NoSuchPath {
+            name: name.to_owned(),
+            path: path.display().to_string(),
+        })?;
+        let mut tw = TarWriter::new(out);
+        let res = tw.file(&base, &abs).and_then(|()| {
+            if md.is_dir() {
+                diff::write_tree(&mut tw, &dir, &base)?;
+            }
+            tw.finish().map(drop)
+        });
+        res.map_err(|e| Error::io(path, e))
     }
 
     /// Writes the container's whole filesystem (the merged view) as a tar, as

@@ -34,3 +34,15 @@ pub fn open_at(dir: BorrowedFd<'_>, name: &Path, flags: OFlag, mode: u32) -> io:
     // SAFETY: openat just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Opens `path` relative to `dir` as if `dir` were the root directory
+/// (`openat2` with `RESOLVE_IN_ROOT`): symlinks, absolute ones included,
+/// resolve inside `dir`, so nothing outside it can be reached.
+pub fn open_in_root(dir: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = nix::fcntl::openat2(dir.as_raw_fd(), path, how)?;
+    // SAFETY: openat2 just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

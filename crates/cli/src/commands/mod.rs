@@ -82,6 +82,8 @@ pub enum Command {
     Update(volume::UpdateArgs),
     /// List port mappings of a container
     Port(volume::PortArgs),
+    /// Copy files between a container and the local filesystem
+    Cp(volume::CpArgs),
     /// Get real time events from berth
     Events(events::EventsArgs),
     /// Manage berth
@@ -127,5 +129,6 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         Command::Stats(a) => volume::stats(&engine, a),
         Command::Update(a) => volume::update(&engine, a),
         Command::Port(a) => volume::port(&engine, a),
+        Command::Cp(a) => volume::cp(&engine, a),
     }
 }

@@ -401,3 +401,26 @@ pub fn port(engine: &Engine, a: PortArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+#[derive(Args)]
+pub struct CpArgs {
+    /// Always follow symbol links in SRC_PATH (accepted; links are copied as links)
+    #[arg(short = 'L', long)]
+    follow_link: bool,
+    /// Archive mode (accepted: ownership is kept)
+    #[arg(short, long)]
+    archive: bool,
+    /// CONTAINER:SRC_PATH, a local path, or - (a tar on stdin)
+    src: String,
+    /// CONTAINER:DEST_PATH, a local path, or - (a tar on stdout)
+    dest: String,
+}
+
+pub fn cp(engine: &Engine, a: CpArgs) -> Result<i32> {
+    let from = berth_engine::CopyEnd::parse(&a.src);
+    let to = berth_engine::CopyEnd::parse(&a.dest);
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    engine.copy(&from, &to, &mut stdin.lock(), &mut stdout.lock())?;
+    Ok(0)
+}

@@ -1,0 +1,176 @@
+//! `berth cp`: files between a container's filesystem and the host (or a
+//! tar stream on stdin/stdout), in either direction. Inside the container
+//! every path is resolved as if its rootfs were `/` and entries are written
+//! without following symlinks (the storage crate does both).
+
+use crate::error::{Context, EngineError, Result};
+use crate::Engine;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// One side of `cp`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopyEnd {
+    /// `-`: a tar stream on stdin or stdout.
+    Stream,
+    Host(PathBuf),
+    Container(String, PathBuf),
+}
+
+impl CopyEnd {
+    /// Docker's rule: `NAME:PATH` is a container path unless the part before
+    /// the colon holds a `/` (then it is a local path such as `./a:b`).
+    pub fn parse(s: &str) -> CopyEnd {
+        if s == "-" {
+            return CopyEnd::Stream;
+        }
+        match s.split_once(':') {
+            Some((name, path)) if !name.is_empty() && !name.contains('/') => {
+                let p = if path.starts_with('/') {
+                    PathBuf::from(path)
+                } else {
+                    Path::new("/").join(path)
+                };
+                CopyEnd::Container(name.to_owned(), p)
+            }
+            _ => CopyEnd::Host(PathBuf::from(s)),
+        }
+    }
+}
+
+impl Engine {
+    pub fn copy(
+        &self,
+        from: &CopyEnd,
+        to: &CopyEnd,
+        stdin: &mut dyn Read,
+        stdout: &mut dyn Write,
+    ) -> Result<()> {
+        match (from, to) {
+            (CopyEnd::Container(name, path), CopyEnd::Stream) => {
+                let c = self.container(name)?;
+                Ok(self.layers.copy_out(c.id.as_str(), path, stdout)?)
+            }
+            (CopyEnd::Container(name, path), CopyEnd::Host(dest)) => {
+                let c = self.container(name)?;
+                self.copy_to_host(c.id.as_str(), path, dest)
+            }
+            (CopyEnd::Stream, CopyEnd::Container(name, dir)) => {
+                let c = self.container(name)?;
+                Ok(self.layers.copy_in(c.id.as_str(), dir, stdin)?)
+            }
+            (CopyEnd::Host(src), CopyEnd::Container(name, dest)) => {
+                let c = self.container(name)?;
+                self.copy_from_host(c.id.as_str(), src, dest)
+            }
+            _ => Err(EngineError::Invalid(
+                "copying between containers, or between two local paths, is not supported: one side must be CONTAINER:PATH".into(),
+            )),
+        }
+    }
+
+    fn copy_to_host(&self, id: &str, path: &Path, dest: &Path) -> Result<()> {
+        let (into, rename_to) = if dest.is_dir() {
+            (dest.to_path_buf(), None)
+        } else {
+            let parent = dest
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if !parent.is_dir() {
+                return Err(EngineError::Invalid(format!(
+                    "local directory {} does not exist",
+                    parent.display()
+                )));
+            }
+            let tmp = tempfile::Builder::new()
+                .prefix(".berth-cp-")
+                .tempdir_in(parent)
+                .context(|| format!("create a directory in {}", parent.display()))?;
+            (tmp.keep(), Some(dest.to_path_buf()))
+        };
+        let (r, w) = std::io::pipe().context(|| "pipe".to_owned())?;
+        let store = &self.layers;
+        let res = std::thread::scope(|s| {
+            let producer = s.spawn(move || {
+                let mut w = std::io::BufWriter::new(w);
+                let res = store.copy_out(id, path, &mut w);
+                let _ = w.flush();
+                res
+            });
+            let mut archive = tar::Archive::new(r);
+            archive.set_preserve_permissions(true);
+            archive.set_overwrite(true);
+            let unpacked = archive
+                .unpack(&into)
+                .context(|| format!("write into {}", into.display()));
+            let produced = producer.join().unwrap_or_else(|_| {
+                Err(berth_storage::Error::Io {
+                    path: path.to_owned(),
+                    source: std::io::Error::other("copy panicked"),
+                })
+            });
+            produced.map_err(EngineError::from).and(unpacked)
+        });
+        if let Some(final_path) = rename_to {
+            let base = path
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
+            let out = res.and_then(|()| {
+                std::fs::rename(into.join(&base), &final_path)
+                    .context(|| format!("create {}", final_path.display()))
+            });
+            let _ = std::fs::remove_dir_all(&into);
+            return out;
+        }
+        res
+    }
+
+    fn copy_from_host(&self, id: &str, src: &Path, dest: &Path) -> Result<()> {
+        let md = std::fs::symlink_metadata(src).context(|| format!("lstat {}", src.display()))?;
+        // Into an existing directory under the source's own name; otherwise
+        // as `dest` itself, in its parent.
+        let (dir, name) = match self.layers.path_is_dir(id, dest)? {
+            Some(true) => (
+                dest.to_path_buf(),
+                src.file_name().map(PathBuf::from).ok_or_else(|| {
+                    EngineError::Invalid(format!("cannot copy {}", src.display()))
+                })?,
+            ),
+            Some(false) if md.is_dir() => {
+                return Err(EngineError::Invalid(format!(
+                    "cannot copy directory {} over the file {}",
+                    src.display(),
+                    dest.display()
+                )))
+            }
+            _ => (
+                dest.parent().unwrap_or(Path::new("/")).to_path_buf(),
+                dest.file_name().map(PathBuf::from).ok_or_else(|| {
+                    EngineError::Invalid(format!("cannot copy to {}", dest.display()))
+                })?,
+            ),
+        };
+        let (r, w) = std::io::pipe().context(|| "pipe".to_owned())?;
+        let store = &self.layers;
+        std::thread::scope(|s| {
+            let producer = s.spawn(move || -> std::io::Result<()> {
+                let mut b = tar::Builder::new(std::io::BufWriter::new(w));
+                b.follow_symlinks(false);
+                if md.is_dir() {
+                    b.append_dir_all(&name, src)?;
+                } else {
+                    b.append_path_with_name(src, &name)?;
+                }
+                b.into_inner()?.flush()
+            });
+            let unpacked = store.copy_in(id, &dir, r);
+            let produced = producer
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("copy panicked")));
+            unpacked?;
+            produced.context(|| format!("read {}", src.display()))
+        })
+    }
+}
