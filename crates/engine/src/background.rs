@@ -650,7 +650,12 @@ impl Engine {
             cmd.arg("--tty");
         }
         if e.detach {
-            cmd.arg("--detach");
+            // Docker discards a detached exec's output: holding the
+            // caller's stdout would keep `$(berth exec -d …)` waiting.
+            cmd.arg("--detach")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
         }
         for kv in &e.env {
             cmd.arg("--env").arg(kv);
