@@ -15,6 +15,12 @@ pub struct Args {
     pub tty: bool,
     pub stdin: bool,
     pub restart: String,
+    /// The health check (Docker's Test array), empty for none.
+    pub health_test: Vec<String>,
+    pub health_interval_ns: u64,
+    pub health_timeout_ns: u64,
+    pub health_start_period_ns: u64,
+    pub health_retries: u32,
     /// Run when the container is finally down (after the `--` that ends
     /// the monitor's own options).
     pub exit_command: Vec<String>,
@@ -34,6 +40,11 @@ impl Args {
             tty: false,
             stdin: false,
             restart: "no".into(),
+            health_test: Vec::new(),
+            health_interval_ns: 30_000_000_000,
+            health_timeout_ns: 30_000_000_000,
+            health_start_period_ns: 0,
+            health_retries: 3,
             exit_command: Vec::new(),
         };
         while let Some(k) = it.next() {
@@ -60,6 +71,21 @@ impl Args {
                             a.log_max_files = v.parse().map_err(|_| format!("bad {k} {v:?}"))?
                         }
                         "--restart" => a.restart = v,
+                        "--health-test" => a.health_test.push(v),
+                        "--health-interval" => {
+                            a.health_interval_ns =
+                                v.parse().map_err(|_| format!("bad {k} {v:?}"))?
+                        }
+                        "--health-timeout" => {
+                            a.health_timeout_ns = v.parse().map_err(|_| format!("bad {k} {v:?}"))?
+                        }
+                        "--health-start-period" => {
+                            a.health_start_period_ns =
+                                v.parse().map_err(|_| format!("bad {k} {v:?}"))?
+                        }
+                        "--health-retries" => {
+                            a.health_retries = v.parse().map_err(|_| format!("bad {k} {v:?}"))?
+                        }
                         _ => return Err(format!("unknown option {k}")),
                     }
                 }

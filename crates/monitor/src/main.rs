@@ -20,6 +20,7 @@
 //! container is not restarted.
 
 mod args;
+mod health;
 mod log;
 mod sys;
 
@@ -235,7 +236,10 @@ fn exit_code(ws: WaitStatus) -> Option<i32> {
 }
 
 /// Serves the container until its init exits; returns the exit code.
+#[allow(clippy::too_many_arguments)]
 fn serve(
+    args: &Args,
+    health: &mut Option<health::Health>,
     io: &mut Stdio3,
     init: Pid,
     sfd: &SignalFd,
@@ -258,8 +262,20 @@ fn serve(
         for c in clients.iter() {
             fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
         }
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
+        let timeout = match health {
+            Some(h) => PollTimeout::try_from(h.timeout().as_millis().min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
+        };
+        if poll(&mut fds, timeout).is_err() {
             continue;
+        }
+        if let Some(h) = health {
+            h.tick(&mut || {
+                let mut c = runtime(args);
+                c.arg("exec").arg(&args.id);
+                c
+            });
         }
         let ready: Vec<bool> = fds
             .iter()
@@ -329,6 +345,10 @@ fn serve(
                     Ok(ws) => {
                         if ws.pid() == Some(init) {
                             code = exit_code(ws);
+                        } else if let (Some(h), Some(pid), Some(c)) =
+                            (health.as_mut(), ws.pid(), exit_code(ws))
+                        {
+                            h.reaped(pid, c);
                         }
                     }
                 }
@@ -357,6 +377,29 @@ fn serve(
             }
         }
     }
+}
+
+/// The health checker of `args`, if the container has a check.
+fn health_for(args: &Args) -> Option<health::Health> {
+    let (kind, rest) = args.health_test.split_first()?;
+    let argv: Vec<String> = match kind.as_str() {
+        "CMD" => rest.to_vec(),
+        "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), rest.join(" ")],
+        _ => return None,
+    };
+    if argv.is_empty() {
+        return None;
+    }
+    Some(health::Health::new(
+        health::HealthConfig {
+            argv,
+            interval: Duration::from_nanos(args.health_interval_ns.max(1_000_000)),
+            timeout: Duration::from_nanos(args.health_timeout_ns.max(1_000_000)),
+            start_period: Duration::from_nanos(args.health_start_period_ns),
+            retries: args.health_retries,
+        },
+        args.dir.join("health"),
+    ))
 }
 
 /// Docker's restart decision after an exit with `code`, the `restarts` so far.
@@ -435,7 +478,17 @@ fn main() {
             }
             first = false;
         }
-        let code = serve(&mut io, init, &sfd, &listener, &mut log, &mut clients);
+        let mut health = health_for(&args);
+        let code = serve(
+            &args,
+            &mut health,
+            &mut io,
+            init,
+            &sfd,
+            &listener,
+            &mut log,
+            &mut clients,
+        );
         drop(io);
         let stop_requested = args.dir.join("stop").exists();
         if !should_restart(&args.restart, code, restarts, stop_requested) {
