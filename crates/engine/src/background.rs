@@ -135,7 +135,11 @@ impl Engine {
     }
 
     fn monitor_alive(&self, id: &ContainerId) -> bool {
-        read_pid(&self.bundle_dir(id).join("monitor.pid")).is_some_and(process_alive)
+        let dir = self.bundle_dir(id);
+        // `starting` holds the pid of a `berth start` that has marked the
+        // container running but may not have a monitor yet.
+        read_pid(&dir.join("monitor.pid")).is_some_and(process_alive)
+            || read_pid(&dir.join("starting")).is_some_and(process_alive)
     }
 
     /// The runtime's status of the container: running, paused, created,
@@ -286,6 +290,9 @@ impl Engine {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        let starting = bundle.join("starting");
+        std::fs::write(&starting, std::process::id().to_string())
+            .context(|| format!("write {}", starting.display()))?;
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
         let mut child = match cmd.spawn() {
@@ -304,6 +311,8 @@ impl Engine {
         if let Some(out) = child.stdout.take() {
             let _ = std::io::BufReader::new(out).read_line(&mut line);
         }
+        // The monitor has written monitor.pid (before its answer) or failed.
+        let _ = std::fs::remove_file(&starting);
         // The monitor lives on in its own session; we reap it only if it
         // already failed.
         if let Some(msg) = line.trim().strip_prefix("error: ") {
