@@ -106,19 +106,11 @@ impl Engine {
             Some(d) => Some(d.parse::<berth_storage::DriverKind>()?),
             None => None,
         };
-        lifecycle::ttrace("open");
-        let blobs = BlobStore::new(&root)?;
-        let images = ImageDb::open(&root)?;
-        lifecycle::ttrace("imagedb");
-        let layers = LayerStore::open(&root.join("storage"), driver)?;
-        lifecycle::ttrace("layers");
-        let containers = ContainerDb::open(&root.join("berth.db"))?;
-        lifecycle::ttrace("containerdb");
         Ok(Engine {
-            blobs,
-            images,
-            layers,
-            containers,
+            blobs: BlobStore::new(&root)?,
+            images: ImageDb::open(&root)?,
+            layers: LayerStore::open(&root.join("storage"), driver)?,
+            containers: ContainerDb::open(&root.join("berth.db"))?,
             opts: opts.clone(),
             root,
             run,
