@@ -4,6 +4,7 @@
 //! ID resolves.
 
 use crate::error::{EngineError, Result};
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +172,20 @@ impl ContainerDb {
             .map_err(|e| db_err("busy_timeout", e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| db_err("WAL", e))?;
+        // Container records change several times per `run` (create, running,
+        // exited, events, removal): with WAL, NORMAL syncs the log only at
+        // checkpoints instead of at every commit. A crash of berth or of the
+        // kernel's page cache owner loses nothing; a power loss may lose the
+        // last few commits (the image database's connection stays FULL).
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| db_err("synchronous", e))?;
+        // This connection is normally the last one of a berth process to
+        // close: without this it would checkpoint the log into the database
+        // (two fsyncs), delete the -wal and -shm files, and the next berth
+        // would create and size them again. The log is checkpointed as it
+        // grows instead (every 1000 pages, SQLite's default).
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(|e| db_err("no checkpoint on close", e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| db_err("schema", e))?;
         Ok(ContainerDb { conn })
