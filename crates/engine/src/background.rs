@@ -473,7 +473,35 @@ impl Engine {
     /// `berth wait`: blocks until the container exits; its status.
     pub fn wait(&self, name: &str) -> Result<i32> {
         let c = self.container(name)?;
+        let dir = self.bundle_dir(&c.id);
+        let exit_file = || -> Option<i32> {
+            std::fs::read_to_string(dir.join("exit"))
+                .ok()?
+                .lines()
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        // Block as an attach client until the monitor hangs up: it writes
+        // its exit file first and only then runs the exit command, which
+        // removes an --rm container (and that file) with it.
+        if c.state == State::Running {
+            let conn = std::fs::File::open(&dir).and_then(|d| {
+                use std::os::fd::AsRawFd;
+                std::os::unix::net::UnixStream::connect(format!(
+                    "/proc/self/fd/{}/attach.sock",
+                    d.as_raw_fd()
+                ))
+            });
+            if let Ok(mut s) = conn {
+                let mut buf = [0u8; 8192];
+                while matches!(std::io::Read::read(&mut s, &mut buf), Ok(n) if n > 0) {}
+            }
+        }
+        let mut seen = None;
         loop {
+            seen = exit_file().or(seen);
             match self.containers.resolve(c.id.as_str()) {
                 Ok(mut now) => {
                     self.reconcile(&mut now);
@@ -481,9 +509,8 @@ impl Engine {
                         return Ok(now.exit_code.unwrap_or(0));
                     }
                 }
-                // Removed meanwhile (--rm): the monitor's exit file is gone
-                // with it; Docker reports 0 here too unless it saw the exit.
-                Err(_) => return Ok(0),
+                // Removed meanwhile (--rm): the status its monitor recorded.
+                Err(_) => return Ok(seen.unwrap_or(0)),
             }
             std::thread::sleep(Duration::from_millis(20));
         }
