@@ -4,6 +4,7 @@
 //! --rm, the truth after a monitor is SIGKILLed or the machine "reboots",
 //! 50 runs at once, and bad input. Every test leaves no container, mount or
 //! monitor behind (checked when its store is dropped).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -673,6 +674,8 @@ fn run_detached_rm_removes_itself() {
         ],
     );
     assert!(status(&b, "gone").unwrap().starts_with("Up"));
+    // wait reports the status although the container removes itself.
+    assert_eq!(b.ok(&["wait", "gone"]).trim(), "3");
     wait_until(20, "the --rm container to remove itself", || {
         status(&b, "gone").is_none()
     });
@@ -1016,4 +1019,97 @@ fn monitor_leftover_check_catches_a_leak() {
         !process_alive(mon)
     });
     assert!(monitor_pids(b.root()).is_empty());
+}
+
+#[test]
+fn attach_returns_the_status_and_paused_containers_stop() {
+    let b = Berth::with_busybox();
+    run_d(
+        &b,
+        &[
+            "--name",
+            "short",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; echo bye; echo bye-err >&2; exit 4",
+        ],
+    );
+    let out = b.run(&["attach", "--no-stdin", "short"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert_eq!(text(&out.stdout), "bye\n");
+    assert_eq!(text(&out.stderr), "bye-err\n");
+    assert!(status(&b, "short").unwrap().starts_with("Exited (4)"));
+    // start -a: attached from the start, the container's status.
+    let out = b.run(&["start", "-a", "short"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert_eq!(text(&out.stdout), "bye\n");
+    assert_eq!(count(&logs(&b, &["short"]).0, "bye"), 2);
+
+    // A paused container still stops (thawed first) and is force-removed.
+    run_d(&b, &["--name", "frozen", "busybox", "sleep", "300"]);
+    b.ok(&["pause", "frozen"]);
+    let t = Instant::now();
+    b.ok(&["stop", "-t", "1", "frozen"]);
+    assert!(t.elapsed() < Duration::from_secs(8));
+    assert!(status(&b, "frozen").unwrap().starts_with("Exited (137)"));
+    b.ok(&["start", "frozen"]);
+    b.ok(&["pause", "frozen"]);
+    let pid = inspect(&b, "frozen")["State"]["Pid"].as_i64().unwrap() as i32;
+    b.ok(&["rm", "-f", "frozen"]);
+    wait_until(10, "the paused container's init to die", || {
+        !process_alive(pid)
+    });
+    b.ok(&["rm", "short"]);
+}
+
+#[test]
+fn log_rotation() {
+    let b = Berth::with_busybox();
+    let id = run_d(
+        &b,
+        &[
+            "--name",
+            "chatty",
+            "--log-opt",
+            "max-size=2k",
+            "--log-opt",
+            "max-file=2",
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done",
+        ],
+    );
+    assert_eq!(b.ok(&["wait", "chatty"]).trim(), "0");
+    let dir = b.root().join("containers").join(&id);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("json.log"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        vec![format!("{id}-json.log"), format!("{id}-json.log.1")]
+    );
+    for f in &files {
+        let len = std::fs::metadata(dir.join(f)).unwrap().len();
+        // A file is rotated once a write takes it past max-size.
+        assert!(len <= 2048 + 100, "{f}: {len} bytes");
+    }
+    // What is left is the end of the output, whole lines, in order.
+    let (out, _) = logs(&b, &["chatty"]);
+    let nums: Vec<u32> = out
+        .lines()
+        .map(|l| l.strip_prefix("line-").unwrap().parse().unwrap())
+        .collect();
+    assert!(nums.len() > 20 && nums.len() < 300, "{} lines", nums.len());
+    assert_eq!(*nums.last().unwrap(), 299);
+    assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
+    assert_eq!(
+        logs(&b, &["--tail", "3", "chatty"]).0,
+        "line-297\nline-298\nline-299\n"
+    );
+    b.ok(&["rm", "chatty"]);
 }
