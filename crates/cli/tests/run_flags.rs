@@ -4,6 +4,7 @@
 //! devices, groups, host namespaces, volumes and mounts; labels and
 //! policies as `inspect` shows them; every malformed value exits 125 with
 //! one error line.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -181,6 +181,13 @@ impl Engine {
         }
     }
 
+    /// The health file the monitor keeps (Docker's State.Health), if the
+    /// container has a check.
+    pub fn health(&self, c: &Container) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.bundle_dir(&c.id).join("health")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
     pub fn live(&self, c: &Container) -> Live {
         let dir = self.bundle_dir(&c.id);
         let mut l = Live {
@@ -243,7 +250,15 @@ impl Engine {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        for f in ["exit", "stop", "oom", "monitor.pid", "pid", "restarts"] {
+        for f in [
+            "exit",
+            "stop",
+            "oom",
+            "monitor.pid",
+            "pid",
+            "restarts",
+            "health",
+        ] {
             let _ = std::fs::remove_file(dir.join(f));
         }
         let rootfs = self.layers.mount_container(c.id.as_str())?;
@@ -274,6 +289,28 @@ impl Engine {
         }
         if let Some(n) = c.config.log_max_files {
             cmd.arg("--log-max-files").arg(n.to_string());
+        }
+        if let Some(h) = &c.config.healthcheck {
+            if h.test
+                .first()
+                .is_some_and(|t| t == "CMD" || t == "CMD-SHELL")
+            {
+                for t in &h.test {
+                    cmd.arg("--health-test").arg(t);
+                }
+                for (flag, v) in [
+                    ("--health-interval", h.interval),
+                    ("--health-timeout", h.timeout),
+                    ("--health-start-period", h.start_period),
+                ] {
+                    if v > 0 {
+                        cmd.arg(flag).arg(v.to_string());
+                    }
+                }
+                if h.retries > 0 {
+                    cmd.arg("--health-retries").arg(h.retries.to_string());
+                }
+            }
         }
         if c.config.tty {
             cmd.arg("--tty");

@@ -74,9 +74,14 @@ pub(crate) fn runtime_log_error(log: &Path) -> Option<String> {
 /// A runtime failure as Docker reports it: 127 when the program does not
 /// exist, 126 when it cannot be executed, 125 otherwise.
 pub(crate) fn runtime_failure(msg: String) -> EngineError {
-    if msg.contains("executable file not found") || msg.contains("No such file or directory") {
+    // Only the exec of the user's program maps to 127/126; any other file
+    // missing (a cgroup, a mount source) is the engine's failure.
+    let exec_failed = msg.contains("exec");
+    if msg.contains("executable file not found")
+        || (exec_failed && msg.contains("No such file or directory"))
+    {
         EngineError::CommandNotFound(msg)
-    } else if msg.contains("Permission denied") || msg.contains("is a directory") {
+    } else if exec_failed && (msg.contains("Permission denied") || msg.contains("is a directory")) {
         EngineError::CannotExecute(msg)
     } else {
         EngineError::Other(msg)
@@ -358,6 +363,14 @@ impl Engine {
                     State::Running => {
                         let up =
                             format!("Up {}", humantime_ago(parse_time(c.started_at.as_deref())));
+                        let up = match self
+                            .health(&c)
+                            .and_then(|h| h["Status"].as_str().map(str::to_owned))
+                        {
+                            Some(h) if h == "starting" => format!("{up} (health: starting)"),
+                            Some(h) => format!("{up} ({h})"),
+                            None => up,
+                        };
                         if paused {
                             ("paused", format!("{up} (Paused)"))
                         } else {
@@ -558,6 +571,9 @@ impl Engine {
             "HostConfig": {"ReadonlyRootfs": c.config.read_only},
         });
         crate::volumes::inspect_into(&mut v, &c.config);
+        if let Some(h) = self.health(&c) {
+            v["State"]["Health"] = h;
+        }
         v
     }
 }
