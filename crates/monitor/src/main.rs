@@ -477,6 +477,8 @@ fn main() {
                 let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
             }
             first = false;
+            // Start-up is over: an idle monitor need not keep its code.
+            sys::drop_executable_pages();
         }
         let mut health = health_for(&args);
         let code = serve(
