@@ -696,7 +696,12 @@ impl Engine {
         let c = self.container(name)?;
         crate::lifecycle::check_name(new_name)?;
         self.containers.rename(&c.id, new_name)?;
-        self.event("rename", &c, &[("oldName", format!("/{}", c.name))]);
+        // Docker's rename event carries the new name, and the old as oldName.
+        let renamed = Container {
+            name: new_name.to_owned(),
+            ..c.clone()
+        };
+        self.event("rename", &renamed, &[("oldName", format!("/{}", c.name))]);
         Ok(())
     }
 
