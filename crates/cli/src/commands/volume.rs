@@ -392,11 +392,18 @@ pub struct PortArgs {
 /// `berth port`: published ports come with networking (a later issue);
 /// until then no container has any, as with `--network none` in Docker.
 pub fn port(engine: &Engine, a: PortArgs) -> Result<i32> {
-    let c = engine.container(&a.container)?;
+    engine.container(&a.container)?;
     if let Some(p) = a.port {
+        // Docker's message: the port with its protocol (tcp by default),
+        // and the container as the user named it.
+        let p = match p.split_once('/') {
+            Some((n, proto)) if !proto.is_empty() => format!("{n}/{proto}"),
+            Some((n, _)) => format!("{n}/tcp"),
+            None => format!("{p}/tcp"),
+        };
         return Err(EngineError::NotFound(format!(
             "No public port '{p}' published for {}",
-            c.id.short()
+            a.container
         )));
     }
     Ok(0)
