@@ -519,8 +519,13 @@ pub struct PsArgs {
 }
 
 /// Docker's `ps --filter`: the same key ORs, different keys AND.
-fn ps_filter(filters: &[String]) -> Result<impl Fn(&berth_engine::ContainerSummary) -> bool> {
+/// `resolve` gives the image ID an `ancestor=` value names, if any.
+fn ps_filter(
+    filters: &[String],
+    resolve: impl Fn(&str) -> Option<String>,
+) -> Result<impl Fn(&berth_engine::ContainerSummary) -> bool> {
     let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut ancestor_ids: std::collections::BTreeMap<String, String> = Default::default();
     for f in filters {
         let (k, v) = f.split_once('=').ok_or_else(|| {
             EngineError::Invalid(format!("bad format of filter (expected name=value): {f}"))
@@ -544,6 +549,11 @@ fn ps_filter(filters: &[String]) -> Result<impl Fn(&berth_engine::ContainerSumma
         if k == "exited" && v.parse::<i32>().is_err() {
             return Err(EngineError::Invalid(format!("invalid filter 'exited={v}'")));
         }
+        if k == "ancestor" {
+            if let Some(id) = resolve(v) {
+                ancestor_ids.insert(v.to_owned(), id);
+            }
+        }
         by.entry(k.to_owned()).or_default().push(v.to_owned());
     }
     Ok(move |c: &berth_engine::ContainerSummary| {
@@ -553,7 +563,8 @@ fn ps_filter(filters: &[String]) -> Result<impl Fn(&berth_engine::ContainerSumma
                 "name" => c.name.contains(v.as_str()),
                 "id" => c.id.as_str().starts_with(v.as_str()),
                 "ancestor" => {
-                    c.image == *v
+                    ancestor_ids.get(v) == Some(&c.image_id)
+                        || c.image == *v
                         || c.image.split(':').next() == Some(v.as_str())
                         || c.image_id
                             .trim_start_matches("sha256:")
@@ -573,7 +584,10 @@ fn ps_filter(filters: &[String]) -> Result<impl Fn(&berth_engine::ContainerSumma
 }
 
 pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
-    let keep = ps_filter(&a.filter)?;
+    let keep = ps_filter(&a.filter, |v| {
+        let i = engine.inspect(v).ok()?;
+        i["Id"].as_str().map(str::to_owned)
+    })?;
     let mut list: Vec<_> = engine.containers(a.size)?;
     list.sort_by_key(|c| std::cmp::Reverse(c.created));
     let limit = if a.latest { Some(1) } else { a.last };
