@@ -991,7 +991,16 @@ impl LayerStore {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("."));
         let parent = path.parent().unwrap_or(Path::new("/"));
-        let fd = self.open_in_rootfs(name, &rootfs, parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        // A missing parent means the path itself is missing: name the path.
+        let fd = self
+            .open_in_rootfs(name, &rootfs, parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .map_err(|e| match e {
+                Error::NoSuchPath { name, .. } => Error::NoSuchPath {
+                    name,
+                    path: path.display().to_string(),
+                },
+                e => e,
+            })?;
         let dir = PathBuf::from(format!(
             "/proc/self/fd/{}",
             std::os::fd::AsRawFd::as_raw_fd(&fd)
