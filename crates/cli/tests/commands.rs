@@ -1080,12 +1080,9 @@ fn port_and_inspect_running() {
 }
 
 /// `start -a` of a container that writes and exits at once must show its
-/// output and status, as Docker's (which attaches before starting) does.
-/// berth starts it first and attaches after, so the output written before
-/// the attach is lost (stdout "", status 0), or the attach socket is
-/// already gone ("Error: attach …/attach.sock: No such file", 125).
+/// output and status, as Docker's (which attaches before starting) does:
+/// the monitor starts the container only once `start -a` has attached.
 #[test]
-#[ignore = "known bug: start -a attaches after starting (race with a fast container)"]
 fn start_attach_of_a_fast_container_keeps_its_output() {
     let b = Berth::with_busybox();
     for i in 0..15 {

@@ -237,6 +237,13 @@ impl Engine {
     /// `berth start`: mounts the rootfs, writes the bundle and starts the
     /// container under a new monitor; returns once it runs.
     pub fn start(&self, name: &str) -> Result<ContainerId> {
+        self.start_with(name, false)
+    }
+
+    /// `start`; with `attach_first` (`start -a`) the monitor answers once the
+    /// container is created and starts it when the caller has attached, so
+    /// not a byte of its output is missed.
+    pub fn start_with(&self, name: &str, attach_first: bool) -> Result<ContainerId> {
         let c = self.container(name)?;
         if c.state == State::Running {
             return Ok(c.id);
@@ -317,6 +324,9 @@ impl Engine {
         }
         if c.config.interactive {
             cmd.arg("--stdin");
+        }
+        if attach_first {
+            cmd.arg("--attach-first");
         }
         // The exit command: this berth, on this root.
         cmd.arg("--").arg(exe);

@@ -14,6 +14,9 @@ pub struct Args {
     pub log_max_files: u32,
     pub tty: bool,
     pub stdin: bool,
+    /// `start -a`: answer once the container is created, and start it only
+    /// when the first client has attached, so no output is missed.
+    pub attach_first: bool,
     pub restart: String,
     /// The health check (Docker's Test array), empty for none.
     pub health_test: Vec<String>,
@@ -39,6 +42,7 @@ impl Args {
             log_max_files: 5,
             tty: false,
             stdin: false,
+            attach_first: false,
             restart: "no".into(),
             health_test: Vec::new(),
             health_interval_ns: 30_000_000_000,
@@ -55,6 +59,7 @@ impl Args {
             match k.as_str() {
                 "--tty" => a.tty = true,
                 "--stdin" => a.stdin = true,
+                "--attach-first" => a.attach_first = true,
                 _ => {
                     let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
                     match k.as_str() {

@@ -92,7 +92,13 @@ fn nonblocking(fd: &impl AsRawFd) {
 }
 
 /// Creates and starts the container; returns its stdio and init pid.
-fn launch(args: &Args) -> Result<(Stdio3, Pid), String> {
+/// Creates and starts the container; with `early`, answers the caller once
+/// it is created and waits for the first attach client (returned) before
+/// starting it.
+fn launch(
+    args: &Args,
+    early: Option<&UnixListener>,
+) -> Result<(Stdio3, Pid, Option<UnixStream>), String> {
     let _ = std::fs::remove_file(args.dir.join("runtime.log"));
     let pid_file = args.dir.join("pid");
     let _ = std::fs::remove_file(&pid_file);
@@ -154,6 +160,18 @@ fn launch(args: &Args) -> Result<(Stdio3, Pid), String> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or("the runtime wrote no pid file")?;
+    let mut first_client = None;
+    if let Some(listener) = early {
+        println!("ok {pid}");
+        let _ = std::io::stdout().flush();
+        // The caller connects right after the answer; give up after a minute.
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        if let Ok(n) = poll(&mut fds, PollTimeout::from(60_000u16)) {
+            if n > 0 {
+                first_client = listener.accept().ok().map(|(s, _)| s);
+            }
+        }
+    }
     let status = runtime(args)
         .arg("start")
         .arg(&args.id)
@@ -175,7 +193,7 @@ fn launch(args: &Args) -> Result<(Stdio3, Pid), String> {
     for (_, fd) in &io.outputs {
         nonblocking(fd);
     }
-    Ok((io, Pid::from_raw(pid)))
+    Ok((io, Pid::from_raw(pid), first_client))
 }
 
 fn recv_fd(conn: &UnixStream) -> Option<OwnedFd> {
@@ -461,17 +479,26 @@ fn main() {
     let mut restarts: u32 = 0;
     let mut first = true;
     let code = loop {
-        let (mut io, init) = match launch(&args) {
-            Ok(x) => x,
-            Err(e) if first => fail(&e),
+        let early = (first && args.attach_first).then_some(&listener);
+        let (mut io, init) = match launch(&args, early) {
+            Ok((io, init, client)) => {
+                if let Some(c) = client {
+                    let _ = c.set_write_timeout(Some(Duration::from_secs(5)));
+                    clients.push(Client { stream: c });
+                }
+                (io, init)
+            }
+            Err(e) if first && early.is_none() => fail(&e),
             Err(_) => break 125,
         };
         write_atomic(&args.dir.join("restarts"), &restarts.to_string());
         if first {
             // The caller is waiting for this line; after it, stdout and
             // stderr lead nowhere (the caller may be gone).
-            println!("ok {init}");
-            let _ = std::io::stdout().flush();
+            if !args.attach_first {
+                println!("ok {init}");
+                let _ = std::io::stdout().flush();
+            }
             if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
                 let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
                 let _ = nix::unistd::dup2(null.as_raw_fd(), 2);

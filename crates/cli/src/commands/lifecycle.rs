@@ -22,7 +22,7 @@ pub struct StartArgs {
 pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
     if a.attach || a.interactive {
         let name = &a.containers[0];
-        let id = match engine.start(name) {
+        let id = match engine.start_with(name, true) {
             Ok(id) => id,
             Err(e) => return Ok(super::container::start_failure(e)),
         };
