@@ -792,7 +792,7 @@ impl Engine {
     }
 
     /// `berth rm [-f]`.
-    pub fn rm(&self, name: &str, force: bool) -> Result<()> {
+    pub fn rm(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.container(name)?;
         if c.state == State::Running {
             if !force {
@@ -806,9 +806,22 @@ impl Engine {
             self.wait_down(&c.id, Duration::from_secs(10));
         }
         match self.containers.resolve(c.id.as_str()) {
-            Ok(_) => self.remove_container(&c.id),
-            Err(_) => Ok(()), // an --rm container removed itself meanwhile
+            Ok(_) => self.remove_container(&c.id)?,
+            Err(_) => {} // an --rm container removed itself meanwhile
         }
+        if volumes {
+            // `rm -v`: the container's anonymous volumes (generated names);
+            // named ones stay, as in Docker.
+            for m in &c.config.host.mounts {
+                if let Some(n) = m.name.as_deref() {
+                    let anonymous = n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit());
+                    if m.typ == "volume" && anonymous {
+                        let _ = self.volume_rm(n, false);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -469,7 +469,7 @@ pub struct RmArgs {
     /// Force the removal of a running container
     #[arg(short, long)]
     force: bool,
-    /// Remove anonymous volumes (accepted; berth has no volumes yet)
+    /// Remove the container's anonymous volumes
     #[arg(short, long)]
     volumes: bool,
     #[arg(required = true)]
@@ -479,7 +479,7 @@ pub struct RmArgs {
 pub fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {
     let mut code = 0;
     for c in &a.containers {
-        match engine.rm(c, a.force) {
+        match engine.rm(c, a.force, a.volumes) {
             Ok(()) => println!("{c}"),
             Err(e) => {
                 eprintln!("Error: {}", crate::one_line(&e));
