@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for a fresh Debian 12 machine, as root: install what berth needs, build and
-# install berth and berth-runtime into /usr/local/bin, make a busybox image locally (no
-# registry needed) and run a real container from it.
+# install berth, berth-runtime and berth-monitor into /usr/local/bin, make a busybox image
+# locally (no registry needed) and run a real container from it, in the foreground and
+# detached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/quickstart.sh: run as root" >&2; exit 1; }
@@ -14,7 +15,10 @@ if ! command -v cargo >/dev/null; then
   . "$HOME/.cargo/env"
 fi
 cargo build --release -p berth-cli -p berth-runtime
-install -m 0755 target/release/berth target/release/berth-runtime /usr/local/bin/
+# The per-container monitor, linked statically: it idles beside every detached container
+# and a static binary keeps less resident (see bench/README.md).
+cargo rustc --release -p berth-monitor --bin berth-monitor -- -C target-feature=+crt-static
+install -m 0755 target/release/berth target/release/berth-runtime target/release/berth-monitor /usr/local/bin/
 
 # A busybox image, built here: busybox-static and its applet links, imported as one layer.
 rootfs=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
@@ -27,4 +31,8 @@ done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
 echo 'root:x:0:' > "$rootfs/etc/group"
 tar -C "$rootfs" -c . | berth import --change 'CMD ["sh"]' - busybox:latest
+# A detached container under its monitor, stopped and removed again.
+id=$(berth run -d busybox sleep 60)
+berth ps -q --no-trunc | grep -qx "$id"
+berth rm -f "$id" >/dev/null
 berth run --rm busybox sh -c 'echo "hello from a berth container: pid $$, host $(hostname), $(ls /sys/class/net | wc -l) network link(s)"'
