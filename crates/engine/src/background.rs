@@ -805,9 +805,9 @@ impl Engine {
             let _ = self.runtime_kill(&c, "SIGKILL", true);
             self.wait_down(&c.id, Duration::from_secs(10));
         }
-        match self.containers.resolve(c.id.as_str()) {
-            Ok(_) => self.remove_container(&c.id)?,
-            Err(_) => {} // an --rm container removed itself meanwhile
+        // An --rm container may have removed itself meanwhile.
+        if self.containers.resolve(c.id.as_str()).is_ok() {
+            self.remove_container(&c.id)?;
         }
         if volumes {
             // `rm -v`: the container's anonymous volumes (generated names);
