@@ -238,16 +238,22 @@ impl Engine {
     /// status; `rm` removes it afterwards.
     pub fn run(&self, opts: &CreateOptions, rm: bool) -> Result<i32> {
         let id = self.create(opts)?;
-        let res = self.start_foreground(&id);
+        let res = self.start_foreground(&id, rm);
         if rm {
             let _ = self.remove_container(&id);
         }
         res
     }
 
-    fn start_foreground(&self, id: &ContainerId) -> Result<i32> {
+    /// `rm`: the container is removed when it exits, so its rootfs needs no
+    /// sync (an overlay `volatile` mount).
+    fn start_foreground(&self, id: &ContainerId, rm: bool) -> Result<i32> {
         let c = self.containers.resolve(id.as_str())?;
-        let rootfs = self.layers.mount_container(id.as_str())?;
+        let rootfs = if rm {
+            self.layers.mount_container_volatile(id.as_str())?
+        } else {
+            self.layers.mount_container(id.as_str())?
+        };
         let result = self.run_runtime(&c, &rootfs);
         let _ = self.layers.unmount_container(id.as_str());
         result
