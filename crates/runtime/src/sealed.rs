@@ -15,6 +15,7 @@ use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 use std::ffi::CString;
 use std::fs::File;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 
@@ -45,9 +46,33 @@ pub fn reexec_sealed() -> Result<()> {
     )
     .context(|| "memfd_create".to_owned())?;
     let mut copy = File::from(fd);
-    std::io::copy(&mut exe, &mut copy).context(|| "copy the runtime into a memfd".to_owned())?;
-    fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(SEALS))
-        .context(|| "seal the memfd".to_owned())?;
+    // Plain reads and writes: std::io::copy would splice (sendfile), and
+    // pages still referenced by a splice make the write seal fail with
+    // EBUSY (the kernel waits only briefly for such pins).
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = exe
+            .read(&mut buf)
+            .context(|| "read /proc/self/exe".to_owned())?;
+        if n == 0 {
+            break;
+        }
+        copy.write_all(&buf[..n])
+            .context(|| "copy the runtime into a memfd".to_owned())?;
+    }
+    let mut tries = 0;
+    loop {
+        match fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(SEALS)) {
+            Err(nix::errno::Errno::EBUSY) if tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            r => {
+                r.context(|| "seal the memfd".to_owned())?;
+                break;
+            }
+        }
+    }
     let args: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();
