@@ -8,28 +8,13 @@
 
 mod common;
 
-use common::{describe, layer_tar, process_alive, tar_names, text, Berth};
+use common::{describe, is_hex64, layer_tar, process_alive, tar_names, text, wait_until, Berth};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Polls `f` until it holds; panics with `what` after `secs`.
-fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
 
 /// `run -d ARGS`: asserts a 64-hex ID on one line, returns it.
 fn run_d(b: &Berth, args: &[&str]) -> String {
