@@ -36,22 +36,26 @@ pub fn ago(then: SystemTime) -> String {
     format!("{} ago", human_duration(d))
 }
 
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let h = s / 3600;
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        _ if s < 3600 => format!("{} minutes", s / 60),
-        _ if h < 2 => "About an hour".into(),
-        _ if h < 48 => format!("{h} hours"),
-        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
-        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
-        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
-        _ => format!("{} years", h / 24 / 365),
+pub use berth_engine::human_duration;
+
+/// `--since`/`--until`: RFC 3339, Unix seconds (fractions too), or a
+/// duration ago such as 10m.
+pub fn parse_when(s: &str) -> berth_engine::Result<SystemTime> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')) {
+        return Ok(t);
     }
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs >= 0.0 {
+            return Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(s)
+        .map(|d| SystemTime::now() - d)
+        .map_err(|_| {
+            berth_engine::EngineError::Invalid(format!(
+                "invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m"
+            ))
+        })
 }
 
 /// Columns separated by at least three spaces, as Docker's tabwriter.

@@ -20,18 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// Where to find the monitor: `BERTH_MONITOR`, else beside this executable,
 /// else on PATH.
 fn monitor_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("BERTH_MONITOR") {
-        return PathBuf::from(p);
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            let cand = dir.join("berth-monitor");
-            if cand.is_file() {
-                return cand;
-            }
-        }
-    }
-    PathBuf::from("berth-monitor")
+    crate::lifecycle::companion_binary("BERTH_MONITOR", "berth-monitor")
 }
 
 fn now() -> String {

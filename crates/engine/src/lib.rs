@@ -20,7 +20,7 @@ pub use containers::Event;
 pub use copy::CopyEnd;
 pub use error::{EngineError, Result};
 pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
-pub use lifecycle::{ContainerSummary, CreateOptions};
+pub use lifecycle::{human_duration, ContainerSummary, CreateOptions};
 pub use options::HostConfig;
 pub use spec::RunOptions;
 pub use stats::StatsSample;

@@ -95,19 +95,26 @@ fn image_defaults(img: &Image) -> Result<ImageDefaults> {
 /// Where to find the OCI runtime: `BERTH_RUNTIME`, else `berth-runtime`
 /// beside this executable, else on PATH.
 pub(crate) fn runtime_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("BERTH_RUNTIME") {
+    companion_binary("BERTH_RUNTIME", "berth-runtime")
+}
+
+/// One of berth's other programs: the path in `env`, else the file beside
+/// this executable (or one directory up, where test binaries live), else
+/// the bare name for PATH.
+pub(crate) fn companion_binary(env: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
         return PathBuf::from(p);
     }
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
-            for cand in [dir.join("berth-runtime"), dir.join("../berth-runtime")] {
+            for cand in [dir.join(name), dir.join("..").join(name)] {
                 if cand.is_file() {
                     return cand;
                 }
             }
         }
     }
-    PathBuf::from("berth-runtime")
+    PathBuf::from(name)
 }
 
 fn hosts_file(hostname: &str) -> String {
@@ -633,16 +640,27 @@ fn wait_forwarding_signals(
     }
 }
 
+/// "2 hours" since `t`, in Docker's words (units.HumanDuration).
 fn humantime_ago(t: SystemTime) -> String {
-    let d = SystemTime::now().duration_since(t).unwrap_or_default();
+    human_duration(SystemTime::now().duration_since(t).unwrap_or_default())
+}
+
+/// Docker's units.HumanDuration: "Less than a second", "About a minute",
+/// "3 hours", "2 weeks" …
+pub fn human_duration(d: std::time::Duration) -> String {
     let s = d.as_secs();
+    let h = s / 3600;
     match s {
-        0..=1 => "Less than a second".into(),
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
         2..=59 => format!("{s} seconds"),
         60..=119 => "About a minute".into(),
         _ if s < 3600 => format!("{} minutes", s / 60),
-        _ if s < 7200 => "About an hour".into(),
-        _ if s < 172_800 => format!("{} hours", s / 3600),
-        _ => format!("{} days", s / 86400),
+        _ if h < 2 => "About an hour".into(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
+        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
+        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", h / 24 / 365),
     }
 }

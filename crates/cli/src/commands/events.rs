@@ -21,15 +21,7 @@ pub struct EventsArgs {
 }
 
 fn nanos(s: &str) -> Result<i64> {
-    let t = if let Ok(t) = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')) {
-        t
-    } else if let Ok(secs) = s.parse::<f64>() {
-        UNIX_EPOCH + std::time::Duration::from_secs_f64(secs)
-    } else {
-        humantime::parse_duration(s)
-            .map(|d| SystemTime::now() - d)
-            .map_err(|_| EngineError::Invalid(format!("invalid time {s:?}")))?
-    };
+    let t = crate::format::parse_when(s)?;
     Ok(t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0))

@@ -128,23 +128,6 @@ pub fn unpause(engine: &Engine, a: NamesArgs) -> Result<i32> {
     each(&a.containers, |c| engine.pause(c, false).map(drop))
 }
 
-/// `--since`/`--until`: an RFC 3339 time, Unix seconds, or a duration ago (10m).
-fn parse_when(s: &str) -> Result<std::time::SystemTime> {
-    if let Ok(t) = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')) {
-        return Ok(t);
-    }
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s)
-        .map(|d| std::time::SystemTime::now() - d)
-        .map_err(|_| {
-            EngineError::Invalid(format!(
-                "invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m"
-            ))
-        })
-}
-
 #[derive(Args)]
 pub struct LogsArgs {
     /// Follow log output
@@ -180,8 +163,16 @@ pub fn logs(engine: &Engine, a: LogsArgs) -> Result<i32> {
         follow: a.follow,
         tail,
         timestamps: a.timestamps,
-        since: a.since.as_deref().map(parse_when).transpose()?,
-        until: a.until.as_deref().map(parse_when).transpose()?,
+        since: a
+            .since
+            .as_deref()
+            .map(crate::format::parse_when)
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(crate::format::parse_when)
+            .transpose()?,
     };
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
