@@ -107,11 +107,12 @@ fn main() {
         root: cli.root,
         storage_driver: cli.storage_driver,
     };
+    let failure_status = cli.command.failure_status();
     let code = match commands::dispatch(&opts, cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {}", crate::one_line(&e));
-            125
+            failure_status
         }
     };
     std::process::exit(code);

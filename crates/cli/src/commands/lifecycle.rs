@@ -337,7 +337,12 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
     };
     match engine.exec(&a.container, &o) {
         Ok(code) => Ok(code),
-        Err(e) => Ok(super::container::start_failure(e)),
+        // Docker's exec: 126/127 when the command cannot run, 1 for the
+        // rest (no such container, not running), unlike run's 125.
+        Err(e) => Ok(match super::container::start_failure(e) {
+            125 => 1,
+            code => code,
+        }),
     }
 }
 

@@ -91,6 +91,21 @@ pub enum Command {
     System(system::SystemCommand),
 }
 
+impl Command {
+    /// The exit status of a failure of this command, as Docker's CLI gives it:
+    /// `run` and `create` report their own failures with 125 (so they can be
+    /// told from the container's status); every other command exits 1.
+    pub fn failure_status(&self) -> i32 {
+        match self {
+            Command::Run(_)
+            | Command::Create(_)
+            | Command::Container(container::ContainerCommand::Run(_))
+            | Command::Container(container::ContainerCommand::Create(_)) => 125,
+            _ => 1,
+        }
+    }
+}
+
 pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
     let engine = Engine::open(opts)?;
     match cmd {
