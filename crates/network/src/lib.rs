@@ -546,21 +546,9 @@ impl Manager {
                 .iter()
                 .find(|n| n.id == ep.network_id)
                 .ok_or_else(|| Error::NotFound(format!("network {} not found", ep.network_id)))?;
-            let (bridge, made) = self.bring_up(net, &mut host)?;
-            rules_stale |= made;
-            let host_name = host_veth_name(container_id, &net.id);
-            let _ = host.delete_link_by_name(&host_name);
-            let inner = format!("eth{}", ep.index);
-            host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac))?;
-            let link = inside
-                .link_by_name(&inner)?
-                .ok_or_else(|| Error::Netlink(format!("{inner} missing in the container")))?;
-            inside.add_address(link.index, ep.ip, net.subnet.prefix_len())?;
-            inside.set_up(link.index)?;
-            if !routed && !net.internal {
-                inside.add_default_route(net.gateway)?;
-                routed = true;
-            }
+            let route = !routed && !net.internal;
+            rules_stale |= self.attach_endpoint(&mut host, &mut inside, ns, ep, net, route)?;
+            routed |= route;
         }
         if publish.is_empty() && !rules_stale {
             return Ok(Vec::new());
@@ -588,6 +576,51 @@ impl Manager {
             return Err(e);
         }
         Ok(bindings)
+    }
+
+    /// One veth pair for `ep`: `ethN` inside with the address (and the
+    /// default route when `route`), the host end on the network's bridge.
+    /// Returns whether the bridge had to be made (the rules are then stale).
+    fn attach_endpoint(
+        &self,
+        host: &mut netlink::Netlink,
+        inside: &mut netlink::Netlink,
+        ns: &netns::NetNs,
+        ep: &Endpoint,
+        net: &NetworkRecord,
+        route: bool,
+    ) -> Result<bool> {
+        let (bridge, made) = self.bring_up(net, host)?;
+        let host_name = host_veth_name(&ep.container_id, &net.id);
+        let _ = host.delete_link_by_name(&host_name);
+        let inner = format!("eth{}", ep.index);
+        host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac))?;
+        let link = inside
+            .link_by_name(&inner)?
+            .ok_or_else(|| Error::Netlink(format!("{inner} missing in the container")))?;
+        inside.add_address(link.index, ep.ip, net.subnet.prefix_len())?;
+        inside.set_up(link.index)?;
+        if route {
+            inside.add_default_route(net.gateway)?;
+        }
+        Ok(made)
+    }
+
+    /// `network connect` of a running container: its new endpoint now.
+    pub fn attach_running(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
+        let ns = netns::open(&self.netns_path(container_id))?;
+        let ep = self
+            .db
+            .endpoints_of_container(container_id)?
+            .into_iter()
+            .find(|e| e.network_id == net.id)
+            .ok_or_else(|| Error::NotFound(format!("no endpoint on {}", net.name)))?;
+        let mut host = netlink::Netlink::open()?;
+        let mut inside = ns.netlink()?;
+        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, false)? {
+            self.reconcile_rules()?;
+        }
+        Ok(())
     }
 
     /// At stop: the published ports, the host ends of the veth pairs and

@@ -188,7 +188,7 @@ pub struct RmiArgs {
 }
 
 /// `rmi` capitalises its lines, `image prune` does not: Docker's shapes.
-fn print_events(events: &[RmiEvent], capitalised: bool) {
+pub fn print_events(events: &[RmiEvent], capitalised: bool) {
     let (u, d) = if capitalised {
         ("Untagged", "Deleted")
     } else {
@@ -315,7 +315,13 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
             }
         }
     }
-    match a.format {
+    print_inspected(out, a.format.as_deref());
+    Ok(code)
+}
+
+/// `inspect`'s output: a JSON array, or each value through `--format`.
+pub fn print_inspected(out: Vec<serde_json::Value>, format: Option<&str>) {
+    match format {
         Some(f) => {
             for v in &out {
                 let fields: Vec<(&str, String)> = v
@@ -341,5 +347,4 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
             serde_json::to_string_pretty(&serde_json::Value::Array(out)).unwrap_or_default()
         ),
     }
-    Ok(code)
 }
