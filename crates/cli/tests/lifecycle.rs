@@ -1100,3 +1100,85 @@ fn log_rotation() {
     );
     b.ok(&["rm", "chatty"]);
 }
+
+/// A foreground `run` without `--rm` is Docker's: the container lives under
+/// its monitor (so it has a log, and killing `berth` leaves it running),
+/// `berth` relays its output and stdin (EOF included) and passes signals on.
+#[test]
+fn foreground_run_under_its_monitor() {
+    let b = Berth::with_busybox();
+    let out = b.run_stdin(
+        &["run", "-i", "--name", "cat", "busybox", "cat"],
+        b"line one\n",
+    );
+    assert!(out.status.success(), "{}", describe(&[], &out));
+    assert_eq!(text(&out.stdout), "line one\n");
+    assert_eq!(b.ok(&["logs", "cat"]), "line one\n");
+    let out = b.run(&[
+        "run",
+        "--name",
+        "both",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    // A program that cannot run: 127/126 and one line, as with --rm.
+    let e = b.fails(&["run", "--name", "bad", "busybox", "/etc/passwd"], 126);
+    assert!(e.contains("/etc/passwd"), "{e}");
+    // SIGTERM to berth reaches the container.
+    let mut child = b
+        .cmd(&[
+            "run",
+            "--name",
+            "trap",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; sleep 100 & wait",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(10, "trap to run", || {
+        b.ok(&["ps", "--format", "{{.Names}}"]).contains("trap")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(7));
+    // SIGKILL of berth: the container goes on.
+    let mut child = b
+        .cmd(&["run", "--name", "orphan", "busybox", "sleep", "100"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(10, "orphan to run", || {
+        b.ok(&["ps", "--format", "{{.Names}}"]).contains("orphan")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let ps = b.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert!(ps.contains("orphan running"), "{ps}");
+    b.ok(&["rm", "-f", "cat", "both", "bad", "trap", "orphan"]);
+    // The fast path (--rm) records its start and death too.
+    b.ok(&["run", "--rm", "--name", "quick", "busybox", "true"]);
+    let ev = b.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+        "--filter",
+        "container=quick",
+        "--format",
+        "{{.Status}}",
+    ]);
+    let ev: Vec<&str> = ev.lines().collect();
+    assert_eq!(ev, vec!["create", "start", "die", "destroy"], "{ev:?}");
+}

@@ -254,6 +254,7 @@ impl Engine {
             "pid",
             "restarts",
             "health",
+            "error",
         ] {
             let _ = std::fs::remove_file(dir.join(f));
         }
@@ -323,6 +324,9 @@ impl Engine {
         }
         if attach_first {
             cmd.arg("--attach-first");
+            if c.config.interactive {
+                cmd.arg("--stdin-once");
+            }
         }
         // The exit command: this berth, on this root.
         cmd.arg("--").arg(exe);
@@ -382,6 +386,14 @@ impl Engine {
         Ok(c.id)
     }
 
+    /// Why the container's start failed after a client attached (the
+    /// monitor writes it), as the error `run` would have given.
+    pub fn start_error(&self, name: &str) -> Option<EngineError> {
+        let c = self.containers.resolve(name).ok()?;
+        let msg = std::fs::read_to_string(self.bundle_dir(&c.id).join("error")).ok()?;
+        Some(crate::lifecycle::runtime_failure(msg.trim().to_owned()))
+    }
+
     /// The monitor's exit command: records the exit, releases the runtime
     /// state and the mount, removes an `--rm` container.
     pub fn cleanup(&self, name: &str) -> Result<()> {
@@ -396,6 +408,13 @@ impl Engine {
                 )
             }
             Err(_) => (255, now()),
+        };
+        // A start that failed after `start -a`/`run` attached: Docker's
+        // 127/126 for a program that is missing or cannot run.
+        let code = match self.start_error(c.id.as_str()) {
+            Some(EngineError::CommandNotFound(_)) => 127,
+            Some(EngineError::CannotExecute(_)) => 126,
+            _ => code,
         };
         if self.oom_killed(&c) {
             let _ = std::fs::write(dir.join("oom"), "1");

@@ -129,6 +129,12 @@ impl Engine {
         &self.root
     }
 
+    /// The options this engine was opened with (for commands that run
+    /// berth again, such as a signal proxy).
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
     /// The volatile directory (bundles, the runtime's state).
     pub fn run_dir(&self) -> &Path {
         &self.run

@@ -299,6 +299,7 @@ impl Engine {
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
+        self.event("start", c, &[]);
         let status = Command::new(&runtime)
             .arg("--root")
             .arg(self.run.join("runtime"))
@@ -342,6 +343,7 @@ impl Engine {
             None => {
                 self.containers
                     .set_state(&c.id, State::Exited, Some(code), &now())?;
+                self.event("die", c, &[("exitCode", code.to_string())]);
                 Ok(code)
             }
         }

@@ -14,6 +14,9 @@ pub struct Args {
     pub log_max_files: u32,
     pub tty: bool,
     pub stdin: bool,
+    /// Docker's StdinOnce (`run -i`, `start -ai`): the container's stdin
+    /// closes when the attached client's input ends.
+    pub stdin_once: bool,
     /// `start -a`: answer once the container is created, and start it only
     /// when the first client has attached, so no output is missed.
     pub attach_first: bool,
@@ -42,6 +45,7 @@ impl Args {
             log_max_files: 5,
             tty: false,
             stdin: false,
+            stdin_once: false,
             attach_first: false,
             restart: "no".into(),
             health_test: Vec::new(),
@@ -59,6 +63,7 @@ impl Args {
             match k.as_str() {
                 "--tty" => a.tty = true,
                 "--stdin" => a.stdin = true,
+                "--stdin-once" => a.stdin_once = true,
                 "--attach-first" => a.attach_first = true,
                 _ => {
                     let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;

@@ -95,9 +95,20 @@ fn nonblocking(fd: &impl AsRawFd) {
 /// Creates and starts the container; with `early`, answers the caller once
 /// it is created and waits for the first attach client (returned) before
 /// starting it.
+/// Starts the container; an error says whether the caller already had its
+/// "ok" (with `--attach-first`, before the start).
 fn launch(
     args: &Args,
     early: Option<&UnixListener>,
+) -> Result<(Stdio3, Pid, Option<UnixStream>), (String, bool)> {
+    let mut answered = false;
+    launch_steps(args, early, &mut answered).map_err(|e| (e, answered))
+}
+
+fn launch_steps(
+    args: &Args,
+    early: Option<&UnixListener>,
+    answered: &mut bool,
 ) -> Result<(Stdio3, Pid, Option<UnixStream>), String> {
     let _ = std::fs::remove_file(args.dir.join("runtime.log"));
     let pid_file = args.dir.join("pid");
@@ -164,6 +175,7 @@ fn launch(
     if let Some(listener) = early {
         println!("ok {pid}");
         let _ = std::io::stdout().flush();
+        *answered = true;
         // The caller connects right after the answer; give up after a minute.
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         if let Ok(n) = poll(&mut fds, PollTimeout::from(60_000u16)) {
@@ -219,6 +231,8 @@ fn recv_fd(conn: &UnixStream) -> Option<OwnedFd> {
 /// An attached client: gets the container's output, may send input.
 struct Client {
     stream: UnixStream,
+    /// False once its input ended (a half-close): it still gets output.
+    input_open: bool,
 }
 
 /// Sends `data` of `stream` to every client: raw on a tty, otherwise with
@@ -277,8 +291,11 @@ fn serve(
             fds.push(PollFd::new(io.outputs[*i].1.as_fd(), PollFlags::POLLIN));
         }
         let first_client = fds.len();
-        for c in clients.iter() {
-            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+        let polled: Vec<usize> = (0..clients.len())
+            .filter(|k| clients[*k].input_open)
+            .collect();
+        for k in &polled {
+            fds.push(PollFd::new(clients[*k].stream.as_fd(), PollFlags::POLLIN));
         }
         let timeout = match health {
             Some(h) => PollTimeout::try_from(h.timeout().as_millis().min(i32::MAX as u128) as i32)
@@ -322,12 +339,20 @@ fn serve(
         }
         // Clients' input, or their hang-up.
         let mut gone = Vec::new();
-        for (k, c) in clients.iter_mut().enumerate() {
-            if !ready[first_client + k] {
+        for (j, k) in polled.iter().enumerate() {
+            if !ready[first_client + j] {
                 continue;
             }
+            let c = &mut clients[*k];
             match c.stream.read(&mut buf) {
-                Ok(0) | Err(_) => gone.push(k),
+                // The client's input ended; it may still be reading.
+                Ok(0) => {
+                    c.input_open = false;
+                    if args.stdin_once {
+                        io.input = None;
+                    }
+                }
+                Err(_) => gone.push(*k),
                 Ok(n) => {
                     if let Some(input) = &io.input {
                         let _ = nix::unistd::write(input, &buf[..n]);
@@ -341,7 +366,10 @@ fn serve(
         if ready[1] {
             if let Ok((s, _)) = listener.accept() {
                 let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-                clients.push(Client { stream: s });
+                clients.push(Client {
+                    stream: s,
+                    input_open: true,
+                });
             }
         }
         if ready[0] {
@@ -484,12 +512,20 @@ fn main() {
             Ok((io, init, client)) => {
                 if let Some(c) = client {
                     let _ = c.set_write_timeout(Some(Duration::from_secs(5)));
-                    clients.push(Client { stream: c });
+                    clients.push(Client {
+                        stream: c,
+                        input_open: true,
+                    });
                 }
                 (io, init)
             }
-            Err(e) if first && early.is_none() => fail(&e),
-            Err(_) => break 125,
+            Err((e, false)) if first => fail(&e),
+            Err((e, _)) => {
+                // The caller is attached (or gone): the reason goes where
+                // `berth` reads it when the container is down.
+                write_atomic(&args.dir.join("error"), &e);
+                break 125;
+            }
         };
         write_atomic(&args.dir.join("restarts"), &restarts.to_string());
         if first {

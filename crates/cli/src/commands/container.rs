@@ -533,6 +533,23 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<i32> {
             Err(e) => Ok(start_failure(e)),
         };
     }
+    if !a.rm && !opts.run.tty {
+        // Docker's foreground run: the container lives under its own monitor
+        // (its log, its restart policy; killing berth leaves it running),
+        // berth attached to it before it starts, passing signals on.
+        let id = match engine.create(&opts) {
+            Ok(id) => id,
+            Err(e) => return Ok(start_failure(e)),
+        };
+        if let Err(e) = engine.start_with(id.as_str(), true) {
+            return Ok(start_failure(e));
+        }
+        return super::lifecycle::attach_until_exit(engine, id.as_str(), opts.interactive)
+            .or_else(|e| Ok(start_failure(e)));
+    }
+    // `--rm` (nothing outlives the run, its log included) and `-t` (the
+    // runtime relays the terminal itself): the runtime in the foreground,
+    // no monitor — the fast path.
     match engine.run(&opts, a.rm) {
         Ok(code) => Ok(code),
         Err(e) => Ok(start_failure(e)),

@@ -26,7 +26,8 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
             Ok(id) => id,
             Err(e) => return Ok(super::container::start_failure(e)),
         };
-        return attach_until_exit(engine, id.as_str(), a.interactive);
+        return attach_until_exit(engine, id.as_str(), a.interactive)
+            .or_else(|e| Ok(super::container::start_failure(e)));
     }
     let mut code = 0;
     for c in &a.containers {
@@ -200,10 +201,53 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
     attach_until_exit(engine, &a.container, !a.no_stdin).or_else(|e| Ok(failed(e)))
 }
 
+/// Docker's `--sig-proxy`: the signals berth receives while attached go to
+/// the container (SIGINT as ctrl-c, SIGTERM from a CI runner…). They are
+/// blocked in this thread before any other starts, so only the proxy
+/// thread sees them; it asks `berth kill` (a process of its own, since the
+/// engine is not shared between threads) to deliver each.
+fn proxy_signals(engine: &Engine, id: &str) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(s);
+    }
+    if set.thread_block().is_err() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut base: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(r) = &engine.options().root {
+        base.push("--root".into());
+        base.push(r.clone().into_os_string());
+    }
+    let id = id.to_owned();
+    std::thread::spawn(move || {
+        while let Ok(sig) = set.wait() {
+            let _ = std::process::Command::new(&exe)
+                .args(&base)
+                .args(["kill", "-s", sig.as_str(), &id])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    });
+}
+
 /// Connects to the container's monitor and relays until the container
 /// exits (its status is returned) or the user detaches with ctrl-p ctrl-q.
-fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Result<i32> {
+pub(crate) fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Result<i32> {
     let (c, sock) = engine.attach_socket(name)?;
+    proxy_signals(engine, c.id.as_str());
     // Through the directory's descriptor: a socket address holds at most
     // 107 bytes and the run directory under a long --root is longer.
     let stream = std::fs::File::open(sock.parent().unwrap_or(std::path::Path::new("/")))
@@ -225,7 +269,11 @@ fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Result<i32> {
             let mut input = std::io::stdin();
             loop {
                 let n = match input.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) | Err(_) => {
+                        // End of input: the container's stdin closes too.
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                        return;
+                    }
                     Ok(n) => n,
                 };
                 // Docker's detach keys: ctrl-p then ctrl-q.
@@ -279,7 +327,11 @@ fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Result<i32> {
     if detached.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(0);
     }
-    engine.wait(c.id.as_str())
+    let code = engine.wait(c.id.as_str())?;
+    match engine.start_error(c.id.as_str()) {
+        Some(e) => Err(e),
+        None => Ok(code),
+    }
 }
 
 #[derive(Args)]
