@@ -86,6 +86,62 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     s
 }
 
+/// Go's text/tabwriter as Docker's tables use it (minimum cell width 10,
+/// padding 3, spaces): cells end at tabs, and a column is as wide as its
+/// widest cell plus the padding over each run of lines that have that
+/// cell. The text after a line's last tab is not aligned.
+pub fn tabwriter(text: &str) -> String {
+    const MIN_WIDTH: usize = 10;
+    const PADDING: usize = 3;
+    let lines: Vec<(Vec<&str>, bool)> = text
+        .split_inclusive('\n')
+        .map(|l| match l.strip_suffix('\n') {
+            Some(body) => (body.split('\t').collect(), true),
+            None => (l.split('\t').collect(), false),
+        })
+        .collect();
+    fn write(lines: &[(Vec<&str>, bool)], widths: &[usize], out: &mut String) {
+        for (cells, newline) in lines {
+            for (j, c) in cells.iter().enumerate() {
+                out.push_str(c);
+                if let Some(w) = widths.get(j) {
+                    out.push_str(&" ".repeat(w.saturating_sub(c.chars().count())));
+                }
+            }
+            if *newline {
+                out.push('\n');
+            }
+        }
+    }
+    fn format(lines: &[(Vec<&str>, bool)], widths: &mut Vec<usize>, out: &mut String) {
+        let column = widths.len();
+        let has = |l: &(Vec<&str>, bool)| column + 1 < l.0.len();
+        let mut start = 0;
+        let mut this = 0;
+        while this < lines.len() {
+            if !has(&lines[this]) {
+                this += 1;
+                continue;
+            }
+            write(&lines[start..this], widths, out);
+            start = this;
+            let mut width = MIN_WIDTH;
+            while this < lines.len() && has(&lines[this]) {
+                width = width.max(lines[this].0[column].chars().count() + PADDING);
+                this += 1;
+            }
+            widths.push(width);
+            format(&lines[start..this], widths, out);
+            widths.pop();
+            start = this;
+        }
+        write(&lines[start..], widths, out);
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    format(&lines, &mut Vec::new(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +162,29 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(7200)), "2 hours");
         assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
+    }
+
+    #[test]
+    fn tabwriter_like_go() {
+        // Columns at least 10 wide, 3 spaces past the widest cell; the text
+        // after the last tab is not padded.
+        assert_eq!(
+            tabwriter("CONTAINER ID\tNAMES\nabc\tweb\n"),
+            "CONTAINER ID   NAMES\nabc            web\n"
+        );
+        assert_eq!(tabwriter("A\tB\nxyz\t1\n"), "A         B\nxyz       1\n");
+        // A line without the cell ends the column's block.
+        assert_eq!(
+            tabwriter("a\tb\nno tabs here at all\nlonger cell\tc\n"),
+            "a         b\nno tabs here at all\nlonger cell   c\n"
+        );
+        // Nested columns: the second column's block is only the lines with it.
+        assert_eq!(
+            tabwriter("a\tb\tc\nd\te\n"),
+            "a         b         c\nd         e\n"
+        );
+        assert_eq!(tabwriter("é\tx"), "é         x");
+        assert_eq!(tabwriter(""), "");
     }
 
     #[test]
