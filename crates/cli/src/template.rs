@@ -300,9 +300,7 @@ impl<'s> Lexer<'s> {
                 }
                 '.' => self.one(T::Dot),
                 '0'..='9' => self.number(),
-                '+' | '-'
-                    if rest[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.') =>
-                {
+                '+' | '-' if rest[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.') => {
                     self.number()
                 }
                 c if is_alnum(c) => {
@@ -359,8 +357,7 @@ impl<'s> Lexer<'s> {
         let mut prev = ' ';
         for c in rest.chars() {
             let sign_ok = n == 0 || matches!(prev, 'e' | 'E' | 'p' | 'P');
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || (sign_ok && "+-".contains(c))
-            {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || (sign_ok && "+-".contains(c)) {
                 n += c.len_utf8();
                 prev = c;
             } else {
@@ -616,7 +613,8 @@ impl Parser<'_> {
                     T::Kw(k @ (Kw::Break | Kw::Continue)) => {
                         self.next();
                         if self.range_depth == 0 {
-                            return self.error(format!("{{{{{}}}}} outside {{{{range}}}}", k.name()));
+                            return self
+                                .error(format!("{{{{{}}}}} outside {{{{range}}}}", k.name()));
                         }
                         self.expect_right(k.name())?;
                         nodes.push(if k == Kw::Break {
@@ -674,7 +672,11 @@ impl Parser<'_> {
             },
             End::Else(Some(k2)) if k2 == k => vec![self.control(k2)?],
             End::Else(Some(k2)) => {
-                return self.error(format!("unexpected {{{{else {}}}}} in {}", k2.name(), k.name()))
+                return self.error(format!(
+                    "unexpected {{{{else {}}}}} in {}",
+                    k2.name(),
+                    k.name()
+                ))
             }
         };
         self.vars.truncate(mark);
@@ -859,7 +861,9 @@ impl Parser<'_> {
             if self.peek().space {
                 break;
             }
-            if matches!(term, Term::Lit(_) | Term::Nil) || (matches!(term, Term::Dot) && chain.is_empty()) {
+            if matches!(term, Term::Lit(_) | Term::Nil)
+                || (matches!(term, Term::Dot) && chain.is_empty())
+            {
                 let text = self.src[pos..self.peek().pos].to_owned();
                 return self.error(format!("unexpected . after term {text:?}"));
             }
@@ -1260,7 +1264,9 @@ impl<'a> Exec<'a, '_> {
                     if let Some(r) = m(name, &vals) {
                         return match r {
                             Ok(v) => Ok(V::own(v)),
-                            Err(e) => self.error(a.pos, &a.text, format!("error calling {name}: {e}")),
+                            Err(e) => {
+                                self.error(a.pos, &a.text, format!("error calling {name}: {e}"))
+                            }
                         };
                     }
                 }
@@ -1295,7 +1301,10 @@ impl<'a> Exec<'a, '_> {
             Some(other) => self.error(
                 a.pos,
                 &a.text,
-                format!("can't evaluate field {name} in type {}", go_type(Some(other))),
+                format!(
+                    "can't evaluate field {name} in type {}",
+                    go_type(Some(other))
+                ),
             ),
         }
     }
@@ -1497,9 +1506,7 @@ mod funcs {
                     None | Some(Value::Null) => {
                         return Err(Fail::Call("len of nil pointer".into()))
                     }
-                    Some(o) => {
-                        return Err(Fail::Call(format!("len of type {}", go_type(Some(o)))))
-                    }
+                    Some(o) => return Err(Fail::Call(format!("len of type {}", go_type(Some(o))))),
                 };
                 Ok(V::own(Value::from(n)))
             }
@@ -1653,11 +1660,7 @@ mod funcs {
     }
 
     /// Go's comparison of basic values; numbers compare by value.
-    fn compare(
-        a: &V,
-        b: &V,
-        eq: bool,
-    ) -> Result<Option<std::cmp::Ordering>, Fail> {
+    fn compare(a: &V, b: &V, eq: bool) -> Result<Option<std::cmp::Ordering>, Fail> {
         use Value::*;
         let (x, y) = (a.json().unwrap_or(&Null), b.json().unwrap_or(&Null));
         match (x, y) {
@@ -1667,12 +1670,16 @@ mod funcs {
             (String(p), String(q)) => Ok(Some(p.cmp(q))),
             (Number(p), Number(q)) => Ok(match (p.as_i64(), q.as_i64()) {
                 (Some(i), Some(j)) => Some(i.cmp(&j)),
-                _ => p.as_f64().zip(q.as_f64()).and_then(|(i, j)| i.partial_cmp(&j)),
+                _ => p
+                    .as_f64()
+                    .zip(q.as_f64())
+                    .and_then(|(i, j)| i.partial_cmp(&j)),
             }),
             (Array(_) | Object(_), _) | (_, Array(_) | Object(_)) if eq => Err(Fail::Call(
                 format!("non-comparable type {}: {}", go_string(x), go_type(Some(x))),
             )),
-            (Bool(_) | Null | Array(_) | Object(_), _) | (_, Bool(_) | Null | Array(_) | Object(_)) => {
+            (Bool(_) | Null | Array(_) | Object(_), _)
+            | (_, Bool(_) | Null | Array(_) | Object(_)) => {
                 Err(Fail::Call("invalid type for comparison".into()))
             }
             _ => Err(Fail::Call("incompatible types for comparison".into())),
@@ -1894,7 +1901,13 @@ mod printf {
         out
     }
 
-    fn format_one(verb: char, v: &Value, prec: Option<usize>, plus: bool, space: bool) -> Option<String> {
+    fn format_one(
+        verb: char,
+        v: &Value,
+        prec: Option<usize>,
+        plus: bool,
+        space: bool,
+    ) -> Option<String> {
         let sign = |s: String, neg: bool| {
             if neg {
                 s
@@ -1928,7 +1941,10 @@ mod printf {
             }
             ('q', Value::String(s)) => quote(s),
             ('q', Value::Number(n)) if n.as_i64().is_some() => {
-                let c = n.as_i64().and_then(|i| u32::try_from(i).ok()).and_then(char::from_u32)?;
+                let c = n
+                    .as_i64()
+                    .and_then(|i| u32::try_from(i).ok())
+                    .and_then(char::from_u32)?;
                 let q = quote(&c.to_string());
                 format!("'{}'", &q[1..q.len() - 1].replace("\\\"", "\""))
             }
@@ -1938,9 +1954,11 @@ mod printf {
                 let neg = t.starts_with('-');
                 sign(t, neg)
             }
-            ('c', Value::Number(n)) if !n.is_f64() => {
-                n.as_i64().and_then(|i| u32::try_from(i).ok()).and_then(char::from_u32)?.to_string()
-            }
+            ('c', Value::Number(n)) if !n.is_f64() => n
+                .as_i64()
+                .and_then(|i| u32::try_from(i).ok())
+                .and_then(char::from_u32)?
+                .to_string(),
             ('x' | 'X', Value::Number(n)) if !n.is_f64() => {
                 let i = n.as_i64()?;
                 let s = if i < 0 {
@@ -1969,7 +1987,11 @@ mod printf {
                         let s = format!("{:.*e}", prec.unwrap_or(6), f);
                         let (m, e) = s.split_once('e')?;
                         let e: i32 = e.parse().ok()?;
-                        format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.unsigned_abs())
+                        format!(
+                            "{m}e{}{:02}",
+                            if e < 0 { '-' } else { '+' },
+                            e.unsigned_abs()
+                        )
                     }
                     'g' => super::go_float(f),
                     _ => format!("{:.*}", prec.unwrap_or(6), f),

@@ -94,7 +94,10 @@ fn printing_like_go() {
     assert_eq!(r("{{.State.Health}}"), "<nil>");
     assert_eq!(r("{{.Config.Entrypoint}}"), "<nil>");
     assert_eq!(r("{{.Ratio}} {{.Whole}} {{.Big}}"), "0.25 3 1.234567e+06");
-    assert_eq!(r("{{3}} {{-2}} {{1.5}} {{0x1F}} {{1e3}} {{'a'}}"), "3 -2 1.5 31 1000 97");
+    assert_eq!(
+        r("{{3}} {{-2}} {{1.5}} {{0x1F}} {{1e3}} {{'a'}}"),
+        "3 -2 1.5 31 1000 97"
+    );
     assert_eq!(r("{{true}} {{false}}"), "true false");
     assert_eq!(go_float(0.0001), "0.0001");
     assert_eq!(go_float(0.00001), "1e-05");
@@ -108,7 +111,10 @@ fn dot_and_root() {
     assert_eq!(r_on("{{.}}", &v), "map[A:map[B:x]]");
     assert_eq!(r_on("{{with .A}}{{.B}} {{$.A.B}}{{end}}", &v), "x x");
     assert_eq!(r_on("{{.}}", &json!("s")), "s");
-    assert_eq!(r_on("{{.}}", &json!([1, "a", null, true])), "[1 a <nil> true]");
+    assert_eq!(
+        r_on("{{.}}", &json!([1, "a", null, true])),
+        "[1 a <nil> true]"
+    );
 }
 
 #[test]
@@ -138,7 +144,10 @@ fn range_forms() {
         r(r#"{{range .Mounts}}{{.Source}}:{{.Destination}}{{"\n"}}{{end}}"#),
         "/srv/a:/a\n/srv/b:/b\n"
     );
-    assert_eq!(r("{{range $i, $e := .Nums}}{{$i}}:{{$e}},{{end}}"), "0:3,1:1,2:2,");
+    assert_eq!(
+        r("{{range $i, $e := .Nums}}{{$i}}:{{$e}},{{end}}"),
+        "0:3,1:1,2:2,"
+    );
     assert_eq!(r("{{range $e := .Nums}}{{$e}}{{end}}"), "312");
     assert_eq!(r("{{range .Nope}}x{{else}}none{{end}}"), "none");
     assert_eq!(r("{{range .State.Health}}x{{else}}none{{end}}"), "none");
@@ -153,7 +162,10 @@ fn range_forms() {
         "32"
     );
     // Dot inside the range is the element; $ is still the root.
-    assert_eq!(r("{{range .Nums}}{{$.Config.Image}}{{end}}"), "busyboxbusyboxbusybox");
+    assert_eq!(
+        r("{{range .Nums}}{{$.Config.Image}}{{end}}"),
+        "busyboxbusyboxbusybox"
+    );
     // An assignment inside a range reaches the variable outside it.
     assert_eq!(r("{{$n := 0}}{{range .Nums}}{{$n = .}}{{end}}{{$n}}"), "2");
 }
@@ -172,8 +184,14 @@ fn index_forms() {
         "8080"
     );
     assert_eq!(r(r#"{{index .NetworkSettings.Ports "443/tcp"}}"#), "<nil>");
-    assert_eq!(r(r#"{{index .NetworkSettings.Ports "1/udp"}}"#), "<no value>");
-    assert_eq!(r(r#"{{index .NetworkSettings.Ports "80/tcp" 0 "HostPort"}}"#), "8080");
+    assert_eq!(
+        r(r#"{{index .NetworkSettings.Ports "1/udp"}}"#),
+        "<no value>"
+    );
+    assert_eq!(
+        r(r#"{{index .NetworkSettings.Ports "80/tcp" 0 "HostPort"}}"#),
+        "8080"
+    );
     assert_eq!(r("{{index .Config.Cmd 1}}"), "60");
     assert_eq!(r("{{index .Config.Cmd}}"), "[sleep 60]");
     assert_eq!(r(r#"{{index "abc" 1}}"#), "98");
@@ -184,8 +202,14 @@ fn conditions() {
     assert_eq!(r("{{if .State.Running}}up{{else}}down{{end}}"), "up");
     assert_eq!(r("{{if .State.Paused}}up{{else}}down{{end}}"), "down");
     assert_eq!(r(r#"{{if eq .State.Status "running"}}yes{{end}}"#), "yes");
-    assert_eq!(r(r#"{{if eq .State.Status "a" "b" "running"}}yes{{end}}"#), "yes");
-    assert_eq!(r(r#"{{if ne .State.Status "running"}}yes{{else}}no{{end}}"#), "no");
+    assert_eq!(
+        r(r#"{{if eq .State.Status "a" "b" "running"}}yes{{end}}"#),
+        "yes"
+    );
+    assert_eq!(
+        r(r#"{{if ne .State.Status "running"}}yes{{else}}no{{end}}"#),
+        "no"
+    );
     assert_eq!(r("{{if not .Nope}}missing{{end}}"), "missing");
     assert_eq!(r("{{if not .Empty}}empty{{end}}"), "empty");
     assert_eq!(r("{{if .State.ExitCode}}bad{{else}}zero{{end}}"), "zero");
@@ -195,7 +219,10 @@ fn conditions() {
     );
     assert_eq!(r("{{with .Nope}}x{{else}}none{{end}}"), "none");
     assert_eq!(r("{{with .Config}}{{.Image}}{{end}}"), "busybox");
-    assert_eq!(r("{{with .Nope}}a{{else with .Config}}{{.Image}}{{end}}"), "busybox");
+    assert_eq!(
+        r("{{with .Nope}}a{{else with .Config}}{{.Image}}{{end}}"),
+        "busybox"
+    );
     assert_eq!(r("{{with $x := .Config.Image}}{{$x}}{{end}}"), "busybox");
     // and/or return an operand; they stop at the first that decides.
     assert_eq!(r("{{and .State.Running .Config.Image}}"), "busybox");
@@ -203,8 +230,14 @@ fn conditions() {
     assert_eq!(r("{{or .Empty .Config.Image}}"), "busybox");
     assert_eq!(r("{{or .Empty .Nope}}"), "<no value>");
     assert_eq!(r("{{and .Empty (index .Config.Cmd 9)}}"), "");
-    assert_eq!(r("{{if and .State.Running (eq .State.Pid 4242)}}ok{{end}}"), "ok");
-    assert_eq!(r("{{lt 1 2}} {{le 2 2}} {{gt 1 2}} {{ge 1.5 1}}"), "true true false true");
+    assert_eq!(
+        r("{{if and .State.Running (eq .State.Pid 4242)}}ok{{end}}"),
+        "ok"
+    );
+    assert_eq!(
+        r("{{lt 1 2}} {{le 2 2}} {{gt 1 2}} {{ge 1.5 1}}"),
+        "true true false true"
+    );
     assert_eq!(r(r#"{{lt "a" "b"}} {{eq .State.ExitCode 0}}"#), "true true");
     assert_eq!(r("{{eq .Nope .Nope2}} {{eq .Nope 1}}"), "true false");
 }
@@ -220,17 +253,32 @@ fn docker_functions() {
     assert_eq!(r(r#"{{title "hello wide-world"}}"#), "Hello Wide-World");
     assert_eq!(r(r#"[{{pad "x" 2 1}}][{{pad "" 2 1}}]"#), "[  x ][]");
     assert_eq!(r("{{truncate .Id 4}} {{truncate .Name 99}}"), "0123 /web");
-    assert_eq!(r("{{len .Config.Cmd}} {{len .Config.Labels}} {{len .Name}}"), "2 2 4");
-    assert_eq!(r(r#"{{slice .Id 0 3}} {{slice .Config.Cmd 1}}"#), "012 [60]");
+    assert_eq!(
+        r("{{len .Config.Cmd}} {{len .Config.Labels}} {{len .Name}}"),
+        "2 2 4"
+    );
+    assert_eq!(
+        r(r#"{{slice .Id 0 3}} {{slice .Config.Cmd 1}}"#),
+        "012 [60]"
+    );
 }
 
 #[test]
 fn print_functions() {
     assert_eq!(r(r#"{{print "a" "b" 1 2 "c"}}"#), "ab1 2c");
     assert_eq!(r(r#"{{println "a" 1}}"#), "a 1\n");
-    assert_eq!(r(r#"{{printf "%s %d" .State.Status .State.Pid}}"#), "running 4242");
-    assert_eq!(r(r#"{{printf "%v|%q|%t" .Config.Cmd .Name true}}"#), r#"[sleep 60]|"/web"|true"#);
-    assert_eq!(r(r#"{{printf "%-6s|%5d|%05d|%x|%%" "ab" 42 42 255}}"#), "ab    |   42|00042|ff|%");
+    assert_eq!(
+        r(r#"{{printf "%s %d" .State.Status .State.Pid}}"#),
+        "running 4242"
+    );
+    assert_eq!(
+        r(r#"{{printf "%v|%q|%t" .Config.Cmd .Name true}}"#),
+        r#"[sleep 60]|"/web"|true"#
+    );
+    assert_eq!(
+        r(r#"{{printf "%-6s|%5d|%05d|%x|%%" "ab" 42 42 255}}"#),
+        "ab    |   42|00042|ff|%"
+    );
     assert_eq!(r(r#"{{printf "%.2f %s" .Ratio .Nope}}"#), "0.25 %!s(<nil>)");
     assert_eq!(r(r#"{{printf "%d" "x"}}"#), "%!d(string=x)");
     assert_eq!(r(r#"{{printf "%s %s" "x"}}"#), "x %!s(MISSING)");
@@ -243,7 +291,9 @@ fn pipelines_and_variables() {
     assert_eq!(r("{{.Name | upper}}"), "/WEB");
     // The piped value is the last argument, as in Go.
     assert_eq!(r(r#"{{"," | join .Config.Cmd}}"#), "sleep,60");
-    assert!(exec_err(r#"{{.Config.Cmd | join ","}}"#).ends_with("expected string; got []interface {}"));
+    assert!(
+        exec_err(r#"{{.Config.Cmd | join ","}}"#).ends_with("expected string; got []interface {}")
+    );
     assert_eq!(r(r#"{{"x" | printf "%s-%s" "y"}}"#), "y-x");
     assert_eq!(r("{{.State.Status | upper | lower}}"), "running");
     assert_eq!(r("{{$x := .State.Status}}{{$x}}-{{$x | len}}"), "running-7");
@@ -265,7 +315,11 @@ fn literals_and_trimming() {
     // \t in the text is left alone for inspect, expanded for list commands.
     assert_eq!(r("a\\tb"), "a\\tb");
     let t = Template::parse_list("{{.A}}\\t{{.B}}\\n").unwrap();
-    assert_eq!(t.execute(&json!({"A": 1, "B": 2}), &Env::default()).unwrap(), "1\t2\n");
+    assert_eq!(
+        t.execute(&json!({"A": 1, "B": 2}), &Env::default())
+            .unwrap(),
+        "1\t2\n"
+    );
 }
 
 #[test]
@@ -297,7 +351,9 @@ fn parse_errors_read_as_go() {
     assert!(parse_err("{{.X | 3}}").ends_with("non executable command in pipeline stage 2"));
     assert!(parse_err("{{template \"x\"}}").contains("not supported"));
     assert!(parse_err("{{3x}}").contains("bad number syntax"));
-    assert!(parse_err("{{range $a, $b, $c := .}}{{end}}").ends_with("too many declarations in range"));
+    assert!(
+        parse_err("{{range $a, $b, $c := .}}{{end}}").ends_with("too many declarations in range")
+    );
     assert!(parse_err("{{if $a, $b := .}}{{end}}").ends_with("too many declarations in if"));
     assert!(parse_err("{{.X)}}").contains(r#"unexpected ")""#));
     // The line is counted.
@@ -319,17 +375,26 @@ fn execution_errors_read_as_go() {
         r#"template: :2:4: executing "" at <index .Config.Cmd 5>: error calling index: index out of range: 5"#
     );
     assert!(exec_err("{{index .State.Running 0}}").ends_with("can't index item of type bool"));
-    assert!(exec_err("{{index .Config.Labels 0}}").ends_with("value has type int; should be string"));
-    assert!(exec_err(r#"{{index .Config.Cmd "a"}}"#).ends_with("cannot index slice/array with type string"));
+    assert!(
+        exec_err("{{index .Config.Labels 0}}").ends_with("value has type int; should be string")
+    );
+    assert!(exec_err(r#"{{index .Config.Cmd "a"}}"#)
+        .ends_with("cannot index slice/array with type string"));
     assert!(exec_err("{{index .Nope 0}}").ends_with("index of untyped nil"));
-    assert!(exec_err("{{range .State.Status}}x{{end}}").ends_with("range can't iterate over running"));
+    assert!(
+        exec_err("{{range .State.Status}}x{{end}}").ends_with("range can't iterate over running")
+    );
     assert!(exec_err("{{range .State.Running}}x{{end}}").ends_with("range can't iterate over true"));
-    assert!(exec_err("{{lower .State.Pid}}").ends_with("wrong type for value; expected string; got int"));
+    assert!(exec_err("{{lower .State.Pid}}")
+        .ends_with("wrong type for value; expected string; got int"));
     assert!(exec_err("{{lower}}").ends_with("wrong number of args for lower: want 1 got 0"));
     assert!(exec_err("{{len .State.Running}}").ends_with("error calling len: len of type bool"));
     assert!(exec_err(r#"{{eq .State.Pid "x"}}"#).ends_with("incompatible types for comparison"));
     assert!(exec_err(r#"{{lt true false}}"#).ends_with("invalid type for comparison"));
-    assert!(exec_err("{{.Name 1}}").contains("can't give argument") || exec_err("{{.Name 1}}").contains("not a method"));
+    assert!(
+        exec_err("{{.Name 1}}").contains("can't give argument")
+            || exec_err("{{.Name 1}}").contains("not a method")
+    );
     assert!(exec_err("{{3 4}}").ends_with("can't give argument to non-function 3"));
     assert!(exec_err("{{slice .Id 5 2}}").ends_with("invalid slice index: 5 > 2"));
     assert!(exec_err("{{and}}").ends_with("wrong number of args for and: want at least 1 got 0"));
@@ -352,13 +417,19 @@ fn strict_root_and_methods() {
     };
     let run = |t: &str| Template::parse_list(t).unwrap().execute(&row, &env);
     assert_eq!(run("{{.ID}} {{.Names}}").unwrap(), "abc web");
-    assert_eq!(run(r#"{{.Label "tier"}}|{{.Label "x"}}"#).unwrap(), "front|");
+    assert_eq!(
+        run(r#"{{.Label "tier"}}|{{.Label "x"}}"#).unwrap(),
+        "front|"
+    );
     assert_eq!(run(r#"{{"tier" | .Label}}"#).unwrap(), "front");
     assert_eq!(
         run("{{.Nope}}").unwrap_err().to_string(),
         r#"template: :1:2: executing "" at <.Nope>: can't evaluate field Nope in type *formatter.ContainerContext"#
     );
-    assert!(run("{{.Label}}").unwrap_err().to_string().contains("want 1 got 0"));
+    assert!(run("{{.Label}}")
+        .unwrap_err()
+        .to_string()
+        .contains("want 1 got 0"));
     assert!(run(r#"{{.ID "x"}}"#)
         .unwrap_err()
         .to_string()
@@ -388,7 +459,11 @@ fn list_formats() {
     ];
     let cols = Columns {
         type_name: "*formatter.ContainerContext",
-        headers: &[("ID", "CONTAINER ID"), ("Names", "NAMES"), ("Labels", "LABELS")],
+        headers: &[
+            ("ID", "CONTAINER ID"),
+            ("Names", "NAMES"),
+            ("Labels", "LABELS"),
+        ],
     };
     let labels = |i: usize| {
         let mut m = std::collections::BTreeMap::new();
@@ -412,13 +487,27 @@ fn list_formats() {
         "NAMES     LABELS    LABEL\nWEB       \"a=1\"     1\nDB        \"\"        \n"
     );
     assert_eq!(render("{{.Names}}"), "web\ndb\n");
-    assert_eq!(render("{{.Names}}\\t{{.ID}}"), "web\tabc\ndb\tdefghijklmnop\n");
+    assert_eq!(
+        render("{{.Names}}\\t{{.ID}}"),
+        "web\tabc\ndb\tdefghijklmnop\n"
+    );
     let j = render("json");
-    let docs: Vec<Value> = j.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let docs: Vec<Value> = j
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(docs, rows);
-    assert!(matches!(ListFormat::parse(Some("table")), Ok(ListFormat::Default)));
+    assert!(matches!(
+        ListFormat::parse(Some("table")),
+        Ok(ListFormat::Default)
+    ));
     assert!(matches!(ListFormat::parse(None), Ok(ListFormat::Default)));
     assert!(ListFormat::parse(Some("{{.ID")).is_err());
-    let bad = ListFormat::parse(Some("{{.Nope}}")).unwrap().render(&rows, &cols, None);
-    assert!(bad.unwrap_err().to_string().contains("can't evaluate field Nope"));
+    let bad = ListFormat::parse(Some("{{.Nope}}"))
+        .unwrap()
+        .render(&rows, &cols, None);
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("can't evaluate field Nope"));
 }
