@@ -531,7 +531,7 @@ enum Term {
 }
 
 /// What ended a list of nodes.
-enum End {
+enum Stop {
     Eof,
     End,
     Else(Option<Kw>),
@@ -583,28 +583,28 @@ impl Parser<'_> {
         }
     }
 
-    fn list(&mut self) -> PResult<(Vec<Node>, End)> {
+    fn list(&mut self) -> PResult<(Vec<Node>, Stop)> {
         let mut nodes = Vec::new();
         loop {
             let t = self.next();
             match t.t {
                 T::Text(s) => nodes.push(Node::Text(s)),
-                T::Eof => return Ok((nodes, End::Eof)),
+                T::Eof => return Ok((nodes, Stop::Eof)),
                 T::Error(m) => return self.error(m),
                 T::Left => match self.peek().t {
                     T::Kw(Kw::End) => {
                         self.next();
                         self.expect_right("end")?;
-                        return Ok((nodes, End::End));
+                        return Ok((nodes, Stop::End));
                     }
                     T::Kw(Kw::Else) => {
                         self.next();
                         if let T::Kw(k @ (Kw::If | Kw::With)) = self.peek().t {
                             self.next();
-                            return Ok((nodes, End::Else(Some(k))));
+                            return Ok((nodes, Stop::Else(Some(k))));
                         }
                         self.expect_right("else")?;
-                        return Ok((nodes, End::Else(None)));
+                        return Ok((nodes, Stop::Else(None)));
                     }
                     T::Kw(k @ (Kw::If | Kw::With | Kw::Range)) => {
                         self.next();
@@ -663,15 +663,15 @@ impl Parser<'_> {
             self.range_depth -= 1;
         }
         let els = match end {
-            End::Eof => return self.error("unexpected EOF"),
-            End::End => Vec::new(),
-            End::Else(None) => match self.list()? {
-                (l, End::End) => l,
-                (_, End::Eof) => return self.error("unexpected EOF"),
-                (_, End::Else(_)) => return self.error("expected end; found {{else}}"),
+            Stop::Eof => return self.error("unexpected EOF"),
+            Stop::End => Vec::new(),
+            Stop::Else(None) => match self.list()? {
+                (l, Stop::End) => l,
+                (_, Stop::Eof) => return self.error("unexpected EOF"),
+                (_, Stop::Else(_)) => return self.error("expected end; found {{else}}"),
             },
-            End::Else(Some(k2)) if k2 == k => vec![self.control(k2)?],
-            End::Else(Some(k2)) => {
+            Stop::Else(Some(k2)) if k2 == k => vec![self.control(k2)?],
+            Stop::Else(Some(k2)) => {
                 return self.error(format!(
                     "unexpected {{{{else {}}}}} in {}",
                     k2.name(),
@@ -915,9 +915,9 @@ impl Template {
             range_depth: 0,
         };
         let nodes = match p.list()? {
-            (n, End::Eof) => n,
-            (_, End::End) => return p.error("unexpected {{end}}"),
-            (_, End::Else(_)) => return p.error("unexpected {{else}}"),
+            (n, Stop::Eof) => n,
+            (_, Stop::End) => return p.error("unexpected {{end}}"),
+            (_, Stop::Else(_)) => return p.error("unexpected {{else}}"),
         };
         Ok(Template {
             src: src.to_owned(),
