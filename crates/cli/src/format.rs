@@ -58,32 +58,18 @@ pub fn parse_when(s: &str) -> berth_engine::Result<SystemTime> {
         })
 }
 
-/// Columns separated by at least three spaces, as Docker's tabwriter.
+/// A table as Docker prints its default ones: the cells go through Go's
+/// tabwriter as `--format 'table …'` does, so both agree to the space.
+/// A tab or newline inside a cell becomes a space, as Docker's history does.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let n = header.len();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let mut text = header.join("\t");
+    text.push('\n');
     for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
-            widths[i] = widths[i].max(c.chars().count());
-        }
+        let cells: Vec<String> = r.iter().map(|c| c.replace(['\t', '\n'], " ")).collect();
+        text.push_str(&cells.join("\t"));
+        text.push('\n');
     }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(c);
-                out.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
-            }
-        }
-        out.trim_end().to_owned() + "\n"
-    };
-    let mut s = line(header.iter().map(|h| (*h).to_owned()).collect());
-    for r in rows {
-        s.push_str(&line(r.clone()));
-    }
-    s
+    tabwriter(&text)
 }
 
 /// Go's text/tabwriter as Docker's tables use it (minimum cell width 10,
@@ -190,6 +176,13 @@ mod tests {
     #[test]
     fn tables_align() {
         let t = table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]);
-        assert_eq!(t, "A     BB\nxyz   1\n");
+        assert_eq!(t, "A         BB\nxyz       1\n");
+        let t = table(
+            &["NAME", "LONGER HEADER"],
+            &[vec!["a-long-name".into(), "x".into()]],
+        );
+        assert_eq!(t, "NAME          LONGER HEADER\na-long-name   x\n");
+        let t = table(&["A", "B"], &[vec!["x\ty".into(), "z".into()]]);
+        assert_eq!(t, "A         B\nx y       z\n");
     }
 }

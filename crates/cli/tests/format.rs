@@ -436,6 +436,15 @@ fn list_commands_format() {
         b.ok(&["images", "--format", r"table {{.Repository}}\t{{.Tag}}"]),
         "REPOSITORY   TAG\nbusybox      latest\n"
     );
+    // The default table is Docker's default template, to the space.
+    assert_eq!(
+        b.ok(&["images"]),
+        b.ok(&[
+            "images",
+            "--format",
+            r"table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+        ])
+    );
     let img: Value = serde_json::from_str(b.ok(&["images", "--format", "json"]).trim()).unwrap();
     assert_eq!(img["Repository"], "busybox");
     b.ok(&["volume", "create", "vol1"]);
