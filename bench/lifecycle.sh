@@ -21,8 +21,8 @@
 #   BUSYBOX        static busybox (default /bin/busybox, Debian busybox-static)
 #
 # What it measures:
-#   run --rm       `run --rm IMAGE true` (podman: --network none; berth's containers get a
-#                  private network namespace with lo only), hyperfine -N medians
+#   run --rm       `run --rm --network none IMAGE true` for every engine (berth: a private
+#                  network namespace with lo up), hyperfine -N medians
 #   bare runtime   `crun run` / `runc run` / `berth-runtime run` of a prepared busybox bundle
 #                  running /bin/true (as bench/runtime.sh), same container ID each run (`run`
 #                  deletes the container when it exits)
@@ -211,7 +211,7 @@ b import "$work/busybox.tar" "$IMAGE" >>"$log"
 [ -z "$PODMAN" ] || p runc import "$work/busybox.tar" "$IMAGE" >>"$log"
 [ -z "$DOCKER" ] || d import "$work/busybox.tar" bench-busybox:latest >>"$log"
 # one run each first: a failure shows here, not as a hyperfine error
-b run --rm "$IMAGE" true
+b run --rm --network none "$IMAGE" true
 [ -z "$PODMAN" ] || p runc run --rm --pull=never --network none "$IMAGE" true
 
 declare -A med     # name -> median ms
@@ -232,7 +232,7 @@ hf() {
 median_of() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 pflags="--root $work/p/storage --runroot $work/p/run --tmpdir $work/p/tmp --network-config-dir $work/p/net --storage-driver $pdriver --cgroup-manager cgroupfs --events-backend file"
-job berth-run "$BERTH --root $work/berth run --rm $IMAGE true"
+job berth-run "$BERTH --root $work/berth run --rm --network none $IMAGE true"
 [ -z "$PODMAN" ] || job podman-run "env CONTAINERS_CONF=$work/containers.conf $PODMAN $pflags --runtime runc run --rm --pull=never --network none $IMAGE true"
 [ -z "$DOCKER" ] || job docker-run "$DOCKER run --rm --network none bench-busybox:latest true"
 # bare runtimes on the prepared bundle (same ID every run: `run` deletes it on exit)
@@ -284,7 +284,7 @@ smaps() { # smaps PID: "RSS_kB PSS_kB"
 }
 berth_monitor_pid() { cat "$work/berth/run/containers/$1/monitor.pid"; }
 progress "idle monitor memory: one sleep container each"
-id=$(b run -d "$IMAGE" sleep 1000)
+id=$(b run -d --network none "$IMAGE" sleep 1000)
 sleep 1
 read -r mon_rss mon_pss < <(smaps "$(berth_monitor_pid "$id")")
 b rm -f "$id" >>"$log"
@@ -317,7 +317,7 @@ timed() { # timed NAME CMD...: wall ms of CMD into med[NAME]
   med[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
 }
 progress "$COUNT x run -d $IMAGE sleep 1000, one after the other"
-detached berth b run -d "$IMAGE" sleep 1000
+detached berth b run -d --network none "$IMAGE" sleep 1000
 sleep 1
 for id in $(cat "$work/berth-ids"); do smaps "$(berth_monitor_pid "$id")"; done >"$work/berth-mem"
 many_mon_rss=$(cut -d' ' -f1 "$work/berth-mem" | median_of)
@@ -352,7 +352,7 @@ echo "medians of $ROUNDS rounds x hyperfine -N -w $WARMUP -r $RUNS; berth-monito
 echo
 line() { printf '%-44s %10s\n' "$1" "$2"; }
 ms() { [ -n "${med[$1]:-}" ] && printf '%.2f ms' "${med[$1]}" || echo "-"; }
-line "berth run --rm IMAGE true" "$(ms berth-run)"
+line "berth run --rm --network none IMAGE true" "$(ms berth-run)"
 line "podman run --rm --network none (runc)" "$(ms podman-run)"
 line "podman run --rm --network none (crun)" "$(ms podman-crun-run)"
 [ -z "$DOCKER" ] || line "docker run --rm --network none" "$(ms docker-run)"

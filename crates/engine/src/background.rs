@@ -258,7 +258,14 @@ impl Engine {
             let _ = std::fs::remove_file(dir.join(f));
         }
         let rootfs = self.layers.mount_container(c.id.as_str())?;
-        let bundle = self.write_bundle(&c, &rootfs)?;
+        let bundle = match self.write_bundle(&c, &rootfs) {
+            Ok(b) => b,
+            Err(e) => {
+                self.network_stop(&c.id);
+                let _ = self.layers.unmount_container(c.id.as_str());
+                return Err(e);
+            }
+        };
         let log_path = self.log_path(&c.id);
         if let Some(d) = log_path.parent() {
             std::fs::create_dir_all(d).context(|| format!("create {}", d.display()))?;
@@ -336,6 +343,7 @@ impl Engine {
             Err(e) => {
                 self.containers
                     .set_state(&c.id, State::Exited, Some(125), &now())?;
+                self.network_stop(&c.id);
                 let _ = self.layers.unmount_container(c.id.as_str());
                 return Err(EngineError::Other(format!(
                     "cannot run the monitor {}: {e}",
@@ -355,6 +363,7 @@ impl Engine {
             let _ = child.wait();
             self.containers
                 .set_state(&c.id, State::Exited, Some(125), &now())?;
+            self.network_stop(&c.id);
             let _ = self.layers.unmount_container(c.id.as_str());
             return Err(crate::lifecycle::runtime_failure(msg.to_owned()));
         }
@@ -362,6 +371,7 @@ impl Engine {
             let _ = child.wait();
             self.containers
                 .set_state(&c.id, State::Exited, Some(125), &now())?;
+            self.network_stop(&c.id);
             let _ = self.layers.unmount_container(c.id.as_str());
             return Err(EngineError::Other(
                 "the container monitor failed to start".into(),
@@ -396,6 +406,7 @@ impl Engine {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        self.network_stop(&c.id);
         let _ = self.layers.unmount_container(c.id.as_str());
         self.containers
             .set_state(&c.id, State::Exited, Some(code), &at)?;

@@ -9,6 +9,7 @@ mod copy;
 pub mod error;
 mod images;
 mod lifecycle;
+mod networking;
 pub mod options;
 pub mod spec;
 mod stats;
@@ -16,11 +17,15 @@ mod volume_store;
 mod volumes;
 
 pub use background::{ExecOptions, Live, LogOptions};
+pub use berth_network::{
+    parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec,
+};
 pub use containers::Event;
 pub use copy::CopyEnd;
 pub use error::{EngineError, Result};
 pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
 pub use lifecycle::{human_duration, ContainerSummary, CreateOptions};
+pub use networking::{labels_text, pseudo_network_id, PSEUDO_NETWORKS};
 pub use options::HostConfig;
 pub use spec::RunOptions;
 pub use stats::StatsSample;
@@ -71,6 +76,8 @@ pub struct Engine {
     images: ImageDb,
     layers: LayerStore,
     containers: ContainerDb,
+    /// Opened on first use (see `networking.rs`).
+    net: std::sync::Mutex<Option<berth_network::Manager>>,
 }
 
 impl From<berth_image::Error> for EngineError {
@@ -111,6 +118,7 @@ impl Engine {
             images: ImageDb::open(&root)?,
             layers: LayerStore::open(&root.join("storage"), driver)?,
             containers: ContainerDb::open(&root.join("berth.db"))?,
+            net: std::sync::Mutex::new(None),
             opts: opts.clone(),
             root,
             run,

@@ -42,6 +42,10 @@ pub struct ContainerSummary {
     pub labels: std::collections::BTreeMap<String, String>,
     /// The writable layer's size (only when asked for: it walks the layer).
     pub size_rw: Option<u64>,
+    /// Docker's PORTS column: "0.0.0.0:8080->80/tcp".
+    pub ports: String,
+    /// The container's network mode or networks.
+    pub networks: String,
 }
 
 fn valid_name(n: &str) -> bool {
@@ -115,27 +119,6 @@ pub(crate) fn companion_binary(env: &str, name: &str) -> PathBuf {
         }
     }
     PathBuf::from(name)
-}
-
-fn hosts_file(hostname: &str) -> String {
-    format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
-    )
-}
-
-/// The host's resolv.conf without loopback resolvers (they cannot be
-/// reached from the container's own network namespace).
-fn resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    host.lines()
-        .filter(|l| {
-            let mut w = l.split_whitespace();
-            !(w.next() == Some("nameserver")
-                && w.next()
-                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
 }
 
 impl Engine {
@@ -221,15 +204,25 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        let (hosts, resolv_conf) =
+            match self.network_for_create(&id, &record.config.host, &hostname) {
+                Ok(files) => files,
+                Err(e) => {
+                    let _ = self.network_release(&record);
+                    let _ = self.containers.remove(&id);
+                    return Err(e);
+                }
+            };
         let init = berth_storage::InitFiles {
             hostname: format!("{hostname}\n"),
-            hosts: hosts_file(&hostname),
-            resolv_conf: resolv_conf(),
+            hosts,
+            resolv_conf,
         };
         if let Err(e) =
             self.layers
                 .create_container(id.as_str(), Self::image_top(&img).as_ref(), &init)
         {
+            let _ = self.network_release(&record);
             let _ = self.containers.remove(&id);
             return Err(e.into());
         }
@@ -262,6 +255,7 @@ impl Engine {
             self.layers.mount_container(id.as_str())?
         };
         let result = self.run_runtime(&c, &rootfs);
+        self.network_stop(id);
         let _ = self.layers.unmount_container(id.as_str());
         result
     }
@@ -279,7 +273,13 @@ impl Engine {
             tty: c.config.tty,
             read_only: c.config.read_only,
             host: c.config.host.clone(),
-            ns_paths: self.namespace_paths(&c.config.host)?,
+            ns_paths: {
+                let mut paths = self.namespace_paths(&c.config.host)?;
+                if let Some(net) = self.network_start(c)? {
+                    paths.insert("net".into(), net);
+                }
+                paths
+            },
             ..Default::default()
         };
         let spec = spec::container_spec(c.id.as_str(), rootfs, &ImageDefaults::default(), &opts)?;
@@ -350,6 +350,7 @@ impl Engine {
     pub(crate) fn remove_container(&self, id: &ContainerId) -> Result<()> {
         if let Ok(c) = self.containers.resolve(id.as_str()) {
             self.event("destroy", &c, &[]);
+            self.network_release(&c)?;
         }
         self.layers.remove_container(id.as_str())?;
         let logs = self.root.join("containers").join(id.as_str());
@@ -410,6 +411,8 @@ impl Engine {
                     exit_code: c.exit_code,
                     labels: c.config.labels.clone(),
                     size_rw: sizes.then(|| self.layers.container_size(c.id.as_str()).unwrap_or(0)),
+                    ports: self.ports_column(&c),
+                    networks: self.networks_column(&c),
                     id: c.id,
                 }
             })
@@ -584,6 +587,7 @@ impl Engine {
             "HostConfig": {"ReadonlyRootfs": c.config.read_only},
         });
         crate::volumes::inspect_into(&mut v, &c.config);
+        self.network_inspect_into(&mut v, &c);
         if let Some(h) = self.health(&c) {
             v["State"]["Health"] = h;
         }

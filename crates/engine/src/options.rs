@@ -178,6 +178,67 @@ pub struct HostConfig {
     pub init: Option<String>,
     /// `--runtime`: a path or a name looked up in PATH; None: berth-runtime.
     pub runtime: Option<String>,
+    /// `--network`: "" (the default bridge), "bridge", "none", "host",
+    /// "container:X" or a user network's name.
+    pub network: String,
+    /// `-p`: ports to publish (host ports chosen at start when absent).
+    pub publish: Vec<berth_network::PortSpec>,
+    /// `-P`: publish every exposed port to a free host port.
+    pub publish_all: bool,
+    /// `--expose`: ports exposed beyond the image's ("80/tcp").
+    pub expose: Vec<String>,
+    /// `--ip`: the address on a user network.
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// `--network-alias`: more names on a user network.
+    pub network_aliases: Vec<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    pub dns: Vec<std::net::IpAddr>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--add-host NAME:IP` ("host-gateway" for the bridge's address).
+    pub extra_hosts: Vec<(String, String)>,
+    /// `--domainname`.
+    pub domainname: String,
+}
+
+/// Docker's `--add-host HOST:IP` (IP may be `host-gateway`).
+pub fn add_host(s: &str) -> Result<(String, String)> {
+    let bad = || invalid(format!("bad format for add-host: {s:?}"));
+    let (name, ip) = s.split_once(':').ok_or_else(bad)?;
+    let name = name.trim();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    if ip != "host-gateway"
+        && ip
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_err()
+    {
+        return Err(invalid(format!("invalid IP address in add-host: {ip:?}")));
+    }
+    Ok((
+        name.to_owned(),
+        ip.trim_start_matches('[').trim_end_matches(']').to_owned(),
+    ))
+}
+
+/// `--network`: Docker's names for the default network, or anything else
+/// (a user network, checked at create).
+pub fn network_mode(s: &str) -> Result<String> {
+    match s {
+        "" | "default" | "bridge" => Ok(String::new()),
+        "none" | "host" => Ok(s.to_owned()),
+        _ => {
+            if let Some(c) = s.strip_prefix("container:") {
+                if c.is_empty() {
+                    return Err(invalid("--network container: needs a container name or ID"));
+                }
+            }
+            Ok(s.to_owned())
+        }
+    }
 }
 
 // ------------------------------------------------------------- numbers

@@ -297,6 +297,9 @@ pub fn container_spec(
                 .unwrap_or_else(|| id.chars().take(12).collect()),
         )
     });
+    if !h.domainname.is_empty() && h.uts != "host" {
+        spec.set_domainname(Some(h.domainname.clone()));
+    }
 
     let mut process = Process::default();
     let mut args = argv(image, opts)?;
@@ -443,10 +446,10 @@ pub fn container_spec(
         n.set_path(path.map(PathBuf::from));
         n
     };
-    let mut namespaces = vec![
-        ns(LinuxNamespaceType::Mount, None),
-        ns(LinuxNamespaceType::Network, None),
-    ];
+    let mut namespaces = vec![ns(LinuxNamespaceType::Mount, None)];
+    if h.network != "host" {
+        namespaces.push(ns(LinuxNamespaceType::Network, opts.ns_paths.get("net")));
+    }
     if h.uts != "host" {
         namespaces.push(ns(LinuxNamespaceType::Uts, None));
     }

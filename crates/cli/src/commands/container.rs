@@ -110,6 +110,39 @@ pub struct HostFlags {
     /// IPC mode to use (private, shareable, none, host, container:NAME)
     #[arg(long)]
     ipc: Option<String>,
+    /// Connect the container to a network (bridge, none, host, container:NAME, or a network's name)
+    #[arg(long, visible_alias = "net")]
+    network: Option<String>,
+    /// Publish a container's port(s) to the host ([HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO])
+    #[arg(short = 'p', long)]
+    publish: Vec<String>,
+    /// Publish all exposed ports to free host ports
+    #[arg(short = 'P', long)]
+    publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    expose: Vec<String>,
+    /// IPv4 address on a user network
+    #[arg(long)]
+    ip: Option<String>,
+    /// Add a network-scoped alias for the container
+    #[arg(long, visible_alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long, visible_alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip, or host:host-gateway)
+    #[arg(long)]
+    add_host: Vec<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    domainname: Option<String>,
     /// PID namespace to use (host, container:NAME)
     #[arg(long)]
     pid: Option<String>,
@@ -269,6 +302,48 @@ impl HostFlags {
         }
         h.init = self.init.then(String::new);
         h.runtime = self.runtime.clone();
+        h.network = o::network_mode(self.network.as_deref().unwrap_or(""))?;
+        for p in &self.publish {
+            h.publish.extend(
+                berth_engine::parse_publish(p).map_err(|e| EngineError::Invalid(e.to_string()))?,
+            );
+        }
+        h.publish_all = self.publish_all;
+        for e in &self.expose {
+            berth_engine::parse_exposed(e).map_err(|e| EngineError::Invalid(e.to_string()))?;
+            h.expose.push(if e.contains('/') {
+                e.clone()
+            } else {
+                format!("{e}/tcp")
+            });
+        }
+        h.ip = self
+            .ip
+            .as_deref()
+            .map(|ip| {
+                ip.parse()
+                    .map_err(|_| EngineError::Invalid(format!("invalid IPv4 address: {ip}")))
+            })
+            .transpose()?;
+        h.network_aliases = self.network_alias.clone();
+        h.dns = self
+            .dns
+            .iter()
+            .map(|d| {
+                d.parse()
+                    .map_err(|_| EngineError::Invalid(format!("{d} is not an ip address")))
+            })
+            .collect::<Result<_>>()?;
+        h.dns_search = self.dns_search.clone();
+        h.dns_options = self.dns_option.clone();
+        h.extra_hosts = self
+            .add_host
+            .iter()
+            .map(|a| o::add_host(a))
+            .collect::<Result<_>>()?;
+        if let Some(d) = &self.domainname {
+            h.domainname = d.clone();
+        }
         for f in &self.label_file {
             let text = std::fs::read_to_string(f)
                 .map_err(|e| EngineError::Invalid(format!("open {}: {e}", f.display())))?;
@@ -658,14 +733,14 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
                 humantime::format_rfc3339_seconds(c.created).to_string(),
             ),
             ("RunningFor", ago(c.created)),
-            ("Ports", String::new()),
+            ("Ports", c.ports.clone()),
             ("State", c.state.clone()),
             ("Status", c.status.clone()),
             ("Size", size),
             ("Names", c.name.clone()),
             ("Labels", labels.join(",")),
             ("Mounts", String::new()),
-            ("Networks", String::new()),
+            ("Networks", c.networks.clone()),
         ]
     };
     match format {

@@ -202,7 +202,7 @@ pub struct RmiArgs {
 }
 
 /// `rmi` capitalises its lines, `image prune` does not: Docker's shapes.
-fn print_events(events: &[RmiEvent], capitalised: bool) {
+pub fn print_events(events: &[RmiEvent], capitalised: bool) {
     let (u, d) = if capitalised {
         ("Untagged", "Deleted")
     } else {

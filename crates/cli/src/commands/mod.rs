@@ -5,6 +5,7 @@ mod container;
 mod events;
 mod image;
 mod lifecycle;
+mod network;
 mod system;
 mod volume;
 
@@ -76,6 +77,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Display a live stream of container resource usage
     Stats(volume::StatsArgs),
     /// Update the resource limits of containers
@@ -141,6 +145,7 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         Command::System(c) => system::dispatch(&engine, c),
         Command::Events(a) => events::events(&engine, a),
         Command::Volume(c) => volume::volume(&engine, c),
+        Command::Network(c) => network::dispatch(&engine, c),
         Command::Stats(a) => volume::stats(&engine, a),
         Command::Update(a) => volume::update(&engine, a),
         Command::Port(a) => volume::port(&engine, a),

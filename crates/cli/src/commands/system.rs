@@ -6,6 +6,11 @@ use clap::{Args, Subcommand};
 pub enum SystemCommand {
     /// Show disk usage
     Df(DfArgs),
+    /// Remove stopped containers, unused networks and dangling images
+    Prune(PruneArgs),
+    /// Remove everything of this root: containers, networks (with their
+    /// bridges and rules), volumes and images
+    Reset(ResetArgs),
 }
 
 #[derive(Args)]
@@ -15,10 +20,87 @@ pub struct DfArgs {
     format: Option<String>,
 }
 
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+    /// Prune anonymous volumes too
+    #[arg(long)]
+    volumes: bool,
+}
+
+#[derive(Args)]
+pub struct ResetArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
 pub fn dispatch(engine: &Engine, c: SystemCommand) -> Result<i32> {
     match c {
         SystemCommand::Df(a) => df(engine, a),
+        SystemCommand::Prune(a) => prune(engine, a),
+        SystemCommand::Reset(_) => reset(engine),
     }
+}
+
+fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
+    let (containers, c_space) = engine.container_prune()?;
+    if !containers.is_empty() {
+        println!("Deleted Containers:");
+        for c in &containers {
+            println!("{c}");
+        }
+        println!();
+    }
+    // Leases of containers gone without cleanup, bridges and rules as the
+    // database says (after a crash or a reboot).
+    engine.network_reconcile()?;
+    let networks = engine.network_prune()?;
+    if !networks.is_empty() {
+        println!("Deleted Networks:");
+        for n in &networks {
+            println!("{n}");
+        }
+        println!();
+    }
+    let mut v_space = 0;
+    if a.volumes {
+        let (volumes, space) = engine.volume_prune(false)?;
+        v_space = space;
+        if !volumes.is_empty() {
+            println!("Deleted Volumes:");
+            for v in &volumes {
+                println!("{v}");
+            }
+            println!();
+        }
+    }
+    let (images, i_space) = engine.image_prune(a.all)?;
+    if !images.is_empty() {
+        println!("Deleted Images:");
+        super::image::print_events(&images, false);
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        human_size(c_space + v_space + i_space)
+    );
+    Ok(0)
+}
+
+fn reset(engine: &Engine) -> Result<i32> {
+    for c in engine.containers(false)? {
+        engine.rm(c.id.as_str(), true, true)?;
+    }
+    engine.network_reset()?;
+    engine.volume_prune(true)?;
+    engine.image_prune(true)?;
+    Ok(0)
 }
 
 /// Docker's column headers of `system df --format 'table …'`.

@@ -458,7 +458,8 @@ pub struct PortArgs {
 /// `berth port`: published ports come with networking (a later issue);
 /// until then no container has any, as with `--network none` in Docker.
 pub fn port(engine: &Engine, a: PortArgs) -> Result<i32> {
-    engine.container(&a.container)?;
+    let bindings = engine.published_ports(&a.container)?;
+    let line = |b: &berth_engine::PortBinding| format!("{}:{}", b.host_ip_text(), b.host_port);
     if let Some(p) = a.port {
         // Docker's message: the port with its protocol (tcp by default),
         // and the container as the user named it.
@@ -467,10 +468,23 @@ pub fn port(engine: &Engine, a: PortArgs) -> Result<i32> {
             Some((n, _)) => format!("{n}/tcp"),
             None => format!("{p}/tcp"),
         };
-        return Err(EngineError::NotFound(format!(
-            "No public port '{p}' published for {}",
-            a.container
-        )));
+        let found: Vec<_> = bindings
+            .iter()
+            .filter(|b| format!("{}/{}", b.container_port, b.proto) == p)
+            .collect();
+        if found.is_empty() {
+            return Err(EngineError::NotFound(format!(
+                "No public port '{p}' published for {}",
+                a.container
+            )));
+        }
+        for b in found {
+            println!("{}", line(b));
+        }
+        return Ok(0);
+    }
+    for b in &bindings {
+        println!("{}/{} -> {}", b.container_port, b.proto, line(b));
     }
     Ok(0)
 }

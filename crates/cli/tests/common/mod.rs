@@ -376,6 +376,20 @@ impl Drop for Berth {
                 }
             }
         }
+        // Networks of this root: bridges, rules, namespaces.
+        if self.root.join("berth.db").exists() {
+            let out = self.run(&["system", "reset", "-f"]);
+            if !out.status.success() {
+                problems.push(format!("system reset failed: {}", text(&out.stderr)));
+            }
+            let netns = self.root.join("run").join("netns");
+            if let Ok(d) = std::fs::read_dir(&netns) {
+                let left: Vec<_> = d.flatten().map(|e| e.file_name()).collect();
+                if !left.is_empty() {
+                    problems.push(format!("network namespaces left: {left:?}"));
+                }
+            }
+        }
         // A monitor outlives the command that stopped its container by the
         // moment its exit command takes; one still there after that is a leak.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

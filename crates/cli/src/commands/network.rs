@@ -1,0 +1,327 @@
+//! `berth network create|ls|inspect|rm|prune|connect|disconnect`.
+
+use std::collections::BTreeMap;
+
+use berth_engine::{Engine, EngineError, NetworkOptions, Result};
+use clap::{Args, Subcommand};
+
+use crate::format::table;
+
+#[derive(Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(CreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(InspectArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Remove all unused networks
+    Prune(PruneArgs),
+    /// Connect a container to a network
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Driver to manage the network (bridge)
+    #[arg(short, long)]
+    driver: Option<String>,
+    /// Subnet in CIDR format
+    #[arg(long)]
+    subnet: Option<String>,
+    /// IPv4 gateway for the subnet
+    #[arg(long)]
+    gateway: Option<String>,
+    /// Allocate container addresses from a sub-range
+    #[arg(long)]
+    ip_range: Option<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    internal: bool,
+    /// Set metadata on a network
+    #[arg(long)]
+    label: Vec<String>,
+    name: String,
+}
+
+#[derive(Args)]
+pub struct LsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Do not truncate the output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Filter output (name=, id=, driver=, label=)
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// table, json, or a Go template such as '{{.ID}} {{.Name}} {{.Driver}}'
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Format the output with a Go template ('{{.IPAM.Config}}'), or json
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short, long)]
+    force: bool,
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// IPv4 address
+    #[arg(long)]
+    ip: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    alias: Vec<String>,
+    network: String,
+    container: String,
+}
+
+#[derive(Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    force: bool,
+    network: String,
+    container: String,
+}
+
+fn invalid(m: String) -> EngineError {
+    EngineError::Invalid(m)
+}
+
+pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
+    match c {
+        NetworkCommand::Create(a) => create(engine, a),
+        NetworkCommand::Ls(a) => ls(engine, a),
+        NetworkCommand::Inspect(a) => inspect(engine, a),
+        NetworkCommand::Rm(a) => rm(engine, a),
+        NetworkCommand::Prune(a) => prune(engine, a),
+        NetworkCommand::Connect(a) => {
+            let ip =
+                a.ip.as_deref()
+                    .map(|ip| {
+                        ip.parse()
+                            .map_err(|_| invalid(format!("invalid IPv4 address: {ip}")))
+                    })
+                    .transpose()?;
+            engine.network_connect(&a.network, &a.container, ip, &a.alias)?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect(a) => {
+            engine.network_disconnect(&a.network, &a.container)?;
+            Ok(0)
+        }
+    }
+}
+
+fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
+    let net = |s: &Option<String>, what: &str| {
+        s.as_deref()
+            .map(|v| {
+                v.parse::<ipnet::Ipv4Net>().map_err(|_| {
+                    invalid(format!(
+                        "invalid {what}: {v} (expected CIDR, e.g. 10.1.0.0/16)"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        if k.is_empty() {
+            return Err(invalid(format!("invalid label: {l}")));
+        }
+        labels.insert(k.to_owned(), v.to_owned());
+    }
+    let o = NetworkOptions {
+        name: a.name,
+        driver: a.driver,
+        subnet: net(&a.subnet, "subnet")?,
+        gateway: a
+            .gateway
+            .as_deref()
+            .map(|g| {
+                g.parse()
+                    .map_err(|_| invalid(format!("invalid gateway: {g}")))
+            })
+            .transpose()?,
+        ip_range: net(&a.ip_range, "ip-range")?,
+        internal: a.internal,
+        labels,
+    };
+    let n = engine.network_create(&o)?;
+    println!("{}", n.id);
+    Ok(0)
+}
+
+struct Row {
+    id: String,
+    name: String,
+    driver: String,
+    labels: BTreeMap<String, String>,
+}
+
+fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
+    let mut rows: Vec<Row> = engine
+        .networks()?
+        .into_iter()
+        .map(|n| Row {
+            id: n.id,
+            name: n.name,
+            driver: n.driver,
+            labels: n.labels,
+        })
+        .collect();
+    for (name, driver) in berth_engine::PSEUDO_NETWORKS {
+        rows.push(Row {
+            id: berth_engine::pseudo_network_id(name),
+            name: name.into(),
+            driver: driver.into(),
+            labels: BTreeMap::new(),
+        });
+    }
+    for f in &a.filter {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("bad format of filter (expected name=value): {f}")))?;
+        match k {
+            "name" => rows.retain(|r| r.name.contains(v)),
+            "id" => rows.retain(|r| r.id.starts_with(v)),
+            "driver" => rows.retain(|r| r.driver == v),
+            "label" => rows.retain(|r| match v.split_once('=') {
+                Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
+                None => r.labels.contains_key(v),
+            }),
+            _ => return Err(invalid(format!("invalid filter '{k}'"))),
+        }
+    }
+    rows.sort_by(|x, y| x.name.cmp(&y.name));
+    let id = |r: &Row| {
+        if a.no_trunc {
+            r.id.clone()
+        } else {
+            r.id.chars().take(12).collect()
+        }
+    };
+    if a.quiet {
+        for r in &rows {
+            println!("{}", id(r));
+        }
+        return Ok(0);
+    }
+    let format = super::image::list_format(a.format.as_deref())?;
+    if !matches!(format, crate::template::ListFormat::Default) {
+        let docs: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                super::image::row(&[
+                    ("ID", id(r)),
+                    ("Name", r.name.clone()),
+                    ("Driver", r.driver.clone()),
+                    ("Scope", "local".to_owned()),
+                    ("Labels", berth_engine::labels_text(&r.labels)),
+                ])
+            })
+            .collect();
+        let labels = |i: usize| rows[i].labels.clone();
+        let out = format
+            .render(&docs, &NETWORK_COLUMNS, Some(&labels))
+            .map_err(|e| invalid(e.to_string()))?;
+        print!("{out}");
+        return Ok(0);
+    }
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| vec![id(r), r.name.clone(), r.driver.clone(), "local".into()])
+        .collect();
+    print!(
+        "{}",
+        table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &body)
+    );
+    Ok(0)
+}
+
+/// Docker's column headers of `network ls --format 'table …'`.
+const NETWORK_COLUMNS: crate::template::Columns = crate::template::Columns {
+    type_name: "*formatter.networkContext",
+    headers: &[
+        ("ID", "NETWORK ID"),
+        ("Name", "NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("Labels", "LABELS"),
+    ],
+};
+
+fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
+    let format = match super::image::InspectFormat::parse(a.format.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
+    let mut out = Vec::new();
+    let mut code = 0;
+    for n in &a.networks {
+        match engine.network_inspect(n) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                eprintln!("Error: {}", crate::one_line(&e));
+                code = 1;
+            }
+        }
+    }
+    Ok(code.max(format.print(out)))
+}
+
+fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {
+    let mut code = 0;
+    for n in &a.networks {
+        match engine.network_rm(n) {
+            Ok(_) => println!("{n}"),
+            Err(EngineError::NotFound(_)) if a.force => {}
+            Err(e) => {
+                eprintln!("Error: {}", crate::one_line(&e));
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn prune(engine: &Engine, _a: PruneArgs) -> Result<i32> {
+    let removed = engine.network_prune()?;
+    if !removed.is_empty() {
+        println!("Deleted Networks:");
+        for n in removed {
+            println!("{n}");
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,761 @@
+//! Networking through the `berth` binary against the real kernel: the
+//! default bridge, user networks, published ports, the none/host/container
+//! modes, concurrency, bad input, and that berth leaves the host's links,
+//! addresses and nftables rules exactly as it found them.
+//!
+//! Traffic only ever goes to loopback and to addresses of the tests' own
+//! bridges and namespaces.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::Command;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// The test that compares the host before and after takes this for
+/// writing; every other test for reading, so none runs during it.
+static HOST: RwLock<()> = RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    HOST.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn container(b: &Berth, name: &str) -> Value {
+    let out = b.ok(&["inspect", name]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v[0].clone()
+}
+
+fn ip_of(b: &Berth, name: &str) -> String {
+    let v = container(b, name);
+    let nets = v["NetworkSettings"]["Networks"].as_object().unwrap();
+    nets.values().next().unwrap()["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn network(b: &Berth, name: &str) -> Value {
+    let out = b.ok(&["network", "inspect", name]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v[0].clone()
+}
+
+fn gateway(b: &Berth, name: &str) -> String {
+    network(b, name)["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs a one-shot TCP client in a container: sends `msg`, prints the reply.
+fn tcp_from(b: &Berth, extra: &[&str], dst: &str, port: u16, msg: &str) -> std::process::Output {
+    let script = format!("echo {msg} | nc -w 3 {dst} {port}");
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    b.run(&args)
+}
+
+/// A TCP server that answers every connection with `reply`.
+fn tcp_server(b: &Berth, extra: &[&str], name: &str, port: u16, reply: &str) {
+    let script = format!("while true; do echo {reply} | nc -l -p {port}; done");
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    b.ok(&args);
+}
+
+/// What a TCP server at `addr` answers ("" when it does not).
+fn reply_of(addr: &str) -> String {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+    else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(b"hello\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Waits until the server at `addr` answers with `want` (the servers are
+/// one-connection-at-a-time loops, briefly away between connections).
+fn answers(addr: &str, want: &str) {
+    wait_until(10, &format!("{addr} to answer {want}"), || {
+        reply_of(addr).contains(want)
+    });
+}
+
+/// A UDP receiver inside a container's network namespace (busybox has no
+/// UDP server): a thread of this test enters the namespace, binds `port`
+/// and returns the first datagram.
+fn udp_receiver(b: &Berth, name: &str, port: u16) -> std::thread::JoinHandle<Vec<u8>> {
+    let key = container(b, name)["NetworkSettings"]["SandboxKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let ns = std::fs::File::open(&key).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns(2) on an open nsfs descriptor; it changes only this
+        // thread's network namespace.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {key}");
+        let sock = UdpSocket::bind(("0.0.0.0", port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        tx.send(()).unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, _) = sock.recv_from(&mut buf).expect("no datagram arrived");
+        buf[..n].to_vec()
+    });
+    rx.recv().unwrap();
+    h
+}
+
+#[test]
+fn default_bridge_tcp_and_udp_between_containers() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    tcp_server(&b, &[], "srv", 5000, "pong");
+    b.ok(&["run", "-d", "--name", "usrv", "busybox", "sleep", "60"]);
+    let srv = ip_of(&b, "srv");
+    let usrv = ip_of(&b, "usrv");
+    assert_ne!(srv, usrv);
+    let gw = gateway(&b, "bridge");
+    let mut reply = String::new();
+    wait_until(10, "the TCP server to answer", || {
+        let out = tcp_from(&b, &[], &srv, 5000, "ping");
+        reply = text(&out.stdout);
+        reply.contains("pong")
+    });
+    // UDP: a DNS query (busybox's nslookup is its UDP client) from another
+    // container arrives in usrv's namespace.
+    let got = udp_receiver(&b, "usrv", 53);
+    b.run(&["run", "--rm", "busybox", "nslookup", "probe.test", &usrv]);
+    let got = got.join().unwrap();
+    assert!(got.windows(5).any(|w| w == b"probe"), "{got:?}");
+    // Each container: lo and eth0 with its address, default route via the
+    // bridge, hosts naming itself.
+    let out = b.ok(&["exec", "srv", "ip", "route"]);
+    assert!(out.contains(&format!("default via {gw}")), "{out}");
+    let out = b.ok(&["exec", "srv", "cat", "/etc/hosts"]);
+    assert!(out.contains(&srv), "{out}");
+    let v = container(&b, "srv");
+    assert_eq!(v["NetworkSettings"]["IPAddress"], srv.as_str());
+    assert_eq!(v["NetworkSettings"]["Gateway"], gw.as_str());
+    assert_eq!(v["HostConfig"]["NetworkMode"], "bridge");
+    let mac = v["NetworkSettings"]["MacAddress"].as_str().unwrap();
+    assert!(mac.starts_with("02:42:"), "{mac}");
+    b.ok(&["rm", "-f", "srv", "usrv"]);
+}
+
+#[test]
+fn published_ports_answer_on_loopback_gateway_and_from_containers() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    // Host ports chosen by the kernel, so parallel tests never collide.
+    tcp_server(
+        &b,
+        &["-p", "127.0.0.1::80", "-p", "7070"],
+        "web",
+        80,
+        "hi-there",
+    );
+    let port = |spec: &str| -> u16 {
+        let out = b.ok(&["port", "web", spec]);
+        out.trim().rsplit(':').next().unwrap().parse().unwrap()
+    };
+    let p80 = port("80");
+    let p7070 = port("7070/tcp");
+    let out = b.ok(&["port", "web"]);
+    assert!(out.contains(&format!("80/tcp -> 127.0.0.1:{p80}")), "{out}");
+    assert!(
+        out.contains(&format!("7070/tcp -> 0.0.0.0:{p7070}")),
+        "{out}"
+    );
+    let ps = b.ok(&["ps"]);
+    assert!(ps.contains(&format!("127.0.0.1:{p80}->80/tcp")), "{ps}");
+    answers(&format!("127.0.0.1:{p80}"), "hi-there");
+    // On the bridge's own address: only the 0.0.0.0 publication.
+    let gw = gateway(&b, "bridge");
+    let v = container(&b, "web");
+    assert_eq!(
+        v["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+        p80.to_string()
+    );
+    // From another container through the host (hairpin NAT).
+    let out = tcp_from(&b, &[], &gw, p80, "x");
+    assert!(
+        !text(&out.stdout).contains("hi-there"),
+        "a 127.0.0.1 publication answered on the gateway"
+    );
+    b.ok(&["rm", "-f", "web"]);
+    tcp_server(&b, &["-p", "0.0.0.0::80"], "web2", 80, "again");
+    let p = port2(&b, "web2", "80");
+    answers(&format!("127.0.0.1:{p}"), "again");
+    answers(&format!("{gw}:{p}"), "again");
+    wait_until(10, "the port through the gateway from a container", || {
+        text(&tcp_from(&b, &[], &gw, p, "x").stdout).contains("again")
+    });
+    // UDP through a published port.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "u",
+        "-p",
+        "127.0.0.1::9999/udp",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let up = port2(&b, "u", "9999/udp");
+    let got = udp_receiver(&b, "u", 9999);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(b"via-udp\n", ("127.0.0.1", up)).unwrap();
+    assert_eq!(got.join().unwrap(), b"via-udp\n");
+    // Stopped: the rules go.
+    b.ok(&["stop", "-t", "0", "web2"]);
+    assert_eq!(b.ok(&["port", "web2"]), "");
+    assert!(TcpStream::connect_timeout(
+        &format!("127.0.0.1:{p}").parse().unwrap(),
+        Duration::from_millis(500)
+    )
+    .is_err());
+    b.ok(&["rm", "-f", "web2", "u"]);
+}
+
+fn port2(b: &Berth, name: &str, spec: &str) -> u16 {
+    let out = b.ok(&["port", name, spec]);
+    out.trim().rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn publish_all_uses_the_exposed_ports() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    tcp_server(
+        &b,
+        &["-P", "--expose", "8081", "--expose", "9000-9001/udp"],
+        "all",
+        8081,
+        "p",
+    );
+    let out = b.ok(&["port", "all"]);
+    for k in [
+        "8081/tcp -> 0.0.0.0:",
+        "9000/udp -> 0.0.0.0:",
+        "9001/udp -> 0.0.0.0:",
+    ] {
+        assert!(out.contains(k), "{out}");
+    }
+    let p = port2(&b, "all", "8081");
+    answers(&format!("127.0.0.1:{p}"), "p");
+    b.ok(&["rm", "-f", "all"]);
+}
+
+#[test]
+fn user_networks_connect_by_address_and_are_isolated() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    let id = b.ok(&["network", "create", "--label", "team=a", "front"]);
+    assert!(is_hex64(id.trim()), "{id}");
+    b.ok(&["network", "create", "back"]);
+    let ls = b.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    for n in [
+        "bridge bridge",
+        "front bridge",
+        "back bridge",
+        "host host",
+        "none null",
+    ] {
+        assert!(ls.contains(n), "{ls}");
+    }
+    let out = b.ok(&["network", "ls", "-q", "--filter", "label=team=a"]);
+    assert_eq!(out.trim(), &id.trim()[..12]);
+    tcp_server(
+        &b,
+        &["--network", "front", "--network-alias", "api"],
+        "a1",
+        6000,
+        "from-a1",
+    );
+    let a1 = ip_of(&b, "a1");
+    let v = container(&b, "a1");
+    let aliases = &v["NetworkSettings"]["Networks"]["front"]["Aliases"];
+    assert!(
+        aliases.as_array().unwrap().iter().any(|a| a == "api"),
+        "{aliases}"
+    );
+    // Same network: reachable.
+    let mut ok = false;
+    wait_until(10, "a1 to answer on front", || {
+        ok =
+            text(&tcp_from(&b, &["--network", "front"], &a1, 6000, "x").stdout).contains("from-a1");
+        ok
+    });
+    // Another user network, and the default bridge: not reachable.
+    let out = tcp_from(&b, &["--network", "back"], &a1, 6000, "x");
+    assert!(!text(&out.stdout).contains("from-a1"), "back reached front");
+    let out = tcp_from(&b, &[], &a1, 6000, "x");
+    assert!(
+        !text(&out.stdout).contains("from-a1"),
+        "bridge reached front"
+    );
+    // --ip picks the address; network inspect lists the containers.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fixed",
+        "--network",
+        "back",
+        "--ip",
+        &subnet_host(&b, "back", 77),
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(ip_of(&b, "fixed"), subnet_host(&b, "back", 77));
+    let n = network(&b, "back");
+    assert_eq!(n["Containers"].as_object().unwrap().len(), 1);
+    assert_eq!(n["Labels"], serde_json::json!({}));
+    // connect: a running container gets a second interface at once.
+    b.ok(&["network", "connect", "front", "fixed"]);
+    let out = b.ok(&["exec", "fixed", "ip", "-o", "-4", "addr"]);
+    assert!(out.contains("eth1"), "{out}");
+    let v = container(&b, "fixed");
+    assert_eq!(
+        v["NetworkSettings"]["Networks"].as_object().unwrap().len(),
+        2
+    );
+    wait_until(10, "fixed to reach a1 over front", || {
+        let script = format!("echo y | nc -w 3 {a1} 6000");
+        text(&b.run(&["exec", "fixed", "sh", "-c", &script]).stdout).contains("from-a1")
+    });
+    b.ok(&["network", "disconnect", "front", "fixed"]);
+    let out = b.ok(&["exec", "fixed", "ip", "-o", "-4", "addr"]);
+    assert!(!out.contains("eth1"), "{out}");
+    // In use: refused; after rm: removed, with its bridge.
+    let bridge = network(&b, "front")["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let e = b.fails(&["network", "rm", "front"], 1);
+    assert!(e.contains("active endpoints"), "{e}");
+    b.ok(&["rm", "-f", "a1", "fixed"]);
+    assert_eq!(b.ok(&["network", "rm", "front"]).trim(), "front");
+    assert!(!host_links().contains(&bridge), "bridge {bridge} left");
+    let out = b.ok(&["network", "prune", "-f"]);
+    assert!(out.contains("back"), "{out}");
+}
+
+fn subnet_host(b: &Berth, net: &str, n: u8) -> String {
+    let subnet = network(b, net)["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let base = subnet.split('/').next().unwrap();
+    let mut o: Vec<u8> = base.split('.').map(|x| x.parse().unwrap()).collect();
+    o[3] = n;
+    format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3])
+}
+
+#[test]
+fn internal_networks_have_no_route_out() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "--internal", "priv"]);
+    let out = b.ok(&["run", "--rm", "--network", "priv", "busybox", "ip", "route"]);
+    assert!(!out.contains("default"), "{out}");
+    tcp_server(&b, &["--network", "priv"], "p1", 6100, "inside");
+    let p1 = ip_of(&b, "p1");
+    wait_until(10, "p1 to answer inside priv", || {
+        text(&tcp_from(&b, &["--network", "priv"], &p1, 6100, "x").stdout).contains("inside")
+    });
+    // The default bridge cannot reach into it.
+    let out = tcp_from(&b, &[], &p1, 6100, "x");
+    assert!(!text(&out.stdout).contains("inside"));
+    b.ok(&["rm", "-f", "p1"]);
+    b.ok(&["network", "rm", "priv"]);
+}
+
+#[test]
+fn none_host_and_container_modes() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    let links: Vec<&str> = out.lines().collect();
+    assert_eq!(links.len(), 1, "{out}");
+    assert!(links[0].contains("lo:") && links[0].contains("UP"), "{out}");
+    let v: Value = {
+        b.ok(&[
+            "create",
+            "--name",
+            "n",
+            "--network",
+            "none",
+            "busybox",
+            "true",
+        ]);
+        container(&b, "n")
+    };
+    assert_eq!(v["HostConfig"]["NetworkMode"], "none");
+    assert!(v["NetworkSettings"]["Networks"]["none"].is_object());
+    b.ok(&["rm", "n"]);
+    // host: the host's interfaces.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    assert!(out.lines().count() >= host_links().len().min(2), "{out}");
+    // container:X shares X's namespace: same address, and X's ports on lo.
+    tcp_server(&b, &[], "x", 6200, "shared-lo");
+    let xip = ip_of(&b, "x");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:x",
+        "busybox",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+    ]);
+    assert!(out.contains(&xip), "{out}");
+    wait_until(10, "x's port on the shared lo", || {
+        text(&tcp_from(&b, &["--network", "container:x"], "127.0.0.1", 6200, "y").stdout)
+            .contains("shared-lo")
+    });
+    let e = b.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:x",
+            "-p",
+            "80",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(e.contains("conflicting options"), "{e}");
+    b.ok(&["stop", "-t", "0", "x"]);
+    let e = b.fails(
+        &["run", "--rm", "--network", "container:x", "busybox", "true"],
+        125,
+    );
+    assert!(e.contains("non running"), "{e}");
+    b.ok(&["rm", "-f", "x"]);
+}
+
+#[test]
+fn names_and_files() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "-h",
+        "box1",
+        "--domainname",
+        "example.test",
+        "--dns",
+        "10.1.2.3",
+        "--dns-search",
+        "corp.test",
+        "--dns-option",
+        "ndots:2",
+        "--add-host",
+        "db:10.9.8.7",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; cat /proc/sys/kernel/domainname /etc/resolv.conf /etc/hosts",
+    ]);
+    assert!(out.starts_with("box1\nexample.test\n"), "{out}");
+    assert!(out.contains("nameserver 10.1.2.3\n"), "{out}");
+    assert!(out.contains("search corp.test\n"), "{out}");
+    assert!(out.contains("options ndots:2\n"), "{out}");
+    assert!(out.contains("10.9.8.7\tdb\n"), "{out}");
+    let gw = gateway(&b, "bridge");
+    assert!(out.contains(&format!("{gw}\tgw\n")), "{out}");
+    // No loopback resolver of the host is copied into a namespace of its own.
+    let out = b.ok(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    for l in out.lines().filter(|l| l.starts_with("nameserver")) {
+        assert!(!l.contains(" 127."), "{out}");
+    }
+    // The host's network: the host's files.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert_eq!(
+        out,
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    );
+}
+
+#[test]
+fn fifty_concurrent_runs_get_fifty_addresses() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let mut c = b.cmd(&[
+                "run",
+                "-d",
+                "--name",
+                &format!("c{i}"),
+                "busybox",
+                "sleep",
+                "60",
+            ]);
+            std::thread::spawn(move || c.output().unwrap())
+        })
+        .collect();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let mut ips: Vec<String> = (0..50).map(|i| ip_of(&b, &format!("c{i}"))).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 50, "{ips:?}");
+    let names: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    b.ok(&args);
+    let n = network(&b, "bridge");
+    assert_eq!(n["Containers"], serde_json::json!({}), "leases left");
+}
+
+#[test]
+fn bad_network_input_is_refused_cleanly() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    for bad in [
+        "abc",
+        "80:abc",
+        "0:80",
+        "70000:80",
+        "80/sctpx",
+        "1.2.3:80:80",
+        "9000-9001:80-82",
+    ] {
+        let e = b.fails(&["run", "--rm", "-p", bad, "busybox", "true"], 125);
+        let l = e.to_lowercase();
+        assert!(
+            l.contains("port") || l.contains("proto") || l.contains("ip"),
+            "{bad}: {e}"
+        );
+    }
+    let e = b.fails(
+        &["run", "--rm", "--network", "nosuch", "busybox", "true"],
+        125,
+    );
+    assert!(e.contains("network nosuch not found"), "{e}");
+    let e = b.fails(
+        &["run", "--rm", "--ip", "172.17.0.9", "busybox", "true"],
+        125,
+    );
+    assert!(e.contains("user defined networks"), "{e}");
+    let e = b.fails(
+        &["run", "--rm", "--add-host", "nocolon", "busybox", "true"],
+        125,
+    );
+    assert!(e.contains("add-host"), "{e}");
+    let e = b.fails(
+        &["run", "--rm", "--dns", "not-an-ip", "busybox", "true"],
+        125,
+    );
+    assert!(e.contains("not-an-ip"), "{e}");
+    b.ok(&["network", "create", "--subnet", "10.237.0.0/16", "n1"]);
+    let e = b.fails(&["network", "create", "--subnet", "10.237.5.0/24", "n2"], 1);
+    assert!(e.contains("overlaps"), "{e}");
+    let e = b.fails(&["network", "create", "n1"], 1);
+    assert!(e.contains("already exists"), "{e}");
+    let e = b.fails(&["network", "create", "--subnet", "10.300.0.0/16", "n3"], 1);
+    assert!(e.contains("subnet"), "{e}");
+    let e = b.fails(
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.238.0.0/16",
+            "--gateway",
+            "10.9.0.1",
+            "n3",
+        ],
+        1,
+    );
+    assert!(e.contains("gateway"), "{e}");
+    let e = b.fails(&["network", "create", "-d", "overlay", "n3"], 1);
+    assert!(e.contains("overlay"), "{e}");
+    let e = b.fails(&["network", "create", "bad name"], 1);
+    assert!(e.contains("invalid network name"), "{e}");
+    let e = b.fails(&["network", "rm", "bridge"], 1);
+    assert!(e.contains("pre-defined"), "{e}");
+    let e = b.fails(&["network", "rm", "nosuch"], 1);
+    assert!(e.contains("not found"), "{e}");
+    let e = b.fails(&["network", "inspect", "nosuch"], 1);
+    assert!(e.contains("not found"), "{e}");
+    // A taken --ip, and a host port already published.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        "n1",
+        "--ip",
+        "10.237.0.10",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let e = b.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "--ip",
+            "10.237.0.10",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(e.contains("already in use"), "{e}");
+    let e = b.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "--ip",
+            "10.1.1.1",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(e.contains("subnet"), "{e}");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = listener.local_addr().unwrap().port().to_string();
+    let spec = format!("127.0.0.1:{taken}:80");
+    let e = b.fails(
+        &[
+            "run", "-d", "--name", "clash", "-p", &spec, "busybox", "sleep", "60",
+        ],
+        125,
+    );
+    assert!(e.contains("already allocated"), "{e}");
+    drop(listener);
+    let e = b.fails(&["network", "rm", "n1"], 1);
+    assert!(e.contains("active endpoints"), "{e}");
+    // Nothing half-made: only `a` and `clash` (created, never started) exist,
+    // `clash` holds no port and n1 only `a`'s lease.
+    let ps = b.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = ps.lines().collect();
+    names.sort();
+    assert_eq!(names, vec!["a", "clash"], "{ps}");
+    assert_eq!(b.ok(&["port", "clash"]), "");
+    assert_eq!(
+        network(&b, "n1")["Containers"].as_object().unwrap().len(),
+        1
+    );
+    b.ok(&["rm", "-f", "a", "clash"]);
+    b.ok(&["network", "rm", "n1"]);
+}
+
+fn host_links() -> Vec<String> {
+    let out = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let mut v: Vec<String> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn host_state() -> (Vec<String>, Vec<String>, String) {
+    let out = Command::new("ip").args(["-o", "addr"]).output().unwrap();
+    let mut addrs: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+        .collect();
+    addrs.sort();
+    let rules = Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    (host_links(), addrs, text(&rules.stdout))
+}
+
+/// Everything berth made on the host goes when its containers and networks
+/// do: links, addresses and nftables rules are exactly as before.
+#[test]
+fn the_host_is_left_as_it_was() {
+    let _g = HOST.write().unwrap_or_else(|e| e.into_inner());
+    let before = host_state();
+    {
+        let b = Berth::with_busybox();
+        b.ok(&["network", "create", "u1"]);
+        tcp_server(&b, &["-p", "127.0.0.1::80"], "w", 80, "x");
+        tcp_server(
+            &b,
+            &["--network", "u1", "-P", "--expose", "81"],
+            "w2",
+            81,
+            "y",
+        );
+        b.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
+        b.ok(&["run", "--rm", "--network", "container:w", "busybox", "true"]);
+        b.ok(&["stop", "-t", "0", "w2"]);
+        b.ok(&["start", "w2"]);
+        b.ok(&["rm", "-f", "w", "w2"]);
+        b.ok(&["network", "rm", "u1"]);
+        // The default bridge stays until the root is reset (as docker0 does).
+        b.ok(&["system", "reset", "-f"]);
+    }
+    let after = host_state();
+    assert_eq!(before.0, after.0, "links differ");
+    assert_eq!(before.1, after.1, "addresses differ");
+    assert_eq!(before.2, after.2, "nftables rules differ");
+}

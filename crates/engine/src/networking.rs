@@ -1,0 +1,731 @@
+//! Containers on networks: the `--network` modes, address leases at
+//! create, namespaces, veth pairs and published ports at start, their
+//! removal at stop, /etc/hosts and /etc/resolv.conf, `inspect`'s
+//! NetworkSettings and the `network` commands. The kernel work is in the
+//! `berth-network` crate.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use berth_network::{
+    mac_text, Endpoint, Manager, NetworkOptions, NetworkRecord, PortBinding, PortSpec, Proto,
+    DEFAULT_NETWORK,
+};
+use serde_json::json;
+
+use crate::containers::{Container, ContainerId, State};
+use crate::options::HostConfig;
+use crate::{Engine, EngineError, Result};
+
+impl From<berth_network::Error> for EngineError {
+    fn from(e: berth_network::Error) -> Self {
+        match e {
+            berth_network::Error::Invalid(m) => EngineError::Invalid(m),
+            berth_network::Error::NotFound(m) => EngineError::NotFound(m),
+            berth_network::Error::Conflict(m) => EngineError::Conflict(m),
+            other => EngineError::Other(other.to_string()),
+        }
+    }
+}
+
+/// A container's `--network`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NetMode {
+    /// The default network (None) or a user network.
+    Bridge(Option<String>),
+    None,
+    Host,
+    Container(String),
+}
+
+impl NetMode {
+    pub(crate) fn of(h: &HostConfig) -> NetMode {
+        match h.network.as_str() {
+            "" | "bridge" | "default" => NetMode::Bridge(None),
+            "none" => NetMode::None,
+            "host" => NetMode::Host,
+            s => match s.strip_prefix("container:") {
+                Some(c) => NetMode::Container(c.to_owned()),
+                None => NetMode::Bridge(Some(s.to_owned())),
+            },
+        }
+    }
+
+    /// Docker's HostConfig.NetworkMode.
+    fn docker_name(&self) -> String {
+        match self {
+            NetMode::Bridge(None) => "bridge".into(),
+            NetMode::Bridge(Some(n)) => n.clone(),
+            NetMode::None => "none".into(),
+            NetMode::Host => "host".into(),
+            NetMode::Container(c) => format!("container:{c}"),
+        }
+    }
+}
+
+const LOCALHOST_LINES: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// The host's resolv.conf split into nameservers, search and options.
+struct Resolv {
+    nameservers: Vec<String>,
+    search: Vec<String>,
+    options: Vec<String>,
+}
+
+fn host_resolv() -> Resolv {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut r = Resolv {
+        nameservers: Vec::new(),
+        search: Vec::new(),
+        options: Vec::new(),
+    };
+    for l in text.lines() {
+        let mut w = l.split_whitespace();
+        match w.next() {
+            Some("nameserver") => r.nameservers.extend(w.next().map(str::to_owned)),
+            Some("search") | Some("domain") => r.search = w.map(str::to_owned).collect(),
+            Some("options") => r.options.extend(w.map(str::to_owned)),
+            _ => {}
+        }
+    }
+    r
+}
+
+fn is_loopback(ns: &str) -> bool {
+    ns.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
+}
+
+impl Engine {
+    /// Runs `f` with this root's network manager (opened on first use: a
+    /// container that never touches networking never opens it).
+    pub(crate) fn with_net<T>(&self, f: impl FnOnce(&mut Manager) -> Result<T>) -> Result<T> {
+        let mut guard = self
+            .net
+            .lock()
+            .map_err(|_| EngineError::Other("network manager poisoned".into()))?;
+        if guard.is_none() {
+            *guard = Some(Manager::open(&self.root, &self.run)?);
+        }
+        match guard.as_mut() {
+            Some(m) => f(m),
+            None => Err(EngineError::Other("network manager unavailable".into())),
+        }
+    }
+
+    fn network_of_mode(&self, m: &mut Manager, mode: &NetMode) -> Result<Option<NetworkRecord>> {
+        match mode {
+            NetMode::Bridge(None) => Ok(Some(m.ensure_default()?)),
+            NetMode::Bridge(Some(n)) => Ok(Some(m.db().resolve(n).map_err(|e| match e {
+                berth_network::Error::NotFound(_) => {
+                    EngineError::NotFound(format!("network {n} not found"))
+                }
+                e => e.into(),
+            })?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// At create: checks the mode's options, leases the address, and
+    /// returns the container's /etc/hosts and /etc/resolv.conf.
+    pub(crate) fn network_for_create(
+        &self,
+        id: &ContainerId,
+        h: &HostConfig,
+        hostname: &str,
+    ) -> Result<(String, String)> {
+        let mode = NetMode::of(h);
+        let user_net = matches!(mode, NetMode::Bridge(Some(_)));
+        if h.ip.is_some() && !user_net {
+            return Err(EngineError::Invalid(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        if !h.network_aliases.is_empty() && !user_net {
+            return Err(EngineError::Invalid(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+        if let NetMode::Container(x) = &mode {
+            if !h.publish.is_empty() || h.publish_all {
+                return Err(EngineError::Invalid(
+                    "conflicting options: port publishing and the container type network mode"
+                        .into(),
+                ));
+            }
+            if !h.dns.is_empty() || !h.extra_hosts.is_empty() {
+                return Err(EngineError::Invalid(
+                    "conflicting options: dns and the network mode".into(),
+                ));
+            }
+            // The other container's files: it shares its network.
+            let other = self.containers.resolve(x)?;
+            let init = self
+                .layers
+                .root()
+                .join("containers")
+                .join(other.id.as_str())
+                .join("init")
+                .join("etc");
+            let read = |f: &str| std::fs::read_to_string(init.join(f)).unwrap_or_default();
+            return Ok((read("hosts"), read("resolv.conf")));
+        }
+        let needs_gateway = h.extra_hosts.iter().any(|(_, ip)| ip == "host-gateway");
+        let (endpoint, network, gateway) = self.with_net(|m| {
+            let net = self.network_of_mode(m, &mode)?;
+            let gateway = match (&net, needs_gateway) {
+                (_, false) => None,
+                (Some(n), true) if n.name == DEFAULT_NETWORK => Some(n.gateway),
+                (_, true) => Some(m.ensure_default()?.gateway),
+            };
+            let ep = match &net {
+                Some(n) => {
+                    let mut aliases = h.network_aliases.clone();
+                    if user_net {
+                        aliases.push(id.short().to_owned());
+                    }
+                    Some(m.connect(id.as_str(), n, h.ip, &aliases)?)
+                }
+                None => None,
+            };
+            Ok((ep, net, gateway))
+        })?;
+        let mut hosts = if mode == NetMode::Host {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| LOCALHOST_LINES.to_owned())
+        } else {
+            LOCALHOST_LINES.to_owned()
+        };
+        match &endpoint {
+            Some(ep) => hosts.push_str(&format!("{}\t{hostname}\n", ep.ip)),
+            None if mode != NetMode::Host => hosts.push_str(&format!("127.0.1.1\t{hostname}\n")),
+            None => {}
+        }
+        for (name, ip) in &h.extra_hosts {
+            let ip = if ip == "host-gateway" {
+                gateway.map(|g| g.to_string()).unwrap_or_default()
+            } else {
+                ip.clone()
+            };
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+        let host = host_resolv();
+        let mut nameservers: Vec<String> = if !h.dns.is_empty() {
+            h.dns.iter().map(|a| a.to_string()).collect()
+        } else if mode == NetMode::Host {
+            host.nameservers.clone()
+        } else if let Some(n) = network.as_ref().filter(|_| user_net) {
+            // berth's resolver for the network answers on its gateway.
+            vec![n.gateway.to_string()]
+        } else {
+            let ns: Vec<String> = host
+                .nameservers
+                .iter()
+                .filter(|n| !is_loopback(n))
+                .cloned()
+                .collect();
+            if ns.is_empty() {
+                // Docker's fallback when the host has only loopback resolvers.
+                vec!["8.8.8.8".into(), "8.8.4.4".into()]
+            } else {
+                ns
+            }
+        };
+        nameservers.dedup();
+        let search = if h.dns_search.is_empty() {
+            host.search
+        } else {
+            h.dns_search.iter().filter(|s| *s != ".").cloned().collect()
+        };
+        let options = if h.dns_options.is_empty() {
+            host.options
+        } else {
+            h.dns_options.clone()
+        };
+        let mut resolv = String::new();
+        if !search.is_empty() {
+            resolv.push_str(&format!("search {}\n", search.join(" ")));
+        }
+        for n in &nameservers {
+            resolv.push_str(&format!("nameserver {n}\n"));
+        }
+        if !options.is_empty() {
+            resolv.push_str(&format!("options {}\n", options.join(" ")));
+        }
+        Ok((hosts, resolv))
+    }
+
+    /// At start: the namespace (and, on networks, the veth pairs and
+    /// published ports). Returns the namespace path for the spec, None
+    /// for the host's network.
+    pub(crate) fn network_start(&self, c: &Container) -> Result<Option<String>> {
+        match NetMode::of(&c.config.host) {
+            NetMode::Host => Ok(None),
+            NetMode::Container(x) => {
+                let other = self.containers.resolve(&x)?;
+                if other.state != State::Running {
+                    return Err(EngineError::Invalid(format!(
+                        "cannot join network of a non running container: {x}"
+                    )));
+                }
+                let path = self.run.join("netns").join(other.id.as_str());
+                if path.exists() {
+                    Ok(Some(path.to_string_lossy().into_owned()))
+                } else {
+                    // A container on the host's network or an older one:
+                    // its init's namespace.
+                    let h = HostConfig {
+                        pid: format!("container:{x}"),
+                        ..Default::default()
+                    };
+                    let paths = self.namespace_paths(&h)?;
+                    Ok(paths.get("pid").map(|p| p.replace("/ns/pid", "/ns/net")))
+                }
+            }
+            mode => {
+                let mut publish: Vec<PortSpec> = Vec::new();
+                if matches!(mode, NetMode::Bridge(_)) {
+                    publish = c.config.host.publish.clone();
+                    if c.config.host.publish_all {
+                        for (port, proto) in self.exposed(c) {
+                            if !publish
+                                .iter()
+                                .any(|p| p.container_port == port && p.proto == proto)
+                            {
+                                publish.push(PortSpec {
+                                    host_ip: None,
+                                    host_port: None,
+                                    container_port: port,
+                                    proto,
+                                });
+                            }
+                        }
+                    }
+                }
+                let sandbox = self.with_net(|m| Ok(m.setup(c.id.as_str(), &publish)?))?;
+                Ok(Some(sandbox.netns.to_string_lossy().into_owned()))
+            }
+        }
+    }
+
+    /// The image's and `--expose`'s ports.
+    fn exposed(&self, c: &Container) -> Vec<(u16, Proto)> {
+        let mut out: Vec<(u16, Proto)> = c
+            .config
+            .exposed_ports
+            .iter()
+            .chain(c.config.host.expose.iter())
+            .filter_map(|p| berth_network::parse_exposed(p).ok())
+            .flatten()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// At stop: the namespace, veth pairs and published ports go (errors
+    /// are ignored: what is already gone is fine).
+    pub(crate) fn network_stop(&self, id: &ContainerId) {
+        let ns = self.run.join("netns").join(id.as_str());
+        let _ = self.with_net(|m| {
+            if ns.exists() || !m.db().ports_of(id.as_str())?.is_empty() {
+                m.teardown(id.as_str())?;
+            }
+            Ok(())
+        });
+    }
+
+    /// At removal: the address leases.
+    pub(crate) fn network_release(&self, c: &Container) -> Result<()> {
+        if matches!(
+            NetMode::of(&c.config.host),
+            NetMode::Host | NetMode::Container(_)
+        ) {
+            return Ok(());
+        }
+        self.network_stop(&c.id);
+        self.with_net(|m| Ok(m.release(c.id.as_str())?))
+    }
+
+    /// The host ports a running container's ports are published on.
+    pub fn published_ports(&self, name: &str) -> Result<Vec<PortBinding>> {
+        let c = self.container(name)?;
+        if c.state != State::Running {
+            return Ok(Vec::new());
+        }
+        self.with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
+    }
+
+    /// `inspect`'s NetworkSettings and the network parts of HostConfig.
+    pub(crate) fn network_inspect_into(&self, v: &mut serde_json::Value, c: &Container) {
+        let mode = NetMode::of(&c.config.host);
+        let h = &c.config.host;
+        let running = c.state == State::Running;
+        let (endpoints, networks, bindings) = match mode {
+            NetMode::Bridge(_) => self
+                .with_net(|m| {
+                    Ok((
+                        m.db().endpoints_of_container(c.id.as_str())?,
+                        m.db().networks()?,
+                        if running {
+                            m.db().ports_of(c.id.as_str())?
+                        } else {
+                            Vec::new()
+                        },
+                    ))
+                })
+                .unwrap_or_default(),
+            _ => Default::default(),
+        };
+        let mut ports = serde_json::Map::new();
+        for (p, proto) in self.exposed(c) {
+            ports.insert(format!("{p}/{proto}"), serde_json::Value::Null);
+        }
+        for p in &h.publish {
+            ports
+                .entry(format!("{}/{}", p.container_port, p.proto))
+                .or_insert(serde_json::Value::Null);
+        }
+        for b in &bindings {
+            let key = format!("{}/{}", b.container_port, b.proto);
+            let entry = json!({"HostIp": b.host_ip_text(), "HostPort": b.host_port.to_string()});
+            match ports.get_mut(&key) {
+                Some(serde_json::Value::Array(a)) => a.push(entry),
+                _ => {
+                    ports.insert(key, json!([entry]));
+                }
+            }
+        }
+        let mut nets = serde_json::Map::new();
+        let empty_ep = |name: &str| {
+            json!({"IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": name,
+                   "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                   "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                   "MacAddress": "", "DriverOpts": null})
+        };
+        let mut top = json!({"Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""});
+        match &mode {
+            NetMode::None => {
+                nets.insert("none".into(), empty_ep("none"));
+            }
+            NetMode::Host => {
+                nets.insert("host".into(), empty_ep("host"));
+            }
+            _ => {}
+        }
+        for ep in &endpoints {
+            let Some(n) = networks.iter().find(|n| n.id == ep.network_id) else {
+                continue;
+            };
+            let e = endpoint_json(ep, n, h);
+            if n.name == DEFAULT_NETWORK {
+                top = json!({"Gateway": n.gateway.to_string(), "IPAddress": ep.ip.to_string(),
+                             "IPPrefixLen": n.subnet.prefix_len(), "MacAddress": mac_text(&ep.mac)});
+            }
+            nets.insert(n.name.clone(), e);
+        }
+        let sandbox = self.run.join("netns").join(c.id.as_str());
+        let mut settings = json!({
+            "Bridge": "",
+            "SandboxID": if running { c.id.to_string() } else { String::new() },
+            "SandboxKey": if running && sandbox.exists() { sandbox.to_string_lossy().into_owned() } else { String::new() },
+            "HairpinMode": false,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": ports,
+            "SecondaryIPAddresses": null,
+            "SecondaryIPv6Addresses": null,
+            "EndpointID": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPv6Gateway": "",
+            "Networks": nets,
+        });
+        if let (Some(s), Some(t)) = (settings.as_object_mut(), top.as_object()) {
+            for (k, val) in t {
+                s.insert(k.clone(), val.clone());
+            }
+        }
+        v["NetworkSettings"] = settings;
+        let mut port_bindings = serde_json::Map::new();
+        for p in &h.publish {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            let entry = json!({"HostIp": p.host_ip.map(|a| a.to_string()).unwrap_or_default(),
+                               "HostPort": p.host_port.map(|n| n.to_string()).unwrap_or_default()});
+            match port_bindings.get_mut(&key) {
+                Some(serde_json::Value::Array(a)) => a.push(entry),
+                _ => {
+                    port_bindings.insert(key, json!([entry]));
+                }
+            }
+        }
+        if let Some(hc) = v.get_mut("HostConfig").and_then(|x| x.as_object_mut()) {
+            hc.insert("NetworkMode".into(), json!(mode.docker_name()));
+            hc.insert("PortBindings".into(), json!(port_bindings));
+            hc.insert("PublishAllPorts".into(), json!(h.publish_all));
+            hc.insert("Dns".into(), json!(h.dns));
+            hc.insert("DnsSearch".into(), json!(h.dns_search));
+            hc.insert("DnsOptions".into(), json!(h.dns_options));
+            let extra: Vec<String> = h
+                .extra_hosts
+                .iter()
+                .map(|(n, ip)| format!("{n}:{ip}"))
+                .collect();
+            hc.insert("ExtraHosts".into(), json!(extra));
+        }
+    }
+
+    /// `ps`'s PORTS column: "0.0.0.0:8080->80/tcp, 53/udp".
+    pub(crate) fn ports_column(&self, c: &Container) -> String {
+        let bindings = if c.state == State::Running
+            && matches!(NetMode::of(&c.config.host), NetMode::Bridge(_))
+        {
+            self.with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut parts: Vec<String> = bindings
+            .iter()
+            .map(|b| {
+                format!(
+                    "{}:{}->{}/{}",
+                    b.host_ip_text(),
+                    b.host_port,
+                    b.container_port,
+                    b.proto
+                )
+            })
+            .collect();
+        for (p, proto) in self.exposed(c) {
+            if !bindings
+                .iter()
+                .any(|b| b.container_port == p && b.proto == proto)
+            {
+                parts.push(format!("{p}/{proto}"));
+            }
+        }
+        parts.join(", ")
+    }
+
+    /// `ps --format {{.Networks}}`.
+    pub(crate) fn networks_column(&self, c: &Container) -> String {
+        match NetMode::of(&c.config.host) {
+            NetMode::Bridge(_) => self
+                .with_net(|m| {
+                    let nets = m.db().networks()?;
+                    Ok(m.db()
+                        .endpoints_of_container(c.id.as_str())?
+                        .iter()
+                        .filter_map(|e| nets.iter().find(|n| n.id == e.network_id))
+                        .map(|n| n.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(","))
+                })
+                .unwrap_or_default(),
+            m => m.docker_name(),
+        }
+    }
+
+    // ------------------------------------------------------ network commands
+
+    pub fn network_create(&self, o: &NetworkOptions) -> Result<NetworkRecord> {
+        self.with_net(|m| Ok(m.create_network(o)?))
+    }
+
+    /// Every network: the predefined `bridge` (made if missing), `host`
+    /// and `none`, then user networks.
+    pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        self.with_net(|m| {
+            m.ensure_default()?;
+            Ok(m.db().networks()?)
+        })
+    }
+
+    pub fn network_inspect(&self, key: &str) -> Result<serde_json::Value> {
+        if key == "host" || key == "none" {
+            return Ok(json!({
+                "Name": key, "Id": pseudo_network_id(key), "Created": "", "Scope": "local",
+                "Driver": if key == "host" { "host" } else { "null" },
+                "EnableIPv6": false, "IPAM": {"Driver": "default", "Options": null, "Config": []},
+                "Internal": false, "Attachable": false, "Ingress": false,
+                "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Containers": {},
+                "Options": {}, "Labels": {}
+            }));
+        }
+        let (n, eps) = self.with_net(|m| {
+            let n = if key == DEFAULT_NETWORK {
+                m.ensure_default()?
+            } else {
+                m.db().resolve(key)?
+            };
+            let eps = m.db().endpoints_of_network(&n.id)?;
+            Ok((n, eps))
+        })?;
+        let mut containers = serde_json::Map::new();
+        for ep in &eps {
+            let name = self
+                .containers
+                .resolve(&ep.container_id)
+                .map(|c| c.name)
+                .unwrap_or_default();
+            containers.insert(
+                ep.container_id.clone(),
+                json!({"Name": name, "EndpointID": endpoint_id(ep),
+                       "MacAddress": mac_text(&ep.mac),
+                       "IPv4Address": format!("{}/{}", ep.ip, n.subnet.prefix_len()),
+                       "IPv6Address": ""}),
+            );
+        }
+        let mut ipam = json!({"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()});
+        if let Some(r) = n.ip_range {
+            ipam["IPRange"] = json!(r.to_string());
+        }
+        Ok(json!({
+            "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
+            "Driver": n.driver, "EnableIPv6": false,
+            "IPAM": {"Driver": "default", "Options": {}, "Config": [ipam]},
+            "Internal": n.internal, "Attachable": false, "Ingress": false,
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
+            "Containers": containers,
+            "Options": {"com.docker.network.bridge.name": n.bridge},
+            "Labels": n.labels,
+        }))
+    }
+
+    pub fn network_rm(&self, key: &str) -> Result<NetworkRecord> {
+        self.with_net(|m| Ok(m.remove_network(key)?))
+    }
+
+    /// `network prune`: user networks no container uses.
+    pub fn network_prune(&self) -> Result<Vec<String>> {
+        self.with_net(|m| {
+            let mut out = Vec::new();
+            for n in m.db().networks()? {
+                if n.name == DEFAULT_NETWORK || !m.db().endpoints_of_network(&n.id)?.is_empty() {
+                    continue;
+                }
+                m.remove_network(&n.id)?;
+                out.push(n.name);
+            }
+            Ok(out)
+        })
+    }
+
+    /// `network connect`: a lease now; a running container gets its veth
+    /// at once.
+    pub fn network_connect(
+        &self,
+        network: &str,
+        container: &str,
+        ip: Option<Ipv4Addr>,
+        aliases: &[String],
+    ) -> Result<()> {
+        let c = self.container(container)?;
+        if !matches!(NetMode::of(&c.config.host), NetMode::Bridge(_)) {
+            return Err(EngineError::Invalid(format!(
+                "container {} is not on a bridge network ({}): cannot connect it",
+                c.name,
+                NetMode::of(&c.config.host).docker_name()
+            )));
+        }
+        self.with_net(|m| {
+            let n = m.db().resolve(network)?;
+            let mut aliases = aliases.to_vec();
+            aliases.push(c.id.short().to_owned());
+            m.connect(c.id.as_str(), &n, ip, &aliases)?;
+            if c.state == State::Running {
+                if let Err(e) = m.attach_running(c.id.as_str(), &n) {
+                    let _ = m.disconnect(c.id.as_str(), &n);
+                    return Err(e.into());
+                }
+            }
+            Ok(())
+        })
+    }
+
+    pub fn network_disconnect(&self, network: &str, container: &str) -> Result<()> {
+        let c = self.container(container)?;
+        self.with_net(|m| {
+            let n = m.db().resolve(network)?;
+            let eps = m.db().endpoints_of_container(c.id.as_str())?;
+            if !eps.iter().any(|e| e.network_id == n.id) {
+                return Err(EngineError::Invalid(format!(
+                    "container {} is not connected to network {}",
+                    c.name, n.name
+                )));
+            }
+            m.disconnect(c.id.as_str(), &n)?;
+            Ok(())
+        })
+    }
+
+    /// Leases of containers that no longer exist, bridges and rules rebuilt
+    /// from the database: what `system prune` and recovery need.
+    pub fn network_reconcile(&self) -> Result<usize> {
+        let known: std::collections::BTreeSet<String> = self
+            .container_records()?
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect();
+        self.with_net(|m| {
+            let mut n = 0;
+            for ep in m.db().all_endpoints()? {
+                if !known.contains(&ep.container_id) {
+                    m.release(&ep.container_id)?;
+                    n += 1;
+                }
+            }
+            m.reconcile_rules()?;
+            Ok(n)
+        })
+    }
+
+    /// Removes every network, bridge and rule of this root (`system reset`).
+    pub fn network_reset(&self) -> Result<()> {
+        self.with_net(|m| Ok(m.remove_everything()?))
+    }
+}
+
+fn endpoint_id(ep: &Endpoint) -> String {
+    format!(
+        "{}{}",
+        &ep.container_id[..32.min(ep.container_id.len())],
+        &ep.network_id[..32.min(ep.network_id.len())]
+    )
+}
+
+fn endpoint_json(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> serde_json::Value {
+    let user = n.name != DEFAULT_NETWORK;
+    json!({
+        "IPAMConfig": h.ip.filter(|_| user && ep.index == 0).map(|ip| json!({"IPv4Address": ip.to_string()})),
+        "Links": null,
+        "Aliases": if user { json!(ep.aliases) } else { serde_json::Value::Null },
+        "NetworkID": n.id,
+        "EndpointID": endpoint_id(ep),
+        "Gateway": if n.internal { String::new() } else { n.gateway.to_string() },
+        "IPAddress": ep.ip.to_string(),
+        "IPPrefixLen": n.subnet.prefix_len(),
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": mac_text(&ep.mac),
+        "DriverOpts": null,
+    })
+}
+
+/// Stable IDs for `host` and `none`, which have no record.
+pub fn pseudo_network_id(name: &str) -> String {
+    let d = berth_digest::Digest::of(format!("berth network {name}").as_bytes());
+    d.hex().to_owned()
+}
+
+/// Names of the predefined networks `network ls` shows with the records.
+pub const PSEUDO_NETWORKS: [(&str, &str); 2] = [("host", "host"), ("none", "null")];
+
+/// Labels of a network as `key=value` pairs, for `network ls --filter`.
+pub fn labels_text(l: &BTreeMap<String, String>) -> String {
+    l.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

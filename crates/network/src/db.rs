@@ -1,0 +1,538 @@
+//! Networks, endpoints (address leases) and published ports in the root's
+//! SQLite database (`berth.db`, beside images and containers). Allocation
+//! happens inside `BEGIN IMMEDIATE` transactions, so concurrent `berth`
+//! processes never hand out one address or host port twice.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::ports::{PortBinding, Proto};
+use crate::{Error, Result};
+
+fn db_err(op: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::Db(format!("{op}: {e}"))
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS networks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    driver TEXT NOT NULL,
+    subnet TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    ip_range TEXT,
+    bridge TEXT NOT NULL UNIQUE,
+    internal INTEGER NOT NULL,
+    labels TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    container_id TEXT NOT NULL,
+    network_id TEXT NOT NULL REFERENCES networks(id),
+    ip TEXT NOT NULL,
+    mac TEXT NOT NULL,
+    aliases TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (container_id, network_id),
+    UNIQUE (network_id, ip)
+);
+CREATE TABLE IF NOT EXISTS ports (
+    container_id TEXT NOT NULL,
+    proto TEXT NOT NULL,
+    host_ip TEXT NOT NULL,
+    host_port INTEGER NOT NULL,
+    container_port INTEGER NOT NULL,
+    UNIQUE (proto, host_ip, host_port)
+);
+";
+
+/// A network as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub ip_range: Option<Ipv4Net>,
+    pub bridge: String,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+    pub created: String,
+}
+
+/// A container's attachment to a network: its address lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub container_id: String,
+    pub network_id: String,
+    pub ip: Ipv4Addr,
+    pub mac: [u8; 6],
+    pub aliases: Vec<String>,
+    /// Order of attachment (the first network is eth0).
+    pub index: u32,
+}
+
+/// Docker's MAC scheme: 02:42 and the IPv4 address.
+pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+pub fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn parse_mac(s: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    for (i, p) in s.split(':').take(6).enumerate() {
+        out[i] = u8::from_str_radix(p, 16).unwrap_or(0);
+    }
+    out
+}
+
+/// Chooses a host port for a binding without one: given the protocol, the
+/// host address and a test for ports already held by containers.
+pub type PortPicker<'a> =
+    dyn FnMut(Proto, Option<Ipv4Addr>, &dyn Fn(u16) -> bool) -> Result<u16> + 'a;
+
+pub struct NetworkDb {
+    conn: Connection,
+}
+
+fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
+    let subnet: String = r.get(3)?;
+    let gateway: String = r.get(4)?;
+    let ip_range: Option<String> = r.get(5)?;
+    let labels: String = r.get(8)?;
+    let bad = |c: usize, s: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            c,
+            rusqlite::types::Type::Text,
+            format!("bad value {s:?}").into(),
+        )
+    };
+    Ok(NetworkRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        driver: r.get(2)?,
+        subnet: subnet.parse().map_err(|_| bad(3, &subnet))?,
+        gateway: gateway.parse().map_err(|_| bad(4, &gateway))?,
+        ip_range: match ip_range {
+            Some(s) => Some(s.parse().map_err(|_| bad(5, &s))?),
+            None => None,
+        },
+        bridge: r.get(6)?,
+        internal: r.get::<_, i64>(7)? != 0,
+        labels: serde_json::from_str(&labels).unwrap_or_default(),
+        created: r.get(9)?,
+    })
+}
+
+const NET_COLS: &str =
+    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created";
+
+fn row_endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
+    let ip: String = r.get(2)?;
+    let mac: String = r.get(3)?;
+    let aliases: String = r.get(4)?;
+    Ok(Endpoint {
+        container_id: r.get(0)?,
+        network_id: r.get(1)?,
+        ip: ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
+        mac: parse_mac(&mac),
+        aliases: serde_json::from_str(&aliases).unwrap_or_default(),
+        index: r.get(5)?,
+    })
+}
+
+const EP_COLS: &str = "container_id, network_id, ip, mac, aliases, idx";
+
+impl NetworkDb {
+    pub fn open(path: &Path) -> Result<NetworkDb> {
+        let conn = Connection::open(path).map_err(db_err("open the database"))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(db_err("busy timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err("WAL"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err("synchronous"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(db_err("create network tables"))?;
+        Ok(NetworkDb { conn })
+    }
+
+    pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {NET_COLS} FROM networks ORDER BY created, name"
+            ))
+            .map_err(db_err("list networks"))?;
+        let rows = st
+            .query_map([], row_network)
+            .map_err(db_err("list networks"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err("list networks"))
+    }
+
+    pub fn network_by_name(&self, name: &str) -> Result<Option<NetworkRecord>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {NET_COLS} FROM networks WHERE name = ?1"),
+                [name],
+                row_network,
+            )
+            .optional()
+            .map_err(db_err("find network"))
+    }
+
+    /// A network by name, full ID or unambiguous ID prefix.
+    pub fn resolve(&self, key: &str) -> Result<NetworkRecord> {
+        if let Some(n) = self.network_by_name(key)? {
+            return Ok(n);
+        }
+        let all = self.networks()?;
+        let matches: Vec<_> = all
+            .into_iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::NotFound(key.into()))?),
+            0 => Err(Error::NotFound(format!("network {key} not found"))),
+            _ => Err(Error::Invalid(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                matches.len()
+            ))),
+        }
+    }
+
+    /// Inserts a network; a taken name is `Conflict`.
+    pub fn insert_network(&self, n: &NetworkRecord) -> Result<()> {
+        let labels = serde_json::to_string(&n.labels).unwrap_or_else(|_| "{}".into());
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+                ),
+                params![
+                    n.id,
+                    n.name,
+                    n.driver,
+                    n.subnet.to_string(),
+                    n.gateway.to_string(),
+                    n.ip_range.map(|r| r.to_string()),
+                    n.bridge,
+                    n.internal as i64,
+                    labels,
+                    n.created
+                ],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::Conflict(format!("network with name {} already exists", n.name))
+                }
+                e => Error::Db(format!("insert network: {e}")),
+            })?;
+        Ok(())
+    }
+
+    pub fn delete_network(&self, id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM networks WHERE id = ?1", [id])
+            .map_err(db_err("delete network"))?;
+        Ok(())
+    }
+
+    pub fn endpoints_of_network(&self, network_id: &str) -> Result<Vec<Endpoint>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {EP_COLS} FROM endpoints WHERE network_id = ?1 ORDER BY ip"
+            ))
+            .map_err(db_err("list endpoints"))?;
+        let rows = st
+            .query_map([network_id], row_endpoint)
+            .map_err(db_err("list endpoints"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err("list endpoints"))
+    }
+
+    pub fn endpoints_of_container(&self, container_id: &str) -> Result<Vec<Endpoint>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {EP_COLS} FROM endpoints WHERE container_id = ?1 ORDER BY idx"
+            ))
+            .map_err(db_err("list endpoints"))?;
+        let rows = st
+            .query_map([container_id], row_endpoint)
+            .map_err(db_err("list endpoints"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err("list endpoints"))
+    }
+
+    pub fn all_endpoints(&self) -> Result<Vec<Endpoint>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {EP_COLS} FROM endpoints"))
+            .map_err(db_err("list endpoints"))?;
+        let rows = st
+            .query_map([], row_endpoint)
+            .map_err(db_err("list endpoints"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err("list endpoints"))
+    }
+
+    /// Leases an address on `net` to a container: `want` if given (refused
+    /// when taken or outside the subnet), else the lowest free one of the
+    /// range. Atomic with respect to other processes.
+    pub fn lease(
+        &mut self,
+        net: &NetworkRecord,
+        container_id: &str,
+        want: Option<Ipv4Addr>,
+        aliases: &[String],
+    ) -> Result<Endpoint> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err("begin lease"))?;
+        let used: std::collections::BTreeSet<Ipv4Addr> = {
+            let mut st = tx
+                .prepare_cached("SELECT ip FROM endpoints WHERE network_id = ?1")
+                .map_err(db_err("read leases"))?;
+            let rows = st
+                .query_map([&net.id], |r| r.get::<_, String>(0))
+                .map_err(db_err("read leases"))?;
+            rows.filter_map(|r| r.ok().and_then(|s| s.parse().ok()))
+                .collect()
+        };
+        let index: u32 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM endpoints WHERE container_id = ?1",
+                [container_id],
+                |r| r.get(0),
+            )
+            .map_err(db_err("count endpoints"))?;
+        let reserved = |a: Ipv4Addr| {
+            a == net.gateway || a == net.subnet.network() || a == net.subnet.broadcast()
+        };
+        let ip = match want {
+            Some(a) => {
+                if !net.subnet.contains(&a) {
+                    return Err(Error::Invalid(format!(
+                        "no configured subnet contains IP address {a}"
+                    )));
+                }
+                if reserved(a) || used.contains(&a) {
+                    return Err(Error::Conflict(format!("Address already in use: {a}")));
+                }
+                a
+            }
+            None => {
+                let range = net.ip_range.unwrap_or(net.subnet);
+                range
+                    .hosts()
+                    .find(|a| net.subnet.contains(a) && !reserved(*a) && !used.contains(a))
+                    .ok_or_else(|| {
+                        Error::Conflict(format!(
+                            "no available IPv4 addresses on network {}",
+                            net.name
+                        ))
+                    })?
+            }
+        };
+        let ep = Endpoint {
+            container_id: container_id.to_owned(),
+            network_id: net.id.clone(),
+            ip,
+            mac: mac_for(ip),
+            aliases: aliases.to_vec(),
+            index,
+        };
+        tx.execute(
+            &format!("INSERT INTO endpoints ({EP_COLS}) VALUES (?1,?2,?3,?4,?5,?6)"),
+            params![
+                ep.container_id,
+                ep.network_id,
+                ep.ip.to_string(),
+                mac_text(&ep.mac),
+                serde_json::to_string(&ep.aliases).unwrap_or_else(|_| "[]".into()),
+                ep.index
+            ],
+        )
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Error::Conflict(format!(
+                    "endpoint with name {container_id} already exists in network {}",
+                    net.name
+                ))
+            }
+            e => Error::Db(format!("insert lease: {e}")),
+        })?;
+        tx.commit().map_err(db_err("commit lease"))?;
+        Ok(ep)
+    }
+
+    pub fn release(&self, container_id: &str, network_id: Option<&str>) -> Result<()> {
+        match network_id {
+            Some(n) => self.conn.execute(
+                "DELETE FROM endpoints WHERE container_id = ?1 AND network_id = ?2",
+                [container_id, n],
+            ),
+            None => self.conn.execute(
+                "DELETE FROM endpoints WHERE container_id = ?1",
+                [container_id],
+            ),
+        }
+        .map_err(db_err("release lease"))?;
+        Ok(())
+    }
+
+    pub fn release_network(&self, network_id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM endpoints WHERE network_id = ?1", [network_id])
+            .map_err(db_err("release leases"))?;
+        Ok(())
+    }
+
+    pub fn ports(&self) -> Result<Vec<(String, PortBinding)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT container_id, proto, host_ip, host_port, container_port FROM ports ORDER BY host_port",
+            )
+            .map_err(db_err("list ports"))?;
+        let rows = st
+            .query_map([], |r| {
+                let proto: String = r.get(1)?;
+                let host_ip: String = r.get(2)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    PortBinding {
+                        proto: Proto::parse(&proto).unwrap_or(Proto::Tcp),
+                        host_ip: host_ip
+                            .parse()
+                            .ok()
+                            .filter(|a: &Ipv4Addr| !a.is_unspecified()),
+                        host_port: r.get(3)?,
+                        container_port: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(db_err("list ports"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err("list ports"))
+    }
+
+    pub fn ports_of(&self, container_id: &str) -> Result<Vec<PortBinding>> {
+        Ok(self
+            .ports()?
+            .into_iter()
+            .filter(|(c, _)| c == container_id)
+            .map(|(_, b)| b)
+            .collect())
+    }
+
+    /// Records a container's port bindings, all or none: a host port that
+    /// another container holds (on the same or an overlapping address) is
+    /// Docker's "port is already allocated". `pick` chooses a host port for
+    /// bindings without one, given the ports already taken.
+    pub fn bind_ports(
+        &mut self,
+        container_id: &str,
+        wanted: &[(Option<Ipv4Addr>, Option<u16>, u16, Proto)],
+        pick: &mut PortPicker<'_>,
+    ) -> Result<Vec<PortBinding>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err("begin port bindings"))?;
+        let mut taken: Vec<(Proto, Option<Ipv4Addr>, u16)> = {
+            let mut st = tx
+                .prepare_cached("SELECT proto, host_ip, host_port FROM ports")
+                .map_err(db_err("read ports"))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u16>(2)?,
+                    ))
+                })
+                .map_err(db_err("read ports"))?;
+            rows.filter_map(|r| r.ok())
+                .map(|(p, ip, port)| {
+                    (
+                        Proto::parse(&p).unwrap_or(Proto::Tcp),
+                        ip.parse().ok().filter(|a: &Ipv4Addr| !a.is_unspecified()),
+                        port,
+                    )
+                })
+                .collect()
+        };
+        let clashes = |taken: &[(Proto, Option<Ipv4Addr>, u16)],
+                       proto: Proto,
+                       ip: Option<Ipv4Addr>,
+                       port: u16| {
+            taken.iter().any(|(p, i, n)| {
+                *p == proto && *n == port && (i.is_none() || ip.is_none() || *i == ip)
+            })
+        };
+        let mut out = Vec::new();
+        for (ip, host_port, container_port, proto) in wanted {
+            let port = match host_port {
+                Some(p) => {
+                    if clashes(&taken, *proto, *ip, *p) {
+                        return Err(Error::Conflict(format!(
+                            "Bind for {}:{p} failed: port is already allocated",
+                            ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+                        )));
+                    }
+                    *p
+                }
+                None => {
+                    let snapshot = taken.clone();
+                    pick(*proto, *ip, &|p| clashes(&snapshot, *proto, *ip, p))?
+                }
+            };
+            taken.push((*proto, *ip, port));
+            let b = PortBinding {
+                host_ip: *ip,
+                host_port: port,
+                container_port: *container_port,
+                proto: *proto,
+            };
+            tx.execute(
+                "INSERT INTO ports (container_id, proto, host_ip, host_port, container_port) VALUES (?1,?2,?3,?4,?5)",
+                params![container_id, proto.as_str(), b.host_ip_text(), port, container_port],
+            )
+            .map_err(db_err("record port"))?;
+            out.push(b);
+        }
+        tx.commit().map_err(db_err("commit port bindings"))?;
+        Ok(out)
+    }
+
+    pub fn unbind_ports(&self, container_id: &str) -> Result<usize> {
+        self.conn
+            .execute("DELETE FROM ports WHERE container_id = ?1", [container_id])
+            .map_err(db_err("remove port bindings"))
+    }
+}

@@ -1,0 +1,785 @@
+//! berth's container networking: bridges, veth pairs, address leases,
+//! nftables NAT and published ports, for Docker's `bridge` driver and the
+//! `none`/`host`/`container:` modes (which need no state here beyond a
+//! namespace with `lo` up).
+//!
+//! Per berth root: a default network `bridge` (bridge `berth0` for the
+//! default root), user networks (`br-<id>`), one nftables table, and a
+//! directory of persistent network namespaces, one per running container.
+
+pub mod db;
+pub mod netlink;
+pub mod netns;
+pub mod nft;
+pub mod ports;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+
+pub use db::{mac_text, Endpoint, NetworkDb, NetworkRecord};
+pub use ports::{parse_exposed, parse_publish, PortBinding, PortSpec, Proto};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("netlink: {0}")]
+    Netlink(String),
+    #[error("{what}: {}", std::io::Error::from_raw_os_error(*errno))]
+    Kernel { what: String, errno: i32 },
+    #[error("network namespace: {0}")]
+    Namespace(String),
+    #[error("{0}")]
+    Nft(String),
+    #[error("network database: {0}")]
+    Db(String),
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The name of the default network, as in Docker.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+/// Docker's default address pools: 172.17.0.0/16 … 172.31.0.0/16, then
+/// 192.168.0.0/16 cut into /20s. `BERTH_DEFAULT_ADDRESS_POOL` replaces them
+/// (`BASE/LEN:SIZE[,…]`, e.g. `10.200.0.0/16:24`).
+fn address_pool() -> Result<Vec<Ipv4Net>> {
+    if let Ok(spec) = std::env::var("BERTH_DEFAULT_ADDRESS_POOL") {
+        let mut out = Vec::new();
+        for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+            let bad = || {
+                Error::Invalid(format!(
+                    "BERTH_DEFAULT_ADDRESS_POOL: {part:?} is not BASE/LEN:SIZE"
+                ))
+            };
+            let (base, size) = part.trim().split_once(':').ok_or_else(bad)?;
+            let base: Ipv4Net = base.parse().map_err(|_| bad())?;
+            let size: u8 = size.parse().map_err(|_| bad())?;
+            out.extend(base.subnets(size).map_err(|_| bad())?);
+        }
+        return Ok(out);
+    }
+    let mut out = Vec::new();
+    for b in 17..=31u8 {
+        out.push(
+            Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16)
+                .map_err(|e| Error::Invalid(e.to_string()))?,
+        );
+    }
+    let base: Ipv4Net = Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 16)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    out.extend(
+        base.subnets(20)
+            .map_err(|e| Error::Invalid(e.to_string()))?,
+    );
+    Ok(out)
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// A short hex digest of `s` (FNV-1a, 64-bit): names derived from IDs and
+/// roots that must fit Linux's 15-byte interface names.
+fn short_hash(s: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn write_sysctl(path: &str, value: &str) -> Result<()> {
+    match std::fs::read_to_string(path) {
+        Ok(v) if v.trim() == value => Ok(()),
+        _ => std::fs::write(path, value).map_err(|e| Error::Io(format!("write {path}"), e)),
+    }
+}
+
+/// An exclusive `flock` held until dropped.
+struct Lock(#[allow(dead_code)] nix::fcntl::Flock<File>);
+
+impl Lock {
+    fn take(path: &Path) -> Result<Lock> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Io(format!("create {}", dir.display()), e))?;
+        }
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::Io(format!("open {}", path.display()), e))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map(Lock)
+            .map_err(|(_, e)| Error::Io(format!("lock {}", path.display()), e.into()))
+    }
+}
+
+/// What `network create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkOptions {
+    pub name: String,
+    pub driver: Option<String>,
+    pub subnet: Option<Ipv4Net>,
+    pub gateway: Option<Ipv4Addr>,
+    pub ip_range: Option<Ipv4Net>,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A container's network namespace once set up.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    pub netns: PathBuf,
+    pub ports: Vec<PortBinding>,
+}
+
+/// The networks of one berth root.
+pub struct Manager {
+    db: NetworkDb,
+    run_dir: PathBuf,
+    /// nftables table of this root.
+    table: String,
+    /// Bridge of the default network.
+    default_bridge: String,
+}
+
+impl Manager {
+    /// `root` is the berth root (its `berth.db` holds the tables), `run_dir`
+    /// its volatile directory (namespaces and locks).
+    pub fn open(root: &Path, run_dir: &Path) -> Result<Manager> {
+        let db = NetworkDb::open(&root.join("berth.db"))?;
+        let canonical = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+        let (table, default_bridge) = if canonical == Path::new("/var/lib/berth") {
+            ("berth".to_owned(), "berth0".to_owned())
+        } else {
+            let h = short_hash(&canonical.to_string_lossy());
+            (format!("berth_{}", &h[..8]), format!("berth-{}", &h[..8]))
+        };
+        Ok(Manager {
+            db,
+            run_dir: run_dir.to_owned(),
+            table,
+            default_bridge,
+        })
+    }
+
+    pub fn db(&self) -> &NetworkDb {
+        &self.db
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn netns_path(&self, container_id: &str) -> PathBuf {
+        self.run_dir.join("netns").join(container_id)
+    }
+
+    fn root_lock(&self) -> Result<Lock> {
+        Lock::take(&self.run_dir.join("network.lock"))
+    }
+
+    /// A subnet from the pool that overlaps no address or route of the host
+    /// and no network of this root. Called under the host-wide lock.
+    fn pick_subnet(&self, host: &mut netlink::Netlink) -> Result<Ipv4Net> {
+        let mut used: Vec<Ipv4Net> = Vec::new();
+        for (a, p) in host.addresses()? {
+            if let Ok(n) = Ipv4Net::new(a, p) {
+                used.push(n.trunc());
+            }
+        }
+        for (a, p) in host.routes()? {
+            if p > 0 {
+                if let Ok(n) = Ipv4Net::new(a, p) {
+                    used.push(n.trunc());
+                }
+            }
+        }
+        used.extend(self.db.networks()?.iter().map(|n| n.subnet));
+        address_pool()?
+            .into_iter()
+            .find(|c| !used.iter().any(|u| overlaps(c, u)))
+            .ok_or_else(|| {
+                Error::Conflict(
+                    "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
+                )
+            })
+    }
+
+    fn check_subnet(&self, subnet: &Ipv4Net, host: &mut netlink::Netlink) -> Result<()> {
+        for n in self.db.networks()? {
+            if overlaps(&n.subnet, subnet) {
+                return Err(Error::Conflict(format!(
+                    "invalid pool request: Pool overlaps with other one on this address space ({subnet} overlaps network {})",
+                    n.name
+                )));
+            }
+        }
+        for (a, p) in host.addresses()? {
+            if let Ok(n) = Ipv4Net::new(a, p) {
+                if overlaps(&n.trunc(), subnet) {
+                    return Err(Error::Conflict(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space ({subnet} overlaps {a}/{p} on the host)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The default network, created (with its bridge) on first use.
+    pub fn ensure_default(&mut self) -> Result<NetworkRecord> {
+        if let Some(n) = self.db.network_by_name(DEFAULT_NETWORK)? {
+            return Ok(n);
+        }
+        let opts = NetworkOptions {
+            name: DEFAULT_NETWORK.into(),
+            ..Default::default()
+        };
+        match self.create_network(&opts) {
+            Ok(n) => Ok(n),
+            // Another berth made it at the same time.
+            Err(Error::Conflict(_)) => self
+                .db
+                .network_by_name(DEFAULT_NETWORK)?
+                .ok_or_else(|| Error::NotFound("network bridge not found".into())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `network create`: records the network, makes its bridge (address,
+    /// up, forwarding) and rewrites the rules. Nothing is left on failure.
+    pub fn create_network(&mut self, o: &NetworkOptions) -> Result<NetworkRecord> {
+        let driver = o.driver.clone().unwrap_or_else(|| "bridge".into());
+        if driver != "bridge" {
+            return Err(Error::Invalid(format!(
+                "plugin \"{driver}\" not found: berth has the bridge driver only"
+            )));
+        }
+        if o.name.is_empty()
+            || !o
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            || !o.name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        {
+            return Err(Error::Invalid(format!(
+                "invalid network name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                o.name
+            )));
+        }
+        if ["host", "none"].contains(&o.name.as_str()) {
+            return Err(Error::Conflict(format!(
+                "network with name {} already exists",
+                o.name
+            )));
+        }
+        if o.subnet.is_none() && (o.gateway.is_some() || o.ip_range.is_some()) {
+            return Err(Error::Invalid(
+                "--gateway and --ip-range need --subnet".into(),
+            ));
+        }
+        if self.db.network_by_name(&o.name)?.is_some() {
+            return Err(Error::Conflict(format!(
+                "network with name {} already exists",
+                o.name
+            )));
+        }
+        let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+        let mut host = netlink::Netlink::open()?;
+        let subnet = match o.subnet {
+            Some(s) => {
+                if s.prefix_len() > 30 {
+                    return Err(Error::Invalid(format!("subnet {s} is too small")));
+                }
+                if s != s.trunc() {
+                    return Err(Error::Invalid(format!(
+                        "invalid subnet {s}: it should be {}",
+                        s.trunc()
+                    )));
+                }
+                self.check_subnet(&s, &mut host)?;
+                s
+            }
+            None => self.pick_subnet(&mut host)?,
+        };
+        let gateway = match o.gateway {
+            Some(g) => {
+                if !subnet.contains(&g) || g == subnet.network() || g == subnet.broadcast() {
+                    return Err(Error::Invalid(format!(
+                        "gateway {g} is not a host address of subnet {subnet}"
+                    )));
+                }
+                g
+            }
+            None => subnet
+                .hosts()
+                .next()
+                .ok_or_else(|| Error::Invalid(format!("subnet {subnet} has no addresses")))?,
+        };
+        if let Some(r) = o.ip_range {
+            if !(subnet.contains(&r.network()) && r.prefix_len() >= subnet.prefix_len()) {
+                return Err(Error::Invalid(format!(
+                    "ip-range {r} is not within subnet {subnet}"
+                )));
+            }
+        }
+        let id = random_id()?;
+        let bridge = if o.name == DEFAULT_NETWORK {
+            self.default_bridge.clone()
+        } else {
+            format!("br-{}", &id[..12])
+        };
+        let rec = NetworkRecord {
+            id,
+            name: o.name.clone(),
+            driver,
+            subnet,
+            gateway,
+            ip_range: o.ip_range,
+            bridge,
+            internal: o.internal,
+            labels: o.labels.clone(),
+            created: now_rfc3339(),
+        };
+        self.db.insert_network(&rec)?;
+        let made = self.bring_up(&rec, &mut host).and_then(|_| {
+            let _l = self.root_lock()?;
+            self.apply_rules()
+        });
+        if let Err(e) = made {
+            let _ = host.delete_link_by_name(&rec.bridge);
+            let _ = self.db.delete_network(&rec.id);
+            let _l = self.root_lock();
+            let _ = self.apply_rules();
+            return Err(e);
+        }
+        Ok(rec)
+    }
+
+    /// Makes sure the network's bridge exists with its address and is up
+    /// (after a reboot it is gone while the database remembers it).
+    /// Returns the bridge's index and whether it had to be made.
+    fn bring_up(&self, n: &NetworkRecord, host: &mut netlink::Netlink) -> Result<(u32, bool)> {
+        if let Some(l) = host.link_by_name(&n.bridge)? {
+            if l.up {
+                return Ok((l.index, false));
+            }
+        }
+        match host.create_bridge(&n.bridge) {
+            Ok(()) => {}
+            Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {}
+            Err(e) => return Err(e),
+        }
+        let link = host
+            .link_by_name(&n.bridge)?
+            .ok_or_else(|| Error::Netlink(format!("bridge {} vanished", n.bridge)))?;
+        match host.add_address(link.index, n.gateway, n.subnet.prefix_len()) {
+            Ok(()) => {}
+            Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {}
+            Err(e) => return Err(e),
+        }
+        host.set_up(link.index)?;
+        write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+        // 127.0.0.1:PORT → container: packets from the loopback address
+        // may then be routed out of the bridge (and are masqueraded).
+        write_sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", n.bridge),
+            "1",
+        )?;
+        Ok((link.index, true))
+    }
+
+    /// Rewrites this root's nftables table from the database. Callers hold
+    /// the root lock, so two writers cannot interleave read and write.
+    fn apply_rules(&self) -> Result<()> {
+        let networks = self.db.networks()?;
+        let endpoints = self.db.all_endpoints()?;
+        let mut dnats = Vec::new();
+        for (cid, b) in self.db.ports()? {
+            // The container's address on its first network.
+            if let Some(ep) = endpoints
+                .iter()
+                .filter(|e| e.container_id == cid)
+                .min_by_key(|e| e.index)
+            {
+                dnats.push(nft::Dnat {
+                    binding: b,
+                    container_ip: ep.ip,
+                });
+            }
+        }
+        nft::apply(&self.table, &networks, &dnats)
+    }
+
+    /// Rewrites the rules (after a crash or reboot: `system prune`, start).
+    pub fn reconcile_rules(&self) -> Result<()> {
+        let _l = self.root_lock()?;
+        self.apply_rules()
+    }
+
+    /// `network rm`: refused while containers are attached; the default
+    /// network cannot be removed.
+    pub fn remove_network(&mut self, key: &str) -> Result<NetworkRecord> {
+        if ["host", "none", DEFAULT_NETWORK].contains(&key) {
+            return Err(Error::Invalid(format!(
+                "{key} is a pre-defined network and cannot be removed"
+            )));
+        }
+        let n = self.db.resolve(key)?;
+        self.remove_record(&n, false)?;
+        Ok(n)
+    }
+
+    fn remove_record(&mut self, n: &NetworkRecord, force: bool) -> Result<()> {
+        let eps = self.db.endpoints_of_network(&n.id)?;
+        if !eps.is_empty() && !force {
+            return Err(Error::Conflict(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                n.name, n.id
+            )));
+        }
+        let _l = self.root_lock()?;
+        self.db.delete_network(&n.id)?;
+        self.apply_rules()?;
+        let mut host = netlink::Netlink::open()?;
+        host.delete_link_by_name(&n.bridge)?;
+        Ok(())
+    }
+
+    /// Removes every network, bridge and rule of this root (the default
+    /// network too): `system reset`, and tests cleaning up.
+    pub fn remove_everything(&mut self) -> Result<()> {
+        let _l = self.root_lock()?;
+        let mut host = netlink::Netlink::open()?;
+        for n in self.db.networks()? {
+            for ep in self.db.endpoints_of_network(&n.id)? {
+                let _ = host.delete_link_by_name(&host_veth_name(&ep.container_id, &n.id));
+            }
+            self.db.release_network(&n.id)?;
+            self.db.delete_network(&n.id)?;
+            host.delete_link_by_name(&n.bridge)?;
+        }
+        nft::remove(&self.table)
+    }
+
+    /// Attaches a container to a network: its address lease (kept until the
+    /// container is removed or disconnected).
+    pub fn connect(
+        &mut self,
+        container_id: &str,
+        net: &NetworkRecord,
+        ip: Option<Ipv4Addr>,
+        aliases: &[String],
+    ) -> Result<Endpoint> {
+        self.db.lease(net, container_id, ip, aliases)
+    }
+
+    pub fn disconnect(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
+        let mut host = netlink::Netlink::open()?;
+        let _ = host.delete_link_by_name(&host_veth_name(container_id, &net.id));
+        self.db.release(container_id, Some(&net.id))
+    }
+
+    /// Forgets a removed container: its leases and port bindings.
+    pub fn release(&mut self, container_id: &str) -> Result<()> {
+        let had_ports = self.db.unbind_ports(container_id)? > 0;
+        self.db.release(container_id, None)?;
+        if had_ports {
+            self.reconcile_rules()?;
+        }
+        Ok(())
+    }
+
+    /// At start: a new network namespace with `lo` up, and for each of the
+    /// container's endpoints a veth pair (`ethN` inside, on the network's
+    /// bridge outside) with its address, the default route via the first
+    /// network's gateway, and the published ports.
+    pub fn setup(&mut self, container_id: &str, publish: &[PortSpec]) -> Result<Sandbox> {
+        let dir = self.run_dir.join("netns");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Io(format!("create {}", dir.display()), e))?;
+        let path = self.netns_path(container_id);
+        // A namespace left by a container that died without cleanup.
+        netns::remove(&path)?;
+        let ns = netns::create(&path)?;
+        match self.setup_in(container_id, &ns, publish) {
+            Ok(ports) => Ok(Sandbox { netns: path, ports }),
+            Err(e) => {
+                let _ = self.teardown(container_id);
+                Err(e)
+            }
+        }
+    }
+
+    fn setup_in(
+        &mut self,
+        container_id: &str,
+        ns: &netns::NetNs,
+        publish: &[PortSpec],
+    ) -> Result<Vec<PortBinding>> {
+        let endpoints = self.db.endpoints_of_container(container_id)?;
+        if endpoints.is_empty() {
+            return Ok(Vec::new());
+        }
+        let networks = self.db.networks()?;
+        let mut host = netlink::Netlink::open()?;
+        let mut inside = ns.netlink()?;
+        let mut rules_stale = false;
+        let mut routed = false;
+        for ep in &endpoints {
+            let net = networks
+                .iter()
+                .find(|n| n.id == ep.network_id)
+                .ok_or_else(|| Error::NotFound(format!("network {} not found", ep.network_id)))?;
+            let route = !routed && !net.internal;
+            rules_stale |= self.attach_endpoint(&mut host, &mut inside, ns, ep, net, route)?;
+            routed |= route;
+        }
+        if publish.is_empty() && !rules_stale {
+            return Ok(Vec::new());
+        }
+        let _l = self.root_lock()?;
+        let wanted: Vec<_> = publish
+            .iter()
+            .map(|p| (p.host_ip, p.host_port, p.container_port, p.proto))
+            .collect();
+        let bindings = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            for (ip, port, _, proto) in &wanted {
+                if let Some(p) = port {
+                    check_host_port(*proto, *ip, *p)?;
+                }
+            }
+            self.db
+                .bind_ports(container_id, &wanted, &mut |proto, ip, taken| {
+                    free_host_port(proto, ip, taken)
+                })?
+        };
+        if let Err(e) = self.apply_rules() {
+            let _ = self.db.unbind_ports(container_id);
+            return Err(e);
+        }
+        Ok(bindings)
+    }
+
+    /// One veth pair for `ep`: `ethN` inside with the address (and the
+    /// default route when `route`), the host end on the network's bridge.
+    /// Returns whether the bridge had to be made (the rules are then stale).
+    fn attach_endpoint(
+        &self,
+        host: &mut netlink::Netlink,
+        inside: &mut netlink::Netlink,
+        ns: &netns::NetNs,
+        ep: &Endpoint,
+        net: &NetworkRecord,
+        route: bool,
+    ) -> Result<bool> {
+        let (bridge, made) = self.bring_up(net, host)?;
+        let host_name = host_veth_name(&ep.container_id, &net.id);
+        let _ = host.delete_link_by_name(&host_name);
+        let inner = format!("eth{}", ep.index);
+        host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac))?;
+        let link = inside
+            .link_by_name(&inner)?
+            .ok_or_else(|| Error::Netlink(format!("{inner} missing in the container")))?;
+        inside.add_address(link.index, ep.ip, net.subnet.prefix_len())?;
+        inside.set_up(link.index)?;
+        if route {
+            inside.add_default_route(net.gateway)?;
+        }
+        Ok(made)
+    }
+
+    /// `network connect` of a running container: its new endpoint now.
+    pub fn attach_running(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
+        let ns = netns::open(&self.netns_path(container_id))?;
+        let ep = self
+            .db
+            .endpoints_of_container(container_id)?
+            .into_iter()
+            .find(|e| e.network_id == net.id)
+            .ok_or_else(|| Error::NotFound(format!("no endpoint on {}", net.name)))?;
+        let mut host = netlink::Netlink::open()?;
+        let mut inside = ns.netlink()?;
+        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, false)? {
+            self.reconcile_rules()?;
+        }
+        Ok(())
+    }
+
+    /// At stop: the published ports, the host ends of the veth pairs and
+    /// the namespace go. Leases stay (the address is the container's until
+    /// it is removed).
+    pub fn teardown(&mut self, container_id: &str) -> Result<()> {
+        let mut first_err = None;
+        match self.db.unbind_ports(container_id) {
+            Ok(0) => {}
+            Ok(_) => {
+                if let Err(e) = self.reconcile_rules() {
+                    first_err.get_or_insert(e);
+                }
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+        match self.db.endpoints_of_container(container_id) {
+            Ok(eps) if !eps.is_empty() => match netlink::Netlink::open() {
+                Ok(mut host) => {
+                    for ep in eps {
+                        if let Err(e) =
+                            host.delete_link_by_name(&host_veth_name(container_id, &ep.network_id))
+                        {
+                            first_err.get_or_insert(e);
+                        }
+                    }
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            },
+            Ok(_) => {}
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Err(e) = netns::remove(&self.netns_path(container_id)) {
+            first_err.get_or_insert(e);
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The host end of a container's veth on a network: stable, so cleanup
+/// can find it from the database alone.
+pub fn host_veth_name(container_id: &str, network_id: &str) -> String {
+    format!(
+        "veth{}",
+        &short_hash(&format!("{container_id}/{network_id}"))[..11]
+    )
+}
+
+/// Docker refuses a host port that something on the host already listens
+/// on; so does berth, by trying to bind it for a moment.
+fn check_host_port(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<()> {
+    let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port);
+    let res = match proto {
+        Proto::Tcp => std::net::TcpListener::bind(addr).map(|_| ()),
+        Proto::Udp => std::net::UdpSocket::bind(addr).map(|_| ()),
+    };
+    res.map_err(|e| {
+        Error::Conflict(format!(
+            "Bind for {}:{port} failed: {}",
+            addr.0,
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                "port is already allocated".to_owned()
+            } else {
+                e.to_string()
+            }
+        ))
+    })
+}
+
+/// A free host port for `-P`/`-p CPORT`: one the kernel hands out as
+/// ephemeral (so nothing listens on it) that no berth container holds.
+fn free_host_port(proto: Proto, ip: Option<Ipv4Addr>, taken: &dyn Fn(u16) -> bool) -> Result<u16> {
+    let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), 0);
+    for _ in 0..64 {
+        let port = match proto {
+            Proto::Tcp => std::net::TcpListener::bind(addr)
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port()),
+            Proto::Udp => std::net::UdpSocket::bind(addr)
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port()),
+        }
+        .map_err(|e| Error::Io("find a free host port".into(), e))?;
+        if !taken(port) {
+            return Ok(port);
+        }
+    }
+    Err(Error::Conflict("no free host port found".into()))
+}
+
+fn random_id() -> Result<String> {
+    let mut b = [0u8; 32];
+    let mut f = File::open("/dev/urandom").map_err(|e| Error::Io("open /dev/urandom".into(), e))?;
+    std::io::Read::read_exact(&mut f, &mut b)
+        .map_err(|e| Error::Io("read /dev/urandom".into(), e))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // Seconds and nanoseconds as RFC 3339 in UTC (civil from days).
+    let secs = d.as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, dd) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+/// Howard Hinnant's days → (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn pool_and_names() {
+        let p = address_pool().unwrap();
+        assert_eq!(p[0].to_string(), "172.17.0.0/16");
+        assert_eq!(p[15].to_string(), "192.168.0.0/20");
+        assert!(host_veth_name("a", "b").len() <= 15);
+        assert!(overlaps(
+            &"10.0.0.0/8".parse().unwrap(),
+            &"10.1.0.0/16".parse().unwrap()
+        ));
+        assert!(!overlaps(
+            &"10.0.0.0/16".parse().unwrap(),
+            &"10.1.0.0/16".parse().unwrap()
+        ));
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_000), (2024, 10, 4));
+    }
+}

@@ -1,0 +1,111 @@
+//! Persistent network namespaces: a namespace made by berth lives in a
+//! bind mount of its nsfs file (as `ip netns add` does), so it exists
+//! before the container starts (its veth and address are set up first),
+//! outlives restarts of the container's processes, and can be joined by
+//! `--network container:X` and by `exec`.
+//!
+//! A namespace is entered only by a short-lived helper thread: network
+//! namespaces are per thread, so the calling thread never changes, and a
+//! netlink socket made in the helper stays bound to the namespace.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+use crate::netlink::Netlink;
+use crate::{Error, Result};
+
+fn ns_err(what: String, e: nix::Error) -> Error {
+    Error::Namespace(format!("{what}: {e}"))
+}
+
+/// Runs `f` on a new thread, returning what it returns; a panic on that
+/// thread becomes an error rather than unwinding into the caller.
+fn on_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|_| Err(Error::Namespace("namespace helper thread panicked".into())))
+    })
+}
+
+/// A new, empty network namespace kept at `path` (created; its parent must
+/// exist). Its `lo` is brought up, as Docker does for every container.
+pub fn create(path: &Path) -> Result<NetNs> {
+    File::create(path).map_err(|e| Error::Io(format!("create {}", path.display()), e))?;
+    let made = on_thread(|| {
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| ns_err("unshare network namespace".into(), e))?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| ns_err(format!("bind-mount the namespace on {}", path.display()), e))?;
+        // This thread is in the new namespace: bring its lo up here.
+        let mut nl = Netlink::open()?;
+        if let Some(lo) = nl.link_by_name("lo")? {
+            nl.set_up(lo.index)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = made {
+        let _ = umount2(path, MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    open(path)
+}
+
+/// The namespace kept at `path`.
+pub fn open(path: &Path) -> Result<NetNs> {
+    let file = File::open(path).map_err(|e| Error::Io(format!("open {}", path.display()), e))?;
+    Ok(NetNs {
+        path: path.to_owned(),
+        file,
+    })
+}
+
+/// Unmounts and removes a namespace made by `create`; a missing one is
+/// fine. The namespace itself ends when no process is left in it, taking
+/// the container ends of its veth pairs (and so the host ends) with it.
+pub fn remove(path: &Path) -> Result<()> {
+    match umount2(path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+        Err(e) => return Err(ns_err(format!("unmount {}", path.display()), e)),
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Io(format!("remove {}", path.display()), e)),
+    }
+}
+
+/// An open network namespace.
+pub struct NetNs {
+    path: PathBuf,
+    file: File,
+}
+
+impl NetNs {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// A netlink socket inside this namespace.
+    pub fn netlink(&self) -> Result<Netlink> {
+        on_thread(|| {
+            setns(&self.file, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| ns_err(format!("enter {}", self.path.display()), e))?;
+            Netlink::open()
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! berth's nftables rules: one `ip` table per berth root, written whole from
+//! the database each time networks or published ports change, and replaced
+//! in one atomic `nft -f` transaction. berth never touches a rule it did not
+//! make (it owns its table outright, and deleting it removes all of berth's
+//! rules), and needs no rule handles: the table is always exactly what the
+//! database says, which also makes recovery after a crash a rewrite.
+//!
+//! Containers without published ports change no rules at all.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use crate::db::NetworkRecord;
+use crate::ports::PortBinding;
+use crate::{Error, Result};
+
+/// One published port, with where it goes.
+#[derive(Debug, Clone)]
+pub struct Dnat {
+    pub binding: PortBinding,
+    pub container_ip: Ipv4Addr,
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// The table's full text (the part after `table ip NAME`).
+pub fn ruleset(networks: &[NetworkRecord], dnats: &[Dnat]) -> String {
+    let mut s = String::new();
+    s.push_str("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n");
+    s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n");
+    s.push_str("  chain ports {\n");
+    for d in dnats {
+        let b = &d.binding;
+        let daddr = b
+            .host_ip
+            .map(|ip| format!("ip daddr {ip} "))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "    {daddr}{} dport {} dnat to {}:{}",
+            b.proto, b.host_port, d.container_ip, b.container_port
+        );
+    }
+    s.push_str("  }\n");
+    s.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+    );
+    for n in networks {
+        let br = quote(&n.bridge);
+        if !n.internal {
+            // Outgoing traffic leaves with the host's address.
+            let _ = writeln!(
+                s,
+                "    ip saddr {} oifname != {br} masquerade",
+                n.subnet.trunc()
+            );
+        }
+        // A published port reached from the host's loopback, or from a
+        // container of the same bridge through the host: the reply must
+        // come back through the host to be un-NATed.
+        let _ = writeln!(s, "    oifname {br} ip saddr 127.0.0.0/8 masquerade");
+        let _ = writeln!(
+            s,
+            "    oifname {br} ip saddr {} ct status dnat masquerade",
+            n.subnet.trunc()
+        );
+    }
+    s.push_str("  }\n");
+    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
+    let bridges: Vec<String> = networks.iter().map(|n| quote(&n.bridge)).collect();
+    for n in networks {
+        let br = quote(&n.bridge);
+        if n.internal {
+            let _ = writeln!(s, "    iifname {br} oifname != {br} drop");
+            let _ = writeln!(s, "    oifname {br} iifname != {br} drop");
+        }
+        let others: Vec<&String> = bridges.iter().filter(|b| **b != br).collect();
+        if !others.is_empty() {
+            let set = others
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Networks are isolated from each other, as Docker's are.
+            let _ = writeln!(s, "    iifname {br} oifname {{ {set} }} drop");
+        }
+    }
+    s.push_str("  }\n");
+    s
+}
+
+fn nft(script: &str) -> Result<()> {
+    let mut child = Command::new("nft")
+        .arg("-f")
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Nft(format!("cannot run nft (install nftables): {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| Error::Nft(format!("write to nft: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Nft(format!("wait for nft: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("Error"))
+            .or_else(|| err.lines().next())
+            .unwrap_or("failed");
+        return Err(Error::Nft(format!("nft: {line}")));
+    }
+    Ok(())
+}
+
+/// Replaces table `ip NAME` with the given contents, or removes it when
+/// there are no networks.
+pub fn apply(table: &str, networks: &[NetworkRecord], dnats: &[Dnat]) -> Result<()> {
+    if networks.is_empty() {
+        return remove(table);
+    }
+    let script = format!(
+        "table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n{}}}\n",
+        ruleset(networks, dnats)
+    );
+    nft(&script)
+}
+
+/// Deletes table `ip NAME` if it exists.
+pub fn remove(table: &str) -> Result<()> {
+    nft(&format!("table ip {table}\ndelete table ip {table}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::ports::Proto;
+
+    fn net(name: &str, bridge: &str, subnet: &str, internal: bool) -> NetworkRecord {
+        let subnet: ipnet::Ipv4Net = subnet.parse().unwrap();
+        NetworkRecord {
+            id: format!("{name}-id"),
+            name: name.into(),
+            driver: "bridge".into(),
+            subnet,
+            gateway: subnet.hosts().next().unwrap(),
+            ip_range: None,
+            bridge: bridge.into(),
+            internal,
+            labels: Default::default(),
+            created: String::new(),
+        }
+    }
+
+    #[test]
+    fn rules_follow_the_state() {
+        let nets = [
+            net("bridge", "berth0", "172.17.0.0/16", false),
+            net("int", "br-1", "172.18.0.0/16", true),
+        ];
+        let dnats = [Dnat {
+            binding: PortBinding {
+                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_port: 8080,
+                container_port: 80,
+                proto: Proto::Tcp,
+            },
+            container_ip: "172.17.0.2".parse().unwrap(),
+        }];
+        let r = ruleset(&nets, &dnats);
+        assert!(
+            r.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.17.0.2:80"),
+            "{r}"
+        );
+        assert!(r.contains("ip saddr 172.17.0.0/16 oifname != \"berth0\" masquerade"));
+        assert!(!r.contains("ip saddr 172.18.0.0/16 oifname != \"br-1\" masquerade"));
+        assert!(r.contains("iifname \"br-1\" oifname != \"br-1\" drop"));
+        assert!(r.contains("iifname \"berth0\" oifname { \"br-1\" } drop"));
+    }
+}
