@@ -527,3 +527,67 @@ fn list_commands_format() {
     b.ok(&["rm", "-f", "web", "done"]);
     b.ok(&["volume", "rm", "vol1"]);
 }
+
+#[test]
+fn inspect_network_settings() {
+    let b = Berth::with_busybox();
+    run_d(
+        &b,
+        &[
+            "--name",
+            "net",
+            "-p",
+            "127.0.0.1::80",
+            "busybox",
+            "sleep",
+            "60",
+        ],
+    );
+    let ip = fmt(&b, "{{.NetworkSettings.IPAddress}}", "net");
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip:?}");
+    assert_eq!(
+        fmt(
+            &b,
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            "net"
+        ),
+        ip
+    );
+    assert_eq!(
+        fmt(
+            &b,
+            "{{range $name, $ep := .NetworkSettings.Networks}}{{$name}}{{end}}",
+            "net"
+        ),
+        "bridge"
+    );
+    // The published port, as scripts read it from Docker.
+    let port = b.ok(&["port", "net", "80"]);
+    let host_port = port.trim().rsplit(':').next().unwrap().to_owned();
+    assert_eq!(
+        fmt(
+            &b,
+            r#"{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}"#,
+            "net"
+        ),
+        host_port
+    );
+    assert_eq!(
+        fmt(
+            &b,
+            r#"{{range $p, $conf := .NetworkSettings.Ports}}{{$p}} -> {{(index $conf 0).HostIp}}:{{(index $conf 0).HostPort}}{{end}}"#,
+            "net"
+        ),
+        format!("80/tcp -> 127.0.0.1:{host_port}")
+    );
+    assert_eq!(
+        fmt(&b, r#"{{index .NetworkSettings.Ports "80/tcp"}}"#, "net"),
+        format!("[map[HostIp:127.0.0.1 HostPort:{host_port}]]")
+    );
+    let ports = b.ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]);
+    assert!(
+        ports.starts_with("net ") && ports.contains(&host_port),
+        "{ports}"
+    );
+    b.ok(&["rm", "-f", "net"]);
+}
