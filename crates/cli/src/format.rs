@@ -58,32 +58,74 @@ pub fn parse_when(s: &str) -> berth_engine::Result<SystemTime> {
         })
 }
 
-/// Columns separated by at least three spaces, as Docker's tabwriter.
+/// A table as Docker prints its default ones: the cells go through Go's
+/// tabwriter as `--format 'table …'` does, so both agree to the space.
+/// A tab or newline inside a cell becomes a space, as Docker's history does.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let n = header.len();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let mut text = header.join("\t");
+    text.push('\n');
     for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
-            widths[i] = widths[i].max(c.chars().count());
-        }
+        let cells: Vec<String> = r.iter().map(|c| c.replace(['\t', '\n'], " ")).collect();
+        text.push_str(&cells.join("\t"));
+        text.push('\n');
     }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
+    tabwriter(&text)
+}
+
+/// Go's text/tabwriter as Docker's tables use it (minimum cell width 10,
+/// padding 3, spaces): cells end at tabs, and a column is as wide as its
+/// widest cell plus the padding over each run of lines that have that
+/// cell. The text after a line's last tab is not aligned.
+pub fn tabwriter(text: &str) -> String {
+    const MIN_WIDTH: usize = 10;
+    const PADDING: usize = 3;
+    let lines: Vec<(Vec<&str>, bool)> = text
+        .split_inclusive('\n')
+        .map(|l| match l.strip_suffix('\n') {
+            Some(body) => (body.split('\t').collect(), true),
+            None => (l.split('\t').collect(), false),
+        })
+        .collect();
+    fn write(lines: &[(Vec<&str>, bool)], widths: &[usize], out: &mut String) {
+        for (cells, newline) in lines {
+            for (j, c) in cells.iter().enumerate() {
                 out.push_str(c);
-            } else {
-                out.push_str(c);
-                out.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+                if let Some(w) = widths.get(j) {
+                    out.push_str(&" ".repeat(w.saturating_sub(c.chars().count())));
+                }
+            }
+            if *newline {
+                out.push('\n');
             }
         }
-        out.trim_end().to_owned() + "\n"
-    };
-    let mut s = line(header.iter().map(|h| (*h).to_owned()).collect());
-    for r in rows {
-        s.push_str(&line(r.clone()));
     }
-    s
+    fn format(lines: &[(Vec<&str>, bool)], widths: &mut Vec<usize>, out: &mut String) {
+        let column = widths.len();
+        let has = |l: &(Vec<&str>, bool)| column + 1 < l.0.len();
+        let mut start = 0;
+        let mut this = 0;
+        while this < lines.len() {
+            if !has(&lines[this]) {
+                this += 1;
+                continue;
+            }
+            write(&lines[start..this], widths, out);
+            start = this;
+            let mut width = MIN_WIDTH;
+            while this < lines.len() && has(&lines[this]) {
+                width = width.max(lines[this].0[column].chars().count() + PADDING);
+                this += 1;
+            }
+            widths.push(width);
+            format(&lines[start..this], widths, out);
+            widths.pop();
+            start = this;
+        }
+        write(&lines[start..], widths, out);
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    format(&lines, &mut Vec::new(), &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -109,8 +151,38 @@ mod tests {
     }
 
     #[test]
+    fn tabwriter_like_go() {
+        // Columns at least 10 wide, 3 spaces past the widest cell; the text
+        // after the last tab is not padded.
+        assert_eq!(
+            tabwriter("CONTAINER ID\tNAMES\nabc\tweb\n"),
+            "CONTAINER ID   NAMES\nabc            web\n"
+        );
+        assert_eq!(tabwriter("A\tB\nxyz\t1\n"), "A         B\nxyz       1\n");
+        // A line without the cell ends the column's block.
+        assert_eq!(
+            tabwriter("a\tb\nno tabs here at all\nlonger cell\tc\n"),
+            "a         b\nno tabs here at all\nlonger cell   c\n"
+        );
+        // Nested columns: the second column's block is only the lines with it.
+        assert_eq!(
+            tabwriter("a\tb\tc\nd\te\n"),
+            "a         b         c\nd         e\n"
+        );
+        assert_eq!(tabwriter("é\tx"), "é         x");
+        assert_eq!(tabwriter(""), "");
+    }
+
+    #[test]
     fn tables_align() {
         let t = table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]);
-        assert_eq!(t, "A     BB\nxyz   1\n");
+        assert_eq!(t, "A         BB\nxyz       1\n");
+        let t = table(
+            &["NAME", "LONGER HEADER"],
+            &[vec!["a-long-name".into(), "x".into()]],
+        );
+        assert_eq!(t, "NAME          LONGER HEADER\na-long-name   x\n");
+        let t = table(&["A", "B"], &[vec!["x\ty".into(), "z".into()]]);
+        assert_eq!(t, "A         B\nx y       z\n");
     }
 }

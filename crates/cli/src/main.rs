@@ -2,6 +2,7 @@
 
 mod commands;
 mod format;
+mod template;
 
 use clap::Parser;
 use std::path::PathBuf;

@@ -605,7 +605,7 @@ pub struct PsArgs {
     /// Filter: status=, name=, label=KEY[=VALUE], ancestor=, exited=, id=
     #[arg(short, long)]
     filter: Vec<String>,
-    /// table, json, or a Go-style template such as '{{.ID}} {{.Names}}'
+    /// table, json, or a Go template such as 'table {{.ID}}\t{{.Names}}'
     #[arg(long)]
     format: Option<String>,
 }
@@ -675,12 +675,35 @@ fn ps_filter(
     })
 }
 
+/// Docker's column headers of `ps --format 'table …'`.
+const PS_COLUMNS: crate::template::Columns = crate::template::Columns {
+    type_name: "*formatter.ContainerContext",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("CreatedAt", "CREATED AT"),
+        ("RunningFor", "CREATED"),
+        ("Ports", "PORTS"),
+        ("State", "STATE"),
+        ("Status", "STATUS"),
+        ("Size", "SIZE"),
+        ("Names", "NAMES"),
+        ("Labels", "LABELS"),
+        ("Mounts", "MOUNTS"),
+        ("Networks", "NETWORKS"),
+    ],
+};
+
 pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
+    let format = super::image::list_format(a.format.as_deref())?;
     let keep = ps_filter(&a.filter, |v| {
         let i = engine.inspect(v).ok()?;
         i["Id"].as_str().map(str::to_owned)
     })?;
-    let mut list: Vec<_> = engine.containers(a.size)?;
+    // As Docker: a format that shows .Size has the sizes computed.
+    let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
+    let mut list: Vec<_> = engine.containers(size)?;
     list.sort_by_key(|c| std::cmp::Reverse(c.created));
     let limit = if a.latest { Some(1) } else { a.last };
     let all = a.all
@@ -737,22 +760,8 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
             ("Networks", c.networks.clone()),
         ]
     };
-    match a.format.as_deref() {
-        Some("json") => {
-            for c in &list {
-                println!(
-                    "{}",
-                    super::image::render_template("{{json .}}", &fields(c))
-                );
-            }
-        }
-        Some(t) if t != "table" => {
-            let t = t.strip_prefix("table ").unwrap_or(t);
-            for c in &list {
-                println!("{}", super::image::render_template(t, &fields(c)));
-            }
-        }
-        _ => {
+    match format {
+        crate::template::ListFormat::Default => {
             let mut header = vec![
                 "CONTAINER ID",
                 "IMAGE",
@@ -791,6 +800,15 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
                 })
                 .collect();
             print!("{}", table(&header, &rows));
+        }
+        f => {
+            let rows: Vec<serde_json::Value> =
+                list.iter().map(|c| super::image::row(&fields(c))).collect();
+            let labels = |i: usize| list[i].labels.clone();
+            let out = f
+                .render(&rows, &PS_COLUMNS, Some(&labels))
+                .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            print!("{out}");
         }
     }
     Ok(0)

@@ -15,7 +15,7 @@ pub struct EventsArgs {
     /// Filter: event=, container=, image=, type=, label=KEY[=VALUE]
     #[arg(short, long)]
     filter: Vec<String>,
-    /// json, or a Go-style template such as '{{.Action}} {{.Actor.ID}}'
+    /// json, or a Go template such as '{{.Action}} {{.Actor.ID}}'
     #[arg(long)]
     format: Option<String>,
 }
@@ -60,6 +60,14 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
             })
         })
     };
+    // The template is parsed once, before anything streams.
+    let tmpl = match a.format.as_deref() {
+        None | Some("json") => None,
+        Some(f) => Some(
+            crate::template::Template::parse_list(f)
+                .map_err(|e| EngineError::Invalid(e.to_string()))?,
+        ),
+    };
     let since = a.since.as_deref().map(nanos).transpose()?;
     let until = a.until.as_deref().map(nanos).transpose()?;
     // Without --since, `docker events` shows only what happens from now on.
@@ -68,6 +76,7 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
     let follow = until.is_none() || until.is_some_and(|u| u > now);
+    let mut failed: Option<crate::template::Error> = None;
     let mut each = |e: &berth_engine::Event| {
         let line = match a.format.as_deref() {
             Some(f) => {
@@ -76,21 +85,37 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone().into()))
                     .collect();
-                let doc = serde_json::json!({
-                    "Type": e.typ, "Action": e.action, "status": e.action, "id": e.actor,
-                    "Actor": {"ID": e.actor, "Attributes": attrs},
+                let from = e.attributes.get("image").cloned().unwrap_or_default();
+                let actor = serde_json::json!({"ID": e.actor, "Attributes": attrs});
+                // Docker's events.Message: JSON's names on the wire…
+                let wire = serde_json::json!({
+                    "status": e.action, "id": e.actor, "from": from,
+                    "Type": e.typ, "Action": e.action, "Actor": actor, "scope": "local",
                     "time": e.time_nano / 1_000_000_000, "timeNano": e.time_nano,
                 });
-                if f == "json" || f == "{{json .}}" {
-                    doc.to_string()
-                } else {
-                    f.replace("{{.Type}}", &e.typ)
-                        .replace("{{.Action}}", &e.action)
-                        .replace("{{.Status}}", &e.action)
-                        .replace("{{.ID}}", &e.actor)
-                        .replace("{{.Actor.ID}}", &e.actor)
-                        .replace("{{.Time}}", &(e.time_nano / 1_000_000_000).to_string())
-                        .replace("{{json .}}", &doc.to_string())
+                match &tmpl {
+                    None if f == "json" => wire.to_string(),
+                    Some(t) => {
+                        // …and Go's field names in a template.
+                        let fields = serde_json::json!({
+                            "Status": e.action, "ID": e.actor, "From": from,
+                            "Type": e.typ, "Action": e.action, "Actor": actor, "Scope": "local",
+                            "Time": e.time_nano / 1_000_000_000, "TimeNano": e.time_nano,
+                        });
+                        let env = crate::template::Env {
+                            root_json: Some(&wire),
+                            root_type: Some("events.Message"),
+                            ..Default::default()
+                        };
+                        match t.execute(&fields, &env) {
+                            Ok(s) => s,
+                            Err(err) => {
+                                failed = Some(err);
+                                return false;
+                            }
+                        }
+                    }
+                    None => String::new(),
                 }
             }
             None => {
@@ -114,5 +139,8 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
         writeln!(out, "{line}").is_ok() && out.flush().is_ok()
     };
     engine.events(since.unwrap_or(now), until, follow, &keep, &mut each)?;
-    Ok(0)
+    match failed {
+        Some(e) => Err(EngineError::Invalid(e.to_string())),
+        None => Ok(0),
+    }
 }

@@ -1,5 +1,5 @@
 use crate::format::{ago, human_size, table};
-use berth_engine::{Engine, ImageSummary, Result, RmiEvent};
+use berth_engine::{Engine, EngineError, ImageSummary, Result, RmiEvent};
 use clap::{Args, Subcommand};
 
 #[derive(Args)]
@@ -16,7 +16,7 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
-    /// table, json, or a Go-style template such as '{{.Repository}}:{{.Tag}}'
+    /// table, json, or a Go template such as '{{.Repository}}:{{.Tag}}'
     #[arg(long)]
     format: Option<String>,
     /// Only images of this repository[:tag]
@@ -92,24 +92,41 @@ fn fields(i: &ImageSummary, no_trunc: bool) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A small subset of Go templates: `{{.Field}}` and `{{json .}}`.
-pub fn render_template(tmpl: &str, fields: &[(&str, String)]) -> String {
-    let mut out = tmpl.replace("\\t", "\t").replace("\\n", "\n");
-    if out.contains("{{json .}}") {
-        let obj: serde_json::Map<String, serde_json::Value> = fields
+/// Docker's column headers of `images --format 'table …'`.
+const IMAGE_COLUMNS: crate::template::Columns = crate::template::Columns {
+    type_name: "formatter.imageContext",
+    headers: &[
+        ("Containers", "CONTAINERS"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedSince", "CREATED"),
+        ("Digest", "DIGEST"),
+        ("ID", "IMAGE ID"),
+        ("Repository", "REPOSITORY"),
+        ("SharedSize", "SHARED SIZE"),
+        ("Size", "SIZE"),
+        ("Tag", "TAG"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("VirtualSize", "SIZE"),
+    ],
+};
+
+/// A row of a list command as the object its `--format` sees.
+pub fn row(fields: &[(&str, String)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        fields
             .iter()
             .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
-            .collect();
-        out = out.replace("{{json .}}", &serde_json::Value::Object(obj).to_string());
-    }
-    for (k, v) in fields {
-        out = out.replace(&format!("{{{{.{k}}}}}"), v);
-        out = out.replace(&format!("{{{{ .{k} }}}}"), v);
-    }
-    out
+            .collect(),
+    )
+}
+
+/// A bad `--format` fails the command (exit 1, as Docker's list commands).
+pub fn list_format(f: Option<&str>) -> Result<crate::template::ListFormat> {
+    crate::template::ListFormat::parse(f).map_err(|e| EngineError::Invalid(e.to_string()))
 }
 
 pub fn images(engine: &Engine, a: ImagesArgs) -> Result<i32> {
+    let format = list_format(a.format.as_deref())?;
     let mut list = engine.images(a.reference.as_deref())?;
     list.sort_by_key(|x| std::cmp::Reverse(x.created));
     if a.quiet {
@@ -122,19 +139,8 @@ pub fn images(engine: &Engine, a: ImagesArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    match a.format.as_deref() {
-        Some("json") => {
-            for i in &list {
-                println!("{}", render_template("{{json .}}", &fields(i, a.no_trunc)));
-            }
-        }
-        Some(t) if t != "table" => {
-            let t = t.strip_prefix("table ").unwrap_or(t);
-            for i in &list {
-                println!("{}", render_template(t, &fields(i, a.no_trunc)));
-            }
-        }
-        _ => {
+    match format {
+        crate::template::ListFormat::Default => {
             let mut header = vec!["REPOSITORY", "TAG"];
             if a.digests {
                 header.push("DIGEST");
@@ -159,6 +165,14 @@ pub fn images(engine: &Engine, a: ImagesArgs) -> Result<i32> {
                 })
                 .collect();
             print!("{}", table(&header, &rows));
+        }
+        f => {
+            let rows: Vec<serde_json::Value> =
+                list.iter().map(|i| row(&fields(i, a.no_trunc))).collect();
+            let out = f
+                .render(&rows, &IMAGE_COLUMNS, None)
+                .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            print!("{out}");
         }
     }
     Ok(0)
@@ -248,10 +262,27 @@ pub struct HistoryArgs {
     /// Print sizes and dates in human readable format
     #[arg(short = 'H', long, default_value_t = true)]
     human: bool,
+    /// table, json, or a Go template such as '{{.ID}} {{.CreatedBy}}'
+    #[arg(long)]
+    format: Option<String>,
     image: String,
 }
 
+/// Docker's column headers of `history --format 'table …'`.
+const HISTORY_COLUMNS: crate::template::Columns = crate::template::Columns {
+    type_name: "*formatter.historyContext",
+    headers: &[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ],
+};
+
 pub fn history(engine: &Engine, a: HistoryArgs) -> Result<i32> {
+    let format = list_format(a.format.as_deref())?;
     let rows = engine.history(&a.image)?;
     if a.quiet {
         for r in &rows {
@@ -284,26 +315,109 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> Result<i32> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-            &body
-        )
-    );
+    if let crate::template::ListFormat::Default = format {
+        print!(
+            "{}",
+            table(
+                &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+                &body
+            )
+        );
+        return Ok(0);
+    }
+    let docs: Vec<serde_json::Value> = rows
+        .iter()
+        .zip(body)
+        .map(|(r, b)| {
+            let created_at = r
+                .created
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                .unwrap_or_else(|| "N/A".into());
+            row(&[
+                ("ID", b[0].clone()),
+                ("CreatedSince", b[1].clone()),
+                ("CreatedAt", created_at),
+                ("CreatedBy", b[2].clone()),
+                ("Size", b[3].clone()),
+                ("Comment", b[4].clone()),
+            ])
+        })
+        .collect();
+    let out = format
+        .render(&docs, &HISTORY_COLUMNS, None)
+        .map_err(|e| EngineError::Invalid(e.to_string()))?;
+    print!("{out}");
     Ok(0)
 }
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// A Go-style template ({{.Field}} of the top level, or {{json .}})
+    /// Format the output with a Go template ('{{.State.Status}}', '{{json .Config}}'), or json
     #[arg(short, long)]
     format: Option<String>,
     #[arg(required = true)]
     names: Vec<String>,
 }
 
+/// What `inspect -f` asks for.
+pub enum InspectFormat {
+    Pretty,
+    Json,
+    Template(crate::template::Template),
+}
+
+impl InspectFormat {
+    /// Parsed before anything is looked up: a bad template is Docker's
+    /// status 64 (the `Err`), with nothing printed on stdout.
+    pub fn parse(f: Option<&str>) -> std::result::Result<InspectFormat, i32> {
+        Ok(match f {
+            None | Some("") => InspectFormat::Pretty,
+            Some("json") => InspectFormat::Json,
+            Some(f) => match crate::template::Template::parse(f) {
+                Ok(t) => InspectFormat::Template(t),
+                Err(e) => {
+                    eprintln!("Error: {}", crate::one_line(&e));
+                    return Err(64);
+                }
+            },
+        })
+    }
+
+    /// Prints the documents; 1 if a template failed on one of them.
+    pub fn print(&self, docs: Vec<serde_json::Value>) -> i32 {
+        let mut code = 0;
+        match self {
+            InspectFormat::Template(t) => {
+                use std::io::Write;
+                let mut stdout = std::io::stdout().lock();
+                for v in &docs {
+                    match t.execute(v, &crate::template::Env::default()) {
+                        Ok(text) => {
+                            let _ = writeln!(stdout, "{text}");
+                        }
+                        Err(e) => {
+                            // Docker's words, for an execution error too.
+                            eprintln!("Error: template parsing error: {}", crate::one_line(&e));
+                            code = 1;
+                        }
+                    }
+                }
+            }
+            InspectFormat::Json => println!("{}", serde_json::Value::Array(docs)),
+            InspectFormat::Pretty => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::Value::Array(docs)).unwrap_or_default()
+            ),
+        }
+        code
+    }
+}
+
 pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
+    let format = match InspectFormat::parse(a.format.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
     let mut out = Vec::new();
     let mut code = 0;
     for n in &a.names {
@@ -315,36 +429,5 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
             }
         }
     }
-    print_inspected(out, a.format.as_deref());
-    Ok(code)
-}
-
-/// `inspect`'s output: a JSON array, or each value through `--format`.
-pub fn print_inspected(out: Vec<serde_json::Value>, format: Option<&str>) {
-    match format {
-        Some(f) => {
-            for v in &out {
-                let fields: Vec<(&str, String)> = v
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| {
-                                let s = match v {
-                                    serde_json::Value::String(s) => s.clone(),
-                                    other => other.to_string(),
-                                };
-                                (k.as_str(), s)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let f2 = f.replace("{{json .}}", &v.to_string());
-                println!("{}", render_template(&f2, &fields));
-            }
-        }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::Value::Array(out)).unwrap_or_default()
-        ),
-    }
+    Ok(code.max(format.print(out)))
 }

@@ -61,14 +61,14 @@ pub struct LsArgs {
     /// Filter output (name=, id=, driver=, label=)
     #[arg(short, long)]
     filter: Vec<String>,
-    /// Format output using a template ({{.ID}} {{.Name}} {{.Driver}} {{.Scope}})
+    /// table, json, or a Go template such as '{{.ID}} {{.Name}} {{.Driver}}'
     #[arg(long)]
     format: Option<String>,
 }
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// Format output using a template
+    /// Format the output with a Go template ('{{.IPAM.Config}}'), or json
     #[arg(short, long)]
     format: Option<String>,
     #[arg(required = true)]
@@ -237,18 +237,25 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    if let Some(t) = a.format.as_deref().filter(|t| *t != "table") {
-        let t = t.strip_prefix("table ").unwrap_or(t);
-        for r in &rows {
-            let fields = [
-                ("ID", id(r)),
-                ("Name", r.name.clone()),
-                ("Driver", r.driver.clone()),
-                ("Scope", "local".to_owned()),
-                ("Labels", berth_engine::labels_text(&r.labels)),
-            ];
-            println!("{}", super::image::render_template(t, &fields));
-        }
+    let format = super::image::list_format(a.format.as_deref())?;
+    if !matches!(format, crate::template::ListFormat::Default) {
+        let docs: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                super::image::row(&[
+                    ("ID", id(r)),
+                    ("Name", r.name.clone()),
+                    ("Driver", r.driver.clone()),
+                    ("Scope", "local".to_owned()),
+                    ("Labels", berth_engine::labels_text(&r.labels)),
+                ])
+            })
+            .collect();
+        let labels = |i: usize| rows[i].labels.clone();
+        let out = format
+            .render(&docs, &NETWORK_COLUMNS, Some(&labels))
+            .map_err(|e| invalid(e.to_string()))?;
+        print!("{out}");
         return Ok(0);
     }
     let body: Vec<Vec<String>> = rows
@@ -262,7 +269,23 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Docker's column headers of `network ls --format 'table …'`.
+const NETWORK_COLUMNS: crate::template::Columns = crate::template::Columns {
+    type_name: "*formatter.networkContext",
+    headers: &[
+        ("ID", "NETWORK ID"),
+        ("Name", "NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("Labels", "LABELS"),
+    ],
+};
+
 fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
+    let format = match super::image::InspectFormat::parse(a.format.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
     let mut out = Vec::new();
     let mut code = 0;
     for n in &a.networks {
@@ -274,8 +297,7 @@ fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
             }
         }
     }
-    super::image::print_inspected(out, a.format.as_deref());
-    Ok(code)
+    Ok(code.max(format.print(out)))
 }
 
 fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {

@@ -5,12 +5,19 @@ use clap::{Args, Subcommand};
 #[derive(Subcommand)]
 pub enum SystemCommand {
     /// Show disk usage
-    Df,
+    Df(DfArgs),
     /// Remove stopped containers, unused networks and dangling images
     Prune(PruneArgs),
     /// Remove everything of this root: containers, networks (with their
     /// bridges and rules), volumes and images
     Reset(ResetArgs),
+}
+
+#[derive(Args)]
+pub struct DfArgs {
+    /// table, json, or a Go template such as '{{.Type}} {{.Size}}'
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Args)]
@@ -35,7 +42,7 @@ pub struct ResetArgs {
 
 pub fn dispatch(engine: &Engine, c: SystemCommand) -> Result<i32> {
     match c {
-        SystemCommand::Df => df(engine),
+        SystemCommand::Df(a) => df(engine, a),
         SystemCommand::Prune(a) => prune(engine, a),
         SystemCommand::Reset(_) => reset(engine),
     }
@@ -96,7 +103,20 @@ fn reset(engine: &Engine) -> Result<i32> {
     Ok(0)
 }
 
-fn df(engine: &Engine) -> Result<i32> {
+/// Docker's column headers of `system df --format 'table …'`.
+const DF_COLUMNS: crate::template::Columns = crate::template::Columns {
+    type_name: "*formatter.diskUsageContext",
+    headers: &[
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ],
+};
+
+fn df(engine: &Engine, a: DfArgs) -> Result<i32> {
+    let format = super::image::list_format(a.format.as_deref())?;
     let u = engine.disk_usage()?;
     let pct = |r: u64, t: u64| {
         (r * 100)
@@ -142,9 +162,24 @@ fn df(engine: &Engine) -> Result<i32> {
             "0B".into(),
         ],
     ];
-    print!(
-        "{}",
-        table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
-    );
+    if let crate::template::ListFormat::Default = format {
+        print!(
+            "{}",
+            table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
+        );
+        return Ok(0);
+    }
+    let docs: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            let names = ["Type", "TotalCount", "Active", "Size", "Reclaimable"];
+            let fields: Vec<(&str, String)> = names.into_iter().zip(r).collect();
+            super::image::row(&fields)
+        })
+        .collect();
+    let out = format
+        .render(&docs, &DF_COLUMNS, None)
+        .map_err(|e| berth_engine::EngineError::Invalid(e.to_string()))?;
+    print!("{out}");
     Ok(0)
 }

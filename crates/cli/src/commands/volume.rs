@@ -33,13 +33,49 @@ pub struct VolumeLsArgs {
     /// Only display volume names
     #[arg(short, long)]
     quiet: bool,
+    /// table, json, or a Go template such as '{{.Name}} {{.Mountpoint}}'
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Args)]
 pub struct VolumeNames {
+    /// Format the output with a Go template ('{{.Mountpoint}}'), or json
+    #[arg(short, long)]
+    format: Option<String>,
     #[arg(required = true)]
     names: Vec<String>,
 }
+
+/// Docker's column headers of `volume ls --format 'table …'`.
+const VOLUME_COLUMNS: crate::template::Columns = crate::template::Columns {
+    type_name: "*formatter.volumeContext",
+    headers: &[
+        ("Name", "VOLUME NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("Mountpoint", "MOUNTPOINT"),
+        ("Labels", "LABELS"),
+        ("Links", "LINKS"),
+        ("Size", "SIZE"),
+    ],
+};
+
+/// Docker's column headers of `stats --format 'table …'`.
+const STATS_COLUMNS: crate::template::Columns = crate::template::Columns {
+    type_name: "*container.statsContext",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Container", "CONTAINER"),
+        ("Name", "NAME"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
+        ("PIDs", "PIDS"),
+    ],
+};
 
 #[derive(Args)]
 pub struct VolumeRmArgs {
@@ -73,21 +109,52 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
             Ok(0)
         }
         VolumeCommand::Ls(a) => {
+            let format = super::image::list_format(a.format.as_deref())?;
             let list = engine.volume_list()?;
             if a.quiet {
                 for v in &list {
                     println!("{}", v.name);
                 }
-            } else {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|v| vec!["local".to_owned(), v.name.clone()])
-                    .collect();
-                print!("{}", table(&["DRIVER", "VOLUME NAME"], &rows));
+                return Ok(0);
+            }
+            match format {
+                crate::template::ListFormat::Default => {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|v| vec!["local".to_owned(), v.name.clone()])
+                        .collect();
+                    print!("{}", table(&["DRIVER", "VOLUME NAME"], &rows));
+                }
+                f => {
+                    let rows: Vec<serde_json::Value> = list
+                        .iter()
+                        .map(|v| {
+                            super::image::row(&[
+                                ("Driver", "local".into()),
+                                ("Labels", String::new()),
+                                ("Links", "N/A".into()),
+                                ("Mountpoint", v.mountpoint.display().to_string()),
+                                ("Name", v.name.clone()),
+                                ("Scope", "local".into()),
+                                ("Size", "N/A".into()),
+                            ])
+                        })
+                        .collect();
+                    // Volumes have no labels here: .Label gives "".
+                    let labels = |_: usize| Default::default();
+                    let out = f
+                        .render(&rows, &VOLUME_COLUMNS, Some(&labels))
+                        .map_err(|e| EngineError::Invalid(e.to_string()))?;
+                    print!("{out}");
+                }
             }
             Ok(0)
         }
         VolumeCommand::Inspect(a) => {
+            let format = match super::image::InspectFormat::parse(a.format.as_deref()) {
+                Ok(f) => f,
+                Err(code) => return Ok(code),
+            };
             let mut out = Vec::new();
             let mut code = 0;
             for n in &a.names {
@@ -107,11 +174,7 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
                     }
                 }
             }
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::Value::Array(out)).unwrap_or_default()
-            );
-            Ok(code)
+            Ok(code.max(format.print(out)))
         }
         VolumeCommand::Rm(a) => {
             let mut code = 0;
@@ -152,7 +215,7 @@ pub struct StatsArgs {
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
-    /// json, or a Go-style template such as '{{.Name}} {{.CPUPerc}}'
+    /// table, json, or a Go template such as '{{.Name}} {{.CPUPerc}}'
     #[arg(long)]
     format: Option<String>,
     containers: Vec<String>,
@@ -183,6 +246,7 @@ fn bytes_binary(b: u64) -> String {
 }
 
 pub fn stats(engine: &Engine, a: StatsArgs) -> Result<i32> {
+    let format = super::image::list_format(a.format.as_deref())?;
     loop {
         let samples = engine.stats(&a.containers, std::time::Duration::from_millis(500))?;
         let rows: Vec<Vec<(&str, String)>> = samples
@@ -237,19 +301,8 @@ pub fn stats(engine: &Engine, a: StatsArgs) -> Result<i32> {
                 ]
             })
             .collect();
-        match a.format.as_deref() {
-            Some(f) if f != "table" => {
-                for r in &rows {
-                    println!(
-                        "{}",
-                        super::image::render_template(
-                            if f == "json" { "{{json .}}" } else { f },
-                            r
-                        )
-                    );
-                }
-            }
-            _ => {
+        match &format {
+            crate::template::ListFormat::Default => {
                 let body: Vec<Vec<String>> = rows
                     .iter()
                     .map(|r| {
@@ -287,6 +340,19 @@ pub fn stats(engine: &Engine, a: StatsArgs) -> Result<i32> {
                         &body
                     )
                 );
+            }
+            f => {
+                let docs: Vec<serde_json::Value> =
+                    rows.iter().map(|r| super::image::row(r)).collect();
+                let out = f
+                    .render(&docs, &STATS_COLUMNS, None)
+                    .map_err(|e| EngineError::Invalid(e.to_string()))?;
+                if !a.no_stream
+                    && matches!(f, crate::template::ListFormat::Template { table: true, .. })
+                {
+                    print!("\x1b[2J\x1b[H");
+                }
+                print!("{out}");
             }
         }
         if a.no_stream {
