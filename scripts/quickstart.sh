@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/quickstart.sh: run as root" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends build-essential ca-certificates curl busybox-static
+apt-get install -y -q --no-install-recommends build-essential ca-certificates curl busybox-static nftables
 if ! command -v cargo >/dev/null; then
   [ -x "$HOME/.cargo/bin/cargo" ] || curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
   # shellcheck disable=SC1091
@@ -34,5 +34,10 @@ tar -C "$rootfs" -c . | berth import --change 'CMD ["sh"]' - busybox:latest
 # A detached container under its monitor, stopped and removed again.
 id=$(berth run -d busybox sleep 60)
 berth ps -q --no-trunc | grep -qx "$id"
+berth rm -f "$id" >/dev/null
+# A web server on the default bridge, published on a free port of 127.0.0.1 (kernel DNAT).
+id=$(berth run -d -p 127.0.0.1::80 busybox sh -c 'echo "hello over a published port" > /tmp/index.html; httpd -f -p 80 -h /tmp')
+port=$(berth port "$id" 80 | cut -d: -f2)
+for _ in 1 2 3 4 5 6 7 8 9 10; do curl -fsS "http://127.0.0.1:$port/" && break; sleep 0.3; done
 berth rm -f "$id" >/dev/null
 berth run --rm busybox sh -c 'echo "hello from a berth container: pid $$, host $(hostname), $(ls /sys/class/net | wc -l) network link(s)"'

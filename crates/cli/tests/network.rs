@@ -759,3 +759,63 @@ fn the_host_is_left_as_it_was() {
     assert_eq!(before.1, after.1, "addresses differ");
     assert_eq!(before.2, after.2, "nftables rules differ");
 }
+
+/// After a crash and reboot (processes, mounts, the run directory, the
+/// bridge and the nftables table all gone), `ps` shows the truth and
+/// `start` brings the bridge, its rules and the published port back.
+#[test]
+fn a_reboot_loses_bridges_and_rules_and_start_remakes_them() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    tcp_server(&b, &["-p", "127.0.0.1::80"], "web", 80, "back-again");
+    let ip = ip_of(&b, "web");
+    let bridge = network(&b, "bridge")["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let table = bridge.replace("berth-", "berth_");
+    let v = container(&b, "web");
+    let init = v["State"]["Pid"].as_i64().unwrap() as i32;
+    let id = v["Id"].as_str().unwrap().to_owned();
+    let mon: i32 = std::fs::read_to_string(
+        b.root()
+            .join("run/containers")
+            .join(&id)
+            .join("monitor.pid"),
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    for pid in [mon, init] {
+        // SAFETY: kill(2) of processes this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    wait_until(10, "monitor and init to die", || {
+        !process_alive(mon) && !process_alive(init)
+    });
+    for m in mounts_mentioning(b.root()).iter().rev() {
+        let c = std::ffi::CString::new(m.as_str()).unwrap();
+        // SAFETY: a valid NUL-terminated path; MNT_DETACH only detaches it.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+    std::fs::remove_dir_all(b.root().join("run")).unwrap();
+    assert!(Command::new("ip")
+        .args(["link", "del", &bridge])
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("nft")
+        .args(["delete", "table", "ip", &table])
+        .status()
+        .unwrap()
+        .success());
+    let ps = b.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps.trim(), "web exited", "{ps}");
+    b.ok(&["start", "web"]);
+    assert!(host_links().contains(&bridge), "the bridge was not remade");
+    assert_eq!(ip_of(&b, "web"), ip, "the lease survives");
+    let p = port2(&b, "web", "80");
+    answers(&format!("127.0.0.1:{p}"), "back-again");
+    b.ok(&["rm", "-f", "web"]);
+}
