@@ -672,11 +672,12 @@ fn open_upstream(up: SocketAddr, query: &[u8], tcp: bool) -> std::io::Result<Tra
     }
 }
 
-/// The pid file, written in place and locked for the life of the process:
-/// a second berth-dns on the same pid file refuses to start.
+/// The pid file, locked for the life of the process (a second berth-dns on
+/// the same pid file refuses to start) and written in place once the
+/// listeners are open.
 struct PidFile {
     path: PathBuf,
-    _lock: Flock<std::fs::File>,
+    lock: Flock<std::fs::File>,
 }
 
 impl PidFile {
@@ -688,17 +689,22 @@ impl PidFile {
             .truncate(false)
             .open(path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut lock = Flock::lock(f, FlockArg::LockExclusiveNonblock)
+        let lock = Flock::lock(f, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, e)| format!("{}: another berth-dns holds it ({e})", path.display()))?;
-        let text = format!("{}\n", std::process::id());
-        let res = lock
-            .set_len(0)
-            .and_then(|_| lock.write_all(text.as_bytes()));
-        res.map_err(|e| format!("{}: {e}", path.display()))?;
+        lock.set_len(0)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(PidFile {
             path: path.to_path_buf(),
-            _lock: lock,
+            lock,
         })
+    }
+
+    /// Writes the pid: from then on the process counts as serving.
+    fn write_pid(&mut self) -> Result<(), String> {
+        let text = format!("{}\n", std::process::id());
+        self.lock
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("{}: {e}", self.path.display()))
     }
 }
 
@@ -723,7 +729,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| format!("signalfd: {e}"))?;
     let file = RecordsFile::read(&cfg.records).map_err(|e| e.to_string())?;
-    let _pid = match &cfg.pid_file {
+    let mut pid_file = match &cfg.pid_file {
         Some(p) => Some(PidFile::create(p)?),
         None => None,
     };
@@ -743,6 +749,9 @@ pub fn run(cfg: Config) -> Result<(), String> {
     };
     s.load_resolv();
     s.sync_listeners();
+    if let Some(p) = &mut pid_file {
+        p.write_pid()?;
+    }
     loop {
         let timeout = s.poll_timeout();
         let mut tokens = vec![Token::Signal];

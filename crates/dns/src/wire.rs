@@ -475,7 +475,7 @@ mod tests {
         for _ in 0..20_000 {
             let len = (rng.next() % 80) as usize;
             let mut buf: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            if buf.len() >= 6 && rng.next() % 2 == 0 {
+            if buf.len() >= 6 && rng.next() & 1 == 0 {
                 buf[4] = 0;
                 buf[5] = 1; // one question: get past the count check
             }
