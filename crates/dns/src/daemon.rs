@@ -85,7 +85,8 @@ pub fn running(pid_file: &Path) -> Option<Pid> {
 /// Starts `binary` (berth-dns) for these files unless it already runs, and
 /// returns its pid once it serves (its pid file written, its listeners
 /// open). It runs in its own session, stdin and stdout on /dev/null, stderr
-/// appended to [`log_path`]. Callers serialise on `PID_FILE.lock`.
+/// appended to [`log_path`]. Concurrent callers serialise on the pid
+/// file's `.lock` sibling (`dns.pid` → `dns.lock`).
 pub fn ensure_running(
     binary: &Path,
     records: &Path,

@@ -128,6 +128,7 @@ struct Server {
     forwards: HashMap<u64, Forward>,
     next_token: u64,
     rng: u64,
+    scratch: Vec<u8>,
 }
 
 /// A UDP socket and a TCP listener on `addr:53`. IP_FREEBIND lets them bind
@@ -500,6 +501,14 @@ impl Server {
     }
 
     fn on_forward(&mut self, token: u64) {
+        // One buffer for every upstream answer: not 64 KiB zeroed each time.
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(65535, 0);
+        self.forward_ready(token, &mut buf);
+        self.scratch = buf;
+    }
+
+    fn forward_ready(&mut self, token: u64, buf: &mut [u8]) {
         let Some(fwd) = self.forwards.get_mut(&token) else {
             return;
         };
@@ -507,9 +516,8 @@ impl Server {
         let mut failed = false;
         match &mut fwd.transport {
             Some(Transport::Udp(sock)) => {
-                let mut buf = [0u8; 65535];
                 loop {
-                    match sock.recv(&mut buf) {
+                    match sock.recv(buf) {
                         Ok(n) => answers.push(buf[..n].to_vec()),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         // ICMP port unreachable (ECONNREFUSED) and the like.
@@ -746,6 +754,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         forwards: HashMap::new(),
         next_token: 0,
         rng: seed(),
+        scratch: Vec::new(),
     };
     s.load_resolv();
     s.sync_listeners();
