@@ -60,7 +60,9 @@ pub struct RecordsFile {
 }
 
 fn check_network(n: &str) -> Result<(), String> {
-    if n.is_empty() || n.starts_with('#') || n.chars().any(|c| c.is_whitespace() || c.is_control())
+    if n.is_empty()
+        || n.chars()
+            .any(|c| c == '#' || c.is_whitespace() || c.is_control())
     {
         return Err(format!("invalid network name {n:?}"));
     }
@@ -440,6 +442,8 @@ host back 10.2.0.4 worker db
             .host("net1", Ipv4Addr::new(10, 9, 0, 2), "web", &["www", "Web."])
             .unwrap();
         assert!(f.listen("net 2", Ipv4Addr::new(10, 8, 0, 1)).is_err());
+        // '#' starts a comment in the file: not part of a name.
+        assert!(f.listen("net#2", Ipv4Addr::new(10, 8, 0, 1)).is_err());
         assert!(f
             .host("net1", Ipv4Addr::new(10, 9, 0, 3), "a b", &[] as &[&str])
             .is_err());

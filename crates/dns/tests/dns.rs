@@ -513,3 +513,23 @@ fn listens_before_the_address_exists() {
         sockets(dns.child.id()) == 0
     });
 }
+
+#[test]
+fn idles_without_listen_lines_until_one_comes() {
+    let t = 31;
+    let gw = ip(t, 0, 1);
+    let dns = Dns::start(&RecordsFile::new(), &[]);
+    assert_eq!(sockets(dns.child.id()), 0);
+    assert!(alive(dns.child.id() as i32));
+    let rec = records(|r| {
+        r.listen("n", gw)
+            .unwrap()
+            .host("n", ip(t, 0, 2), "web", &[] as &[&str])
+            .unwrap();
+    });
+    dns.reload(&rec);
+    wait_until("the listener", Duration::from_secs(5), || {
+        sockets(dns.child.id()) == 2
+    });
+    assert_eq!(a(ip(t, 0, 9), gw, "web"), Ok(vec![ip(t, 0, 2).to_string()]));
+}
