@@ -20,9 +20,10 @@
 #   local     queries/s and mean latency for A queries of local names (the container
 #             names and aliases, in random order): berth-dns from its records file,
 #             dnsmasq from an --addn-hosts file with the same names (--no-resolv)
-#   forward   queries/s for names neither knows, forwarded to a third server on loopback
-#             (a dnsmasq answering them from its own hosts file): the cost of the relay,
-#             with the upstream asked directly as the baseline
+#   forward   queries/s for names neither knows, forwarded by both to a third server on
+#             loopback (a dnsmasq answering them from its own hosts file); the peer runs
+#             with --cache-size=0 since berth-dns caches nothing; that upstream asked
+#             directly is the baseline
 set -euo pipefail
 
 RUNS=5
@@ -35,7 +36,7 @@ while getopts "r:l:n:kh" opt; do
     l) SECS=$OPTARG ;;
     n) HOSTS=$OPTARG ;;
     k) KEEP=1 ;;
-    h) sed -n '2,28p' "$0"; exit 0 ;;
+    h) sed -n '2,26p' "$0"; exit 0 ;;
     *) exit 2 ;;
   esac
 done
@@ -87,10 +88,12 @@ wait_port() { # wait_port IP: until something answers on IP:53
   echo "dns.sh: nothing answers on $1:53" >&2; exit 1
 }
 
-dnsmasq_at() { # dnsmasq_at IP HOSTS_FILE: a dnsmasq answering from that file only
-  "$DNSMASQ" --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$2" \
-    --listen-address="$1" --bind-interfaces --port=53 --cache-size=1000 \
-    --pid-file= --user=root --log-facility=/dev/null &
+dnsmasq_at() { # dnsmasq_at IP HOSTS_FILE [ARG...]: a dnsmasq answering from that file
+  local ip=$1 hosts=$2
+  shift 2
+  "$DNSMASQ" --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$hosts" \
+    --listen-address="$ip" --bind-interfaces --port=53 \
+    --pid-file= --user=root --log-facility=/dev/null "$@" &
   pids+=($!)
 }
 
@@ -101,7 +104,8 @@ berth_pid=$!
 peer_pid=""
 if [ -n "$DNSMASQ" ]; then
   dnsmasq_at "$UP_IP" "$work/up-hosts"
-  dnsmasq_at "$PEER_IP" "$work/hosts"
+  # The peer forwards like berth-dns: to the same upstream, no cache (berth-dns has none).
+  dnsmasq_at "$PEER_IP" "$work/hosts" --server="$UP_IP" --cache-size=0
   peer_pid=$!
 fi
 wait_port "$BERTH_IP"
@@ -139,6 +143,7 @@ for _ in $(seq "$RUNS"); do
   [ -n "$peer_pid" ] && perf peer-local "$PEER_IP" "$work/local.txt"
   if [ -n "$peer_pid" ]; then
     perf berth-far "$BERTH_IP" "$work/far.txt"
+    perf peer-far "$PEER_IP" "$work/far.txt"
     perf direct-far "$UP_IP" "$work/far.txt"
   fi
 done
@@ -162,11 +167,12 @@ printf "%-28s %12s %12s %8s\n" "local names (queries/s)" "$bq" "${pq:--}" \
 bl=$(median berth-local 2); pl=$(median peer-local 2)
 printf "%-28s %12s %12s\n" "local names (mean ms)" "$bl" "${pl:--}"
 if [ -n "$peer_pid" ]; then
-  fq=$(median berth-far 1); dq=$(median direct-far 1)
-  printf "\n%-28s %12s %12s %8s\n" "" "via berth-dns" "direct" "ratio"
-  printf "%-28s %12s %12s %8s\n" "forwarded names (queries/s)" "$fq" "$dq" \
-    "$(awk -v a="$fq" -v b="$dq" 'BEGIN {printf "%.2f", a / b}')"
-  printf "%-28s %12s %12s\n" "forwarded names (mean ms)" "$(median berth-far 2)" "$(median direct-far 2)"
+  fq=$(median berth-far 1); pfq=$(median peer-far 1); dq=$(median direct-far 1)
+  printf "\n%-28s %12s %12s %8s %12s\n" "forwarded (no cache)" "berth-dns" "dnsmasq" "ratio" "direct"
+  printf "%-28s %12s %12s %8s %12s\n" "forwarded names (queries/s)" "$fq" "$pfq" \
+    "$(awk -v a="$fq" -v b="$pfq" 'BEGIN {printf "%.2f", a / b}')" "$dq"
+  printf "%-28s %12s %12s %8s %12s\n" "forwarded names (mean ms)" "$(median berth-far 2)" \
+    "$(median peer-far 2)" "" "$(median direct-far 2)"
 fi
 lost=$(cat "$work"/t-* | awk '{s += $3} END {print s + 0}')
 echo

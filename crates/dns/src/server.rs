@@ -268,7 +268,6 @@ impl Server {
         let Ok(msg) = Message::parse(buf) else {
             return Some(wire::error_reply(&header, wire::RCODE_FORMERR));
         };
-        self.refresh();
         let limit = match client {
             Client::Udp { .. } => wire::UDP_LIMIT,
             Client::Tcp { .. } => u16::MAX as usize,
@@ -392,6 +391,9 @@ impl Server {
     }
 
     fn on_udp(&mut self, addr: Ipv4Addr) {
+        // Queries arrived: files changed since they were read are read again
+        // (once per batch, not per query: two stat calls).
+        self.refresh();
         let mut buf = [0u8; 4096];
         // A bounded batch, so that a flood on one network does not starve the others.
         for _ in 0..64 {
@@ -483,6 +485,9 @@ impl Server {
         else {
             return;
         };
+        if !msgs.is_empty() {
+            self.refresh();
+        }
         for m in msgs {
             let client = Client::Tcp { conn: token };
             if let Some(a) = self.query(&m, &network, client, peer) {
