@@ -533,3 +533,72 @@ fn idles_without_listen_lines_until_one_comes() {
     });
     assert_eq!(a(ip(t, 0, 9), gw, "web"), Ok(vec![ip(t, 0, 2).to_string()]));
 }
+
+#[test]
+fn upstream_answers_that_do_not_match_the_query_are_ignored() {
+    let t = 32;
+    let gw = ip(t, 0, 1);
+    let up = ip(t, 3, 53);
+    // A server that first sends an answer with another id, then one for
+    // another name, then the right one: only the last may reach the client.
+    let sock = std::net::UdpSocket::bind((up, 53)).unwrap();
+    let server = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        let q = &buf[..n];
+        let answer = |q: &[u8], ip: [u8; 4]| {
+            let mut r = q.to_vec();
+            r[2] |= 0x80;
+            r[7] = 1;
+            r[10] = 0;
+            r[11] = 0;
+            let end = 12 + q[12..].iter().position(|b| *b == 0).unwrap() + 5;
+            r.truncate(end);
+            r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            r.extend_from_slice(&ip);
+            r
+        };
+        let mut wrong_id = answer(q, [192, 0, 2, 66]);
+        wrong_id[0] ^= 0x55;
+        sock.send_to(&wrong_id, from).unwrap();
+        let other = query(u16::from_be_bytes([q[0], q[1]]), "other.test", A);
+        sock.send_to(&answer(&other, [192, 0, 2, 67]), from)
+            .unwrap();
+        sock.send_to(&answer(q, [192, 0, 2, 7]), from).unwrap();
+    });
+    let rec = records(|r| {
+        r.listen("n", gw).unwrap();
+    });
+    let _dns = Dns::start(&rec, &[up]);
+    assert_eq!(
+        a(ip(t, 0, 9), gw, "real.test"),
+        Ok(vec!["192.0.2.7".to_string()])
+    );
+    server.join().unwrap();
+}
+
+#[test]
+fn tcp_forwarding_to_a_closed_port_fails_over_at_once() {
+    let t = 33;
+    let gw = ip(t, 0, 1);
+    let good = ip(t, 3, 54);
+    let _g = Upstream::start(good, false);
+    let rec = records(|r| {
+        r.listen("n", gw).unwrap();
+    });
+    let dns = Dns::start(&rec, &[ip(t, 3, 99)]);
+    let client = ip(t, 0, 9);
+    let start = Instant::now();
+    let r = tcp_many(client, gw, &[query(1, "upstream.test", A)]);
+    assert_eq!(r[0].rcode, SERVFAIL);
+    assert!(start.elapsed() < Duration::from_secs(1));
+    // resolv.conf changed, no signal: read again when the next query comes.
+    std::fs::write(
+        &dns.resolv,
+        format!("nameserver {}\nnameserver {good}\n", ip(t, 3, 99)),
+    )
+    .unwrap();
+    let r = tcp_many(client, gw, &[query(2, "upstream.test", A)]);
+    assert_eq!(r[0].answers, vec![(A, "192.0.2.7".to_string())]);
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
