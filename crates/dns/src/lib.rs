@@ -7,8 +7,9 @@
 //! - [`server`]: the `berth-dns` process (single-threaded, one `poll`).
 //! - [`ensure_running`], [`reload`], [`stop`]: the engine's handles on it.
 //!
-//! Only exact names are answered locally (a container's name, its network
-//! aliases, its short ID): no search-domain suffixes such as `web.mynet`.
+//! Only exact names are answered locally: a container's name, its network
+//! aliases, its short ID, and as in Docker each of them followed by
+//! `.NETWORK`; no search-domain suffixes (`web.corp.example` is forwarded).
 
 mod daemon;
 pub mod records;
@@ -123,7 +124,9 @@ mod tests {
         assert_eq!(ask("nope", TYPE_A), Outcome::Forward);
         assert_eq!(ask("nope", TYPE_AAAA), Outcome::Forward);
         assert_eq!(ask("web", 15), Outcome::Forward);
-        assert_eq!(ask("web.n1", TYPE_A), Outcome::Forward);
+        assert_eq!(answer_count(ask("web.n1", TYPE_A)), 1);
+        assert_eq!(ask("web.n2", TYPE_A), Outcome::Forward);
+        assert_eq!(ask("web.n1.example", TYPE_A), Outcome::Forward);
     }
 
     #[test]

@@ -266,6 +266,8 @@ pub struct Index {
     by_ip: HashMap<Ipv4Addr, Vec<(usize, usize)>>,
     /// Network name → number; `containers[name]` → its networks.
     networks: HashMap<String, usize>,
+    /// Lower-cased network name → networks (for `NAME.NETWORK`).
+    net_by_lower: HashMap<String, Vec<usize>>,
     containers: HashMap<String, BTreeSet<usize>>,
 }
 
@@ -292,6 +294,12 @@ impl Index {
                 .entry(h.names[0].to_ascii_lowercase())
                 .or_default()
                 .insert(net);
+        }
+        for (n, id) in &ix.networks {
+            ix.net_by_lower
+                .entry(n.to_ascii_lowercase())
+                .or_default()
+                .push(*id);
         }
         ix.file = file;
         ix
@@ -334,8 +342,29 @@ impl Index {
     }
 
     /// The addresses of `name` (lower-cased, no trailing dot) in `networks`;
-    /// `None` if it is not a known name there.
+    /// `None` if it is not a known name there. As in Docker, `NAME.NETWORK`
+    /// (a name or alias, then a network's name) is NAME looked up in that
+    /// network alone, when it is one of `networks`.
     pub fn lookup_a(&self, name: &str, networks: &BTreeSet<usize>) -> Option<Vec<Ipv4Addr>> {
+        if let Some(v) = self.lookup_exact(name, networks) {
+            return Some(v);
+        }
+        let mut end = name.len();
+        while let Some(dot) = name[..end].rfind('.') {
+            let (prefix, suffix) = (&name[..dot], &name[dot + 1..]);
+            for net in self.net_by_lower.get(suffix).into_iter().flatten() {
+                if networks.contains(net) {
+                    if let Some(v) = self.lookup_exact(prefix, &BTreeSet::from([*net])) {
+                        return Some(v);
+                    }
+                }
+            }
+            end = dot;
+        }
+        None
+    }
+
+    fn lookup_exact(&self, name: &str, networks: &BTreeSet<usize>) -> Option<Vec<Ipv4Addr>> {
         let mut out: Vec<Ipv4Addr> = Vec::new();
         for (net, ip) in self.names.get(name)? {
             if networks.contains(net) && !out.contains(ip) {
@@ -345,20 +374,26 @@ impl Index {
         (!out.is_empty()).then_some(out)
     }
 
-    /// The container names that have address `ip` in `networks`.
+    /// `NAME.NETWORK` of the containers that have address `ip` in `networks`
+    /// (Docker's answer to a PTR query; NAME alone if that is no DNS name).
     pub fn lookup_ptr(&self, ip: Ipv4Addr, networks: &BTreeSet<usize>) -> Option<Vec<Rdata>> {
-        let mut out: Vec<&str> = Vec::new();
+        let mut out: Vec<Name> = Vec::new();
         for (net, hi) in self.by_ip.get(&ip)? {
-            let name = self.file.hosts[*hi].names[0].as_str();
-            if networks.contains(net) && !out.contains(&name) {
-                out.push(name);
+            if !networks.contains(net) {
+                continue;
+            }
+            let h = &self.file.hosts[*hi];
+            let full = format!("{}.{}", h.names[0], h.network);
+            let name = Name::from_dotted(&full)
+                .or_else(|_| Name::from_dotted(&h.names[0]))
+                .ok();
+            if let Some(n) = name {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
             }
         }
-        let recs: Vec<Rdata> = out
-            .into_iter()
-            .filter_map(|n| Name::from_dotted(n).ok().map(Rdata::Ptr))
-            .collect();
-        (!recs.is_empty()).then_some(recs)
+        (!out.is_empty()).then(|| out.into_iter().map(Rdata::Ptr).collect())
     }
 }
 
@@ -509,8 +544,43 @@ host back 10.2.0.4 worker db
         );
         assert_eq!(
             ix.lookup_ptr(a("10.2.0.4"), &both),
-            Some(vec![Rdata::Ptr(Name::from_dotted("worker").unwrap())])
+            Some(vec![Rdata::Ptr(Name::from_dotted("worker.back").unwrap())])
         );
         assert_eq!(ix.lookup_ptr(a("10.2.0.4"), &front), None);
+        // NAME.NETWORK: that network's addresses only, if the client sees it.
+        assert_eq!(ix.lookup_a("web.back", &both), Some(vec![a("10.2.0.2")]));
+        assert_eq!(
+            ix.lookup_a("web-alias.front", &both),
+            Some(vec![a("10.1.0.2")])
+        );
+        assert_eq!(
+            ix.lookup_a("db.back", &both),
+            Some(vec![a("10.2.0.3"), a("10.2.0.4")])
+        );
+        assert_eq!(ix.lookup_a("web.back", &front), None);
+        assert_eq!(ix.lookup_a("db.front", &both), None);
+        assert_eq!(ix.lookup_a("web.nonet", &both), None);
+    }
+
+    #[test]
+    fn name_dot_network_with_dots_in_names() {
+        let ix = Index::new(
+            RecordsFile::parse(
+                "host my.net 10.3.0.2 a.b\nhost Other 10.4.0.2 c\nhost n 10.5.0.2 x.Other\n",
+            )
+            .unwrap(),
+        );
+        let all: BTreeSet<usize> = ix.networks.values().copied().collect();
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(ix.lookup_a("a.b", &all), Some(vec![a("10.3.0.2")]));
+        assert_eq!(ix.lookup_a("a.b.my.net", &all), Some(vec![a("10.3.0.2")]));
+        // Network names match case-insensitively, like the rest of the name.
+        assert_eq!(ix.lookup_a("c.other", &all), Some(vec![a("10.4.0.2")]));
+        // An exact name wins over a NAME.NETWORK reading.
+        assert_eq!(ix.lookup_a("x.other", &all), Some(vec![a("10.5.0.2")]));
+        assert_eq!(
+            ix.lookup_ptr(a("10.3.0.2"), &all),
+            Some(vec![Rdata::Ptr(Name::from_dotted("a.b.my.net").unwrap())])
+        );
     }
 }

@@ -47,11 +47,14 @@ fn answers_names_aliases_aaaa_and_ptr() {
     // AAAA of a known name: NOERROR without records.
     let r = ask(client, gw, "web", AAAA);
     assert_eq!((r.rcode, r.answers.len(), r.qtype), (NOERROR, 0, AAAA));
-    // PTR of a container address: its name.
+    // NAME.NETWORK, as in Docker, for names and aliases.
+    assert_eq!(a(client, gw, "web.front"), Ok(web.clone()));
+    assert_eq!(a(client, gw, "WWW.Front."), Ok(web.clone()));
+    // PTR of a container address: NAME.NETWORK (Docker's answer).
     let o = ip(t, 0, 3).octets();
     let rev = format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0]);
     let r = ask(client, gw, &rev, PTR);
-    assert_eq!(r.answers, vec![(PTR, "db".to_string())]);
+    assert_eq!(r.answers, vec![(PTR, "db.front".to_string())]);
     // An unknown name with no upstream: SERVFAIL (as Docker's, whose
     // forwarding found no server).
     assert_eq!(a(client, gw, "nope"), Err(SERVFAIL));
@@ -123,7 +126,14 @@ fn networks_are_isolated_and_a_container_on_two_sees_both() {
     assert_eq!(ask(on_a, gw_a, &rev, PTR).rcode, NXDOMAIN);
     assert_eq!(
         ask(ip(t, 0, 3), gw_a, &rev, PTR).answers,
-        vec![(PTR, "only-b".to_string())]
+        vec![(PTR, "only-b.b".to_string())]
+    );
+    // NAME.NETWORK only for the client's own networks.
+    assert_eq!(a(on_a, gw_a, "only-b.b"), Err(NXDOMAIN));
+    assert_eq!(a(on_a, gw_a, "both.b"), Err(NXDOMAIN));
+    assert_eq!(
+        a(ip(t, 0, 3), gw_a, "both.b"),
+        Ok(vec![ip(t, 1, 3).to_string()])
     );
 }
 
@@ -491,7 +501,8 @@ fn dig_agrees() {
     assert_eq!(dig(&["web"]), want);
     assert_eq!(dig(&["+tcp", "ALIAS."]), want);
     assert_eq!(dig(&["web", "AAAA"]), "");
-    assert_eq!(dig(&["-x", &ip(t, 0, 2).to_string()]), "web.\n");
+    assert_eq!(dig(&["-x", &ip(t, 0, 2).to_string()]), "web.n.\n");
+    assert_eq!(dig(&["alias.n"]), want);
 }
 
 #[test]
