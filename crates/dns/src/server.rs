@@ -120,6 +120,8 @@ struct Server {
     records_stamp: Stamp,
     resolv_stamp: Stamp,
     upstreams: Vec<SocketAddr>,
+    /// Upstreams whose socket could not be opened (logged once).
+    failing_upstreams: HashSet<SocketAddr>,
     listeners: BTreeMap<Ipv4Addr, Listener>,
     /// Listen addresses that could not be bound (logged once each).
     unbound: HashSet<Ipv4Addr>,
@@ -194,7 +196,10 @@ impl Server {
     fn load_resolv(&mut self) {
         self.resolv_stamp = Stamp::of(&self.cfg.resolv_conf);
         match std::fs::read_to_string(&self.cfg.resolv_conf) {
-            Ok(t) => self.upstreams = parse_resolv_conf(&t),
+            Ok(t) => {
+                self.upstreams = parse_resolv_conf(&t);
+                self.failing_upstreams.clear();
+            }
             Err(e) => {
                 log(format_args!("{}: {e}", self.cfg.resolv_conf.display()));
                 self.upstreams.clear();
@@ -306,7 +311,7 @@ impl Server {
 
     /// Sends the query to the next upstream that takes it; false when none
     /// is left.
-    fn start_attempt(&self, fwd: &mut Forward) -> bool {
+    fn start_attempt(&mut self, fwd: &mut Forward) -> bool {
         fwd.transport = None;
         while fwd.next_upstream < self.upstreams.len() {
             let up = self.upstreams[fwd.next_upstream];
@@ -317,11 +322,17 @@ impl Server {
             let tcp = matches!(fwd.client, Client::Tcp { .. });
             match open_upstream(up, &fwd.query, tcp) {
                 Ok(t) => {
+                    self.failing_upstreams.remove(&up);
                     fwd.transport = Some(t);
                     fwd.deadline = Instant::now() + UPSTREAM_TIMEOUT;
                     return true;
                 }
-                Err(e) => log(format_args!("upstream {up}: {e}")),
+                // Once per upstream until it works again or resolv.conf is read anew.
+                Err(e) => {
+                    if self.failing_upstreams.insert(up) {
+                        log(format_args!("upstream {up}: {e}"));
+                    }
+                }
             }
         }
         false
@@ -752,6 +763,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         index: Index::new(file),
         cfg,
         upstreams: Vec::new(),
+        failing_upstreams: HashSet::new(),
         listeners: BTreeMap::new(),
         unbound: HashSet::new(),
         next_bind_retry: Instant::now(),

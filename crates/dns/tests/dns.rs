@@ -613,3 +613,25 @@ fn tcp_forwarding_to_a_closed_port_fails_over_at_once() {
     assert_eq!(r[0].answers, vec![(A, "192.0.2.7".to_string())]);
     assert!(start.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn an_upstream_that_cannot_be_used_is_logged_once() {
+    let t = 34;
+    let gw = ip(t, 0, 1);
+    let rec = records(|r| {
+        r.listen("n", gw).unwrap();
+    });
+    let dns = Dns::start(&rec, &[]);
+    // A link-local address without its interface: connect() refuses it
+    // (nothing is sent anywhere).
+    std::fs::write(&dns.resolv, "nameserver fe80::1\n").unwrap();
+    for _ in 0..3 {
+        assert_eq!(a(ip(t, 0, 9), gw, "upstream.test"), Err(SERVFAIL));
+    }
+    let err = dns.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("berth-dns: upstream [fe80::1]:53: "),
+        "{err}"
+    );
+}
