@@ -738,12 +738,41 @@ impl Drop for PidFile {
     }
 }
 
+/// Keeps only CAP_NET_BIND_SERVICE (to listen on port 53 of gateways that
+/// come later), in every set including the bounding set, and sets
+/// no_new_privs: the process that parses what containers send holds no
+/// other privilege. Best effort for a caller that is not root.
+fn confine() -> Result<(), String> {
+    use caps::{CapSet, Capability, CapsHashSet};
+    let err = |e: caps::errors::CapsError| format!("drop capabilities: {e}");
+    let have = caps::read(None, CapSet::Permitted).map_err(err)?;
+    let keep: CapsHashSet = [Capability::CAP_NET_BIND_SERVICE]
+        .into_iter()
+        .filter(|c| have.contains(c))
+        .collect();
+    // Needs CAP_SETPCAP, so before the effective set shrinks; a capability
+    // the kernel does not know fails harmlessly.
+    for cap in caps::all() {
+        if !keep.contains(&cap) {
+            let _ = caps::drop(None, CapSet::Bounding, cap);
+        }
+    }
+    let _ = caps::clear(None, CapSet::Ambient);
+    caps::clear(None, CapSet::Inheritable).map_err(err)?;
+    caps::set(None, CapSet::Effective, &keep).map_err(err)?;
+    caps::set(None, CapSet::Permitted, &keep).map_err(err)?;
+    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))
+}
+
 /// Runs berth-dns until SIGTERM or SIGINT. Errors before serving (bad
 /// records file, pid file held) are returned; afterwards problems are
 /// logged to stderr and it keeps serving.
 pub fn run(cfg: Config) -> Result<(), String> {
     // Its own session: the berth command that started it may exit at once.
     let _ = nix::unistd::setsid();
+    if let Err(e) = confine() {
+        log(e);
+    }
     let mut mask = SigSet::empty();
     for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
         mask.add(s);

@@ -635,3 +635,38 @@ fn an_upstream_that_cannot_be_used_is_logged_once() {
         "{err}"
     );
 }
+
+#[test]
+fn holds_no_capability_but_binding_port_53() {
+    let t = 35;
+    let dns = Dns::start(&RecordsFile::new(), &[]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", dns.child.id())).unwrap();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    // Bit 10: CAP_NET_BIND_SERVICE.
+    for k in ["CapEff:", "CapPrm:", "CapBnd:"] {
+        assert_eq!(field(k), "0000000000000400", "{k}");
+    }
+    assert_eq!(field("CapInh:"), "0000000000000000");
+    assert_eq!(field("NoNewPrivs:"), "1");
+    // And it can still listen on port 53 of a gateway that comes later.
+    let gw = ip(t, 0, 1);
+    let rec = records(|r| {
+        r.listen("n", gw)
+            .unwrap()
+            .host("n", ip(t, 0, 2), "web", &[] as &[&str])
+            .unwrap();
+    });
+    dns.reload(&rec);
+    wait_until("the listener", Duration::from_secs(5), || {
+        sockets(dns.child.id()) == 2
+    });
+    assert_eq!(a(ip(t, 0, 9), gw, "web"), Ok(vec![ip(t, 0, 2).to_string()]));
+    assert_eq!(dns.stderr(), "");
+}
