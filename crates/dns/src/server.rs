@@ -819,7 +819,13 @@ pub fn run(cfg: Config) -> Result<(), String> {
             tokens.push(Token::Tcp(*a));
         }
         for (t, c) in &s.conns {
-            let mut f = PollFlags::POLLIN;
+            // At end of input a socket stays readable: a client that closed
+            // its side is not polled for input, or the loop would spin.
+            let mut f = if c.eof {
+                PollFlags::empty()
+            } else {
+                PollFlags::POLLIN
+            };
             if !c.output.is_empty() {
                 f |= PollFlags::POLLOUT;
             }

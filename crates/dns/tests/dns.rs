@@ -670,3 +670,45 @@ fn holds_no_capability_but_binding_port_53() {
     assert_eq!(a(ip(t, 0, 9), gw, "web"), Ok(vec![ip(t, 0, 2).to_string()]));
     assert_eq!(dns.stderr(), "");
 }
+
+/// CPU time (user + system, clock ticks) of a process.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is field 3, utime 14, stime 15 (1-based).
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_tcp_client_that_half_closes_waits_without_spinning() {
+    use std::io::{Read, Write};
+    let t = 36;
+    let gw = ip(t, 0, 1);
+    let silent = ip(t, 3, 53);
+    let _s = Upstream::start(silent, true);
+    let rec = records(|r| {
+        r.listen("n", gw).unwrap();
+    });
+    let dns = Dns::start(&rec, &[silent]);
+    let mut c = std::net::TcpStream::connect((gw, 53)).unwrap();
+    let q = query(42, "upstream.test", A);
+    let mut out = (q.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(&q);
+    c.write_all(&out).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let before = cpu_ticks(dns.child.id());
+    std::thread::sleep(Duration::from_millis(1000));
+    let spent = cpu_ticks(dns.child.id()) - before;
+    assert!(spent < 10, "{spent} ticks of CPU in 1 s while waiting");
+    // The answer still comes (SERVFAIL after the upstream's 2 s).
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).unwrap();
+    let mut b = vec![0u8; u16::from_be_bytes(len) as usize];
+    c.read_exact(&mut b).unwrap();
+    let r = parse(&b);
+    assert_eq!((r.id, r.rcode), (42, SERVFAIL));
+    // Then the connection is closed.
+    assert_eq!(c.read(&mut len).unwrap(), 0);
+}

@@ -333,6 +333,8 @@ impl Upstream {
         });
         let (q2, s2) = (queries.clone(), stop.clone());
         let t2 = std::thread::spawn(move || {
+            // A silent server keeps its connections open, unanswered.
+            let mut held = Vec::new();
             while !s2.load(Ordering::Relaxed) {
                 let Ok((mut c, _)) = tcp.accept() else {
                     std::thread::sleep(Duration::from_millis(10));
@@ -350,6 +352,7 @@ impl Upstream {
                 }
                 q2.fetch_add(1, Ordering::Relaxed);
                 if silent {
+                    held.push(c);
                     continue;
                 }
                 if let Some(r) = upstream_answer(&b) {
