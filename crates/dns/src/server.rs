@@ -455,9 +455,15 @@ impl Server {
     }
 
     fn on_conn(&mut self, token: u64, flags: PollFlags) {
+        // Both directions closed, or reset: no answer can reach the client
+        // any more (and a socket in that state would wake every poll).
+        if flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+            self.conns.remove(&token);
+            return;
+        }
         let mut msgs = Vec::new();
         if let Some(c) = self.conns.get_mut(&token) {
-            if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            if flags.contains(PollFlags::POLLIN) {
                 let mut buf = [0u8; 4096];
                 loop {
                     match c.stream.read(&mut buf) {

@@ -712,3 +712,41 @@ fn a_tcp_client_that_half_closes_waits_without_spinning() {
     // Then the connection is closed.
     assert_eq!(c.read(&mut len).unwrap(), 0);
 }
+
+#[test]
+fn a_tcp_client_that_goes_away_is_forgotten_without_spinning() {
+    use std::io::Write;
+    let t = 37;
+    let gw = ip(t, 0, 1);
+    let silent = ip(t, 3, 53);
+    let _s = Upstream::start(silent, true);
+    let rec = records(|r| {
+        r.listen("n", gw)
+            .unwrap()
+            .host("n", ip(t, 0, 2), "web", &[] as &[&str])
+            .unwrap();
+    });
+    let dns = Dns::start(&rec, &[silent]);
+    for reset in [false, true] {
+        let c = std::net::TcpStream::connect((gw, 53)).unwrap();
+        let q = query(43, "upstream.test", A);
+        let mut out = (q.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&q);
+        (&c).write_all(&out).unwrap();
+        if reset {
+            // SO_LINGER 0: close() sends a reset.
+            socket2::SockRef::from(&c)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        drop(c);
+        let before = cpu_ticks(dns.child.id());
+        std::thread::sleep(Duration::from_millis(1000));
+        let spent = cpu_ticks(dns.child.id()) - before;
+        assert!(spent < 10, "{spent} ticks of CPU in 1 s (reset: {reset})");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(a(ip(t, 0, 9), gw, "web"), Ok(vec![ip(t, 0, 2).to_string()]));
+    assert!(alive(dns.child.id() as i32));
+}
