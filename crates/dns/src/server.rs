@@ -779,6 +779,11 @@ pub fn run(cfg: Config) -> Result<(), String> {
     if let Err(e) = confine() {
         log(e);
     }
+    // Room for many networks' sockets beside the clients and forwards.
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
     let mut mask = SigSet::empty();
     for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
         mask.add(s);
