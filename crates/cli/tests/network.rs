@@ -819,3 +819,90 @@ fn a_reboot_loses_bridges_and_rules_and_start_remakes_them() {
     answers(&format!("127.0.0.1:{p}"), "back-again");
     b.ok(&["rm", "-f", "web"]);
 }
+
+/// Containers on a user network find each other by name, alias and short
+/// ID through berth's resolver on the gateway; other networks' names stay
+/// unknown; a rename and a stop are seen at once.
+#[test]
+fn user_networks_resolve_names() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "dnsnet"]);
+    b.ok(&["network", "create", "othernet"]);
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "dnsnet",
+        "--network-alias",
+        "database",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "elsewhere",
+        "--network",
+        "othernet",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let db_ip = ip_of(&b, "db");
+    let gw = gateway(&b, "dnsnet");
+    let lookup = |net: &str, name: &str| -> String {
+        let out = b.run(&["run", "--rm", "--network", net, "busybox", "nslookup", name]);
+        text(&out.stdout)
+    };
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(out.contains(&format!("nameserver {gw}")), "{out}");
+    for name in ["db", "database", "DB", "db.dnsnet", &id.trim()[..12]] {
+        let out = lookup("dnsnet", name);
+        assert!(out.contains(&format!("Address: {db_ip}")), "{name}: {out}");
+    }
+    // By name it reaches it too.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "database",
+    ]);
+    assert!(out.contains(&db_ip), "{out}");
+    // Another network does not see db, nor db elsewhere.
+    assert!(!lookup("othernet", "db").contains(&db_ip));
+    assert!(
+        !lookup("dnsnet", "elsewhere").contains("Address: 1"),
+        "leaked across networks"
+    );
+    b.ok(&["rename", "db", "store"]);
+    assert!(lookup("dnsnet", "store").contains(&db_ip));
+    b.ok(&["stop", "-t", "0", "store"]);
+    wait_until(10, "a stopped container to leave the resolver", || {
+        !lookup("dnsnet", "store").contains(&db_ip)
+    });
+    b.ok(&["rm", "-f", "store", "elsewhere"]);
+    b.ok(&["network", "rm", "dnsnet", "othernet"]);
+    // No resolver is left running for this root.
+    let pid = b.root().join("run/dns/dns.pid");
+    wait_until(10, "berth-dns to stop", || !pid.exists());
+}

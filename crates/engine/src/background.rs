@@ -731,6 +731,7 @@ impl Engine {
             ..c.clone()
         };
         self.event("rename", &renamed, &[("oldName", format!("/{}", c.name))]);
+        self.network_renamed();
         Ok(())
     }
 

@@ -96,6 +96,72 @@ fn is_loopback(ns: &str) -> bool {
 }
 
 impl Engine {
+    /// berth-dns's records file and pid file (one resolver per root).
+    fn dns_files(&self) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = self.run.join("dns");
+        (dir.join("records"), dir.join("dns.pid"))
+    }
+
+    /// Rewrites the resolver's records from the database — a `listen` line
+    /// per user network (on its gateway), a `host` line per running
+    /// container on one (its name first, then its aliases and short ID) —
+    /// and makes berth-dns re-read them. `start` lets it start berth-dns
+    /// when a container needs it (only `berth` commands do: a daemon started
+    /// by a monitor's exit command would become the monitor's child); with
+    /// no container left on a user network it is stopped.
+    fn dns_refresh(&self, m: &Manager, start: bool) -> Result<()> {
+        let (records, pid) = self.dns_files();
+        let nets: Vec<NetworkRecord> = m
+            .db()
+            .networks()?
+            .into_iter()
+            .filter(|n| n.name != DEFAULT_NETWORK)
+            .collect();
+        let dns_err = |e: berth_dns::RecordsError| EngineError::Other(format!("dns: {e}"));
+        let mut file = berth_dns::RecordsFile::new();
+        let mut hosts = 0;
+        for n in &nets {
+            file.listen(&n.name, n.gateway).map_err(dns_err)?;
+            for ep in m.db().endpoints_of_network(&n.id)? {
+                if !self.run.join("netns").join(&ep.container_id).exists() {
+                    continue;
+                }
+                let Ok(c) = self.containers.resolve(&ep.container_id) else {
+                    continue;
+                };
+                file.host(&n.name, ep.ip, &c.name, &ep.aliases)
+                    .map_err(dns_err)?;
+                hosts += 1;
+            }
+        }
+        let daemon_err = |e: berth_dns::DaemonError| {
+            EngineError::Other(format!("the network's DNS resolver: {e}"))
+        };
+        if hosts == 0 {
+            berth_dns::stop(&pid).map_err(daemon_err)?;
+            let _ = std::fs::remove_file(&records);
+            return Ok(());
+        }
+        if let Some(dir) = records.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError::Other(format!("create {}: {e}", dir.display())))?;
+        }
+        file.write(&records).map_err(dns_err)?;
+        if berth_dns::running(&pid).is_some() {
+            berth_dns::reload(&pid).map_err(daemon_err)?;
+        } else if start {
+            let bin = crate::lifecycle::companion_binary("BERTH_DNS", "berth-dns");
+            berth_dns::ensure_running(
+                &bin,
+                &records,
+                std::path::Path::new("/etc/resolv.conf"),
+                &pid,
+            )
+            .map_err(daemon_err)?;
+        }
+        Ok(())
+    }
+
     /// Runs `f` with this root's network manager (opened on first use: a
     /// container that never touches networking never opens it).
     pub(crate) fn with_net<T>(&self, f: impl FnOnce(&mut Manager) -> Result<T>) -> Result<T> {
@@ -301,7 +367,17 @@ impl Engine {
                         }
                     }
                 }
-                let sandbox = self.with_net(|m| Ok(m.setup(c.id.as_str(), &publish)?))?;
+                let user_net = matches!(mode, NetMode::Bridge(Some(_)));
+                let sandbox = self.with_net(|m| {
+                    let sandbox = m.setup(c.id.as_str(), &publish)?;
+                    if user_net || m.db().endpoints_of_container(c.id.as_str())?.len() > 1 {
+                        if let Err(e) = self.dns_refresh(m, true) {
+                            let _ = m.teardown(c.id.as_str());
+                            return Err(e);
+                        }
+                    }
+                    Ok(sandbox)
+                })?;
                 Ok(Some(sandbox.netns.to_string_lossy().into_owned()))
             }
         }
@@ -328,7 +404,11 @@ impl Engine {
         let ns = self.run.join("netns").join(id.as_str());
         let _ = self.with_net(|m| {
             if ns.exists() || !m.db().ports_of(id.as_str())?.is_empty() {
-                m.teardown(id.as_str())?;
+                let torn = m.teardown(id.as_str());
+                if self.dns_files().0.exists() {
+                    self.dns_refresh(m, false)?;
+                }
+                torn?;
             }
             Ok(())
         });
@@ -593,7 +673,13 @@ impl Engine {
     }
 
     pub fn network_rm(&self, key: &str) -> Result<NetworkRecord> {
-        self.with_net(|m| Ok(m.remove_network(key)?))
+        self.with_net(|m| {
+            let n = m.remove_network(key)?;
+            if self.dns_files().0.exists() {
+                self.dns_refresh(m, false)?;
+            }
+            Ok(n)
+        })
     }
 
     /// `network prune`: user networks no container uses.
@@ -638,6 +724,7 @@ impl Engine {
                     let _ = m.disconnect(c.id.as_str(), &n);
                     return Err(e.into());
                 }
+                self.dns_refresh(m, true)?;
             }
             Ok(())
         })
@@ -655,6 +742,7 @@ impl Engine {
                 )));
             }
             m.disconnect(c.id.as_str(), &n)?;
+            self.dns_refresh(m, false)?;
             Ok(())
         })
     }
@@ -682,7 +770,16 @@ impl Engine {
 
     /// Removes every network, bridge and rule of this root (`system reset`).
     pub fn network_reset(&self) -> Result<()> {
+        let (_, pid) = self.dns_files();
+        let _ = berth_dns::stop(&pid);
         self.with_net(|m| Ok(m.remove_everything()?))
+    }
+
+    /// After a rename: the resolver answers to the new name.
+    pub(crate) fn network_renamed(&self) {
+        if self.dns_files().0.exists() {
+            let _ = self.with_net(|m| self.dns_refresh(m, false));
+        }
     }
 }
 

@@ -22,7 +22,11 @@ pub fn runtime() -> &'static Path {
         let dir = Path::new(BERTH).parent().unwrap().to_path_buf();
         let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let mut build = Vec::new();
-        for (pkg, src) in [("berth-runtime", "runtime"), ("berth-monitor", "monitor")] {
+        for (pkg, src) in [
+            ("berth-runtime", "runtime"),
+            ("berth-monitor", "monitor"),
+            ("berth-dns", "dns"),
+        ] {
             if pkg == "berth-runtime" && std::env::var_os("BERTH_RUNTIME").is_some() {
                 continue;
             }
@@ -40,7 +44,7 @@ pub fn runtime() -> &'static Path {
                 .unwrap();
             assert!(st.success(), "cargo build {build:?} failed");
         }
-        for pkg in ["berth-runtime", "berth-monitor"] {
+        for pkg in ["berth-runtime", "berth-monitor", "berth-dns"] {
             let p = dir.join(pkg);
             assert!(p.is_file(), "{} is missing", p.display());
         }
