@@ -754,7 +754,13 @@ fn the_host_is_left_as_it_was() {
         // The default bridge stays until the root is reset (as docker0 does).
         b.ok(&["system", "reset", "-f"]);
     }
-    let after = host_state();
+    // The kernel dismantles a container's namespace, and its veth pair,
+    // in the background once the namespace is unmounted.
+    let mut after = host_state();
+    wait_until(10, "the veths of removed namespaces to go", || {
+        after = host_state();
+        after.0 == before.0
+    });
     assert_eq!(before.0, after.0, "links differ");
     assert_eq!(before.1, after.1, "addresses differ");
     assert_eq!(before.2, after.2, "nftables rules differ");

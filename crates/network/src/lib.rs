@@ -592,9 +592,16 @@ impl Manager {
     ) -> Result<bool> {
         let (bridge, made) = self.bring_up(net, host)?;
         let host_name = host_veth_name(&ep.container_id, &net.id);
-        let _ = host.delete_link_by_name(&host_name);
         let inner = format!("eth{}", ep.index);
-        host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac))?;
+        match host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac)) {
+            // The host end of an earlier start whose namespace is still
+            // being dismantled by the kernel.
+            Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {
+                host.delete_link_by_name(&host_name)?;
+                host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac))?;
+            }
+            r => r?,
+        }
         let link = inside
             .link_by_name(&inner)?
             .ok_or_else(|| Error::Netlink(format!("{inner} missing in the container")))?;
@@ -623,8 +630,8 @@ impl Manager {
         Ok(())
     }
 
-    /// At stop: the published ports, the host ends of the veth pairs and
-    /// the namespace go. Leases stay (the address is the container's until
+    /// At stop: the published ports and the namespace (with the veth
+    /// pairs) go. Leases stay (the address is the container's until
     /// it is removed).
     pub fn teardown(&mut self, container_id: &str) -> Result<()> {
         let mut first_err = None;
@@ -639,26 +646,10 @@ impl Manager {
                 first_err.get_or_insert(e);
             }
         }
-        match self.db.endpoints_of_container(container_id) {
-            Ok(eps) if !eps.is_empty() => match netlink::Netlink::open() {
-                Ok(mut host) => {
-                    for ep in eps {
-                        if let Err(e) =
-                            host.delete_link_by_name(&host_veth_name(container_id, &ep.network_id))
-                        {
-                            first_err.get_or_insert(e);
-                        }
-                    }
-                }
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            },
-            Ok(_) => {}
-            Err(e) => {
-                first_err.get_or_insert(e);
-            }
-        }
+        // The veth pairs are not deleted one by one: an RTM_DELLINK of a
+        // veth waits for an RCU grace period (~25 ms here). Unmounting the
+        // namespace lets the kernel dismantle it, and its veths with it, in
+        // the background once the container's processes are gone.
         if let Err(e) = netns::remove(&self.netns_path(container_id)) {
             first_err.get_or_insert(e);
         }

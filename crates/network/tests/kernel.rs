@@ -105,6 +105,11 @@ fn default_bridge_connects_two_namespaces_and_cleans_up() {
     m.release("aaaa").unwrap();
     m.release("bbbb").unwrap();
     m.remove_everything().unwrap();
+    // The kernel dismantles the namespaces, and their veths, in the background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while links() != before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(links(), before);
     assert!(!nft_tables().contains(m.table()));
 }
