@@ -262,7 +262,7 @@ impl Engine {
         let bundle = match self.write_bundle(&c, &rootfs) {
             Ok(b) => b,
             Err(e) => {
-                self.network_stop(&c.id);
+                self.network_stop(&c);
                 let _ = self.layers.unmount_container(c.id.as_str());
                 return Err(e);
             }
@@ -347,7 +347,7 @@ impl Engine {
             Err(e) => {
                 self.containers
                     .set_state(&c.id, State::Exited, Some(125), &now())?;
-                self.network_stop(&c.id);
+                self.network_stop(&c);
                 let _ = self.layers.unmount_container(c.id.as_str());
                 return Err(EngineError::Other(format!(
                     "cannot run the monitor {}: {e}",
@@ -367,7 +367,7 @@ impl Engine {
             let _ = child.wait();
             self.containers
                 .set_state(&c.id, State::Exited, Some(125), &now())?;
-            self.network_stop(&c.id);
+            self.network_stop(&c);
             let _ = self.layers.unmount_container(c.id.as_str());
             return Err(crate::lifecycle::runtime_failure(msg.to_owned()));
         }
@@ -375,7 +375,7 @@ impl Engine {
             let _ = child.wait();
             self.containers
                 .set_state(&c.id, State::Exited, Some(125), &now())?;
-            self.network_stop(&c.id);
+            self.network_stop(&c);
             let _ = self.layers.unmount_container(c.id.as_str());
             return Err(EngineError::Other(
                 "the container monitor failed to start".into(),
@@ -425,7 +425,7 @@ impl Engine {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        self.network_stop(&c.id);
+        self.network_stop(&c);
         let _ = self.layers.unmount_container(c.id.as_str());
         self.containers
             .set_state(&c.id, State::Exited, Some(code), &at)?;

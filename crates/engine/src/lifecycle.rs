@@ -255,7 +255,7 @@ impl Engine {
             self.layers.mount_container(id.as_str())?
         };
         let result = self.run_runtime(&c, &rootfs);
-        self.network_stop(id);
+        self.network_stop(&c);
         let _ = self.layers.unmount_container(id.as_str());
         result
     }

@@ -237,25 +237,30 @@ impl Engine {
             return Ok((read("hosts"), read("resolv.conf")));
         }
         let needs_gateway = h.extra_hosts.iter().any(|(_, ip)| ip == "host-gateway");
-        let (endpoint, network, gateway) = self.with_net(|m| {
-            let net = self.network_of_mode(m, &mode)?;
-            let gateway = match (&net, needs_gateway) {
-                (_, false) => None,
-                (Some(n), true) if n.name == DEFAULT_NETWORK => Some(n.gateway),
-                (_, true) => Some(m.ensure_default()?.gateway),
-            };
-            let ep = match &net {
-                Some(n) => {
-                    let mut aliases = h.network_aliases.clone();
-                    if user_net {
-                        aliases.push(id.short().to_owned());
+        let needs_db = needs_gateway || matches!(mode, NetMode::Bridge(_));
+        let (endpoint, network, gateway) = if !needs_db {
+            (None, None, None)
+        } else {
+            self.with_net(|m| {
+                let net = self.network_of_mode(m, &mode)?;
+                let gateway = match (&net, needs_gateway) {
+                    (_, false) => None,
+                    (Some(n), true) if n.name == DEFAULT_NETWORK => Some(n.gateway),
+                    (_, true) => Some(m.ensure_default()?.gateway),
+                };
+                let ep = match &net {
+                    Some(n) => {
+                        let mut aliases = h.network_aliases.clone();
+                        if user_net {
+                            aliases.push(id.short().to_owned());
+                        }
+                        Some(m.connect(id.as_str(), n, h.ip, &aliases)?)
                     }
-                    Some(m.connect(id.as_str(), n, h.ip, &aliases)?)
-                }
-                None => None,
-            };
-            Ok((ep, net, gateway))
-        })?;
+                    None => None,
+                };
+                Ok((ep, net, gateway))
+            })?
+        };
         let mut hosts = if mode == NetMode::Host {
             std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| LOCALHOST_LINES.to_owned())
         } else {
@@ -347,6 +352,16 @@ impl Engine {
                     Ok(paths.get("pid").map(|p| p.replace("/ns/pid", "/ns/net")))
                 }
             }
+            NetMode::None => {
+                // A namespace with lo up; nothing in the database.
+                let dir = self.run.join("netns");
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| EngineError::Other(format!("create {}: {e}", dir.display())))?;
+                let path = dir.join(c.id.as_str());
+                berth_network::netns::remove(&path)?;
+                berth_network::netns::create(&path)?;
+                Ok(Some(path.to_string_lossy().into_owned()))
+            }
             mode => {
                 let mut publish: Vec<PortSpec> = Vec::new();
                 if matches!(mode, NetMode::Bridge(_)) {
@@ -400,8 +415,14 @@ impl Engine {
 
     /// At stop: the namespace, veth pairs and published ports go (errors
     /// are ignored: what is already gone is fine).
-    pub(crate) fn network_stop(&self, id: &ContainerId) {
+    pub(crate) fn network_stop(&self, c: &Container) {
+        let id = &c.id;
         let ns = self.run.join("netns").join(id.as_str());
+        if NetMode::of(&c.config.host) == NetMode::None {
+            // Only a namespace with lo: no database to open.
+            let _ = berth_network::netns::remove(&ns);
+            return;
+        }
         let _ = self.with_net(|m| {
             if ns.exists() || !m.db().ports_of(id.as_str())?.is_empty() {
                 let torn = m.teardown(id.as_str());
@@ -422,7 +443,10 @@ impl Engine {
         ) {
             return Ok(());
         }
-        self.network_stop(&c.id);
+        self.network_stop(c);
+        if NetMode::of(&c.config.host) == NetMode::None {
+            return Ok(());
+        }
         self.with_net(|m| Ok(m.release(c.id.as_str())?))
     }
 
