@@ -24,7 +24,7 @@ pub use containers::Event;
 pub use copy::CopyEnd;
 pub use error::{EngineError, Result};
 pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
-pub use lifecycle::{human_duration, ContainerSummary, CreateOptions};
+pub use lifecycle::{human_duration, ContainerSummary, CreateOptions, PROXIED_SIGNALS};
 pub use networking::{labels_text, pseudo_network_id, PSEUDO_NETWORKS};
 pub use options::HostConfig;
 pub use spec::RunOptions;

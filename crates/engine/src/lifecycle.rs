@@ -597,6 +597,17 @@ impl Engine {
     }
 }
 
+/// The signals `berth` passes on to a container it runs or is attached to,
+/// as Docker's CLI proxies them.
+pub const PROXIED_SIGNALS: [nix::sys::signal::Signal; 6] = [
+    nix::sys::signal::Signal::SIGINT,
+    nix::sys::signal::Signal::SIGTERM,
+    nix::sys::signal::Signal::SIGHUP,
+    nix::sys::signal::Signal::SIGQUIT,
+    nix::sys::signal::Signal::SIGUSR1,
+    nix::sys::signal::Signal::SIGUSR2,
+];
+
 /// Waits for the runtime, passing on the signals `berth` receives (as
 /// Docker's CLI proxies them): a SIGTERM to `berth run` reaches the runtime,
 /// which forwards it to the container, and berth still cleans up after.
@@ -606,15 +617,7 @@ fn wait_forwarding_signals(
     use nix::sys::signal::{kill, SigSet, Signal};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGCHLD,
-    ] {
+    for s in PROXIED_SIGNALS.into_iter().chain([Signal::SIGCHLD]) {
         set.add(s);
     }
     // The child was spawned with an empty mask (std resets it); from here

@@ -207,16 +207,9 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
 /// thread sees them; it asks `berth kill` (a process of its own, since the
 /// engine is not shared between threads) to deliver each.
 fn proxy_signals(engine: &Engine, id: &str) {
-    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signal::SigSet;
     let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ] {
+    for s in berth_engine::PROXIED_SIGNALS {
         set.add(s);
     }
     if set.thread_block().is_err() {
