@@ -308,16 +308,25 @@ impl Engine {
         Ok(self.images.add_image(&imported.image)?)
     }
 
-    /// `berth images [REPOSITORY[:TAG]]`.
-    pub fn images(&self, filter: Option<&str>) -> Result<Vec<ImageSummary>> {
+    /// `berth images [-a] [REPOSITORY[:TAG]]`: without `all`, untagged
+    /// images with children (a build's intermediate images) are left out.
+    pub fn images(&self, filter: Option<&str>, all: bool) -> Result<Vec<ImageSummary>> {
         let want = match filter {
             Some(f) => {
                 Some(Reference::parse_named(f).map_err(|e| EngineError::Invalid(e.to_string()))?)
             }
             None => None,
         };
+        let parents = if all {
+            HashSet::new()
+        } else {
+            self.images.parents()?
+        };
         let mut out = Vec::new();
         for s in self.images.list()? {
+            if s.repository == "<none>" && parents.contains(&s.id) {
+                continue;
+            }
             // A row is one tag of an image: match that tag, not the image's
             // other names.
             if let Some(w) = &want {
@@ -347,7 +356,7 @@ impl Engine {
         Ok(self.images.tag(&r, &img.id)?)
     }
 
-    fn in_use(&self) -> impl Fn(&Digest) -> Option<ContainerUse> + '_ {
+    pub(crate) fn in_use(&self) -> impl Fn(&Digest) -> Option<ContainerUse> + '_ {
         move |id: &Digest| {
             let users = self.containers.using_image(&id.to_string()).ok()?;
             let c = users.first()?;
@@ -361,7 +370,7 @@ impl Engine {
     }
 
     /// Removes from storage and the blob store what the database let go of.
-    fn collect(&self, r: &RemovedImage) -> (Vec<RmiEvent>, u64) {
+    pub(crate) fn collect(&self, r: &RemovedImage) -> (Vec<RmiEvent>, u64) {
         let mut reclaimed = 0;
         for l in &r.layers_to_remove {
             reclaimed += l.size;
@@ -383,8 +392,13 @@ impl Engine {
 
     pub fn rmi(&self, name: &str, force: bool) -> Result<Vec<RmiEvent>> {
         let in_use = self.in_use();
+        let parent = self.images.resolve(name).ok().and_then(|i| i.parent);
         let removed = self.images.remove(name, force, &in_use)?;
-        Ok(self.collect(&removed).0)
+        let mut events = self.collect(&removed).0;
+        if !removed.deleted.is_empty() {
+            events.extend(self.prune_parents(parent));
+        }
+        Ok(events)
     }
 
     pub fn image_prune(&self, all: bool) -> Result<(Vec<RmiEvent>, u64)> {

@@ -4,6 +4,7 @@
 //! writes OCI bundles and drives an OCI runtime through its command line.
 
 mod background;
+mod build_support;
 pub mod containers;
 mod copy;
 pub mod error;
@@ -16,10 +17,12 @@ mod volume_store;
 mod volumes;
 
 pub use background::{ExecOptions, Live, LogOptions};
+pub use build_support::{BuildNetwork, BuildRun, Committed, Workspace};
 pub use containers::Event;
 pub use copy::CopyEnd;
 pub use error::{EngineError, Result};
 pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
+pub use containers::ContainerId;
 pub use lifecycle::{human_duration, ContainerSummary, CreateOptions};
 pub use options::HostConfig;
 pub use spec::RunOptions;

@@ -292,14 +292,33 @@ impl Engine {
     }
 
     fn run_runtime(&self, c: &Container, rootfs: &Path) -> Result<i32> {
-        let runtime = crate::volumes::container_runtime(&c.config.host)?;
         let dir = self.write_bundle(c, rootfs)?;
+        self.run_bundle(c, &dir, None)
+    }
+
+    /// Runs the bundle in `dir` in the foreground and returns the
+    /// container's exit status. `output`: where its stdout and stderr go
+    /// (stdin is then empty); None: berth's own stdio.
+    pub(crate) fn run_bundle(
+        &self,
+        c: &Container,
+        dir: &Path,
+        output: Option<std::fs::File>,
+    ) -> Result<i32> {
+        let runtime = crate::volumes::container_runtime(&c.config.host)?;
         let log = dir.join("runtime.log");
         let _ = std::fs::remove_file(&log);
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
-        let status = Command::new(&runtime)
+        let mut cmd = Command::new(&runtime);
+        if let Some(out) = output {
+            let err = out.try_clone().context(|| "duplicate the output file".to_owned())?;
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(out)
+                .stderr(err);
+        }
+        let status = cmd
             .arg("--root")
             .arg(self.run.join("runtime"))
             .arg("--log")
@@ -308,7 +327,7 @@ impl Engine {
             .arg("json")
             .arg("run")
             .arg("--bundle")
-            .arg(&dir)
+            .arg(dir)
             .arg(c.id.as_str())
             .spawn()
             .and_then(wait_forwarding_signals);

@@ -110,7 +110,7 @@ pub fn render_template(tmpl: &str, fields: &[(&str, String)]) -> String {
 }
 
 pub fn images(engine: &Engine, a: ImagesArgs) -> Result<i32> {
-    let mut list = engine.images(a.reference.as_deref())?;
+    let mut list = engine.images(a.reference.as_deref(), a.all)?;
     list.sort_by_key(|x| std::cmp::Reverse(x.created));
     if a.quiet {
         let mut seen = std::collections::HashSet::new();
