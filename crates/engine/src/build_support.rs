@@ -110,7 +110,12 @@ impl Engine {
     /// Creates a container for a RUN step and runs it in the foreground:
     /// returns the container (to commit, then remove with
     /// [`Engine::build_remove_container`]) and its exit status.
-    pub fn build_run(&self, r: BuildRun) -> Result<(ContainerId, i32)> {
+    /// `on_created` is told the container's ID before it starts.
+    pub fn build_run(
+        &self,
+        r: BuildRun,
+        on_created: &mut dyn FnMut(&ContainerId),
+    ) -> Result<(ContainerId, i32)> {
         let opts = CreateOptions {
             name: None,
             image: r.image.to_string(),
@@ -124,6 +129,7 @@ impl Engine {
             interactive: false,
         };
         let id = self.create(&opts)?;
+        on_created(&id);
         let res = (|| {
             let c = self.containers.resolve(id.as_str())?;
             let rootfs = self.layers.mount_container(id.as_str())?;

@@ -18,11 +18,11 @@ mod volumes;
 
 pub use background::{ExecOptions, Live, LogOptions};
 pub use build_support::{BuildNetwork, BuildRun, Committed, Workspace};
+pub use containers::ContainerId;
 pub use containers::Event;
 pub use copy::CopyEnd;
 pub use error::{EngineError, Result};
 pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
-pub use containers::ContainerId;
 pub use lifecycle::{human_duration, ContainerSummary, CreateOptions};
 pub use options::HostConfig;
 pub use spec::RunOptions;

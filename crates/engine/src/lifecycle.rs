@@ -313,7 +313,9 @@ impl Engine {
             .set_state(&c.id, State::Running, None, &now())?;
         let mut cmd = Command::new(&runtime);
         if let Some(out) = output {
-            let err = out.try_clone().context(|| "duplicate the output file".to_owned())?;
+            let err = out
+                .try_clone()
+                .context(|| "duplicate the output file".to_owned())?;
             cmd.stdin(std::process::Stdio::null())
                 .stdout(out)
                 .stderr(err);

@@ -25,6 +25,8 @@ pub struct ImagesArgs {
 
 #[derive(Subcommand)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(super::build::BuildArgs),
     /// List images
     #[command(alias = "list")]
     Ls(ImagesArgs),
@@ -48,6 +50,7 @@ pub enum ImageCommand {
 
 pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<i32> {
     match c {
+        ImageCommand::Build(a) => super::build::build(engine, a),
         ImageCommand::Ls(a) => images(engine, a),
         ImageCommand::Inspect(a) => inspect(engine, a),
         ImageCommand::Prune(a) => prune(engine, a),

@@ -1,0 +1,153 @@
+//! `berth build` (and `berth image build`): Docker's classic builder's flags.
+
+use berth_build::{BuildError, BuildOptions};
+use berth_engine::{BuildNetwork, Engine, Result};
+use clap::Args;
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the 'name:tag' format
+    #[arg(short, long = "tag")]
+    tag: Vec<String>,
+    /// Name of the Dockerfile (default: 'PATH/Dockerfile'; '-' reads it from stdin)
+    #[arg(short, long)]
+    file: Option<String>,
+    /// Set build-time variables (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg")]
+    build_arg: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    no_cache: bool,
+    /// Always attempt to pull a newer version of the image (accepted; base images must be present locally for now)
+    #[arg(long)]
+    pull: bool,
+    /// Set metadata for an image (KEY=VALUE)
+    #[arg(long)]
+    label: Vec<String>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    quiet: bool,
+    /// Set platform (only this host's, linux/ARCH)
+    #[arg(long)]
+    platform: Option<String>,
+    /// Networking mode for the RUN instructions: none or host
+    #[arg(long, default_value = "none")]
+    network: String,
+    /// Remove intermediate containers after a successful build (always done)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    rm: bool,
+    /// Always remove intermediate containers (always done)
+    #[arg(long)]
+    force_rm: bool,
+    /// Build context: a directory
+    context: String,
+}
+
+fn usage(msg: String) -> i32 {
+    eprintln!("{msg}");
+    eprintln!("See 'berth build --help'.");
+    125
+}
+
+pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
+    for t in &a.tag {
+        if let Err(e) = berth_build::executor::check_tag(t) {
+            return Ok(usage(format!(
+                "invalid argument \"{t}\" for \"-t, --tag\" flag: {e}"
+            )));
+        }
+    }
+    let network: BuildNetwork = match a.network.parse() {
+        Ok(n) => n,
+        Err(e) => {
+            return Ok(usage(format!(
+                "invalid argument \"{}\" for \"--network\" flag: {e}",
+                a.network
+            )))
+        }
+    };
+    let mut labels = Vec::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.push((k.to_owned(), v.to_owned()));
+    }
+    let build_args: Vec<(String, Option<String>)> = a
+        .build_arg
+        .iter()
+        .map(|b| match b.split_once('=') {
+            Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+            None => (b.clone(), None),
+        })
+        .collect();
+    if a.context == "-" || a.context.contains("://") || a.context.starts_with("git@") {
+        eprintln!(
+            "Error: unable to prepare context: {}: only a local directory can be the build context",
+            a.context
+        );
+        return Ok(1);
+    }
+    let (dockerfile, dockerfile_text) = match a.file.as_deref() {
+        Some("-") => {
+            let mut s = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+                eprintln!("Error: read the Dockerfile from stdin: {e}");
+                return Ok(1);
+            }
+            (None, Some(s))
+        }
+        Some(f) => (Some(PathBuf::from(f)), None),
+        None => (None, None),
+    };
+    // SOURCE_DATE_EPOCH: as a build argument (BuildKit's way) or from the environment.
+    let sde = build_args
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "SOURCE_DATE_EPOCH")
+        .and_then(|(_, v)| v.clone())
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+        .filter(|s| !s.is_empty());
+    let source_date_epoch = match sde.map(|s| s.parse::<i64>().map_err(|_| s)).transpose() {
+        Ok(v) => v,
+        Err(s) => {
+            eprintln!("Error: invalid SOURCE_DATE_EPOCH {s:?}: not a number of seconds");
+            return Ok(1);
+        }
+    };
+    let opts = BuildOptions {
+        context: PathBuf::from(&a.context),
+        dockerfile,
+        dockerfile_text,
+        tags: a.tag.clone(),
+        build_args,
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        pull: a.pull,
+        labels,
+        quiet: a.quiet,
+        platform: a.platform.clone(),
+        network,
+        source_date_epoch,
+    };
+    match berth_build::build(engine, &opts) {
+        Ok(id) => {
+            if a.quiet {
+                println!("{id}");
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            if let BuildError::Engine(e) = &e {
+                eprintln!("Error: {}", crate::one_line(e));
+            } else {
+                eprintln!("Error: {}", crate::one_line(&e));
+            }
+            Ok(1)
+        }
+    }
+}
