@@ -973,13 +973,20 @@ impl Builder<'_> {
             let _ = std::io::stdout().flush();
             None
         };
+        // Both streams go where the build's output goes (stdout), as
+        // Docker's classic builder streams them; RUN has no stdin.
         let output = match &capture {
-            Some(f) => Some(
-                f.try_clone()
-                    .map_err(|e| other(format!("output file: {e}")))?,
-            ),
-            None => None,
-        };
+            Some(f) => f.try_clone(),
+            None => {
+                use std::os::fd::AsFd;
+                std::io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(std::fs::File::from)
+            }
+        }
+        .map_err(|e| other(format!("the RUN step's output: {e}")))?;
+        let output = Some(output);
         let quiet = self.opts.quiet;
         let (cid, code) = self.engine.build_run(
             BuildRun {
@@ -1081,6 +1088,25 @@ impl Builder<'_> {
         let dest_dir_syntax =
             dest_raw.ends_with('/') || dest_raw == "." || dest_raw.ends_with("/.");
         let dest_clean = clean(&dest_abs);
+        let chown = a
+            .chown
+            .as_ref()
+            .map(|c| self.expand(st, ins, c))
+            .transpose()?;
+        let chmod = match &a.chmod {
+            Some(m) => {
+                let m = self.expand(st, ins, m)?;
+                Some(
+                    u32::from_str_radix(&m, 8)
+                        .ok()
+                        .filter(|v| *v <= 0o7777)
+                        .ok_or_else(|| {
+                            self.line_err(ins.line, format!("invalid chmod parameter: {m:?}"))
+                        })?,
+                )
+            }
+            None => None,
+        };
         // The source tree: the context, an earlier stage or an image.
         let from_image = match &a.from {
             None => None,
@@ -1212,25 +1238,6 @@ impl Builder<'_> {
             .as_ref()
             .map(|i| i.as_ref().map_or("scratch".to_owned(), |d| d.to_string()))
             .unwrap_or_default();
-        let chown = a
-            .chown
-            .as_ref()
-            .map(|c| self.expand(st, ins, c))
-            .transpose()?;
-        let chmod = match &a.chmod {
-            Some(m) => {
-                let m = self.expand(st, ins, m)?;
-                Some(
-                    u32::from_str_radix(&m, 8)
-                        .ok()
-                        .filter(|v| *v <= 0o7777)
-                        .ok_or_else(|| {
-                            self.line_err(ins.line, format!("invalid chmod parameter: {m:?}"))
-                        })?,
-                )
-            }
-            None => None,
-        };
         let flags = format!(
             "chown={} chmod={} from={from_id}",
             chown.clone().unwrap_or_default(),
@@ -1332,7 +1339,7 @@ impl Builder<'_> {
             }
         }
         // Missing destination directories are created with the copy's owner.
-        if dest_is_dir
+        if (dest_is_dir || !archives.is_empty())
             && !root.join(&dest_rel).is_dir()
             && !dest_rel.as_os_str().is_empty()
             && !entries.iter().any(|e| e.dest == dest_rel)
