@@ -371,7 +371,6 @@ impl Builder<'_> {
                     self.meta_args.push((k.clone(), v));
                 }
             }
-            self.say(" ---> ");
         }
         let mut result = None;
         for stage in stages {
@@ -871,9 +870,9 @@ impl Builder<'_> {
                 self.workdir(st, &path)
             }
             Command::Run { cmd, network } => {
-                let network = match network {
+                let network = match network.as_deref() {
+                    None | Some("default") => self.opts.network,
                     Some(n) => n.parse::<BuildNetwork>()?,
-                    None => self.opts.network,
                 };
                 self.run_step(st, &cmd, network)
             }

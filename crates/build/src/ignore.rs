@@ -193,7 +193,7 @@ impl Ignore {
         }
         let mut excluded = false;
         for p in &self.patterns {
-            if excluded == !p.exclusion {
+            if excluded != p.exclusion {
                 continue;
             }
             let hit = (1..=comps.len()).any(|k| match_path(&p.parts, &comps[..k]));

@@ -392,13 +392,16 @@ fn shell_or_exec(rest: &str) -> ShellOrExec {
     }
 }
 
+/// An instruction's `--name[=value]` flags, in order.
+type Flags = Vec<(String, Option<String>)>;
+
 /// Leading `--name=value` flags; unknown ones are refused.
 fn take_flags<'a>(
     line: usize,
     keyword: &str,
     rest: &'a str,
     allowed: &[&str],
-) -> Result<(Vec<(String, Option<String>)>, &'a str), ParseError> {
+) -> Result<(Flags, &'a str), ParseError> {
     let mut flags = Vec::new();
     let mut rest = rest.trim_start();
     while let Some(f) = rest.strip_prefix("--") {
@@ -452,7 +455,7 @@ fn name_values(
     words
         .iter()
         .map(|w| match w.split_once('=') {
-            Some((k, _)) if k.is_empty() => err(line, format!("{keyword} names can not be blank")),
+            Some(("", _)) => err(line, format!("{keyword} names can not be blank")),
             Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
             None => err(
                 line,

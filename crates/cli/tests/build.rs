@@ -731,3 +731,31 @@ fn builds_on_the_vfs_driver() {
     assert!(!again.contains("Running in"), "{again}");
     b.ok(&["rmi", "v"]);
 }
+
+#[test]
+fn run_steps_have_no_network_unless_host_is_asked() {
+    let b = Berth::with_busybox();
+    let interfaces = |args: &[&str]| -> usize {
+        let ctx = context(
+            &b,
+            &format!("net{}", args.len()),
+            &[(
+                "Dockerfile",
+                "FROM busybox\nRUN echo interfaces=$(grep -c : /proc/net/dev)\n",
+            )],
+        );
+        let mut all = vec!["--no-cache"];
+        all.extend_from_slice(args);
+        all.push(s(&ctx));
+        let out = build(&b, &all);
+        let line = out.lines().find(|l| l.starts_with("interfaces=")).unwrap();
+        line.trim_start_matches("interfaces=").parse().unwrap()
+    };
+    assert_eq!(interfaces(&[]), 1, "only loopback by default");
+    let host_count = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .matches(':')
+        .count();
+    assert_eq!(interfaces(&["--network", "host"]), host_count);
+    assert_eq!(interfaces(&["--network", "none"]), 1);
+}

@@ -35,9 +35,9 @@ pub struct BuildArgs {
     /// Set platform (only this host's, linux/ARCH)
     #[arg(long)]
     platform: Option<String>,
-    /// Networking mode for the RUN instructions: none or host
-    #[arg(long, default_value = "none")]
-    network: String,
+    /// Networking mode for the RUN instructions: none (the default) or host
+    #[arg(long)]
+    network: Option<String>,
     /// Remove intermediate containers after a successful build (always done)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     rm: bool,
@@ -62,12 +62,12 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
             )));
         }
     }
-    let network: BuildNetwork = match a.network.parse() {
-        Ok(n) => n,
+    let network: BuildNetwork = match a.network.as_deref().map(str::parse).transpose() {
+        Ok(n) => n.unwrap_or_default(),
         Err(e) => {
             return Ok(usage(format!(
                 "invalid argument \"{}\" for \"--network\" flag: {e}",
-                a.network
+                a.network.as_deref().unwrap_or_default()
             )))
         }
     };
