@@ -27,6 +27,9 @@ pub enum BuildError {
     /// A RUN step that exited non-zero (Docker's words).
     #[error("The command '{cmd}' returned a non-zero code: {code}")]
     RunFailed { cmd: String, code: i32 },
+    /// A signal stopped the build (after cleaning up); exit 128 + its number.
+    #[error("build interrupted ({0})")]
+    Interrupted(nix::sys::signal::Signal),
     #[error("{0}")]
     Engine(#[from] EngineError),
     #[error("{0}")]
@@ -193,6 +196,55 @@ struct Builder<'a> {
     used_args: std::collections::BTreeSet<String>,
     step: usize,
     total: usize,
+    interrupts: Option<&'a Interrupts>,
+    /// The signal that stopped the build.
+    interrupted: Option<nix::sys::signal::Signal>,
+}
+
+/// Ctrl-C (and SIGTERM, SIGHUP, SIGQUIT) during a build: held back and
+/// noticed between steps, so the build stops through its usual failure
+/// path (work areas unmounted, its images removed) with
+/// [`BuildError::Interrupted`]. During a RUN step the engine forwards the
+/// signal to the step's container instead.
+struct Interrupts {
+    set: nix::sys::signal::SigSet,
+    fd: Option<nix::sys::signalfd::SignalFd>,
+}
+
+impl Interrupts {
+    fn new() -> Interrupts {
+        use nix::sys::signal::{SigSet, Signal};
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        let mut set = SigSet::empty();
+        for s in [
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGQUIT,
+        ] {
+            set.add(s);
+        }
+        let fd = set.thread_block().ok().and_then(|()| {
+            SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).ok()
+        });
+        Interrupts { set, fd }
+    }
+
+    /// Blocks the signals again (a RUN step unblocks them when it ends).
+    fn reblock(&self) {
+        let _ = self.set.thread_block();
+    }
+
+    /// A signal that arrived since the last look.
+    fn take(&self) -> Option<nix::sys::signal::Signal> {
+        let info = self.fd.as_ref()?.read_signal().ok()??;
+        nix::sys::signal::Signal::try_from(info.ssi_signo as i32).ok()
+    }
+
+    fn finish(self) {
+        drop(self.fd);
+        let _ = self.set.thread_unblock();
+    }
 }
 
 /// Runs a build; prints progress to `out` (stdout) as Docker's classic
@@ -275,14 +327,26 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
         used_args: Default::default(),
         step: 0,
         total: 0,
+        interrupts: None,
+        interrupted: None,
     };
-    match b.run(steps) {
+    let interrupts = Interrupts::new();
+    b.interrupts = Some(&interrupts);
+    let res = b.run(steps);
+    let taken = b.interrupted;
+    let res = match res {
         Ok(id) => Ok(id),
         Err(e) => {
             let _ = std::io::stdout().flush();
             engine.build_discard(&b.created);
             Err(e)
         }
+    };
+    drop(b);
+    interrupts.finish();
+    match (res, taken) {
+        (Err(_), Some(sig)) => Err(BuildError::Interrupted(sig)),
+        (res, _) => res,
     }
 }
 
@@ -445,6 +509,17 @@ impl Builder<'_> {
             self.say(format!("Successfully tagged {shown}"));
         }
         Ok(id)
+    }
+
+    /// Stops the build if a signal came in.
+    fn check_interrupt(&mut self) -> Result<()> {
+        if let Some(sig) = self.interrupts.and_then(Interrupts::take) {
+            self.interrupted = Some(sig);
+        }
+        match self.interrupted {
+            Some(sig) => Err(BuildError::Interrupted(sig)),
+            None => Ok(()),
+        }
     }
 
     fn step_header(&mut self, ins: &Instruction) {
@@ -684,6 +759,7 @@ impl Builder<'_> {
     }
 
     fn exec(&mut self, st: &mut Stage, ins: &Instruction, c: Command) -> Result<()> {
+        self.check_interrupt()?;
         let line = ins.line;
         match c {
             Command::From { .. } => Err(self.line_err(line, "FROM inside a stage")),
@@ -987,7 +1063,7 @@ impl Builder<'_> {
         .map_err(|e| other(format!("the RUN step's output: {e}")))?;
         let output = Some(output);
         let quiet = self.opts.quiet;
-        let (cid, code) = self.engine.build_run(
+        let ran = self.engine.build_run(
             BuildRun {
                 image,
                 argv,
@@ -1001,8 +1077,19 @@ impl Builder<'_> {
                     let _ = std::io::stdout().flush();
                 }
             },
-        )?;
-        let res = if code != 0 {
+        );
+        // The engine unblocks the signals once the step's container ends,
+        // and passes on to it those that came meanwhile: they stop the build.
+        if let Some(i) = self.interrupts {
+            i.reblock();
+        }
+        if let Some(sig) = self.engine.take_forwarded_signal() {
+            self.interrupted = nix::sys::signal::Signal::try_from(sig).ok();
+        }
+        let (cid, code) = ran?;
+        let res = if let Err(e) = self.check_interrupt() {
+            Err(e)
+        } else if code != 0 {
             if let Some(mut f) = capture {
                 let mut text = String::new();
                 let _ = std::io::Seek::rewind(&mut f);

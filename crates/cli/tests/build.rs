@@ -759,3 +759,58 @@ fn run_steps_have_no_network_unless_host_is_asked() {
     assert_eq!(interfaces(&["--network", "host"]), host_count);
     assert_eq!(interfaces(&["--network", "none"]), 1);
 }
+
+#[test]
+fn a_signal_stops_the_build_and_leaves_nothing() {
+    use std::io::BufRead;
+    let b = Berth::with_busybox();
+    let images = all_images(&b);
+    let layers = b.layer_dirs();
+    let ctx = context(
+        &b,
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY f /f\nRUN echo started; sleep 2\nRUN echo never\n",
+            ),
+            ("f", "f"),
+        ],
+    );
+    let mut child = b
+        .cmd(&["build", s(&ctx)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+        if line == "started\n" {
+            break;
+        }
+    }
+    // The step's shell (PID 1 in its namespace) ignores SIGTERM: the step
+    // ends by itself, then the build stops.
+    // SAFETY: kill(2) of the child this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(143), "{seen}{err}");
+    assert_eq!(err, "Error: build interrupted (SIGTERM)\n");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(!rest.contains("never"), "{rest}");
+    assert_eq!(all_images(&b), images);
+    assert_eq!(b.layer_dirs(), layers);
+    assert_eq!(
+        std::fs::read_dir(b.root().join("storage/containers"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

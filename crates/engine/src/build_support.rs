@@ -151,6 +151,13 @@ impl Engine {
         }
     }
 
+    /// The signal berth received (and passed on to the container) while
+    /// the last RUN step ran, if any; taking it clears it.
+    pub fn take_forwarded_signal(&self) -> Option<i32> {
+        let s = crate::lifecycle::FORWARDED.swap(0, std::sync::atomic::Ordering::Relaxed);
+        (s != 0).then_some(s)
+    }
+
     /// Removes a RUN step's container and its anonymous volumes.
     pub fn build_remove_container(&self, id: &ContainerId) -> Result<()> {
         self.rm(id.as_str(), true, true)

@@ -612,6 +612,10 @@ impl Engine {
     }
 }
 
+/// The last signal [`wait_forwarding_signals`] passed on (0: none): a
+/// build stops after a RUN step whose container ignored it.
+pub(crate) static FORWARDED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 /// Waits for the runtime, passing on the signals `berth` receives (as
 /// Docker's CLI proxies them): a SIGTERM to `berth run` reaches the runtime,
 /// which forwards it to the container, and berth still cleans up after.
@@ -650,6 +654,7 @@ fn wait_forwarding_signals(
             Ok(Some(info)) => {
                 if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
                     if sig != Signal::SIGCHLD {
+                        FORWARDED.store(sig as i32, std::sync::atomic::Ordering::Relaxed);
                         let _ = kill(pid, sig);
                     }
                 }

@@ -142,12 +142,12 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         }
         Err(e) => {
             let _ = std::io::Write::flush(&mut std::io::stdout());
-            if let BuildError::Engine(e) = &e {
-                eprintln!("Error: {}", crate::one_line(e));
-            } else {
-                eprintln!("Error: {}", crate::one_line(&e));
+            eprintln!("Error: {}", crate::one_line(&e));
+            match e {
+                // As a shell reports a command a signal ended.
+                BuildError::Interrupted(sig) => Ok(128 + sig as i32),
+                _ => Ok(1),
             }
-            Ok(1)
         }
     }
 }
