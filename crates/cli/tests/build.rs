@@ -62,23 +62,24 @@ RUN cat <<-X > /out/fed && \
 FROM busybox
 COPY --from=builder /out/ /got/
 COPY --from=0 /out/shell /one-file
+COPY --from=busybox:latest /etc/passwd /passwd-from-image
 CMD ["cat", "/got/shell", "/got/exec", "/got/script", "/got/fed", "/one-file"]
 "#;
     let ctx = context(&b, "ctx", &[("Dockerfile", df)]);
     let out = build(&b, &["-t", "ms:1", s(&ctx)]);
     assert!(
-        out.starts_with("Step 1/9 : FROM busybox AS builder\n ---> "),
+        out.starts_with("Step 1/10 : FROM busybox AS builder\n ---> "),
         "{out}"
     );
     assert!(
         out.contains(
-            "Step 3/9 : RUN [\"sh\", \"-c\", \"echo exec > /out/exec\"]\n ---> Running in "
+            "Step 3/10 : RUN [\"sh\", \"-c\", \"echo exec > /out/exec\"]\n ---> Running in "
         ),
         "{out}"
     );
     assert!(out.contains("\ndone\n"), "{out}");
     assert!(
-        out.contains("Step 7/9 : COPY --from=builder /out/ /got/\n"),
+        out.contains("Step 7/10 : COPY --from=builder /out/ /got/\n"),
         "{out}"
     );
     let id_line = out
@@ -97,6 +98,8 @@ CMD ["cat", "/got/shell", "/got/exec", "/got/script", "/got/fed", "/one-file"]
         run,
         "shell\nexec\nheredoc-script\nsecond line\nfed through stdin\nshell\n"
     );
+    let passwd = b.ok(&["run", "--rm", "ms:1", "head", "-c", "10", "/passwd-from-image"]);
+    assert_eq!(passwd, "root:x:0:0");
     // `image build` is the same command; -q prints the ID only.
     let out = b.ok(&["image", "build", "-q", s(&ctx)]);
     assert_eq!(out.trim(), b.image_id("ms:1"));
