@@ -231,9 +231,27 @@ fn entry_of(abs: &Path, m: &fs::Metadata, dest: PathBuf) -> io::Result<Entry> {
     })
 }
 
+/// The sha256 of a file's content.
+pub fn hash_file(p: &Path) -> io::Result<Digest> {
+    let mut f = fs::File::open(p)?;
+    let mut h = Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finish());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
 /// The digest of what a copy writes: each entry's destination, kind, mode
-/// and content (not mtimes, as Docker's cache ignores them).
-pub fn digest_entries(entries: &[Entry]) -> io::Result<Digest> {
+/// and content (not mtimes, as Docker's cache ignores them). A file's
+/// content digest comes from `file_digest` (which may remember it).
+pub fn digest_entries(
+    entries: &[Entry],
+    file_digest: &mut dyn FnMut(&Path, &fs::Metadata) -> io::Result<Digest>,
+) -> io::Result<Digest> {
     let mut h = Hasher::new();
     for e in entries {
         h.update(e.dest.as_os_str().as_bytes());
@@ -251,15 +269,8 @@ pub fn digest_entries(entries: &[Entry]) -> io::Result<Digest> {
             match &e.source {
                 Source::Bytes(b) => h.update(b),
                 Source::Path(p) => {
-                    let mut f = fs::File::open(p)?;
-                    let mut buf = vec![0u8; 1 << 16];
-                    loop {
-                        let n = f.read(&mut buf)?;
-                        if n == 0 {
-                            break;
-                        }
-                        h.update(&buf[..n]);
-                    }
+                    let m = fs::symlink_metadata(p)?;
+                    h.update(file_digest(p, &m)?.hex().as_bytes());
                 }
             }
         }
@@ -434,11 +445,12 @@ mod tests {
             names,
             vec!["app", "app/a.txt", "app/c.md", "app/sub", "app/sub/d.txt"]
         );
-        let d1 = digest_entries(&e).unwrap();
+        let plain = &mut |p: &Path, _: &fs::Metadata| hash_file(p);
+        let d1 = digest_entries(&e, plain).unwrap();
         fs::write(r.join("c.md"), "changed").unwrap();
         let mut e2 = Vec::new();
         t.entries("", Path::new("app"), &mut e2).unwrap();
-        assert_ne!(d1, digest_entries(&e2).unwrap());
+        assert_ne!(d1, digest_entries(&e2, plain).unwrap());
     }
 
     #[test]

@@ -1162,6 +1162,90 @@ impl Builder<'_> {
         })
     }
 
+    /// The sources of a COPY/ADD in `tree`, each with its entries
+    /// (destinations relative to where the source lands).
+    fn collect_sources(
+        &self,
+        st: &Stage,
+        ins: &Instruction,
+        a: &CopyArgs,
+        add: bool,
+        tree: &Tree<'_>,
+        from_image: bool,
+    ) -> Result<Vec<Src>> {
+        let kw = if add { "ADD" } else { "COPY" };
+        let fail = |msg: String| other(format!("{kw} failed: {msg}"));
+        let mut srcs: Vec<Src> = Vec::new();
+        let vars = st.vars();
+        for s in &a.srcs {
+            if let Some(doc) = s
+                .strip_prefix("<<")
+                .map(|n| {
+                    n.trim_start_matches('-')
+                        .trim_matches(|c| c == '"' || c == '\'')
+                })
+                .and_then(|n| a.heredocs.iter().find(|h| h.name == n))
+            {
+                let text = if doc.expand {
+                    shell::expand_heredoc(&doc.text(), &vars, self.escape)
+                        .map_err(|e| self.line_err(ins.line, e))?
+                } else {
+                    doc.text()
+                };
+                let size = text.len() as u64;
+                srcs.push(Src {
+                    name: doc.name.clone(),
+                    is_dir: false,
+                    archive: false,
+                    entries: vec![Entry {
+                        source: Source::Bytes(text.into_bytes()),
+                        dest: PathBuf::new(),
+                        kind: Kind::File,
+                        mode: 0o644,
+                        mtime: self.now_secs(),
+                        size,
+                    }],
+                });
+                continue;
+            }
+            let s = self.expand(st, ins, s)?;
+            if add && (s.contains("://") || s.starts_with("git@")) {
+                return Err(fail(format!(
+                    "{s}: ADD from a URL is not supported: this builder has no network to fetch it"
+                )));
+            }
+            let found = tree.matches(&s).map_err(|e| fail(format!("{s}: {e}")))?;
+            if found.is_empty() {
+                return Err(fail(if context::has_glob(&s) {
+                    format!("no source files were specified (nothing matches {s})")
+                } else if from_image {
+                    format!("stat {s}: file does not exist")
+                } else {
+                    format!("file not found in build context or excluded by .dockerignore: stat {s}: file does not exist")
+                }));
+            }
+            for rel in found {
+                let abs = tree.root.join(&rel);
+                let is_dir = abs.is_dir() && !abs.is_symlink();
+                let mut entries = Vec::new();
+                tree.entries(&rel, Path::new(""), &mut entries)
+                    .map_err(|e| fail(format!("{rel}: {e}")))?;
+                let archive = add && !is_dir && is_archive(&abs);
+                let name = Path::new(&rel)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| rel.clone());
+                srcs.push(Src {
+                    name,
+                    is_dir,
+                    archive,
+                    entries,
+                });
+            }
+        }
+        Ok(srcs)
+    }
+
     fn copy(&mut self, st: &mut Stage, ins: &Instruction, a: CopyArgs, add: bool) -> Result<()> {
         let kw = if add { "ADD" } else { "COPY" };
         let fail = |msg: String| other(format!("{kw} failed: {msg}"));
@@ -1215,111 +1299,6 @@ impl Builder<'_> {
                 }
             }
         };
-        let ignore = self.ignore.clone();
-        let src_ws = match &from_image {
-            Some(img) => Some(self.engine.build_workspace(img.as_ref())?),
-            None => None,
-        };
-        let tree = match &src_ws {
-            Some(ws) => Tree {
-                root: ws.rootfs().to_owned(),
-                ignore: None,
-            },
-            None => Tree {
-                root: self.opts.context.clone(),
-                ignore: Some(&ignore),
-            },
-        };
-        // Sources, each with its entries relative to where it lands.
-        struct Src {
-            name: String,
-            is_dir: bool,
-            archive: bool,
-            entries: Vec<Entry>,
-        }
-        let mut srcs: Vec<Src> = Vec::new();
-        let vars = st.vars();
-        for s in &a.srcs {
-            if let Some(doc) = s
-                .strip_prefix("<<")
-                .map(|n| {
-                    n.trim_start_matches('-')
-                        .trim_matches(|c| c == '"' || c == '\'')
-                })
-                .and_then(|n| a.heredocs.iter().find(|h| h.name == n))
-            {
-                let text = if doc.expand {
-                    shell::expand_heredoc(&doc.text(), &vars, self.escape)
-                        .map_err(|e| self.line_err(ins.line, e))?
-                } else {
-                    doc.text()
-                };
-                let size = text.len() as u64;
-                srcs.push(Src {
-                    name: doc.name.clone(),
-                    is_dir: false,
-                    archive: false,
-                    entries: vec![Entry {
-                        source: Source::Bytes(text.into_bytes()),
-                        dest: PathBuf::new(),
-                        kind: Kind::File,
-                        mode: 0o644,
-                        mtime: self.now_secs(),
-                        size,
-                    }],
-                });
-                continue;
-            }
-            let s = self.expand(st, ins, s)?;
-            if add && (s.contains("://") || s.starts_with("git@")) {
-                return Err(fail(format!(
-                    "{s}: ADD from a URL is not supported: this builder has no network to fetch it"
-                )));
-            }
-            let found = tree.matches(&s).map_err(|e| fail(format!("{s}: {e}")))?;
-            if found.is_empty() {
-                return Err(fail(if context::has_glob(&s) {
-                    format!("no source files were specified (nothing matches {s})")
-                } else if src_ws.is_some() {
-                    format!("stat {s}: file does not exist")
-                } else {
-                    format!("file not found in build context or excluded by .dockerignore: stat {s}: file does not exist")
-                }));
-            }
-            for rel in found {
-                let abs = tree.root.join(&rel);
-                let is_dir = abs.is_dir() && !abs.is_symlink();
-                let mut entries = Vec::new();
-                tree.entries(&rel, Path::new(""), &mut entries)
-                    .map_err(|e| fail(format!("{rel}: {e}")))?;
-                let archive = add && !is_dir && is_archive(&abs);
-                let name = Path::new(&rel)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| rel.clone());
-                srcs.push(Src {
-                    name,
-                    is_dir,
-                    archive,
-                    entries,
-                });
-            }
-        }
-        let multiple = srcs.len() > 1;
-        if multiple && !dest_dir_syntax {
-            return Err(fail(format!(
-                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
-            )));
-        }
-        let mut digest_input: Vec<Entry> = Vec::new();
-        for (i, s) in srcs.iter().enumerate() {
-            for e in &s.entries {
-                let mut e = e.clone();
-                e.dest = PathBuf::from(format!("{i}:{}:{}", s.name, s.archive)).join(&e.dest);
-                digest_input.push(e);
-            }
-        }
-        let digest = context::digest_entries(&digest_input).map_err(|e| fail(e.to_string()))?;
         let from_id = from_image
             .as_ref()
             .map(|i| i.as_ref().map_or("scratch".to_owned(), |d| d.to_string()))
@@ -1329,15 +1308,54 @@ impl Builder<'_> {
             chown.clone().unwrap_or_default(),
             chmod.map(|m| format!("{m:o}")).unwrap_or_default()
         );
-        let what = if srcs.len() == 1 && !srcs[0].is_dir {
-            "file"
-        } else {
-            "dir"
+        // What the step copies, for its key: the context's files by content;
+        // an image's by the image's ID (its files never change) and the
+        // sources as written, so a cached step mounts nothing.
+        let ignore = self.ignore.clone();
+        let (mut srcs, content) = match &from_image {
+            None => {
+                let tree = Tree {
+                    root: self.opts.context.clone(),
+                    ignore: Some(&ignore),
+                };
+                let srcs = self.collect_sources(st, ins, &a, add, &tree, false)?;
+                let mut digest_input: Vec<Entry> = Vec::new();
+                for (i, s) in srcs.iter().enumerate() {
+                    for e in &s.entries {
+                        let mut e = e.clone();
+                        e.dest =
+                            PathBuf::from(format!("{i}:{}:{}", s.name, s.archive)).join(&e.dest);
+                        digest_input.push(e);
+                    }
+                }
+                let cache = &self.cache;
+                let digest =
+                    context::digest_entries(&digest_input, &mut |p, m| cache.file_digest(p, m))
+                        .map_err(|e| fail(e.to_string()))?;
+                (Some(srcs), digest)
+            }
+            Some(_) => {
+                let mut words = Vec::new();
+                for w in &a.srcs {
+                    words.push(self.expand(st, ins, w)?);
+                }
+                for h in &a.heredocs {
+                    words.push(h.text());
+                }
+                (
+                    None,
+                    berth_digest::Digest::of(format!("{words:?}").as_bytes()),
+                )
+            }
+        };
+        let what = match &srcs {
+            Some(v) if v.len() == 1 && !v[0].is_dir => "file",
+            _ => "dir",
         };
         let created_by = format!(
             "{} #(nop) {kw} {what}:{} in {dest_abs} ",
             st.shell().join(" "),
-            digest.hex()
+            content.hex()
         );
         let key = self.key(
             st,
@@ -1346,13 +1364,31 @@ impl Builder<'_> {
                 &flags,
                 &dest_abs,
                 &dest_dir_syntax.to_string(),
-                &digest.to_string(),
+                &content.to_string(),
             ],
         );
         if self.cached(st, &key)? {
             return Ok(());
         }
-        drop(tree);
+        // Not cached. Sources from an image: mounted now.
+        let src_ws = match &from_image {
+            Some(img) => Some(self.engine.build_workspace(img.as_ref())?),
+            None => None,
+        };
+        if let Some(ws) = &src_ws {
+            let tree = Tree {
+                root: ws.rootfs().to_owned(),
+                ignore: None,
+            };
+            srcs = Some(self.collect_sources(st, ins, &a, add, &tree, true)?);
+        }
+        let srcs = srcs.unwrap_or_default();
+        let multiple = srcs.len() > 1;
+        if multiple && !dest_dir_syntax {
+            return Err(fail(format!(
+                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
+            )));
+        }
         // Not cached: place the entries in a work area over the image.
         let ws = self.engine.build_workspace(st.image.as_ref())?;
         let root = ws.rootfs().to_owned();
@@ -1461,6 +1497,14 @@ impl Builder<'_> {
         drop(src_ws);
         self.commit(st, &key, Some(ws.name()), created_by, false)
     }
+}
+
+/// One source of a COPY/ADD and the entries it makes.
+struct Src {
+    name: String,
+    is_dir: bool,
+    archive: bool,
+    entries: Vec<Entry>,
 }
 
 /// The build arguments Docker accepts without an ARG.

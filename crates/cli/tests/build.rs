@@ -98,7 +98,15 @@ CMD ["cat", "/got/shell", "/got/exec", "/got/script", "/got/fed", "/one-file"]
         run,
         "shell\nexec\nheredoc-script\nsecond line\nfed through stdin\nshell\n"
     );
-    let passwd = b.ok(&["run", "--rm", "ms:1", "head", "-c", "10", "/passwd-from-image"]);
+    let passwd = b.ok(&[
+        "run",
+        "--rm",
+        "ms:1",
+        "head",
+        "-c",
+        "10",
+        "/passwd-from-image",
+    ]);
     assert_eq!(passwd, "root:x:0:0");
     // `image build` is the same command; -q prints the ID only.
     let out = b.ok(&["image", "build", "-q", s(&ctx)]);
