@@ -247,8 +247,8 @@ impl Interrupts {
     }
 }
 
-/// Runs a build; prints progress to `out` (stdout) as Docker's classic
-/// builder does; returns the image ID. A failure removes every image
+/// Runs a build; prints progress on stdout as Docker's classic builder
+/// does (nothing with `quiet`); returns the image ID. A failure removes every image
 /// this build made, and its containers and work areas.
 pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
     if let Some(p) = &opts.platform {
@@ -627,8 +627,10 @@ impl Builder<'_> {
         Ok(st)
     }
 
-    /// The image a FROM names. It must be here: pulling is the registry
-    /// client's job (this is the one place it will be called from).
+    /// The image a FROM (or COPY --from) names. It must be here for now:
+    /// this is the one place that will call `Engine::pull` once the
+    /// registry client lands (when the image is missing, or always with
+    /// `--pull`, which is accepted meanwhile).
     fn base_image(&self, name: &str) -> Result<(Digest, Vec<u8>)> {
         self.engine.image_config(name).map_err(|_| {
             other(format!(

@@ -343,8 +343,22 @@ fn the_cache_skips_unchanged_steps_and_reruns_from_a_changed_file() {
         "ctx",
         &[("Dockerfile", df), ("a.txt", "first\n"), ("b.txt", "b\n")],
     );
+    let creates = || {
+        b.ok(&[
+            "events",
+            "--since",
+            "10m",
+            "--until",
+            "0s",
+            "--filter",
+            "event=create",
+        ])
+        .lines()
+        .count()
+    };
     let first = build(&b, &["-t", "c", s(&ctx)]);
     assert_eq!(first.matches("Running in").count(), 2, "{first}");
+    assert_eq!(creates(), 2, "one container per RUN");
     let id = b.image_id("c");
     let images = all_images(&b);
     let again = build(&b, &["-t", "c", s(&ctx)]);
@@ -352,6 +366,7 @@ fn the_cache_skips_unchanged_steps_and_reruns_from_a_changed_file() {
     assert!(!again.contains("Running in"), "{again}");
     assert_eq!(b.image_id("c"), id);
     assert_eq!(all_images(&b), images, "a cached build adds no image");
+    assert_eq!(creates(), 2, "a cached build creates no container");
     // Rewriting a file with the same content keeps the cache.
     std::fs::write(ctx.join("a.txt"), "first\n").unwrap();
     let again = build(&b, &[s(&ctx)]);
@@ -395,6 +410,15 @@ fn intermediate_images_are_hidden_and_released_with_the_final_one() {
     build(&b, &["-t", "final", s(&ctx)]);
     let listed = b.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_eq!(listed, "final:latest\nbusybox:latest\n");
+    // history names every step's image, as Docker's does for local builds.
+    let hist = b.ok(&["history", "final"]);
+    assert_eq!(hist.lines().count(), 6, "{hist}");
+    assert!(!hist.contains("<missing>"), "{hist}");
+    let busybox = b.image_id("busybox");
+    assert!(
+        hist.lines().last().unwrap().starts_with(&busybox[7..19]),
+        "{hist}"
+    );
     assert_eq!(all_images(&b).len(), 5);
     let out = b.ok(&["rmi", "final"]);
     assert!(out.starts_with("Untagged: final:latest\n"), "{out}");

@@ -455,7 +455,7 @@ impl Engine {
     }
 
     pub fn history(&self, name: &str) -> Result<Vec<HistoryRow>> {
-        Ok(self
+        let mut rows: Vec<HistoryRow> = self
             .images
             .history(name)?
             .into_iter()
@@ -466,7 +466,21 @@ impl Engine {
                 size: h.size,
                 comment: h.comment,
             })
-            .collect())
+            .collect();
+        // Images built or committed here name their parents: each parent's
+        // ID goes on the row of its own last history entry, as Docker shows.
+        let total = rows.len();
+        let mut parent = self.images.resolve(name)?.parent;
+        while let Some(p) = parent {
+            let Ok(img) = self.images.get(&p) else { break };
+            let len = berth_image::db::history_of(&img).map_or(0, |h| h.len());
+            match total.checked_sub(len).and_then(|i| rows.get_mut(i)) {
+                Some(row) if len > 0 => row.id = Some(img.id.to_string()),
+                _ => break,
+            }
+            parent = img.parent;
+        }
+        Ok(rows)
     }
 
     /// `inspect`: an image (Docker's shape) or else a container.
