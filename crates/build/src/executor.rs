@@ -299,9 +299,21 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
         let c = ins.command(df.escape).map_err(parse_err)?;
         steps.push((ins.clone(), c));
     }
-    let ignore = match std::fs::read_to_string(opts.context.join(".dockerignore")) {
-        Ok(t) => Ignore::parse(&t),
-        Err(_) => Ignore::default(),
+    // BuildKit's rule: `NAME.dockerignore` beside the Dockerfile wins over
+    // the context's `.dockerignore`.
+    let own_ignore = match &opts.dockerfile_text {
+        Some(_) => None,
+        None => {
+            let mut name = df_path.clone().into_os_string();
+            name.push(".dockerignore");
+            std::fs::read_to_string(PathBuf::from(name)).ok()
+        }
+    };
+    let ignore = match own_ignore
+        .or_else(|| std::fs::read_to_string(opts.context.join(".dockerignore")).ok())
+    {
+        Some(t) => Ignore::parse(&t),
+        None => Ignore::default(),
     };
     let mut build_args = BTreeMap::new();
     for (k, v) in &opts.build_args {

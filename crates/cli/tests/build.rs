@@ -475,6 +475,17 @@ fn dockerignore_hides_files_from_copy() {
         listed,
         "./.dockerignore\n./Dockerfile\n./a.txt\n./node_modules/keep.js\n./sub/y.log\n"
     );
+    // A Dockerfile's own NAME.dockerignore wins over the context's.
+    std::fs::write(ctx.join("other.df"), "FROM busybox\nCOPY . /ctx/\n").unwrap();
+    std::fs::write(ctx.join("other.df.dockerignore"), "*\n!a.txt\n").unwrap();
+    let iid = b.scratch().join("iid");
+    build(
+        &b,
+        &["-f", "other.df", "-t", "own", "--iidfile", s(&iid), s(&ctx)],
+    );
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), b.image_id("own"));
+    let listed = b.ok(&["run", "--rm", "own", "find", "/ctx", "-type", "f"]);
+    assert_eq!(listed, "/ctx/a.txt\n");
     let bad = context(
         &b,
         "ctx2",
@@ -848,4 +859,62 @@ fn a_signal_stops_the_build_and_leaves_nothing() {
             .count(),
         0
     );
+}
+
+#[test]
+fn image_prune_removes_the_work_area_of_a_killed_build() {
+    let b = Berth::with_busybox();
+    let ctx = context(
+        &b,
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nCOPY big /big\n")],
+    );
+    std::fs::write(ctx.join("big"), noise(7, 64 << 20)).unwrap();
+    let containers = b.root().join("storage/containers");
+    let work_area = || -> Option<PathBuf> {
+        std::fs::read_dir(&containers)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("build-")
+            })
+    };
+    let mut found = None;
+    for _ in 0..5 {
+        let mut child = b
+            .cmd(&["build", "--no-cache", s(&ctx)])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while found.is_none() && t0.elapsed() < std::time::Duration::from_secs(60) {
+            found = work_area().filter(|p| p.join("merged").is_dir());
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // SAFETY: kill(2) of the child this test spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        child.wait().unwrap();
+        if found.is_some() {
+            break;
+        }
+    }
+    let dir = found.expect("a build's work area while it copies");
+    // An hour later, prune takes it (mounted or not); a fresh one stays.
+    b.ok(&["image", "prune", "-f"]);
+    assert!(dir.exists());
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::open(&dir)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    b.ok(&["image", "prune", "-f"]);
+    assert!(!dir.exists());
+    assert!(mounts_mentioning(b.root()).is_empty());
 }

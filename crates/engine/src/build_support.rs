@@ -304,6 +304,30 @@ impl Engine {
         }
     }
 
+    /// Work areas that a killed build left behind (older than `min_age`: a
+    /// live one lasts one COPY): unmounted and removed. Returns how many.
+    pub(crate) fn remove_stale_workspaces(&self, min_age: std::time::Duration) -> usize {
+        let Ok(names) = self.layers.containers() else {
+            return 0;
+        };
+        let dir = self.layers.root().join("containers");
+        names
+            .iter()
+            .filter(|n| n.starts_with("build-"))
+            .filter(|n| {
+                std::fs::symlink_metadata(dir.join(n))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= min_age)
+            })
+            .filter(|n| {
+                let _ = self.layers.unmount_container(n);
+                self.layers.remove_container(n).is_ok()
+            })
+            .count()
+    }
+
     /// After `rmi` deleted an image: its parents that are untagged, have
     /// no other child and no container go too, as Docker's `rmi` prunes
     /// (a build's intermediate images, above all).

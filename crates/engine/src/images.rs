@@ -409,8 +409,9 @@ impl Engine {
         Ok((events, reclaimed))
     }
 
-    /// Removes what a crashed `load` or `commit` left unregistered: layers
-    /// no image record names, blobs no image needs, temporary files. Only
+    /// Removes what a crashed `load`, `commit` or `build` left unregistered:
+    /// layers no image record names, blobs no image needs, temporary files,
+    /// a build's work areas. Only
     /// what is older than an hour goes, so that a load running right now
     /// (whose layers are not registered yet) keeps its work.
     fn collect_orphans(&self) -> Result<u64> {
@@ -422,6 +423,7 @@ impl Engine {
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age >= MIN_AGE)
         };
+        self.remove_stale_workspaces(MIN_AGE);
         let known: std::collections::HashSet<Digest> = self
             .images
             .layers()?

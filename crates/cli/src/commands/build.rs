@@ -41,6 +41,9 @@ pub struct BuildArgs {
     /// Remove intermediate containers after a successful build (always done)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     rm: bool,
+    /// Write the image ID to the file
+    #[arg(long)]
+    iidfile: Option<PathBuf>,
     /// Always remove intermediate containers (always done)
     #[arg(long)]
     force_rm: bool,
@@ -135,6 +138,12 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
     };
     match berth_build::build(engine, &opts) {
         Ok(id) => {
+            if let Some(f) = &a.iidfile {
+                if let Err(e) = std::fs::write(f, id.to_string()) {
+                    eprintln!("Error: write the image ID to {}: {e}", f.display());
+                    return Ok(1);
+                }
+            }
             if a.quiet {
                 println!("{id}");
             }
