@@ -197,6 +197,8 @@ struct Builder<'a> {
     step: usize,
     total: usize,
     interrupts: Option<&'a Interrupts>,
+    /// A line printed before the next step's ` ---> ID`.
+    note: Option<String>,
     /// The signal that stopped the build.
     interrupted: Option<nix::sys::signal::Signal>,
 }
@@ -340,6 +342,7 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
         step: 0,
         total: 0,
         interrupts: None,
+        note: None,
         interrupted: None,
     };
     let interrupts = Interrupts::new();
@@ -741,6 +744,9 @@ impl Builder<'_> {
         st.config = serde_json::from_slice(&cfg).map_err(|e| other(e.to_string()))?;
         st.image = Some(id.clone());
         self.cache.put(key, &id).map_err(|e| other(e.to_string()))?;
+        if let Some(note) = self.note.take() {
+            self.say(note);
+        }
         self.say(format!(" ---> {}", id.short()));
         Ok(())
     }
@@ -1112,8 +1118,13 @@ impl Builder<'_> {
             }
             Err(BuildError::RunFailed { cmd: shown, code })
         } else {
+            self.note = Some(format!(
+                " ---> Removed intermediate container {}",
+                cid.short()
+            ));
             self.commit(st, &key, Some(cid.as_str()), created_by, false)
         };
+        self.note = None;
         if let Err(e) = self.engine.build_remove_container(&cid) {
             eprintln!("warning: remove build container {}: {e}", cid.short());
         }

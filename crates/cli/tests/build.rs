@@ -77,7 +77,10 @@ CMD ["cat", "/got/shell", "/got/exec", "/got/script", "/got/fed", "/one-file"]
         ),
         "{out}"
     );
-    assert!(out.contains("\ndone\n"), "{out}");
+    assert!(
+        out.contains("\ndone\n ---> Removed intermediate container "),
+        "{out}"
+    );
     assert!(
         out.contains("Step 7/10 : COPY --from=builder /out/ /got/\n"),
         "{out}"
