@@ -722,7 +722,11 @@ fn run_heredoc_script(rest: &str, docs: &[Heredoc]) -> String {
             .map(|t| t.strip_prefix('-').unwrap_or(t))
             .map(|t| t.trim_matches(|c| c == '"' || c == '\''));
         if lone == Some(doc.name.as_str()) {
-            return doc.text();
+            let text = doc.text();
+            if text.starts_with("#!") {
+                return shebang_script(&text);
+            }
+            return text;
         }
     }
     let mut s = rest.to_owned();
@@ -733,6 +737,18 @@ fn run_heredoc_script(rest: &str, docs: &[Heredoc]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// A heredoc script with its own interpreter (`#!/usr/bin/env python3`):
+/// the shell writes it to a temporary file, runs it and removes it.
+fn shebang_script(text: &str) -> String {
+    let mut delim = "BERTH_SCRIPT_EOF".to_owned();
+    while text.lines().any(|l| l == delim) {
+        delim.push('_');
+    }
+    format!(
+        "f=$(mktemp) && cat > \"$f\" <<'{delim}' && chmod 700 \"$f\" && {{ \"$f\"; rc=$?; rm -f \"$f\"; exit $rc; }}\n{text}{delim}\n"
+    )
 }
 
 #[cfg(test)]
@@ -942,6 +958,24 @@ mod tests {
         );
         assert_eq!(h[0].text(), "literal $A\n");
         assert_eq!((h[1].name.as_str(), h[1].expand), ("X", true));
+        // A script with its own interpreter is run as a file.
+        let df = parse("FROM a\nRUN <<EOF\n#!/bin/awk -f\nBEGIN { print 1 }\nEOF\n").unwrap();
+        match df.instructions[1].command('\\').unwrap() {
+            Command::Run {
+                cmd: ShellOrExec::Shell(s),
+                ..
+            } => {
+                assert!(
+                    s.starts_with("f=$(mktemp) && cat > \"$f\" <<'BERTH_SCRIPT_EOF'"),
+                    "{s}"
+                );
+                assert!(
+                    s.ends_with("\n#!/bin/awk -f\nBEGIN { print 1 }\nBERTH_SCRIPT_EOF\n"),
+                    "{s}"
+                );
+            }
+            x => panic!("{x:?}"),
+        }
         // Quoted << is not a heredoc; <<< is a here-string.
         let df = parse("FROM a\nRUN echo '<<EOF' \"<<X\" && cat <<<word\nUSER b").unwrap();
         assert!(df.instructions[1].heredocs.is_empty());

@@ -58,22 +58,26 @@ RUN cat <<-X > /out/fed && \
     echo done
 	fed through stdin
 	X
+RUN <<EOF
+#!/usr/bin/awk -f
+BEGIN { print "awk ran" > "/out/awk" }
+EOF
 
 FROM busybox
 COPY --from=builder /out/ /got/
 COPY --from=0 /out/shell /one-file
 COPY --from=busybox:latest /etc/passwd /passwd-from-image
-CMD ["cat", "/got/shell", "/got/exec", "/got/script", "/got/fed", "/one-file"]
+CMD ["cat", "/got/shell", "/got/exec", "/got/script", "/got/fed", "/got/awk", "/one-file"]
 "#;
     let ctx = context(&b, "ctx", &[("Dockerfile", df)]);
     let out = build(&b, &["-t", "ms:1", s(&ctx)]);
     assert!(
-        out.starts_with("Step 1/10 : FROM busybox AS builder\n ---> "),
+        out.starts_with("Step 1/11 : FROM busybox AS builder\n ---> "),
         "{out}"
     );
     assert!(
         out.contains(
-            "Step 3/10 : RUN [\"sh\", \"-c\", \"echo exec > /out/exec\"]\n ---> Running in "
+            "Step 3/11 : RUN [\"sh\", \"-c\", \"echo exec > /out/exec\"]\n ---> Running in "
         ),
         "{out}"
     );
@@ -82,7 +86,7 @@ CMD ["cat", "/got/shell", "/got/exec", "/got/script", "/got/fed", "/one-file"]
         "{out}"
     );
     assert!(
-        out.contains("Step 7/10 : COPY --from=builder /out/ /got/\n"),
+        out.contains("Step 8/11 : COPY --from=builder /out/ /got/\n"),
         "{out}"
     );
     let id_line = out
@@ -99,7 +103,7 @@ CMD ["cat", "/got/shell", "/got/exec", "/got/script", "/got/fed", "/one-file"]
     let run = b.ok(&["run", "--rm", "ms:1"]);
     assert_eq!(
         run,
-        "shell\nexec\nheredoc-script\nsecond line\nfed through stdin\nshell\n"
+        "shell\nexec\nheredoc-script\nsecond line\nfed through stdin\nawk ran\nshell\n"
     );
     let passwd = b.ok(&[
         "run",
