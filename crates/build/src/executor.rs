@@ -428,6 +428,21 @@ impl Builder<'_> {
         };
         stages.truncate(last + 1);
         self.total = first_from + stages.iter().map(Vec::len).sum::<usize>();
+        // BuildKit's automatic platform args: global, so usable in FROM and
+        // by `ARG NAME` inside a stage; an ARG of the same name overrides.
+        let platform = format!("linux/{}", host_arch());
+        for (k, v) in [
+            ("TARGETPLATFORM", platform.as_str()),
+            ("TARGETOS", "linux"),
+            ("TARGETARCH", host_arch()),
+            ("TARGETVARIANT", ""),
+            ("BUILDPLATFORM", platform.as_str()),
+            ("BUILDOS", "linux"),
+            ("BUILDARCH", host_arch()),
+            ("BUILDVARIANT", ""),
+        ] {
+            self.meta_args.push((k.to_owned(), Some(v.to_owned())));
+        }
         for (ins, c) in &steps[..first_from] {
             self.step_header(ins);
             if let Command::Arg(list) = c {

@@ -217,7 +217,9 @@ ONBUILD RUN echo triggered
 fn run_sees_user_workdir_env_and_build_args() {
     let b = Berth::with_busybox();
     let df = r#"ARG TAG=latest
-FROM busybox:${TAG}
+FROM --platform=$BUILDPLATFORM busybox:${TAG}
+ARG TARGETARCH
+RUN test -n "$TARGETARCH" && test "$TARGETARCH" != "$TARGETOS"
 ARG TAG
 ARG GREETING=hello
 ARG FROM_CLI
@@ -265,7 +267,8 @@ RUN echo "$GREETING" > /work/out3
     // The history records the args a RUN saw, as Docker's does.
     let hist = b.ok(&["history", "--no-trunc", "args"]);
     assert!(
-        hist.contains("|3 TAG=latest GREETING=hello FROM_CLI=given /bin/sh -c echo"),
+        hist.contains("|4 TARGETARCH=")
+            && hist.contains(" TAG=latest GREETING=hello FROM_CLI=given /bin/sh -c echo"),
         "{hist}"
     );
     // A different value is a different step: the RUN runs again.
