@@ -6,7 +6,8 @@
 //! - [`ignore`]: `.dockerignore` matching (pure);
 //! - [`context`]: the files COPY and ADD take, their digest, their tar;
 //! - [`cache`]: the step cache in berth.db;
-//! - [`executor`]: the build itself, through `berth_engine::Engine`.
+//! - [`executor`]: the build itself, through `berth_engine::Engine` (COPY, ADD and
+//!   WORKDIR in `executor/copy.rs`).
 
 pub mod cache;
 pub mod context;
