@@ -746,6 +746,30 @@ fn dockerfile_from_stdin_and_scratch_images() {
         b"FROM scratch\nCOPY payload /payload\nCMD [\"/payload\"]\n",
     );
     assert!(out.status.success(), "{}", describe(&["build"], &out));
+    // `build -`: the Dockerfile on stdin, no context.
+    let out = b.run_stdin(
+        &["build", "-q", "-t", "nocontext", "-"],
+        b"FROM busybox\nRUN echo hi > /hi\n",
+    );
+    assert!(out.status.success(), "{}", describe(&["build", "-"], &out));
+    assert_eq!(b.ok(&["run", "--rm", "nocontext", "cat", "/hi"]), "hi\n");
+    let out = b.run_stdin(&["build", "-"], b"FROM busybox\nCOPY x /x\n");
+    assert_eq!(
+        check_failure(&["build", "-"], &out, 1),
+        "Error: COPY failed: file not found in build context or excluded by .dockerignore: stat x: file does not exist"
+    );
+    let out = b.run_stdin(
+        &["build", "-"],
+        &layer_tar(&[file("Dockerfile", b"FROM busybox\n")]),
+    );
+    assert!(check_failure(&["build", "-"], &out, 1).contains("a context on stdin is not supported"));
+    assert!(std::fs::read_dir(b.root().join("run"))
+        .unwrap()
+        .flatten()
+        .all(|e| !e
+            .file_name()
+            .to_string_lossy()
+            .starts_with("build-context-")));
     let v = b.inspect("fromstdin");
     assert_eq!(v["RootFS"]["Layers"].as_array().unwrap().len(), 1);
     let tar = b.scratch().join("x.tar");

@@ -47,7 +47,7 @@ pub struct BuildArgs {
     /// Always remove intermediate containers (always done)
     #[arg(long)]
     force_rm: bool,
-    /// Build context: a directory
+    /// Build context: a directory, or - for a Dockerfile on stdin and no context
     context: String,
 }
 
@@ -87,14 +87,47 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
             None => (b.clone(), None),
         })
         .collect();
-    if a.context == "-" || a.context.contains("://") || a.context.starts_with("git@") {
+    if a.context.contains("://") || a.context.starts_with("git@") {
         eprintln!(
             "Error: unable to prepare context: {}: only a local directory can be the build context",
             a.context
         );
         return Ok(1);
     }
+    // `build -`: a Dockerfile on stdin and no context (an empty directory).
+    let mut stdin_dockerfile = None;
+    let empty_context = if a.context == "-" {
+        let mut text = Vec::new();
+        if let Err(e) = std::io::stdin().read_to_end(&mut text) {
+            eprintln!("Error: read the Dockerfile from stdin: {e}");
+            return Ok(1);
+        }
+        let tar_like =
+            text.starts_with(&[0x1f, 0x8b]) || text.get(257..262).is_some_and(|m| m == b"ustar");
+        if tar_like || a.file.as_deref() == Some("-") {
+            eprintln!("Error: unable to prepare context: a context on stdin is not supported: give a directory (stdin can hold only the Dockerfile)");
+            return Ok(1);
+        }
+        let Ok(text) = String::from_utf8(text) else {
+            eprintln!("Error: the Dockerfile on stdin is not UTF-8 text");
+            return Ok(1);
+        };
+        stdin_dockerfile = Some(text);
+        match tempfile::Builder::new()
+            .prefix("build-context-")
+            .tempdir_in(engine.run_dir())
+        {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("Error: create an empty build context: {e}");
+                return Ok(1);
+            }
+        }
+    } else {
+        None
+    };
     let (dockerfile, dockerfile_text) = match a.file.as_deref() {
+        _ if stdin_dockerfile.is_some() => (None, stdin_dockerfile),
         Some("-") => {
             let mut s = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut s) {
@@ -122,7 +155,9 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         }
     };
     let opts = BuildOptions {
-        context: PathBuf::from(&a.context),
+        context: empty_context
+            .as_ref()
+            .map_or_else(|| PathBuf::from(&a.context), |d| d.path().to_owned()),
         dockerfile,
         dockerfile_text,
         tags: a.tag.clone(),
