@@ -307,14 +307,17 @@ fn diff_commit_export(b: &Berth) {
         "committed layer"
     );
 
-    // history: the commit on top, <missing> below.
+    // history: the commit on top, then (as Docker shows) its parent's ID
+    // on the parent's own last row, <missing> below.
     let out = b.ok(&["history", "new:1"]);
     let rows: Vec<&str> = out.lines().collect();
     assert!(rows[0].starts_with("IMAGE"), "{out}");
     assert!(rows[1].starts_with(&id[7..19]), "{out}");
     assert!(rows[1].trim_end().ends_with("my message"), "{out}");
     assert!(rows.len() >= 3, "{out}");
-    for r in &rows[2..] {
+    let parent = b.image_id("busybox");
+    assert!(rows[2].starts_with(&parent[7..19]), "{out}");
+    for r in &rows[3..] {
         assert!(r.starts_with("<missing>"), "{out}");
     }
     let q = b.ok(&["history", "-q", "new:1"]);

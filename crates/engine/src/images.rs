@@ -308,16 +308,25 @@ impl Engine {
         Ok(self.images.add_image(&imported.image)?)
     }
 
-    /// `berth images [REPOSITORY[:TAG]]`.
-    pub fn images(&self, filter: Option<&str>) -> Result<Vec<ImageSummary>> {
+    /// `berth images [-a] [REPOSITORY[:TAG]]`: without `all`, untagged
+    /// images with children (a build's intermediate images) are left out.
+    pub fn images(&self, filter: Option<&str>, all: bool) -> Result<Vec<ImageSummary>> {
         let want = match filter {
             Some(f) => {
                 Some(Reference::parse_named(f).map_err(|e| EngineError::Invalid(e.to_string()))?)
             }
             None => None,
         };
+        let parents = if all {
+            HashSet::new()
+        } else {
+            self.images.parents()?
+        };
         let mut out = Vec::new();
         for s in self.images.list()? {
+            if s.repository == "<none>" && parents.contains(&s.id) {
+                continue;
+            }
             // A row is one tag of an image: match that tag, not the image's
             // other names.
             if let Some(w) = &want {
@@ -347,7 +356,7 @@ impl Engine {
         Ok(self.images.tag(&r, &img.id)?)
     }
 
-    fn in_use(&self) -> impl Fn(&Digest) -> Option<ContainerUse> + '_ {
+    pub(crate) fn in_use(&self) -> impl Fn(&Digest) -> Option<ContainerUse> + '_ {
         move |id: &Digest| {
             let users = self.containers.using_image(&id.to_string()).ok()?;
             let c = users.first()?;
@@ -361,7 +370,7 @@ impl Engine {
     }
 
     /// Removes from storage and the blob store what the database let go of.
-    fn collect(&self, r: &RemovedImage) -> (Vec<RmiEvent>, u64) {
+    pub(crate) fn collect(&self, r: &RemovedImage) -> (Vec<RmiEvent>, u64) {
         let mut reclaimed = 0;
         for l in &r.layers_to_remove {
             reclaimed += l.size;
@@ -383,8 +392,13 @@ impl Engine {
 
     pub fn rmi(&self, name: &str, force: bool) -> Result<Vec<RmiEvent>> {
         let in_use = self.in_use();
+        let parent = self.images.resolve(name).ok().and_then(|i| i.parent);
         let removed = self.images.remove(name, force, &in_use)?;
-        Ok(self.collect(&removed).0)
+        let mut events = self.collect(&removed).0;
+        if !removed.deleted.is_empty() {
+            events.extend(self.prune_parents(parent));
+        }
+        Ok(events)
     }
 
     pub fn image_prune(&self, all: bool) -> Result<(Vec<RmiEvent>, u64)> {
@@ -395,8 +409,9 @@ impl Engine {
         Ok((events, reclaimed))
     }
 
-    /// Removes what a crashed `load` or `commit` left unregistered: layers
-    /// no image record names, blobs no image needs, temporary files. Only
+    /// Removes what a crashed `load`, `commit` or `build` left unregistered:
+    /// layers no image record names, blobs no image needs, temporary files,
+    /// a build's work areas. Only
     /// what is older than an hour goes, so that a load running right now
     /// (whose layers are not registered yet) keeps its work.
     fn collect_orphans(&self) -> Result<u64> {
@@ -408,6 +423,7 @@ impl Engine {
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age >= MIN_AGE)
         };
+        self.remove_stale_workspaces(MIN_AGE);
         let known: std::collections::HashSet<Digest> = self
             .images
             .layers()?
@@ -441,7 +457,7 @@ impl Engine {
     }
 
     pub fn history(&self, name: &str) -> Result<Vec<HistoryRow>> {
-        Ok(self
+        let mut rows: Vec<HistoryRow> = self
             .images
             .history(name)?
             .into_iter()
@@ -452,7 +468,21 @@ impl Engine {
                 size: h.size,
                 comment: h.comment,
             })
-            .collect())
+            .collect();
+        // Images built or committed here name their parents: each parent's
+        // ID goes on the row of its own last history entry, as Docker shows.
+        let total = rows.len();
+        let mut parent = self.images.resolve(name)?.parent;
+        while let Some(p) = parent {
+            let Ok(img) = self.images.get(&p) else { break };
+            let len = berth_image::db::history_of(&img).map_or(0, |h| h.len());
+            match total.checked_sub(len).and_then(|i| rows.get_mut(i)) {
+                Some(row) if len > 0 => row.id = Some(img.id.to_string()),
+                _ => break,
+            }
+            parent = img.parent;
+        }
+        Ok(rows)
     }
 
     /// `inspect`: an image (Docker's shape) or else a container.

@@ -4,6 +4,7 @@
 //! writes OCI bundles and drives an OCI runtime through its command line.
 
 mod background;
+mod build_support;
 pub mod containers;
 mod copy;
 pub mod error;
@@ -20,6 +21,8 @@ pub use background::{ExecOptions, Live, LogOptions};
 pub use berth_network::{
     parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec,
 };
+pub use build_support::{BuildNetwork, BuildRun, Committed, Workspace};
+pub use containers::ContainerId;
 pub use containers::Event;
 pub use copy::CopyEnd;
 pub use error::{EngineError, Result};

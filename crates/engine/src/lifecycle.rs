@@ -292,15 +292,36 @@ impl Engine {
     }
 
     fn run_runtime(&self, c: &Container, rootfs: &Path) -> Result<i32> {
-        let runtime = crate::volumes::container_runtime(&c.config.host)?;
         let dir = self.write_bundle(c, rootfs)?;
+        self.run_bundle(c, &dir, None)
+    }
+
+    /// Runs the bundle in `dir` in the foreground and returns the
+    /// container's exit status. `output`: where its stdout and stderr go
+    /// (stdin is then empty); None: berth's own stdio.
+    pub(crate) fn run_bundle(
+        &self,
+        c: &Container,
+        dir: &Path,
+        output: Option<std::fs::File>,
+    ) -> Result<i32> {
+        let runtime = crate::volumes::container_runtime(&c.config.host)?;
         let log = dir.join("runtime.log");
         let _ = std::fs::remove_file(&log);
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
         self.event("start", c, &[]);
-        let status = Command::new(&runtime)
+        let mut cmd = Command::new(&runtime);
+        if let Some(out) = output {
+            let err = out
+                .try_clone()
+                .context(|| "duplicate the output file".to_owned())?;
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(out)
+                .stderr(err);
+        }
+        let status = cmd
             .arg("--root")
             .arg(self.run.join("runtime"))
             .arg("--log")
@@ -309,7 +330,7 @@ impl Engine {
             .arg("json")
             .arg("run")
             .arg("--bundle")
-            .arg(&dir)
+            .arg(dir)
             .arg(c.id.as_str())
             .spawn()
             .and_then(wait_forwarding_signals);
@@ -608,6 +629,10 @@ pub const PROXIED_SIGNALS: [nix::sys::signal::Signal; 6] = [
     nix::sys::signal::Signal::SIGUSR2,
 ];
 
+/// The last signal [`wait_forwarding_signals`] passed on (0: none): a
+/// build stops after a RUN step whose container ignored it.
+pub(crate) static FORWARDED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 /// Waits for the runtime, passing on the signals `berth` receives (as
 /// Docker's CLI proxies them): a SIGTERM to `berth run` reaches the runtime,
 /// which forwards it to the container, and berth still cleans up after.
@@ -638,6 +663,7 @@ fn wait_forwarding_signals(
             Ok(Some(info)) => {
                 if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
                     if sig != Signal::SIGCHLD {
+                        FORWARDED.store(sig as i32, std::sync::atomic::Ordering::Relaxed);
                         let _ = kill(pid, sig);
                     }
                 }

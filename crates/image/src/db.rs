@@ -722,6 +722,21 @@ impl ImageDb {
         })
     }
 
+    /// The images that are the parent of another (built or committed from).
+    pub fn parents(&self) -> Result<HashSet<ImageId>> {
+        self.read("list parents", |tx| {
+            let e = || self.dberr("list parents");
+            let mut stmt = tx
+                .prepare("SELECT DISTINCT parent FROM images WHERE parent IS NOT NULL")
+                .map_err(e())?;
+            let rows: Vec<String> = stmt
+                .query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(e())?;
+            rows.iter().map(|s| parse_digest_col(s)).collect()
+        })
+    }
+
     /// Every layer record (for `system df` and storage garbage collection).
     pub fn layers(&self) -> Result<Vec<LayerRecord>> {
         self.read("list layers", |tx| {

@@ -290,6 +290,8 @@ pub(crate) struct TarWriter<W: Write> {
     out: BufWriter<HashingWriter<W>>,
     links: HashMap<(u64, u64), PathBuf>,
     pub unpacked: u64,
+    /// Mtimes later than this are written as this (SOURCE_DATE_EPOCH).
+    pub clamp_mtime: Option<u64>,
 }
 
 impl<W: Write> TarWriter<W> {
@@ -298,6 +300,7 @@ impl<W: Write> TarWriter<W> {
             out: BufWriter::with_capacity(1 << 20, HashingWriter::new(out)),
             links: HashMap::new(),
             unpacked: 0,
+            clamp_mtime: None,
         }
     }
 
@@ -341,7 +344,8 @@ impl<W: Write> TarWriter<W> {
         let ft = m.file_type();
         let mut h = tar::Header::new_ustar();
         h.set_mode(m.mode() & 0o7777);
-        h.set_mtime(m.mtime().max(0) as u64);
+        let mtime = m.mtime().max(0) as u64;
+        h.set_mtime(self.clamp_mtime.map_or(mtime, |c| mtime.min(c)));
         h.set_size(0);
         let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for name in xattr::list(abs)? {

@@ -916,8 +916,21 @@ impl LayerStore {
     /// entries, opaque directories as `.wh..wh..opq`), reproducibly: the same
     /// change gives the same bytes. The init layer's files are left out.
     pub fn write_diff(&self, name: &str, out: impl Write) -> Result<AppliedLayer> {
+        self.write_diff_clamped(name, out, None)
+    }
+
+    /// [`write_diff`](Self::write_diff) with every mtime later than
+    /// `clamp_mtime` written as `clamp_mtime` (a build's SOURCE_DATE_EPOCH),
+    /// so that the same change gives the same layer whenever it is made.
+    pub fn write_diff_clamped(
+        &self,
+        name: &str,
+        out: impl Write,
+        clamp_mtime: Option<u64>,
+    ) -> Result<AppliedLayer> {
         let (new, entries) = self.diff_entries(name)?;
         let mut tw = TarWriter::new(out);
+        tw.clamp_mtime = clamp_mtime;
         for e in &entries {
             let res = match e.kind {
                 ChangeKind::Deleted if e.opaque => Ok(()),

@@ -25,6 +25,8 @@ pub struct ImagesArgs {
 
 #[derive(Subcommand)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(super::build::BuildArgs),
     /// List images
     #[command(alias = "list")]
     Ls(ImagesArgs),
@@ -48,6 +50,7 @@ pub enum ImageCommand {
 
 pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<i32> {
     match c {
+        ImageCommand::Build(a) => super::build::build(engine, a),
         ImageCommand::Ls(a) => images(engine, a),
         ImageCommand::Inspect(a) => inspect(engine, a),
         ImageCommand::Prune(a) => prune(engine, a),
@@ -127,7 +130,7 @@ pub fn list_format(f: Option<&str>) -> Result<crate::template::ListFormat> {
 
 pub fn images(engine: &Engine, a: ImagesArgs) -> Result<i32> {
     let format = list_format(a.format.as_deref())?;
-    let mut list = engine.images(a.reference.as_deref())?;
+    let mut list = engine.images(a.reference.as_deref(), a.all)?;
     list.sort_by_key(|x| std::cmp::Reverse(x.created));
     if a.quiet {
         let mut seen = std::collections::HashSet::new();

@@ -1,6 +1,7 @@
 //! One module per group of commands; this file only routes.
 
 mod archive;
+mod build;
 mod container;
 mod events;
 mod image;
@@ -14,6 +15,8 @@ use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Load images from a tar archive (docker-archive or OCI) on stdin or -i
     Load(archive::LoadArgs),
     /// Save images to a tar archive (stdout or -o)
@@ -113,6 +116,7 @@ impl Command {
 pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
     let engine = Engine::open(opts)?;
     match cmd {
+        Command::Build(a) => build::build(&engine, a),
         Command::Load(a) => archive::load(&engine, a),
         Command::Save(a) => archive::save(&engine, a),
         Command::Import(a) => archive::import(&engine, a),

@@ -1,0 +1,362 @@
+//! What `berth build` (crates/build) needs from the engine: an image's
+//! config, running one RUN step in a container, a scratch work area over an
+//! image for COPY/ADD/WORKDIR, committing either as a new image whose config
+//! the builder wrote, and throwing away what a failed build made.
+
+use crate::containers::ContainerId;
+use crate::error::{Context, EngineError, Result};
+use crate::lifecycle::CreateOptions;
+use crate::spec::RunOptions;
+use crate::Engine;
+use berth_digest::Digest;
+use berth_image::db::chain_ids;
+use berth_image::{NewImage, NewLayer};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Where a RUN step's processes reach the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildNetwork {
+    /// The default bridge, as Docker's builder.
+    #[default]
+    Bridge,
+    /// Only a loopback interface of its own.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+impl std::str::FromStr for BuildNetwork {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<BuildNetwork> {
+        match s {
+            "bridge" | "default" => Ok(BuildNetwork::Bridge),
+            "none" => Ok(BuildNetwork::None),
+            "host" => Ok(BuildNetwork::Host),
+            _ => Err(EngineError::Invalid(format!(
+                "network mode {s:?} is not supported for builds: use bridge, none or host"
+            ))),
+        }
+    }
+}
+
+/// One RUN step.
+#[derive(Debug)]
+pub struct BuildRun {
+    /// The image the step runs on.
+    pub image: Digest,
+    /// The full command (the shell form already wrapped in the SHELL).
+    pub argv: Vec<String>,
+    /// Extra environment (build arguments), under the image's Env.
+    pub env: Vec<String>,
+    pub network: BuildNetwork,
+    /// Where the output goes; None: berth's stdout and stderr.
+    pub output: Option<std::fs::File>,
+}
+
+/// A storage-only container over an image (no process ever runs in it),
+/// mounted: files are written into it, then its diff is committed.
+/// Dropping it unmounts and removes it.
+pub struct Workspace<'a> {
+    engine: &'a Engine,
+    name: String,
+    rootfs: PathBuf,
+}
+
+impl Workspace<'_> {
+    /// The name to commit it by ([`Engine::build_commit`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The mounted root filesystem (read it with symlinks resolved inside).
+    pub fn rootfs(&self) -> &Path {
+        &self.rootfs
+    }
+
+    /// Unpacks `tar` into directory `dir` (inside the rootfs; it must
+    /// exist), with the safety of a layer: nothing lands outside.
+    pub fn copy_in(&self, dir: &Path, tar: impl Read) -> Result<()> {
+        Ok(self.engine.layers.copy_in(&self.name, dir, tar)?)
+    }
+}
+
+impl Drop for Workspace<'_> {
+    fn drop(&mut self) {
+        let _ = self.engine.layers.unmount_container(&self.name);
+        let _ = self.engine.layers.remove_container(&self.name);
+    }
+}
+
+/// What [`Engine::build_commit`] made.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub id: Digest,
+    /// The image did not exist before (a failed build removes those).
+    pub new: bool,
+    /// A layer was added (false: the config changed only).
+    pub layer: bool,
+}
+
+impl Engine {
+    /// The ID and config JSON of the image `name` (a reference or an ID).
+    pub fn image_config(&self, name: &str) -> Result<(Digest, Vec<u8>)> {
+        let img = self.images.resolve(name)?;
+        Ok((img.id, img.config_json))
+    }
+
+    /// Whether image `id` is registered.
+    pub fn image_exists(&self, id: &Digest) -> bool {
+        self.images.get(id).is_ok()
+    }
+
+    /// Creates a container for a RUN step and runs it in the foreground:
+    /// returns the container (to commit, then remove with
+    /// [`Engine::build_remove_container`]) and its exit status.
+    /// `on_created` is told the container's ID before it starts.
+    pub fn build_run(
+        &self,
+        r: BuildRun,
+        on_created: &mut dyn FnMut(&ContainerId),
+    ) -> Result<(ContainerId, i32)> {
+        let opts = CreateOptions {
+            name: None,
+            image: r.image.to_string(),
+            run: RunOptions {
+                cmd: r.argv,
+                entrypoint: Some(String::new()),
+                env: r.env,
+                host: crate::options::HostConfig {
+                    network: match r.network {
+                        BuildNetwork::Bridge => String::new(),
+                        BuildNetwork::None => "none".into(),
+                        BuildNetwork::Host => "host".into(),
+                    },
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            auto_remove: false,
+            interactive: false,
+        };
+        let id = self.create(&opts)?;
+        on_created(&id);
+        let res = (|| {
+            let c = self.containers.resolve(id.as_str())?;
+            let rootfs = self.layers.mount_container(id.as_str())?;
+            let res = self
+                .write_bundle(&c, &rootfs)
+                .and_then(|dir| self.run_bundle(&c, &dir, r.output));
+            self.network_stop(&c);
+            let _ = self.layers.unmount_container(id.as_str());
+            res
+        })();
+        match res {
+            Ok(code) => Ok((id, code)),
+            Err(e) => {
+                let _ = self.build_remove_container(&id);
+                Err(e)
+            }
+        }
+    }
+
+    /// The signal berth received (and passed on to the container) while
+    /// the last RUN step ran, if any; taking it clears it.
+    pub fn take_forwarded_signal(&self) -> Option<i32> {
+        let s = crate::lifecycle::FORWARDED.swap(0, std::sync::atomic::Ordering::Relaxed);
+        (s != 0).then_some(s)
+    }
+
+    /// Removes a RUN step's container and its anonymous volumes.
+    pub fn build_remove_container(&self, id: &ContainerId) -> Result<()> {
+        self.rm(id.as_str(), true, true)
+    }
+
+    /// A mounted work area over `image` (None: empty, as `FROM scratch`).
+    pub fn build_workspace(&self, image: Option<&Digest>) -> Result<Workspace<'_>> {
+        let top = match image {
+            Some(id) => self.images.get(id)?.top_chain_id().cloned(),
+            None => None,
+        };
+        let name = format!("build-{}", ContainerId::random()?.short());
+        let init = berth_storage::InitFiles::default();
+        self.layers.create_container(&name, top.as_ref(), &init)?;
+        let mut ws = Workspace {
+            engine: self,
+            name,
+            rootfs: PathBuf::new(),
+        };
+        ws.rootfs = self.layers.mount_container(&ws.name)?;
+        Ok(ws)
+    }
+
+    /// Registers a new image on top of `parent`: `config` is its whole
+    /// config as the builder made it (its `rootfs` is filled in here), with
+    /// `history` appended. With `work` (a RUN container's ID or a
+    /// [`Workspace`] name) its changes become a new layer, tar mtimes
+    /// clamped to `clamp_mtime`; with `skip_empty` a diff without changes
+    /// adds no layer. `history` is marked `empty_layer` when none is added.
+    pub fn build_commit(
+        &self,
+        parent: Option<&Digest>,
+        work: Option<&str>,
+        mut config: serde_json::Value,
+        mut history: serde_json::Value,
+        clamp_mtime: Option<u64>,
+        skip_empty: bool,
+    ) -> Result<Committed> {
+        let parent_img = parent.map(|p| self.images.get(p)).transpose()?;
+        let mut layers: Vec<NewLayer> = parent_img
+            .iter()
+            .flat_map(|img| img.layers.iter())
+            .map(|l| NewLayer {
+                diff_id: l.diff_id.clone(),
+                blob_digest: l.blob_digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect();
+        let work = match work {
+            Some(w) if skip_empty && self.layers.changes(w)?.is_empty() => None,
+            w => w,
+        };
+        if let Some(w) = work {
+            let top = parent_img.as_ref().and_then(|i| i.top_chain_id().cloned());
+            let layer = self.commit_diff(w, top.as_ref(), &layers, clamp_mtime)?;
+            layers.push(layer);
+        }
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
+        config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diff_ids});
+        if work.is_none() {
+            history["empty_layer"] = true.into();
+        }
+        match config.get_mut("history").and_then(|h| h.as_array_mut()) {
+            Some(h) => h.push(history),
+            None => config["history"] = serde_json::json!([history]),
+        }
+        let config_json =
+            serde_json::to_vec(&config).map_err(|e| EngineError::Other(e.to_string()))?;
+        let id = Digest::of(&config_json);
+        let new = !self.image_exists(&id);
+        let img = NewImage {
+            config_json,
+            manifest: None,
+            layers,
+            parent: parent.cloned(),
+            tags: Vec::new(),
+        };
+        let id = self.images.add_image(&img)?;
+        Ok(Committed {
+            id,
+            new,
+            layer: work.is_some(),
+        })
+    }
+
+    /// The diff of `work` into the blob store and unpacked as a layer over
+    /// `top` (as `commit` does it).
+    fn commit_diff(
+        &self,
+        work: &str,
+        top: Option<&Digest>,
+        below: &[NewLayer],
+        clamp_mtime: Option<u64>,
+    ) -> Result<NewLayer> {
+        let (diff_reader, diff_writer) = std::io::pipe().context(|| "pipe".to_owned())?;
+        let store = &self.layers;
+        let (blob, applied) = std::thread::scope(|s| {
+            let producer = s.spawn(move || -> Result<berth_storage::AppliedLayer> {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, diff_writer);
+                let r = store.write_diff_clamped(work, &mut w, clamp_mtime)?;
+                w.flush().context(|| "write the diff".to_owned())?;
+                Ok(r)
+            });
+            let blob = self.blobs.put(diff_reader, None);
+            let applied = producer
+                .join()
+                .unwrap_or_else(|_| Err(EngineError::Other("diff writer panicked".into())));
+            (blob, applied)
+        });
+        let applied = applied?;
+        let (blob_digest, _) = blob?;
+        if blob_digest != applied.diff_id {
+            return Err(EngineError::Other(format!(
+                "build: the diff's digest changed while storing it ({} vs {})",
+                blob_digest, applied.diff_id
+            )));
+        }
+        let mut diff_ids: Vec<Digest> = below.iter().map(|l| l.diff_id.clone()).collect();
+        diff_ids.push(applied.diff_id.clone());
+        let chain = chain_ids(&diff_ids)
+            .pop()
+            .ok_or_else(|| EngineError::Other("empty chain".into()))?;
+        if !self.layers.has_layer(&chain) {
+            self.layers
+                .apply_layer(&chain, top, self.blobs.open(&applied.diff_id)?)?;
+        }
+        Ok(NewLayer {
+            diff_id: applied.diff_id.clone(),
+            blob_digest: applied.diff_id,
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            size: applied.size,
+        })
+    }
+
+    /// Removes images a failed build made (newest first) and what only
+    /// they used. Images that gained tags or children meanwhile stay.
+    pub fn build_discard(&self, ids: &[Digest]) {
+        let in_use = self.in_use();
+        for id in ids.iter().rev() {
+            if let Ok(r) = self.images.remove(&id.to_string(), false, &in_use) {
+                self.collect(&r);
+            }
+        }
+    }
+
+    /// Work areas that a killed build left behind (older than `min_age`: a
+    /// live one lasts one COPY): unmounted and removed. Returns how many.
+    pub(crate) fn remove_stale_workspaces(&self, min_age: std::time::Duration) -> usize {
+        let Ok(names) = self.layers.containers() else {
+            return 0;
+        };
+        let dir = self.layers.root().join("containers");
+        names
+            .iter()
+            .filter(|n| n.starts_with("build-"))
+            .filter(|n| {
+                std::fs::symlink_metadata(dir.join(n))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= min_age)
+            })
+            .filter(|n| {
+                let _ = self.layers.unmount_container(n);
+                self.layers.remove_container(n).is_ok()
+            })
+            .count()
+    }
+
+    /// After `rmi` deleted an image: its parents that are untagged, have
+    /// no other child and no container go too, as Docker's `rmi` prunes
+    /// (a build's intermediate images, above all).
+    pub(crate) fn prune_parents(&self, mut parent: Option<Digest>) -> Vec<crate::RmiEvent> {
+        let mut events = Vec::new();
+        let in_use = self.in_use();
+        while let Some(p) = parent {
+            let Ok(img) = self.images.get(&p) else {
+                break;
+            };
+            let has_children = self.images.parents().map_or(true, |s| s.contains(&p));
+            if !img.repo_tags.is_empty() || has_children || in_use(&p).is_some() {
+                break;
+            }
+            match self.images.remove(&p.to_string(), false, &in_use) {
+                Ok(r) => events.extend(self.collect(&r).0),
+                Err(_) => break,
+            }
+            parent = img.parent;
+        }
+        events
+    }
+}
