@@ -396,11 +396,8 @@ impl Client {
             Ok(()) => {}
             Err(e @ RegistryError::Transport { .. }) if ep.allow_http => {
                 client.base = format!("http://{}", ep.host);
-                client.ping().map_err(|e2| match e2 {
-                    // Neither answered: the HTTPS error says most.
-                    RegistryError::Transport { .. } => e,
-                    other => other,
-                })?;
+                // Not a registry over plain HTTP either: the HTTPS error says most.
+                client.ping().map_err(|_| e)?;
             }
             Err(e) => return Err(e),
         }
@@ -434,11 +431,21 @@ impl Client {
                 })
             }
         };
-        if resp.status() == 401 {
-            let ch = resp.header("www-authenticate").and_then(parse_challenge);
-            self.lock_auth().challenge = ch;
+        match resp.status() {
+            200 => Ok(()),
+            401 => {
+                let ch = resp.header("www-authenticate").and_then(parse_challenge);
+                self.lock_auth().challenge = ch;
+                Ok(())
+            }
+            // Not a registry's answer (an HTTPS server spoken to in plain HTTP, a web
+            // server without /v2/).
+            status => Err(RegistryError::Status {
+                what: format!("Get \"{url}\""),
+                status,
+                msg: error_body(resp),
+            }),
         }
-        Ok(())
     }
 
     fn lock_auth(&self) -> std::sync::MutexGuard<'_, AuthState> {
