@@ -23,6 +23,8 @@ const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 struct RegOpts {
     htpasswd: Option<(&'static str, &'static str)>,
     tls: bool,
+    /// Token auth: the token server's address and its signing certificate.
+    token: Option<(String, PathBuf)>,
 }
 
 /// A `docker-registry` on 127.0.0.1:<free port>, killed (and its storage removed) on drop.
@@ -75,6 +77,12 @@ impl Registry {
             conf.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
                 d.join("htpasswd").display()
+            ));
+        }
+        if let Some((addr, cert)) = &o.token {
+            conf.push_str(&format!(
+                "auth:\n  token:\n    realm: http://{addr}/token\n    service: berth-test-registry\n    issuer: berth-test-issuer\n    rootcertbundle: {}\n",
+                cert.display()
             ));
         }
         let mut ca = None;
@@ -357,6 +365,17 @@ fn push_rmi_pull_run_round_trip() {
     let e = fails(&b, &[], &["pull", &format!("{}/bb", reg.addr)], 125);
     assert!(e.contains("manifest unknown"), "{e}");
 
+    // A committed image (its config is only in the database) round-trips too.
+    ok(&b, &[], &["run", "--name", "mk", &name, "sh", "-c", "echo committed > /c"]);
+    let committed = format!("{}/committed:1", reg.addr);
+    ok(&b, &[], &["commit", "mk", &committed]);
+    ok(&b, &[], &["rm", "mk"]);
+    ok(&b, &[], &["push", &committed]);
+    let d = Berth::new();
+    assert_eq!(ok(&d, &[], &["run", "--rm", &committed, "cat", "/c"]), "committed\n");
+    assert_eq!(d.image_id(&committed), b.image_id(&committed));
+    assert_eq!(d.diff_ids(&committed), b.diff_ids(&committed));
+
     // save reproduces what was pulled.
     let tar = b.scratch().join("s.tar");
     ok(&b, &[], &["save", "-o", tar.to_str().unwrap(), &name]);
@@ -428,7 +447,7 @@ fn gzip_layers_chunked_push_and_run_pull() {
 fn htpasswd_login_push_pull_logout() {
     let reg = Registry::start(RegOpts {
         htpasswd: Some(("berth", "s3cret")),
-        tls: false,
+        ..RegOpts::default()
     });
     let b = busybox_store(&reg);
     let name = format!("{}/bb:1", reg.addr);
@@ -498,8 +517,8 @@ fn htpasswd_login_push_pull_logout() {
 #[test]
 fn tls_with_a_private_ca() {
     let reg = Registry::start(RegOpts {
-        htpasswd: None,
         tls: true,
+        ..RegOpts::default()
     });
     let b = busybox_store(&reg);
     let name = format!("{}/bb:1", reg.addr);
@@ -1059,4 +1078,177 @@ fn bad_inputs_are_one_line_and_leave_nothing() {
     assert!(c.blobs().iter().all(|h| *h != layer_hex), "{:?}", c.blobs());
     fsck(&c);
     assert!(c.layer_dirs().is_empty());
+}
+
+// ------------------------------------------------------------ token auth
+
+fn b64(data: &[u8], url: bool) -> String {
+    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            out.push(STD[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if !url {
+            for _ in c.len()..3 {
+                out.push('=');
+            }
+        }
+    }
+    if url {
+        out = out.replace('+', "-").replace('/', "_");
+    }
+    out
+}
+
+/// A token server as the distribution spec describes (Docker Hub's auth.docker.io role):
+/// checks Basic credentials, grants what is asked for, signs an RS256 JWT with a key
+/// whose self-signed certificate the registry trusts (`rootcertbundle`). Records the
+/// scopes asked for.
+struct TokenServer {
+    addr: String,
+    scopes: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TokenServer {
+    fn start(dir: &Path, user: &'static str, pass: &'static str) -> TokenServer {
+        let ossl = |args: &[&str]| {
+            run_ok(Command::new("openssl").args(args).current_dir(dir));
+        };
+        ossl(&[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "token.key", "-out",
+            "token.crt", "-days", "2", "-subj", "/CN=berth test token signer",
+        ]);
+        ossl(&["x509", "-in", "token.crt", "-outform", "DER", "-out", "token.der"]);
+        let der = std::fs::read(dir.join("token.der")).unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let t = TokenServer {
+            addr: l.local_addr().unwrap().to_string(),
+            scopes: Arc::new(Mutex::new(Vec::new())),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let (scopes, stop, dir) = (t.scopes.clone(), t.stop.clone(), dir.to_owned());
+        let good = format!("Basic {}", b64(format!("{user}:{pass}").as_bytes(), false));
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((mut s, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                s.set_nonblocking(false).unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                let query = path.split_once('?').map(|q| q.1).unwrap_or("");
+                let asked: Vec<String> = query
+                    .split('&')
+                    .filter_map(|kv| kv.strip_prefix("scope="))
+                    .map(|v| v.replace("%3A", ":").replace("%2F", "/").replace("%2C", ","))
+                    .collect();
+                scopes.lock().unwrap().extend(asked.iter().cloned());
+                let auth = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Authorization: ").or_else(|| l.strip_prefix("authorization: ")))
+                    .unwrap_or("");
+                if auth != good {
+                    let body = r#"{"details":"incorrect username or password"}"#;
+                    let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    continue;
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let access: Vec<Value> = asked
+                    .iter()
+                    .filter_map(|sc| {
+                        let mut p = sc.splitn(3, ':');
+                        let (typ, name, actions) = (p.next()?, p.next()?, p.next()?);
+                        Some(json!({"type": typ, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+                    })
+                    .collect();
+                n += 1;
+                let header = json!({"alg": "RS256", "typ": "JWT", "x5c": [b64(&der, false)]});
+                let claims = json!({
+                    "iss": "berth-test-issuer", "sub": user, "aud": "berth-test-registry",
+                    "exp": now + 600, "nbf": now - 60, "iat": now, "jti": format!("t{n}"),
+                    "access": access,
+                });
+                let input = format!(
+                    "{}.{}",
+                    b64(&serde_json::to_vec(&header).unwrap(), true),
+                    b64(&serde_json::to_vec(&claims).unwrap(), true)
+                );
+                std::fs::write(dir.join("jwt.in"), &input).unwrap();
+                run_ok(
+                    Command::new("openssl")
+                        .args(["dgst", "-sha256", "-sign", "token.key", "-out", "jwt.sig", "jwt.in"])
+                        .current_dir(&dir),
+                );
+                let sig = std::fs::read(dir.join("jwt.sig")).unwrap();
+                let body = json!({"token": format!("{input}.{}", b64(&sig, true)), "expires_in": 600}).to_string();
+                let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            }
+        });
+        t
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn bearer_token_auth() {
+    let tdir = tempfile::Builder::new().prefix("berth-token-").tempdir().unwrap();
+    let ts = TokenServer::start(tdir.path(), "tok", "en");
+    let reg = Registry::start(RegOpts {
+        token: Some((ts.addr.clone(), tdir.path().join("token.crt"))),
+        ..RegOpts::default()
+    });
+    let b = busybox_store(&reg);
+    let name = format!("{}/tok/bb:1", reg.addr);
+    ok(&b, &[], &["tag", "busybox", &name]);
+    // Anonymous: the token server refuses.
+    let e = fails(&b, &[], &["push", &name], 125);
+    assert!(e.contains("unauthorized"), "{e}");
+    let login = |pw: &str| {
+        let mut c = b.cmd(&["login", "-u", "tok", "--password-stdin", &reg.addr]);
+        c.env("DOCKER_CONFIG", b.scratch().join("docker-config"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(pw.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let e = check_failure(&["login"], &login("wrong"), 125);
+    assert!(e.contains("unauthorized") && e.contains("incorrect username or password"), "{e}");
+    let out = login("en");
+    assert!(out.status.success(), "{}", describe(&["login"], &out));
+    ts.scopes.lock().unwrap().clear();
+    let out = ok(&b, &[], &["push", &name]);
+    assert!(out.contains(": Pushed"), "{out}");
+    assert!(
+        ts.scopes.lock().unwrap().contains(&"repository:tok/bb:pull,push".to_owned()),
+        "{:?}",
+        ts.scopes.lock().unwrap()
+    );
+    let c = Berth::new();
+    let cfg = b.scratch().join("docker-config");
+    ok(&c, &[("DOCKER_CONFIG", cfg.to_str().unwrap())], &["pull", &name]);
+    assert_eq!(c.image_id(&name), b.image_id(&name));
+    assert!(ts.scopes.lock().unwrap().contains(&"repository:tok/bb:pull".to_owned()));
 }

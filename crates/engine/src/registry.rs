@@ -542,6 +542,8 @@ impl Engine {
             "The push refers to repository [{}]",
             r.name()
         )));
+        // Configs of committed images live in the database only.
+        self.blobs.put_bytes(&img.config_json, Some(&img.id))?;
         let (mbytes, media_type, config, layers) = self.push_manifest(&img)?;
         let o = options(f);
         let client = Client::connect(r.domain(), r.path(), true, &o, None)?;
