@@ -366,13 +366,28 @@ fn push_rmi_pull_run_round_trip() {
     assert!(e.contains("manifest unknown"), "{e}");
 
     // A committed image (its config is only in the database) round-trips too.
-    ok(&b, &[], &["run", "--name", "mk", &name, "sh", "-c", "echo committed > /c"]);
+    ok(
+        &b,
+        &[],
+        &[
+            "run",
+            "--name",
+            "mk",
+            &name,
+            "sh",
+            "-c",
+            "echo committed > /c",
+        ],
+    );
     let committed = format!("{}/committed:1", reg.addr);
     ok(&b, &[], &["commit", "mk", &committed]);
     ok(&b, &[], &["rm", "mk"]);
     ok(&b, &[], &["push", &committed]);
     let d = Berth::new();
-    assert_eq!(ok(&d, &[], &["run", "--rm", &committed, "cat", "/c"]), "committed\n");
+    assert_eq!(
+        ok(&d, &[], &["run", "--rm", &committed, "cat", "/c"]),
+        "committed\n"
+    );
     assert_eq!(d.image_id(&committed), b.image_id(&committed));
     assert_eq!(d.diff_ids(&committed), b.diff_ids(&committed));
 
@@ -1120,10 +1135,29 @@ impl TokenServer {
             run_ok(Command::new("openssl").args(args).current_dir(dir));
         };
         ossl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "token.key", "-out",
-            "token.crt", "-days", "2", "-subj", "/CN=berth test token signer",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth test token signer",
         ]);
-        ossl(&["x509", "-in", "token.crt", "-outform", "DER", "-out", "token.der"]);
+        ossl(&[
+            "x509",
+            "-in",
+            "token.crt",
+            "-outform",
+            "DER",
+            "-out",
+            "token.der",
+        ]);
         let der = std::fs::read(dir.join("token.der")).unwrap();
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
@@ -1153,12 +1187,19 @@ impl TokenServer {
                 let asked: Vec<String> = query
                     .split('&')
                     .filter_map(|kv| kv.strip_prefix("scope="))
-                    .map(|v| v.replace("%3A", ":").replace("%2F", "/").replace("%2C", ","))
+                    .map(|v| {
+                        v.replace("%3A", ":")
+                            .replace("%2F", "/")
+                            .replace("%2C", ",")
+                    })
                     .collect();
                 scopes.lock().unwrap().extend(asked.iter().cloned());
                 let auth = head
                     .lines()
-                    .find_map(|l| l.strip_prefix("Authorization: ").or_else(|| l.strip_prefix("authorization: ")))
+                    .find_map(|l| {
+                        l.strip_prefix("Authorization: ")
+                            .or_else(|| l.strip_prefix("authorization: "))
+                    })
                     .unwrap_or("");
                 if auth != good {
                     let body = r#"{"details":"incorrect username or password"}"#;
@@ -1192,11 +1233,21 @@ impl TokenServer {
                 std::fs::write(dir.join("jwt.in"), &input).unwrap();
                 run_ok(
                     Command::new("openssl")
-                        .args(["dgst", "-sha256", "-sign", "token.key", "-out", "jwt.sig", "jwt.in"])
+                        .args([
+                            "dgst",
+                            "-sha256",
+                            "-sign",
+                            "token.key",
+                            "-out",
+                            "jwt.sig",
+                            "jwt.in",
+                        ])
                         .current_dir(&dir),
                 );
                 let sig = std::fs::read(dir.join("jwt.sig")).unwrap();
-                let body = json!({"token": format!("{input}.{}", b64(&sig, true)), "expires_in": 600}).to_string();
+                let body =
+                    json!({"token": format!("{input}.{}", b64(&sig, true)), "expires_in": 600})
+                        .to_string();
                 let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
             }
         });
@@ -1212,7 +1263,10 @@ impl Drop for TokenServer {
 
 #[test]
 fn bearer_token_auth() {
-    let tdir = tempfile::Builder::new().prefix("berth-token-").tempdir().unwrap();
+    let tdir = tempfile::Builder::new()
+        .prefix("berth-token-")
+        .tempdir()
+        .unwrap();
     let ts = TokenServer::start(tdir.path(), "tok", "en");
     let reg = Registry::start(RegOpts {
         token: Some((ts.addr.clone(), tdir.path().join("token.crt"))),
@@ -1231,24 +1285,43 @@ fn bearer_token_auth() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(pw.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(pw.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     };
     let e = check_failure(&["login"], &login("wrong"), 125);
-    assert!(e.contains("unauthorized") && e.contains("incorrect username or password"), "{e}");
+    assert!(
+        e.contains("unauthorized") && e.contains("incorrect username or password"),
+        "{e}"
+    );
     let out = login("en");
     assert!(out.status.success(), "{}", describe(&["login"], &out));
     ts.scopes.lock().unwrap().clear();
     let out = ok(&b, &[], &["push", &name]);
     assert!(out.contains(": Pushed"), "{out}");
     assert!(
-        ts.scopes.lock().unwrap().contains(&"repository:tok/bb:pull,push".to_owned()),
+        ts.scopes
+            .lock()
+            .unwrap()
+            .contains(&"repository:tok/bb:pull,push".to_owned()),
         "{:?}",
         ts.scopes.lock().unwrap()
     );
     let c = Berth::new();
     let cfg = b.scratch().join("docker-config");
-    ok(&c, &[("DOCKER_CONFIG", cfg.to_str().unwrap())], &["pull", &name]);
+    ok(
+        &c,
+        &[("DOCKER_CONFIG", cfg.to_str().unwrap())],
+        &["pull", &name],
+    );
     assert_eq!(c.image_id(&name), b.image_id(&name));
-    assert!(ts.scopes.lock().unwrap().contains(&"repository:tok/bb:pull".to_owned()));
+    assert!(ts
+        .scopes
+        .lock()
+        .unwrap()
+        .contains(&"repository:tok/bb:pull".to_owned()));
 }
