@@ -254,14 +254,7 @@ impl Engine {
                 .iter()
                 .all(|l| self.layers.has_layer(&l.chain_id))
             {
-                for l in &layers {
-                    progress(Progress::Layer {
-                        id: short(&l.digest),
-                        status: "Already exists",
-                        current: 0,
-                        total: 0,
-                    });
-                }
+                // Up to date: Docker prints no layer lines.
                 let mut new = new;
                 new.layers = img
                     .layers
@@ -738,4 +731,27 @@ fn check_diff_id(staged: &StagedLayer<'_>, desc: &Descriptor, want: &Digest) -> 
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_domains() {
+        assert_eq!(login_domain(None).unwrap(), "docker.io");
+        for (s, d) in [
+            ("https://index.docker.io/v1/", "docker.io"),
+            ("registry-1.docker.io", "docker.io"),
+            ("localhost:5000", "localhost:5000"),
+            ("http://127.0.0.1:5000/", "127.0.0.1:5000"),
+            ("quay.io", "quay.io"),
+        ] {
+            assert_eq!(login_domain(Some(s)).unwrap(), d, "{s}");
+        }
+        for bad in ["bad host", "", "-x.com", "a:b:c"] {
+            assert!(login_domain(Some(bad)).is_err(), "{bad}");
+        }
+    }
 }

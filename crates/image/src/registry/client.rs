@@ -1011,3 +1011,61 @@ impl Read for BlobReader<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let o = RegistryOptions {
+            insecure: vec!["reg.example:5000".into()],
+            ..RegistryOptions::default()
+        };
+        let e = Endpoint::new("docker.io", &o);
+        assert_eq!(e.host, "registry-1.docker.io");
+        assert!(!e.allow_http && !e.loopback);
+        for local in [
+            "localhost:5000",
+            "localhost",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            let e = Endpoint::new(local, &o);
+            assert!(e.allow_http && e.loopback, "{local}");
+            assert_eq!(e.host, local);
+        }
+        assert!(Endpoint::new("reg.example:5000", &o).allow_http);
+        assert!(!Endpoint::new("reg.example:5001", &o).allow_http);
+        assert!(!Endpoint::new("quay.io", &o).allow_http);
+        let no_verify = RegistryOptions {
+            tls_verify: false,
+            ..RegistryOptions::default()
+        };
+        assert!(Endpoint::new("quay.io", &no_verify).allow_http);
+    }
+
+    #[test]
+    fn locations_and_refusals() {
+        let d = Digest::of(b"x");
+        assert_eq!(
+            digest_query("http://h/v2/r/blobs/uploads/u?_state=s", &d),
+            format!(
+                "http://h/v2/r/blobs/uploads/u?_state=s&digest=sha256%3A{}",
+                d.hex()
+            )
+        );
+        assert_eq!(
+            digest_query("/u", &d),
+            format!("/u?digest=sha256%3A{}", d.hex())
+        );
+        let o = RegistryOptions {
+            loopback_only: true,
+            ..RegistryOptions::default()
+        };
+        let e = Client::connect("docker.io", "library/busybox", false, &o, None).unwrap_err();
+        assert!(e.to_string().contains("not on this machine"), "{e}");
+    }
+}
