@@ -798,6 +798,10 @@ struct Proxy {
     requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     cuts: Arc<AtomicUsize>,
+    /// Forward requests without their `Range` header (a registry that ignores ranges).
+    strip_range: Arc<AtomicBool>,
+    /// Answer a GET of the target blob with a 307 to this address instead of forwarding.
+    redirect_to: Arc<Mutex<Option<String>>>,
 }
 
 impl Proxy {
@@ -811,6 +815,8 @@ impl Proxy {
             requests: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(AtomicBool::new(false)),
             cuts: Arc::new(AtomicUsize::new(0)),
+            strip_range: Arc::new(AtomicBool::new(false)),
+            redirect_to: Arc::new(Mutex::new(None)),
         };
         let (mode, requests, stop, cuts) = (
             p.mode.clone(),
@@ -818,6 +824,7 @@ impl Proxy {
             p.stop.clone(),
             p.cuts.clone(),
         );
+        let (strip_range, redirect_to) = (p.strip_range.clone(), p.redirect_to.clone());
         let upstream = upstream.to_owned();
         let target = target.to_owned();
         std::thread::spawn(move || {
@@ -844,6 +851,8 @@ impl Proxy {
                         sent.clone(),
                         target.clone(),
                     );
+                    let (strip_range, redirect_to) = (strip_range.clone(), redirect_to.clone());
+                    let mut reply = client.try_clone().unwrap();
                     std::thread::spawn(move || {
                         let mut buf = vec![0; 65536];
                         while let Ok(n) = c.read(&mut buf) {
@@ -861,7 +870,23 @@ impl Proxy {
                                     && chunk.contains(&format!("/blobs/sha256:{target}"));
                                 armed.store(is_target, Ordering::SeqCst);
                                 sent.store(0, Ordering::SeqCst);
-                                requests.lock().unwrap().push(chunk);
+                                requests.lock().unwrap().push(chunk.clone());
+                                let to = redirect_to.lock().unwrap().clone();
+                                if let (true, Some(to)) = (is_target, to) {
+                                    let path = chunk.split(' ').nth(1).unwrap_or("/");
+                                    let _ = write!(reply, "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{to}{path}\r\nContent-Length: 0\r\n\r\n");
+                                    continue;
+                                }
+                                if strip_range.load(Ordering::SeqCst)
+                                    && chunk.contains("\r\nRange: ")
+                                {
+                                    let rewritten =
+                                        chunk.replacen("\r\nRange: ", "\r\nX-Dropped-Range: ", 1);
+                                    if s.write_all(rewritten.as_bytes()).is_err() {
+                                        break;
+                                    }
+                                    continue;
+                                }
                             }
                             if s.write_all(&buf[..n]).is_err() {
                                 break;
@@ -971,6 +996,42 @@ fn a_cut_connection_is_resumed_with_range() {
     assert_eq!(b.image_id(&via), a.image_id(&name));
     fsck(&b);
     assert_eq!(ok(&b, &[], &["run", "--rm", &via, "true"]), "");
+}
+
+#[test]
+fn redirects_and_a_registry_without_ranges() {
+    let reg = Registry::start(RegOpts::default());
+    let (a, name, blob_hex) = big_layer_image(&reg);
+    let proxy = Proxy::start(&reg.addr, &blob_hex);
+    let via = name.replacen(&reg.addr, &proxy.addr, 1);
+    // The big blob is served by "another host" (the registry itself) through a 307.
+    *proxy.redirect_to.lock().unwrap() = Some(reg.addr.clone());
+    let b = Berth::new();
+    ok(&b, &[], &["pull", &via]);
+    assert_eq!(b.image_id(&via), a.image_id(&name));
+    assert!(proxy
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.contains(&format!("/blobs/sha256:{blob_hex}"))));
+    fsck(&b);
+    // A cut download from a registry that ignores Range: read again from the start,
+    // what was already delivered skipped.
+    *proxy.redirect_to.lock().unwrap() = None;
+    proxy.strip_range.store(true, Ordering::SeqCst);
+    proxy.set(Mode::Cut(1 << 20));
+    let c = Berth::new();
+    ok(&c, &[], &["pull", &via]);
+    assert_eq!(proxy.cuts.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        proxy.range_requests().len(),
+        1,
+        "asked for a range (that was dropped)"
+    );
+    assert_eq!(c.image_id(&via), a.image_id(&name));
+    fsck(&c);
+    assert_eq!(ok(&c, &[], &["run", "--rm", &via, "true"]), "");
 }
 
 #[test]
