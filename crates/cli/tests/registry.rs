@@ -456,6 +456,15 @@ fn gzip_layers_chunked_push_and_run_pull() {
     let e = fails(&c, &[], &["create", "--pull", "sometimes", &name], 125);
     assert!(e.contains("invalid pull option"), "{e}");
     fsck(&b);
+    // vfs: layers download in parallel, then unpack in order on their parents.
+    let v = Berth::with_driver("vfs");
+    ok(&v, &[], &["pull", &name]);
+    assert_eq!(v.image_id(&name), id);
+    assert_eq!(
+        ok(&v, &[], &["run", "--rm", &name, "cat", "/data/hello"]),
+        "hello from layer 3\n"
+    );
+    fsck(&v);
 }
 
 #[test]
