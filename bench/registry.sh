@@ -19,7 +19,7 @@
 # The image: busybox + MB MiB of base64 text (random, so gzip makes it ~3/4) per layer,
 # 5 layers, made by berth (import, then 4 x run + commit). It is in the registry twice:
 #   plain  pushed by berth: uncompressed tar layers, as berth stores commits
-#   gzip   the same image copied by skopeo from berth's docker-archive: gzip layers
+#   gzip   the same image with each layer gzip -6'd (from berth's save; loaded, pushed)
 # (the image IDs are the same). Each timed pull goes into a fresh store (berth: a new
 # --root; podman: a private store as in images.sh, reset between runs); `sync` runs
 # before each. The registry listens on 127.0.0.1 only; nothing leaves the machine.
@@ -54,7 +54,7 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 command -v jq >/dev/null || { echo "registry.sh: needs jq" >&2; exit 1; }
 command -v curl >/dev/null || { echo "registry.sh: needs curl" >&2; exit 1; }
 [ -n "$PODMAN" ] || echo "note: podman is not installed: no podman figures" >&2
-[ -n "$SKOPEO" ] || echo "note: skopeo is not installed: no gzip image, no skopeo figures" >&2
+[ -n "$SKOPEO" ] || echo "note: skopeo is not installed: no skopeo figures" >&2
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-registry.XXXXXX")
 log=$work/log
@@ -170,14 +170,27 @@ gzip=$reg/bench/gzip:latest
 b gen tag localhost/bench-big:4 "$plain"
 progress "push (berth): $plain"
 b gen push "$plain" >>"$log"
-images="plain"
-if [ -n "$SKOPEO" ]; then
-  b gen save -o "$work/big.tar" "$plain"
-  progress "copy with gzip layers (skopeo): $gzip"
-  "$SKOPEO" copy -q --dest-tls-verify=false "docker-archive:$work/big.tar" "docker://$gzip" >>"$log" 2>&1
-  rm -f "$work/big.tar"
-  images="plain gzip"
-fi
+progress "gzip layers (gzip -6 of each layer of berth's save, loaded and pushed by berth): $gzip"
+b gen save -o "$work/big.tar" "$plain"
+mkdir -p "$work/x" "$work/gz"
+tar -C "$work/x" -xf "$work/big.tar"
+rm -f "$work/big.tar"
+cp "$work/x/$(jq -r '.[0].Config' "$work/x/manifest.json")" "$work/gz/config.json"
+i=0
+list=
+for l in $(jq -r '.[0].Layers[]' "$work/x/manifest.json"); do
+  gzip -6 -n <"$work/x/$l" >"$work/gz/l$i.tar"
+  list="$list\"l$i.tar\","
+  i=$((i + 1))
+done
+printf '[{"Config":"config.json","RepoTags":["%s"],"Layers":[%s]}]' "$gzip" "${list%,}" >"$work/gz/manifest.json"
+tar -C "$work/gz" -cf "$work/big-gz.tar" .
+rm -rf "$work/x" "$work/gz"
+b gz load -i "$work/big-gz.tar" >>"$log"
+b gz push "$gzip" >>"$log"
+b_reset gz
+rm -f "$work/big-gz.tar"
+images="plain gzip"
 b_reset gen
 want_id=
 
