@@ -200,6 +200,12 @@ impl Engine {
             client.get_blob_bytes(&config.digest, MAX_CONFIG)?
         };
         let id = Digest::of(&config_json);
+        if id != config.digest {
+            return Err(EngineError::Other(format!(
+                "config blob {}: digest mismatch: got {id}",
+                config.digest
+            )));
+        }
         let cfg = parse_config(&config_json, &id.to_string())?;
         if let (Some(w), false) = (&want, from_index) {
             let actual = Platform {
