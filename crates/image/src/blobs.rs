@@ -163,7 +163,8 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Removes temporary files left by interrupted writes older than `min_age`.
+    /// Removes temporary files left by interrupted writes (and partial downloads) older
+    /// than `min_age`.
     pub fn clean_temp(&self, min_age: std::time::Duration) -> Result<usize> {
         let mut n = 0;
         for e in fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, "list blobs", e))? {
@@ -174,12 +175,137 @@ impl BlobStore {
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age >= min_age);
-            if e.file_name().to_string_lossy().starts_with(".tmp-") && old {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if (name.starts_with(".tmp-") || name.starts_with(".partial-")) && old {
                 let _ = fs::remove_file(e.path());
                 n += 1;
             }
         }
         Ok(n)
+    }
+}
+
+/// A blob being downloaded into `.partial-<hex>`, kept across interrupted pulls so that
+/// the next one resumes it. An exclusive `flock` makes one process at a time append to
+/// it; a second process downloading the same blob meanwhile writes a private temporary
+/// file instead. [`PartialBlob::finish`] verifies and renames it to its digest.
+pub struct PartialBlob {
+    dir: PathBuf,
+    digest: Digest,
+    path: PathBuf,
+    file: PartialFile,
+    /// Bytes that were there when it was opened.
+    existing: u64,
+    written: u64,
+}
+
+enum PartialFile {
+    Locked(nix::fcntl::Flock<File>),
+    Private(tempfile::NamedTempFile),
+}
+
+impl PartialFile {
+    fn file(&self) -> &File {
+        match self {
+            PartialFile::Locked(f) => f,
+            PartialFile::Private(t) => t.as_file(),
+        }
+    }
+}
+
+impl BlobStore {
+    /// Opens (or creates) the partial download of blob `d`.
+    pub fn partial(&self, d: &Digest) -> Result<PartialBlob> {
+        let path = self.dir.join(format!(".partial-{}", d.hex()));
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, "open partial blob", e))?;
+        let file = match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(l) => PartialFile::Locked(l),
+            Err(_) => PartialFile::Private(
+                tempfile::Builder::new()
+                    .prefix(".tmp-")
+                    .tempfile_in(&self.dir)
+                    .map_err(|e| Error::io(&self.dir, "create temporary blob", e))?,
+            ),
+        };
+        let path = match &file {
+            PartialFile::Locked(_) => path,
+            PartialFile::Private(t) => t.path().to_owned(),
+        };
+        let existing = file
+            .file()
+            .metadata()
+            .map_err(|e| Error::io(&path, "stat partial blob", e))?
+            .len();
+        Ok(PartialBlob {
+            dir: self.dir.clone(),
+            digest: d.clone(),
+            path,
+            file,
+            existing,
+            written: 0,
+        })
+    }
+}
+
+impl PartialBlob {
+    /// Bytes a previous download left (to be read back with [`PartialBlob::read_existing`]
+    /// and resumed from there).
+    pub fn existing(&self) -> u64 {
+        self.existing
+    }
+
+    /// Reads back what a previous download left, from its start.
+    pub fn read_existing(&self) -> Result<impl Read + Send> {
+        let f =
+            File::open(&self.path).map_err(|e| Error::io(&self.path, "open partial blob", e))?;
+        Ok(f.take(self.existing))
+    }
+
+    /// Appends downloaded bytes.
+    pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut f = self.file.file();
+        f.write_all(data)?;
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
+    /// Drops what was downloaded (it was wrong); the next pull starts afresh.
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.path);
+    }
+
+    /// The whole blob is there and hashed to `got`: fsync and rename it to its digest.
+    /// A mismatch removes it. Returns whether the blob is new in the store.
+    pub fn finish(self, got: &Digest) -> Result<bool> {
+        if *got != self.digest {
+            let _ = fs::remove_file(&self.path);
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", self.digest),
+                expected: self.digest.clone(),
+                got: got.clone(),
+            });
+        }
+        self.file
+            .file()
+            .sync_all()
+            .map_err(|e| Error::io(&self.path, "fsync blob", e))?;
+        let dest = self.dir.join(self.digest.hex());
+        let created = !dest.exists();
+        match self.file {
+            PartialFile::Locked(_) => fs::rename(&self.path, &dest)
+                .map_err(|e| Error::io(&dest, "rename blob into place", e))?,
+            PartialFile::Private(t) => {
+                t.persist(&dest)
+                    .map_err(|e| Error::io(&dest, "rename blob into place", e.error))?;
+            }
+        }
+        sync_dir(&self.dir)?;
+        Ok(created)
     }
 }
 

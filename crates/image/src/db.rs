@@ -487,6 +487,19 @@ impl ImageDb {
         Ok(id)
     }
 
+    /// Records the manifest an image was pushed with, if it had none (its RepoDigests).
+    pub fn record_manifest(&self, id: &ImageId, digest: &Digest, json: &[u8]) -> Result<()> {
+        self.write("record manifest", |tx| {
+            tx.execute(
+                "UPDATE images SET manifest_digest = ?2, manifest_json = ?3
+                 WHERE id = ?1 AND manifest_digest IS NULL",
+                params![id.to_string(), digest.to_string(), json],
+            )
+            .map_err(self.dberr(format!("record manifest of {id}")))?;
+            Ok(())
+        })
+    }
+
     /// Points `reference` at `image` (moving it from another image, as `docker tag`).
     pub fn tag(&self, reference: &Reference, image: &ImageId) -> Result<()> {
         check_taggable(reference)?;
@@ -1008,14 +1021,14 @@ pub fn history_of(img: &Image) -> Result<Vec<HistoryEntry>> {
     Ok(out)
 }
 
-pub(crate) fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration> {
+pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration> {
     serde_json::from_slice(bytes).map_err(|e| Error::Config {
         what: what.to_owned(),
         msg: format!("malformed JSON: {e}"),
     })
 }
 
-pub(crate) fn config_diff_ids(config: &ImageConfiguration, id: &Digest) -> Result<Vec<Digest>> {
+pub fn config_diff_ids(config: &ImageConfiguration, id: &Digest) -> Result<Vec<Digest>> {
     config
         .rootfs()
         .diff_ids()

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 mod error;
 pub mod reference;
+pub mod registry;
 
 pub use blobs::BlobStore;
 pub use db::{Image, ImageDb, ImageSummary, LayerRecord, NewImage, NewLayer, RemovedImage};

@@ -402,11 +402,7 @@ impl HostFlags {
             o::platform(p)?;
         }
         match self.pull.as_deref() {
-            None | Some("missing" | "never") => {}
-            Some("always") => return Err(EngineError::Invalid(
-                "no registry reachable: pull is not supported yet (use --pull missing or never)"
-                    .into(),
-            )),
+            None | Some("missing" | "never" | "always") => {}
             Some(p) => {
                 return Err(EngineError::Invalid(format!(
                 "invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\""
@@ -484,8 +480,22 @@ pub fn start_failure(e: EngineError) -> i32 {
     }
 }
 
+/// `--pull`: fetch the image first when the policy says so.
+fn pull_image(engine: &Engine, f: &ContainerFlags) -> Result<()> {
+    super::registry::pull_for_run(
+        engine,
+        &f.image,
+        f.host.pull.as_deref(),
+        f.host.platform.as_deref(),
+    )
+}
+
 pub fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
-    match a.flags.options().and_then(|o| engine.create(&o)) {
+    let opts = a
+        .flags
+        .options()
+        .and_then(|o| pull_image(engine, &a.flags).map(|_| o));
+    match opts.and_then(|o| engine.create(&o)) {
         Ok(id) => {
             println!("{id}");
             Ok(0)
@@ -518,6 +528,9 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<i32> {
         }
         Err(e) => return Ok(start_failure(e)),
     };
+    if let Err(e) = pull_image(engine, &a.flags) {
+        return Ok(start_failure(e));
+    }
     if a.rm && opts.run.restart.as_deref().is_some_and(|r| r != "no") {
         return Ok(start_failure(EngineError::Invalid(
             "Conflicting options: --restart and --rm".into(),

@@ -46,6 +46,10 @@ pub enum ImageCommand {
     Save(super::archive::SaveArgs),
     /// Import a root filesystem tarball
     Import(super::archive::ImportArgs),
+    /// Download an image from a registry
+    Pull(super::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(super::registry::PushArgs),
 }
 
 pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<i32> {
@@ -60,6 +64,8 @@ pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<i32> {
         ImageCommand::Load(a) => super::archive::load(engine, a),
         ImageCommand::Save(a) => super::archive::save(engine, a),
         ImageCommand::Import(a) => super::archive::import(engine, a),
+        ImageCommand::Pull(a) => super::registry::pull(engine, a),
+        ImageCommand::Push(a) => super::registry::push(engine, a),
     }
 }
 

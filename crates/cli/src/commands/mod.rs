@@ -7,6 +7,7 @@ mod events;
 mod image;
 mod lifecycle;
 mod network;
+mod registry;
 mod system;
 mod volume;
 
@@ -17,6 +18,14 @@ use clap::Subcommand;
 pub enum Command {
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
     /// Load images from a tar archive (docker-archive or OCI) on stdin or -i
     Load(archive::LoadArgs),
     /// Save images to a tar archive (stdout or -o)
@@ -114,9 +123,18 @@ impl Command {
 }
 
 pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
+    // Credentials live in the Docker client's config, not under the root.
+    let cmd = match cmd {
+        Command::Login(a) => return registry::login(a),
+        Command::Logout(a) => return registry::logout(a),
+        c => c,
+    };
     let engine = Engine::open(opts)?;
     match cmd {
         Command::Build(a) => build::build(&engine, a),
+        Command::Pull(a) => registry::pull(&engine, a),
+        Command::Push(a) => registry::push(&engine, a),
+        Command::Login(_) | Command::Logout(_) => Ok(0),
         Command::Load(a) => archive::load(&engine, a),
         Command::Save(a) => archive::save(&engine, a),
         Command::Import(a) => archive::import(&engine, a),
