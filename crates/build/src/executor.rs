@@ -658,16 +658,33 @@ impl Builder<'_> {
         Ok(st)
     }
 
-    /// The image a FROM (or COPY --from) names. It must be here for now:
-    /// this is the one place that will call `Engine::pull` once the
-    /// registry client lands (when the image is missing, or always with
-    /// `--pull`, which is accepted meanwhile).
+    /// The image a FROM (or COPY --from) names: pulled when it is not here,
+    /// and with `--pull` even when it is (Docker's builder does both).
     fn base_image(&self, name: &str) -> Result<(Digest, Vec<u8>)> {
-        self.engine.image_config(name).map_err(|_| {
-            other(format!(
-                "Unable to find image '{name}' locally: pull it first (berth build does not pull)"
-            ))
-        })
+        let local = self.engine.image_config(name);
+        if let (Ok(found), false) = (&local, self.opts.pull) {
+            return Ok(found.clone());
+        }
+        let flags = berth_engine::RegistryFlags {
+            platform: self.opts.platform.clone(),
+            tls_verify: None,
+        };
+        let quiet = self.opts.quiet;
+        let sink = move |p: berth_engine::Progress<'_>| {
+            if let (false, berth_engine::Progress::Line(l)) = (quiet, p) {
+                println!("{l}");
+            }
+        };
+        match self.engine.pull(name, &flags, &sink) {
+            Ok(_) => self
+                .engine
+                .image_config(name)
+                .map_err(|e| other(e.to_string())),
+            Err(e) => Err(other(format!(
+                "Unable to find image '{name}' locally: {}",
+                e.to_string().trim_start_matches("Error: ")
+            ))),
+        }
     }
 
     fn expand(&self, st: &Stage, ins: &Instruction, w: &str) -> Result<String> {

@@ -698,15 +698,21 @@ fn bad_dockerfiles_and_flags_fail_clearly() {
         ("FROM busybox\nENV A=${B\n", "Error: Dockerfile:2: missing '}' in variable substitution"),
         ("FROM busybox\nEXPOSE 99999\n", "Error: Dockerfile:2: invalid containerPort: 99999"),
         ("FROM busybox\nCOPY --chmod=999 x /\n", "Error: Dockerfile:2: invalid chmod parameter: \"999\""),
-        ("FROM no-such-image:1\n", "Error: Unable to find image 'no-such-image:1' locally: pull it first (berth build does not pull)"),
+        ("FROM no-such-image:1\n", "Error: Unable to find image 'no-such-image:1' locally: "),
         ("FROM busybox\nCOPY missing /\n", "Error: COPY failed: file not found in build context or excluded by .dockerignore: stat missing: file does not exist"),
-        ("FROM busybox\nCOPY --from=nowhere /x /\n", "Error: Unable to find image 'nowhere' locally: pull it first (berth build does not pull)"),
+        ("FROM busybox\nCOPY --from=nowhere /x /\n", "Error: Unable to find image 'nowhere' locally: "),
         ("FROM busybox\nRUN --network=overlay true\n", "Error: network mode \"overlay\" is not supported for builds: use bridge, none or host"),
         ("FROM busybox\nRUN no-such-program\n", "Error: The command '/bin/sh -c no-such-program' returned a non-zero code: 127"),
     ];
     for (i, (df, want)) in cases.iter().enumerate() {
         let c = context(&b, &format!("case{i}"), &[("Dockerfile", df)]);
-        assert_eq!(&b.fails(&["build", s(&c)], 1), want, "{df}");
+        let e = b.fails(&["build", s(&c)], 1);
+        // A missing base is pulled; the reason it cannot be follows.
+        if want.ends_with("locally: ") {
+            assert!(e.starts_with(want), "{df}: {e}");
+        } else {
+            assert_eq!(&e, want, "{df}");
+        }
     }
     // Another file name is named as such.
     let c = context(&b, "named", &[("build.df", "FROM busybox\nFROOM x\n")]);
