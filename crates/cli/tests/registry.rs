@@ -362,7 +362,7 @@ fn push_rmi_pull_run_round_trip() {
     let out = ok(&b, &[], &["image", "pull", &by_digest]);
     assert_eq!(last_line(&out), by_digest, "{out}");
     // A tag-less name gets :latest, as Docker says.
-    let e = fails(&b, &[], &["pull", &format!("{}/bb", reg.addr)], 125);
+    let e = fails(&b, &[], &["pull", &format!("{}/bb", reg.addr)], 1);
     assert!(e.contains("manifest unknown"), "{e}");
 
     // A committed image (its config is only in the database) round-trips too.
@@ -476,9 +476,9 @@ fn htpasswd_login_push_pull_logout() {
     let b = busybox_store(&reg);
     let name = format!("{}/bb:1", reg.addr);
     let config = b.scratch().join("docker-config/config.json");
-    let e = fails(&b, &[], &["push", &name], 125);
+    let e = fails(&b, &[], &["push", &name], 1);
     assert!(e.contains("unauthorized"), "{e}");
-    let e = fails(&b, &[], &["pull", &name], 125);
+    let e = fails(&b, &[], &["pull", &name], 1);
     assert!(e.contains("unauthorized"), "{e}");
 
     // A wrong password: one clear line, nothing stored.
@@ -498,10 +498,10 @@ fn htpasswd_login_push_pull_logout() {
         child.wait_with_output().unwrap()
     };
     let out = login("wrong");
-    let e = check_failure(&["login"], &out, 125);
+    let e = check_failure(&["login"], &out, 1);
     assert!(e.contains("unauthorized"), "{e}");
     assert!(!config.exists(), "a failed login stored something");
-    let e = fails(&b, &[], &["login", &reg.addr], 125);
+    let e = fails(&b, &[], &["login", &reg.addr], 1);
     assert!(e.contains("--password-stdin"), "{e}");
 
     let out = login("s3cret");
@@ -534,7 +534,7 @@ fn htpasswd_login_push_pull_logout() {
         ok(&b, &[], &["logout", &reg.addr]),
         format!("Not logged in to {}\n", reg.addr)
     );
-    let e = fails(&b, &[], &["pull", &name], 125);
+    let e = fails(&b, &[], &["pull", &name], 1);
     assert!(e.contains("unauthorized"), "{e}");
 }
 
@@ -547,7 +547,7 @@ fn tls_with_a_private_ca() {
     let b = busybox_store(&reg);
     let name = format!("{}/bb:1", reg.addr);
     // Not trusted: refused, and no fallback to plain HTTP helps a TLS-only registry.
-    let e = fails(&b, &[], &["push", &name], 125);
+    let e = fails(&b, &[], &["push", &name], 1);
     assert!(
         e.to_lowercase().contains("certificate") || e.contains("UnknownIssuer"),
         "{e}"
@@ -572,7 +572,7 @@ fn tls_with_a_private_ca() {
     assert_eq!(d.image_id(&name), b.image_id(&name));
     // A certs.d file that is not a certificate is an error that names it.
     std::fs::write(certs.join(&reg.addr).join("bad.crt"), "junk").unwrap();
-    let e = fails(&c, &env, &["pull", &name], 125);
+    let e = fails(&c, &env, &["pull", &name], 1);
     assert!(e.contains("bad.crt"), "{e}");
 }
 
@@ -727,9 +727,9 @@ fn multi_arch_index_and_platform() {
     assert_eq!(c.image_id(&name), co, "--platform chose the other entry");
     assert_eq!(c.inspect(&name)["Architecture"], other_arch);
 
-    let e = fails(&c, &[], &["pull", "--platform", "linux/s390x", &name], 125);
+    let e = fails(&c, &[], &["pull", "--platform", "linux/s390x", &name], 1);
     assert!(e.contains("no matching manifest for linux/s390x"), "{e}");
-    let e = fails(&c, &[], &["pull", "--platform", "Linux//x", &name], 125);
+    let e = fails(&c, &[], &["pull", "--platform", "Linux//x", &name], 1);
     assert!(e.contains("invalid platform"), "{e}");
     // A single-platform manifest that is not the one asked for.
     let e = fails(
@@ -741,7 +741,7 @@ fn multi_arch_index_and_platform() {
             &format!("linux/{other_arch}"),
             &format!("{}/multi:{host_arch}-only", reg.addr),
         ],
-        125,
+        1,
     );
     assert!(e.contains("does not match the specified platform"), "{e}");
     fsck(&c);
@@ -1137,7 +1137,7 @@ fn bad_inputs_are_one_line_and_leave_nothing() {
     ];
     for (args, want) in &cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let e = fails(&c, &[], &args, 125);
+        let e = fails(&c, &[], &args, 1);
         assert!(e.contains(want), "{args:?}: {e}");
         assert!(c.image_ids().is_empty());
         fsck(&c);
@@ -1157,7 +1157,7 @@ fn bad_inputs_are_one_line_and_leave_nothing() {
     let mid = data.len() / 2;
     data[mid] ^= 0xff;
     std::fs::write(&f, &data).unwrap();
-    let e = fails(&c, &[], &["pull", &name], 125);
+    let e = fails(&c, &[], &["pull", &name], 1);
     assert!(e.contains("digest mismatch"), "{e}");
     assert!(c.image_ids().is_empty());
     assert!(c.blobs().iter().all(|h| *h != layer_hex), "{:?}", c.blobs());
@@ -1346,7 +1346,7 @@ fn bearer_token_auth() {
     let name = format!("{}/tok/bb:1", reg.addr);
     ok(&b, &[], &["tag", "busybox", &name]);
     // Anonymous: the token server refuses.
-    let e = fails(&b, &[], &["push", &name], 125);
+    let e = fails(&b, &[], &["push", &name], 1);
     assert!(e.contains("unauthorized"), "{e}");
     let login = |pw: &str| {
         let mut c = b.cmd(&["login", "-u", "tok", "--password-stdin", &reg.addr]);
@@ -1363,7 +1363,7 @@ fn bearer_token_auth() {
             .unwrap();
         child.wait_with_output().unwrap()
     };
-    let e = check_failure(&["login"], &login("wrong"), 125);
+    let e = check_failure(&["login"], &login("wrong"), 1);
     assert!(
         e.contains("unauthorized") && e.contains("incorrect username or password"),
         "{e}"
