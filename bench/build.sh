@@ -70,6 +70,8 @@ unmount_under() {
 cleanup() {
   set +e
   if [ -n "$PODMAN" ] && [ -d "$work/podman" ]; then p system reset -f >/dev/null 2>&1; fi
+  # berth's networks (RUN steps run on the default bridge): bridge and nftables table
+  [ -d "$work/berth" ] && b system reset -f >/dev/null 2>&1
   unmount_under "$work"
   if [ $KEEP = 1 ]; then echo "work directory kept: $work"; else rm -rf "$work"; fi
 }

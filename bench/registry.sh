@@ -85,6 +85,7 @@ p_reset() {
 }
 b_reset() {
   [ -d "$work/berth-$1" ] || return 0
+  b "$1" system reset -f >/dev/null 2>&1 || true
   unmount_under "$work/berth-$1"
   rm -rf "$work/berth-$1"
 }
@@ -94,6 +95,7 @@ cleanup() {
   if [ -n "$PODMAN" ]; then
     for d in "$work"/podman-*; do [ -d "$d" ] && p_reset "${d##*/podman-}"; done
   fi
+  for d in "$work"/berth-*; do [ -d "$d" ] && b_reset "${d##*/berth-}"; done
   unmount_under "$work"
   if [ $KEEP = 1 ]; then echo "work directory kept: $work"; else rm -rf "$work"; fi
 }
