@@ -93,6 +93,7 @@ cleanup() {
   if [ -n "$PODMAN" ]; then
     for d in "$work"/podman-*; do [ -d "$d" ] && p_reset "${d##*/podman-}"; done
   fi
+  for d in "$work"/berth-*; do [ -d "$d" ] && b "${d##*/berth-}" system reset -f >/dev/null 2>&1; done
   unmount_under "$work"
   if [ $KEEP = 1 ]; then echo "work directory kept: $work"; else rm -rf "$work"; fi
 }
@@ -213,7 +214,7 @@ podman_create_mount_rm() {
 }
 for i in $(seq "$RUNS"); do
   sample berth-create50 berth_create_rm
-  sample berth-run50 b l50 run --rm "$l50" cat /f50
+  sample berth-run50 b l50 run --rm --network none "$l50" cat /f50
   if [ -n "$PODMAN" ]; then
     sample podman-create50 podman_create_rm
     sample podman-createmount50 podman_create_mount_rm

@@ -169,6 +169,7 @@ cleanup() {
   if [ -d "$work/berth" ]; then
     ids=$(b ps -aq 2>/dev/null)
     [ -z "$ids" ] || b rm -f $ids >/dev/null 2>&1
+    b system reset -f >/dev/null 2>&1
   fi
   if [ -n "$PODMAN" ] && [ -d "$work/p" ]; then
     p runc rm -f -t 0 -a >/dev/null 2>&1
