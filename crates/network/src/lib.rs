@@ -466,15 +466,30 @@ impl Manager {
     pub fn remove_everything(&mut self) -> Result<()> {
         let _l = self.root_lock()?;
         let mut host = netlink::Netlink::open()?;
+        // Goes on past a failure so that one stuck piece does not leave
+        // the rest behind; the first failure is reported.
+        let mut first = None;
         for n in self.db.networks()? {
             for ep in self.db.endpoints_of_network(&n.id)? {
                 let _ = host.delete_link_by_name(&host_veth_name(&ep.container_id, &n.id));
             }
-            self.db.release_network(&n.id)?;
-            self.db.delete_network(&n.id)?;
-            host.delete_link_by_name(&n.bridge)?;
+            for r in [
+                self.db.release_network(&n.id),
+                self.db.delete_network(&n.id),
+                host.delete_link_by_name(&n.bridge).map(|_| ()),
+            ] {
+                if let Err(e) = r {
+                    first.get_or_insert(e);
+                }
+            }
         }
-        nft::remove(&self.table)
+        if let Err(e) = nft::remove(&self.table) {
+            first.get_or_insert(e);
+        }
+        match first {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Attaches a container to a network: its address lease (kept until the

@@ -93,14 +93,30 @@ fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Goes on past a failure (a container that cannot be removed must not
+/// leave the bridges and rules behind) and reports the first one.
 fn reset(engine: &Engine) -> Result<i32> {
-    for c in engine.containers(false)? {
-        engine.rm(c.id.as_str(), true, true)?;
+    let mut first: Option<berth_engine::EngineError> = None;
+    let mut note = |r: Result<()>| {
+        if let Err(e) = r {
+            first.get_or_insert(e);
+        }
+    };
+    match engine.containers(false) {
+        Ok(list) => {
+            for c in list {
+                note(engine.rm(c.id.as_str(), true, true));
+            }
+        }
+        Err(e) => note(Err(e)),
     }
-    engine.network_reset()?;
-    engine.volume_prune(true)?;
-    engine.image_prune(true)?;
-    Ok(0)
+    note(engine.network_reset());
+    note(engine.volume_prune(true).map(|_| ()));
+    note(engine.image_prune(true).map(|_| ()));
+    match first {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
 }
 
 /// Docker's column headers of `system df --format 'table …'`.
