@@ -4,14 +4,14 @@
 //! the builder wrote, and throwing away what a failed build made.
 
 use crate::containers::ContainerId;
-use crate::error::{Context, EngineError, Result};
+use crate::error::{EngineError, Result};
 use crate::lifecycle::CreateOptions;
 use crate::spec::RunOptions;
 use crate::Engine;
 use berth_digest::Digest;
 use berth_image::db::chain_ids;
 use berth_image::{NewImage, NewLayer};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Where a RUN step's processes reach the network.
@@ -262,29 +262,7 @@ impl Engine {
         below: &[NewLayer],
         clamp_mtime: Option<u64>,
     ) -> Result<NewLayer> {
-        let (diff_reader, diff_writer) = std::io::pipe().context(|| "pipe".to_owned())?;
-        let store = &self.layers;
-        let (blob, applied) = std::thread::scope(|s| {
-            let producer = s.spawn(move || -> Result<berth_storage::AppliedLayer> {
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, diff_writer);
-                let r = store.write_diff_clamped(work, &mut w, clamp_mtime)?;
-                w.flush().context(|| "write the diff".to_owned())?;
-                Ok(r)
-            });
-            let blob = self.blobs.put(diff_reader, None);
-            let applied = producer
-                .join()
-                .unwrap_or_else(|_| Err(EngineError::Other("diff writer panicked".into())));
-            (blob, applied)
-        });
-        let applied = applied?;
-        let (blob_digest, _) = blob?;
-        if blob_digest != applied.diff_id {
-            return Err(EngineError::Other(format!(
-                "build: the diff's digest changed while storing it ({} vs {})",
-                blob_digest, applied.diff_id
-            )));
-        }
+        let applied = self.diff_into_blobs(work, clamp_mtime, "build")?;
         let mut diff_ids: Vec<Digest> = below.iter().map(|l| l.diff_id.clone()).collect();
         diff_ids.push(applied.diff_id.clone());
         let chain = chain_ids(&diff_ids)

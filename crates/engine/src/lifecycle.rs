@@ -370,6 +370,42 @@ impl Engine {
         }
     }
 
+    /// The diff of container (or work area) `name` streamed from a second
+    /// thread through a pipe into the blob store, hashed on the way, with
+    /// mtimes clamped to `clamp_mtime` when given; `what` names the
+    /// operation in errors.
+    pub(crate) fn diff_into_blobs(
+        &self,
+        name: &str,
+        clamp_mtime: Option<u64>,
+        what: &str,
+    ) -> Result<berth_storage::AppliedLayer> {
+        let (diff_reader, diff_writer) = std::io::pipe().context(|| "pipe".to_owned())?;
+        let store = &self.layers;
+        let (blob, applied) = std::thread::scope(|s| {
+            let producer = s.spawn(move || -> Result<berth_storage::AppliedLayer> {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, diff_writer);
+                let r = store.write_diff_clamped(name, &mut w, clamp_mtime)?;
+                w.flush().context(|| "write the diff".to_owned())?;
+                Ok(r)
+            });
+            let blob = self.blobs.put(diff_reader, None);
+            let applied = producer
+                .join()
+                .unwrap_or_else(|_| Err(EngineError::Other("diff writer panicked".into())));
+            (blob, applied)
+        });
+        let applied = applied?;
+        let (blob_digest, _) = blob?;
+        if blob_digest != applied.diff_id {
+            return Err(EngineError::Other(format!(
+                "{what}: the diff's digest changed while storing it ({} vs {})",
+                blob_digest, applied.diff_id
+            )));
+        }
+        Ok(applied)
+    }
+
     pub(crate) fn remove_container(&self, id: &ContainerId) -> Result<()> {
         if let Ok(c) = self.containers.resolve(id.as_str()) {
             self.event("destroy", &c, &[]);
@@ -482,31 +518,8 @@ impl Engine {
                 .parse::<Digest>()
                 .map_err(|e| EngineError::Other(e.to_string()))?,
         )?;
-        let (diff_reader, diff_writer) = std::io::pipe().context(|| "pipe".to_owned())?;
         let parent_top = Self::image_top(&img);
-        let store = &self.layers;
-        let cid = c.id.as_str();
-        let (blob, applied) = std::thread::scope(|s| {
-            let producer = s.spawn(move || -> Result<berth_storage::AppliedLayer> {
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, diff_writer);
-                let r = store.write_diff(cid, &mut w)?;
-                w.flush().context(|| "write the diff".to_owned())?;
-                Ok(r)
-            });
-            let blob = self.blobs.put(diff_reader, None);
-            let applied = producer
-                .join()
-                .unwrap_or_else(|_| Err(EngineError::Other("diff writer panicked".into())));
-            (blob, applied)
-        });
-        let applied = applied?;
-        let (blob_digest, _) = blob?;
-        if blob_digest != applied.diff_id {
-            return Err(EngineError::Other(format!(
-                "commit: the diff's digest changed while storing it ({} vs {})",
-                blob_digest, applied.diff_id
-            )));
-        }
+        let applied = self.diff_into_blobs(c.id.as_str(), None, "commit")?;
         let mut diff_ids: Vec<Digest> = img.layers.iter().map(|l| l.diff_id.clone()).collect();
         diff_ids.push(applied.diff_id.clone());
         let chain = chain_ids(&diff_ids)
