@@ -268,6 +268,9 @@ impl Berth {
 
 impl Drop for Berth {
     fn drop(&mut self) {
+        // Its containers ran on the default bridge: the bridge and the
+        // nftables table go with the store.
+        let _ = self.cmd().args(["system", "reset", "-f"]).output();
         unmount_all_under(self.dir.path());
     }
 }
