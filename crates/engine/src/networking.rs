@@ -344,12 +344,8 @@ impl Engine {
                 } else {
                     // A container on the host's network or an older one:
                     // its init's namespace.
-                    let h = HostConfig {
-                        pid: format!("container:{x}"),
-                        ..Default::default()
-                    };
-                    let paths = self.namespace_paths(&h)?;
-                    Ok(paths.get("pid").map(|p| p.replace("/ns/pid", "/ns/net")))
+                    let pid = self.running_init_pid(&x)?;
+                    Ok(Some(format!("/proc/{pid}/ns/net")))
                 }
             }
             NetMode::None => {

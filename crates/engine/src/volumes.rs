@@ -219,30 +219,36 @@ impl Engine {
             let Some(x) = mode.strip_prefix("container:") else {
                 continue;
             };
-            let c = self.containers.resolve(x)?;
-            let not_running = || {
-                invalid(format!(
-                    "container:{x} needs a running container: {x} is not running"
-                ))
-            };
-            if c.state != State::Running {
-                return Err(not_running());
-            }
-            let st = std::process::Command::new(container_runtime(&c.config.host)?)
-                .arg("--root")
-                .arg(self.run_dir().join("runtime"))
-                .arg("state")
-                .arg(c.id.as_str())
-                .output()
-                .map_err(|_| not_running())?;
-            let pid = serde_json::from_slice::<serde_json::Value>(&st.stdout)
-                .ok()
-                .and_then(|v| v["pid"].as_i64())
-                .filter(|p| *p > 0)
-                .ok_or_else(not_running)?;
+            let pid = self.running_init_pid(x)?;
             out.insert(kind.to_owned(), format!("/proc/{pid}/ns/{kind}"));
         }
         Ok(out)
+    }
+
+    /// The init pid of running container `x` (whose namespaces another
+    /// container joins), from the runtime's state.
+    pub(crate) fn running_init_pid(&self, x: &str) -> Result<i64> {
+        let c = self.containers.resolve(x)?;
+        let not_running = || {
+            invalid(format!(
+                "container:{x} needs a running container: {x} is not running"
+            ))
+        };
+        if c.state != State::Running {
+            return Err(not_running());
+        }
+        let st = std::process::Command::new(container_runtime(&c.config.host)?)
+            .arg("--root")
+            .arg(self.run_dir().join("runtime"))
+            .arg("state")
+            .arg(c.id.as_str())
+            .output()
+            .map_err(|_| not_running())?;
+        serde_json::from_slice::<serde_json::Value>(&st.stdout)
+            .ok()
+            .and_then(|v| v["pid"].as_i64())
+            .filter(|p| *p > 0)
+            .ok_or_else(not_running)
     }
 }
 
