@@ -111,6 +111,11 @@ impl Engine {
     /// no container left on a user network it is stopped.
     fn dns_refresh(&self, m: &Manager, start: bool) -> Result<()> {
         let (records, pid) = self.dns_files();
+        if !start && !records.exists() {
+            // No resolver runs for this root (it exists only with its
+            // records): nothing to update, and nothing to start here.
+            return Ok(());
+        }
         let nets: Vec<NetworkRecord> = m
             .db()
             .networks()?
@@ -422,9 +427,7 @@ impl Engine {
         let _ = self.with_net(|m| {
             if ns.exists() || !m.db().ports_of(id.as_str())?.is_empty() {
                 let torn = m.teardown(id.as_str());
-                if self.dns_files().0.exists() {
-                    self.dns_refresh(m, false)?;
-                }
+                self.dns_refresh(m, false)?;
                 torn?;
             }
             Ok(())
@@ -695,9 +698,7 @@ impl Engine {
     pub fn network_rm(&self, key: &str) -> Result<NetworkRecord> {
         self.with_net(|m| {
             let n = m.remove_network(key)?;
-            if self.dns_files().0.exists() {
-                self.dns_refresh(m, false)?;
-            }
+            self.dns_refresh(m, false)?;
             Ok(n)
         })
     }
@@ -712,6 +713,9 @@ impl Engine {
                 }
                 m.remove_network(&n.id)?;
                 out.push(n.name);
+            }
+            if !out.is_empty() {
+                self.dns_refresh(m, false)?;
             }
             Ok(out)
         })
@@ -797,6 +801,8 @@ impl Engine {
 
     /// After a rename: the resolver answers to the new name.
     pub(crate) fn network_renamed(&self) {
+        // Checked before the network database is opened: most roots run
+        // no resolver.
         if self.dns_files().0.exists() {
             let _ = self.with_net(|m| self.dns_refresh(m, false));
         }
