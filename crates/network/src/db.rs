@@ -200,20 +200,16 @@ impl NetworkDb {
         if let Some(n) = self.network_by_name(key)? {
             return Ok(n);
         }
-        let all = self.networks()?;
-        let matches: Vec<_> = all
+        let mut matches: Vec<_> = self
+            .networks()?
             .into_iter()
             .filter(|n| !key.is_empty() && n.id.starts_with(key))
             .collect();
         match matches.len() {
-            1 => Ok(matches
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::NotFound(key.into()))?),
             0 => Err(Error::NotFound(format!("network {key} not found"))),
-            _ => Err(Error::Invalid(format!(
-                "network {key} is ambiguous ({} matches found based on ID prefix)",
-                matches.len()
+            1 => Ok(matches.remove(0)),
+            n => Err(Error::Invalid(format!(
+                "network {key} is ambiguous ({n} matches found based on ID prefix)"
             ))),
         }
     }

@@ -441,13 +441,7 @@ impl Manager {
             )));
         }
         let n = self.db.resolve(key)?;
-        self.remove_record(&n, false)?;
-        Ok(n)
-    }
-
-    fn remove_record(&mut self, n: &NetworkRecord, force: bool) -> Result<()> {
-        let eps = self.db.endpoints_of_network(&n.id)?;
-        if !eps.is_empty() && !force {
+        if !self.db.endpoints_of_network(&n.id)?.is_empty() {
             return Err(Error::Conflict(format!(
                 "error while removing network: network {} id {} has active endpoints",
                 n.name, n.id
@@ -458,7 +452,7 @@ impl Manager {
         self.apply_rules()?;
         let mut host = netlink::Netlink::open()?;
         host.delete_link_by_name(&n.bridge)?;
-        Ok(())
+        Ok(n)
     }
 
     /// Removes every network, bridge and rule of this root (the default
@@ -728,42 +722,17 @@ fn free_host_port(proto: Proto, ip: Option<Ipv4Addr>, taken: &dyn Fn(u16) -> boo
 
 fn random_id() -> Result<String> {
     let mut b = [0u8; 32];
-    let mut f = File::open("/dev/urandom").map_err(|e| Error::Io("open /dev/urandom".into(), e))?;
-    std::io::Read::read_exact(&mut f, &mut b)
-        .map_err(|e| Error::Io("read /dev/urandom".into(), e))?;
+    getrandom::fill(&mut b).map_err(|e| {
+        Error::Io(
+            "random network ID".into(),
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    // Seconds and nanoseconds as RFC 3339 in UTC (civil from days).
-    let secs = d.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, dd) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
-}
-
-/// Howard Hinnant's days → (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
 
 #[cfg(test)]
@@ -785,7 +754,5 @@ mod tests {
             &"10.0.0.0/16".parse().unwrap(),
             &"10.1.0.0/16".parse().unwrap()
         ));
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_000), (2024, 10, 4));
     }
 }
