@@ -209,19 +209,11 @@ pub fn add_host(s: &str) -> Result<(String, String)> {
     if name.is_empty() || name.contains(char::is_whitespace) {
         return Err(bad());
     }
-    if ip != "host-gateway"
-        && ip
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_err()
-    {
+    let addr = ip.trim_start_matches('[').trim_end_matches(']');
+    if ip != "host-gateway" && addr.parse::<std::net::IpAddr>().is_err() {
         return Err(invalid(format!("invalid IP address in add-host: {ip:?}")));
     }
-    Ok((
-        name.to_owned(),
-        ip.trim_start_matches('[').trim_end_matches(']').to_owned(),
-    ))
+    Ok((name.to_owned(), addr.to_owned()))
 }
 
 /// `--network`: Docker's names for the default network, or anything else

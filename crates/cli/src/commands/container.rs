@@ -753,7 +753,6 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
             cmd.chars().take(19).collect::<String>() + "…"
         };
         let size = c.size_rw.map(crate::format::human_size).unwrap_or_default();
-        let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         vec![
             ("ID", id_of(c)),
             ("Image", c.image.clone()),
@@ -768,7 +767,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
             ("Status", c.status.clone()),
             ("Size", size),
             ("Names", c.name.clone()),
-            ("Labels", labels.join(",")),
+            ("Labels", berth_engine::labels_text(&c.labels)),
             ("Mounts", String::new()),
             ("Networks", c.networks.clone()),
         ]
