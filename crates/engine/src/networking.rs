@@ -128,7 +128,7 @@ impl Engine {
         for n in &nets {
             file.listen(&n.name, n.gateway).map_err(dns_err)?;
             for ep in m.db().endpoints_of_network(&n.id)? {
-                if !self.run.join("netns").join(&ep.container_id).exists() {
+                if !berth_network::netns::path_for(&self.run, &ep.container_id).exists() {
                     continue;
                 }
                 let Ok(c) = self.containers.resolve(&ep.container_id) else {
@@ -165,6 +165,11 @@ impl Engine {
             .map_err(daemon_err)?;
         }
         Ok(())
+    }
+
+    /// Where container `id`'s network namespace is kept.
+    fn netns_path(&self, id: &ContainerId) -> std::path::PathBuf {
+        berth_network::netns::path_for(&self.run, id.as_str())
     }
 
     /// Runs `f` with this root's network manager (opened on first use: a
@@ -343,7 +348,7 @@ impl Engine {
                         "cannot join network of a non running container: {x}"
                     )));
                 }
-                let path = self.run.join("netns").join(other.id.as_str());
+                let path = self.netns_path(&other.id);
                 if path.exists() {
                     Ok(Some(path.to_string_lossy().into_owned()))
                 } else {
@@ -355,12 +360,8 @@ impl Engine {
             }
             NetMode::None => {
                 // A namespace with lo up; nothing in the database.
-                let dir = self.run.join("netns");
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| EngineError::Other(format!("create {}: {e}", dir.display())))?;
-                let path = dir.join(c.id.as_str());
-                berth_network::netns::remove(&path)?;
-                berth_network::netns::create(&path)?;
+                let path = self.netns_path(&c.id);
+                berth_network::netns::create_fresh(&path)?;
                 Ok(Some(path.to_string_lossy().into_owned()))
             }
             mode => {
@@ -418,7 +419,7 @@ impl Engine {
     /// are ignored: what is already gone is fine).
     pub(crate) fn network_stop(&self, c: &Container) {
         let id = &c.id;
-        let ns = self.run.join("netns").join(id.as_str());
+        let ns = self.netns_path(id);
         if NetMode::of(&c.config.host) == NetMode::None {
             // Only a namespace with lo: no database to open.
             let _ = berth_network::netns::remove(&ns);
@@ -526,7 +527,7 @@ impl Engine {
             }
             nets.insert(n.name.clone(), e);
         }
-        let sandbox = self.run.join("netns").join(c.id.as_str());
+        let sandbox = self.netns_path(&c.id);
         let mut settings = json!({
             "Bridge": "",
             "SandboxID": if running { c.id.to_string() } else { String::new() },

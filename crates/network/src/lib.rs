@@ -186,7 +186,7 @@ impl Manager {
     }
 
     pub fn netns_path(&self, container_id: &str) -> PathBuf {
-        self.run_dir.join("netns").join(container_id)
+        netns::path_for(&self.run_dir, container_id)
     }
 
     fn root_lock(&self) -> Result<Lock> {
@@ -519,13 +519,8 @@ impl Manager {
     /// bridge outside) with its address, the default route via the first
     /// network's gateway, and the published ports.
     pub fn setup(&mut self, container_id: &str, publish: &[PortSpec]) -> Result<Sandbox> {
-        let dir = self.run_dir.join("netns");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Io(format!("create {}", dir.display()), e))?;
         let path = self.netns_path(container_id);
-        // A namespace left by a container that died without cleanup.
-        netns::remove(&path)?;
-        let ns = netns::create(&path)?;
+        let ns = netns::create_fresh(&path)?;
         match self.setup_in(container_id, &ns, publish) {
             Ok(ports) => Ok(Sandbox { netns: path, ports }),
             Err(e) => {

@@ -31,6 +31,23 @@ fn on_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     })
 }
 
+/// Where container `container_id`'s namespace is kept under berth's
+/// volatile directory `run_dir`.
+pub fn path_for(run_dir: &Path, container_id: &str) -> PathBuf {
+    run_dir.join("netns").join(container_id)
+}
+
+/// [`create`] at `path`, making its directory first and removing a
+/// namespace left there by a container that died without cleanup.
+pub fn create_fresh(path: &Path) -> Result<NetNs> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Io(format!("create {}", dir.display()), e))?;
+    }
+    remove(path)?;
+    create(path)
+}
+
 /// A new, empty network namespace kept at `path` (created; its parent must
 /// exist). Its `lo` is brought up, as Docker does for every container.
 pub fn create(path: &Path) -> Result<NetNs> {
