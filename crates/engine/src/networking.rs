@@ -615,16 +615,7 @@ impl Engine {
     pub(crate) fn networks_column(&self, c: &Container) -> String {
         match NetMode::of(&c.config.host) {
             NetMode::Bridge(_) => self
-                .with_net(|m| {
-                    let nets = m.db().networks()?;
-                    Ok(m.db()
-                        .endpoints_of_container(c.id.as_str())?
-                        .iter()
-                        .filter_map(|e| nets.iter().find(|n| n.id == e.network_id))
-                        .map(|n| n.name.clone())
-                        .collect::<Vec<_>>()
-                        .join(","))
-                })
+                .with_net(|m| Ok(m.db().network_names_of(c.id.as_str())?.join(",")))
                 .unwrap_or_default(),
             m => m.docker_name(),
         }
@@ -657,11 +648,7 @@ impl Engine {
             }));
         }
         let (n, eps) = self.with_net(|m| {
-            let n = if key == DEFAULT_NETWORK {
-                m.ensure_default()?
-            } else {
-                m.db().resolve(key)?
-            };
+            let n = m.network(key)?;
             let eps = m.db().endpoints_of_network(&n.id)?;
             Ok((n, eps))
         })?;
@@ -740,7 +727,7 @@ impl Engine {
             )));
         }
         self.with_net(|m| {
-            let n = m.db().resolve(network)?;
+            let n = m.network(network)?;
             let mut aliases = aliases.to_vec();
             aliases.push(c.id.short().to_owned());
             m.connect(c.id.as_str(), &n, ip, &aliases)?;
@@ -758,7 +745,7 @@ impl Engine {
     pub fn network_disconnect(&self, network: &str, container: &str) -> Result<()> {
         let c = self.container(container)?;
         self.with_net(|m| {
-            let n = m.db().resolve(network)?;
+            let n = m.network(network)?;
             let eps = m.db().endpoints_of_container(c.id.as_str())?;
             if !eps.iter().any(|e| e.network_id == n.id) {
                 return Err(EngineError::Invalid(format!(

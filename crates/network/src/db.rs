@@ -281,6 +281,23 @@ impl NetworkDb {
             .map_err(db_err("list endpoints"))
     }
 
+    /// The names of the networks a container is attached to, in the order
+    /// of attachment.
+    pub fn network_names_of(&self, container_id: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT n.name FROM endpoints e JOIN networks n ON n.id = e.network_id \
+                 WHERE e.container_id = ?1 ORDER BY e.idx",
+            )
+            .map_err(db_err("list a container's networks"))?;
+        let rows = st
+            .query_map([container_id], |r| r.get(0))
+            .map_err(db_err("list a container's networks"))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(db_err("list a container's networks"))
+    }
+
     pub fn all_endpoints(&self) -> Result<Vec<Endpoint>> {
         let mut st = self
             .conn

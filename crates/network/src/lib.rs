@@ -261,6 +261,16 @@ impl Manager {
         }
     }
 
+    /// A network by name or ID; `bridge`, the default network, is made on
+    /// first use as everywhere else.
+    pub fn network(&mut self, key: &str) -> Result<NetworkRecord> {
+        if key == DEFAULT_NETWORK {
+            self.ensure_default()
+        } else {
+            self.db.resolve(key)
+        }
+    }
+
     /// `network create`: records the network, makes its bridge (address,
     /// up, forwarding) and rewrites the rules. Nothing is left on failure.
     pub fn create_network(&mut self, o: &NetworkOptions) -> Result<NetworkRecord> {
