@@ -155,11 +155,8 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
     };
     let mut labels = BTreeMap::new();
     for l in &a.label {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        if k.is_empty() {
-            return Err(invalid(format!("invalid label: {l}")));
-        }
-        labels.insert(k.to_owned(), v.to_owned());
+        let (k, v) = berth_engine::options::label(l)?;
+        labels.insert(k, v);
     }
     let o = NetworkOptions {
         name: a.name,
