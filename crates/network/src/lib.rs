@@ -683,15 +683,21 @@ pub fn host_veth_name(container_id: &str, network_id: &str) -> String {
     )
 }
 
+/// Binds `addr` with `proto` and lets go at once; returns the port bound
+/// (the kernel's choice for port 0).
+fn bind_for_a_moment(proto: Proto, addr: (Ipv4Addr, u16)) -> std::io::Result<u16> {
+    match proto {
+        Proto::Tcp => std::net::TcpListener::bind(addr).and_then(|l| l.local_addr()),
+        Proto::Udp => std::net::UdpSocket::bind(addr).and_then(|l| l.local_addr()),
+    }
+    .map(|a| a.port())
+}
+
 /// Docker refuses a host port that something on the host already listens
 /// on; so does berth, by trying to bind it for a moment.
 fn check_host_port(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<()> {
     let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port);
-    let res = match proto {
-        Proto::Tcp => std::net::TcpListener::bind(addr).map(|_| ()),
-        Proto::Udp => std::net::UdpSocket::bind(addr).map(|_| ()),
-    };
-    res.map_err(|e| {
+    bind_for_a_moment(proto, addr).map(drop).map_err(|e| {
         Error::Conflict(format!(
             "Bind for {}:{port} failed: {}",
             addr.0,
@@ -709,15 +715,8 @@ fn check_host_port(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<()> 
 fn free_host_port(proto: Proto, ip: Option<Ipv4Addr>, taken: &dyn Fn(u16) -> bool) -> Result<u16> {
     let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), 0);
     for _ in 0..64 {
-        let port = match proto {
-            Proto::Tcp => std::net::TcpListener::bind(addr)
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port()),
-            Proto::Udp => std::net::UdpSocket::bind(addr)
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port()),
-        }
-        .map_err(|e| Error::Io("find a free host port".into(), e))?;
+        let port = bind_for_a_moment(proto, addr)
+            .map_err(|e| Error::Io("find a free host port".into(), e))?;
         if !taken(port) {
             return Ok(port);
         }
