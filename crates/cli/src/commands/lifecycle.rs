@@ -431,13 +431,7 @@ pub struct PruneArgs {
 
 pub fn prune(engine: &Engine, _a: PruneArgs) -> Result<i32> {
     let (ids, reclaimed) = engine.container_prune()?;
-    if !ids.is_empty() {
-        println!("Deleted Containers:");
-        for id in ids {
-            println!("{id}");
-        }
-        println!();
-    }
+    super::print_deleted("Containers", &ids);
     println!("Total reclaimed space: {}", human_size(reclaimed));
     Ok(0)
 }

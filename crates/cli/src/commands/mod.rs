@@ -107,6 +107,18 @@ pub enum Command {
     System(system::SystemCommand),
 }
 
+/// A prune's list as Docker prints it: a heading, a line each, a blank
+/// line; nothing when nothing went.
+pub fn print_deleted(heading: &str, items: &[String]) {
+    if !items.is_empty() {
+        println!("Deleted {heading}:");
+        for i in items {
+            println!("{i}");
+        }
+        println!();
+    }
+}
+
 impl Command {
     /// The exit status of a failure of this command, as Docker's CLI gives it:
     /// `run` and `create` report their own failures with 125 (so they can be

@@ -50,35 +50,16 @@ pub fn dispatch(engine: &Engine, c: SystemCommand) -> Result<i32> {
 
 fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
     let (containers, c_space) = engine.container_prune()?;
-    if !containers.is_empty() {
-        println!("Deleted Containers:");
-        for c in &containers {
-            println!("{c}");
-        }
-        println!();
-    }
+    super::print_deleted("Containers", &containers);
     // Leases of containers gone without cleanup, bridges and rules as the
     // database says (after a crash or a reboot).
     engine.network_reconcile()?;
-    let networks = engine.network_prune()?;
-    if !networks.is_empty() {
-        println!("Deleted Networks:");
-        for n in &networks {
-            println!("{n}");
-        }
-        println!();
-    }
+    super::print_deleted("Networks", &engine.network_prune()?);
     let mut v_space = 0;
     if a.volumes {
         let (volumes, space) = engine.volume_prune(false)?;
         v_space = space;
-        if !volumes.is_empty() {
-            println!("Deleted Volumes:");
-            for v in &volumes {
-                println!("{v}");
-            }
-            println!();
-        }
+        super::print_deleted("Volumes", &volumes);
     }
     let (images, i_space) = engine.image_prune(a.all)?;
     if !images.is_empty() {

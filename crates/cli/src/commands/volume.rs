@@ -191,13 +191,7 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
         }
         VolumeCommand::Prune(a) => {
             let (names, freed) = engine.volume_prune(a.all)?;
-            if !names.is_empty() {
-                println!("Deleted Volumes:");
-                for n in names {
-                    println!("{n}");
-                }
-                println!();
-            }
+            super::print_deleted("Volumes", &names);
             println!("Total reclaimed space: {}", human_size(freed));
             Ok(0)
         }
