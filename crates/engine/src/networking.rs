@@ -492,12 +492,7 @@ impl Engine {
         for b in &bindings {
             let key = format!("{}/{}", b.container_port, b.proto);
             let entry = json!({"HostIp": b.host_ip_text(), "HostPort": b.host_port.to_string()});
-            match ports.get_mut(&key) {
-                Some(serde_json::Value::Array(a)) => a.push(entry),
-                _ => {
-                    ports.insert(key, json!([entry]));
-                }
-            }
+            push_binding(&mut ports, key, entry);
         }
         let mut nets = serde_json::Map::new();
         let empty_ep = |name: &str| {
@@ -555,12 +550,7 @@ impl Engine {
             let key = format!("{}/{}", p.container_port, p.proto);
             let entry = json!({"HostIp": p.host_ip.map(|a| a.to_string()).unwrap_or_default(),
                                "HostPort": p.host_port.map(|n| n.to_string()).unwrap_or_default()});
-            match port_bindings.get_mut(&key) {
-                Some(serde_json::Value::Array(a)) => a.push(entry),
-                _ => {
-                    port_bindings.insert(key, json!([entry]));
-                }
-            }
+            push_binding(&mut port_bindings, key, entry);
         }
         if let Some(hc) = v.get_mut("HostConfig").and_then(|x| x.as_object_mut()) {
             hc.insert("NetworkMode".into(), json!(mode.docker_name()));
@@ -793,6 +783,21 @@ impl Engine {
         // no resolver.
         if self.dns_files().0.exists() {
             let _ = self.with_net(|m| self.dns_refresh(m, false));
+        }
+    }
+}
+
+/// Adds one host binding under "PORT/PROTO" in Docker's map of lists
+/// (a `null` left there for an exposed port becomes a list).
+fn push_binding(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    key: String,
+    entry: serde_json::Value,
+) {
+    match map.get_mut(&key) {
+        Some(serde_json::Value::Array(a)) => a.push(entry),
+        _ => {
+            map.insert(key, json!([entry]));
         }
     }
 }
