@@ -374,19 +374,38 @@ fn exec_top_pause_rename_prune() {
     // By ID prefix too.
     assert_eq!(b.ok(&["exec", &id[..8], "echo", "prefix"]), "prefix\n");
 
+    // The detached process waits for a file this test makes only after
+    // `exec -d` returned: if exec -d waited for it, it would never return
+    // (the child is killed after 60 s and the test fails), whatever the
+    // machine's load.
+    let mut child = b
+        .cmd(&[
+            "exec",
+            "-d",
+            "ex",
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/go ]; do sleep 0.1; done; echo detached > /tmp/d",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn berth exec -d");
     let t = Instant::now();
-    let out = b.run(&[
-        "exec",
-        "-d",
-        "ex",
-        "sh",
-        "-c",
-        "sleep 4; echo detached > /tmp/d",
-    ]);
-    assert!(out.status.success(), "{out:?}");
-    // The detached process sleeps 4 s: returning well before that shows
-    // exec -d did not wait for it (with room for a loaded CI machine).
-    assert!(t.elapsed() < Duration::from_millis(3000), "exec -d waited");
+    let exited = loop {
+        if let Some(s) = child.try_wait().expect("wait for exec -d") {
+            break Some(s);
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    b.ok(&["exec", "ex", "touch", "/tmp/go"]);
+    let exited = exited.expect("exec -d waited for its process");
+    assert!(exited.success(), "exec -d: {:?}", child.wait_with_output());
     wait_until(15, "the detached exec's file", || {
         b.run(&["exec", "ex", "cat", "/tmp/d"]).stdout == b"detached\n"
     });
