@@ -510,14 +510,29 @@ impl CgroupManager for V1Manager {
         Ok(())
     }
 
-    fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
+    fn add_task_v1(&self, pid: i32) -> Result<(), CgroupError> {
         let v = pid.to_string();
         let what = format!("add process {pid}");
         for h in &self.hierarchies {
             write_ctl(&h.path, "cgroup.procs", &v, &what)?;
         }
-        if let Some(u) = &self.unified {
-            u.add_task(pid)?;
+        Ok(())
+    }
+
+    fn add_task_unified(&self, pid: i32) -> Result<(), CgroupError> {
+        match &self.unified {
+            Some(u) => u.add_task_unified(pid),
+            None => Ok(()),
+        }
+    }
+
+    fn unified_dir(&self) -> Option<PathBuf> {
+        self.unified.as_ref().and_then(|u| u.unified_dir())
+    }
+
+    fn enter_v1_self(&self) -> Result<(), CgroupError> {
+        for h in &self.hierarchies {
+            write_ctl(&h.path, "tasks", "0", "move this process")?;
         }
         Ok(())
     }

@@ -511,13 +511,25 @@ impl CgroupManager for V2Manager {
         self.create_enabling(&self.root_controllers())
     }
 
-    fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
+    fn add_task_v1(&self, _pid: i32) -> Result<(), CgroupError> {
+        Ok(())
+    }
+
+    fn add_task_unified(&self, pid: i32) -> Result<(), CgroupError> {
         write_ctl(
             &self.path,
             "cgroup.procs",
             &pid.to_string(),
             &format!("add process {pid}"),
         )
+    }
+
+    fn unified_dir(&self) -> Option<PathBuf> {
+        Some(self.path.clone())
+    }
+
+    fn enter_v1_self(&self) -> Result<(), CgroupError> {
+        Ok(())
     }
 
     fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {

@@ -45,6 +45,43 @@ fn resources(f: impl FnOnce(LinuxResourcesBuilder) -> LinuxResourcesBuilder) -> 
     f(LinuxResourcesBuilder::default()).build().unwrap()
 }
 
+/// A single-threaded process moves itself into every v1 hierarchy ("0"
+/// into `tasks`, as the runtime's init does, without the kernel's global
+/// lock) and leaves its cgroup2 place alone (the runtime's clone3 sets that).
+#[test]
+fn a_process_enters_the_v1_hierarchies_by_itself() {
+    require_v1!();
+    let path = unique_path();
+    let m = new_cgroup(&path);
+    let before = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let unified_before = before
+        .lines()
+        .find(|l| l.starts_with("0::"))
+        .map(str::to_owned);
+    // SAFETY: the child only calls enter_v1_self, reads one file and leaves
+    // with _exit, never returning into the (multithreaded) test harness;
+    // glibc's fork leaves malloc usable in the child.
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let ok = m.enter_v1_self().is_ok()
+                && fs::read_to_string("/proc/self/cgroup").is_ok_and(|mine| {
+                    mine.lines().all(|l| match l.starts_with("0::") {
+                        true => Some(l.to_owned()) == unified_before,
+                        false => l.ends_with(&path),
+                    })
+                });
+            // SAFETY: _exit ends the child without running the parent's
+            // atexit handlers or destructors.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let st = nix::sys::wait::waitpid(child, None).unwrap();
+            assert_eq!(st, nix::sys::wait::WaitStatus::Exited(child, 0));
+        }
+    }
+    m.destroy().unwrap();
+}
+
 #[test]
 fn create_add_task_destroy() {
     require_v1!();

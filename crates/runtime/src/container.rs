@@ -182,6 +182,31 @@ fn open_ns(path: &Path) -> Result<OwnedFd> {
     Ok(sys::take_fd(fd))
 }
 
+/// Clones a container process (see [`sys::clone_process`]) born in the
+/// cgroup2 directory of `cg` when the kernel can (`CLONE_INTO_CGROUP`), so
+/// that nobody moves it there afterwards. Returns what `clone_process` does
+/// and whether the process was born there; if not (no cgroup2 hierarchy, a
+/// kernel before 5.7, a cgroup the kernel refuses) the caller moves it.
+fn clone_in_cgroup(
+    cg: &dyn CgroupManager,
+    flags: CloneFlags,
+) -> nix::Result<(Option<nix::unistd::Pid>, bool)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = cg.unified_dir().and_then(|d| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(d)
+            .ok()
+    });
+    if let Some(fd) = &dir {
+        if let Ok(child) = sys::clone_into_cgroup(flags, fd.as_fd()) {
+            return Ok((child, true));
+        }
+    }
+    Ok((sys::clone_process(flags)?, false))
+}
+
 /// Orders namespace joins: user first (it grants the rights for the rest),
 /// mount last (it changes our root).
 fn join_order(t: LinuxNamespaceType) -> u8 {
@@ -399,7 +424,9 @@ impl Runtime {
         // terminal) our own pair whose other end we relay.
         let (console, console_ours) = console_for(opts.console_socket.as_deref(), terminal)?;
         let (ours, theirs) = channel::pair()?;
-        match sys::clone_process(flags).context(|| format!("clone with namespaces {flags:?}"))? {
+        let (child, born_in_unified) =
+            clone_in_cgroup(&*cg, flags).context(|| format!("clone with namespaces {flags:?}"))?;
+        match child {
             None => {
                 drop(ours);
                 init::run(InitContext {
@@ -410,6 +437,9 @@ impl Runtime {
                     console,
                     no_pivot: opts.no_pivot,
                     joins,
+                    // Born in a new user namespace, the init may not write
+                    // the host's cgroup files: the runtime moves it then.
+                    enter_cgroup: (!new_user_ns).then_some(&*cg),
                     new_user_ns,
                     new_mount_ns,
                     unshare_cgroup,
@@ -424,8 +454,11 @@ impl Runtime {
                 drop(console);
                 if new_user_ns {
                     write_id_maps(pid, spec)?;
+                    cg.add_task_v1(pid.as_raw())?;
                 }
-                cg.add_task(pid.as_raw())?;
+                if !born_in_unified {
+                    cg.add_task_unified(pid.as_raw())?;
+                }
                 if let Some(adj) = process.oom_score_adj() {
                     std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).map_err(
                         |e| crate::error::spec_err("process.oomScoreAdj", e.to_string()),
@@ -783,10 +816,14 @@ impl Runtime {
         }
         let (console, console_ours) = console_for(opts.console_socket.as_deref(), terminal)?;
         let (ours, theirs) = channel::pair()?;
-        match sys::clone_process(CloneFlags::empty()).context(|| "fork".to_owned())? {
+        let (child, born_in_unified) =
+            clone_in_cgroup(&*cg, CloneFlags::empty()).context(|| "fork".to_owned())?;
+        match child {
             None => {
                 drop(ours);
                 let r = (|| -> Result<()> {
+                    // Still in the host's user namespace: allowed to.
+                    cg.enter_v1_self()?;
                     theirs.expect(Msg::Go)?;
                     init::join_namespaces(&joins)?;
                     if let Some(c) = &console {
@@ -810,7 +847,11 @@ impl Runtime {
             Some(pid) => {
                 drop(theirs);
                 drop(console);
-                if let Err(e) = cg.add_task(pid.as_raw()) {
+                let placed = match born_in_unified {
+                    true => Ok(()),
+                    false => cg.add_task_unified(pid.as_raw()),
+                };
+                if let Err(e) = placed {
                     let _ = kill(pid, Signal::SIGKILL);
                     let _ = waitpid(pid, None);
                     return Err(e.into());

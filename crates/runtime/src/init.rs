@@ -34,6 +34,9 @@ pub struct InitContext<'a> {
     pub no_pivot: bool,
     /// Existing namespaces to join, in the order to join them.
     pub joins: Vec<(LinuxNamespaceType, OwnedFd)>,
+    /// The cgroup to move ourselves into (v1 hierarchies) first thing; see
+    /// `CgroupManager::enter_v1_self`.
+    pub enter_cgroup: Option<&'a dyn berth_cgroups::CgroupManager>,
     pub new_user_ns: bool,
     pub new_mount_ns: bool,
     /// The cgroup namespace is unshared only once the runtime has moved us
@@ -82,6 +85,9 @@ pub enum Never {}
 fn init(ctx: &mut InitContext) -> Result<Never> {
     let spec = &ctx.bundle.spec;
     let process = ctx.bundle.process()?;
+    if let Some(cg) = ctx.enter_cgroup {
+        cg.enter_v1_self()?;
+    }
     ctx.chan.expect(Msg::Go)?;
     if ctx.new_user_ns {
         // We are now mapped; become root of the new user namespace.
