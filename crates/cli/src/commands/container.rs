@@ -3,7 +3,7 @@ use berth_engine::{CreateOptions, Engine, EngineError, Result, RunOptions};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
-/// The flags `create` and `run` share.
+// The flags `create` and `run` share.
 #[derive(Args, Clone)]
 pub struct ContainerFlags {
     /// Assign a name to the container
@@ -45,9 +45,9 @@ pub struct ContainerFlags {
     command: Vec<String>,
 }
 
-/// Resources, security, namespaces, mounts and policies (Docker's
-/// HostConfig flags). Values are parsed by `berth_engine::options`, so a
-/// malformed one is one line and exit 125.
+// Resources, security, namespaces, mounts and policies (Docker's
+// HostConfig flags). Values are parsed by `berth_engine::options`, so a
+// malformed one is one line and exit 125.
 #[derive(Args, Clone, Default)]
 pub struct HostFlags {
     /// Memory limit (e.g. 512m, 1g)
@@ -458,7 +458,7 @@ impl ContainerFlags {
     }
 }
 
-/// Docker's -h is --hostname, so help is only --help.
+// Docker's -h is --hostname, so help is only --help.
 #[derive(Args)]
 #[command(disable_help_flag = true)]
 pub struct CreateArgs {
@@ -894,6 +894,7 @@ pub fn diff(engine: &Engine, a: DiffArgs) -> Result<i32> {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Create a container
     Create(CreateArgs),

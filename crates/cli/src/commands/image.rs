@@ -24,6 +24,7 @@ pub struct ImagesArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// Build an image from a Dockerfile
     Build(super::build::BuildArgs),

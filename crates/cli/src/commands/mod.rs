@@ -15,6 +15,7 @@ use berth_engine::{Engine, EngineOptions, Result};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use crate::format::table;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a network
     Create(CreateArgs),

@@ -13,7 +13,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// `--tls-verify[=BOOL]` (podman's flag): `false` allows plain HTTP and unverified TLS.
+// `--tls-verify[=BOOL]` (podman's flag): `false` allows plain HTTP and unverified TLS.
 #[derive(Args, Clone, Default)]
 pub struct TlsFlags {
     /// Require HTTPS and verify certificates (--tls-verify=false allows plain HTTP)

@@ -3,6 +3,7 @@ use berth_engine::{Engine, Result};
 use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Show disk usage
     Df(DfArgs),

@@ -5,6 +5,7 @@ use berth_engine::{Engine, EngineError, Result};
 use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume
     Create(VolumeCreateArgs),
