@@ -4,6 +4,7 @@
 //! ID resolves.
 
 use crate::error::{EngineError, Result};
+use berth_image::db::SharedConnection;
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -133,7 +134,7 @@ pub struct Container {
 }
 
 pub struct ContainerDb {
-    conn: Connection,
+    conn: SharedConnection,
 }
 
 const SCHEMA: &str = "
@@ -166,40 +167,62 @@ fn db_err(what: &str, e: rusqlite::Error) -> EngineError {
 }
 
 impl ContainerDb {
+    /// A database of its own at `path` (tests).
     pub fn open(path: &std::path::Path) -> Result<ContainerDb> {
         let conn = Connection::open(path).map_err(|e| db_err("open", e))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| db_err("busy_timeout", e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| db_err("WAL", e))?;
-        // Container records change several times per `run` (create, running,
-        // exited, events, removal): with WAL, NORMAL syncs the log only at
-        // checkpoints instead of at every commit. A crash of berth or of the
-        // kernel's page cache owner loses nothing; a power loss may lose the
-        // last few commits (the image database's connection stays FULL).
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| db_err("synchronous", e))?;
-        // This connection is normally the last one of a berth process to
-        // close: without this it would checkpoint the log into the database
-        // (two fsyncs), delete the -wal and -shm files, and the next berth
-        // would create and size them again. The log is checkpointed as it
-        // grows instead. But the first connection of every berth process
-        // rebuilds the log's index by reading all of it (~1.5 ms for
-        // 2.6 MB), so the log is kept short: a checkpoint every 64 pages
-        // (~5 `run --rm`), not SQLite's default 1000.
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .map_err(|e| db_err("no checkpoint on close", e))?;
-        conn.pragma_update(None, "wal_autocheckpoint", 64)
-            .map_err(|e| db_err("wal_autocheckpoint", e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| db_err("schema", e))?;
-        Ok(ContainerDb { conn })
+        ContainerDb::on(std::sync::Arc::new(std::sync::Mutex::new(conn)))
+    }
+
+    /// The container tables on the process's shared connection to
+    /// `berth.db` (see `berth_image::db::SharedConnection`).
+    pub fn on(shared: SharedConnection) -> Result<ContainerDb> {
+        let db = ContainerDb { conn: shared };
+        {
+            let conn = db.conn();
+            // Container records change several times per `run` (create,
+            // running, exited, events, removal): with WAL, NORMAL syncs the
+            // log only at checkpoints instead of at every commit. A crash of
+            // berth or of the kernel's page cache owner loses nothing; a
+            // power loss may lose the last few commits (image records are
+            // still committed FULL: see `ImageDb`).
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(|e| db_err("synchronous", e))?;
+            // This connection is normally the last one of a berth process
+            // to close: without this it would checkpoint the log into the
+            // database (two fsyncs), delete the -wal and -shm files, and the
+            // next berth would create and size them again. The log is
+            // checkpointed as it grows instead. But the first connection of
+            // every berth process rebuilds the log's index by reading all of
+            // it (~1.5 ms for 2.6 MB), so the log is kept short: a
+            // checkpoint every 64 pages (~5 `run --rm`), not SQLite's
+            // default 1000.
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+                .map_err(|e| db_err("no checkpoint on close", e))?;
+            conn.pragma_update(None, "wal_autocheckpoint", 64)
+                .map_err(|e| db_err("wal_autocheckpoint", e))?;
+            conn.execute_batch(SCHEMA)
+                .map_err(|e| db_err("schema", e))?;
+        }
+        Ok(db)
+    }
+
+    /// The shared connection, locked (a poisoned lock is still usable: no
+    /// transaction spans a panic, SQLite rolls back what was open).
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        match self.conn.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
     }
 
     pub fn insert(&self, c: &Container) -> Result<()> {
         let config =
             serde_json::to_string(&c.config).map_err(|e| EngineError::Other(e.to_string()))?;
-        match self.conn.execute(
+        match self.conn().execute(
             "INSERT INTO containers (id, name, image_id, image_ref, created, config, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![c.id.as_str(), c.name, c.image_id, c.image_ref, c.created, config, c.state.as_str()],
         ) {
@@ -244,8 +267,8 @@ impl ContainerDb {
             "SELECT {} FROM containers WHERE name = ?1 OR id = ?1",
             Self::COLS
         );
-        if let Some(c) = self
-            .conn
+        let conn = self.conn();
+        if let Some(c) = conn
             .query_row(&q, params![name], Self::row)
             .optional()
             .map_err(|e| db_err("lookup", e))?
@@ -260,7 +283,7 @@ impl ContainerDb {
             "SELECT {} FROM containers WHERE id LIKE ?1 || '%' LIMIT 2",
             Self::COLS
         );
-        let mut stmt = self.conn.prepare(&q).map_err(|e| db_err("lookup", e))?;
+        let mut stmt = conn.prepare(&q).map_err(|e| db_err("lookup", e))?;
         let found: Vec<Container> = stmt
             .query_map(params![key.to_ascii_lowercase()], Self::row)
             .map_err(|e| db_err("lookup", e))?
@@ -280,7 +303,8 @@ impl ContainerDb {
             "SELECT {} FROM containers ORDER BY created DESC",
             Self::COLS
         );
-        let mut stmt = self.conn.prepare(&q).map_err(|e| db_err("list", e))?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&q).map_err(|e| db_err("list", e))?;
         let rows = stmt
             .query_map([], Self::row)
             .map_err(|e| db_err("list", e))?
@@ -302,14 +326,14 @@ impl ContainerDb {
             }
             _ => "UPDATE containers SET state = ?2, finished_at = ?4, exit_code = ?3 WHERE id = ?1",
         };
-        self.conn
+        self.conn()
             .execute(sql, params![id.as_str(), state.as_str(), exit_code, at])
             .map_err(|e| db_err("update", e))
             .map(drop)
     }
 
     pub fn rename(&self, id: &ContainerId, name: &str) -> Result<()> {
-        match self.conn.execute(
+        match self.conn().execute(
             "UPDATE containers SET name = ?2 WHERE id = ?1",
             params![id.as_str(), name],
         ) {
@@ -326,7 +350,7 @@ impl ContainerDb {
     }
 
     pub fn remove(&self, id: &ContainerId) -> Result<()> {
-        self.conn
+        self.conn()
             .execute("DELETE FROM containers WHERE id = ?1", params![id.as_str()])
             .map_err(|e| db_err("remove", e))
             .map(drop)
@@ -335,7 +359,8 @@ impl ContainerDb {
     /// Containers created from this image (they keep it from being removed).
     pub fn using_image(&self, image_id: &str) -> Result<Vec<Container>> {
         let q = format!("SELECT {} FROM containers WHERE image_id = ?1", Self::COLS);
-        let mut stmt = self.conn.prepare(&q).map_err(|e| db_err("lookup", e))?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&q).map_err(|e| db_err("lookup", e))?;
         let rows = stmt
             .query_map(params![image_id], Self::row)
             .map_err(|e| db_err("lookup", e))?
@@ -372,14 +397,14 @@ impl ContainerDb {
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0);
         let attrs = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into());
-        self.conn
+        self.conn()
             .execute(
                 "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![now, typ, action, actor, attrs],
             )
             .map_err(|e| db_err("record event", e))?;
         let week: i64 = 7 * 24 * 3600 * 1_000_000_000;
-        let _ = self.conn.execute(
+        let _ = self.conn().execute(
             "DELETE FROM events WHERE time_nano < ?1",
             params![now - week],
         );
@@ -388,8 +413,8 @@ impl ContainerDb {
 
     /// Events after `after_seq`, from `since` (ns) to `until` (ns).
     pub fn events(&self, after_seq: i64, since: i64, until: i64) -> Result<Vec<Event>> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn();
+        let mut stmt = conn
             .prepare(
                 "SELECT seq, time_nano, type, action, actor, attributes FROM events \
                  WHERE seq > ?1 AND time_nano >= ?2 AND time_nano <= ?3 ORDER BY seq",

@@ -118,11 +118,13 @@ impl Engine {
             Some(d) => Some(d.parse::<berth_storage::DriverKind>()?),
             None => None,
         };
+        let images = ImageDb::open(&root)?;
+        let containers = ContainerDb::on(images.connection())?;
         Ok(Engine {
             blobs: BlobStore::new(&root)?,
-            images: ImageDb::open(&root)?,
+            images,
             layers: LayerStore::open(&root.join("storage"), driver)?,
-            containers: ContainerDb::open(&root.join("berth.db"))?,
+            containers,
             net: std::sync::Mutex::new(None),
             opts: opts.clone(),
             root,
