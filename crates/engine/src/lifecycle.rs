@@ -249,12 +249,28 @@ impl Engine {
     /// sync (an overlay `volatile` mount).
     fn start_foreground(&self, id: &ContainerId, rm: bool) -> Result<i32> {
         let c = self.containers.resolve(id.as_str())?;
-        let rootfs = if rm {
-            self.layers.mount_container_volatile(id.as_str())?
-        } else {
-            self.layers.mount_container(id.as_str())?
+        // The overlay mount and the network namespace do not depend on each
+        // other: both are made at once, on two threads (both joined before
+        // the runtime is started: berth never forks while threaded).
+        let (rootfs, net) = std::thread::scope(|s| {
+            let net = s.spawn(|| self.network_start(&c));
+            let rootfs = if rm {
+                self.layers.mount_container_volatile(id.as_str())
+            } else {
+                self.layers.mount_container(id.as_str())
+            };
+            let net = net
+                .join()
+                .unwrap_or_else(|_| Err(EngineError::Other("network setup panicked".into())));
+            (rootfs, net)
+        });
+        let result = match (rootfs, net) {
+            (Ok(rootfs), Ok(net)) => self
+                .write_bundle_with_net(&c, &rootfs, net)
+                .and_then(|dir| self.run_bundle(&c, &dir, None)),
+            (Err(e), _) => Err(e.into()),
+            (_, Err(e)) => Err(e),
         };
-        let result = self.run_runtime(&c, &rootfs);
         self.network_stop(&c);
         let _ = self.layers.unmount_container(id.as_str());
         result
@@ -263,6 +279,18 @@ impl Engine {
     /// Writes the container's OCI bundle (config.json for `rootfs`) into its
     /// run directory and returns the directory.
     pub(crate) fn write_bundle(&self, c: &Container, rootfs: &Path) -> Result<PathBuf> {
+        let net = self.network_start(c)?;
+        self.write_bundle_with_net(c, rootfs, net)
+    }
+
+    /// [`write_bundle`](Self::write_bundle) with the container's network
+    /// namespace already made (`network_start`'s answer).
+    fn write_bundle_with_net(
+        &self,
+        c: &Container,
+        rootfs: &Path,
+        net: Option<String>,
+    ) -> Result<PathBuf> {
         let opts = RunOptions {
             cmd: c.config.args.clone(),
             entrypoint: Some(String::new()),
@@ -275,7 +303,7 @@ impl Engine {
             host: c.config.host.clone(),
             ns_paths: {
                 let mut paths = self.namespace_paths(&c.config.host)?;
-                if let Some(net) = self.network_start(c)? {
+                if let Some(net) = net {
                     paths.insert("net".into(), net);
                 }
                 paths
@@ -289,11 +317,6 @@ impl Engine {
         std::fs::write(dir.join("config.json"), config)
             .context(|| format!("write {}/config.json", dir.display()))?;
         Ok(dir)
-    }
-
-    fn run_runtime(&self, c: &Container, rootfs: &Path) -> Result<i32> {
-        let dir = self.write_bundle(c, rootfs)?;
-        self.run_bundle(c, &dir, None)
     }
 
     /// Runs the bundle in `dir` in the foreground and returns the
