@@ -355,19 +355,6 @@ impl ContainerDb {
             .map_err(|e| db_err("remove", e))
             .map(drop)
     }
-
-    /// Containers created from this image (they keep it from being removed).
-    pub fn using_image(&self, image_id: &str) -> Result<Vec<Container>> {
-        let q = format!("SELECT {} FROM containers WHERE image_id = ?1", Self::COLS);
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&q).map_err(|e| db_err("lookup", e))?;
-        let rows = stmt
-            .query_map(params![image_id], Self::row)
-            .map_err(|e| db_err("lookup", e))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| db_err("lookup", e));
-        rows
-    }
 }
 
 /// One entry of `berth events`.

@@ -356,17 +356,26 @@ impl Engine {
         Ok(self.images.tag(&r, &img.id)?)
     }
 
-    pub(crate) fn in_use(&self) -> impl Fn(&Digest) -> Option<ContainerUse> + '_ {
-        move |id: &Digest| {
-            let users = self.containers.using_image(&id.to_string()).ok()?;
-            let c = users.first()?;
-            Some(ContainerUse {
-                container: c.id.short().to_owned(),
-                running: users
-                    .iter()
-                    .any(|c| c.state == crate::containers::State::Running),
-            })
+    /// Which images containers use, read once: the answer is consulted
+    /// inside the image database's transactions, on the connection the
+    /// container records share, so it must not query again there.
+    pub(crate) fn in_use(&self) -> impl Fn(&Digest) -> Option<ContainerUse> {
+        let mut users: std::collections::HashMap<String, ContainerUse> =
+            std::collections::HashMap::new();
+        // Oldest first, so that the first container named is the oldest.
+        let mut all = self.containers.list().unwrap_or_default();
+        all.reverse();
+        for c in all {
+            let running = c.state == crate::containers::State::Running;
+            users
+                .entry(c.image_id.clone())
+                .and_modify(|u| u.running |= running)
+                .or_insert_with(|| ContainerUse {
+                    container: c.id.short().to_owned(),
+                    running,
+                });
         }
+        move |id: &Digest| users.get(&id.to_string()).cloned()
     }
 
     /// Removes from storage and the blob store what the database let go of.
