@@ -112,7 +112,10 @@ fn duplicate_id() {
     assert_eq!(st["status"], "created");
     assert_eq!(st["pid"], pid);
     assert!(!common::cgroup_dirs(&first.cgpath).is_empty());
-    std::mem::forget(second); // its Drop would delete the first container
+    // Its Drop deletes the container of its ID (the first's): point it at
+    // an ID that never existed so that only its bundle directory goes.
+    second.id = format!("{}-never", first.id);
+    drop(second);
     first.finish();
     rt.assert_empty();
 }
