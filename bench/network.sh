@@ -11,7 +11,8 @@
 #
 # What it measures (iperf3 TCP, one stream, from Debian's iperf3):
 #   loopback         host → host over 127.0.0.1: the reference of every ratio
-#   bridge           container → container over the engine's default bridge
+#   bridge           container → container over the engine's default bridge (MTU 1500, as
+#                    Docker's), and over a user network with MTU 65520 (loopback's)
 #   published        host → container through a published port on 127.0.0.1 (DNAT for berth;
 #                    podman's CNI portmap plugin)
 #   setup cost       `run --rm IMAGE true` on the default bridge minus the same with
@@ -123,6 +124,15 @@ ns_p=$(b inspect pub | sandbox)
 gbps[berth-bridge]=$(iperf "$ns_s" "$ns_c" "$ip_s" 5201)
 gbps[berth-published]=$(iperf "$ns_p" "" 127.0.0.1 15202 5202)
 b rm -f s c pub >>"$log"
+# The same pair on a user network at loopback's MTU (Docker's com.docker.network.driver.mtu;
+# the default bridge keeps Docker's 1500).
+b network create -o com.docker.network.driver.mtu=65520 jumbo >>"$log"
+b run -d --name s --network jumbo "$IMAGE" sleep 1000 >>"$log"
+b run -d --name c --network jumbo "$IMAGE" sleep 1000 >>"$log"
+ns_s=$(b inspect s | sandbox); ns_c=$(b inspect c | sandbox); ip_s=$(b inspect s | ipaddr)
+gbps[berth-jumbo]=$(iperf "$ns_s" "$ns_c" "$ip_s" 5201)
+b rm -f s c >>"$log"
+b network rm jumbo >>"$log"
 
 if [ -n "$PODMAN" ]; then
   progress "podman: bridge and published port"
@@ -134,6 +144,13 @@ if [ -n "$PODMAN" ]; then
   gbps[podman-bridge]=$(iperf "$ns_s" "$ns_c" "$ip_s" 5201)
   gbps[podman-published]=$(iperf "$ns_p" "" 127.0.0.1 15203 5203)
   p rm -f -t 0 s c pub >>"$log" 2>&1
+  p network create --opt mtu=65520 jumbo >>"$log" 2>&1
+  p run -d --name s --network jumbo --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
+  p run -d --name c --network jumbo --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
+  ns_s=$(p inspect s | sandbox); ns_c=$(p inspect c | sandbox); ip_s=$(p inspect s | ipaddr)
+  gbps[podman-jumbo]=$(iperf "$ns_s" "$ns_c" "$ip_s" 5201)
+  p rm -f -t 0 s c >>"$log" 2>&1
+  p network rm jumbo >>"$log" 2>&1
 fi
 
 progress "setup cost: run --rm on the bridge vs --network none (hyperfine -N -r $SETUP_RUNS)"
@@ -157,6 +174,8 @@ row() { printf '%-44s %14.2f %10.2f\n' "$1" "$2" "$(awk -v a="$2" -v b="${gbps[l
 row "host loopback 127.0.0.1" "${gbps[loopback]}"
 row "berth container -> container (bridge)" "${gbps[berth-bridge]}"
 [ -z "$PODMAN" ] || row "podman container -> container (bridge)" "${gbps[podman-bridge]}"
+row "berth the same, network with MTU 65520" "${gbps[berth-jumbo]}"
+[ -z "$PODMAN" ] || row "podman the same, network with MTU 65520" "${gbps[podman-jumbo]}"
 row "berth host -> published port 127.0.0.1" "${gbps[berth-published]}"
 [ -z "$PODMAN" ] || row "podman host -> published port 127.0.0.1" "${gbps[podman-published]}"
 echo

@@ -370,6 +370,66 @@ fn subnet_host(b: &Berth, net: &str, n: u8) -> String {
     format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3])
 }
 
+/// `-o com.docker.network.driver.mtu=N` sets the MTU of the bridge and of
+/// both ends of every veth on the network (Docker's option).
+#[test]
+fn network_mtu_option() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.driver.mtu=9000",
+        "jumbo",
+    ]);
+    let n = network(&b, "jumbo");
+    assert_eq!(n["Options"]["com.docker.network.driver.mtu"], "9000", "{n}");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "jumbo",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/mtu",
+    ]);
+    assert_eq!(out.trim(), "9000");
+    let bridge = n["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "j1",
+        "--network",
+        "jumbo",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let mtu = |dev: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{dev}/mtu"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(mtu(&bridge), "9000");
+    let ports: Vec<String> = std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert_eq!(mtu(&ports[0]), "9000");
+    // The default bridge keeps Docker's 1500.
+    let out = b.ok(&["run", "--rm", "busybox", "cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(out.trim(), "1500");
+    b.ok(&["rm", "-f", "j1"]);
+    b.ok(&["network", "rm", "jumbo"]);
+}
+
 #[test]
 fn internal_networks_have_no_route_out() {
     let _g = shared();
@@ -627,6 +687,18 @@ fn bad_network_input_is_refused_cleanly() {
     assert!(e.contains("overlay"), "{e}");
     let e = b.fails(&["network", "create", "bad name"], 1);
     assert!(e.contains("invalid network name"), "{e}");
+    for (opt, want) in [
+        ("com.docker.network.driver.mtu=abc", "must be a number"),
+        ("com.docker.network.driver.mtu=67", "between 68 and 65535"),
+        ("mtu=70000", "between 68 and 65535"),
+        (
+            "com.docker.network.bridge.enable_icc=false",
+            "unsupported network option",
+        ),
+    ] {
+        let e = b.fails(&["network", "create", "-o", opt, "n4"], 1);
+        assert!(e.contains(want), "{opt}: {e}");
+    }
     let e = b.fails(&["network", "rm", "bridge"], 1);
     assert!(e.contains("pre-defined"), "{e}");
     let e = b.fails(&["network", "rm", "nosuch"], 1);

@@ -661,6 +661,10 @@ impl Engine {
         if let Some(r) = n.ip_range {
             ipam["IPRange"] = json!(r.to_string());
         }
+        let mut options = json!({"com.docker.network.bridge.name": n.bridge});
+        if let Some(m) = n.mtu {
+            options["com.docker.network.driver.mtu"] = json!(m.to_string());
+        }
         Ok(json!({
             "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
             "Driver": n.driver, "EnableIPv6": false,
@@ -668,7 +672,7 @@ impl Engine {
             "Internal": n.internal, "Attachable": false, "Ingress": false,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
             "Containers": containers,
-            "Options": {"com.docker.network.bridge.name": n.bridge},
+            "Options": options,
             "Labels": n.labels,
         }))
     }

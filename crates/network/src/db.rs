@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS networks (
     bridge TEXT NOT NULL UNIQUE,
     internal INTEGER NOT NULL,
     labels TEXT NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    mtu INTEGER
 );
 CREATE TABLE IF NOT EXISTS endpoints (
     container_id TEXT NOT NULL,
@@ -64,6 +65,9 @@ pub struct NetworkRecord {
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
     pub created: String,
+    /// The MTU of the bridge and its veths (Docker's
+    /// `com.docker.network.driver.mtu`); `None`: the kernel's 1500.
+    pub mtu: Option<u32>,
 }
 
 /// A container's attachment to a network: its address lease.
@@ -134,11 +138,12 @@ fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
         internal: r.get::<_, i64>(7)? != 0,
         labels: serde_json::from_str(&labels).unwrap_or_default(),
         created: r.get(9)?,
+        mtu: r.get(10)?,
     })
 }
 
 const NET_COLS: &str =
-    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created";
+    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created, mtu";
 
 fn row_endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
     let ip: String = r.get(2)?;
@@ -167,6 +172,12 @@ impl NetworkDb {
             .map_err(db_err("synchronous"))?;
         conn.execute_batch(SCHEMA)
             .map_err(db_err("create network tables"))?;
+        // Added after the first release of the table: databases made before
+        // get the column (NULL: the kernel's default MTU).
+        if conn.prepare("SELECT mtu FROM networks LIMIT 0").is_err() {
+            conn.execute_batch("ALTER TABLE networks ADD COLUMN mtu INTEGER")
+                .map_err(db_err("add the mtu column"))?;
+        }
         Ok(NetworkDb { conn })
     }
 
@@ -220,7 +231,7 @@ impl NetworkDb {
         self.conn
             .execute(
                 &format!(
-                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
                 ),
                 params![
                     n.id,
@@ -232,7 +243,8 @@ impl NetworkDb {
                     n.bridge,
                     n.internal as i64,
                     labels,
-                    n.created
+                    n.created,
+                    n.mtu
                 ],
             )
             .map_err(|e| match e {
@@ -547,5 +559,38 @@ impl NetworkDb {
         self.conn
             .execute("DELETE FROM ports WHERE container_id = ?1", [container_id])
             .map_err(db_err("remove port bindings"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A database made before networks had an MTU gains the column, and its
+    /// networks read back with the kernel's default (`None`).
+    #[test]
+    fn an_older_database_gains_the_mtu_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+             driver TEXT NOT NULL, subnet TEXT NOT NULL, gateway TEXT NOT NULL, ip_range TEXT,
+             bridge TEXT NOT NULL UNIQUE, internal INTEGER NOT NULL, labels TEXT NOT NULL,
+             created TEXT NOT NULL);
+             INSERT INTO networks VALUES ('n1', 'old', 'bridge', '10.9.0.0/16', '10.9.0.1',
+             NULL, 'br-n1', 0, '{}', 'then');",
+        )
+        .unwrap();
+        drop(old);
+        let db = NetworkDb::open(&path).unwrap();
+        let n = db.network_by_name("old").unwrap().unwrap();
+        assert_eq!(n.mtu, None);
+        assert_eq!(n.bridge, "br-n1");
+        // Opening again finds the column there.
+        drop(db);
+        let db = NetworkDb::open(&path).unwrap();
+        assert_eq!(db.networks().unwrap().len(), 1);
     }
 }

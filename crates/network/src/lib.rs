@@ -138,6 +138,8 @@ pub struct NetworkOptions {
     pub ip_range: Option<Ipv4Net>,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
+    /// The bridge's and its veths' MTU (68..=65535); `None`: 1500.
+    pub mtu: Option<u32>,
 }
 
 /// A container's network namespace once set up.
@@ -292,6 +294,14 @@ impl Manager {
                 o.name
             )));
         }
+        if let Some(m) = o.mtu {
+            // The kernel's bounds for a bridge and a veth.
+            if !(68..=65535).contains(&m) {
+                return Err(Error::Invalid(format!(
+                    "invalid MTU {m}: it must be between 68 and 65535"
+                )));
+            }
+        }
         if ["host", "none"].contains(&o.name.as_str()) {
             return Err(Error::Conflict(format!(
                 "network with name {} already exists",
@@ -365,6 +375,7 @@ impl Manager {
             internal: o.internal,
             labels: o.labels.clone(),
             created: now_rfc3339(),
+            mtu: o.mtu,
         };
         self.db.insert_network(&rec)?;
         let made = self.bring_up(&rec, &mut host).and_then(|_| {
@@ -390,7 +401,7 @@ impl Manager {
                 return Ok((l.index, false));
             }
         }
-        match host.create_bridge(&n.bridge) {
+        match host.create_bridge(&n.bridge, n.mtu) {
             Ok(()) => {}
             Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {}
             Err(e) => return Err(e),
@@ -607,12 +618,12 @@ impl Manager {
         let (bridge, made) = self.bring_up(net, host)?;
         let host_name = host_veth_name(&ep.container_id, &net.id);
         let inner = format!("eth{}", ep.index);
-        match host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac)) {
+        match host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac), net.mtu) {
             // The host end of an earlier start whose namespace is still
             // being dismantled by the kernel.
             Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {
                 host.delete_link_by_name(&host_name)?;
-                host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac))?;
+                host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac), net.mtu)?;
             }
             r => r?,
         }

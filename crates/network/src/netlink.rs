@@ -150,9 +150,12 @@ impl Netlink {
     }
 
     /// Creates a bridge; `Error::Kernel` with EEXIST when the name is taken.
-    pub fn create_bridge(&mut self, name: &str) -> Result<()> {
+    pub fn create_bridge(&mut self, name: &str, mtu: Option<u32>) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        if let Some(m) = mtu {
+            msg.attributes.push(LinkAttribute::Mtu(m));
+        }
         msg.attributes
             .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
                 InfoKind::Bridge,
@@ -175,10 +178,14 @@ impl Netlink {
         netns: &impl AsRawFd,
         master: u32,
         peer_mac: Option<[u8; 6]>,
+        mtu: Option<u32>,
     ) -> Result<()> {
         let mut peer = LinkMessage::default();
         peer.attributes
             .push(LinkAttribute::IfName(peer_name.to_owned()));
+        if let Some(m) = mtu {
+            peer.attributes.push(LinkAttribute::Mtu(m));
+        }
         peer.attributes
             .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
         if let Some(mac) = peer_mac {
@@ -189,6 +196,9 @@ impl Netlink {
         msg.header.change_mask = LinkFlags::Up;
         msg.attributes
             .push(LinkAttribute::IfName(host_name.to_owned()));
+        if let Some(m) = mtu {
+            msg.attributes.push(LinkAttribute::Mtu(m));
+        }
         msg.attributes.push(LinkAttribute::Controller(master));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),

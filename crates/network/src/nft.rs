@@ -159,6 +159,7 @@ mod tests {
             internal,
             labels: Default::default(),
             created: String::new(),
+            mtu: None,
         }
     }
 

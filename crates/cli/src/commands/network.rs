@@ -48,6 +48,9 @@ pub struct CreateArgs {
     /// Set metadata on a network
     #[arg(long)]
     label: Vec<String>,
+    /// Set driver specific options (com.docker.network.driver.mtu=N)
+    #[arg(short, long = "opt")]
+    opt: Vec<String>,
     name: String,
 }
 
@@ -159,8 +162,26 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
         let (k, v) = berth_engine::options::label(l)?;
         labels.insert(k, v);
     }
+    let mut mtu = None;
+    for kv in &a.opt {
+        let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+        match k {
+            // Docker's key, and podman's short one.
+            "com.docker.network.driver.mtu" | "mtu" => {
+                mtu = Some(v.parse::<u32>().map_err(|_| {
+                    invalid(format!("invalid network option {kv}: the MTU must be a number"))
+                })?)
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu"
+                )))
+            }
+        }
+    }
     let o = NetworkOptions {
         name: a.name,
+        mtu,
         driver: a.driver,
         subnet: net(&a.subnet, "subnet")?,
         gateway: a
