@@ -757,3 +757,77 @@ fn init_uses_the_hosts_init_or_says_it_cannot() {
         assert!(e.contains("--init is not supported"), "{e}");
     }
 }
+
+/// `--runtime PATH` runs the container through that program: output, exit
+/// status and the 127 of a missing command come through it the same way.
+/// Without it, a foreground `--rm` runs berth's runtime inside berth.
+#[test]
+fn runtime_flag_runs_the_named_program() {
+    let b = Berth::with_busybox();
+    // A wrapper that leaves a mark, so the test sees the program was run.
+    let dir = b.scratch();
+    std::fs::create_dir_all(&dir).unwrap();
+    let mark = dir.join("ran");
+    // Named as berth's runtime, so that berth would use its in-process
+    // fast path when it is only BERTH_RUNTIME.
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    let wrapper = dir.join("bin/berth-runtime");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\nexec {} \"$@\"\n",
+            mark.display(),
+            common::runtime().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let rt = wrapper.to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--runtime",
+            &rt,
+            "busybox",
+        ];
+        all.extend_from_slice(args);
+        b.run(&all)
+    };
+    let out = run(&["echo", "ok"]);
+    assert_eq!(text(&out.stdout), "ok\n", "{out:?}");
+    assert_eq!(run(&["sh", "-c", "exit 3"]).status.code(), Some(3));
+    let out = run(&["nosuch"]);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert!(b.ok(&["ps", "-aq"]).is_empty());
+    let runs = std::fs::read_to_string(&mark).unwrap();
+    assert_eq!(
+        runs.lines().filter(|l| l.contains(" run ")).count(),
+        3,
+        "{runs}"
+    );
+    // Without --runtime, berth's own runtime (BERTH_RUNTIME) is run inside
+    // berth for a foreground --rm: the program is not executed.
+    std::fs::remove_file(&mark).unwrap();
+    let out = b
+        .cmd(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "echo",
+            "inside",
+        ])
+        .env("BERTH_RUNTIME", &wrapper)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "inside\n", "{out:?}");
+    assert!(!mark.exists());
+}
