@@ -766,7 +766,6 @@ fn runtime_flag_runs_the_named_program() {
     let b = Berth::with_busybox();
     // A wrapper that leaves a mark, so the test sees the program was run.
     let dir = b.scratch();
-    std::fs::create_dir_all(&dir).unwrap();
     let mark = dir.join("ran");
     // Named as berth's runtime, so that berth would use its in-process
     // fast path when it is only BERTH_RUNTIME.

@@ -167,13 +167,10 @@ fn db_err(what: &str, e: rusqlite::Error) -> EngineError {
 }
 
 impl ContainerDb {
-    /// A database of its own at `path` (tests).
-    pub fn open(path: &std::path::Path) -> Result<ContainerDb> {
-        let conn = Connection::open(path).map_err(|e| db_err("open", e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(|e| db_err("busy_timeout", e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| db_err("WAL", e))?;
+    /// A connection of its own to `root/berth.db` (tests).
+    pub fn open(root: &std::path::Path) -> Result<ContainerDb> {
+        let conn = berth_image::db::open_connection(root)
+            .map_err(|e| EngineError::Other(format!("container database: {e}")))?;
         ContainerDb::on(std::sync::Arc::new(std::sync::Mutex::new(conn)))
     }
 
@@ -512,7 +509,7 @@ mod tests {
     #[test]
     fn names_unique_and_prefixes_resolve() {
         let d = tempfile::tempdir().unwrap();
-        let db = ContainerDb::open(&d.path().join("berth.db")).unwrap();
+        let db = ContainerDb::open(d.path()).unwrap();
         let a = c("alpha");
         db.insert(&a).unwrap();
         let e = db.insert(&c("alpha")).unwrap_err().to_string();

@@ -174,9 +174,14 @@ impl NetworkDb {
             .map_err(db_err("create network tables"))?;
         // Added after the first release of the table: databases made before
         // get the column (NULL: the kernel's default MTU).
-        if conn.prepare("SELECT mtu FROM networks LIMIT 0").is_err() {
-            conn.execute_batch("ALTER TABLE networks ADD COLUMN mtu INTEGER")
-                .map_err(db_err("add the mtu column"))?;
+        let has_mtu = |c: &Connection| c.prepare("SELECT mtu FROM networks LIMIT 0").is_ok();
+        if !has_mtu(&conn) {
+            // Another berth opening the same old database may add it first.
+            if let Err(e) = conn.execute_batch("ALTER TABLE networks ADD COLUMN mtu INTEGER") {
+                if !has_mtu(&conn) {
+                    return Err(db_err("add the mtu column")(e));
+                }
+            }
         }
         Ok(NetworkDb { conn })
     }

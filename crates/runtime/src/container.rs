@@ -182,15 +182,17 @@ fn open_ns(path: &Path) -> Result<OwnedFd> {
     Ok(sys::take_fd(fd))
 }
 
-/// Clones a container process (see [`sys::clone_process`]) born in the
-/// cgroup2 directory of `cg` when the kernel can (`CLONE_INTO_CGROUP`), so
-/// that nobody moves it there afterwards. Returns what `clone_process` does
-/// and whether the process was born there; if not (no cgroup2 hierarchy, a
-/// kernel before 5.7, a cgroup the kernel refuses) the caller moves it.
+/// Clones a container process (see [`sys::clone_process`]) placed in the
+/// cgroup2 directory of `cg`: born there when the kernel can
+/// (`CLONE_INTO_CGROUP`), else (no such kernel, a cgroup it refuses) moved
+/// there by pid right after, the child killed if that fails. The v1
+/// hierarchies are left to the child (`enter_v1_self`) or, for a child in a
+/// new user namespace, to the caller.
 fn clone_in_cgroup(
     cg: &dyn CgroupManager,
     flags: CloneFlags,
-) -> nix::Result<(Option<nix::unistd::Pid>, bool)> {
+    what: impl FnOnce() -> String,
+) -> Result<Option<nix::unistd::Pid>> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = cg.unified_dir().and_then(|d| {
         std::fs::OpenOptions::new()
@@ -201,10 +203,18 @@ fn clone_in_cgroup(
     });
     if let Some(fd) = &dir {
         if let Ok(child) = sys::clone_into_cgroup(flags, fd.as_fd()) {
-            return Ok((child, true));
+            return Ok(child);
         }
     }
-    Ok((sys::clone_process(flags)?, false))
+    let child = sys::clone_process(flags).context(what)?;
+    if let Some(pid) = child {
+        if let Err(e) = cg.add_task_unified(pid.as_raw()) {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err(e.into());
+        }
+    }
+    Ok(child)
 }
 
 /// Orders namespace joins: user first (it grants the rights for the rest),
@@ -424,9 +434,7 @@ impl Runtime {
         // terminal) our own pair whose other end we relay.
         let (console, console_ours) = console_for(opts.console_socket.as_deref(), terminal)?;
         let (ours, theirs) = channel::pair()?;
-        let (child, born_in_unified) =
-            clone_in_cgroup(&*cg, flags).context(|| format!("clone with namespaces {flags:?}"))?;
-        match child {
+        match clone_in_cgroup(&*cg, flags, || format!("clone with namespaces {flags:?}"))? {
             None => {
                 drop(ours);
                 init::run(InitContext {
@@ -455,9 +463,6 @@ impl Runtime {
                 if new_user_ns {
                     write_id_maps(pid, spec)?;
                     cg.add_task_v1(pid.as_raw())?;
-                }
-                if !born_in_unified {
-                    cg.add_task_unified(pid.as_raw())?;
                 }
                 if let Some(adj) = process.oom_score_adj() {
                     std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).map_err(
@@ -816,9 +821,7 @@ impl Runtime {
         }
         let (console, console_ours) = console_for(opts.console_socket.as_deref(), terminal)?;
         let (ours, theirs) = channel::pair()?;
-        let (child, born_in_unified) =
-            clone_in_cgroup(&*cg, CloneFlags::empty()).context(|| "fork".to_owned())?;
-        match child {
+        match clone_in_cgroup(&*cg, CloneFlags::empty(), || "fork".to_owned())? {
             None => {
                 drop(ours);
                 let r = (|| -> Result<()> {
@@ -847,15 +850,6 @@ impl Runtime {
             Some(pid) => {
                 drop(theirs);
                 drop(console);
-                let placed = match born_in_unified {
-                    true => Ok(()),
-                    false => cg.add_task_unified(pid.as_raw()),
-                };
-                if let Err(e) = placed {
-                    let _ = kill(pid, Signal::SIGKILL);
-                    let _ = waitpid(pid, None);
-                    return Err(e.into());
-                }
                 ours.send(&Msg::Go)?;
                 let master = match console_ours {
                     Some(s) => match tty::recv_fd(s.as_raw_fd()) {
