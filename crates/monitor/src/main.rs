@@ -51,6 +51,19 @@ fn fail(msg: &str) -> ! {
     std::process::exit(1);
 }
 
+/// Whether process `pid`, a child of this monitor (a subreaper), has ended,
+/// without reaping it: the main loop collects its status later.
+fn exited(pid: i32) -> bool {
+    use nix::sys::wait::{waitid, Id};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
+        Ok(WaitStatus::StillAlive) => false,
+        Ok(_) => true,
+        // Not our child (no subreaper): alive while it can be signalled.
+        Err(_) => nix::sys::signal::kill(Pid::from_raw(pid), None).is_err(),
+    }
+}
+
 fn runtime_error(args: &Args) -> Option<String> {
     let text = std::fs::read_to_string(args.dir.join("runtime.log")).ok()?;
     text.lines().rev().find_map(|l| {
@@ -176,11 +189,20 @@ fn launch_steps(
         println!("ok {pid}");
         let _ = std::io::stdout().flush();
         *answered = true;
-        // The caller connects right after the answer; give up after a minute.
-        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        if let Ok(n) = poll(&mut fds, PollTimeout::from(60_000u16)) {
-            if n > 0 {
-                first_client = listener.accept().ok().map(|(s, _)| s);
+        // The caller connects right after the answer; give up after a
+        // minute, or as soon as the init is gone (the caller was killed
+        // before it connected and the container was removed meanwhile:
+        // waiting on would keep this monitor alive for nothing).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline && !exited(pid) {
+            let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(200u16)) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+                Ok(_) => {
+                    first_client = listener.accept().ok().map(|(s, _)| s);
+                    break;
+                }
+                Err(_) => break,
             }
         }
     }
