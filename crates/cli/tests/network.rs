@@ -370,8 +370,106 @@ fn subnet_host(b: &Berth, net: &str, n: u8) -> String {
     format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3])
 }
 
+/// The path MTU the kernel of container `name`'s network namespace uses
+/// towards `dst`: a UDP socket connected there (connect sends nothing)
+/// answers IP_MTU from the route it looked up.
+fn path_mtu(b: &Berth, name: &str, dst: &str) -> u32 {
+    let key = container(b, name)["NetworkSettings"]["SandboxKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dst: std::net::Ipv4Addr = dst.parse().unwrap();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let ns = std::fs::File::open(&key).unwrap();
+        // SAFETY: setns(2) on an open nsfs descriptor; it changes only this
+        // thread's network namespace.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {key}");
+        let sock = UdpSocket::bind(("0.0.0.0", 0)).unwrap();
+        sock.connect((dst, 9)).unwrap();
+        let mut mtu: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt(2) writes at most `len` bytes into `mtu`, an
+        // int that outlives the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU,
+                (&mut mtu as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "IP_MTU towards {dst}");
+        mtu as u32
+    })
+    .join()
+    .unwrap()
+}
+
+/// An address that is never on this machine (TEST-NET-1): only the route
+/// towards it is looked up, no packet is sent.
+const ELSEWHERE: &str = "192.0.2.1";
+
+/// Without an MTU asked, the links of a network are 65520 (traffic
+/// between containers and with the host stays on this machine and uses
+/// loopback-sized segments) while the default route says 1500, Docker's
+/// MTU for whatever leaves the host.
+#[test]
+fn local_links_are_large_and_the_way_out_is_1500() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    b.ok(&["run", "-d", "--name", "m1", "busybox", "sleep", "300"]);
+    b.ok(&["run", "-d", "--name", "m2", "busybox", "sleep", "300"]);
+    let m2 = ip_of(&b, "m2");
+    let gw = gateway(&b, "bridge");
+    let out = b.ok(&["exec", "m1", "cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(out.trim(), "65520");
+    assert_eq!(path_mtu(&b, "m1", &m2), 65520);
+    assert_eq!(path_mtu(&b, "m1", &gw), 65520);
+    assert_eq!(path_mtu(&b, "m1", ELSEWHERE), 1500);
+    // The host reaches the containers over the bridge at the same size.
+    let bridge = network(&b, "bridge")["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mtu = std::fs::read_to_string(format!("/sys/class/net/{bridge}/mtu")).unwrap();
+    assert_eq!(mtu.trim(), "65520");
+    // A TCP stream between the two crosses the large links whole (a
+    // mismatch of MTUs would drop its large segments and stall it).
+    // (busybox's nc closes the connection at the end of its stdin: the
+    // server's is kept open by sleep)
+    b.ok(&[
+        "exec",
+        "-d",
+        "m2",
+        "sh",
+        "-c",
+        "sleep 60 | nc -l -p 7000 > /got",
+    ]);
+    wait_until(10, "m2 to listen on 7000", || {
+        b.run(&["exec", "m2", "sh", "-c", "netstat -ltn | grep -q :7000"])
+            .status
+            .success()
+    });
+    b.ok(&[
+        "exec",
+        "m1",
+        "sh",
+        "-c",
+        &format!("head -c 4194304 /dev/zero | nc -w 1 {m2} 7000"),
+    ]);
+    wait_until(10, "m2 to have received 4 MiB", || {
+        b.ok(&["exec", "m2", "wc", "-c", "/got"])
+            .contains("4194304")
+    });
+    b.ok(&["rm", "-f", "m1", "m2"]);
+}
+
 /// `-o com.docker.network.driver.mtu=N` sets the MTU of the bridge and of
-/// both ends of every veth on the network (Docker's option).
+/// both ends of every veth on the network, and the default route has no
+/// smaller MTU of its own (Docker's option, Docker's behaviour).
 #[test]
 fn network_mtu_option() {
     let _g = shared();
@@ -423,11 +521,33 @@ fn network_mtu_option() {
         .collect();
     assert_eq!(ports.len(), 1, "{ports:?}");
     assert_eq!(mtu(&ports[0]), "9000");
-    // The default bridge keeps Docker's 1500.
-    let out = b.ok(&["run", "--rm", "busybox", "cat", "/sys/class/net/eth0/mtu"]);
-    assert_eq!(out.trim(), "1500");
+    assert_eq!(path_mtu(&b, "j1", &gateway(&b, "jumbo")), 9000);
+    assert_eq!(path_mtu(&b, "j1", ELSEWHERE), 9000);
     b.ok(&["rm", "-f", "j1"]);
     b.ok(&["network", "rm", "jumbo"]);
+    // Docker's 1500 asked for: 1500 everywhere, as under Docker.
+    b.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.driver.mtu=1500",
+        "classic",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "classic",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(path_mtu(&b, "c1", &gateway(&b, "classic")), 1500);
+    assert_eq!(path_mtu(&b, "c1", ELSEWHERE), 1500);
+    b.ok(&["rm", "-f", "c1"]);
+    b.ok(&["network", "rm", "classic"]);
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 
-pub use db::{mac_text, Endpoint, NetworkDb, NetworkRecord};
+pub use db::{mac_text, Endpoint, NetworkDb, NetworkRecord, DEFAULT_ROUTE_MTU, LOCAL_LINK_MTU};
 pub use ports::{parse_exposed, parse_publish, PortBinding, PortSpec, Proto};
 
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +138,8 @@ pub struct NetworkOptions {
     pub ip_range: Option<Ipv4Net>,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
-    /// The bridge's and its veths' MTU (68..=65535); `None`: 1500.
+    /// The bridge's and its veths' MTU (68..=65535); `None`: see
+    /// [`NetworkRecord::link_mtu`].
     pub mtu: Option<u32>,
 }
 
@@ -401,7 +402,7 @@ impl Manager {
                 return Ok((l.index, false));
             }
         }
-        match host.create_bridge(&n.bridge, n.mtu) {
+        match host.create_bridge(&n.bridge, n.link_mtu()) {
             Ok(()) => {}
             Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {}
             Err(e) => return Err(e),
@@ -618,12 +619,26 @@ impl Manager {
         let (bridge, made) = self.bring_up(net, host)?;
         let host_name = host_veth_name(&ep.container_id, &net.id);
         let inner = format!("eth{}", ep.index);
-        match host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac), net.mtu) {
+        match host.create_veth(
+            &host_name,
+            &inner,
+            ns.file(),
+            bridge,
+            Some(ep.mac),
+            net.link_mtu(),
+        ) {
             // The host end of an earlier start whose namespace is still
             // being dismantled by the kernel.
             Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {
                 host.delete_link_by_name(&host_name)?;
-                host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac), net.mtu)?;
+                host.create_veth(
+                    &host_name,
+                    &inner,
+                    ns.file(),
+                    bridge,
+                    Some(ep.mac),
+                    net.link_mtu(),
+                )?;
             }
             r => r?,
         }
@@ -633,7 +648,7 @@ impl Manager {
         inside.add_address(link.index, ep.ip, net.subnet.prefix_len())?;
         inside.set_up(link.index)?;
         if route {
-            inside.add_default_route(net.gateway)?;
+            inside.add_default_route(net.gateway, net.route_mtu())?;
         }
         Ok(made)
     }

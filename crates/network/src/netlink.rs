@@ -16,7 +16,8 @@ use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
+    RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -150,12 +151,10 @@ impl Netlink {
     }
 
     /// Creates a bridge; `Error::Kernel` with EEXIST when the name is taken.
-    pub fn create_bridge(&mut self, name: &str, mtu: Option<u32>) -> Result<()> {
+    pub fn create_bridge(&mut self, name: &str, mtu: u32) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
-        if let Some(m) = mtu {
-            msg.attributes.push(LinkAttribute::Mtu(m));
-        }
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
         msg.attributes
             .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
                 InfoKind::Bridge,
@@ -178,14 +177,12 @@ impl Netlink {
         netns: &impl AsRawFd,
         master: u32,
         peer_mac: Option<[u8; 6]>,
-        mtu: Option<u32>,
+        mtu: u32,
     ) -> Result<()> {
         let mut peer = LinkMessage::default();
         peer.attributes
             .push(LinkAttribute::IfName(peer_name.to_owned()));
-        if let Some(m) = mtu {
-            peer.attributes.push(LinkAttribute::Mtu(m));
-        }
+        peer.attributes.push(LinkAttribute::Mtu(mtu));
         peer.attributes
             .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
         if let Some(mac) = peer_mac {
@@ -196,9 +193,7 @@ impl Netlink {
         msg.header.change_mask = LinkFlags::Up;
         msg.attributes
             .push(LinkAttribute::IfName(host_name.to_owned()));
-        if let Some(m) = mtu {
-            msg.attributes.push(LinkAttribute::Mtu(m));
-        }
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
         msg.attributes.push(LinkAttribute::Controller(master));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
@@ -322,7 +317,9 @@ impl Netlink {
             .collect())
     }
 
-    pub fn add_default_route(&mut self, gateway: Ipv4Addr) -> Result<()> {
+    /// The default route via `gateway`, with `mtu` as its path MTU when
+    /// given (smaller than the link's: see `NetworkRecord::route_mtu`).
+    pub fn add_default_route(&mut self, gateway: Ipv4Addr, mtu: Option<u32>) -> Result<()> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = AddressFamily::Inet;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
@@ -331,6 +328,10 @@ impl Netlink {
         msg.header.kind = RouteType::Unicast;
         msg.attributes
             .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        if let Some(m) = mtu {
+            msg.attributes
+                .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(m)]));
+        }
         self.request(
             &format!("add default route via {gateway}"),
             RouteNetlinkMessage::NewRoute(msg),
