@@ -550,6 +550,58 @@ fn network_mtu_option() {
     b.ok(&["network", "rm", "classic"]);
 }
 
+/// daemon.json's `mtu` (Docker's key) gives the default network that MTU,
+/// links and way out alike; a bad value is one clear line and changes
+/// nothing; without the key the local links come back for new containers.
+#[test]
+fn daemon_json_mtu_sets_the_default_bridge() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    let cfg = b.scratch().join("daemon.json");
+    let with_cfg = |args: &[&str]| {
+        let mut c = b.cmd(args);
+        c.env("BERTH_DAEMON_JSON", &cfg);
+        c.output().unwrap()
+    };
+    std::fs::write(&cfg, r#"{"mtu": 1500, "log-level": "warn"}"#).unwrap();
+    let out = with_cfg(&["run", "-d", "--name", "d1", "busybox", "sleep", "300"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = b.ok(&["exec", "d1", "cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(out.trim(), "1500");
+    assert_eq!(path_mtu(&b, "d1", &gateway(&b, "bridge")), 1500);
+    assert_eq!(path_mtu(&b, "d1", ELSEWHERE), 1500);
+    // (every berth command reads daemon.json: this inspect too)
+    let out = with_cfg(&["network", "inspect", "bridge"]);
+    let n: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(
+        n[0]["Options"]["com.docker.network.driver.mtu"], "1500",
+        "{n}"
+    );
+    b.ok(&["rm", "-f", "d1"]);
+
+    for (bad, says) in [
+        (
+            r#"{"mtu": 10}"#,
+            "mtu: 10 is not a number between 68 and 65535",
+        ),
+        (r#"{"mtu": "1500"}"#, "mtu: \"1500\" is not a number"),
+        ("{", "daemon.json: EOF while parsing"),
+    ] {
+        std::fs::write(&cfg, bad).unwrap();
+        let out = with_cfg(&["run", "--rm", "--name", "bad", "busybox", "true"]);
+        assert_eq!(out.status.code(), Some(125), "{bad}");
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{bad}: {err}");
+        assert_eq!(b.ok(&["ps", "-aq"]), "", "{bad}");
+    }
+
+    std::fs::remove_file(&cfg).unwrap();
+    let out = with_cfg(&["run", "--rm", "busybox", "cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(text(&out.stdout).trim(), "65520", "{}", text(&out.stderr));
+    assert!(network(&b, "bridge")["Options"]["com.docker.network.driver.mtu"].is_null());
+}
+
 #[test]
 fn internal_networks_have_no_route_out() {
     let _g = shared();

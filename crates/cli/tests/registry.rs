@@ -570,6 +570,31 @@ fn tls_with_a_private_ca() {
     let d = Berth::new();
     ok(&d, &[], &["pull", "--tls-verify=false", &name]);
     assert_eq!(d.image_id(&name), b.image_id(&name));
+    // In daemon.json's insecure-registries: the certificate is not checked (Docker's
+    // "ignore the certificate error"); a daemon.json that is not JSON is one line.
+    let cfg = b.scratch().join("daemon.json");
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"insecure-registries": ["{}"]}}"#, reg.addr),
+    )
+    .unwrap();
+    let e = Berth::new();
+    ok(
+        &e,
+        &[("BERTH_DAEMON_JSON", cfg.to_str().unwrap())],
+        &["pull", &name],
+    );
+    assert_eq!(e.image_id(&name), b.image_id(&name));
+    std::fs::write(&cfg, "{").unwrap();
+    let f = Berth::new();
+    let err = fails(
+        &f,
+        &[("BERTH_DAEMON_JSON", cfg.to_str().unwrap())],
+        &["pull", &name],
+        1,
+    );
+    assert!(err.contains("daemon.json: EOF while parsing"), "{err}");
+    assert!(f.image_ids().is_empty());
     // A certs.d file that is not a certificate is an error that names it.
     std::fs::write(certs.join(&reg.addr).join("bad.crt"), "junk").unwrap();
     let e = fails(&c, &env, &["pull", &name], 1);

@@ -14,6 +14,7 @@ use berth_network::{
 use serde_json::json;
 
 use crate::containers::{Container, ContainerId, State};
+use crate::daemon_config::DaemonConfig;
 use crate::options::HostConfig;
 use crate::{Engine, EngineError, Result};
 
@@ -180,7 +181,9 @@ impl Engine {
             .lock()
             .map_err(|_| EngineError::Other("network manager poisoned".into()))?;
         if guard.is_none() {
-            *guard = Some(Manager::open(&self.root, &self.run)?);
+            let mut m = Manager::open(&self.root, &self.run)?;
+            m.set_default_mtu(DaemonConfig::load()?.mtu);
+            *guard = Some(m);
         }
         match guard.as_mut() {
             Some(m) => f(m),

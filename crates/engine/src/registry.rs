@@ -6,6 +6,7 @@
 //! store, one thread per layer (up to [`PARALLEL`]); the layers are then committed bottom
 //! first and the image registered in one transaction, as `load` does.
 
+use crate::daemon_config::DaemonConfig;
 use crate::error::{EngineError, Result};
 use crate::Engine;
 use berth_digest::Digest;
@@ -84,12 +85,13 @@ pub struct PushResult {
     pub size: usize,
 }
 
-fn options(f: &RegistryFlags) -> RegistryOptions {
+fn options(f: &RegistryFlags) -> Result<RegistryOptions> {
     let mut o = RegistryOptions::from_env();
+    o.insecure.extend(DaemonConfig::load()?.insecure_registries);
     if f.tls_verify == Some(false) {
         o.tls_verify = false;
     }
-    o
+    Ok(o)
 }
 
 fn parse(name: &str, progress: ProgressSink<'_>) -> Result<Reference> {
@@ -133,7 +135,7 @@ pub fn login_domain(server: Option<&str>) -> Result<String> {
 
 /// `login`: checks the credentials with the registry, then stores them.
 pub fn login(domain: &str, creds: Credentials, f: &RegistryFlags) -> Result<()> {
-    let o = options(f);
+    let o = options(f)?;
     let client = Client::connect(domain, "", false, &o, Some(creds.clone()))?;
     client.check_login()?;
     DockerConfig::load(&o.docker_config)?.store(domain, &creds)?;
@@ -166,7 +168,7 @@ impl Engine {
             Some(p) => Some(Platform::parse(p)?),
             None => None,
         };
-        let o = options(f);
+        let o = options(f)?;
         let client = Client::connect(r.domain(), r.path(), false, &o, None)?;
         let what = match (r.digest(), r.tag()) {
             (Some(d), _) => d.to_string(),
@@ -544,7 +546,7 @@ impl Engine {
         // Configs of committed images live in the database only.
         self.blobs.put_bytes(&img.config_json, Some(&img.id))?;
         let (mbytes, media_type, config, layers) = self.push_manifest(&img)?;
-        let o = options(f);
+        let o = options(f)?;
         let client = Client::connect(r.domain(), r.path(), true, &o, None)?;
         // Other repositories of this registry that hold the image: mount sources.
         let sources: Vec<String> = img

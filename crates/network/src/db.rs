@@ -295,6 +295,18 @@ impl NetworkDb {
         Ok(())
     }
 
+    /// A network's MTU changed (the default network follows daemon.json's
+    /// `mtu`): containers started from now on get it.
+    pub fn set_mtu(&self, id: &str, mtu: Option<u32>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE networks SET mtu = ?2 WHERE id = ?1",
+                params![id, mtu],
+            )
+            .map_err(db_err("change the network's MTU"))?;
+        Ok(())
+    }
+
     pub fn delete_network(&self, id: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM networks WHERE id = ?1", [id])

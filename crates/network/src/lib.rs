@@ -158,6 +158,8 @@ pub struct Manager {
     table: String,
     /// Bridge of the default network.
     default_bridge: String,
+    /// The default network's MTU (daemon.json's `mtu`).
+    default_mtu: Option<u32>,
 }
 
 impl Manager {
@@ -177,7 +179,14 @@ impl Manager {
             run_dir: run_dir.to_owned(),
             table,
             default_bridge,
+            default_mtu: None,
         })
+    }
+
+    /// The MTU the default network has from now on (`None`: berth's local
+    /// links); applied when [`Manager::ensure_default`] next runs.
+    pub fn set_default_mtu(&mut self, mtu: Option<u32>) {
+        self.default_mtu = mtu;
     }
 
     pub fn db(&self) -> &NetworkDb {
@@ -245,12 +254,20 @@ impl Manager {
     }
 
     /// The default network, created (with its bridge) on first use.
+    /// Its MTU follows [`Manager::set_default_mtu`] (containers already
+    /// running keep theirs).
     pub fn ensure_default(&mut self) -> Result<NetworkRecord> {
-        if let Some(n) = self.db.network_by_name(DEFAULT_NETWORK)? {
+        if let Some(mut n) = self.db.network_by_name(DEFAULT_NETWORK)? {
+            if n.mtu != self.default_mtu {
+                check_mtu(self.default_mtu)?;
+                self.db.set_mtu(&n.id, self.default_mtu)?;
+                n.mtu = self.default_mtu;
+            }
             return Ok(n);
         }
         let opts = NetworkOptions {
             name: DEFAULT_NETWORK.into(),
+            mtu: self.default_mtu,
             ..Default::default()
         };
         match self.create_network(&opts) {
@@ -295,14 +312,7 @@ impl Manager {
                 o.name
             )));
         }
-        if let Some(m) = o.mtu {
-            // The kernel's bounds for a bridge and a veth.
-            if !(68..=65535).contains(&m) {
-                return Err(Error::Invalid(format!(
-                    "invalid MTU {m}: it must be between 68 and 65535"
-                )));
-            }
-        }
+        check_mtu(o.mtu)?;
         if ["host", "none"].contains(&o.name.as_str()) {
             return Err(Error::Conflict(format!(
                 "network with name {} already exists",
@@ -697,6 +707,16 @@ impl Manager {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// The kernel's bounds for a bridge and a veth.
+fn check_mtu(mtu: Option<u32>) -> Result<()> {
+    match mtu {
+        Some(m) if !(68..=65535).contains(&m) => Err(Error::Invalid(format!(
+            "invalid MTU {m}: it must be between 68 and 65535"
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -218,6 +218,8 @@ impl Berth {
         c.env("BERTH_RUNTIME", runtime());
         c.env_remove("BERTH_ROOT");
         c.env_remove("BERTH_STORAGE_DRIVER");
+        // The host's /etc/berth/daemon.json is not the test's.
+        c.env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json");
         // A test never reaches a registry that is not on this machine (docker.io).
         c.env("BERTH_LOOPBACK_REGISTRIES_ONLY", "1");
         c.stdin(Stdio::null());

@@ -47,9 +47,8 @@ impl Default for RegistryOptions {
 
 impl RegistryOptions {
     /// The defaults with the environment's overrides: `BERTH_CERTS_D` (the certs.d
-    /// directory), `BERTH_INSECURE_REGISTRIES` (comma-separated), `insecure-registries` in
-    /// `BERTH_DAEMON_JSON` (default `/etc/berth/daemon.json`, Docker's daemon.json shape),
-    /// `BERTH_PUSH_CHUNK_SIZE` (bytes), `DOCKER_CONFIG`.
+    /// directory), `BERTH_INSECURE_REGISTRIES` (comma-separated), `BERTH_PUSH_CHUNK_SIZE`
+    /// (bytes), `DOCKER_CONFIG`. (daemon.json's `insecure-registries` are the engine's to add.)
     pub fn from_env() -> RegistryOptions {
         let mut o = RegistryOptions::default();
         if let Some(d) = std::env::var_os("BERTH_CERTS_D").filter(|d| !d.is_empty()) {
@@ -62,17 +61,6 @@ impl RegistryOptions {
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned),
             );
-        }
-        let daemon = std::env::var_os("BERTH_DAEMON_JSON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/etc/berth/daemon.json"));
-        if let Ok(b) = std::fs::read(&daemon) {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b) {
-                if let Some(a) = v.get("insecure-registries").and_then(|a| a.as_array()) {
-                    o.insecure
-                        .extend(a.iter().filter_map(|x| x.as_str()).map(str::to_owned));
-                }
-            }
         }
         o.loopback_only = std::env::var_os("BERTH_LOOPBACK_REGISTRIES_ONLY")
             .is_some_and(|v| !v.is_empty() && v != "0");
@@ -95,6 +83,9 @@ pub struct Endpoint {
     pub allow_http: bool,
     /// localhost or a loopback address.
     pub loopback: bool,
+    /// HTTPS without certificate checks: `--tls-verify=false`, or the registry is in
+    /// the insecure list (Docker's `insecure-registries`: "ignore the certificate error").
+    pub skip_verify: bool,
 }
 
 impl Endpoint {
@@ -112,17 +103,16 @@ impl Endpoint {
             || bare
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        let allow_http = !opts.tls_verify
-            || loopback
-            || opts
-                .insecure
-                .iter()
-                .any(|i| i == domain || i == &host || i == bare);
+        let listed = opts
+            .insecure
+            .iter()
+            .any(|i| i == domain || i == &host || i == bare);
         Endpoint {
             domain: domain.to_owned(),
             host,
-            allow_http,
+            allow_http: !opts.tls_verify || loopback || listed,
             loopback,
+            skip_verify: !opts.tls_verify || listed,
         }
     }
 }
@@ -170,7 +160,7 @@ fn tls_config(ep: &Endpoint, opts: &RegistryOptions) -> Result<Arc<rustls::Clien
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| RegistryError::Invalid(format!("TLS: {e}")))?;
-    if !opts.tls_verify {
+    if ep.skip_verify {
         return Ok(Arc::new(
             builder
                 .dangerous()
@@ -1037,14 +1027,17 @@ mod tests {
             assert!(e.allow_http && e.loopback, "{local}");
             assert_eq!(e.host, local);
         }
-        assert!(Endpoint::new("reg.example:5000", &o).allow_http);
+        let listed = Endpoint::new("reg.example:5000", &o);
+        assert!(listed.allow_http && listed.skip_verify);
         assert!(!Endpoint::new("reg.example:5001", &o).allow_http);
+        assert!(!Endpoint::new("localhost:5000", &o).skip_verify);
         assert!(!Endpoint::new("quay.io", &o).allow_http);
         let no_verify = RegistryOptions {
             tls_verify: false,
             ..RegistryOptions::default()
         };
         assert!(Endpoint::new("quay.io", &no_verify).allow_http);
+        assert!(Endpoint::new("quay.io", &no_verify).skip_verify);
     }
 
     #[test]
