@@ -629,26 +629,22 @@ impl Manager {
         let (bridge, made) = self.bring_up(net, host)?;
         let host_name = host_veth_name(&ep.container_id, &net.id);
         let inner = format!("eth{}", ep.index);
-        match host.create_veth(
-            &host_name,
-            &inner,
-            ns.file(),
-            bridge,
-            Some(ep.mac),
-            net.link_mtu(),
-        ) {
+        let create = |host: &mut netlink::Netlink| {
+            host.create_veth(
+                &host_name,
+                &inner,
+                ns.file(),
+                bridge,
+                Some(ep.mac),
+                net.link_mtu(),
+            )
+        };
+        match create(host) {
             // The host end of an earlier start whose namespace is still
             // being dismantled by the kernel.
             Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {
                 host.delete_link_by_name(&host_name)?;
-                host.create_veth(
-                    &host_name,
-                    &inner,
-                    ns.file(),
-                    bridge,
-                    Some(ep.mac),
-                    net.link_mtu(),
-                )?;
+                create(host)?;
             }
             r => r?,
         }
