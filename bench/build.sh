@@ -36,37 +36,16 @@ while getopts "r:kh" opt; do
 done
 [ "$RUNS" -ge 5 ] || { echo "build.sh: -r must be at least 5" >&2; exit 2; }
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-BERTH=${BERTH:-$repo/target/release/berth}
-PODMAN=${PODMAN:-$(command -v podman || true)}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
-
-[ "$(id -u)" = 0 ] || { echo "build.sh: must run as root" >&2; exit 1; }
-[ -x "$BERTH" ] || { echo "build.sh: no berth at $BERTH (cargo build --release -p berth-cli -p berth-runtime)" >&2; exit 1; }
-[ -x "$BUSYBOX" ] || { echo "build.sh: no busybox at $BUSYBOX (apt-get install busybox-static)" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+need_root
+need_berth
+need_busybox
 [ -n "$PODMAN" ] || echo "note: podman is not installed: berth's figures only" >&2
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-build.XXXXXX")
-log=$work/log
-: >"$log"
-
+make_work berth-bench-build
+podman_setup
 b() { "$BERTH" --root "$work/berth" "$@"; }
-printf '[containers]\ndefault_ulimits = ["nofile=20000:20000","nproc=32768:32768"]\n[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n' >"$work/containers.conf"
-pdriver=overlay
-[ "$(findmnt -n -o FSTYPE -T "$work")" = overlay ] && pdriver=vfs
-p() {
-  local d=$work/podman
-  CONTAINERS_CONF=$work/containers.conf "$PODMAN" --root "$d/storage" --runroot "$d/run" \
-    --tmpdir "$d/tmp" --network-config-dir "$d/net" --storage-driver "$pdriver" \
-    --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"
-}
-unmount_under() {
-  local m
-  for m in $(awk -v d="$1" 'index($5, d) == 1 { print length($5), $5 }' /proc/self/mountinfo | sort -rn | cut -d' ' -f2); do
-    umount -l "$m" 2>/dev/null || true
-  done
-}
+p() { podman_in "$work/podman" --runtime runc "$@"; }
 cleanup() {
   set +e
   if [ -n "$PODMAN" ] && [ -d "$work/podman" ]; then p system reset -f >/dev/null 2>&1; fi
@@ -78,37 +57,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now_ns() { date +%s%N; }
-sample() { # sample NAME CMD...: one timed run, its wall time in ms appended to $work/t-NAME
-  local name=$1 t0 t1
-  shift
-  sync
-  t0=$(now_ns)
-  if ! "$@" >>"$log" 2>&1; then
-    echo "build.sh: failed: $*" >&2
-    tail -20 "$log" >&2
-    exit 1
-  fi
-  t1=$(now_ns)
-  echo $(((t1 - t0) / 1000)) | awk '{ printf "%.1f\n", $1 / 1000 }' >>"$work/t-$name"
-}
-median() {
-  [ -s "$work/t-$1" ] || return 0
-  sort -n "$work/t-$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-samples() { [ -s "$work/t-$1" ] && tr '\n' ' ' <"$work/t-$1"; }
-progress() { echo "== $*" >&2; }
-
 # --- the base image (busybox) in both stores, and the context
 rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,run,var}
-chmod 1777 "$rootfs/tmp"
-cp "$BUSYBOX" "$rootfs/bin/busybox"
-for applet in $("$BUSYBOX" --list-full); do
-  [ "$applet" = bin/busybox ] || ln -sf /bin/busybox "$rootfs/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\n' >"$rootfs/etc/group"
+busybox_rootfs "$rootfs"
 tar -C "$rootfs" -cf "$work/base.tar" .
 rm -rf "$rootfs"
 b import "$work/base.tar" localhost/bench-base:latest >>"$log"

@@ -43,17 +43,16 @@ done
 [ "$RUNS" -ge 3 ] || { echo "dns.sh: -r must be at least 3" >&2; exit 2; }
 [ "$HOSTS" -ge 1 ] && [ "$HOSTS" -le 250 ] || { echo "dns.sh: -n must be 1..250" >&2; exit 2; }
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 BERTH_DNS=${BERTH_DNS:-$repo/target/release/berth-dns}
 DNSMASQ=${DNSMASQ:-$(command -v dnsmasq || true)}
 
-[ "$(id -u)" = 0 ] || { echo "dns.sh: must run as root (port 53)" >&2; exit 1; }
-[ -x "$BERTH_DNS" ] || { echo "dns.sh: no berth-dns at $BERTH_DNS (cargo build --release -p berth-dns)" >&2; exit 1; }
-command -v dnsperf >/dev/null || { echo "dns.sh: dnsperf is needed (apt-get install dnsperf)" >&2; exit 1; }
+need_root "port 53"
+[ -x "$BERTH_DNS" ] || die "no berth-dns at $BERTH_DNS (cargo build --release -p berth-dns)"
+need_tools dnsperf
 [ -n "$DNSMASQ" ] || echo "note: dnsmasq is not installed: berth-dns's figures only" >&2
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-dns.XXXXXX")
+make_work berth-bench-dns
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -132,10 +131,9 @@ perf() { # perf NAME IP FILE: one dnsperf run; appends "qps latency_ms" to $work
   echo "$qps $lat $lost" >>"$work/t-$1"
 }
 
-median() { # median NAME COLUMN
+column_median() { # column_median NAME COLUMN: of that column of $work/t-NAME
   [ -s "$work/t-$1" ] || return 0
-  awk -v c="$2" '{print $c}' "$work/t-$1" | sort -g | awk '{a[NR]=$1} END {
-    if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+  awk -v c="$2" '{print $c}' "$work/t-$1" | median_of
 }
 
 for _ in $(seq "$RUNS"); do
@@ -161,18 +159,18 @@ printf "%-28s %12s %12s %8s\n" "idle PSS (KiB)" "$pss_berth" "${pss_peer:--}" \
   "$( [ -n "$pss_peer" ] && awk -v a="$pss_berth" -v b="$pss_peer" 'BEGIN {printf "%.2f", a / b}' || echo -)"
 printf "%-28s %12s %12s %8s\n" "RSS after the load (KiB)" "$after_berth" "${after_peer:--}" \
   "$( [ -n "$after_peer" ] && awk -v a="$after_berth" -v b="$after_peer" 'BEGIN {printf "%.2f", a / b}' || echo -)"
-bq=$(median berth-local 1); pq=$(median peer-local 1)
+bq=$(column_median berth-local 1); pq=$(column_median peer-local 1)
 printf "%-28s %12s %12s %8s\n" "local names (queries/s)" "$bq" "${pq:--}" \
   "$( [ -n "$pq" ] && awk -v a="$bq" -v b="$pq" 'BEGIN {printf "%.2f", a / b}' || echo -)"
-bl=$(median berth-local 2); pl=$(median peer-local 2)
+bl=$(column_median berth-local 2); pl=$(column_median peer-local 2)
 printf "%-28s %12s %12s\n" "local names (mean ms)" "$bl" "${pl:--}"
 if [ -n "$peer_pid" ]; then
-  fq=$(median berth-far 1); pfq=$(median peer-far 1); dq=$(median direct-far 1)
+  fq=$(column_median berth-far 1); pfq=$(column_median peer-far 1); dq=$(column_median direct-far 1)
   printf "\n%-28s %12s %12s %8s %12s\n" "forwarded (no cache)" "berth-dns" "dnsmasq" "ratio" "direct"
   printf "%-28s %12s %12s %8s %12s\n" "forwarded names (queries/s)" "$fq" "$pfq" \
     "$(awk -v a="$fq" -v b="$pfq" 'BEGIN {printf "%.2f", a / b}')" "$dq"
-  printf "%-28s %12s %12s %8s %12s\n" "forwarded names (mean ms)" "$(median berth-far 2)" \
-    "$(median peer-far 2)" "" "$(median direct-far 2)"
+  printf "%-28s %12s %12s %8s %12s\n" "forwarded names (mean ms)" "$(column_median berth-far 2)" \
+    "$(column_median peer-far 2)" "" "$(column_median direct-far 2)"
 fi
 lost=$(cat "$work"/t-* | awk '{s += $3} END {print s + 0}')
 echo

@@ -43,49 +43,23 @@ while getopts "r:m:kh" opt; do
 done
 [ "$RUNS" -ge 5 ] || { echo "images.sh: -r must be at least 5" >&2; exit 2; }
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-BERTH=${BERTH:-$repo/target/release/berth}
-PODMAN=${PODMAN:-$(command -v podman || true)}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
-
-[ "$(id -u)" = 0 ] || { echo "images.sh: must run as root" >&2; exit 1; }
-[ -x "$BERTH" ] || { echo "images.sh: no berth at $BERTH (cargo build --release -p berth-cli -p berth-runtime)" >&2; exit 1; }
-[ -x "$BUSYBOX" ] || { echo "images.sh: no busybox at $BUSYBOX (apt-get install busybox-static)" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+need_root
+need_berth
+need_busybox
 [ -n "$PODMAN" ] || echo "note: podman is not installed: berth's figures only" >&2
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-images.XXXXXX")
-log=$work/log
-: >"$log"
+make_work berth-bench-images
+podman_setup
 
 # --- the tools, each with its own stores under $work
 b() { "$BERTH" --root "$work/berth-$1" "${@:2}"; }   # b STORE ARGS...
-
-printf '[containers]\ndefault_ulimits = ["nofile=20000:20000","nproc=32768:32768"]\n[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n' >"$work/containers.conf"
-pdriver=overlay
-[ "$(findmnt -n -o FSTYPE -T "$work")" = overlay ] && pdriver=vfs
-p() { # p STORE ARGS...
-  local d=$work/podman-$1
-  CONTAINERS_CONF=$work/containers.conf "$PODMAN" --root "$d/storage" --runroot "$d/run" \
-    --tmpdir "$d/tmp" --network-config-dir "$d/net" --storage-driver "$pdriver" \
-    --cgroup-manager cgroupfs --events-backend file --runtime runc "${@:2}"
-}
-p_reset() { # p_reset STORE: empties a podman store and removes it
-  [ -d "$work/podman-$1" ] || return 0
-  p "$1" system reset -f >/dev/null 2>&1 || true
-  unmount_under "$work/podman-$1"
-  rm -rf "$work/podman-$1"
-}
+p() { podman_in "$work/podman-$1" --runtime runc "${@:2}"; }   # p STORE ARGS...
+p_reset() { podman_reset "$work/podman-$1"; }   # p_reset STORE
 b_reset() { # b_reset STORE
   [ -d "$work/berth-$1" ] || return 0
   unmount_under "$work/berth-$1"
   rm -rf "$work/berth-$1"
-}
-unmount_under() { # lazily unmounts everything mounted under $1, deepest first
-  local m
-  for m in $(awk -v d="$1" 'index($5, d) == 1 { print length($5), $5 }' /proc/self/mountinfo | sort -rn | cut -d' ' -f2); do
-    umount -l "$m" 2>/dev/null || true
-  done
 }
 
 cleanup() {
@@ -100,41 +74,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- timing: one sample in ms, medians, printing
-now_ns() { date +%s%N; }
-# sample NAME CMD...: runs CMD once (output to the log), appends its wall time in ms to
-# $work/t-NAME; fails the script if CMD fails.
-sample() {
-  local name=$1 t0 t1
-  shift
-  sync
-  t0=$(now_ns)
-  if ! "$@" >>"$log" 2>&1; then
-    echo "images.sh: failed: $*" >&2
-    tail -20 "$log" >&2
-    exit 1
-  fi
-  t1=$(now_ns)
-  echo $(((t1 - t0) / 1000)) | awk '{ printf "%.1f\n", $1 / 1000 }' >>"$work/t-$name"
-}
-median() { # median NAME: the median of $work/t-NAME, or empty
-  [ -s "$work/t-$1" ] || return 0
-  sort -n "$work/t-$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-samples() { [ -s "$work/t-$1" ] && tr '\n' ' ' <"$work/t-$1"; }
-progress() { echo "== $*" >&2; }
-
 # --- the big image: busybox + MB MiB of random files per layer, 5 layers, made by berth
 progress "building the 5-layer image ($MB MiB of random data per layer) with berth"
 rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,run,var,data0}
-chmod 1777 "$rootfs/tmp"
-cp "$BUSYBOX" "$rootfs/bin/busybox"
-for applet in $("$BUSYBOX" --list-full); do
-  [ "$applet" = bin/busybox ] || ln -sf /bin/busybox "$rootfs/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\n' >"$rootfs/etc/group"
+busybox_rootfs "$rootfs"
+mkdir "$rootfs/data0"
 tar -C "$rootfs" -cf "$work/small.tar" --exclude ./data0 .
 per=$((MB * 1024 * 1024 / 4))
 for f in a b c d; do head -c $per /dev/urandom >"$rootfs/data0/$f"; done

@@ -57,24 +57,18 @@ while getopts "r:R:w:n:kh" opt; do
 done
 [ "$RUNS" -ge 20 ] || { echo "lifecycle.sh: -r must be at least 20" >&2; exit 2; }
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-BERTH=${BERTH:-$repo/target/release/berth}
+. "$(dirname "$0")/lib.sh"
 BERTH_RUNTIME=${BERTH_RUNTIME:-$(dirname "$BERTH")/berth-runtime}
-PODMAN=${PODMAN:-$(command -v podman || true)}
 CRUN=${CRUN:-$(command -v crun || true)}
 RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
 DOCKER=${DOCKER:-$(command -v docker || true)}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
 
-for tool in hyperfine jq; do
-  command -v $tool >/dev/null || { echo "lifecycle.sh: $tool is required (apt-get install $tool)" >&2; exit 1; }
-done
-[ "$(id -u)" = 0 ] || { echo "lifecycle.sh: must run as root" >&2; exit 1; }
-[ -x "$BERTH" ] || { echo "lifecycle.sh: no berth at $BERTH (see the build lines in -h)" >&2; exit 1; }
+need_tools hyperfine jq
+need_root
+need_berth
 [ -x "$(dirname "$BERTH")/berth-monitor" ] || command -v berth-monitor >/dev/null ||
-  { echo "lifecycle.sh: no berth-monitor beside $BERTH (see the build lines in -h)" >&2; exit 1; }
-[ -x "$BUSYBOX" ] || { echo "lifecycle.sh: no busybox at $BUSYBOX (apt-get install busybox-static)" >&2; exit 1; }
+  die "no berth-monitor beside $BERTH (see the build lines in -h)"
+need_busybox
 [ -n "$PODMAN" ] || echo "note: podman is not installed: no podman rows" >&2
 if [ -n "$DOCKER" ] && ! timeout 5 "$DOCKER" info >/dev/null 2>&1; then
   echo "note: no docker engine answers: no docker rows" >&2
@@ -82,78 +76,15 @@ if [ -n "$DOCKER" ] && ! timeout 5 "$DOCKER" info >/dev/null 2>&1; then
 fi
 
 # podman wants its runroot (under here) shorter than 50 characters: a short name
-work=$(mktemp -d "${TMPDIR:-/tmp}/blc.XXXXXX")
-log=$work/log
-: >"$log"
-progress() { echo "== $*" >&2; }
+make_work blc
+podman_setup
 
 # --- the tools, each with its own store under $work
 b() { "$BERTH" --root "$work/berth" "$@"; }
-printf '[containers]\ndefault_ulimits = ["nofile=20000:20000","nproc=32768:32768"]\n[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n' >"$work/containers.conf"
-pdriver=overlay
-[ "$(findmnt -n -o FSTYPE -T "$work")" = overlay ] && pdriver=vfs
-p() { # p RUNTIME ARGS...
-  CONTAINERS_CONF=$work/containers.conf "$PODMAN" --root "$work/p/storage" \
-    --runroot "$work/p/run" --tmpdir "$work/p/tmp" \
-    --network-config-dir "$work/p/net" --storage-driver "$pdriver" \
-    --cgroup-manager cgroupfs --events-backend file --runtime "$1" "${@:2}"
-}
+p() { podman_in "$work/p" --runtime "$1" "${@:2}"; }   # p RUNTIME ARGS...
 d() { "$DOCKER" "$@"; }
-unmount_under() { # lazily unmounts everything mounted under $1, deepest first
-  local m
-  for m in $(awk -v d="$1" 'index($5, d) == 1 { print length($5), $5 }' /proc/self/mountinfo | sort -rn | cut -d' ' -f2); do
-    umount -l "$m" 2>/dev/null || true
-  done
-}
 
-# --- crun 1.8 on the hybrid layout (as bench/runtime.sh): hugetlb to a v1 mount and back
-hugetlb_mounted=0
-hugetlb_dir_made=0
-hugetlb_on_v2() { [ "$(awk '$1 == "hugetlb" { print $2 }' /proc/cgroups)" = 0 ]; }
-undo_hugetlb() {
-  local try
-  if [ $hugetlb_mounted = 1 ]; then
-    for try in 1 2 3 4 5 6 7 8 9 10; do
-      # empty child cgroups (podman's libpod_parent, containers of other berth runs that
-      # started meanwhile) would keep the hierarchy alive: rmdir fails on busy ones
-      find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
-      umount /sys/fs/cgroup/hugetlb 2>/dev/null || true
-      sleep 0.2
-      if hugetlb_on_v2; then
-        hugetlb_mounted=0
-        break
-      fi
-      echo "note: the hugetlb v1 hierarchy outlived its umount (try $try); remounting to retry" >&2
-      sleep 0.3
-      mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null || true
-    done
-    if [ $hugetlb_mounted = 1 ]; then
-      mountpoint -q /sys/fs/cgroup/hugetlb || hugetlb_mounted=0
-      echo "lifecycle.sh: WARNING: hugetlb did not return to cgroup2 (see /proc/cgroups); fix as in bench/runtime.sh" >&2
-    fi
-  fi
-  if [ $hugetlb_dir_made = 1 ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-    # a runtime that read mountinfo just before the umount may have made a plain
-    # directory in the tmpfs underneath
-    find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
-    rmdir /sys/fs/cgroup/hugetlb && hugetlb_dir_made=0
-  fi
-  return 0
-}
-hugetlb_to_v1() { # 0 when crun can run now
-  grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || return 0
-  mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null && return 0
-  if [ ! -d /sys/fs/cgroup/hugetlb ]; then
-    mkdir /sys/fs/cgroup/hugetlb || return 1
-    hugetlb_dir_made=1
-  fi
-  if mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>>"$log"; then
-    hugetlb_mounted=1
-    return 0
-  fi
-  undo_hugetlb
-  return 1
-}
+# (crun 1.8 on the hybrid layout: hugetlb_to_v1 and undo_hugetlb, in lib.sh)
 
 # Processes this script started whose command line names the work directory (monitors,
 # conmons, containers' sleeps left by a failure): ended by pid.
@@ -194,14 +125,7 @@ trap 'exit 130' INT TERM
 
 # --- the busybox rootfs: an image for the engines, a bundle for the bare runtimes
 rootfs=$work/bundle/rootfs
-mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,run,var}
-chmod 1777 "$rootfs/tmp"
-cp "$BUSYBOX" "$rootfs/bin/busybox"
-for applet in $("$BUSYBOX" --list-full); do
-  [ "$applet" = bin/busybox ] || ln -sf /bin/busybox "$rootfs/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+busybox_rootfs "$rootfs"
 tar -C "$rootfs" -cf "$work/busybox.tar" .
 "$RUNC" spec --bundle "$work/bundle"
 jq '.process.args = ["/bin/true"] | .process.terminal = false | .root.readonly = false' \
@@ -226,13 +150,12 @@ crun_job() { crun_names+=("$1"); cmd[$1]=$2; }
 hf() {
   local name=$1
   hyperfine -N -w "$WARMUP" -r "$RUNS" --style basic --export-json "$work/hf.json" -n "$name" "${cmd[$name]}" >>"$log" 2>&1 ||
-    { echo "lifecycle.sh: hyperfine failed for $name (see $log with -k)" >&2; tail -5 "$log" >&2; return 1; }
+    { echo "$me: hyperfine failed for $name (see $log with -k)" >&2; tail -5 "$log" >&2; return 1; }
   jq '.results[0].times[] * 1000' "$work/hf.json" >>"$work/t-$name"
   printf '   %-22s %8.2f ms (median of this round)\n' "$name" "$(jq '.results[0].median * 1000' "$work/hf.json")" >&2
 }
-median_of() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-pflags="--root $work/p/storage --runroot $work/p/run --tmpdir $work/p/tmp --network-config-dir $work/p/net --storage-driver $pdriver --cgroup-manager cgroupfs --events-backend file"
+pflags=$(podman_flags "$work/p")
 job berth-run "$BERTH --root $work/berth run --rm --network none $IMAGE true"
 [ -z "$PODMAN" ] || job podman-run "env CONTAINERS_CONF=$work/containers.conf $PODMAN $pflags --runtime runc run --rm --pull=never --network none $IMAGE true"
 [ -z "$DOCKER" ] || job docker-run "$DOCKER run --rm --network none bench-busybox:latest true"
@@ -279,7 +202,6 @@ for n in "${names[@]}" "${crun_names[@]}"; do
 done
 
 # --- memory of one idle monitor
-now_ns() { date +%s%N; }
 smaps() { # smaps PID: "RSS_kB PSS_kB"
   awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r, p }' "/proc/$1/smaps_rollup"
 }

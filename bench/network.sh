@@ -40,31 +40,17 @@ while getopts "t:n:r:kh" opt; do
   esac
 done
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-BERTH=${BERTH:-$repo/target/release/berth}
-PODMAN=${PODMAN:-$(command -v podman || true)}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
-for tool in iperf3 jq nsenter hyperfine; do
-  command -v $tool >/dev/null || { echo "network.sh: $tool is required (apt-get install $tool)" >&2; exit 1; }
-done
-[ "$(id -u)" = 0 ] || { echo "network.sh: must run as root" >&2; exit 1; }
-[ -x "$BERTH" ] || { echo "network.sh: no berth at $BERTH (cargo build --release -p berth-cli -p berth-runtime -p berth-monitor)" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+need_tools iperf3 jq nsenter hyperfine
+need_root
+need_berth
+need_busybox
 [ -n "$PODMAN" ] || echo "note: podman is not installed: no podman rows" >&2
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/bnet.XXXXXX")
-log=$work/log
-: >"$log"
-progress() { echo "== $*" >&2; }
+make_work bnet
+podman_setup
 b() { "$BERTH" --root "$work/berth" "$@"; }
-printf '[containers]\ndefault_ulimits = ["nofile=20000:20000","nproc=32768:32768"]\n[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n' >"$work/containers.conf"
-pdriver=overlay
-[ "$(findmnt -n -o FSTYPE -T "$work")" = overlay ] && pdriver=vfs
-p() {
-  CONTAINERS_CONF=$work/containers.conf "$PODMAN" --root "$work/p/storage" \
-    --runroot "$work/p/run" --tmpdir "$work/p/tmp" --storage-driver "$pdriver" \
-    --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"
-}
+p() { podman_in "$work/p" --runtime runc "$@"; }
 
 cleanup() {
   set +e
@@ -75,24 +61,18 @@ cleanup() {
     p rm -af -t 0 >>"$log" 2>&1
     p system reset -f >>"$log" 2>&1
   fi
-  for m in $(awk -v d="$work" 'index($5, d) == 1 { print length($5), $5 }' /proc/self/mountinfo | sort -rn | cut -d' ' -f2); do
-    umount -l "$m" 2>/dev/null
-  done
+  unmount_under "$work"
   if [ $KEEP = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 progress "busybox image"
-mkdir -p "$work/rootfs/bin"
-cp "$BUSYBOX" "$work/rootfs/bin/busybox"
-for a in $("$BUSYBOX" --list); do [ "$a" = busybox ] || ln -s busybox "$work/rootfs/bin/$a"; done
+busybox_rootfs "$work/rootfs"
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 IMAGE=localhost/bench-busybox:latest
-b import --change 'ENV PATH=/bin' "$work/busybox.tar" "$IMAGE" >>"$log"
-[ -z "$PODMAN" ] || p import --change 'ENV PATH=/bin' "$work/busybox.tar" "$IMAGE" >>"$log" 2>&1
-
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+b import "$work/busybox.tar" "$IMAGE" >>"$log"
+[ -z "$PODMAN" ] || p import "$work/busybox.tar" "$IMAGE" >>"$log" 2>&1
 
 # iperf NS_SERVER NS_CLIENT ADDR PORT [SERVER_PORT]: Gbit/s, median of N runs. An empty
 # namespace is the host's.
@@ -107,7 +87,7 @@ iperf() {
     else out=$(iperf3 -c "$addr" -p "$port" -t "$T" -J); fi
     wait
     echo "$out" | jq '.end.sum_received.bits_per_second / 1e9'
-  done | median
+  done | median_of
 }
 
 declare -A gbps
@@ -169,7 +149,7 @@ hf() { # hf NAME CMD
 hf berth-none "$BERTH --root $work/berth run --rm --network none $IMAGE true"
 hf berth-bridge "$BERTH --root $work/berth run --rm $IMAGE true"
 if [ -n "$PODMAN" ]; then
-  pflags="--root $work/p/storage --runroot $work/p/run --tmpdir $work/p/tmp --storage-driver $pdriver --cgroup-manager cgroupfs --events-backend file --runtime runc"
+  pflags="$(podman_flags "$work/p") --runtime runc"
   hf podman-none "env CONTAINERS_CONF=$work/containers.conf $PODMAN $pflags run --rm --pull=never --network none $IMAGE true"
   hf podman-bridge "env CONTAINERS_CONF=$work/containers.conf $PODMAN $pflags run --rm --pull=never $IMAGE true"
 fi

@@ -39,50 +39,24 @@ while getopts "r:m:kh" opt; do
 done
 [ "$RUNS" -ge 5 ] || { echo "registry.sh: -r must be at least 5" >&2; exit 2; }
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-BERTH=${BERTH:-$repo/target/release/berth}
-PODMAN=${PODMAN:-$(command -v podman || true)}
+. "$(dirname "$0")/lib.sh"
 SKOPEO=${SKOPEO:-$(command -v skopeo || true)}
 REGISTRY=${REGISTRY:-/usr/bin/docker-registry}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
-
-[ "$(id -u)" = 0 ] || { echo "registry.sh: must run as root" >&2; exit 1; }
-[ -x "$BERTH" ] || { echo "registry.sh: no berth at $BERTH (cargo build --release -p berth-cli -p berth-runtime)" >&2; exit 1; }
-[ -x "$REGISTRY" ] || { echo "registry.sh: no registry at $REGISTRY (apt-get install docker-registry)" >&2; exit 1; }
-[ -x "$BUSYBOX" ] || { echo "registry.sh: no busybox at $BUSYBOX (apt-get install busybox-static)" >&2; exit 1; }
-command -v jq >/dev/null || { echo "registry.sh: needs jq" >&2; exit 1; }
-command -v curl >/dev/null || { echo "registry.sh: needs curl" >&2; exit 1; }
+need_root
+need_berth
+[ -x "$REGISTRY" ] || die "no registry at $REGISTRY (apt-get install docker-registry)"
+need_busybox
+need_tools jq curl
 [ -n "$PODMAN" ] || echo "note: podman is not installed: no podman figures" >&2
 [ -n "$SKOPEO" ] || echo "note: skopeo is not installed: no skopeo figures" >&2
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-registry.XXXXXX")
-log=$work/log
-: >"$log"
+make_work berth-bench-registry
+podman_setup
 regpid=
 
 b() { "$BERTH" --root "$work/berth-$1" "${@:2}"; }   # b STORE ARGS...
-printf '[containers]\ndefault_ulimits = ["nofile=20000:20000","nproc=32768:32768"]\n[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n' >"$work/containers.conf"
-pdriver=overlay
-[ "$(findmnt -n -o FSTYPE -T "$work")" = overlay ] && pdriver=vfs
-p() { # p STORE ARGS...
-  local d=$work/podman-$1
-  CONTAINERS_CONF=$work/containers.conf "$PODMAN" --root "$d/storage" --runroot "$d/run" \
-    --tmpdir "$d/tmp" --network-config-dir "$d/net" --storage-driver "$pdriver" \
-    --cgroup-manager cgroupfs --events-backend file --runtime runc "${@:2}"
-}
-unmount_under() {
-  local m
-  for m in $(awk -v d="$1" 'index($5, d) == 1 { print length($5), $5 }' /proc/self/mountinfo | sort -rn | cut -d' ' -f2); do
-    umount -l "$m" 2>/dev/null || true
-  done
-}
-p_reset() {
-  [ -d "$work/podman-$1" ] || return 0
-  p "$1" system reset -f >/dev/null 2>&1 || true
-  unmount_under "$work/podman-$1"
-  rm -rf "$work/podman-$1"
-}
+p() { podman_in "$work/podman-$1" --runtime runc "${@:2}"; }   # p STORE ARGS...
+p_reset() { podman_reset "$work/podman-$1"; }   # p_reset STORE
 b_reset() {
   [ -d "$work/berth-$1" ] || return 0
   b "$1" system reset -f >/dev/null 2>&1 || true
@@ -102,27 +76,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now_ns() { date +%s%N; }
-sample() { # sample NAME CMD...: one timed run (ms) appended to $work/t-NAME
-  local name=$1 t0 t1
-  shift
-  sync
-  t0=$(now_ns)
-  if ! "$@" >>"$log" 2>&1; then
-    echo "registry.sh: failed: $*" >&2
-    tail -20 "$log" >&2
-    exit 1
-  fi
-  t1=$(now_ns)
-  echo $(((t1 - t0) / 1000)) | awk '{ printf "%.1f\n", $1 / 1000 }' >>"$work/t-$name"
-}
-median() {
-  [ -s "$work/t-$1" ] || return 0
-  sort -n "$work/t-$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-samples() { [ -s "$work/t-$1" ] && tr '\n' ' ' <"$work/t-$1"; }
-progress() { echo "== $*" >&2; }
-
 # --- the registry, on a free loopback port, storage in the work directory
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 reg=127.0.0.1:$port
@@ -141,19 +94,13 @@ CONF
 "$REGISTRY" serve "$work/registry.yml" >>"$log" 2>&1 &
 regpid=$!
 for _ in $(seq 100); do curl -fs "http://$reg/v2/" >/dev/null && break; sleep 0.1; done
-curl -fs "http://$reg/v2/" >/dev/null || { echo "registry.sh: the registry did not start" >&2; exit 1; }
+curl -fs "http://$reg/v2/" >/dev/null || die "the registry did not start"
 
 # --- the image
 progress "building the 5-layer image ($MB MiB per layer) with berth"
 rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,run,var,data0}
-chmod 1777 "$rootfs/tmp"
-cp "$BUSYBOX" "$rootfs/bin/busybox"
-for applet in $("$BUSYBOX" --list-full); do
-  [ "$applet" = bin/busybox ] || ln -sf /bin/busybox "$rootfs/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\n' >"$rootfs/etc/group"
+busybox_rootfs "$rootfs"
+mkdir "$rootfs/data0"
 per=$((MB * 1024 * 1024 / 4))
 raw=$((per * 3 / 4))
 for f in a b c d; do head -c $raw /dev/urandom | base64 -w 76 >"$rootfs/data0/$f"; done

@@ -34,57 +34,19 @@ if [ "$RUNS" -lt 20 ]; then
   exit 2
 fi
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 BERTH=${BERTH_RUNTIME:-$repo/target/release/berth-runtime}
 CRUN=${CRUN:-$(command -v crun || true)}
 RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
 
-for tool in hyperfine jq; do
-  command -v $tool >/dev/null || { echo "runtime.sh: $tool is required (apt-get install $tool)" >&2; exit 1; }
-done
-[ "$(id -u)" = 0 ] || { echo "runtime.sh: must run as root" >&2; exit 1; }
-[ -x "$BUSYBOX" ] || { echo "runtime.sh: no busybox at $BUSYBOX (apt-get install busybox-static)" >&2; exit 1; }
+need_tools hyperfine jq
+need_root
+need_busybox
 
-work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-hugetlb_mounted=0
-hugetlb_dir_made=0
-
-hugetlb_on_v2() { [ "$(awk '$1 == "hugetlb" { print $2 }' /proc/cgroups)" = 0 ]; }
-
-# Undoing the v1 hugetlb mount: a v1 hierarchy that still has (dying) child cgroups when
-# it is unmounted outlives its mount and keeps hugetlb away from cgroup2 for good. So
-# unmount, check /proc/cgroups, and if hugetlb is still on v1, mount it again (no
-# children any more) and retry.
-undo_hugetlb() {
-  local try
-  if [ $hugetlb_mounted = 1 ]; then
-    for try in 1 2 3 4 5 6 7 8 9 10; do
-      umount /sys/fs/cgroup/hugetlb 2>/dev/null || true
-      sleep 0.2
-      if hugetlb_on_v2; then
-        hugetlb_mounted=0
-        break
-      fi
-      echo "note: the hugetlb v1 hierarchy outlived its umount (try $try); remounting to retry" >&2
-      sleep 0.3
-      mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null || true
-    done
-    if [ $hugetlb_mounted = 1 ]; then
-      mountpoint -q /sys/fs/cgroup/hugetlb || hugetlb_mounted=0
-      echo "runtime.sh: WARNING: hugetlb did not return to cgroup2 (see /proc/cgroups); to fix:" >&2
-      echo "  mkdir -p /sys/fs/cgroup/hugetlb; mountpoint -q /sys/fs/cgroup/hugetlb || mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb; umount /sys/fs/cgroup/hugetlb; rmdir /sys/fs/cgroup/hugetlb" >&2
-    fi
-  fi
-  if [ $hugetlb_dir_made = 1 ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-    rmdir /sys/fs/cgroup/hugetlb && hugetlb_dir_made=0
-  fi
-  return 0
-}
+make_work berth-bench
 
 cleanup() {
-  undo_hugetlb || echo "runtime.sh: WARNING: could not undo the hugetlb v1 mount" >&2
+  undo_hugetlb || echo "$me: WARNING: could not undo the hugetlb v1 mount" >&2
   for st in "$work"/state-*; do
     [ -d "$st" ] || continue
     name=${st##*/state-}
@@ -106,14 +68,7 @@ trap 'exit 130' INT TERM
 # --- the bundle: busybox + applet symlinks (as berth_fixtures::busybox_rootfs), runc spec
 bundle=$work/bundle
 rootfs=$bundle/rootfs
-mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,run,var}
-chmod 1777 "$rootfs/tmp"
-cp "$BUSYBOX" "$rootfs/bin/busybox"
-for applet in $("$BUSYBOX" --list-full); do
-  [ "$applet" = bin/busybox ] || ln -sf /bin/busybox "$rootfs/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+busybox_rootfs "$rootfs"
 echo berth >"$rootfs/etc/hostname"
 "$RUNC" spec --bundle "$bundle"
 jq '.process.args = ["/bin/true"] | .process.terminal = false | .root.readonly = false' \
@@ -143,20 +98,7 @@ chmod +x "$work/run-baseline"
 # some test under /sys/fs/cgroup/unified); then crun runs in a private mount namespace
 # where /sys/fs/cgroup/unified is unmounted, so it sees a plain v1 layout. Either way the
 # host is left as it was.
-hugetlb_to_v1() {
-  grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || return 0
-  mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null && return 0
-  if [ ! -d /sys/fs/cgroup/hugetlb ]; then
-    mkdir /sys/fs/cgroup/hugetlb || return 1
-    hugetlb_dir_made=1
-  fi
-  if mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>"$work/mount.err"; then
-    hugetlb_mounted=1
-    return 0
-  fi
-  undo_hugetlb
-  return 1
-}
+# (hugetlb_to_v1 and undo_hugetlb are in lib.sh)
 cat >"$work/hide-unified" <<'EOF'
 #!/bin/sh
 # Runs "$@" in the caller's private mount namespace without the cgroup2 mount.
