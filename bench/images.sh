@@ -56,18 +56,14 @@ podman_setup
 b() { "$BERTH" --root "$work/berth-$1" "${@:2}"; }   # b STORE ARGS...
 p() { podman_in "$work/podman-$1" --runtime runc "${@:2}"; }   # p STORE ARGS...
 p_reset() { podman_reset "$work/podman-$1"; }   # p_reset STORE
-b_reset() { # b_reset STORE
-  [ -d "$work/berth-$1" ] || return 0
-  unmount_under "$work/berth-$1"
-  rm -rf "$work/berth-$1"
-}
+b_reset() { berth_reset "$work/berth-$1"; }   # b_reset STORE
 
 cleanup() {
   set +e
   if [ -n "$PODMAN" ]; then
     for d in "$work"/podman-*; do [ -d "$d" ] && p_reset "${d##*/podman-}"; done
   fi
-  for d in "$work"/berth-*; do [ -d "$d" ] && b "${d##*/berth-}" system reset -f >/dev/null 2>&1; done
+  for d in "$work"/berth-*; do [ -d "$d" ] && b_reset "${d##*/berth-}"; done
   unmount_under "$work"
   if [ $KEEP = 1 ]; then echo "work directory kept: $work"; else rm -rf "$work"; fi
 }

@@ -54,6 +54,14 @@ podman_reset() { # podman_reset DIR: empties the podman store under DIR and remo
   rm -rf "$1"
 }
 
+berth_reset() { # berth_reset DIR: everything of the berth store DIR goes (containers,
+  # bridges, nftables table, mounts), then DIR itself
+  [ -d "$1" ] || return 0
+  "$BERTH" --root "$1" system reset -f >/dev/null 2>&1 || true
+  unmount_under "$1"
+  rm -rf "$1"
+}
+
 unmount_under() { # unmount_under DIR: lazily unmounts everything mounted under DIR, deepest first
   local m
   for m in $(awk -v d="$1" 'index($5, d) == 1 { print length($5), $5 }' /proc/self/mountinfo | sort -rn | cut -d' ' -f2); do

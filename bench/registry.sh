@@ -57,12 +57,7 @@ regpid=
 b() { "$BERTH" --root "$work/berth-$1" "${@:2}"; }   # b STORE ARGS...
 p() { podman_in "$work/podman-$1" --runtime runc "${@:2}"; }   # p STORE ARGS...
 p_reset() { podman_reset "$work/podman-$1"; }   # p_reset STORE
-b_reset() {
-  [ -d "$work/berth-$1" ] || return 0
-  b "$1" system reset -f >/dev/null 2>&1 || true
-  unmount_under "$work/berth-$1"
-  rm -rf "$work/berth-$1"
-}
+b_reset() { berth_reset "$work/berth-$1"; }   # b_reset STORE
 cleanup() {
   set +e
   [ -n "$regpid" ] && kill "$regpid" 2>/dev/null && wait "$regpid" 2>/dev/null
