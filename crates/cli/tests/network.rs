@@ -602,6 +602,67 @@ fn daemon_json_mtu_sets_the_default_bridge() {
     assert!(network(&b, "bridge")["Options"]["com.docker.network.driver.mtu"].is_null());
 }
 
+/// daemon.json's `default-address-pools` (Docker's key) is where new
+/// networks, the default one included, take their subnets; a bad pool is
+/// one line and makes nothing.
+#[test]
+fn daemon_json_address_pools() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    let cfg = b.scratch().join("daemon.json");
+    let with_cfg = |args: &[&str]| {
+        let mut c = b.cmd(args);
+        c.env("BERTH_DAEMON_JSON", &cfg);
+        c.env_remove("BERTH_DEFAULT_ADDRESS_POOL");
+        c.output().unwrap()
+    };
+    let subnet_of = |net: &str| {
+        let out = with_cfg(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            net,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).trim().to_owned()
+    };
+    std::fs::write(
+        &cfg,
+        r#"{"default-address-pools": [{"base": "10.213.0.0/16", "size": 24}]}"#,
+    )
+    .unwrap();
+    let out = with_cfg(&["network", "create", "pooled"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pooled = subnet_of("pooled");
+    assert!(
+        pooled.starts_with("10.213.") && pooled.ends_with(".0/24"),
+        "{pooled}"
+    );
+    let out = with_cfg(&["network", "create", "pooled2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pooled2 = subnet_of("pooled2");
+    assert!(
+        pooled2.starts_with("10.213.") && pooled2 != pooled,
+        "{pooled2}"
+    );
+    // The default network is made on first use: from the pool too.
+    let default = subnet_of("bridge");
+    assert!(default.starts_with("10.213."), "{default}");
+    std::fs::write(
+        &cfg,
+        r#"{"default-address-pools": [{"base": "10.213.0.0/16", "size": 12}]}"#,
+    )
+    .unwrap();
+    let out = with_cfg(&["network", "create", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("size 12 must be between 16 and 30"), "{err}");
+    assert!(b.run(&["network", "inspect", "nope"]).status.code() != Some(0));
+    b.ok(&["network", "rm", "pooled", "pooled2"]);
+}
+
 #[test]
 fn internal_networks_have_no_route_out() {
     let _g = shared();

@@ -4,6 +4,7 @@
 //! not know are left alone, as other tools may share the file.
 
 use crate::error::{Context, EngineError, Result};
+use berth_network::{AddressPool, NetworkDefaults};
 use std::path::PathBuf;
 
 /// What berth takes from daemon.json.
@@ -14,6 +15,9 @@ pub struct DaemonConfig {
     /// `mtu`: the MTU of the default network `bridge` (Docker's key; unset:
     /// berth's local links, see `berth_network::NetworkRecord::link_mtu`).
     pub mtu: Option<u32>,
+    /// `default-address-pools`: where new networks take their subnets
+    /// (IPv4 entries; berth's networks have no IPv6).
+    pub address_pools: Vec<AddressPool>,
 }
 
 impl DaemonConfig {
@@ -67,7 +71,39 @@ impl DaemonConfig {
                 c.mtu = u32::try_from(n).ok();
             }
         }
+        if let Some(pools) = obj.get("default-address-pools") {
+            let pools = pools
+                .as_array()
+                .ok_or("default-address-pools: not a list")?;
+            for p in pools {
+                let base = p.get("base").and_then(|b| b.as_str());
+                let size = p.get("size").and_then(|s| s.as_u64());
+                let (Some(base), Some(size)) = (base, size) else {
+                    return Err(format!(
+                        "default-address-pools: {p} is not {{\"base\": \"CIDR\", \"size\": N}}"
+                    ));
+                };
+                if base.contains(':') {
+                    continue;
+                }
+                let net = base
+                    .parse()
+                    .map_err(|_| format!("default-address-pools: {base:?} is not an IPv4 CIDR"))?;
+                let size = u8::try_from(size).unwrap_or(u8::MAX);
+                let pool = AddressPool::new(net, size)
+                    .map_err(|e| format!("default-address-pools: {e}"))?;
+                c.address_pools.push(pool);
+            }
+        }
         Ok(c)
+    }
+
+    /// What of it shapes networks.
+    pub fn network_defaults(&self) -> NetworkDefaults {
+        NetworkDefaults {
+            mtu: self.mtu,
+            address_pools: self.address_pools.clone(),
+        }
     }
 }
 
@@ -86,6 +122,15 @@ mod tests {
         assert_eq!(c.insecure_registries, ["r:5000"]);
         assert_eq!(DaemonConfig::parse(b"{}").unwrap(), DaemonConfig::default());
         assert_eq!(DaemonConfig::parse(br#"{"mtu": 0}"#).unwrap().mtu, None);
+        let c = DaemonConfig::parse(
+            br#"{"default-address-pools": [{"base": "10.10.0.0/16", "size": 24},
+                {"base": "fd00::/64", "size": 80}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.address_pools,
+            [AddressPool::new("10.10.0.0/16".parse().unwrap(), 24).unwrap()]
+        );
         for (bad, says) in [
             (
                 &br#"{"mtu": 10}"#[..],
@@ -98,6 +143,22 @@ mod tests {
                 "insecure-registries: not a list",
             ),
             (b"[1]", "not a JSON object"),
+            (
+                br#"{"default-address-pools": [{"base": "10.10.0.0/16"}]}"#,
+                "is not {\"base\": \"CIDR\", \"size\": N}",
+            ),
+            (
+                br#"{"default-address-pools": [{"base": "10.10.0.0/16", "size": 8}]}"#,
+                "size 8 must be between 16 and 30",
+            ),
+            (
+                br#"{"default-address-pools": [{"base": "10.10.0.1/16", "size": 24}]}"#,
+                "the base should be 10.10.0.0/16",
+            ),
+            (
+                br#"{"default-address-pools": [{"base": "nonsense", "size": 24}]}"#,
+                "\"nonsense\" is not an IPv4 CIDR",
+            ),
             (b"{", "EOF while parsing"),
         ] {
             let e = DaemonConfig::parse(bad).unwrap_err();

@@ -182,7 +182,7 @@ impl Engine {
             .map_err(|_| EngineError::Other("network manager poisoned".into()))?;
         if guard.is_none() {
             let mut m = Manager::open(&self.root, &self.run)?;
-            m.set_default_mtu(DaemonConfig::load()?.mtu);
+            m.set_defaults(DaemonConfig::load()?.network_defaults());
             *guard = Some(m);
         }
         match guard.as_mut() {

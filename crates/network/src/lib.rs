@@ -50,39 +50,82 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// The name of the default network, as in Docker.
 pub const DEFAULT_NETWORK: &str = "bridge";
 
-/// Docker's default address pools: 172.17.0.0/16 … 172.31.0.0/16, then
-/// 192.168.0.0/16 cut into /20s. `BERTH_DEFAULT_ADDRESS_POOL` replaces them
-/// (`BASE/LEN:SIZE[,…]`, e.g. `10.200.0.0/16:24`).
-fn address_pool() -> Result<Vec<Ipv4Net>> {
-    if let Ok(spec) = std::env::var("BERTH_DEFAULT_ADDRESS_POOL") {
+/// One of the pools networks take their subnets from: `base` cut into
+/// subnets of prefix length `size` (Docker's `default-address-pools`
+/// entry `{"base": "10.10.0.0/16", "size": 24}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressPool {
+    base: Ipv4Net,
+    size: u8,
+}
+
+impl AddressPool {
+    /// Refuses a base that is not a network address and a size that does
+    /// not cut it (smaller than its prefix, or over 30: no room for a
+    /// gateway and a container).
+    pub fn new(base: Ipv4Net, size: u8) -> Result<AddressPool> {
+        if base != base.trunc() {
+            return Err(Error::Invalid(format!(
+                "address pool {base}: the base should be {}",
+                base.trunc()
+            )));
+        }
+        if size < base.prefix_len() || size > 30 {
+            return Err(Error::Invalid(format!(
+                "address pool {base}: size {size} must be between {} and 30",
+                base.prefix_len()
+            )));
+        }
+        Ok(AddressPool { base, size })
+    }
+
+    /// `BASE/LEN:SIZE[,…]` (`BERTH_DEFAULT_ADDRESS_POOL`).
+    pub fn parse_list(spec: &str) -> Result<Vec<AddressPool>> {
         let mut out = Vec::new();
-        for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-            let bad = || {
-                Error::Invalid(format!(
-                    "BERTH_DEFAULT_ADDRESS_POOL: {part:?} is not BASE/LEN:SIZE"
-                ))
-            };
-            let (base, size) = part.trim().split_once(':').ok_or_else(bad)?;
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let bad = || Error::Invalid(format!("{part:?} is not BASE/LEN:SIZE"));
+            let (base, size) = part.split_once(':').ok_or_else(bad)?;
             let base: Ipv4Net = base.parse().map_err(|_| bad())?;
             let size: u8 = size.parse().map_err(|_| bad())?;
-            out.extend(base.subnets(size).map_err(|_| bad())?);
+            out.push(AddressPool::new(base, size)?);
         }
-        return Ok(out);
+        Ok(out)
     }
-    let mut out = Vec::new();
-    for b in 17..=31u8 {
-        out.push(
-            Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16)
-                .map_err(|e| Error::Invalid(e.to_string()))?,
-        );
+
+    fn subnets(&self) -> impl Iterator<Item = Ipv4Net> {
+        // `new` checked that size cuts base.
+        self.base.subnets(self.size).into_iter().flatten()
     }
-    let base: Ipv4Net = Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 16)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
-    out.extend(
-        base.subnets(20)
-            .map_err(|e| Error::Invalid(e.to_string()))?,
-    );
-    Ok(out)
+}
+
+/// Docker's default address pools: 172.17.0.0/16 … 172.31.0.0/16, then
+/// 192.168.0.0/16 cut into /20s.
+fn docker_pools() -> Vec<AddressPool> {
+    let mut out: Vec<AddressPool> = (17..=31u8)
+        .map(|b| AddressPool {
+            base: Ipv4Net::new_assert(Ipv4Addr::new(172, b, 0, 0), 16),
+            size: 16,
+        })
+        .collect();
+    out.push(AddressPool {
+        base: Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16),
+        size: 20,
+    });
+    out
+}
+
+/// The subnets new networks are picked from, in order:
+/// `BERTH_DEFAULT_ADDRESS_POOL` (`BASE/LEN:SIZE[,…]`, e.g. `10.200.0.0/16:24`)
+/// when set, else `configured` (daemon.json's `default-address-pools`) when
+/// not empty, else Docker's defaults.
+fn address_pool(configured: &[AddressPool]) -> Result<Vec<Ipv4Net>> {
+    let pools = match std::env::var("BERTH_DEFAULT_ADDRESS_POOL") {
+        Ok(spec) => AddressPool::parse_list(&spec)
+            .map_err(|e| Error::Invalid(format!("BERTH_DEFAULT_ADDRESS_POOL: {e}")))?,
+        Err(_) if !configured.is_empty() => configured.to_vec(),
+        Err(_) => docker_pools(),
+    };
+    Ok(pools.iter().flat_map(AddressPool::subnets).collect())
 }
 
 fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
@@ -158,8 +201,19 @@ pub struct Manager {
     table: String,
     /// Bridge of the default network.
     default_bridge: String,
-    /// The default network's MTU (daemon.json's `mtu`).
-    default_mtu: Option<u32>,
+    /// What daemon.json says of networks.
+    defaults: NetworkDefaults,
+}
+
+/// What the host's configuration (daemon.json) says of networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkDefaults {
+    /// The default network's MTU (`mtu`); `None`: see
+    /// [`NetworkRecord::link_mtu`].
+    pub mtu: Option<u32>,
+    /// Where new networks take their subnets (`default-address-pools`);
+    /// empty: Docker's pools.
+    pub address_pools: Vec<AddressPool>,
 }
 
 impl Manager {
@@ -179,14 +233,15 @@ impl Manager {
             run_dir: run_dir.to_owned(),
             table,
             default_bridge,
-            default_mtu: None,
+            defaults: NetworkDefaults::default(),
         })
     }
 
-    /// The MTU the default network has from now on (`None`: berth's local
-    /// links); applied when [`Manager::ensure_default`] next runs.
-    pub fn set_default_mtu(&mut self, mtu: Option<u32>) {
-        self.default_mtu = mtu;
+    /// The host's settings from now on: the default network's MTU applies
+    /// when [`Manager::ensure_default`] next runs, the pools to networks
+    /// made after.
+    pub fn set_defaults(&mut self, defaults: NetworkDefaults) {
+        self.defaults = defaults;
     }
 
     pub fn db(&self) -> &NetworkDb {
@@ -222,7 +277,7 @@ impl Manager {
             }
         }
         used.extend(self.db.networks()?.iter().map(|n| n.subnet));
-        address_pool()?
+        address_pool(&self.defaults.address_pools)?
             .into_iter()
             .find(|c| !used.iter().any(|u| overlaps(c, u)))
             .ok_or_else(|| {
@@ -254,20 +309,20 @@ impl Manager {
     }
 
     /// The default network, created (with its bridge) on first use.
-    /// Its MTU follows [`Manager::set_default_mtu`] (containers already
+    /// Its MTU follows [`Manager::set_defaults`] (containers already
     /// running keep theirs).
     pub fn ensure_default(&mut self) -> Result<NetworkRecord> {
         if let Some(mut n) = self.db.network_by_name(DEFAULT_NETWORK)? {
-            if n.mtu != self.default_mtu {
-                check_mtu(self.default_mtu)?;
-                self.db.set_mtu(&n.id, self.default_mtu)?;
-                n.mtu = self.default_mtu;
+            if n.mtu != self.defaults.mtu {
+                check_mtu(self.defaults.mtu)?;
+                self.db.set_mtu(&n.id, self.defaults.mtu)?;
+                n.mtu = self.defaults.mtu;
             }
             return Ok(n);
         }
         let opts = NetworkOptions {
             name: DEFAULT_NETWORK.into(),
-            mtu: self.default_mtu,
+            mtu: self.defaults.mtu,
             ..Default::default()
         };
         match self.create_network(&opts) {
@@ -788,7 +843,7 @@ mod tests {
 
     #[test]
     fn pool_and_names() {
-        let p = address_pool().unwrap();
+        let p = address_pool(&[]).unwrap();
         assert_eq!(p[0].to_string(), "172.17.0.0/16");
         assert_eq!(p[15].to_string(), "192.168.0.0/20");
         assert!(host_veth_name("a", "b").len() <= 15);
