@@ -4,7 +4,7 @@
 //! ID resolves.
 
 use crate::error::{EngineError, Result};
-use berth_image::db::SharedConnection;
+use berth_db::SharedConnection;
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -137,6 +137,11 @@ pub struct ContainerDb {
     conn: SharedConnection,
 }
 
+/// The container tables' component in `schema_version`. Version 1 is
+/// the tables as they were before versions were recorded (all `IF NOT
+/// EXISTS`, so an older database is adopted as it is).
+const COMPONENT: &str = "containers";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,
@@ -169,17 +174,17 @@ fn db_err(what: &str, e: rusqlite::Error) -> EngineError {
 impl ContainerDb {
     /// A connection of its own to `root/berth.db` (tests).
     pub fn open(root: &std::path::Path) -> Result<ContainerDb> {
-        let conn = berth_image::db::open_connection(root)
+        let conn = berth_db::open_shared(root)
             .map_err(|e| EngineError::Other(format!("container database: {e}")))?;
-        ContainerDb::on(std::sync::Arc::new(std::sync::Mutex::new(conn)))
+        ContainerDb::on(conn)
     }
 
     /// The container tables on the process's shared connection to
-    /// `berth.db` (see `berth_image::db::SharedConnection`).
+    /// `berth.db` (see `berth_db::SharedConnection`).
     pub fn on(shared: SharedConnection) -> Result<ContainerDb> {
         let db = ContainerDb { conn: shared };
         {
-            let conn = db.conn();
+            let mut conn = db.conn();
             // Container records change several times per `run` (create,
             // running, exited, events, removal): with WAL, NORMAL syncs the
             // log only at checkpoints instead of at every commit. A crash of
@@ -201,19 +206,15 @@ impl ContainerDb {
                 .map_err(|e| db_err("no checkpoint on close", e))?;
             conn.pragma_update(None, "wal_autocheckpoint", 64)
                 .map_err(|e| db_err("wal_autocheckpoint", e))?;
-            conn.execute_batch(SCHEMA)
-                .map_err(|e| db_err("schema", e))?;
+            berth_db::migrate(&mut conn, COMPONENT, &[SCHEMA])
+                .map_err(|e| EngineError::Other(format!("container database: {e}")))?;
         }
         Ok(db)
     }
 
-    /// The shared connection, locked (a poisoned lock is still usable: no
-    /// transaction spans a panic, SQLite rolls back what was open).
+    /// The shared connection, locked.
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        match self.conn.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        berth_db::lock(&self.conn)
     }
 
     pub fn insert(&self, c: &Container) -> Result<()> {

@@ -181,7 +181,7 @@ impl Engine {
             .lock()
             .map_err(|_| EngineError::Other("network manager poisoned".into()))?;
         if guard.is_none() {
-            let mut m = Manager::open(&self.root, &self.run)?;
+            let mut m = Manager::on(self.images.connection(), &self.root, &self.run)?;
             m.set_defaults(DaemonConfig::load()?.network_defaults());
             *guard = Some(m);
         }

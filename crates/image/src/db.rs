@@ -33,12 +33,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-/// The database file under the root.
-pub const DB_FILE: &str = "berth.db";
-/// How long a writer waits for another berth process holding the lock.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub use berth_db::{SharedConnection, BUSY_TIMEOUT, DB_FILE};
 
 const COMPONENT: &str = "image";
 const MIGRATIONS: &[&str] = &[r#"
@@ -83,90 +79,14 @@ CREATE INDEX image_layers_blob ON image_layers(blob_digest);
 CREATE INDEX image_layers_chain ON image_layers(chain_id);
 "#];
 
-/// Opens `<root>/berth.db` with berth's settings (WAL, busy timeout, foreign keys), creating
-/// the root if needed. The engine opens its own connection with this and calls [`migrate`].
+/// Opens `<root>/berth.db` with berth's settings (see `berth_db::open_connection`).
 pub fn open_connection(root: &Path) -> Result<Connection> {
-    std::fs::create_dir_all(root).map_err(|e| Error::io(root, "create root", e))?;
-    let path = root.join(DB_FILE);
-    let err = |op: &str| {
-        let path = path.display().to_string();
-        let op = op.to_owned();
-        move |source| Error::Db { path, op, source }
-    };
-    let conn = Connection::open(&path).map_err(err("open"))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(err("set busy timeout"))?;
-    // Switching to WAL needs a moment of exclusive access: retry while another process
-    // opening the same file at the same time holds it.
-    let mut tries = 0;
-    loop {
-        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
-            Ok(_) => break,
-            Err(e) if tries < 100 && is_busy(&e) => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => return Err(err("enable WAL")(e)),
-        }
-    }
-    conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;")
-        .map_err(err("set pragmas"))?;
-    Ok(conn)
+    Ok(berth_db::open_connection(root)?)
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked)
-}
-
-/// Brings `component`'s tables to `steps.len()`: step `i` (0-based) moves version `i` to
-/// `i + 1`. All pending steps run in one transaction; a database newer than the steps known
-/// here is refused.
+/// Brings `component`'s tables up to date (see `berth_db::migrate`).
 pub fn migrate(conn: &mut Connection, component: &str, steps: &[&str]) -> Result<()> {
-    let path = conn.path().unwrap_or("").to_owned();
-    let err = |op: String| {
-        let path = path.clone();
-        move |source| Error::Db { path, op, source }
-    };
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
-    )
-    .map_err(err("create schema_version".into()))?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(err("begin migration".into()))?;
-    let current: usize = tx
-        .query_row(
-            "SELECT version FROM schema_version WHERE component = ?1",
-            [component],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()
-        .map_err(err("read schema_version".into()))?
-        .unwrap_or(0)
-        .try_into()
-        .unwrap_or(usize::MAX);
-    if current > steps.len() {
-        return Err(Error::Db {
-            path: path.clone(),
-            op: format!("schema of {component}"),
-            source: rusqlite::Error::InvalidParameterName(format!(
-                "version {current} is newer than this berth knows ({})",
-                steps.len()
-            )),
-        });
-    }
-    for (i, step) in steps.iter().enumerate().skip(current) {
-        tx.execute_batch(step)
-            .map_err(err(format!("migrate {component} to version {}", i + 1)))?;
-    }
-    tx.execute(
-        "INSERT INTO schema_version (component, version) VALUES (?1, ?2)
-         ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-        params![component, steps.len() as i64],
-    )
-    .map_err(err("write schema_version".into()))?;
-    tx.commit().map_err(err("commit migration".into()))
+    Ok(berth_db::migrate(conn, component, steps)?)
 }
 
 /// chain_id(0) = diff_id(0); chain_id(n) = sha256(chain_id(n-1) + " " + diff_id(n)).
@@ -330,11 +250,6 @@ pub struct HistoryEntry {
     pub empty_layer: bool,
 }
 
-/// One connection to `berth.db` shared by the parts of a process that keep
-/// records there (images, containers). SQLite parses the whole schema once
-/// per connection: each extra connection cost every berth command ~0.3 ms.
-pub type SharedConnection = Arc<Mutex<Connection>>;
-
 /// The image tables of `<root>/berth.db`.
 pub struct ImageDb {
     conn: SharedConnection,
@@ -368,10 +283,7 @@ impl ImageDb {
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        match self.conn.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        berth_db::lock(&self.conn)
     }
 
     /// Runs `f` in one immediate transaction, committed if it succeeds.

@@ -47,6 +47,15 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<berth_db::DbError> for Error {
+    fn from(e: berth_db::DbError) -> Error {
+        match e {
+            berth_db::DbError::Io { path, op, source } => Error::Io { path, op, source },
+            berth_db::DbError::Sqlite { path, op, source } => Error::Db { path, op, source },
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn io(path: &Path, op: &'static str, source: std::io::Error) -> Error {
         Error::Io {

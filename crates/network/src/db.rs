@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::MutexGuard;
+
+use berth_db::SharedConnection;
 
 use ipnet::Ipv4Net;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -18,7 +20,12 @@ fn db_err(op: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::Db(format!("{op}: {e}"))
 }
 
-const SCHEMA: &str = "
+/// The network tables' component in `schema_version`.
+const COMPONENT: &str = "network";
+
+/// Version 1: the tables as first released; 2: networks gain `mtu`.
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS networks (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -29,8 +36,7 @@ CREATE TABLE IF NOT EXISTS networks (
     bridge TEXT NOT NULL UNIQUE,
     internal INTEGER NOT NULL,
     labels TEXT NOT NULL,
-    created TEXT NOT NULL,
-    mtu INTEGER
+    created TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS endpoints (
     container_id TEXT NOT NULL,
@@ -50,7 +56,20 @@ CREATE TABLE IF NOT EXISTS ports (
     container_port INTEGER NOT NULL,
     UNIQUE (proto, host_ip, host_port)
 );
-";
+",
+    "ALTER TABLE networks ADD COLUMN mtu INTEGER",
+];
+
+/// The version of network tables made before versions were recorded:
+/// none (0), the first release (1: re-running its `IF NOT EXISTS` is
+/// harmless), or with `mtu` already (2).
+fn unversioned(conn: &Connection) -> rusqlite::Result<usize> {
+    Ok(if berth_db::has_column(conn, "networks", "mtu")? {
+        2
+    } else {
+        0
+    })
+}
 
 /// A network as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +160,7 @@ pub type PortPicker<'a> =
     dyn FnMut(Proto, Option<Ipv4Addr>, &dyn Fn(u16) -> bool) -> Result<u16> + 'a;
 
 pub struct NetworkDb {
-    conn: Connection,
+    conn: SharedConnection,
 }
 
 fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
@@ -194,33 +213,31 @@ fn row_endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
 const EP_COLS: &str = "container_id, network_id, ip, mac, aliases, idx";
 
 impl NetworkDb {
-    pub fn open(path: &Path) -> Result<NetworkDb> {
-        let conn = Connection::open(path).map_err(db_err("open the database"))?;
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(db_err("busy timeout"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err("WAL"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_err("synchronous"))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(db_err("create network tables"))?;
-        // Added after the first release of the table: databases made before
-        // get the column (NULL: the kernel's default MTU).
-        let has_mtu = |c: &Connection| c.prepare("SELECT mtu FROM networks LIMIT 0").is_ok();
-        if !has_mtu(&conn) {
-            // Another berth opening the same old database may add it first.
-            if let Err(e) = conn.execute_batch("ALTER TABLE networks ADD COLUMN mtu INTEGER") {
-                if !has_mtu(&conn) {
-                    return Err(db_err("add the mtu column")(e));
-                }
-            }
-        }
-        Ok(NetworkDb { conn })
+    /// The network tables on the process's shared connection to `berth.db`
+    /// (brought up to date first).
+    pub fn on(shared: SharedConnection) -> Result<NetworkDb> {
+        berth_db::migrate_adopting(
+            &mut berth_db::lock(&shared),
+            COMPONENT,
+            MIGRATIONS,
+            unversioned,
+        )
+        .map_err(|e| Error::Db(e.to_string()))?;
+        Ok(NetworkDb { conn: shared })
+    }
+
+    /// A connection of its own to `root`'s `berth.db`.
+    pub fn open(root: &Path) -> Result<NetworkDb> {
+        NetworkDb::on(berth_db::open_shared(root).map_err(|e| Error::Db(e.to_string()))?)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        berth_db::lock(&self.conn)
     }
 
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare_cached(&format!(
                 "SELECT {NET_COLS} FROM networks ORDER BY created, name"
             ))
@@ -233,7 +250,7 @@ impl NetworkDb {
     }
 
     pub fn network_by_name(&self, name: &str) -> Result<Option<NetworkRecord>> {
-        self.conn
+        self.conn()
             .query_row(
                 &format!("SELECT {NET_COLS} FROM networks WHERE name = ?1"),
                 [name],
@@ -265,7 +282,7 @@ impl NetworkDb {
     /// Inserts a network; a taken name is `Conflict`.
     pub fn insert_network(&self, n: &NetworkRecord) -> Result<()> {
         let labels = serde_json::to_string(&n.labels).unwrap_or_else(|_| "{}".into());
-        self.conn
+        self.conn()
             .execute(
                 &format!(
                     "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
@@ -298,7 +315,7 @@ impl NetworkDb {
     /// A network's MTU changed (the default network follows daemon.json's
     /// `mtu`): containers started from now on get it.
     pub fn set_mtu(&self, id: &str, mtu: Option<u32>) -> Result<()> {
-        self.conn
+        self.conn()
             .execute(
                 "UPDATE networks SET mtu = ?2 WHERE id = ?1",
                 params![id, mtu],
@@ -308,15 +325,15 @@ impl NetworkDb {
     }
 
     pub fn delete_network(&self, id: &str) -> Result<()> {
-        self.conn
+        self.conn()
             .execute("DELETE FROM networks WHERE id = ?1", [id])
             .map_err(db_err("delete network"))?;
         Ok(())
     }
 
     pub fn endpoints_of_network(&self, network_id: &str) -> Result<Vec<Endpoint>> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare_cached(&format!(
                 "SELECT {EP_COLS} FROM endpoints WHERE network_id = ?1 ORDER BY ip"
             ))
@@ -329,8 +346,8 @@ impl NetworkDb {
     }
 
     pub fn endpoints_of_container(&self, container_id: &str) -> Result<Vec<Endpoint>> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare_cached(&format!(
                 "SELECT {EP_COLS} FROM endpoints WHERE container_id = ?1 ORDER BY idx"
             ))
@@ -345,8 +362,8 @@ impl NetworkDb {
     /// The names of the networks a container is attached to, in the order
     /// of attachment.
     pub fn network_names_of(&self, container_id: &str) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare_cached(
                 "SELECT n.name FROM endpoints e JOIN networks n ON n.id = e.network_id \
                  WHERE e.container_id = ?1 ORDER BY e.idx",
@@ -360,8 +377,8 @@ impl NetworkDb {
     }
 
     pub fn all_endpoints(&self) -> Result<Vec<Endpoint>> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare_cached(&format!("SELECT {EP_COLS} FROM endpoints"))
             .map_err(db_err("list endpoints"))?;
         let rows = st
@@ -381,8 +398,8 @@ impl NetworkDb {
         want: Option<Ipv4Addr>,
         aliases: &[String],
     ) -> Result<Endpoint> {
-        let tx = self
-            .conn
+        let mut conn = self.conn();
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err("begin lease"))?;
         let used: std::collections::BTreeSet<Ipv4Addr> = {
@@ -466,11 +483,11 @@ impl NetworkDb {
 
     pub fn release(&self, container_id: &str, network_id: Option<&str>) -> Result<()> {
         match network_id {
-            Some(n) => self.conn.execute(
+            Some(n) => self.conn().execute(
                 "DELETE FROM endpoints WHERE container_id = ?1 AND network_id = ?2",
                 [container_id, n],
             ),
-            None => self.conn.execute(
+            None => self.conn().execute(
                 "DELETE FROM endpoints WHERE container_id = ?1",
                 [container_id],
             ),
@@ -480,15 +497,15 @@ impl NetworkDb {
     }
 
     pub fn release_network(&self, network_id: &str) -> Result<()> {
-        self.conn
+        self.conn()
             .execute("DELETE FROM endpoints WHERE network_id = ?1", [network_id])
             .map_err(db_err("release leases"))?;
         Ok(())
     }
 
     pub fn ports(&self) -> Result<Vec<(String, PortBinding)>> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare_cached(
                 "SELECT container_id, proto, host_ip, host_port, container_port FROM ports ORDER BY host_port",
             )
@@ -534,8 +551,8 @@ impl NetworkDb {
         wanted: &[(Option<Ipv4Addr>, Option<u16>, u16, Proto)],
         pick: &mut PortPicker<'_>,
     ) -> Result<Vec<PortBinding>> {
-        let tx = self
-            .conn
+        let mut conn = self.conn();
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err("begin port bindings"))?;
         let mut taken: Vec<(Proto, Option<Ipv4Addr>, u16)> = {
@@ -605,7 +622,7 @@ impl NetworkDb {
     }
 
     pub fn unbind_ports(&self, container_id: &str) -> Result<usize> {
-        self.conn
+        self.conn()
             .execute("DELETE FROM ports WHERE container_id = ?1", [container_id])
             .map_err(db_err("remove port bindings"))
     }
@@ -633,15 +650,48 @@ mod tests {
         )
         .unwrap();
         drop(old);
-        let db = NetworkDb::open(&path).unwrap();
+        let db = NetworkDb::open(dir.path()).unwrap();
         let n = db.network_by_name("old").unwrap().unwrap();
         assert_eq!(n.mtu, None);
         assert_eq!((n.link_mtu(), n.route_mtu()), (LOCAL_LINK_MTU, Some(1500)));
         assert_eq!(n.bridge, "br-n1");
         // Opening again finds the column there.
         drop(db);
-        let db = NetworkDb::open(&path).unwrap();
+        let db = NetworkDb::open(dir.path()).unwrap();
         assert_eq!(db.networks().unwrap().len(), 1);
+    }
+
+    /// Tables made with the column but before versions were recorded are
+    /// taken as version 2 (no second ALTER); a fresh database is made whole.
+    #[test]
+    fn unversioned_tables_with_the_column_are_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Connection::open(dir.path().join("berth.db")).unwrap();
+        old.execute_batch(&MIGRATIONS[0].replace(
+            "created TEXT NOT NULL",
+            "created TEXT NOT NULL, mtu INTEGER",
+        ))
+        .unwrap();
+        old.execute_batch(
+            "INSERT INTO networks VALUES ('n1', 'j', 'bridge', '10.9.0.0/16', '10.9.0.1',
+             NULL, 'br-n1', 0, '{}', 'then', 9000);",
+        )
+        .unwrap();
+        drop(old);
+        let db = NetworkDb::open(dir.path()).unwrap();
+        assert_eq!(db.network_by_name("j").unwrap().unwrap().mtu, Some(9000));
+        let fresh = tempfile::tempdir().unwrap();
+        let db = NetworkDb::open(fresh.path()).unwrap();
+        assert!(db.networks().unwrap().is_empty());
+        let v: i64 = db
+            .conn()
+            .query_row(
+                "SELECT version FROM schema_version WHERE component = 'network'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, 2);
     }
 
     /// An MTU asked for rules links and route alike; none asked: large

@@ -220,7 +220,14 @@ impl Manager {
     /// `root` is the berth root (its `berth.db` holds the tables), `run_dir`
     /// its volatile directory (namespaces and locks).
     pub fn open(root: &Path, run_dir: &Path) -> Result<Manager> {
-        let db = NetworkDb::open(&root.join("berth.db"))?;
+        let shared = berth_db::open_shared(root).map_err(|e| Error::Db(e.to_string()))?;
+        Manager::on(shared, root, run_dir)
+    }
+
+    /// [`Manager::open`] on the process's shared connection to `root`'s
+    /// `berth.db`.
+    pub fn on(shared: berth_db::SharedConnection, root: &Path, run_dir: &Path) -> Result<Manager> {
+        let db = NetworkDb::on(shared)?;
         let canonical = root.canonicalize().unwrap_or_else(|_| root.to_owned());
         let (table, default_bridge) = if canonical == Path::new("/var/lib/berth") {
             ("berth".to_owned(), "berth0".to_owned())
