@@ -550,6 +550,15 @@ fn network_mtu_option() {
     b.ok(&["network", "rm", "classic"]);
 }
 
+/// Runs berth with `cfg` as its daemon.json (and no pool from the
+/// environment).
+fn with_daemon_json(b: &Berth, cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut c = b.cmd(args);
+    c.env("BERTH_DAEMON_JSON", cfg);
+    c.env_remove("BERTH_DEFAULT_ADDRESS_POOL");
+    c.output().unwrap()
+}
+
 /// daemon.json's `mtu` (Docker's key) gives the default network that MTU,
 /// links and way out alike; a bad value is one clear line and changes
 /// nothing; without the key the local links come back for new containers.
@@ -558,11 +567,7 @@ fn daemon_json_mtu_sets_the_default_bridge() {
     let _g = shared();
     let b = Berth::with_busybox();
     let cfg = b.scratch().join("daemon.json");
-    let with_cfg = |args: &[&str]| {
-        let mut c = b.cmd(args);
-        c.env("BERTH_DAEMON_JSON", &cfg);
-        c.output().unwrap()
-    };
+    let with_cfg = |args: &[&str]| with_daemon_json(&b, &cfg, args);
     std::fs::write(&cfg, r#"{"mtu": 1500, "log-level": "warn"}"#).unwrap();
     let out = with_cfg(&["run", "-d", "--name", "d1", "busybox", "sleep", "300"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -610,12 +615,7 @@ fn daemon_json_address_pools() {
     let _g = shared();
     let b = Berth::with_busybox();
     let cfg = b.scratch().join("daemon.json");
-    let with_cfg = |args: &[&str]| {
-        let mut c = b.cmd(args);
-        c.env("BERTH_DAEMON_JSON", &cfg);
-        c.env_remove("BERTH_DEFAULT_ADDRESS_POOL");
-        c.output().unwrap()
-    };
+    let with_cfg = |args: &[&str]| with_daemon_json(&b, &cfg, args);
     let subnet_of = |net: &str| {
         let out = with_cfg(&[
             "network",
