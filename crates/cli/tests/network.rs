@@ -663,6 +663,127 @@ fn daemon_json_address_pools() {
     b.ok(&["network", "rm", "pooled", "pooled2"]);
 }
 
+/// `--link NAME[:ALIAS]` (Docker's legacy links): on the default bridge the
+/// alias, the linked container's hostname and name in /etc/hosts, Docker's
+/// link variables, and the alias reaches it; on a user network the hosts
+/// line only. A linked container must exist and run (at `run`, and again
+/// at `start`); bad forms and modes are one line and make nothing.
+#[test]
+fn legacy_links() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    tcp_server(
+        &b,
+        &["--expose", "5432", "-e", "SECRET=s3"],
+        "db",
+        5432,
+        "pong",
+    );
+    let db_ip = ip_of(&b, "db");
+    let db_id = b.ok(&["inspect", "-f", "{{.Id}}", "db"]).trim().to_owned();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "app",
+        "--link",
+        "db:database",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts; env | sort",
+    ]);
+    assert!(
+        out.contains(&format!("{db_ip}\tdatabase {} db\n", &db_id[..12])),
+        "{out}"
+    );
+    for want in [
+        "DATABASE_NAME=/app/database".to_owned(),
+        format!("DATABASE_PORT=tcp://{db_ip}:5432"),
+        format!("DATABASE_PORT_5432_TCP=tcp://{db_ip}:5432"),
+        format!("DATABASE_PORT_5432_TCP_ADDR={db_ip}"),
+        "DATABASE_PORT_5432_TCP_PORT=5432".to_owned(),
+        "DATABASE_PORT_5432_TCP_PROTO=tcp".to_owned(),
+        "DATABASE_ENV_SECRET=s3".to_owned(),
+    ] {
+        assert!(out.lines().any(|l| l == want), "{want} missing: {out}");
+    }
+    assert!(!out.contains("DATABASE_ENV_PATH"), "{out}");
+    wait_until(10, "db to answer through its alias", || {
+        text(&tcp_from(&b, &["--link", "db:database"], "database", 5432, "x").stdout)
+            .contains("pong")
+    });
+    // inspect shows Docker's form; a created container's link is checked
+    // again when it starts.
+    b.ok(&[
+        "create", "--name", "later", "--link", "db", "busybox", "true",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .HostConfig.Links}}", "later"])
+            .trim(),
+        r#"["/db:/later/db"]"#
+    );
+    b.ok(&["stop", "-t", "0", "db"]);
+    let e = b.fails(&["start", "later"], 1);
+    assert!(
+        e.contains("Cannot link to a non running container: /db AS /later/db"),
+        "{e}"
+    );
+    let before = b.ok(&["ps", "-aq"]);
+    let e = b.fails(&["run", "--rm", "--link", "db", "busybox", "true"], 125);
+    assert!(e.contains("Cannot link to a non running container"), "{e}");
+    for (args, says) in [
+        (
+            vec!["--link", "nosuch"],
+            "could not get container for nosuch",
+        ),
+        (vec!["--link", "a:b:c"], "bad format for links: a:b:c"),
+        (vec!["--link", ":x"], "bad format for links"),
+        (
+            vec!["--network", "host", "--link", "db"],
+            "host type networking can't be used with links",
+        ),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend(args);
+        a.extend(["busybox", "true"]);
+        let e = b.fails(&a, 125);
+        assert!(e.contains(says), "{a:?}: {e}");
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]), before);
+    // A user network: the hosts line, no variables.
+    b.ok(&["start", "db"]);
+    b.ok(&["network", "create", "linked"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "udb",
+        "--network",
+        "linked",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let uip = ip_of(&b, "udb");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "linked",
+        "--link",
+        "udb:mydb",
+        "busybox",
+        "sh",
+        "-c",
+        "grep mydb /etc/hosts; env",
+    ]);
+    assert!(out.starts_with(&format!("{uip}\tmydb ")), "{out}");
+    assert!(!out.contains("MYDB_"), "{out}");
+    b.ok(&["rm", "-f", "db", "udb", "later"]);
+    b.ok(&["network", "rm", "linked"]);
+}
+
 #[test]
 fn internal_networks_have_no_route_out() {
     let _g = shared();

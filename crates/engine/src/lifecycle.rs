@@ -146,9 +146,15 @@ impl Engine {
             .hostname
             .clone()
             .unwrap_or_else(|| id.short().to_owned());
+        // (A generated name drawn again below after a clash would leave the
+        // link variables naming the first draw: names rarely clash.)
+        let name = opts.name.clone().unwrap_or_else(random_name);
+        let (link_hosts, link_env) = self.links_for_create(&run.host, &name)?;
         let config = ContainerConfig {
             args,
-            env: spec::merge_env(&defaults.env, &run.env),
+            // The user's variables win over the links', which win over the
+            // image's (Docker's order).
+            env: spec::merge_env(&spec::merge_env(&defaults.env, &link_env), &run.env),
             working_dir: run
                 .workdir
                 .clone()
@@ -181,7 +187,7 @@ impl Engine {
         };
         let mut record = Container {
             id: id.clone(),
-            name: opts.name.clone().unwrap_or_else(random_name),
+            name,
             image_id: img.id.to_string(),
             image_ref: opts.image.clone(),
             created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
@@ -205,7 +211,7 @@ impl Engine {
             }
         }
         let (hosts, resolv_conf) =
-            match self.network_for_create(&id, &record.config.host, &hostname) {
+            match self.network_for_create(&id, &record.config.host, &hostname, &link_hosts) {
                 Ok(files) => files,
                 Err(e) => {
                     let _ = self.network_release(&record);

@@ -204,6 +204,84 @@ impl Engine {
         }
     }
 
+    /// `--link`s of a container to be created as `linker`: each linked
+    /// container must exist and run. Returns the /etc/hosts lines (the
+    /// linked container's address, then the alias, its hostname and its
+    /// name) and, on the default bridge, Docker's legacy link variables
+    /// (`ALIAS_NAME`, `ALIAS_PORT_5432_TCP_ADDR`…, `ALIAS_ENV_…`).
+    pub(crate) fn links_for_create(
+        &self,
+        h: &HostConfig,
+        linker: &str,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        if h.links.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mode = NetMode::of(h);
+        match mode {
+            NetMode::Host => {
+                return Err(EngineError::Invalid(
+                    "conflicting options: host type networking can't be used with links".into(),
+                ))
+            }
+            NetMode::Container(_) => {
+                return Err(EngineError::Invalid(
+                    "conflicting options: container type network can't be used with links".into(),
+                ))
+            }
+            _ => {}
+        }
+        let mut hosts = Vec::new();
+        let mut env = Vec::new();
+        for (name, alias) in &h.links {
+            let other = self.running_link(name, alias, linker)?;
+            // Its address on the linker's network, else its first one.
+            let ip = self.with_net(|m| {
+                let mine = self.network_of_mode(m, &mode)?.map(|n| n.id);
+                let eps = m.db().endpoints_of_container(other.id.as_str())?;
+                Ok(eps
+                    .iter()
+                    .find(|e| Some(&e.network_id) == mine.as_ref())
+                    .or(eps.first())
+                    .map(|e| e.ip))
+            })?;
+            let Some(ip) = ip else { continue };
+            let mut names = vec![alias.as_str()];
+            for n in [other.config.hostname.as_str(), other.name.as_str()] {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            hosts.push(format!("{ip}\t{}\n", names.join(" ")));
+            if mode == NetMode::Bridge(None) {
+                env.extend(link_env(
+                    alias,
+                    linker,
+                    ip,
+                    &self.exposed(&other),
+                    &other.config.env,
+                ));
+            }
+        }
+        Ok((hosts, env))
+    }
+
+    /// The container `name` linked as `alias`, which must be running.
+    fn running_link(&self, name: &str, alias: &str, linker: &str) -> Result<Container> {
+        let mut other = self
+            .containers
+            .resolve(name)
+            .map_err(|_| EngineError::NotFound(format!("could not get container for {name}")))?;
+        self.reconcile(&mut other);
+        if other.state != State::Running {
+            return Err(EngineError::Invalid(format!(
+                "Cannot link to a non running container: /{} AS /{linker}/{alias}",
+                other.name
+            )));
+        }
+        Ok(other)
+    }
+
     /// At create: checks the mode's options, leases the address, and
     /// returns the container's /etc/hosts and /etc/resolv.conf.
     pub(crate) fn network_for_create(
@@ -211,6 +289,7 @@ impl Engine {
         id: &ContainerId,
         h: &HostConfig,
         hostname: &str,
+        link_hosts: &[String],
     ) -> Result<(String, String)> {
         let mode = NetMode::of(h);
         let user_net = matches!(mode, NetMode::Bridge(Some(_)));
@@ -284,6 +363,9 @@ impl Engine {
             None if mode != NetMode::Host => hosts.push_str(&format!("127.0.1.1\t{hostname}\n")),
             None => {}
         }
+        for line in link_hosts {
+            hosts.push_str(line);
+        }
         for (name, ip) in &h.extra_hosts {
             let ip = if ip == "host-gateway" {
                 gateway.map(|g| g.to_string()).unwrap_or_default()
@@ -342,6 +424,9 @@ impl Engine {
     /// published ports). Returns the namespace path for the spec, None
     /// for the host's network.
     pub(crate) fn network_start(&self, c: &Container) -> Result<Option<String>> {
+        for (name, alias) in &c.config.host.links {
+            self.running_link(name, alias, &c.name)?;
+        }
         match NetMode::of(&c.config.host) {
             NetMode::Host => Ok(None),
             NetMode::Container(x) => {
@@ -568,6 +653,19 @@ impl Engine {
                 .map(|(n, ip)| format!("{n}:{ip}"))
                 .collect();
             hc.insert("ExtraHosts".into(), json!(extra));
+            let links: Vec<String> = h
+                .links
+                .iter()
+                .map(|(n, a)| format!("/{n}:/{}/{a}", c.name))
+                .collect();
+            hc.insert(
+                "Links".into(),
+                if links.is_empty() {
+                    json!(null)
+                } else {
+                    json!(links)
+                },
+            );
         }
     }
 
@@ -851,4 +949,36 @@ pub fn labels_text(l: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Docker's legacy link variables for `alias` (on the default bridge):
+/// the link's name, each exposed port's URL and parts, the first port's
+/// URL, and the linked container's environment but HOME and PATH.
+fn link_env(
+    alias: &str,
+    linker: &str,
+    ip: std::net::Ipv4Addr,
+    ports: &[(u16, Proto)],
+    their_env: &[String],
+) -> Vec<String> {
+    let prefix = alias.to_uppercase().replace(['-', '.'], "_");
+    let mut env = vec![format!("{prefix}_NAME=/{linker}/{alias}")];
+    if let Some((port, proto)) = ports.first() {
+        env.push(format!("{prefix}_PORT={proto}://{ip}:{port}"));
+    }
+    for (port, proto) in ports {
+        let p = format!("{prefix}_PORT_{port}_{}", proto.to_string().to_uppercase());
+        env.push(format!("{p}={proto}://{ip}:{port}"));
+        env.push(format!("{p}_ADDR={ip}"));
+        env.push(format!("{p}_PORT={port}"));
+        env.push(format!("{p}_PROTO={proto}"));
+    }
+    for kv in their_env {
+        if let Some((k, v)) = kv.split_once('=') {
+            if k != "HOME" && k != "PATH" {
+                env.push(format!("{prefix}_ENV_{k}={v}"));
+            }
+        }
+    }
+    env
 }

@@ -199,6 +199,8 @@ pub struct HostConfig {
     pub extra_hosts: Vec<(String, String)>,
     /// `--domainname`.
     pub domainname: String,
+    /// `--link NAME[:ALIAS]`: (the linked container as given, the alias).
+    pub links: Vec<(String, String)>,
 }
 
 /// Docker's `--add-host HOST:IP` (IP may be `host-gateway`).
@@ -214,6 +216,22 @@ pub fn add_host(s: &str) -> Result<(String, String)> {
         return Err(invalid(format!("invalid IP address in add-host: {ip:?}")));
     }
     Ok((name.to_owned(), addr.to_owned()))
+}
+
+/// Docker's `--link NAME[:ALIAS]` (the alias is the name when not given).
+pub fn link(s: &str) -> Result<(String, String)> {
+    let (name, alias) = s.split_once(':').unwrap_or((s, s));
+    let name = name.trim_start_matches('/');
+    let alias = alias.trim_start_matches('/');
+    let fine = |x: &str| {
+        !x.is_empty()
+            && x.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    };
+    if !fine(name) || !fine(alias) {
+        return Err(invalid(format!("bad format for links: {s}")));
+    }
+    Ok((name.to_owned(), alias.to_owned()))
 }
 
 /// `--network`: Docker's names for the default network, or anything else

@@ -140,6 +140,9 @@ pub struct HostFlags {
     /// Add a custom host-to-IP mapping (host:ip, or host:host-gateway)
     #[arg(long)]
     add_host: Vec<String>,
+    /// Add link to another container (name[:alias])
+    #[arg(long)]
+    link: Vec<String>,
     /// Container NIS domain name
     #[arg(long)]
     domainname: Option<String>,
@@ -340,6 +343,11 @@ impl HostFlags {
             .add_host
             .iter()
             .map(|a| o::add_host(a))
+            .collect::<Result<_>>()?;
+        h.links = self
+            .link
+            .iter()
+            .map(|l| o::link(l))
             .collect::<Result<_>>()?;
         if let Some(d) = &self.domainname {
             h.domainname = d.clone();
