@@ -784,6 +784,63 @@ fn legacy_links() {
     b.ok(&["network", "rm", "linked"]);
 }
 
+/// `--mac-address`: the container's eth0 has it and inspect shows it; a
+/// malformed or multicast one, or one without a network of berth's, is one
+/// line and makes nothing.
+#[test]
+fn mac_address_flag() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "92:D0:C6:0A:29:33",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out.trim(), "92:d0:c6:0a:29:33");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "m",
+        "--mac-address",
+        "02-42-ac-11-00-99",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.NetworkSettings.MacAddress}}", "m"])
+            .trim(),
+        "02:42:ac:11:00:99"
+    );
+    b.ok(&["rm", "-f", "m"]);
+    for (args, says) in [
+        (
+            vec!["--mac-address", "01:00:5e:00:00:01"],
+            "is not a valid mac address",
+        ),
+        (
+            vec!["--mac-address", "92:d0:c6:0a:29"],
+            "is not a valid mac address",
+        ),
+        (
+            vec!["--network", "none", "--mac-address", "92:d0:c6:0a:29:33"],
+            "conflicting options: mac-address and the network mode",
+        ),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend(args);
+        a.extend(["busybox", "true"]);
+        let e = b.fails(&a, 125);
+        assert!(e.contains(says), "{a:?}: {e}");
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}
+
 #[test]
 fn internal_networks_have_no_route_out() {
     let _g = shared();

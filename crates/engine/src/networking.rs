@@ -304,6 +304,11 @@ impl Engine {
                     .into(),
             ));
         }
+        if h.mac_address.is_some() && !matches!(mode, NetMode::Bridge(_)) {
+            return Err(EngineError::Invalid(
+                "conflicting options: mac-address and the network mode".into(),
+            ));
+        }
         if let NetMode::Container(x) = &mode {
             if !h.publish.is_empty() || h.publish_all {
                 return Err(EngineError::Invalid(
@@ -346,7 +351,11 @@ impl Engine {
                         if user_net {
                             aliases.push(id.short().to_owned());
                         }
-                        Some(m.connect(id.as_str(), n, h.ip, &aliases)?)
+                        let mac = match &h.mac_address {
+                            Some(t) => Some(berth_network::parse_unicast_mac(t)?),
+                            None => None,
+                        };
+                        Some(m.connect(id.as_str(), n, h.ip, mac, &aliases)?)
                     }
                     None => None,
                 };
@@ -825,7 +834,7 @@ impl Engine {
             let n = m.network(network)?;
             let mut aliases = aliases.to_vec();
             aliases.push(c.id.short().to_owned());
-            m.connect(c.id.as_str(), &n, ip, &aliases)?;
+            m.connect(c.id.as_str(), &n, ip, None, &aliases)?;
             if c.state == State::Running {
                 if let Err(e) = m.attach_running(c.id.as_str(), &n) {
                     let _ = m.disconnect(c.id.as_str(), &n);

@@ -201,6 +201,9 @@ pub struct HostConfig {
     pub domainname: String,
     /// `--link NAME[:ALIAS]`: (the linked container as given, the alias).
     pub links: Vec<(String, String)>,
+    /// `--mac-address`: the MAC of the container's interface on its first
+    /// network (checked: six bytes, unicast).
+    pub mac_address: Option<String>,
 }
 
 /// Docker's `--add-host HOST:IP` (IP may be `host-gateway`).
@@ -216,6 +219,12 @@ pub fn add_host(s: &str) -> Result<(String, String)> {
         return Err(invalid(format!("invalid IP address in add-host: {ip:?}")));
     }
     Ok((name.to_owned(), addr.to_owned()))
+}
+
+/// `--mac-address`, lower-case with colons.
+pub fn mac_address(s: &str) -> Result<String> {
+    let mac = berth_network::parse_unicast_mac(s).map_err(|e| invalid(e.to_string()))?;
+    Ok(berth_network::mac_text(&mac))
 }
 
 /// Docker's `--link NAME[:ALIAS]` (the alias is the name when not given).

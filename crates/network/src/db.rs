@@ -146,6 +146,28 @@ pub fn mac_text(mac: &[u8; 6]) -> String {
         .join(":")
 }
 
+/// `--mac-address`: six hex bytes separated by `:` or `-`, a unicast
+/// address (the kernel refuses a multicast one for an interface) and not
+/// all zeros.
+pub fn parse_unicast_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = || Error::Invalid(format!("{s} is not a valid mac address"));
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 6];
+    for (o, p) in out.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if out[0] & 1 == 1 || out == [0; 6] {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
 fn parse_mac(s: &str) -> [u8; 6] {
     let mut out = [0u8; 6];
     for (i, p) in s.split(':').take(6).enumerate() {
@@ -396,6 +418,7 @@ impl NetworkDb {
         net: &NetworkRecord,
         container_id: &str,
         want: Option<Ipv4Addr>,
+        mac: Option<[u8; 6]>,
         aliases: &[String],
     ) -> Result<Endpoint> {
         let mut conn = self.conn();
@@ -451,7 +474,7 @@ impl NetworkDb {
             container_id: container_id.to_owned(),
             network_id: net.id.clone(),
             ip,
-            mac: mac_for(ip),
+            mac: mac.unwrap_or_else(|| mac_for(ip)),
             aliases: aliases.to_vec(),
             index,
         };
@@ -714,5 +737,25 @@ mod tests {
         assert_eq!((n.link_mtu(), n.route_mtu()), (65520, Some(1500)));
         n.mtu = Some(1400);
         assert_eq!((n.link_mtu(), n.route_mtu()), (1400, None));
+    }
+
+    #[test]
+    fn unicast_macs_only() {
+        assert_eq!(
+            parse_unicast_mac("02:42:ac:11:00:99").unwrap(),
+            [0x02, 0x42, 0xac, 0x11, 0x00, 0x99]
+        );
+        assert!(parse_unicast_mac("02-42-AC-11-00-99").is_ok());
+        for bad in [
+            "01:00:5e:00:00:01",
+            "00:00:00:00:00:00",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:9",
+            "zz:42:ac:11:00:99",
+            "",
+        ] {
+            let e = parse_unicast_mac(bad).unwrap_err().to_string();
+            assert!(e.ends_with("is not a valid mac address"), "{bad}: {e}");
+        }
     }
 }

@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 
-pub use db::{mac_text, Endpoint, NetworkDb, NetworkRecord, DEFAULT_ROUTE_MTU, LOCAL_LINK_MTU};
+pub use db::{
+    mac_text, parse_unicast_mac, Endpoint, NetworkDb, NetworkRecord, DEFAULT_ROUTE_MTU,
+    LOCAL_LINK_MTU,
+};
 pub use ports::{parse_exposed, parse_publish, PortBinding, PortSpec, Proto};
 
 #[derive(Debug, thiserror::Error)]
@@ -587,9 +590,10 @@ impl Manager {
         container_id: &str,
         net: &NetworkRecord,
         ip: Option<Ipv4Addr>,
+        mac: Option<[u8; 6]>,
         aliases: &[String],
     ) -> Result<Endpoint> {
-        self.db.lease(net, container_id, ip, aliases)
+        self.db.lease(net, container_id, ip, mac, aliases)
     }
 
     pub fn disconnect(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {

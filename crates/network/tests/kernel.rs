@@ -74,8 +74,8 @@ fn default_bridge_connects_two_namespaces_and_cleans_up() {
         "bridge {} missing",
         net.bridge
     );
-    let a = m.connect("aaaa", &net, None, &[]).unwrap();
-    let b = m.connect("bbbb", &net, None, &[]).unwrap();
+    let a = m.connect("aaaa", &net, None, None, &[]).unwrap();
+    let b = m.connect("bbbb", &net, None, None, &[]).unwrap();
     assert_ne!(a.ip, b.ip);
     assert_eq!(a.ip, net.subnet.hosts().nth(1).unwrap());
     let sa = m.setup("aaaa", &[]).unwrap();
@@ -134,14 +134,14 @@ fn user_network_options_are_checked() {
     assert!(e.to_string().contains("overlaps"), "{e}");
     assert!(m.create_network(&o("bad name", None)).is_err());
     let ep = m
-        .connect("cccc", &n, Some("10.231.7.50".parse().unwrap()), &[])
+        .connect("cccc", &n, Some("10.231.7.50".parse().unwrap()), None, &[])
         .unwrap();
     assert_eq!(ep.ip.to_string(), "10.231.7.50");
     assert!(m
-        .connect("dddd", &n, Some("10.231.7.50".parse().unwrap()), &[])
+        .connect("dddd", &n, Some("10.231.7.50".parse().unwrap()), None, &[])
         .is_err());
     assert!(m
-        .connect("dddd", &n, Some("10.9.9.9".parse().unwrap()), &[])
+        .connect("dddd", &n, Some("10.9.9.9".parse().unwrap()), None, &[])
         .is_err());
     let e = m.remove_network("front").unwrap_err();
     assert!(e.to_string().contains("active endpoints"), "{e}");

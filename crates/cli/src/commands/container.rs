@@ -143,6 +143,9 @@ pub struct HostFlags {
     /// Add link to another container (name[:alias])
     #[arg(long)]
     link: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    mac_address: Option<String>,
     /// Container NIS domain name
     #[arg(long)]
     domainname: Option<String>,
@@ -349,6 +352,11 @@ impl HostFlags {
             .iter()
             .map(|l| o::link(l))
             .collect::<Result<_>>()?;
+        h.mac_address = self
+            .mac_address
+            .as_deref()
+            .map(o::mac_address)
+            .transpose()?;
         if let Some(d) = &self.domainname {
             h.domainname = d.clone();
         }
