@@ -430,10 +430,21 @@ fn local_links_are_large_and_the_way_out_is_1500() {
     assert_eq!(path_mtu(&b, "m1", &gw), 65520);
     assert_eq!(path_mtu(&b, "m1", ELSEWHERE), 1500);
     // The host reaches the containers over the bridge at the same size.
-    let bridge = network(&b, "bridge")["Options"]["com.docker.network.bridge.name"]
+    let options = network(&b, "bridge")["Options"].clone();
+    let bridge = options["com.docker.network.bridge.name"]
         .as_str()
         .unwrap()
         .to_owned();
+    // (Docker's default bridge options are shown, no MTU: none was asked.)
+    assert_eq!(options["com.docker.network.bridge.default_bridge"], "true");
+    assert_eq!(
+        options["com.docker.network.bridge.enable_ip_masquerade"],
+        "true"
+    );
+    assert!(
+        options["com.docker.network.driver.mtu"].is_null(),
+        "{options}"
+    );
     let mtu = std::fs::read_to_string(format!("/sys/class/net/{bridge}/mtu")).unwrap();
     assert_eq!(mtu.trim(), "65520");
     // A TCP stream between the two crosses the large links whole (a

@@ -772,6 +772,13 @@ impl Engine {
             ipam["IPRange"] = json!(r.to_string());
         }
         let mut options = json!({"com.docker.network.bridge.name": n.bridge});
+        if n.name == DEFAULT_NETWORK {
+            // What Docker's default bridge says of itself, all true of berth's.
+            options["com.docker.network.bridge.default_bridge"] = json!("true");
+            options["com.docker.network.bridge.enable_icc"] = json!("true");
+            options["com.docker.network.bridge.enable_ip_masquerade"] = json!("true");
+            options["com.docker.network.bridge.host_binding_ipv4"] = json!("0.0.0.0");
+        }
         if let Some(m) = n.mtu {
             options["com.docker.network.driver.mtu"] = json!(m.to_string());
         }
