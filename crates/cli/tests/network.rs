@@ -852,6 +852,55 @@ fn mac_address_flag() {
     assert_eq!(b.ok(&["ps", "-aq"]), "");
 }
 
+/// `-o com.docker.network.bridge.name=NAME`: the network's bridge has that
+/// name (and goes with the network); a bad name, one in use on the host or
+/// by another network is one line and makes nothing.
+#[test]
+fn network_bridge_name_option() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    let name = format!("bnm{}", std::process::id() % 100_000);
+    let opt = format!("com.docker.network.bridge.name={name}");
+    b.ok(&["network", "create", "-o", &opt, "named"]);
+    assert_eq!(
+        network(&b, "named")["Options"]["com.docker.network.bridge.name"],
+        name.as_str()
+    );
+    assert!(std::path::Path::new(&format!("/sys/class/net/{name}/bridge")).exists());
+    tcp_server(&b, &["--network", "named"], "n1", 6200, "named-ok");
+    let n1 = ip_of(&b, "n1");
+    wait_until(10, "n1 to answer on the named bridge", || {
+        text(&tcp_from(&b, &["--network", "named"], &n1, 6200, "x").stdout).contains("named-ok")
+    });
+    let before = b.ok(&["network", "ls", "-q"]);
+    for (bad, says) in [
+        (opt.clone(), "is used by another network"),
+        (
+            "com.docker.network.bridge.name=lo".to_owned(),
+            "bridge name lo is in use on the host",
+        ),
+        (
+            "com.docker.network.bridge.name=much-too-long-name".to_owned(),
+            "invalid bridge name",
+        ),
+        (
+            "com.docker.network.bridge.name=a\"b".to_owned(),
+            "invalid bridge name",
+        ),
+        (
+            "com.docker.network.bridge.name=".to_owned(),
+            "invalid bridge name",
+        ),
+    ] {
+        let e = b.fails(&["network", "create", "-o", &bad, "other"], 1);
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+    assert_eq!(b.ok(&["network", "ls", "-q"]), before);
+    b.ok(&["rm", "-f", "n1"]);
+    b.ok(&["network", "rm", "named"]);
+    assert!(!std::path::Path::new(&format!("/sys/class/net/{name}")).exists());
+}
+
 #[test]
 fn internal_networks_have_no_route_out() {
     let _g = shared();

@@ -187,6 +187,9 @@ pub struct NetworkOptions {
     /// The bridge's and its veths' MTU (68..=65535); `None`: see
     /// [`NetworkRecord::link_mtu`].
     pub mtu: Option<u32>,
+    /// The bridge's name (`com.docker.network.bridge.name`); `None`:
+    /// `br-` and the network ID's first 12 characters.
+    pub bridge_name: Option<String>,
 }
 
 /// A container's network namespace once set up.
@@ -378,6 +381,14 @@ impl Manager {
             )));
         }
         check_mtu(o.mtu)?;
+        if let Some(b) = &o.bridge_name {
+            check_bridge_name(b)?;
+            if self.db.networks()?.iter().any(|n| &n.bridge == b) {
+                return Err(Error::Conflict(format!(
+                    "bridge name {b} is used by another network"
+                )));
+            }
+        }
         if ["host", "none"].contains(&o.name.as_str()) {
             return Err(Error::Conflict(format!(
                 "network with name {} already exists",
@@ -397,6 +408,15 @@ impl Manager {
         }
         let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
         let mut host = netlink::Netlink::open()?;
+        if let Some(b) = &o.bridge_name {
+            // An interface berth did not make is never taken over (its
+            // removal with the network would take the host's with it).
+            if host.link_by_name(b)?.is_some() {
+                return Err(Error::Conflict(format!(
+                    "bridge name {b} is in use on the host"
+                )));
+            }
+        }
         let subnet = match o.subnet {
             Some(s) => {
                 if s.prefix_len() > 30 {
@@ -437,6 +457,8 @@ impl Manager {
         let id = random_id()?;
         let bridge = if o.name == DEFAULT_NETWORK {
             self.default_bridge.clone()
+        } else if let Some(b) = &o.bridge_name {
+            b.clone()
         } else {
             format!("br-{}", &id[..12])
         };
@@ -769,6 +791,25 @@ impl Manager {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// A bridge name berth accepts: a Linux interface name (1 to 15 bytes,
+/// not `.` or `..`) of letters, digits, `_`, `.` and `-` only, so that it
+/// stands in nftables rules without quoting surprises.
+fn check_bridge_name(b: &str) -> Result<()> {
+    let fine = !b.is_empty()
+        && b.len() <= 15
+        && b != "."
+        && b != ".."
+        && b.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if fine {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid bridge name {b:?}: 1 to 15 letters, digits, '_', '.' or '-'"
+        )))
     }
 }
 

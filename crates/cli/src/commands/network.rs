@@ -48,7 +48,7 @@ pub struct CreateArgs {
     /// Set metadata on a network
     #[arg(long)]
     label: Vec<String>,
-    /// Set driver specific options (com.docker.network.driver.mtu=N)
+    /// Set driver specific options (com.docker.network.driver.mtu=N, com.docker.network.bridge.name=NAME)
     #[arg(short, long = "opt")]
     opt: Vec<String>,
     name: String,
@@ -163,6 +163,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
         labels.insert(k, v);
     }
     let mut mtu = None;
+    let mut bridge_name = None;
     for kv in &a.opt {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
         match k {
@@ -172,9 +173,10 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
                     invalid(format!("invalid network option {kv}: the MTU must be a number"))
                 })?)
             }
+            "com.docker.network.bridge.name" => bridge_name = Some(v.to_owned()),
             _ => {
                 return Err(invalid(format!(
-                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu"
+                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu and com.docker.network.bridge.name"
                 )))
             }
         }
@@ -182,6 +184,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
     let o = NetworkOptions {
         name: a.name,
         mtu,
+        bridge_name,
         driver: a.driver,
         subnet: net(&a.subnet, "subnet")?,
         gateway: a
