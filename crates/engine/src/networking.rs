@@ -977,7 +977,7 @@ fn link_env(
     ports: &[(u16, Proto)],
     their_env: &[String],
 ) -> Vec<String> {
-    let prefix = alias.to_uppercase().replace(['-', '.'], "_");
+    let prefix = alias.to_uppercase().replace('-', "_");
     let mut env = vec![format!("{prefix}_NAME=/{linker}/{alias}")];
     if let Some((port, proto)) = ports.first() {
         env.push(format!("{prefix}_PORT={proto}://{ip}:{port}"));
