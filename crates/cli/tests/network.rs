@@ -901,6 +901,57 @@ fn network_bridge_name_option() {
     assert!(!std::path::Path::new(&format!("/sys/class/net/{name}")).exists());
 }
 
+/// `-o com.docker.network.bridge.enable_ip_masquerade=false`: no
+/// masquerade of what leaves the network (the rule a network has by
+/// default is absent from berth's table), shown in inspect; a value that
+/// is not a boolean is one line.
+#[test]
+fn network_masquerade_option() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "natted"]);
+    b.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_ip_masquerade=false",
+        "routed",
+    ]);
+    let rule_of = |net: &str| {
+        let n = network(&b, net);
+        format!(
+            "ip saddr {} oifname != \"{}\" masquerade",
+            n["IPAM"]["Config"][0]["Subnet"].as_str().unwrap(),
+            n["Options"]["com.docker.network.bridge.name"]
+                .as_str()
+                .unwrap()
+        )
+    };
+    let ruleset = std::process::Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    let ruleset = text(&ruleset.stdout);
+    assert!(ruleset.contains(&rule_of("natted")), "{ruleset}");
+    assert!(!ruleset.contains(&rule_of("routed")), "{ruleset}");
+    assert_eq!(
+        network(&b, "routed")["Options"]["com.docker.network.bridge.enable_ip_masquerade"],
+        "false"
+    );
+    let e = b.fails(
+        &[
+            "network",
+            "create",
+            "-o",
+            "com.docker.network.bridge.enable_ip_masquerade=perhaps",
+            "other",
+        ],
+        1,
+    );
+    assert!(e.contains("expected true or false"), "{e}");
+    b.ok(&["network", "rm", "natted", "routed"]);
+}
+
 #[test]
 fn internal_networks_have_no_route_out() {
     let _g = shared();

@@ -779,6 +779,9 @@ impl Engine {
             options["com.docker.network.bridge.enable_ip_masquerade"] = json!("true");
             options["com.docker.network.bridge.host_binding_ipv4"] = json!("0.0.0.0");
         }
+        if !n.masquerade {
+            options["com.docker.network.bridge.enable_ip_masquerade"] = json!("false");
+        }
         if let Some(m) = n.mtu {
             options["com.docker.network.driver.mtu"] = json!(m.to_string());
         }

@@ -23,7 +23,8 @@ fn db_err(op: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
 /// The network tables' component in `schema_version`.
 const COMPONENT: &str = "network";
 
-/// Version 1: the tables as first released; 2: networks gain `mtu`.
+/// Version 1: the tables as first released; 2: networks gain `mtu`; 3:
+/// and `masquerade`.
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE IF NOT EXISTS networks (
@@ -58,6 +59,7 @@ CREATE TABLE IF NOT EXISTS ports (
 );
 ",
     "ALTER TABLE networks ADD COLUMN mtu INTEGER",
+    "ALTER TABLE networks ADD COLUMN masquerade INTEGER NOT NULL DEFAULT 1",
 ];
 
 /// The version of network tables made before versions were recorded:
@@ -87,6 +89,9 @@ pub struct NetworkRecord {
     /// The MTU the user set (Docker's `com.docker.network.driver.mtu`);
     /// `None`: see [`NetworkRecord::link_mtu`] and [`NetworkRecord::route_mtu`].
     pub mtu: Option<u32>,
+    /// Outgoing traffic leaves with the host's address (Docker's
+    /// `com.docker.network.bridge.enable_ip_masquerade`, true unless asked).
+    pub masquerade: bool,
 }
 
 /// The MTU of the bridge and veths of a network without an MTU of its
@@ -212,11 +217,12 @@ fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
         labels: serde_json::from_str(&labels).unwrap_or_default(),
         created: r.get(9)?,
         mtu: r.get(10)?,
+        masquerade: r.get::<_, i64>(11)? != 0,
     })
 }
 
 const NET_COLS: &str =
-    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created, mtu";
+    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created, mtu, masquerade";
 
 fn row_endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
     let ip: String = r.get(2)?;
@@ -307,7 +313,7 @@ impl NetworkDb {
         self.conn()
             .execute(
                 &format!(
-                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"
                 ),
                 params![
                     n.id,
@@ -320,7 +326,8 @@ impl NetworkDb {
                     n.internal as i64,
                     labels,
                     n.created,
-                    n.mtu
+                    n.mtu,
+                    n.masquerade as i64
                 ],
             )
             .map_err(|e| match e {
@@ -676,6 +683,7 @@ mod tests {
         let db = NetworkDb::open(dir.path()).unwrap();
         let n = db.network_by_name("old").unwrap().unwrap();
         assert_eq!(n.mtu, None);
+        assert!(n.masquerade, "older networks masquerade, as they did");
         assert_eq!((n.link_mtu(), n.route_mtu()), (LOCAL_LINK_MTU, Some(1500)));
         assert_eq!(n.bridge, "br-n1");
         // Opening again finds the column there.
@@ -714,7 +722,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, 3);
     }
 
     /// An MTU asked for rules links and route alike; none asked: large
@@ -733,6 +741,7 @@ mod tests {
             labels: BTreeMap::new(),
             created: String::new(),
             mtu: None,
+            masquerade: true,
         };
         assert_eq!((n.link_mtu(), n.route_mtu()), (65520, Some(1500)));
         n.mtu = Some(1400);

@@ -190,6 +190,9 @@ pub struct NetworkOptions {
     /// The bridge's name (`com.docker.network.bridge.name`); `None`:
     /// `br-` and the network ID's first 12 characters.
     pub bridge_name: Option<String>,
+    /// `com.docker.network.bridge.enable_ip_masquerade=false`: outgoing
+    /// traffic keeps the containers' addresses (a routed network).
+    pub no_masquerade: bool,
 }
 
 /// A container's network namespace once set up.
@@ -474,6 +477,7 @@ impl Manager {
             labels: o.labels.clone(),
             created: now_rfc3339(),
             mtu: o.mtu,
+            masquerade: !o.no_masquerade,
         };
         self.db.insert_network(&rec)?;
         let made = self.bring_up(&rec, &mut host).and_then(|_| {

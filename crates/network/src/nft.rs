@@ -51,7 +51,7 @@ pub fn ruleset(networks: &[NetworkRecord], dnats: &[Dnat]) -> String {
     );
     for n in networks {
         let br = quote(&n.bridge);
-        if !n.internal {
+        if !n.internal && n.masquerade {
             // Outgoing traffic leaves with the host's address.
             let _ = writeln!(
                 s,
@@ -160,14 +160,18 @@ mod tests {
             labels: Default::default(),
             created: String::new(),
             mtu: None,
+            masquerade: true,
         }
     }
 
     #[test]
     fn rules_follow_the_state() {
+        let mut routed = net("routed", "br-2", "172.19.0.0/16", false);
+        routed.masquerade = false;
         let nets = [
             net("bridge", "berth0", "172.17.0.0/16", false),
             net("int", "br-1", "172.18.0.0/16", true),
+            routed,
         ];
         let dnats = [Dnat {
             binding: PortBinding {
@@ -185,7 +189,11 @@ mod tests {
         );
         assert!(r.contains("ip saddr 172.17.0.0/16 oifname != \"berth0\" masquerade"));
         assert!(!r.contains("ip saddr 172.18.0.0/16 oifname != \"br-1\" masquerade"));
+        // enable_ip_masquerade=false: no masquerade of what leaves, the
+        // hairpin rules stay.
+        assert!(!r.contains("ip saddr 172.19.0.0/16 oifname != \"br-2\" masquerade"));
+        assert!(r.contains("oifname \"br-2\" ip saddr 172.19.0.0/16 ct status dnat masquerade"));
         assert!(r.contains("iifname \"br-1\" oifname != \"br-1\" drop"));
-        assert!(r.contains("iifname \"berth0\" oifname { \"br-1\" } drop"));
+        assert!(r.contains("iifname \"berth0\" oifname { \"br-1\", \"br-2\" } drop"));
     }
 }

@@ -164,6 +164,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
     }
     let mut mtu = None;
     let mut bridge_name = None;
+    let mut no_masquerade = false;
     for kv in &a.opt {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
         match k {
@@ -174,9 +175,12 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
                 })?)
             }
             "com.docker.network.bridge.name" => bridge_name = Some(v.to_owned()),
+            "com.docker.network.bridge.enable_ip_masquerade" => {
+                no_masquerade = !parse_bool_option(kv, v)?;
+            }
             _ => {
                 return Err(invalid(format!(
-                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu and com.docker.network.bridge.name"
+                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name and com.docker.network.bridge.enable_ip_masquerade"
                 )))
             }
         }
@@ -185,6 +189,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
         name: a.name,
         mtu,
         bridge_name,
+        no_masquerade,
         driver: a.driver,
         subnet: net(&a.subnet, "subnet")?,
         gateway: a
@@ -346,4 +351,15 @@ fn prune(engine: &Engine, _a: PruneArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// A driver option's boolean, as Go's strconv.ParseBool reads it.
+fn parse_bool_option(kv: &str, v: &str) -> Result<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(invalid(format!(
+            "invalid network option {kv}: expected true or false"
+        ))),
+    }
 }
