@@ -572,29 +572,14 @@ fn with_daemon_json(b: &Berth, cfg: &std::path::Path, args: &[&str]) -> std::pro
 
 /// daemon.json's `mtu` (Docker's key) gives the default network that MTU,
 /// links and way out alike; a bad value is one clear line and changes
-/// nothing; without the key the local links come back for new containers.
+/// nothing; without the key the local links come back for new containers
+/// once the bridge's smaller ports are gone.
 #[test]
 fn daemon_json_mtu_sets_the_default_bridge() {
     let _g = shared();
     let b = Berth::with_busybox();
     let cfg = b.scratch().join("daemon.json");
     let with_cfg = |args: &[&str]| with_daemon_json(&b, &cfg, args);
-    std::fs::write(&cfg, r#"{"mtu": 1500, "log-level": "warn"}"#).unwrap();
-    let out = with_cfg(&["run", "-d", "--name", "d1", "busybox", "sleep", "300"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = b.ok(&["exec", "d1", "cat", "/sys/class/net/eth0/mtu"]);
-    assert_eq!(out.trim(), "1500");
-    assert_eq!(path_mtu(&b, "d1", &gateway(&b, "bridge")), 1500);
-    assert_eq!(path_mtu(&b, "d1", ELSEWHERE), 1500);
-    // (every berth command reads daemon.json: this inspect too)
-    let out = with_cfg(&["network", "inspect", "bridge"]);
-    let n: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
-    assert_eq!(
-        n[0]["Options"]["com.docker.network.driver.mtu"], "1500",
-        "{n}"
-    );
-    b.ok(&["rm", "-f", "d1"]);
-
     for (bad, says) in [
         (
             r#"{"mtu": 10}"#,
@@ -612,7 +597,44 @@ fn daemon_json_mtu_sets_the_default_bridge() {
         assert_eq!(b.ok(&["ps", "-aq"]), "", "{bad}");
     }
 
+    std::fs::write(&cfg, r#"{"mtu": 1500, "log-level": "warn"}"#).unwrap();
+    let out = with_cfg(&["run", "-d", "--name", "d1", "busybox", "sleep", "300"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let eth0_mtu = |c: &str| {
+        b.ok(&["exec", c, "cat", "/sys/class/net/eth0/mtu"])
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(eth0_mtu("d1"), "1500");
+    assert_eq!(path_mtu(&b, "d1", &gateway(&b, "bridge")), 1500);
+    assert_eq!(path_mtu(&b, "d1", ELSEWHERE), 1500);
+    // (every berth command reads daemon.json: this inspect too)
+    let out = with_cfg(&["network", "inspect", "bridge"]);
+    let n: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(
+        n[0]["Options"]["com.docker.network.driver.mtu"], "1500",
+        "{n}"
+    );
+    let bridge = n[0]["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Without the key: while d1's 1500-byte port is on the bridge, a new
+    // container gets 1500 too (one MTU across the bridge's ports); once
+    // the bridge is empty, the local links.
     std::fs::remove_file(&cfg).unwrap();
+    let out = with_cfg(&["run", "-d", "--name", "d2", "busybox", "sleep", "300"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(eth0_mtu("d2"), "1500");
+    b.ok(&["rm", "-f", "d1", "d2"]);
+    // (the kernel dismantles a removed container's namespace, veth pair
+    // included, in the background)
+    wait_until(20, "the bridge to lose its ports", || {
+        std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true)
+    });
     let out = with_cfg(&["run", "--rm", "busybox", "cat", "/sys/class/net/eth0/mtu"]);
     assert_eq!(text(&out.stdout).trim(), "65520", "{}", text(&out.stderr));
     assert!(network(&b, "bridge")["Options"]["com.docker.network.driver.mtu"].is_null());

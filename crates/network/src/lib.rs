@@ -721,15 +721,9 @@ impl Manager {
         let (bridge, made) = self.bring_up(net, host)?;
         let host_name = host_veth_name(&ep.container_id, &net.id);
         let inner = format!("eth{}", ep.index);
+        let mtu = port_mtu(&net.bridge, net.link_mtu());
         let create = |host: &mut netlink::Netlink| {
-            host.create_veth(
-                &host_name,
-                &inner,
-                ns.file(),
-                bridge,
-                Some(ep.mac),
-                net.link_mtu(),
-            )
+            host.create_veth(&host_name, &inner, ns.file(), bridge, Some(ep.mac), mtu)
         };
         match create(host) {
             // The host end of an earlier start whose namespace is still
@@ -795,6 +789,26 @@ impl Manager {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// The MTU of a new port of `bridge` that wants `want`: no larger than the
+/// ports already there. A bridge whose containers were started with
+/// smaller links (by an older berth, or before daemon.json's `mtu` was
+/// dropped) keeps one MTU across its ports until they are gone: a larger
+/// port would send them datagrams they must drop. (The kernel keeps the
+/// bridge's own MTU at the smallest of its ports', 1500 with none.)
+fn port_mtu(bridge: &str, want: u32) -> u32 {
+    let sys = Path::new("/sys/class/net").join(bridge);
+    let has_ports = std::fs::read_dir(sys.join("brif"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    let current = std::fs::read_to_string(sys.join("mtu"))
+        .ok()
+        .and_then(|m| m.trim().parse::<u32>().ok());
+    match current {
+        Some(m) if has_ports => want.min(m),
+        _ => want,
     }
 }
 
