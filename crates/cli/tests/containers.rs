@@ -368,6 +368,28 @@ fn create_then_diff_is_empty_and_rm() {
     assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
 }
 
+/// A `create` killed between its record and its writable layer leaves a
+/// record without a layer: `rm` and `system reset` still remove it (found
+/// by SIGKILLing `berth run` a few milliseconds in: rm said "not found").
+#[test]
+fn a_container_without_its_layer_is_still_removed() {
+    let b = Berth::with_busybox();
+    for (name, remove) in [
+        ("c1", &["rm", "-f", "c1"][..]),
+        ("c2", &["system", "reset", "-f"][..]),
+    ] {
+        let id = b
+            .ok(&["create", "--name", name, "busybox", "true"])
+            .trim()
+            .to_owned();
+        let layer = b.root().join("storage").join("containers").join(&id);
+        assert!(layer.is_dir(), "{}", layer.display());
+        std::fs::remove_dir_all(&layer).unwrap();
+        b.ok(remove);
+        assert_eq!(b.ok(&["ps", "-a", "-q"]), "", "after {remove:?}");
+    }
+}
+
 #[test]
 fn same_change_commits_to_the_same_layer() {
     let b = Berth::with_busybox();

@@ -456,7 +456,11 @@ impl Engine {
             self.event("destroy", &c, &[]);
             self.network_release(&c)?;
         }
-        self.layers.remove_container(id.as_str())?;
+        match self.layers.remove_container(id.as_str()) {
+            // A `create` killed between its record and its writable layer.
+            Ok(()) | Err(berth_storage::Error::ContainerNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         let logs = self.root.join("containers").join(id.as_str());
         if logs.exists() {
             std::fs::remove_dir_all(&logs).context(|| format!("remove {}", logs.display()))?;
