@@ -231,20 +231,29 @@ impl Engine {
             }
             _ => {}
         }
+        let linked = h
+            .links
+            .iter()
+            .map(|(name, alias)| Ok((self.running_link(name, alias, linker)?, alias)))
+            .collect::<Result<Vec<_>>>()?;
+        // Each one's address on the linker's network, else its first one.
+        let ips = self.with_net(|m| {
+            let mine = self.network_of_mode(m, &mode)?.map(|n| n.id);
+            linked
+                .iter()
+                .map(|(other, _)| {
+                    let eps = m.db().endpoints_of_container(other.id.as_str())?;
+                    Ok(eps
+                        .iter()
+                        .find(|e| Some(&e.network_id) == mine.as_ref())
+                        .or(eps.first())
+                        .map(|e| e.ip))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
         let mut hosts = Vec::new();
         let mut env = Vec::new();
-        for (name, alias) in &h.links {
-            let other = self.running_link(name, alias, linker)?;
-            // Its address on the linker's network, else its first one.
-            let ip = self.with_net(|m| {
-                let mine = self.network_of_mode(m, &mode)?.map(|n| n.id);
-                let eps = m.db().endpoints_of_container(other.id.as_str())?;
-                Ok(eps
-                    .iter()
-                    .find(|e| Some(&e.network_id) == mine.as_ref())
-                    .or(eps.first())
-                    .map(|e| e.ip))
-            })?;
+        for ((other, alias), ip) in linked.iter().zip(ips) {
             let Some(ip) = ip else { continue };
             let mut names = vec![alias.as_str()];
             for n in [other.config.hostname.as_str(), other.name.as_str()] {
@@ -258,7 +267,7 @@ impl Engine {
                     alias,
                     linker,
                     ip,
-                    &self.exposed(&other),
+                    &self.exposed(other),
                     &other.config.env,
                 ));
             }
