@@ -64,11 +64,19 @@ impl DaemonConfig {
             // Docker's own default written out: the same as unset there.
             Some(m) if m.as_u64() == Some(0) => {}
             Some(m) => {
+                let range = berth_network::MTU_RANGE;
                 let n = m
                     .as_u64()
-                    .filter(|n| (68..=65535).contains(n))
-                    .ok_or_else(|| format!("mtu: {m} is not a number between 68 and 65535"))?;
-                c.mtu = u32::try_from(n).ok();
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "mtu: {m} is not a number between {} and {}",
+                            range.start(),
+                            range.end()
+                        )
+                    })?;
+                c.mtu = Some(n);
             }
         }
         if let Some(pools) = obj.get("default-address-pools") {
@@ -89,9 +97,14 @@ impl DaemonConfig {
                 let net = base
                     .parse()
                     .map_err(|_| format!("default-address-pools: {base:?} is not an IPv4 CIDR"))?;
-                let size = u8::try_from(size).unwrap_or(u8::MAX);
-                let pool = AddressPool::new(net, size)
-                    .map_err(|e| format!("default-address-pools: {e}"))?;
+                let pool = u8::try_from(size)
+                    .map_err(|_| {
+                        format!("default-address-pools: size {size} is not a prefix length")
+                    })
+                    .and_then(|size| {
+                        AddressPool::new(net, size)
+                            .map_err(|e| format!("default-address-pools: {e}"))
+                    })?;
                 c.address_pools.push(pool);
             }
         }

@@ -831,11 +831,15 @@ fn check_bridge_name(b: &str) -> Result<()> {
     }
 }
 
-/// The kernel's bounds for a bridge and a veth.
+/// The MTUs the kernel takes for a bridge and a veth.
+pub const MTU_RANGE: std::ops::RangeInclusive<u32> = 68..=65535;
+
 fn check_mtu(mtu: Option<u32>) -> Result<()> {
     match mtu {
-        Some(m) if !(68..=65535).contains(&m) => Err(Error::Invalid(format!(
-            "invalid MTU {m}: it must be between 68 and 65535"
+        Some(m) if !MTU_RANGE.contains(&m) => Err(Error::Invalid(format!(
+            "invalid MTU {m}: it must be between {} and {}",
+            MTU_RANGE.start(),
+            MTU_RANGE.end()
         ))),
         _ => Ok(()),
     }
