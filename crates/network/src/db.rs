@@ -173,14 +173,6 @@ pub fn parse_unicast_mac(s: &str) -> Result<[u8; 6]> {
     Ok(out)
 }
 
-fn parse_mac(s: &str) -> [u8; 6] {
-    let mut out = [0u8; 6];
-    for (i, p) in s.split(':').take(6).enumerate() {
-        out[i] = u8::from_str_radix(p, 16).unwrap_or(0);
-    }
-    out
-}
-
 /// Chooses a host port for a binding without one: given the protocol, the
 /// host address and a test for ports already held by containers.
 pub type PortPicker<'a> =
@@ -232,7 +224,8 @@ fn row_endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
         container_id: r.get(0)?,
         network_id: r.get(1)?,
         ip: ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
-        mac: parse_mac(&mac),
+        // (written by `mac_text`: always six bytes, unicast)
+        mac: parse_unicast_mac(&mac).unwrap_or_default(),
         aliases: serde_json::from_str(&aliases).unwrap_or_default(),
         index: r.get(5)?,
     })
