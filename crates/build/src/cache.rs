@@ -47,9 +47,8 @@ pub struct CacheError(String);
 
 impl Cache {
     pub fn open(root: &Path) -> Result<Cache, CacheError> {
-        let mut conn =
-            berth_image::db::open_connection(root).map_err(|e| CacheError(e.to_string()))?;
-        berth_image::db::migrate(&mut conn, COMPONENT, MIGRATIONS)
+        let mut conn = berth_db::open_connection(root).map_err(|e| CacheError(e.to_string()))?;
+        berth_db::migrate(&mut conn, COMPONENT, MIGRATIONS)
             .map_err(|e| CacheError(e.to_string()))?;
         Ok(Cache { conn })
     }

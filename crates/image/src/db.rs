@@ -3,8 +3,8 @@
 //! The file is opened in WAL mode with a 10 s busy timeout, so concurrent berth processes
 //! wait for each other instead of failing, and every change runs in one `BEGIN IMMEDIATE`
 //! transaction (taking the write lock up front, so a reader never has to upgrade and fail
-//! with SQLITE_BUSY). Each component migrates its own tables through [`migrate`], recorded
-//! in `schema_version(component, version)`.
+//! with SQLITE_BUSY). Each component migrates its own tables through `berth_db::migrate`,
+//! recorded in `schema_version(component, version)`.
 //!
 //! Schema, component `image`, version 1:
 //! ```sql
@@ -78,16 +78,6 @@ CREATE TABLE image_layers (
 CREATE INDEX image_layers_blob ON image_layers(blob_digest);
 CREATE INDEX image_layers_chain ON image_layers(chain_id);
 "#];
-
-/// Opens `<root>/berth.db` with berth's settings (see `berth_db::open_connection`).
-pub fn open_connection(root: &Path) -> Result<Connection> {
-    Ok(berth_db::open_connection(root)?)
-}
-
-/// Brings `component`'s tables up to date (see `berth_db::migrate`).
-pub fn migrate(conn: &mut Connection, component: &str, steps: &[&str]) -> Result<()> {
-    Ok(berth_db::migrate(conn, component, steps)?)
-}
 
 /// chain_id(0) = diff_id(0); chain_id(n) = sha256(chain_id(n-1) + " " + diff_id(n)).
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
@@ -261,8 +251,8 @@ type Tx<'a> = rusqlite::Transaction<'a>;
 impl ImageDb {
     /// Opens (creating and migrating as needed) the database under `root`.
     pub fn open(root: &Path) -> Result<ImageDb> {
-        let mut conn = open_connection(root)?;
-        migrate(&mut conn, COMPONENT, MIGRATIONS)?;
+        let mut conn = berth_db::open_connection(root)?;
+        berth_db::migrate(&mut conn, COMPONENT, MIGRATIONS)?;
         Ok(ImageDb {
             conn: Arc::new(Mutex::new(conn)),
             path: root.join(DB_FILE),

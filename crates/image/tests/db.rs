@@ -397,15 +397,15 @@ fn concurrent_writers_wait_instead_of_failing() {
 fn migrations_are_recorded_per_component() {
     let t = tempfile::tempdir().unwrap();
     drop(ImageDb::open(t.path()).unwrap());
-    let mut conn = berth_image::db::open_connection(t.path()).unwrap();
-    berth_image::db::migrate(
+    let mut conn = berth_db::open_connection(t.path()).unwrap();
+    berth_db::migrate(
         &mut conn,
         "engine",
         &["CREATE TABLE containers (id TEXT PRIMARY KEY)"],
     )
     .unwrap();
     // Running again is a no-op; a second step applies only itself.
-    berth_image::db::migrate(
+    berth_db::migrate(
         &mut conn,
         "engine",
         &[
@@ -427,7 +427,7 @@ fn migrations_are_recorded_per_component() {
         .unwrap();
     assert_eq!(journal, "wal");
     // A database newer than this code is refused.
-    assert!(berth_image::db::migrate(&mut conn, "engine", &["SELECT 1"]).is_err());
+    assert!(berth_db::migrate(&mut conn, "engine", &["SELECT 1"]).is_err());
     drop(conn);
     ImageDb::open(t.path()).unwrap();
 }
