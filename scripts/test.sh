@@ -15,4 +15,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-exec cargo test --workspace
+exec cargo test --workspace --no-fail-fast
