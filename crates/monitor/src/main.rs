@@ -47,8 +47,18 @@ struct Stdio3 {
 
 fn fail(msg: &str) -> ! {
     // Before "ok" stdout is the caller's pipe: it reads this line.
-    println!("error: {msg}");
+    answer(&format!("error: {msg}"));
     std::process::exit(1);
+}
+
+/// Writes one line of the answer to the caller on stdout. The caller may
+/// have been killed at any moment before reading it: a broken pipe (EPIPE;
+/// SIGPIPE is blocked) or any other failure is ignored, never a panic as
+/// `println!` would make it, so that the container keeps its monitor.
+fn answer(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(format!("{line}\n").as_bytes());
+    let _ = out.flush();
 }
 
 /// Whether process `pid`, a child of this monitor (a subreaper), has ended,
@@ -186,8 +196,7 @@ fn launch_steps(
         .ok_or("the runtime wrote no pid file")?;
     let mut first_client = None;
     if let Some(listener) = early {
-        println!("ok {pid}");
-        let _ = std::io::stdout().flush();
+        answer(&format!("ok {pid}"));
         *answered = true;
         // The caller connects right after the answer; give up after a
         // minute, or as soon as the init is gone (the caller was killed
@@ -554,8 +563,7 @@ fn main() {
             // The caller is waiting for this line; after it, stdout and
             // stderr lead nowhere (the caller may be gone).
             if !args.attach_first {
-                println!("ok {init}");
-                let _ = std::io::stdout().flush();
+                answer(&format!("ok {init}"));
             }
             if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
                 let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
