@@ -346,6 +346,9 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
         note: None,
         interrupted: None,
     };
+    // From here what the build makes is owned by this process: killed, it
+    // is removed by the next berth command.
+    engine.build_begin().map_err(|e| other(e.to_string()))?;
     let interrupts = Interrupts::new();
     b.interrupts = Some(&interrupts);
     let res = b.run(steps);
@@ -359,6 +362,7 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
         }
     };
     drop(b);
+    engine.build_end();
     interrupts.finish();
     match (res, taken) {
         (Err(_), Some(sig)) => Err(BuildError::Interrupted(sig)),

@@ -8,7 +8,7 @@
 //! run of a container, is the monitor's exit command (`berth container
 //! cleanup ID`).
 
-use crate::containers::{Container, ContainerId, State};
+use crate::containers::{Container, ContainerId, Intent, State};
 use crate::error::{Context, EngineError, Result};
 use crate::lifecycle::{runtime_binary, CreateOptions};
 use crate::Engine;
@@ -60,6 +60,22 @@ fn process_alive(pid: i32) -> bool {
 
 fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The lease prefix of a `starting` file's content.
+const STARTER: &str = "start";
+
+/// Whether the `berth start` named in `dir/starting` still runs.
+fn starter_alive(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("starting")) else {
+        return false;
+    };
+    let text = text.trim();
+    match berth_lease::owner_of(text, STARTER) {
+        Some(o) => o.is_alive(),
+        // An older berth wrote its pid.
+        None => text.parse().is_ok_and(process_alive),
+    }
 }
 
 impl Engine {
@@ -125,10 +141,36 @@ impl Engine {
 
     fn monitor_alive(&self, id: &ContainerId) -> bool {
         let dir = self.bundle_dir(id);
-        // `starting` holds the pid of a `berth start` that has marked the
-        // container running but may not have a monitor yet.
+        // `starting` names the `berth start` that is bringing the container
+        // up (mount, bundle, monitor): while it lives, it is in charge.
         read_pid(&dir.join("monitor.pid")).is_some_and(process_alive)
-            || read_pid(&dir.join("starting")).is_some_and(process_alive)
+            || starter_alive(&dir)
+            || self.find_monitor(id).is_some()
+    }
+
+    /// A live monitor of container `id` found among the processes: the rare
+    /// case of a `berth start` killed between spawning its monitor and
+    /// either of them writing `monitor.pid` (only looked for when a starter
+    /// left its `starting` file behind).
+    fn find_monitor(&self, id: &ContainerId) -> Option<i32> {
+        if !self.bundle_dir(id).join("starting").exists() {
+            return None;
+        }
+        let rd = std::fs::read_dir("/proc").ok()?;
+        rd.flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let mut args = cmd.split(|b| *b == 0);
+            let exe = args.next()?;
+            let is_monitor = exe.ends_with(b"berth-monitor");
+            let mut prev: &[u8] = b"";
+            let has_id = args.any(|a| {
+                let hit = prev == b"--id" && a == id.as_str().as_bytes();
+                prev = a;
+                hit
+            });
+            (is_monitor && has_id && process_alive(pid)).then_some(pid)
+        })
     }
 
     /// The runtime's status of the container: running, paused, created,
@@ -151,23 +193,95 @@ impl Engine {
         ))
     }
 
-    /// Brings a record marked running in line with reality: a container
-    /// whose monitor is gone (killed, or the machine rebooted) is cleaned
-    /// up and shown as exited, with the status its monitor recorded or 255.
-    pub(crate) fn reconcile(&self, c: &mut Container) {
-        if c.state != State::Running || self.monitor_alive(&c.id) {
-            return;
+    /// Brings a record in line with reality, cheaply (no I/O for a record
+    /// at rest but a stat or two):
+    /// - a removal or a creation whose berth was killed is finished (the
+    ///   record goes: `reconcile` returns false), and so is a build's RUN
+    ///   container whose build is gone;
+    /// - a container marked running whose monitor is gone (killed, or the
+    ///   machine rebooted) is cleaned up and shown as exited, with the
+    ///   status its monitor recorded or 255;
+    /// - a `berth start` killed before its monitor ran leaves the rootfs
+    ///   mounted and the network set up: both are released.
+    pub(crate) fn reconcile(&self, c: &mut Container) -> bool {
+        if let Some(intent) = &c.intent {
+            if !intent.owner().is_alive() {
+                match intent {
+                    Intent::Create(_) if self.has_layer_dir(&c.id) => {
+                        let _ = self.containers.clear_intent(&c.id);
+                        c.intent = None;
+                    }
+                    _ => {
+                        let _ = self.finish_removal(c);
+                        return self.containers.resolve(c.id.as_str()).is_ok();
+                    }
+                }
+            }
+        }
+        if c.state != State::Running {
+            let starting = self.bundle_dir(&c.id).join("starting");
+            if starting.exists() && !self.monitor_alive(&c.id) {
+                self.network_stop(c);
+                let _ = self.layers.unmount_container(c.id.as_str());
+                let _ = std::fs::remove_file(&starting);
+            }
+            return true;
+        }
+        if self.monitor_alive(&c.id) {
+            return true;
         }
         // Give a monitor that is just finishing its exit command a moment.
         if let Some((status, _)) = self.runtime_status(c) {
             if status == "running" || status == "paused" || status == "created" {
-                return;
+                return true;
             }
         }
         let _ = self.cleanup(c.id.as_str());
-        if let Ok(fresh) = self.containers.resolve(c.id.as_str()) {
-            *c = fresh;
+        match self.containers.resolve(c.id.as_str()) {
+            Ok(fresh) => {
+                *c = fresh;
+                true
+            }
+            Err(_) => false,
         }
+    }
+
+    /// Whether the container's writable layer exists (a stat).
+    fn has_layer_dir(&self, id: &ContainerId) -> bool {
+        self.layers
+            .root()
+            .join("containers")
+            .join(id.as_str())
+            .is_dir()
+    }
+
+    /// Removes a container whose remover (or creator, or build) is gone:
+    /// stops what may still run, then removes it as `rm -f` does.
+    pub(crate) fn finish_removal(&self, c: &Container) -> Result<()> {
+        let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
+        if !self.containers.claim_removal(&c.id, &me)? {
+            return Ok(());
+        }
+        if c.state == State::Running || self.runtime_status(c).is_some() {
+            let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
+            let _ = self.runtime_kill(c, "SIGKILL", true);
+            // Its monitor (if any) records the exit and is gone before the
+            // record goes, as after `rm -f`.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while read_pid(&self.bundle_dir(&c.id).join("monitor.pid")).is_some_and(process_alive)
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self
+                .runtime_cmd(c)
+                .args(["delete", "--force", c.id.as_str()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        self.network_stop(c);
+        self.remove_container(&c.id)
     }
 
     /// The health file the monitor keeps (Docker's State.Health), if the
@@ -199,15 +313,15 @@ impl Engine {
     /// All containers, reconciled.
     pub fn container_records(&self) -> Result<Vec<Container>> {
         let mut list = self.containers.list()?;
-        for c in &mut list {
-            self.reconcile(c);
-        }
+        list.retain_mut(|c| self.reconcile(c));
         Ok(list)
     }
 
     pub fn container(&self, name: &str) -> Result<Container> {
         let mut c = self.containers.resolve(name)?;
-        self.reconcile(&mut c);
+        if !self.reconcile(&mut c) {
+            return Err(EngineError::NotFound(format!("No such container: {name}")));
+        }
         Ok(c)
     }
 
@@ -258,12 +372,31 @@ impl Engine {
         ] {
             let _ = std::fs::remove_file(dir.join(f));
         }
-        let rootfs = self.layers.mount_container(c.id.as_str())?;
+        // From here until the monitor has answered, `starting` names this
+        // process: if it is killed, the next command that reads the
+        // container releases the mount and the network (`reconcile`).
+        let starting = dir.join("starting");
+        std::fs::create_dir_all(&dir).context(|| format!("create {}", dir.display()))?;
+        let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
+        // Whole or absent (a reader must never see it empty: it would take
+        // the starter for gone).
+        let tmp = dir.join("starting.tmp");
+        std::fs::write(&tmp, me.name(STARTER))
+            .and_then(|()| std::fs::rename(&tmp, &starting))
+            .context(|| format!("write {}", starting.display()))?;
+        let rootfs = match self.layers.mount_container(c.id.as_str()) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&starting);
+                return Err(e.into());
+            }
+        };
         let bundle = match self.write_bundle(&c, &rootfs) {
             Ok(b) => b,
             Err(e) => {
                 self.network_stop(&c);
                 let _ = self.layers.unmount_container(c.id.as_str());
+                let _ = std::fs::remove_file(&starting);
                 return Err(e);
             }
         };
@@ -337,14 +470,19 @@ impl Engine {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        let starting = bundle.join("starting");
-        std::fs::write(&starting, std::process::id().to_string())
-            .context(|| format!("write {}", starting.display()))?;
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
         let mut child = match cmd.spawn() {
-            Ok(ch) => ch,
+            Ok(ch) => {
+                // The monitor writes it too, first thing; written here as
+                // well so that the window in which a killed `start` leaves
+                // a monitor nobody knows of is as short as can be (the rest
+                // is covered by `find_monitor`).
+                let _ = std::fs::write(bundle.join("monitor.pid"), ch.id().to_string());
+                ch
+            }
             Err(e) => {
+                let _ = std::fs::remove_file(&starting);
                 self.containers
                     .set_state(&c.id, State::Exited, Some(125), &now())?;
                 self.network_stop(&c);
@@ -427,6 +565,7 @@ impl Engine {
             .status();
         self.network_stop(&c);
         let _ = self.layers.unmount_container(c.id.as_str());
+        let _ = std::fs::remove_file(dir.join("starting"));
         self.containers
             .set_state(&c.id, State::Exited, Some(code), &at)?;
         self.event("die", &c, &[("exitCode", code.to_string())]);
@@ -814,13 +953,22 @@ impl Engine {
     /// `berth rm [-f]`.
     pub fn rm(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.container(name)?;
+        if c.state == State::Running && !force {
+            return Err(EngineError::Conflict(format!(
+                "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                c.id
+            )));
+        }
+        // Marked first: a `rm` killed from here on leaves a record whose
+        // removal the next command finishes (`reconcile`), never a record
+        // whose storage is gone. A second `rm` meanwhile is refused.
+        let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
+        if !self.containers.claim_removal(&c.id, &me)? {
+            return Err(EngineError::Conflict(format!(
+                "removal of container {name} is already in progress"
+            )));
+        }
         if c.state == State::Running {
-            if !force {
-                return Err(EngineError::Conflict(format!(
-                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                    c.id
-                )));
-            }
             let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
             let _ = self.runtime_kill(&c, "SIGKILL", true);
             self.wait_down(&c.id, Duration::from_secs(10));

@@ -3,8 +3,8 @@
 //! image for COPY/ADD/WORKDIR, committing either as a new image whose config
 //! the builder wrote, and throwing away what a failed build made.
 
-use crate::containers::ContainerId;
-use crate::error::{EngineError, Result};
+use crate::containers::{ContainerId, Intent};
+use crate::error::{Context, EngineError, Result};
 use crate::lifecycle::CreateOptions;
 use crate::spec::RunOptions;
 use crate::Engine;
@@ -13,6 +13,9 @@ use berth_image::db::chain_ids;
 use berth_image::{NewImage, NewLayer};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// The lease prefix of a build's work areas and journal.
+const BUILD_LEASE: &str = "build";
 
 /// Where a RUN step's processes reach the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,7 +142,7 @@ impl Engine {
             auto_remove: false,
             interactive: false,
         };
-        let id = self.create(&opts)?;
+        let id = self.create_owned(&opts, true)?;
         on_created(&id);
         let res = (|| {
             let c = self.containers.resolve(id.as_str())?;
@@ -178,7 +181,9 @@ impl Engine {
             Some(id) => self.images.get(id)?.top_chain_id().cloned(),
             None => None,
         };
-        let name = format!("build-{}", ContainerId::random()?.short());
+        // Named by its owner (this process): the next berth command after a
+        // killed build unmounts and removes it (`sweep_dead_builds`).
+        let name = self.build_owner()?.name(BUILD_LEASE);
         let init = berth_storage::InitFiles::default();
         self.layers.create_container(&name, top.as_ref(), &init)?;
         let mut ws = Workspace {
@@ -238,6 +243,11 @@ impl Engine {
             serde_json::to_vec(&config).map_err(|e| EngineError::Other(e.to_string()))?;
         let id = Digest::of(&config_json);
         let new = !self.image_exists(&id);
+        if new {
+            // Noted before it exists: a build killed from here on has it
+            // removed by the next command (unless tagged or used by then).
+            self.build_journal_note(&id)?;
+        }
         let img = NewImage {
             config_json,
             manifest: None,
@@ -289,6 +299,106 @@ impl Engine {
                 self.collect(&r);
             }
         }
+    }
+
+    fn build_owner(&self) -> Result<berth_lease::Owner> {
+        berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))
+    }
+
+    /// Where running builds keep their journals (`build-<owner>` files:
+    /// the images each has made, one `image <id>` line each).
+    fn builds_dir(&self) -> PathBuf {
+        self.root.join("builds")
+    }
+
+    /// Starts a build's journal: from here until [`Engine::build_end`],
+    /// what the build makes (work areas, RUN containers, images) is owned by
+    /// this process, and removed by the next berth command once it is gone
+    /// (killed), as [`Engine::sweep_dead_builds`] does.
+    pub fn build_begin(&self) -> Result<()> {
+        let dir = self.builds_dir();
+        std::fs::create_dir_all(&dir).context(|| format!("create {}", dir.display()))?;
+        let path = dir.join(self.build_owner()?.name(BUILD_LEASE));
+        std::fs::write(&path, b"").context(|| format!("write {}", path.display()))?;
+        if let Ok(mut j) = self.build_journal.lock() {
+            *j = Some(path);
+        }
+        Ok(())
+    }
+
+    /// Ends the build's journal: what it made is the user's now (or was
+    /// already discarded by the build itself).
+    pub fn build_end(&self) {
+        let path = self.build_journal.lock().ok().and_then(|mut j| j.take());
+        if let Some(p) = path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    fn build_journal_note(&self, id: &Digest) -> Result<()> {
+        let path = self.build_journal.lock().ok().and_then(|j| j.clone());
+        let Some(path) = path else { return Ok(()) };
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .context(|| format!("open {}", path.display()))?;
+        std::io::Write::write_all(&mut f, format!("image {id}\n").as_bytes())
+            .context(|| format!("write {}", path.display()))
+    }
+
+    /// What builds killed before their end left: their RUN containers
+    /// (stopped and removed), work areas (unmounted and removed) and the
+    /// images they made that nothing tagged or used since. Cheap when there
+    /// is nothing to do (one directory listing): run by every command.
+    pub fn sweep_dead_builds(&self) {
+        let Ok(dead) = berth_lease::orphans(&self.builds_dir(), BUILD_LEASE) else {
+            return;
+        };
+        if dead.is_empty() {
+            return;
+        }
+        let Ok(me) = self.build_owner() else { return };
+        for journal in dead {
+            // Taken over (renamed to a name of this process): a concurrent
+            // sweeper skips it, and if this one is killed the next takes it.
+            let Ok(mine) = me.rename_to(&journal, BUILD_LEASE) else {
+                continue;
+            };
+            for c in self.containers.list().unwrap_or_default() {
+                if let Some(Intent::Build(o)) = &c.intent {
+                    if !o.is_alive() {
+                        let _ = self.finish_removal(&c);
+                    }
+                }
+            }
+            self.remove_dead_workspaces();
+            let ids: Vec<Digest> = std::fs::read_to_string(&mine)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.strip_prefix("image "))
+                .filter_map(|d| d.parse().ok())
+                .collect();
+            self.build_discard(&ids);
+            let _ = std::fs::remove_file(&mine);
+        }
+    }
+
+    /// Work areas whose build is gone: unmounted and removed.
+    pub(crate) fn remove_dead_workspaces(&self) -> usize {
+        let dir = self.layers.root().join("containers");
+        let Ok(dead) = berth_lease::orphans(&dir, BUILD_LEASE) else {
+            return 0;
+        };
+        dead.iter()
+            .filter_map(|p| p.file_name()?.to_str())
+            // Older berths named them `build-<12 hex>`: the age rule of
+            // `remove_stale_workspaces` is theirs.
+            .filter(|n| berth_lease::owner_of(n, BUILD_LEASE).is_some())
+            .filter(|n| {
+                let _ = self.layers.unmount_container(n);
+                self.layers.remove_container(n).is_ok()
+            })
+            .count()
     }
 
     /// Work areas that a killed build left behind (older than `min_age`: a

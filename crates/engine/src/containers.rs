@@ -119,6 +119,55 @@ pub struct ContainerConfig {
     pub exposed_ports: Vec<String>,
 }
 
+/// A berth process in the middle of changing a container (the `intent`
+/// column): while it lives nobody else finishes its work; once it is gone
+/// (SIGKILL, a crash) the next command that reads the record does
+/// (`Engine::reconcile`). The owner is a lease name (`berth_lease`), so a
+/// reused pid is another process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Intent {
+    /// `create` is making its writable layer: a record without one whose
+    /// creator is gone is removed.
+    Create(Owner),
+    /// `rm` is removing it: a removal whose remover is gone is finished.
+    Remove(Owner),
+    /// A build's RUN step: removed once its build is gone.
+    Build(Owner),
+}
+
+pub use berth_lease::Owner;
+
+/// The prefix of the lease names in the `intent` column.
+const LEASE: &str = "berth";
+
+impl Intent {
+    fn to_text(&self) -> String {
+        let (kind, o) = match self {
+            Intent::Create(o) => ("create", o),
+            Intent::Remove(o) => ("remove", o),
+            Intent::Build(o) => ("build", o),
+        };
+        format!("{kind} {}", o.name(LEASE))
+    }
+
+    fn parse(s: &str) -> Option<Intent> {
+        let (kind, name) = s.split_once(' ')?;
+        let o = berth_lease::owner_of(name, LEASE)?;
+        match kind {
+            "create" => Some(Intent::Create(o)),
+            "remove" => Some(Intent::Remove(o)),
+            "build" => Some(Intent::Build(o)),
+            _ => None,
+        }
+    }
+
+    pub fn owner(&self) -> &Owner {
+        match self {
+            Intent::Create(o) | Intent::Remove(o) | Intent::Build(o) => o,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Container {
     pub id: ContainerId,
@@ -131,6 +180,8 @@ pub struct Container {
     pub exit_code: Option<i32>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Who is creating or removing it, if anyone (see [`Intent`]).
+    pub intent: Option<Intent>,
 }
 
 pub struct ContainerDb {
@@ -166,6 +217,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time_nano);
 ";
+
+/// Version 2: who is creating or removing a container (see [`Intent`]).
+const INTENT: &str = "ALTER TABLE containers ADD COLUMN intent TEXT;";
 
 fn db_err(what: &str, e: rusqlite::Error) -> EngineError {
     EngineError::Other(format!("container database: {what}: {e}"))
@@ -206,7 +260,7 @@ impl ContainerDb {
                 .map_err(|e| db_err("no checkpoint on close", e))?;
             conn.pragma_update(None, "wal_autocheckpoint", 64)
                 .map_err(|e| db_err("wal_autocheckpoint", e))?;
-            berth_db::migrate(&mut conn, COMPONENT, &[SCHEMA])
+            berth_db::migrate(&mut conn, COMPONENT, &[SCHEMA, INTENT])
                 .map_err(|e| EngineError::Other(format!("container database: {e}")))?;
         }
         Ok(db)
@@ -221,8 +275,8 @@ impl ContainerDb {
         let config =
             serde_json::to_string(&c.config).map_err(|e| EngineError::Other(e.to_string()))?;
         match self.conn().execute(
-            "INSERT INTO containers (id, name, image_id, image_ref, created, config, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![c.id.as_str(), c.name, c.image_id, c.image_ref, c.created, config, c.state.as_str()],
+            "INSERT INTO containers (id, name, image_id, image_ref, created, config, state, intent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![c.id.as_str(), c.name, c.image_id, c.image_ref, c.created, config, c.state.as_str(), c.intent.as_ref().map(Intent::to_text)],
         ) {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
@@ -252,11 +306,15 @@ impl ContainerDb {
             exit_code: r.get(7)?,
             started_at: r.get(8)?,
             finished_at: r.get(9)?,
+            intent: r
+                .get::<_, Option<String>>(10)?
+                .as_deref()
+                .and_then(Intent::parse),
         })
     }
 
     const COLS: &'static str =
-        "id, name, image_id, image_ref, created, config, state, exit_code, started_at, finished_at";
+        "id, name, image_id, image_ref, created, config, state, exit_code, started_at, finished_at, intent";
 
     /// By full ID, unique ID prefix, or name (with or without a leading /).
     pub fn resolve(&self, key: &str) -> Result<Container> {
@@ -320,12 +378,55 @@ impl ContainerDb {
     ) -> Result<()> {
         let sql = match state {
             State::Running => {
-                "UPDATE containers SET state = ?2, started_at = ?4, exit_code = ?3 WHERE id = ?1"
+                // A creator's intent ends here (its layer is there).
+                "UPDATE containers SET state = ?2, started_at = ?4, exit_code = ?3, intent = CASE WHEN intent LIKE 'create %' THEN NULL ELSE intent END WHERE id = ?1"
             }
             _ => "UPDATE containers SET state = ?2, finished_at = ?4, exit_code = ?3 WHERE id = ?1",
         };
         self.conn()
             .execute(sql, params![id.as_str(), state.as_str(), exit_code, at])
+            .map_err(|e| db_err("update", e))
+            .map(drop)
+    }
+
+    /// Marks the container as being removed by `me`: false when another
+    /// live process is removing it already. A removal whose remover is gone
+    /// is taken over (compare and swap on the column).
+    pub fn claim_removal(&self, id: &ContainerId, me: &Owner) -> Result<bool> {
+        let mine = Intent::Remove(*me).to_text();
+        let conn = self.conn();
+        let old: Option<Option<String>> = conn
+            .query_row(
+                "SELECT intent FROM containers WHERE id = ?1",
+                params![id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| db_err("lookup", e))?;
+        let Some(old) = old else {
+            return Err(EngineError::NotFound(format!("No such container: {id}")));
+        };
+        if let Some(Intent::Remove(o)) = old.as_deref().and_then(Intent::parse) {
+            if o != *me && o.is_alive() {
+                return Ok(false);
+            }
+        }
+        let n = conn
+            .execute(
+                "UPDATE containers SET intent = ?2 WHERE id = ?1 AND intent IS ?3",
+                params![id.as_str(), mine, old],
+            )
+            .map_err(|e| db_err("update", e))?;
+        Ok(n == 1)
+    }
+
+    /// Forgets a finished creator's intent (its layer is there).
+    pub fn clear_intent(&self, id: &ContainerId) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE containers SET intent = NULL WHERE id = ?1",
+                params![id.as_str()],
+            )
             .map_err(|e| db_err("update", e))
             .map(drop)
     }
@@ -504,6 +605,7 @@ mod tests {
             exit_code: None,
             started_at: None,
             finished_at: None,
+            intent: None,
         }
     }
 

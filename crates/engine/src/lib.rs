@@ -85,6 +85,9 @@ pub struct Engine {
     containers: ContainerDb,
     /// Opened on first use (see `networking.rs`).
     net: std::sync::Mutex<Option<berth_network::Manager>>,
+    /// The journal of the build this process runs, if any (see
+    /// `Engine::build_begin`).
+    build_journal: std::sync::Mutex<Option<PathBuf>>,
 }
 
 impl From<berth_image::Error> for EngineError {
@@ -122,16 +125,20 @@ impl Engine {
         };
         let images = ImageDb::open(&root)?;
         let containers = ContainerDb::on(images.connection())?;
-        Ok(Engine {
+        let engine = Engine {
             blobs: BlobStore::new(&root)?,
             images,
             layers: LayerStore::open(&root.join("storage"), driver)?,
             containers,
             net: std::sync::Mutex::new(None),
+            build_journal: std::sync::Mutex::new(None),
             opts: opts.clone(),
             root,
             run,
-        })
+        };
+        // What a killed build left (one directory listing when nothing).
+        engine.sweep_dead_builds();
+        Ok(engine)
     }
 
     pub fn root(&self) -> &Path {

@@ -1,7 +1,7 @@
 //! Containers: create (record + writable layer), run in the foreground
 //! through the OCI runtime, remove, export, commit, diff.
 
-use crate::containers::{random_name, Container, ContainerConfig, ContainerId, State};
+use crate::containers::{random_name, Container, ContainerConfig, ContainerId, Intent, State};
 use crate::error::{Context, EngineError, Result};
 use crate::images::parse_time;
 use crate::spec::{self, ImageDefaults, RunOptions};
@@ -127,6 +127,13 @@ impl Engine {
     }
 
     pub fn create(&self, opts: &CreateOptions) -> Result<ContainerId> {
+        self.create_owned(opts, false)
+    }
+
+    /// `create`; with `build`, the container belongs to this process (a
+    /// build's RUN step) and goes when it is gone.
+    pub(crate) fn create_owned(&self, opts: &CreateOptions, build: bool) -> Result<ContainerId> {
+        let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
         let img = self.images.resolve(&opts.image).map_err(|e| {
             let s = e.to_string();
             if s.starts_with("No such image") {
@@ -196,6 +203,13 @@ impl Engine {
             exit_code: None,
             started_at: None,
             finished_at: None,
+            // Inserted with the record: a `create` killed before its
+            // writable layer exists leaves a record the next command drops.
+            intent: Some(if build {
+                Intent::Build(me)
+            } else {
+                Intent::Create(me)
+            }),
         };
         // The name is reserved by the insert (a unique column); a generated
         // one that collides is drawn again.

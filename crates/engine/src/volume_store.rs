@@ -2,7 +2,7 @@
 //! `ROOT/volumes/NAME/_data` (the local driver), in use while a container's
 //! mounts name them.
 
-use crate::error::{Context, EngineError, Result};
+use crate::error::{EngineError, Result};
 use crate::Engine;
 use std::path::PathBuf;
 
@@ -14,6 +14,10 @@ pub struct VolumeInfo {
     pub created_at: String,
     pub in_use_by: Vec<String>,
 }
+
+/// The lease prefix of volumes being removed (a volume name cannot start
+/// with a dot, so it never collides with one).
+const TRASH: &str = ".rm";
 
 fn valid_volume_name(n: &str) -> bool {
     let mut b = n.bytes();
@@ -54,6 +58,7 @@ impl Engine {
             }
             None => crate::containers::ContainerId::random()?.to_string(),
         };
+        self.sweep_volumes();
         self.volume_data(&name)?;
         Ok(name)
     }
@@ -76,6 +81,7 @@ impl Engine {
     }
 
     pub fn volume_list(&self) -> Result<Vec<VolumeInfo>> {
+        self.sweep_volumes();
         let mut out = Vec::new();
         let Ok(entries) = std::fs::read_dir(self.volumes_dir()) else {
             return Ok(out);
@@ -92,6 +98,7 @@ impl Engine {
     }
 
     pub fn volume_rm(&self, name: &str, force: bool) -> Result<()> {
+        self.sweep_volumes();
         let v = self.volume_inspect(name)?;
         if !v.in_use_by.is_empty() && !force {
             return Err(EngineError::Conflict(format!(
@@ -100,7 +107,26 @@ impl Engine {
             )));
         }
         let dir = self.volumes_dir().join(name);
-        std::fs::remove_dir_all(&dir).context(|| format!("remove {}", dir.display()))
+        // Renamed aside first, under a name owned by this process: the
+        // volume is gone at once and whole, and a removal killed midway
+        // leaves a staging tree the next volume command deletes, never a
+        // volume with half its files.
+        let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
+        let trash = me
+            .rename_to(&dir, TRASH)
+            .map_err(|e| EngineError::Other(format!("remove {name}: {e}")))?;
+        berth_lease::remove(&trash)
+            .map(drop)
+            .map_err(|e| EngineError::Other(format!("remove {name}: {e}")))
+    }
+
+    /// Removes what volume removals killed midway left (their owner gone);
+    /// cheap: one listing of the volumes directory. (A `volume create`
+    /// killed midway leaves at most an empty `NAME` without `_data`: not a
+    /// volume, and made whole by the next create of that name.)
+    pub(crate) fn sweep_volumes(&self) {
+        let dir = self.volumes_dir();
+        let _ = berth_lease::sweep(&dir, TRASH);
     }
 
     /// `volume prune`: removes volumes no container uses (anonymous ones
