@@ -85,6 +85,8 @@ impl Drop for Workspace<'_> {
     fn drop(&mut self) {
         let _ = self.engine.layers.unmount_container(&self.name);
         let _ = self.engine.layers.remove_container(&self.name);
+        // A long build makes many: do not keep them all until it ends.
+        self.engine.layers.dispose(crate::spawn_deleter);
     }
 }
 
@@ -97,6 +99,9 @@ pub struct Committed {
     /// A layer was added (false: the config changed only).
     pub layer: bool,
 }
+
+/// The name prefix of a build's work area in the container store.
+pub(crate) const WORKSPACE: &str = "build";
 
 impl Engine {
     /// The ID and config JSON of the image `name` (a reference or an ID).
@@ -178,7 +183,11 @@ impl Engine {
             Some(id) => self.images.get(id)?.top_chain_id().cloned(),
             None => None,
         };
-        let name = format!("build-{}", ContainerId::random()?.short());
+        // The name carries its owner (berth-lease): a work area whose
+        // build is gone is garbage at once, whatever its age.
+        let owner =
+            berth_lease::Owner::current().map_err(|e| crate::EngineError::Other(e.to_string()))?;
+        let name = owner.name(WORKSPACE);
         let init = berth_storage::InitFiles::default();
         self.layers.create_container(&name, top.as_ref(), &init)?;
         let mut ws = Workspace {
@@ -291,28 +300,41 @@ impl Engine {
         }
     }
 
-    /// Work areas that a killed build left behind (older than `min_age`: a
-    /// live one lasts one COPY): unmounted and removed. Returns how many.
-    pub(crate) fn remove_stale_workspaces(&self, min_age: std::time::Duration) -> usize {
+    /// Work areas that a killed build left behind (whose owner is gone; an
+    /// older berth's `build-<id>` names when older than `min_age`): their
+    /// names.
+    pub(crate) fn stale_workspaces(&self, min_age: std::time::Duration) -> Vec<String> {
         let Ok(names) = self.layers.containers() else {
-            return 0;
+            return Vec::new();
         };
         let dir = self.layers.root().join("containers");
         names
-            .iter()
+            .into_iter()
             .filter(|n| n.starts_with("build-"))
-            .filter(|n| {
-                std::fs::symlink_metadata(dir.join(n))
+            .filter(|n| match berth_lease::owner_of(n, WORKSPACE) {
+                Some(owner) => !owner.is_alive(),
+                None => std::fs::symlink_metadata(dir.join(n))
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age >= min_age)
+                    .is_some_and(|age| age >= min_age),
             })
-            .filter(|n| {
-                let _ = self.layers.unmount_container(n);
-                self.layers.remove_container(n).is_ok()
-            })
-            .count()
+            .collect()
+    }
+
+    /// Unmounts and removes the work areas [`Engine::stale_workspaces`]
+    /// finds. Returns the bytes they held (measured before removal).
+    pub(crate) fn remove_stale_workspaces(&self, min_age: std::time::Duration) -> u64 {
+        let dir = self.layers.root().join("containers");
+        let mut bytes = 0;
+        for n in self.stale_workspaces(min_age) {
+            let _ = self.layers.unmount_container(&n);
+            let size = berth_lease::disk_usage(&dir.join(&n));
+            if self.layers.remove_container(&n).is_ok() {
+                bytes += size;
+            }
+        }
+        bytes
     }
 
     /// After `rmi` deleted an image: its parents that are untagged, have
