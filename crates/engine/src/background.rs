@@ -139,7 +139,7 @@ impl Engine {
         c
     }
 
-    fn monitor_alive(&self, id: &ContainerId) -> bool {
+    pub(crate) fn monitor_alive(&self, id: &ContainerId) -> bool {
         let dir = self.bundle_dir(id);
         // `starting` names the `berth start` that is bringing the container
         // up (mount, bundle, monitor): while it lives, it is in charge.
@@ -175,7 +175,7 @@ impl Engine {
 
     /// The runtime's status of the container: running, paused, created,
     /// stopped, or None when the runtime has no such container.
-    fn runtime_status(&self, c: &Container) -> Option<(String, i32)> {
+    pub(crate) fn runtime_status(&self, c: &Container) -> Option<(String, i32)> {
         let id = &c.id;
         let out = self
             .runtime_cmd(c)
@@ -602,7 +602,7 @@ impl Engine {
         }
     }
 
-    fn runtime_kill(&self, c: &Container, signal: &str, all: bool) -> Result<()> {
+    pub(crate) fn runtime_kill(&self, c: &Container, signal: &str, all: bool) -> Result<()> {
         let id = &c.id;
         let mut cmd = self.runtime_cmd(c);
         cmd.arg("kill");

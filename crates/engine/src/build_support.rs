@@ -88,6 +88,8 @@ impl Drop for Workspace<'_> {
     fn drop(&mut self) {
         let _ = self.engine.layers.unmount_container(&self.name);
         let _ = self.engine.layers.remove_container(&self.name);
+        // A long build makes many: do not keep them all until it ends.
+        self.engine.layers.dispose(crate::spawn_deleter);
     }
 }
 
@@ -100,6 +102,9 @@ pub struct Committed {
     /// A layer was added (false: the config changed only).
     pub layer: bool,
 }
+
+/// The name prefix of a build's work area in the container store.
+pub(crate) const WORKSPACE: &str = "build";
 
 impl Engine {
     /// The ID and config JSON of the image `name` (a reference or an ID).
@@ -181,9 +186,11 @@ impl Engine {
             Some(id) => self.images.get(id)?.top_chain_id().cloned(),
             None => None,
         };
-        // Named by its owner (this process): the next berth command after a
-        // killed build unmounts and removes it (`sweep_dead_builds`).
-        let name = self.build_owner()?.name(BUILD_LEASE);
+        // The name carries its owner (berth-lease): a work area whose
+        // build is gone is garbage at once, whatever its age.
+        let owner =
+            berth_lease::Owner::current().map_err(|e| crate::EngineError::Other(e.to_string()))?;
+        let name = owner.name(WORKSPACE);
         let init = berth_storage::InitFiles::default();
         self.layers.create_container(&name, top.as_ref(), &init)?;
         let mut ws = Workspace {
@@ -371,7 +378,7 @@ impl Engine {
                     }
                 }
             }
-            self.remove_dead_workspaces();
+            self.remove_stale_workspaces(std::time::Duration::from_secs(3600));
             let ids: Vec<Digest> = std::fs::read_to_string(&mine)
                 .unwrap_or_default()
                 .lines()
@@ -383,46 +390,41 @@ impl Engine {
         }
     }
 
-    /// Work areas whose build is gone: unmounted and removed.
-    pub(crate) fn remove_dead_workspaces(&self) -> usize {
-        let dir = self.layers.root().join("containers");
-        let Ok(dead) = berth_lease::orphans(&dir, BUILD_LEASE) else {
-            return 0;
-        };
-        dead.iter()
-            .filter_map(|p| p.file_name()?.to_str())
-            // Older berths named them `build-<12 hex>`: the age rule of
-            // `remove_stale_workspaces` is theirs.
-            .filter(|n| berth_lease::owner_of(n, BUILD_LEASE).is_some())
-            .filter(|n| {
-                let _ = self.layers.unmount_container(n);
-                self.layers.remove_container(n).is_ok()
-            })
-            .count()
-    }
-
-    /// Work areas that a killed build left behind (older than `min_age`: a
-    /// live one lasts one COPY): unmounted and removed. Returns how many.
-    pub(crate) fn remove_stale_workspaces(&self, min_age: std::time::Duration) -> usize {
+    /// Work areas that a killed build left behind (whose owner is gone; an
+    /// older berth's `build-<id>` names when older than `min_age`): their
+    /// names.
+    pub(crate) fn stale_workspaces(&self, min_age: std::time::Duration) -> Vec<String> {
         let Ok(names) = self.layers.containers() else {
-            return 0;
+            return Vec::new();
         };
         let dir = self.layers.root().join("containers");
         names
-            .iter()
+            .into_iter()
             .filter(|n| n.starts_with("build-"))
-            .filter(|n| {
-                std::fs::symlink_metadata(dir.join(n))
+            .filter(|n| match berth_lease::owner_of(n, WORKSPACE) {
+                Some(owner) => !owner.is_alive(),
+                None => std::fs::symlink_metadata(dir.join(n))
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age >= min_age)
+                    .is_some_and(|age| age >= min_age),
             })
-            .filter(|n| {
-                let _ = self.layers.unmount_container(n);
-                self.layers.remove_container(n).is_ok()
-            })
-            .count()
+            .collect()
+    }
+
+    /// Unmounts and removes the work areas [`Engine::stale_workspaces`]
+    /// finds. Returns the bytes they held (measured before removal).
+    pub(crate) fn remove_stale_workspaces(&self, min_age: std::time::Duration) -> u64 {
+        let dir = self.layers.root().join("containers");
+        let mut bytes = 0;
+        for n in self.stale_workspaces(min_age) {
+            let _ = self.layers.unmount_container(&n);
+            let size = berth_lease::disk_usage(&dir.join(&n));
+            if self.layers.remove_container(&n).is_ok() {
+                bytes += size;
+            }
+        }
+        bytes
     }
 
     /// After `rmi` deleted an image: its parents that are untagged, have

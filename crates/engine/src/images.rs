@@ -383,11 +383,14 @@ impl Engine {
         let mut reclaimed = 0;
         for l in &r.layers_to_remove {
             reclaimed += l.size;
-            if let Err(e) = self.layers.remove_layer(&l.chain_id) {
-                eprintln!("warning: {e}");
+            match self.layers.remove_layer(&l.chain_id) {
+                // Already gone (what `system check --repair` mends).
+                Ok(()) | Err(berth_storage::Error::LayerNotFound(_)) => {}
+                Err(e) => eprintln!("warning: {e}"),
             }
         }
         for b in &r.blobs_to_remove {
+            reclaimed += self.blobs.allocated(b);
             let _ = self.blobs.remove(b);
         }
         let mut ev: Vec<RmiEvent> = r
@@ -419,27 +422,49 @@ impl Engine {
     }
 
     /// Removes what a crashed `load`, `commit` or `build` left unregistered:
-    /// layers no image record names, blobs no image needs, temporary files,
-    /// a build's work areas. Only
-    /// what is older than an hour goes, so that a load running right now
-    /// (whose layers are not registered yet) keeps its work.
+    /// staging areas and trash of processes that are gone, an older berth's
+    /// temporary files, build work areas whose build is gone, layers no
+    /// image record names, blobs no image needs, stale partial downloads.
+    /// Unregistered layers and blobs, and partial downloads, go only when
+    /// older than an hour, so that a load running right now (whose layers
+    /// are not registered yet) keeps its work. Returns the bytes freed
+    /// (allocated blocks; a layer counts its recorded size).
     fn collect_orphans(&self) -> Result<u64> {
-        const MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+        self.collect_garbage(std::time::Duration::from_secs(3600))
+    }
+
+    /// `system reset`'s last step, once every image and container is gone:
+    /// whatever storage remains (unregistered layers and blobs of any age,
+    /// staging areas and trash of dead processes, temporary files, partial
+    /// downloads no pull holds). Returns the bytes freed.
+    pub fn storage_reset(&self) -> Result<u64> {
+        let mut freed = self.collect_garbage(std::time::Duration::ZERO)?;
+        freed += self.blobs.remove_all_temp()?;
+        Ok(freed)
+    }
+
+    /// [`Engine::collect_orphans`] with another age for unregistered
+    /// layers and blobs (`system reset`: zero).
+    pub(crate) fn collect_garbage(&self, min_age: std::time::Duration) -> Result<u64> {
         let old = |p: &Path| {
             std::fs::symlink_metadata(p)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age >= MIN_AGE)
+                .is_some_and(|age| age >= min_age)
         };
-        self.remove_stale_workspaces(MIN_AGE);
+        let mut reclaimed = self.remove_stale_workspaces(min_age);
+        let leftovers = self.layers.leftovers()?;
+        reclaimed += self.layers.remove_leftovers(&leftovers)?.bytes;
+        for l in self.layers.dangling_links()? {
+            let _ = std::fs::remove_file(l);
+        }
         let known: std::collections::HashSet<Digest> = self
             .images
             .layers()?
             .into_iter()
             .map(|l| l.chain_id)
             .collect();
-        let mut reclaimed = 0;
         // Children first: a layer whose child is also an orphan goes after it.
         let mut orphans: Vec<Digest> = self
             .layers
@@ -457,11 +482,11 @@ impl Engine {
         let keep = self.images.referenced_blobs()?;
         for b in self.blobs.list()? {
             if !keep.contains(&b) && old(&self.blobs.path(&b)) {
-                reclaimed += self.blobs.size(&b).unwrap_or(0);
+                reclaimed += self.blobs.allocated(&b);
                 let _ = self.blobs.remove(&b);
             }
         }
-        let _ = self.blobs.clean_temp(MIN_AGE);
+        reclaimed += self.blobs.clean_temp(Some(min_age), true)?.bytes;
         Ok(reclaimed)
     }
 

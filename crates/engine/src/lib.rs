@@ -5,6 +5,7 @@
 
 mod background;
 mod build_support;
+mod check;
 pub mod containers;
 mod copy;
 pub mod daemon_config;
@@ -24,6 +25,7 @@ pub use berth_network::{
     parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec,
 };
 pub use build_support::{BuildNetwork, BuildRun, Committed, Workspace};
+pub use check::{CheckOptions, CheckReport, Problem, ProblemKind};
 pub use containers::ContainerId;
 pub use containers::Event;
 pub use copy::CopyEnd;
@@ -159,6 +161,41 @@ impl Engine {
     pub fn storage_driver(&self) -> &'static str {
         self.layers.driver().as_str()
     }
+}
+
+impl Drop for Engine {
+    /// Deletes what the command moved into the storage's trash: a little
+    /// here, the rest in a detached `berth system delete-trash` (see
+    /// berth_storage::LayerStore::dispose), so that `rmi` of a big image
+    /// returns at once.
+    fn drop(&mut self) {
+        self.layers.dispose(spawn_deleter);
+    }
+}
+
+/// The detached deleter's work (`berth system delete-trash`): see
+/// berth_storage::delete_trash.
+pub fn delete_trash(paths: &[PathBuf]) -> Result<()> {
+    Ok(berth_storage::delete_trash(paths)?)
+}
+
+/// Starts `berth system delete-trash PATHS...` in a process group of its
+/// own (a ^C at the terminal does not reach it), not waited for.
+fn spawn_deleter(paths: &[PathBuf]) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(e) if e.file_name().is_some_and(|n| n == "berth") => e,
+        _ => lifecycle::companion_binary("BERTH_CLI", "berth"),
+    };
+    std::process::Command::new(exe)
+        .args(["system", "delete-trash", "--"])
+        .args(paths)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map(drop)
 }
 
 /// Writes `path` through `write` into a temporary file beside it, renamed

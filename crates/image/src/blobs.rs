@@ -1,9 +1,12 @@
 //! The content-addressed blob store: `<root>/blobs/sha256/<hex>`.
 //!
-//! A blob is streamed into a temporary file (`.tmp-*`) in the same directory while it is
-//! hashed, fsynced, verified, and only then renamed to its digest: a crash leaves at most a
-//! `.tmp-*` file, never a half blob under a digest name. [`BlobStore::clean_temp`] removes
-//! such leftovers.
+//! A blob is streamed into a temporary file in `<root>/blobs/staging/` while it is hashed,
+//! fsynced, verified, and only then renamed to its digest: a crash leaves at most a staging
+//! file, never a half blob under a digest name. A staging file's name carries its owner
+//! (berth-lease: `blob-<pid>-<start>-…`), so opening the store removes those of dead
+//! processes with one readdir of that (usually empty) directory. Resumable downloads are
+//! `sha256/.partial-<hex>`, flock'ed by their puller ([`BlobStore::partial`]); an older
+//! berth's `sha256/.tmp-*` files and stale partials go with [`BlobStore::clean_temp`].
 
 use crate::{Error, Result};
 use berth_digest::{Digest, HashingWriter};
@@ -14,14 +17,56 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     dir: PathBuf,
+    staging: PathBuf,
+}
+
+/// The name prefix of a blob being written in `blobs/staging/`.
+pub const STAGE_BLOB: &str = "blob";
+
+/// What [`BlobStore::clean_temp`] found or removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TempFiles {
+    /// Files (old-style `.tmp-*`, stale or all `.partial-*`, orphaned staging files).
+    pub paths: Vec<PathBuf>,
+    /// Their allocated bytes.
+    pub bytes: u64,
+}
+
+fn allocated(m: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    m.blocks() * 512
 }
 
 impl BlobStore {
-    /// Opens (creating if needed) the store under `<root>/blobs/sha256`.
+    /// Opens (creating if needed) the store under `<root>/blobs/sha256`, and removes the
+    /// staging files of processes that are gone (one readdir of `blobs/staging`).
     pub fn new(root: &Path) -> Result<BlobStore> {
         let dir = root.join("blobs").join("sha256");
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create blob directory", e))?;
-        Ok(BlobStore { dir })
+        let staging = root.join("blobs").join("staging");
+        for d in [&dir, &staging] {
+            fs::create_dir_all(d).map_err(|e| Error::io(d, "create blob directory", e))?;
+        }
+        // Each is one file: removing them is one unlink each.
+        let _ = berth_lease::sweep(&staging, STAGE_BLOB);
+        Ok(BlobStore { dir, staging })
+    }
+
+    /// A new staging file of this process (removed when dropped unless persisted).
+    fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
+        let me = berth_lease::Owner::current().map_err(|e| Error::Io {
+            path: self.staging.display().to_string(),
+            op: "name a temporary blob",
+            source: io::Error::other(e.to_string()),
+        })?;
+        tempfile::Builder::new()
+            .prefix(&me.name(STAGE_BLOB))
+            .tempfile_in(&self.staging)
+            .map_err(|e| Error::io(&self.staging, "create temporary blob", e))
+    }
+
+    /// The staging directory (`blobs/staging`).
+    pub fn staging_dir(&self) -> &Path {
+        &self.staging
     }
 
     /// The directory holding the blobs.
@@ -51,10 +96,7 @@ impl BlobStore {
         expected: Option<&Digest>,
     ) -> Result<(Digest, u64, bool)> {
         let mut reader = reader;
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&self.dir)
-            .map_err(|e| Error::io(&self.dir, "create temporary blob", e))?;
+        let tmp = self.staging_file()?;
         let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 16, tmp));
         io::copy(&mut reader, &mut w).map_err(|e| Error::Io {
             path: self.dir.display().to_string(),
@@ -163,25 +205,82 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Removes temporary files left by interrupted writes (and partial downloads) older
-    /// than `min_age`.
-    pub fn clean_temp(&self, min_age: std::time::Duration) -> Result<usize> {
-        let mut n = 0;
+    /// Temporary files: an older berth's `sha256/.tmp-*`, staging files whose owner is
+    /// gone, and resumable downloads (`.partial-*`) older than `partial_age` that no pull
+    /// holds (`None`: none of those). With `remove`, they are removed. Counts the
+    /// allocated bytes.
+    pub fn clean_temp(
+        &self,
+        partial_age: Option<std::time::Duration>,
+        remove: bool,
+    ) -> Result<TempFiles> {
+        let mut out = TempFiles::default();
         for e in fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, "list blobs", e))? {
             let e = e.map_err(|e| Error::io(&self.dir, "list blobs", e))?;
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age >= min_age);
             let name = e.file_name().to_string_lossy().into_owned();
-            if (name.starts_with(".tmp-") || name.starts_with(".partial-")) && old {
-                let _ = fs::remove_file(e.path());
-                n += 1;
+            let Ok(meta) = e.metadata() else { continue };
+            let garbage = if name.starts_with(".tmp-") {
+                true
+            } else if name.starts_with(".partial-") {
+                let old_enough = partial_age.is_some_and(|min| {
+                    meta.modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age >= min)
+                });
+                // A pull that appends to it holds its lock.
+                old_enough
+                    && File::open(e.path())
+                        .ok()
+                        .and_then(|f| {
+                            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+                                .ok()
+                        })
+                        .is_some()
+            } else {
+                false
+            };
+            if garbage {
+                out.bytes += allocated(&meta);
+                out.paths.push(e.path());
             }
         }
-        Ok(n)
+        for p in berth_lease::orphans(&self.staging, STAGE_BLOB).map_err(|e| Error::Io {
+            path: self.staging.display().to_string(),
+            op: "list",
+            source: io::Error::other(e.to_string()),
+        })? {
+            out.bytes += fs::symlink_metadata(&p).map(|m| allocated(&m)).unwrap_or(0);
+            out.paths.push(p);
+        }
+        if remove {
+            for p in &out.paths {
+                let _ = fs::remove_file(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes every staging file and every partial download not held by a pull
+    /// (`system reset`); returns the bytes freed.
+    pub fn remove_all_temp(&self) -> Result<u64> {
+        let mut bytes = self
+            .clean_temp(Some(std::time::Duration::ZERO), true)?
+            .bytes;
+        if let Ok(rd) = fs::read_dir(&self.staging) {
+            for e in rd.flatten() {
+                bytes += e.metadata().map(|m| allocated(&m)).unwrap_or(0);
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Allocated bytes of blob `d` (0 if it is missing).
+    pub fn allocated(&self, d: &Digest) -> u64 {
+        fs::symlink_metadata(self.path(d))
+            .map(|m| allocated(&m))
+            .unwrap_or(0)
     }
 }
 
@@ -225,12 +324,7 @@ impl BlobStore {
             .map_err(|e| Error::io(&path, "open partial blob", e))?;
         let file = match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             Ok(l) => PartialFile::Locked(l),
-            Err(_) => PartialFile::Private(
-                tempfile::Builder::new()
-                    .prefix(".tmp-")
-                    .tempfile_in(&self.dir)
-                    .map_err(|e| Error::io(&self.dir, "create temporary blob", e))?,
-            ),
+            Err(_) => PartialFile::Private(self.staging_file()?),
         };
         let path = match &file {
             PartialFile::Locked(_) => path,
@@ -396,7 +490,9 @@ mod tests {
         // A leftover temp file (as after a crash) is never listed as a blob.
         fs::write(s.dir().join(".tmp-crash"), b"half").unwrap();
         assert!(s.list().unwrap().is_empty());
-        assert_eq!(s.clean_temp(std::time::Duration::ZERO).unwrap(), 1);
+        let t1 = s.clean_temp(None, true).unwrap();
+        assert_eq!(t1.paths.len(), 1);
+        assert!(!s.dir().join(".tmp-crash").exists());
         // A blob whose content changed on disk fails verification.
         let (d, _) = s.put(&b"abc"[..], None).unwrap();
         fs::write(s.path(&d), b"abd").unwrap();

@@ -98,6 +98,12 @@ impl Owner {
     /// stays protected when the previous owner exits. Returns the new path.
     pub fn rename_to(&self, from: &Path, prefix: &str) -> Result<PathBuf> {
         let dir = from.parent().unwrap_or(Path::new("."));
+        self.move_into(from, dir, prefix)
+    }
+
+    /// Renames `from` into `dir` (on the same filesystem) under a fresh name of this
+    /// owner: how a finished layer is set aside for deletion, or an orphan adopted.
+    pub fn move_into(&self, from: &Path, dir: &Path, prefix: &str) -> Result<PathBuf> {
         let to = dir.join(self.name(prefix));
         fs::rename(from, &to).map_err(io_err("rename", from))?;
         Ok(to)
@@ -220,6 +226,45 @@ pub fn remove(path: &Path) -> Result<Swept> {
     Ok(Swept { entries: 1, bytes })
 }
 
+/// Removes a file or tree, but at most `budget` entries of it (each unlink or rmdir
+/// takes one): returns true when it is all gone, false when the budget ran out first
+/// (what remains is still a tree, to be removed later or by another process).
+/// Entries already gone are not an error.
+pub fn remove_within(path: &Path, budget: &mut u64) -> Result<bool> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(io_err("inspect", path)(e)),
+    };
+    if meta.is_dir() {
+        let rd = match fs::read_dir(path) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(io_err("list", path)(e)),
+        };
+        for e in rd {
+            let e = e.map_err(io_err("list", path))?;
+            if !remove_within(&e.path(), budget)? {
+                return Ok(false);
+            }
+        }
+    }
+    if *budget == 0 {
+        return Ok(false);
+    }
+    *budget -= 1;
+    let r = if meta.is_dir() {
+        fs::remove_dir(path)
+    } else {
+        fs::remove_file(path)
+    };
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(io_err("remove", path)(e)),
+    }
+}
+
 /// Allocated bytes of a file or tree (hard links counted once per walk is not attempted:
 /// staging areas have none across entries). Unreadable parts count as 0.
 pub fn disk_usage(path: &Path) -> u64 {
@@ -313,6 +358,44 @@ mod tests {
         assert!(!a.exists() && b.exists());
         let name = b.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         assert_eq!(owner_of(name, ".trash"), Some(me));
+    }
+
+    #[test]
+    fn removal_within_a_budget_stops_and_resumes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = dir.path().join("t");
+        for i in 0..10 {
+            let d = tree.join(format!("d{i}"));
+            fs::create_dir_all(&d).expect("mkdir");
+            for j in 0..10 {
+                fs::write(d.join(format!("f{j}")), b"x").expect("write");
+            }
+        }
+        let mut budget = 25;
+        assert!(!remove_within(&tree, &mut budget).expect("remove"));
+        assert_eq!(budget, 0);
+        assert!(tree.exists());
+        let mut budget = 1000;
+        assert!(remove_within(&tree, &mut budget).expect("remove"));
+        assert!(!tree.exists());
+        // 111 entries in all: 25 went first.
+        assert_eq!(1000 - budget, 111 - 25);
+        let mut budget = 0;
+        assert!(remove_within(&tree, &mut budget).expect("gone"));
+    }
+
+    #[test]
+    fn moving_into_another_dir_names_the_owner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let me = Owner::current().expect("owner");
+        let a = dir.path().join("a");
+        fs::create_dir(&a).expect("mkdir");
+        let trash = dir.path().join("trash");
+        fs::create_dir(&trash).expect("mkdir");
+        let b = me.move_into(&a, &trash, "trash").expect("move");
+        assert_eq!(b.parent(), Some(trash.as_path()));
+        let name = b.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        assert_eq!(owner_of(name, "trash"), Some(me));
     }
 
     #[test]

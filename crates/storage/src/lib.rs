@@ -15,9 +15,17 @@
 //!                   merged/  overlay mount point
 //!                   init/    the init layer: etc/hosts, etc/hostname, etc/resolv.conf
 //!                   layer    the image's top layer id hex (empty: no image layers)
+//! staging/<owner name>/      a layer or container being made (`layer-…`, `ctr-…`)
+//! trash/<owner name>/        a layer or container set aside for deletion (`trash-…`)
 //! ```
-//! Layers and containers appear atomically: each is built in a `.tmp-*`
-//! directory next to its final place and renamed into place.
+//! Layers and containers appear atomically: each is built in `staging/`
+//! under a name that carries its owner (berth-lease: pid and start time) and
+//! renamed into place when complete. Removal renames into `trash/` (instant)
+//! and deletes the tree later: after the command's work, within a small
+//! budget of entries, the rest in a detached process. Whatever a killed
+//! process left in `staging/` or `trash/` has no live owner: the next store
+//! that opens finds it with one readdir of each (usually empty) directory,
+//! adopts it and deletes it the same way.
 
 mod copy;
 mod diff;
@@ -219,6 +227,41 @@ pub struct InitFiles {
 pub struct LayerStore {
     root: PathBuf,
     driver: DriverKind,
+    /// Trees this process moved into `trash/` (or adopted there), to delete
+    /// in [`LayerStore::dispose`].
+    pending: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>,
+}
+
+/// Name prefixes of the owned areas (see berth-lease).
+pub const STAGE_LAYER: &str = "layer";
+pub const STAGE_CONTAINER: &str = "ctr";
+pub const TRASH: &str = "trash";
+/// Entries deleted in the command's own process before the rest of the
+/// trash goes to a detached deleter: a `run --rm`'s writable layer fits.
+pub const INLINE_DELETE_BUDGET: u64 = 256;
+
+/// A staging area or trash entry whose owner is gone, or an old-style
+/// temporary directory, found by [`LayerStore::leftovers`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leftover {
+    pub path: PathBuf,
+    pub kind: LeftoverKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeftoverKind {
+    /// In `staging/`: a layer or container that was being made.
+    Staging,
+    /// In `trash/`: a tree being deleted.
+    Trash,
+    /// `layers/.tmp-*`, `containers/.tmp-*`, `.rm-*`: an older berth's.
+    OldTemp,
+}
+
+fn lease_err(e: berth_lease::LeaseError) -> Error {
+    match e {
+        berth_lease::LeaseError::Io { path, source, .. } => Error::Io { path, source },
+    }
 }
 
 /// A directory removed on drop unless kept.
@@ -345,7 +388,7 @@ impl LayerStore {
     /// overlay if a test overlay mount under `root` works, else vfs. Asking an
     /// existing store for another driver is an error.
     pub fn open(root: &Path, driver: Option<DriverKind>) -> Result<LayerStore> {
-        for d in ["", "layers", "l", "containers"] {
+        for d in ["", "layers", "l", "containers", "staging", "trash"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
@@ -394,7 +437,159 @@ impl LayerStore {
             }
             Err(e) => return Err(Error::io(&record, e)),
         };
-        Ok(LayerStore { root, driver })
+        let store = LayerStore {
+            root,
+            driver,
+            pending: Default::default(),
+        };
+        store.adopt_orphans();
+        Ok(store)
+    }
+
+    /// One readdir of `staging/` and of `trash/` (both usually empty): what
+    /// a killed process left there is renamed to this process's name in
+    /// `trash/` and deleted by [`LayerStore::dispose`]. Never fails: what
+    /// cannot be adopted now is found next time.
+    fn adopt_orphans(&self) {
+        let Ok(me) = berth_lease::Owner::current() else {
+            return;
+        };
+        let trash = self.root.join("trash");
+        let mut found = Vec::new();
+        for prefix in [STAGE_LAYER, STAGE_CONTAINER] {
+            found.extend(
+                berth_lease::orphans(&self.root.join("staging"), prefix).unwrap_or_default(),
+            );
+        }
+        found.extend(berth_lease::orphans(&trash, TRASH).unwrap_or_default());
+        if found.is_empty() {
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for p in found {
+            // Gone meanwhile: another process adopted it.
+            if let Ok(to) = me.move_into(&p, &trash, TRASH) {
+                pending.push(to);
+            }
+        }
+    }
+
+    /// Moves `dir` (a layer or container tree) into `trash/` under this
+    /// process's name and queues it for [`LayerStore::dispose`].
+    fn trash(&self, dir: &Path) -> Result<()> {
+        let me = berth_lease::Owner::current().map_err(lease_err)?;
+        let to = me
+            .move_into(dir, &self.root.join("trash"), TRASH)
+            .map_err(lease_err)?;
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(to);
+        Ok(())
+    }
+
+    /// Deletes what this process put in `trash/`: up to
+    /// [`INLINE_DELETE_BUDGET`] entries here, the rest handed to `detach`
+    /// (which starts a process that renames each tree to its own name and
+    /// deletes it: see [`delete_trash`]). If `detach` fails, the rest is
+    /// deleted here. Called when the engine is done with the store.
+    pub fn dispose(&self, detach: impl FnOnce(&[PathBuf]) -> io::Result<()>) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if pending.is_empty() {
+            return;
+        }
+        let mut budget = INLINE_DELETE_BUDGET;
+        let mut rest = Vec::new();
+        for p in pending {
+            match berth_lease::remove_within(&p, &mut budget) {
+                Ok(true) => {}
+                Ok(false) => rest.push(p),
+                Err(_) => rest.push(p),
+            }
+        }
+        if rest.is_empty() || detach(&rest).is_ok() {
+            return;
+        }
+        for p in rest {
+            let _ = berth_lease::remove(&p);
+        }
+    }
+
+    /// Whether this process has trash waiting for [`LayerStore::dispose`].
+    pub fn has_pending_trash(&self) -> bool {
+        !self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// What a killed process left: staging areas and trash whose owner is
+    /// gone, and an older berth's temporary directories in `layers/` and
+    /// `containers/` (this reads those two directories: not for the fast path).
+    pub fn leftovers(&self) -> Result<Vec<Leftover>> {
+        let mut out = Vec::new();
+        let staging = self.root.join("staging");
+        for prefix in [STAGE_LAYER, STAGE_CONTAINER] {
+            for path in berth_lease::orphans(&staging, prefix).map_err(lease_err)? {
+                out.push(Leftover {
+                    path,
+                    kind: LeftoverKind::Staging,
+                });
+            }
+        }
+        for path in berth_lease::orphans(&self.root.join("trash"), TRASH).map_err(lease_err)? {
+            out.push(Leftover {
+                path,
+                kind: LeftoverKind::Trash,
+            });
+        }
+        for d in ["layers", "containers"] {
+            for prefix in [".tmp-", ".rm-"] {
+                for path in berth_lease::orphans(&self.root.join(d), prefix).map_err(lease_err)? {
+                    out.push(Leftover {
+                        path,
+                        kind: LeftoverKind::OldTemp,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes leftovers (see [`LayerStore::leftovers`]) now, in this
+    /// process, and says how much disk that freed.
+    pub fn remove_leftovers(&self, list: &[Leftover]) -> Result<berth_lease::Swept> {
+        let mut swept = berth_lease::Swept::default();
+        for l in list {
+            swept += berth_lease::remove(&l.path).map_err(lease_err)?;
+        }
+        Ok(swept)
+    }
+
+    /// Dangling `l/` symlinks (a killed load's, whose layer never came).
+    pub fn dangling_links(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.root.join("l");
+        let mut out = Vec::new();
+        for name in list_dir(&dir)? {
+            let p = dir.join(&name);
+            if fs::metadata(&p).is_err() && fs::symlink_metadata(&p).is_ok() {
+                out.push(p);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The image's top layer under container `name`'s writable layer.
+    pub fn container_top_layer(&self, name: &str) -> Result<Option<Digest>> {
+        let dir = self.existing_container(name)?;
+        self.container_top(&dir)
+    }
+
+    /// Whether container `name`'s rootfs is mounted.
+    pub fn container_mounted(&self, name: &str) -> bool {
+        validate_name(name).is_ok() && is_mounted(&self.container_dir(name).join("merged"))
     }
 
     pub fn driver(&self) -> DriverKind {
@@ -403,6 +598,12 @@ impl LayerStore {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// A fresh name in `staging/` owned by this process.
+    fn staging_path(&self, prefix: &str) -> Result<PathBuf> {
+        let me = berth_lease::Owner::current().map_err(lease_err)?;
+        Ok(self.root.join("staging").join(me.name(prefix)))
     }
 
     fn layer_dir(&self, id: &Digest) -> PathBuf {
@@ -476,10 +677,7 @@ impl LayerStore {
                 });
             }
         }
-        let tmp_path = self
-            .root
-            .join("layers")
-            .join(format!(".tmp-{}", random_name(16)));
+        let tmp_path = self.staging_path(STAGE_LAYER)?;
         mkdir(&tmp_path, 0o700)?;
         let tmp = TempDir(Some(tmp_path.clone()));
         let diff = tmp_path.join("diff");
@@ -547,26 +745,24 @@ impl LayerStore {
         }
     }
 
-    /// Removes layer `id`. The caller tracks which layers and containers use
-    /// it; this does not check.
+    /// Removes layer `id`: its directory goes into `trash/` at once (the
+    /// layer is gone for every reader), its tree is deleted by
+    /// [`LayerStore::dispose`]. The caller tracks which layers and containers
+    /// use it; this does not check.
     pub fn remove_layer(&self, id: &Digest) -> Result<()> {
         let dir = self.layer_dir(id);
         if !dir.is_dir() {
             return Err(Error::LayerNotFound(id.clone()));
         }
         let link = fs::read_to_string(dir.join("link")).ok();
-        let trash = self
-            .root
-            .join("layers")
-            .join(format!(".rm-{}", random_name(16)));
-        fs::rename(&dir, &trash).map_err(|e| Error::io(&dir, e))?;
+        self.trash(&dir)?;
         if let Some(link) = link {
             let l = self.root.join("l").join(link.trim());
             if !link.trim().is_empty() {
                 let _ = fs::remove_file(l);
             }
         }
-        fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))
+        Ok(())
     }
 
     /// The chain `id`, parent, grandparent... down to the base layer.
@@ -673,10 +869,7 @@ impl LayerStore {
             Some(top) => self.layer_chain(top)?,
             None => Vec::new(),
         };
-        let tmp_path = self
-            .root
-            .join("containers")
-            .join(format!(".tmp-{}", random_name(16)));
+        let tmp_path = self.staging_path(STAGE_CONTAINER)?;
         mkdir(&tmp_path, 0o700)?;
         let tmp = TempDir(Some(tmp_path.clone()));
         write_file(
@@ -842,16 +1035,12 @@ impl LayerStore {
         Ok(())
     }
 
-    /// Unmounts and deletes container `name`'s layers.
+    /// Unmounts container `name`'s rootfs and moves its layers into `trash/`
+    /// (deleted by [`LayerStore::dispose`]).
     pub fn remove_container(&self, name: &str) -> Result<()> {
         let dir = self.existing_container(name)?;
         self.unmount_dir(name, &dir)?;
-        let trash = self
-            .root
-            .join("containers")
-            .join(format!(".rm-{}", random_name(16)));
-        fs::rename(&dir, &trash).map_err(|e| Error::io(&dir, e))?;
-        fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))
+        self.trash(&dir)
     }
 
     fn diff_entries(&self, name: &str) -> Result<(PathBuf, Vec<DiffEntry>)> {
@@ -1067,6 +1256,58 @@ impl LayerStore {
         }
         res
     }
+}
+
+/// Unmounts whatever is mounted at `path` (lazily when busy), as often as
+/// it is mounted there.
+pub fn unmount_all(path: &Path) -> Result<()> {
+    for _ in 0..64 {
+        match nix::mount::umount2(path, MntFlags::empty()) {
+            Ok(()) => continue,
+            Err(Errno::EBUSY) => {
+                nix::mount::umount2(path, MntFlags::MNT_DETACH).map_err(|e| Error::io(path, e))?
+            }
+            // Not (or no longer) a mount point.
+            Err(Errno::EINVAL) | Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// The detached deleter's work (`berth` runs it in a process of its own):
+/// each path, a tree in some store's `trash/`, is renamed to this process's
+/// name first (so that a sweep leaves it alone while this runs, and finds it
+/// if this is killed), then deleted. Paths already gone are skipped.
+pub fn delete_trash(paths: &[PathBuf]) -> Result<()> {
+    let me = berth_lease::Owner::current().map_err(lease_err)?;
+    let mut mine = Vec::new();
+    for p in paths {
+        let in_trash = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|n| n == "trash");
+        let named = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(TRASH));
+        if !in_trash || !named {
+            return Err(Error::io(
+                p,
+                io::Error::new(io::ErrorKind::InvalidInput, "not a trash entry"),
+            ));
+        }
+        match me.rename_to(p, TRASH) {
+            Ok(to) => mine.push(to),
+            Err(berth_lease::LeaseError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(lease_err(e)),
+        }
+    }
+    for p in mine {
+        berth_lease::remove(&p).map_err(lease_err)?;
+    }
+    Ok(())
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>> {

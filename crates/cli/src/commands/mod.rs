@@ -140,6 +140,8 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
     let cmd = match cmd {
         Command::Login(a) => return registry::login(a),
         Command::Logout(a) => return registry::logout(a),
+        // The detached deleter opens no engine (that would sweep again).
+        Command::System(system::SystemCommand::DeleteTrash(a)) => return system::delete_trash(a),
         c => c,
     };
     let engine = Engine::open(opts)?;

@@ -12,6 +12,76 @@ pub enum SystemCommand {
     /// Remove everything of this root: containers, networks (with their
     /// bridges and rules), volumes and images
     Reset(ResetArgs),
+    /// Check storage and state for what a crash left, and repair it
+    Check(CheckArgs),
+    /// Delete trees set aside in the storage's trash (run detached by berth)
+    #[command(hide = true)]
+    DeleteTrash(DeleteTrashArgs),
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Repair what is found: remove leftovers and damaged images, clean up
+    /// containers whose monitor or storage is gone
+    #[arg(short, long)]
+    repair: bool,
+    /// With --repair: also remove containers that use a damaged image
+    #[arg(short, long)]
+    force: bool,
+    /// Skip checks known to be slow (re-hashing every blob)
+    #[arg(short, long)]
+    quick: bool,
+    /// Take a layer that no image uses for a killed load's when older than this
+    #[arg(short, long, default_value = "1h", value_parser = parse_age)]
+    max: std::time::Duration,
+}
+
+#[derive(Args)]
+pub struct DeleteTrashArgs {
+    #[arg(required = true)]
+    paths: Vec<std::path::PathBuf>,
+}
+
+/// A duration as Go writes one: `90s`, `1h30m`, `500ms`, `0`.
+fn parse_age(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let bad = || format!("invalid duration {s:?}: use a number with a unit, e.g. 30m, 1h, 24h");
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[u..];
+        total += value * unit;
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+/// `berth system delete-trash`: runs without an engine (see
+/// berth_storage::delete_trash).
+pub fn delete_trash(a: DeleteTrashArgs) -> Result<i32> {
+    berth_engine::delete_trash(&a.paths)?;
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -46,7 +116,53 @@ pub fn dispatch(engine: &Engine, c: SystemCommand) -> Result<i32> {
         SystemCommand::Df(a) => df(engine, a),
         SystemCommand::Prune(a) => prune(engine, a),
         SystemCommand::Reset(_) => reset(engine),
+        SystemCommand::Check(a) => check(engine, a),
+        SystemCommand::DeleteTrash(a) => delete_trash(a),
     }
+}
+
+/// One line per problem; with --repair, what was done. Exit 0 when nothing
+/// is left to mend, 1 when problems remain.
+fn check(engine: &Engine, a: CheckArgs) -> Result<i32> {
+    let opts = berth_engine::CheckOptions {
+        repair: a.repair,
+        force: a.force,
+        quick: a.quick,
+        max_age: a.max,
+    };
+    let report = engine.system_check(&opts)?;
+    if report.problems.is_empty() {
+        println!("No problems found");
+        return Ok(0);
+    }
+    for p in &report.problems {
+        let size = if p.bytes > 0 {
+            format!(" ({})", human_size(p.bytes))
+        } else {
+            String::new()
+        };
+        let status = match (p.repaired, &p.not_repaired) {
+            (true, _) => ": repaired".to_owned(),
+            (false, Some(why)) => format!(": not repaired: {why}"),
+            (false, None) => String::new(),
+        };
+        println!("{}{size}{status}", p.message);
+    }
+    let remaining = report.remaining();
+    if a.repair {
+        println!(
+            "Repaired {} of {} problems, reclaimed {}",
+            report.problems.len() - remaining,
+            report.problems.len(),
+            human_size(report.reclaimed())
+        );
+    } else {
+        println!(
+            "{} problems found; run 'berth system check --repair' to repair them",
+            report.problems.len()
+        );
+    }
+    Ok(if remaining == 0 { 0 } else { 1 })
 }
 
 fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
@@ -95,6 +211,9 @@ fn reset(engine: &Engine) -> Result<i32> {
     note(engine.network_reset());
     note(engine.volume_prune(true).map(|_| ()));
     note(engine.image_prune(true).map(|_| ()));
+    // Staging areas, trash, temporary files and partial downloads, and
+    // whatever storage no record names.
+    note(engine.storage_reset().map(|_| ()));
     match first {
         Some(e) => Err(e),
         None => Ok(0),
