@@ -427,11 +427,14 @@ impl Engine {
                     ));
                 }
             }
+            // The config lives in the database (`config_json`): only a
+            // loaded or pulled image also has it as a blob, so a missing
+            // config blob is no damage (built and committed images have
+            // none).
             let blobs = img
                 .layers
                 .iter()
                 .map(|l| l.blob_digest.clone())
-                .chain([img.id.clone()])
                 .chain(img.manifest_digest.clone());
             for b in blobs {
                 if !present.contains(&b) {
