@@ -782,3 +782,48 @@ fn sigkill_pull() {
         .collect();
     assert!(partial.is_empty(), "left after a whole pull: {partial:?}");
 }
+
+/// The launcher of a monitor is killed before it reads the monitor's answer
+/// (deterministically: a wrapper kills it, then runs the monitor): the answer
+/// meets a broken pipe. The monitor used `println!`, which panicked there and
+/// left the container running with no monitor; it must live on.
+#[test]
+fn a_launcher_killed_before_the_answer_keeps_the_monitor() {
+    let (b, mut ctx) = store();
+    let real = Path::new(BERTH).parent().unwrap().join("berth-monitor");
+    let wrapper = b.scratch().join("monitor-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nkill -9 $PPID\nwhile kill -0 $PPID 2>/dev/null; do sleep 0.01; done\nexec {} \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&wrapper, perms).unwrap();
+    let out = b
+        .cmd(&[
+            "run",
+            "-d",
+            "--name",
+            "orphaned",
+            "busybox",
+            "sh",
+            "-c",
+            "while :; do sleep 1; done",
+            &ctx.marker.clone(),
+        ])
+        .env("BERTH_MONITOR", &wrapper)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "berth was not killed");
+    // The monitor runs the container and stays.
+    wait_until(20, "the container to run", || {
+        records(&b).iter().any(|r| r.running)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    check(&b, &mut ctx, "launcher killed before the answer");
+    b.ok(&["rm", "-f", "orphaned"]);
+}
