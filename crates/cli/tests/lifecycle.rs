@@ -718,11 +718,10 @@ fn killed_monitor_keeps_the_truth() {
     assert!(process_alive(init));
     assert_eq!(inspect(&b, "orphan")["State"]["Running"], true);
     assert_eq!(b.ok(&["exec", "orphan", "echo", "still"]), "still\n");
-    let t = Instant::now();
     b.ok(&["stop", "orphan"]);
-    assert!(t.elapsed() < Duration::from_secs(8));
+    // Its TERM trap ran (exit 0): stop signalled it, not only the kill after the timeout.
     let st = status(&b, "orphan").unwrap();
-    assert!(st.starts_with("Exited ("), "{st}");
+    assert!(st.starts_with("Exited (0)"), "{st}");
     wait_until(10, "the container's init to go", || !process_alive(init));
     assert!(common::mounts_mentioning(&b.root().join("storage")).is_empty());
     // And it starts again under a new monitor.
@@ -1043,9 +1042,7 @@ fn attach_returns_the_status_and_paused_containers_stop() {
     // A paused container still stops (thawed first) and is force-removed.
     run_d(&b, &["--name", "frozen", "busybox", "sleep", "300"]);
     b.ok(&["pause", "frozen"]);
-    let t = Instant::now();
     b.ok(&["stop", "-t", "1", "frozen"]);
-    assert!(t.elapsed() < Duration::from_secs(8));
     assert!(status(&b, "frozen").unwrap().starts_with("Exited (137)"));
     b.ok(&["start", "frozen"]);
     b.ok(&["pause", "frozen"]);
