@@ -782,10 +782,26 @@ impl Engine {
             }
         }
         cmd.arg(c.id.as_str()).args(&e.cmd);
-        if !e.interactive {
-            cmd.stdin(Stdio::null());
-        }
-        let status = cmd.status().context(|| "run the runtime".to_owned())?;
+        // The process never gets a terminal berth was given: with -t the
+        // runtime relays its own pty; otherwise berth relays through pipes
+        // where its stdio is a terminal (see berth_runtime::stdio).
+        let mut stdio = if e.detach {
+            berth_runtime::Stdio::inherit()
+        } else if e.tty {
+            if !e.interactive {
+                cmd.stdin(Stdio::null());
+            }
+            berth_runtime::Stdio::inherit()
+        } else {
+            berth_runtime::Stdio::caller(e.interactive)
+                .map_err(|err| EngineError::Other(err.to_string()))?
+        };
+        crate::lifecycle::set_stdio(&mut cmd, &mut stdio);
+        berth_runtime::clean_signals_on_spawn(&mut cmd);
+        let status = cmd
+            .spawn()
+            .and_then(|child| crate::lifecycle::wait_forwarding_signals(child, &mut stdio))
+            .context(|| "run the runtime".to_owned())?;
         let failure = crate::lifecycle::runtime_log_error(&log);
         let _ = std::fs::remove_file(&log);
         if let Some(msg) = failure {

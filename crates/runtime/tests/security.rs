@@ -37,7 +37,7 @@ fn cve_2024_21626_no_leaked_fds_and_cwd_inside() {
     std::fs::write(host_dir.path().join("host-marker"), "x").unwrap();
     let mut c = Ctr::sh(
         &rt,
-        "ls /proc/self/fd | tr '\\n' ' '; echo; pwd; readlink /proc/self/cwd; ls /proc/$$/fd | tr '\\n' ' '; echo",
+        "ls /proc/self/fd | tr '\\n' ' '; echo; pwd; readlink /proc/self/cwd; exec ls /proc/self/fd",
     );
     c.edit_json(|v| v["process"]["cwd"] = json!("/tmp"));
     std::fs::write(c.rootfs().join("tmp/inside-marker"), "y").unwrap();
@@ -47,9 +47,12 @@ fn cve_2024_21626_no_leaked_fds_and_cwd_inside() {
     assert_eq!(lines[0].trim(), "0 1 2 3", "{out:#?}");
     assert_eq!(lines[1], "/tmp", "{out:#?}");
     assert_eq!(lines[2], "/tmp", "{out:#?}");
+    // What the shell (the init) holds, seen by the program it becomes:
+    // listing it from a command of the shell would show the shell's own
+    // transient descriptors (a pipeline's pipe, a saved stdout).
     assert_eq!(
-        lines[3].trim(),
-        "0 1 2",
+        lines[3..].join(" "),
+        "0 1 2 3",
         "the shell holds extra fds: {out:#?}"
     );
     c.finish();
