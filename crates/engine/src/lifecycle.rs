@@ -558,6 +558,11 @@ impl Engine {
     /// `berth commit`: the container's changes become a new top layer. The
     /// diff streams from a second thread through a pipe into the blob store
     /// (hashed on the way), then is unpacked as the new layer.
+    ///
+    /// `pause` (Docker's default): a running container is frozen (the
+    /// runtime's pause, the cgroup freezer) while its files are read, and
+    /// resumed afterwards, whether the commit worked or not; a container
+    /// that was paused already stays paused.
     pub fn commit(
         &self,
         name: &str,
@@ -565,8 +570,31 @@ impl Engine {
         message: Option<&str>,
         author: Option<&str>,
         changes: &[String],
+        pause: bool,
     ) -> Result<Digest> {
-        let c = self.containers.resolve(name)?;
+        let c = self.container(name)?;
+        let freeze = pause && c.state == State::Running && !self.live(&c).paused;
+        if freeze {
+            self.pause(c.id.as_str(), true)?;
+        }
+        let res = self.commit_files(&c, reference, message, author, changes);
+        if freeze {
+            let resumed = self.pause(c.id.as_str(), false);
+            if res.is_ok() {
+                resumed?;
+            }
+        }
+        res
+    }
+
+    fn commit_files(
+        &self,
+        c: &Container,
+        reference: Option<&str>,
+        message: Option<&str>,
+        author: Option<&str>,
+        changes: &[String],
+    ) -> Result<Digest> {
         let tag = reference
             .map(|r| Reference::parse(r).map_err(|e| EngineError::Invalid(e.to_string())))
             .transpose()?;

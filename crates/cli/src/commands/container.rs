@@ -878,8 +878,8 @@ pub struct CommitArgs {
     /// Apply a Dockerfile instruction to the created image
     #[arg(short, long)]
     change: Vec<String>,
-    /// Pause the container during commit (accepted; containers do not run in the background yet)
-    #[arg(short, long, default_value_t = true)]
+    /// Pause container during commit
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pause: bool,
     container: String,
     reference: Option<String>,
@@ -892,6 +892,7 @@ pub fn commit(engine: &Engine, a: CommitArgs) -> Result<i32> {
         a.message.as_deref(),
         a.author.as_deref(),
         &a.change,
+        a.pause,
     )?;
     println!("{id}");
     Ok(0)
