@@ -269,7 +269,7 @@ impl Engine {
         };
         let log_path = self.log_path(&c.id);
         if let Some(d) = log_path.parent() {
-            std::fs::create_dir_all(d).context(|| format!("create {}", d.display()))?;
+            crate::create_private_dir_all(d)?;
         }
         let exe = std::env::current_exe().context(|| "find the berth executable".to_owned())?;
         let mut cmd = Command::new(monitor_binary());

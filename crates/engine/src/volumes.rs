@@ -94,7 +94,12 @@ fn find_init() -> Result<PathBuf> {
 impl Engine {
     /// `ROOT/volumes/NAME/_data`, created if missing.
     pub(crate) fn volume_data(&self, name: &str) -> Result<PathBuf> {
-        let data = self.root().join("volumes").join(name).join("_data");
+        let volumes = self.root().join("volumes");
+        let data = volumes.join(name).join("_data");
+        // Only `volumes` is closed (0700): what a container puts in a volume
+        // (a setuid binary, a device node) is then out of other users' reach,
+        // while `_data` keeps the mode the container sees at the mount point.
+        crate::create_private_dir_all(&volumes)?;
         std::fs::create_dir_all(&data).context(|| format!("create volume {name}"))?;
         Ok(data)
     }
