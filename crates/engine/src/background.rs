@@ -723,6 +723,11 @@ impl Engine {
 
     pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
         let c = self.container(name)?;
+        if c.name == new_name.strip_prefix('/').unwrap_or(new_name) {
+            return Err(EngineError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
         crate::lifecycle::check_name(new_name)?;
         self.containers.rename(&c.id, new_name)?;
         // Docker's rename event carries the new name, and the old as oldName.
@@ -825,10 +830,20 @@ impl Engine {
             let _ = self.runtime_kill(&c, "SIGKILL", true);
             self.wait_down(&c.id, Duration::from_secs(10));
         }
-        // An --rm container may have removed itself meanwhile.
-        if self.containers.resolve(c.id.as_str()).is_ok() {
-            self.remove_container(&c.id)?;
+        // Concurrent removals of one container: one of them wins, the others
+        // wait for it and then find no container (Docker's "No such container").
+        let claim = self.removal_claim(&c.id)?;
+        if self.containers.resolve(c.id.as_str()).is_err() {
+            drop(claim);
+            // An --rm container may have removed itself meanwhile: that is the
+            // removal asked for. Anything else was another `rm`'s.
+            if c.config.auto_remove {
+                return Ok(());
+            }
+            return Err(EngineError::NotFound(format!("No such container: {name}")));
         }
+        self.remove_container(&c.id)?;
+        claim.done();
         if volumes {
             // `rm -v`: the container's anonymous volumes (generated names);
             // named ones stay, as in Docker.
@@ -842,6 +857,40 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// Held while a container is being removed: an exclusive lock on
+/// `RUN/locks/rm-ID` (released if the remover dies).
+pub(crate) struct RemovalClaim {
+    file: nix::fcntl::Flock<std::fs::File>,
+    path: PathBuf,
+}
+
+impl RemovalClaim {
+    /// The container is gone: the lock file goes too (whoever still waits on it
+    /// finds no record once it has it, which is what decides).
+    fn done(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file);
+    }
+}
+
+impl Engine {
+    /// Waits for and takes the removal claim on `id`.
+    pub(crate) fn removal_claim(&self, id: &ContainerId) -> Result<RemovalClaim> {
+        let dir = self.run.join("locks");
+        crate::create_private_dir_all(&dir)?;
+        let path = dir.join(format!("rm-{}", id.as_str()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .context(|| format!("open {}", path.display()))?;
+        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| EngineError::Other(format!("lock {}: {e}", path.display())))?;
+        Ok(RemovalClaim { file, path })
     }
 }
 

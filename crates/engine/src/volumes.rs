@@ -145,7 +145,13 @@ impl Engine {
         }
         // The image's Volumes: an anonymous volume each, unless mounted over.
         for v in &image.volumes {
-            let dest = v.trim_end_matches('/');
+            // Docker cleans an image's volume paths as it does -v destinations.
+            let dest = berth_runtime::rootfs::clean_absolute(v);
+            if dest == "/" {
+                return Err(invalid(format!(
+                    "invalid mount config for type \"volume\": invalid specification: destination can't be '/' (the image's volume {v:?})"
+                )));
+            }
             if !h
                 .mounts
                 .iter()
@@ -154,7 +160,7 @@ impl Engine {
                 h.mounts.push(MountPoint {
                     typ: "volume".into(),
                     source: String::new(),
-                    destination: v.clone(),
+                    destination: dest,
                     read_only: false,
                     options: Vec::new(),
                     name: None,
@@ -167,6 +173,7 @@ impl Engine {
             if !seen.insert(m.destination.trim_end_matches('/').to_owned()) {
                 return Err(invalid(format!("Duplicate mount point: {}", m.destination)));
             }
+            options::check_proc_mount(m)?;
         }
         for m in &mut h.mounts {
             match m.typ.as_str() {
