@@ -318,10 +318,10 @@ impl Engine {
         };
         let spec = spec::container_spec(c.id.as_str(), rootfs, &ImageDefaults::default(), &opts)?;
         let dir = self.bundle_dir(&c.id);
-        std::fs::create_dir_all(&dir).context(|| format!("create {}", dir.display()))?;
+        crate::create_private_dir_all(&dir)?;
         let config = serde_json::to_vec(&spec).map_err(|e| EngineError::Other(e.to_string()))?;
-        std::fs::write(dir.join("config.json"), config)
-            .context(|| format!("write {}/config.json", dir.display()))?;
+        // The environment is in it: 0600.
+        crate::write_private(&dir.join("config.json"), &config)?;
         Ok(dir)
     }
 

@@ -274,9 +274,19 @@ fn broadcast(clients: &mut Vec<Client>, stream: u8, data: &[u8]) {
     });
 }
 
-fn write_atomic(path: &Path, text: &str) {
+/// Replaces `path` with `text` (a temporary file renamed over it), for root
+/// alone (0600): what the monitor writes may hold a container's output.
+pub(crate) fn write_atomic(path: &Path, text: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    if std::fs::write(&tmp, text).is_ok() {
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if written.is_ok() {
         let _ = std::fs::rename(&tmp, path);
     }
 }

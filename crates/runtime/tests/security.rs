@@ -425,3 +425,68 @@ fn sys_and_cgroup_mounts_read_only() {
     c.finish();
     rt.assert_empty();
 }
+
+/// runc's checkProcMount: nothing but a procfs on /proc, nothing under it but the
+/// files lxcfs emulates, whether the destination is written so or a symlink in the
+/// image leads there.
+#[test]
+fn mounts_on_proc_are_refused_as_runc_refuses_them() {
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("cpuinfo"), "fake cpuinfo\n").unwrap();
+    let dir = host.path().to_str().unwrap().to_owned();
+    let bind = |dest: &str, src: &str| json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind"]});
+    let tmpfs = |dest: &str| json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]});
+    let cases = [
+        (
+            bind("/proc/sys", &dir),
+            None,
+            "\"/proc/sys\" cannot be mounted because it is inside /proc",
+        ),
+        (
+            tmpfs("/proc/sys/kernel"),
+            None,
+            "\"/proc/sys/kernel\" cannot be mounted because it is inside /proc",
+        ),
+        (
+            bind("/proc", &dir),
+            None,
+            "\"/proc\" cannot be mounted because it is not of type proc",
+        ),
+        (
+            tmpfs("/evil"),
+            Some("/proc/sys"),
+            "\"/proc/sys\" cannot be mounted because it is inside /proc",
+        ),
+        (
+            tmpfs("/evil"),
+            Some("../proc/1"),
+            "\"/proc/1\" cannot be mounted because it is inside /proc",
+        ),
+    ];
+    let rt = Rt::new();
+    for (mount, link, want) in cases {
+        let mut c = Ctr::sh(&rt, "echo ran");
+        if let Some(l) = link {
+            std::os::unix::fs::symlink(l, c.rootfs().join("evil")).unwrap();
+        }
+        c.edit_json(|v| v["mounts"].as_array_mut().unwrap().push(mount.clone()));
+        let out = rt.run(&c);
+        let line = out.fails_one_line();
+        assert!(line.contains(want), "{mount}: {line}");
+        c.finish();
+    }
+    // Allowed: a file over /proc/cpuinfo, and the host's procfs over /proc.
+    let mut c = Ctr::sh(
+        &rt,
+        "cat /proc/cpuinfo; test -e /proc/1/status && echo proc",
+    );
+    let file = host.path().join("cpuinfo");
+    c.edit_json(|v| {
+        let m = v["mounts"].as_array_mut().unwrap();
+        m.push(bind("/proc/cpuinfo", file.to_str().unwrap()));
+    });
+    assert_eq!(rt.run(&c).ok(), "fake cpuinfo\nproc\n");
+    c.finish();
+    assert!(mounts_mentioning(host.path()).is_empty());
+    rt.assert_empty();
+}

@@ -8,6 +8,25 @@
 //! earlier entry; such entries are refused.
 
 use crate::sys;
+
+/// The granularity at which a sparse entry's zeros become holes.
+const SPARSE_BLOCK: usize = 4096;
+static ZEROS: [u8; SPARSE_BLOCK] = [0; SPARSE_BLOCK];
+
+/// Reads until `buf` is full or the end: block boundaries then fall at fixed
+/// offsets whatever sizes the reader hands out.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
 use crate::{Error, Result};
 use berth_digest::{Digest, HashingReader};
 use nix::errno::Errno;
@@ -257,13 +276,35 @@ impl Extractor {
                 0o600,
             )?;
             let mut file = File::from(fd);
-            loop {
-                let n = entry.read(&mut self.buf)?;
-                if n == 0 {
-                    break;
+            if kind == tar::EntryType::GNUSparse {
+                // The tar crate reads a sparse entry's holes as zeros: write only
+                // the blocks that are not all zeros, at their offsets, and set the
+                // size, so holes stay holes (a 10 KB tar may hold a 2 GB file).
+                use std::os::unix::fs::FileExt;
+                let mut at: u64 = 0;
+                loop {
+                    let n = read_full(&mut *entry, &mut self.buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    for block in self.buf[..n].chunks(SPARSE_BLOCK) {
+                        if block != &ZEROS[..block.len()] {
+                            file.write_all_at(block, at)?;
+                        }
+                        at += block.len() as u64;
+                    }
+                    self.size += n as u64;
                 }
-                file.write_all(&self.buf[..n])?;
-                self.size += n as u64;
+                file.set_len(at)?;
+            } else {
+                loop {
+                    let n = entry.read(&mut self.buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    file.write_all(&self.buf[..n])?;
+                    self.size += n as u64;
+                }
             }
             let fd = file.as_fd();
             unistd::fchown(fd.as_raw_fd(), Some(uid), Some(gid))?;

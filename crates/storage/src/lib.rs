@@ -346,7 +346,18 @@ impl LayerStore {
     /// overlay if a test overlay mount under `root` works, else vfs. Asking an
     /// existing store for another driver is an error.
     pub fn open(root: &Path, driver: Option<DriverKind>) -> Result<LayerStore> {
-        for d in ["", "layers", "l", "containers"] {
+        // The store itself is for root alone (0700): the containers' writable
+        // layers and merged trees hold whatever they put there, setuid binaries
+        // included, and nobody else may reach them.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root)
+                .map_err(|e| Error::io(root, e))?;
+        }
+        for d in ["layers", "l", "containers"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
