@@ -339,3 +339,47 @@ fn commit_pauses_a_running_container_unless_told_not_to() {
     assert_eq!(b.inspect("c")["State"]["Status"], "running");
     b.ok(&["rm", "-f", "c"]);
 }
+
+#[test]
+fn build_never_reads_a_host_file_swapped_into_the_context() {
+    let b = Berth::with_busybox();
+    let marker = format!("HOST-SECRET-{}-ctx", std::process::id());
+    let host = host_secret(&b, &marker);
+    let ctx = b.scratch().join("ctx");
+    std::fs::create_dir_all(ctx.join("sub")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY f /f\nCOPY . /ctx/\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "Dockerfile\n").unwrap();
+    // Longer than the secret: a read through the link is cut to the size stat'ed.
+    std::fs::write(ctx.join("f"), "innocent".repeat(32)).unwrap();
+    std::fs::write(ctx.join("sub/inner"), "inner").unwrap();
+    std::os::unix::fs::symlink(host.join("secret"), ctx.join("l")).unwrap();
+    std::os::unix::fs::symlink(host.join("hostdir"), ctx.join("dl")).unwrap();
+    let swapper = Swapper::start(&ctx, &[("f", "l"), ("sub", "dl")]);
+    let mut failed = Vec::new();
+    for i in 0..20 {
+        let o = b.run(&["build", "-q", "--no-cache", ctx.to_str().unwrap()]);
+        if !o.status.success() {
+            failed.push(text(&o.stderr));
+            continue;
+        }
+        let img = text(&o.stdout).trim().to_owned();
+        let saved = b.run(&["save", &img]);
+        assert!(saved.status.success(), "{}", describe(&["save"], &saved));
+        assert!(
+            !contains(&saved.stdout, marker.as_bytes()),
+            "the build read the host through the context (round {i})"
+        );
+        b.ok(&["rmi", &img]);
+    }
+    assert!(swapper.stop() > 0, "the swapper never swapped");
+    // A file that changed into a symlink mid-build may fail the build with
+    // one clear line; it never reads the host.
+    for e in &failed {
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+    assert!(failed.len() < 20, "every build failed: {failed:?}");
+}
