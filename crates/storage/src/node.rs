@@ -63,6 +63,13 @@ impl Node {
         Ok(Node { fd, st })
     }
 
+    /// `/proc/self/fd/N` of the descriptor: for the calls that take only a
+    /// path, followed (the magic link leads to this very inode, whatever
+    /// its name now names).
+    pub fn proc_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+
     pub fn kind(&self) -> Kind {
         kind_of(&self.st)
     }
