@@ -339,3 +339,92 @@ fn commit_pauses_a_running_container_unless_told_not_to() {
     assert_eq!(b.inspect("c")["State"]["Status"], "running");
     b.ok(&["rm", "-f", "c"]);
 }
+
+#[test]
+fn build_never_reads_a_host_file_swapped_into_the_context() {
+    let b = Berth::with_busybox();
+    let marker = format!("HOST-SECRET-{}-ctx", std::process::id());
+    let host = host_secret(&b, &marker);
+    let ctx = b.scratch().join("ctx");
+    std::fs::create_dir_all(ctx.join("sub")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY f /f\nCOPY . /ctx/\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "Dockerfile\n").unwrap();
+    // Longer than the secret: a read through the link is cut to the size stat'ed.
+    std::fs::write(ctx.join("f"), "innocent".repeat(32)).unwrap();
+    std::fs::write(ctx.join("sub/inner"), "inner").unwrap();
+    std::os::unix::fs::symlink(host.join("secret"), ctx.join("l")).unwrap();
+    std::os::unix::fs::symlink(host.join("hostdir"), ctx.join("dl")).unwrap();
+    let swapper = Swapper::start(&ctx, &[("f", "l"), ("sub", "dl")]);
+    let mut failed = Vec::new();
+    for i in 0..20 {
+        let o = b.run(&["build", "-q", "--no-cache", ctx.to_str().unwrap()]);
+        if !o.status.success() {
+            failed.push(text(&o.stderr));
+            continue;
+        }
+        let img = text(&o.stdout).trim().to_owned();
+        let saved = b.run(&["save", &img]);
+        assert!(saved.status.success(), "{}", describe(&["save"], &saved));
+        assert!(
+            !contains(&saved.stdout, marker.as_bytes()),
+            "the build read the host through the context (round {i})"
+        );
+        b.ok(&["rmi", &img]);
+    }
+    assert!(swapper.stop() > 0, "the swapper never swapped");
+    // A file that changed into a symlink mid-build may fail the build with
+    // one clear line; it never reads the host.
+    for e in &failed {
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+    assert!(failed.len() < 20, "every build failed: {failed:?}");
+}
+
+#[test]
+fn cp_of_a_fifo_into_a_running_container_never_changes_a_host_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = Berth::with_busybox();
+    let id = run_d(&b, &["--name", "c", "busybox", "sleep", "600"]);
+    exec(&b, "c", "mkdir /data");
+    let victim = b.scratch().join("victim");
+    std::fs::write(&victim, "host").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A tar with one fifo, mode 0666.
+    let mut tb = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Fifo);
+    h.set_mode(0o666);
+    h.set_size(0);
+    tb.append_data(&mut h, "p", std::io::empty()).unwrap();
+    let t = tb.into_inner().unwrap();
+    // The container (here: this thread, in its merged directory) keeps a
+    // symlink to the host file beside the fifo and exchanges the two.
+    let dir = b
+        .root()
+        .join("storage/containers")
+        .join(&id)
+        .join("merged/data");
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    let target = victim.clone();
+    let swapper = std::thread::spawn(move || {
+        let d = std::fs::File::open(&dir).unwrap();
+        let fd = Some(d.as_raw_fd());
+        while !s.load(Ordering::Relaxed) {
+            let _ = std::os::unix::fs::symlink(&target, dir.join("l"));
+            let _ = renameat2(fd, "p", fd, "l", RenameFlags::RENAME_EXCHANGE);
+        }
+    });
+    for i in 0..100 {
+        let _ = b.run_stdin(&["cp", "-", "c:/data"], &t);
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o600, "cp changed the host file's mode (round {i})");
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    b.ok(&["rm", "-f", "c"]);
+}

@@ -411,44 +411,35 @@ impl Extractor {
                 Mode::from_bits_truncate(0o600),
                 stat::makedev(major.into(), minor.into()),
             )?;
-            unistd::fchownat(
-                Some(pfd.as_raw_fd()),
-                Path::new(&name),
-                Some(uid),
-                Some(gid),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )?;
-            stat::fchmodat(
-                Some(pfd.as_raw_fd()),
-                Path::new(&name),
-                Mode::from_bits_truncate(mode),
-                FchmodatFlags::NoFollowSymlink,
-            )
-            .or_else(|e| {
-                // fchmodat without following is ENOTSUP on older kernels;
-                // the node was just created, so it is no symlink.
-                if e == Errno::ENOTSUP || e == Errno::EOPNOTSUPP {
-                    stat::fchmodat(
-                        Some(pfd.as_raw_fd()),
-                        Path::new(&name),
-                        Mode::from_bits_truncate(mode),
-                        FchmodatFlags::FollowSymlink,
-                    )
-                } else {
-                    Err(e)
-                }
-            })?;
-            let p = proc_path(pfd, &name);
-            for (k, v) in &xattrs {
-                xattr::set(&p, k, v)?;
+            // The node is held by a descriptor and its type checked on it
+            // before its metadata is set through that descriptor: in a
+            // running container (`cp` in) it may have been replaced by a
+            // symlink meanwhile, which must never be followed.
+            let node = crate::node::Node::open(pfd, &name)?;
+            let expected = if kind.is_character_special() {
+                crate::node::Kind::Char
+            } else if kind.is_block_special() {
+                crate::node::Kind::Block
+            } else {
+                crate::node::Kind::Fifo
+            };
+            if node.kind() != expected {
+                return Err(EntryError::Unsafe(
+                    "the entry was replaced while it was written".to_owned(),
+                ));
             }
-            stat::utimensat(
-                Some(pfd.as_raw_fd()),
-                Path::new(&name),
-                &mtime,
-                &mtime,
-                UtimensatFlags::NoFollowSymlink,
+            let p = node.proc_path();
+            unistd::chown(&p, Some(uid), Some(gid))?;
+            stat::fchmodat(
+                None,
+                &p,
+                Mode::from_bits_truncate(mode),
+                FchmodatFlags::FollowSymlink,
             )?;
+            for (k, v) in &xattrs {
+                xattr::set_deref(&p, k, v)?;
+            }
+            stat::utimensat(None, &p, &mtime, &mtime, UtimensatFlags::FollowSymlink)?;
         } else {
             return Err(EntryError::Unsafe(format!(
                 "unsupported entry type {:?}",

@@ -22,7 +22,7 @@
 mod copy;
 mod diff;
 mod extract;
-mod node;
+pub mod node;
 mod sys;
 
 pub use diff::{Change, ChangeKind};

@@ -7,6 +7,7 @@
 //! symlink swapped in at any moment is read as a symlink, never followed.
 
 use crate::sys;
+pub use crate::sys::{open_beneath, open_in_root};
 use nix::dir::Dir;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode};
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 /// The kinds of entry a tree holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     File,
     Dir,
     Symlink,
@@ -30,7 +31,7 @@ pub(crate) enum Kind {
     Socket,
 }
 
-pub(crate) fn kind_of(st: &FileStat) -> Kind {
+pub fn kind_of(st: &FileStat) -> Kind {
     match st.st_mode & libc::S_IFMT {
         libc::S_IFREG => Kind::File,
         libc::S_IFDIR => Kind::Dir,
@@ -43,12 +44,12 @@ pub(crate) fn kind_of(st: &FileStat) -> Kind {
 }
 
 /// A 0/0 character device: overlay's whiteout.
-pub(crate) fn stat_is_whiteout(st: &FileStat) -> bool {
+pub fn stat_is_whiteout(st: &FileStat) -> bool {
     kind_of(st) == Kind::Char && st.st_rdev == 0
 }
 
 /// One entry, held by an `O_PATH` descriptor of the entry itself.
-pub(crate) struct Node {
+pub struct Node {
     fd: OwnedFd,
     pub st: FileStat,
 }
@@ -60,6 +61,13 @@ impl Node {
         let fd = sys::open_at(dir, Path::new(name), OFlag::O_PATH, 0)?;
         let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
         Ok(Node { fd, st })
+    }
+
+    /// `/proc/self/fd/N` of the descriptor: for the calls that take only a
+    /// path, followed (the magic link leads to this very inode, whatever
+    /// its name now names).
+    pub fn proc_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
     }
 
     pub fn kind(&self) -> Kind {
@@ -102,7 +110,7 @@ impl Node {
 /// `/proc/self/fd/<dir>/<name>`: `name` in the directory held by `dir`, for
 /// the calls that take only a path; used with calls that do not follow the
 /// last component (`lgetxattr`, `llistxattr`).
-pub(crate) fn at_path(dir: BorrowedFd<'_>, name: &OsStr) -> PathBuf {
+pub fn at_path(dir: BorrowedFd<'_>, name: &OsStr) -> PathBuf {
     let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
     p.push(name);
     p
@@ -110,13 +118,13 @@ pub(crate) fn at_path(dir: BorrowedFd<'_>, name: &OsStr) -> PathBuf {
 
 /// `name`'s extended attributes (without following it), sorted, overlay's
 /// own left out.
-pub(crate) fn xattrs(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+pub fn xattrs(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let p = at_path(dir, name);
     keep_xattrs(xattr::list(&p)?, |n| xattr::get(&p, n))
 }
 
 /// The extended attributes of an open file or directory, as [`xattrs`].
-pub(crate) fn fd_xattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+pub fn fd_xattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let f = File::from(fd.try_clone_to_owned()?);
     keep_xattrs(xattr::FileExt::list_xattr(&f)?, |n| {
         xattr::FileExt::get_xattr(&f, n)
@@ -142,7 +150,7 @@ fn keep_xattrs(
 }
 
 /// The names in the directory held by `dir`, sorted (`.` and `..` left out).
-pub(crate) fn list(dir: BorrowedFd<'_>) -> io::Result<BTreeSet<OsString>> {
+pub fn list(dir: BorrowedFd<'_>) -> io::Result<BTreeSet<OsString>> {
     let mut d = Dir::openat(
         Some(dir.as_raw_fd()),
         ".",
@@ -162,7 +170,7 @@ pub(crate) fn list(dir: BorrowedFd<'_>) -> io::Result<BTreeSet<OsString>> {
 
 /// Whether an error means the entry changed under the reader (removed, or
 /// replaced by something of another type): the walk skips such an entry.
-pub(crate) fn vanished(e: &io::Error) -> bool {
+pub fn vanished(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP) | Some(libc::EXDEV)
