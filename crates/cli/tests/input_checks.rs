@@ -67,6 +67,13 @@ fn empty_variable_names_are_refused() {
         "echo \"[$E]\"",
     ]);
     assert_eq!(out, "[]\n");
+    // exec refuses them as well.
+    b.ok(&["run", "-d", "--name", "e", "busybox", "sleep", "1000"]);
+    for bad in ["=x", ""] {
+        let e = b.fails(&["exec", "-e", bad, "e", "true"], 125);
+        assert!(e.contains("invalid environment variable:"), "{e}");
+    }
+    b.ok(&["rm", "-f", "e"]);
 }
 
 #[test]
