@@ -67,6 +67,13 @@ fn empty_variable_names_are_refused() {
         "echo \"[$E]\"",
     ]);
     assert_eq!(out, "[]\n");
+    // exec refuses them as well.
+    b.ok(&["run", "-d", "--name", "e", "busybox", "sleep", "1000"]);
+    for bad in ["=x", ""] {
+        let e = b.fails(&["exec", "-e", bad, "e", "true"], 125);
+        assert!(e.contains("invalid environment variable:"), "{e}");
+    }
+    b.ok(&["rm", "-f", "e"]);
 }
 
 #[test]
@@ -173,6 +180,17 @@ fn mounts_on_proc_are_refused_as_runc_refuses_them() {
         "/proc/cpuinfo",
     ]);
     assert_eq!(out, "fake cpuinfo\n");
+    // A procfs over /proc is what runc, and so Docker, accepts (monitoring agents).
+    b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "/proc:/proc",
+        "busybox",
+        "test",
+        "-e",
+        "/proc/1/status",
+    ]);
     // An image's Volumes on /proc are refused at create too.
     for vol in ["/proc", "/proc/sys"] {
         let ctx = b.scratch().join(format!("ctx{}", vol.replace('/', "-")));

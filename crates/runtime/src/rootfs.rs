@@ -126,6 +126,19 @@ fn in_root(flags: OFlag) -> OpenHow {
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
 }
 
+/// `openat2`, again while it says EAGAIN: with `RESOLVE_IN_ROOT` the kernel
+/// refuses a lookup through `..` when any rename or mount happened meanwhile
+/// anywhere on the machine (as runc's securejoin, retried).
+fn openat2_retry(dirfd: i32, path: &Path, how: impl Fn() -> OpenHow) -> nix::Result<i32> {
+    let mut tries = 0;
+    loop {
+        match openat2(dirfd, path, how()) {
+            Err(nix::errno::Errno::EAGAIN) if tries < 128 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
 fn owned(fd: i32) -> OwnedFd {
     crate::sys::take_fd(fd)
 }
@@ -153,7 +166,7 @@ impl Root {
             .filter(|c| matches!(c, Component::Normal(_)))
             .collect();
         let how = || in_root(OFlag::O_PATH);
-        match openat2(self.fd.as_raw_fd(), &rel, how()) {
+        match openat2_retry(self.fd.as_raw_fd(), &rel, how) {
             Ok(fd) => return Ok(owned(fd)),
             Err(nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", path.display())),
@@ -165,16 +178,14 @@ impl Root {
             let parent = if prefix.as_os_str().is_empty() {
                 nix::unistd::dup(self.fd.as_raw_fd()).map(owned)
             } else {
-                openat2(
-                    self.fd.as_raw_fd(),
-                    &prefix,
-                    in_root(OFlag::O_PATH | OFlag::O_DIRECTORY),
-                )
+                openat2_retry(self.fd.as_raw_fd(), &prefix, || {
+                    in_root(OFlag::O_PATH | OFlag::O_DIRECTORY)
+                })
                 .map(owned)
             }
             .context(|| format!("resolve {} in rootfs", prefix.display()))?;
             prefix.push(c);
-            match openat2(self.fd.as_raw_fd(), &prefix, how()) {
+            match openat2_retry(self.fd.as_raw_fd(), &prefix, how) {
                 Ok(fd) if last => return Ok(owned(fd)),
                 Ok(fd) => drop(owned(fd)),
                 Err(nix::errno::Errno::ENOENT) => {
@@ -216,7 +227,7 @@ impl Root {
                         }
                     }
                     if last {
-                        return openat2(self.fd.as_raw_fd(), &prefix, how())
+                        return openat2_retry(self.fd.as_raw_fd(), &prefix, how)
                             .map(owned)
                             .context(|| format!("open {} in rootfs", prefix.display()));
                     }
