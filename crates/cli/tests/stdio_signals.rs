@@ -370,7 +370,7 @@ fn runtime_programs_start_with_default_signals() {
     let rt = rt.to_str().unwrap();
     // berth started with SIGINT and SIGQUIT ignored.
     let ignoring = |args: &[&str]| {
-        let mut c = b.cmd(args);
+        let c = b.cmd(args);
         let berth = c.get_program().to_owned();
         let all: Vec<std::ffi::OsString> = c.get_args().map(|a| a.to_owned()).collect();
         let mut sh = Command::new("sh");
