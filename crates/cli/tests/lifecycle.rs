@@ -1143,16 +1143,19 @@ fn foreground_run_under_its_monitor() {
             "busybox",
             "sh",
             "-c",
-            "trap 'exit 7' TERM; sleep 100 & wait",
+            "trap 'exit 7' TERM; touch /tmp/trapped; sleep 100 & wait",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until(10, "trap to run", || {
-        b.ok(&["ps", "--format", "{{.Names}}"]).contains("trap")
+    // Once the trap is set (a TERM before it is discarded: the shell is
+    // PID 1), berth, attached before the start, passes signals on.
+    wait_until(20, "trap to be set", || {
+        b.run(&["exec", "trap", "test", "-f", "/tmp/trapped"])
+            .status
+            .success()
     });
-    std::thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(child.wait().unwrap().code(), Some(7));

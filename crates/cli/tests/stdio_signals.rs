@@ -346,3 +346,68 @@ fn container_processes_start_with_default_signals() {
     assert_eq!(text(&out.stderr), "", "{}", describe(&args, &out));
     assert!(out.status.success(), "{}", describe(&args, &out));
 }
+
+/// Hole 5, for runtimes that pass on what they inherit (runc, crun): berth
+/// and the monitor start a `--runtime` program with default dispositions
+/// and an empty mask, even when berth itself was started with signals
+/// ignored (as a shell's background job is).
+#[test]
+fn runtime_programs_start_with_default_signals() {
+    let b = Berth::with_busybox();
+    let dir = b.scratch();
+    let sigs = dir.join("sigs");
+    let rt = dir.join("rt");
+    std::fs::write(
+        &rt,
+        format!(
+            "#!/bin/sh\ngrep -E '^Sig(Ign|Blk)' /proc/self/status >> {}\nexec {} \"$@\"\n",
+            sigs.display(),
+            common::runtime().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rt, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let rt = rt.to_str().unwrap();
+    // berth started with SIGINT and SIGQUIT ignored.
+    let ignoring = |args: &[&str]| {
+        let c = b.cmd(args);
+        let berth = c.get_program().to_owned();
+        let all: Vec<std::ffi::OsString> = c.get_args().map(|a| a.to_owned()).collect();
+        let mut sh = Command::new("sh");
+        sh.args(["-c", "trap '' INT QUIT; exec \"$@\"", "sh"])
+            .arg(berth)
+            .args(all);
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        let out = sh.stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "{}", describe(args, &out));
+        text(&out.stdout)
+    };
+    ignoring(&["run", "--rm", "--runtime", rt, "busybox", "true"]);
+    ignoring(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "--runtime",
+        rt,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    ignoring(&["exec", "box", "true"]);
+    b.ok(&["rm", "-f", "box"]);
+    let seen = std::fs::read_to_string(&sigs).unwrap();
+    let bad: Vec<&str> = seen
+        .lines()
+        .filter(|l| !l.ends_with("\t0000000000000000"))
+        .collect();
+    assert!(
+        seen.lines().count() >= 8 && bad.is_empty(),
+        "runtime programs started with signals ignored or blocked:\n{seen}"
+    );
+}

@@ -119,6 +119,9 @@ impl Engine {
         let bin =
             crate::volumes::container_runtime(&c.config.host).unwrap_or_else(|_| runtime_binary());
         let mut c = Command::new(bin);
+        // A runtime passes what it inherits on to the processes it starts
+        // (runc, crun): give it default dispositions and an empty mask.
+        berth_runtime::clean_signals_on_spawn(&mut c);
         c.arg("--root").arg(self.run.join("runtime"));
         c
     }
@@ -833,7 +836,6 @@ impl Engine {
                 .map_err(|err| EngineError::Other(err.to_string()))?
         };
         crate::lifecycle::set_stdio(&mut cmd, &mut stdio);
-        berth_runtime::clean_signals_on_spawn(&mut cmd);
         let status = cmd
             .spawn()
             .and_then(|child| crate::lifecycle::wait_forwarding_signals(child, &mut stdio))

@@ -249,7 +249,9 @@ impl Engine {
         if c.state != State::Running {
             return Err(not_running());
         }
-        let st = std::process::Command::new(container_runtime(&c.config.host)?)
+        let mut cmd = std::process::Command::new(container_runtime(&c.config.host)?);
+        berth_runtime::clean_signals_on_spawn(&mut cmd);
+        let st = cmd
             .arg("--root")
             .arg(self.run_dir().join("runtime"))
             .arg("state")

@@ -79,6 +79,7 @@ fn runtime_error(args: &Args) -> Option<String> {
 
 fn runtime(args: &Args) -> Command {
     let mut c = Command::new(&args.runtime);
+    sys::clean_signals_on_spawn(&mut c);
     c.arg("--root")
         .arg(&args.runtime_root)
         .arg("--log")
