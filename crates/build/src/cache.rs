@@ -90,10 +90,15 @@ impl Cache {
         Ok(())
     }
 
-    /// The content digest of the regular file `path` whose metadata is
-    /// `m`: remembered when its device, inode, size, mtime and ctime are
+    /// The content digest of the regular file `path` (open as `file`,
+    /// whose metadata is `m`): remembered when its device, inode, size, mtime and ctime are
     /// those recorded, else hashed (and recorded once it has settled).
-    pub fn file_digest(&self, path: &Path, m: &std::fs::Metadata) -> std::io::Result<Digest> {
+    pub fn file_digest(
+        &self,
+        path: &Path,
+        m: &std::fs::Metadata,
+        file: &mut std::fs::File,
+    ) -> std::io::Result<Digest> {
         let abs = std::path::absolute(path)?;
         let key = abs.as_os_str().as_bytes();
         let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
@@ -134,7 +139,7 @@ impl Cache {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
-        let digest = crate::context::hash_file(path)?;
+        let digest = crate::context::hash_reader(file)?;
         if now - mtime.max(ctime) > SETTLED_NS {
             let _ = self.conn.prepare_cached(
                 "INSERT INTO build_file_digests (path, dev, ino, size, mtime_ns, ctime_ns, digest)
@@ -196,7 +201,11 @@ mod tests {
         std::fs::write(&f, "one").unwrap();
         let meta = || std::fs::metadata(&f).unwrap();
         // Just written: hashed, not recorded.
-        assert_eq!(c.file_digest(&f, &meta()).unwrap(), Digest::of(b"one"));
+        assert_eq!(
+            c.file_digest(&f, &meta(), &mut std::fs::File::open(&f).unwrap())
+                .unwrap(),
+            Digest::of(b"one")
+        );
         let count = || -> i64 {
             c.conn
                 .query_row("SELECT count(*) FROM build_file_digests", [], |r| r.get(0))
@@ -222,8 +231,16 @@ mod tests {
                 ],
             )
             .unwrap();
-        assert_eq!(c.file_digest(&f, &m).unwrap(), Digest::of(b"remembered"));
+        assert_eq!(
+            c.file_digest(&f, &m, &mut std::fs::File::open(&f).unwrap())
+                .unwrap(),
+            Digest::of(b"remembered")
+        );
         std::fs::write(&f, "two").unwrap();
-        assert_eq!(c.file_digest(&f, &meta()).unwrap(), Digest::of(b"two"));
+        assert_eq!(
+            c.file_digest(&f, &meta(), &mut std::fs::File::open(&f).unwrap())
+                .unwrap(),
+            Digest::of(b"two")
+        );
     }
 }

@@ -2,23 +2,66 @@
 //! their content digest for the cache, placing them under the
 //! destination, and the tar stream that writes them into a layer.
 //! Paths inside a root (the context, an image's rootfs) are resolved with
-//! symlinks kept inside that root.
+//! symlinks kept inside that root, and every file is read through
+//! descriptors relative to the root's: a directory is walked through its
+//! own descriptor, an entry opened without following it, and a file read
+//! is reopened beneath the root with no symlink on the way
+//! (`openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`), its type checked on
+//! the opened descriptor. A file replaced by a symlink meanwhile fails the
+//! copy; nothing outside the root is ever read.
 
 use crate::ignore::{clean, match_component, Ignore};
 use berth_digest::{Digest, Hasher};
+use berth_storage::node::{self as fsnode, Kind as NodeKind, Node};
+use nix::fcntl::{AtFlags, OFlag};
 use std::collections::{BTreeMap, VecDeque};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// The directory `rel` beneath `root` (`""`: the root itself), with no
+/// symlink and no `..` on the way.
+fn open_dir_beneath(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    let p = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    fsnode::open_beneath(root, p, OFlag::O_PATH | OFlag::O_DIRECTORY)
+}
+
+/// The entry `rel` beneath `root`, not followed, with its parent's
+/// descriptor; `""` is the root itself.
+fn node_beneath(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Node> {
+    match rel.file_name() {
+        None => Node::open(root, OsStr::new(".")),
+        Some(name) => {
+            let dir = open_dir_beneath(root, rel.parent().unwrap_or(Path::new("")))?;
+            Node::open(dir.as_fd(), name)
+        }
+    }
+}
 
 /// Resolves `path` inside `root` as if `root` were `/`: symlinks are
 /// followed (the last component's only with `follow_last`) but never lead
 /// out of `root`. Returns the path relative to `root`; components that do
 /// not exist are kept as written.
 pub fn resolve_in_root(root: &Path, path: &Path, follow_last: bool) -> io::Result<PathBuf> {
+    let fd: OwnedFd = fs::File::open(root)?.into();
+    resolve_beneath(fd.as_fd(), path, follow_last)
+}
+
+/// [`resolve_in_root`] for the directory held by `root`: each component is
+/// looked at (and a symlink read) through its parent's descriptor.
+pub fn resolve_beneath(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    follow_last: bool,
+) -> io::Result<PathBuf> {
     let mut done: Vec<OsString> = Vec::new();
     let mut todo: VecDeque<OsString> = path
         .components()
@@ -34,10 +77,21 @@ pub fn resolve_in_root(root: &Path, path: &Path, follow_last: bool) -> io::Resul
             done.pop();
             continue;
         }
-        let here: PathBuf = done.iter().collect::<PathBuf>().join(&c);
         let last = todo.is_empty();
-        match fs::symlink_metadata(root.join(&here)) {
-            Ok(m) if m.file_type().is_symlink() && (!last || follow_last) => {
+        let parent: PathBuf = done.iter().collect();
+        let found = open_dir_beneath(root, &parent).ok().and_then(|d| {
+            nix::sys::stat::fstatat(
+                Some(d.as_raw_fd()),
+                c.as_os_str(),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .ok()
+            .map(|st| (d, st))
+        });
+        match found {
+            Some((d, st))
+                if fsnode::kind_of(&st) == NodeKind::Symlink && (!last || follow_last) =>
+            {
                 links += 1;
                 if links > 40 {
                     return Err(io::Error::other(format!(
@@ -45,7 +99,8 @@ pub fn resolve_in_root(root: &Path, path: &Path, follow_last: bool) -> io::Resul
                         path.display()
                     )));
                 }
-                let target = fs::read_link(root.join(&here))?;
+                let target =
+                    PathBuf::from(nix::fcntl::readlinkat(Some(d.as_raw_fd()), c.as_os_str())?);
                 if target.is_absolute() {
                     done.clear();
                 }
@@ -71,12 +126,39 @@ pub fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
+/// A file of a tree, read only through the tree's root descriptor.
+#[derive(Debug, Clone)]
+pub struct TreeFile {
+    root: Arc<OwnedFd>,
+    /// Relative to the tree's root.
+    pub rel: PathBuf,
+    /// For messages and the digest cache's key.
+    pub abs: PathBuf,
+}
+
+impl TreeFile {
+    /// Opens the regular file beneath the root (no symlink, no `..` on
+    /// the way, the last component not followed) and returns it with its
+    /// metadata, both from the opened descriptor.
+    pub fn open(&self) -> io::Result<(fs::File, fs::Metadata)> {
+        let node = node_beneath(self.root.as_fd(), &self.rel)?;
+        if node.kind() != NodeKind::File {
+            return Err(io::Error::other(format!(
+                "{}: not a regular file",
+                self.abs.display()
+            )));
+        }
+        let f = node.open_file()?;
+        let m = f.metadata()?;
+        Ok((f, m))
+    }
+}
+
 /// What one entry of a copy is made from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A file, directory or symlink on the host (in the context or in a
-    /// mounted image).
-    Path(PathBuf),
+    /// A file, directory or symlink of a tree (the context or a mounted image).
+    Path(TreeFile),
     /// Bytes (a heredoc).
     Bytes(Vec<u8>),
 }
@@ -100,15 +182,35 @@ pub enum Kind {
 }
 
 /// A tree to copy from: the build context (with its .dockerignore) or an
-/// image's root filesystem.
+/// image's root filesystem, held by a descriptor of its root.
 pub struct Tree<'a> {
     pub root: PathBuf,
+    fd: Arc<OwnedFd>,
     pub ignore: Option<&'a Ignore>,
 }
 
-impl Tree<'_> {
+impl<'a> Tree<'a> {
+    /// Opens the tree at `root` (a directory the user or the builder named).
+    pub fn open(root: &Path, ignore: Option<&'a Ignore>) -> io::Result<Tree<'a>> {
+        let fd: OwnedFd = fs::File::open(root)?.into();
+        Ok(Tree {
+            root: root.to_owned(),
+            fd: Arc::new(fd),
+            ignore,
+        })
+    }
+
     fn excluded(&self, rel: &str) -> bool {
         self.ignore.is_some_and(|i| i.excluded(rel))
+    }
+
+    /// The file `rel` of the tree (for reading it through the root's descriptor).
+    pub fn file(&self, rel: &Path) -> TreeFile {
+        TreeFile {
+            root: Arc::clone(&self.fd),
+            rel: rel.to_owned(),
+            abs: self.root.join(rel),
+        }
     }
 
     /// Relative paths (resolved inside the tree) that `src` names: itself,
@@ -116,9 +218,9 @@ impl Tree<'_> {
     pub fn matches(&self, src: &str) -> io::Result<Vec<String>> {
         let cleaned = clean(src);
         if !has_glob(&cleaned) {
-            let rel = resolve_in_root(&self.root, Path::new(&cleaned), true)?;
+            let rel = resolve_beneath(self.fd.as_fd(), Path::new(&cleaned), true)?;
             let rel_s = rel.to_string_lossy().into_owned();
-            let exists = fs::symlink_metadata(self.root.join(&rel)).is_ok();
+            let exists = node_beneath(self.fd.as_fd(), &rel).is_ok();
             if !exists || self.excluded(&rel_s) {
                 return Ok(Vec::new());
             }
@@ -135,12 +237,12 @@ impl Tree<'_> {
         let Some((p, rest)) = parts.split_first() else {
             return Ok(());
         };
-        let dir = self.root.join(&prefix);
-        let mut names: Vec<OsString> = match fs::read_dir(&dir) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
+        let names = match open_dir_beneath(self.fd.as_fd(), Path::new(&prefix))
+            .and_then(|d| fsnode::list(d.as_fd()))
+        {
+            Ok(names) => names,
             Err(_) => return Ok(()),
         };
-        names.sort();
         for n in names {
             let name = n.to_string_lossy();
             if !match_component(p, &name) {
@@ -166,78 +268,92 @@ impl Tree<'_> {
     /// The entries copying `rel` to `dest` makes: a file or symlink as
     /// `dest`, a directory's contents (recursively) below `dest`.
     pub fn entries(&self, rel: &str, dest: &Path, out: &mut Vec<Entry>) -> io::Result<()> {
-        let abs = self.root.join(rel);
-        let m = fs::symlink_metadata(&abs)?;
-        if m.is_dir() {
-            out.push(entry_of(&abs, &m, dest.to_owned())?);
-            self.walk(rel, &abs, dest, out)
-        } else {
-            out.push(entry_of(&abs, &m, dest.to_owned())?);
-            Ok(())
+        let relp = Path::new(rel);
+        let node = node_beneath(self.fd.as_fd(), relp)?;
+        out.push(self.entry_of(relp, &node, dest.to_owned())?);
+        if node.kind() == NodeKind::Dir {
+            let dir = node.open_dir()?;
+            self.walk(rel, relp, dir.as_fd(), dest, out)?;
         }
+        Ok(())
     }
 
-    fn walk(&self, rel: &str, abs: &Path, dest: &Path, out: &mut Vec<Entry>) -> io::Result<()> {
-        let mut names: Vec<OsString> = fs::read_dir(abs)?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<io::Result<_>>()?;
-        names.sort();
-        for n in names {
+    /// The entries below the directory held by `dir` (`rel` in the tree).
+    fn walk(
+        &self,
+        rel: &str,
+        relp: &Path,
+        dir: BorrowedFd<'_>,
+        dest: &Path,
+        out: &mut Vec<Entry>,
+    ) -> io::Result<()> {
+        for n in fsnode::list(dir)? {
             let crel = if rel.is_empty() {
                 n.to_string_lossy().into_owned()
             } else {
                 format!("{rel}/{}", n.to_string_lossy())
             };
-            let cabs = abs.join(&n);
-            let m = fs::symlink_metadata(&cabs)?;
+            let crelp = relp.join(&n);
+            let node = match Node::open(dir, &n) {
+                Ok(node) => node,
+                // Removed since the directory was read.
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => continue,
+                Err(e) => return Err(e),
+            };
+            let is_dir = node.kind() == NodeKind::Dir;
             if self.excluded(&crel) {
                 // An exception may re-include something below.
-                if m.is_dir() && self.ignore.is_some_and(Ignore::has_exceptions) {
-                    self.walk(&crel, &cabs, &dest.join(&n), out)?;
+                if is_dir && self.ignore.is_some_and(Ignore::has_exceptions) {
+                    let sub = node.open_dir()?;
+                    self.walk(&crel, &crelp, sub.as_fd(), &dest.join(&n), out)?;
                 }
                 continue;
             }
             let cdest = dest.join(&n);
-            out.push(entry_of(&cabs, &m, cdest.clone())?);
-            if m.is_dir() {
-                self.walk(&crel, &cabs, &cdest, out)?;
+            out.push(self.entry_of(&crelp, &node, cdest.clone())?);
+            if is_dir {
+                let sub = node.open_dir()?;
+                self.walk(&crel, &crelp, sub.as_fd(), &cdest, out)?;
             }
         }
         Ok(())
     }
+
+    fn entry_of(&self, rel: &Path, node: &Node, dest: PathBuf) -> io::Result<Entry> {
+        let file = self.file(rel);
+        let kind = match node.kind() {
+            NodeKind::Dir => Kind::Dir,
+            NodeKind::Symlink => Kind::Symlink(node.read_link()?),
+            NodeKind::File => Kind::File,
+            _ => {
+                return Err(io::Error::other(format!(
+                    "{}: only files, directories and symlinks can be copied",
+                    file.abs.display()
+                )))
+            }
+        };
+        let st = &node.st;
+        Ok(Entry {
+            source: Source::Path(file),
+            dest,
+            size: if kind == Kind::File {
+                st.st_size.max(0) as u64
+            } else {
+                0
+            },
+            kind,
+            mode: st.st_mode & 0o7777,
+            mtime: st.st_mtime,
+        })
+    }
 }
 
-fn entry_of(abs: &Path, m: &fs::Metadata, dest: PathBuf) -> io::Result<Entry> {
-    let ft = m.file_type();
-    let kind = if ft.is_dir() {
-        Kind::Dir
-    } else if ft.is_symlink() {
-        Kind::Symlink(fs::read_link(abs)?)
-    } else if ft.is_file() {
-        Kind::File
-    } else {
-        return Err(io::Error::other(format!(
-            "{}: only files, directories and symlinks can be copied",
-            abs.display()
-        )));
-    };
-    Ok(Entry {
-        source: Source::Path(abs.to_owned()),
-        dest,
-        kind,
-        mode: m.mode() & 0o7777,
-        mtime: m.mtime(),
-        size: if ft.is_file() { m.len() } else { 0 },
-    })
-}
-
-/// The sha256 of a file's content.
-pub fn hash_file(p: &Path) -> io::Result<Digest> {
-    let mut f = fs::File::open(p)?;
+/// The sha256 of what `r` reads.
+pub fn hash_reader(r: &mut dyn Read) -> io::Result<Digest> {
     let mut h = Hasher::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf)?;
+        let n = r.read(&mut buf)?;
         if n == 0 {
             return Ok(h.finish());
         }
@@ -247,10 +363,11 @@ pub fn hash_file(p: &Path) -> io::Result<Digest> {
 
 /// The digest of what a copy writes: each entry's destination, kind, mode
 /// and content (not mtimes, as Docker's cache ignores them). A file's
-/// content digest comes from `file_digest` (which may remember it).
+/// content digest comes from `file_digest` (which may remember it), given
+/// the file's name, its metadata and the file opened through its tree.
 pub fn digest_entries(
     entries: &[Entry],
-    file_digest: &mut dyn FnMut(&Path, &fs::Metadata) -> io::Result<Digest>,
+    file_digest: &mut dyn FnMut(&Path, &fs::Metadata, &mut fs::File) -> io::Result<Digest>,
 ) -> io::Result<Digest> {
     let mut h = Hasher::new();
     for e in entries {
@@ -269,8 +386,8 @@ pub fn digest_entries(
             match &e.source {
                 Source::Bytes(b) => h.update(b),
                 Source::Path(p) => {
-                    let m = fs::symlink_metadata(p)?;
-                    h.update(file_digest(p, &m)?.hex().as_bytes());
+                    let (mut f, m) = p.open()?;
+                    h.update(file_digest(&p.abs, &m, &mut f)?.hex().as_bytes());
                 }
             }
         }
@@ -322,7 +439,7 @@ pub fn write_tar(entries: &[Entry], meta: Meta, out: impl Write) -> io::Result<(
                 match &e.source {
                     Source::Bytes(bytes) => b.append_data(&mut h, &e.dest, &bytes[..])?,
                     Source::Path(p) => {
-                        let f = fs::File::open(p)?;
+                        let (f, _) = p.open()?;
                         let r = f.take(e.size).chain(io::repeat(0)).take(e.size);
                         b.append_data(&mut h, &e.dest, r)?
                     }
@@ -429,10 +546,7 @@ mod tests {
             fs::write(p, f).unwrap();
         }
         let ig = Ignore::parse("b.txt\nskip\nsub/*.log\n");
-        let t = Tree {
-            root: r.to_owned(),
-            ignore: Some(&ig),
-        };
+        let t = Tree::open(r, Some(&ig)).unwrap();
         assert_eq!(t.matches("*.txt").unwrap(), vec!["a.txt"]);
         assert_eq!(t.matches("*/*.txt").unwrap(), vec!["sub/d.txt"]);
         assert!(t.matches("b.txt").unwrap().is_empty());
@@ -445,7 +559,7 @@ mod tests {
             names,
             vec!["app", "app/a.txt", "app/c.md", "app/sub", "app/sub/d.txt"]
         );
-        let plain = &mut |p: &Path, _: &fs::Metadata| hash_file(p);
+        let plain = &mut |_: &Path, _: &fs::Metadata, f: &mut fs::File| hash_reader(f);
         let d1 = digest_entries(&e, plain).unwrap();
         fs::write(r.join("c.md"), "changed").unwrap();
         let mut e2 = Vec::new();

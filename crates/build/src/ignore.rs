@@ -136,6 +136,29 @@ pub fn clean(p: &str) -> String {
     out.join("/")
 }
 
+/// A `.dockerignore` pattern as Docker reads it: Go's `filepath.Clean`
+/// (which keeps the `..` that lead out of a relative path: such a pattern
+/// matches nothing in the context, `../*` included) then one leading `/`
+/// dropped; "" for a pattern that names the context's root.
+pub fn clean_pattern(p: &str) -> String {
+    let rooted = p.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => match out.last() {
+                Some(&last) if last != ".." => {
+                    out.pop();
+                }
+                _ if rooted => {}
+                _ => out.push(".."),
+            },
+            c => out.push(c),
+        }
+    }
+    out.join("/")
+}
+
 #[derive(Debug, Clone)]
 struct Pattern {
     parts: Vec<String>,
@@ -153,16 +176,22 @@ impl Ignore {
     /// lines skipped, surrounding blanks trimmed.
     pub fn parse(text: &str) -> Ignore {
         let mut patterns = Vec::new();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for line in text.lines() {
+            // As Docker's ReadAll: a comment starts in the first column.
+            if line.starts_with('#') {
+                continue;
+            }
             let t = line.trim();
-            if t.is_empty() || t.starts_with('#') {
+            if t.is_empty() {
                 continue;
             }
             let (exclusion, t) = match t.strip_prefix('!') {
                 Some(r) => (true, r.trim()),
                 None => (false, t),
             };
-            let cleaned = clean(t);
+            let cleaned = clean_pattern(t);
+            // "." and "/" name the context itself, which no pattern excludes.
             if cleaned.is_empty() {
                 continue;
             }
@@ -260,6 +289,31 @@ mod tests {
         // The last match wins.
         let ig = Ignore::parse("!a\na\n");
         assert!(ig.excluded("a"));
+    }
+
+    #[test]
+    fn patterns_leading_out_of_the_context_match_nothing() {
+        // Docker: filepath.Clean keeps a leading "..", and no path in the
+        // context starts with one.
+        let ig = Ignore::parse("../*\n");
+        assert!(!ig.excluded("a"));
+        assert!(!ig.excluded("dir/file"));
+        let ig = Ignore::parse("a/../../b\n../x/y\n");
+        assert!(!ig.excluded("b"));
+        assert!(!ig.excluded("x/y"));
+        // A rooted pattern's ".." stops at the root: /../x is x.
+        let ig = Ignore::parse("/../x\n");
+        assert!(ig.excluded("x"));
+        // ".." inside a pattern is cleaned away.
+        let ig = Ignore::parse("a/../b\n");
+        assert!(ig.excluded("b"));
+        assert!(!ig.excluded("a"));
+        // A comment starts in the first column only.
+        let ig = Ignore::parse(" #x\n");
+        assert!(ig.excluded("#x"));
+        assert_eq!(clean_pattern("../*"), "../*");
+        assert_eq!(clean_pattern("/.."), "");
+        assert_eq!(clean_pattern("./a/b/../c/"), "a/c");
     }
 
     #[test]

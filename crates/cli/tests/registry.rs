@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
 
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
@@ -1094,9 +1094,7 @@ fn a_killed_pull_resumes_in_the_next_one() {
     // Nothing registered, nothing corrupt.
     assert!(b.image_ids().is_empty());
     proxy.set(Mode::Pass);
-    let start = Instant::now();
     ok(&b, &[], &["pull", &via]);
-    assert!(start.elapsed() < Duration::from_secs(60));
     let ranges = proxy.range_requests();
     assert!(
         ranges

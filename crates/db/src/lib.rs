@@ -59,7 +59,7 @@ pub fn open_connection(root: &Path) -> Result<Connection> {
     })?;
     let path = root.join(DB_FILE);
     let p = path.display().to_string();
-    let conn = Connection::open(&path).map_err(sqlite_err(&p, "open"))?;
+    let conn = open_private(&path).map_err(sqlite_err(&p, "open"))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(sqlite_err(&p, "set busy timeout"))?;
     // Switching to WAL needs a moment of exclusive access: retry while another process
@@ -78,6 +78,33 @@ pub fn open_connection(root: &Path) -> Result<Connection> {
     conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;")
         .map_err(sqlite_err(&p, "set pragmas"))?;
     Ok(conn)
+}
+
+/// Opens the database file, creating it for root alone (0600) when missing: it holds
+/// containers' environment, and SQLite gives its `-wal` and `-shm` files the mode of
+/// the database. An existing file costs no more than a plain open.
+fn open_private(path: &Path) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = OpenFlags::default();
+    match Connection::open_with_flags(path, flags - OpenFlags::SQLITE_OPEN_CREATE) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            // Missing (or any other trouble, which the next open reports).
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+            match created {
+                Ok(_) => Connection::open_with_flags(path, flags),
+                Err(c) if c.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Connection::open_with_flags(path, flags)
+                }
+                Err(_) => Err(e),
+            }
+        }
+    }
 }
 
 /// [`open_connection`], ready to share.

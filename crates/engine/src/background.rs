@@ -135,6 +135,9 @@ impl Engine {
         let bin =
             crate::volumes::container_runtime(&c.config.host).unwrap_or_else(|_| runtime_binary());
         let mut c = Command::new(bin);
+        // A runtime passes what it inherits on to the processes it starts
+        // (runc, crun): give it default dispositions and an empty mask.
+        berth_runtime::clean_signals_on_spawn(&mut c);
         c.arg("--root").arg(self.run.join("runtime"));
         c
     }
@@ -376,7 +379,7 @@ impl Engine {
         // process: if it is killed, the next command that reads the
         // container releases the mount and the network (`reconcile`).
         let starting = dir.join("starting");
-        std::fs::create_dir_all(&dir).context(|| format!("create {}", dir.display()))?;
+        crate::create_private_dir_all(&dir)?;
         let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
         // Whole or absent (a reader must never see it empty: it would take
         // the starter for gone).
@@ -402,7 +405,7 @@ impl Engine {
         };
         let log_path = self.log_path(&c.id);
         if let Some(d) = log_path.parent() {
-            std::fs::create_dir_all(d).context(|| format!("create {}", d.display()))?;
+            crate::create_private_dir_all(d)?;
         }
         let exe = std::env::current_exe().context(|| "find the berth executable".to_owned())?;
         let mut cmd = Command::new(monitor_binary());
@@ -745,50 +748,77 @@ impl Engine {
                 "configured logging driver does not support reading".into(),
             ));
         }
-        let mut files: Vec<PathBuf> = Vec::new();
         let max = c.config.log_max_files.unwrap_or(5);
-        for i in (1..max).rev() {
-            let p = PathBuf::from(format!("{}.{i}", path.display()));
-            if p.exists() {
-                files.push(p);
-            }
-        }
-        files.push(path.clone());
+        // The current file first, so that a rotation meanwhile leaves it among
+        // the rotated ones (skipped there by its inode) rather than unread.
+        let mut cur = LogFile::open(&path);
+        let cur_ino = cur.as_ref().map(|f| f.ino);
         let mut lines: Vec<String> = Vec::new();
-        for f in &files {
-            if let Ok(text) = std::fs::read_to_string(f) {
-                lines.extend(text.lines().map(str::to_owned));
+        // The newest file read when there is no current one (caught mid-rotation).
+        let mut newest_read = None;
+        for mut f in rotated_logs(&path, max) {
+            if Some(f.ino) == cur_ino {
+                continue;
             }
+            lines.extend(f.read_lines());
+            newest_read = Some(f.ino);
+        }
+        if let Some(f) = &mut cur {
+            lines.extend(f.read_lines());
         }
         if let Some(n) = o.tail {
             let skip = lines.len().saturating_sub(n);
             lines.drain(..skip);
         }
-        let mut emitted = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         for l in &lines {
             emit(l, o, out, err);
         }
         if !o.follow {
             return Ok(());
         }
+        // Follow: read what is new on the open file; when the log has rotated
+        // (its name now holds another inode), read the old file to its end (the
+        // monitor writes no more to it; an open descriptor reads it even once
+        // deleted), then every file that came after it, oldest first.
+        let mut finishing = false;
         loop {
-            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if len < emitted {
-                emitted = 0; // rotated
-            }
-            if len > emitted {
-                if let Ok(mut f) = std::fs::File::open(&path) {
-                    use std::io::{Read, Seek, SeekFrom};
-                    let _ = f.seek(SeekFrom::Start(emitted));
-                    let mut s = String::new();
-                    let _ = f.read_to_string(&mut s);
-                    // Only whole lines; the rest comes next time.
-                    let whole = s.rfind('\n').map_or(0, |i| i + 1);
-                    for l in s[..whole].lines() {
-                        emit(l, o, out, err);
-                    }
-                    emitted += whole as u64;
+            let mut progressed = false;
+            if let Some(f) = &mut cur {
+                for l in f.read_lines() {
+                    emit(&l, o, out, err);
+                    progressed = true;
                 }
+            }
+            let name_ino = std::fs::metadata(&path)
+                .ok()
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+            let rotated = match (&cur, name_ino) {
+                (None, Some(_)) => true,
+                (Some(f), Some(ino)) => f.ino != ino,
+                _ => false,
+            };
+            if rotated {
+                // What was written before the rename is all in the old file.
+                if let Some(f) = &mut cur {
+                    for l in f.read_lines() {
+                        emit(&l, o, out, err);
+                    }
+                }
+                let after = cur.as_ref().map(|f| f.ino).or(newest_read);
+                let mut next = log_successors(&path, max, after);
+                let last = next.pop();
+                for mut f in next {
+                    for l in f.read_lines() {
+                        emit(&l, o, out, err);
+                    }
+                }
+                if last.is_some() {
+                    cur = last;
+                }
+                continue;
+            }
+            if finishing {
+                return Ok(());
             }
             let running = self
                 .containers
@@ -798,10 +828,14 @@ impl Engine {
                     x.state == State::Running
                 })
                 .unwrap_or(false);
-            if !running && std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) <= emitted {
-                return Ok(());
+            if !running {
+                // One more pass reads what was written before it stopped.
+                finishing = true;
+                continue;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if !progressed {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 
@@ -862,6 +896,11 @@ impl Engine {
 
     pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
         let c = self.container(name)?;
+        if c.name == new_name.strip_prefix('/').unwrap_or(new_name) {
+            return Err(EngineError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
         crate::lifecycle::check_name(new_name)?;
         self.containers.rename(&c.id, new_name)?;
         // Docker's rename event carries the new name, and the old as oldName.
@@ -921,10 +960,25 @@ impl Engine {
             }
         }
         cmd.arg(c.id.as_str()).args(&e.cmd);
-        if !e.interactive {
-            cmd.stdin(Stdio::null());
-        }
-        let status = cmd.status().context(|| "run the runtime".to_owned())?;
+        // The process never gets a terminal berth was given: with -t the
+        // runtime relays its own pty; otherwise berth relays through pipes
+        // where its stdio is a terminal (see berth_runtime::stdio).
+        let mut stdio = if e.detach {
+            berth_runtime::Stdio::inherit()
+        } else if e.tty {
+            if !e.interactive {
+                cmd.stdin(Stdio::null());
+            }
+            berth_runtime::Stdio::inherit()
+        } else {
+            berth_runtime::Stdio::caller(e.interactive)
+                .map_err(|err| EngineError::Other(err.to_string()))?
+        };
+        crate::lifecycle::set_stdio(&mut cmd, &mut stdio);
+        let status = cmd
+            .spawn()
+            .and_then(|child| crate::lifecycle::wait_forwarding_signals(child, &mut stdio))
+            .context(|| "run the runtime".to_owned())?;
         let failure = crate::lifecycle::runtime_log_error(&log);
         let _ = std::fs::remove_file(&log);
         if let Some(msg) = failure {
@@ -973,10 +1027,20 @@ impl Engine {
             let _ = self.runtime_kill(&c, "SIGKILL", true);
             self.wait_down(&c.id, Duration::from_secs(10));
         }
-        // An --rm container may have removed itself meanwhile.
-        if self.containers.resolve(c.id.as_str()).is_ok() {
-            self.remove_container(&c.id)?;
+        // Concurrent removals of one container: one of them wins, the others
+        // wait for it and then find no container (Docker's "No such container").
+        let claim = self.removal_claim(&c.id)?;
+        if self.containers.resolve(c.id.as_str()).is_err() {
+            drop(claim);
+            // An --rm container may have removed itself meanwhile: that is the
+            // removal asked for. Anything else was another `rm`'s.
+            if c.config.auto_remove {
+                return Ok(());
+            }
+            return Err(EngineError::NotFound(format!("No such container: {name}")));
         }
+        self.remove_container(&c.id)?;
+        claim.done();
         if volumes {
             // `rm -v`: the container's anonymous volumes (generated names);
             // named ones stay, as in Docker.
@@ -990,6 +1054,40 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// Held while a container is being removed: an exclusive lock on
+/// `RUN/locks/rm-ID` (released if the remover dies).
+pub(crate) struct RemovalClaim {
+    file: nix::fcntl::Flock<std::fs::File>,
+    path: PathBuf,
+}
+
+impl RemovalClaim {
+    /// The container is gone: the lock file goes too (whoever still waits on it
+    /// finds no record once it has it, which is what decides).
+    fn done(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file);
+    }
+}
+
+impl Engine {
+    /// Waits for and takes the removal claim on `id`.
+    pub(crate) fn removal_claim(&self, id: &ContainerId) -> Result<RemovalClaim> {
+        let dir = self.run.join("locks");
+        crate::create_private_dir_all(&dir)?;
+        let path = dir.join(format!("rm-{}", id.as_str()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .context(|| format!("open {}", path.display()))?;
+        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| EngineError::Other(format!("lock {}: {e}", path.display())))?;
+        Ok(RemovalClaim { file, path })
     }
 }
 
@@ -1056,6 +1154,92 @@ fn caps_all() -> Vec<String> {
 }
 
 /// One json-file log line, shown as `docker logs` does.
+/// An open log file being read: its inode (what tells it apart across renames)
+/// and the unterminated end of what was read so far.
+struct LogFile {
+    file: std::fs::File,
+    ino: u64,
+    partial: Vec<u8>,
+}
+
+impl LogFile {
+    fn open(path: &Path) -> Option<LogFile> {
+        let file = std::fs::File::open(path).ok()?;
+        let ino = std::os::unix::fs::MetadataExt::ino(&file.metadata().ok()?);
+        Some(LogFile {
+            file,
+            ino,
+            partial: Vec::new(),
+        })
+    }
+
+    /// The whole lines written since the last call.
+    fn read_lines(&mut self) -> Vec<String> {
+        use std::io::Read;
+        let _ = self.file.read_to_end(&mut self.partial);
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            return Vec::new();
+        };
+        let rest = self.partial.split_off(end + 1);
+        let whole = std::mem::replace(&mut self.partial, rest);
+        String::from_utf8_lossy(&whole)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// `PATH.1`, `PATH.2`, … as far as they go (at most `max - 1`), opened, oldest
+/// first. A rotation renames them one by one from the oldest, so at most one
+/// name in the run is missing at any moment: the scan stops at two.
+fn rotated_logs(path: &Path, max: u32) -> Vec<LogFile> {
+    let mut files = Vec::new();
+    let mut missing = 0;
+    for i in 1..max {
+        match LogFile::open(Path::new(&format!("{}.{i}", path.display()))) {
+            Some(f) => {
+                missing = 0;
+                files.push(f);
+            }
+            None => {
+                missing += 1;
+                if missing == 2 {
+                    break;
+                }
+            }
+        }
+    }
+    files.reverse();
+    files
+}
+
+/// The log files that came after the one whose inode is `after` (all of them
+/// when it is gone, or None), oldest first, ending with the current file: a
+/// consistent view, taken again while a rotation moves the names.
+fn log_successors(path: &Path, max: u32, after: Option<u64>) -> Vec<LogFile> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut files = rotated_logs(path, max);
+        files.extend(LogFile::open(path));
+        // Stable if the names still hold what was opened.
+        let names = files.len();
+        let again: Vec<u64> = rotated_logs(path, max)
+            .into_iter()
+            .chain(LogFile::open(path))
+            .map(|f| f.ino)
+            .collect();
+        let stable = again.len() == names && again.iter().zip(&files).all(|(a, f)| *a == f.ino);
+        if stable || attempt >= 20 {
+            let start = after
+                .and_then(|ino| files.iter().position(|f| f.ino == ino))
+                .map_or(0, |p| p + 1);
+            return files.split_off(start);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn emit(line: &str, o: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
         return;

@@ -129,9 +129,16 @@ impl Engine {
 
     fn copy_from_host(&self, id: &str, src: &Path, dest: &Path) -> Result<()> {
         let md = std::fs::symlink_metadata(src).context(|| format!("lstat {}", src.display()))?;
+        // `DIR/` (or `DIR/.`) asserts a directory: a file is never written in
+        // its place (not over a symlink that leads nowhere either).
+        let raw = dest.as_os_str().as_encoded_bytes();
+        let asserts_dir = raw.ends_with(b"/") || raw.ends_with(b"/.");
         // Into an existing directory under the source's own name; otherwise
         // as `dest` itself, in its parent.
         let (dir, name) = match self.layers.path_is_dir(id, dest)? {
+            Some(false) | None if asserts_dir && !md.is_dir() => {
+                return Err(EngineError::Invalid("no such directory".into()))
+            }
             Some(true) => (
                 dest.to_path_buf(),
                 src.file_name().map(PathBuf::from).ok_or_else(|| {

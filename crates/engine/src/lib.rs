@@ -119,7 +119,9 @@ impl Engine {
             None => (PathBuf::from("/var/lib/berth"), PathBuf::from("/run/berth")),
         };
         for d in [&root, &run] {
-            std::fs::create_dir_all(d).context(|| format!("create {}", d.display()))?;
+            if private_dir(d)? {
+                close_old_state(d);
+            }
         }
         let driver = match &opts.storage_driver {
             Some(d) => Some(d.parse::<berth_storage::DriverKind>()?),
@@ -196,6 +198,99 @@ fn spawn_deleter(paths: &[PathBuf]) -> std::io::Result<()> {
         .process_group(0)
         .spawn()
         .map(drop)
+}
+
+/// Makes `dir` (with missing parents) for the owner alone (0700): what berth keeps
+/// there (containers' environment, logs, volumes, writable layers with what a
+/// container put in them, setuid binaries included) is out of other users' reach,
+/// as Docker's 0710/0701 keep /var/lib/docker. An existing directory open to others
+/// (made by an older berth) is closed; true then, so its contents can be closed too.
+/// The usual case costs the one `stat` a `create_dir_all` would.
+pub(crate) fn private_dir(dir: &Path) -> Result<bool> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {
+            if std::os::unix::fs::MetadataExt::mode(&m) & 0o077 == 0 {
+                return Ok(false);
+            }
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .context(|| format!("restrict {}", dir.display()))?;
+            Ok(true)
+        }
+        _ => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .context(|| format!("create {}", parent.display()))?;
+            }
+            match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+                Ok(()) => Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => private_dir(dir),
+                Err(e) => Err(e).context(|| format!("create {}", dir.display())),
+            }
+        }
+    }
+}
+
+/// Once, for a root (or its volatile part) an older berth left open: closes the
+/// directories and files under it that hold containers' configuration, environment
+/// and output (0700 and 0600), so they stay closed should the root be opened again.
+fn close_old_state(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let set = |p: &Path, mode: u32| {
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+    };
+    for f in ["berth.db", "berth.db-wal", "berth.db-shm"] {
+        let p = dir.join(f);
+        if p.exists() {
+            set(&p, 0o600);
+        }
+    }
+    for d in ["volumes", "storage", "containers", "runtime", "dns", "run"] {
+        let p = dir.join(d);
+        if p.is_dir() {
+            set(&p, 0o700);
+        }
+    }
+    // Each container's directory (logs, bundle, state) and the files in it.
+    for parent in [dir.join("containers"), dir.join("runtime")] {
+        for c in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let cdir = c.path();
+            if !cdir.is_dir() {
+                continue;
+            }
+            set(&cdir, 0o700);
+            for f in std::fs::read_dir(&cdir).into_iter().flatten().flatten() {
+                if f.file_type().is_ok_and(|t| t.is_file()) {
+                    set(&f.path(), 0o600);
+                }
+            }
+        }
+    }
+}
+
+/// Creates (or truncates) `path` for the owner alone (0600) and writes `data`.
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(data))
+        .context(|| format!("write {}", path.display()))
+}
+
+/// `dir` and its missing parents for the owner alone (0700); an existing one is
+/// left as it is.
+pub(crate) fn create_private_dir_all(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .context(|| format!("create {}", dir.display()))
 }
 
 /// Writes `path` through `write` into a temporary file beside it, renamed

@@ -332,10 +332,10 @@ impl Engine {
         };
         let spec = spec::container_spec(c.id.as_str(), rootfs, &ImageDefaults::default(), &opts)?;
         let dir = self.bundle_dir(&c.id);
-        std::fs::create_dir_all(&dir).context(|| format!("create {}", dir.display()))?;
+        crate::create_private_dir_all(&dir)?;
         let config = serde_json::to_vec(&spec).map_err(|e| EngineError::Other(e.to_string()))?;
-        std::fs::write(dir.join("config.json"), config)
-            .context(|| format!("write {}/config.json", dir.display()))?;
+        // The environment is in it: 0600.
+        crate::write_private(&dir.join("config.json"), &config)?;
         Ok(dir)
     }
 
@@ -359,15 +359,23 @@ impl Engine {
             let res = run_runtime_in_process(&self.run.join("runtime"), dir, c);
             return self.record_exit(c, res);
         }
+        // The container never gets a terminal berth was given (see
+        // berth_runtime::stdio): berth relays through pipes then.
+        let stdio = match output {
+            Some(out) => berth_runtime::Stdio::output(out.into()),
+            None => container_stdio(c),
+        };
+        let mut stdio = match stdio {
+            Ok(s) => s,
+            Err(e) => {
+                self.containers
+                    .set_state(&c.id, State::Exited, Some(125), &now())?;
+                return Err(EngineError::Other(e.to_string()));
+            }
+        };
         let mut cmd = Command::new(&runtime);
-        if let Some(out) = output {
-            let err = out
-                .try_clone()
-                .context(|| "duplicate the output file".to_owned())?;
-            cmd.stdin(std::process::Stdio::null())
-                .stdout(out)
-                .stderr(err);
-        }
+        set_stdio(&mut cmd, &mut stdio);
+        berth_runtime::clean_signals_on_spawn(&mut cmd);
         let status = cmd
             .arg("--root")
             .arg(self.run.join("runtime"))
@@ -380,7 +388,7 @@ impl Engine {
             .arg(dir)
             .arg(c.id.as_str())
             .spawn()
-            .and_then(wait_forwarding_signals);
+            .and_then(|child| wait_forwarding_signals(child, &mut stdio));
         let code = match status {
             Ok(s) => s
                 .code()
@@ -564,6 +572,11 @@ impl Engine {
     /// `berth commit`: the container's changes become a new top layer. The
     /// diff streams from a second thread through a pipe into the blob store
     /// (hashed on the way), then is unpacked as the new layer.
+    ///
+    /// `pause` (Docker's default): a running container is frozen (the
+    /// runtime's pause, the cgroup freezer) while its files are read, and
+    /// resumed afterwards, whether the commit worked or not; a container
+    /// that was paused already stays paused.
     pub fn commit(
         &self,
         name: &str,
@@ -571,8 +584,31 @@ impl Engine {
         message: Option<&str>,
         author: Option<&str>,
         changes: &[String],
+        pause: bool,
     ) -> Result<Digest> {
-        let c = self.containers.resolve(name)?;
+        let c = self.container(name)?;
+        let freeze = pause && c.state == State::Running && !self.live(&c).paused;
+        if freeze {
+            self.pause(c.id.as_str(), true)?;
+        }
+        let res = self.commit_files(&c, reference, message, author, changes);
+        if freeze {
+            let resumed = self.pause(c.id.as_str(), false);
+            if res.is_ok() {
+                resumed?;
+            }
+        }
+        res
+    }
+
+    fn commit_files(
+        &self,
+        c: &Container,
+        reference: Option<&str>,
+        message: Option<&str>,
+        author: Option<&str>,
+        changes: &[String],
+    ) -> Result<Digest> {
         let tag = reference
             .map(|r| Reference::parse(r).map_err(|e| EngineError::Invalid(e.to_string())))
             .transpose()?;
@@ -744,8 +780,9 @@ fn run_runtime_in_process(
     c: &Container,
 ) -> std::result::Result<i32, String> {
     let mask = nix::sys::signal::SigSet::thread_get_mask().map_err(|e| e.to_string())?;
-    let res = berth_runtime::Runtime::new(state_root)
-        .and_then(|rt| {
+    let res = container_stdio(c)
+        .and_then(|stdio| Ok((stdio, berth_runtime::Runtime::new(state_root)?)))
+        .and_then(|(stdio, rt)| {
             let opts = berth_runtime::CreateOptions {
                 bundle: bundle.to_path_buf(),
                 pid_file: None,
@@ -753,51 +790,95 @@ fn run_runtime_in_process(
                 no_pivot: false,
                 preserve_fds: 0,
             };
-            rt.run(c.id.as_str(), &opts, false)
+            rt.run_with_stdio(c.id.as_str(), &opts, false, stdio)
         })
         .map_err(|e| e.to_string());
     let _ = mask.thread_set_mask();
     res
 }
 
+/// What a foreground container's stdio is: with `-t` berth's own (the
+/// runtime relays the container's pty itself); otherwise stdin only with
+/// `-i`, and pipes relayed by berth where berth's stdio is a terminal.
+fn container_stdio(c: &Container) -> berth_runtime::Result<berth_runtime::Stdio> {
+    if c.config.tty {
+        return Ok(berth_runtime::Stdio::inherit());
+    }
+    berth_runtime::Stdio::caller(c.config.interactive)
+}
+
+/// Gives `cmd` the container's descriptors of `stdio` (the rest inherited).
+pub(crate) fn set_stdio(cmd: &mut Command, stdio: &mut berth_runtime::Stdio) {
+    let [i, o, e] = stdio.take_child();
+    if let Some(fd) = i {
+        cmd.stdin(fd);
+    }
+    if let Some(fd) = o {
+        cmd.stdout(fd);
+    }
+    if let Some(fd) = e {
+        cmd.stderr(fd);
+    }
+}
+
 /// Waits for the runtime, passing on the signals `berth` receives (as
 /// Docker's CLI proxies them): a SIGTERM to `berth run` reaches the runtime,
 /// which forwards it to the container, and berth still cleans up after.
-fn wait_forwarding_signals(
+/// Meanwhile `stdio`'s relays copy the container's output (and input).
+pub(crate) fn wait_forwarding_signals(
     mut child: std::process::Child,
+    stdio: &mut berth_runtime::Stdio,
 ) -> std::io::Result<std::process::ExitStatus> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signal::{kill, SigSet, Signal};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::AsFd;
     let mut set = SigSet::empty();
     for s in PROXIED_SIGNALS.into_iter().chain([Signal::SIGCHLD]) {
         set.add(s);
     }
     // The child was spawned with an empty mask (std resets it); from here
     // on these signals queue for the signalfd instead of killing berth.
-    if set.thread_block().is_err() {
-        return child.wait();
-    }
-    let Ok(sfd) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) else {
-        return child.wait();
+    let sfd = set
+        .thread_block()
+        .and_then(|()| SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK));
+    let Ok(sfd) = sfd else {
+        let _ = set.thread_unblock();
+        let status = child.wait();
+        stdio.finish();
+        return status;
     };
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     loop {
         if let Some(status) = child.try_wait()? {
+            stdio.finish();
             let _ = set.thread_unblock();
             return Ok(status);
         }
-        match sfd.read_signal() {
-            Ok(Some(info)) => {
-                if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
-                    if sig != Signal::SIGCHLD {
-                        FORWARDED.store(sig as i32, std::sync::atomic::Ordering::Relaxed);
-                        let _ = kill(pid, sig);
-                    }
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        fds.extend(
+            stdio
+                .wanted()
+                .into_iter()
+                .map(|(fd, flags)| PollFd::new(fd, flags)),
+        );
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        stdio.ready(&ready[1..]);
+        while let Ok(Some(info)) = sfd.read_signal() {
+            if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                if sig != Signal::SIGCHLD {
+                    FORWARDED.store(sig as i32, std::sync::atomic::Ordering::Relaxed);
+                    let _ = kill(pid, sig);
                 }
             }
-            Ok(None) => {}
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
         }
     }
 }

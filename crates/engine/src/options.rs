@@ -326,6 +326,12 @@ pub fn int_flag<T: std::str::FromStr>(flag: &str, s: &str) -> Result<T> {
 pub fn cpus_flag(s: &str) -> Result<i64> {
     let t = s.trim();
     let bad = || bad_arg("--cpus", s, "failed to parse as a rational number");
+    // A negative count parses (as Docker's big.Rat does) and is refused by the
+    // range check with Docker's words.
+    let (negative, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
     if t.is_empty()
         || !t.chars().all(|c| c.is_ascii_digit() || c == '.')
         || t.matches('.').count() > 1
@@ -348,6 +354,7 @@ pub fn cpus_flag(s: &str) -> Result<i64> {
     };
     int.checked_mul(1_000_000_000)
         .and_then(|v| v.checked_add(frac_n))
+        .map(|v| if negative { -v } else { v })
         .ok_or_else(bad)
 }
 
@@ -715,18 +722,30 @@ const PROPAGATIONS: [&str; 6] = [
     "shared", "rshared", "slave", "rslave", "private", "rprivate",
 ];
 
-fn check_destination(typ: &str, d: &str) -> Result<()> {
+/// A mount's destination, checked and made clean as Docker stores it (`path.Clean`):
+/// absolute, and never `/` once `.` and `..` are applied.
+fn check_destination(typ: &str, d: &str) -> Result<String> {
     if !d.starts_with('/') {
         return Err(invalid(format!(
             "invalid mount config for type \"{typ}\": invalid mount path: '{d}' mount path must be absolute"
         )));
     }
-    if d.trim_end_matches('/').is_empty() {
-        return Err(invalid(
-            "invalid specification: destination can't be '/'".to_owned(),
-        ));
+    let clean = berth_runtime::rootfs::clean_absolute(d);
+    if clean == "/" {
+        return Err(invalid(format!(
+            "invalid mount config for type \"{typ}\": invalid specification: destination can't be '/'"
+        )));
     }
-    Ok(())
+    Ok(clean)
+}
+
+/// runc's rule for mounts on /proc (see `berth_runtime::rootfs::check_proc_mount`),
+/// applied at create so that such a container is never made.
+pub fn check_proc_mount(m: &MountPoint) -> Result<()> {
+    berth_runtime::rootfs::check_proc_mount(&m.destination, false, || {
+        m.typ == "bind" && berth_runtime::rootfs::on_procfs(std::path::Path::new(&m.source))
+    })
+    .map_err(|e| invalid(format!("invalid mount config for type \"{}\": {e}", m.typ)))
 }
 
 /// `-v HOST:CONTAINER[:OPTS]`, `-v NAME:CONTAINER[:OPTS]`, `-v CONTAINER`.
@@ -743,7 +762,9 @@ pub fn volume(s: &str) -> Result<MountPoint> {
     }
     let bind = src.starts_with('/');
     let typ = if bind { "bind" } else { "volume" };
-    check_destination(typ, dst)?;
+    let dst = check_destination(typ, dst)
+        .map_err(|e| invalid(format!("invalid volume specification: '{s}': {e}")))?;
+    let dst = dst.as_str();
     if !src.is_empty() && !bind && !valid_volume_name(src) {
         return Err(invalid(format!(
             "\"{src}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
@@ -842,7 +863,7 @@ pub fn mount(s: &str) -> Result<MountPoint> {
             "invalid mount config for type \"{typ}\": field Target must not be empty"
         )));
     }
-    check_destination(&typ, &dst)?;
+    let dst = check_destination(&typ, &dst)?;
     match typ.as_str() {
         "bind" if src.is_empty() => {
             return Err(invalid(
@@ -889,7 +910,7 @@ pub fn mount(s: &str) -> Result<MountPoint> {
 /// `--tmpfs /path[:opts]`.
 pub fn tmpfs(s: &str) -> Result<MountPoint> {
     let (dst, opts) = s.split_once(':').unwrap_or((s, ""));
-    check_destination("tmpfs", dst)?;
+    let dst = check_destination("tmpfs", dst)?;
     let mut options: Vec<String> = vec!["noexec".into(), "nosuid".into(), "nodev".into()];
     let mut ro = false;
     for o in opts.split(',').filter(|o| !o.is_empty()) {

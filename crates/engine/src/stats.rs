@@ -149,6 +149,7 @@ impl Engine {
             crate::volumes::container_runtime(&c.config.host)
                 .unwrap_or_else(|_| crate::lifecycle::runtime_binary()),
         );
+        berth_runtime::clean_signals_on_spawn(&mut cmd);
         let out = cmd
             .arg("--root")
             .arg(self.run_dir().join("runtime"))

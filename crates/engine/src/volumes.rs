@@ -94,7 +94,12 @@ fn find_init() -> Result<PathBuf> {
 impl Engine {
     /// `ROOT/volumes/NAME/_data`, created if missing.
     pub(crate) fn volume_data(&self, name: &str) -> Result<PathBuf> {
-        let data = self.root().join("volumes").join(name).join("_data");
+        let volumes = self.root().join("volumes");
+        let data = volumes.join(name).join("_data");
+        // Only `volumes` is closed (0700): what a container puts in a volume
+        // (a setuid binary, a device node) is then out of other users' reach,
+        // while `_data` keeps the mode the container sees at the mount point.
+        crate::create_private_dir_all(&volumes)?;
         std::fs::create_dir_all(&data).context(|| format!("create volume {name}"))?;
         Ok(data)
     }
@@ -140,7 +145,13 @@ impl Engine {
         }
         // The image's Volumes: an anonymous volume each, unless mounted over.
         for v in &image.volumes {
-            let dest = v.trim_end_matches('/');
+            // Docker cleans an image's volume paths as it does -v destinations.
+            let dest = berth_runtime::rootfs::clean_absolute(v);
+            if dest == "/" {
+                return Err(invalid(format!(
+                    "invalid mount config for type \"volume\": invalid specification: destination can't be '/' (the image's volume {v:?})"
+                )));
+            }
             if !h
                 .mounts
                 .iter()
@@ -149,7 +160,7 @@ impl Engine {
                 h.mounts.push(MountPoint {
                     typ: "volume".into(),
                     source: String::new(),
-                    destination: v.clone(),
+                    destination: dest,
                     read_only: false,
                     options: Vec::new(),
                     name: None,
@@ -162,6 +173,7 @@ impl Engine {
             if !seen.insert(m.destination.trim_end_matches('/').to_owned()) {
                 return Err(invalid(format!("Duplicate mount point: {}", m.destination)));
             }
+            options::check_proc_mount(m)?;
         }
         for m in &mut h.mounts {
             match m.typ.as_str() {
@@ -237,7 +249,9 @@ impl Engine {
         if c.state != State::Running {
             return Err(not_running());
         }
-        let st = std::process::Command::new(container_runtime(&c.config.host)?)
+        let mut cmd = std::process::Command::new(container_runtime(&c.config.host)?);
+        berth_runtime::clean_signals_on_spawn(&mut cmd);
+        let st = cmd
             .arg("--root")
             .arg(self.run_dir().join("runtime"))
             .arg("state")

@@ -161,9 +161,7 @@ impl Health {
             self.streak,
             self.log.join(",")
         );
-        let tmp = self.file.with_extension("tmp");
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(&tmp, &self.file);
-        }
+        // The checks' output may hold secrets: 0600, as every monitor file.
+        crate::write_atomic(&self.file, &text);
     }
 }

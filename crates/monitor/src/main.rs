@@ -89,6 +89,7 @@ fn runtime_error(args: &Args) -> Option<String> {
 
 fn runtime(args: &Args) -> Command {
     let mut c = Command::new(&args.runtime);
+    sys::clean_signals_on_spawn(&mut c);
     c.arg("--root")
         .arg(&args.runtime_root)
         .arg("--log")
@@ -283,9 +284,19 @@ fn broadcast(clients: &mut Vec<Client>, stream: u8, data: &[u8]) {
     });
 }
 
-fn write_atomic(path: &Path, text: &str) {
+/// Replaces `path` with `text` (a temporary file renamed over it), for root
+/// alone (0600): what the monitor writes may hold a container's output.
+pub(crate) fn write_atomic(path: &Path, text: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    if std::fs::write(&tmp, text).is_ok() {
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if written.is_ok() {
         let _ = std::fs::rename(&tmp, path);
     }
 }

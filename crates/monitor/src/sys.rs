@@ -75,3 +75,59 @@ pub fn drop_executable_pages() {
         }
     }
 }
+
+/// Makes `cmd`'s child (the OCI runtime: berth-runtime, runc, crun) start
+/// with every signal at its default disposition and an empty mask, so that
+/// neither what the monitor blocks (SIGCHLD, SIGTERM, SIGINT, SIGHUP,
+/// SIGPIPE) nor what it inherited ignored reaches a container through a
+/// runtime that passes it on. Raw system calls: glibc's wrappers refuse
+/// the real-time signals 32 and 33.
+pub fn clean_signals_on_spawn(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    fn reset() -> std::io::Result<()> {
+        // The kernel's `struct sigaction` for SIG_DFL with no flags and an
+        // empty mask is all zeroes; four words cover its largest layout.
+        let dfl = [0u64; 4];
+        for sig in 1..=64 {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            // SAFETY: rt_sigaction reads a zeroed kernel sigaction from
+            // `dfl` (larger than that struct) and writes nothing (null old
+            // action); 8 is the kernel's sigset size.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig as libc::c_long,
+                    dfl.as_ptr(),
+                    std::ptr::null_mut::<libc::c_void>(),
+                    8 as libc::size_t,
+                )
+            };
+            if ret != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        let empty: u64 = 0;
+        // SAFETY: rt_sigprocmask reads an 8-byte sigset from `empty`, alive
+        // for the call, and writes nothing (null old set).
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK as libc::c_long,
+                &empty as *const u64,
+                std::ptr::null_mut::<u64>(),
+                8 as libc::size_t,
+            )
+        };
+        if ret != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // only raw system calls (async-signal-safe): no allocation, no lock.
+    unsafe {
+        cmd.pre_exec(reset);
+    }
+}

@@ -11,6 +11,7 @@ use crate::id::ContainerId;
 use crate::init::{self, InitContext, StartSignal};
 use crate::spec::Bundle;
 use crate::state::{now_rfc3339, process_start, ContainerState, StateRoot, Status};
+use crate::stdio::Stdio;
 use crate::{hooks, sys, tty};
 use berth_cgroups::CgroupManager;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -345,6 +346,7 @@ impl Runtime {
         bundle: Bundle,
         opts: &CreateOptions,
         mode: Mode,
+        stdio: [Option<std::os::fd::RawFd>; 3],
     ) -> Result<Launched> {
         let spec = &bundle.spec;
         let linux = bundle.linux()?;
@@ -453,6 +455,7 @@ impl Runtime {
                     unshare_cgroup,
                     seccomp,
                     preserve_fds: opts.preserve_fds,
+                    stdio,
                 })
             }
             Some(pid) => {
@@ -515,7 +518,8 @@ impl Runtime {
         let id = ContainerId::new(id)?;
         crate::sealed::reexec_sealed()?;
         let bundle = Bundle::load(&opts.bundle)?;
-        self.launch(&id, bundle, opts, Mode::Create).map(drop)
+        self.launch(&id, bundle, opts, Mode::Create, [None; 3])
+            .map(drop)
     }
 
     pub fn start(&self, id: &str) -> Result<()> {
@@ -547,8 +551,20 @@ impl Runtime {
     }
 
     /// `run`: create, start and (unless detached) wait, returning the
-    /// container's exit code.
+    /// container's exit code. The container gets the caller's stdio.
     pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
+        self.run_with_stdio(id, opts, detach, Stdio::inherit())
+    }
+
+    /// [`run`](Self::run) with the stdio `stdio` gives the container; a
+    /// foreground run relays its pipes while it waits.
+    pub fn run_with_stdio(
+        &self,
+        id: &str,
+        opts: &CreateOptions,
+        detach: bool,
+        mut stdio: Stdio,
+    ) -> Result<i32> {
         let cid = ContainerId::new(id)?;
         let bundle = Bundle::load(&opts.bundle)?;
         // A foreground run whose init is born in a new pid namespace needs
@@ -566,7 +582,8 @@ impl Runtime {
             crate::sealed::reexec_sealed()?;
         }
         if detach {
-            self.launch(&cid, bundle, opts, Mode::Create)?;
+            self.launch(&cid, bundle, opts, Mode::Create, stdio.child_fds())?;
+            stdio.close_child();
             if let Err(e) = self.start(id) {
                 let _ = self.delete(id, true);
                 return Err(e);
@@ -577,7 +594,8 @@ impl Runtime {
         forwarded
             .thread_block()
             .context(|| "block signals".to_owned())?;
-        let mut l = self.launch(&cid, bundle, opts, Mode::Foreground)?;
+        let mut l = self.launch(&cid, bundle, opts, Mode::Foreground, stdio.child_fds())?;
+        stdio.close_child();
         l.chan.send(&Msg::Start)?;
         match l.chan.recv()? {
             Msg::Closed => {}
@@ -602,8 +620,12 @@ impl Runtime {
                 eprintln!("berth-runtime: warning: {e}");
             }
         }
-        let code =
-            crate::wait::wait_forwarding(l.pid, &forwarded, l.console.as_ref().map(|c| c.as_fd()))?;
+        let code = crate::wait::wait_forwarding(
+            l.pid,
+            &forwarded,
+            l.console.as_ref().map(|c| c.as_fd()),
+            &mut stdio,
+        )?;
         self.destroy(&cid, &l.state, &*l.cgroup);
         Ok(code)
     }
@@ -825,6 +847,7 @@ impl Runtime {
             None => {
                 drop(ours);
                 let r = (|| -> Result<()> {
+                    init::leave_callers_session(&[None; 3])?;
                     // Still in the host's user namespace: allowed to.
                     cg.enter_v1_self()?;
                     theirs.expect(Msg::Go)?;
@@ -878,7 +901,12 @@ impl Runtime {
                 if opts.detach {
                     return Ok(0);
                 }
-                crate::wait::wait_forwarding(pid, &forwarded, master.as_ref().map(|m| m.as_fd()))
+                crate::wait::wait_forwarding(
+                    pid,
+                    &forwarded,
+                    master.as_ref().map(|m| m.as_fd()),
+                    &mut Stdio::inherit(),
+                )
             }
         }
     }

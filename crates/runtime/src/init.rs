@@ -10,11 +10,10 @@ use crate::rootfs::{self, RootfsSetup};
 use crate::spec::Bundle;
 use crate::sys;
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::signal::SigSet;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 
 /// How `start` reaches a created container.
@@ -44,6 +43,8 @@ pub struct InitContext<'a> {
     pub unshare_cgroup: bool,
     pub seccomp: Option<berth_seccomp::Filter>,
     pub preserve_fds: u32,
+    /// Descriptors to make the init's 0, 1 and 2 (see [`leave_callers_session`]).
+    pub stdio: [Option<RawFd>; 3],
 }
 
 /// Runs the init; never returns.
@@ -79,12 +80,28 @@ pub fn join_namespaces(joins: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
     Ok(())
 }
 
+/// The first thing a container process does (runc's init and exec do the
+/// same): lead a session of its own, so that it has no controlling terminal
+/// (the caller's stays the caller's: no signals from it, no /dev/tty, no
+/// TIOCSTI into it), and take the stdio the caller prepared (`stdio[n]`
+/// becomes descriptor n; None keeps what was inherited).
+pub fn leave_callers_session(stdio: &[Option<RawFd>; 3]) -> Result<()> {
+    nix::unistd::setsid().context(|| "setsid".to_owned())?;
+    for (n, fd) in stdio.iter().enumerate() {
+        if let Some(fd) = fd {
+            nix::unistd::dup2(*fd, n as RawFd).context(|| format!("dup2 onto {n}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// A value that cannot exist: the result of a function that only returns on error.
 pub enum Never {}
 
 fn init(ctx: &mut InitContext) -> Result<Never> {
     let spec = &ctx.bundle.spec;
     let process = ctx.bundle.process()?;
+    leave_callers_session(&ctx.stdio)?;
     if let Some(cg) = ctx.enter_cgroup {
         cg.enter_v1_self()?;
     }
@@ -224,7 +241,8 @@ fn write_sysctls(b: &Bundle) -> Result<()> {
 }
 
 /// The last steps, shared by the init and `exec`: limits, identity,
-/// capabilities, no_new_privs, seccomp, descriptors, signal mask, exec.
+/// signal dispositions and mask, limits, identity, capabilities,
+/// no_new_privs, seccomp, descriptors, exec.
 pub fn finalize(
     process: &Process,
     seccomp: Option<&berth_seccomp::Filter>,
@@ -232,6 +250,10 @@ pub fn finalize(
     preserve_fds: u32,
     program: &Program,
 ) -> Result<Never> {
+    // Default dispositions and an empty mask first: nothing the runtime
+    // ignores or blocks (SIGPIPE, the signals it forwards) reaches the
+    // program, and a seccomp profile cannot stop the reset.
+    sys::reset_signals().context(|| "reset signal dispositions and mask".to_owned())?;
     process::apply_rlimits(process)?;
     let caps = process.capabilities().as_ref();
     process::drop_bounding(caps)?;
@@ -273,9 +295,6 @@ pub fn finalize(
         f.install()?;
     }
     sys::cloexec_from(3 + preserve_fds).context(|| "close inherited descriptors".to_owned())?;
-    SigSet::empty()
-        .thread_set_mask()
-        .context(|| "reset signal mask".to_owned())?;
     let e = nix::unistd::execve(&program.path, &program.argv, &program.env)
         .err()
         .unwrap_or(nix::errno::Errno::UnknownErrno);

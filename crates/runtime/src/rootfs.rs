@@ -126,6 +126,19 @@ fn in_root(flags: OFlag) -> OpenHow {
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
 }
 
+/// `openat2`, again while it says EAGAIN: with `RESOLVE_IN_ROOT` the kernel
+/// refuses a lookup through `..` when any rename or mount happened meanwhile
+/// anywhere on the machine (as runc's securejoin, retried).
+fn openat2_retry(dirfd: i32, path: &Path, how: impl Fn() -> OpenHow) -> nix::Result<i32> {
+    let mut tries = 0;
+    loop {
+        match openat2(dirfd, path, how()) {
+            Err(nix::errno::Errno::EAGAIN) if tries < 128 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
 fn owned(fd: i32) -> OwnedFd {
     crate::sys::take_fd(fd)
 }
@@ -153,7 +166,7 @@ impl Root {
             .filter(|c| matches!(c, Component::Normal(_)))
             .collect();
         let how = || in_root(OFlag::O_PATH);
-        match openat2(self.fd.as_raw_fd(), &rel, how()) {
+        match openat2_retry(self.fd.as_raw_fd(), &rel, how) {
             Ok(fd) => return Ok(owned(fd)),
             Err(nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", path.display())),
@@ -165,16 +178,14 @@ impl Root {
             let parent = if prefix.as_os_str().is_empty() {
                 nix::unistd::dup(self.fd.as_raw_fd()).map(owned)
             } else {
-                openat2(
-                    self.fd.as_raw_fd(),
-                    &prefix,
-                    in_root(OFlag::O_PATH | OFlag::O_DIRECTORY),
-                )
+                openat2_retry(self.fd.as_raw_fd(), &prefix, || {
+                    in_root(OFlag::O_PATH | OFlag::O_DIRECTORY)
+                })
                 .map(owned)
             }
             .context(|| format!("resolve {} in rootfs", prefix.display()))?;
             prefix.push(c);
-            match openat2(self.fd.as_raw_fd(), &prefix, how()) {
+            match openat2_retry(self.fd.as_raw_fd(), &prefix, how) {
                 Ok(fd) if last => return Ok(owned(fd)),
                 Ok(fd) => drop(owned(fd)),
                 Err(nix::errno::Errno::ENOENT) => {
@@ -216,7 +227,7 @@ impl Root {
                         }
                     }
                     if last {
-                        return openat2(self.fd.as_raw_fd(), &prefix, how())
+                        return openat2_retry(self.fd.as_raw_fd(), &prefix, how)
                             .map(owned)
                             .context(|| format!("open {} in rootfs", prefix.display()));
                     }
@@ -231,6 +242,66 @@ impl Root {
             path.display()
         )))
     }
+}
+
+/// The files under /proc a mount may cover (lxcfs emulates them), as runc allows.
+const PROC_MOUNTS_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// `path` made lexically clean, as Go's `path.Clean` of an absolute path: no `.`,
+/// no empty components, `..` applied (never above `/`).
+pub fn clean_absolute(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// runc's checkProcMount: on /proc itself only a procfs (a `proc` mount, or a bind
+/// of a procfs), and under it nothing but the few files lxcfs emulates. `dest` is
+/// the clean destination inside the container; the error is runc's.
+pub fn check_proc_mount(
+    dest: &str,
+    is_proc_mount: bool,
+    source_is_proc: impl FnOnce() -> bool,
+) -> std::result::Result<(), String> {
+    if dest == "/proc" {
+        if is_proc_mount || source_is_proc() {
+            return Ok(());
+        }
+        return Err(format!(
+            "{dest:?} cannot be mounted because it is not of type proc"
+        ));
+    }
+    if !dest.starts_with("/proc/") || PROC_MOUNTS_ALLOWED.contains(&dest) {
+        return Ok(());
+    }
+    Err(format!(
+        "{dest:?} cannot be mounted because it is inside /proc"
+    ))
+}
+
+/// Whether `path` is on a procfs.
+pub fn on_procfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 fn fd_path(fd: &OwnedFd) -> String {
@@ -312,10 +383,46 @@ impl RootfsSetup<'_> {
         Ok(root)
     }
 
+    /// Refuses what runc's checkProcMount refuses, for the destination as written
+    /// and, when the target opened turns out to be on a procfs (a symlink in the
+    /// image led there), as resolved.
+    fn check_proc(&self, m: &Mount, target: Option<&OwnedFd>, is_bind: bool) -> Result<()> {
+        let typ = m.typ().as_deref().unwrap_or("");
+        let source_is_proc = || {
+            is_bind
+                && m.source().as_ref().is_some_and(|s| {
+                    on_procfs(&if s.is_absolute() {
+                        s.clone()
+                    } else {
+                        self.bundle_dir.join(s)
+                    })
+                })
+        };
+        let dest = match target {
+            None => clean_absolute(&m.destination().to_string_lossy()),
+            Some(fd) => {
+                let on_proc = nix::sys::statfs::fstatfs(fd)
+                    .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+                if !on_proc {
+                    return Ok(());
+                }
+                let host = std::fs::read_link(fd_path(fd)).unwrap_or_default();
+                let root = std::fs::canonicalize(self.rootfs).unwrap_or_default();
+                match host.strip_prefix(&root) {
+                    Ok(rel) => clean_absolute(&format!("/{}", rel.display())),
+                    // Outside the rootfs cannot be: treat it as under /proc.
+                    Err(_) => "/proc/?".to_owned(),
+                }
+            }
+        };
+        check_proc_mount(&dest, typ == "proc", source_is_proc).map_err(RuntimeError::Other)
+    }
+
     fn mount_one(&self, root: &Root, m: &Mount) -> Result<()> {
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
         let typ = m.typ().as_deref().unwrap_or("");
         let is_bind = opts.flags.contains(MsFlags::MS_BIND) || typ == "bind";
+        self.check_proc(m, None, is_bind)?;
         let data = opts.data.join(",");
         let data = (!data.is_empty()).then_some(data.as_str());
         if is_bind {
@@ -332,6 +439,7 @@ impl RootfsSetup<'_> {
                 std::fs::metadata(&src).context(|| format!("bind source {}", src.display()))?;
             let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
             let target = root.open_target(m.destination(), kind)?;
+            self.check_proc(m, Some(&target), is_bind)?;
             let tp = fd_path(&target);
             mount(
                 Some(&src),
@@ -373,6 +481,7 @@ impl RootfsSetup<'_> {
             return self.mount_cgroup(root, m, &opts);
         }
         let target = root.open_target(m.destination(), Kind::Dir)?;
+        self.check_proc(m, Some(&target), is_bind)?;
         if !is_dir_fd(&target) && typ != "bind" {
             return Err(RuntimeError::Other(format!(
                 "{} is not a directory",

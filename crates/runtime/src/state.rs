@@ -9,6 +9,7 @@ use crate::id::ContainerId;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
@@ -58,7 +59,11 @@ pub struct StateRoot {
 
 impl StateRoot {
     pub fn new(root: &Path) -> Result<Self> {
-        std::fs::create_dir_all(root)
+        // 0700, as runc's: the state holds the spec, environment included.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
             .context(|| format!("create state root {}", root.display()))?;
         Ok(Self {
             root: root.to_owned(),
@@ -72,7 +77,7 @@ impl StateRoot {
     /// Reserves `id`; fails if a container with that ID exists.
     pub fn reserve(&self, id: &ContainerId) -> Result<PathBuf> {
         let dir = self.dir(id);
-        match std::fs::create_dir(&dir) {
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(RuntimeError::Exists(id.to_string()))
@@ -100,7 +105,13 @@ impl StateRoot {
         let tmp = dir.join(".state.json.tmp");
         let text =
             serde_json::to_vec(state).map_err(|e| RuntimeError::Other(format!("state: {e}")))?;
-        let mut f = std::fs::File::create(&tmp).context(|| format!("create {}", tmp.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .context(|| format!("create {}", tmp.display()))?;
         f.write_all(&text)
             .context(|| format!("write {}", tmp.display()))?;
         // The state lives on tmpfs (/run) normally; the rename is what makes

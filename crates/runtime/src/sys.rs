@@ -169,3 +169,62 @@ pub fn take_fd(fd: RawFd) -> std::os::fd::OwnedFd {
     // by no other object, so the OwnedFd becomes its only owner.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
+
+/// Gives the calling process what a freshly started program expects:
+/// every signal at its default disposition and none blocked, as Docker's
+/// containers start (SigIgn and SigBlk 0). A process inherits ignored
+/// signals and its mask across execve; the runtime is a Rust program,
+/// which ignores SIGPIPE, and whoever started it may have ignored or
+/// blocked more (the real-time signals 32 and 33 included, which glibc's
+/// wrappers refuse to touch, hence the raw system calls).
+///
+/// Only raw system calls: safe between fork and exec.
+pub fn reset_signals() -> nix::Result<()> {
+    // The kernel's `struct sigaction` with SIG_DFL (0), no flags, no
+    // restorer and an empty mask is all zeroes on every architecture;
+    // four words cover its largest layout.
+    let dfl = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads a kernel sigaction from `dfl`, which is
+        // zeroed and larger than that struct, and writes nothing (the old
+        // action pointer is null); the sigset size is the kernel's (8).
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig as libc::c_long,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<libc::c_void>(),
+                8 as libc::size_t,
+            )
+        };
+        Errno::result(ret)?;
+    }
+    let empty: u64 = 0;
+    // SAFETY: rt_sigprocmask reads an 8-byte kernel sigset from `empty`,
+    // which lives across the call, and writes nothing (null old set).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK as libc::c_long,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8 as libc::size_t,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Makes `cmd`'s child start with every signal at its default disposition
+/// and an empty mask ([`reset_signals`]), whatever this process ignores or
+/// blocks: what a runtime (runc, crun) we start passes on to its container.
+pub fn clean_signals_on_spawn(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes raw system calls (async-signal-safe): no allocation, no lock.
+    unsafe {
+        cmd.pre_exec(|| reset_signals().map_err(std::io::Error::from));
+    }
+}

@@ -13,7 +13,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// Opens a pty, makes its slave our stdio and controlling terminal, and sends
-/// the master over `socket`.
+/// the master over `socket`. The caller already leads its own session
+/// (see [`crate::init`]), which has no terminal yet.
 pub fn setup_console(socket: RawFd, process: &Process, mount_console: bool) -> Result<()> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .context(|| "open /dev/ptmx".to_owned())?;
@@ -50,7 +51,6 @@ pub fn setup_console(socket: RawFd, process: &Process, mount_console: bool) -> R
             );
         }
     }
-    nix::unistd::setsid().context(|| "setsid".to_owned())?;
     sys::set_controlling_tty(slave).context(|| "set controlling terminal".to_owned())?;
     for fd in 0..3 {
         nix::unistd::dup2(slave, fd).context(|| "dup2 pty".to_owned())?;

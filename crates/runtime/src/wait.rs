@@ -3,6 +3,7 @@
 //! code when it is reaped.
 
 use crate::error::{Context, Result};
+use crate::stdio::Stdio;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -61,8 +62,14 @@ fn sync_window(master: BorrowedFd) {
     }
 }
 
-/// `signals` must already be blocked in this thread.
-pub fn wait_forwarding(pid: Pid, signals: &SigSet, master: Option<BorrowedFd>) -> Result<i32> {
+/// `signals` must already be blocked in this thread. `stdio`'s relays run
+/// until the process has exited, and are then drained and closed.
+pub fn wait_forwarding(
+    pid: Pid,
+    signals: &SigSet,
+    master: Option<BorrowedFd>,
+    stdio: &mut Stdio,
+) -> Result<i32> {
     let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .context(|| "signalfd".to_owned())?;
     let _raw = master.map(|m| {
@@ -87,10 +94,14 @@ pub fn wait_forwarding(pid: Pid, signals: &SigSet, master: Option<BorrowedFd>) -
                         );
                         while copy(m, stdout.as_fd()) {}
                     }
+                    stdio.finish();
                     return Ok(code);
                 }
             }
-            Err(nix::errno::Errno::ECHILD) => return Ok(0),
+            Err(nix::errno::Errno::ECHILD) => {
+                stdio.finish();
+                return Ok(0);
+            }
             Err(e) => return Err(e).context(|| "waitpid".to_owned()),
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
@@ -102,6 +113,13 @@ pub fn wait_forwarding(pid: Pid, signals: &SigSet, master: Option<BorrowedFd>) -
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
         }
+        let first_relay = fds.len();
+        fds.extend(
+            stdio
+                .wanted()
+                .into_iter()
+                .map(|(fd, flags)| PollFd::new(fd, flags)),
+        );
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e).context(|| "poll".to_owned()),
@@ -110,11 +128,17 @@ pub fn wait_forwarding(pid: Pid, signals: &SigSet, master: Option<BorrowedFd>) -
             .iter()
             .map(|f| {
                 f.revents().is_some_and(|r| {
-                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                    r.intersects(
+                        PollFlags::POLLIN
+                            | PollFlags::POLLOUT
+                            | PollFlags::POLLHUP
+                            | PollFlags::POLLERR,
+                    )
                 })
             })
             .collect();
         drop(fds);
+        stdio.ready(&ready[first_relay..]);
         if ready[0] {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {

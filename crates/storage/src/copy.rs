@@ -49,7 +49,11 @@ fn copy_dir_contents(
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&d)?;
-            io::copy(&mut from, &mut to)?;
+            if meta.blocks() * 512 < meta.len() {
+                copy_sparse(&from, &to, meta.len())?;
+            } else {
+                io::copy(&mut from, &mut to)?;
+            }
         } else if ft.is_symlink() {
             symlink(fs::read_link(&s)?, &d)?;
         } else {
@@ -59,6 +63,33 @@ fn copy_dir_contents(
         set_meta(&s, &d, &meta)?;
     }
     Ok(())
+}
+
+/// Copies a file with holes as it is: its data segments (`SEEK_DATA`/`SEEK_HOLE`)
+/// at their offsets, then the size, so the holes stay holes.
+fn copy_sparse(from: &File, to: &File, len: u64) -> io::Result<()> {
+    use nix::unistd::{lseek, Whence};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; 1 << 20];
+    let mut pos = 0;
+    loop {
+        let data = match lseek(from.as_raw_fd(), pos, Whence::SeekData) {
+            Ok(d) => d,
+            Err(nix::errno::Errno::ENXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let hole = lseek(from.as_raw_fd(), data, Whence::SeekHole)?;
+        let mut off = data;
+        while off < hole {
+            let n = buf.len().min((hole - off) as usize);
+            from.read_exact_at(&mut buf[..n], off as u64)?;
+            to.write_all_at(&buf[..n], off as u64)?;
+            off += n as i64;
+        }
+        pos = hole;
+    }
+    to.set_len(len)
 }
 
 /// Copies ownership, mode, xattrs and times of `src` (described by `meta`) onto `dst`.

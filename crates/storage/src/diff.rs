@@ -8,11 +8,16 @@
 //! absent did not change) or, for vfs, the container's full rootfs.
 
 use crate::extract::OPAQUE_XATTR;
+use crate::node::{self, stat_is_whiteout, Kind, Node};
+use crate::sys;
 use berth_digest::{Digest, HashingWriter};
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::FileStat;
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -138,51 +143,77 @@ impl OldView {
     }
 }
 
-fn sorted_children(dir: &Path) -> io::Result<BTreeSet<OsString>> {
-    fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect()
-}
-
 fn excluded(rel: &Path) -> bool {
     INIT_FILES.iter().any(|f| rel == Path::new(f))
 }
 
-fn meta_differs(n: &Metadata, o: &Metadata) -> bool {
-    n.mode() != o.mode() || n.uid() != o.uid() || n.gid() != o.gid()
+fn meta_differs(n: &FileStat, o: &Metadata) -> bool {
+    n.st_mode != o.mode() || n.st_uid != o.uid() || n.st_gid != o.gid()
 }
 
-fn file_differs(new: &Path, n: &Metadata, old_path: Option<&Path>, o: &Metadata) -> bool {
+fn file_differs(
+    n: &FileStat,
+    new_link: Option<PathBuf>,
+    old_path: Option<&Path>,
+    o: &Metadata,
+) -> bool {
     if meta_differs(n, o)
-        || n.len() != o.len()
-        || n.mtime() != o.mtime()
-        || n.mtime_nsec() != o.mtime_nsec()
+        || n.st_size.max(0) as u64 != o.len()
+        || n.st_mtime != o.mtime()
+        || n.st_mtime_nsec != o.mtime_nsec()
     {
         return true;
     }
-    let ft = n.file_type();
-    if (ft.is_char_device() || ft.is_block_device()) && n.rdev() != o.rdev() {
+    let kind = node::kind_of(n);
+    if matches!(kind, Kind::Char | Kind::Block) && n.st_rdev != o.rdev() {
         return true;
     }
-    if ft.is_symlink() {
+    if kind == Kind::Symlink {
         if let Some(op) = old_path {
-            return fs::read_link(new).ok() != fs::read_link(op).ok();
+            return new_link != fs::read_link(op).ok();
         }
     }
     false
 }
 
-/// Walks the changes of `new` (a directory) against `old_dirs`.
+/// `name` in the directory held by `dir`, not followed; None if it is gone.
+fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> Option<FileStat> {
+    nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()
+}
+
+/// Whether `name` in `dir` is an opaque directory (the xattr read without following it).
+fn is_opaque_at(dir: BorrowedFd<'_>, name: &OsStr) -> bool {
+    matches!(xattr::get(node::at_path(dir, name), OPAQUE_XATTR), Ok(Some(v)) if v == b"y")
+}
+
+/// Opens the directory `name` in `dir` for walking it; None when it is no
+/// longer a directory (changed under the walk).
+fn open_subdir(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<OwnedFd>> {
+    match sys::open_at(
+        dir,
+        Path::new(name),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        0,
+    ) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if node::vanished(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Walks the changes of the directory held by `new` against `old_dirs`.
 /// `full`: `new` is a whole tree (vfs), so a name absent from it was deleted.
+/// The new side may be changing (a running container's): every entry is
+/// looked at through its directory's descriptor, never followed.
 pub(crate) fn walk(
     view: &OldView,
-    new: &Path,
+    new: BorrowedFd<'_>,
     old_dirs: &[PathBuf],
     full: bool,
     rel: &Path,
     out: &mut Vec<DiffEntry>,
 ) -> io::Result<()> {
-    let new_names = sorted_children(new)?;
+    let new_names = node::list(new)?;
     let mut names = new_names.clone();
     if full {
         names.extend(view.children(old_dirs)?);
@@ -192,9 +223,8 @@ pub(crate) fn walk(
         if excluded(&r) {
             continue;
         }
-        let np = new.join(&name);
         let n = if new_names.contains(&name) {
-            lstat(&np)
+            lstat_at(new, &name)
         } else {
             None
         };
@@ -206,7 +236,7 @@ pub(crate) fn walk(
                 kind: ChangeKind::Deleted,
                 opaque: false,
             }),
-            (Some(n), o) if !full && is_whiteout(&n) => {
+            (Some(n), o) if !full && stat_is_whiteout(&n) => {
                 if o.is_some() {
                     out.push(DiffEntry {
                         rel: r,
@@ -216,29 +246,35 @@ pub(crate) fn walk(
                 }
             }
             (Some(n), None) => {
-                let opaque = !full && n.is_dir() && is_opaque(&np);
+                let is_dir = node::kind_of(&n) == Kind::Dir;
+                let opaque = !full && is_dir && is_opaque_at(new, &name);
                 out.push(DiffEntry {
                     rel: r.clone(),
                     kind: ChangeKind::Added,
                     opaque,
                 });
-                if n.is_dir() {
-                    walk(view, &np, &[], full, &r, out)?;
+                if is_dir {
+                    if let Some(sub) = open_subdir(new, &name)? {
+                        walk(view, sub.as_fd(), &[], full, &r, out)?;
+                    }
                 }
             }
             (Some(n), Some(o)) => {
-                if n.is_dir() {
-                    let opaque = !full && is_opaque(&np);
+                if node::kind_of(&n) == Kind::Dir {
+                    let Some(sub_fd) = open_subdir(new, &name)? else {
+                        continue;
+                    };
+                    let opaque = !full && is_opaque_at(new, &name);
                     let sub_old = if o.is_dir() && !opaque {
                         view.subdirs(old_dirs, &name)
                     } else {
                         Vec::new()
                     };
                     let mut sub = Vec::new();
-                    walk(view, &np, &sub_old, full, &r, &mut sub)?;
+                    walk(view, sub_fd.as_fd(), &sub_old, full, &r, &mut sub)?;
                     if opaque && o.is_dir() {
                         // Everything the image had there and the container lacks is gone.
-                        let kept = sorted_children(&np)?;
+                        let kept = node::list(sub_fd.as_fd())?;
                         for gone in view.children(&view.subdirs(old_dirs, &name))? {
                             if !kept.contains(&gone) && !excluded(&r.join(&gone)) {
                                 // Implied by the opaque directory: no whiteout is written.
@@ -265,7 +301,15 @@ pub(crate) fn walk(
                             .iter()
                             .map(|d| d.join(&name))
                             .find(|p| lstat(p).is_some());
-                        o.file_type() != n.file_type() || file_differs(&np, &n, op.as_deref(), &o)
+                        let new_link = if node::kind_of(&n) == Kind::Symlink {
+                            nix::fcntl::readlinkat(Some(new.as_raw_fd()), name.as_os_str())
+                                .ok()
+                                .map(PathBuf::from)
+                        } else {
+                            None
+                        };
+                        (n.st_mode & libc::S_IFMT) != (o.mode() & libc::S_IFMT)
+                            || file_differs(&n, new_link, op.as_deref(), &o)
                     } else {
                         true
                     };
@@ -338,31 +382,40 @@ impl<W: Write> TarWriter<W> {
         self.header(&rel.join(".wh..wh..opq"), None, &mut h, &[])
     }
 
-    /// The file at `abs` as entry `rel`.
-    pub fn file(&mut self, rel: &Path, abs: &Path) -> io::Result<()> {
-        let m = fs::symlink_metadata(abs)?;
-        let ft = m.file_type();
+    /// The entry `name` of the directory held by `dir`, as tar entry `rel`.
+    /// It is opened without following it and its type is taken from the
+    /// opened descriptor, so a symlink is written as a symlink whatever is
+    /// swapped in meanwhile. Returns a directory's descriptor, to walk it.
+    pub fn entry(
+        &mut self,
+        rel: &Path,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+    ) -> io::Result<Option<OwnedFd>> {
+        let node = Node::open(dir, name)?;
+        let m = &node.st;
+        let kind = node.kind();
+        // Only these are opened for reading; the descriptor is the inode stat'ed.
+        let (file, dirfd) = match kind {
+            Kind::File => (Some(node.open_file()?), None),
+            Kind::Dir => (None, Some(node.open_dir()?)),
+            _ => (None, None),
+        };
         let mut h = tar::Header::new_ustar();
-        h.set_mode(m.mode() & 0o7777);
-        let mtime = m.mtime().max(0) as u64;
+        h.set_mode(m.st_mode & 0o7777);
+        let mtime = m.st_mtime.max(0) as u64;
         h.set_mtime(self.clamp_mtime.map_or(mtime, |c| mtime.min(c)));
         h.set_size(0);
-        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for name in xattr::list(abs)? {
-            let nb = name.as_bytes();
-            if nb.starts_with(b"trusted.overlay.") {
-                continue;
-            }
-            if let Some(v) = xattr::get(abs, &name)? {
-                xattrs.push((nb.to_vec(), v));
-            }
-        }
-        xattrs.sort();
+        let xattrs = match (&file, &dirfd) {
+            (Some(f), _) => node::fd_xattrs(f.as_fd()),
+            (_, Some(d)) => node::fd_xattrs(d.as_fd()),
+            _ => node::xattrs(dir, name),
+        }?;
         let mut records: Vec<(Vec<u8>, Vec<u8>)> = xattrs
             .into_iter()
             .map(|(k, v)| ([b"SCHILY.xattr.".as_slice(), &k].concat(), v))
             .collect();
-        let (uid, gid) = (u64::from(m.uid()), u64::from(m.gid()));
+        let (uid, gid) = (u64::from(m.st_uid), u64::from(m.st_gid));
         const MAX_OCTAL: u64 = 0o7777777;
         if uid > MAX_OCTAL {
             records.push((b"uid".to_vec(), uid.to_string().into_bytes()));
@@ -372,49 +425,51 @@ impl<W: Write> TarWriter<W> {
         }
         h.set_uid(uid.min(MAX_OCTAL));
         h.set_gid(gid.min(MAX_OCTAL));
+        let size = m.st_size.max(0) as u64;
         let mut link = None;
-        if ft.is_dir() {
-            h.set_entry_type(tar::EntryType::Directory);
-        } else if ft.is_symlink() {
-            h.set_entry_type(tar::EntryType::Symlink);
-            link = Some(fs::read_link(abs)?);
-        } else if ft.is_file() {
-            if m.nlink() > 1 {
-                if let Some(first) = self.links.get(&(m.dev(), m.ino())) {
-                    h.set_entry_type(tar::EntryType::Link);
-                    let first = first.clone();
-                    return self.header(rel, Some(&first), &mut h, &records);
-                }
-                self.links.insert((m.dev(), m.ino()), rel.to_owned());
+        match kind {
+            Kind::Dir => h.set_entry_type(tar::EntryType::Directory),
+            Kind::Symlink => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                link = Some(node.read_link()?);
             }
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(m.len());
-        } else {
-            h.set_entry_type(if ft.is_char_device() {
-                tar::EntryType::Char
-            } else if ft.is_block_device() {
-                tar::EntryType::Block
-            } else if ft.is_fifo() {
-                tar::EntryType::Fifo
-            } else {
-                // Sockets cannot be archived; skip them as tar does.
-                return Ok(());
-            });
-            h.set_device_major(nix::sys::stat::major(m.rdev()) as u32)?;
-            h.set_device_minor(nix::sys::stat::minor(m.rdev()) as u32)?;
+            Kind::File => {
+                if m.st_nlink > 1 {
+                    let key = (m.st_dev, m.st_ino);
+                    if let Some(first) = self.links.get(&key) {
+                        h.set_entry_type(tar::EntryType::Link);
+                        let first = first.clone();
+                        self.header(rel, Some(&first), &mut h, &records)?;
+                        return Ok(None);
+                    }
+                    self.links.insert(key, rel.to_owned());
+                }
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(size);
+            }
+            // Sockets cannot be archived; skip them as tar does.
+            Kind::Socket => return Ok(None),
+            Kind::Char | Kind::Block | Kind::Fifo => {
+                h.set_entry_type(match kind {
+                    Kind::Char => tar::EntryType::Char,
+                    Kind::Block => tar::EntryType::Block,
+                    _ => tar::EntryType::Fifo,
+                });
+                h.set_device_major(nix::sys::stat::major(m.st_rdev) as u32)?;
+                h.set_device_minor(nix::sys::stat::minor(m.st_rdev) as u32)?;
+            }
         }
         self.header(rel, link.as_deref(), &mut h, &records)?;
-        if ft.is_file() {
+        if let Some(f) = file {
             // The file may change while it is read: write exactly the size
             // announced, padding with zeros if it shrank.
-            let f = File::open(abs)?;
-            let mut r = f.take(m.len()).chain(io::repeat(0)).take(m.len());
+            let mut r = f.take(size).chain(io::repeat(0)).take(size);
             io::copy(&mut r, &mut self.out)?;
-            let pad = (512 - (m.len() % 512) as usize) % 512;
+            let pad = (512 - (size % 512) as usize) % 512;
             self.out.write_all(&[0u8; 512][..pad])?;
-            self.unpacked += m.len();
+            self.unpacked += size;
         }
-        Ok(())
+        Ok(dirfd)
     }
 
     /// Writes `h` for `rel` (a directory gets a trailing `/`), with a PAX
@@ -513,18 +568,22 @@ fn pax_record(k: &[u8], v: &[u8]) -> Vec<u8> {
     r
 }
 
-/// Writes every entry under `root` (sorted, depth first), for `export`.
+/// Writes every entry of the directory held by `dir` (sorted, depth first,
+/// names under `rel`), for `export` and `cp`. Each directory is read and
+/// descended into through its own descriptor; an entry removed meanwhile is
+/// skipped.
 pub(crate) fn write_tree<W: Write>(
     tw: &mut TarWriter<W>,
-    root: &Path,
+    dir: BorrowedFd<'_>,
     rel: &Path,
 ) -> io::Result<()> {
-    for name in sorted_children(&root.join(rel))? {
+    for name in node::list(dir)? {
         let r = rel.join(&name);
-        let abs = root.join(&r);
-        tw.file(&r, &abs)?;
-        if fs::symlink_metadata(&abs)?.is_dir() {
-            write_tree(tw, root, &r)?;
+        match tw.entry(&r, dir, &name) {
+            Ok(Some(sub)) => write_tree(tw, sub.as_fd(), &r)?,
+            Ok(None) => {}
+            Err(e) if node::vanished(&e) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())

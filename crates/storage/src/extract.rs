@@ -8,6 +8,25 @@
 //! earlier entry; such entries are refused.
 
 use crate::sys;
+
+/// The granularity at which a sparse entry's zeros become holes.
+const SPARSE_BLOCK: usize = 4096;
+static ZEROS: [u8; SPARSE_BLOCK] = [0; SPARSE_BLOCK];
+
+/// Reads until `buf` is full or the end: block boundaries then fall at fixed
+/// offsets whatever sizes the reader hands out.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
 use crate::{Error, Result};
 use berth_digest::{Digest, HashingReader};
 use nix::errno::Errno;
@@ -257,13 +276,35 @@ impl Extractor {
                 0o600,
             )?;
             let mut file = File::from(fd);
-            loop {
-                let n = entry.read(&mut self.buf)?;
-                if n == 0 {
-                    break;
+            if kind == tar::EntryType::GNUSparse {
+                // The tar crate reads a sparse entry's holes as zeros: write only
+                // the blocks that are not all zeros, at their offsets, and set the
+                // size, so holes stay holes (a 10 KB tar may hold a 2 GB file).
+                use std::os::unix::fs::FileExt;
+                let mut at: u64 = 0;
+                loop {
+                    let n = read_full(&mut *entry, &mut self.buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    for block in self.buf[..n].chunks(SPARSE_BLOCK) {
+                        if block != &ZEROS[..block.len()] {
+                            file.write_all_at(block, at)?;
+                        }
+                        at += block.len() as u64;
+                    }
+                    self.size += n as u64;
                 }
-                file.write_all(&self.buf[..n])?;
-                self.size += n as u64;
+                file.set_len(at)?;
+            } else {
+                loop {
+                    let n = entry.read(&mut self.buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    file.write_all(&self.buf[..n])?;
+                    self.size += n as u64;
+                }
             }
             let fd = file.as_fd();
             unistd::fchown(fd.as_raw_fd(), Some(uid), Some(gid))?;
@@ -370,44 +411,35 @@ impl Extractor {
                 Mode::from_bits_truncate(0o600),
                 stat::makedev(major.into(), minor.into()),
             )?;
-            unistd::fchownat(
-                Some(pfd.as_raw_fd()),
-                Path::new(&name),
-                Some(uid),
-                Some(gid),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )?;
-            stat::fchmodat(
-                Some(pfd.as_raw_fd()),
-                Path::new(&name),
-                Mode::from_bits_truncate(mode),
-                FchmodatFlags::NoFollowSymlink,
-            )
-            .or_else(|e| {
-                // fchmodat without following is ENOTSUP on older kernels;
-                // the node was just created, so it is no symlink.
-                if e == Errno::ENOTSUP || e == Errno::EOPNOTSUPP {
-                    stat::fchmodat(
-                        Some(pfd.as_raw_fd()),
-                        Path::new(&name),
-                        Mode::from_bits_truncate(mode),
-                        FchmodatFlags::FollowSymlink,
-                    )
-                } else {
-                    Err(e)
-                }
-            })?;
-            let p = proc_path(pfd, &name);
-            for (k, v) in &xattrs {
-                xattr::set(&p, k, v)?;
+            // The node is held by a descriptor and its type checked on it
+            // before its metadata is set through that descriptor: in a
+            // running container (`cp` in) it may have been replaced by a
+            // symlink meanwhile, which must never be followed.
+            let node = crate::node::Node::open(pfd, &name)?;
+            let expected = if kind.is_character_special() {
+                crate::node::Kind::Char
+            } else if kind.is_block_special() {
+                crate::node::Kind::Block
+            } else {
+                crate::node::Kind::Fifo
+            };
+            if node.kind() != expected {
+                return Err(EntryError::Unsafe(
+                    "the entry was replaced while it was written".to_owned(),
+                ));
             }
-            stat::utimensat(
-                Some(pfd.as_raw_fd()),
-                Path::new(&name),
-                &mtime,
-                &mtime,
-                UtimensatFlags::NoFollowSymlink,
+            let p = node.proc_path();
+            unistd::chown(&p, Some(uid), Some(gid))?;
+            stat::fchmodat(
+                None,
+                &p,
+                Mode::from_bits_truncate(mode),
+                FchmodatFlags::FollowSymlink,
             )?;
+            for (k, v) in &xattrs {
+                xattr::set_deref(&p, k, v)?;
+            }
+            stat::utimensat(None, &p, &mtime, &mtime, UtimensatFlags::FollowSymlink)?;
         } else {
             return Err(EntryError::Unsafe(format!(
                 "unsupported entry type {:?}",

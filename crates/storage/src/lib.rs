@@ -30,6 +30,7 @@
 mod copy;
 mod diff;
 mod extract;
+pub mod node;
 mod sys;
 
 pub use diff::{Change, ChangeKind};
@@ -388,7 +389,18 @@ impl LayerStore {
     /// overlay if a test overlay mount under `root` works, else vfs. Asking an
     /// existing store for another driver is an error.
     pub fn open(root: &Path, driver: Option<DriverKind>) -> Result<LayerStore> {
-        for d in ["", "layers", "l", "containers", "staging", "trash"] {
+        // The store itself is for root alone (0700): the containers' writable
+        // layers and merged trees hold whatever they put there, setuid binaries
+        // included, and nobody else may reach them.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root)
+                .map_err(|e| Error::io(root, e))?;
+        }
+        for d in ["layers", "l", "containers", "staging", "trash"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
@@ -1043,7 +1055,9 @@ impl LayerStore {
         self.trash(&dir)
     }
 
-    fn diff_entries(&self, name: &str) -> Result<(PathBuf, Vec<DiffEntry>)> {
+    /// The container's changes, and a descriptor of its new side (the
+    /// overlay upper directory or the vfs tree) that the entries are relative to.
+    fn diff_entries(&self, name: &str) -> Result<(PathBuf, std::os::fd::OwnedFd, Vec<DiffEntry>)> {
         let dir = self.existing_container(name)?;
         let top = self.container_top(&dir)?;
         let mut old_dirs = vec![dir.join("init")];
@@ -1058,24 +1072,26 @@ impl LayerStore {
             overlay: self.driver == DriverKind::Overlay,
         };
         let new = dir.join("diff");
+        let new_fd: std::os::fd::OwnedFd =
+            fs::File::open(&new).map_err(|e| Error::io(&new, e))?.into();
         let mut out = Vec::new();
         diff::walk(
             &view,
-            &new,
+            new_fd.as_fd(),
             &old_dirs,
             self.driver == DriverKind::Vfs,
             Path::new(""),
             &mut out,
         )
         .map_err(|e| Error::io(&new, e))?;
-        Ok((new, out))
+        Ok((new, new_fd, out))
     }
 
     /// What the container changed, as `docker diff` shows it: sorted by path,
     /// parents of changed entries reported as changed, the init layer's files
     /// left out.
     pub fn changes(&self, name: &str) -> Result<Vec<Change>> {
-        let (_, entries) = self.diff_entries(name)?;
+        let (_, _, entries) = self.diff_entries(name)?;
         let mut out: Vec<Change> = entries
             .into_iter()
             .map(|e| Change {
@@ -1089,12 +1105,20 @@ impl LayerStore {
 
     /// Bytes of file data the container added or changed (`SIZE` in `docker ps -s`).
     pub fn container_size(&self, name: &str) -> Result<u64> {
-        let (new, entries) = self.diff_entries(name)?;
+        let (_, root, entries) = self.diff_entries(name)?;
+        let mut parents = ParentCache::default();
         let mut total = 0;
         for e in entries.iter().filter(|e| e.kind != ChangeKind::Deleted) {
-            if let Ok(m) = fs::symlink_metadata(new.join(&e.rel)) {
-                if m.is_file() {
-                    total += m.len();
+            let Some((dir, base)) = parents.open(root.as_fd(), &e.rel) else {
+                continue;
+            };
+            if let Ok(st) = nix::sys::stat::fstatat(
+                Some(dir.as_raw_fd()),
+                base,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) {
+                if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+                    total += st.st_size.max(0) as u64;
                 }
             }
         }
@@ -1117,20 +1141,28 @@ impl LayerStore {
         out: impl Write,
         clamp_mtime: Option<u64>,
     ) -> Result<AppliedLayer> {
-        let (new, entries) = self.diff_entries(name)?;
+        let (new, root, entries) = self.diff_entries(name)?;
         let mut tw = TarWriter::new(out);
         tw.clamp_mtime = clamp_mtime;
+        let mut parents = ParentCache::default();
         for e in &entries {
             let res = match e.kind {
                 ChangeKind::Deleted if e.opaque => Ok(()),
                 ChangeKind::Deleted => tw.whiteout(&e.rel),
-                _ => tw.file(&e.rel, &new.join(&e.rel)).and_then(|()| {
-                    if e.opaque {
-                        tw.opaque(&e.rel)
-                    } else {
-                        Ok(())
+                _ => {
+                    // Each entry is opened beneath the upper directory's
+                    // descriptor with no symlink in its parents: one swapped
+                    // in since the walk makes the entry skipped, never followed.
+                    match parents.open(root.as_fd(), &e.rel) {
+                        None => Ok(()),
+                        Some((dir, base)) => match tw.entry(&e.rel, dir, base) {
+                            Ok(_) if e.opaque => tw.opaque(&e.rel),
+                            Ok(_) => Ok(()),
+                            Err(err) if node::vanished(&err) => Ok(()),
+                            Err(err) => Err(err),
+                        },
                     }
-                }),
+                }
             };
             res.map_err(|source| Error::io(new.join(&e.rel), source))?;
         }
@@ -1222,22 +1254,21 @@ impl LayerStore {
                 },
                 e => e,
             })?;
-        let dir = PathBuf::from(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&fd)
-        ));
-        let abs = dir.join(&base);
-        let md = fs::symlink_metadata(&abs).map_err(|_| Error::NoSuchPath {
-            name: name.to_owned(),
-            path: path.display().to_string(),
-        })?;
+        // The last component is opened as itself (a symlink is copied as a
+        // symlink), relative to its parent's descriptor.
         let mut tw = TarWriter::new(out);
-        let res = tw.file(&base, &abs).and_then(|()| {
-            if md.is_dir() {
-                diff::write_tree(&mut tw, &dir, &base)?;
+        let res = match tw.entry(&base, fd.as_fd(), base.as_os_str()) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                return Err(Error::NoSuchPath {
+                    name: name.to_owned(),
+                    path: path.display().to_string(),
+                })
             }
-            tw.finish().map(drop)
-        });
+            Err(e) => Err(e),
+            Ok(sub) => sub
+                .map_or(Ok(()), |d| diff::write_tree(&mut tw, d.as_fd(), &base))
+                .and_then(|()| tw.finish().map(drop)),
+        };
         res.map_err(|e| Error::io(path, e))
     }
 
@@ -1248,7 +1279,8 @@ impl LayerStore {
         let was_mounted = self.driver == DriverKind::Vfs || is_mounted(&dir.join("merged"));
         let rootfs = self.mount_container(name)?;
         let mut tw = TarWriter::new(out);
-        let res = diff::write_tree(&mut tw, &rootfs, Path::new(""))
+        let res = fs::File::open(&rootfs)
+            .and_then(|root| diff::write_tree(&mut tw, root.as_fd(), Path::new("")))
             .and_then(|()| tw.finish().map(|_| ()))
             .map_err(|e| Error::io(&rootfs, e));
         if !was_mounted {
@@ -1308,6 +1340,47 @@ pub fn delete_trash(paths: &[PathBuf]) -> Result<()> {
         berth_lease::remove(&p).map_err(lease_err)?;
     }
     Ok(())
+}
+
+/// The parent directory of a path in a tree, opened beneath the tree's
+/// root with no symlink and no `..` on the way (`openat2` with
+/// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`); the last one is kept, since
+/// entries come sorted.
+#[derive(Default)]
+struct ParentCache {
+    last: Option<(PathBuf, Option<std::os::fd::OwnedFd>)>,
+}
+
+impl ParentCache {
+    /// The parent's descriptor and the last component of `rel`; None when
+    /// the parent is gone or is no longer a plain directory.
+    fn open<'a>(
+        &'a mut self,
+        root: std::os::fd::BorrowedFd<'a>,
+        rel: &'a Path,
+    ) -> Option<(std::os::fd::BorrowedFd<'a>, &'a OsStr)> {
+        let base = rel.file_name()?;
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let hit = matches!(&self.last, Some((p, _)) if p == parent);
+        if !hit {
+            let fd = if parent.as_os_str().is_empty() {
+                None
+            } else {
+                sys::open_beneath(root, parent, OFlag::O_PATH | OFlag::O_DIRECTORY).ok()
+            };
+            // An empty parent is the root itself.
+            if fd.is_none() && !parent.as_os_str().is_empty() {
+                self.last = Some((parent.to_owned(), None));
+                return None;
+            }
+            self.last = Some((parent.to_owned(), fd));
+        }
+        match &self.last {
+            Some((_, Some(fd))) => Some((fd.as_fd(), base)),
+            Some((p, None)) if p.as_os_str().is_empty() => Some((root, base)),
+            _ => None,
+        }
+    }
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>> {

@@ -46,3 +46,13 @@ pub fn open_in_root(dir: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Resu
     // SAFETY: openat2 just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Opens again, with `flags`, the inode an `O_PATH` descriptor holds, through
+/// its `/proc/self/fd` magic link: the very inode, whatever its name now
+/// names. The caller checks the type first (never a device or a fifo).
+pub fn reopen(fd: BorrowedFd<'_>, flags: OFlag) -> io::Result<OwnedFd> {
+    let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let fd = nix::fcntl::open(p.as_str(), flags | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: open just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -37,6 +37,7 @@ conformance!(
     bad_input_gives_clear_errors,
     reapplying_an_existing_layer_keeps_it,
     diff_round_trips_long_names_big_ids_and_hard_links,
+    sparse_files_stay_sparse,
 );
 
 fn base_tar() -> Vec<u8> {
@@ -837,5 +838,90 @@ fn diff_round_trips_long_names_big_ids_and_hard_links(driver: DriverKind) {
     for n in ["c", "c2"] {
         s.store.remove_container(n).expect("rm");
     }
+    assert_nothing_mounted(s.dir.path());
+}
+
+/// A GNU sparse entry (10 KB of tar for a 2 GiB file) is unpacked with its holes
+/// kept: its data segments at their offsets, the size set, nothing else allocated.
+fn sparse_files_stay_sparse(driver: DriverKind) {
+    use std::os::unix::fs::FileExt;
+    const SIZE: u64 = 2 << 30;
+    let segments: [(u64, &[u8]); 3] = [(0, b"head"), (1 << 30, b"middle"), (SIZE - 4, b"tail")];
+    let src = tempfile::tempdir().expect("tempdir");
+    let f = fs::File::create(src.path().join("big")).expect("create");
+    f.set_len(SIZE).expect("set_len");
+    for (at, data) in segments {
+        f.write_all_at(data, at).expect("write");
+    }
+    drop(f);
+    let tar = src.path().join("sparse.tar");
+    let st = std::process::Command::new("tar")
+        .args(["--format=gnu", "-S", "-cf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(src.path())
+        .arg("big")
+        .status()
+        .expect("GNU tar");
+    assert!(st.success());
+    let data = fs::read(&tar).expect("tar");
+    assert!(
+        data.len() < 64 * 1024,
+        "the tar is not sparse: {} bytes",
+        data.len()
+    );
+    let s = Store::new(driver);
+    let l = id("sparse");
+    s.store.apply_layer(&l, None, &data[..]).expect("apply");
+    fn find(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in fs::read_dir(dir).expect("read_dir").flatten() {
+            let p = e.path();
+            if e.file_type().expect("type").is_dir() {
+                find(&p, out);
+            } else if p.ends_with("diff/big") {
+                out.push(p);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    find(s.dir.path(), &mut found);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let path = found[0].clone();
+    let m = fs::metadata(&path).expect("big");
+    assert_eq!(m.len(), SIZE);
+    assert!(
+        m.blocks() * 512 < 4 << 20,
+        "{} bytes allocated for a file of 3 data segments",
+        m.blocks() * 512
+    );
+    let f = fs::File::open(&path).expect("open");
+    for (at, want) in segments {
+        let mut got = vec![0; want.len()];
+        f.read_exact_at(&mut got, at).expect("read");
+        assert_eq!(got, want, "at {at}");
+    }
+    let mut gap = [1u8; 4096];
+    f.read_exact_at(&mut gap, 1 << 29).expect("read a hole");
+    assert!(gap.iter().all(|b| *b == 0));
+    // A container over it (vfs: a copy of the layer) keeps it sparse too.
+    s.store
+        .create_container("c", Some(&l), &init())
+        .expect("create");
+    let root = s.store.mount_container("c").expect("mount");
+    let m = fs::metadata(root.join("big")).expect("big in the container");
+    assert_eq!(m.len(), SIZE);
+    assert!(
+        m.blocks() * 512 < 4 << 20,
+        "{} bytes allocated",
+        m.blocks() * 512
+    );
+    let f = fs::File::open(root.join("big")).expect("open");
+    for (at, want) in segments {
+        let mut got = vec![0; want.len()];
+        f.read_exact_at(&mut got, at).expect("read");
+        assert_eq!(got, want, "at {at}");
+    }
+    drop(f);
+    s.store.remove_container("c").expect("rm");
     assert_nothing_mounted(s.dir.path());
 }

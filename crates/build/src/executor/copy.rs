@@ -131,12 +131,15 @@ impl Builder<'_> {
                 }));
             }
             for rel in found {
-                let abs = tree.root.join(&rel);
-                let is_dir = abs.is_dir() && !abs.is_symlink();
                 let mut entries = Vec::new();
                 tree.entries(&rel, Path::new(""), &mut entries)
                     .map_err(|e| fail(format!("{rel}: {e}")))?;
-                let archive = add && !is_dir && is_archive(&abs);
+                let is_dir = entries.first().is_some_and(|e| e.kind == Kind::Dir);
+                let archive = add
+                    && match entries.first().map(|e| (&e.source, &e.kind)) {
+                        Some((Source::Path(p), Kind::File)) => is_archive(p),
+                        _ => false,
+                    };
                 let name = Path::new(&rel)
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -226,10 +229,8 @@ impl Builder<'_> {
         let ignore = self.ignore.clone();
         let (mut srcs, content) = match &from_image {
             None => {
-                let tree = Tree {
-                    root: self.opts.context.clone(),
-                    ignore: Some(&ignore),
-                };
+                let tree = Tree::open(&self.opts.context, Some(&ignore))
+                    .map_err(|e| fail(format!("{}: {e}", self.opts.context.display())))?;
                 let srcs = self.collect_sources(st, ins, &a, add, &tree, false)?;
                 let mut digest_input: Vec<Entry> = Vec::new();
                 for (i, s) in srcs.iter().enumerate() {
@@ -241,9 +242,10 @@ impl Builder<'_> {
                     }
                 }
                 let cache = &self.cache;
-                let digest =
-                    context::digest_entries(&digest_input, &mut |p, m| cache.file_digest(p, m))
-                        .map_err(|e| fail(e.to_string()))?;
+                let digest = context::digest_entries(&digest_input, &mut |p, m, f| {
+                    cache.file_digest(p, m, f)
+                })
+                .map_err(|e| fail(e.to_string()))?;
                 (Some(srcs), digest)
             }
             Some(_) => {
@@ -288,10 +290,8 @@ impl Builder<'_> {
             None => None,
         };
         if let Some(ws) = &src_ws {
-            let tree = Tree {
-                root: ws.rootfs().to_owned(),
-                ignore: None,
-            };
+            let tree = Tree::open(ws.rootfs(), None)
+                .map_err(|e| fail(format!("{}: {e}", ws.rootfs().display())))?;
             srcs = Some(self.collect_sources(st, ins, &a, add, &tree, true)?);
         }
         let srcs = srcs.unwrap_or_default();
@@ -336,7 +336,7 @@ impl Builder<'_> {
             })
         };
         let mut entries: Vec<Entry> = Vec::new();
-        let mut archives: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let mut archives: Vec<(context::TreeFile, PathBuf)> = Vec::new();
         for s in &srcs {
             if s.is_dir {
                 for (j, e) in s.entries.iter().enumerate() {
@@ -394,8 +394,9 @@ impl Builder<'_> {
             self.write_entries(&ws, &entries, meta)?;
         }
         for (archive, dir) in archives {
-            let f = std::fs::File::open(&archive)
-                .map_err(|e| fail(format!("{}: {e}", archive.display())))?;
+            let (f, _) = archive
+                .open()
+                .map_err(|e| fail(format!("{}: {e}", archive.abs.display())))?;
             let reader: Box<dyn Read + Send> = if is_gzip(&archive) {
                 Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
                     f,
@@ -404,7 +405,7 @@ impl Builder<'_> {
                 Box::new(std::io::BufReader::new(f))
             };
             ws.copy_in(&Path::new("/").join(&dir), reader)
-                .map_err(|e| fail(format!("extract {}: {e}", archive.display())))?;
+                .map_err(|e| fail(format!("extract {}: {e}", archive.abs.display())))?;
         }
         drop(src_ws);
         self.commit(st, &key, Some(ws.name()), created_by, false)
@@ -419,10 +420,11 @@ struct Src {
     entries: Vec<Entry>,
 }
 
-fn magic(p: &Path) -> Vec<u8> {
+fn magic(p: &context::TreeFile) -> Vec<u8> {
     let mut buf = vec![0u8; 512];
-    let n = std::fs::File::open(p)
-        .and_then(|mut f| {
+    let n = p
+        .open()
+        .and_then(|(mut f, _)| {
             let mut total = 0;
             while total < buf.len() {
                 let k = f.read(&mut buf[total..])?;
@@ -438,17 +440,18 @@ fn magic(p: &Path) -> Vec<u8> {
     buf
 }
 
-fn is_gzip(p: &Path) -> bool {
+fn is_gzip(p: &context::TreeFile) -> bool {
     magic(p).starts_with(&[0x1f, 0x8b])
 }
 
 /// A local file ADD extracts: a tar, plain or gzip-compressed.
-fn is_archive(p: &Path) -> bool {
+fn is_archive(p: &context::TreeFile) -> bool {
     let m = magic(p);
     if m.starts_with(&[0x1f, 0x8b]) {
         let mut head = Vec::new();
-        let ok = std::fs::File::open(p)
-            .map(|f| {
+        let ok = p
+            .open()
+            .map(|(f, _)| {
                 flate2::read::MultiGzDecoder::new(f)
                     .take(512)
                     .read_to_end(&mut head)
@@ -476,7 +479,9 @@ mod tests {
         h.set_mode(0o644);
         b.append_data(&mut h, "x", &b"hi"[..]).unwrap();
         b.into_inner().unwrap();
-        assert!(is_archive(&tar_path));
+        let tree = Tree::open(d.path(), None).unwrap();
+        let file = |n: &str| tree.file(Path::new(n));
+        assert!(is_archive(&file("a.tar")));
         let gz = d.path().join("a.tgz");
         let mut enc = flate2::write::GzEncoder::new(
             std::fs::File::create(&gz).unwrap(),
@@ -484,8 +489,8 @@ mod tests {
         );
         enc.write_all(&std::fs::read(&tar_path).unwrap()).unwrap();
         enc.finish().unwrap();
-        assert!(is_archive(&gz) && is_gzip(&gz));
+        assert!(is_archive(&file("a.tgz")) && is_gzip(&file("a.tgz")));
         std::fs::write(d.path().join("t.txt"), "not a tar").unwrap();
-        assert!(!is_archive(&d.path().join("t.txt")));
+        assert!(!is_archive(&file("t.txt")));
     }
 }

@@ -51,16 +51,16 @@ pub struct ContainerFlags {
 #[derive(Args, Clone, Default)]
 pub struct HostFlags {
     /// Memory limit (e.g. 512m, 1g)
-    #[arg(short = 'm', long)]
+    #[arg(short = 'm', long, allow_hyphen_values = true)]
     memory: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
     #[arg(long, allow_hyphen_values = true)]
     memory_swap: Option<String>,
     /// Memory soft limit
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     memory_reservation: Option<String>,
     /// Number of CPUs
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     cpus: Option<String>,
     /// CPU shares (relative weight)
     #[arg(short = 'c', long, allow_hyphen_values = true)]
@@ -228,7 +228,7 @@ impl HostFlags {
         h.memory = self
             .memory
             .as_deref()
-            .map(|v| o::size_flag("--memory", v))
+            .map(|v| o::size_flag("-m, --memory", v))
             .transpose()?;
         h.memory_swap = self.memory_swap.as_deref().map(o::swap_flag).transpose()?;
         h.memory_reservation = self
@@ -429,12 +429,20 @@ impl HostFlags {
     }
 }
 
-fn env_value(kv: &str) -> Option<String> {
-    if kv.contains('=') {
+/// A `-e` value as Docker's ValidateEnv takes it: `KEY=VALUE` as it is, `KEY` from
+/// berth's environment (left out when unset); an empty name is refused.
+fn env_value(kv: &str) -> Result<Option<String>> {
+    let key = kv.split_once('=').map_or(kv, |(k, _)| k);
+    if key.is_empty() {
+        return Err(EngineError::Invalid(format!(
+            "invalid argument {kv:?} for \"-e, --env\" flag: invalid environment variable: {kv}"
+        )));
+    }
+    Ok(if kv.contains('=') {
         Some(kv.to_owned())
     } else {
         std::env::var(kv).ok().map(|v| format!("{kv}={v}"))
-    }
+    })
 }
 
 impl ContainerFlags {
@@ -448,10 +456,18 @@ impl ContainerFlags {
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
-                env.extend(env_value(line));
+                // Docker's env-file parser: a line needs a name.
+                if line.starts_with('=') {
+                    return Err(EngineError::Invalid(format!(
+                        "poorly formatted environment: no variable name on line '{line}'"
+                    )));
+                }
+                env.extend(env_value(line)?);
             }
         }
-        env.extend(self.env.iter().filter_map(|kv| env_value(kv)));
+        for kv in &self.env {
+            env.extend(env_value(kv)?);
+        }
         let mut o = CreateOptions {
             interactive: self.interactive,
             auto_remove: false,
@@ -878,8 +894,8 @@ pub struct CommitArgs {
     /// Apply a Dockerfile instruction to the created image
     #[arg(short, long)]
     change: Vec<String>,
-    /// Pause the container during commit (accepted; containers do not run in the background yet)
-    #[arg(short, long, default_value_t = true)]
+    /// Pause container during commit
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pause: bool,
     container: String,
     reference: Option<String>,
@@ -892,6 +908,7 @@ pub fn commit(engine: &Engine, a: CommitArgs) -> Result<i32> {
         a.message.as_deref(),
         a.author.as_deref(),
         &a.change,
+        a.pause,
     )?;
     println!("{id}");
     Ok(0)

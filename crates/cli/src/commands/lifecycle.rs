@@ -360,6 +360,13 @@ pub struct ExecArgs {
 }
 
 pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
+    // Docker's ValidateEnv: a variable needs a name (a flag error: 125).
+    if let Some(kv) = a.env.iter().find(|kv| kv.split('=').next() == Some("")) {
+        eprintln!(
+            "Error: invalid argument {kv:?} for \"-e, --env\" flag: invalid environment variable: {kv}"
+        );
+        return Ok(125);
+    }
     let o = ExecOptions {
         cmd: a.command,
         env: a
