@@ -536,7 +536,7 @@ impl Engine {
                 note(p, self.layers.remove_layer(&id).map_err(Into::into));
             }
         }
-        for l in self.layers.dangling_links()? {
+        for l in self.layers.dangling_links(o.max_age)? {
             let p = r.add(
                 ProblemKind::DanglingLink,
                 format!(
