@@ -108,6 +108,8 @@ fn main() {
         root: cli.root,
         storage_driver: cli.storage_driver,
     };
+    // The detached deleter of storage trash is this program.
+    berth_engine::set_cli_executable();
     let failure_status = cli.command.failure_status();
     let code = match commands::dispatch(&opts, cli.command) {
         Ok(code) => code,

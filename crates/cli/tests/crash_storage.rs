@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A pid that no process has any more (a child that ran and was reaped).
 fn dead_pid() -> u32 {
@@ -234,9 +234,14 @@ fn check_finds_and_repairs_staging_leftovers() {
     let link = b.root().join("storage/l/DANGLINGXX");
     std::os::unix::fs::symlink("../layers/0000/diff", &link).unwrap();
     tree(&stage, 3);
+    // A fresh dangling link may be a load's that is about to commit its
+    // layer: only older ones are garbage (here: any age).
+    let (code, out) = check(&b, &["--quick"]);
+    assert!(!out.contains("DANGLINGXX"), "{out}");
+    assert_eq!(code, 1, "{out}");
     let out = check_repair_clean(
         &b,
-        &[],
+        &["--max", "0s"],
         &[
             "storage/layers/.tmp-QWERTYUIOPASDFGH: temporary directory",
             "blobs/sha256/.tmp-crashed: temporary file",
@@ -387,6 +392,38 @@ fn check_cleans_up_a_running_container_whose_monitor_is_gone() {
     );
     let state = b.ok(&["inspect", "-f", "{{.State.Status}}", &cid]);
     assert_eq!(state.trim(), "exited");
+    b.ok(&["rm", &cid]);
+    still_usable(&b);
+}
+
+/// The cgroup directories `berth` makes for container `id` (every v1 hierarchy,
+/// or the one v2 tree).
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.controllers").exists() {
+        return vec![root.join(format!("berth-{id}"))];
+    }
+    fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path().join(format!("berth-{id}")))
+        .collect()
+}
+
+#[test]
+fn check_removes_the_cgroup_of_a_container_that_does_not_run() {
+    let b = Berth::with_busybox();
+    let cid = b.ok(&["create", "busybox", "true"]).trim().to_owned();
+    // What a container killed with its monitor keeps.
+    let dirs = cgroup_dirs(&cid);
+    for d in &dirs {
+        fs::create_dir(d).unwrap();
+    }
+    let out = check_repair_clean(&b, &[], &[&format!("cgroup /berth-{cid} left")]);
+    for d in &dirs {
+        assert!(!d.exists(), "{} left:\n{out}", d.display());
+    }
     b.ok(&["rm", &cid]);
     still_usable(&b);
 }

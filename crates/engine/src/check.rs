@@ -282,33 +282,27 @@ impl Engine {
             if c.state == State::Running {
                 continue;
             }
-            let dir = Path::new("/sys/fs/cgroup").join(format!("berth-{}", c.id.as_str()));
-            if !dir.is_dir() {
+            let path = format!("/berth-{}", c.id.as_str());
+            let Ok(m) = berth_cgroups::open_manager(&path, c.id.as_str()) else {
+                continue;
+            };
+            if !m.exists() {
                 continue;
             }
             let p = r.add(
                 ProblemKind::OrphanCgroup,
                 format!(
-                    "container {}: cgroup {} left, but it does not run",
-                    c.id.short(),
-                    dir.display()
+                    "container {}: cgroup {path} left, but it does not run",
+                    c.id.short()
                 ),
                 0,
             );
             if o.repair {
-                let _ = std::fs::write(dir.join("cgroup.kill"), "1");
-                let mut res = Err(std::io::Error::other("cgroup busy"));
-                for _ in 0..100 {
-                    res = std::fs::remove_dir(&dir);
-                    if res.is_ok() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+                let _ = m.kill_all(nix::sys::signal::Signal::SIGKILL);
                 note(
                     p,
-                    res.map_err(|e| {
-                        crate::EngineError::Other(format!("remove {}: {e}", dir.display()))
+                    m.destroy().map_err(|e| {
+                        crate::EngineError::Other(format!("remove cgroup {path}: {e}"))
                     }),
                 );
             }
@@ -545,7 +539,7 @@ impl Engine {
                 note(p, self.layers.remove_layer(&id).map_err(Into::into));
             }
         }
-        for l in self.layers.dangling_links()? {
+        for l in self.layers.dangling_links(o.max_age)? {
             let p = r.add(
                 ProblemKind::DanglingLink,
                 format!(

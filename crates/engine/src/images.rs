@@ -456,7 +456,7 @@ impl Engine {
         let mut reclaimed = self.remove_stale_workspaces(min_age);
         let leftovers = self.layers.leftovers()?;
         reclaimed += self.layers.remove_leftovers(&leftovers)?.bytes;
-        for l in self.layers.dangling_links()? {
+        for l in self.layers.dangling_links(min_age)? {
             let _ = std::fs::remove_file(l);
         }
         let known: std::collections::HashSet<Digest> = self

@@ -181,13 +181,24 @@ pub fn delete_trash(paths: &[PathBuf]) -> Result<()> {
     Ok(berth_storage::delete_trash(paths)?)
 }
 
+static IS_CLI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Tells the engine that this process is the `berth` command line, which
+/// runs the detached deleter (`berth system delete-trash`) as
+/// `/proc/self/exe`. Without it, `berth` is looked for beside this
+/// executable, then on PATH.
+pub fn set_cli_executable() {
+    IS_CLI.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Starts `berth system delete-trash PATHS...` in a process group of its
 /// own (a ^C at the terminal does not reach it), not waited for.
 fn spawn_deleter(paths: &[PathBuf]) -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
-    let exe = match std::env::current_exe() {
-        Ok(e) if e.file_name().is_some_and(|n| n == "berth") => e,
-        _ => lifecycle::companion_binary("BERTH_CLI", "berth"),
+    let exe = if IS_CLI.load(std::sync::atomic::Ordering::Relaxed) {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        lifecycle::companion_binary("BERTH_CLI", "berth")
     };
     std::process::Command::new(exe)
         .args(["system", "delete-trash", "--"])

@@ -579,13 +579,23 @@ impl LayerStore {
         Ok(swept)
     }
 
-    /// Dangling `l/` symlinks (a killed load's, whose layer never came).
-    pub fn dangling_links(&self) -> Result<Vec<PathBuf>> {
+    /// Dangling `l/` symlinks older than `min_age` (a killed load's, whose
+    /// layer never came; a staged layer's link dangles until it is committed,
+    /// hence the age).
+    pub fn dangling_links(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
         let dir = self.root.join("l");
         let mut out = Vec::new();
         for name in list_dir(&dir)? {
             let p = dir.join(&name);
-            if fs::metadata(&p).is_err() && fs::symlink_metadata(&p).is_ok() {
+            if fs::metadata(&p).is_ok() {
+                continue;
+            }
+            let old = fs::symlink_metadata(&p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age);
+            if old {
                 out.push(p);
             }
         }

@@ -413,6 +413,17 @@ impl Drop for Berth {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
+        // Big trees (more than a command deletes itself) go to a detached
+        // `berth system delete-trash`: let it finish before the root goes.
+        let trash = self.root.join("storage").join("trash");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let trash_left = || std::fs::read_dir(&trash).map_or(0, |d| d.count());
+        while trash_left() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if trash_left() > 0 {
+            problems.push(format!("{} not emptied", trash.display()));
+        }
         let mounts = mounts_mentioning(&self.root);
         if !mounts.is_empty() {
             problems.push(format!("mounts left: {mounts:?}"));
