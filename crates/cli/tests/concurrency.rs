@@ -158,31 +158,3 @@ fn concurrent_imports_tags_and_runs() {
     assert_eq!(b.layer_dirs().len(), 1, "{:?}", b.layer_dirs());
     assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
 }
-
-/// Five `rm -f` of one running container at once: one removes it, the others
-/// fail (Docker: "removal of container X is already in progress", or no such
-/// container once it is gone); before, all five reported success.
-#[test]
-fn concurrent_rm_f_of_one_container_one_wins() {
-    let b = Berth::with_busybox();
-    b.ok(&["run", "-d", "--name", "victim", "busybox", "sleep", "600"]);
-    let outs = spawn_all(&b, 5, &["rm", "-f", "victim"]);
-    let won = outs.iter().filter(|o| o.status.success()).count();
-    assert_eq!(
-        won,
-        1,
-        "{:?}",
-        outs.iter()
-            .map(|o| describe(&["rm", "-f", "victim"], o))
-            .collect::<Vec<_>>()
-    );
-    for o in outs.iter().filter(|o| !o.status.success()) {
-        let err = check_failure(&["rm", "-f", "victim"], o, 1);
-        assert!(
-            err.contains("removal of container victim is already in progress")
-                || err.contains("No such container: victim"),
-            "{err}"
-        );
-    }
-    assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
-}

@@ -479,6 +479,20 @@ impl LayerStore {
         }
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for p in found {
+            // A layer being made may have made its `l/` link (its name is
+            // recorded first): it goes with the layer.
+            let is_layer = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(STAGE_LAYER));
+            if is_layer {
+                if let Ok(short) = fs::read_to_string(p.join("link")) {
+                    let short = short.trim();
+                    if !short.is_empty() && !short.contains('/') {
+                        let _ = fs::remove_file(self.root.join("l").join(short));
+                    }
+                }
+            }
             // Gone meanwhile: another process adopted it.
             if let Ok(to) = me.move_into(&p, &trash, TRASH) {
                 pending.push(to);
@@ -731,9 +745,11 @@ impl LayerStore {
             tmp: Some(tmp),
             link: None,
         };
-        let link = self.make_link(id)?;
+        // The link's name is recorded in the staging area before the link
+        // exists: a process killed from here on leaves a staging area whose
+        // sweep (`adopt_orphans`) removes the link too, never a dangling one.
+        let link = self.make_link_recorded(id, &tmp_path.join("link"))?;
         staged.link = Some(link.clone());
-        write_file(&tmp_path.join("link"), &link)?;
         // The layer's data reaches the disk before its name appears: a crash
         // can leave a temporary directory, never a half-written layer.
         let dirf = fs::File::open(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
@@ -753,11 +769,13 @@ impl LayerStore {
         })
     }
 
-    /// Creates `l/<short>` → `../layers/<id>/diff` under a fresh random name.
-    fn make_link(&self, id: &Digest) -> Result<String> {
+    /// Creates `l/<short>` → `../layers/<id>/diff` under a fresh random
+    /// name, each name tried written to `record` first.
+    fn make_link_recorded(&self, id: &Digest, record: &Path) -> Result<String> {
         let target = Path::new("../layers").join(id.hex()).join("diff");
         loop {
             let short = random_name(10);
+            write_file(record, &short)?;
             let p = self.root.join("l").join(&short);
             match std::os::unix::fs::symlink(&target, &p) {
                 Ok(()) => return Ok(short),
