@@ -330,7 +330,17 @@ impl Engine {
                 0,
             );
             if o.repair {
-                note(p, self.rm(c.id.as_str(), true, false));
+                // Gone by the time rm looked: the record's dead creator or
+                // remover had its removal finished (`reconcile`).
+                let res = match self.rm(c.id.as_str(), true, false) {
+                    Err(crate::EngineError::NotFound(_))
+                        if self.containers.resolve(c.id.as_str()).is_err() =>
+                    {
+                        Ok(())
+                    }
+                    res => res,
+                };
+                note(p, res);
             }
         }
         let ids: HashSet<&str> = records.iter().map(|c| c.id.as_str()).collect();
