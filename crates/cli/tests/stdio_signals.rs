@@ -77,6 +77,11 @@ fn quote(s: &str) -> String {
 /// terminal showed, CRs removed. The terminal's input stays open (nothing
 /// typed) until berth ends; a run that does not end in 60 s fails.
 fn on_a_terminal(b: &Berth, args: &[&str]) -> String {
+    typed_on_a_terminal(b, args, b"")
+}
+
+/// [`on_a_terminal`] with `typed` typed into the terminal at once.
+fn typed_on_a_terminal(b: &Berth, args: &[&str], typed: &[u8]) -> String {
     let mut line = format!("{BERTH} --root {}", quote(b.root().to_str().unwrap()));
     for a in args {
         line.push(' ');
@@ -94,7 +99,10 @@ fn on_a_terminal(b: &Berth, args: &[&str]) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let input = child.stdin.take();
+    let mut input = child.stdin.take();
+    if let Some(i) = &mut input {
+        std::io::Write::write_all(i, typed).unwrap();
+    }
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut v = Vec::new();
@@ -210,6 +218,31 @@ fn containers_never_get_the_callers_terminal() {
     let out = on_a_terminal(&b, &["run", "--rm", "-t", "-v", &vol, "busybox", "/probe"]);
     assert!(out.contains("sid_is_self=1"), "run -t:\n{out}");
     assert!(out.contains("isatty1=1"), "run -t:\n{out}");
+
+    // -t without -i: what is typed does not reach the container (Docker
+    // attaches no stdin); with -i it does.
+    let read = |secs: &str| format!("read -t {secs} x; echo \"got:$x.\"");
+    let out = typed_on_a_terminal(
+        &b,
+        &["run", "--rm", "-t", "busybox", "sh", "-c", &read("3")],
+        b"typed\n",
+    );
+    assert!(out.contains("got:."), "run -t read the terminal:\n{out}");
+    let out = typed_on_a_terminal(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "-t",
+            "-i",
+            "busybox",
+            "sh",
+            "-c",
+            &read("60"),
+        ],
+        b"typed\n",
+    );
+    assert!(out.contains("got:typed."), "run -t -i:\n{out}");
 
     // A build's RUN step.
     let ctx = dir.join("ctx");

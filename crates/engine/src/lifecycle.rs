@@ -798,11 +798,12 @@ fn run_runtime_in_process(
 }
 
 /// What a foreground container's stdio is: with `-t` berth's own (the
-/// runtime relays the container's pty itself); otherwise stdin only with
-/// `-i`, and pipes relayed by berth where berth's stdio is a terminal.
+/// runtime relays the container's pty itself, input only with `-i`);
+/// otherwise stdin only with `-i`, and pipes relayed by berth where berth's
+/// stdio is a terminal.
 fn container_stdio(c: &Container) -> berth_runtime::Result<berth_runtime::Stdio> {
     if c.config.tty {
-        return Ok(berth_runtime::Stdio::inherit());
+        return Ok(berth_runtime::Stdio::terminal(c.config.interactive));
     }
     berth_runtime::Stdio::caller(c.config.interactive)
 }

@@ -1372,7 +1372,9 @@ mod tests {
         assert_eq!(cpus_flag("1.5").unwrap(), 1_500_000_000);
         assert_eq!(cpus_flag(".25").unwrap(), 250_000_000);
         assert!(cpus_flag("x").is_err());
-        assert!(cpus_flag("-1").is_err());
+        // Parsed as Docker's big.Rat does; the range check refuses it.
+        assert_eq!(cpus_flag("-1").unwrap(), -1_000_000_000);
+        assert!(cpus_flag("--1").is_err());
         assert_eq!(parse_duration("1m30s").unwrap(), 90_000_000_000);
         assert_eq!(parse_duration("500ms").unwrap(), 500_000_000);
         assert_eq!(parse_duration("0").unwrap(), 0);

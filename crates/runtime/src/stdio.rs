@@ -22,6 +22,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 pub struct Stdio {
     child: [Option<OwnedFd>; 3],
     relays: Vec<Relay>,
+    /// With a pty whose master the runtime holds: do not copy the caller's
+    /// stdin into it (`-t` without `-i`).
+    no_terminal_input: bool,
 }
 
 /// Copies `from` to `to` until `from` ends; dropping `to` then (a
@@ -62,6 +65,20 @@ impl Stdio {
     /// its caller decides what the container gets).
     pub fn inherit() -> Stdio {
         Stdio::default()
+    }
+
+    /// A container with a terminal of its own (`-t`) whose pty the runtime
+    /// relays: the caller's input is copied into it only if `stdin` (`-i`).
+    pub fn terminal(stdin: bool) -> Stdio {
+        Stdio {
+            no_terminal_input: !stdin,
+            ..Stdio::default()
+        }
+    }
+
+    /// Whether the caller's stdin goes into the container's pty.
+    pub fn terminal_input(&self) -> bool {
+        !self.no_terminal_input
     }
 
     /// The caller's (this process's) stdio: stdin only if `stdin`, and

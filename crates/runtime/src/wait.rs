@@ -72,13 +72,16 @@ pub fn wait_forwarding(
 ) -> Result<i32> {
     let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .context(|| "signalfd".to_owned())?;
+    // The caller's terminal is raw only when its input goes to the
+    // container (as the docker CLI: `-t` without `-i` leaves it cooked, so
+    // ^C stays a signal to forward).
     let _raw = master.map(|m| {
         sync_window(m);
-        RawMode::enter()
+        stdio.terminal_input().then(RawMode::enter)
     });
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
-    let mut stdin_open = master.is_some();
+    let mut stdin_open = master.is_some() && stdio.terminal_input();
     let mut master_open = master.is_some();
     loop {
         // Reap first: SIGCHLD may have been consumed already.
