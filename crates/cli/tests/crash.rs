@@ -57,6 +57,26 @@ fn kill_after(mut cmd: Command, after: Duration) -> bool {
     killed
 }
 
+/// A condition [`kill_when`] polls.
+type Cond<'a> = Box<dyn Fn() -> bool + 'a>;
+
+/// Runs `cmd` and SIGKILLs it as soon as `cond` holds (polled every
+/// millisecond): a kill at a syscall-level point, whatever the timing.
+/// Whether it was killed mid-way.
+fn kill_when(mut cmd: Command, mut cond: impl FnMut() -> bool) -> bool {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() && child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    // SAFETY: kill(2) of the child this test spawned (not yet reaped).
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    killed
+}
+
 /// Runs `cmd` to its end; how long it took.
 fn timed(mut cmd: Command) -> Duration {
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
@@ -539,6 +559,35 @@ fn sigkill_build() {
             assert_eq!(all.lines().count(), 1, "images after build {i}: {all}");
         },
     );
+    // And killed the moment its work area is mounted, and the moment a RUN
+    // step's process (marked) runs.
+    let containers = b.root().join("storage/containers");
+    let marker = ctx.marker.clone();
+    let conds: [(&str, Cond); 2] = [
+        (
+            "its work area is mounted",
+            Box::new(|| {
+                names(&containers).iter().any(|n| {
+                    n.starts_with("build-") && containers.join(n).join("merged/bin").exists()
+                })
+            }),
+        ),
+        (
+            "a RUN step runs",
+            Box::new(|| !marked_processes(&marker).is_empty()),
+        ),
+    ];
+    for (what, cond) in conds {
+        let cmd = b.cmd(&["build", "--no-cache", "-t", "built:x", s(&ctxdir)]);
+        assert!(kill_when(cmd, cond), "the build ended before {what}");
+        check(&b, &mut ctx, &format!("build killed once {what}"));
+        let all = b.ok(&["images", "-a", "-q", "--no-trunc"]);
+        assert_eq!(
+            all.lines().count(),
+            1,
+            "images after a build killed once {what}: {all}"
+        );
+    }
 }
 
 #[test]
@@ -689,6 +738,26 @@ fn sigkill_volume_rm() {
             checked();
         },
     );
+    // And killed the moment its staging tree (`volumes/.rm-<owner>`) exists.
+    for i in 100..103 {
+        let name = format!("v{i}");
+        b.ok(&["volume", "create", &name]);
+        let data = b.root().join("volumes").join(&name).join("_data");
+        for f in 0..files {
+            std::fs::write(data.join(format!("f{f}")), b"x").unwrap();
+        }
+        let vols = b.root().join("volumes");
+        let killed = kill_when(b.cmd(&["volume", "rm", &name]), || {
+            names(&vols).iter().any(|n| n.starts_with(".rm"))
+        });
+        assert!(killed, "volume rm ended before its staging tree was seen");
+        check(
+            &b,
+            &mut ctx,
+            &format!("volume rm killed once {name} was set aside"),
+        );
+        assert!(!vols.join(&name).exists(), "{name} half removed");
+    }
 }
 
 fn free_port() -> u16 {
