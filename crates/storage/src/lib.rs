@@ -451,9 +451,6 @@ impl LayerStore {
     /// `trash/` and deleted by [`LayerStore::dispose`]. Never fails: what
     /// cannot be adopted now is found next time.
     fn adopt_orphans(&self) {
-        let Ok(me) = berth_lease::Owner::current() else {
-            return;
-        };
         let trash = self.root.join("trash");
         let mut found = Vec::new();
         for prefix in [STAGE_LAYER, STAGE_CONTAINER] {
@@ -465,6 +462,9 @@ impl LayerStore {
         if found.is_empty() {
             return;
         }
+        let Ok(me) = berth_lease::Owner::current() else {
+            return;
+        };
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for p in found {
             // Gone meanwhile: another process adopted it.
