@@ -1314,8 +1314,10 @@ pub fn delete_trash(paths: &[PathBuf]) -> Result<()> {
             Err(e) => return Err(lease_err(e)),
         }
     }
+    // Nothing to count here: as `rm -rf`, no walk but the removal's.
     for p in mine {
-        berth_lease::remove(&p).map_err(lease_err)?;
+        let mut unlimited = u64::MAX;
+        berth_lease::remove_within(&p, &mut unlimited).map_err(lease_err)?;
     }
     Ok(())
 }
