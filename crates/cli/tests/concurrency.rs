@@ -158,3 +158,50 @@ fn concurrent_imports_tags_and_runs() {
     assert_eq!(b.layer_dirs().len(), 1, "{:?}", b.layer_dirs());
     assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
 }
+
+/// `ps` (any command that reads containers) beside foreground runs: a record
+/// marked running without a monitor is the fast path's own (`starting` names the
+/// running `berth run`), never an abandoned container to tear down. Before, about
+/// half the runs failed with a vanished mount, network namespace or runtime state.
+#[test]
+fn foreground_runs_beside_readers() {
+    let b = Berth::with_busybox();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            let mut cmd = b.cmd(&["ps", "-a"]);
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            let prog = cmd.get_program().to_owned();
+            let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 2000 {
+                    let _ = std::process::Command::new(&prog)
+                        .args(&args)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status();
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for net in ["none", "bridge"] {
+        for _ in 0..6 {
+            let args = ["run", "--rm", "--network", net, "busybox", "true"];
+            let o = b.run(&args);
+            if !o.status.success() {
+                failed.push(describe(&args, &o));
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
+}

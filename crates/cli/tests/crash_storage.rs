@@ -433,3 +433,29 @@ fn check_removes_the_cgroup_of_a_container_that_does_not_run() {
     b.ok(&["rm", &cid]);
     still_usable(&b);
 }
+
+#[test]
+fn check_releases_the_network_endpoint_of_a_container_that_is_gone() {
+    let b = Berth::with_busybox();
+    let net = format!("chk{}", std::process::id());
+    b.ok(&["network", "create", &net]);
+    let cid = b
+        .ok(&["create", "--network", &net, "busybox", "true"])
+        .trim()
+        .to_owned();
+    // A removal killed after the record went: its address is still leased.
+    let db = rusqlite::Connection::open(b.root().join("berth.db")).unwrap();
+    db.execute("DELETE FROM containers WHERE id = ?1", [&cid])
+        .unwrap();
+    drop(db);
+    check_repair_clean(
+        &b,
+        &[],
+        &[
+            &format!("of container {}, which does not exist", &cid[..12]),
+            "a container's storage without a container",
+        ],
+    );
+    b.ok(&["network", "rm", &net]);
+    still_usable(&b);
+}

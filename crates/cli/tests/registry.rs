@@ -225,8 +225,8 @@ fn fsck(b: &Berth) {
     fsck_with(b, false)
 }
 
-/// [`fsck`]; `killed`: a killed pull may leave temporary layer directories (whole
-/// layers being unpacked), which image prune removes later.
+/// [`fsck`]; `killed`: a killed pull may leave staging areas (whole layers being
+/// unpacked), which the next command that opens the store removes.
 fn fsck_with(b: &Berth, killed: bool) {
     let dir = b.root().join("blobs/sha256");
     for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -250,12 +250,16 @@ fn fsck_with(b: &Berth, killed: bool) {
     }
     let have: std::collections::BTreeSet<String> = b.layer_dirs().into_iter().collect();
     assert_eq!(have, want, "layer directories vs registered images");
-    let tmp: Vec<_> = std::fs::read_dir(b.root().join("storage/layers"))
-        .into_iter()
-        .flatten()
-        .flatten()
+    let tmp: Vec<_> = ["storage/layers", "storage/staging", "blobs/staging"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(b.root().join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp"))
+        .filter(|n| !n.chars().all(|c| c.is_ascii_hexdigit()))
         .collect();
     assert!(killed || tmp.is_empty(), "temporary layers left: {tmp:?}");
 }

@@ -142,6 +142,26 @@ impl Engine {
         c
     }
 
+    /// Writes `RUN/containers/ID/starting`, naming this process as the one
+    /// bringing the container up (mount, network, bundle, then a monitor or,
+    /// on the foreground fast path, the container itself): while it lives no
+    /// other command takes the container for abandoned; once it is gone the
+    /// next one that reads the container releases what it left
+    /// (`reconcile`). Returns the file's path, for its removal.
+    pub(crate) fn claim_start(&self, id: &ContainerId) -> Result<PathBuf> {
+        let dir = self.bundle_dir(id);
+        let starting = dir.join("starting");
+        crate::create_private_dir_all(&dir)?;
+        let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
+        // Whole or absent (a reader must never see it empty: it would take
+        // the starter for gone).
+        let tmp = dir.join(me.name("starting.tmp"));
+        std::fs::write(&tmp, me.name(STARTER))
+            .and_then(|()| std::fs::rename(&tmp, &starting))
+            .context(|| format!("write {}", starting.display()))?;
+        Ok(starting)
+    }
+
     pub(crate) fn monitor_alive(&self, id: &ContainerId) -> bool {
         let dir = self.bundle_dir(id);
         // `starting` names the `berth start` that is bringing the container
@@ -378,15 +398,7 @@ impl Engine {
         // From here until the monitor has answered, `starting` names this
         // process: if it is killed, the next command that reads the
         // container releases the mount and the network (`reconcile`).
-        let starting = dir.join("starting");
-        crate::create_private_dir_all(&dir)?;
-        let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
-        // Whole or absent (a reader must never see it empty: it would take
-        // the starter for gone).
-        let tmp = dir.join("starting.tmp");
-        std::fs::write(&tmp, me.name(STARTER))
-            .and_then(|()| std::fs::rename(&tmp, &starting))
-            .context(|| format!("write {}", starting.display()))?;
+        let starting = self.claim_start(&c.id)?;
         let rootfs = match self.layers.mount_container(c.id.as_str()) {
             Ok(r) => r,
             Err(e) => {

@@ -269,6 +269,10 @@ impl Engine {
     /// sync (an overlay `volatile` mount).
     fn start_foreground(&self, id: &ContainerId, rm: bool) -> Result<i32> {
         let c = self.containers.resolve(id.as_str())?;
+        // This process runs the container without a monitor: `starting`
+        // says so to every other command (a concurrent `ps` must not take a
+        // running record without a monitor for abandoned and tear it down).
+        let starting = self.claim_start(id)?;
         // The overlay mount and the network namespace do not depend on each
         // other: both are made at once, on two threads (both joined before
         // the runtime is started: berth never forks while threaded).
@@ -293,6 +297,7 @@ impl Engine {
         };
         self.network_stop(&c);
         let _ = self.layers.unmount_container(id.as_str());
+        let _ = std::fs::remove_file(&starting);
         result
     }
 

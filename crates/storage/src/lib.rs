@@ -463,9 +463,6 @@ impl LayerStore {
     /// `trash/` and deleted by [`LayerStore::dispose`]. Never fails: what
     /// cannot be adopted now is found next time.
     fn adopt_orphans(&self) {
-        let Ok(me) = berth_lease::Owner::current() else {
-            return;
-        };
         let trash = self.root.join("trash");
         let mut found = Vec::new();
         for prefix in [STAGE_LAYER, STAGE_CONTAINER] {
@@ -477,6 +474,9 @@ impl LayerStore {
         if found.is_empty() {
             return;
         }
+        let Ok(me) = berth_lease::Owner::current() else {
+            return;
+        };
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for p in found {
             // A layer being made may have made its `l/` link (its name is
@@ -1364,8 +1364,10 @@ pub fn delete_trash(paths: &[PathBuf]) -> Result<()> {
             Err(e) => return Err(lease_err(e)),
         }
     }
+    // Nothing to count here: as `rm -rf`, no walk but the removal's.
     for p in mine {
-        berth_lease::remove(&p).map_err(lease_err)?;
+        let mut unlimited = u64::MAX;
+        berth_lease::remove_within(&p, &mut unlimited).map_err(lease_err)?;
     }
     Ok(())
 }
