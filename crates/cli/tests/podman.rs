@@ -214,6 +214,15 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.cmd().args(["system", "reset", "-f"]).output();
+        // Big trees go to a detached `berth system delete-trash`: removing the
+        // root while it renames and deletes in storage/trash would fail halfway.
+        let trash = self.dir.path().join("root/storage/trash");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::fs::read_dir(&trash).map_or(0, |d| d.count()) > 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         unmount_all_under(self.dir.path());
     }
 }
@@ -271,6 +280,15 @@ impl Drop for Berth {
         // Its containers ran on the default bridge: the bridge and the
         // nftables table go with the store.
         let _ = self.cmd().args(["system", "reset", "-f"]).output();
+        // Big trees go to a detached `berth system delete-trash`: removing the
+        // root while it renames and deletes in storage/trash would fail halfway.
+        let trash = self.dir.path().join("root/storage/trash");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::fs::read_dir(&trash).map_or(0, |d| d.count()) > 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         unmount_all_under(self.dir.path());
     }
 }

@@ -110,6 +110,15 @@ impl From<berth_storage::Error> for EngineError {
 }
 
 impl Engine {
+    /// Whether the root holds a store (its database), without making anything.
+    pub fn root_exists(opts: &EngineOptions) -> bool {
+        let root = match &opts.root {
+            Some(r) => r.clone(),
+            None => PathBuf::from("/var/lib/berth"),
+        };
+        root.join(berth_db::DB_FILE).exists()
+    }
+
     pub fn open(opts: &EngineOptions) -> Result<Engine> {
         let (root, run) = match &opts.root {
             Some(r) => {

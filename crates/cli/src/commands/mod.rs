@@ -142,6 +142,14 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         Command::Logout(a) => return registry::logout(a),
         // The detached deleter opens no engine (that would sweep again).
         Command::System(system::SystemCommand::DeleteTrash(a)) => return system::delete_trash(a),
+        // A monitor's exit command after its root was reset and removed (the
+        // container was killed by that reset): there is nothing left to clean,
+        // and opening an engine would make the root again.
+        Command::Container(container::ContainerCommand::Cleanup(_))
+            if !berth_engine::Engine::root_exists(opts) =>
+        {
+            return Ok(0)
+        }
         c => c,
     };
     let engine = Engine::open(opts)?;
