@@ -735,17 +735,12 @@ fn init_uses_the_hosts_init_or_says_it_cannot() {
         let out = b.ok(&["run", "--rm", "--init", "busybox", "cat", "/proc/1/cmdline"]);
         assert!(out.starts_with("/sbin/docker-init"), "{out}");
         // The init forwards SIGTERM to the command, which as PID 1 of its
-        // namespace would ignore it: stop returns at once, not after -t.
+        // namespace would ignore it: it ends by the TERM (143), not by the
+        // kill after -t (137).
         b.ok(&[
             "run", "-d", "--init", "--name", "i", "busybox", "sleep", "300",
         ]);
-        let t = std::time::Instant::now();
         b.ok(&["stop", "-t", "20", "i"]);
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(10),
-            "{:?}",
-            t.elapsed()
-        );
         let v: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "i"])).unwrap();
         assert_eq!(
             v[0]["State"]["ExitCode"], 143,
