@@ -1051,8 +1051,10 @@ impl Engine {
             }
             return Err(EngineError::NotFound(format!("No such container: {name}")));
         }
-        self.remove_container(&c.id)?;
+        let removed = self.remove_container(&c.id);
+        // Whether or not it worked: no lock file is left in RUN/locks.
         claim.done();
+        removed?;
         if volumes {
             // `rm -v`: the container's anonymous volumes (generated names);
             // named ones stay, as in Docker.
