@@ -516,7 +516,7 @@ fn write_errors_name_file_and_field() {
 }
 
 #[test]
-fn lifecycle_is_fast() {
+fn lifecycle_repeats_cleanly() {
     require_v1!();
     let r = resources(|b| {
         b.memory(
@@ -528,16 +528,11 @@ fn lifecycle_is_fast() {
         .pids(LinuxPidsBuilder::default().limit(100).build().unwrap())
         .cpu(LinuxCpuBuilder::default().shares(512u64).build().unwrap())
     });
-    let mut best = Duration::MAX;
     for _ in 0..5 {
-        let start = std::time::Instant::now();
         let m = Guard::new(create_manager(&unique_path(), "x").unwrap());
         m.create().unwrap();
         m.apply(&r).unwrap();
         m.destroy().unwrap();
-        best = best.min(start.elapsed());
         assert_gone(&*m);
     }
-    eprintln!("create+apply+destroy of an empty cgroup: {best:?}");
-    assert!(best < Duration::from_millis(100), "{best:?}");
 }

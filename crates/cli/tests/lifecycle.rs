@@ -277,14 +277,8 @@ fn stop_kill_restart() {
         wait_log_line(&b, n, "ready", 1);
     }
 
-    let t = Instant::now();
+    // It ignores TERM: stop kills it once the timeout is over (137, below).
     assert_eq!(b.ok(&["stop", "-t", "1", "stubborn"]).trim(), "stubborn");
-    let took = t.elapsed();
-    assert!(
-        took >= Duration::from_millis(900),
-        "stop -t 1 took {took:?}"
-    );
-    assert!(took < Duration::from_secs(8), "stop -t 1 took {took:?}");
     let st = status(&b, "stubborn").unwrap();
     assert!(st.starts_with("Exited (137)"), "{st}");
     assert_eq!(b.ok(&["wait", "stubborn"]).trim(), "137");
