@@ -1034,6 +1034,38 @@ fn health_checks() {
     );
 
     b.ok(&["rm", "-f", "doc", "nohc", "plain"]);
+
+    // A check still running when the container is killed: its runtime
+    // process wrote into the run directory while `rm -f` emptied it
+    // ("Directory not empty").
+    for round in 0..3 {
+        let name = format!("slowhc{round}");
+        run_d(
+            &b,
+            &[
+                "--name",
+                &name,
+                "--health-cmd",
+                "touch /tmp/probing; sleep 30",
+                "--health-interval",
+                "100ms",
+                "busybox",
+                "sleep",
+                "60",
+            ],
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !b
+            .run(&["exec", &name, "test", "-e", "/tmp/probing"])
+            .status
+            .success()
+        {
+            assert!(Instant::now() < deadline, "the check never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        b.ok(&["rm", "-f", &name]);
+        assert!(b.run(&["inspect", &name]).status.code() == Some(1));
+    }
 }
 
 // ------------------------------------------------------------------ port and inspect

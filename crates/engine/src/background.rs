@@ -290,12 +290,7 @@ impl Engine {
             let _ = self.runtime_kill(c, "SIGKILL", true);
             // Its monitor (if any) records the exit and is gone before the
             // record goes, as after `rm -f`.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while read_pid(&self.bundle_dir(&c.id).join("monitor.pid")).is_some_and(process_alive)
-                && Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            self.wait_monitor_gone(&c.id, Duration::from_secs(10));
             let _ = self
                 .runtime_cmd(c)
                 .args(["delete", "--force", c.id.as_str()])
@@ -595,6 +590,17 @@ impl Engine {
         berth_cgroups::open_manager(&path, c.id.as_str())
             .and_then(|m| m.oom_killed())
             .unwrap_or(false)
+    }
+
+    /// Waits (up to `limit`) until the container's monitor, if any, has
+    /// exited: nothing writes into its run directory after that.
+    fn wait_monitor_gone(&self, id: &ContainerId, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while read_pid(&self.bundle_dir(id).join("monitor.pid")).is_some_and(process_alive)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Waits until the container is no longer running (its cleanup done).
@@ -1038,6 +1044,9 @@ impl Engine {
             let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
             let _ = self.runtime_kill(&c, "SIGKILL", true);
             self.wait_down(&c.id, Duration::from_secs(10));
+            // The exit is recorded before the monitor ends: a health check it
+            // was running may still write into the run directory.
+            self.wait_monitor_gone(&c.id, Duration::from_secs(10));
         }
         // Concurrent removals of one container: one of them wins, the others
         // wait for it and then find no container (Docker's "No such container").

@@ -68,6 +68,16 @@ impl Health {
         due.saturating_duration_since(now)
     }
 
+    /// Ends a check still running when the container has exited: its
+    /// runtime process writes into the run directory, which must be quiet
+    /// once the monitor reports the exit.
+    pub fn abandon(&mut self) {
+        if let Some(mut p) = self.running.take() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+
     /// Starts a due check, or kills one that ran out of time.
     pub fn tick(&mut self, runtime: &mut dyn FnMut() -> Command) {
         let now = Instant::now();

@@ -596,6 +596,9 @@ fn main() {
             &mut clients,
         );
         drop(io);
+        if let Some(h) = &mut health {
+            h.abandon();
+        }
         let stop_requested = args.dir.join("stop").exists();
         if !should_restart(&args.restart, code, restarts, stop_requested) {
             break code;
