@@ -38,11 +38,16 @@ pub struct ContainerFlags {
     read_only: bool,
     #[command(flatten)]
     host: HostFlags,
-    /// The image to run
-    image: String,
-    /// The command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// The image, then the command and its arguments. As Docker's, flag
+    /// parsing stops at the image: all that follows is the command's, even
+    /// what looks like one of berth's flags (`IMG -c x` is not --cpu-shares).
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        value_name = "IMAGE"
+    )]
+    image_and_command: Vec<String>,
 }
 
 // Resources, security, namespaces, mounts and policies (Docker's
@@ -446,6 +451,16 @@ fn env_value(kv: &str) -> Result<Option<String>> {
 }
 
 impl ContainerFlags {
+    /// The image (the first positional argument).
+    fn image(&self) -> &str {
+        self.image_and_command.first().map_or("", String::as_str)
+    }
+
+    /// The command and its arguments: everything after the image.
+    fn command(&self) -> Vec<String> {
+        self.image_and_command.iter().skip(1).cloned().collect()
+    }
+
     fn options(&self) -> Result<CreateOptions> {
         let mut env = Vec::new();
         for f in &self.env_file {
@@ -472,9 +487,9 @@ impl ContainerFlags {
             interactive: self.interactive,
             auto_remove: false,
             name: self.name.clone(),
-            image: self.image.clone(),
+            image: self.image().to_owned(),
             run: RunOptions {
-                cmd: self.command.clone(),
+                cmd: self.command(),
                 entrypoint: self.entrypoint.clone(),
                 env,
                 workdir: self.workdir.clone(),
@@ -492,7 +507,10 @@ impl ContainerFlags {
 
 // Docker's -h is --hostname, so help is only --help.
 #[derive(Args)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]"
+)]
 pub struct CreateArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
@@ -516,7 +534,7 @@ pub fn start_failure(e: EngineError) -> i32 {
 fn pull_image(engine: &Engine, f: &ContainerFlags) -> Result<()> {
     super::registry::pull_for_run(
         engine,
-        &f.image,
+        f.image(),
         f.host.pull.as_deref(),
         f.host.platform.as_deref(),
     )
@@ -537,7 +555,10 @@ pub fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
 }
 
 #[derive(Args)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+)]
 pub struct RunArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]

@@ -328,7 +328,10 @@ pub(crate) fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Res
 }
 
 #[derive(Args)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]"
+)]
 pub struct ExecArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
@@ -354,12 +357,20 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     privileged: bool,
-    container: String,
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// The container, then the command and its arguments. As Docker's,
+    /// flag parsing stops at the container: all that follows is the
+    /// command's (`exec C ls -l` is not a flag -l).
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "CONTAINER")]
+    container_and_command: Vec<String>,
 }
 
 pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
+    let [container, command @ ..] = a.container_and_command.as_slice() else {
+        return Ok(exec_usage());
+    };
+    if command.is_empty() {
+        return Ok(exec_usage());
+    }
     // Docker's ValidateEnv: a variable needs a name (a flag error: 125).
     if let Some(kv) = a.env.iter().find(|kv| kv.split('=').next() == Some("")) {
         eprintln!(
@@ -368,7 +379,7 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
         return Ok(125);
     }
     let o = ExecOptions {
-        cmd: a.command,
+        cmd: command.to_vec(),
         env: a
             .env
             .iter()
@@ -387,7 +398,7 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
         detach: a.detach,
         privileged: a.privileged,
     };
-    match engine.exec(&a.container, &o) {
+    match engine.exec(container, &o) {
         Ok(code) => Ok(code),
         // Docker's exec: 126/127 when the command cannot run, 1 for the
         // rest (no such container, not running), unlike run's 125.
@@ -396,6 +407,13 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
             code => code,
         }),
     }
+}
+
+/// Docker's answer to `exec` without a command: a usage error, exit 1.
+fn exec_usage() -> i32 {
+    eprintln!("Error: \"berth exec\" requires at least 2 arguments.");
+    eprintln!("See 'berth exec --help'.");
+    1
 }
 
 #[derive(Args)]

@@ -48,10 +48,21 @@ pub struct ExecArgs {
     /// Accepted for runc compatibility; ignored
     #[arg(long, hide = true)]
     apparmor: Option<String>,
-    id: String,
-    /// The command and its arguments (unless --process)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// The container's ID, then the command and its arguments (unless
+    /// --process). As runc's, flag parsing stops at the ID: all that
+    /// follows is the command's (`exec ID ls -e` is not --env).
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "ID")]
+    id_and_command: Vec<String>,
+}
+
+impl ExecArgs {
+    fn id(&self) -> &str {
+        self.id_and_command.first().map_or("", String::as_str)
+    }
+
+    fn command(&self) -> &[String] {
+        self.id_and_command.get(1..).unwrap_or_default()
+    }
 }
 
 fn bad(msg: String) -> RuntimeError {
@@ -65,12 +76,12 @@ pub fn run(rt: &Runtime, a: ExecArgs) -> Result<i32> {
             berth_runtime::spec::parse_process(&text, p)?
         }
         None => {
-            if a.command.is_empty() {
+            if a.command().is_empty() {
                 return Err(bad("exec: give a command or --process".into()));
             }
-            let (_, st) = rt.load(&a.id)?;
+            let (_, st) = rt.load(a.id())?;
             let mut p = st.spec.process().clone().unwrap_or_default();
-            p.set_args(Some(a.command.clone()));
+            p.set_args(Some(a.command().to_vec()));
             p.set_terminal(Some(a.tty));
             p
         }
@@ -129,8 +140,9 @@ pub fn run(rt: &Runtime, a: ExecArgs) -> Result<i32> {
             process.set_capabilities(Some(caps));
         }
     }
+    let id = a.id().to_owned();
     rt.exec(
-        &a.id,
+        &id,
         &ExecOptions {
             process,
             detach: a.detach,

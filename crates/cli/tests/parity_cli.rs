@@ -1,0 +1,154 @@
+//! Docker parity of the command line itself: where flag parsing stops
+//! (issue 12, defect 1), the terminal of `run -it` (defect 10), and the
+//! commands and filters Docker has (defect 11: version, info, completion,
+//! system events, `-f` of images, volumes and networks). The expected
+//! outputs were taken from dockerd 20.10 and its client.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{text, Berth};
+use serde_json::Value;
+
+/// Docker stops parsing flags at the image: what follows is the command's,
+/// even when it looks like one of run's flags (-c is --cpu-shares, -l
+/// --label, -e --env).
+#[test]
+fn run_passes_everything_after_the_image_to_the_command() {
+    let b = Berth::with_busybox();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "busybox",
+        "-c",
+        "x",
+        "-l",
+        "-e",
+        "X=1",
+    ]);
+    assert_eq!(out, "-c x -l -e X=1\n");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        "busybox",
+        "-c",
+        "echo inside",
+    ]);
+    assert_eq!(out, "inside\n");
+    // `--entrypoint ls IMG -l /`: -l is ls's long listing, not --label.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "ls",
+        "busybox",
+        "-l",
+        "-d",
+        "/tmp",
+    ]);
+    assert!(
+        out.starts_with('d') && out.trim_end().ends_with("/tmp"),
+        "{out}"
+    );
+    // A flag after the image is the command: Docker's exec fails, 127.
+    let err = b.fails(&["run", "--rm", "busybox", "-e", "X=1"], 127);
+    assert!(err.contains("-e"), "{err}");
+    // `--` after the image is the command's too (Docker passes it on).
+    let out = b.ok(&["run", "--rm", "busybox", "echo", "--", "-x"]);
+    assert_eq!(out, "-- -x\n");
+    // Before the image, `--` still ends the flags.
+    let out = b.ok(&["run", "--rm", "--", "busybox", "echo", "-n", "y"]);
+    assert_eq!(out, "y");
+    // A detached run with the postgres image's usage: `IMG -c key=value`.
+    let id = b.ok(&["run", "-d", "busybox", "sh", "-c", "echo \"[$0]\"", "-c"]);
+    let id = id.trim();
+    common::wait_until(30, "the container to exit", || {
+        b.ok(&["inspect", "-f", "{{.State.Status}}", id]).trim() == "exited"
+    });
+    assert_eq!(b.ok(&["logs", id]), "[-c]\n");
+    let inspect = b.inspect(id);
+    assert_eq!(
+        inspect["Config"]["Cmd"],
+        serde_json::json!(["sh", "-c", "echo \"[$0]\"", "-c"])
+    );
+    assert_eq!(inspect["HostConfig"]["CpuShares"], 0);
+    b.ok(&["rm", id]);
+    // Flags before the image still work, of course.
+    let out = b.ok(&["run", "--rm", "-e", "X=1", "busybox", "sh", "-c", "echo $X"]);
+    assert_eq!(out, "1\n");
+    // `container run` is the same command.
+    let out = b.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "busybox",
+        "-l",
+        "-c",
+    ]);
+    assert_eq!(out, "-l -c\n");
+}
+
+#[test]
+fn create_keeps_what_follows_the_image_as_the_command() {
+    let b = Berth::with_busybox();
+    for create in [&["create"][..], &["container", "create"][..]] {
+        let mut args = create.to_vec();
+        args.extend(["--entrypoint", "echo", "busybox", "-l", "a=b", "-e", "X=1"]);
+        let id = b.ok(&args);
+        let id = id.trim();
+        let i = b.inspect(id);
+        assert_eq!(
+            i["Config"]["Cmd"],
+            serde_json::json!(["-l", "a=b", "-e", "X=1"])
+        );
+        let env: Vec<String> = serde_json::from_value(i["Config"]["Env"].clone()).unwrap();
+        assert!(!env.iter().any(|e| e == "X=1"), "{env:?}");
+        assert!(
+            i["Config"]["Labels"]
+                .as_object()
+                .is_none_or(|l| l.is_empty()),
+            "{}",
+            i["Config"]["Labels"]
+        );
+        assert_eq!(b.ok(&["start", "-a", id]), "-l a=b -e X=1\n");
+        b.ok(&["rm", id]);
+    }
+}
+
+#[test]
+fn exec_passes_everything_after_the_container_to_the_command() {
+    let b = Berth::with_busybox();
+    let id = b.ok(&["run", "-d", "busybox", "sleep", "300"]);
+    let id = id.trim();
+    let out = b.ok(&["exec", id, "echo", "-x", "-e", "Y=1", "-u", "nobody", "-d"]);
+    assert_eq!(out, "-x -e Y=1 -u nobody -d\n");
+    let out = b.ok(&["exec", "-e", "Y=2", id, "sh", "-c", "echo $Y"]);
+    assert_eq!(out, "2\n");
+    let out = b.ok(&["container", "exec", id, "echo", "-i", "-t"]);
+    assert_eq!(out, "-i -t\n");
+    // A flag where the command belongs is the command: not found, as
+    // `exec C nosuchcommand` (berth's 127 where runc's Docker says 126).
+    let out = b.run(&["exec", id, "-e", "Y=1"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("-e"), "{}", text(&out.stderr));
+    // No command at all: Docker's usage error, exit 1.
+    let out = b.run(&["exec", id]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("requires at least 2 arguments"),
+        "{}",
+        text(&out.stderr)
+    );
+    b.ok(&["rm", "-f", id]);
+}
+
+#[allow(dead_code)]
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
