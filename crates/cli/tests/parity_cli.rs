@@ -152,3 +152,86 @@ fn exec_passes_everything_after_the_container_to_the_command() {
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
 }
+
+/// `berth ARGS` under a real pty (`script`, as a user's shell runs it), the
+/// terminal's input open and nothing typed until berth ends: the bytes the
+/// terminal showed.
+fn on_a_terminal(b: &Berth, args: &[&str]) -> Vec<u8> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut line = format!(
+        "{} --root {}",
+        common::BERTH,
+        quote(b.root().to_str().unwrap())
+    );
+    for a in args {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("BERTH_RUNTIME", common::runtime())
+        .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
+        .env_remove("BERTH_ROOT")
+        .env_remove("BERTH_STORAGE_DRIVER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = child.stdin.take();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("berth {args:?} on a terminal did not end");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(input);
+    let out = reader.join().unwrap();
+    assert!(status.success(), "berth {args:?}: {status}: {}", text(&out));
+    out
+}
+
+/// Defect 10: berth itself writes no NUL into the container's terminal or
+/// the user's, with and without --rm, for run and exec. (The `^@` the issue
+/// saw comes from `script` whose own input ends: it then types its
+/// end-of-input byte, a NUL once berth made its terminal raw, and berth,
+/// like docker 20.10 — `^@hi` there too —, passes what is typed to the
+/// container, whose terminal echoes it.)
+#[test]
+fn run_it_shows_no_nul_on_the_terminal() {
+    let b = Berth::with_busybox();
+    let runs: [&[&str]; 3] = [
+        &["run", "-it", "--rm", "busybox", "echo", "hi"],
+        &["run", "-it", "--name", "t1", "busybox", "echo", "hi"],
+        &["run", "-t", "--rm", "busybox", "echo", "hi"],
+    ];
+    for args in runs {
+        let out = on_a_terminal(&b, args);
+        let shown = text(&out).replace('\r', "");
+        assert!(!out.contains(&0), "{args:?}: {out:?}");
+        assert!(!shown.contains("^@"), "{args:?}: {shown:?}");
+        assert_eq!(shown, "hi\n", "{args:?}");
+    }
+    b.ok(&["rm", "t1"]);
+    let id = b.ok(&["run", "-d", "busybox", "sleep", "300"]);
+    let id = id.trim();
+    let out = on_a_terminal(&b, &["exec", "-it", id, "echo", "hi"]);
+    assert!(!out.contains(&0) && !text(&out).contains("^@"), "{out:?}");
+    assert_eq!(text(&out).replace('\r', ""), "hi\n");
+    b.ok(&["rm", "-f", id]);
+}
