@@ -110,6 +110,7 @@ fn main() {
     };
     // The detached deleter of storage trash is this program.
     berth_engine::set_cli_executable();
+    commands::set_debug(cli.debug);
     let failure_status = cli.command.failure_status();
     let code = match commands::dispatch(&opts, cli.command) {
         Ok(code) => code,

@@ -235,3 +235,230 @@ fn run_it_shows_no_nul_on_the_terminal() {
     assert_eq!(text(&out).replace('\r', ""), "hi\n");
     b.ok(&["rm", "-f", id]);
 }
+
+/// `berth version`: Docker's Client and Server sections, and its data for
+/// `--format` (`{{.Client.Version}}`, `{{json .}}`).
+#[test]
+fn version_has_dockers_sections_and_format() {
+    let b = Berth::new();
+    let out = b.ok(&["version"]);
+    let v = env!("CARGO_PKG_VERSION");
+    assert!(out.starts_with("Client:\n Version:           "), "{out}");
+    assert!(
+        out.contains(&format!("\n Version:           {v}\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nServer:\n Engine:\n  Version:          "),
+        "{out}"
+    );
+    assert!(
+        out.contains("  API version:      1.41 (minimum version 1.12)\n"),
+        "{out}"
+    );
+    assert_eq!(
+        b.ok(&["version", "--format", "{{.Client.Version}}"]),
+        format!("{v}\n")
+    );
+    assert_eq!(
+        b.ok(&["version", "-f", "{{.Server.Version}}"]),
+        format!("{v}\n")
+    );
+    let j = json(&b.ok(&["version", "--format", "{{json .}}"]));
+    for k in [
+        "Version",
+        "ApiVersion",
+        "DefaultAPIVersion",
+        "Os",
+        "Arch",
+        "Context",
+    ] {
+        assert!(j["Client"].get(k).is_some(), "Client.{k}: {j}");
+    }
+    for k in [
+        "Platform",
+        "Components",
+        "Version",
+        "ApiVersion",
+        "MinAPIVersion",
+        "Os",
+        "Arch",
+        "KernelVersion",
+    ] {
+        assert!(j["Server"].get(k).is_some(), "Server.{k}: {j}");
+    }
+    assert_eq!(j["Server"]["Components"][0]["Name"], "Engine");
+    // A field version's data lacks: Docker's error, exit 1.
+    let err = b.fails(&["version", "--format", "{{.Nope}}"], 1);
+    assert!(
+        err.contains("can't evaluate field Nope in type system.versionInfo"),
+        "{err}"
+    );
+}
+
+/// The keys of Docker 20.10's `info --format '{{json .}}'`.
+const INFO_KEYS: &[&str] = &[
+    "ID",
+    "Containers",
+    "ContainersRunning",
+    "ContainersPaused",
+    "ContainersStopped",
+    "Images",
+    "Driver",
+    "DriverStatus",
+    "Plugins",
+    "MemoryLimit",
+    "SwapLimit",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "CpuCfsPeriod",
+    "CpuCfsQuota",
+    "CPUShares",
+    "CPUSet",
+    "PidsLimit",
+    "IPv4Forwarding",
+    "BridgeNfIptables",
+    "BridgeNfIp6tables",
+    "Debug",
+    "NFd",
+    "OomKillDisable",
+    "NGoroutines",
+    "SystemTime",
+    "LoggingDriver",
+    "CgroupDriver",
+    "CgroupVersion",
+    "NEventsListener",
+    "KernelVersion",
+    "OperatingSystem",
+    "OSVersion",
+    "OSType",
+    "Architecture",
+    "IndexServerAddress",
+    "RegistryConfig",
+    "NCPU",
+    "MemTotal",
+    "GenericResources",
+    "DockerRootDir",
+    "HttpProxy",
+    "HttpsProxy",
+    "NoProxy",
+    "Name",
+    "Labels",
+    "ExperimentalBuild",
+    "ServerVersion",
+    "Runtimes",
+    "DefaultRuntime",
+    "Swarm",
+    "LiveRestoreEnabled",
+    "Isolation",
+    "InitBinary",
+    "ContainerdCommit",
+    "RuncCommit",
+    "InitCommit",
+    "SecurityOptions",
+    "Warnings",
+    "ClientInfo",
+];
+
+/// `berth info` and `berth system info`: Docker's layout, and Docker's keys
+/// for `--format`.
+#[test]
+fn info_has_dockers_layout_keys_and_counts() {
+    let b = Berth::with_busybox();
+    let id = b.ok(&["create", "busybox", "true"]);
+    let id = id.trim();
+    let root = b.root().to_str().unwrap().to_owned();
+    for info in [&["info"][..], &["system", "info"][..]] {
+        let out = b.ok(info);
+        assert!(out.starts_with("Client:\n Context:    default\n Debug Mode: false\n\nServer:\n Containers: 1\n  Running: 0\n  Paused: 0\n  Stopped: 1\n Images: 1\n"), "{out}");
+        for line in [
+            "\n Storage Driver: ",
+            "\n Cgroup Driver: cgroupfs\n",
+            "\n Kernel Version: ",
+            "\n CPUs: ",
+            "\n Total Memory: ",
+            "\n Live Restore Enabled: ",
+        ] {
+            assert!(out.contains(line), "{line:?} in {out}");
+        }
+        assert!(
+            out.contains(&format!("\n Docker Root Dir: {root}\n")),
+            "{out}"
+        );
+        let mut args = info.to_vec();
+        args.extend(["--format", "{{json .}}"]);
+        let j = json(&b.ok(&args));
+        for k in INFO_KEYS {
+            assert!(j.get(k).is_some(), "{k} missing: {j}");
+        }
+        assert_eq!(j["Containers"], 1);
+        assert_eq!(j["ContainersStopped"], 1);
+        assert_eq!(j["Images"], 1);
+        assert_eq!(j["DockerRootDir"], root.as_str());
+    }
+    let driver = b.ok(&["info", "--format", "{{.Driver}}"]);
+    assert!(driver == "overlay\n" || driver == "vfs\n", "{driver}");
+    let ncpu: usize = b.ok(&["info", "-f", "{{.NCPU}}"]).trim().parse().unwrap();
+    assert!(ncpu >= 1);
+    // The engine's identity stays the same from one command to the next.
+    assert_eq!(
+        b.ok(&["info", "-f", "{{.ID}}"]),
+        b.ok(&["system", "info", "-f", "{{.ID}}"])
+    );
+    let err = b.fails(&["info", "--format", "{{.Nope}}"], 1);
+    assert!(
+        err.contains("can't evaluate field Nope in type system.info"),
+        "{err}"
+    );
+    b.ok(&["rm", id]);
+}
+
+/// `berth system events` is `berth events`.
+#[test]
+fn system_events_is_events() {
+    let b = Berth::with_busybox();
+    b.ok(&["run", "--rm", "--name", "ev1", "busybox", "true"]);
+    let until = b.ok(&["info", "-f", "{{.SystemTime}}"]);
+    let args = |sys: bool| {
+        let mut a: Vec<&str> = if sys {
+            vec!["system", "events"]
+        } else {
+            vec!["events"]
+        };
+        a.extend([
+            "--since",
+            "0",
+            "--until",
+            until.trim(),
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ]);
+        a.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let plain = args(false);
+    let sys = args(true);
+    let a: Vec<&str> = plain.iter().map(String::as_str).collect();
+    let s: Vec<&str> = sys.iter().map(String::as_str).collect();
+    let events = b.ok(&a);
+    assert!(events.contains("start ev1\n"), "{events}");
+    assert_eq!(b.ok(&s), events);
+}
+
+/// `berth completion bash|zsh|fish|powershell`, as `docker completion`.
+#[test]
+fn completion_scripts_for_each_shell() {
+    let b = Berth::new();
+    for (shell, mark) in [
+        ("bash", "complete -F _berth"),
+        ("zsh", "#compdef berth"),
+        ("fish", "complete -c berth"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = b.ok(&["completion", shell]);
+        assert!(out.contains(mark), "{shell}: no {mark:?}");
+        // Docker's commands are there (run, and system's info).
+        assert!(out.contains("run") && out.contains("info"), "{shell}");
+    }
+    let out = b.run(&["completion", "tcsh"]);
+    assert!(!out.status.success());
+}

@@ -17,6 +17,7 @@ pub mod options;
 pub mod registry;
 pub mod spec;
 mod stats;
+pub mod system;
 mod volume_store;
 mod volumes;
 
@@ -38,6 +39,7 @@ pub use options::HostConfig;
 pub use registry::{Progress, PullResult, PushResult, RegistryFlags};
 pub use spec::RunOptions;
 pub use stats::StatsSample;
+pub use system::{ServerVersion, SystemInfo};
 pub use volume_store::VolumeInfo;
 
 use berth_image::{BlobStore, ImageDb};

@@ -5,6 +5,7 @@ mod build;
 mod container;
 mod events;
 mod image;
+mod info;
 mod lifecycle;
 mod network;
 mod registry;
@@ -106,7 +107,16 @@ pub enum Command {
     /// Manage berth
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Show the berth version information
+    Version(info::FormatArgs),
+    /// Display system-wide information
+    Info(info::FormatArgs),
+    /// Generate the autocompletion script for the specified shell
+    #[command(subcommand)]
+    Completion(info::CompletionShell),
 }
+
+pub use info::set_debug;
 
 /// A prune's list as Docker prints it: a heading, a line each, a blank
 /// line; nothing when nothing went.
@@ -140,6 +150,9 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
     let cmd = match cmd {
         Command::Login(a) => return registry::login(a),
         Command::Logout(a) => return registry::logout(a),
+        // Neither needs a store (berth has no daemon to ask).
+        Command::Version(a) => return info::version(a),
+        Command::Completion(s) => return info::completion(s),
         // The detached deleter opens no engine (that would sweep again).
         Command::System(system::SystemCommand::DeleteTrash(a)) => return system::delete_trash(a),
         // A monitor's exit command after its root was reset and removed (the
@@ -157,7 +170,10 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         Command::Build(a) => build::build(&engine, a),
         Command::Pull(a) => registry::pull(&engine, a),
         Command::Push(a) => registry::push(&engine, a),
-        Command::Login(_) | Command::Logout(_) => Ok(0),
+        Command::Login(_) | Command::Logout(_) | Command::Version(_) | Command::Completion(_) => {
+            Ok(0)
+        }
+        Command::Info(a) => info::info(&engine, a),
         Command::Load(a) => archive::load(&engine, a),
         Command::Save(a) => archive::save(&engine, a),
         Command::Import(a) => archive::import(&engine, a),

@@ -14,6 +14,10 @@ pub enum SystemCommand {
     Reset(ResetArgs),
     /// Check storage and state for what a crash left, and repair it
     Check(CheckArgs),
+    /// Display system-wide information
+    Info(super::info::FormatArgs),
+    /// Get real time events from berth
+    Events(super::events::EventsArgs),
     /// Delete trees set aside in the storage's trash (run detached by berth)
     #[command(hide = true)]
     DeleteTrash(DeleteTrashArgs),
@@ -118,6 +122,8 @@ pub fn dispatch(engine: &Engine, c: SystemCommand) -> Result<i32> {
         SystemCommand::Reset(_) => reset(engine),
         SystemCommand::Check(a) => check(engine, a),
         SystemCommand::DeleteTrash(a) => delete_trash(a),
+        SystemCommand::Info(a) => super::info::info(engine, a),
+        SystemCommand::Events(a) => super::events::events(engine, a),
     }
 }
 
