@@ -462,3 +462,161 @@ fn completion_scripts_for_each_shell() {
     let out = b.run(&["completion", "tcsh"]);
     assert!(!out.status.success());
 }
+
+/// The lines of `berth ARGS`, sorted.
+fn sorted_lines(b: &Berth, args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = b.ok(args).lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+/// `images -f` as dockerd 20.10 answers the same scenario: dangling,
+/// reference (path.Match), before/since, label; the errors.
+#[test]
+fn images_filters_are_dockers() {
+    let b = Berth::with_busybox();
+    let cc = b.ok(&["create", "busybox", "true"]);
+    let cc = cc.trim();
+    b.ok(&["commit", "-c", "LABEL a=b", cc, "lab:1"]);
+    let dangling = b.ok(&["commit", cc]);
+    let dangling = dangling.trim();
+    b.ok(&["commit", "-c", "LABEL a=c", cc, "lab:2"]);
+    // `before`/`since` compare creation times: make them differ.
+    let f = ["--format", "{{.Repository}}:{{.Tag}}"];
+    let images = |filters: &[&str]| {
+        let mut args = vec!["images"];
+        for x in filters {
+            args.extend(["-f", x]);
+        }
+        args.extend(f);
+        sorted_lines(&b, &args)
+    };
+    assert_eq!(images(&["dangling=true"]), ["<none>:<none>"]);
+    assert_eq!(
+        images(&["dangling=false"]),
+        ["busybox:latest", "lab:1", "lab:2"]
+    );
+    assert_eq!(images(&["reference=lab"]), ["lab:1", "lab:2"]);
+    assert_eq!(images(&["reference=lab:1"]), ["lab:1"]);
+    assert_eq!(images(&["reference=bus*"]), ["busybox:latest"]);
+    assert_eq!(images(&["reference=*:latest"]), ["busybox:latest"]);
+    assert_eq!(
+        images(&["reference=lab:1", "reference=bus*"]),
+        ["busybox:latest", "lab:1"]
+    );
+    assert_eq!(images(&["label=a"]), ["lab:1", "lab:2"]);
+    assert_eq!(images(&["label=a=b"]), ["lab:1"]);
+    assert_eq!(images(&["label=a", "label=a=c"]), ["lab:2"]);
+    assert_eq!(images(&["label=a", "dangling=true"]), Vec::<String>::new());
+    assert_eq!(
+        b.ok(&["images", "-q", "--no-trunc", "-f", "dangling=true"])
+            .trim(),
+        dangling
+    );
+    // before/since: by creation time, to the nanosecond (the images were
+    // made in this order).
+    assert_eq!(
+        images(&["before=lab:2"]),
+        ["<none>:<none>", "busybox:latest", "lab:1"]
+    );
+    assert_eq!(images(&["before=lab:1"]), ["busybox:latest"]);
+    assert_eq!(images(&["since=lab:1"]), ["<none>:<none>", "lab:2"]);
+    assert_eq!(images(&["since=lab:1", "before=lab:2"]), ["<none>:<none>"]);
+    // The errors: Docker's words and exit codes.
+    let err = b.fails(&["images", "-f", "x=1"], 1);
+    assert_eq!(err, "Error: invalid filter 'x'");
+    let err = b.fails(&["images", "-f", "dangling=maybe"], 1);
+    assert_eq!(err, "Error: invalid filter 'dangling=[maybe]'");
+    let err = b.fails(&["images", "-f", "noequals"], 125);
+    assert!(
+        err.contains("bad format of filter (expected name=value)"),
+        "{err}"
+    );
+    let err = b.fails(&["images", "-f", "before=nosuch"], 1);
+    assert!(err.contains("No such image"), "{err}");
+    b.ok(&["rm", cc]);
+}
+
+/// `volume ls -f`: dangling (true/1, false/0), name (a regex), driver,
+/// label; the errors.
+#[test]
+fn volume_ls_filters_are_dockers() {
+    let b = Berth::with_busybox();
+    for v in ["v1", "v2", "vol3"] {
+        b.ok(&["volume", "create", v]);
+    }
+    let c = b.ok(&["create", "-v", "v1:/x", "busybox", "true"]);
+    let c = c.trim();
+    let ls = |filters: &[&str]| {
+        let mut args = vec!["volume", "ls", "-q"];
+        for x in filters {
+            args.extend(["-f", x]);
+        }
+        sorted_lines(&b, &args)
+    };
+    assert_eq!(ls(&["dangling=true"]), ["v2", "vol3"]);
+    assert_eq!(ls(&["dangling=1"]), ["v2", "vol3"]);
+    assert_eq!(ls(&["dangling=false"]), ["v1"]);
+    assert_eq!(ls(&["dangling=0"]), ["v1"]);
+    assert_eq!(ls(&["name=v"]), ["v1", "v2", "vol3"]);
+    assert_eq!(ls(&["name=^vol"]), ["vol3"]);
+    assert_eq!(ls(&["name=v1", "name=v2"]), ["v1", "v2"]);
+    assert_eq!(ls(&["dangling=true", "name=v"]), ["v2", "vol3"]);
+    assert_eq!(ls(&["driver=local"]), ["v1", "v2", "vol3"]);
+    assert!(ls(&["driver=loc"]).is_empty());
+    assert!(ls(&["label=a"]).is_empty());
+    let err = b.fails(&["volume", "ls", "-f", "x=1"], 1);
+    assert_eq!(err, "Error: invalid filter 'x'");
+    let err = b.fails(&["volume", "ls", "-f", "dangling=maybe"], 1);
+    assert_eq!(err, "Error: invalid filter 'dangling=[maybe]'");
+    b.fails(&["volume", "ls", "-f", "noequals"], 125);
+    b.ok(&["rm", c]);
+    for v in ["v1", "v2", "vol3"] {
+        b.ok(&["volume", "rm", v]);
+    }
+}
+
+/// `network ls -f`: name and id (regexes), driver, label, type, dangling;
+/// the errors.
+#[test]
+fn network_ls_filters_are_dockers() {
+    let b = Berth::with_busybox();
+    let n1 = b.ok(&["network", "create", "--label", "a=b", "pf-n1"]);
+    let n1 = n1.trim();
+    b.ok(&["network", "create", "pf-n2"]);
+    let c = b.ok(&["run", "-d", "--network", "pf-n1", "busybox", "sleep", "300"]);
+    let c = c.trim();
+    let ls = |filters: &[&str]| {
+        let mut args = vec!["network", "ls", "--format", "{{.Name}}"];
+        for x in filters {
+            args.extend(["-f", x]);
+        }
+        sorted_lines(&b, &args)
+    };
+    assert_eq!(ls(&["type=custom"]), ["pf-n1", "pf-n2"]);
+    assert_eq!(ls(&["type=builtin"]), ["bridge", "host", "none"]);
+    assert_eq!(ls(&["dangling=true"]), ["pf-n2"]);
+    assert_eq!(ls(&["dangling=1"]), ["pf-n2"]);
+    assert_eq!(ls(&["dangling=false"]), ["bridge", "host", "none", "pf-n1"]);
+    assert_eq!(ls(&["name=pf-"]), ["pf-n1", "pf-n2"]);
+    assert_eq!(ls(&["name=^pf-n1$"]), ["pf-n1"]);
+    assert_eq!(ls(&[&format!("id={}", &n1[..6])]), ["pf-n1"]);
+    assert_eq!(ls(&["driver=null"]), ["none"]);
+    assert_eq!(ls(&["driver=bridge", "name=pf"]), ["pf-n1", "pf-n2"]);
+    assert_eq!(ls(&["label=a"]), ["pf-n1"]);
+    assert_eq!(ls(&["label=a=b"]), ["pf-n1"]);
+    assert!(ls(&["label=a=c"]).is_empty());
+    let err = b.fails(&["network", "ls", "-f", "x=1"], 1);
+    assert_eq!(err, "Error: invalid filter 'x'");
+    let err = b.fails(&["network", "ls", "-f", "type=weird"], 1);
+    assert_eq!(err, "Error: invalid filter: 'type'='weird'");
+    let err = b.fails(&["network", "ls", "-f", "dangling=maybe"], 1);
+    assert_eq!(
+        err,
+        "Error: invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")"
+    );
+    b.fails(&["network", "ls", "-f", "noequals"], 125);
+    b.fails(&["ps", "-f", "noequals"], 125);
+    b.ok(&["rm", "-f", c]);
+    b.ok(&["network", "rm", "pf-n1", "pf-n2"]);
+}

@@ -762,6 +762,9 @@ const PS_COLUMNS: crate::template::Columns = crate::template::Columns {
 };
 
 pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
+    if let Err(code) = super::parse_filters(&a.filter, "ps") {
+        return Ok(code);
+    }
     let format = super::image::list_format(a.format.as_deref())?;
     let keep = ps_filter(&a.filter, |v| {
         let i = engine.inspect(v).ok()?;

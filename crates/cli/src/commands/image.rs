@@ -19,6 +19,9 @@ pub struct ImagesArgs {
     /// table, json, or a Go template such as '{{.Repository}}:{{.Tag}}'
     #[arg(long)]
     format: Option<String>,
+    /// Filter: dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY[=VALUE]
+    #[arg(short, long)]
+    filter: Vec<String>,
     /// Only images of this repository[:tag]
     reference: Option<String>,
 }
@@ -137,7 +140,11 @@ pub fn list_format(f: Option<&str>) -> Result<crate::template::ListFormat> {
 
 pub fn images(engine: &Engine, a: ImagesArgs) -> Result<i32> {
     let format = list_format(a.format.as_deref())?;
-    let mut list = engine.images(a.reference.as_deref(), a.all)?;
+    let filters = match super::parse_filters(&a.filter, "images") {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
+    let mut list = engine.images_filtered(a.reference.as_deref(), a.all, &filters)?;
     list.sort_by_key(|x| std::cmp::Reverse(x.created));
     if a.quiet {
         let mut seen = std::collections::HashSet::new();

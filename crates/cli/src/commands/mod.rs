@@ -118,6 +118,27 @@ pub enum Command {
 
 pub use info::set_debug;
 
+/// The `-f KEY=VALUE` flags of a list command as Docker's CLI reads them
+/// (the key lower-cased, both sides trimmed). One without `=` is a flag
+/// error as Docker's: one line, the pointer to --help, exit 125 (the `Err`).
+pub fn parse_filters(
+    flags: &[String],
+    command: &str,
+) -> std::result::Result<berth_engine::Filters, i32> {
+    let mut f = berth_engine::Filters::new();
+    for flag in flags {
+        let Some((k, v)) = flag.split_once('=') else {
+            eprintln!(
+                "Error: invalid argument {flag:?} for \"-f, --filter\" flag: bad format of filter (expected name=value)"
+            );
+            eprintln!("See 'berth {command} --help'.");
+            return Err(125);
+        };
+        f.add(&k.trim().to_lowercase(), v.trim());
+    }
+    Ok(f)
+}
+
 /// A prune's list as Docker prints it: a heading, a line each, a blank
 /// line; nothing when nothing went.
 pub fn print_deleted(heading: &str, items: &[String]) {

@@ -62,7 +62,7 @@ pub struct LsArgs {
     /// Do not truncate the output
     #[arg(long)]
     no_trunc: bool,
-    /// Filter output (name=, id=, driver=, label=)
+    /// Filter output (name=, id=, driver=, label=, type=custom|builtin, dangling=)
     #[arg(short, long)]
     filter: Vec<String>,
     /// table, json, or a Go template such as '{{.ID}} {{.Name}} {{.Driver}}'
@@ -209,49 +209,14 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
     Ok(0)
 }
 
-struct Row {
-    id: String,
-    name: String,
-    driver: String,
-    labels: BTreeMap<String, String>,
-}
-
 fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
-    let mut rows: Vec<Row> = engine
-        .networks()?
-        .into_iter()
-        .map(|n| Row {
-            id: n.id,
-            name: n.name,
-            driver: n.driver,
-            labels: n.labels,
-        })
-        .collect();
-    for (name, driver) in berth_engine::PSEUDO_NETWORKS {
-        rows.push(Row {
-            id: berth_engine::pseudo_network_id(name),
-            name: name.into(),
-            driver: driver.into(),
-            labels: BTreeMap::new(),
-        });
-    }
-    for f in &a.filter {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| invalid(format!("bad format of filter (expected name=value): {f}")))?;
-        match k {
-            "name" => rows.retain(|r| r.name.contains(v)),
-            "id" => rows.retain(|r| r.id.starts_with(v)),
-            "driver" => rows.retain(|r| r.driver == v),
-            "label" => rows.retain(|r| match v.split_once('=') {
-                Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
-                None => r.labels.contains_key(v),
-            }),
-            _ => return Err(invalid(format!("invalid filter '{k}'"))),
-        }
-    }
+    let filters = match super::parse_filters(&a.filter, "network ls") {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
+    let mut rows = engine.network_list(&filters)?;
     rows.sort_by(|x, y| x.name.cmp(&y.name));
-    let id = |r: &Row| {
+    let id = |r: &berth_engine::NetworkSummary| {
         if a.no_trunc {
             r.id.clone()
         } else {

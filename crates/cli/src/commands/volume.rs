@@ -34,6 +34,9 @@ pub struct VolumeLsArgs {
     /// Only display volume names
     #[arg(short, long)]
     quiet: bool,
+    /// Filter: dangling=true|false, name=, driver=, label=KEY[=VALUE]
+    #[arg(short, long)]
+    filter: Vec<String>,
     /// table, json, or a Go template such as '{{.Name}} {{.Mountpoint}}'
     #[arg(long)]
     format: Option<String>,
@@ -111,7 +114,11 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
         }
         VolumeCommand::Ls(a) => {
             let format = super::image::list_format(a.format.as_deref())?;
-            let list = engine.volume_list()?;
+            let filters = match super::parse_filters(&a.filter, "volume ls") {
+                Ok(f) => f,
+                Err(code) => return Ok(code),
+            };
+            let list = engine.volume_list_filtered(&filters)?;
             if a.quiet {
                 for v in &list {
                     println!("{}", v.name);
