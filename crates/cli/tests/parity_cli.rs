@@ -620,3 +620,25 @@ fn network_ls_filters_are_dockers() {
     b.ok(&["rm", "-f", c]);
     b.ok(&["network", "rm", "pf-n1", "pf-n2"]);
 }
+
+/// `-it` when berth's input is not a terminal: Docker's CLI refuses before
+/// creating anything ("the input device is not a TTY", exit 1); `-t` alone
+/// and `-d -it` are fine.
+#[test]
+fn it_without_a_terminal_is_refused_as_docker_does() {
+    let b = Berth::with_busybox();
+    let out = b.run(&["run", "-it", "--rm", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "the input device is not a TTY\n");
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_eq!(
+        b.ok(&["run", "-t", "--rm", "busybox", "echo", "hi"]),
+        "hi\r\n"
+    );
+    let id = b.ok(&["run", "-d", "-it", "busybox", "sleep", "300"]);
+    let id = id.trim();
+    let out = b.run(&["exec", "-it", id, "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "the input device is not a TTY\n");
+    b.ok(&["rm", "-f", id]);
+}

@@ -519,6 +519,19 @@ pub struct CreateArgs {
     flags: ContainerFlags,
 }
 
+/// Whether berth's standard input is a terminal.
+pub(crate) fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal()
+}
+
+/// Docker's refusal of `-it` when the input is not a terminal (its CLI's
+/// CheckTty): its words, exit 1, nothing created.
+pub(crate) fn not_a_tty() -> i32 {
+    eprintln!("the input device is not a TTY");
+    1
+}
+
 /// Docker's exit codes for a container that could not start: 125 for the
 /// engine, 126 when the command cannot be executed, 127 when it is not found.
 pub fn start_failure(e: EngineError) -> i32 {
@@ -574,6 +587,9 @@ pub struct RunArgs {
 }
 
 pub fn run(engine: &Engine, a: RunArgs) -> Result<i32> {
+    if a.flags.tty && a.flags.interactive && !a.detach && !stdin_is_terminal() {
+        return Ok(not_a_tty());
+    }
     let opts = match a.flags.options() {
         Ok(mut o) => {
             o.auto_remove = a.rm;

@@ -371,6 +371,9 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
     if command.is_empty() {
         return Ok(exec_usage());
     }
+    if a.tty && a.interactive && !a.detach && !super::container::stdin_is_terminal() {
+        return Ok(super::container::not_a_tty());
+    }
     // Docker's ValidateEnv: a variable needs a name (a flag error: 125).
     if let Some(kv) = a.env.iter().find(|kv| kv.split('=').next() == Some("")) {
         eprintln!(
