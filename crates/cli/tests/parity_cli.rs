@@ -137,6 +137,18 @@ fn exec_passes_everything_after_the_container_to_the_command() {
     let out = b.run(&["exec", id, "-e", "Y=1"]);
     assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("-e"), "{}", text(&out.stderr));
+    // `top C ARGS`: what follows the container is ps's, -h included.
+    let out = b.run(&["top", id, "-h"]);
+    assert!(
+        !text(&out.stdout).contains("Usage:"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = b.ok(&["top", id, "-o", "pid,comm"]);
+    assert!(
+        out.starts_with("  PID COMMAND\n") || out.contains("COMMAND"),
+        "{out}"
+    );
     // No command at all: Docker's usage error, exit 1.
     let out = b.run(&["exec", id]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));

@@ -420,15 +420,20 @@ fn exec_usage() -> i32 {
 }
 
 #[derive(Args)]
+#[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
 pub struct TopArgs {
-    container: String,
-    /// Options for ps
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    ps_args: Vec<String>,
+    /// The container, then options for ps: as Docker's, flag parsing stops
+    /// at the container (`top C -h` is ps's -h)
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "CONTAINER")]
+    container_and_ps_args: Vec<String>,
 }
 
 pub fn top(engine: &Engine, a: TopArgs) -> Result<i32> {
-    match engine.top(&a.container, &a.ps_args) {
+    let (container, ps_args) = match a.container_and_ps_args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest.to_vec()),
+        None => ("", Vec::new()),
+    };
+    match engine.top(container, &ps_args) {
         Ok(t) => {
             print!("{t}");
             Ok(0)

@@ -7,22 +7,26 @@ pub struct PsArgs {
     /// table (the output of `ps`, filtered) or json (an array of pids)
     #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
     format: String,
-    id: String,
-    /// Options for ps (default -ef)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    ps_args: Vec<String>,
+    /// The container's ID, then options for ps (default -ef): as runc's,
+    /// flag parsing stops at the ID (`ps ID -h` is ps's -h)
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "ID")]
+    id_and_ps_args: Vec<String>,
 }
 
 pub fn run(rt: &Runtime, a: PsArgs) -> Result<i32> {
-    let pids = rt.pids(&a.id)?;
+    let (id, ps_args) = match a.id_and_ps_args.split_first() {
+        Some((id, rest)) => (id.as_str(), rest.to_vec()),
+        None => ("", Vec::new()),
+    };
+    let pids = rt.pids(id)?;
     if a.format == "json" {
         println!("{}", serde_json::json!(pids));
         return Ok(0);
     }
-    let args = if a.ps_args.is_empty() {
+    let args = if ps_args.is_empty() {
         vec!["-ef".to_owned()]
     } else {
-        a.ps_args
+        ps_args
     };
     let out = Command::new("ps")
         .args(&args)
