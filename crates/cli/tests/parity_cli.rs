@@ -80,6 +80,14 @@ fn run_passes_everything_after_the_image_to_the_command() {
     // Flags before the image still work, of course.
     let out = b.ok(&["run", "--rm", "-e", "X=1", "busybox", "sh", "-c", "echo $X"]);
     assert_eq!(out, "1\n");
+    // No image: Docker's usage error, 125.
+    for cmd in ["run", "create"] {
+        let err = b.fails(&[cmd], 125);
+        assert_eq!(
+            err,
+            format!("Error: \"berth {cmd}\" requires at least 1 argument.")
+        );
+    }
     // `container run` is the same command.
     let out = b.ok(&[
         "container",
@@ -149,7 +157,10 @@ fn exec_passes_everything_after_the_container_to_the_command() {
         out.starts_with("  PID COMMAND\n") || out.contains("COMMAND"),
         "{out}"
     );
-    // No command at all: Docker's usage error, exit 1.
+    // No command at all (or nothing): Docker's usage error, exit 1.
+    let out = b.run(&["exec"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("requires at least 2 arguments"));
     let out = b.run(&["exec", id]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(

@@ -41,12 +41,7 @@ pub struct ContainerFlags {
     /// The image, then the command and its arguments. As Docker's, flag
     /// parsing stops at the image: all that follows is the command's, even
     /// what looks like one of berth's flags (`IMG -c x` is not --cpu-shares).
-    #[arg(
-        required = true,
-        num_args = 1..,
-        trailing_var_arg = true,
-        value_name = "IMAGE"
-    )]
+    #[arg(num_args = 1.., trailing_var_arg = true, value_name = "IMAGE")]
     image_and_command: Vec<String>,
 }
 
@@ -553,7 +548,17 @@ fn pull_image(engine: &Engine, f: &ContainerFlags) -> Result<()> {
     )
 }
 
+/// Docker's answer to `run`/`create` without an image: a usage error, 125.
+fn no_image(command: &str) -> i32 {
+    eprintln!("Error: \"berth {command}\" requires at least 1 argument.");
+    eprintln!("See 'berth {command} --help'.");
+    125
+}
+
 pub fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
+    if a.flags.image_and_command.is_empty() {
+        return Ok(no_image("create"));
+    }
     let opts = a
         .flags
         .options()
@@ -587,6 +592,9 @@ pub struct RunArgs {
 }
 
 pub fn run(engine: &Engine, a: RunArgs) -> Result<i32> {
+    if a.flags.image_and_command.is_empty() {
+        return Ok(no_image("run"));
+    }
     if a.flags.tty && a.flags.interactive && !a.detach && !stdin_is_terminal() {
         return Ok(not_a_tty());
     }

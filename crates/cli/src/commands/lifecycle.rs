@@ -360,7 +360,7 @@ pub struct ExecArgs {
     /// The container, then the command and its arguments. As Docker's,
     /// flag parsing stops at the container: all that follows is the
     /// command's (`exec C ls -l` is not a flag -l).
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "CONTAINER")]
+    #[arg(num_args = 1.., trailing_var_arg = true, value_name = "CONTAINER")]
     container_and_command: Vec<String>,
 }
 
