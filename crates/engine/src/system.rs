@@ -322,7 +322,17 @@ impl Engine {
         let tmp = self
             .root
             .join(format!("engine-id.{}.tmp", std::process::id()));
-        if std::fs::write(&tmp, &id).is_ok() {
+        let written = {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .and_then(|mut f| f.write_all(id.as_bytes()))
+        };
+        if written.is_ok() {
             let _ = std::fs::hard_link(&tmp, &path);
             let _ = std::fs::remove_file(&tmp);
         }
