@@ -4,6 +4,9 @@
 //! Docker's classic builder.
 
 mod copy;
+mod mounts;
+
+pub use mounts::{BuildSecret, SecretSource};
 
 use crate::cache::Cache;
 use crate::ignore::{clean, Ignore};
@@ -63,6 +66,15 @@ pub struct BuildOptions {
     pub network: BuildNetwork,
     /// SOURCE_DATE_EPOCH: created times, and layer mtimes clamped to it.
     pub source_date_epoch: Option<i64>,
+    /// What RUN steps get besides their network: `--add-host`,
+    /// `--ulimit`, `-m`/`--memory-swap`.
+    pub run_host: berth_engine::options::HostConfig,
+    /// `--secret`: what RUN --mount=type=secret mounts.
+    pub secrets: Vec<BuildSecret>,
+    /// `--ssh ID=SOCKET`: the agents RUN --mount=type=ssh mounts.
+    pub ssh: Vec<(String, PathBuf)>,
+    /// `--cache-from`: images the steps' results may be taken from.
+    pub cache_from: Vec<String>,
 }
 
 /// Whether `t` can tag an image (`-t`): Docker's reference grammar, a tag
@@ -616,6 +628,13 @@ impl Builder<'_> {
             st.config = serde_json::from_slice(&cfg)
                 .map_err(|e| other(format!("the config of {image}: {e}")))?;
         }
+        // Docker's builder gives a stage the default PATH when its base has
+        // none (written into every image the stage commits).
+        if !st.env().iter().any(|e| e.starts_with("PATH=")) {
+            let mut env = st.env();
+            env.push(berth_engine::spec::DEFAULT_PATH_ENV.to_owned());
+            st.cfg()["Env"] = json!(env);
+        }
         match &st.image {
             Some(id) => self.say(format!(" ---> {}", id.short())),
             None => self.say(" ---> "),
@@ -684,6 +703,19 @@ impl Builder<'_> {
                 .engine
                 .image_config(name)
                 .map_err(|e| other(e.to_string())),
+            // Here, but --pull asked for the registry's version: Docker's
+            // builder fails too when it cannot ask.
+            Err(e) if local.is_ok() => {
+                let registry = berth_image::Reference::parse(name)
+                    .map(|r| r.domain().to_owned())
+                    .unwrap_or_else(|_| name.to_owned());
+                let cause = e.to_string();
+                let cause = cause.trim_start_matches("Error: ");
+                let cause = cause.rsplit(": ").next().unwrap_or(cause);
+                Err(other(format!(
+                    "--pull: could not check registry {registry} for a newer {name} ({cause}); {name} is here: build without --pull to use it"
+                )))
+            }
             Err(e) => Err(other(format!(
                 "Unable to find image '{name}' locally: {}",
                 e.to_string().trim_start_matches("Error: ")
@@ -1002,12 +1034,16 @@ impl Builder<'_> {
                 let path = format!("/{}", clean(&path));
                 self.workdir(st, &path)
             }
-            Command::Run { cmd, network } => {
+            Command::Run {
+                cmd,
+                network,
+                mounts,
+            } => {
                 let network = match network.as_deref() {
                     None | Some("default") => self.opts.network,
                     Some(n) => n.parse::<BuildNetwork>()?,
                 };
-                self.run_step(st, &cmd, network)
+                self.run_step(st, &cmd, network, &mounts)
             }
             Command::Copy(a) => self.copy(st, ins, a, false),
             Command::Add(a) => self.copy(st, ins, a, true),
@@ -1071,7 +1107,13 @@ impl Builder<'_> {
         Ok(hc)
     }
 
-    fn run_step(&mut self, st: &mut Stage, cmd: &ShellOrExec, network: BuildNetwork) -> Result<()> {
+    fn run_step(
+        &mut self,
+        st: &mut Stage,
+        cmd: &ShellOrExec,
+        network: BuildNetwork,
+        mounts: &[parser::RunMount],
+    ) -> Result<()> {
         let argv = self.argv(st, cmd);
         // Build args in scope reach RUN's environment (ENV wins) and its key.
         let env_names: std::collections::HashSet<String> = st
@@ -1093,11 +1135,23 @@ impl Builder<'_> {
         };
         let net = format!("network={network:?}");
         let argv_json = json!(argv).to_string();
-        let key = self.key(st, &["RUN", &argv_json, &args.join("\n"), &net]);
+        let mounts_key = self.mounts_key(st, mounts)?;
+        let args_text = args.join("\n");
+        let mut parts = vec!["RUN", argv_json.as_str(), args_text.as_str(), net.as_str()];
+        // A step without mounts keeps the key it had before they existed.
+        if !mounts.is_empty() {
+            parts.push(&mounts_key);
+        }
+        let key = self.key(st, &parts);
         if self.cached(st, &key)? {
             return Ok(());
         }
         let image = self.ensure_image(st)?;
+        let step_mounts = self.step_mounts(st, mounts)?;
+        let mut host = self.opts.run_host.clone();
+        host.mounts.extend(step_mounts.mounts.iter().cloned());
+        let mut env = args.clone();
+        env.extend(step_mounts.env.iter().cloned());
         // With -q the output is kept aside and shown only if the step fails.
         let capture = if self.opts.quiet {
             Some(tempfile_in(self.engine.run_dir())?)
@@ -1124,9 +1178,10 @@ impl Builder<'_> {
             BuildRun {
                 image,
                 argv,
-                env: args,
+                env,
                 network,
                 output,
+                host,
             },
             &mut |id| {
                 if !quiet {
@@ -1143,6 +1198,7 @@ impl Builder<'_> {
         if let Some(sig) = self.engine.take_forwarded_signal() {
             self.interrupted = nix::sys::signal::Signal::try_from(sig).ok();
         }
+        drop(step_mounts);
         let (cid, code) = ran?;
         let res = if let Err(e) = self.check_interrupt() {
             Err(e)

@@ -55,6 +55,10 @@ pub struct BuildRun {
     pub network: BuildNetwork,
     /// Where the output goes; None: berth's stdout and stderr.
     pub output: Option<std::fs::File>,
+    /// The rest of the step's host config: `build --add-host`, `--ulimit`,
+    /// `-m`, and RUN --mount's mounts (bind mounts, so nothing under them
+    /// reaches the step's layer). Its `network` is replaced by `network`.
+    pub host: crate::options::HostConfig,
 }
 
 /// A storage-only container over an image (no process ever runs in it),
@@ -140,22 +144,33 @@ impl Engine {
                         BuildNetwork::None => "none".into(),
                         BuildNetwork::Host => "host".into(),
                     },
-                    ..Default::default()
+                    ..r.host
                 },
                 ..Default::default()
             },
             auto_remove: false,
             interactive: false,
         };
+        let mount_points: Vec<String> = opts
+            .run
+            .host
+            .mounts
+            .iter()
+            .map(|m| m.destination.clone())
+            .collect();
         let id = self.create_owned(&opts, true)?;
         on_created(&id);
         let res = (|| {
             let c = self.containers.resolve(id.as_str())?;
             let rootfs = self.layers.mount_container(id.as_str())?;
+            // The mount points the runtime makes for the step's mounts are
+            // not the step's: what it creates is removed before the commit.
+            let stubs = missing_mount_points(&rootfs, &mount_points);
             let res = self
                 .write_bundle(&c, &rootfs)
                 .and_then(|dir| self.run_bundle(&c, &dir, r.output));
             self.network_stop(&c);
+            remove_mount_stubs(&rootfs, &stubs);
             let _ = self.layers.unmount_container(id.as_str());
             res
         })();
@@ -166,6 +181,42 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// Where RUN --mount=type=cache directories are kept between builds
+    /// (one per cache id).
+    pub fn build_cache_dir(&self) -> PathBuf {
+        self.root.join("build-cache")
+    }
+
+    /// `builder prune` (and `system prune`): removes the cache mounts'
+    /// directories. Returns the bytes they held.
+    pub fn build_cache_prune(&self) -> Result<u64> {
+        let dir = self.build_cache_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e).context(|| format!("read {}", dir.display())),
+        };
+        let mut bytes = 0;
+        for e in entries {
+            let path = e.context(|| format!("read {}", dir.display()))?.path();
+            let size = berth_lease::disk_usage(&path);
+            std::fs::remove_dir_all(&path).context(|| format!("remove {}", path.display()))?;
+            bytes += size;
+        }
+        Ok(bytes)
+    }
+
+    /// The whole filesystem of image `id` as a tar (`build --output`).
+    pub fn build_export(&self, id: &Digest, out: impl std::io::Write) -> Result<()> {
+        let ws = self.build_workspace(Some(id))?;
+        Ok(self.layers.export(ws.name(), out)?)
+    }
+
+    /// `build --output type=tar,dest=FILE`: no half archive is left.
+    pub fn build_export_file(&self, id: &Digest, path: &Path) -> Result<()> {
+        crate::write_file_atomically(path, |w| self.build_export(id, w))
     }
 
     /// The signal berth received (and passed on to the container) while
@@ -448,5 +499,52 @@ impl Engine {
             parent = img.parent;
         }
         events
+    }
+}
+
+/// The mount points (and their parent directories) under `rootfs` that do
+/// not exist yet, outermost first: the runtime creates them for the
+/// step's mounts. Read without following symlinks.
+fn missing_mount_points(rootfs: &Path, dests: &[String]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for d in dests {
+        let mut p = PathBuf::new();
+        for c in Path::new(d).components() {
+            if let std::path::Component::Normal(n) = c {
+                p.push(n);
+                let full = rootfs.join(&p);
+                if std::fs::symlink_metadata(&full).is_err() && !out.contains(&p) {
+                    out.push(p.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Removes the mount points [`missing_mount_points`] found, innermost
+/// first, where they are still what the runtime made: an empty directory
+/// or an empty file (what the step put there stays).
+fn remove_mount_stubs(rootfs: &Path, stubs: &[PathBuf]) {
+    for p in stubs.iter().rev() {
+        // A step may have made a parent a symlink (out of the rootfs, once
+        // resolved here): such a path is left alone.
+        let through_link = p.ancestors().skip(1).any(|a| {
+            !a.as_os_str().is_empty()
+                && std::fs::symlink_metadata(rootfs.join(a)).map_or(true, |m| m.is_symlink())
+        });
+        if through_link {
+            continue;
+        }
+        let full = rootfs.join(p);
+        match std::fs::symlink_metadata(&full) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir(&full);
+            }
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                let _ = std::fs::remove_file(&full);
+            }
+            _ => {}
+        }
     }
 }
