@@ -3,6 +3,7 @@
 //! others), each looked up in the cache first. Output in the shape of
 //! Docker's classic builder.
 
+mod cache_from;
 mod copy;
 mod mounts;
 
@@ -214,6 +215,8 @@ struct Builder<'a> {
     note: Option<String>,
     /// The signal that stopped the build.
     interrupted: Option<nix::sys::signal::Signal>,
+    /// `--cache-from` images found here: ID and config.
+    sources: Vec<(Digest, Value)>,
 }
 
 /// Ctrl-C (and SIGTERM, SIGHUP, SIGQUIT) during a build: held back and
@@ -357,7 +360,15 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
         interrupts: None,
         note: None,
         interrupted: None,
+        sources: Vec::new(),
     };
+    for name in &opts.cache_from {
+        if let Ok((id, cfg)) = engine.image_config(name) {
+            if let Ok(v) = serde_json::from_slice(&cfg) {
+                b.sources.push((id, v));
+            }
+        }
+    }
     // From here what the build makes is owned by this process: killed, it
     // is removed by the next berth command.
     engine.build_begin().map_err(|e| other(e.to_string()))?;
@@ -833,6 +844,9 @@ impl Builder<'_> {
             return Ok(());
         }
         edit(st)?;
+        if self.cached_in_sources(st, &key, &created_by)? {
+            return Ok(());
+        }
         self.commit(st, &key, None, created_by, false)
     }
 
@@ -1143,7 +1157,7 @@ impl Builder<'_> {
             parts.push(&mounts_key);
         }
         let key = self.key(st, &parts);
-        if self.cached(st, &key)? {
+        if self.cached(st, &key)? || self.cached_in_sources(st, &key, &created_by)? {
             return Ok(());
         }
         let image = self.ensure_image(st)?;

@@ -535,3 +535,42 @@ fn build_cache_from_names_an_absent_image() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// `--cache-from` an image loaded from elsewhere (no intermediate images,
+/// no step cache): its steps are reused as Docker's classic builder
+/// reuses them, up to the same image ID; a changed step and those after
+/// it run.
+#[test]
+fn build_cache_from_reuses_a_loaded_images_steps() {
+    let a = Berth::with_busybox();
+    let df = "FROM busybox\nRUN echo one > /one\nENV X=1\nCOPY f /f\nRUN echo two > /two\nCMD [\"cat\", \"/two\"]\n";
+    let ctx = context(&a, "ctx", &[("Dockerfile", df), ("f", "file\n")]);
+    a.ok(&["build", "-q", "-t", "app:1", s(&ctx)]);
+    let app_id = a.image_id("app:1");
+    let tar = a.scratch().join("all.tar");
+    a.ok(&["save", "-o", s(&tar), "busybox", "app:1"]);
+
+    let b = Berth::new();
+    b.ok(&["load", "-i", s(&tar)]);
+    let ctx_b = context(&b, "ctx", &[("Dockerfile", df), ("f", "file\n")]);
+    // Without --cache-from every RUN runs.
+    let out = b.ok(&["build", "--no-cache", "-t", "x:1", s(&ctx_b)]);
+    assert!(out.contains("Running in"), "{out}");
+    b.ok(&["rmi", "x:1"]);
+    let out = b.ok(&["build", "--cache-from", "app:1", "-t", "app:2", s(&ctx_b)]);
+    assert!(!out.contains("Running in"), "{out}");
+    assert_eq!(out.matches("Using cache").count(), 5, "{out}");
+    assert_eq!(b.image_id("app:2"), app_id);
+    assert_eq!(b.ok(&["run", "--rm", "app:2"]), "two\n");
+    // A changed instruction: from there on the steps run.
+    let df2 = df.replace("echo two", "echo three");
+    let ctx_c = context(&b, "ctx2", &[("Dockerfile", &df2), ("f", "file\n")]);
+    let out = b.ok(&["build", "--cache-from", "app:1", "-t", "app:3", s(&ctx_c)]);
+    assert_eq!(out.matches("Using cache").count(), 3, "{out}");
+    assert_eq!(out.matches("Running in").count(), 1, "{out}");
+    assert_eq!(
+        b.ok(&["run", "--rm", "app:3", "cat", "/one", "/f", "/two"])
+            .as_str(),
+        "one\nfile\nthree\n"
+    );
+}

@@ -263,7 +263,7 @@ impl Engine {
         &self,
         parent: Option<&Digest>,
         work: Option<&str>,
-        mut config: serde_json::Value,
+        config: serde_json::Value,
         mut history: serde_json::Value,
         clamp_mtime: Option<u64>,
         skip_empty: bool,
@@ -288,11 +288,61 @@ impl Engine {
             let layer = self.commit_diff(w, top.as_ref(), &layers, clamp_mtime)?;
             layers.push(layer);
         }
-        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
-        config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diff_ids});
         if work.is_none() {
             history["empty_layer"] = true.into();
         }
+        let layer = work.is_some();
+        self.build_register(parent, layers, config, history, layer)
+    }
+
+    /// `--cache-from`: registers the image a step of `source`'s build made
+    /// over `parent` (as Docker's classic builder restores it): `parent`'s
+    /// layers plus `source`'s layer number `layer` (None: none), the
+    /// builder's `config`, `history` (`source`'s entry for the step).
+    pub fn build_commit_from(
+        &self,
+        parent: Option<&Digest>,
+        source: &Digest,
+        layer: Option<usize>,
+        config: serde_json::Value,
+        history: serde_json::Value,
+    ) -> Result<Committed> {
+        let parent_img = parent.map(|p| self.images.get(p)).transpose()?;
+        let mut layers: Vec<NewLayer> = parent_img
+            .iter()
+            .flat_map(|img| img.layers.iter())
+            .map(|l| NewLayer {
+                diff_id: l.diff_id.clone(),
+                blob_digest: l.blob_digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect();
+        if let Some(i) = layer {
+            let src = self.images.get(source)?;
+            let l = src.layers.get(i).ok_or_else(|| {
+                EngineError::Other(format!("image {source} has no layer {}", i + 1))
+            })?;
+            layers.push(NewLayer {
+                diff_id: l.diff_id.clone(),
+                blob_digest: l.blob_digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            });
+        }
+        self.build_register(parent, layers, config, history, layer.is_some())
+    }
+
+    fn build_register(
+        &self,
+        parent: Option<&Digest>,
+        layers: Vec<NewLayer>,
+        mut config: serde_json::Value,
+        history: serde_json::Value,
+        layer: bool,
+    ) -> Result<Committed> {
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
+        config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diff_ids});
         match config.get_mut("history").and_then(|h| h.as_array_mut()) {
             Some(h) => h.push(history),
             None => config["history"] = serde_json::json!([history]),
@@ -314,11 +364,7 @@ impl Engine {
             tags: Vec::new(),
         };
         let id = self.images.add_image(&img)?;
-        Ok(Committed {
-            id,
-            new,
-            layer: work.is_some(),
-        })
+        Ok(Committed { id, new, layer })
     }
 
     /// The diff of `work` into the blob store and unpacked as a layer over
