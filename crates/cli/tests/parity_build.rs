@@ -328,10 +328,12 @@ fn build_secret_bad_input() {
 fn build_cache_mount_persists_until_pruned() {
     let b = Berth::with_busybox();
     let df = "FROM busybox\nRUN --mount=type=cache,target=/var/cache/x \
-              echo run >> /var/cache/x/log && echo runs=$(wc -l < /var/cache/x/log)\n";
+              echo run >> /var/cache/x/log && echo runs=$(wc -l < /var/cache/x/log)\n\
+              RUN --mount=type=cache,id=owned,target=/c,uid=65534,mode=0700 stat -c owner=%u:%g:%a /c\n";
     let ctx = context(&b, "ctx", &[("Dockerfile", df)]);
     let out = b.ok(&["build", "--no-cache", "-t", "cm:1", s(&ctx)]);
     assert!(out.contains("runs=1\n"), "{out}");
+    assert!(out.contains("owner=65534:0:700\n"), "{out}");
     let out = b.ok(&["build", "--no-cache", "-t", "cm:1", s(&ctx)]);
     assert!(out.contains("runs=2\n"), "{out}");
     let ls = b.ok(&[
@@ -365,17 +367,26 @@ fn build_bind_mounts_from_context_and_stage() {
               RUN --mount=type=bind,source=data.txt,target=/mnt/d.txt cat /mnt/d.txt\n\
               RUN --mount=type=bind,target=/ctx ls /ctx && (touch /ctx/x 2>/dev/null && echo writable || echo read-only)\n\
               RUN --mount=type=bind,from=first,source=/f,target=/g cat /g\n\
-              RUN --mount=type=bind,from=first,target=/st,rw touch /st/scribble && echo rw-ok\n";
+              RUN --mount=type=bind,from=first,target=/st,rw touch /st/scribble && echo rw-ok\n\
+              RUN --mount=type=bind,target=/ctx,rw touch /ctx/x && echo ctx-rw-ok\n";
     let ctx = context(
         &b,
         "ctx",
-        &[("Dockerfile", df), ("data.txt", "bound-data-1\n")],
+        &[
+            ("Dockerfile", df),
+            ("data.txt", "bound-data-1\n"),
+            ("secret.env", "hidden\n"),
+            (".dockerignore", "secret.env\n"),
+        ],
     );
     let out = b.ok(&["build", "-t", "bm:1", s(&ctx)]);
     assert!(out.contains("bound-data-1\n"), "{out}");
     assert!(out.contains("Dockerfile\ndata.txt\nread-only\n"), "{out}");
     assert!(out.contains("staged\n"), "{out}");
     assert!(out.contains("rw-ok\n"), "{out}");
+    // rw: the writes are thrown away, the context is untouched; what
+    // .dockerignore excludes is not there (`ls` above shows no secret.env).
+    assert!(out.contains("ctx-rw-ok\n"), "{out}");
     assert!(!ctx.join("x").exists());
     let ls = b.ok(&[
         "run",
@@ -419,15 +430,23 @@ fn build_run_mount_bad_input() {
             "source \"missing\"",
         ),
         (
-            "FROM busybox\nRUN --mount=type=bind,target=/x,rw true\n",
-            "rw",
+            "FROM busybox\nRUN --mount=type=bind,source=Dockerfile.ignored,target=/x true\n",
+            "excluded by .dockerignore",
         ),
         (
             "FROM busybox\nRUN --mount=type=ssh,required=true true\n",
             "ssh",
         ),
     ] {
-        let ctx = context(&b, "ctx", &[("Dockerfile", df)]);
+        let ctx = context(
+            &b,
+            "ctx",
+            &[
+                ("Dockerfile", df),
+                ("Dockerfile.ignored", ""),
+                (".dockerignore", "*.ignored\n"),
+            ],
+        );
         let err = b.fails(&["build", "-q", s(&ctx)], 1);
         assert!(err.contains(want), "{df}: {err}");
     }

@@ -47,7 +47,7 @@ impl Builder<'_> {
         }
     }
 
-    fn write_entries(
+    pub(super) fn write_entries(
         &self,
         ws: &berth_engine::Workspace<'_>,
         entries: &[Entry],

@@ -122,47 +122,77 @@ impl<'e> Builder<'e> {
             let source = expand(&m.source)?;
             match &m.kind {
                 MountKind::Bind { from, rw } => {
-                    let (root, ws_rw_ok) = match from {
-                        None => (self.opts.context.clone(), false),
+                    let shown = if source.is_empty() { "." } else { &source };
+                    let (ws, rel) = match from {
+                        // The context's files (what .dockerignore leaves)
+                        // copied into a work area: read through descriptors,
+                        // and `rw` writes go nowhere.
+                        None => {
+                            let rel = crate::ignore::clean(&source);
+                            let tree = context::Tree::open(&self.opts.context, Some(&self.ignore))
+                                .map_err(|e| other(format!("the build context: {e}")))?;
+                            let mut entries = Vec::new();
+                            let found = (rel.is_empty() || !self.ignore.excluded(&rel))
+                                && tree.entries(&rel, Path::new("ctx"), &mut entries).is_ok();
+                            if !found {
+                                return Err(other(format!(
+                                    "RUN --mount=type=bind: source {shown:?} not found in the build context or excluded by .dockerignore"
+                                )));
+                            }
+                            let ws = self.engine.build_workspace(None)?;
+                            self.write_entries(&ws, &entries, context::Meta::default())?;
+                            (ws, PathBuf::from("ctx"))
+                        }
                         Some(f) => {
                             let f = expand(f)?;
                             let img = self.stage_or_image(&f)?;
                             let ws = self.engine.build_workspace(img.as_ref())?;
-                            let root = ws.rootfs().to_owned();
-                            out._workspaces.push(ws);
-                            (root, true)
+                            // Resolved inside its root: a symlink never leads out.
+                            let rel =
+                                context::resolve_in_root(ws.rootfs(), Path::new(&source), true)
+                                    .map_err(|e| {
+                                        other(format!("RUN --mount source {shown:?}: {e}"))
+                                    })?;
+                            if std::fs::symlink_metadata(ws.rootfs().join(&rel)).is_err() {
+                                return Err(other(format!(
+                                    "RUN --mount=type=bind: source {shown:?} not found in {f}"
+                                )));
+                            }
+                            (ws, rel)
                         }
                     };
-                    if *rw && !ws_rw_ok {
-                        return Err(other(format!(
-                            "RUN --mount=type=bind,rw of the build context ({target}) is not supported by berth: mount it read-only, or COPY the files"
-                        )));
-                    }
-                    // Resolved inside its root: a symlink never leads out.
-                    let rel = context::resolve_in_root(&root, Path::new(&source), true)
-                        .map_err(|e| other(format!("RUN --mount source {source:?}: {e}")))?;
-                    let path = root.join(rel);
-                    if std::fs::symlink_metadata(&path).is_err() {
-                        return Err(other(format!(
-                            "RUN --mount=type=bind: source {:?} not found{}",
-                            if source.is_empty() { "." } else { &source },
-                            if from.is_none() {
-                                " in the build context"
-                            } else {
-                                ""
-                            }
-                        )));
-                    }
-                    out.mounts.push(bind(path, &target, !rw));
+                    out.mounts.push(bind(ws.rootfs().join(rel), &target, !rw));
+                    out._workspaces.push(ws);
                 }
                 MountKind::Cache { id, ro } => {
                     let dir = self.engine.build_cache_dir();
                     let path = dir.join(Digest::of(id.as_bytes()).hex());
-                    std::fs::create_dir_all(&path)
+                    let fail = |e: std::io::Error| other(format!("cache mount {id:?}: {e}"));
+                    std::fs::create_dir_all(&dir)
                         .and_then(|()| {
                             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
                         })
-                        .map_err(|e| other(format!("cache mount {id:?}: {e}")))?;
+                        .map_err(fail)?;
+                    // Made on first use with the mount's owner and mode
+                    // (BuildKit's: root, 0755 by default).
+                    match std::fs::create_dir(&path) {
+                        Ok(()) => {
+                            std::os::unix::fs::chown(
+                                &path,
+                                Some(m.uid.unwrap_or(0)),
+                                Some(m.gid.unwrap_or(0)),
+                            )
+                            .and_then(|()| {
+                                std::fs::set_permissions(
+                                    &path,
+                                    std::fs::Permissions::from_mode(m.mode.unwrap_or(0o755)),
+                                )
+                            })
+                            .map_err(fail)?;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(fail(e)),
+                    }
                     out.mounts.push(bind(path, &target, *ro));
                 }
                 MountKind::Tmpfs => out.mounts.push(MountPoint {
