@@ -706,7 +706,11 @@ impl Builder<'_> {
         let quiet = self.opts.quiet;
         let sink = move |p: berth_engine::Progress<'_>| {
             if let (false, berth_engine::Progress::Line(l)) = (quiet, p) {
-                println!("{l}");
+                // The CLI's note, not the builder's (Docker's builder shows
+                // the daemon's pull progress only).
+                if !l.starts_with("Using default tag") {
+                    println!("{l}");
+                }
             }
         };
         match self.engine.pull(name, &flags, &sink) {

@@ -210,6 +210,29 @@ fn build_run_steps_get_add_host_ulimit_and_memory() {
     );
     assert!(out.contains("nofile=1234\n"), "{out}");
     assert!(out.contains("mem=67108864\n"), "{out}");
+    // --cpuset-cpus and --cpu-shares too (cgroup v2 files, v1's else).
+    let df2 = "FROM busybox\nRUN echo cpus=$(cat /sys/fs/cgroup/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset/cpuset.cpus)\n";
+    let ctx2 = context(&b, "ctx2", &[("Dockerfile", df2)]);
+    let out = b.ok(&[
+        "build",
+        "--cpuset-cpus",
+        "0",
+        "--cpu-shares",
+        "512",
+        s(&ctx2),
+    ]);
+    assert!(out.contains("cpus=0\n"), "{out}");
+    // What Docker's daemon refuses: one line, exit 1.
+    let err = b.fails(&["build", "-m", "1m", s(&ctx)], 1);
+    assert_eq!(err, "Error: Minimum memory limit allowed is 6MB");
+    let err = b.fails(
+        &["build", "--security-opt", "seccomp=unconfined", s(&ctx)],
+        1,
+    );
+    assert!(
+        err.contains("does not support setting security options on build"),
+        "{err}"
+    );
     // Bad values: flag errors, as `run` gives them.
     for (flag, value, name) in [
         ("--add-host", "nocolon", "--add-host"),
@@ -217,6 +240,7 @@ fn build_run_steps_get_add_host_ulimit_and_memory() {
         ("--ulimit", "bogus=1", "--ulimit"),
         ("-m", "lots", "--memory"),
         ("--memory-swap", "lots", "--memory-swap"),
+        ("--cpu-shares", "many", "--cpu-shares"),
     ] {
         flag_error(&b, &["build", flag, value, s(&ctx)], name);
     }

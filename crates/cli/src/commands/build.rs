@@ -74,6 +74,30 @@ pub struct BuildArgs {
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
     #[arg(long = "memory-swap", value_name = "bytes")]
     memory_swap: Option<String>,
+    /// CPU shares (relative weight) of the RUN steps
+    #[arg(short = 'c', long = "cpu-shares", value_name = "int")]
+    cpu_shares: Option<String>,
+    /// CPUs in which to allow the RUN steps' execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "string")]
+    cpuset_cpus: Option<String>,
+    /// MEMs in which to allow the RUN steps' execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    cpuset_mems: Option<String>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period of the RUN steps
+    #[arg(long = "cpu-period", value_name = "int")]
+    cpu_period: Option<String>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota of the RUN steps
+    #[arg(long = "cpu-quota", value_name = "int")]
+    cpu_quota: Option<String>,
+    /// Security options (refused, as Docker's daemon refuses them on build)
+    #[arg(long = "security-opt", value_name = "strings")]
+    security_opt: Vec<String>,
+    /// Compress the build context using gzip (accepted: the context is not sent anywhere)
+    #[arg(long)]
+    compress: bool,
+    /// Skip image verification (accepted: berth does not verify signatures)
+    #[arg(long = "disable-content-trust", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    disable_content_trust: bool,
     /// Squash newly built layers into a single new layer (refused: Docker needs experimental mode)
     #[arg(long)]
     squash: bool,
@@ -165,10 +189,32 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         if let Some(m) = &a.memory_swap {
             run_host.memory_swap = Some(o::swap_flag(m)?);
         }
+        if let Some(v) = &a.cpu_shares {
+            run_host.cpu_shares = Some(o::int_flag::<u64>("--cpu-shares", v)?);
+        }
+        if let Some(v) = &a.cpu_period {
+            run_host.cpu_period = Some(o::int_flag::<u64>("--cpu-period", v)?);
+        }
+        if let Some(v) = &a.cpu_quota {
+            run_host.cpu_quota = Some(o::int_flag::<i64>("--cpu-quota", v)?);
+        }
+        run_host.cpuset_cpus = a.cpuset_cpus.clone();
+        run_host.cpuset_mems = a.cpuset_mems.clone();
         Ok(())
     })();
     if let Err(e) = flag_values {
         return Ok(usage(e.to_string()));
+    }
+    // What Docker's daemon answers (exit 1, no pointer to --help).
+    if !a.security_opt.is_empty() {
+        eprintln!(
+            "Error: The daemon on this platform does not support setting security options on build"
+        );
+        return Ok(1);
+    }
+    if let Err(e) = berth_engine::options::validate(&run_host) {
+        eprintln!("Error: {e}");
+        return Ok(1);
     }
     let output = match a.output.as_slice() {
         [] => None,
