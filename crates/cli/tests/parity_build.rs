@@ -617,3 +617,32 @@ fn build_cache_from_reuses_a_loaded_images_steps() {
         "one\nfile\nthree\n"
     );
 }
+
+/// The rest of docker build's flags: the CFS quota reaches RUN steps;
+/// --compress and --disable-content-trust are accepted; RUN
+/// --mount=type=tmpfs is an empty tmpfs, not in the layer.
+#[test]
+fn build_cpu_quota_tmpfs_mount_and_accepted_flags() {
+    let b = Berth::with_busybox();
+    let df = "FROM busybox\n\
+              RUN q=$(cat /sys/fs/cgroup/cpu.max 2>/dev/null) || q=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us); echo quota=${q%% *}\n\
+              RUN --mount=type=tmpfs,target=/scratch grep -q ' /scratch tmpfs ' /proc/mounts && touch /scratch/x && echo tmpfs-ok\n";
+    let ctx = context(&b, "ctx", &[("Dockerfile", df)]);
+    let out = b.ok(&[
+        "build",
+        "--compress",
+        "--disable-content-trust=false",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "50000",
+        "-t",
+        "q:1",
+        s(&ctx),
+    ]);
+    assert!(out.contains("quota=50000\n"), "{out}");
+    assert!(out.contains("tmpfs-ok\n"), "{out}");
+    let ls = b.ok(&["run", "--rm", "q:1", "sh", "-c", "ls -d /scratch 2>&1; true"]);
+    assert!(ls.contains("No such file"), "{ls}");
+    flag_error(&b, &["build", "--cpu-quota", "half", s(&ctx)], "--cpu-quota");
+}
