@@ -642,7 +642,59 @@ fn build_cpu_quota_tmpfs_mount_and_accepted_flags() {
     ]);
     assert!(out.contains("quota=50000\n"), "{out}");
     assert!(out.contains("tmpfs-ok\n"), "{out}");
-    let ls = b.ok(&["run", "--rm", "q:1", "sh", "-c", "ls -d /scratch 2>&1; true"]);
+    let ls = b.ok(&[
+        "run",
+        "--rm",
+        "q:1",
+        "sh",
+        "-c",
+        "ls -d /scratch 2>&1; true",
+    ]);
     assert!(ls.contains("No such file"), "{ls}");
-    flag_error(&b, &["build", "--cpu-quota", "half", s(&ctx)], "--cpu-quota");
+    flag_error(
+        &b,
+        &["build", "--cpu-quota", "half", s(&ctx)],
+        "--cpu-quota",
+    );
+}
+
+/// A build killed while a RUN step holds a secret: the secret's copy is
+/// removed by the next command.
+#[test]
+fn a_killed_builds_secret_copy_is_removed_by_the_next_command() {
+    let b = Berth::with_busybox();
+    let secret = b.scratch().join("token.txt");
+    std::fs::write(&secret, SECRET).unwrap();
+    let df = "FROM busybox\nRUN --mount=type=secret,id=tok sleep 600\n";
+    let ctx = context(&b, "ctx", &[("Dockerfile", df)]);
+    let dir = b.root().join("run/build-secrets");
+    let held = || -> Vec<PathBuf> {
+        std::fs::read_dir(&dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let mut child = b
+        .cmd(&[
+            "build",
+            "--secret",
+            &format!("id=tok,src={}", s(&secret)),
+            s(&ctx),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while held().is_empty() && t0.elapsed() < std::time::Duration::from_secs(120) {
+        assert!(child.try_wait().unwrap().is_none(), "the build ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let files = held();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), SECRET);
+    // SAFETY: kill(2) of the child this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    b.ok(&["ps", "-a", "-q"]);
+    assert!(held().is_empty(), "{:?}", held());
+    assert!(found_under(b.root(), SECRET.as_bytes()).is_empty());
 }

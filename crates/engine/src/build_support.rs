@@ -97,6 +97,28 @@ impl Drop for Workspace<'_> {
     }
 }
 
+/// A secret's private copy for one RUN step (`RUN --mount=type=secret`),
+/// named by its owner (berth-lease) in `RUN/build-secrets/`: removed when
+/// dropped, or by the next command when its build was killed.
+pub struct SecretFile {
+    path: PathBuf,
+}
+
+impl SecretFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The lease prefix of secret files.
+const SECRET_LEASE: &str = "secret";
+
 /// What [`Engine::build_commit`] made.
 #[derive(Debug, Clone)]
 pub struct Committed {
@@ -181,6 +203,39 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    fn build_secrets_dir(&self) -> PathBuf {
+        self.run.join("build-secrets")
+    }
+
+    /// Writes a secret for a RUN step's mount: `data`, owned `uid`:`gid`
+    /// with `mode`, in a directory only root reaches.
+    pub fn build_secret_file(
+        &self,
+        data: &[u8],
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    ) -> Result<SecretFile> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = self.build_secrets_dir();
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
+            .context(|| format!("create {}", dir.display()))?;
+        let path = dir.join(self.build_owner()?.name(SECRET_LEASE));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .context(|| format!("create {}", path.display()))?;
+        let file = SecretFile { path };
+        std::io::Write::write_all(&mut f, data)
+            .and_then(|()| std::os::unix::fs::fchown(&f, Some(uid), Some(gid)))
+            .and_then(|()| f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777)))
+            .context(|| format!("write {}", file.path.display()))?;
+        Ok(file)
     }
 
     /// Where RUN --mount=type=cache directories are kept between builds
@@ -460,6 +515,10 @@ impl Engine {
         };
         if dead.is_empty() {
             return;
+        }
+        // Secrets whose build was killed during its RUN step.
+        for f in berth_lease::orphans(&self.build_secrets_dir(), SECRET_LEASE).unwrap_or_default() {
+            let _ = std::fs::remove_file(f);
         }
         let Ok(me) = self.build_owner() else { return };
         for journal in dead {

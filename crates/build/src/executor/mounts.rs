@@ -9,8 +9,7 @@ use crate::parser::{MountKind, RunMount};
 use berth_digest::Digest;
 use berth_engine::options::MountPoint;
 use berth_engine::Workspace;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where a `--secret` comes from.
@@ -36,7 +35,7 @@ pub(super) struct StepMounts<'e> {
     /// Work areas over stages and images bound from (`from=`).
     _workspaces: Vec<Workspace<'e>>,
     /// Secret files (private copies; removed when dropped).
-    _secrets: Vec<tempfile::TempPath>,
+    _secrets: Vec<berth_engine::SecretFile>,
 }
 
 fn bind(source: PathBuf, target: &str, read_only: bool) -> MountPoint {
@@ -223,34 +222,14 @@ impl<'e> Builder<'e> {
                             })?,
                     };
                     // A private copy, mode and owner as asked (0400 root).
-                    let path = tempfile::Builder::new()
-                        .prefix(".build-secret-")
-                        .permissions(std::fs::Permissions::from_mode(0o600))
-                        .tempfile_in(self.engine.run_dir())
-                        .map_err(|e| other(format!("secret {id}: {e}")))?
-                        .into_temp_path();
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .mode(0o600)
-                        .open(&path)
-                        .map_err(|e| other(format!("secret {id}: {e}")))?;
-                    f.write_all(&data)
-                        .map_err(|e| other(format!("secret {id}: {e}")))?;
-                    drop(f);
-                    std::os::unix::fs::chown(
-                        &path,
-                        Some(m.uid.unwrap_or(0)),
-                        Some(m.gid.unwrap_or(0)),
-                    )
-                    .and_then(|()| {
-                        std::fs::set_permissions(
-                            &path,
-                            std::fs::Permissions::from_mode(m.mode.unwrap_or(0o400)),
-                        )
-                    })
-                    .map_err(|e| other(format!("secret {id}: {e}")))?;
-                    out.mounts.push(bind(path.to_path_buf(), &target, true));
-                    out._secrets.push(path);
+                    let file = self.engine.build_secret_file(
+                        &data,
+                        m.uid.unwrap_or(0),
+                        m.gid.unwrap_or(0),
+                        m.mode.unwrap_or(0o400),
+                    )?;
+                    out.mounts.push(bind(file.path().to_owned(), &target, true));
+                    out._secrets.push(file);
                 }
                 MountKind::Ssh { id, required } => {
                     let Some((_, sock)) = self.opts.ssh.iter().rev().find(|(i, _)| i == id) else {
