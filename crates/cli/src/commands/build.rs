@@ -334,7 +334,8 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
     };
     for c in &a.cache_from {
         if engine.image_config(c).is_err() {
-            eprintln!("[Warning] --cache-from {c}: no such image here: not used as a cache source");
+            // Docker's daemon logs these words; berth says them.
+            eprintln!("[Warning] Could not look up {c} for cache resolution, skipping: No such image: {c}");
         }
     }
     let opts = BuildOptions {
