@@ -130,6 +130,8 @@ pub struct RunMount {
     pub mode: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// tmpfs: its size (`64m`).
+    pub size: Option<String>,
 }
 
 impl RunMount {
@@ -140,6 +142,7 @@ impl RunMount {
         let (mut id, mut from) = (None, None);
         let (mut ro, mut rw, mut required) = (None::<bool>, None::<bool>, false);
         let (mut mode, mut uid, mut gid) = (None, None, None);
+        let (mut size, mut env) = (None, false);
         let boolean = |k: &str, v: Option<&str>| -> Result<bool, String> {
             match v.map(str::to_ascii_lowercase).as_deref() {
                 None | Some("true") | Some("1") => Ok(true),
@@ -173,7 +176,9 @@ impl RunMount {
                 "gid" => gid = Some(number(&k, &val()?, 10)?),
                 // Accepted, and what berth does anyway (one build at a time
                 // per cache is not enforced) or has no use for.
-                "sharing" | "size" | "env" => {}
+                "size" => size = Some(val()?),
+                "env" => env = true,
+                "sharing" => {}
                 _ => return Err(format!("unexpected key '{k}' in '{field}'")),
             }
         }
@@ -208,6 +213,12 @@ impl RunMount {
                 need_target(&target)?;
                 MountKind::Tmpfs
             }
+            // The value in an environment variable would be in the step's
+            // container record: berth gives secrets as files only.
+            "secret" if env => return Err(
+                "env= is not supported by berth: read the secret from its file (/run/secrets/ID)"
+                    .into(),
+            ),
             "secret" => {
                 let id = match id {
                     Some(id) => id,
@@ -233,6 +244,12 @@ impl RunMount {
                 target = format!("/run/secrets/{id}");
             }
         }
+        if size.is_some() && kind != MountKind::Tmpfs {
+            return Err("size= is for type=tmpfs".into());
+        }
+        if env && !matches!(kind, MountKind::Secret { .. }) {
+            return Err("env= is for type=secret".into());
+        }
         Ok(RunMount {
             kind,
             target,
@@ -240,6 +257,7 @@ impl RunMount {
             mode,
             uid,
             gid,
+            size,
         })
     }
 }
@@ -1170,5 +1188,65 @@ mod tests {
     fn crlf_line_endings() {
         let df = parse("FROM a\r\nRUN x \\\r\n y\r\n").unwrap();
         assert_eq!(df.instructions[1].rest, "x y");
+    }
+
+    #[test]
+    fn run_mounts() {
+        let m = RunMount::parse("type=cache,target=/root/.cache,sharing=locked").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Cache {
+                id: "/root/.cache".into(),
+                ro: false
+            }
+        );
+        // bind is the default type, read-only unless rw.
+        let m = RunMount::parse("target=/src,source=app").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Bind {
+                from: None,
+                rw: false
+            }
+        );
+        assert_eq!(m.source, "app");
+        let m = RunMount::parse("type=bind,dst=/s,from=build,rw").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Bind {
+                from: Some("build".into()),
+                rw: true
+            }
+        );
+        let m = RunMount::parse("type=secret,id=npm,mode=0440,uid=1").unwrap();
+        assert_eq!(m.target, "/run/secrets/npm");
+        assert_eq!((m.mode, m.uid), (Some(0o440), Some(1)));
+        let m = RunMount::parse("type=secret,target=/root/.npmrc").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Secret {
+                id: ".npmrc".into(),
+                required: false
+            }
+        );
+        let m = RunMount::parse("type=ssh,required").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Ssh {
+                id: "default".into(),
+                required: true
+            }
+        );
+        for bad in [
+            "type=nfs,target=/x",
+            "type=cache",
+            "type=bind,target=/x,colour=red",
+            "type=bind,target=/x,ro=maybe",
+            "type=secret,id=x,uid=root",
+            "type=secret,id=x,env=X",
+            "type=cache,target=/x,size=1m",
+        ] {
+            assert!(RunMount::parse(bad).is_err(), "{bad}");
+        }
     }
 }

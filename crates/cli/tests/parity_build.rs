@@ -461,6 +461,18 @@ fn build_run_mount_bad_input() {
             "FROM busybox\nRUN --mount=type=ssh,required=true true\n",
             "ssh",
         ),
+        (
+            "FROM busybox\nRUN --mount=type=secret,id=x,env=X true\n",
+            "env= is not supported",
+        ),
+        (
+            "FROM busybox\nRUN --mount=type=cache,target=/x,size=1m true\n",
+            "size= is for type=tmpfs",
+        ),
+        (
+            "FROM busybox\nRUN --mount=type=tmpfs,target=/x,size=lots true\n",
+            "size",
+        ),
     ] {
         let ctx = context(
             &b,
@@ -626,7 +638,7 @@ fn build_cpu_quota_tmpfs_mount_and_accepted_flags() {
     let b = Berth::with_busybox();
     let df = "FROM busybox\n\
               RUN q=$(cat /sys/fs/cgroup/cpu.max 2>/dev/null) || q=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us); echo quota=${q%% *}\n\
-              RUN --mount=type=tmpfs,target=/scratch grep -q ' /scratch tmpfs ' /proc/mounts && touch /scratch/x && echo tmpfs-ok\n";
+              RUN --mount=type=tmpfs,target=/scratch,size=1m grep -q ' /scratch tmpfs .*size=1024k' /proc/mounts && touch /scratch/x && echo tmpfs-ok\n";
     let ctx = context(&b, "ctx", &[("Dockerfile", df)]);
     let out = b.ok(&[
         "build",

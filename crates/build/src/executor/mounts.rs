@@ -194,15 +194,23 @@ impl<'e> Builder<'e> {
                     }
                     out.mounts.push(bind(path, &target, *ro));
                 }
-                MountKind::Tmpfs => out.mounts.push(MountPoint {
-                    typ: "tmpfs".into(),
-                    source: String::new(),
-                    destination: target,
-                    read_only: false,
-                    options: Vec::new(),
-                    name: None,
-                    create_source: false,
-                }),
+                MountKind::Tmpfs => {
+                    let mut options = Vec::new();
+                    if let Some(sz) = &m.size {
+                        let n = berth_engine::options::parse_bytes(&expand(sz)?)
+                            .map_err(|e| other(format!("RUN --mount=type=tmpfs size: {e}")))?;
+                        options.push(format!("size={n}"));
+                    }
+                    out.mounts.push(MountPoint {
+                        typ: "tmpfs".into(),
+                        source: String::new(),
+                        destination: target,
+                        read_only: false,
+                        options,
+                        name: None,
+                        create_source: false,
+                    })
+                }
                 MountKind::Secret { id, required } => {
                     let Some(secret) = self.opts.secrets.iter().rev().find(|s| s.id == *id) else {
                         if *required {
