@@ -462,6 +462,10 @@ fn build_run_mount_bad_input() {
             "ssh",
         ),
         (
+            "FROM busybox\nRUN --mount=type=tmpfs,target=/.. true\n",
+            "invalid mount target \"/\"",
+        ),
+        (
             "FROM busybox\nRUN --mount=type=secret,id=x,env=X true\n",
             "env= is not supported",
         ),

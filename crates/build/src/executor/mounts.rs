@@ -118,6 +118,10 @@ impl<'e> Builder<'e> {
         };
         for m in mounts {
             let target = target_path(st, &expand(&m.target)?);
+            if target == "/" && !m.target.is_empty() {
+                // BuildKit's words.
+                return Err(other("invalid mount target \"/\""));
+            }
             let source = expand(&m.source)?;
             match &m.kind {
                 MountKind::Bind { from, rw } => {
