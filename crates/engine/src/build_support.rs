@@ -244,6 +244,12 @@ impl Engine {
         self.root.join("build-cache")
     }
 
+    /// The bytes the cache mounts' directories hold (`system df`'s Build
+    /// Cache).
+    pub fn build_cache_usage(&self) -> u64 {
+        berth_lease::disk_usage(&self.build_cache_dir())
+    }
+
     /// `builder prune` (and `system prune`): removes the cache mounts'
     /// directories. Returns the bytes they held.
     pub fn build_cache_prune(&self) -> Result<u64> {

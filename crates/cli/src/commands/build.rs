@@ -163,9 +163,11 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
     }
     if let Some(p) = &a.progress {
         if !matches!(p.as_str(), "auto" | "plain" | "tty") {
-            return Ok(usage(format!(
-                "invalid argument \"{p}\" for \"--progress\" flag: must be auto, plain or tty"
-            )));
+            // BuildKit's CLI's words (the classic one ignores the flag).
+            eprintln!(
+                "Error: invalid value \"{p}\" passed to --progress, valid values are: auto, plain, tty"
+            );
+            return Ok(1);
         }
     }
     let mut run_host = berth_engine::options::HostConfig::default();
