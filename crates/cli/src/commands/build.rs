@@ -239,7 +239,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         match parse_secret(spec) {
             Ok(s) => secrets.push(s),
             Err(e) => {
-                eprintln!("Error: --secret {spec}: {e}");
+                eprintln!("Error: could not parse secrets: [{spec}]: {e}");
                 return Ok(1);
             }
         }
@@ -249,7 +249,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         match parse_ssh(spec) {
             Ok(s) => ssh.push(s),
             Err(e) => {
-                eprintln!("Error: --ssh {spec}: {e}");
+                eprintln!("Error: could not parse ssh: [{spec}]: {e}");
                 return Ok(1);
             }
         }
@@ -502,7 +502,13 @@ fn parse_secret(s: &str) -> std::result::Result<berth_build::BuildSecret, String
             match std::fs::metadata(&p) {
                 Ok(m) if m.is_file() => SecretSource::File(p),
                 Ok(_) => return Err(format!("{} is not a file", p.display())),
-                Err(e) => return Err(format!("{}: {}", p.display(), crate::one_line(&e))),
+                Err(e) => {
+                    return Err(format!(
+                        "failed to stat {}: {}",
+                        p.display(),
+                        crate::one_line(&e)
+                    ))
+                }
             }
         }
         (None | Some("env"), None, Some(v)) | (Some("env"), Some(v), None) => {
