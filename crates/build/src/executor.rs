@@ -3,7 +3,11 @@
 //! others), each looked up in the cache first. Output in the shape of
 //! Docker's classic builder.
 
+mod cache_from;
 mod copy;
+mod mounts;
+
+pub use mounts::{BuildSecret, SecretSource};
 
 use crate::cache::Cache;
 use crate::ignore::{clean, Ignore};
@@ -63,6 +67,15 @@ pub struct BuildOptions {
     pub network: BuildNetwork,
     /// SOURCE_DATE_EPOCH: created times, and layer mtimes clamped to it.
     pub source_date_epoch: Option<i64>,
+    /// What RUN steps get besides their network: `--add-host`,
+    /// `--ulimit`, `-m`/`--memory-swap`.
+    pub run_host: berth_engine::options::HostConfig,
+    /// `--secret`: what RUN --mount=type=secret mounts.
+    pub secrets: Vec<BuildSecret>,
+    /// `--ssh ID=SOCKET`: the agents RUN --mount=type=ssh mounts.
+    pub ssh: Vec<(String, PathBuf)>,
+    /// `--cache-from`: images the steps' results may be taken from.
+    pub cache_from: Vec<String>,
 }
 
 /// Whether `t` can tag an image (`-t`): Docker's reference grammar, a tag
@@ -202,6 +215,8 @@ struct Builder<'a> {
     note: Option<String>,
     /// The signal that stopped the build.
     interrupted: Option<nix::sys::signal::Signal>,
+    /// `--cache-from` images found here: ID and config.
+    sources: Vec<(Digest, Value)>,
 }
 
 /// Ctrl-C (and SIGTERM, SIGHUP, SIGQUIT) during a build: held back and
@@ -345,7 +360,15 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
         interrupts: None,
         note: None,
         interrupted: None,
+        sources: Vec::new(),
     };
+    for name in &opts.cache_from {
+        if let Ok((id, cfg)) = engine.image_config(name) {
+            if let Ok(v) = serde_json::from_slice(&cfg) {
+                b.sources.push((id, v));
+            }
+        }
+    }
     // From here what the build makes is owned by this process: killed, it
     // is removed by the next berth command.
     engine.build_begin().map_err(|e| other(e.to_string()))?;
@@ -616,6 +639,13 @@ impl Builder<'_> {
             st.config = serde_json::from_slice(&cfg)
                 .map_err(|e| other(format!("the config of {image}: {e}")))?;
         }
+        // Docker's builder gives a stage the default PATH when its base has
+        // none (written into every image the stage commits).
+        if !st.env().iter().any(|e| e.starts_with("PATH=")) {
+            let mut env = st.env();
+            env.push(berth_engine::spec::DEFAULT_PATH_ENV.to_owned());
+            st.cfg()["Env"] = json!(env);
+        }
         match &st.image {
             Some(id) => self.say(format!(" ---> {}", id.short())),
             None => self.say(" ---> "),
@@ -676,7 +706,11 @@ impl Builder<'_> {
         let quiet = self.opts.quiet;
         let sink = move |p: berth_engine::Progress<'_>| {
             if let (false, berth_engine::Progress::Line(l)) = (quiet, p) {
-                println!("{l}");
+                // The CLI's note, not the builder's (Docker's builder shows
+                // the daemon's pull progress only).
+                if !l.starts_with("Using default tag") {
+                    println!("{l}");
+                }
             }
         };
         match self.engine.pull(name, &flags, &sink) {
@@ -684,6 +718,19 @@ impl Builder<'_> {
                 .engine
                 .image_config(name)
                 .map_err(|e| other(e.to_string())),
+            // Here, but --pull asked for the registry's version: Docker's
+            // builder fails too when it cannot ask.
+            Err(e) if local.is_ok() => {
+                let registry = berth_image::Reference::parse(name)
+                    .map(|r| r.domain().to_owned())
+                    .unwrap_or_else(|_| name.to_owned());
+                let cause = e.to_string();
+                let cause = cause.trim_start_matches("Error: ");
+                let cause = cause.rsplit(": ").next().unwrap_or(cause);
+                Err(other(format!(
+                    "--pull: could not check registry {registry} for a newer {name} ({cause}); {name} is here: build without --pull to use it"
+                )))
+            }
             Err(e) => Err(other(format!(
                 "Unable to find image '{name}' locally: {}",
                 e.to_string().trim_start_matches("Error: ")
@@ -801,6 +848,9 @@ impl Builder<'_> {
             return Ok(());
         }
         edit(st)?;
+        if self.cached_in_sources(st, &key, &created_by)? {
+            return Ok(());
+        }
         self.commit(st, &key, None, created_by, false)
     }
 
@@ -1002,12 +1052,16 @@ impl Builder<'_> {
                 let path = format!("/{}", clean(&path));
                 self.workdir(st, &path)
             }
-            Command::Run { cmd, network } => {
+            Command::Run {
+                cmd,
+                network,
+                mounts,
+            } => {
                 let network = match network.as_deref() {
                     None | Some("default") => self.opts.network,
                     Some(n) => n.parse::<BuildNetwork>()?,
                 };
-                self.run_step(st, &cmd, network)
+                self.run_step(st, &cmd, network, &mounts)
             }
             Command::Copy(a) => self.copy(st, ins, a, false),
             Command::Add(a) => self.copy(st, ins, a, true),
@@ -1071,7 +1125,13 @@ impl Builder<'_> {
         Ok(hc)
     }
 
-    fn run_step(&mut self, st: &mut Stage, cmd: &ShellOrExec, network: BuildNetwork) -> Result<()> {
+    fn run_step(
+        &mut self,
+        st: &mut Stage,
+        cmd: &ShellOrExec,
+        network: BuildNetwork,
+        mounts: &[parser::RunMount],
+    ) -> Result<()> {
         let argv = self.argv(st, cmd);
         // Build args in scope reach RUN's environment (ENV wins) and its key.
         let env_names: std::collections::HashSet<String> = st
@@ -1093,11 +1153,23 @@ impl Builder<'_> {
         };
         let net = format!("network={network:?}");
         let argv_json = json!(argv).to_string();
-        let key = self.key(st, &["RUN", &argv_json, &args.join("\n"), &net]);
-        if self.cached(st, &key)? {
+        let mounts_key = self.mounts_key(st, mounts)?;
+        let args_text = args.join("\n");
+        let mut parts = vec!["RUN", argv_json.as_str(), args_text.as_str(), net.as_str()];
+        // A step without mounts keeps the key it had before they existed.
+        if !mounts.is_empty() {
+            parts.push(&mounts_key);
+        }
+        let key = self.key(st, &parts);
+        if self.cached(st, &key)? || self.cached_in_sources(st, &key, &created_by)? {
             return Ok(());
         }
         let image = self.ensure_image(st)?;
+        let step_mounts = self.step_mounts(st, mounts)?;
+        let mut host = self.opts.run_host.clone();
+        host.mounts.extend(step_mounts.mounts.iter().cloned());
+        let mut env = args.clone();
+        env.extend(step_mounts.env.iter().cloned());
         // With -q the output is kept aside and shown only if the step fails.
         let capture = if self.opts.quiet {
             Some(tempfile_in(self.engine.run_dir())?)
@@ -1124,9 +1196,10 @@ impl Builder<'_> {
             BuildRun {
                 image,
                 argv,
-                env: args,
+                env,
                 network,
                 output,
+                host,
             },
             &mut |id| {
                 if !quiet {
@@ -1143,6 +1216,7 @@ impl Builder<'_> {
         if let Some(sig) = self.engine.take_forwarded_signal() {
             self.interrupted = nix::sys::signal::Signal::try_from(sig).ok();
         }
+        drop(step_mounts);
         let (cid, code) = ran?;
         let res = if let Err(e) = self.check_interrupt() {
             Err(e)

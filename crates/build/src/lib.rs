@@ -16,4 +16,4 @@ pub mod ignore;
 pub mod parser;
 pub mod shell;
 
-pub use executor::{build, BuildError, BuildOptions};
+pub use executor::{build, BuildError, BuildOptions, BuildSecret, SecretSource};

@@ -102,6 +102,166 @@ pub struct HealthArgs {
     pub retries: Option<String>,
 }
 
+/// What a BuildKit `RUN --mount=type=...` mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// Files of the context (`from` None) or of a stage or image, read-only
+    /// unless `rw` (whose writes are then thrown away).
+    Bind { from: Option<String>, rw: bool },
+    /// A directory kept between builds, by `id` (the target by default).
+    Cache { id: String, ro: bool },
+    /// An empty tmpfs.
+    Tmpfs,
+    /// A `--secret`'s file (at /run/secrets/ID by default).
+    Secret { id: String, required: bool },
+    /// An ssh agent's socket given with `--ssh` (SSH_AUTH_SOCK points to it).
+    Ssh { id: String, required: bool },
+}
+
+/// One `RUN --mount=` flag, parsed (words unexpanded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMount {
+    pub kind: MountKind,
+    /// Where it goes; empty: the kind's default (secret and ssh).
+    pub target: String,
+    /// bind and cache: the path in the source.
+    pub source: String,
+    /// secret: the file's mode (0400 by default), uid and gid.
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// tmpfs: its size (`64m`).
+    pub size: Option<String>,
+}
+
+impl RunMount {
+    /// BuildKit's `type=cache,target=/root/.cache,id=x,...`.
+    pub fn parse(spec: &str) -> Result<RunMount, String> {
+        let mut typ = "bind".to_owned();
+        let (mut target, mut source) = (String::new(), String::new());
+        let (mut id, mut from) = (None, None);
+        let (mut ro, mut rw, mut required) = (None::<bool>, None::<bool>, false);
+        let (mut mode, mut uid, mut gid) = (None, None, None);
+        let (mut size, mut env) = (None, false);
+        let boolean = |k: &str, v: Option<&str>| -> Result<bool, String> {
+            match v.map(str::to_ascii_lowercase).as_deref() {
+                None | Some("true") | Some("1") => Ok(true),
+                Some("false") | Some("0") => Ok(false),
+                Some(o) => Err(format!("invalid value {o:?} for {k}: true or false")),
+            }
+        };
+        let number = |k: &str, v: &str, radix: u32| {
+            u32::from_str_radix(v, radix).map_err(|_| format!("invalid value {v:?} for {k}"))
+        };
+        for field in spec.split(',').filter(|f| !f.is_empty()) {
+            let (k, v) = match field.split_once('=') {
+                Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
+                None => (field.trim().to_ascii_lowercase(), None),
+            };
+            let val = || {
+                v.map(str::to_owned)
+                    .ok_or_else(|| format!("{k} needs a value"))
+            };
+            match k.as_str() {
+                "type" => typ = val()?,
+                "target" | "dst" | "destination" => target = val()?,
+                "source" | "src" => source = val()?,
+                "id" => id = Some(val()?),
+                "from" => from = Some(val()?),
+                "readonly" | "ro" => ro = Some(boolean(&k, v)?),
+                "readwrite" | "rw" => rw = Some(boolean(&k, v)?),
+                "required" => required = boolean(&k, v)?,
+                "mode" => mode = Some(number(&k, &val()?, 8)?),
+                "uid" => uid = Some(number(&k, &val()?, 10)?),
+                "gid" => gid = Some(number(&k, &val()?, 10)?),
+                // Accepted, and what berth does anyway (one build at a time
+                // per cache is not enforced) or has no use for.
+                "size" => size = Some(val()?),
+                "env" => env = true,
+                "sharing" => {}
+                _ => return Err(format!("unexpected key '{k}' in '{field}'")),
+            }
+        }
+        let writable = match (ro, rw) {
+            (Some(r), _) => !r,
+            (None, Some(w)) => w,
+            (None, None) => typ != "bind",
+        };
+        let need_target = |t: &str| {
+            if t.is_empty() {
+                Err(format!("mount type {typ} needs a target"))
+            } else {
+                Ok(())
+            }
+        };
+        let kind = match typ.as_str() {
+            "bind" => {
+                need_target(&target)?;
+                MountKind::Bind { from, rw: writable }
+            }
+            "cache" => {
+                need_target(&target)?;
+                if from.is_some() {
+                    return Err("cache mounts with from= are not supported by berth".into());
+                }
+                MountKind::Cache {
+                    id: id.unwrap_or_else(|| target.clone()),
+                    ro: !writable,
+                }
+            }
+            "tmpfs" => {
+                need_target(&target)?;
+                MountKind::Tmpfs
+            }
+            // The value in an environment variable would be in the step's
+            // container record: berth gives secrets as files only.
+            "secret" if env => return Err(
+                "env= is not supported by berth: read the secret from its file (/run/secrets/ID)"
+                    .into(),
+            ),
+            "secret" => {
+                let id = match id {
+                    Some(id) => id,
+                    None => std::path::Path::new(&target)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .ok_or("secret mount needs an id or a target")?,
+                };
+                MountKind::Secret { id, required }
+            }
+            "ssh" => MountKind::Ssh {
+                id: id.unwrap_or_else(|| "default".into()),
+                required,
+            },
+            t => {
+                return Err(format!(
+                    "unsupported mount type {t:?}: bind, cache, tmpfs, secret or ssh"
+                ))
+            }
+        };
+        if target.is_empty() {
+            if let MountKind::Secret { id, .. } = &kind {
+                target = format!("/run/secrets/{id}");
+            }
+        }
+        if size.is_some() && kind != MountKind::Tmpfs {
+            return Err("size= is for type=tmpfs".into());
+        }
+        if env && !matches!(kind, MountKind::Secret { .. }) {
+            return Err("env= is for type=secret".into());
+        }
+        Ok(RunMount {
+            kind,
+            target,
+            source,
+            mode,
+            uid,
+            gid,
+            size,
+        })
+    }
+}
+
 /// One instruction, typed. Words are kept unexpanded: variables are
 /// substituted when the step runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +274,8 @@ pub enum Command {
     Run {
         cmd: ShellOrExec,
         network: Option<String>,
+        /// BuildKit's `--mount=...` flags, in order.
+        mounts: Vec<RunMount>,
     },
     Cmd(ShellOrExec),
     Entrypoint(ShellOrExec),
@@ -504,8 +666,15 @@ impl Instruction {
             }
             "RUN" => {
                 let (flags, rest) = take_flags(line, kw, rest, &["network", "mount", "security"])?;
-                if flag(&flags, "mount").is_some() {
-                    return err(line, "RUN --mount is not supported by this builder");
+                let mut mounts = Vec::new();
+                for (n, v) in &flags {
+                    if n == "mount" {
+                        let v = v.as_deref().unwrap_or_default();
+                        mounts.push(RunMount::parse(v).map_err(|m| ParseError {
+                            line,
+                            msg: format!("RUN --mount={v}: {m}"),
+                        })?);
+                    }
                 }
                 if flag(&flags, "security").is_some_and(|s| s != "sandbox") {
                     return err(
@@ -522,6 +691,7 @@ impl Instruction {
                 Command::Run {
                     cmd,
                     network: flag(&flags, "network"),
+                    mounts,
                 }
             }
             "CMD" | "ENTRYPOINT" => {
@@ -796,7 +966,8 @@ mod tests {
             c[1],
             Command::Run {
                 cmd: ShellOrExec::Shell("echo hi".into()),
-                network: None
+                network: None,
+                mounts: Vec::new()
             }
         );
         assert_eq!(
@@ -939,7 +1110,8 @@ mod tests {
             c[1],
             Command::Run {
                 cmd: ShellOrExec::Shell("echo one\n  echo two\n".into()),
-                network: None
+                network: None,
+                mounts: Vec::new()
             }
         );
         assert_eq!(
@@ -948,7 +1120,8 @@ mod tests {
                 cmd: ShellOrExec::Shell(
                     "cat <<-'END' > /f && cat <<X >> /f\n\tliteral $A\nEND\nx\nX\n".into()
                 ),
-                network: None
+                network: None,
+                mounts: Vec::new()
             }
         );
         let h = &df.instructions[2].heredocs;
@@ -1015,5 +1188,65 @@ mod tests {
     fn crlf_line_endings() {
         let df = parse("FROM a\r\nRUN x \\\r\n y\r\n").unwrap();
         assert_eq!(df.instructions[1].rest, "x y");
+    }
+
+    #[test]
+    fn run_mounts() {
+        let m = RunMount::parse("type=cache,target=/root/.cache,sharing=locked").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Cache {
+                id: "/root/.cache".into(),
+                ro: false
+            }
+        );
+        // bind is the default type, read-only unless rw.
+        let m = RunMount::parse("target=/src,source=app").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Bind {
+                from: None,
+                rw: false
+            }
+        );
+        assert_eq!(m.source, "app");
+        let m = RunMount::parse("type=bind,dst=/s,from=build,rw").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Bind {
+                from: Some("build".into()),
+                rw: true
+            }
+        );
+        let m = RunMount::parse("type=secret,id=npm,mode=0440,uid=1").unwrap();
+        assert_eq!(m.target, "/run/secrets/npm");
+        assert_eq!((m.mode, m.uid), (Some(0o440), Some(1)));
+        let m = RunMount::parse("type=secret,target=/root/.npmrc").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Secret {
+                id: ".npmrc".into(),
+                required: false
+            }
+        );
+        let m = RunMount::parse("type=ssh,required").unwrap();
+        assert_eq!(
+            m.kind,
+            MountKind::Ssh {
+                id: "default".into(),
+                required: true
+            }
+        );
+        for bad in [
+            "type=nfs,target=/x",
+            "type=cache",
+            "type=bind,target=/x,colour=red",
+            "type=bind,target=/x,ro=maybe",
+            "type=secret,id=x,uid=root",
+            "type=secret,id=x,env=X",
+            "type=cache,target=/x,size=1m",
+        ] {
+            assert!(RunMount::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -44,6 +44,41 @@ pub fn one_line(e: &impl std::fmt::Display) -> String {
         .collect()
 }
 
+/// The subcommand words of the command line (`image build`), up to the
+/// unknown flag `arg`: the words that name a subcommand of the one before,
+/// so that a flag's value (`build -t t2 --bogus`) is not taken for one.
+fn subcommand_path(arg: &str) -> Vec<String> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut path: Vec<String> = Vec::new();
+    let mut skip_value = false;
+    for a in std::env::args().skip(1) {
+        if a == arg {
+            break;
+        }
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        if path.is_empty() && (a == "--root" || a == "--storage-driver") {
+            skip_value = true;
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        // Not a subcommand: a flag's value or an argument; the path ends
+        // at a command without subcommands.
+        if !cmd.has_subcommands() {
+            break;
+        }
+        if let Some(sub) = cmd.find_subcommand(&a).cloned() {
+            path.push(a);
+            cmd = sub;
+        }
+    }
+    path
+}
+
 fn main() {
     // Output into a closed pipe (`berth images | head -1`) ends berth quietly,
     // as SIGPIPE ends docker, instead of a panic report: Rust ignores
@@ -77,25 +112,12 @@ fn main() {
                         .get(ContextKind::InvalidArg)
                         .map(|a| a.to_string())
                         .unwrap_or_default();
-                    // The subcommand words: arguments that are neither
-                    // flags nor the values of berth's global options.
-                    let mut cmd: Vec<String> = Vec::new();
-                    let mut skip_value = false;
-                    for a in std::env::args().skip(1) {
-                        if a == arg {
-                            break;
-                        }
-                        if std::mem::take(&mut skip_value) {
-                            continue;
-                        }
-                        if a == "--root" || a == "--storage-driver" {
-                            skip_value = true;
-                        } else if !a.starts_with('-') && cmd.len() < 2 {
-                            cmd.push(a);
-                        }
-                    }
+                    let cmd = subcommand_path(&arg);
                     eprintln!("unknown flag: {arg}");
-                    eprintln!("See 'berth {} --help'.", cmd.join(" "));
+                    let words: Vec<&str> = std::iter::once("berth")
+                        .chain(cmd.iter().map(String::as_str))
+                        .collect();
+                    eprintln!("See '{} --help'.", words.join(" "));
                 }
                 _ => {
                     let _ = e.print();

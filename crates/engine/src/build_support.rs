@@ -55,6 +55,10 @@ pub struct BuildRun {
     pub network: BuildNetwork,
     /// Where the output goes; None: berth's stdout and stderr.
     pub output: Option<std::fs::File>,
+    /// The rest of the step's host config: `build --add-host`, `--ulimit`,
+    /// `-m`, and RUN --mount's mounts (bind mounts, so nothing under them
+    /// reaches the step's layer). Its `network` is replaced by `network`.
+    pub host: crate::options::HostConfig,
 }
 
 /// A storage-only container over an image (no process ever runs in it),
@@ -92,6 +96,28 @@ impl Drop for Workspace<'_> {
         self.engine.layers.dispose(crate::spawn_deleter);
     }
 }
+
+/// A secret's private copy for one RUN step (`RUN --mount=type=secret`),
+/// named by its owner (berth-lease) in `RUN/build-secrets/`: removed when
+/// dropped, or by the next command when its build was killed.
+pub struct SecretFile {
+    path: PathBuf,
+}
+
+impl SecretFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The lease prefix of secret files.
+const SECRET_LEASE: &str = "secret";
 
 /// What [`Engine::build_commit`] made.
 #[derive(Debug, Clone)]
@@ -140,22 +166,33 @@ impl Engine {
                         BuildNetwork::None => "none".into(),
                         BuildNetwork::Host => "host".into(),
                     },
-                    ..Default::default()
+                    ..r.host
                 },
                 ..Default::default()
             },
             auto_remove: false,
             interactive: false,
         };
+        let mount_points: Vec<String> = opts
+            .run
+            .host
+            .mounts
+            .iter()
+            .map(|m| m.destination.clone())
+            .collect();
         let id = self.create_owned(&opts, true)?;
         on_created(&id);
         let res = (|| {
             let c = self.containers.resolve(id.as_str())?;
             let rootfs = self.layers.mount_container(id.as_str())?;
+            // The mount points the runtime makes for the step's mounts are
+            // not the step's: what it creates is removed before the commit.
+            let stubs = missing_mount_points(&rootfs, &mount_points);
             let res = self
                 .write_bundle(&c, &rootfs)
                 .and_then(|dir| self.run_bundle(&c, &dir, r.output));
             self.network_stop(&c);
+            remove_mount_stubs(&rootfs, &stubs);
             let _ = self.layers.unmount_container(id.as_str());
             res
         })();
@@ -166,6 +203,81 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    fn build_secrets_dir(&self) -> PathBuf {
+        self.run.join("build-secrets")
+    }
+
+    /// Writes a secret for a RUN step's mount: `data`, owned `uid`:`gid`
+    /// with `mode`, in a directory only root reaches.
+    pub fn build_secret_file(
+        &self,
+        data: &[u8],
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    ) -> Result<SecretFile> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = self.build_secrets_dir();
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
+            .context(|| format!("create {}", dir.display()))?;
+        let path = dir.join(self.build_owner()?.name(SECRET_LEASE));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .context(|| format!("create {}", path.display()))?;
+        let file = SecretFile { path };
+        std::io::Write::write_all(&mut f, data)
+            .and_then(|()| std::os::unix::fs::fchown(&f, Some(uid), Some(gid)))
+            .and_then(|()| f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777)))
+            .context(|| format!("write {}", file.path.display()))?;
+        Ok(file)
+    }
+
+    /// Where RUN --mount=type=cache directories are kept between builds
+    /// (one per cache id).
+    pub fn build_cache_dir(&self) -> PathBuf {
+        self.root.join("build-cache")
+    }
+
+    /// The bytes the cache mounts' directories hold (`system df`'s Build
+    /// Cache).
+    pub fn build_cache_usage(&self) -> u64 {
+        berth_lease::disk_usage(&self.build_cache_dir())
+    }
+
+    /// `builder prune` (and `system prune`): removes the cache mounts'
+    /// directories. Returns the bytes they held.
+    pub fn build_cache_prune(&self) -> Result<u64> {
+        let dir = self.build_cache_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e).context(|| format!("read {}", dir.display())),
+        };
+        let mut bytes = 0;
+        for e in entries {
+            let path = e.context(|| format!("read {}", dir.display()))?.path();
+            let size = berth_lease::disk_usage(&path);
+            std::fs::remove_dir_all(&path).context(|| format!("remove {}", path.display()))?;
+            bytes += size;
+        }
+        Ok(bytes)
+    }
+
+    /// The whole filesystem of image `id` as a tar (`build --output`).
+    pub fn build_export(&self, id: &Digest, out: impl std::io::Write) -> Result<()> {
+        let ws = self.build_workspace(Some(id))?;
+        Ok(self.layers.export(ws.name(), out)?)
+    }
+
+    /// `build --output type=tar,dest=FILE`: no half archive is left.
+    pub fn build_export_file(&self, id: &Digest, path: &Path) -> Result<()> {
+        crate::write_file_atomically(path, |w| self.build_export(id, w))
     }
 
     /// The signal berth received (and passed on to the container) while
@@ -212,7 +324,7 @@ impl Engine {
         &self,
         parent: Option<&Digest>,
         work: Option<&str>,
-        mut config: serde_json::Value,
+        config: serde_json::Value,
         mut history: serde_json::Value,
         clamp_mtime: Option<u64>,
         skip_empty: bool,
@@ -237,11 +349,61 @@ impl Engine {
             let layer = self.commit_diff(w, top.as_ref(), &layers, clamp_mtime)?;
             layers.push(layer);
         }
-        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
-        config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diff_ids});
         if work.is_none() {
             history["empty_layer"] = true.into();
         }
+        let layer = work.is_some();
+        self.build_register(parent, layers, config, history, layer)
+    }
+
+    /// `--cache-from`: registers the image a step of `source`'s build made
+    /// over `parent` (as Docker's classic builder restores it): `parent`'s
+    /// layers plus `source`'s layer number `layer` (None: none), the
+    /// builder's `config`, `history` (`source`'s entry for the step).
+    pub fn build_commit_from(
+        &self,
+        parent: Option<&Digest>,
+        source: &Digest,
+        layer: Option<usize>,
+        config: serde_json::Value,
+        history: serde_json::Value,
+    ) -> Result<Committed> {
+        let parent_img = parent.map(|p| self.images.get(p)).transpose()?;
+        let mut layers: Vec<NewLayer> = parent_img
+            .iter()
+            .flat_map(|img| img.layers.iter())
+            .map(|l| NewLayer {
+                diff_id: l.diff_id.clone(),
+                blob_digest: l.blob_digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect();
+        if let Some(i) = layer {
+            let src = self.images.get(source)?;
+            let l = src.layers.get(i).ok_or_else(|| {
+                EngineError::Other(format!("image {source} has no layer {}", i + 1))
+            })?;
+            layers.push(NewLayer {
+                diff_id: l.diff_id.clone(),
+                blob_digest: l.blob_digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            });
+        }
+        self.build_register(parent, layers, config, history, layer.is_some())
+    }
+
+    fn build_register(
+        &self,
+        parent: Option<&Digest>,
+        layers: Vec<NewLayer>,
+        mut config: serde_json::Value,
+        history: serde_json::Value,
+        layer: bool,
+    ) -> Result<Committed> {
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
+        config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diff_ids});
         match config.get_mut("history").and_then(|h| h.as_array_mut()) {
             Some(h) => h.push(history),
             None => config["history"] = serde_json::json!([history]),
@@ -263,11 +425,7 @@ impl Engine {
             tags: Vec::new(),
         };
         let id = self.images.add_image(&img)?;
-        Ok(Committed {
-            id,
-            new,
-            layer: work.is_some(),
-        })
+        Ok(Committed { id, new, layer })
     }
 
     /// The diff of `work` into the blob store and unpacked as a layer over
@@ -364,6 +522,10 @@ impl Engine {
         if dead.is_empty() {
             return;
         }
+        // Secrets whose build was killed during its RUN step.
+        for f in berth_lease::orphans(&self.build_secrets_dir(), SECRET_LEASE).unwrap_or_default() {
+            let _ = std::fs::remove_file(f);
+        }
         let Ok(me) = self.build_owner() else { return };
         for journal in dead {
             // Taken over (renamed to a name of this process): a concurrent
@@ -448,5 +610,52 @@ impl Engine {
             parent = img.parent;
         }
         events
+    }
+}
+
+/// The mount points (and their parent directories) under `rootfs` that do
+/// not exist yet, outermost first: the runtime creates them for the
+/// step's mounts. Read without following symlinks.
+fn missing_mount_points(rootfs: &Path, dests: &[String]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for d in dests {
+        let mut p = PathBuf::new();
+        for c in Path::new(d).components() {
+            if let std::path::Component::Normal(n) = c {
+                p.push(n);
+                let full = rootfs.join(&p);
+                if std::fs::symlink_metadata(&full).is_err() && !out.contains(&p) {
+                    out.push(p.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Removes the mount points [`missing_mount_points`] found, innermost
+/// first, where they are still what the runtime made: an empty directory
+/// or an empty file (what the step put there stays).
+fn remove_mount_stubs(rootfs: &Path, stubs: &[PathBuf]) {
+    for p in stubs.iter().rev() {
+        // A step may have made a parent a symlink (out of the rootfs, once
+        // resolved here): such a path is left alone.
+        let through_link = p.ancestors().skip(1).any(|a| {
+            !a.as_os_str().is_empty()
+                && std::fs::symlink_metadata(rootfs.join(a)).map_or(true, |m| m.is_symlink())
+        });
+        if through_link {
+            continue;
+        }
+        let full = rootfs.join(p);
+        match std::fs::symlink_metadata(&full) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir(&full);
+            }
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                let _ = std::fs::remove_file(&full);
+            }
+            _ => {}
+        }
     }
 }

@@ -26,7 +26,7 @@ pub use background::{ExecOptions, Live, LogOptions};
 pub use berth_network::{
     parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec,
 };
-pub use build_support::{BuildNetwork, BuildRun, Committed, Workspace};
+pub use build_support::{BuildNetwork, BuildRun, Committed, SecretFile, Workspace};
 pub use check::{CheckOptions, CheckReport, Problem, ProblemKind};
 pub use containers::ContainerId;
 pub use containers::Event;

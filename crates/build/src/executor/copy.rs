@@ -47,7 +47,7 @@ impl Builder<'_> {
         }
     }
 
-    fn write_entries(
+    pub(super) fn write_entries(
         &self,
         ws: &berth_engine::Workspace<'_>,
         entries: &[Entry],
@@ -281,7 +281,7 @@ impl Builder<'_> {
                 &content.to_string(),
             ],
         );
-        if self.cached(st, &key)? {
+        if self.cached(st, &key)? || self.cached_in_sources(st, &key, &created_by)? {
             return Ok(());
         }
         // Not cached. Sources from an image: mounted now.

@@ -30,7 +30,7 @@ pub struct ImagesArgs {
 #[command(defer = true)]
 pub enum ImageCommand {
     /// Build an image from a Dockerfile
-    Build(super::build::BuildArgs),
+    Build(Box<super::build::BuildArgs>),
     /// List images
     #[command(alias = "list")]
     Ls(ImagesArgs),
@@ -58,7 +58,7 @@ pub enum ImageCommand {
 
 pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<i32> {
     match c {
-        ImageCommand::Build(a) => super::build::build(engine, a),
+        ImageCommand::Build(a) => super::build::build(engine, *a),
         ImageCommand::Ls(a) => images(engine, a),
         ImageCommand::Inspect(a) => inspect(engine, a),
         ImageCommand::Prune(a) => prune(engine, a),

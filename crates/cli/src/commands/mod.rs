@@ -20,6 +20,9 @@ use clap::Subcommand;
 pub enum Command {
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Download an image from a registry
     Pull(registry::PullArgs),
     /// Upload an image to a registry
@@ -189,6 +192,7 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
     let engine = Engine::open(opts)?;
     match cmd {
         Command::Build(a) => build::build(&engine, a),
+        Command::Builder(c) => build::builder(&engine, c),
         Command::Pull(a) => registry::pull(&engine, a),
         Command::Push(a) => registry::push(&engine, a),
         Command::Login(_) | Command::Logout(_) | Command::Version(_) | Command::Completion(_) => {

@@ -190,9 +190,12 @@ fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
         super::image::print_events(&images, false);
         println!();
     }
+    // RUN --mount=type=cache directories, as Docker's prune frees the
+    // build cache.
+    let b_space = engine.build_cache_prune()?;
     println!(
         "Total reclaimed space: {}",
-        human_size(c_space + v_space + i_space)
+        human_size(c_space + v_space + i_space + b_space)
     );
     Ok(0)
 }
