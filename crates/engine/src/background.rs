@@ -950,9 +950,6 @@ impl Engine {
             .arg("--log-format")
             .arg("json")
             .arg("exec");
-        if e.tty {
-            cmd.arg("--tty");
-        }
         if e.detach {
             // Docker discards a detached exec's output: holding the
             // caller's stdout would keep `$(berth exec -d …)` waiting.
@@ -961,23 +958,18 @@ impl Engine {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
         }
-        for kv in &e.env {
-            cmd.arg("--env").arg(kv);
-        }
-        if let Some(w) = &e.workdir {
-            cmd.arg("--cwd").arg(w);
-        }
-        if let Some(u) = &e.user {
-            let rootfs = self.layers.mount_container(c.id.as_str())?;
-            let (uid, gid, _) = crate::spec::resolve_user(&rootfs, u)?;
-            cmd.arg("--user").arg(format!("{uid}:{gid}"));
-        }
-        if e.privileged {
-            for cap in caps_all() {
-                cmd.arg("--cap").arg(cap);
-            }
-        }
-        cmd.arg(c.id.as_str()).args(&e.cmd);
+        // The whole process is given (as Docker gives runc): its environment
+        // is Docker's for this exec (TERM only with its own -t, HOME of its
+        // user), not the container's process's with variables added.
+        let process = self.exec_process(&c, e)?;
+        let process_file = self
+            .bundle_dir(&c.id)
+            .join(format!("exec-{}.json", std::process::id()));
+        let json = serde_json::to_vec(&process).map_err(|e| EngineError::Other(e.to_string()))?;
+        // The environment is in it: 0600.
+        crate::write_private(&process_file, &json)?;
+        cmd.arg("--process").arg(&process_file);
+        cmd.arg(c.id.as_str());
         // The process never gets a terminal berth was given: with -t the
         // runtime relays its own pty; otherwise berth relays through pipes
         // where its stdio is a terminal (see berth_runtime::stdio).
@@ -999,12 +991,66 @@ impl Engine {
             .context(|| "run the runtime".to_owned())?;
         let failure = crate::lifecycle::runtime_log_error(&log);
         let _ = std::fs::remove_file(&log);
+        let _ = std::fs::remove_file(&process_file);
         if let Some(msg) = failure {
             return Err(crate::lifecycle::runtime_failure(msg));
         }
         Ok(status
             .code()
             .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+    }
+
+    /// The runtime-spec process of an exec: the container's process (its
+    /// capabilities, rlimits, security settings) with the exec's command,
+    /// terminal, directory, user and Docker's environment for it.
+    fn exec_process(&self, c: &Container, e: &ExecOptions) -> Result<oci_spec::runtime::Process> {
+        let config = self.bundle_dir(&c.id).join("config.json");
+        let spec: oci_spec::runtime::Spec = std::fs::read(&config)
+            .context(|| format!("read {}", config.display()))
+            .and_then(|b| {
+                serde_json::from_slice(&b)
+                    .map_err(|err| EngineError::Other(format!("{}: {err}", config.display())))
+            })?;
+        let mut p = spec.process().clone().unwrap_or_default();
+        p.set_args(Some(e.cmd.clone()));
+        p.set_terminal(Some(e.tty));
+        if let Some(w) = &e.workdir {
+            p.set_cwd(PathBuf::from(w));
+        }
+        let rootfs = self.layers.mount_container(c.id.as_str())?;
+        let mut user = p.user().clone();
+        if let Some(u) = &e.user {
+            let (uid, gid, _) = crate::spec::resolve_user(&rootfs, u)?;
+            user.set_uid(uid);
+            user.set_gid(gid);
+        }
+        p.set_env(Some(crate::spec::process_env(
+            &c.config.env,
+            &c.config.hostname,
+            e.tty,
+            &e.env,
+            &crate::spec::passwd_home(&rootfs, user.uid()),
+        )));
+        p.set_user(user);
+        if e.privileged {
+            let all: std::collections::HashSet<oci_spec::runtime::Capability> = caps_all()
+                .iter()
+                .filter_map(|n| n.strip_prefix("CAP_"))
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            let mut caps = p.capabilities().clone().unwrap_or_default();
+            let merge = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = set.clone().unwrap_or_default();
+                s.extend(all.iter().copied());
+                Some(s)
+            };
+            caps.set_bounding(merge(caps.bounding()));
+            caps.set_effective(merge(caps.effective()));
+            // Not the inheritable set (Docker 20.10.14 on, CVE-2022-24769).
+            caps.set_permitted(merge(caps.permitted()));
+            p.set_capabilities(Some(caps));
+        }
+        Ok(p)
     }
 
     /// `berth container prune`: removes every stopped container.

@@ -1,0 +1,191 @@
+//! Docker parity, checked against what dockerd 20.10 does for the same
+//! commands: the environment a container and an exec see, the state a failed
+//! start records, and the events the commands emit.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// `env` output as lines, the terminal's carriage returns dropped.
+fn env_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| l.trim_end_matches('\r').to_owned())
+        .collect()
+}
+
+/// The lines with the value of HOSTNAME (a container ID) masked.
+fn masked(lines: Vec<String>, id: &str) -> Vec<String> {
+    lines
+        .into_iter()
+        .map(|l| {
+            if l == format!("HOSTNAME={}", &id[..12]) {
+                "HOSTNAME=ID".to_owned()
+            } else {
+                l
+            }
+        })
+        .collect()
+}
+
+const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `run` (in berth's own process and through the monitor) with the
+/// variables Docker sets: PATH, HOSTNAME, TERM with -t, the user's and the
+/// image's variables in Docker's order, HOME from the user's passwd entry
+/// (`/` without one) unless set.
+#[test]
+fn run_environment_is_dockers() {
+    let b = Berth::with_busybox();
+    // An image with variables of its own (Docker puts the user's first).
+    let tar = b.scratch().join("bb.tar");
+    std::fs::write(&tar, busybox_tar()).unwrap();
+    b.ok(&[
+        "import",
+        "-c",
+        "ENV FOO=bar PATH=/usr/bin:/bin",
+        tar.to_str().unwrap(),
+        "envimg",
+    ]);
+    let run = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["run", "--name", "envc"];
+        a.extend_from_slice(args);
+        let out = b.ok(&a);
+        let id = b.ok(&["inspect", "-f", "{{.Id}}", "envc"]);
+        b.ok(&["rm", "envc"]);
+        masked(env_lines(&out), id.trim())
+    };
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        run(&["busybox", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "HOME=/root"])
+    );
+    assert_eq!(
+        run(&["-u", "nobody", "busybox", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "HOME=/nonexistent"])
+    );
+    assert_eq!(
+        run(&["-u", "1234", "busybox", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "HOME=/"])
+    );
+    assert_eq!(
+        run(&["-e", "HOME=/x", "busybox", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "HOME=/x"])
+    );
+    assert_eq!(
+        run(&["-t", "busybox", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "TERM=xterm", "HOME=/root"])
+    );
+    assert_eq!(
+        run(&["-t", "-e", "TERM=vt100", "busybox", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "TERM=vt100", "HOME=/root"])
+    );
+    assert_eq!(
+        run(&["-h", "myhost", "busybox", "env"]),
+        s(&[PATH, "HOSTNAME=myhost", "HOME=/root"])
+    );
+    assert_eq!(
+        run(&["envimg", "env"]),
+        s(&["PATH=/usr/bin:/bin", "HOSTNAME=ID", "FOO=bar", "HOME=/root"])
+    );
+    assert_eq!(
+        run(&["-e", "A=1", "-e", "B=2", "-e", "A=3", "envimg", "env"]),
+        s(&[
+            "PATH=/usr/bin:/bin",
+            "HOSTNAME=ID",
+            "A=3",
+            "B=2",
+            "FOO=bar",
+            "HOME=/root"
+        ])
+    );
+    assert_eq!(
+        run(&["-e", "HOME=/x", "envimg", "env"]),
+        s(&["PATH=/usr/bin:/bin", "HOSTNAME=ID", "HOME=/x", "FOO=bar"])
+    );
+    // Config.Env as Docker stores it: the user's, then the image's others.
+    b.ok(&["create", "--name", "envc", "-e", "A=1", "envimg", "env"]);
+    let v: Value = serde_json::from_str(&b.ok(&["container", "inspect", "envc"])).unwrap();
+    assert_eq!(
+        v[0]["Config"]["Env"],
+        serde_json::json!(["A=1", "FOO=bar", "PATH=/usr/bin:/bin"])
+    );
+    // Through the monitor: the same.
+    let out = b.ok(&["start", "-a", "envc"]);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "envc"]);
+    assert_eq!(
+        masked(env_lines(&out), id.trim()),
+        s(&[
+            "PATH=/usr/bin:/bin",
+            "HOSTNAME=ID",
+            "A=1",
+            "FOO=bar",
+            "HOME=/root"
+        ])
+    );
+    b.ok(&["rm", "envc"]);
+    // Detached, -t: the log holds the terminal's output.
+    b.ok(&[
+        "run", "-d", "-t", "--name", "envd", "-u", "nobody", "busybox", "env",
+    ]);
+    b.ok(&["wait", "envd"]);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "envd"]);
+    let out = b.ok(&["logs", "envd"]);
+    assert_eq!(
+        masked(env_lines(&out), id.trim()),
+        s(&[PATH, "HOSTNAME=ID", "TERM=xterm", "HOME=/nonexistent"])
+    );
+    b.ok(&["rm", "envd"]);
+    // A terminal program finds its terminal type.
+    b.ok(&["run", "--rm", "-t", "busybox", "clear"]);
+}
+
+/// `exec` gets Docker's environment for its own user and terminal: TERM
+/// only with its -t (not the container's), HOME from its -u.
+#[test]
+fn exec_environment_is_dockers() {
+    let b = Berth::with_busybox();
+    let id = b.ok(&[
+        "run", "-d", "-t", "--name", "ex", "-e", "A=1", "-u", "nobody", "busybox", "sleep", "1000",
+    ]);
+    let id = id.trim();
+    let exec = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(args);
+        masked(env_lines(&b.ok(&a)), id)
+    };
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        exec(&["ex", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "A=1", "HOME=/nonexistent"])
+    );
+    assert_eq!(
+        exec(&["-t", "ex", "env"]),
+        s(&[
+            PATH,
+            "HOSTNAME=ID",
+            "TERM=xterm",
+            "A=1",
+            "HOME=/nonexistent"
+        ])
+    );
+    assert_eq!(
+        exec(&["-u", "root", "ex", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "A=1", "HOME=/root"])
+    );
+    assert_eq!(
+        exec(&["-u", "1234", "ex", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "A=1", "HOME=/"])
+    );
+    assert_eq!(
+        exec(&["-e", "HOME=/y", "ex", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "A=1", "HOME=/y"])
+    );
+    assert_eq!(
+        exec(&["-e", "B=2", "-e", "A=5", "ex", "env"]),
+        s(&[PATH, "HOSTNAME=ID", "A=5", "B=2", "HOME=/nonexistent"])
+    );
+    assert_eq!(exec(&["-u", "1234", "ex", "id", "-u"]), s(&["1234"]));
+    b.ok(&["rm", "-f", "ex"]);
+}
