@@ -189,3 +189,48 @@ fn exec_environment_is_dockers() {
     assert_eq!(exec(&["-u", "1234", "ex", "id", "-u"]), s(&["1234"]));
     b.ok(&["rm", "-f", "ex"]);
 }
+
+/// A start that fails (a missing program: 127, one that cannot be executed:
+/// 126) leaves the container `created`, with the exit code and the error
+/// text in its state and no start time, as Docker; for `run -d`, `run`
+/// (in berth's process and through the monitor) and `start`.
+#[test]
+fn failed_start_records_dockers_state() {
+    let b = Berth::with_busybox();
+    let state = |name: &str| -> Value {
+        let v: Value = serde_json::from_str(&b.ok(&["container", "inspect", name])).unwrap();
+        v[0]["State"].clone()
+    };
+    let check = |name: &str, code: i64, text: &str| {
+        let s = state(name);
+        assert_eq!(s["Status"], "created", "{name}: {s}");
+        assert_eq!(s["ExitCode"], code, "{name}: {s}");
+        assert_eq!(s["Running"], false, "{name}: {s}");
+        assert_eq!(s["StartedAt"], "0001-01-01T00:00:00Z", "{name}: {s}");
+        let err = s["Error"].as_str().unwrap();
+        assert!(err.contains(text), "{name}: {s}");
+    };
+    let out = b.run(&["run", "-d", "--name", "bad", "busybox", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    check("bad", 127, "nosuchcmd");
+    let out = b.run(&["start", "bad"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    check("bad", 127, "nosuchcmd");
+    b.ok(&["create", "--name", "noexec", "busybox", "/etc/passwd"]);
+    let out = b.run(&["start", "noexec"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    check("noexec", 126, "/etc/passwd");
+    let out = b.run(&["run", "--name", "fg", "busybox", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
+    check("fg", 126, "/etc/passwd");
+    let out = b.run(&["run", "-i", "--name", "mon", "busybox", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    check("mon", 127, "nosuchcmd");
+    let ps = b.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.lines().all(|l| l.ends_with(" Created")), "{ps}");
+    // A start that works clears the error.
+    b.ok(&["create", "--name", "later", "busybox", "true"]);
+    b.ok(&["start", "-a", "later"]);
+    assert_eq!(state("later")["Error"], "");
+    b.ok(&["rm", "bad", "noexec", "fg", "mon", "later"]);
+}

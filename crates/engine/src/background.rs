@@ -493,14 +493,15 @@ impl Engine {
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&starting);
-                self.containers
-                    .set_state(&c.id, State::Exited, Some(125), &now())?;
-                self.network_stop(&c);
-                let _ = self.layers.unmount_container(c.id.as_str());
-                return Err(EngineError::Other(format!(
+                let err = EngineError::Other(format!(
                     "cannot run the monitor {}: {e}",
                     monitor_binary().display()
-                )));
+                ));
+                self.containers
+                    .set_start_failed(&c.id, &c, 125, &err.to_string())?;
+                self.network_stop(&c);
+                let _ = self.layers.unmount_container(c.id.as_str());
+                return Err(err);
             }
         };
         let mut line = String::new();
@@ -513,21 +514,25 @@ impl Engine {
         // already failed.
         if let Some(msg) = line.trim().strip_prefix("error: ") {
             let _ = child.wait();
-            self.containers
-                .set_state(&c.id, State::Exited, Some(125), &now())?;
+            let err = crate::lifecycle::runtime_failure(msg.to_owned());
+            self.containers.set_start_failed(
+                &c.id,
+                &c,
+                crate::lifecycle::start_failure_code(&err),
+                &err.to_string(),
+            )?;
             self.network_stop(&c);
             let _ = self.layers.unmount_container(c.id.as_str());
-            return Err(crate::lifecycle::runtime_failure(msg.to_owned()));
+            return Err(err);
         }
         if !line.starts_with("ok") {
             let _ = child.wait();
+            let err = EngineError::Other("the container monitor failed to start".into());
             self.containers
-                .set_state(&c.id, State::Exited, Some(125), &now())?;
+                .set_start_failed(&c.id, &c, 125, &err.to_string())?;
             self.network_stop(&c);
             let _ = self.layers.unmount_container(c.id.as_str());
-            return Err(EngineError::Other(
-                "the container monitor failed to start".into(),
-            ));
+            return Err(err);
         }
         std::mem::forget(child);
         self.event("start", &c, &[]);
@@ -558,12 +563,9 @@ impl Engine {
             Err(_) => (255, now()),
         };
         // A start that failed after `start -a`/`run` attached: Docker's
-        // 127/126 for a program that is missing or cannot run.
-        let code = match self.start_error(c.id.as_str()) {
-            Some(EngineError::CommandNotFound(_)) => 127,
-            Some(EngineError::CannotExecute(_)) => 126,
-            _ => code,
-        };
+        // 127/126 for a program that is missing or cannot run, recorded as
+        // a start that failed (no die).
+        let failed = self.start_error(c.id.as_str());
         if self.oom_killed(&c) {
             let _ = std::fs::write(dir.join("oom"), "1");
         }
@@ -576,9 +578,36 @@ impl Engine {
         self.network_stop(&c);
         let _ = self.layers.unmount_container(c.id.as_str());
         let _ = std::fs::remove_file(dir.join("starting"));
-        self.containers
-            .set_state(&c.id, State::Exited, Some(code), &at)?;
-        self.event("die", &c, &[("exitCode", code.to_string())]);
+        match failed {
+            Some(err) => {
+                // The record before the start is gone: a container that never
+                // ran is `created` again, with no start time.
+                let before = Container {
+                    state: if c.finished_at.is_some() {
+                        State::Exited
+                    } else {
+                        State::Created
+                    },
+                    started_at: c
+                        .finished_at
+                        .is_some()
+                        .then(|| c.started_at.clone())
+                        .flatten(),
+                    ..c.clone()
+                };
+                self.containers.set_start_failed(
+                    &c.id,
+                    &before,
+                    crate::lifecycle::start_failure_code(&err),
+                    &err.to_string(),
+                )?;
+            }
+            None => {
+                self.containers
+                    .set_state(&c.id, State::Exited, Some(code), &at)?;
+                self.event("die", &c, &[("exitCode", code.to_string())]);
+            }
+        }
         if c.config.auto_remove {
             self.remove_container(&c.id)?;
         }

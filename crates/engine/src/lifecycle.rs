@@ -203,6 +203,7 @@ impl Engine {
             exit_code: None,
             started_at: None,
             finished_at: None,
+            error: None,
             // Inserted with the record: a `create` killed before its
             // writable layer exists leaves a record the next command drops.
             intent: Some(if build {
@@ -373,9 +374,10 @@ impl Engine {
         let mut stdio = match stdio {
             Ok(s) => s,
             Err(e) => {
+                let err = EngineError::Other(e.to_string());
                 self.containers
-                    .set_state(&c.id, State::Exited, Some(125), &now())?;
-                return Err(EngineError::Other(e.to_string()));
+                    .set_start_failed(&c.id, c, 125, &err.to_string())?;
+                return Err(err);
             }
         };
         let mut cmd = Command::new(&runtime);
@@ -399,12 +401,13 @@ impl Engine {
                 .code()
                 .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)),
             Err(e) => {
-                self.containers
-                    .set_state(&c.id, State::Exited, Some(125), &now())?;
-                return Err(EngineError::Other(format!(
+                let err = EngineError::Other(format!(
                     "cannot run the OCI runtime {}: {e}",
                     runtime.display()
-                )));
+                ));
+                self.containers
+                    .set_start_failed(&c.id, c, 125, &err.to_string())?;
+                return Err(err);
             }
         };
         // The runtime logs its own failures; without one, the code is the
@@ -424,13 +427,12 @@ impl Engine {
         match res {
             Err(msg) => {
                 let err = runtime_failure(msg);
-                let code = match err {
-                    EngineError::CommandNotFound(_) => 127,
-                    EngineError::CannotExecute(_) => 126,
-                    _ => 125,
-                };
-                self.containers
-                    .set_state(&c.id, State::Exited, Some(code), &now)?;
+                self.containers.set_start_failed(
+                    &c.id,
+                    c,
+                    start_failure_code(&err),
+                    &err.to_string(),
+                )?;
                 Err(err)
             }
             Ok(code) => {
@@ -705,7 +707,7 @@ impl Engine {
                 "Dead": false,
                 "Pid": live.pid,
                 "ExitCode": c.exit_code.unwrap_or(0),
-                "Error": "",
+                "Error": c.error.clone().unwrap_or_default(),
                 "StartedAt": c.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 "FinishedAt": c.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             },
@@ -911,5 +913,15 @@ pub fn human_duration(d: std::time::Duration) -> String {
         _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
         _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
         _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+/// The exit code Docker records for a start that failed: 127 for a
+/// program that is missing, 126 for one that cannot be executed, 125 else.
+pub(crate) fn start_failure_code(err: &EngineError) -> i32 {
+    match err {
+        EngineError::CommandNotFound(_) => 127,
+        EngineError::CannotExecute(_) => 126,
+        _ => 125,
     }
 }
