@@ -234,3 +234,79 @@ fn failed_start_records_dockers_state() {
     assert_eq!(state("later")["Error"], "");
     b.ok(&["rm", "bad", "noexec", "fg", "mon", "later"]);
 }
+
+fn resolv(b: &Berth, name: &str) -> String {
+    b.ok(&["exec", name, "cat", "/etc/resolv.conf"])
+}
+
+fn gateway_of(b: &Berth, net: &str) -> String {
+    b.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        net,
+    ])
+    .trim()
+    .to_owned()
+}
+
+fn ip_on(b: &Berth, name: &str, net: &str) -> String {
+    let f = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+    b.ok(&["inspect", "-f", &f, name]).trim().to_owned()
+}
+
+/// A container on the default bridge connected to a user network switches
+/// to the network's resolver (Docker: its embedded DNS) and resolves the
+/// names of that network's containers; running or stopped when connected;
+/// disconnected, it goes back to the host's resolvers.
+#[test]
+fn network_connect_switches_to_the_networks_dns() {
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "appnet"]);
+    for n in ["web", "db"] {
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "appnet",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+    }
+    b.ok(&["run", "-d", "--name", "late", "busybox", "sleep", "1000"]);
+    let before = resolv(&b, "late");
+    let gw = gateway_of(&b, "appnet");
+    assert!(!before.contains(&gw), "{before}");
+    b.ok(&["network", "connect", "appnet", "late"]);
+    let after = resolv(&b, "late");
+    assert!(after.contains(&format!("nameserver {gw}\n")), "{after}");
+    assert_eq!(after.matches("nameserver").count(), 1, "{after}");
+    let db_ip = ip_on(&b, "db", "appnet");
+    let out = b.ok(&["exec", "late", "nslookup", "db"]);
+    assert!(out.contains(&format!("Address: {db_ip}")), "{out}");
+    b.ok(&["exec", "late", "ping", "-c", "1", "-W", "5", "web"]);
+    // And the network's containers resolve it.
+    let late_ip = ip_on(&b, "late", "appnet");
+    let out = b.ok(&["exec", "web", "nslookup", "late"]);
+    assert!(out.contains(&format!("Address: {late_ip}")), "{out}");
+    // Disconnected: the host's resolvers again.
+    b.ok(&["network", "disconnect", "appnet", "late"]);
+    assert_eq!(resolv(&b, "late"), before);
+    // Connected while stopped, then started.
+    b.ok(&["create", "--name", "cold", "busybox", "sleep", "1000"]);
+    b.ok(&["network", "connect", "appnet", "cold"]);
+    b.ok(&["start", "cold"]);
+    let out = resolv(&b, "cold");
+    assert!(out.contains(&format!("nameserver {gw}\n")), "{out}");
+    let out = b.ok(&["exec", "cold", "nslookup", "web"]);
+    assert!(
+        out.contains(&format!("Address: {}", ip_on(&b, "web", "appnet"))),
+        "{out}"
+    );
+    b.ok(&["rm", "-f", "web", "db", "late", "cold"]);
+    b.ok(&["network", "rm", "appnet"]);
+}

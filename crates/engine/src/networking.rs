@@ -92,6 +92,56 @@ fn host_resolv() -> Resolv {
     r
 }
 
+/// A container's /etc/resolv.conf: the user's `--dns*`, else the host's
+/// resolvers (no loopback ones) on a bridge, or berth's resolver on the
+/// gateway of the user network `user_gateway` (Docker's embedded DNS).
+fn resolv_conf(h: &HostConfig, mode: &NetMode, user_gateway: Option<Ipv4Addr>) -> String {
+    let host = host_resolv();
+    let mut nameservers: Vec<String> = if !h.dns.is_empty() {
+        h.dns.iter().map(|a| a.to_string()).collect()
+    } else if *mode == NetMode::Host {
+        host.nameservers.clone()
+    } else if let Some(gw) = user_gateway {
+        // berth's resolver for the network answers on its gateway.
+        vec![gw.to_string()]
+    } else {
+        let ns: Vec<String> = host
+            .nameservers
+            .iter()
+            .filter(|n| !is_loopback(n))
+            .cloned()
+            .collect();
+        if ns.is_empty() {
+            // Docker's fallback when the host has only loopback resolvers.
+            vec!["8.8.8.8".into(), "8.8.4.4".into()]
+        } else {
+            ns
+        }
+    };
+    nameservers.dedup();
+    let search = if h.dns_search.is_empty() {
+        host.search
+    } else {
+        h.dns_search.iter().filter(|s| *s != ".").cloned().collect()
+    };
+    let options = if h.dns_options.is_empty() {
+        host.options
+    } else {
+        h.dns_options.clone()
+    };
+    let mut resolv = String::new();
+    if !search.is_empty() {
+        resolv.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for n in &nameservers {
+        resolv.push_str(&format!("nameserver {n}\n"));
+    }
+    if !options.is_empty() {
+        resolv.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    resolv
+}
+
 fn is_loopback(ns: &str) -> bool {
     ns.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
 }
@@ -392,49 +442,8 @@ impl Engine {
             };
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
-        let host = host_resolv();
-        let mut nameservers: Vec<String> = if !h.dns.is_empty() {
-            h.dns.iter().map(|a| a.to_string()).collect()
-        } else if mode == NetMode::Host {
-            host.nameservers.clone()
-        } else if let Some(n) = network.as_ref().filter(|_| user_net) {
-            // berth's resolver for the network answers on its gateway.
-            vec![n.gateway.to_string()]
-        } else {
-            let ns: Vec<String> = host
-                .nameservers
-                .iter()
-                .filter(|n| !is_loopback(n))
-                .cloned()
-                .collect();
-            if ns.is_empty() {
-                // Docker's fallback when the host has only loopback resolvers.
-                vec!["8.8.8.8".into(), "8.8.4.4".into()]
-            } else {
-                ns
-            }
-        };
-        nameservers.dedup();
-        let search = if h.dns_search.is_empty() {
-            host.search
-        } else {
-            h.dns_search.iter().filter(|s| *s != ".").cloned().collect()
-        };
-        let options = if h.dns_options.is_empty() {
-            host.options
-        } else {
-            h.dns_options.clone()
-        };
-        let mut resolv = String::new();
-        if !search.is_empty() {
-            resolv.push_str(&format!("search {}\n", search.join(" ")));
-        }
-        for n in &nameservers {
-            resolv.push_str(&format!("nameserver {n}\n"));
-        }
-        if !options.is_empty() {
-            resolv.push_str(&format!("options {}\n", options.join(" ")));
-        }
+        let user_gateway = network.as_ref().filter(|_| user_net).map(|n| n.gateway);
+        let resolv = resolv_conf(h, &mode, user_gateway);
         Ok((hosts, resolv))
     }
 
@@ -861,7 +870,7 @@ impl Engine {
                 }
                 self.dns_refresh(m, true)?;
             }
-            Ok(())
+            self.switch_dns(m, &c)
         })
     }
 
@@ -878,7 +887,7 @@ impl Engine {
             }
             m.disconnect(c.id.as_str(), &n)?;
             self.dns_refresh(m, false)?;
-            Ok(())
+            self.switch_dns(m, &c)
         })
     }
 
@@ -908,6 +917,33 @@ impl Engine {
         let (_, pid) = self.dns_files();
         let _ = berth_dns::stop(&pid);
         self.with_net(|m| Ok(m.remove_everything()?))
+    }
+
+    /// After `network connect`/`disconnect`: a container on the default
+    /// bridge uses the resolver of the first user network it is connected
+    /// to (Docker switches it to its embedded DNS), the host's resolvers
+    /// again when it is on none; its resolv.conf is rewritten in place. A
+    /// container started on a user network, or given `--dns`, keeps its own.
+    fn switch_dns(&self, m: &Manager, c: &Container) -> Result<()> {
+        let mode = NetMode::of(&c.config.host);
+        if mode != NetMode::Bridge(None) || !c.config.host.dns.is_empty() {
+            return Ok(());
+        }
+        let nets = m.db().networks()?;
+        let mut eps = m.db().endpoints_of_container(c.id.as_str())?;
+        eps.sort_by_key(|ep| ep.index);
+        let gateway = eps
+            .iter()
+            .filter_map(|ep| {
+                nets.iter()
+                    .find(|n| n.id == ep.network_id && n.name != DEFAULT_NETWORK)
+            })
+            .map(|n| n.gateway)
+            .next();
+        let text = resolv_conf(&c.config.host, &mode, gateway);
+        self.layers
+            .rewrite_init_file(c.id.as_str(), "resolv.conf", &text)?;
+        Ok(())
     }
 
     /// After a rename: the resolver answers to the new name.
