@@ -310,3 +310,155 @@ fn network_connect_switches_to_the_networks_dns() {
     b.ok(&["rm", "-f", "web", "db", "late", "cold"]);
     b.ok(&["network", "rm", "appnet"]);
 }
+
+/// One event as `events --format '{{json .}}'` prints it, normalised:
+/// type, action, the actor (IDs masked) and its attributes, and which of
+/// Docker's legacy fields (status, id, from) it has.
+fn event_line(l: &str) -> String {
+    let v: Value = serde_json::from_str(l).unwrap();
+    let mask = |s: &str| -> String {
+        let hex = |t: &str| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex(s) {
+            "ID".into()
+        } else if s.strip_prefix("sha256:").is_some_and(hex) {
+            "IMG".into()
+        } else {
+            s.to_owned()
+        }
+    };
+    let attrs: Vec<String> = v["Actor"]["Attributes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, a)| format!("{k}={}", mask(a.as_str().unwrap())))
+        .collect();
+    let legacy: Vec<&str> = ["status", "id", "from"]
+        .into_iter()
+        .filter(|k| v.get(*k).is_some())
+        .collect();
+    format!(
+        "{} {} {} [{}] {}",
+        v["Type"].as_str().unwrap(),
+        v["Action"].as_str().unwrap(),
+        mask(v["Actor"]["ID"].as_str().unwrap()),
+        attrs.join(","),
+        legacy.join(",")
+    )
+}
+
+/// The events of a sequence of commands are Docker 20.10's for the same
+/// sequence (recorded with `docker events --since 0 --until now --format
+/// '{{json .}}'`; IDs masked). Intentional differences: Docker also emits
+/// exec_create/exec_start/exec_die for every health check it runs, and
+/// emits `network disconnect` twice for one `network disconnect`; berth
+/// emits neither.
+#[test]
+fn events_are_dockers() {
+    let b = Berth::with_busybox();
+    b.ok(&["volume", "create", "v1"]);
+    b.ok(&["network", "create", "n1"]);
+    b.ok(&["network", "create", "n2"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "n1",
+        "-v",
+        "v1:/data",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    wait_until(60, "c1 to be healthy", || {
+        b.ok(&["inspect", "-f", "{{.State.Health.Status}}", "c1"])
+            .trim()
+            == "healthy"
+    });
+    b.ok(&["exec", "c1", "true"]);
+    b.ok(&["network", "connect", "n2", "c1"]);
+    b.ok(&["network", "disconnect", "n2", "c1"]);
+    b.ok(&["kill", "-s", "USR1", "c1"]);
+    b.ok(&["commit", "c1", "img1"]);
+    b.ok(&["stop", "-t", "1", "c1"]);
+    b.ok(&["rm", "c1"]);
+    b.ok(&["volume", "rm", "v1"]);
+    b.ok(&["network", "rm", "n1", "n2"]);
+    b.ok(&["run", "--name", "c2", "busybox", "true"]);
+    b.ok(&["rm", "c2"]);
+    let out = b.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+        "--format",
+        "{{json .}}",
+    ]);
+    let got: Vec<String> = out.lines().map(event_line).collect();
+    let c = "image=busybox,name=c1";
+    let want: Vec<String> = [
+        "volume create v1 [driver=local] ".to_owned(),
+        "network create ID [name=n1,type=bridge] ".into(),
+        "network create ID [name=n2,type=bridge] ".into(),
+        "volume create v1 [driver=local] ".into(),
+        format!("container create ID [{c}] status,id,from"),
+        "network connect ID [container=ID,name=n1,type=bridge] ".into(),
+        "volume mount v1 [container=ID,destination=/data,driver=local,propagation=,read/write=true] ".into(),
+        format!("container start ID [{c}] status,id,from"),
+        format!("container health_status: healthy ID [{c}] status,id,from"),
+        format!("container exec_create: true  ID [execID=ID,{c}] status,id,from"),
+        format!("container exec_start: true  ID [execID=ID,{c}] status,id,from"),
+        format!("container exec_die ID [execID=ID,exitCode=0,{c}] status,id,from"),
+        "network connect ID [container=ID,name=n2,type=bridge] ".into(),
+        "network disconnect ID [container=ID,name=n2,type=bridge] ".into(),
+        format!("container kill ID [{c},signal=10] status,id,from"),
+        format!("container pause ID [{c}] status,id,from"),
+        "image tag IMG [name=img1:latest] status,id".into(),
+        format!("container commit ID [comment=,{c},imageID=IMG,imageRef=img1:latest] status,id,from").replace("[comment=,image=busybox,name=c1,", "[comment=,image=busybox,").replace("imageRef=img1:latest]", "imageRef=img1:latest,name=c1]"),
+        format!("container unpause ID [{c}] status,id,from"),
+        format!("container kill ID [{c},signal=15] status,id,from"),
+        format!("container kill ID [{c},signal=9] status,id,from"),
+        format!("container die ID [exitCode=137,{c}] status,id,from"),
+        "network disconnect ID [container=ID,name=n1,type=bridge] ".into(),
+        "volume unmount v1 [container=ID,driver=local] ".into(),
+        format!("container stop ID [{c}] status,id,from"),
+        format!("container destroy ID [{c}] status,id,from"),
+        "volume destroy v1 [driver=local] ".into(),
+        "network destroy ID [name=n1,type=bridge] ".into(),
+        "network destroy ID [name=n2,type=bridge] ".into(),
+        "container create ID [image=busybox,name=c2] status,id,from".into(),
+        "container attach ID [image=busybox,name=c2] status,id,from".into(),
+        // On the default bridge (the oracle ran with --bridge=none, where
+        // Docker announces the "none"/"host" network alike).
+        "network connect ID [container=ID,name=bridge,type=bridge] ".into(),
+        "container start ID [image=busybox,name=c2] status,id,from".into(),
+        "container die ID [exitCode=0,image=busybox,name=c2] status,id,from".into(),
+        "network disconnect ID [container=ID,name=bridge,type=bridge] ".into(),
+        "container destroy ID [image=busybox,name=c2] status,id,from".into(),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want, "\n{}", got.join("\n"));
+    // Filters by the new types and actions.
+    let count = |f: &[&str]| {
+        let mut a = vec!["events", "--since", "0", "--until", "0s"];
+        for x in f {
+            a.extend_from_slice(&["--filter", x]);
+        }
+        b.ok(&a).lines().count()
+    };
+    assert_eq!(count(&["event=health_status"]), 1);
+    assert_eq!(count(&["event=exec_create"]), 1);
+    assert_eq!(count(&["event=exec_die"]), 1);
+    assert_eq!(count(&["type=volume"]), 5);
+    assert_eq!(count(&["type=network"]), 10);
+    assert_eq!(count(&["type=network", "event=connect"]), 3);
+    assert_eq!(count(&["volume=v1"]), 5);
+    assert_eq!(count(&["network=n1"]), 4);
+}

@@ -96,6 +96,57 @@ impl Engine {
             .record_event("container", action, c.id.as_str(), &attrs);
     }
 
+    /// Records an event of another type (`volume`, `network`, `image`)
+    /// with Docker's attributes.
+    pub(crate) fn object_event(
+        &self,
+        typ: &str,
+        action: &str,
+        actor: &str,
+        attrs: &[(&str, String)],
+    ) {
+        let attrs: std::collections::BTreeMap<String, String> = attrs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let _ = self.containers.record_event(typ, action, actor, &attrs);
+    }
+
+    /// Docker's volume `mount`/`unmount` events, one per volume of `c`.
+    pub(crate) fn volume_events(&self, c: &Container, action: &str) {
+        for m in &c.config.host.mounts {
+            let (true, Some(n)) = (m.typ == "volume", &m.name) else {
+                continue;
+            };
+            let mut attrs = vec![
+                ("container", c.id.to_string()),
+                ("driver", "local".to_owned()),
+            ];
+            if action == "mount" {
+                let propagation = m
+                    .options
+                    .iter()
+                    .find(|o| {
+                        o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")
+                    })
+                    .cloned()
+                    .unwrap_or_default();
+                attrs.push(("destination", m.destination.clone()));
+                attrs.push(("propagation", propagation));
+                attrs.push(("read/write", (!m.read_only).to_string()));
+            }
+            self.object_event("volume", action, n, &attrs);
+        }
+    }
+
+    /// The monitor's report of a health status change (Docker's
+    /// `health_status: STATUS` event).
+    pub fn health_event(&self, name: &str, status: &str) -> Result<()> {
+        let c = self.containers.resolve(name)?;
+        self.event(&format!("health_status: {status}"), &c, &[]);
+        Ok(())
+    }
+
     /// `berth events`: calls `each` for every event from `since` to `until`
     /// (nanoseconds) that passes `keep`; with `follow`, keeps polling for new
     /// ones until `until` passes (forever without one).
@@ -369,6 +420,9 @@ impl Engine {
         if c.state == State::Running {
             return Ok(c.id);
         }
+        if attach_first {
+            self.event("attach", &c, &[]);
+        }
         let dir = self.bundle_dir(&c.id);
         // Leftovers of an earlier run (the runtime's state of a container
         // whose monitor died, old exit files).
@@ -457,6 +511,18 @@ impl Engine {
                 if h.retries > 0 {
                     cmd.arg("--health-retries").arg(h.retries.to_string());
                 }
+                // A status change is recorded by this berth, on this root.
+                let mut event = vec![exe.clone().into_os_string()];
+                if let Some(r) = &self.opts.root {
+                    event.push("--root".into());
+                    event.push(r.clone().into_os_string());
+                }
+                for a in ["container", "health-event", c.id.as_str()] {
+                    event.push(a.into());
+                }
+                for a in event {
+                    cmd.arg("--health-event-arg").arg(a);
+                }
             }
         }
         if c.config.tty {
@@ -535,6 +601,7 @@ impl Engine {
             return Err(err);
         }
         std::mem::forget(child);
+        self.volume_events(&c, "mount");
         self.event("start", &c, &[]);
         Ok(c.id)
     }
@@ -575,7 +642,15 @@ impl Engine {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // Docker's order: die, then the network disconnects and the volume
+        // unmounts (recorded as they are released).
+        if failed.is_none() {
+            self.event("die", &c, &[("exitCode", code.to_string())]);
+        }
         self.network_stop(&c);
+        if failed.is_none() {
+            self.volume_events(&c, "unmount");
+        }
         let _ = self.layers.unmount_container(c.id.as_str());
         let _ = std::fs::remove_file(dir.join("starting"));
         match failed {
@@ -605,7 +680,6 @@ impl Engine {
             None => {
                 self.containers
                     .set_state(&c.id, State::Exited, Some(code), &at)?;
-                self.event("die", &c, &[("exitCode", code.to_string())]);
             }
         }
         if c.config.auto_remove {
@@ -692,9 +766,13 @@ impl Engine {
                 .args(["resume", c.id.as_str()])
                 .status();
         }
-        let _ = self.runtime_kill(&c, &signal, false);
+        if self.runtime_kill(&c, &signal, false).is_ok() {
+            self.event("kill", &c, &[("signal", signal_number(&signal))]);
+        }
         if !self.wait_down(&c.id, Duration::from_secs(secs)) {
-            let _ = self.runtime_kill(&c, "SIGKILL", true);
+            if self.runtime_kill(&c, "SIGKILL", true).is_ok() {
+                self.event("kill", &c, &[("signal", "9".to_owned())]);
+            }
             if !self.wait_down(&c.id, Duration::from_secs(10)) {
                 return Err(EngineError::Other(format!(
                     "container {} did not stop",
@@ -702,6 +780,10 @@ impl Engine {
                 )));
             }
         }
+        // Docker's `stop` follows the exit's die, disconnects and unmounts,
+        // which the monitor's exit command records.
+        self.wait_monitor_gone(&c.id, Duration::from_secs(10));
+        self.event("stop", &c, &[]);
         Ok(c.id)
     }
 
@@ -716,7 +798,7 @@ impl Engine {
         }
         let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
         self.runtime_kill(&c, signal, false)?;
-        self.event("kill", &c, &[("signal", signal.to_owned())]);
+        self.event("kill", &c, &[("signal", signal_number(signal))]);
         Ok(c.id)
     }
 
@@ -887,6 +969,15 @@ impl Engine {
     }
 
     /// The attach socket of a running container.
+    /// Docker's `attach` event, for `berth attach` to a running container.
+    pub fn attach_event(&self, name: &str) {
+        if let Ok(c) = self.container(name) {
+            if c.state == State::Running {
+                self.event("attach", &c, &[]);
+            }
+        }
+    }
+
     pub fn attach_socket(&self, name: &str) -> Result<(Container, PathBuf)> {
         let c = self.container(name)?;
         if c.state != State::Running {
@@ -991,6 +1082,16 @@ impl Engine {
         // is Docker's for this exec (TERM only with its own -t, HOME of its
         // user), not the container's process's with variables added.
         let process = self.exec_process(&c, e)?;
+        // Docker's exec events: "exec_create: CMD ARGS…", then exec_start and
+        // (unless detached) exec_die with the exit code, all with the exec's ID.
+        let exec_id = ContainerId::random()?.to_string();
+        let shown = match e.cmd.split_first() {
+            Some((first, rest)) => format!("{first} {}", rest.join(" ")),
+            None => String::new(),
+        };
+        let exec_attr = [("execID", exec_id.clone())];
+        self.event(&format!("exec_create: {shown}"), &c, &exec_attr);
+        self.event(&format!("exec_start: {shown}"), &c, &exec_attr);
         let process_file = self
             .bundle_dir(&c.id)
             .join(format!("exec-{}.json", std::process::id()));
@@ -1021,12 +1122,24 @@ impl Engine {
         let failure = crate::lifecycle::runtime_log_error(&log);
         let _ = std::fs::remove_file(&log);
         let _ = std::fs::remove_file(&process_file);
-        if let Some(msg) = failure {
-            return Err(crate::lifecycle::runtime_failure(msg));
+        let res = match failure {
+            Some(msg) => Err(crate::lifecycle::runtime_failure(msg)),
+            None => Ok(status.code().unwrap_or(
+                128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0),
+            )),
+        };
+        if !e.detach {
+            let code = match &res {
+                Ok(code) => *code,
+                Err(err) => crate::lifecycle::start_failure_code(err),
+            };
+            self.event(
+                "exec_die",
+                &c,
+                &[("execID", exec_id), ("exitCode", code.to_string())],
+            );
         }
-        Ok(status
-            .code()
-            .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+        res
     }
 
     /// The runtime-spec process of an exec: the container's process (its
@@ -1200,6 +1313,13 @@ pub struct ExecOptions {
     pub interactive: bool,
     pub detach: bool,
     pub privileged: bool,
+}
+
+/// A signal as Docker's kill event names it: its number ("15").
+fn signal_number(signal: &str) -> String {
+    berth_runtime::container::parse_signal(signal)
+        .map(|s| (s as i32).to_string())
+        .unwrap_or_else(|_| signal.to_owned())
 }
 
 fn caps_all() -> Vec<String> {

@@ -247,6 +247,13 @@ impl Engine {
             let _ = self.containers.remove(&id);
             return Err(e.into());
         }
+        // Docker's volume service announces every volume a container gets,
+        // named ones that exist already included, before the container.
+        for m in &record.config.host.mounts {
+            if let (true, Some(n)) = (m.typ == "volume", &m.name) {
+                self.object_event("volume", "create", n, &[("driver", "local".into())]);
+            }
+        }
         self.event("create", &record, &[]);
         Ok(id)
     }
@@ -259,6 +266,9 @@ impl Engine {
     /// status; `rm` removes it afterwards.
     pub fn run(&self, opts: &CreateOptions, rm: bool) -> Result<i32> {
         let id = self.create(opts)?;
+        if let Ok(c) = self.containers.resolve(id.as_str()) {
+            self.event("attach", &c, &[]);
+        }
         let res = self.start_foreground(&id, rm);
         if rm {
             let _ = self.remove_container(&id);
@@ -297,6 +307,9 @@ impl Engine {
             (_, Err(e)) => Err(e),
         };
         self.network_stop(&c);
+        if result.is_ok() {
+            self.volume_events(&c, "unmount");
+        }
         let _ = self.layers.unmount_container(id.as_str());
         let _ = std::fs::remove_file(&starting);
         result
@@ -360,6 +373,7 @@ impl Engine {
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
+        self.volume_events(c, "mount");
         self.event("start", c, &[]);
         if output.is_none() && runs_in_process(c, &runtime) {
             let res = run_runtime_in_process(&self.run.join("runtime"), dir, c);
@@ -599,6 +613,23 @@ impl Engine {
             self.pause(c.id.as_str(), true)?;
         }
         let res = self.commit_files(&c, reference, message, author, changes);
+        if let Ok(id) = &res {
+            let tag = reference
+                .and_then(|r| Reference::parse(r).ok())
+                .map(|r| r.familiar());
+            if let Some(t) = &tag {
+                self.object_event("image", "tag", &id.to_string(), &[("name", t.clone())]);
+            }
+            self.event(
+                "commit",
+                &c,
+                &[
+                    ("comment", message.unwrap_or_default().to_owned()),
+                    ("imageID", id.to_string()),
+                    ("imageRef", tag.unwrap_or_default()),
+                ],
+            );
+        }
         if freeze {
             let resumed = self.pause(c.id.as_str(), false);
             if res.is_ok() {

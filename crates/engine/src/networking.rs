@@ -502,6 +502,7 @@ impl Engine {
                 let user_net = matches!(mode, NetMode::Bridge(Some(_)));
                 let sandbox = self.with_net(|m| {
                     let sandbox = m.setup(c.id.as_str(), &publish)?;
+                    self.endpoint_events(m, c.id.as_str(), "connect");
                     if user_net || m.db().endpoints_of_container(c.id.as_str())?.len() > 1 {
                         if let Err(e) = self.dns_refresh(m, true) {
                             let _ = m.teardown(c.id.as_str());
@@ -542,6 +543,9 @@ impl Engine {
         }
         let _ = self.with_net(|m| {
             if ns.exists() || !m.db().ports_of(id.as_str())?.is_empty() {
+                if ns.exists() {
+                    self.endpoint_events(m, id.as_str(), "disconnect");
+                }
                 let torn = m.teardown(id.as_str());
                 self.dns_refresh(m, false)?;
                 torn?;
@@ -742,7 +746,34 @@ impl Engine {
     // ------------------------------------------------------ network commands
 
     pub fn network_create(&self, o: &NetworkOptions) -> Result<NetworkRecord> {
-        self.with_net(|m| Ok(m.create_network(o)?))
+        let n = self.with_net(|m| Ok(m.create_network(o)?))?;
+        self.network_event("create", &n, None);
+        Ok(n)
+    }
+
+    /// Docker's network event: the network's ID, its name and driver, and
+    /// the container for connect/disconnect.
+    fn network_event(&self, action: &str, n: &NetworkRecord, container: Option<&str>) {
+        let mut attrs = Vec::new();
+        if let Some(c) = container {
+            attrs.push(("container", c.to_owned()));
+        }
+        attrs.push(("name", n.name.clone()));
+        attrs.push(("type", n.driver.clone()));
+        self.object_event("network", action, &n.id, &attrs);
+    }
+
+    /// `network_event` for every network container `id` has an endpoint on.
+    fn endpoint_events(&self, m: &Manager, id: &str, action: &str) {
+        let (Ok(mut eps), Ok(nets)) = (m.db().endpoints_of_container(id), m.db().networks()) else {
+            return;
+        };
+        eps.sort_by_key(|ep| ep.index);
+        for ep in eps {
+            if let Some(n) = nets.iter().find(|n| n.id == ep.network_id) {
+                self.network_event(action, n, Some(id));
+            }
+        }
     }
 
     /// Every network: the predefined `bridge` (made if missing), `host`
@@ -818,6 +849,7 @@ impl Engine {
     pub fn network_rm(&self, key: &str) -> Result<NetworkRecord> {
         self.with_net(|m| {
             let n = m.remove_network(key)?;
+            self.network_event("destroy", &n, None);
             self.dns_refresh(m, false)?;
             Ok(n)
         })
@@ -832,6 +864,7 @@ impl Engine {
                     continue;
                 }
                 m.remove_network(&n.id)?;
+                self.network_event("destroy", &n, None);
                 out.push(n.name);
             }
             if !out.is_empty() {
@@ -868,6 +901,7 @@ impl Engine {
                     let _ = m.disconnect(c.id.as_str(), &n);
                     return Err(e.into());
                 }
+                self.network_event("connect", &n, Some(c.id.as_str()));
                 self.dns_refresh(m, true)?;
             }
             self.switch_dns(m, &c)
@@ -886,6 +920,9 @@ impl Engine {
                 )));
             }
             m.disconnect(c.id.as_str(), &n)?;
+            if c.state == State::Running {
+                self.network_event("disconnect", &n, Some(c.id.as_str()));
+            }
             self.dns_refresh(m, false)?;
             self.switch_dns(m, &c)
         })

@@ -485,6 +485,7 @@ fn health_for(args: &Args) -> Option<health::Health> {
             timeout: Duration::from_nanos(args.health_timeout_ns.max(1_000_000)),
             start_period: Duration::from_nanos(args.health_start_period_ns),
             retries: args.health_retries,
+            event_command: args.health_event_command.clone(),
         },
         args.dir.join("health"),
     ))
