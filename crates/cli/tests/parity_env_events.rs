@@ -137,6 +137,39 @@ fn run_environment_is_dockers() {
         s(&[PATH, "HOSTNAME=ID", "TERM=xterm", "HOME=/nonexistent"])
     );
     b.ok(&["rm", "envd"]);
+    // The host's network: the host's name (Docker); the host's UTS
+    // namespace: the container's own name in HOSTNAME and /etc/hostname.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $HOSTNAME; cat /etc/hostname; hostname",
+    ]);
+    assert_eq!(out, format!("{host}\n{host}\n{host}\n"));
+    b.ok(&[
+        "run",
+        "--name",
+        "utsc",
+        "--uts",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $HOSTNAME; cat /etc/hostname; hostname",
+    ]);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "utsc"]);
+    let short = &id.trim()[..12];
+    assert_eq!(
+        b.ok(&["logs", "utsc"]),
+        format!("{short}\n{short}\n{host}\n")
+    );
+    b.ok(&["rm", "utsc"]);
     // A terminal program finds its terminal type.
     b.ok(&["run", "--rm", "-t", "busybox", "clear"]);
 }
