@@ -495,3 +495,49 @@ fn events_are_dockers() {
     assert_eq!(count(&["volume=v1"]), 5);
     assert_eq!(count(&["network=n1"]), 4);
 }
+
+/// `run -t` on a terminal: Docker's client sizes the container's terminal
+/// once it runs, a `resize` event with the terminal's height and width.
+#[test]
+fn run_on_a_terminal_records_the_resize() {
+    let b = Berth::with_busybox();
+    let line = format!(
+        "stty rows 30 cols 100; {} --root '{}' run --rm -t --name rz busybox true",
+        env!("CARGO_BIN_EXE_berth"),
+        b.root().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("BERTH_RUNTIME", runtime())
+        .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
+        .env_remove("BERTH_ROOT")
+        .env_remove("BERTH_STORAGE_DRIVER")
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ev = b.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.height}} {{.Actor.Attributes.width}}",
+    ]);
+    let acts: Vec<&str> = ev.lines().collect();
+    assert_eq!(
+        acts,
+        [
+            "create <no value> <no value>",
+            "attach <no value> <no value>",
+            "connect <no value> <no value>",
+            "start <no value> <no value>",
+            "resize 30 100",
+            "die <no value> <no value>",
+            "disconnect <no value> <no value>",
+            "destroy <no value> <no value>",
+        ],
+        "{ev}"
+    );
+}

@@ -375,6 +375,18 @@ impl Engine {
             .set_state(&c.id, State::Running, None, &now())?;
         self.volume_events(c, "mount");
         self.event("start", c, &[]);
+        if c.config.tty && output.is_none() {
+            // Docker's client sizes the terminal once the container runs.
+            if let Some((rows, cols)) = berth_runtime::terminal_size(&std::io::stdin())
+                .or_else(|| berth_runtime::terminal_size(&std::io::stdout()))
+            {
+                self.event(
+                    "resize",
+                    c,
+                    &[("height", rows.to_string()), ("width", cols.to_string())],
+                );
+            }
+        }
         if output.is_none() && runs_in_process(c, &runtime) {
             let res = run_runtime_in_process(&self.run.join("runtime"), dir, c);
             return self.record_exit(c, res);
