@@ -414,6 +414,8 @@ fn events_are_dockers() {
             == "healthy"
     });
     b.ok(&["exec", "c1", "true"]);
+    // An exec that cannot start: created and started, no exec_die.
+    b.run(&["exec", "c1", "nosuch", "x"]);
     b.ok(&["network", "connect", "n2", "c1"]);
     b.ok(&["network", "disconnect", "n2", "c1"]);
     b.ok(&["kill", "-s", "USR1", "c1"]);
@@ -448,6 +450,8 @@ fn events_are_dockers() {
         format!("container exec_create: true  ID [execID=ID,{c}] status,id,from"),
         format!("container exec_start: true  ID [execID=ID,{c}] status,id,from"),
         format!("container exec_die ID [execID=ID,exitCode=0,{c}] status,id,from"),
+        format!("container exec_create: nosuch x ID [execID=ID,{c}] status,id,from"),
+        format!("container exec_start: nosuch x ID [execID=ID,{c}] status,id,from"),
         "network connect ID [container=ID,name=n2,type=bridge] ".into(),
         "network disconnect ID [container=ID,name=n2,type=bridge] ".into(),
         format!("container kill ID [{c},signal=10] status,id,from"),
@@ -487,7 +491,7 @@ fn events_are_dockers() {
         b.ok(&a).lines().count()
     };
     assert_eq!(count(&["event=health_status"]), 1);
-    assert_eq!(count(&["event=exec_create"]), 1);
+    assert_eq!(count(&["event=exec_create"]), 2);
     assert_eq!(count(&["event=exec_die"]), 1);
     assert_eq!(count(&["type=volume"]), 5);
     assert_eq!(count(&["type=network"]), 10);

@@ -1128,11 +1128,8 @@ impl Engine {
                 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0),
             )),
         };
-        if !e.detach {
-            let code = match &res {
-                Ok(code) => *code,
-                Err(err) => crate::lifecycle::start_failure_code(err),
-            };
+        // (An exec that could not start has no exec_die in Docker.)
+        if let (Ok(code), false) = (&res, e.detach) {
             self.event(
                 "exec_die",
                 &c,
