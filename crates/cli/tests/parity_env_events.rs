@@ -221,6 +221,34 @@ fn exec_environment_is_dockers() {
     );
     assert_eq!(exec(&["-u", "1234", "ex", "id", "-u"]), s(&["1234"]));
     b.ok(&["rm", "-f", "ex"]);
+    // A health check is an exec without a terminal (Docker): no TERM in a
+    // -t container's check.
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "env > /hc.env",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    wait_until(60, "the check to run", || {
+        b.run(&["exec", "hc", "test", "-s", "/hc.env"])
+            .status
+            .success()
+    });
+    let mut got = masked(
+        env_lines(&b.ok(&["exec", "hc", "cat", "/hc.env"])),
+        id.trim(),
+    );
+    got.retain(|l| !l.starts_with("SHLVL=") && !l.starts_with("PWD="));
+    assert_eq!(got, s(&["HOSTNAME=ID", "HOME=/root", PATH]));
+    b.ok(&["rm", "-f", "hc"]);
 }
 
 /// A start that fails (a missing program: 127, one that cannot be executed:

@@ -499,6 +499,34 @@ impl Engine {
                 for t in &h.test {
                     cmd.arg("--health-test").arg(t);
                 }
+                // The check runs as Docker runs it: an exec without a
+                // terminal (no TERM), the container's user and variables.
+                let check = match h.test.split_first() {
+                    Some((kind, rest)) if kind == "CMD-SHELL" => {
+                        vec!["/bin/sh".to_owned(), "-c".to_owned(), rest.join(" ")]
+                    }
+                    Some((_, rest)) => rest.to_vec(),
+                    None => Vec::new(),
+                };
+                let probe = ExecOptions {
+                    cmd: check,
+                    env: Vec::new(),
+                    workdir: None,
+                    user: None,
+                    tty: false,
+                    interactive: false,
+                    detach: false,
+                    privileged: false,
+                };
+                let file = bundle.join("health-process.json");
+                let written = self.exec_process(&c, &probe).and_then(|p| {
+                    let json =
+                        serde_json::to_vec(&p).map_err(|e| EngineError::Other(e.to_string()))?;
+                    crate::write_private(&file, &json)
+                });
+                if written.is_ok() {
+                    cmd.arg("--health-process").arg(&file);
+                }
                 for (flag, v) in [
                     ("--health-interval", h.interval),
                     ("--health-timeout", h.timeout),

@@ -19,6 +19,8 @@ pub struct HealthConfig {
     /// Run with the new status appended when the status changes (berth's
     /// `container health-event ID`: Docker's `health_status` event).
     pub event_command: Vec<String>,
+    /// The runtime is given the check as a process file: no arguments.
+    pub argv_in_process: bool,
 }
 
 struct Probe {
@@ -105,8 +107,10 @@ impl Health {
         }
         self.next = now + self.cfg.interval;
         let mut cmd = runtime();
-        cmd.args(&self.cfg.argv)
-            .stdin(Stdio::null())
+        if !self.cfg.argv_in_process {
+            cmd.args(&self.cfg.argv);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         match cmd.spawn() {
