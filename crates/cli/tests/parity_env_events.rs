@@ -454,6 +454,23 @@ fn events_are_dockers() {
     b.ok(&["network", "rm", "n1", "n2"]);
     b.ok(&["run", "--name", "c2", "busybox", "true"]);
     b.ok(&["rm", "c2"]);
+    // rm -f of a running container kills it (signal 9); a disconnect of a
+    // stopped container is announced too.
+    b.ok(&["network", "create", "n3"]);
+    b.ok(&[
+        "create",
+        "--name",
+        "c3",
+        "--network",
+        "n3",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&["network", "disconnect", "n3", "c3"]);
+    b.ok(&["rm", "c3"]);
+    b.ok(&["run", "-d", "--name", "c4", "busybox", "sleep", "1000"]);
+    b.ok(&["rm", "-f", "c4"]);
     let out = b.ok(&[
         "events",
         "--since",
@@ -506,6 +523,17 @@ fn events_are_dockers() {
         "container die ID [exitCode=0,image=busybox,name=c2] status,id,from".into(),
         "network disconnect ID [container=ID,name=bridge,type=bridge] ".into(),
         "container destroy ID [image=busybox,name=c2] status,id,from".into(),
+        "network create ID [name=n3,type=bridge] ".into(),
+        "container create ID [image=busybox,name=c3] status,id,from".into(),
+        "network disconnect ID [container=ID,name=n3,type=bridge] ".into(),
+        "container destroy ID [image=busybox,name=c3] status,id,from".into(),
+        "container create ID [image=busybox,name=c4] status,id,from".into(),
+        "network connect ID [container=ID,name=bridge,type=bridge] ".into(),
+        "container start ID [image=busybox,name=c4] status,id,from".into(),
+        "container kill ID [image=busybox,name=c4,signal=9] status,id,from".into(),
+        "container die ID [exitCode=137,image=busybox,name=c4] status,id,from".into(),
+        "network disconnect ID [container=ID,name=bridge,type=bridge] ".into(),
+        "container destroy ID [image=busybox,name=c4] status,id,from".into(),
     ]
     .into_iter()
     .collect();
@@ -522,10 +550,11 @@ fn events_are_dockers() {
     assert_eq!(count(&["event=exec_create"]), 2);
     assert_eq!(count(&["event=exec_die"]), 1);
     assert_eq!(count(&["type=volume"]), 5);
-    assert_eq!(count(&["type=network"]), 10);
-    assert_eq!(count(&["type=network", "event=connect"]), 3);
+    assert_eq!(count(&["type=network"]), 14);
+    assert_eq!(count(&["type=network", "event=connect"]), 4);
     assert_eq!(count(&["volume=v1"]), 5);
     assert_eq!(count(&["network=n1"]), 4);
+    b.ok(&["network", "rm", "n3"]);
 }
 
 /// `run -t` on a terminal: Docker's client sizes the container's terminal

@@ -1255,7 +1255,9 @@ impl Engine {
         }
         if c.state == State::Running {
             let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
-            let _ = self.runtime_kill(&c, "SIGKILL", true);
+            if self.runtime_kill(&c, "SIGKILL", true).is_ok() {
+                self.event("kill", &c, &[("signal", "9".to_owned())]);
+            }
             self.wait_down(&c.id, Duration::from_secs(10));
             // The exit is recorded before the monitor ends: a health check it
             // was running may still write into the run directory.

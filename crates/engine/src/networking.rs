@@ -920,9 +920,8 @@ impl Engine {
                 )));
             }
             m.disconnect(c.id.as_str(), &n)?;
-            if c.state == State::Running {
-                self.network_event("disconnect", &n, Some(c.id.as_str()));
-            }
+            // (Docker announces it for a stopped container too.)
+            self.network_event("disconnect", &n, Some(c.id.as_str()));
             self.dns_refresh(m, false)?;
             self.switch_dns(m, &c)
         })
