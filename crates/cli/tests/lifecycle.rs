@@ -1182,5 +1182,10 @@ fn foreground_run_under_its_monitor() {
         "{{.Status}}",
     ]);
     let ev: Vec<&str> = ev.lines().collect();
-    assert_eq!(ev, vec!["create", "start", "die", "destroy"], "{ev:?}");
+    // (Docker's `run` attaches before it starts.)
+    assert_eq!(
+        ev,
+        vec!["create", "attach", "start", "die", "destroy"],
+        "{ev:?}"
+    );
 }

@@ -96,6 +96,57 @@ impl Engine {
             .record_event("container", action, c.id.as_str(), &attrs);
     }
 
+    /// Records an event of another type (`volume`, `network`, `image`)
+    /// with Docker's attributes.
+    pub(crate) fn object_event(
+        &self,
+        typ: &str,
+        action: &str,
+        actor: &str,
+        attrs: &[(&str, String)],
+    ) {
+        let attrs: std::collections::BTreeMap<String, String> = attrs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let _ = self.containers.record_event(typ, action, actor, &attrs);
+    }
+
+    /// Docker's volume `mount`/`unmount` events, one per volume of `c`.
+    pub(crate) fn volume_events(&self, c: &Container, action: &str) {
+        for m in &c.config.host.mounts {
+            let (true, Some(n)) = (m.typ == "volume", &m.name) else {
+                continue;
+            };
+            let mut attrs = vec![
+                ("container", c.id.to_string()),
+                ("driver", "local".to_owned()),
+            ];
+            if action == "mount" {
+                let propagation = m
+                    .options
+                    .iter()
+                    .find(|o| {
+                        o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")
+                    })
+                    .cloned()
+                    .unwrap_or_default();
+                attrs.push(("destination", m.destination.clone()));
+                attrs.push(("propagation", propagation));
+                attrs.push(("read/write", (!m.read_only).to_string()));
+            }
+            self.object_event("volume", action, n, &attrs);
+        }
+    }
+
+    /// The monitor's report of a health status change (Docker's
+    /// `health_status: STATUS` event).
+    pub fn health_event(&self, name: &str, status: &str) -> Result<()> {
+        let c = self.containers.resolve(name)?;
+        self.event(&format!("health_status: {status}"), &c, &[]);
+        Ok(())
+    }
+
     /// `berth events`: calls `each` for every event from `since` to `until`
     /// (nanoseconds) that passes `keep`; with `follow`, keeps polling for new
     /// ones until `until` passes (forever without one).
@@ -369,6 +420,9 @@ impl Engine {
         if c.state == State::Running {
             return Ok(c.id);
         }
+        if attach_first {
+            self.event("attach", &c, &[]);
+        }
         let dir = self.bundle_dir(&c.id);
         // Leftovers of an earlier run (the runtime's state of a container
         // whose monitor died, old exit files).
@@ -445,6 +499,34 @@ impl Engine {
                 for t in &h.test {
                     cmd.arg("--health-test").arg(t);
                 }
+                // The check runs as Docker runs it: an exec without a
+                // terminal (no TERM), the container's user and variables.
+                let check = match h.test.split_first() {
+                    Some((kind, rest)) if kind == "CMD-SHELL" => {
+                        vec!["/bin/sh".to_owned(), "-c".to_owned(), rest.join(" ")]
+                    }
+                    Some((_, rest)) => rest.to_vec(),
+                    None => Vec::new(),
+                };
+                let probe = ExecOptions {
+                    cmd: check,
+                    env: Vec::new(),
+                    workdir: None,
+                    user: None,
+                    tty: false,
+                    interactive: false,
+                    detach: false,
+                    privileged: false,
+                };
+                let file = bundle.join("health-process.json");
+                let written = self.exec_process(&c, &probe).and_then(|p| {
+                    let json =
+                        serde_json::to_vec(&p).map_err(|e| EngineError::Other(e.to_string()))?;
+                    crate::write_private(&file, &json)
+                });
+                if written.is_ok() {
+                    cmd.arg("--health-process").arg(&file);
+                }
                 for (flag, v) in [
                     ("--health-interval", h.interval),
                     ("--health-timeout", h.timeout),
@@ -456,6 +538,18 @@ impl Engine {
                 }
                 if h.retries > 0 {
                     cmd.arg("--health-retries").arg(h.retries.to_string());
+                }
+                // A status change is recorded by this berth, on this root.
+                let mut event = vec![exe.clone().into_os_string()];
+                if let Some(r) = &self.opts.root {
+                    event.push("--root".into());
+                    event.push(r.clone().into_os_string());
+                }
+                for a in ["container", "health-event", c.id.as_str()] {
+                    event.push(a.into());
+                }
+                for a in event {
+                    cmd.arg("--health-event-arg").arg(a);
                 }
             }
         }
@@ -493,14 +587,15 @@ impl Engine {
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&starting);
-                self.containers
-                    .set_state(&c.id, State::Exited, Some(125), &now())?;
-                self.network_stop(&c);
-                let _ = self.layers.unmount_container(c.id.as_str());
-                return Err(EngineError::Other(format!(
+                let err = EngineError::Other(format!(
                     "cannot run the monitor {}: {e}",
                     monitor_binary().display()
-                )));
+                ));
+                self.containers
+                    .set_start_failed(&c.id, &c, 125, &err.to_string())?;
+                self.network_stop(&c);
+                let _ = self.layers.unmount_container(c.id.as_str());
+                return Err(err);
             }
         };
         let mut line = String::new();
@@ -513,23 +608,28 @@ impl Engine {
         // already failed.
         if let Some(msg) = line.trim().strip_prefix("error: ") {
             let _ = child.wait();
-            self.containers
-                .set_state(&c.id, State::Exited, Some(125), &now())?;
+            let err = crate::lifecycle::runtime_failure(msg.to_owned());
+            self.containers.set_start_failed(
+                &c.id,
+                &c,
+                crate::lifecycle::start_failure_code(&err),
+                &err.to_string(),
+            )?;
             self.network_stop(&c);
             let _ = self.layers.unmount_container(c.id.as_str());
-            return Err(crate::lifecycle::runtime_failure(msg.to_owned()));
+            return Err(err);
         }
         if !line.starts_with("ok") {
             let _ = child.wait();
+            let err = EngineError::Other("the container monitor failed to start".into());
             self.containers
-                .set_state(&c.id, State::Exited, Some(125), &now())?;
+                .set_start_failed(&c.id, &c, 125, &err.to_string())?;
             self.network_stop(&c);
             let _ = self.layers.unmount_container(c.id.as_str());
-            return Err(EngineError::Other(
-                "the container monitor failed to start".into(),
-            ));
+            return Err(err);
         }
         std::mem::forget(child);
+        self.volume_events(&c, "mount");
         self.event("start", &c, &[]);
         Ok(c.id)
     }
@@ -558,12 +658,9 @@ impl Engine {
             Err(_) => (255, now()),
         };
         // A start that failed after `start -a`/`run` attached: Docker's
-        // 127/126 for a program that is missing or cannot run.
-        let code = match self.start_error(c.id.as_str()) {
-            Some(EngineError::CommandNotFound(_)) => 127,
-            Some(EngineError::CannotExecute(_)) => 126,
-            _ => code,
-        };
+        // 127/126 for a program that is missing or cannot run, recorded as
+        // a start that failed (no die).
+        let failed = self.start_error(c.id.as_str());
         if self.oom_killed(&c) {
             let _ = std::fs::write(dir.join("oom"), "1");
         }
@@ -573,12 +670,46 @@ impl Engine {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // Docker's order: die, then the network disconnects and the volume
+        // unmounts (recorded as they are released).
+        if failed.is_none() {
+            self.event("die", &c, &[("exitCode", code.to_string())]);
+        }
         self.network_stop(&c);
+        if failed.is_none() {
+            self.volume_events(&c, "unmount");
+        }
         let _ = self.layers.unmount_container(c.id.as_str());
         let _ = std::fs::remove_file(dir.join("starting"));
-        self.containers
-            .set_state(&c.id, State::Exited, Some(code), &at)?;
-        self.event("die", &c, &[("exitCode", code.to_string())]);
+        match failed {
+            Some(err) => {
+                // The record before the start is gone: a container that never
+                // ran is `created` again, with no start time.
+                let before = Container {
+                    state: if c.finished_at.is_some() {
+                        State::Exited
+                    } else {
+                        State::Created
+                    },
+                    started_at: c
+                        .finished_at
+                        .is_some()
+                        .then(|| c.started_at.clone())
+                        .flatten(),
+                    ..c.clone()
+                };
+                self.containers.set_start_failed(
+                    &c.id,
+                    &before,
+                    crate::lifecycle::start_failure_code(&err),
+                    &err.to_string(),
+                )?;
+            }
+            None => {
+                self.containers
+                    .set_state(&c.id, State::Exited, Some(code), &at)?;
+            }
+        }
         if c.config.auto_remove {
             self.remove_container(&c.id)?;
         }
@@ -663,9 +794,13 @@ impl Engine {
                 .args(["resume", c.id.as_str()])
                 .status();
         }
-        let _ = self.runtime_kill(&c, &signal, false);
+        if self.runtime_kill(&c, &signal, false).is_ok() {
+            self.event("kill", &c, &[("signal", signal_number(&signal))]);
+        }
         if !self.wait_down(&c.id, Duration::from_secs(secs)) {
-            let _ = self.runtime_kill(&c, "SIGKILL", true);
+            if self.runtime_kill(&c, "SIGKILL", true).is_ok() {
+                self.event("kill", &c, &[("signal", "9".to_owned())]);
+            }
             if !self.wait_down(&c.id, Duration::from_secs(10)) {
                 return Err(EngineError::Other(format!(
                     "container {} did not stop",
@@ -673,6 +808,10 @@ impl Engine {
                 )));
             }
         }
+        // Docker's `stop` follows the exit's die, disconnects and unmounts,
+        // which the monitor's exit command records.
+        self.wait_monitor_gone(&c.id, Duration::from_secs(10));
+        self.event("stop", &c, &[]);
         Ok(c.id)
     }
 
@@ -687,7 +826,7 @@ impl Engine {
         }
         let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
         self.runtime_kill(&c, signal, false)?;
-        self.event("kill", &c, &[("signal", signal.to_owned())]);
+        self.event("kill", &c, &[("signal", signal_number(signal))]);
         Ok(c.id)
     }
 
@@ -858,6 +997,15 @@ impl Engine {
     }
 
     /// The attach socket of a running container.
+    /// Docker's `attach` event, for `berth attach` to a running container.
+    pub fn attach_event(&self, name: &str) {
+        if let Ok(c) = self.container(name) {
+            if c.state == State::Running {
+                self.event("attach", &c, &[]);
+            }
+        }
+    }
+
     pub fn attach_socket(&self, name: &str) -> Result<(Container, PathBuf)> {
         let c = self.container(name)?;
         if c.state != State::Running {
@@ -950,9 +1098,6 @@ impl Engine {
             .arg("--log-format")
             .arg("json")
             .arg("exec");
-        if e.tty {
-            cmd.arg("--tty");
-        }
         if e.detach {
             // Docker discards a detached exec's output: holding the
             // caller's stdout would keep `$(berth exec -d …)` waiting.
@@ -961,23 +1106,28 @@ impl Engine {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
         }
-        for kv in &e.env {
-            cmd.arg("--env").arg(kv);
-        }
-        if let Some(w) = &e.workdir {
-            cmd.arg("--cwd").arg(w);
-        }
-        if let Some(u) = &e.user {
-            let rootfs = self.layers.mount_container(c.id.as_str())?;
-            let (uid, gid, _) = crate::spec::resolve_user(&rootfs, u)?;
-            cmd.arg("--user").arg(format!("{uid}:{gid}"));
-        }
-        if e.privileged {
-            for cap in caps_all() {
-                cmd.arg("--cap").arg(cap);
-            }
-        }
-        cmd.arg(c.id.as_str()).args(&e.cmd);
+        // The whole process is given (as Docker gives runc): its environment
+        // is Docker's for this exec (TERM only with its own -t, HOME of its
+        // user), not the container's process's with variables added.
+        let process = self.exec_process(&c, e)?;
+        // Docker's exec events: "exec_create: CMD ARGS…", then exec_start and
+        // (unless detached) exec_die with the exit code, all with the exec's ID.
+        let exec_id = ContainerId::random()?.to_string();
+        let shown = match e.cmd.split_first() {
+            Some((first, rest)) => format!("{first} {}", rest.join(" ")),
+            None => String::new(),
+        };
+        let exec_attr = [("execID", exec_id.clone())];
+        self.event(&format!("exec_create: {shown}"), &c, &exec_attr);
+        self.event(&format!("exec_start: {shown}"), &c, &exec_attr);
+        let process_file = self
+            .bundle_dir(&c.id)
+            .join(format!("exec-{}.json", std::process::id()));
+        let json = serde_json::to_vec(&process).map_err(|e| EngineError::Other(e.to_string()))?;
+        // The environment is in it: 0600.
+        crate::write_private(&process_file, &json)?;
+        cmd.arg("--process").arg(&process_file);
+        cmd.arg(c.id.as_str());
         // The process never gets a terminal berth was given: with -t the
         // runtime relays its own pty; otherwise berth relays through pipes
         // where its stdio is a terminal (see berth_runtime::stdio).
@@ -999,12 +1149,75 @@ impl Engine {
             .context(|| "run the runtime".to_owned())?;
         let failure = crate::lifecycle::runtime_log_error(&log);
         let _ = std::fs::remove_file(&log);
-        if let Some(msg) = failure {
-            return Err(crate::lifecycle::runtime_failure(msg));
+        let _ = std::fs::remove_file(&process_file);
+        let res = match failure {
+            Some(msg) => Err(crate::lifecycle::runtime_failure(msg)),
+            None => Ok(status.code().unwrap_or(
+                128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0),
+            )),
+        };
+        // (An exec that could not start has no exec_die in Docker.)
+        if let (Ok(code), false) = (&res, e.detach) {
+            self.event(
+                "exec_die",
+                &c,
+                &[("execID", exec_id), ("exitCode", code.to_string())],
+            );
         }
-        Ok(status
-            .code()
-            .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+        res
+    }
+
+    /// The runtime-spec process of an exec: the container's process (its
+    /// capabilities, rlimits, security settings) with the exec's command,
+    /// terminal, directory, user and Docker's environment for it.
+    fn exec_process(&self, c: &Container, e: &ExecOptions) -> Result<oci_spec::runtime::Process> {
+        let config = self.bundle_dir(&c.id).join("config.json");
+        let spec: oci_spec::runtime::Spec = std::fs::read(&config)
+            .context(|| format!("read {}", config.display()))
+            .and_then(|b| {
+                serde_json::from_slice(&b)
+                    .map_err(|err| EngineError::Other(format!("{}: {err}", config.display())))
+            })?;
+        let mut p = spec.process().clone().unwrap_or_default();
+        p.set_args(Some(e.cmd.clone()));
+        p.set_terminal(Some(e.tty));
+        if let Some(w) = &e.workdir {
+            p.set_cwd(PathBuf::from(w));
+        }
+        let rootfs = self.layers.mount_container(c.id.as_str())?;
+        let mut user = p.user().clone();
+        if let Some(u) = &e.user {
+            let (uid, gid, _) = crate::spec::resolve_user(&rootfs, u)?;
+            user.set_uid(uid);
+            user.set_gid(gid);
+        }
+        p.set_env(Some(crate::spec::process_env(
+            &c.config.env,
+            &c.config.hostname,
+            e.tty,
+            &e.env,
+            &crate::spec::passwd_home(&rootfs, user.uid()),
+        )));
+        p.set_user(user);
+        if e.privileged {
+            let all: std::collections::HashSet<oci_spec::runtime::Capability> = caps_all()
+                .iter()
+                .filter_map(|n| n.strip_prefix("CAP_"))
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            let mut caps = p.capabilities().clone().unwrap_or_default();
+            let merge = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = set.clone().unwrap_or_default();
+                s.extend(all.iter().copied());
+                Some(s)
+            };
+            caps.set_bounding(merge(caps.bounding()));
+            caps.set_effective(merge(caps.effective()));
+            // Not the inheritable set (Docker 20.10.14 on, CVE-2022-24769).
+            caps.set_permitted(merge(caps.permitted()));
+            p.set_capabilities(Some(caps));
+        }
+        Ok(p)
     }
 
     /// `berth container prune`: removes every stopped container.
@@ -1042,7 +1255,9 @@ impl Engine {
         }
         if c.state == State::Running {
             let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
-            let _ = self.runtime_kill(&c, "SIGKILL", true);
+            if self.runtime_kill(&c, "SIGKILL", true).is_ok() {
+                self.event("kill", &c, &[("signal", "9".to_owned())]);
+            }
             self.wait_down(&c.id, Duration::from_secs(10));
             // The exit is recorded before the monitor ends: a health check it
             // was running may still write into the run directory.
@@ -1125,6 +1340,13 @@ pub struct ExecOptions {
     pub interactive: bool,
     pub detach: bool,
     pub privileged: bool,
+}
+
+/// A signal as Docker's kill event names it: its number ("15").
+fn signal_number(signal: &str) -> String {
+    berth_runtime::container::parse_signal(signal)
+        .map(|s| (s as i32).to_string())
+        .unwrap_or_else(|_| signal.to_owned())
 }
 
 fn caps_all() -> Vec<String> {

@@ -180,6 +180,8 @@ pub struct Container {
     pub exit_code: Option<i32>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Why its last start failed (Docker's `State.Error`), until a start works.
+    pub error: Option<String>,
     /// Who is creating or removing it, if anyone (see [`Intent`]).
     pub intent: Option<Intent>,
 }
@@ -221,6 +223,9 @@ CREATE INDEX IF NOT EXISTS events_time ON events(time_nano);
 /// Version 2: who is creating or removing a container (see [`Intent`]).
 const INTENT: &str = "ALTER TABLE containers ADD COLUMN intent TEXT;";
 
+/// Version 3: why the last start failed (`State.Error`).
+const ERROR: &str = "ALTER TABLE containers ADD COLUMN error TEXT;";
+
 fn db_err(what: &str, e: rusqlite::Error) -> EngineError {
     EngineError::Other(format!("container database: {what}: {e}"))
 }
@@ -260,7 +265,7 @@ impl ContainerDb {
                 .map_err(|e| db_err("no checkpoint on close", e))?;
             conn.pragma_update(None, "wal_autocheckpoint", 64)
                 .map_err(|e| db_err("wal_autocheckpoint", e))?;
-            berth_db::migrate(&mut conn, COMPONENT, &[SCHEMA, INTENT])
+            berth_db::migrate(&mut conn, COMPONENT, &[SCHEMA, INTENT, ERROR])
                 .map_err(|e| EngineError::Other(format!("container database: {e}")))?;
         }
         Ok(db)
@@ -310,11 +315,12 @@ impl ContainerDb {
                 .get::<_, Option<String>>(10)?
                 .as_deref()
                 .and_then(Intent::parse),
+            error: r.get(11)?,
         })
     }
 
     const COLS: &'static str =
-        "id, name, image_id, image_ref, created, config, state, exit_code, started_at, finished_at, intent";
+        "id, name, image_id, image_ref, created, config, state, exit_code, started_at, finished_at, intent, error";
 
     /// By full ID, unique ID prefix, or name (with or without a leading /).
     pub fn resolve(&self, key: &str) -> Result<Container> {
@@ -379,12 +385,37 @@ impl ContainerDb {
         let sql = match state {
             State::Running => {
                 // A creator's intent ends here (its layer is there).
-                "UPDATE containers SET state = ?2, started_at = ?4, exit_code = ?3, intent = CASE WHEN intent LIKE 'create %' THEN NULL ELSE intent END WHERE id = ?1"
+                "UPDATE containers SET state = ?2, started_at = ?4, exit_code = ?3, error = NULL, intent = CASE WHEN intent LIKE 'create %' THEN NULL ELSE intent END WHERE id = ?1"
             }
             _ => "UPDATE containers SET state = ?2, finished_at = ?4, exit_code = ?3 WHERE id = ?1",
         };
         self.conn()
             .execute(sql, params![id.as_str(), state.as_str(), exit_code, at])
+            .map_err(|e| db_err("update", e))
+            .map(drop)
+    }
+
+    /// A start that failed (Docker's `containerStart` on error): the state
+    /// and start time are what they were before it (`created` for a new
+    /// container), the exit code the failure's, `error` its text.
+    pub fn set_start_failed(
+        &self,
+        id: &ContainerId,
+        before: &Container,
+        exit_code: i32,
+        error: &str,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE containers SET state = ?2, started_at = ?3, exit_code = ?4, error = ?5, intent = CASE WHEN intent LIKE 'create %' THEN NULL ELSE intent END WHERE id = ?1",
+                params![
+                    id.as_str(),
+                    before.state.as_str(),
+                    before.started_at,
+                    exit_code,
+                    error
+                ],
+            )
             .map_err(|e| db_err("update", e))
             .map(drop)
     }
@@ -605,6 +636,7 @@ mod tests {
             exit_code: None,
             started_at: None,
             finished_at: None,
+            error: None,
             intent: None,
         }
     }

@@ -203,6 +203,7 @@ impl Engine {
             exit_code: None,
             started_at: None,
             finished_at: None,
+            error: None,
             // Inserted with the record: a `create` killed before its
             // writable layer exists leaves a record the next command drops.
             intent: Some(if build {
@@ -246,6 +247,13 @@ impl Engine {
             let _ = self.containers.remove(&id);
             return Err(e.into());
         }
+        // Docker's volume service announces every volume a container gets,
+        // named ones that exist already included, before the container.
+        for m in &record.config.host.mounts {
+            if let (true, Some(n)) = (m.typ == "volume", &m.name) {
+                self.object_event("volume", "create", n, &[("driver", "local".into())]);
+            }
+        }
         self.event("create", &record, &[]);
         Ok(id)
     }
@@ -258,6 +266,9 @@ impl Engine {
     /// status; `rm` removes it afterwards.
     pub fn run(&self, opts: &CreateOptions, rm: bool) -> Result<i32> {
         let id = self.create(opts)?;
+        if let Ok(c) = self.containers.resolve(id.as_str()) {
+            self.event("attach", &c, &[]);
+        }
         let res = self.start_foreground(&id, rm);
         if rm {
             let _ = self.remove_container(&id);
@@ -296,6 +307,9 @@ impl Engine {
             (_, Err(e)) => Err(e),
         };
         self.network_stop(&c);
+        if result.is_ok() {
+            self.volume_events(&c, "unmount");
+        }
         let _ = self.layers.unmount_container(id.as_str());
         let _ = std::fs::remove_file(&starting);
         result
@@ -359,7 +373,20 @@ impl Engine {
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
+        self.volume_events(c, "mount");
         self.event("start", c, &[]);
+        if c.config.tty && output.is_none() {
+            // Docker's client sizes the terminal once the container runs.
+            if let Some((rows, cols)) = berth_runtime::terminal_size(&std::io::stdin())
+                .or_else(|| berth_runtime::terminal_size(&std::io::stdout()))
+            {
+                self.event(
+                    "resize",
+                    c,
+                    &[("height", rows.to_string()), ("width", cols.to_string())],
+                );
+            }
+        }
         if output.is_none() && runs_in_process(c, &runtime) {
             let res = run_runtime_in_process(&self.run.join("runtime"), dir, c);
             return self.record_exit(c, res);
@@ -373,9 +400,10 @@ impl Engine {
         let mut stdio = match stdio {
             Ok(s) => s,
             Err(e) => {
+                let err = EngineError::Other(e.to_string());
                 self.containers
-                    .set_state(&c.id, State::Exited, Some(125), &now())?;
-                return Err(EngineError::Other(e.to_string()));
+                    .set_start_failed(&c.id, c, 125, &err.to_string())?;
+                return Err(err);
             }
         };
         let mut cmd = Command::new(&runtime);
@@ -399,12 +427,13 @@ impl Engine {
                 .code()
                 .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)),
             Err(e) => {
-                self.containers
-                    .set_state(&c.id, State::Exited, Some(125), &now())?;
-                return Err(EngineError::Other(format!(
+                let err = EngineError::Other(format!(
                     "cannot run the OCI runtime {}: {e}",
                     runtime.display()
-                )));
+                ));
+                self.containers
+                    .set_start_failed(&c.id, c, 125, &err.to_string())?;
+                return Err(err);
             }
         };
         // The runtime logs its own failures; without one, the code is the
@@ -424,13 +453,12 @@ impl Engine {
         match res {
             Err(msg) => {
                 let err = runtime_failure(msg);
-                let code = match err {
-                    EngineError::CommandNotFound(_) => 127,
-                    EngineError::CannotExecute(_) => 126,
-                    _ => 125,
-                };
-                self.containers
-                    .set_state(&c.id, State::Exited, Some(code), &now)?;
+                self.containers.set_start_failed(
+                    &c.id,
+                    c,
+                    start_failure_code(&err),
+                    &err.to_string(),
+                )?;
                 Err(err)
             }
             Ok(code) => {
@@ -597,6 +625,23 @@ impl Engine {
             self.pause(c.id.as_str(), true)?;
         }
         let res = self.commit_files(&c, reference, message, author, changes);
+        if let Ok(id) = &res {
+            let tag = reference
+                .and_then(|r| Reference::parse(r).ok())
+                .map(|r| r.familiar());
+            if let Some(t) = &tag {
+                self.object_event("image", "tag", &id.to_string(), &[("name", t.clone())]);
+            }
+            self.event(
+                "commit",
+                &c,
+                &[
+                    ("comment", message.unwrap_or_default().to_owned()),
+                    ("imageID", id.to_string()),
+                    ("imageRef", tag.unwrap_or_default()),
+                ],
+            );
+        }
         if freeze {
             let resumed = self.pause(c.id.as_str(), false);
             if res.is_ok() {
@@ -705,7 +750,7 @@ impl Engine {
                 "Dead": false,
                 "Pid": live.pid,
                 "ExitCode": c.exit_code.unwrap_or(0),
-                "Error": "",
+                "Error": c.error.clone().unwrap_or_default(),
                 "StartedAt": c.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 "FinishedAt": c.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             },
@@ -911,5 +956,15 @@ pub fn human_duration(d: std::time::Duration) -> String {
         _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
         _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
         _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+/// The exit code Docker records for a start that failed: 127 for a
+/// program that is missing, 126 for one that cannot be executed, 125 else.
+pub(crate) fn start_failure_code(err: &EngineError) -> i32 {
+    match err {
+        EngineError::CommandNotFound(_) => 127,
+        EngineError::CannotExecute(_) => 126,
+        _ => 125,
     }
 }

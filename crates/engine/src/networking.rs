@@ -92,6 +92,56 @@ fn host_resolv() -> Resolv {
     r
 }
 
+/// A container's /etc/resolv.conf: the user's `--dns*`, else the host's
+/// resolvers (no loopback ones) on a bridge, or berth's resolver on the
+/// gateway of the user network `user_gateway` (Docker's embedded DNS).
+fn resolv_conf(h: &HostConfig, mode: &NetMode, user_gateway: Option<Ipv4Addr>) -> String {
+    let host = host_resolv();
+    let mut nameservers: Vec<String> = if !h.dns.is_empty() {
+        h.dns.iter().map(|a| a.to_string()).collect()
+    } else if *mode == NetMode::Host {
+        host.nameservers.clone()
+    } else if let Some(gw) = user_gateway {
+        // berth's resolver for the network answers on its gateway.
+        vec![gw.to_string()]
+    } else {
+        let ns: Vec<String> = host
+            .nameservers
+            .iter()
+            .filter(|n| !is_loopback(n))
+            .cloned()
+            .collect();
+        if ns.is_empty() {
+            // Docker's fallback when the host has only loopback resolvers.
+            vec!["8.8.8.8".into(), "8.8.4.4".into()]
+        } else {
+            ns
+        }
+    };
+    nameservers.dedup();
+    let search = if h.dns_search.is_empty() {
+        host.search
+    } else {
+        h.dns_search.iter().filter(|s| *s != ".").cloned().collect()
+    };
+    let options = if h.dns_options.is_empty() {
+        host.options
+    } else {
+        h.dns_options.clone()
+    };
+    let mut resolv = String::new();
+    if !search.is_empty() {
+        resolv.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for n in &nameservers {
+        resolv.push_str(&format!("nameserver {n}\n"));
+    }
+    if !options.is_empty() {
+        resolv.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    resolv
+}
+
 fn is_loopback(ns: &str) -> bool {
     ns.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
 }
@@ -392,49 +442,8 @@ impl Engine {
             };
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
-        let host = host_resolv();
-        let mut nameservers: Vec<String> = if !h.dns.is_empty() {
-            h.dns.iter().map(|a| a.to_string()).collect()
-        } else if mode == NetMode::Host {
-            host.nameservers.clone()
-        } else if let Some(n) = network.as_ref().filter(|_| user_net) {
-            // berth's resolver for the network answers on its gateway.
-            vec![n.gateway.to_string()]
-        } else {
-            let ns: Vec<String> = host
-                .nameservers
-                .iter()
-                .filter(|n| !is_loopback(n))
-                .cloned()
-                .collect();
-            if ns.is_empty() {
-                // Docker's fallback when the host has only loopback resolvers.
-                vec!["8.8.8.8".into(), "8.8.4.4".into()]
-            } else {
-                ns
-            }
-        };
-        nameservers.dedup();
-        let search = if h.dns_search.is_empty() {
-            host.search
-        } else {
-            h.dns_search.iter().filter(|s| *s != ".").cloned().collect()
-        };
-        let options = if h.dns_options.is_empty() {
-            host.options
-        } else {
-            h.dns_options.clone()
-        };
-        let mut resolv = String::new();
-        if !search.is_empty() {
-            resolv.push_str(&format!("search {}\n", search.join(" ")));
-        }
-        for n in &nameservers {
-            resolv.push_str(&format!("nameserver {n}\n"));
-        }
-        if !options.is_empty() {
-            resolv.push_str(&format!("options {}\n", options.join(" ")));
-        }
+        let user_gateway = network.as_ref().filter(|_| user_net).map(|n| n.gateway);
+        let resolv = resolv_conf(h, &mode, user_gateway);
         Ok((hosts, resolv))
     }
 
@@ -493,6 +502,7 @@ impl Engine {
                 let user_net = matches!(mode, NetMode::Bridge(Some(_)));
                 let sandbox = self.with_net(|m| {
                     let sandbox = m.setup(c.id.as_str(), &publish)?;
+                    self.endpoint_events(m, c.id.as_str(), "connect");
                     if user_net || m.db().endpoints_of_container(c.id.as_str())?.len() > 1 {
                         if let Err(e) = self.dns_refresh(m, true) {
                             let _ = m.teardown(c.id.as_str());
@@ -533,6 +543,9 @@ impl Engine {
         }
         let _ = self.with_net(|m| {
             if ns.exists() || !m.db().ports_of(id.as_str())?.is_empty() {
+                if ns.exists() {
+                    self.endpoint_events(m, id.as_str(), "disconnect");
+                }
                 let torn = m.teardown(id.as_str());
                 self.dns_refresh(m, false)?;
                 torn?;
@@ -733,7 +746,34 @@ impl Engine {
     // ------------------------------------------------------ network commands
 
     pub fn network_create(&self, o: &NetworkOptions) -> Result<NetworkRecord> {
-        self.with_net(|m| Ok(m.create_network(o)?))
+        let n = self.with_net(|m| Ok(m.create_network(o)?))?;
+        self.network_event("create", &n, None);
+        Ok(n)
+    }
+
+    /// Docker's network event: the network's ID, its name and driver, and
+    /// the container for connect/disconnect.
+    fn network_event(&self, action: &str, n: &NetworkRecord, container: Option<&str>) {
+        let mut attrs = Vec::new();
+        if let Some(c) = container {
+            attrs.push(("container", c.to_owned()));
+        }
+        attrs.push(("name", n.name.clone()));
+        attrs.push(("type", n.driver.clone()));
+        self.object_event("network", action, &n.id, &attrs);
+    }
+
+    /// `network_event` for every network container `id` has an endpoint on.
+    fn endpoint_events(&self, m: &Manager, id: &str, action: &str) {
+        let (Ok(mut eps), Ok(nets)) = (m.db().endpoints_of_container(id), m.db().networks()) else {
+            return;
+        };
+        eps.sort_by_key(|ep| ep.index);
+        for ep in eps {
+            if let Some(n) = nets.iter().find(|n| n.id == ep.network_id) {
+                self.network_event(action, n, Some(id));
+            }
+        }
     }
 
     /// Every network: the predefined `bridge` (made if missing), `host`
@@ -809,6 +849,7 @@ impl Engine {
     pub fn network_rm(&self, key: &str) -> Result<NetworkRecord> {
         self.with_net(|m| {
             let n = m.remove_network(key)?;
+            self.network_event("destroy", &n, None);
             self.dns_refresh(m, false)?;
             Ok(n)
         })
@@ -823,6 +864,7 @@ impl Engine {
                     continue;
                 }
                 m.remove_network(&n.id)?;
+                self.network_event("destroy", &n, None);
                 out.push(n.name);
             }
             if !out.is_empty() {
@@ -859,9 +901,10 @@ impl Engine {
                     let _ = m.disconnect(c.id.as_str(), &n);
                     return Err(e.into());
                 }
+                self.network_event("connect", &n, Some(c.id.as_str()));
                 self.dns_refresh(m, true)?;
             }
-            Ok(())
+            self.switch_dns(m, &c)
         })
     }
 
@@ -877,8 +920,10 @@ impl Engine {
                 )));
             }
             m.disconnect(c.id.as_str(), &n)?;
+            // (Docker announces it for a stopped container too.)
+            self.network_event("disconnect", &n, Some(c.id.as_str()));
             self.dns_refresh(m, false)?;
-            Ok(())
+            self.switch_dns(m, &c)
         })
     }
 
@@ -908,6 +953,33 @@ impl Engine {
         let (_, pid) = self.dns_files();
         let _ = berth_dns::stop(&pid);
         self.with_net(|m| Ok(m.remove_everything()?))
+    }
+
+    /// After `network connect`/`disconnect`: a container on the default
+    /// bridge uses the resolver of the first user network it is connected
+    /// to (Docker switches it to its embedded DNS), the host's resolvers
+    /// again when it is on none; its resolv.conf is rewritten in place. A
+    /// container started on a user network, or given `--dns`, keeps its own.
+    fn switch_dns(&self, m: &Manager, c: &Container) -> Result<()> {
+        let mode = NetMode::of(&c.config.host);
+        if mode != NetMode::Bridge(None) || !c.config.host.dns.is_empty() {
+            return Ok(());
+        }
+        let nets = m.db().networks()?;
+        let mut eps = m.db().endpoints_of_container(c.id.as_str())?;
+        eps.sort_by_key(|ep| ep.index);
+        let gateway = eps
+            .iter()
+            .filter_map(|ep| {
+                nets.iter()
+                    .find(|n| n.id == ep.network_id && n.name != DEFAULT_NETWORK)
+            })
+            .map(|n| n.gateway)
+            .next();
+        let text = resolv_conf(&c.config.host, &mode, gateway);
+        self.layers
+            .rewrite_init_file(c.id.as_str(), "resolv.conf", &text)?;
+        Ok(())
     }
 
     /// After a rename: the resolver answers to the new name.

@@ -197,19 +197,81 @@ pub fn argv(image: &ImageDefaults, opts: &RunOptions) -> Result<Vec<String>> {
     Ok(argv)
 }
 
-/// Merges environment lists: later entries replace earlier ones by key;
-/// PATH is set when the image does not set it.
+fn env_key(kv: &str) -> &str {
+    kv.split('=').next().unwrap_or(kv)
+}
+
+/// Docker's `ReplaceOrAppendEnvValues`: a variable already in `env` is
+/// replaced where it is, a new one appended; a bare `KEY` removes it.
+fn replace_or_append(env: &mut Vec<String>, kv: &str) {
+    let key = env_key(kv);
+    if !kv.contains('=') {
+        env.retain(|e| env_key(e) != key);
+        return;
+    }
+    match env.iter_mut().find(|e| env_key(e) == key) {
+        Some(e) => kv.clone_into(e),
+        None => env.push(kv.to_owned()),
+    }
+}
+
+/// A container's `Config.Env` as Docker stores it at create: the user's
+/// variables (a repeated key replaced in place), then the image's whose
+/// keys the user did not set.
 pub fn merge_env(image: &[String], user: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for kv in image.iter().chain(user) {
-        let key = kv.split('=').next().unwrap_or(kv);
-        out.retain(|e| e.split('=').next() != Some(key));
-        out.push(kv.clone());
+    for kv in user {
+        let key = env_key(kv);
+        match out.iter_mut().find(|e| env_key(e) == key) {
+            Some(e) => kv.clone_into(e),
+            None => out.push(kv.clone()),
+        }
     }
-    if !out.iter().any(|e| e.starts_with("PATH=")) {
-        out.insert(0, DEFAULT_PATH_ENV.to_owned());
+    for kv in image {
+        if !out.iter().any(|e| env_key(e) == env_key(kv)) {
+            out.push(kv.clone());
+        }
     }
     out
+}
+
+/// The environment of a container's process (and of an exec), as Docker
+/// and runc make it: PATH, HOSTNAME and (with a terminal) TERM=xterm, then
+/// `Config.Env` and the exec's own variables replacing or appending, then
+/// HOME (the user's passwd entry in the container, `/` without one) when
+/// still unset or empty.
+pub fn process_env(
+    config_env: &[String],
+    hostname: &str,
+    tty: bool,
+    extra: &[String],
+    home: &str,
+) -> Vec<String> {
+    let mut env = vec![DEFAULT_PATH_ENV.to_owned(), format!("HOSTNAME={hostname}")];
+    if tty {
+        env.push("TERM=xterm".to_owned());
+    }
+    for kv in config_env.iter().chain(extra) {
+        replace_or_append(&mut env, kv);
+    }
+    if !env.iter().any(|e| e.len() > 5 && env_key(e) == "HOME") {
+        replace_or_append(&mut env, &format!("HOME={home}"));
+    }
+    env
+}
+
+/// The home directory of `uid` in the rootfs's /etc/passwd (what runc sets
+/// HOME to), `/` when it has no entry.
+pub fn passwd_home(rootfs: &Path, uid: u32) -> String {
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse::<u32>() == Ok(uid) && !f[5].is_empty())
+                .then(|| f[5].to_owned())
+        })
+        .unwrap_or_else(|| "/".to_owned())
 }
 
 /// Resolves `user[:group]` (names or numbers) against the rootfs's
@@ -307,7 +369,6 @@ pub fn container_spec(
         args.splice(0..0, [INIT_PATH.to_owned(), "--".to_owned()]);
     }
     process.set_args(Some(args));
-    process.set_env(Some(merge_env(&image.env, &opts.env)));
     let cwd = opts
         .workdir
         .clone()
@@ -338,6 +399,17 @@ pub fn container_spec(
     if !gids.is_empty() {
         user.set_additional_gids(Some(gids));
     }
+    let hostname = opts
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id.chars().take(12).collect());
+    process.set_env(Some(process_env(
+        &merge_env(&image.env, &opts.env),
+        &hostname,
+        opts.tty,
+        &[],
+        &passwd_home(rootfs, user.uid()),
+    )));
     process.set_user(user);
     let caps: HashSet<Capability> = crate::options::effective_caps(&DEFAULT_CAPS, h)
         .iter()
@@ -746,8 +818,26 @@ mod tests {
 
     #[test]
     fn env_merges_by_key() {
-        let e = merge_env(&["A=1".into(), "B=2".into()], &["A=3".into()]);
-        assert_eq!(e, [DEFAULT_PATH_ENV, "B=2", "A=3"]);
+        let e = merge_env(
+            &["A=1".into(), "B=2".into()],
+            &["A=3".into(), "C=4".into(), "A=5".into()],
+        );
+        assert_eq!(e, ["A=5", "C=4", "B=2"]);
+        let p = process_env(&e, "h", true, &["C".into(), "D=6".into()], "/r");
+        assert_eq!(
+            p,
+            [
+                DEFAULT_PATH_ENV,
+                "HOSTNAME=h",
+                "TERM=xterm",
+                "A=5",
+                "B=2",
+                "D=6",
+                "HOME=/r"
+            ]
+        );
+        let p = process_env(&["HOME=".into()], "h", false, &[], "/r");
+        assert_eq!(p, [DEFAULT_PATH_ENV, "HOSTNAME=h", "HOME=/r"]);
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl Engine {
         };
         self.sweep_volumes();
         self.volume_data(&name)?;
+        self.object_event("volume", "create", &name, &[("driver", "local".into())]);
         Ok(name)
     }
 
@@ -117,7 +118,9 @@ impl Engine {
             .map_err(|e| EngineError::Other(format!("remove {name}: {e}")))?;
         berth_lease::remove(&trash)
             .map(drop)
-            .map_err(|e| EngineError::Other(format!("remove {name}: {e}")))
+            .map_err(|e| EngineError::Other(format!("remove {name}: {e}")))?;
+        self.object_event("volume", "destroy", name, &[("driver", "local".into())]);
+        Ok(())
     }
 
     /// Removes what volume removals killed midway left (their owner gone);

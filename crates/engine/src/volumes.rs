@@ -118,6 +118,10 @@ impl Engine {
             if run.hostname.is_some() {
                 return Err(invalid("Conflicting options: hostname and the UTS mode"));
             }
+            // Docker keeps the generated name as Config.Hostname (HOSTNAME,
+            // /etc/hostname); the kernel's is the host's.
+        } else if h.network == "host" && run.hostname.is_none() {
+            // Docker: a container on the host's network is named as the host.
             run.hostname = Some(
                 nix::unistd::gethostname()
                     .map(|s| s.to_string_lossy().into_owned())

@@ -27,6 +27,10 @@ pub struct Args {
     pub health_timeout_ns: u64,
     pub health_start_period_ns: u64,
     pub health_retries: u32,
+    /// The check as a runtime-spec process (`exec --process`), if given.
+    pub health_process: Option<PathBuf>,
+    /// `--health-event-arg`s: the command run with a new health status.
+    pub health_event_command: Vec<String>,
     /// Run when the container is finally down (after the `--` that ends
     /// the monitor's own options).
     pub exit_command: Vec<String>,
@@ -53,6 +57,8 @@ impl Args {
             health_timeout_ns: 30_000_000_000,
             health_start_period_ns: 0,
             health_retries: 3,
+            health_process: None,
+            health_event_command: Vec::new(),
             exit_command: Vec::new(),
         };
         while let Some(k) = it.next() {
@@ -82,6 +88,8 @@ impl Args {
                         }
                         "--restart" => a.restart = v,
                         "--health-test" => a.health_test.push(v),
+                        "--health-event-arg" => a.health_event_command.push(v),
+                        "--health-process" => a.health_process = Some(v.into()),
                         "--health-interval" => {
                             a.health_interval_ns =
                                 v.parse().map_err(|_| format!("bad {k} {v:?}"))?

@@ -16,6 +16,11 @@ pub struct HealthConfig {
     pub timeout: Duration,
     pub start_period: Duration,
     pub retries: u32,
+    /// Run with the new status appended when the status changes (berth's
+    /// `container health-event ID`: Docker's `health_status` event).
+    pub event_command: Vec<String>,
+    /// The runtime is given the check as a process file: no arguments.
+    pub argv_in_process: bool,
 }
 
 struct Probe {
@@ -102,8 +107,10 @@ impl Health {
         }
         self.next = now + self.cfg.interval;
         let mut cmd = runtime();
-        cmd.args(&self.cfg.argv)
-            .stdin(Stdio::null())
+        if !self.cfg.argv_in_process {
+            cmd.args(&self.cfg.argv);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         match cmd.spawn() {
@@ -144,6 +151,7 @@ impl Health {
     }
 
     fn record(&mut self, started_at: &str, code: i32, output: &str) {
+        let before = self.status;
         if code == 0 {
             self.status = "healthy";
             self.streak = 0;
@@ -161,7 +169,37 @@ impl Health {
         if self.log.len() > 5 {
             self.log.remove(0);
         }
+        if self.status != before {
+            // Recorded before the file shows the new status, so whoever
+            // sees it finds the event too.
+            self.report(self.status);
+        }
         self.save();
+    }
+
+    /// Runs the event command for `status`, waiting a bounded time for it
+    /// (the main loop's reaper collects it if it takes longer).
+    fn report(&self, status: &str) {
+        let Some((cmd, rest)) = self.cfg.event_command.split_first() else {
+            return;
+        };
+        let Ok(mut child) = Command::new(cmd)
+            .args(rest)
+            .arg(status)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                _ => return,
+            }
+        }
     }
 
     fn save(&self) {

@@ -350,7 +350,11 @@ fn serve(
         if let Some(h) = health {
             h.tick(&mut || {
                 let mut c = runtime(args);
-                c.arg("exec").arg(&args.id);
+                c.arg("exec");
+                if let Some(p) = &args.health_process {
+                    c.arg("--process").arg(p);
+                }
+                c.arg(&args.id);
                 c
             });
         }
@@ -485,6 +489,8 @@ fn health_for(args: &Args) -> Option<health::Health> {
             timeout: Duration::from_nanos(args.health_timeout_ns.max(1_000_000)),
             start_period: Duration::from_nanos(args.health_start_period_ns),
             retries: args.health_retries,
+            event_command: args.health_event_command.clone(),
+            argv_in_process: args.health_process.is_some(),
         },
         args.dir.join("health"),
     ))

@@ -25,3 +25,8 @@ pub use error::{Result, RuntimeError};
 pub use id::ContainerId;
 pub use stdio::Stdio;
 pub use sys::clean_signals_on_spawn;
+
+/// The size (rows, columns) of the terminal on `fd`, if it is one.
+pub fn terminal_size(fd: &impl std::os::fd::AsRawFd) -> Option<(u16, u16)> {
+    sys::window_size(fd.as_raw_fd())
+}

@@ -968,6 +968,51 @@ impl LayerStore {
         }
     }
 
+    /// Rewrites container `name`'s init file `etc/FILE` (`hosts`,
+    /// `resolv.conf`) in place where the container sees it: its own copy in
+    /// the writable layer if it made one, else the init layer's (overlay
+    /// reads a lower file through the same inode, so a running container
+    /// sees the new text). Nothing is written where the container removed
+    /// the file or put anything but a regular file (no path is followed).
+    pub fn rewrite_init_file(&self, name: &str, file: &str, contents: &str) -> Result<()> {
+        let dir = self.existing_container(name)?;
+        let bases = match self.driver {
+            DriverKind::Overlay => vec![dir.join("diff"), dir.join("init")],
+            DriverKind::Vfs => vec![dir.join("diff")],
+        };
+        let rel = Path::new("etc").join(file);
+        for base in bases {
+            let base_fd = fs::File::open(&base).map_err(|e| Error::io(&base, e))?;
+            let p = base.join(&rel);
+            let fd = match sys::open_beneath(base_fd.as_fd(), &rel, OFlag::O_PATH) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                // A symlink or a non-directory on the way: the container's own.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ELOOP) | Some(libc::ENOTDIR) | Some(libc::EXDEV)
+                    ) =>
+                {
+                    return Ok(())
+                }
+                Err(e) => return Err(Error::io(&p, e)),
+            };
+            let st = nix::sys::stat::fstat(fd.as_raw_fd())
+                .map_err(|e| Error::io(&p, io::Error::from(e)))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Ok(());
+            }
+            let f = sys::reopen(fd.as_fd(), OFlag::O_WRONLY | OFlag::O_TRUNC)
+                .map_err(|e| Error::io(&p, e))?;
+            let mut f = fs::File::from(f);
+            f.write_all(contents.as_bytes())
+                .map_err(|e| Error::io(&p, e))?;
+            return Ok(());
+        }
+        Ok(())
+    }
+
     /// Assembles container `name`'s rootfs and returns its path. Idempotent:
     /// an already mounted rootfs is returned as it is. vfs: the container's
     /// own directory, nothing is mounted.

@@ -1023,6 +1023,9 @@ pub enum ContainerCommand {
     /// Record a container's exit (run by its monitor)
     #[command(hide = true)]
     Cleanup(super::lifecycle::CleanupArgs),
+    /// Record a health status change (run by its monitor)
+    #[command(hide = true)]
+    HealthEvent(super::lifecycle::HealthEventArgs),
 }
 
 pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<i32> {
@@ -1049,5 +1052,6 @@ pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<i32> {
         ContainerCommand::Rename(a) => super::lifecycle::rename(engine, a),
         ContainerCommand::Prune(a) => super::lifecycle::prune(engine, a),
         ContainerCommand::Cleanup(a) => super::lifecycle::cleanup(engine, a),
+        ContainerCommand::HealthEvent(a) => super::lifecycle::health_event(engine, a),
     }
 }

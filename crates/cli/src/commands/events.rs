@@ -38,15 +38,30 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
         let (k, v) = f.split_once('=').ok_or_else(|| {
             EngineError::Invalid(format!("bad format of filter (expected name=value): {f}"))
         })?;
-        if !matches!(k, "event" | "container" | "image" | "type" | "label") {
+        if !matches!(
+            k,
+            "event" | "container" | "image" | "type" | "label" | "volume" | "network"
+        ) {
             return Err(EngineError::Invalid(format!("invalid filter '{k}'")));
         }
         by.entry(k.to_owned()).or_default().push(v.to_owned());
     }
+    // Docker (#25798): `event=health_status`, `exec_create` or `exec_start`
+    // (actions that carry a suffix) make the event filter a prefix match.
+    let fuzzy = by.get("event").is_some_and(|vals| {
+        vals.iter()
+            .any(|v| matches!(v.as_str(), "health_status" | "exec_create" | "exec_start"))
+    });
     let keep = move |e: &berth_engine::Event| {
         by.iter().all(|(k, vals)| {
             vals.iter().any(|v| match k.as_str() {
+                "event" if fuzzy => e.action.starts_with(v.as_str()),
                 "event" => e.action == *v,
+                "volume" => e.typ == "volume" && e.actor == *v,
+                "network" => {
+                    e.typ == "network"
+                        && (e.actor.starts_with(v.as_str()) || e.attributes.get("name") == Some(v))
+                }
                 "type" => e.typ == *v,
                 "container" => {
                     e.actor.starts_with(v.as_str()) || e.attributes.get("name") == Some(v)
@@ -87,12 +102,20 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
                     .collect();
                 let from = e.attributes.get("image").cloned().unwrap_or_default();
                 let actor = serde_json::json!({"ID": e.actor, "Attributes": attrs});
-                // Docker's events.Message: JSON's names on the wire…
-                let wire = serde_json::json!({
-                    "status": e.action, "id": e.actor, "from": from,
+                // Docker's events.Message: JSON's names on the wire; the
+                // legacy status/id/from only for container events (image
+                // events: status and id), as Docker fills them.
+                let mut wire = serde_json::json!({
                     "Type": e.typ, "Action": e.action, "Actor": actor, "scope": "local",
                     "time": e.time_nano / 1_000_000_000, "timeNano": e.time_nano,
                 });
+                if e.typ == "container" || e.typ == "image" {
+                    wire["status"] = e.action.clone().into();
+                    wire["id"] = e.actor.clone().into();
+                }
+                if e.typ == "container" {
+                    wire["from"] = from.clone().into();
+                }
                 match &tmpl {
                     None if f == "json" => wire.to_string(),
                     Some(t) => {

@@ -198,6 +198,7 @@ pub struct AttachArgs {
 }
 
 pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
+    engine.attach_event(&a.container);
     attach_until_exit(engine, &a.container, !a.no_stdin).or_else(|e| Ok(failed(e)))
 }
 
@@ -472,6 +473,18 @@ pub fn prune(engine: &Engine, _a: PruneArgs) -> Result<i32> {
 #[derive(Args)]
 pub struct CleanupArgs {
     container: String,
+}
+
+#[derive(Args)]
+pub struct HealthEventArgs {
+    container: String,
+    status: String,
+}
+
+/// The monitor's report of a health status change (not for users).
+pub fn health_event(engine: &Engine, a: HealthEventArgs) -> Result<i32> {
+    engine.health_event(&a.container, &a.status)?;
+    Ok(0)
 }
 
 /// The monitor's exit command (not for users).

@@ -182,11 +182,9 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         // A monitor's exit command after its root was reset and removed (the
         // container was killed by that reset): there is nothing left to clean,
         // and opening an engine would make the root again.
-        Command::Container(container::ContainerCommand::Cleanup(_))
-            if !berth_engine::Engine::root_exists(opts) =>
-        {
-            return Ok(0)
-        }
+        Command::Container(
+            container::ContainerCommand::Cleanup(_) | container::ContainerCommand::HealthEvent(_),
+        ) if !berth_engine::Engine::root_exists(opts) => return Ok(0),
         c => c,
     };
     let engine = Engine::open(opts)?;
