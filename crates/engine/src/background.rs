@@ -299,7 +299,11 @@ impl Engine {
                 .status();
         }
         self.network_stop(c);
-        self.remove_container(&c.id)
+        self.remove_container(&c.id)?;
+        if c.config.auto_remove {
+            self.remove_anonymous_volumes(c);
+        }
+        Ok(())
     }
 
     /// The health file the monitor keeps (Docker's State.Health), if the
@@ -348,7 +352,11 @@ impl Engine {
         let id = self.create(opts)?;
         if let Err(e) = self.start(id.as_str()) {
             if opts.auto_remove {
-                let _ = self.remove_container(&id);
+                if let Ok(c) = self.containers.resolve(id.as_str()) {
+                    if self.remove_container(&id).is_ok() {
+                        self.remove_anonymous_volumes(&c);
+                    }
+                }
             }
             return Err(e);
         }
@@ -581,6 +589,8 @@ impl Engine {
         self.event("die", &c, &[("exitCode", code.to_string())]);
         if c.config.auto_remove {
             self.remove_container(&c.id)?;
+            // Docker removes an --rm container's anonymous volumes with it.
+            self.remove_anonymous_volumes(&c);
         }
         Ok(())
     }
@@ -1064,17 +1074,10 @@ impl Engine {
         // Whether or not it worked: no lock file is left in RUN/locks.
         claim.done();
         removed?;
-        if volumes {
-            // `rm -v`: the container's anonymous volumes (generated names);
-            // named ones stay, as in Docker.
-            for m in &c.config.host.mounts {
-                if let Some(n) = m.name.as_deref() {
-                    let anonymous = n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit());
-                    if m.typ == "volume" && anonymous {
-                        let _ = self.volume_rm(n, false);
-                    }
-                }
-            }
+        if volumes || c.config.auto_remove {
+            // `rm -v` (and an --rm container's removal): the container's
+            // anonymous volumes; named ones stay, as in Docker.
+            self.remove_anonymous_volumes(&c);
         }
         Ok(())
     }

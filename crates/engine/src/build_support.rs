@@ -80,7 +80,7 @@ impl Workspace<'_> {
     /// Unpacks `tar` into directory `dir` (inside the rootfs; it must
     /// exist), with the safety of a layer: nothing lands outside.
     pub fn copy_in(&self, dir: &Path, tar: impl Read) -> Result<()> {
-        Ok(self.engine.layers.copy_in(&self.name, dir, tar)?)
+        Ok(self.engine.layers.copy_in(&self.name, dir, &[], tar)?)
     }
 }
 

@@ -1,10 +1,13 @@
 //! `berth cp`: files between a container's filesystem and the host (or a
 //! tar stream on stdin/stdout), in either direction. Inside the container
-//! every path is resolved as if its rootfs were `/` and entries are written
-//! without following symlinks (the storage crate does both).
+//! every path is resolved as if its rootfs were `/`, through its volumes and
+//! bind mounts (a path in a volume reads and writes the volume, running or
+//! not), and entries are written without following symlinks (the storage
+//! crate does both: no symlink leads out of the container's view).
 
 use crate::error::{Context, EngineError, Result};
 use crate::Engine;
+use berth_storage::MountSource;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -49,19 +52,21 @@ impl Engine {
         match (from, to) {
             (CopyEnd::Container(name, path), CopyEnd::Stream) => {
                 let c = self.container(name)?;
-                Ok(self.layers.copy_out(c.id.as_str(), path, stdout)?)
+                let mounts = copy_mounts(&c);
+                Ok(self.layers.copy_out(c.id.as_str(), path, &mounts, stdout)?)
             }
             (CopyEnd::Container(name, path), CopyEnd::Host(dest)) => {
                 let c = self.container(name)?;
-                self.copy_to_host(c.id.as_str(), path, dest)
+                self.copy_to_host(c.id.as_str(), &copy_mounts(&c), path, dest)
             }
             (CopyEnd::Stream, CopyEnd::Container(name, dir)) => {
                 let c = self.container(name)?;
-                Ok(self.layers.copy_in(c.id.as_str(), dir, stdin)?)
+                let mounts = copy_mounts(&c);
+                Ok(self.layers.copy_in(c.id.as_str(), dir, &mounts, stdin)?)
             }
             (CopyEnd::Host(src), CopyEnd::Container(name, dest)) => {
                 let c = self.container(name)?;
-                self.copy_from_host(c.id.as_str(), src, dest)
+                self.copy_from_host(c.id.as_str(), &copy_mounts(&c), src, dest)
             }
             _ => Err(EngineError::Invalid(
                 "copying between containers, or between two local paths, is not supported: one side must be CONTAINER:PATH".into(),
@@ -69,7 +74,13 @@ impl Engine {
         }
     }
 
-    fn copy_to_host(&self, id: &str, path: &Path, dest: &Path) -> Result<()> {
+    fn copy_to_host(
+        &self,
+        id: &str,
+        mounts: &[MountSource],
+        path: &Path,
+        dest: &Path,
+    ) -> Result<()> {
         let (into, rename_to) = if dest.is_dir() {
             (dest.to_path_buf(), None)
         } else {
@@ -94,7 +105,7 @@ impl Engine {
         let res = std::thread::scope(|s| {
             let producer = s.spawn(move || {
                 let mut w = std::io::BufWriter::new(w);
-                let res = store.copy_out(id, path, &mut w);
+                let res = store.copy_out(id, path, mounts, &mut w);
                 let _ = w.flush();
                 res
             });
@@ -127,7 +138,13 @@ impl Engine {
         res
     }
 
-    fn copy_from_host(&self, id: &str, src: &Path, dest: &Path) -> Result<()> {
+    fn copy_from_host(
+        &self,
+        id: &str,
+        mounts: &[MountSource],
+        src: &Path,
+        dest: &Path,
+    ) -> Result<()> {
         let md = std::fs::symlink_metadata(src).context(|| format!("lstat {}", src.display()))?;
         // `DIR/` (or `DIR/.`) asserts a directory: a file is never written in
         // its place (not over a symlink that leads nowhere either).
@@ -135,7 +152,13 @@ impl Engine {
         let asserts_dir = raw.ends_with(b"/") || raw.ends_with(b"/.");
         // Into an existing directory under the source's own name; otherwise
         // as `dest` itself, in its parent.
-        let (dir, name) = match self.layers.path_is_dir(id, dest)? {
+        let found = self.layers.path_is_dir(id, dest, mounts)?;
+        if found.is_some_and(|(_, read_only)| read_only) {
+            return Err(EngineError::Invalid(
+                "mounted volume is marked read-only".into(),
+            ));
+        }
+        let (dir, name) = match found.map(|(is_dir, _)| is_dir) {
             Some(false) | None if asserts_dir && !md.is_dir() => {
                 return Err(EngineError::Invalid("no such directory".into()))
             }
@@ -172,7 +195,7 @@ impl Engine {
                 }
                 b.into_inner()?.flush()
             });
-            let unpacked = store.copy_in(id, &dir, r);
+            let unpacked = store.copy_in(id, &dir, mounts, r);
             let produced = producer
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("copy panicked")));
@@ -180,4 +203,20 @@ impl Engine {
             produced.context(|| format!("read {}", src.display()))
         })
     }
+}
+
+/// The container's volumes and binds as `cp` resolves paths through them
+/// (tmpfs mounts live only in a running container's namespace: left out).
+fn copy_mounts(c: &crate::containers::Container) -> Vec<MountSource> {
+    c.config
+        .host
+        .mounts
+        .iter()
+        .filter(|m| matches!(m.typ.as_str(), "volume" | "bind") && !m.source.is_empty())
+        .map(|m| MountSource {
+            destination: PathBuf::from(&m.destination),
+            source: PathBuf::from(&m.source),
+            read_only: m.read_only,
+        })
+        .collect()
 }

@@ -246,6 +246,10 @@ impl Engine {
             let _ = self.containers.remove(&id);
             return Err(e.into());
         }
+        if let Err(e) = self.populate_volumes(&id, &record.config.host) {
+            let _ = self.remove_container(&id);
+            return Err(e);
+        }
         self.event("create", &record, &[]);
         Ok(id)
     }
@@ -260,7 +264,12 @@ impl Engine {
         let id = self.create(opts)?;
         let res = self.start_foreground(&id, rm);
         if rm {
-            let _ = self.remove_container(&id);
+            if let Ok(c) = self.containers.resolve(id.as_str()) {
+                // Docker removes an --rm container's anonymous volumes with it.
+                if self.remove_container(&id).is_ok() {
+                    self.remove_anonymous_volumes(&c);
+                }
+            }
         }
         res
     }
