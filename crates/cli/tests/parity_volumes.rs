@@ -253,8 +253,27 @@ fn cp_goes_through_volumes_and_binds() {
     b.ok(&["volume", "rm", "cpv"]);
 }
 
+/// The RECLAIMABLE cell of `system df`'s row `kind`, without its share.
+fn df_reclaimable(b: &Berth, kind: &str) -> String {
+    let out = b.ok(&["system", "df", "--format", "{{.Type}}={{.Reclaimable}}"]);
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{kind}=")))
+        .unwrap_or_else(|| panic!("no {kind} in {out}"))
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn total_reclaimed(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Total reclaimed space: "))
+        .unwrap_or_else(|| panic!("no total in {out}"))
+        .to_owned()
+}
+
 #[test]
-fn system_df_counts_volumes() {
+fn system_df_counts_volumes_and_what_prune_frees() {
     let b = with_volume_image();
     b.ok(&[
         "run",
@@ -266,7 +285,17 @@ fn system_df_counts_volumes() {
         "-c",
         "head -c 100000 /dev/zero > /data/z",
     ]);
-    b.ok(&["create", "--name", "c", "-v", "used:/data", "vimg", "true"]);
+    // `used` (empty: nothing at /nothing in the image) and the anonymous
+    // volume of the image's VOLUME (4 bytes) are in use.
+    b.ok(&[
+        "create",
+        "--name",
+        "c",
+        "-v",
+        "used:/nothing",
+        "vimg",
+        "true",
+    ]);
     let out = b.ok(&["system", "df"]);
     let row = out
         .lines()
@@ -274,35 +303,51 @@ fn system_df_counts_volumes() {
         .unwrap();
     let cols: Vec<&str> = row.split_whitespace().collect();
     // TYPE (2 words) TOTAL ACTIVE SIZE RECLAIMABLE (PCT)
-    assert_eq!(cols[2..4], ["2", "1"], "{out}");
-    assert_eq!(cols[4], "100kB", "{out}");
-    assert_eq!(cols[5..], ["100kB", "(100%)"], "{out}");
+    assert_eq!(cols[2..], ["3", "2", "100kB", "100kB", "(99%)"], "{out}");
     let out = b.ok(&[
         "system",
         "df",
         "--format",
         "{{.Type}} {{.TotalCount}} {{.Active}}",
     ]);
-    assert!(out.contains("Local Volumes 2 1\n"), "{out}");
+    assert!(out.contains("Local Volumes 3 2\n"), "{out}");
     let out = b.ok(&["system", "df", "-v"]);
     for section in [
-        "Images space usage:",
-        "Containers space usage:",
-        "Local Volumes space usage:",
-        "Build cache usage: 0B",
+        "Images space usage:\n\nREPOSITORY   TAG       IMAGE ID       CREATED",
+        "\n\nContainers space usage:\n\nCONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE",
+        "\n\nLocal Volumes space usage:\n\nVOLUME NAME",
+        "\n\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n",
     ] {
-        assert!(out.contains(section), "{out}");
+        assert!(out.contains(section), "{section:?} in {out}");
     }
-    assert!(
-        out.lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["dfv", "0", "100kB"]),
-        "{out}"
-    );
-    assert!(
-        out.lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["used", "1", "0B"]),
-        "{out}"
-    );
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    for want in [
+        vec!["dfv", "0", "100kB"],
+        vec!["used", "1", "0B"],
+        vec!["vimg", "latest"],
+    ] {
+        assert!(
+            rows.iter().any(|r| r.starts_with(&want)),
+            "{want:?} in {out}"
+        );
+    }
+    let c = rows.iter().find(|r| r.last() == Some(&"c")).unwrap();
+    assert_eq!(c[1..4], ["vimg", "\"true\"", "2"], "{out}");
+    // Reclaimable is what the prunes then free.
     b.ok(&["rm", "c"]);
-    b.ok(&["volume", "rm", "dfv", "used"]);
+    let images = df_reclaimable(&b, "Images");
+    let volumes = df_reclaimable(&b, "Local Volumes");
+    assert_ne!(images, "0B");
+    assert_eq!(
+        total_reclaimed(&b.ok(&["image", "prune", "-a", "-f"])),
+        images
+    );
+    assert_eq!(
+        total_reclaimed(&b.ok(&["volume", "prune", "-a", "-f"])),
+        volumes
+    );
+    assert!(b.ok(&["volume", "ls", "-q"]).is_empty());
 }
