@@ -213,6 +213,12 @@ fn cp_goes_through_volumes_and_binds() {
         std::fs::read_to_string(host.join("new")).unwrap(),
         "copied in\n"
     );
+    // Docker's words for a missing path, naming the container as given.
+    let e = b.fails(&["cp", "c:/data/nosuch", "-"], 1);
+    assert_eq!(
+        e,
+        "Error: Could not find the file /data/nosuch in container c"
+    );
     // Not into a read-only mount.
     let e = b.fails(&["cp", f.to_str().unwrap(), "c:/robind/"], 1);
     assert!(e.contains("mounted volume is marked read-only"), "{e}");

@@ -53,20 +53,24 @@ impl Engine {
             (CopyEnd::Container(name, path), CopyEnd::Stream) => {
                 let c = self.container(name)?;
                 let mounts = copy_mounts(&c);
-                Ok(self.layers.copy_out(c.id.as_str(), path, &mounts, stdout)?)
+                self.layers
+                    .copy_out(c.id.as_str(), path, &mounts, stdout)
+                    .map_err(cp_err(name))
             }
             (CopyEnd::Container(name, path), CopyEnd::Host(dest)) => {
                 let c = self.container(name)?;
-                self.copy_to_host(c.id.as_str(), &copy_mounts(&c), path, dest)
+                self.copy_to_host(name, c.id.as_str(), &copy_mounts(&c), path, dest)
             }
             (CopyEnd::Stream, CopyEnd::Container(name, dir)) => {
                 let c = self.container(name)?;
                 let mounts = copy_mounts(&c);
-                Ok(self.layers.copy_in(c.id.as_str(), dir, &mounts, stdin)?)
+                self.layers
+                    .copy_in(c.id.as_str(), dir, &mounts, stdin)
+                    .map_err(cp_err(name))
             }
             (CopyEnd::Host(src), CopyEnd::Container(name, dest)) => {
                 let c = self.container(name)?;
-                self.copy_from_host(c.id.as_str(), &copy_mounts(&c), src, dest)
+                self.copy_from_host(name, c.id.as_str(), &copy_mounts(&c), src, dest)
             }
             _ => Err(EngineError::Invalid(
                 "copying between containers, or between two local paths, is not supported: one side must be CONTAINER:PATH".into(),
@@ -76,6 +80,7 @@ impl Engine {
 
     fn copy_to_host(
         &self,
+        user: &str,
         id: &str,
         mounts: &[MountSource],
         path: &Path,
@@ -121,7 +126,7 @@ impl Engine {
                     source: std::io::Error::other("copy panicked"),
                 })
             });
-            produced.map_err(EngineError::from).and(unpacked)
+            produced.map_err(cp_err(user)).and(unpacked)
         });
         if let Some(final_path) = rename_to {
             let base = path
@@ -140,6 +145,7 @@ impl Engine {
 
     fn copy_from_host(
         &self,
+        user: &str,
         id: &str,
         mounts: &[MountSource],
         src: &Path,
@@ -152,7 +158,10 @@ impl Engine {
         let asserts_dir = raw.ends_with(b"/") || raw.ends_with(b"/.");
         // Into an existing directory under the source's own name; otherwise
         // as `dest` itself, in its parent.
-        let found = self.layers.path_is_dir(id, dest, mounts)?;
+        let found = self
+            .layers
+            .path_is_dir(id, dest, mounts)
+            .map_err(cp_err(user))?;
         if found.is_some_and(|(_, read_only)| read_only) {
             return Err(EngineError::Invalid(
                 "mounted volume is marked read-only".into(),
@@ -199,7 +208,7 @@ impl Engine {
             let produced = producer
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("copy panicked")));
-            unpacked?;
+            unpacked.map_err(cp_err(user))?;
             produced.context(|| format!("read {}", src.display()))
         })
     }
@@ -219,4 +228,15 @@ fn copy_mounts(c: &crate::containers::Container) -> Vec<MountSource> {
             read_only: m.read_only,
         })
         .collect()
+}
+
+/// A storage error of `cp`, naming the container as the user did (Docker:
+/// "Could not find the file /x in container NAME").
+fn cp_err(user: &str) -> impl Fn(berth_storage::Error) -> EngineError + '_ {
+    move |e| match e {
+        berth_storage::Error::NoSuchPath { path, .. } => EngineError::NotFound(format!(
+            "Could not find the file {path} in container {user}"
+        )),
+        e => e.into(),
+    }
 }
