@@ -9,8 +9,9 @@ mod common;
 
 use common::*;
 
-/// busybox plus `/data` (999:999, 0700, holding `f` and `sub/g`) and
-/// `/vol/imgfile`, imported as `vimg` with `VOLUME /vol`.
+/// busybox plus `/data` (999:999, 0700, holding `f` and `sub/g`),
+/// `/vol/imgfile` and `/varrun -> /rundir`, imported as `vimg` with
+/// `VOLUME /vol`.
 fn with_volume_image() -> Berth {
     let b = Berth::new();
     let mut out = tar::Builder::new(Vec::new());
@@ -48,6 +49,15 @@ fn with_volume_image() -> Berth {
     add("data/sub/g", false, b"x\n", 999, 0o644);
     add("vol", true, b"", 0, 0o755);
     add("vol/imgfile", false, b"img\n", 0, 0o644);
+    add("rundir", true, b"", 0, 0o755);
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_size(0);
+    out.append_link(&mut h, "varrun", "/rundir").unwrap();
     let tar = b.scratch().join("vimg.tar");
     std::fs::write(&tar, out.into_inner().unwrap()).unwrap();
     b.ok(&[
@@ -255,8 +265,38 @@ fn cp_goes_through_volumes_and_binds() {
         1,
         "cp wrote on the host through a symlink"
     );
+    // A tree copied in across a mount point: the part under the volume
+    // goes into the volume (Docker's cp too).
+    let tree = b.scratch().join("tree");
+    std::fs::create_dir_all(tree.join("data")).unwrap();
+    std::fs::create_dir_all(tree.join("top")).unwrap();
+    std::fs::write(tree.join("data/across"), "a\n").unwrap();
+    std::fs::write(tree.join("top/t"), "t\n").unwrap();
+    b.ok(&["cp", &format!("{}/.", tree.display()), "c:/"]);
+    assert_eq!(
+        b.ok(&["exec", "c", "cat", "/data/across", "/top/t"]),
+        "a\nt\n"
+    );
     b.ok(&["rm", "-f", "c"]);
-    b.ok(&["volume", "rm", "cpv"]);
+    let out = b.ok(&["run", "--rm", "-v", "cpv:/x", "vimg", "cat", "/x/across"]);
+    assert_eq!(out, "a\n");
+    // A volume mounted through a symlink (/varrun -> /rundir) is where the
+    // container sees it, for cp as well.
+    b.ok(&[
+        "create",
+        "--name",
+        "s",
+        "-v",
+        "symv:/varrun",
+        "vimg",
+        "true",
+    ]);
+    b.ok(&["cp", f.to_str().unwrap(), "s:/rundir/"]);
+    b.ok(&["cp", f.to_str().unwrap(), "s:/varrun/other"]);
+    let out = b.ok(&["run", "--rm", "-v", "symv:/x", "vimg", "ls", "/x"]);
+    assert_eq!(out, "new\nother\n");
+    b.ok(&["rm", "s"]);
+    b.ok(&["volume", "rm", "cpv", "symv"]);
 }
 
 /// The RECLAIMABLE cell of `system df`'s row `kind`, without its share.

@@ -167,7 +167,12 @@ impl Engine {
                 "mounted volume is marked read-only".into(),
             ));
         }
+        // `SRC/.` (Docker): a directory's contents, not the directory, go
+        // into an existing directory.
+        let contents = md.is_dir() && src.as_os_str().as_encoded_bytes().ends_with(b"/.");
+        let into_existing = found.is_some_and(|(is_dir, _)| is_dir) && contents;
         let (dir, name) = match found.map(|(is_dir, _)| is_dir) {
+            Some(true) if into_existing => (dest.to_path_buf(), PathBuf::new()),
             Some(false) | None if asserts_dir && !md.is_dir() => {
                 return Err(EngineError::Invalid("no such directory".into()))
             }
@@ -197,7 +202,16 @@ impl Engine {
             let producer = s.spawn(move || -> std::io::Result<()> {
                 let mut b = tar::Builder::new(std::io::BufWriter::new(w));
                 b.follow_symlinks(false);
-                if md.is_dir() {
+                if into_existing {
+                    for e in std::fs::read_dir(src)? {
+                        let e = e?;
+                        if e.file_type()?.is_dir() {
+                            b.append_dir_all(e.file_name(), e.path())?;
+                        } else {
+                            b.append_path_with_name(e.path(), e.file_name())?;
+                        }
+                    }
+                } else if md.is_dir() {
                     b.append_dir_all(&name, src)?;
                 } else {
                     b.append_path_with_name(src, &name)?;

@@ -43,9 +43,9 @@ pub(crate) struct Found {
 }
 
 /// The container's root directory and its mounts.
-pub(crate) struct View<'a> {
+pub(crate) struct View {
     pub root: OwnedFd,
-    pub mounts: &'a [MountSource],
+    pub mounts: Vec<MountSource>,
 }
 
 struct Step {
@@ -54,7 +54,7 @@ struct Step {
     read_only: bool,
 }
 
-fn clean(p: &Path) -> PathBuf {
+pub(crate) fn clean(p: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in p.components() {
         match c {
@@ -68,7 +68,35 @@ fn clean(p: &Path) -> PathBuf {
     out
 }
 
-impl View<'_> {
+impl View {
+    /// The view of `root` with `mounts`, each destination resolved as the
+    /// runtime mounts it: through the symlinks of the rootfs and of the
+    /// mounts before it (`-v v:/var/run` over a `/var/run -> /run` is seen
+    /// at `/run`).
+    pub fn new(root: OwnedFd, mounts: &[MountSource]) -> View {
+        let mut view = View {
+            root,
+            mounts: Vec::new(),
+        };
+        for m in mounts {
+            let mut m = m.clone();
+            let dest = clean(&m.destination);
+            m.destination = match view.resolve(&dest, true) {
+                Ok(found) => found.path,
+                // A mount point the runtime has not made yet.
+                Err(_) => match (dest.parent(), dest.file_name()) {
+                    (Some(parent), Some(n)) => view
+                        .resolve(parent, true)
+                        .map(|f| f.path.join(n))
+                        .unwrap_or(dest),
+                    _ => dest,
+                },
+            };
+            view.mounts.push(m);
+        }
+        view
+    }
+
     /// The mount whose destination is container path `p` (the last one
     /// given wins, as the later mount covers the earlier).
     fn mount_at(&self, p: &Path) -> Option<&MountSource> {
@@ -90,7 +118,7 @@ impl View<'_> {
     /// directory or the path the user bound, symlinks there resolved as
     /// the mount itself resolved them): a directory as itself (`.`), a file
     /// as its name in its directory.
-    fn open_mount(m: &MountSource) -> io::Result<(OwnedFd, OsString)> {
+    pub(crate) fn open_mount(m: &MountSource) -> io::Result<(OwnedFd, OsString)> {
         let src = std::fs::canonicalize(&m.source)?;
         let open = |p: &Path| {
             std::fs::File::options()
@@ -233,7 +261,7 @@ impl Found {
 /// mounts lie: an entry at a mount's destination is the mount's root (a
 /// volume's contents, not the empty directory under it).
 pub(crate) fn write_tree<W: std::io::Write>(
-    view: &View<'_>,
+    view: &View,
     tw: &mut crate::diff::TarWriter<W>,
     dir: BorrowedFd<'_>,
     rel: &Path,
@@ -244,7 +272,7 @@ pub(crate) fn write_tree<W: std::io::Write>(
     }
     let mut names = node::list(dir)?;
     // A mount point a container that never ran does not have yet.
-    for m in view.mounts {
+    for m in &view.mounts {
         let d = clean(&m.destination);
         if let (Some(parent), Some(n)) = (d.parent(), d.file_name()) {
             if parent == cpath {
@@ -267,4 +295,79 @@ pub(crate) fn write_tree<W: std::io::Write>(
         }
     }
     Ok(())
+}
+
+/// Where an entry of a tar unpacked at container path `top` belongs: the
+/// index of the deepest region (a container path) holding it, and its path
+/// below that region's root (empty for the root itself).
+fn region_of(regions: &[PathBuf], top: &Path, rel: &Path) -> Option<(usize, PathBuf)> {
+    let cpath = clean(&top.join(rel));
+    let (i, root) = regions
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| cpath.starts_with(r))
+        .max_by_key(|(_, r)| r.components().count())?;
+    cpath
+        .strip_prefix(root)
+        .ok()
+        .map(|sub| (i, sub.to_path_buf()))
+}
+
+/// Splits the tar `spool` (to be unpacked at container path `top`) into one
+/// tar per region: entries in a region (and not in a deeper one) with their
+/// paths made relative to its root. A region's root entry itself is left
+/// out (a volume keeps its own owner and mode), as is a hard link to
+/// another region.
+pub(crate) fn split_tar(
+    spool: &mut std::fs::File,
+    top: &Path,
+    regions: &[PathBuf],
+) -> io::Result<Vec<Option<std::fs::File>>> {
+    use std::io::{Seek, SeekFrom};
+    spool.seek(SeekFrom::Start(0))?;
+    let mut builders: Vec<Option<tar::Builder<std::fs::File>>> =
+        regions.iter().map(|_| None).collect();
+    let mut archive = tar::Archive::new(&mut *spool);
+    for e in archive.entries()? {
+        let mut e = e?;
+        let rel = e.path()?.into_owned();
+        let Some((i, sub)) = region_of(regions, top, &rel) else {
+            continue;
+        };
+        if sub.as_os_str().is_empty() {
+            continue;
+        }
+        let b = match &mut builders[i] {
+            Some(b) => b,
+            slot => slot.insert(tar::Builder::new(tempfile::tempfile()?)),
+        };
+        let mut h = e.header().clone();
+        match h.entry_type() {
+            tar::EntryType::Symlink => {
+                let target = e.link_name()?.map(|t| t.into_owned()).unwrap_or_default();
+                b.append_link(&mut h, &sub, &target)?;
+            }
+            tar::EntryType::Link => {
+                let target = e.link_name()?.map(|t| t.into_owned()).unwrap_or_default();
+                match region_of(regions, top, &target) {
+                    Some((j, t)) if j == i && !t.as_os_str().is_empty() => {
+                        b.append_link(&mut h, &sub, &t)?
+                    }
+                    _ => continue,
+                }
+            }
+            _ => b.append_data(&mut h, &sub, &mut e)?,
+        }
+    }
+    builders
+        .into_iter()
+        .map(|b| {
+            b.map(|b| {
+                let mut f = b.into_inner()?;
+                f.seek(SeekFrom::Start(0))?;
+                Ok(f)
+            })
+            .transpose()
+        })
+        .collect()
 }

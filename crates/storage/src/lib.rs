@@ -1240,13 +1240,10 @@ impl LayerStore {
 
     /// Container `name`'s filesystem as `cp` sees it: the mounted rootfs
     /// with `mounts` over it.
-    fn view<'a>(&self, name: &str, mounts: &'a [MountSource]) -> Result<inside::View<'a>> {
+    fn view(&self, name: &str, mounts: &[MountSource]) -> Result<inside::View> {
         let rootfs = self.mount_container(name)?;
         let root = fs::File::open(&rootfs).map_err(|e| Error::io(&rootfs, e))?;
-        Ok(inside::View {
-            root: root.into(),
-            mounts,
-        })
+        Ok(inside::View::new(root.into(), mounts))
     }
 
     /// A path that is not there is `NoSuchPath`.
@@ -1315,11 +1312,51 @@ impl LayerStore {
         let fd = found
             .open(OFlag::O_PATH | OFlag::O_DIRECTORY)
             .map_err(|e| Self::lookup_error(name, dir, e))?;
-        let target = PathBuf::from(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&fd)
-        ));
-        extract::unpack(&target, "copy", Whiteouts::Literal, tar).map(drop)
+        let at = |fd: &std::os::fd::OwnedFd| {
+            PathBuf::from(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(fd)
+            ))
+        };
+        if !view.mounts_below(&found.path) {
+            return extract::unpack(&at(&fd), "copy", Whiteouts::Literal, tar).map(drop);
+        }
+        // Directory mounts below the target: the tar is spooled, then each
+        // part unpacked where the container sees it (a volume's part into
+        // the volume). A file bound below is written as Docker's would not
+        // either (it replaces the file in the layer under the bind).
+        let mut tar = tar;
+        let mut spool = tempfile::tempfile().map_err(|e| Error::io(dir, e))?;
+        io::copy(&mut tar, &mut spool).map_err(|e| Error::io(dir, e))?;
+        let mut regions = vec![found.path.clone()];
+        let mut fds = vec![(fd, false)];
+        for m in &view.mounts {
+            let d = m.destination.clone();
+            if d == found.path || !d.starts_with(&found.path) || regions.contains(&d) {
+                continue;
+            }
+            if let Ok((mfd, n)) = inside::View::open_mount(m) {
+                if n == "." {
+                    regions.push(d);
+                    fds.push((mfd, m.read_only));
+                }
+            }
+        }
+        let parts =
+            inside::split_tar(&mut spool, &found.path, &regions).map_err(|e| Error::io(dir, e))?;
+        if let Some(i) = parts
+            .iter()
+            .zip(&fds)
+            .position(|(p, (_, ro))| p.is_some() && *ro)
+        {
+            return Err(Error::ReadOnlyMount(regions[i].display().to_string()));
+        }
+        for (part, (fd, _)) in parts.into_iter().zip(&fds) {
+            if let Some(part) = part {
+                extract::unpack(&at(fd), "copy", Whiteouts::Literal, part)?;
+            }
+        }
+        Ok(())
     }
 
     /// `docker cp CONTAINER:PATH -`: `path` (a file, a symlink as such, or a
