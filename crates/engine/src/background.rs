@@ -352,8 +352,9 @@ impl Engine {
         let id = self.create(opts)?;
         if let Err(e) = self.start(id.as_str()) {
             if opts.auto_remove {
-                if let Ok(c) = self.containers.resolve(id.as_str()) {
-                    if self.remove_container(&id).is_ok() {
+                let c = self.containers.resolve(id.as_str()).ok();
+                if self.remove_container(&id).is_ok() {
+                    if let Some(c) = c {
                         self.remove_anonymous_volumes(&c);
                     }
                 }

@@ -264,9 +264,10 @@ impl Engine {
         let id = self.create(opts)?;
         let res = self.start_foreground(&id, rm);
         if rm {
-            if let Ok(c) = self.containers.resolve(id.as_str()) {
-                // Docker removes an --rm container's anonymous volumes with it.
-                if self.remove_container(&id).is_ok() {
+            let c = self.containers.resolve(id.as_str()).ok();
+            // Docker removes an --rm container's anonymous volumes with it.
+            if self.remove_container(&id).is_ok() {
+                if let Some(c) = c {
                     self.remove_anonymous_volumes(&c);
                 }
             }
