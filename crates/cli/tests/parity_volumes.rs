@@ -172,6 +172,12 @@ fn run_rm_removes_the_anonymous_volumes() {
     wait_until(30, "its anonymous volumes to go", || {
         volumes(&b) == ["keep"]
     });
+    // `rm -f` of an --rm container without -v keeps them (Docker 20.10 too).
+    b.ok(&["run", "-d", "--rm", "--name", "rr", "vimg", "sleep", "100"]);
+    b.ok(&["rm", "-f", "rr"]);
+    assert_eq!(volumes(&b).len(), 2);
+    b.ok(&["volume", "prune", "-f"]);
+    assert_eq!(volumes(&b), ["keep"]);
     // Without --rm they stay until `rm -v`.
     b.ok(&["run", "--name", "c", "-v", "/x", "vimg", "true"]);
     assert_eq!(volumes(&b).len(), 3);

@@ -299,11 +299,7 @@ impl Engine {
                 .status();
         }
         self.network_stop(c);
-        self.remove_container(&c.id)?;
-        if c.config.auto_remove {
-            self.remove_anonymous_volumes(c);
-        }
-        Ok(())
+        self.remove_container(&c.id)
     }
 
     /// The health file the monitor keeps (Docker's State.Health), if the
@@ -590,8 +586,11 @@ impl Engine {
         self.event("die", &c, &[("exitCode", code.to_string())]);
         if c.config.auto_remove {
             self.remove_container(&c.id)?;
-            // Docker removes an --rm container's anonymous volumes with it.
-            self.remove_anonymous_volumes(&c);
+            // Docker removes an --rm container's anonymous volumes with it,
+            // unless `rm` (without -v) is what removes it.
+            if !matches!(c.intent, Some(crate::containers::Intent::Remove(_))) {
+                self.remove_anonymous_volumes(&c);
+            }
         }
         Ok(())
     }
@@ -1075,9 +1074,10 @@ impl Engine {
         // Whether or not it worked: no lock file is left in RUN/locks.
         claim.done();
         removed?;
-        if volumes || c.config.auto_remove {
-            // `rm -v` (and an --rm container's removal): the container's
-            // anonymous volumes; named ones stay, as in Docker.
+        if volumes {
+            // `rm -v`: the container's anonymous volumes; named ones stay,
+            // as in Docker (an --rm container removed by `rm` without -v
+            // keeps them too).
             self.remove_anonymous_volumes(&c);
         }
         Ok(())
