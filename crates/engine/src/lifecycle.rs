@@ -264,8 +264,13 @@ impl Engine {
         let id = self.create(opts)?;
         let res = self.start_foreground(&id, rm);
         if rm {
-            let c = self.containers.resolve(id.as_str()).ok();
-            // Docker removes an --rm container's anonymous volumes with it.
+            // Docker removes an --rm container's anonymous volumes with it
+            // (not when `rm` without -v removes it meanwhile).
+            let c = self
+                .containers
+                .resolve(id.as_str())
+                .ok()
+                .filter(|c| !matches!(c.intent, Some(crate::containers::Intent::Remove(_))));
             if self.remove_container(&id).is_ok() {
                 if let Some(c) = c {
                     self.remove_anonymous_volumes(&c);
