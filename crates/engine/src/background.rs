@@ -399,7 +399,12 @@ impl Engine {
         let id = self.create(opts)?;
         if let Err(e) = self.start(id.as_str()) {
             if opts.auto_remove {
-                let _ = self.remove_container(&id);
+                let c = self.containers.resolve(id.as_str()).ok();
+                if self.remove_container(&id).is_ok() {
+                    if let Some(c) = c {
+                        self.remove_anonymous_volumes(&c);
+                    }
+                }
             }
             return Err(e);
         }
@@ -712,6 +717,11 @@ impl Engine {
         }
         if c.config.auto_remove {
             self.remove_container(&c.id)?;
+            // Docker removes an --rm container's anonymous volumes with it,
+            // unless `rm` (without -v) is what removes it.
+            if !matches!(c.intent, Some(crate::containers::Intent::Remove(_))) {
+                self.remove_anonymous_volumes(&c);
+            }
         }
         Ok(())
     }
@@ -1280,16 +1290,10 @@ impl Engine {
         claim.done();
         removed?;
         if volumes {
-            // `rm -v`: the container's anonymous volumes (generated names);
-            // named ones stay, as in Docker.
-            for m in &c.config.host.mounts {
-                if let Some(n) = m.name.as_deref() {
-                    let anonymous = n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit());
-                    if m.typ == "volume" && anonymous {
-                        let _ = self.volume_rm(n, false);
-                    }
-                }
-            }
+            // `rm -v`: the container's anonymous volumes; named ones stay,
+            // as in Docker (an --rm container removed by `rm` without -v
+            // keeps them too).
+            self.remove_anonymous_volumes(&c);
         }
         Ok(())
     }

@@ -84,7 +84,7 @@ impl Workspace<'_> {
     /// Unpacks `tar` into directory `dir` (inside the rootfs; it must
     /// exist), with the safety of a layer: nothing lands outside.
     pub fn copy_in(&self, dir: &Path, tar: impl Read) -> Result<()> {
-        Ok(self.engine.layers.copy_in(&self.name, dir, tar)?)
+        Ok(self.engine.layers.copy_in(&self.name, dir, &[], tar)?)
     }
 }
 
@@ -244,10 +244,12 @@ impl Engine {
         self.root.join("build-cache")
     }
 
-    /// The bytes the cache mounts' directories hold (`system df`'s Build
-    /// Cache).
-    pub fn build_cache_usage(&self) -> u64 {
-        berth_lease::disk_usage(&self.build_cache_dir())
+    /// How many cache mounts' directories there are and the bytes they
+    /// hold (`system df`'s Build Cache).
+    pub fn build_cache_usage(&self) -> (usize, u64) {
+        let dir = self.build_cache_dir();
+        let count = std::fs::read_dir(&dir).map(|rd| rd.count()).unwrap_or(0);
+        (count, berth_lease::disk_usage(&dir))
     }
 
     /// `builder prune` (and `system prune`): removes the cache mounts'

@@ -1,10 +1,13 @@
 //! `berth cp`: files between a container's filesystem and the host (or a
 //! tar stream on stdin/stdout), in either direction. Inside the container
-//! every path is resolved as if its rootfs were `/` and entries are written
-//! without following symlinks (the storage crate does both).
+//! every path is resolved as if its rootfs were `/`, through its volumes and
+//! bind mounts (a path in a volume reads and writes the volume, running or
+//! not), and entries are written without following symlinks (the storage
+//! crate does both: no symlink leads out of the container's view).
 
 use crate::error::{Context, EngineError, Result};
 use crate::Engine;
+use berth_storage::MountSource;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -49,19 +52,25 @@ impl Engine {
         match (from, to) {
             (CopyEnd::Container(name, path), CopyEnd::Stream) => {
                 let c = self.container(name)?;
-                Ok(self.layers.copy_out(c.id.as_str(), path, stdout)?)
+                let mounts = copy_mounts(&c);
+                self.layers
+                    .copy_out(c.id.as_str(), path, &mounts, stdout)
+                    .map_err(cp_err(name))
             }
             (CopyEnd::Container(name, path), CopyEnd::Host(dest)) => {
                 let c = self.container(name)?;
-                self.copy_to_host(c.id.as_str(), path, dest)
+                self.copy_to_host(name, c.id.as_str(), &copy_mounts(&c), path, dest)
             }
             (CopyEnd::Stream, CopyEnd::Container(name, dir)) => {
                 let c = self.container(name)?;
-                Ok(self.layers.copy_in(c.id.as_str(), dir, stdin)?)
+                let mounts = copy_mounts(&c);
+                self.layers
+                    .copy_in(c.id.as_str(), dir, &mounts, stdin)
+                    .map_err(cp_err(name))
             }
             (CopyEnd::Host(src), CopyEnd::Container(name, dest)) => {
                 let c = self.container(name)?;
-                self.copy_from_host(c.id.as_str(), src, dest)
+                self.copy_from_host(name, c.id.as_str(), &copy_mounts(&c), src, dest)
             }
             _ => Err(EngineError::Invalid(
                 "copying between containers, or between two local paths, is not supported: one side must be CONTAINER:PATH".into(),
@@ -69,7 +78,14 @@ impl Engine {
         }
     }
 
-    fn copy_to_host(&self, id: &str, path: &Path, dest: &Path) -> Result<()> {
+    fn copy_to_host(
+        &self,
+        user: &str,
+        id: &str,
+        mounts: &[MountSource],
+        path: &Path,
+        dest: &Path,
+    ) -> Result<()> {
         let (into, rename_to) = if dest.is_dir() {
             (dest.to_path_buf(), None)
         } else {
@@ -94,7 +110,7 @@ impl Engine {
         let res = std::thread::scope(|s| {
             let producer = s.spawn(move || {
                 let mut w = std::io::BufWriter::new(w);
-                let res = store.copy_out(id, path, &mut w);
+                let res = store.copy_out(id, path, mounts, &mut w);
                 let _ = w.flush();
                 res
             });
@@ -110,7 +126,7 @@ impl Engine {
                     source: std::io::Error::other("copy panicked"),
                 })
             });
-            produced.map_err(EngineError::from).and(unpacked)
+            produced.map_err(cp_err(user)).and(unpacked)
         });
         if let Some(final_path) = rename_to {
             let base = path
@@ -127,7 +143,14 @@ impl Engine {
         res
     }
 
-    fn copy_from_host(&self, id: &str, src: &Path, dest: &Path) -> Result<()> {
+    fn copy_from_host(
+        &self,
+        user: &str,
+        id: &str,
+        mounts: &[MountSource],
+        src: &Path,
+        dest: &Path,
+    ) -> Result<()> {
         let md = std::fs::symlink_metadata(src).context(|| format!("lstat {}", src.display()))?;
         // `DIR/` (or `DIR/.`) asserts a directory: a file is never written in
         // its place (not over a symlink that leads nowhere either).
@@ -135,7 +158,21 @@ impl Engine {
         let asserts_dir = raw.ends_with(b"/") || raw.ends_with(b"/.");
         // Into an existing directory under the source's own name; otherwise
         // as `dest` itself, in its parent.
-        let (dir, name) = match self.layers.path_is_dir(id, dest)? {
+        let found = self
+            .layers
+            .path_is_dir(id, dest, mounts)
+            .map_err(cp_err(user))?;
+        if found.is_some_and(|(_, read_only)| read_only) {
+            return Err(EngineError::Invalid(
+                "mounted volume is marked read-only".into(),
+            ));
+        }
+        // `SRC/.` (Docker): a directory's contents, not the directory, go
+        // into an existing directory.
+        let contents = md.is_dir() && src.as_os_str().as_encoded_bytes().ends_with(b"/.");
+        let into_existing = found.is_some_and(|(is_dir, _)| is_dir) && contents;
+        let (dir, name) = match found.map(|(is_dir, _)| is_dir) {
+            Some(true) if into_existing => (dest.to_path_buf(), PathBuf::new()),
             Some(false) | None if asserts_dir && !md.is_dir() => {
                 return Err(EngineError::Invalid("no such directory".into()))
             }
@@ -165,19 +202,55 @@ impl Engine {
             let producer = s.spawn(move || -> std::io::Result<()> {
                 let mut b = tar::Builder::new(std::io::BufWriter::new(w));
                 b.follow_symlinks(false);
-                if md.is_dir() {
+                if into_existing {
+                    for e in std::fs::read_dir(src)? {
+                        let e = e?;
+                        if e.file_type()?.is_dir() {
+                            b.append_dir_all(e.file_name(), e.path())?;
+                        } else {
+                            b.append_path_with_name(e.path(), e.file_name())?;
+                        }
+                    }
+                } else if md.is_dir() {
                     b.append_dir_all(&name, src)?;
                 } else {
                     b.append_path_with_name(src, &name)?;
                 }
                 b.into_inner()?.flush()
             });
-            let unpacked = store.copy_in(id, &dir, r);
+            let unpacked = store.copy_in(id, &dir, mounts, r);
             let produced = producer
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("copy panicked")));
-            unpacked?;
+            unpacked.map_err(cp_err(user))?;
             produced.context(|| format!("read {}", src.display()))
         })
+    }
+}
+
+/// The container's volumes and binds as `cp` resolves paths through them
+/// (tmpfs mounts live only in a running container's namespace: left out).
+fn copy_mounts(c: &crate::containers::Container) -> Vec<MountSource> {
+    c.config
+        .host
+        .mounts
+        .iter()
+        .filter(|m| matches!(m.typ.as_str(), "volume" | "bind") && !m.source.is_empty())
+        .map(|m| MountSource {
+            destination: PathBuf::from(&m.destination),
+            source: PathBuf::from(&m.source),
+            read_only: m.read_only,
+        })
+        .collect()
+}
+
+/// A storage error of `cp`, naming the container as the user did (Docker:
+/// "Could not find the file /x in container NAME").
+fn cp_err(user: &str) -> impl Fn(berth_storage::Error) -> EngineError + '_ {
+    move |e| match e {
+        berth_storage::Error::NoSuchPath { path, .. } => EngineError::NotFound(format!(
+            "Could not find the file {path} in container {user}"
+        )),
+        e => e.into(),
     }
 }

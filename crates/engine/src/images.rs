@@ -48,16 +48,60 @@ pub struct HistoryRow {
     pub comment: String,
 }
 
+/// `system df`: Docker 20.10's counts. Reclaimable is what the prunes then
+/// free: layers no container's image needs (`image prune -a`), stopped
+/// containers' writable layers, volumes no container uses (`volume prune -a`).
 #[derive(Debug, Clone, Default)]
 pub struct DiskUsage {
+    /// Images as `images` lists them (a build's intermediate ones left out).
     pub images: usize,
     pub images_active: usize,
+    /// Every layer once (Docker's LayersSize).
     pub images_size: u64,
     pub images_reclaimable: u64,
     pub containers: usize,
     pub containers_active: usize,
     pub containers_size: u64,
     pub containers_reclaimable: u64,
+    pub volumes: usize,
+    pub volumes_active: usize,
+    pub volumes_size: u64,
+    pub volumes_reclaimable: u64,
+    /// `df -v`'s rows.
+    pub image_rows: Vec<DfImage>,
+    pub container_rows: Vec<DfContainer>,
+    pub volume_rows: Vec<DfVolume>,
+}
+
+/// An image in `system df -v`.
+#[derive(Debug, Clone)]
+pub struct DfImage {
+    /// Its first tag, as `repository` and `tag` (`<none>` when untagged).
+    pub repository: String,
+    pub tag: String,
+    /// `sha256:…`
+    pub id: String,
+    pub created: SystemTime,
+    pub size: u64,
+    pub shared_size: u64,
+    pub containers: usize,
+}
+
+/// A container in `system df -v`.
+#[derive(Debug, Clone)]
+pub struct DfContainer {
+    pub summary: crate::ContainerSummary,
+    /// Its volume mounts (Docker: the mounts of the local driver).
+    pub local_volumes: usize,
+}
+
+/// A volume in `system df -v`.
+#[derive(Debug, Clone)]
+pub struct DfVolume {
+    pub name: String,
+    /// The containers that use it.
+    pub links: usize,
+    pub size: u64,
 }
 
 pub(crate) fn parse_time(s: Option<&str>) -> SystemTime {
@@ -566,44 +610,141 @@ impl Engine {
     /// `system df`.
     pub fn disk_usage(&self) -> Result<DiskUsage> {
         let mut u = DiskUsage::default();
-        let containers = self.containers.list()?;
-        let used: std::collections::HashSet<&str> =
-            containers.iter().map(|c| c.image_id.as_str()).collect();
-        let mut seen = std::collections::HashSet::new();
+        let records = self.containers.list()?;
+        // Images: those `images` lists, each once; the size is every layer
+        // once; what no container's image needs is reclaimable.
+        let mut users: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for c in &records {
+            *users.entry(c.image_id.as_str()).or_default() += 1;
+        }
+        let listed: HashSet<String> = self
+            .images(None, false)?
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        let mut seen = HashSet::new();
         for s in self.images.list()? {
-            if !seen.insert(s.id.clone()) {
+            let id = s.id.to_string();
+            if !listed.contains(&id) || !seen.insert(id.clone()) {
                 continue;
             }
+            let containers = users.get(id.as_str()).copied().unwrap_or(0);
             u.images += 1;
-            let active = used.contains(s.id.to_string().as_str());
-            if active {
+            if containers > 0 {
                 u.images_active += 1;
             }
-            // Shared layers count once in the total, and are not reclaimable
-            // while another image needs them.
-            let unique = s.size.saturating_sub(s.shared_size);
-            u.images_size += unique;
-            if !active {
-                u.images_reclaimable += unique;
+            let (repository, tag) = match s.repo_tags.first() {
+                Some(r) => (r.familiar_name(), r.tag().unwrap_or("<none>").to_owned()),
+                None => ("<none>".to_owned(), "<none>".to_owned()),
+            };
+            u.image_rows.push(DfImage {
+                repository,
+                tag,
+                id,
+                created: parse_time(s.created.as_deref()),
+                size: s.size,
+                shared_size: s.shared_size,
+                containers,
+            });
+        }
+        u.image_rows.sort_by_key(|i| std::cmp::Reverse(i.created));
+        // The size is every layer once plus the blobs berth keeps beside
+        // them (the compressed layers, configs, manifests: what a prune
+        // frees too). Reclaimable: what no container's image, nor an
+        // ancestor of one (kept as a parent), needs.
+        let layers = self.images.layers()?;
+        let mut all_images = Vec::new();
+        let mut seen_ids = HashSet::new();
+        for s in self.images.list()? {
+            if seen_ids.insert(s.id.clone()) {
+                if let Ok(img) = self.images.get(&s.id) {
+                    all_images.push(img);
+                }
             }
         }
-        let shared: u64 = self
-            .images
-            .layers()?
+        let blobs_of = |img: &Image| -> Vec<Digest> {
+            let mut b = vec![img.id.clone()];
+            b.extend(img.manifest_digest.clone());
+            b.extend(img.layers.iter().map(|l| l.blob_digest.clone()));
+            b
+        };
+        let mut needed_layers: HashSet<Digest> = HashSet::new();
+        let mut needed_blobs: HashSet<Digest> = HashSet::new();
+        let by_id: std::collections::HashMap<String, &Image> =
+            all_images.iter().map(|i| (i.id.to_string(), i)).collect();
+        for id in users.keys() {
+            let mut next = by_id.get(*id).copied();
+            let mut steps = 0;
+            while let Some(img) = next {
+                needed_layers.extend(img.layers.iter().map(|l| l.chain_id.clone()));
+                needed_blobs.extend(blobs_of(img));
+                steps += 1;
+                next = img
+                    .parent
+                    .as_ref()
+                    .and_then(|p| by_id.get(&p.to_string()).copied())
+                    .filter(|_| steps < 1000);
+            }
+        }
+        let all_blobs: HashSet<Digest> = all_images.iter().flat_map(blobs_of).collect();
+        for l in &layers {
+            u.images_size += l.size;
+            if !needed_layers.contains(&l.chain_id) {
+                u.images_reclaimable += l.size;
+            }
+        }
+        for b in &all_blobs {
+            let size = self.blobs.allocated(b);
+            u.images_size += size;
+            if !needed_blobs.contains(b) {
+                u.images_reclaimable += size;
+            }
+        }
+        // Containers: the writable layers; a stopped one's is reclaimable.
+        let volume_mounts: std::collections::HashMap<String, usize> = records
             .iter()
-            .filter(|l| l.refcount > 1)
-            .map(|l| l.size)
-            .sum();
-        u.images_size += shared;
-        for c in &containers {
+            .map(|c| {
+                let n = c
+                    .config
+                    .host
+                    .mounts
+                    .iter()
+                    .filter(|m| m.typ == "volume")
+                    .count();
+                (c.id.to_string(), n)
+            })
+            .collect();
+        for c in self.containers(true)? {
+            let size = c.size_rw.unwrap_or(0);
             u.containers += 1;
-            let size = self.layers.container_size(c.id.as_str()).unwrap_or(0);
             u.containers_size += size;
-            if c.state == crate::containers::State::Running {
+            if matches!(c.state.as_str(), "running" | "paused" | "restarting") {
                 u.containers_active += 1;
             } else {
                 u.containers_reclaimable += size;
             }
+            let local_volumes = volume_mounts.get(c.id.as_str()).copied().unwrap_or(0);
+            u.container_rows.push(DfContainer {
+                summary: c,
+                local_volumes,
+            });
+        }
+        // Volumes: one no container uses is reclaimable.
+        for v in self.volume_list()? {
+            let size = crate::volume_store::dir_size(&v.mountpoint);
+            let links = v.in_use_by.len();
+            u.volumes += 1;
+            u.volumes_size += size;
+            if links > 0 {
+                u.volumes_active += 1;
+            } else {
+                u.volumes_reclaimable += size;
+            }
+            u.volume_rows.push(DfVolume {
+                name: v.name,
+                links,
+                size,
+            });
         }
         Ok(u)
     }

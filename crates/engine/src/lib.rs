@@ -34,7 +34,9 @@ pub use copy::CopyEnd;
 pub use daemon_config::DaemonConfig;
 pub use error::{EngineError, Result};
 pub use filters::{Filters, NetworkSummary};
-pub use images::{DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent};
+pub use images::{
+    DfContainer, DfImage, DfVolume, DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent,
+};
 pub use lifecycle::{human_duration, ContainerSummary, CreateOptions, PROXIED_SIGNALS};
 pub use networking::{labels_text, pseudo_network_id, PSEUDO_NETWORKS};
 pub use options::HostConfig;

@@ -247,6 +247,10 @@ impl Engine {
             let _ = self.containers.remove(&id);
             return Err(e.into());
         }
+        if let Err(e) = self.populate_volumes(&id, &record.config.host) {
+            let _ = self.remove_container(&id);
+            return Err(e);
+        }
         // Docker's volume service announces every volume a container gets,
         // named ones that exist already included, before the container.
         for m in &record.config.host.mounts {
@@ -271,7 +275,18 @@ impl Engine {
         }
         let res = self.start_foreground(&id, rm);
         if rm {
-            let _ = self.remove_container(&id);
+            // Docker removes an --rm container's anonymous volumes with it
+            // (not when `rm` without -v removes it meanwhile).
+            let c = self
+                .containers
+                .resolve(id.as_str())
+                .ok()
+                .filter(|c| !matches!(c.intent, Some(crate::containers::Intent::Remove(_))));
+            if self.remove_container(&id).is_ok() {
+                if let Some(c) = c {
+                    self.remove_anonymous_volumes(&c);
+                }
+            }
         }
         res
     }

@@ -74,6 +74,10 @@ pub struct MountPoint {
     /// Whether a missing bind source is created (`-v`) or an error (`--mount`).
     #[serde(default)]
     pub create_source: bool,
+    /// `nocopy` / `volume-nocopy`: a new volume is not populated from the
+    /// image.
+    #[serde(default)]
+    pub no_copy: bool,
 }
 
 /// `--restart`: Docker's RestartPolicy (stored as its text in
@@ -778,6 +782,7 @@ pub fn volume(s: &str) -> Result<MountPoint> {
         options: Vec::new(),
         name: (!bind && !src.is_empty()).then(|| src.to_owned()),
         create_source: true,
+        no_copy: false,
     };
     let mut rw_given = false;
     for o in mode.split(',').filter(|o| !o.is_empty()) {
@@ -790,7 +795,8 @@ pub fn volume(s: &str) -> Result<MountPoint> {
                 rw_given = true;
             }
             "rw" => rw_given = true,
-            "z" | "Z" | "nocopy" | "copy" => {}
+            "nocopy" => m.no_copy = true,
+            "z" | "Z" | "copy" => {}
             p if PROPAGATIONS.contains(&p) && bind => m.options.push(p.to_owned()),
             _ => return Err(invalid(format!("invalid mode: {mode}"))),
         }
@@ -811,6 +817,7 @@ pub fn mount(s: &str) -> Result<MountPoint> {
     let mut typ = "volume".to_owned();
     let (mut src, mut dst) = (String::new(), String::new());
     let mut ro = false;
+    let mut no_copy = false;
     let mut options = Vec::new();
     let mut tmpfs_opts = Vec::new();
     for field in s.split(',').filter(|f| !f.is_empty()) {
@@ -821,6 +828,7 @@ pub fn mount(s: &str) -> Result<MountPoint> {
         let has_value = field.contains('=');
         match k.as_str() {
             "readonly" | "ro" => ro = parse_bool(&k, v)?,
+            "volume-nocopy" => no_copy = parse_bool(&k, v)?,
             _ if !has_value => {
                 return Err(invalid(format!(
                     "invalid field '{field}' must be a key=value pair"
@@ -833,7 +841,7 @@ pub fn mount(s: &str) -> Result<MountPoint> {
             "bind-propagation" => {
                 return Err(invalid(format!("invalid value for {k}: {v}")));
             }
-            "consistency" | "volume-nocopy" | "bind-nonrecursive" | "volume-label" => {}
+            "consistency" | "bind-nonrecursive" | "volume-label" => {}
             "volume-driver" if v == "local" => {}
             "volume-driver" => {
                 return Err(invalid(format!(
@@ -896,6 +904,7 @@ pub fn mount(s: &str) -> Result<MountPoint> {
             "invalid mount config for type \"{typ}\": tmpfs options are only for type tmpfs"
         )));
     }
+    let no_copy = no_copy && typ == "volume";
     Ok(MountPoint {
         name: (typ == "volume" && !src.is_empty()).then(|| src.clone()),
         typ,
@@ -904,6 +913,7 @@ pub fn mount(s: &str) -> Result<MountPoint> {
         read_only: ro,
         options,
         create_source: false,
+        no_copy,
     })
 }
 
@@ -973,6 +983,7 @@ pub fn tmpfs(s: &str) -> Result<MountPoint> {
         options,
         name: None,
         create_source: false,
+        no_copy: false,
     })
 }
 

@@ -132,14 +132,26 @@ impl Engine {
         let _ = berth_lease::sweep(&dir, TRASH);
     }
 
+    /// The anonymous volumes (generated names) of a container that is gone:
+    /// `rm -v`, and an `--rm` container's end (Docker removes those, never
+    /// named ones). One still in use by another container stays.
+    pub(crate) fn remove_anonymous_volumes(&self, c: &crate::containers::Container) {
+        for m in &c.config.host.mounts {
+            if let Some(n) = m.name.as_deref() {
+                if m.typ == "volume" && is_anonymous(n) {
+                    let _ = self.volume_rm(n, false);
+                }
+            }
+        }
+    }
+
     /// `volume prune`: removes volumes no container uses (anonymous ones
     /// only, unless `all`, as Docker 23+ does). Returns names and bytes freed.
     pub fn volume_prune(&self, all: bool) -> Result<(Vec<String>, u64)> {
         let mut removed = Vec::new();
         let mut freed = 0;
         for v in self.volume_list()? {
-            let anonymous = v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit());
-            if !v.in_use_by.is_empty() || !(all || anonymous) {
+            if !v.in_use_by.is_empty() || !(all || is_anonymous(&v.name)) {
                 continue;
             }
             freed += dir_size(&v.mountpoint);
@@ -150,7 +162,12 @@ impl Engine {
     }
 }
 
-fn dir_size(p: &std::path::Path) -> u64 {
+/// A generated (anonymous) volume name: 64 hex digits.
+pub(crate) fn is_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+pub(crate) fn dir_size(p: &std::path::Path) -> u64 {
     let Ok(md) = std::fs::symlink_metadata(p) else {
         return 0;
     };

@@ -169,6 +169,7 @@ impl Engine {
                     options: Vec::new(),
                     name: None,
                     create_source: true,
+                    no_copy: false,
                 });
             }
         }
@@ -222,6 +223,28 @@ impl Engine {
         run.healthcheck =
             options::merge_healthcheck(run.healthcheck.as_ref(), image.healthcheck.as_ref());
         Ok(run)
+    }
+
+    /// Docker's population of volumes at create: a volume mount (not
+    /// `nocopy`) whose directory is empty gets what the image holds at its
+    /// destination (contents, then the directory's owner and mode). Binds
+    /// never are.
+    pub(crate) fn populate_volumes(&self, id: &ContainerId, h: &options::HostConfig) -> Result<()> {
+        for m in &h.mounts {
+            if m.typ != "volume" || m.no_copy || m.source.is_empty() {
+                continue;
+            }
+            let data = Path::new(&m.source);
+            let empty = std::fs::read_dir(data)
+                .context(|| format!("read {}", data.display()))?
+                .next()
+                .is_none();
+            if empty {
+                self.layers
+                    .populate_volume(id.as_str(), Path::new(&m.destination), data)?;
+            }
+        }
+        Ok(())
     }
 
     /// At start: `container:X` namespace modes become the paths of X's

@@ -20,6 +20,16 @@ pub(crate) fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
     set_meta(src, dst, &meta)
 }
 
+/// Docker's population of a new volume: the contents of the directory
+/// `src` into the empty directory `dst`, then `src`'s owner and mode (not
+/// its times or xattrs) onto `dst`. `src` may be a `/proc/self/fd/N` path.
+pub(crate) fn populate(src: &Path, dst: &Path, uid: u32, gid: u32, mode: u32) -> io::Result<()> {
+    let mut links = HashMap::new();
+    copy_dir_contents(src, dst, &mut links)?;
+    std::os::unix::fs::chown(dst, Some(uid), Some(gid))?;
+    fs::set_permissions(dst, fs::Permissions::from_mode(mode & 0o7777))
+}
+
 fn copy_dir_contents(
     src: &Path,
     dst: &Path,

@@ -30,10 +30,12 @@
 mod copy;
 mod diff;
 mod extract;
+mod inside;
 pub mod node;
 mod sys;
 
 pub use diff::{Change, ChangeKind};
+pub use inside::MountSource;
 
 use berth_digest::Digest;
 use copy::copy_tree;
@@ -97,6 +99,9 @@ pub enum Error {
     Io { path: PathBuf, source: io::Error },
     #[error("Could not find the file {path} in container {name}")]
     NoSuchPath { name: String, path: String },
+    /// The path (as the container sees it) in a read-only volume or bind.
+    #[error("mounted volume is marked read-only")]
+    ReadOnlyMount(String),
 }
 
 impl Error {
@@ -1278,59 +1283,150 @@ impl LayerStore {
         }
     }
 
-    /// Whether `path` exists in container `name` and is a directory
-    /// (symlinks resolved inside the rootfs); None when it does not exist.
-    pub fn path_is_dir(&self, name: &str, path: &Path) -> Result<Option<bool>> {
+    /// Container `name`'s filesystem as `cp` sees it: the mounted rootfs
+    /// with `mounts` over it.
+    fn view(&self, name: &str, mounts: &[MountSource]) -> Result<inside::View> {
         let rootfs = self.mount_container(name)?;
-        match self.open_in_rootfs(name, &rootfs, path, OFlag::O_PATH) {
-            Ok(fd) => {
-                let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))
-                    .map_err(|e| Error::io(path, io::Error::from(e)))?;
-                Ok(Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR))
+        let root = fs::File::open(&rootfs).map_err(|e| Error::io(&rootfs, e))?;
+        Ok(inside::View::new(root.into(), mounts))
+    }
+
+    /// A path that is not there is `NoSuchPath`.
+    fn lookup_error(name: &str, path: &Path, e: io::Error) -> Error {
+        match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::NoSuchPath {
+                name: name.to_owned(),
+                path: path.display().to_string(),
+            },
+            _ => Error::io(path, e),
+        }
+    }
+
+    /// Whether `path` exists in container `name` (with its `mounts`) and is
+    /// a directory (symlinks resolved inside the container); None when it
+    /// does not exist. The bool says whether it is in a read-only mount.
+    pub fn path_is_dir(
+        &self,
+        name: &str,
+        path: &Path,
+        mounts: &[MountSource],
+    ) -> Result<Option<(bool, bool)>> {
+        let view = self.view(name, mounts)?;
+        let found = match view.resolve(path, true) {
+            Ok(f) => f,
+            Err(e) => {
+                return match Self::lookup_error(name, path, e) {
+                    Error::NoSuchPath { .. } => Ok(None),
+                    e => Err(e),
+                }
             }
-            Err(Error::NoSuchPath { .. }) => Ok(None),
-            Err(e) => Err(e),
+        };
+        match found.open(OFlag::O_PATH) {
+            Ok(fd) => {
+                let st = nix::sys::stat::fstat(fd.as_raw_fd())
+                    .map_err(|e| Error::io(path, io::Error::from(e)))?;
+                Ok(Some((
+                    st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+                    found.read_only,
+                )))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
         }
     }
 
     /// `docker cp - CONTAINER:DIR`: unpacks `tar` into the directory `dir`
-    /// of the container, with the same safety as a layer (every entry
-    /// beneath the directory, no symlink followed) and `.wh.` names taken
-    /// literally.
-    pub fn copy_in(&self, name: &str, dir: &Path, tar: impl Read) -> Result<()> {
-        let rootfs = self.mount_container(name)?;
-        let fd = self.open_in_rootfs(name, &rootfs, dir, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
-        let target = PathBuf::from(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&fd)
-        ));
-        extract::unpack(&target, "copy", Whiteouts::Literal, tar).map(drop)
+    /// of the container (resolved through its `mounts`: a volume's or a
+    /// bind's directory is written, not the layer under it), with the same
+    /// safety as a layer (every entry beneath the directory, no symlink
+    /// followed) and `.wh.` names taken literally.
+    pub fn copy_in(
+        &self,
+        name: &str,
+        dir: &Path,
+        mounts: &[MountSource],
+        tar: impl Read,
+    ) -> Result<()> {
+        let view = self.view(name, mounts)?;
+        let found = view
+            .resolve(dir, true)
+            .map_err(|e| Self::lookup_error(name, dir, e))?;
+        if found.read_only {
+            return Err(Error::ReadOnlyMount(found.path.display().to_string()));
+        }
+        let fd = found
+            .open(OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .map_err(|e| Self::lookup_error(name, dir, e))?;
+        let at = |fd: &std::os::fd::OwnedFd| {
+            PathBuf::from(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(fd)
+            ))
+        };
+        if !view.mounts_below(&found.path) {
+            return extract::unpack(&at(&fd), "copy", Whiteouts::Literal, tar).map(drop);
+        }
+        // Directory mounts below the target: the tar is spooled, then each
+        // part unpacked where the container sees it (a volume's part into
+        // the volume). A file bound below is written as Docker's would not
+        // either (it replaces the file in the layer under the bind).
+        let mut tar = tar;
+        let mut spool = tempfile::tempfile().map_err(|e| Error::io(dir, e))?;
+        io::copy(&mut tar, &mut spool).map_err(|e| Error::io(dir, e))?;
+        let mut regions = vec![found.path.clone()];
+        let mut fds = vec![(fd, false)];
+        for m in &view.mounts {
+            let d = m.destination.clone();
+            if d == found.path || !d.starts_with(&found.path) || regions.contains(&d) {
+                continue;
+            }
+            if let Ok((mfd, n)) = inside::View::open_mount(m) {
+                if n == "." {
+                    regions.push(d);
+                    fds.push((mfd, m.read_only));
+                }
+            }
+        }
+        let parts =
+            inside::split_tar(&mut spool, &found.path, &regions).map_err(|e| Error::io(dir, e))?;
+        if let Some(i) = parts
+            .iter()
+            .zip(&fds)
+            .position(|(p, (_, ro))| p.is_some() && *ro)
+        {
+            return Err(Error::ReadOnlyMount(regions[i].display().to_string()));
+        }
+        for (part, (fd, _)) in parts.into_iter().zip(&fds) {
+            if let Some(part) = part {
+                extract::unpack(&at(fd), "copy", Whiteouts::Literal, part)?;
+            }
+        }
+        Ok(())
     }
 
     /// `docker cp CONTAINER:PATH -`: `path` (a file, a symlink as such, or a
-    /// directory with everything below it) as a tar whose entries start
-    /// with its last component.
-    pub fn copy_out(&self, name: &str, path: &Path, out: impl Write) -> Result<()> {
-        let rootfs = self.mount_container(name)?;
+    /// directory with everything below it, mounts included) as a tar whose
+    /// entries start with its last component. The path is resolved through
+    /// the container's `mounts`.
+    pub fn copy_out(
+        &self,
+        name: &str,
+        path: &Path,
+        mounts: &[MountSource],
+        out: impl Write,
+    ) -> Result<()> {
+        let view = self.view(name, mounts)?;
         let base = path
             .file_name()
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("."));
-        let parent = path.parent().unwrap_or(Path::new("/"));
-        // A missing parent means the path itself is missing: name the path.
-        let fd = self
-            .open_in_rootfs(name, &rootfs, parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
-            .map_err(|e| match e {
-                Error::NoSuchPath { name, .. } => Error::NoSuchPath {
-                    name,
-                    path: path.display().to_string(),
-                },
-                e => e,
-            })?;
-        // The last component is opened as itself (a symlink is copied as a
-        // symlink), relative to its parent's descriptor.
+        // The last component is taken as itself (a symlink is copied as a
+        // symlink).
+        let found = view
+            .resolve(path, false)
+            .map_err(|e| Self::lookup_error(name, path, e))?;
         let mut tw = TarWriter::new(out);
-        let res = match tw.entry(&base, fd.as_fd(), base.as_os_str()) {
+        let res = match tw.entry(&base, found.parent.as_fd(), found.name()) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 return Err(Error::NoSuchPath {
                     name: name.to_owned(),
@@ -1339,10 +1435,45 @@ impl LayerStore {
             }
             Err(e) => Err(e),
             Ok(sub) => sub
-                .map_or(Ok(()), |d| diff::write_tree(&mut tw, d.as_fd(), &base))
+                .map_or(Ok(()), |d| {
+                    if view.mounts_below(&found.path) {
+                        inside::write_tree(&view, &mut tw, d.as_fd(), &base, &found.path)
+                    } else {
+                        diff::write_tree(&mut tw, d.as_fd(), &base)
+                    }
+                })
                 .and_then(|()| tw.finish().map(drop)),
         };
         res.map_err(|e| Error::io(path, e))
+    }
+
+    /// Docker's population of a new volume at create: when container
+    /// `name`'s filesystem holds a directory at `path` (symlinks resolved
+    /// inside it), its contents go into `dst` (an empty directory) and `dst`
+    /// takes its owner and mode. Returns whether there was a directory.
+    /// Mounts the rootfs for the time it takes if needed.
+    pub fn populate_volume(&self, name: &str, path: &Path, dst: &Path) -> Result<bool> {
+        let dir = self.existing_container(name)?;
+        let was_mounted = self.driver == DriverKind::Vfs || is_mounted(&dir.join("merged"));
+        let rootfs = self.mount_container(name)?;
+        let res = match self.open_in_rootfs(name, &rootfs, path, OFlag::O_PATH) {
+            Err(Error::NoSuchPath { .. }) => Ok(false),
+            Err(e) => Err(e),
+            Ok(fd) => nix::sys::stat::fstat(fd.as_raw_fd())
+                .map_err(io::Error::from)
+                .and_then(|st| {
+                    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                        return Ok(false);
+                    }
+                    let src = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                    copy::populate(&src, dst, st.st_uid, st.st_gid, st.st_mode).map(|()| true)
+                })
+                .map_err(|e| Error::io(dst, e)),
+        };
+        if !was_mounted {
+            self.unmount_dir(name, &dir)?;
+        }
+        res
     }
 
     /// Writes the container's whole filesystem (the merged view) as a tar, as

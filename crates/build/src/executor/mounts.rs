@@ -47,6 +47,7 @@ fn bind(source: PathBuf, target: &str, read_only: bool) -> MountPoint {
         options: Vec::new(),
         name: None,
         create_source: false,
+        no_copy: false,
     }
 }
 
@@ -213,6 +214,7 @@ impl<'e> Builder<'e> {
                         options,
                         name: None,
                         create_source: false,
+                        no_copy: false,
                     })
                 }
                 MountKind::Secret { id, required } => {

@@ -264,7 +264,10 @@ pub fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
         print_events(&events, false);
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    println!(
+        "Total reclaimed space: {}",
+        crate::format::human_size_prec(reclaimed, 4)
+    );
     Ok(0)
 }
 

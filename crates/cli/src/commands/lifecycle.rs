@@ -1,7 +1,7 @@
 //! The background life of containers: start, stop, restart, kill, wait,
 //! logs, attach, exec, pause/unpause, top, rename, container prune.
 
-use crate::format::human_size;
+use crate::format::human_size_prec;
 use berth_engine::{Engine, EngineError, ExecOptions, LogOptions, Result};
 use clap::Args;
 use std::io::{Read, Write};
@@ -466,7 +466,7 @@ pub struct PruneArgs {
 pub fn prune(engine: &Engine, _a: PruneArgs) -> Result<i32> {
     let (ids, reclaimed) = engine.container_prune()?;
     super::print_deleted("Containers", &ids);
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    println!("Total reclaimed space: {}", human_size_prec(reclaimed, 4));
     Ok(0)
 }
 

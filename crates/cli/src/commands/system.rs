@@ -1,4 +1,4 @@
-use crate::format::{human_size, table};
+use crate::format::{human_size, human_size_prec, table};
 use berth_engine::{Engine, Result};
 use clap::{Args, Subcommand};
 
@@ -93,6 +93,9 @@ pub struct DfArgs {
     /// table, json, or a Go template such as '{{.Type}} {{.Size}}'
     #[arg(long)]
     format: Option<String>,
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -195,7 +198,7 @@ fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
     let b_space = engine.build_cache_prune()?;
     println!(
         "Total reclaimed space: {}",
-        human_size(c_space + v_space + i_space + b_space)
+        human_size_prec(c_space + v_space + i_space + b_space, 4)
     );
     Ok(0)
 }
@@ -229,9 +232,10 @@ fn reset(engine: &Engine) -> Result<i32> {
     }
 }
 
-/// Docker's column headers of `system df --format 'table …'`.
+/// Docker's column headers of `system df --format 'table …'` (the rows'
+/// type is named after the first, the images').
 const DF_COLUMNS: crate::template::Columns = crate::template::Columns {
-    type_name: "*formatter.diskUsageContext",
+    type_name: "*formatter.diskUsageImagesContext",
     headers: &[
         ("Type", "TYPE"),
         ("TotalCount", "TOTAL"),
@@ -241,52 +245,56 @@ const DF_COLUMNS: crate::template::Columns = crate::template::Columns {
     ],
 };
 
+/// Docker's RECLAIMABLE cell: the size, and its share of the total when
+/// there is a total.
+fn reclaimable(r: u64, total: u64) -> String {
+    match (r * 100).checked_div(total) {
+        Some(p) => format!("{} ({p}%)", human_size_prec(r, 4)),
+        None => human_size_prec(r, 4),
+    }
+}
+
 fn df(engine: &Engine, a: DfArgs) -> Result<i32> {
     let format = super::image::list_format(a.format.as_deref())?;
     let u = engine.disk_usage()?;
-    let pct = |r: u64, t: u64| {
-        (r * 100)
-            .checked_div(t)
-            .map(|p| format!(" ({p}%)"))
-            .unwrap_or_default()
+    if a.verbose {
+        return df_verbose(&u, &format);
+    }
+    let (cache_count, cache_bytes) = engine.build_cache_usage();
+    let row = |t: &str, total: usize, active: usize, size: u64, r: u64| {
+        vec![
+            t.to_owned(),
+            total.to_string(),
+            active.to_string(),
+            human_size_prec(size, 4),
+            reclaimable(r, size),
+        ]
     };
     let rows = vec![
-        vec![
-            "Images".into(),
-            u.images.to_string(),
-            u.images_active.to_string(),
-            human_size(u.images_size),
-            format!(
-                "{}{}",
-                human_size(u.images_reclaimable),
-                pct(u.images_reclaimable, u.images_size)
-            ),
-        ],
-        vec![
-            "Containers".into(),
-            u.containers.to_string(),
-            u.containers_active.to_string(),
-            human_size(u.containers_size),
-            format!(
-                "{}{}",
-                human_size(u.containers_reclaimable),
-                pct(u.containers_reclaimable, u.containers_size)
-            ),
-        ],
-        vec![
-            "Local Volumes".into(),
-            "0".into(),
-            "0".into(),
-            "0B".into(),
-            "0B".into(),
-        ],
-        vec![
-            "Build Cache".into(),
-            "0".into(),
-            "0".into(),
-            "0B".into(),
-            "0B".into(),
-        ],
+        row(
+            "Images",
+            u.images,
+            u.images_active,
+            u.images_size,
+            u.images_reclaimable,
+        ),
+        row(
+            "Containers",
+            u.containers,
+            u.containers_active,
+            u.containers_size,
+            u.containers_reclaimable,
+        ),
+        row(
+            "Local Volumes",
+            u.volumes,
+            u.volumes_active,
+            u.volumes_size,
+            u.volumes_reclaimable,
+        ),
+        // The RUN --mount=type=cache directories (what `builder prune`
+        // frees); intermediate images are counted with the images.
+        row("Build Cache", cache_count, 0, cache_bytes, cache_bytes),
     ];
     if let crate::template::ListFormat::Default = format {
         print!(
@@ -307,5 +315,164 @@ fn df(engine: &Engine, a: DfArgs) -> Result<i32> {
         .render(&docs, &DF_COLUMNS, None)
         .map_err(|e| berth_engine::EngineError::Invalid(e.to_string()))?;
     print!("{out}");
+    Ok(0)
+}
+
+/// `system df -v`: Docker 20.10's four sections; a `--format` template is
+/// executed once over the whole usage (Images, Containers, Volumes,
+/// BuildCache, LayersSize, shaped as the API's).
+fn df_verbose(u: &berth_engine::DiskUsage, format: &crate::template::ListFormat) -> Result<i32> {
+    use crate::format::ago;
+    use serde_json::json;
+    let short =
+        |id: &str| -> String { id.trim_start_matches("sha256:").chars().take(12).collect() };
+    if !matches!(format, crate::template::ListFormat::Default) {
+        let unix = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        };
+        let doc = json!({
+            "LayersSize": u.images_size,
+            "Images": u.image_rows.iter().map(|i| json!({
+                "Id": i.id,
+                "RepoTags": if i.repository == "<none>" { Vec::new() } else { vec![format!("{}:{}", i.repository, i.tag)] },
+                "Created": unix(i.created),
+                "Size": i.size,
+                "VirtualSize": i.size,
+                "SharedSize": i.shared_size,
+                "Containers": i.containers,
+            })).collect::<Vec<_>>(),
+            "Containers": u.container_rows.iter().map(|c| json!({
+                "Id": c.summary.id.as_str(),
+                "Names": [format!("/{}", c.summary.name)],
+                "Image": c.summary.image,
+                "ImageID": c.summary.image_id,
+                "Command": c.summary.command,
+                "Created": unix(c.summary.created),
+                "State": c.summary.state,
+                "Status": c.summary.status,
+                "SizeRw": c.summary.size_rw.unwrap_or(0),
+            })).collect::<Vec<_>>(),
+            "Volumes": u.volume_rows.iter().map(|v| json!({
+                "Name": v.name,
+                "Driver": "local",
+                "Scope": "local",
+                "UsageData": {"Size": v.size, "RefCount": v.links},
+            })).collect::<Vec<_>>(),
+            "BuildCache": [],
+        });
+        let cols = crate::template::Columns {
+            type_name: "*formatter.diskUsageContext",
+            headers: &[],
+        };
+        let out = format
+            .render(&[doc], &cols, None)
+            .map_err(|e| berth_engine::EngineError::Invalid(e.to_string()))?;
+        print!("{out}");
+        return Ok(0);
+    }
+    let images: Vec<Vec<String>> = u
+        .image_rows
+        .iter()
+        .map(|i| {
+            vec![
+                i.repository.clone(),
+                i.tag.clone(),
+                short(&i.id),
+                ago(i.created),
+                human_size_prec(i.size, 3),
+                human_size_prec(i.shared_size, 4),
+                human_size_prec(i.size.saturating_sub(i.shared_size), 4),
+                i.containers.to_string(),
+            ]
+        })
+        .collect();
+    let containers: Vec<Vec<String>> = u
+        .container_rows
+        .iter()
+        .map(|c| {
+            let s = &c.summary;
+            let cmd = format!("\"{}\"", s.command);
+            let cmd = if cmd.chars().count() <= 20 {
+                cmd
+            } else {
+                cmd.chars().take(19).collect::<String>() + "…"
+            };
+            vec![
+                short(s.id.as_str()),
+                s.image.clone(),
+                cmd,
+                c.local_volumes.to_string(),
+                human_size_prec(s.size_rw.unwrap_or(0), 3),
+                ago(s.created),
+                s.status.clone(),
+                s.name.clone(),
+            ]
+        })
+        .collect();
+    let volumes: Vec<Vec<String>> = u
+        .volume_rows
+        .iter()
+        .map(|v| {
+            vec![
+                v.name.clone(),
+                v.links.to_string(),
+                human_size_prec(v.size, 3),
+            ]
+        })
+        .collect();
+    print!("Images space usage:\n\n");
+    print!(
+        "{}",
+        table(
+            &[
+                "REPOSITORY",
+                "TAG",
+                "IMAGE ID",
+                "CREATED",
+                "SIZE",
+                "SHARED SIZE",
+                "UNIQUE SIZE",
+                "CONTAINERS",
+            ],
+            &images
+        )
+    );
+    print!("\nContainers space usage:\n\n");
+    print!(
+        "{}",
+        table(
+            &[
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "LOCAL VOLUMES",
+                "SIZE",
+                "CREATED",
+                "STATUS",
+                "NAMES",
+            ],
+            &containers
+        )
+    );
+    print!("\nLocal Volumes space usage:\n\n");
+    print!("{}", table(&["VOLUME NAME", "LINKS", "SIZE"], &volumes));
+    print!("\nBuild cache usage: 0B\n\n");
+    print!(
+        "{}",
+        table(
+            &[
+                "CACHE ID",
+                "CACHE TYPE",
+                "SIZE",
+                "CREATED",
+                "LAST USED",
+                "USAGE",
+                "SHARED",
+            ],
+            &[]
+        )
+    );
     Ok(0)
 }

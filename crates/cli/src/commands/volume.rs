@@ -200,7 +200,10 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
         VolumeCommand::Prune(a) => {
             let (names, freed) = engine.volume_prune(a.all)?;
             super::print_deleted("Volumes", &names);
-            println!("Total reclaimed space: {}", human_size(freed));
+            println!(
+                "Total reclaimed space: {}",
+                crate::format::human_size_prec(freed, 4)
+            );
             Ok(0)
         }
     }
