@@ -681,7 +681,7 @@ impl Engine {
         let c = self.container(name)?;
         if c.state != State::Running {
             return Err(EngineError::Conflict(format!(
-                "Cannot kill container: {name}: container {} is not running",
+                "Cannot kill container: {name}: Container {} is not running",
                 c.id
             )));
         }
@@ -969,8 +969,18 @@ impl Engine {
         }
         if let Some(u) = &e.user {
             let rootfs = self.layers.mount_container(c.id.as_str())?;
-            let (uid, gid, _) = crate::spec::resolve_user(&rootfs, u)?;
+            let (uid, gid, memberships) = crate::spec::resolve_user(&rootfs, u)?;
             cmd.arg("--user").arg(format!("{uid}:{gid}"));
+            // The user's own groups, not the container's process's.
+            let gids = crate::spec::supplementary_gids(
+                &rootfs,
+                gid,
+                memberships,
+                &c.config.host.group_add,
+            )?;
+            for g in gids {
+                cmd.arg("--additional-gids").arg(g.to_string());
+            }
         }
         if e.privileged {
             for cap in caps_all() {
@@ -1000,7 +1010,11 @@ impl Engine {
         let failure = crate::lifecycle::runtime_log_error(&log);
         let _ = std::fs::remove_file(&log);
         if let Some(msg) = failure {
-            return Err(crate::lifecycle::runtime_failure(msg));
+            // Docker's exec fails with 126 whatever stopped the process from starting
+            // (a missing program or working directory too; `run` says 127 for the first).
+            return Err(EngineError::CannotExecute(
+                crate::lifecycle::runtime_failure(msg).to_string(),
+            ));
         }
         Ok(status
             .code()

@@ -519,6 +519,22 @@ impl Engine {
         Ok(rows)
     }
 
+    /// `image inspect`: an image only.
+    pub fn image_inspect(&self, name: &str) -> Result<serde_json::Value> {
+        match self.images.resolve(name) {
+            Ok(img) => self.inspect_image(&img),
+            Err(_) => Err(EngineError::NotFound(format!("No such image: {name}"))),
+        }
+    }
+
+    /// `container inspect`: a container only.
+    pub fn container_inspect(&self, name: &str) -> Result<serde_json::Value> {
+        match self.containers.resolve(name) {
+            Ok(c) => Ok(self.inspect_container(&c)),
+            Err(_) => Err(EngineError::NotFound(format!("No such container: {name}"))),
+        }
+    }
+
     /// `inspect`: an image (Docker's shape) or else a container.
     pub fn inspect(&self, name: &str) -> Result<serde_json::Value> {
         match self.images.resolve(name) {

@@ -54,6 +54,23 @@ fn valid_name(n: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
+/// Docker's COMMAND of `ps`: the program, then its arguments, those with a space in
+/// single quotes (`sh -c 'exit 2'`).
+fn ps_command(args: &[String]) -> String {
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if i > 0 && a.contains(' ') {
+            out.push_str(&format!("'{a}'"));
+        } else {
+            out.push_str(a);
+        }
+    }
+    out
+}
+
 /// Docker's rule for container names.
 pub(crate) fn check_name(n: &str) -> Result<()> {
     if valid_name(n) {
@@ -137,7 +154,9 @@ impl Engine {
         let img = self.images.resolve(&opts.image).map_err(|e| {
             let s = e.to_string();
             if s.starts_with("No such image") {
-                EngineError::NotFound(format!("Unable to find image '{}' locally", opts.image))
+                // Docker's words with `--pull never` (a pull policy that fetches reports
+                // "Unable to find image … locally" before it gets here).
+                EngineError::NotFound(format!("No such image: {}", opts.image))
             } else {
                 EngineError::Other(s)
             }
@@ -147,6 +166,13 @@ impl Engine {
         let run = self.prepare_run(&opts.run, &defaults)?;
         if let Some(n) = &opts.name {
             check_name(n)?;
+        }
+        if let Some(w) = opts.run.workdir.as_deref() {
+            if !w.is_empty() && !w.starts_with('/') {
+                return Err(EngineError::Invalid(format!(
+                    "the working directory '{w}' is invalid, it needs to be an absolute path"
+                )));
+            }
         }
         let id = ContainerId::random()?;
         let hostname = run
@@ -536,7 +562,7 @@ impl Engine {
                     ),
                 };
                 ContainerSummary {
-                    command: c.config.args.join(" "),
+                    command: ps_command(&c.config.args),
                     created: parse_time(Some(&c.created)),
                     image: c.image_ref.clone(),
                     image_id: c.image_id.clone(),

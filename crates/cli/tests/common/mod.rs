@@ -276,7 +276,7 @@ impl Berth {
         id
     }
 
-    /// `images -q --no-trunc`, sorted.
+    /// `images -q --no-trunc`, sorted, each once (an image with two tags has two rows).
     pub fn image_ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .ok(&["images", "-q", "--no-trunc"])
@@ -284,6 +284,7 @@ impl Berth {
             .map(str::to_owned)
             .collect();
         v.sort();
+        v.dedup();
         v
     }
 
