@@ -419,8 +419,8 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// `{tmp}`: the engine's scratch directory; `{t0}`: the Unix time the scenario started
-/// (whole seconds, a second early); `{now}`: the Unix time now (whole seconds).
+/// `{tmp}`: the engine's scratch directory; `{t0}`: the first whole second after the
+/// scenario started (Unix time); `{now}`: the Unix time now (whole seconds).
 fn expand(args: &[String], e: &dyn Engine, t0: u64) -> Vec<String> {
     let tmp = e.scratch().to_string_lossy().into_owned();
     let now = format!("{}", unix_now() as u64);
@@ -486,7 +486,9 @@ pub fn compare(scenarios: &[Scenario], a: &dyn Engine, b: &dyn Engine, known: &[
     let mut compared = 0;
     let mut setup_failures = String::new();
     for sc in scenarios {
-        let t0 = unix_now() as u64 - 1;
+        // The next whole second: a scenario that uses it starts with `sleep()`, so that
+        // nothing of the scenarios before falls after it.
+        let t0 = unix_now() as u64 + 1;
         for step in &sc.steps {
             if step.args.first().is_some_and(|a| a == "{sleep}") {
                 std::thread::sleep(Duration::from_millis(1100));
