@@ -669,7 +669,7 @@ impl Engine {
                 .iter()
                 .map(|(n, ip)| format!("{n}:{ip}"))
                 .collect();
-            hc.insert("ExtraHosts".into(), json!(extra));
+            hc.insert("ExtraHosts".into(), crate::volumes::list_or_null(&extra));
             let links: Vec<String> = h
                 .links
                 .iter()
