@@ -757,8 +757,58 @@ impl Engine {
         if let Some(h) = self.health(&c) {
             v["State"]["Health"] = h;
         }
+        docker_defaults(&mut v, &c);
         v
     }
+}
+
+/// The keys of Docker's container inspect that stand for what berth does not model
+/// (AppArmor, SELinux, kernel memory, I/O limits, …), with Docker's values for "unset";
+/// a key already written is kept.
+fn docker_defaults(v: &mut serde_json::Value, c: &Container) {
+    let h = &c.config.host;
+    let (masked, readonly) = if h.privileged {
+        (serde_json::Value::Null, serde_json::Value::Null)
+    } else {
+        (
+            serde_json::json!(crate::spec::MASKED_PATHS),
+            serde_json::json!(crate::spec::READONLY_PATHS),
+        )
+    };
+    let defaults = serde_json::json!({
+        "AppArmorProfile": "", "ExecIDs": null, "MountLabel": "", "ProcessLabel": "",
+        "Platform": "linux",
+        "Config": {
+            "Domainname": "", "AttachStdin": false, "AttachStdout": false,
+            "AttachStderr": false, "OpenStdin": false, "StdinOnce": false, "OnBuild": null,
+        },
+        "HostConfig": {
+            "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": null,
+            "ConsoleSize": [0, 0], "Cgroup": "", "CgroupParent": "", "Isolation": "",
+            "OomScoreAdj": 0, "ShmSize": 67_108_864, "BlkioWeightDevice": [],
+            "BlkioDeviceReadBps": null, "BlkioDeviceWriteBps": null,
+            "BlkioDeviceReadIOps": null, "BlkioDeviceWriteIOps": null,
+            "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": null,
+            "DeviceRequests": null, "KernelMemory": 0, "KernelMemoryTCP": 0,
+            "OomKillDisable": false, "MemorySwappiness": null, "CpuCount": 0,
+            "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+            "MaskedPaths": masked, "ReadonlyPaths": readonly,
+        },
+    });
+    fn merge(dst: &mut serde_json::Value, src: &serde_json::Value) {
+        if let (Some(d), Some(s)) = (dst.as_object_mut(), src.as_object()) {
+            for (k, x) in s {
+                match d.get_mut(k) {
+                    Some(y) if y.is_object() && x.is_object() => merge(y, x),
+                    Some(_) => {}
+                    None => {
+                        d.insert(k.clone(), x.clone());
+                    }
+                }
+            }
+        }
+    }
+    merge(v, &defaults);
 }
 
 /// The signals `berth` passes on to a container it runs or is attached to,
