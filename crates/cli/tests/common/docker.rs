@@ -50,6 +50,38 @@ impl Engine for crate::common::Berth {
     }
 }
 
+/// The docker client against any socket that speaks Docker's API (issue 13 plays the
+/// scenarios with it against berth's own socket: `compare(&scenarios, &dockerd, &client,
+/// &known)`).
+pub struct DockerClient {
+    /// `unix:///path/to.sock`
+    pub host: String,
+    /// Where `{tmp}` points: a directory the daemon behind `host` can read.
+    pub scratch: PathBuf,
+    pub label: &'static str,
+}
+
+impl Engine for DockerClient {
+    fn label(&self) -> &'static str {
+        self.label
+    }
+    fn exec(&self, args: &[String]) -> Output {
+        Command::new(DOCKER)
+            .arg("-H")
+            .arg(&self.host)
+            .args(args)
+            .env("DOCKER_CONFIG", self.scratch.join(".docker-client"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+    fn scratch(&self) -> PathBuf {
+        self.scratch.clone()
+    }
+}
+
 /// A private dockerd 20.10 with its own containerd, in a network namespace of its own.
 pub struct Dockerd {
     dir: PathBuf,
