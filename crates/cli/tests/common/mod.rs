@@ -326,9 +326,9 @@ impl Berth {
         v
     }
 
-    /// `image inspect` of one image, parsed.
+    /// `inspect` of one image (or container), parsed.
     pub fn inspect(&self, name: &str) -> Value {
-        let out = self.ok(&["image", "inspect", name]);
+        let out = self.ok(&["inspect", name]);
         let v: Value = serde_json::from_str(&out).unwrap();
         let arr = v.as_array().unwrap();
         assert_eq!(arr.len(), 1, "{out}");
