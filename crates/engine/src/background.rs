@@ -1010,6 +1010,13 @@ impl Engine {
         let failure = crate::lifecycle::runtime_log_error(&log);
         let _ = std::fs::remove_file(&log);
         if let Some(msg) = failure {
+            // Looked at only after a failure: a paused container is rare, and asking the
+            // runtime first would cost every exec a process.
+            if self.live(&c).paused {
+                return Err(EngineError::Conflict(format!(
+                    "Container {name} is paused, unpause the container before exec"
+                )));
+            }
             // Docker's exec fails with 126 whatever stopped the process from starting
             // (a missing program or working directory too; `run` says 127 for the first).
             return Err(EngineError::CannotExecute(
