@@ -616,7 +616,7 @@ fn pending() -> Vec<Known> {
             &[],
             Pending(
                 9,
-                "no attach, exec_*, kill, stop, volume, network, tag/untag events",
+                "no exec_create/exec_start/exec_die, kill, stop, volume create/destroy, network create/destroy, image tag/untag events",
             ),
         ),
         k(
