@@ -1245,10 +1245,11 @@ fn bad_network_input_is_refused_cleanly() {
     }
     let e = b.fails(&["network", "rm", "bridge"], 1);
     assert!(e.contains("pre-defined"), "{e}");
+    // Docker's words (the docker_parity harness compares them).
     let e = b.fails(&["network", "rm", "nosuch"], 1);
-    assert!(e.contains("not found"), "{e}");
+    assert!(e.contains("No such network: nosuch"), "{e}");
     let e = b.fails(&["network", "inspect", "nosuch"], 1);
-    assert!(e.contains("not found"), "{e}");
+    assert!(e.contains("No such network: nosuch"), "{e}");
     // A taken --ip, and a host port already published.
     b.ok(&[
         "run",

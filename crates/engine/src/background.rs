@@ -830,7 +830,7 @@ impl Engine {
         let c = self.container(name)?;
         if c.state != State::Running {
             return Err(EngineError::Conflict(format!(
-                "Cannot kill container: {name}: container {} is not running",
+                "Cannot kill container: {name}: Container {} is not running",
                 c.id
             )));
         }
@@ -1160,21 +1160,32 @@ impl Engine {
         let failure = crate::lifecycle::runtime_log_error(&log);
         let _ = std::fs::remove_file(&log);
         let _ = std::fs::remove_file(&process_file);
-        let res = match failure {
-            Some(msg) => Err(crate::lifecycle::runtime_failure(msg)),
-            None => Ok(status.code().unwrap_or(
-                128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0),
-            )),
-        };
-        // (An exec that could not start has no exec_die in Docker.)
-        if let (Ok(code), false) = (&res, e.detach) {
+        if let Some(msg) = failure {
+            // Looked at only after a failure: a paused container is rare, and asking the
+            // runtime first would cost every exec a process.
+            if self.live(&c).paused {
+                return Err(EngineError::Conflict(format!(
+                    "Container {name} is paused, unpause the container before exec"
+                )));
+            }
+            // Docker's exec fails with 126 whatever stopped the process from starting
+            // (a missing program or working directory too; `run` says 127 for the first).
+            // (An exec that could not start has no exec_die in Docker.)
+            return Err(EngineError::CannotExecute(
+                crate::lifecycle::runtime_failure(msg).to_string(),
+            ));
+        }
+        let code = status
+            .code()
+            .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+        if !e.detach {
             self.event(
                 "exec_die",
                 &c,
                 &[("execID", exec_id), ("exitCode", code.to_string())],
             );
         }
-        res
+        Ok(code)
     }
 
     /// The runtime-spec process of an exec: the container's process (its
@@ -1197,9 +1208,16 @@ impl Engine {
         let rootfs = self.layers.mount_container(c.id.as_str())?;
         let mut user = p.user().clone();
         if let Some(u) = &e.user {
-            let (uid, gid, _) = crate::spec::resolve_user(&rootfs, u)?;
+            let (uid, gid, memberships) = crate::spec::resolve_user(&rootfs, u)?;
             user.set_uid(uid);
             user.set_gid(gid);
+            // The user's own groups, not the container's process's.
+            user.set_additional_gids(Some(crate::spec::supplementary_gids(
+                &rootfs,
+                gid,
+                memberships,
+                &c.config.host.group_add,
+            )?));
         }
         p.set_env(Some(crate::spec::process_env(
             &c.config.env,

@@ -279,18 +279,17 @@ impl ContainerDb {
     pub fn insert(&self, c: &Container) -> Result<()> {
         let config =
             serde_json::to_string(&c.config).map_err(|e| EngineError::Other(e.to_string()))?;
-        match self.conn().execute(
+        // The lock goes before a conflict is looked into (name_in_use takes it again).
+        let res = self.conn().execute(
             "INSERT INTO containers (id, name, image_id, image_ref, created, config, state, intent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![c.id.as_str(), c.name, c.image_id, c.image_ref, c.created, config, c.state.as_str(), c.intent.as_ref().map(Intent::to_text)],
-        ) {
+        );
+        match res {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                Err(EngineError::Conflict(format!(
-                    "Conflict. The container name \"/{}\" is already in use. You have to remove (or rename) that container to be able to reuse that name.",
-                    c.name
-                )))
+                Err(self.name_in_use(&c.name))
             }
             Err(e) => Err(db_err("insert", e)),
         }
@@ -463,20 +462,40 @@ impl ContainerDb {
     }
 
     pub fn rename(&self, id: &ContainerId, name: &str) -> Result<()> {
-        match self.conn().execute(
+        let res = self.conn().execute(
             "UPDATE containers SET name = ?2 WHERE id = ?1",
             params![id.as_str(), name],
-        ) {
+        );
+        match res {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
                 Err(EngineError::Conflict(format!(
-                    "Conflict. The container name \"/{name}\" is already in use. You have to remove (or rename) that container to be able to reuse that name."
+                    "Error when allocating new name: {}",
+                    self.name_in_use(name)
                 )))
             }
             Err(e) => Err(db_err("rename", e)),
         }
+    }
+
+    /// Docker's conflict error, naming the container that holds `name`.
+    fn name_in_use(&self, name: &str) -> EngineError {
+        let holder: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT id FROM containers WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .ok();
+        let by = holder
+            .map(|id| format!(" by container \"{id}\""))
+            .unwrap_or_default();
+        EngineError::Conflict(format!(
+            "Conflict. The container name \"/{name}\" is already in use{by}. You have to remove (or rename) that container to be able to reuse that name."
+        ))
     }
 
     pub fn remove(&self, id: &ContainerId) -> Result<()> {

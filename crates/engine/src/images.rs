@@ -563,6 +563,22 @@ impl Engine {
         Ok(rows)
     }
 
+    /// `image inspect`: an image only.
+    pub fn image_inspect(&self, name: &str) -> Result<serde_json::Value> {
+        match self.images.resolve(name) {
+            Ok(img) => self.inspect_image(&img),
+            Err(_) => Err(EngineError::NotFound(format!("No such image: {name}"))),
+        }
+    }
+
+    /// `container inspect`: a container only.
+    pub fn container_inspect(&self, name: &str) -> Result<serde_json::Value> {
+        match self.containers.resolve(name) {
+            Ok(c) => Ok(self.inspect_container(&c)),
+            Err(_) => Err(EngineError::NotFound(format!("No such container: {name}"))),
+        }
+    }
+
     /// `inspect`: an image (Docker's shape) or else a container.
     pub fn inspect(&self, name: &str) -> Result<serde_json::Value> {
         match self.images.resolve(name) {
@@ -585,7 +601,7 @@ impl Engine {
                 self.layers.layer_diff(top).display().to_string().into(),
             );
         }
-        Ok(serde_json::json!({
+        let mut doc = serde_json::json!({
             "Id": img.id.to_string(),
             "RepoTags": img.repo_tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
             "RepoDigests": img.repo_digests().iter().map(|t| t.familiar()).collect::<Vec<_>>(),
@@ -593,18 +609,26 @@ impl Engine {
             "Comment": cfg.get("comment").cloned().unwrap_or_else(|| "".into()),
             "Created": img.created.clone().unwrap_or_default(),
             "Author": cfg.get("author").cloned().unwrap_or_else(|| "".into()),
-            "Config": cfg.get("config").cloned().unwrap_or(serde_json::Value::Null),
+            "Container": cfg.get("container").cloned().unwrap_or_else(|| "".into()),
+            "ContainerConfig": docker_config(cfg.get("container_config")),
+            "DockerVersion": cfg.get("docker_version").cloned().unwrap_or_else(|| "".into()),
+            "Config": docker_config(cfg.get("config")),
             "Architecture": cfg.get("architecture").cloned().unwrap_or_else(|| "".into()),
-            "Variant": cfg.get("variant").cloned(),
             "Os": cfg.get("os").cloned().unwrap_or_else(|| "".into()),
             "Size": img.size,
+            "VirtualSize": img.size,
             "GraphDriver": {"Name": self.layers.driver().as_str(), "Data": graph},
             "RootFS": {
                 "Type": "layers",
                 "Layers": img.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
             },
             "Metadata": {"LastTagTime": ""},
-        }))
+        });
+        // Docker leaves Variant out when the image has none (omitempty).
+        if let (Some(v), Some(o)) = (cfg.get("variant"), doc.as_object_mut()) {
+            o.insert("Variant".into(), v.clone());
+        }
+        Ok(doc)
     }
 
     /// `system df`.
@@ -748,4 +772,21 @@ impl Engine {
         }
         Ok(u)
     }
+}
+
+/// An image's `config` (or legacy `container_config`) as Docker's inspect shows it: every
+/// field of Docker's container config, the image's values over the defaults.
+fn docker_config(c: Option<&serde_json::Value>) -> serde_json::Value {
+    let mut out = serde_json::json!({
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false,
+        "AttachStdout": false, "AttachStderr": false, "Tty": false, "OpenStdin": false,
+        "StdinOnce": false, "Env": null, "Cmd": null, "Image": "", "Volumes": null,
+        "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": null,
+    });
+    if let (Some(serde_json::Value::Object(src)), Some(dst)) = (c, out.as_object_mut()) {
+        for (k, v) in src {
+            dst.insert(k.clone(), v.clone());
+        }
+    }
+    out
 }

@@ -54,6 +54,23 @@ fn valid_name(n: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
+/// Docker's COMMAND of `ps`: the program, then its arguments, those with a space in
+/// single quotes (`sh -c 'exit 2'`).
+fn ps_command(args: &[String]) -> String {
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if i > 0 && a.contains(' ') {
+            out.push_str(&format!("'{a}'"));
+        } else {
+            out.push_str(a);
+        }
+    }
+    out
+}
+
 /// Docker's rule for container names.
 pub(crate) fn check_name(n: &str) -> Result<()> {
     if valid_name(n) {
@@ -137,7 +154,9 @@ impl Engine {
         let img = self.images.resolve(&opts.image).map_err(|e| {
             let s = e.to_string();
             if s.starts_with("No such image") {
-                EngineError::NotFound(format!("Unable to find image '{}' locally", opts.image))
+                // Docker's words with `--pull never` (a pull policy that fetches reports
+                // "Unable to find image … locally" before it gets here).
+                EngineError::NotFound(format!("No such image: {}", opts.image))
             } else {
                 EngineError::Other(s)
             }
@@ -147,6 +166,13 @@ impl Engine {
         let run = self.prepare_run(&opts.run, &defaults)?;
         if let Some(n) = &opts.name {
             check_name(n)?;
+        }
+        if let Some(w) = opts.run.workdir.as_deref() {
+            if !w.is_empty() && !w.starts_with('/') {
+                return Err(EngineError::Invalid(format!(
+                    "the working directory '{w}' is invalid, it needs to be an absolute path"
+                )));
+            }
         }
         let id = ContainerId::random()?;
         let hostname = run
@@ -579,7 +605,7 @@ impl Engine {
                     ),
                 };
                 ContainerSummary {
-                    command: c.config.args.join(" "),
+                    command: ps_command(&c.config.args),
                     created: parse_time(Some(&c.created)),
                     image: c.image_ref.clone(),
                     image_id: c.image_id.clone(),
@@ -791,8 +817,58 @@ impl Engine {
         if let Some(h) = self.health(&c) {
             v["State"]["Health"] = h;
         }
+        docker_defaults(&mut v, &c);
         v
     }
+}
+
+/// The keys of Docker's container inspect that stand for what berth does not model
+/// (AppArmor, SELinux, kernel memory, I/O limits, …), with Docker's values for "unset";
+/// a key already written is kept.
+fn docker_defaults(v: &mut serde_json::Value, c: &Container) {
+    let h = &c.config.host;
+    let (masked, readonly) = if h.privileged {
+        (serde_json::Value::Null, serde_json::Value::Null)
+    } else {
+        (
+            serde_json::json!(crate::spec::MASKED_PATHS),
+            serde_json::json!(crate::spec::READONLY_PATHS),
+        )
+    };
+    let defaults = serde_json::json!({
+        "AppArmorProfile": "", "ExecIDs": null, "MountLabel": "", "ProcessLabel": "",
+        "Platform": "linux",
+        "Config": {
+            "Domainname": "", "AttachStdin": false, "AttachStdout": false,
+            "AttachStderr": false, "OpenStdin": false, "StdinOnce": false, "OnBuild": null,
+        },
+        "HostConfig": {
+            "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": null,
+            "ConsoleSize": [0, 0], "Cgroup": "", "CgroupParent": "", "Isolation": "",
+            "OomScoreAdj": 0, "ShmSize": 67_108_864, "BlkioWeightDevice": [],
+            "BlkioDeviceReadBps": null, "BlkioDeviceWriteBps": null,
+            "BlkioDeviceReadIOps": null, "BlkioDeviceWriteIOps": null,
+            "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": null,
+            "DeviceRequests": null, "KernelMemory": 0, "KernelMemoryTCP": 0,
+            "OomKillDisable": false, "MemorySwappiness": null, "CpuCount": 0,
+            "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+            "MaskedPaths": masked, "ReadonlyPaths": readonly,
+        },
+    });
+    fn merge(dst: &mut serde_json::Value, src: &serde_json::Value) {
+        if let (Some(d), Some(s)) = (dst.as_object_mut(), src.as_object()) {
+            for (k, x) in s {
+                match d.get_mut(k) {
+                    Some(y) if y.is_object() && x.is_object() => merge(y, x),
+                    Some(_) => {}
+                    None => {
+                        d.insert(k.clone(), x.clone());
+                    }
+                }
+            }
+        }
+    }
+    merge(v, &defaults);
 }
 
 /// The signals `berth` passes on to a container it runs or is attached to,

@@ -426,10 +426,9 @@ impl Engine {
         } else {
             LOCALHOST_LINES.to_owned()
         };
-        match &endpoint {
-            Some(ep) => hosts.push_str(&format!("{}\t{hostname}\n", ep.ip)),
-            None if mode != NetMode::Host => hosts.push_str(&format!("127.0.1.1\t{hostname}\n")),
-            None => {}
+        // Without an address (`none`, `host`) the hostname gets no line, as in Docker.
+        if let Some(ep) = &endpoint {
+            hosts.push_str(&format!("{}\t{hostname}\n", ep.ip));
         }
         for line in link_hosts {
             hosts.push_str(line);
@@ -683,7 +682,7 @@ impl Engine {
                 .iter()
                 .map(|(n, ip)| format!("{n}:{ip}"))
                 .collect();
-            hc.insert("ExtraHosts".into(), json!(extra));
+            hc.insert("ExtraHosts".into(), crate::volumes::list_or_null(&extra));
             let links: Vec<String> = h
                 .links
                 .iter()
@@ -797,7 +796,12 @@ impl Engine {
             }));
         }
         let (n, eps) = self.with_net(|m| {
-            let n = m.network(key)?;
+            let n = m.network(key).map_err(|e| match e {
+                berth_network::Error::NotFound(_) => {
+                    EngineError::NotFound(format!("No such network: {key}"))
+                }
+                e => e.into(),
+            })?;
             let eps = m.db().endpoints_of_network(&n.id)?;
             Ok((n, eps))
         })?;
@@ -848,7 +852,12 @@ impl Engine {
 
     pub fn network_rm(&self, key: &str) -> Result<NetworkRecord> {
         self.with_net(|m| {
-            let n = m.remove_network(key)?;
+            let n = m.remove_network(key).map_err(|e| match e {
+                berth_network::Error::NotFound(_) => {
+                    EngineError::NotFound(format!("No such network: {key}"))
+                }
+                e => e.into(),
+            })?;
             self.network_event("destroy", &n, None);
             self.dns_refresh(m, false)?;
             Ok(n)

@@ -336,6 +336,29 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
     Ok((uid, gid, extra))
 }
 
+/// A process's supplementary groups: the user's memberships (`memberships`, from
+/// [`resolve_user`]), `--group-add`'s, and the primary group `gid` too, as in Docker
+/// (containerd's fix of CVE-2023-25173: group permissions must not be escaped by a
+/// process that lacks its own primary group in its list).
+pub fn supplementary_gids(
+    rootfs: &Path,
+    gid: u32,
+    memberships: Vec<u32>,
+    group_add: &[String],
+) -> Result<Vec<u32>> {
+    let mut gids = memberships;
+    for g in group_add {
+        let n = resolve_group(rootfs, g)?;
+        if !gids.contains(&n) {
+            gids.push(n);
+        }
+    }
+    if !gids.contains(&gid) {
+        gids.push(gid);
+    }
+    Ok(gids)
+}
+
 /// The full runtime spec for a container whose root filesystem is `rootfs`.
 pub fn container_spec(
     id: &str,
@@ -390,15 +413,8 @@ pub fn container_spec(
         user.set_gid(gid);
         gids = extra;
     }
-    for g in &h.group_add {
-        let n = resolve_group(rootfs, g)?;
-        if !gids.contains(&n) {
-            gids.push(n);
-        }
-    }
-    if !gids.is_empty() {
-        user.set_additional_gids(Some(gids));
-    }
+    let gids = supplementary_gids(rootfs, user.gid(), gids, &h.group_add)?;
+    user.set_additional_gids(Some(gids));
     let hostname = opts
         .hostname
         .clone()

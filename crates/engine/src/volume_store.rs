@@ -67,7 +67,7 @@ impl Engine {
     pub fn volume_inspect(&self, name: &str) -> Result<VolumeInfo> {
         let dir = self.volumes_dir().join(name);
         if !valid_volume_name(name) || !dir.join("_data").is_dir() {
-            return Err(EngineError::NotFound(format!("get {name}: no such volume")));
+            return Err(EngineError::NotFound(format!("No such volume: {name}")));
         }
         let created_at = std::fs::metadata(&dir)
             .and_then(|m| m.modified())

@@ -295,6 +295,15 @@ impl Engine {
 
 /// The parts of `inspect` these options make: Config's Labels, StopSignal,
 /// StopTimeout, Healthcheck, ExposedPorts; Docker's HostConfig; Mounts.
+/// A list as Docker's inspect writes it: `null` when empty (Go's nil slice).
+pub(crate) fn list_or_null<T: serde::Serialize>(v: &[T]) -> serde_json::Value {
+    if v.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!(v)
+    }
+}
+
 pub(crate) fn inspect_into(v: &mut serde_json::Value, c: &crate::containers::ContainerConfig) {
     use serde_json::json;
     let h = &c.host;
@@ -339,8 +348,8 @@ pub(crate) fn inspect_into(v: &mut serde_json::Value, c: &crate::containers::Con
         .filter(|m| m.typ == "tmpfs" && m.create_source)
         .map(|m| (m.destination.clone(), json!(m.options.join(","))))
         .collect();
-    let host = json!({
-        "Binds": binds,
+    let mut host = json!({
+        "Binds": list_or_null(&binds),
         "AutoRemove": c.auto_remove,
         "Memory": h.memory.unwrap_or(0),
         "MemorySwap": h.memory_swap.unwrap_or(0),
@@ -353,20 +362,17 @@ pub(crate) fn inspect_into(v: &mut serde_json::Value, c: &crate::containers::Con
         "CpusetMems": h.cpuset_mems.clone().unwrap_or_default(),
         "PidsLimit": h.pids_limit,
         "BlkioWeight": h.blkio_weight.unwrap_or(0),
-        "CapAdd": h.cap_add,
-        "CapDrop": h.cap_drop,
+        "CapAdd": list_or_null(&h.cap_add),
+        "CapDrop": list_or_null(&h.cap_drop),
         "Privileged": h.privileged,
-        "SecurityOpt": security_opt,
+        "SecurityOpt": list_or_null(&security_opt),
         "Ulimits": h.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
-        "Sysctls": h.sysctls,
         "Devices": h.devices.iter().map(|d| json!({"PathOnHost": d.host, "PathInContainer": d.container, "CgroupPermissions": d.permissions})).collect::<Vec<_>>(),
-        "GroupAdd": h.group_add,
+        "GroupAdd": list_or_null(&h.group_add),
         "IpcMode": ns(&h.ipc, "private"),
         "PidMode": h.pid,
         "UTSMode": h.uts,
         "UsernsMode": h.userns,
-        "Tmpfs": tmpfs,
-        "Init": h.init.is_some(),
         "RestartPolicy": {"Name": rname, "MaximumRetryCount": rcount.parse::<i64>().unwrap_or(0)},
         "LogConfig": {
             "Type": c.log_driver.as_deref().unwrap_or("json-file"),
@@ -375,6 +381,18 @@ pub(crate) fn inspect_into(v: &mut serde_json::Value, c: &crate::containers::Con
         "Runtime": h.runtime.clone().unwrap_or_else(|| "berth-runtime".into()),
         "ReadonlyRootfs": c.read_only,
     });
+    // Keys Docker leaves out when unset (omitempty).
+    if let Some(o) = host.as_object_mut() {
+        if !h.sysctls.is_empty() {
+            o.insert("Sysctls".into(), json!(h.sysctls));
+        }
+        if !tmpfs.is_empty() {
+            o.insert("Tmpfs".into(), json!(tmpfs));
+        }
+        if h.init.is_some() {
+            o.insert("Init".into(), json!(true));
+        }
+    }
     let mounts: Vec<serde_json::Value> = h
         .mounts
         .iter()

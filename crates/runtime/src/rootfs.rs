@@ -380,6 +380,14 @@ impl RootfsSetup<'_> {
         if !dev_is_bind {
             self.create_devices(&root)?;
         }
+        // A missing working directory is made (root's, 0755), as runc does; resolved in
+        // the rootfs like a mount target (never through a symlink out of it or a magic
+        // link such as /proc/self/fd/N). A failure shows at the chdir before the exec.
+        if let Some(cwd) = self.spec.process().as_ref().map(|p| p.cwd()) {
+            if cwd.is_absolute() && cwd.components().count() > 1 {
+                let _ = root.open_target(cwd, Kind::Dir);
+            }
+        }
         Ok(root)
     }
 
@@ -948,7 +956,7 @@ fn mask_path(p: &str) -> Result<()> {
             p,
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
-            Some("size=0"),
+            None::<&str>,
         )
         .context(|| format!("mask {p}"))
     } else {
@@ -975,17 +983,17 @@ fn readonly_path(p: &str) -> Result<()> {
         Err(nix::errno::Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e).context(|| format!("read-only {p}")),
     }
+    // The remount keeps the mount's own flags (nosuid, nodev, noexec of /proc), as runc
+    // does: a remount without them would clear them (or fail where they are locked).
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
-    if mount(None::<&str>, p, None::<&str>, flags, None::<&str>).is_err() {
-        mount(
-            None::<&str>,
-            p,
-            None::<&str>,
-            flags | locked_flags(p),
-            None::<&str>,
-        )
-        .context(|| format!("remount {p} read-only"))?;
-    }
+    mount(
+        None::<&str>,
+        p,
+        None::<&str>,
+        flags | locked_flags(p),
+        None::<&str>,
+    )
+    .context(|| format!("remount {p} read-only"))?;
     Ok(())
 }
 

@@ -83,6 +83,39 @@ fn cve_2024_21626_cwd_through_leaked_fd() {
     rt.assert_empty();
 }
 
+/// A missing cwd is made inside the root (as runc does), never through a symlink out of
+/// the root or a descriptor leaked to the runtime.
+#[test]
+fn a_missing_cwd_is_made_inside_the_root_only() {
+    let rt = Rt::new();
+    let c = {
+        let mut c = Ctr::sh(&rt, "pwd; stat -c '%u:%g %a' .");
+        c.edit_json(|v| v["process"]["cwd"] = json!("/made/here"));
+        c
+    };
+    let out = rt.run(&c);
+    assert_eq!(out.ok(), "/made/here\n0:0 755\n");
+    assert!(c.rootfs().join("made/here").is_dir());
+    c.finish();
+    // Through a leaked descriptor: nothing is made on the host.
+    let host_dir = tempfile::tempdir().unwrap();
+    let mut c = Ctr::sh(&rt, "pwd");
+    c.edit_json(|v| v["process"]["cwd"] = json!("/proc/self/fd/5/made-on-host"));
+    let out = run_with_fd5(&rt, &c, host_dir.path());
+    let line = out.fails_one_line();
+    assert!(line.contains("process.cwd"), "{line}");
+    assert!(!host_dir.path().join("made-on-host").exists());
+    c.finish();
+    // Through a symlink in the image that leaves the root: made inside, not on the host.
+    let mut c = Ctr::sh(&rt, "pwd");
+    std::os::unix::fs::symlink(host_dir.path(), c.rootfs().join("out")).unwrap();
+    c.edit_json(|v| v["process"]["cwd"] = json!("/out/made"));
+    let _ = rt.run(&c);
+    assert!(!host_dir.path().join("made").exists());
+    c.finish();
+    rt.assert_empty();
+}
+
 #[test]
 fn cve_2019_5736_runtime_is_a_sealed_memfd() {
     use nix::fcntl::{fcntl, FcntlArg, SealFlag};

@@ -1037,7 +1037,9 @@ pub fn dispatch(engine: &Engine, c: ContainerCommand) -> Result<i32> {
         ContainerCommand::Export(a) => export(engine, a),
         ContainerCommand::Commit(a) => commit(engine, a),
         ContainerCommand::Diff(a) => diff(engine, a),
-        ContainerCommand::Inspect(a) => super::image::inspect(engine, a),
+        ContainerCommand::Inspect(a) => {
+            super::image::inspect_with(engine, a, Engine::container_inspect)
+        }
         ContainerCommand::Start(a) => super::lifecycle::start(engine, a),
         ContainerCommand::Stop(a) => super::lifecycle::stop(engine, a),
         ContainerCommand::Restart(a) => super::lifecycle::restart(engine, a),

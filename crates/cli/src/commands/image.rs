@@ -60,7 +60,7 @@ pub fn dispatch(engine: &Engine, c: ImageCommand) -> Result<i32> {
     match c {
         ImageCommand::Build(a) => super::build::build(engine, *a),
         ImageCommand::Ls(a) => images(engine, a),
-        ImageCommand::Inspect(a) => inspect(engine, a),
+        ImageCommand::Inspect(a) => inspect_with(engine, a, Engine::image_inspect),
         ImageCommand::Prune(a) => prune(engine, a),
         ImageCommand::Rm(a) => rmi(engine, a),
         ImageCommand::Tag(a) => tag(engine, a),
@@ -147,12 +147,9 @@ pub fn images(engine: &Engine, a: ImagesArgs) -> Result<i32> {
     let mut list = engine.images_filtered(a.reference.as_deref(), a.all, &filters)?;
     list.sort_by_key(|x| std::cmp::Reverse(x.created));
     if a.quiet {
-        let mut seen = std::collections::HashSet::new();
+        // One line per row, as in Docker: an image with two tags is listed twice.
         for i in &list {
-            let id = id_text(&i.id, a.no_trunc);
-            if seen.insert(id.clone()) {
-                println!("{id}");
-            }
+            println!("{}", id_text(&i.id, a.no_trunc));
         }
         return Ok(0);
     }
@@ -434,6 +431,16 @@ impl InspectFormat {
 }
 
 pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
+    inspect_with(engine, a, Engine::inspect)
+}
+
+/// `inspect` with the lookup of `image inspect` (images only), `container inspect`
+/// (containers only) or `inspect` (either).
+pub fn inspect_with(
+    engine: &Engine,
+    a: InspectArgs,
+    lookup: fn(&Engine, &str) -> berth_engine::Result<serde_json::Value>,
+) -> Result<i32> {
     let format = match InspectFormat::parse(a.format.as_deref()) {
         Ok(f) => f,
         Err(code) => return Ok(code),
@@ -441,7 +448,7 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
     let mut out = Vec::new();
     let mut code = 0;
     for n in &a.names {
-        match engine.inspect(n) {
+        match lookup(engine, n) {
             Ok(v) => out.push(v),
             Err(e) => {
                 eprintln!("Error: {}", crate::one_line(&e));

@@ -276,7 +276,7 @@ impl Berth {
         id
     }
 
-    /// `images -q --no-trunc`, sorted.
+    /// `images -q --no-trunc`, sorted, each once (an image with two tags has two rows).
     pub fn image_ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .ok(&["images", "-q", "--no-trunc"])
@@ -284,6 +284,7 @@ impl Berth {
             .map(str::to_owned)
             .collect();
         v.sort();
+        v.dedup();
         v
     }
 
@@ -325,9 +326,9 @@ impl Berth {
         v
     }
 
-    /// `image inspect` of one image, parsed.
+    /// `inspect` of one image (or container), parsed.
     pub fn inspect(&self, name: &str) -> Value {
-        let out = self.ok(&["image", "inspect", name]);
+        let out = self.ok(&["inspect", name]);
         let v: Value = serde_json::from_str(&out).unwrap();
         let arr = v.as_array().unwrap();
         assert_eq!(arr.len(), 1, "{out}");
