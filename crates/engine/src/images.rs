@@ -397,7 +397,14 @@ impl Engine {
     pub fn tag(&self, source: &str, target: &str) -> Result<()> {
         let img = self.images.resolve(source)?;
         let r = parse_ref(target)?;
-        Ok(self.images.tag(&r, &img.id)?)
+        self.images.tag(&r, &img.id)?;
+        self.object_event(
+            "image",
+            "tag",
+            &img.id.to_string(),
+            &[("name", r.familiar())],
+        );
+        Ok(())
     }
 
     /// Which images containers use, read once: the answer is consulted
@@ -443,13 +450,25 @@ impl Engine {
             .map(|t| RmiEvent::Untagged(t.familiar()))
             .collect();
         ev.extend(r.deleted.iter().map(|d| RmiEvent::Deleted(d.to_string())));
+        // Docker's image events name the image by its ID, twice.
+        for d in &r.deleted {
+            let id = d.to_string();
+            self.object_event("image", "delete", &id, &[("name", id.clone())]);
+        }
         (ev, reclaimed)
     }
 
     pub fn rmi(&self, name: &str, force: bool) -> Result<Vec<RmiEvent>> {
         let in_use = self.in_use();
-        let parent = self.images.resolve(name).ok().and_then(|i| i.parent);
+        let image = self.images.resolve(name).ok();
+        let parent = image.as_ref().and_then(|i| i.parent.clone());
         let removed = self.images.remove(name, force, &in_use)?;
+        if let Some(img) = &image {
+            let id = img.id.to_string();
+            for _ in &removed.untagged {
+                self.object_event("image", "untag", &id, &[("name", id.clone())]);
+            }
+        }
         let mut events = self.collect(&removed).0;
         if !removed.deleted.is_empty() {
             events.extend(self.prune_parents(parent));

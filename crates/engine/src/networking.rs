@@ -454,7 +454,10 @@ impl Engine {
             self.running_link(name, alias, &c.name)?;
         }
         match NetMode::of(&c.config.host) {
-            NetMode::Host => Ok(None),
+            NetMode::Host => {
+                self.pseudo_network_event("connect", "host", c);
+                Ok(None)
+            }
             NetMode::Container(x) => {
                 let other = self.containers.resolve(&x)?;
                 if other.state != State::Running {
@@ -476,6 +479,7 @@ impl Engine {
                 // A namespace with lo up; nothing in the database.
                 let path = self.netns_path(&c.id);
                 berth_network::netns::create_fresh(&path)?;
+                self.pseudo_network_event("connect", "none", c);
                 Ok(Some(path.to_string_lossy().into_owned()))
             }
             mode => {
@@ -535,10 +539,22 @@ impl Engine {
     pub(crate) fn network_stop(&self, c: &Container) {
         let id = &c.id;
         let ns = self.netns_path(id);
-        if NetMode::of(&c.config.host) == NetMode::None {
-            // Only a namespace with lo: no database to open.
-            let _ = berth_network::netns::remove(&ns);
-            return;
+        match NetMode::of(&c.config.host) {
+            NetMode::None => {
+                // Only a namespace with lo: no database to open.
+                if ns.exists() {
+                    self.pseudo_network_event("disconnect", "none", c);
+                }
+                let _ = berth_network::netns::remove(&ns);
+                return;
+            }
+            NetMode::Host => {
+                if c.state == State::Running {
+                    self.pseudo_network_event("disconnect", "host", c);
+                }
+                return;
+            }
+            _ => {}
         }
         let _ = self.with_net(|m| {
             if ns.exists() || !m.db().ports_of(id.as_str())?.is_empty() {
@@ -760,6 +776,25 @@ impl Engine {
         attrs.push(("name", n.name.clone()));
         attrs.push(("type", n.driver.clone()));
         self.object_event("network", action, &n.id, &attrs);
+    }
+
+    /// Docker's connect/disconnect on its predefined `host` and `none`
+    /// networks, which berth keeps no records of.
+    fn pseudo_network_event(&self, action: &str, name: &str, c: &Container) {
+        let typ = PSEUDO_NETWORKS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(name, |(_, t)| *t);
+        self.object_event(
+            "network",
+            action,
+            &pseudo_network_id(name),
+            &[
+                ("container", c.id.to_string()),
+                ("name", name.to_owned()),
+                ("type", typ.to_owned()),
+            ],
+        );
     }
 
     /// `network_event` for every network container `id` has an endpoint on.
