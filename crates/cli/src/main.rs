@@ -119,6 +119,19 @@ fn main() {
                         .collect();
                     eprintln!("See '{} --help'.", words.join(" "));
                 }
+                // Docker's words for a command it does not have, exit 1.
+                ErrorKind::InvalidSubcommand => {
+                    let word = e
+                        .get(ContextKind::InvalidSubcommand)
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    let words: Vec<String> = std::iter::once("berth".to_owned())
+                        .chain(subcommand_path(&word))
+                        .collect();
+                    eprintln!("berth: '{word}' is not a {} command.", words.join(" "));
+                    eprintln!("See '{} --help'", words.join(" "));
+                    std::process::exit(1);
+                }
                 _ => {
                     let _ = e.print();
                 }

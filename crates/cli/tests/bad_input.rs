@@ -279,7 +279,7 @@ fn bad_references_and_unknown_images() {
     assert!(e.contains("No such image"), "{e}");
     let e = b.fails(&["run", "--rm", "nosuch:1", "true"], 125);
     assert!(e.contains("Unable to find image"), "{e}");
-    let e = b.fails(&["create", "nosuch:1", "true"], 125);
+    let e = b.fails(&["create", "nosuch:1", "true"], 1);
     assert!(e.contains("Unable to find image"), "{e}");
     let e = b.fails(&["rmi", "nosuch:1"], 1);
     assert!(e.contains("No such image"), "{e}");

@@ -706,24 +706,6 @@ fn todo() -> Vec<Known> {
             Todo("volume create --label is refused"),
         ),
         k(&["mounts/shm-size"], &[], Todo("run --shm-size is refused")),
-        k(
-            &["files/resolv-net"],
-            &[],
-            Todo(
-                "Docker writes `options ndots:0` with its embedded DNS (resolv.conf on a user \
-                network is being changed for defect 5)",
-            ),
-        ),
-        k(
-            &["errors/bad-command"],
-            &[],
-            Todo("unknown command: Docker says \"'bogus' is not a docker command.\", exit 1"),
-        ),
-        k(
-            &["errors/unknown-image-create"],
-            &[],
-            Todo("create's failures exit 125 (run's status); Docker's create exits 1"),
-        ),
     ]
     .concat()
 }

@@ -124,11 +124,20 @@ fn resolv_conf(h: &HostConfig, mode: &NetMode, user_gateway: Option<Ipv4Addr>) -
     } else {
         h.dns_search.iter().filter(|s| *s != ".").cloned().collect()
     };
-    let options = if h.dns_options.is_empty() {
+    let mut options = if h.dns_options.is_empty() {
         host.options
     } else {
         h.dns_options.clone()
     };
+    // Docker's embedded DNS comes with `ndots:0` (unless an ndots is
+    // given): names without dots go to the resolver as they are, which
+    // knows the network's containers by them.
+    if user_gateway.is_some()
+        && h.dns.is_empty()
+        && !options.iter().any(|o| o.starts_with("ndots:"))
+    {
+        options.push("ndots:0".into());
+    }
     let mut resolv = String::new();
     if !search.is_empty() {
         resolv.push_str(&format!("search {}\n", search.join(" ")));

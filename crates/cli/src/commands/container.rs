@@ -559,16 +559,21 @@ pub fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
     if a.flags.image_and_command.is_empty() {
         return Ok(no_image("create"));
     }
-    let opts = a
-        .flags
-        .options()
-        .and_then(|o| pull_image(engine, &a.flags).map(|_| o));
-    match opts.and_then(|o| engine.create(&o)) {
+    // A flag that does not parse is a usage error (125); what the engine
+    // refuses is `create`'s plain failure, exit 1 (Docker's daemon errors).
+    let opts = match a.flags.options() {
+        Ok(o) => o,
+        Err(e) => return Ok(start_failure(e)),
+    };
+    match pull_image(engine, &a.flags).and_then(|_| engine.create(&opts)) {
         Ok(id) => {
             println!("{id}");
             Ok(0)
         }
-        Err(e) => Ok(start_failure(e)),
+        Err(e) => {
+            eprintln!("Error: {}", crate::one_line(&e));
+            Ok(1)
+        }
     }
 }
 

@@ -1009,7 +1009,12 @@ pub fn first_error_line(s: &str) -> String {
     }
     // `docker run` ends the daemon's message with a full stop.
     let l = l.strip_suffix('.').unwrap_or(&l);
-    mask(&l.replace("'docker ", "'CMD ").replace("'berth ", "'CMD "))
+    mask(
+        &l.replace("'docker ", "'CMD ")
+            .replace("'berth ", "'CMD ")
+            .replace(" a docker command", " a CMD command")
+            .replace(" a berth command", " a CMD command"),
+    )
 }
 
 fn kind(v: &Value) -> &'static str {
