@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 
 /// The `Cap*:` lines of `grep Cap /proc/self/status` as (name, mask).
 fn caps(out: &str) -> Vec<(String, u64)> {
@@ -146,4 +147,41 @@ fn exec_tty_gets_the_callers_window_size() {
     // (A `^@` may precede a line: script's end of input, echoed.)
     assert_eq!(s.matches("31 101\r").count(), 2, "{s:?}");
     b.ok(&["rm", "-f", "tc"]);
+}
+
+/// Docker: `volume create --label k=v --label flag NAME`; inspect shows
+/// `"Labels": {"flag": "", "k": "v"}` (null without labels), and `volume ls
+/// -f label=k`, `-f label=k=v` list it while `-f label=k=w` does not.
+#[test]
+fn volume_labels_are_kept_shown_and_filtered() {
+    let b = Berth::new();
+    b.ok(&[
+        "volume", "create", "--label", "k=v", "--label", "flag", "lv",
+    ]);
+    b.ok(&["volume", "create", "plain"]);
+    let v: Value = serde_json::from_str(&b.ok(&["volume", "inspect", "lv"])).unwrap();
+    assert_eq!(
+        v[0]["Labels"],
+        serde_json::json!({"flag": "", "k": "v"}),
+        "{v}"
+    );
+    let v: Value = serde_json::from_str(&b.ok(&["volume", "inspect", "plain"])).unwrap();
+    assert_eq!(v[0]["Labels"], Value::Null, "{v}");
+    let ls = |f: &str| b.ok(&["volume", "ls", "-q", "-f", f]);
+    assert_eq!(ls("label=k"), "lv\n");
+    assert_eq!(ls("label=k=v"), "lv\n");
+    assert_eq!(ls("label=flag"), "lv\n");
+    assert_eq!(ls("label=k=w"), "");
+    assert_eq!(
+        b.ok(&[
+            "volume",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Labels}}",
+            "-f",
+            "label=k"
+        ]),
+        "lv flag=,k=v\n"
+    );
+    b.ok(&["volume", "rm", "lv", "plain"]);
 }
