@@ -185,3 +185,25 @@ fn volume_labels_are_kept_shown_and_filtered() {
     );
     b.ok(&["volume", "rm", "lv", "plain"]);
 }
+
+/// Docker: `docker --version` → "Docker version 20.10.24+dfsg1, build
+/// 297e128"; berth: "berth version 0.1.0, build <commit or unknown>".
+#[test]
+fn version_flag_prints_dockers_shape() {
+    let b = Berth::new();
+    for flag in ["--version", "-v"] {
+        let out = b.ok(&[flag]);
+        let rest = out
+            .strip_prefix(&format!(
+                "berth version {}, build ",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .unwrap_or_else(|| panic!("{out:?}"));
+        let build = rest.trim_end_matches('\n');
+        assert!(
+            build == "unknown"
+                || (build.len() == 7 && build.bytes().all(|c| c.is_ascii_hexdigit())),
+            "{out:?}"
+        );
+    }
+}
