@@ -167,6 +167,7 @@ fn volume_labels_are_kept_shown_and_filtered() {
     );
     let v: Value = serde_json::from_str(&b.ok(&["volume", "inspect", "plain"])).unwrap();
     assert_eq!(v[0]["Labels"], Value::Null, "{v}");
+    assert_eq!(v[0]["Options"], Value::Null, "{v}");
     let ls = |f: &str| b.ok(&["volume", "ls", "-q", "-f", f]);
     assert_eq!(ls("label=k"), "lv\n");
     assert_eq!(ls("label=k=v"), "lv\n");

@@ -183,7 +183,8 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
                         "Labels": (!v.labels.is_empty()).then_some(&v.labels),
                         "Mountpoint": v.mountpoint,
                         "Name": v.name,
-                        "Options": {},
+                        // (berth's local driver takes no --opt.)
+                        "Options": null,
                         "Scope": "local",
                     })),
                     Err(e) => {
