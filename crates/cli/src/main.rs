@@ -10,7 +10,14 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
     name = "berth",
-    version,
+    // Docker's shape: "Docker version 20.10.24+dfsg1, build 297e128".
+    version = concat!(
+        "version ",
+        env!("CARGO_PKG_VERSION"),
+        ", build ",
+        env!("BERTH_GIT_COMMIT")
+    ),
+    disable_version_flag = true,
     about = "A daemonless, Docker-compatible container engine",
     disable_help_subcommand = true
 )]
@@ -24,6 +31,9 @@ pub struct Cli {
     /// Enable debug output
     #[arg(short = 'D', long, global = true)]
     debug: bool,
+    /// Print version information and quit
+    #[arg(short = 'v', long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(subcommand)]
     command: commands::Command,
 }

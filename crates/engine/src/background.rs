@@ -1202,6 +1202,24 @@ impl Engine {
         let mut p = spec.process().clone().unwrap_or_default();
         p.set_args(Some(e.cmd.clone()));
         p.set_terminal(Some(e.tty));
+        // Docker's client sizes the exec's terminal from its own before
+        // the command runs (`stty size` in `exec -it` works at once).
+        let size = e
+            .tty
+            .then(|| {
+                berth_runtime::terminal_size(&std::io::stdin())
+                    .or_else(|| berth_runtime::terminal_size(&std::io::stdout()))
+            })
+            .flatten();
+        if let Some((rows, cols)) = size {
+            if let Ok(b) = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(rows))
+                .width(u64::from(cols))
+                .build()
+            {
+                p.set_console_size(Some(b));
+            }
+        }
         if let Some(w) = &e.workdir {
             p.set_cwd(PathBuf::from(w));
         }
@@ -1211,7 +1229,8 @@ impl Engine {
             let (uid, gid, memberships) = crate::spec::resolve_user(&rootfs, u)?;
             user.set_uid(uid);
             user.set_gid(gid);
-            // The user's own groups, not the container's process's.
+            // The user's own groups (of /etc/group too), not the container's
+            // process's; --group-add's as well, as Docker's exec.
             user.set_additional_gids(Some(crate::spec::supplementary_gids(
                 &rootfs,
                 gid,
@@ -1228,21 +1247,20 @@ impl Engine {
         )));
         p.set_user(user);
         if e.privileged {
-            let all: std::collections::HashSet<oci_spec::runtime::Capability> = caps_all()
+            // Docker gives a privileged exec every capability: bounding,
+            // permitted and effective (not inheritable, 20.10.14 on,
+            // CVE-2022-24769). Every one the host has, that is: a bounding
+            // set can only shrink, and the runtime can grant no capability
+            // its own bounding set lacks (capset fails with EPERM), so the
+            // list is the host's, as for `run --privileged`.
+            let all: oci_spec::runtime::Capabilities = crate::options::host_caps()
                 .iter()
-                .filter_map(|n| n.strip_prefix("CAP_"))
                 .filter_map(|n| n.parse().ok())
                 .collect();
             let mut caps = p.capabilities().clone().unwrap_or_default();
-            let merge = |set: &Option<oci_spec::runtime::Capabilities>| {
-                let mut s = set.clone().unwrap_or_default();
-                s.extend(all.iter().copied());
-                Some(s)
-            };
-            caps.set_bounding(merge(caps.bounding()));
-            caps.set_effective(merge(caps.effective()));
-            // Not the inheritable set (Docker 20.10.14 on, CVE-2022-24769).
-            caps.set_permitted(merge(caps.permitted()));
+            caps.set_bounding(Some(all.clone()));
+            caps.set_effective(Some(all.clone()));
+            caps.set_permitted(Some(all));
             p.set_capabilities(Some(caps));
         }
         Ok(p)
@@ -1369,55 +1387,6 @@ fn signal_number(signal: &str) -> String {
     berth_runtime::container::parse_signal(signal)
         .map(|s| (s as i32).to_string())
         .unwrap_or_else(|_| signal.to_owned())
-}
-
-fn caps_all() -> Vec<String> {
-    [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_DAC_READ_SEARCH",
-        "CAP_FOWNER",
-        "CAP_FSETID",
-        "CAP_KILL",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETPCAP",
-        "CAP_LINUX_IMMUTABLE",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST",
-        "CAP_NET_ADMIN",
-        "CAP_NET_RAW",
-        "CAP_IPC_LOCK",
-        "CAP_IPC_OWNER",
-        "CAP_SYS_MODULE",
-        "CAP_SYS_RAWIO",
-        "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE",
-        "CAP_SYS_PACCT",
-        "CAP_SYS_ADMIN",
-        "CAP_SYS_BOOT",
-        "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE",
-        "CAP_SYS_TIME",
-        "CAP_SYS_TTY_CONFIG",
-        "CAP_MKNOD",
-        "CAP_LEASE",
-        "CAP_AUDIT_WRITE",
-        "CAP_AUDIT_CONTROL",
-        "CAP_SETFCAP",
-        "CAP_MAC_OVERRIDE",
-        "CAP_MAC_ADMIN",
-        "CAP_SYSLOG",
-        "CAP_WAKE_ALARM",
-        "CAP_BLOCK_SUSPEND",
-        "CAP_AUDIT_READ",
-        "CAP_PERFMON",
-        "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
 }
 
 /// One json-file log line, shown as `docker logs` does.

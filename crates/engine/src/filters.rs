@@ -249,15 +249,13 @@ impl Engine {
         filters.validate(&["dangling", "name", "driver", "label"])?;
         let dangling =
             filters.bool_of("dangling", |v| format!("invalid filter 'dangling=[{v}]'"))?;
-        let no_labels = BTreeMap::new();
         Ok(self
             .volume_list()?
             .into_iter()
             .filter(|v| dangling.is_none_or(|d| d == v.in_use_by.is_empty()))
             .filter(|v| filters.regex_any("name", &v.name))
             .filter(|_| filters.any_of("driver", |d| d == "local"))
-            // berth's volumes carry no labels.
-            .filter(|_| filters.labels_match(&no_labels))
+            .filter(|v| filters.labels_match(&v.labels))
             .collect())
     }
 

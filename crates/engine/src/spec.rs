@@ -320,13 +320,15 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
                 })?,
         };
     }
-    let mut extra = Vec::new();
-    if let Some(n) = name {
+    // Docker's (libcontainer's) supplementary groups: the primary group,
+    // then, unless a group was given, those /etc/group lists the user in.
+    let mut extra = vec![gid];
+    if let (Some(n), None) = (name, group) {
         for l in groups.lines() {
             let f: Vec<&str> = l.split(':').collect();
             if f.len() >= 4 && f[3].split(',').any(|m| m == n) {
                 if let Ok(g) = f[2].parse::<u32>() {
-                    if g != gid && !extra.contains(&g) {
+                    if !extra.contains(&g) {
                         extra.push(g);
                     }
                 }
@@ -404,16 +406,14 @@ pub fn container_spec(
         .user
         .clone()
         .or_else(|| image.user.clone())
-        .filter(|u| !u.is_empty());
+        .filter(|u| !u.is_empty())
+        // Docker resolves the default user too (root's groups of /etc/group).
+        .unwrap_or_else(|| "0".to_owned());
     let mut user = User::default();
-    let mut gids = Vec::new();
-    if let Some(u) = user_spec {
-        let (uid, gid, extra) = resolve_user(rootfs, &u)?;
-        user.set_uid(uid);
-        user.set_gid(gid);
-        gids = extra;
-    }
-    let gids = supplementary_gids(rootfs, user.gid(), gids, &h.group_add)?;
+    let (uid, gid, memberships) = resolve_user(rootfs, &user_spec)?;
+    user.set_uid(uid);
+    user.set_gid(gid);
+    let gids = supplementary_gids(rootfs, gid, memberships, &h.group_add)?;
     user.set_additional_gids(Some(gids));
     let hostname = opts
         .hostname
@@ -872,13 +872,16 @@ mod tests {
         .unwrap();
         assert_eq!(
             resolve_user(d.path(), "bob").unwrap(),
-            (1000, 1000, vec![10])
+            (1000, 1000, vec![1000, 10])
         );
         assert_eq!(
             resolve_user(d.path(), "bob:wheel").unwrap(),
-            (1000, 10, vec![])
+            (1000, 10, vec![10])
         );
-        assert_eq!(resolve_user(d.path(), "4242:7").unwrap(), (4242, 7, vec![]));
+        assert_eq!(
+            resolve_user(d.path(), "4242:7").unwrap(),
+            (4242, 7, vec![7])
+        );
         assert!(resolve_user(d.path(), "alice").is_err());
         assert!(resolve_user(d.path(), "bob:nogroup").is_err());
     }

@@ -2,8 +2,9 @@
 //! `ROOT/volumes/NAME/_data` (the local driver), in use while a container's
 //! mounts name them.
 
-use crate::error::{EngineError, Result};
+use crate::error::{Context, EngineError, Result};
 use crate::Engine;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What `volume ls` / `volume inspect` show.
@@ -13,7 +14,12 @@ pub struct VolumeInfo {
     pub mountpoint: PathBuf,
     pub created_at: String,
     pub in_use_by: Vec<String>,
+    /// `volume create --label`s (Docker's Labels; null in inspect when none).
+    pub labels: BTreeMap<String, String>,
 }
+
+/// Where a volume's labels are kept, beside its `_data`.
+const LABELS: &str = "labels.json";
 
 /// The lease prefix of volumes being removed (a volume name cannot start
 /// with a dot, so it never collides with one).
@@ -48,7 +54,13 @@ impl Engine {
             .collect())
     }
 
-    pub fn volume_create(&self, name: Option<&str>) -> Result<String> {
+    /// `volume create [--label K=V]… [NAME]`. Creating a volume that exists
+    /// leaves it (and its labels) as it is, as Docker does.
+    pub fn volume_create(
+        &self,
+        name: Option<&str>,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<String> {
         let name = match name {
             Some(n) if valid_volume_name(n) => n.to_owned(),
             Some(n) => {
@@ -59,6 +71,30 @@ impl Engine {
             None => crate::containers::ContainerId::random()?.to_string(),
         };
         self.sweep_volumes();
+        let dir = self.volumes_dir().join(&name);
+        if !dir.join("_data").is_dir() {
+            // The labels first, whole (written aside, then renamed): a
+            // create killed before `_data` exists leaves no volume, and the
+            // next create of the name writes them again.
+            crate::create_private_dir_all(&self.volumes_dir())?;
+            std::fs::create_dir_all(&dir).context(|| format!("create volume {name}"))?;
+            let file = dir.join(LABELS);
+            if labels.is_empty() {
+                match std::fs::remove_file(&file) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(EngineError::Other(format!("create volume {name}: {e}")))
+                    }
+                    _ => {}
+                }
+            } else {
+                let json = serde_json::to_vec(labels)
+                    .map_err(|e| EngineError::Other(format!("create volume {name}: {e}")))?;
+                let tmp = dir.join(format!("{LABELS}.tmp"));
+                std::fs::write(&tmp, json)
+                    .and_then(|()| std::fs::rename(&tmp, &file))
+                    .context(|| format!("create volume {name}"))?;
+            }
+        }
         self.volume_data(&name)?;
         self.object_event("volume", "create", &name, &[("driver", "local".into())]);
         Ok(name)
@@ -78,6 +114,10 @@ impl Engine {
             mountpoint: dir.join("_data"),
             created_at,
             in_use_by: self.volume_users(name)?,
+            labels: std::fs::read(dir.join(LABELS))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default(),
         })
     }
 

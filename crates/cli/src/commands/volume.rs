@@ -26,6 +26,9 @@ pub struct VolumeCreateArgs {
     /// Volume driver (only "local")
     #[arg(short, long, default_value = "local")]
     driver: String,
+    /// Set metadata for a volume (KEY=VALUE, or KEY for an empty value)
+    #[arg(long)]
+    label: Vec<String>,
     name: Option<String>,
 }
 
@@ -109,7 +112,15 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
                     a.driver
                 )));
             }
-            println!("{}", engine.volume_create(a.name.as_deref())?);
+            let labels = a
+                .label
+                .iter()
+                .map(|l| match l.split_once('=') {
+                    Some((k, v)) => (k.to_owned(), v.to_owned()),
+                    None => (l.clone(), String::new()),
+                })
+                .collect();
+            println!("{}", engine.volume_create(a.name.as_deref(), &labels)?);
             Ok(0)
         }
         VolumeCommand::Ls(a) => {
@@ -139,7 +150,7 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
                         .map(|v| {
                             super::image::row(&[
                                 ("Driver", "local".into()),
-                                ("Labels", String::new()),
+                                ("Labels", berth_engine::labels_text(&v.labels)),
                                 ("Links", "N/A".into()),
                                 ("Mountpoint", v.mountpoint.display().to_string()),
                                 ("Name", v.name.clone()),
@@ -148,8 +159,7 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
                             ])
                         })
                         .collect();
-                    // Volumes have no labels here: .Label gives "".
-                    let labels = |_: usize| Default::default();
+                    let labels = |i: usize| list[i].labels.clone();
                     let out = f
                         .render(&rows, &VOLUME_COLUMNS, Some(&labels))
                         .map_err(|e| EngineError::Invalid(e.to_string()))?;
@@ -170,10 +180,11 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
                     Ok(v) => out.push(serde_json::json!({
                         "CreatedAt": v.created_at,
                         "Driver": "local",
-                        "Labels": {},
+                        "Labels": (!v.labels.is_empty()).then_some(&v.labels),
                         "Mountpoint": v.mountpoint,
                         "Name": v.name,
-                        "Options": {},
+                        // (berth's local driver takes no --opt.)
+                        "Options": null,
                         "Scope": "local",
                     })),
                     Err(e) => {
