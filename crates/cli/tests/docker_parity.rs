@@ -700,11 +700,6 @@ fn todo() -> Vec<Known> {
             &[],
             Todo("image inspect lacks GraphDriver.Data.LowerDir"),
         ),
-        k(
-            &["inspect/volume-create-label"],
-            &[],
-            Todo("volume create --label is refused"),
-        ),
         k(&["mounts/shm-size"], &[], Todo("run --shm-size is refused")),
     ]
     .concat()

@@ -154,7 +154,7 @@ fn exec_tty_gets_the_callers_window_size() {
 /// -f label=k`, `-f label=k=v` list it while `-f label=k=w` does not.
 #[test]
 fn volume_labels_are_kept_shown_and_filtered() {
-    let b = Berth::new();
+    let b = Berth::with_busybox();
     b.ok(&[
         "volume", "create", "--label", "k=v", "--label", "flag", "lv",
     ]);
@@ -166,6 +166,12 @@ fn volume_labels_are_kept_shown_and_filtered() {
         "{v}"
     );
     let v: Value = serde_json::from_str(&b.ok(&["volume", "inspect", "plain"])).unwrap();
+    // Docker 20.10's CLI sends empty maps, which its daemon shows as {}
+    // (the v28 CLI sends none: null); a volume made by `-v` has null.
+    assert_eq!(v[0]["Labels"], serde_json::json!({}), "{v}");
+    assert_eq!(v[0]["Options"], serde_json::json!({}), "{v}");
+    b.ok(&["run", "--rm", "-v", "byrun:/x", "busybox", "true"]);
+    let v: Value = serde_json::from_str(&b.ok(&["volume", "inspect", "byrun"])).unwrap();
     assert_eq!(v[0]["Labels"], Value::Null, "{v}");
     assert_eq!(v[0]["Options"], Value::Null, "{v}");
     let ls = |f: &str| b.ok(&["volume", "ls", "-q", "-f", f]);

@@ -14,8 +14,11 @@ pub struct VolumeInfo {
     pub mountpoint: PathBuf,
     pub created_at: String,
     pub in_use_by: Vec<String>,
-    /// `volume create --label`s (Docker's Labels; null in inspect when none).
+    /// `volume create --label`s (Docker's Labels).
     pub labels: BTreeMap<String, String>,
+    /// Made by `volume create` (Docker then shows Labels and Options as
+    /// maps, empty or not), not on the way by a container's `-v` (null).
+    pub created_explicitly: bool,
 }
 
 /// Where a volume's labels are kept, beside its `_data`.
@@ -78,22 +81,15 @@ impl Engine {
             // next create of the name writes them again.
             crate::create_private_dir_all(&self.volumes_dir())?;
             std::fs::create_dir_all(&dir).context(|| format!("create volume {name}"))?;
+            // Written even when empty: it also records that `volume create`
+            // made the volume.
             let file = dir.join(LABELS);
-            if labels.is_empty() {
-                match std::fs::remove_file(&file) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(EngineError::Other(format!("create volume {name}: {e}")))
-                    }
-                    _ => {}
-                }
-            } else {
-                let json = serde_json::to_vec(labels)
-                    .map_err(|e| EngineError::Other(format!("create volume {name}: {e}")))?;
-                let tmp = dir.join(format!("{LABELS}.tmp"));
-                std::fs::write(&tmp, json)
-                    .and_then(|()| std::fs::rename(&tmp, &file))
-                    .context(|| format!("create volume {name}"))?;
-            }
+            let json = serde_json::to_vec(labels)
+                .map_err(|e| EngineError::Other(format!("create volume {name}: {e}")))?;
+            let tmp = dir.join(format!("{LABELS}.tmp"));
+            std::fs::write(&tmp, json)
+                .and_then(|()| std::fs::rename(&tmp, &file))
+                .context(|| format!("create volume {name}"))?;
         }
         self.volume_data(&name)?;
         self.object_event("volume", "create", &name, &[("driver", "local".into())]);
@@ -109,15 +105,16 @@ impl Engine {
             .and_then(|m| m.modified())
             .map(|t| humantime::format_rfc3339_seconds(t).to_string())
             .unwrap_or_default();
+        let labels: Option<BTreeMap<String, String>> = std::fs::read(dir.join(LABELS))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         Ok(VolumeInfo {
             name: name.to_owned(),
             mountpoint: dir.join("_data"),
             created_at,
             in_use_by: self.volume_users(name)?,
-            labels: std::fs::read(dir.join(LABELS))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default(),
+            labels: labels.clone().unwrap_or_default(),
+            created_explicitly: labels.is_some(),
         })
     }
 

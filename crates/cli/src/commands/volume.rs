@@ -180,11 +180,11 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
                     Ok(v) => out.push(serde_json::json!({
                         "CreatedAt": v.created_at,
                         "Driver": "local",
-                        "Labels": (!v.labels.is_empty()).then_some(&v.labels),
+                        "Labels": v.created_explicitly.then_some(&v.labels),
                         "Mountpoint": v.mountpoint,
                         "Name": v.name,
                         // (berth's local driver takes no --opt.)
-                        "Options": null,
+                        "Options": v.created_explicitly.then(serde_json::Map::new),
                         "Scope": "local",
                     })),
                     Err(e) => {
