@@ -11,8 +11,7 @@ while read -r pkg; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done < scripts/packages-test.txt
 if [ ${#missing[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  bash scripts/install-packages.sh "${missing[@]}"
 fi
 exec cargo test --workspace --no-fail-fast
