@@ -234,7 +234,7 @@ fn outputs() -> Vec<Scenario> {
             .step("format", Out, &["inspect", "-f", "{{.State.Status}} {{.Config.Image}} {{.Name}} {{.HostConfig.NetworkMode}} {{json .Config.Cmd}} {{.Config.Labels}}", "ictr"])
             .step("format-image", Out, &["image", "inspect", "-f", "{{.Os}} {{.Architecture}} {{json .Config.Cmd}} {{.RepoTags}}", "busybox"])
             .setup(&["create", "--name", "ivols", "-v", "/anon2", "-v", "ivol:/iv2", "--shm-size", "8m", "bbvol", "true"])
-            .step("format-volumes", Out, &["inspect", "-f", "{{json .Config.Volumes}} {{json .Config.Env}} {{.HostConfig.ShmSize}}", "ivols", "icre", "ictr"])
+            .step("format-volumes", Out, &["inspect", "-f", "{{json .Config.Volumes}} {{json .HostConfig.Binds}} {{json .Config.Env}} {{.HostConfig.ShmSize}}", "ivols", "icre", "ictr"])
             .setup(&["commit", "icre", "icommit"])
             .step("commit-env", Out, &["image", "inspect", "-f", "{{json .Config.Env}}", "icommit"])
             .ignore(&["rmi", "icommit"])
