@@ -421,3 +421,39 @@ fn same_change_commits_to_the_same_layer() {
     // The shared layer is stored once: busybox + the commit.
     assert_eq!(b.layer_dirs().len(), 2, "{:?}", b.layer_dirs());
 }
+
+/// inspect's GraphDriver (overlay) and the init files name berth's real
+/// directories and files: the container's init layer and the image's layer
+/// below it, the writable layer, overlay's work directory and mount point.
+#[test]
+fn inspect_names_the_real_overlay_directories_and_init_files() {
+    let b = Berth::with_busybox();
+    let c = b.ok(&["create", "busybox", "true"]);
+    let i = b.inspect(c.trim());
+    let g = &i["GraphDriver"];
+    assert_eq!(g["Name"], "overlay", "{g}");
+    let dir = |k: &str| std::path::PathBuf::from(g["Data"][k].as_str().unwrap());
+    for k in ["UpperDir", "WorkDir", "MergedDir"] {
+        assert!(dir(k).is_dir(), "{k}: {g}");
+    }
+    let lower: Vec<&str> = g["Data"]["LowerDir"].as_str().unwrap().split(':').collect();
+    assert_eq!(lower.len(), 2, "{g}");
+    assert!(lower[0].ends_with("/init"), "{g}");
+    assert!(
+        lower.iter().all(|p| std::path::Path::new(p).is_dir()),
+        "{g}"
+    );
+    let img = b.inspect("busybox");
+    assert_eq!(img["GraphDriver"]["Data"]["UpperDir"], lower[1], "{img}");
+    for (key, file, want) in [
+        ("HostnamePath", "hostname", format!("{}\n", &c.trim()[..12])),
+        ("HostsPath", "hosts", String::new()),
+        ("ResolvConfPath", "resolv.conf", String::new()),
+    ] {
+        let p = i[key].as_str().unwrap();
+        assert_eq!(p, format!("{}/etc/{file}", lower[0]), "{key}");
+        let text = std::fs::read_to_string(p).unwrap();
+        assert!(text.starts_with(&want), "{key}: {text:?}");
+    }
+    b.ok(&["rm", c.trim()]);
+}

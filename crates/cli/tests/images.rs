@@ -483,6 +483,19 @@ fn vfs_driver_import_run_tag_rmi() {
     let b = Berth::with_driver("vfs");
     let id = b.import_busybox();
     assert_eq!(b.inspect("busybox")["GraphDriver"]["Name"], "vfs");
+    // Docker's vfs driver reports no directories.
+    assert!(b.inspect("busybox")["GraphDriver"]["Data"].is_null());
+    let c = b.ok(&["create", "busybox", "true"]);
+    let ci = b.inspect(c.trim());
+    assert_eq!(ci["GraphDriver"]["Name"], "vfs");
+    assert!(ci["GraphDriver"]["Data"].is_null(), "{}", ci["GraphDriver"]);
+    // The files berth wrote into the container's tree at create.
+    for (key, want) in [("HostnamePath", "hostname"), ("HostsPath", "hosts")] {
+        let p = ci[key].as_str().unwrap();
+        assert!(p.ends_with(&format!("/etc/{want}")), "{key}: {p}");
+        assert!(std::path::Path::new(p).is_file(), "{key}: {p}");
+    }
+    b.ok(&["rm", c.trim()]);
     let out = b.run(&["run", "--rm", "busybox", "sh", "-c", "echo vfs; exit 3"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(text(&out.stdout), "vfs\n");

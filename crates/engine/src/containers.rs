@@ -117,6 +117,10 @@ pub struct ContainerConfig {
     /// The image's ExposedPorts ("80/tcp").
     #[serde(default)]
     pub exposed_ports: Vec<String>,
+    /// Docker's Config.Volumes: the image's VOLUMEs and the anonymous
+    /// volumes of `-v /path`.
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 /// A berth process in the middle of changing a container (the `intent`

@@ -612,14 +612,10 @@ impl Engine {
     fn inspect_image(&self, img: &Image) -> Result<serde_json::Value> {
         let cfg: serde_json::Value = serde_json::from_slice(&img.config_json)
             .map_err(|e| EngineError::Other(format!("image config: {e}")))?;
-        let top = img.top_chain_id().cloned();
-        let mut graph = serde_json::Map::new();
-        if let Some(top) = &top {
-            graph.insert(
-                "UpperDir".into(),
-                self.layers.layer_diff(top).display().to_string().into(),
-            );
-        }
+        let graph = match img.top_chain_id() {
+            Some(top) => graph_data(self.layers.layer_graph(top)?.as_ref()),
+            None => serde_json::Value::Null,
+        };
         let mut doc = serde_json::json!({
             "Id": img.id.to_string(),
             "RepoTags": img.repo_tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
@@ -808,4 +804,22 @@ fn docker_config(c: Option<&serde_json::Value>) -> serde_json::Value {
         }
     }
     out
+}
+
+/// Docker's `GraphDriver.Data` of an image or a container: overlay2's
+/// directories (LowerDir only when there is a lower layer), null for vfs.
+pub(crate) fn graph_data(dirs: Option<&berth_storage::GraphDirs>) -> serde_json::Value {
+    let Some(d) = dirs else {
+        return serde_json::Value::Null;
+    };
+    let s = |p: &Path| serde_json::Value::from(p.display().to_string());
+    let mut m = serde_json::Map::new();
+    if !d.lower.is_empty() {
+        let lower: Vec<String> = d.lower.iter().map(|p| p.display().to_string()).collect();
+        m.insert("LowerDir".into(), lower.join(":").into());
+    }
+    m.insert("MergedDir".into(), s(&d.merged));
+    m.insert("UpperDir".into(), s(&d.upper));
+    m.insert("WorkDir".into(), s(&d.work));
+    serde_json::Value::Object(m)
 }

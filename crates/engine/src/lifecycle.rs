@@ -217,6 +217,7 @@ impl Engine {
             labels: run.labels,
             healthcheck: run.healthcheck,
             exposed_ports: defaults.exposed_ports.clone(),
+            volumes: config_volumes(&defaults.volumes, &opts.run.host.mounts),
         };
         let mut record = Container {
             id: id.clone(),
@@ -724,7 +725,8 @@ impl Engine {
         }
         let container_config = serde_json::json!({
             "Cmd": c.config.args,
-            "Env": c.config.env,
+            // Docker: null when the container has no variable (no PATH of berth's).
+            "Env": (!c.config.env.is_empty()).then_some(&c.config.env),
             "WorkingDir": c.config.working_dir,
             "User": c.config.user,
             "Hostname": c.config.hostname,
@@ -810,8 +812,46 @@ impl Engine {
                 "WorkingDir": c.config.working_dir,
                 "Entrypoint": c.config.entrypoint,
             },
-            "HostConfig": {"ReadonlyRootfs": c.config.read_only},
+            "HostConfig": {
+                "ReadonlyRootfs": c.config.read_only,
+                // berth gives every container a cgroup namespace of its own.
+                "CgroupnsMode": "private",
+                "ShmSize": c.config.host.shm_size.unwrap_or(crate::spec::DEFAULT_SHM_SIZE),
+            },
+            "GraphDriver": {
+                "Name": self.layers.driver().as_str(),
+                "Data": crate::images::graph_data(
+                    self.layers.container_graph(c.id.as_str()).ok().flatten().as_ref(),
+                ),
+            },
         });
+        // The files berth writes into the container's init layer at create.
+        for (key, file) in [
+            ("HostnamePath", "hostname"),
+            ("HostsPath", "hosts"),
+            ("ResolvConfPath", "resolv.conf"),
+        ] {
+            let path = self
+                .layers
+                .init_file_path(c.id.as_str(), file)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            v[key] = path.into();
+        }
+        // Docker: null when neither the image nor the user set a variable.
+        if c.config.env.is_empty() {
+            v["Config"]["Env"] = serde_json::Value::Null;
+        }
+        v["Config"]["Volumes"] = if c.config.volumes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            c.config
+                .volumes
+                .iter()
+                .map(|p| (p.clone(), serde_json::json!({})))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
         crate::volumes::inspect_into(&mut v, &c.config);
         self.network_inspect_into(&mut v, &c);
         if let Some(h) = self.health(&c) {
@@ -820,6 +860,19 @@ impl Engine {
         docker_defaults(&mut v, &c);
         v
     }
+}
+
+/// Docker's `Config.Volumes` of a new container: the image's VOLUMEs and
+/// the anonymous volumes of `-v /path`, each once, in that order.
+fn config_volumes(image: &[String], mounts: &[crate::options::MountPoint]) -> Vec<String> {
+    let mut out: Vec<String> = image.to_vec();
+    for m in mounts {
+        let anonymous_v = m.typ == "volume" && m.name.is_none() && m.create_source;
+        if anonymous_v && !out.contains(&m.destination) {
+            out.push(m.destination.clone());
+        }
+    }
+    out
 }
 
 /// The keys of Docker's container inspect that stand for what berth does not model
@@ -845,7 +898,7 @@ fn docker_defaults(v: &mut serde_json::Value, c: &Container) {
         "HostConfig": {
             "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": null,
             "ConsoleSize": [0, 0], "Cgroup": "", "CgroupParent": "", "Isolation": "",
-            "OomScoreAdj": 0, "ShmSize": 67_108_864, "BlkioWeightDevice": [],
+            "OomScoreAdj": 0, "BlkioWeightDevice": [],
             "BlkioDeviceReadBps": null, "BlkioDeviceWriteBps": null,
             "BlkioDeviceReadIOps": null, "BlkioDeviceWriteIOps": null,
             "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": null,

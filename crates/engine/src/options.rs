@@ -159,6 +159,9 @@ pub struct HostConfig {
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
+    /// `--shm-size` in bytes: the size of /dev/shm's tmpfs (None: Docker's
+    /// 64 MiB).
+    pub shm_size: Option<i64>,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub privileged: bool,

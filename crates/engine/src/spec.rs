@@ -55,6 +55,9 @@ pub const READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
+/// Docker's size of a container's /dev/shm (HostConfig.ShmSize).
+pub const DEFAULT_SHM_SIZE: i64 = 67_108_864;
+
 pub const DEFAULT_PATH_ENV: &str =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -511,7 +514,13 @@ pub fn container_spec(
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &format!("size={}", h.shm_size.unwrap_or(DEFAULT_SHM_SIZE)),
+            ],
         )),
     }
     // The user's mounts replace defaults at the same place; parents first.

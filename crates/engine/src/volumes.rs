@@ -329,6 +329,15 @@ pub(crate) fn inspect_into(v: &mut serde_json::Value, c: &crate::containers::Con
         .mounts
         .iter()
         .filter(|m| m.create_source && m.typ != "tmpfs")
+        // Docker lists the anonymous volumes of the image's VOLUMEs and of
+        // `-v /path` in Config.Volumes only.
+        .filter(|m| {
+            let anonymous = m
+                .name
+                .as_deref()
+                .is_some_and(crate::volume_store::is_anonymous);
+            !(m.typ == "volume" && anonymous && c.volumes.contains(&m.destination))
+        })
         .filter_map(|m| {
             let src = if m.typ == "bind" {
                 m.source.clone()

@@ -228,6 +228,17 @@ pub struct InitFiles {
     pub resolv_conf: String,
 }
 
+/// A container's or an image's directories as overlay stacks them
+/// ([`LayerStore::container_graph`], [`LayerStore::layer_graph`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphDirs {
+    /// The read-only layers, top first (overlay's lowerdir order).
+    pub lower: Vec<PathBuf>,
+    pub merged: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
 /// A layer store rooted at one directory.
 #[derive(Debug, Clone)]
 pub struct LayerStore {
@@ -883,6 +894,65 @@ impl LayerStore {
         } else {
             Err(Error::ContainerNotFound(name.to_owned()))
         }
+    }
+
+    /// The directories of container `name` as Docker's overlay2 driver names
+    /// them in inspect's `GraphDriver.Data` (overlay: the init layer and the
+    /// image's layers below the writable one, top first; the mount point and
+    /// overlay's work directory); None with vfs, whose Docker driver reports
+    /// no data.
+    pub fn container_graph(&self, name: &str) -> Result<Option<GraphDirs>> {
+        let dir = self.existing_container(name)?;
+        if self.driver == DriverKind::Vfs {
+            return Ok(None);
+        }
+        let mut lower = vec![dir.join("init")];
+        if let Some(top) = self.container_top(&dir)? {
+            lower.extend(self.layer_chain(&top)?.iter().map(|l| self.layer_diff(l)));
+        }
+        Ok(Some(GraphDirs {
+            lower,
+            merged: dir.join("merged"),
+            upper: dir.join("diff"),
+            work: dir.join("work"),
+        }))
+    }
+
+    /// Docker's overlay2 `GraphDriver.Data` of an image whose top layer is
+    /// `top`: its diff directory as the upper one, the layers below it as
+    /// the lower ones (top first), and where a mount of the image would be
+    /// made and its work directory (paths in the layer's directory that, as
+    /// Docker's, exist only while the layer is mounted: berth never mounts an
+    /// image layer); None with vfs.
+    pub fn layer_graph(&self, top: &Digest) -> Result<Option<GraphDirs>> {
+        if self.driver == DriverKind::Vfs {
+            return Ok(None);
+        }
+        let dir = self.layer_dir(top);
+        let lower = self
+            .layer_chain(top)?
+            .iter()
+            .skip(1)
+            .map(|l| self.layer_diff(l))
+            .collect();
+        Ok(Some(GraphDirs {
+            lower,
+            merged: dir.join("merged"),
+            upper: dir.join("diff"),
+            work: dir.join("work"),
+        }))
+    }
+
+    /// Where container `name`'s init file `etc/FILE` (`hostname`, `hosts`,
+    /// `resolv.conf`) is on the host: the init layer's copy (vfs: the
+    /// container's tree).
+    pub fn init_file_path(&self, name: &str, file: &str) -> Result<PathBuf> {
+        let dir = self.existing_container(name)?;
+        let base = match self.driver {
+            DriverKind::Overlay => dir.join("init"),
+            DriverKind::Vfs => dir.join("diff"),
+        };
+        Ok(base.join("etc").join(file))
     }
 
     /// The image's top layer of container `name`.

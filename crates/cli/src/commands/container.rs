@@ -83,6 +83,9 @@ pub struct HostFlags {
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable
     #[arg(long, allow_hyphen_values = true)]
     blkio_weight: Option<String>,
+    /// Size of /dev/shm
+    #[arg(long, allow_hyphen_values = true)]
+    shm_size: Option<String>,
     /// Add Linux capabilities
     #[arg(long)]
     cap_add: Vec<String>,
@@ -259,6 +262,13 @@ impl HostFlags {
             .as_deref()
             .map(|v| o::int_flag::<i64>("--pids-limit", v))
             .transpose()?;
+        // Docker: 0 means its default size.
+        h.shm_size = self
+            .shm_size
+            .as_deref()
+            .map(|v| o::size_flag("--shm-size", v))
+            .transpose()?
+            .filter(|&n| n > 0);
         h.blkio_weight = self
             .blkio_weight
             .as_deref()
