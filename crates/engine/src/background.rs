@@ -282,6 +282,9 @@ impl Engine {
             if !intent.owner().is_alive() {
                 match intent {
                     Intent::Create(_) if self.has_layer_dir(&c.id) => {
+                        // Killed while filling a volume from the image: the
+                        // rootfs it mounted for that goes.
+                        let _ = self.layers.unmount_container(c.id.as_str());
                         let _ = self.containers.clear_intent(&c.id);
                         c.intent = None;
                     }

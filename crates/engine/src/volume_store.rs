@@ -24,6 +24,10 @@ pub struct VolumeInfo {
 /// Where a volume's labels are kept, beside its `_data`.
 const LABELS: &str = "labels.json";
 
+/// The lease prefix of a volume's content being copied from an image,
+/// beside its `_data` (see `populate_volume`).
+pub(crate) const POPULATING: &str = "populating";
+
 /// The lease prefix of volumes being removed (a volume name cannot start
 /// with a dot, so it never collides with one).
 const TRASH: &str = ".rm";
@@ -167,6 +171,12 @@ impl Engine {
     pub(crate) fn sweep_volumes(&self) {
         let dir = self.volumes_dir();
         let _ = berth_lease::sweep(&dir, TRASH);
+        // Populations a killed `create` left in the volumes' directories.
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let _ = berth_lease::sweep(&e.path(), POPULATING);
+            }
+        }
     }
 
     /// The anonymous volumes (generated names) of a container that is gone:

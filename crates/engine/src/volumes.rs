@@ -12,6 +12,7 @@ use crate::options::{self, MountPoint};
 use crate::spec::{ImageDefaults, RunOptions};
 use crate::Engine;
 use std::collections::BTreeMap;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 fn invalid(msg: impl Into<String>) -> EngineError {
@@ -240,9 +241,47 @@ impl Engine {
                 .next()
                 .is_none();
             if empty {
-                self.layers
-                    .populate_volume(id.as_str(), Path::new(&m.destination), data)?;
+                self.populate_volume(id, m, data)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Fills the empty volume directory `data` from the image, staged: the
+    /// copy is made beside it under a name its owner's death makes garbage
+    /// (swept with the volumes), then renamed over the still empty `data`.
+    /// A `create` killed halfway leaves the volume empty, never half filled.
+    fn populate_volume(
+        &self,
+        id: &ContainerId,
+        m: &options::MountPoint,
+        data: &Path,
+    ) -> Result<()> {
+        let Some(volume_dir) = data.parent() else {
+            return Ok(());
+        };
+        let _ = berth_lease::sweep(volume_dir, crate::volume_store::POPULATING);
+        let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
+        let staging = volume_dir.join(me.name(crate::volume_store::POPULATING));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&staging)
+            .context(|| format!("create {}", staging.display()))?;
+        let filled =
+            match self
+                .layers
+                .populate_volume(id.as_str(), Path::new(&m.destination), &staging)
+            {
+                Ok(filled) => filled,
+                Err(e) => {
+                    let _ = berth_lease::remove(&staging);
+                    return Err(e.into());
+                }
+            };
+        // rename(2) replaces an empty directory only: a volume that got
+        // content meanwhile keeps it, and the copy goes.
+        if !filled || std::fs::rename(&staging, data).is_err() {
+            let _ = berth_lease::remove(&staging);
         }
         Ok(())
     }
