@@ -184,51 +184,7 @@ fn json(s: &str) -> Value {
 /// terminal's input open and nothing typed until berth ends: the bytes the
 /// terminal showed.
 fn on_a_terminal(b: &Berth, args: &[&str]) -> Vec<u8> {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let mut line = format!(
-        "{} --root {}",
-        common::BERTH,
-        quote(b.root().to_str().unwrap())
-    );
-    for a in args {
-        line.push(' ');
-        line.push_str(&quote(a));
-    }
-    let mut child = Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env("BERTH_RUNTIME", common::runtime())
-        .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
-        .env_remove("BERTH_ROOT")
-        .env_remove("BERTH_STORAGE_DRIVER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let input = child.stdin.take();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("berth {args:?} on a terminal did not end");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    drop(input);
-    let out = reader.join().unwrap();
+    let (status, out) = b.typed_on_a_terminal(args, b"");
     assert!(status.success(), "berth {args:?}: {status}: {}", text(&out));
     out
 }

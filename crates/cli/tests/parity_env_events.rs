@@ -567,15 +567,7 @@ fn run_on_a_terminal_records_the_resize() {
         env!("CARGO_BIN_EXE_berth"),
         b.root().display()
     );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env("BERTH_RUNTIME", runtime())
-        .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
-        .env_remove("BERTH_ROOT")
-        .env_remove("BERTH_STORAGE_DRIVER")
-        .stdin(std::process::Stdio::piped())
-        .output()
-        .unwrap();
+    let out = b.script_cmd(&line).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ev = b.ok(&[
         "events",

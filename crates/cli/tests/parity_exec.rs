@@ -133,15 +133,7 @@ fn exec_tty_gets_the_callers_window_size() {
         env!("CARGO_BIN_EXE_berth"),
         b.root().display()
     );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env("BERTH_RUNTIME", runtime())
-        .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
-        .env_remove("BERTH_ROOT")
-        .env_remove("BERTH_STORAGE_DRIVER")
-        .stdin(std::process::Stdio::piped())
-        .output()
-        .unwrap();
+    let out = b.script_cmd(&line).output().unwrap();
     let s = text(&out.stdout);
     assert!(out.status.success(), "{s} {}", text(&out.stderr));
     // (A `^@` may precede a line: script's end of input, echoed.)

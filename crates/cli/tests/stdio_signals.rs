@@ -9,9 +9,8 @@
 
 mod common;
 
-use common::{describe, text, wait_until, Berth, BERTH};
+use common::{describe, text, wait_until, Berth};
 use serde_json::Value;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -68,10 +67,6 @@ fn probe(dir: &Path) -> PathBuf {
     bin
 }
 
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// Runs `berth ARGS` with a pty as its stdin, stdout, stderr and controlling
 /// terminal (`script`, as a user's shell would), and returns what the
 /// terminal showed, CRs removed. The terminal's input stays open (nothing
@@ -82,47 +77,8 @@ fn on_a_terminal(b: &Berth, args: &[&str]) -> String {
 
 /// [`on_a_terminal`] with `typed` typed into the terminal at once.
 fn typed_on_a_terminal(b: &Berth, args: &[&str], typed: &[u8]) -> String {
-    let mut line = format!("{BERTH} --root {}", quote(b.root().to_str().unwrap()));
-    for a in args {
-        line.push(' ');
-        line.push_str(&quote(a));
-    }
-    let mut child = Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env("BERTH_RUNTIME", common::runtime())
-        .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
-        .env("BERTH_LOOPBACK_REGISTRIES_ONLY", "1")
-        .env_remove("BERTH_ROOT")
-        .env_remove("BERTH_STORAGE_DRIVER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take();
-    if let Some(i) = &mut input {
-        std::io::Write::write_all(i, typed).unwrap();
-    }
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("berth {args:?} on a terminal did not end");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    drop(input);
-    let out = text(&reader.join().unwrap()).replace('\r', "");
+    let (status, out) = b.typed_on_a_terminal(args, typed);
+    let out = text(&out).replace('\r', "");
     assert!(
         status.success(),
         "berth {args:?}: {status}; terminal:\n{out}"

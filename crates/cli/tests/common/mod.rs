@@ -232,6 +232,73 @@ impl Berth {
     }
 
     /// Runs berth with `input` on stdin.
+    /// Runs `berth ARGS` with a pty as its stdin, stdout, stderr and
+    /// controlling terminal (`script`, as a user's shell would), `typed`
+    /// typed into the terminal at once; returns how it ended and what the
+    /// terminal showed. The terminal's input stays open until berth ends; a
+    /// run that does not end in 60 s fails.
+    #[allow(dead_code)]
+    pub fn typed_on_a_terminal(
+        &self,
+        args: &[&str],
+        typed: &[u8],
+    ) -> (std::process::ExitStatus, Vec<u8>) {
+        use std::io::Read;
+        use std::time::{Duration, Instant};
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let mut line = format!("{BERTH} --root {}", quote(self.root.to_str().unwrap()));
+        for a in args {
+            line.push(' ');
+            line.push_str(&quote(a));
+        }
+        let mut child = self
+            .script_cmd(&line)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take();
+        if let Some(i) = &mut input {
+            i.write_all(typed).unwrap();
+        }
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = stdout.read_to_end(&mut v);
+            v
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("berth {args:?} on a terminal did not end");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        drop(input);
+        (status, reader.join().unwrap())
+    }
+
+    /// `script -qec LINE /dev/null` (a shell line on a pty) with the
+    /// environment berth's tests give berth; LINE names the binary itself.
+    #[allow(dead_code)]
+    pub fn script_cmd(&self, line: &str) -> Command {
+        let mut c = Command::new("script");
+        c.args(["-qec", line, "/dev/null"])
+            .env("BERTH_RUNTIME", runtime())
+            .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
+            .env("BERTH_LOOPBACK_REGISTRIES_ONLY", "1")
+            .env_remove("BERTH_ROOT")
+            .env_remove("BERTH_STORAGE_DRIVER")
+            .stdin(Stdio::piped());
+        c
+    }
+
     pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         let mut c = self.cmd(args);
         c.stdin(Stdio::piped())
