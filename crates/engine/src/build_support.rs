@@ -332,16 +332,7 @@ impl Engine {
         skip_empty: bool,
     ) -> Result<Committed> {
         let parent_img = parent.map(|p| self.images.get(p)).transpose()?;
-        let mut layers: Vec<NewLayer> = parent_img
-            .iter()
-            .flat_map(|img| img.layers.iter())
-            .map(|l| NewLayer {
-                diff_id: l.diff_id.clone(),
-                blob_digest: l.blob_digest.clone(),
-                media_type: l.media_type.clone(),
-                size: l.size,
-            })
-            .collect();
+        let mut layers = parent_layers(parent_img.as_ref());
         let work = match work {
             Some(w) if skip_empty && self.layers.changes(w)?.is_empty() => None,
             w => w,
@@ -371,16 +362,7 @@ impl Engine {
         history: serde_json::Value,
     ) -> Result<Committed> {
         let parent_img = parent.map(|p| self.images.get(p)).transpose()?;
-        let mut layers: Vec<NewLayer> = parent_img
-            .iter()
-            .flat_map(|img| img.layers.iter())
-            .map(|l| NewLayer {
-                diff_id: l.diff_id.clone(),
-                blob_digest: l.blob_digest.clone(),
-                media_type: l.media_type.clone(),
-                size: l.size,
-            })
-            .collect();
+        let mut layers = parent_layers(parent_img.as_ref());
         if let Some(i) = layer {
             let src = self.images.get(source)?;
             let l = src.layers.get(i).ok_or_else(|| {
@@ -660,4 +642,18 @@ fn remove_mount_stubs(rootfs: &Path, stubs: &[PathBuf]) {
             _ => {}
         }
     }
+}
+
+/// The layers of `parent` (none without one), as the start of a new image's.
+fn parent_layers(parent: Option<&berth_image::Image>) -> Vec<NewLayer> {
+    parent
+        .iter()
+        .flat_map(|img| img.layers.iter())
+        .map(|l| NewLayer {
+            diff_id: l.diff_id.clone(),
+            blob_digest: l.blob_digest.clone(),
+            media_type: l.media_type.clone(),
+            size: l.size,
+        })
+        .collect()
 }

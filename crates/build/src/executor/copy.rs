@@ -197,21 +197,7 @@ impl Builder<'_> {
             None => None,
             Some(f) => {
                 let f = self.expand(st, ins, f)?;
-                let lower = f.to_ascii_lowercase();
-                let by_name = self
-                    .stages
-                    .iter()
-                    .rev()
-                    .find(|(n, _, _)| n.as_deref() == Some(lower.as_str()))
-                    .map(|(_, i, _)| i.clone());
-                let by_index = f
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| self.stages.get(i).map(|(_, img, _)| img.clone()));
-                match by_name.or(by_index) {
-                    Some(img) => Some(img),
-                    None => Some(Some(self.base_image(&f)?.0)),
-                }
+                Some(self.stage_or_image(&f)?)
             }
         };
         let from_id = from_image

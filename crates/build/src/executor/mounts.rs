@@ -268,8 +268,9 @@ impl<'e> Builder<'e> {
         Ok(out)
     }
 
-    /// `from=`: an earlier stage (by name or index) or an image.
-    fn stage_or_image(&self, f: &str) -> Result<Option<Digest>> {
+    /// `from=` / `COPY --from`: an earlier stage (by name or index; its
+    /// image, None for an empty stage) or else an image.
+    pub(super) fn stage_or_image(&self, f: &str) -> Result<Option<Digest>> {
         let lower = f.to_ascii_lowercase();
         let by_name = self
             .stages
