@@ -449,3 +449,38 @@ fn cp_of_a_fifo_into_a_running_container_never_changes_a_host_file() {
     swapper.join().unwrap();
     b.ok(&["rm", "-f", "c"]);
 }
+
+#[test]
+fn user_lookups_read_the_images_passwd_never_a_host_file_it_links_to() {
+    let b = Berth::with_busybox();
+    // A host file in passwd's shape that the image's /etc/passwd points at.
+    let host = b.scratch().join("hostpasswd");
+    std::fs::write(&host, "evil:x:4242:4242::/leaked-home:/bin/sh\n").unwrap();
+    std::fs::write(b.scratch().join("hostgroup"), "evilgroup:x:4343:evil\n").unwrap();
+    let ctx = b.scratch().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM busybox\nRUN mkdir -p /etc && ln -sf {} /etc/passwd && ln -sf {} /etc/group\n",
+            host.display(),
+            b.scratch().join("hostgroup").display()
+        ),
+    )
+    .unwrap();
+    b.ok(&["build", "-q", "-t", "linked", ctx.to_str().unwrap()]);
+    // The name exists only in the host file: not found, as runc finds it.
+    let out = b.run(&["run", "--rm", "-u", "evil", "linked", "true"]);
+    assert!(!out.status.success(), "a host file named the user");
+    assert!(
+        text(&out.stderr).contains("unable to find user evil"),
+        "{}",
+        text(&out.stderr)
+    );
+    // HOME does not come from the host file either.
+    let env = b.ok(&["run", "--rm", "-u", "4242", "linked", "env"]);
+    assert!(env.contains("HOME=/\n"), "{env}");
+    assert!(!env.contains("leaked"), "{env}");
+    let out = b.run(&["run", "--rm", "--group-add", "evilgroup", "linked", "true"]);
+    assert!(!out.status.success(), "a host file named the group");
+}

@@ -263,10 +263,16 @@ pub fn process_env(
     env
 }
 
+/// /etc/passwd or /etc/group of the container's root filesystem, read
+/// without leaving it (an image's symlink to a host file resolves inside).
+fn etc_file(rootfs: &Path, path: &str) -> String {
+    berth_storage::read_config_file(rootfs, path, 16 << 20)
+}
+
 /// The home directory of `uid` in the rootfs's /etc/passwd (what runc sets
 /// HOME to), `/` when it has no entry.
 pub fn passwd_home(rootfs: &Path, uid: u32) -> String {
-    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let passwd = etc_file(rootfs, "etc/passwd");
     passwd
         .lines()
         .find_map(|l| {
@@ -285,8 +291,8 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
-    let groups = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    let passwd = etc_file(rootfs, "etc/passwd");
+    let groups = etc_file(rootfs, "etc/group");
     let entry = passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.len() >= 4 && (f[0] == user || f[2] == user)).then(|| (f[0].to_owned(), f[2], f[3]))
@@ -736,7 +742,7 @@ fn resolve_group(rootfs: &Path, g: &str) -> Result<u32> {
     if let Ok(n) = g.parse::<u32>() {
         return Ok(n);
     }
-    let groups = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    let groups = etc_file(rootfs, "etc/group");
     groups
         .lines()
         .find_map(|l| {

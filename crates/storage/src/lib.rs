@@ -1742,3 +1742,28 @@ fn write_init(dir: &Path, init: &InitFiles, etc_meta: Option<&fs::Metadata>) -> 
     }
     Ok(())
 }
+
+/// The text of the regular file `path` inside the root filesystem `rootfs`,
+/// resolved as if `rootfs` were `/` (a symlink an image or a container made
+/// cannot lead out of it), at most `limit` bytes; empty when it is missing,
+/// not a regular file, or not readable (what /etc/passwd lookups want).
+pub fn read_config_file(rootfs: &Path, path: &str, limit: u64) -> String {
+    let Ok(root) = fs::File::open(rootfs) else {
+        return String::new();
+    };
+    // Non-blocking: a FIFO planted at the path must not hang the reader.
+    let Ok(fd) = sys::open_in_root(
+        root.as_fd(),
+        Path::new(path.trim_start_matches('/')),
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+    ) else {
+        return String::new();
+    };
+    let file = fs::File::from(fd);
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return String::new();
+    }
+    let mut text = String::new();
+    let _ = file.take(limit).read_to_string(&mut text);
+    text
+}
