@@ -459,9 +459,9 @@ pub fn resolve_chown(rootfs: &Path, spec: &str) -> Result<(u32, u32), String> {
         None => (spec, None),
     };
     let read = |f: &str| -> BTreeMap<String, (u32, u32)> {
-        let rel = resolve_in_root(rootfs, Path::new(f), true).unwrap_or_default();
-        let text = fs::read(rootfs.join(rel)).unwrap_or_default();
-        let text = String::from_utf8(text).unwrap_or_default();
+        // Through openat2 RESOLVE_IN_ROOT: no window between resolving
+        // and reading for a symlink to swap in.
+        let text = berth_storage::read_config_file(rootfs, f, 16 << 20);
         text.lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
