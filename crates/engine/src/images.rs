@@ -613,7 +613,9 @@ impl Engine {
         let cfg: serde_json::Value = serde_json::from_slice(&img.config_json)
             .map_err(|e| EngineError::Other(format!("image config: {e}")))?;
         let graph = match img.top_chain_id() {
-            Some(top) => graph_data(self.layers.layer_graph(top)?.as_ref()),
+            // Best effort: inspect still answers for an image whose layer
+            // is gone (what `system check` reports and repairs).
+            Some(top) => graph_data(self.layers.layer_graph(top).ok().flatten().as_ref()),
             None => serde_json::Value::Null,
         };
         let mut doc = serde_json::json!({
