@@ -532,7 +532,10 @@ fn sigkill_build() {
     std::fs::write(
         ctxdir.join("Dockerfile"),
         format!(
-            "FROM busybox\nCOPY big /big\nRUN cp /big /big2 && echo {} > /m\nRUN sh -c 'sleep 0.3' {}\n",
+            // The second step is a compound command: busybox's sh execs a
+            // lone one (`sh -c 'sleep 0.3' MARK` became `sleep 0.3` at once),
+            // and the marker must stay visible while the step runs.
+            "FROM busybox\nCOPY big /big\nRUN cp /big /big2 && echo {} > /m\nRUN sleep 0.3 && echo {} > /dev/null\n",
             ctx.marker, ctx.marker
         ),
     )
@@ -864,7 +867,12 @@ fn a_launcher_killed_before_the_answer_keeps_the_monitor() {
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\nkill -9 $PPID\nwhile kill -0 $PPID 2>/dev/null; do sleep 0.01; done\nexec {} \"$@\"\n",
+            // No waiting for berth's end (it sleeps on the answer pipe, so
+            // the KILL takes it at once): while this shell ran instead of
+            // the monitor, the test's own next command found no monitor
+            // (not yet a berth-monitor process, no monitor.pid) and
+            // rightly tore the start down as abandoned.
+            "#!/bin/sh\nkill -9 $PPID\nexec {} \"$@\"\n",
             real.display()
         ),
     )
