@@ -6,23 +6,7 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
-
-/// A build context under the store's scratch directory.
-fn context(b: &Berth, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = b.scratch().join(name);
-    for (path, data) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, data).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use std::path::PathBuf;
 
 /// `build` that must succeed: its stdout.
 fn build(b: &Berth, args: &[&str]) -> String {

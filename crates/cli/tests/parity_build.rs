@@ -8,22 +8,6 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-/// A build context under the store's scratch directory.
-fn context(b: &Berth, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = b.scratch().join(name);
-    for (path, data) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, data).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// A flag value Docker's CLI refuses: exit 125, `invalid argument ...`
 /// and the pointer to the command's help.
 fn flag_error(b: &Berth, args: &[&str], flag: &str) {
