@@ -781,7 +781,7 @@ fn ps_filter(
 }
 
 /// Docker's column headers of `ps --format 'table …'`.
-const PS_COLUMNS: crate::template::Columns = crate::template::Columns {
+const PS_COLUMNS: crate::format::Columns = crate::format::Columns {
     type_name: "*formatter.ContainerContext",
     headers: &[
         ("ID", "CONTAINER ID"),
@@ -868,7 +868,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
         ]
     };
     match format {
-        crate::template::ListFormat::Default => {
+        crate::format::ListFormat::Default => {
             let mut header = vec![
                 "CONTAINER ID",
                 "IMAGE",
