@@ -747,7 +747,8 @@ fn bad_input_gives_clear_errors(driver: DriverKind) {
     assert_eq!(
         berth_storage::LayerStore::open(s.store.root(), None)
             .expect("reopen")
-            .driver(),
+            .driver()
+            .kind(),
         driver
     );
     assert_nothing_mounted(s.dir.path());
