@@ -176,7 +176,7 @@ impl Engine {
     }
 
     pub fn storage_driver(&self) -> &'static str {
-        self.layers.driver().as_str()
+        self.layers.driver().name()
     }
 }
 

@@ -819,7 +819,7 @@ impl Engine {
                 "ShmSize": c.config.host.shm_size.unwrap_or(crate::spec::DEFAULT_SHM_SIZE),
             },
             "GraphDriver": {
-                "Name": self.layers.driver().as_str(),
+                "Name": self.layers.driver().name(),
                 "Data": crate::images::graph_data(
                     self.layers.container_graph(c.id.as_str()).ok().flatten().as_ref(),
                 ),
