@@ -4,6 +4,7 @@
 //! writes OCI bundles and drives an OCI runtime through its command line.
 
 mod background;
+mod binaries;
 mod build_support;
 mod check;
 pub mod containers;
@@ -213,7 +214,7 @@ fn spawn_deleter(paths: &[PathBuf]) -> std::io::Result<()> {
     let exe = if IS_CLI.load(std::sync::atomic::Ordering::Relaxed) {
         PathBuf::from("/proc/self/exe")
     } else {
-        lifecycle::companion_binary("BERTH_CLI", "berth")
+        binaries::companion_binary("BERTH_CLI", "berth")
     };
     std::process::Command::new(exe)
         .args(["system", "delete-trash", "--"])
