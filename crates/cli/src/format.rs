@@ -1,6 +1,10 @@
 //! Docker's ways of showing things: sizes in decimal units with three
-//! significant digits, "2 hours ago", and aligned tables.
+//! significant digits, "2 hours ago", aligned tables, and a list command's
+//! `--format` (its Go templates run by `berth_gotemplate`).
 
+use berth_gotemplate::{go_type_name, Env, Error, Template};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 /// `docker images` sizes: 1.23MB, 45.6kB, 789B (decimal units).
@@ -152,9 +156,113 @@ pub fn tabwriter(text: &str) -> String {
     out
 }
 
+/// A list command's `--format`: the command's own table, `json` (one object
+/// per line), or a template — with a `table` prefix, a header row and
+/// columns aligned as Docker's tabwriter does.
+pub enum ListFormat {
+    Default,
+    Json,
+    Template { tmpl: Template, table: bool },
+}
+
+/// What a list command's rows are: Docker's Go type (for the error about a
+/// field it lacks), and each field's column header.
+pub struct Columns<'a> {
+    pub type_name: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl ListFormat {
+    pub fn parse(f: Option<&str>) -> Result<ListFormat, Error> {
+        let Some(f) = f else {
+            return Ok(ListFormat::Default);
+        };
+        if f == "json" {
+            return Ok(ListFormat::Json);
+        }
+        let (table, rest) = match f.strip_prefix("table") {
+            Some(r) => (true, r),
+            None => (false, f),
+        };
+        let rest = rest.trim_matches(' ');
+        if rest.is_empty() {
+            return Ok(ListFormat::Default);
+        }
+        Ok(ListFormat::Template {
+            tmpl: Template::parse_list(rest)?,
+            table,
+        })
+    }
+
+    /// Renders rows (JSON objects of the command's fields). `labels` gives a
+    /// row's labels for `.Label "key"`, where the command has them.
+    /// `Default` renders nothing: the command prints its own table.
+    pub fn render(
+        &self,
+        rows: &[Value],
+        cols: &Columns,
+        labels: Option<&dyn Fn(usize) -> BTreeMap<String, String>>,
+    ) -> Result<String, Error> {
+        match self {
+            ListFormat::Default => Ok(String::new()),
+            ListFormat::Json => Ok(rows.iter().map(|r| format!("{r}\n")).collect()),
+            ListFormat::Template { tmpl, table } => {
+                let mut out = String::new();
+                if *table {
+                    let head: Map<String, Value> = cols
+                        .headers
+                        .iter()
+                        .map(|(k, h)| ((*k).to_owned(), Value::String((*h).to_owned())))
+                        .collect();
+                    let head = Value::Object(head);
+                    let label_head = |name: &str, _: &[Value]| -> Option<Result<Value, String>> {
+                        (name == "Label" && labels.is_some()).then(|| Ok(Value::from("LABEL")))
+                    };
+                    let env = Env {
+                        header: true,
+                        method: Some(&label_head),
+                        ..Env::default()
+                    };
+                    // As Docker: a header that fails to render stops where it failed.
+                    let _ = tmpl.execute_into(&head, &env, &mut out);
+                    out.push('\n');
+                }
+                for (i, r) in rows.iter().enumerate() {
+                    let l = labels.map(|f| f(i));
+                    let method = |name: &str, args: &[Value]| -> Option<Result<Value, String>> {
+                        let l = l.as_ref().filter(|_| name == "Label")?;
+                        Some(match args {
+                            [Value::String(k)] => {
+                                Ok(Value::String(l.get(k).cloned().unwrap_or_default()))
+                            }
+                            [other] => Err(format!(
+                                "wrong type for value; expected string; got {}",
+                                go_type_name(other)
+                            )),
+                            _ => Err(format!(
+                                "wrong number of args for Label: want 1 got {}",
+                                args.len()
+                            )),
+                        })
+                    };
+                    let env = Env {
+                        root_type: Some(cols.type_name),
+                        method: Some(&method),
+                        ..Env::default()
+                    };
+                    tmpl.execute_into(r, &env, &mut out)?;
+                    out.push('\n');
+                }
+                Ok(if *table { tabwriter(&out) } else { out })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn sizes_like_docker() {
@@ -208,5 +316,67 @@ mod tests {
         assert_eq!(t, "NAME          LONGER HEADER\na-long-name   x\n");
         let t = table(&["A", "B"], &[vec!["x\ty".into(), "z".into()]]);
         assert_eq!(t, "A         B\nx y       z\n");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn list_formats() {
+        let rows = vec![
+            json!({"ID": "abc", "Names": "web", "Labels": "a=1"}),
+            json!({"ID": "defghijklmnop", "Names": "db", "Labels": ""}),
+        ];
+        let cols = Columns {
+            type_name: "*formatter.ContainerContext",
+            headers: &[
+                ("ID", "CONTAINER ID"),
+                ("Names", "NAMES"),
+                ("Labels", "LABELS"),
+            ],
+        };
+        let labels = |i: usize| {
+            let mut m = BTreeMap::new();
+            if i == 0 {
+                m.insert("a".to_owned(), "1".to_owned());
+            }
+            m
+        };
+        let render = |f: &str| {
+            ListFormat::parse(Some(f))
+                .unwrap()
+                .render(&rows, &cols, Some(&labels))
+                .unwrap()
+        };
+        assert_eq!(
+            render("table {{.ID}}\\t{{.Names}}"),
+            "CONTAINER ID    NAMES\nabc             web\ndefghijklmnop   db\n"
+        );
+        assert_eq!(
+            render("table {{.Names | upper}}\\t{{json .Labels}}\\t{{.Label \"a\"}}"),
+            "NAMES     LABELS    LABEL\nWEB       \"a=1\"     1\nDB        \"\"        \n"
+        );
+        assert_eq!(render("{{.Names}}"), "web\ndb\n");
+        assert_eq!(
+            render("{{.Names}}\\t{{.ID}}"),
+            "web\tabc\ndb\tdefghijklmnop\n"
+        );
+        let j = render("json");
+        let docs: Vec<Value> = j
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(docs, rows);
+        assert!(matches!(
+            ListFormat::parse(Some("table")),
+            Ok(ListFormat::Default)
+        ));
+        assert!(matches!(ListFormat::parse(None), Ok(ListFormat::Default)));
+        assert!(ListFormat::parse(Some("{{.ID")).is_err());
+        let bad = ListFormat::parse(Some("{{.Nope}}"))
+            .unwrap()
+            .render(&rows, &cols, None);
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("can't evaluate field Nope"));
     }
 }

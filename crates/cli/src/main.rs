@@ -2,7 +2,6 @@
 
 mod commands;
 mod format;
-mod template;
 
 use clap::Parser;
 use std::path::PathBuf;

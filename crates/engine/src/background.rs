@@ -8,9 +8,10 @@
 //! run of a container, is the monitor's exit command (`berth container
 //! cleanup ID`).
 
+use crate::binaries::runtime_binary;
 use crate::containers::{Container, ContainerId, Intent, State};
 use crate::error::{Context, EngineError, Result};
-use crate::lifecycle::{runtime_binary, CreateOptions};
+use crate::lifecycle::CreateOptions;
 use crate::Engine;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// Where to find the monitor: `BERTH_MONITOR`, else beside this executable,
 /// else on PATH.
 fn monitor_binary() -> PathBuf {
-    crate::lifecycle::companion_binary("BERTH_MONITOR", "berth-monitor")
+    crate::binaries::companion_binary("BERTH_MONITOR", "berth-monitor")
 }
 
 fn now() -> String {
@@ -201,7 +202,7 @@ impl Engine {
     /// the root all of berth's containers share.
     fn runtime_cmd(&self, c: &Container) -> Command {
         let bin =
-            crate::volumes::container_runtime(&c.config.host).unwrap_or_else(|_| runtime_binary());
+            crate::binaries::container_runtime(&c.config.host).unwrap_or_else(|_| runtime_binary());
         let mut c = Command::new(bin);
         // A runtime passes what it inherits on to the processes it starts
         // (runc, crun): give it default dispositions and an empty mask.
@@ -504,7 +505,7 @@ impl Engine {
             .arg("--bundle")
             .arg(&bundle)
             .arg("--runtime")
-            .arg(crate::volumes::container_runtime(&c.config.host)?)
+            .arg(crate::binaries::container_runtime(&c.config.host)?)
             .arg("--runtime-root")
             .arg(self.run.join("runtime"))
             .arg("--restart")

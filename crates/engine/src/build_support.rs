@@ -1,4 +1,4 @@
-//! What `berth build` (crates/build) needs from the engine: an image's
+//! What `berth build` (crates/builder) needs from the engine: an image's
 //! config, running one RUN step in a container, a scratch work area over an
 //! image for COPY/ADD/WORKDIR, committing either as a new image whose config
 //! the builder wrote, and throwing away what a failed build made.

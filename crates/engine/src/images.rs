@@ -159,7 +159,7 @@ impl Engine {
                 Err(size) => Ok(size),
             }
         };
-        if self.layers.driver() == berth_storage::DriverKind::Vfs || layers.len() < 2 {
+        if !self.layers.driver().stages_independently() || layers.len() < 2 {
             return (0..layers.len()).map(|i| commit(stage_one(i)?)).collect();
         }
         std::thread::scope(|s| {
@@ -634,7 +634,7 @@ impl Engine {
             "Os": cfg.get("os").cloned().unwrap_or_else(|| "".into()),
             "Size": img.size,
             "VirtualSize": img.size,
-            "GraphDriver": {"Name": self.layers.driver().as_str(), "Data": graph},
+            "GraphDriver": {"Name": self.layers.driver().name(), "Data": graph},
             "RootFS": {
                 "Type": "layers",
                 "Layers": img.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),

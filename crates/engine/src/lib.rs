@@ -4,6 +4,7 @@
 //! writes OCI bundles and drives an OCI runtime through its command line.
 
 mod background;
+mod binaries;
 mod build_support;
 mod check;
 pub mod containers;
@@ -179,7 +180,7 @@ impl Engine {
     }
 
     pub fn storage_driver(&self) -> &'static str {
-        self.layers.driver().as_str()
+        self.layers.driver().name()
     }
 }
 
@@ -215,7 +216,7 @@ pub(crate) fn cli_executable() -> PathBuf {
     if IS_CLI.load(std::sync::atomic::Ordering::Relaxed) {
         std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))
     } else {
-        lifecycle::companion_binary("BERTH_CLI", "berth")
+        binaries::companion_binary("BERTH_CLI", "berth")
     }
 }
 
@@ -226,7 +227,7 @@ fn spawn_deleter(paths: &[PathBuf]) -> std::io::Result<()> {
     let exe = if IS_CLI.load(std::sync::atomic::Ordering::Relaxed) {
         PathBuf::from("/proc/self/exe")
     } else {
-        lifecycle::companion_binary("BERTH_CLI", "berth")
+        binaries::companion_binary("BERTH_CLI", "berth")
     };
     std::process::Command::new(exe)
         .args(["system", "delete-trash", "--"])

@@ -113,31 +113,6 @@ fn image_defaults(img: &Image) -> Result<ImageDefaults> {
     ImageDefaults::from_config_json(&img.config_json)
 }
 
-/// Where to find the OCI runtime: `BERTH_RUNTIME`, else `berth-runtime`
-/// beside this executable, else on PATH.
-pub(crate) fn runtime_binary() -> PathBuf {
-    companion_binary("BERTH_RUNTIME", "berth-runtime")
-}
-
-/// One of berth's other programs: the path in `env`, else the file beside
-/// this executable (or one directory up, where test binaries live), else
-/// the bare name for PATH.
-pub(crate) fn companion_binary(env: &str, name: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(env) {
-        return PathBuf::from(p);
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            for cand in [dir.join(name), dir.join("..").join(name)] {
-                if cand.is_file() {
-                    return cand;
-                }
-            }
-        }
-    }
-    PathBuf::from(name)
-}
-
 impl Engine {
     fn image_top(img: &Image) -> Option<Digest> {
         img.top_chain_id().cloned()
@@ -409,7 +384,7 @@ impl Engine {
         dir: &Path,
         output: Option<std::fs::File>,
     ) -> Result<i32> {
-        let runtime = crate::volumes::container_runtime(&c.config.host)?;
+        let runtime = crate::binaries::container_runtime(&c.config.host)?;
         let log = dir.join("runtime.log");
         let _ = std::fs::remove_file(&log);
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
@@ -819,7 +794,7 @@ impl Engine {
                 "ShmSize": c.config.host.shm_size.unwrap_or(crate::spec::DEFAULT_SHM_SIZE),
             },
             "GraphDriver": {
-                "Name": self.layers.driver().as_str(),
+                "Name": self.layers.driver().name(),
                 "Data": crate::images::graph_data(
                     self.layers.container_graph(c.id.as_str()).ok().flatten().as_ref(),
                 ),

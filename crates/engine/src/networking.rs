@@ -215,7 +215,7 @@ impl Engine {
         if berth_dns::running(&pid).is_some() {
             berth_dns::reload(&pid).map_err(daemon_err)?;
         } else if start {
-            let bin = crate::lifecycle::companion_binary("BERTH_DNS", "berth-dns");
+            let bin = crate::binaries::companion_binary("BERTH_DNS", "berth-dns");
             berth_dns::ensure_running(
                 &bin,
                 &records,

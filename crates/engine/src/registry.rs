@@ -326,7 +326,7 @@ impl Engine {
                 todo.push(i);
             }
         }
-        let streaming = self.layers.driver() == berth_storage::DriverKind::Overlay;
+        let streaming = self.layers.driver().stages_independently();
         let slots: Vec<Mutex<Option<Result<Staged<'_>>>>> =
             layers.iter().map(|_| Mutex::new(None)).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);

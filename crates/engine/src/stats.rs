@@ -146,8 +146,8 @@ impl Engine {
             )));
         }
         let mut cmd = std::process::Command::new(
-            crate::volumes::container_runtime(&c.config.host)
-                .unwrap_or_else(|_| crate::lifecycle::runtime_binary()),
+            crate::binaries::container_runtime(&c.config.host)
+                .unwrap_or_else(|_| crate::binaries::runtime_binary()),
         );
         berth_runtime::clean_signals_on_spawn(&mut cmd);
         let out = cmd

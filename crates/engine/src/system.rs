@@ -379,7 +379,7 @@ impl Engine {
                 serde_json::json!({"Name": r, "Mirrors": [], "Secure": false, "Official": false}),
             );
         }
-        let runtime = crate::lifecycle::runtime_binary();
+        let runtime = crate::binaries::runtime_binary();
         let mut runtimes = BTreeMap::new();
         runtimes.insert(
             "berth-runtime".to_owned(),
@@ -388,7 +388,7 @@ impl Engine {
             },
         );
         for name in ["runc", "crun"] {
-            if let Ok(Some(p)) = crate::volumes::resolve_runtime(Some(name)) {
+            if let Ok(Some(p)) = crate::binaries::resolve_runtime(Some(name)) {
                 runtimes.insert(
                     name.to_owned(),
                     RuntimeInfo {

@@ -16,7 +16,7 @@ use crate::{hooks, sys, tty};
 use berth_cgroups::CgroupManager;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, SigSet, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use std::io::{Read, Write};
@@ -225,14 +225,6 @@ fn join_order(t: LinuxNamespaceType) -> u8 {
         LinuxNamespaceType::User => 0,
         LinuxNamespaceType::Mount => 9,
         _ => 5,
-    }
-}
-
-fn exit_code(status: WaitStatus) -> Option<i32> {
-    match status {
-        WaitStatus::Exited(_, c) => Some(c),
-        WaitStatus::Signaled(_, s, _) => Some(128 + s as i32),
-        _ => None,
     }
 }
 
@@ -910,8 +902,4 @@ impl Runtime {
             }
         }
     }
-}
-
-pub(crate) fn status_of(ws: WaitStatus) -> Option<i32> {
-    exit_code(ws)
 }

@@ -56,6 +56,16 @@ fn copy(from: BorrowedFd, to: BorrowedFd) -> bool {
     }
 }
 
+/// A reaped process's exit code as Docker reports it: its status, or 128 +
+/// the signal that killed it; `None` for a stop or continue.
+fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, c) => Some(c),
+        WaitStatus::Signaled(_, s, _) => Some(128 + s as i32),
+        _ => None,
+    }
+}
+
 fn sync_window(master: BorrowedFd) {
     if let Some((rows, cols)) = crate::sys::window_size(std::io::stdin().as_raw_fd()) {
         let _ = crate::sys::set_window_size(master.as_raw_fd(), rows, cols);
@@ -88,7 +98,7 @@ pub fn wait_forwarding(
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {}
             Ok(ws) => {
-                if let Some(code) = crate::container::status_of(ws) {
+                if let Some(code) = exit_code(ws) {
                     if let (Some(m), true) = (master, master_open) {
                         // Drain what the program wrote before it exited.
                         let _ = nix::fcntl::fcntl(

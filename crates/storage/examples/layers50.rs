@@ -65,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let median = times[times.len() / 2];
     println!(
         "driver={} layers=50 runs=20 create+mount+unmount+remove median={:.2}ms min={:.2}ms max={:.2}ms",
-        store.driver(),
+        store.driver().name(),
         median.as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3

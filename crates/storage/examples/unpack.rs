@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs = start.elapsed().as_secs_f64();
     println!(
         "driver={} files={n} data={:.0}MB tar={:.0}MB time={:.2}s speed={:.0}MB/s (tar bytes/s, sha256 included)",
-        store.driver(),
+        store.driver().name(),
         applied.size as f64 / 1e6,
         applied.tar_size as f64 / 1e6,
         secs,

@@ -7,8 +7,7 @@
 //! The "new" side is either the overlay upper directory (a delta: what is
 //! absent did not change) or, for vfs, the container's full rootfs.
 
-use crate::extract::OPAQUE_XATTR;
-use crate::node::{self, stat_is_whiteout, Kind, Node};
+use crate::node::{self, is_whiteout, stat_is_whiteout, Kind, Node, OPAQUE_XATTR};
 use crate::sys;
 use berth_digest::{Digest, HashingWriter};
 use nix::fcntl::{AtFlags, OFlag};
@@ -19,7 +18,7 @@ use std::fs::{self, Metadata};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Files of the init layer: written per container, never reported nor committed.
@@ -57,10 +56,6 @@ pub(crate) struct DiffEntry {
     /// A directory: it is opaque (hides what the image had below it).
     /// Deleted: implied by an opaque parent, so no whiteout of its own.
     pub opaque: bool,
-}
-
-pub(crate) fn is_whiteout(m: &Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
 }
 
 fn is_opaque(p: &Path) -> bool {

@@ -7,6 +7,7 @@
 //! outside the layer through `..`, an absolute path, or a symlink planted by an
 //! earlier entry; such entries are refused.
 
+use crate::node::OPAQUE_XATTR;
 use crate::sys;
 
 /// The granularity at which a sparse entry's zeros become holes.
@@ -55,7 +56,6 @@ pub(crate) enum Whiteouts {
 }
 
 const BUF_SIZE: usize = 1 << 20;
-pub(crate) const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
 /// Why one entry failed.
 enum EntryError {
@@ -654,7 +654,7 @@ impl Extractor {
             for e in std::fs::read_dir(&p)? {
                 let e = e?;
                 if e.metadata()
-                    .map(|m| crate::diff::is_whiteout(&m))
+                    .map(|m| crate::node::is_whiteout(&m))
                     .unwrap_or(false)
                 {
                     unistd::unlinkat(

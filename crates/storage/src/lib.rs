@@ -18,6 +18,10 @@
 //! staging/<owner name>/      a layer or container being made (`layer-…`, `ctr-…`)
 //! trash/<owner name>/        a layer or container set aside for deletion (`trash-…`)
 //! ```
+//! How layers stack into a rootfs is the [`LayerDriver`]'s (`driver/`:
+//! overlay or vfs, chosen once from `driver`); everything above is the
+//! store's, the same for both.
+//!
 //! Layers and containers appear atomically: each is built in `staging/`
 //! under a name that carries its owner (berth-lease: pid and start time) and
 //! renamed into place when complete. Removal renames into `trash/` (instant)
@@ -29,21 +33,24 @@
 
 mod copy;
 mod diff;
+mod driver;
 mod extract;
 mod inside;
+mod layout;
 pub mod node;
 mod sys;
 
 pub use diff::{Change, ChangeKind};
+pub use driver::LayerDriver;
 pub use inside::MountSource;
 
 use berth_digest::Digest;
-use copy::copy_tree;
 use diff::{DiffEntry, OldView, TarWriter};
 use extract::Whiteouts;
+use layout::{read_trimmed, Layout};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, RenameFlags};
-use nix::mount::{MntFlags, MsFlags};
+use nix::mount::MntFlags;
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
@@ -52,6 +59,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Everything that can go wrong; each renders as one line naming the layer,
 /// container, entry or file.
@@ -115,7 +123,8 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// How layers are stacked into a rootfs.
+/// Which [`LayerDriver`] stacks layers into a rootfs (what the store's
+/// `driver` file records).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriverKind {
     /// overlayfs: layers are shared, a container gets an upper dir.
@@ -161,6 +170,16 @@ pub struct AppliedLayer {
     pub size: u64,
 }
 
+impl From<extract::Unpacked> for AppliedLayer {
+    fn from(u: extract::Unpacked) -> AppliedLayer {
+        AppliedLayer {
+            diff_id: u.diff_id,
+            tar_size: u.tar_size,
+            size: u.size,
+        }
+    }
+}
+
 /// A layer unpacked by [`LayerStore::stage_layer`] but not yet in place.
 pub struct StagedLayer<'a> {
     store: &'a LayerStore,
@@ -176,7 +195,7 @@ pub struct StagedLayer<'a> {
 impl Drop for StagedLayer<'_> {
     fn drop(&mut self) {
         if let Some(link) = self.link.take() {
-            let _ = fs::remove_file(self.store.root.join("l").join(link));
+            let _ = fs::remove_file(self.store.layout.root.join("l").join(link));
         }
     }
 }
@@ -242,8 +261,9 @@ pub struct GraphDirs {
 /// A layer store rooted at one directory.
 #[derive(Debug, Clone)]
 pub struct LayerStore {
-    root: PathBuf,
-    driver: DriverKind,
+    layout: Layout,
+    /// Chosen once, from the `driver` file.
+    driver: Arc<dyn LayerDriver>,
     /// Trees this process moved into `trash/` (or adopted there), to delete
     /// in [`LayerStore::dispose`].
     pending: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>,
@@ -299,7 +319,7 @@ impl Drop for TempDir {
 }
 
 /// `n` random characters from a base32 alphabet.
-fn random_name(n: usize) -> String {
+pub(crate) fn random_name(n: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut bytes = vec![0u8; n];
     if fs::File::open("/dev/urandom")
@@ -320,24 +340,30 @@ fn random_name(n: usize) -> String {
         .collect()
 }
 
-fn read_trimmed(p: &Path) -> Result<String> {
-    fs::read_to_string(p)
-        .map(|s| s.trim().to_owned())
-        .map_err(|e| Error::io(p, e))
-}
-
-fn mkdir(p: &Path, mode: u32) -> Result<()> {
+pub(crate) fn mkdir(p: &Path, mode: u32) -> Result<()> {
     fs::create_dir(p).map_err(|e| Error::io(p, e))?;
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(p, e))
 }
 
 /// Whether `p` is the root of a mount: another device than its parent.
-fn is_mounted(p: &Path) -> bool {
+pub(crate) fn is_mounted(p: &Path) -> bool {
     let parent = p.parent().unwrap_or(Path::new("/"));
     match (fs::symlink_metadata(p), fs::symlink_metadata(parent)) {
         (Ok(a), Ok(b)) => a.dev() != b.dev(),
         _ => false,
     }
+}
+
+/// The image's top layer under the container in `dir` (its `layer` file).
+pub(crate) fn container_top(dir: &Path) -> Result<Option<Digest>> {
+    let p = dir.join("layer");
+    let s = read_trimmed(&p)?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    Digest::from_hex(&s)
+        .map(Some)
+        .map_err(|e| Error::io(&p, io::Error::new(io::ErrorKind::InvalidData, e)))
 }
 
 fn validate_name(name: &str) -> Result<()> {
@@ -352,51 +378,6 @@ fn validate_name(name: &str) -> Result<()> {
     } else {
         Err(Error::InvalidName(name.to_owned()))
     }
-}
-
-/// Tries an overlay mount in a scratch directory under `root`.
-fn overlay_works(root: &Path) -> bool {
-    let dir = root.join(format!(".probe-{}", random_name(10)));
-    let ok = (|| -> io::Result<bool> {
-        for d in ["lower1", "lower2", "upper", "work", "merged"] {
-            fs::create_dir_all(dir.join(d))?;
-        }
-        let merged = dir.join("merged");
-        let opts = format!(
-            "lowerdir={}:{},upperdir={},workdir={}",
-            dir.join("lower1").display(),
-            dir.join("lower2").display(),
-            dir.join("upper").display(),
-            dir.join("work").display()
-        );
-        if nix::mount::mount(
-            Some("overlay"),
-            &merged,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(opts.as_str()),
-        )
-        .is_err()
-        {
-            return Ok(false);
-        }
-        // Whiteouts must work in the upper dir too.
-        let w = nix::sys::stat::mknod(
-            &dir.join("upper/wh"),
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::empty(),
-            0,
-        )
-        .is_ok();
-        let u = nix::mount::umount2(&merged, MntFlags::empty()).is_ok();
-        Ok(w && u)
-    })()
-    .unwrap_or(false);
-    if is_mounted(&dir.join("merged")) {
-        let _ = nix::mount::umount2(&dir.join("merged"), MntFlags::MNT_DETACH);
-    }
-    let _ = fs::remove_dir_all(&dir);
-    ok
 }
 
 impl LayerStore {
@@ -439,7 +420,7 @@ impl LayerStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let d = match driver {
                     Some(d) => d,
-                    None if overlay_works(&root) => DriverKind::Overlay,
+                    None if driver::overlay_works(&root) => DriverKind::Overlay,
                     None => DriverKind::Vfs,
                 };
                 let tmp = root.join(format!(".driver-{}", random_name(10)));
@@ -465,9 +446,10 @@ impl LayerStore {
             }
             Err(e) => return Err(Error::io(&record, e)),
         };
+        let layout = Layout { root };
         let store = LayerStore {
-            root,
-            driver,
+            driver: driver.driver(layout.clone()),
+            layout,
             pending: Default::default(),
         };
         store.adopt_orphans();
@@ -479,11 +461,11 @@ impl LayerStore {
     /// `trash/` and deleted by [`LayerStore::dispose`]. Never fails: what
     /// cannot be adopted now is found next time.
     fn adopt_orphans(&self) {
-        let trash = self.root.join("trash");
+        let trash = self.layout.root.join("trash");
         let mut found = Vec::new();
         for prefix in [STAGE_LAYER, STAGE_CONTAINER] {
             found.extend(
-                berth_lease::orphans(&self.root.join("staging"), prefix).unwrap_or_default(),
+                berth_lease::orphans(&self.layout.root.join("staging"), prefix).unwrap_or_default(),
             );
         }
         found.extend(berth_lease::orphans(&trash, TRASH).unwrap_or_default());
@@ -505,7 +487,7 @@ impl LayerStore {
                 if let Ok(short) = fs::read_to_string(p.join("link")) {
                     let short = short.trim();
                     if !short.is_empty() && !short.contains('/') {
-                        let _ = fs::remove_file(self.root.join("l").join(short));
+                        let _ = fs::remove_file(self.layout.root.join("l").join(short));
                     }
                 }
             }
@@ -521,7 +503,7 @@ impl LayerStore {
     fn trash(&self, dir: &Path) -> Result<()> {
         let me = berth_lease::Owner::current().map_err(lease_err)?;
         let to = me
-            .move_into(dir, &self.root.join("trash"), TRASH)
+            .move_into(dir, &self.layout.root.join("trash"), TRASH)
             .map_err(lease_err)?;
         self.pending
             .lock()
@@ -571,7 +553,7 @@ impl LayerStore {
     /// `containers/` (this reads those two directories: not for the fast path).
     pub fn leftovers(&self) -> Result<Vec<Leftover>> {
         let mut out = Vec::new();
-        let staging = self.root.join("staging");
+        let staging = self.layout.root.join("staging");
         for prefix in [STAGE_LAYER, STAGE_CONTAINER] {
             for path in berth_lease::orphans(&staging, prefix).map_err(lease_err)? {
                 out.push(Leftover {
@@ -580,7 +562,9 @@ impl LayerStore {
                 });
             }
         }
-        for path in berth_lease::orphans(&self.root.join("trash"), TRASH).map_err(lease_err)? {
+        for path in
+            berth_lease::orphans(&self.layout.root.join("trash"), TRASH).map_err(lease_err)?
+        {
             out.push(Leftover {
                 path,
                 kind: LeftoverKind::Trash,
@@ -588,7 +572,9 @@ impl LayerStore {
         }
         for d in ["layers", "containers"] {
             for prefix in [".tmp-", ".rm-"] {
-                for path in berth_lease::orphans(&self.root.join(d), prefix).map_err(lease_err)? {
+                for path in
+                    berth_lease::orphans(&self.layout.root.join(d), prefix).map_err(lease_err)?
+                {
                     out.push(Leftover {
                         path,
                         kind: LeftoverKind::OldTemp,
@@ -613,7 +599,7 @@ impl LayerStore {
     /// layer never came; a staged layer's link dangles until it is committed,
     /// hence the age).
     pub fn dangling_links(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
-        let dir = self.root.join("l");
+        let dir = self.layout.root.join("l");
         let mut out = Vec::new();
         for name in list_dir(&dir)? {
             let p = dir.join(&name);
@@ -636,43 +622,44 @@ impl LayerStore {
     /// The image's top layer under container `name`'s writable layer.
     pub fn container_top_layer(&self, name: &str) -> Result<Option<Digest>> {
         let dir = self.existing_container(name)?;
-        self.container_top(&dir)
+        container_top(&dir)
     }
 
     /// Whether container `name`'s rootfs is mounted.
     pub fn container_mounted(&self, name: &str) -> bool {
-        validate_name(name).is_ok() && is_mounted(&self.container_dir(name).join("merged"))
+        validate_name(name).is_ok() && self.driver.is_mounted(&self.container_dir(name))
     }
 
-    pub fn driver(&self) -> DriverKind {
-        self.driver
+    /// The driver that stacks this store's layers.
+    pub fn driver(&self) -> &dyn LayerDriver {
+        &*self.driver
     }
 
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.layout.root
     }
 
     /// A fresh name in `staging/` owned by this process.
     fn staging_path(&self, prefix: &str) -> Result<PathBuf> {
         let me = berth_lease::Owner::current().map_err(lease_err)?;
-        Ok(self.root.join("staging").join(me.name(prefix)))
+        Ok(self.layout.root.join("staging").join(me.name(prefix)))
     }
 
     fn layer_dir(&self, id: &Digest) -> PathBuf {
-        self.root.join("layers").join(id.hex())
+        self.layout.layer_dir(id)
     }
 
     /// The unpacked directory of layer `id` (vfs: the whole tree up to it).
     pub fn layer_diff(&self, id: &Digest) -> PathBuf {
-        self.layer_dir(id).join("diff")
+        self.layout.layer_diff(id)
     }
 
     fn container_dir(&self, name: &str) -> PathBuf {
-        self.root.join("containers").join(name)
+        self.layout.container_dir(name)
     }
 
     pub fn has_layer(&self, id: &Digest) -> bool {
-        self.layer_dir(id).join("diff").is_dir()
+        self.layout.has_layer(id)
     }
 
     /// Unpacks an uncompressed layer tar (the caller decompresses) as layer
@@ -709,7 +696,6 @@ impl LayerStore {
         parent: Option<&Digest>,
         tar: impl Read,
     ) -> Result<StagedLayer<'_>> {
-        let layer = id.short().to_owned();
         if self.has_layer(id) {
             let applied = self.existing(id, tar)?;
             return Ok(StagedLayer {
@@ -721,43 +707,22 @@ impl LayerStore {
                 link: None,
             });
         }
-        if let Some(p) = parent {
-            if self.driver == DriverKind::Vfs && !self.has_layer(p) {
-                return Err(Error::MissingParent {
-                    layer: id.clone(),
-                    parent: p.clone(),
-                });
-            }
-        }
         let tmp_path = self.staging_path(STAGE_LAYER)?;
         mkdir(&tmp_path, 0o700)?;
         let tmp = TempDir(Some(tmp_path.clone()));
         let diff = tmp_path.join("diff");
         mkdir(&diff, 0o755)?;
-        let whiteouts = match self.driver {
-            DriverKind::Overlay => Whiteouts::Overlay,
-            DriverKind::Vfs => {
-                if let Some(p) = parent {
-                    let src = self.layer_diff(p);
-                    copy_tree(&src, &diff).map_err(|e| Error::io(&src, e))?;
-                }
-                Whiteouts::Delete
-            }
-        };
-        let un = extract::unpack(&diff, &layer, whiteouts, tar)?;
+        let mut tar = tar;
+        let applied = self.driver.unpack_layer(&diff, id, parent, &mut tar)?;
         if let Some(p) = parent {
             write_file(&tmp_path.join("parent"), p.hex())?;
         }
-        write_file(&tmp_path.join("size"), &un.size.to_string())?;
+        write_file(&tmp_path.join("size"), &applied.size.to_string())?;
         let mut staged = StagedLayer {
             store: self,
             id: id.clone(),
             parent: parent.cloned(),
-            applied: AppliedLayer {
-                diff_id: un.diff_id,
-                tar_size: un.tar_size,
-                size: un.size,
-            },
+            applied,
             tmp: Some(tmp),
             link: None,
         };
@@ -792,7 +757,7 @@ impl LayerStore {
         loop {
             let short = random_name(10);
             write_file(record, &short)?;
-            let p = self.root.join("l").join(&short);
+            let p = self.layout.root.join("l").join(&short);
             match std::os::unix::fs::symlink(&target, &p) {
                 Ok(()) => return Ok(short),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -813,7 +778,7 @@ impl LayerStore {
         let link = fs::read_to_string(dir.join("link")).ok();
         self.trash(&dir)?;
         if let Some(link) = link {
-            let l = self.root.join("l").join(link.trim());
+            let l = self.layout.root.join("l").join(link.trim());
             if !link.trim().is_empty() {
                 let _ = fs::remove_file(l);
             }
@@ -823,31 +788,7 @@ impl LayerStore {
 
     /// The chain `id`, parent, grandparent... down to the base layer.
     pub fn layer_chain(&self, id: &Digest) -> Result<Vec<Digest>> {
-        let mut chain = vec![id.clone()];
-        let mut cur = id.clone();
-        loop {
-            if !self.has_layer(&cur) {
-                return Err(Error::LayerNotFound(cur));
-            }
-            let p = self.layer_dir(&cur).join("parent");
-            match fs::read_to_string(&p) {
-                Ok(s) => {
-                    let parent = Digest::from_hex(s.trim()).map_err(|e| {
-                        Error::io(&p, io::Error::new(io::ErrorKind::InvalidData, e))
-                    })?;
-                    if chain.contains(&parent) || chain.len() > 1000 {
-                        return Err(Error::io(
-                            &p,
-                            io::Error::new(io::ErrorKind::InvalidData, "layer parents form a loop"),
-                        ));
-                    }
-                    chain.push(parent.clone());
-                    cur = parent;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(chain),
-                Err(e) => return Err(Error::io(&p, e)),
-            }
-        }
+        self.layout.layer_chain(id)
     }
 
     /// Bytes of file data layer `id` unpacked.
@@ -866,7 +807,7 @@ impl LayerStore {
 
     /// All layers in the store.
     pub fn layers(&self) -> Result<Vec<Digest>> {
-        let dir = self.root.join("layers");
+        let dir = self.layout.root.join("layers");
         let mut out: Vec<Digest> = list_dir(&dir)?
             .into_iter()
             .filter_map(|n| Digest::from_hex(&n).ok())
@@ -877,7 +818,7 @@ impl LayerStore {
 
     /// All containers in the store.
     pub fn containers(&self) -> Result<Vec<String>> {
-        let dir = self.root.join("containers");
+        let dir = self.layout.root.join("containers");
         let mut out: Vec<String> = list_dir(&dir)?
             .into_iter()
             .filter(|n| !n.starts_with('.'))
@@ -903,19 +844,8 @@ impl LayerStore {
     /// no data.
     pub fn container_graph(&self, name: &str) -> Result<Option<GraphDirs>> {
         let dir = self.existing_container(name)?;
-        if self.driver == DriverKind::Vfs {
-            return Ok(None);
-        }
-        let mut lower = vec![dir.join("init")];
-        if let Some(top) = self.container_top(&dir)? {
-            lower.extend(self.layer_chain(&top)?.iter().map(|l| self.layer_diff(l)));
-        }
-        Ok(Some(GraphDirs {
-            lower,
-            merged: dir.join("merged"),
-            upper: dir.join("diff"),
-            work: dir.join("work"),
-        }))
+        self.driver
+            .container_graph(&dir, container_top(&dir)?.as_ref())
     }
 
     /// Docker's overlay2 `GraphDriver.Data` of an image whose top layer is
@@ -925,22 +855,7 @@ impl LayerStore {
     /// Docker's, exist only while the layer is mounted: berth never mounts an
     /// image layer); None with vfs.
     pub fn layer_graph(&self, top: &Digest) -> Result<Option<GraphDirs>> {
-        if self.driver == DriverKind::Vfs {
-            return Ok(None);
-        }
-        let dir = self.layer_dir(top);
-        let lower = self
-            .layer_chain(top)?
-            .iter()
-            .skip(1)
-            .map(|l| self.layer_diff(l))
-            .collect();
-        Ok(Some(GraphDirs {
-            lower,
-            merged: dir.join("merged"),
-            upper: dir.join("diff"),
-            work: dir.join("work"),
-        }))
+        self.driver.layer_graph(top)
     }
 
     /// Where container `name`'s init file `etc/FILE` (`hostname`, `hosts`,
@@ -948,23 +863,7 @@ impl LayerStore {
     /// container's tree).
     pub fn init_file_path(&self, name: &str, file: &str) -> Result<PathBuf> {
         let dir = self.existing_container(name)?;
-        let base = match self.driver {
-            DriverKind::Overlay => dir.join("init"),
-            DriverKind::Vfs => dir.join("diff"),
-        };
-        Ok(base.join("etc").join(file))
-    }
-
-    /// The image's top layer of container `name`.
-    fn container_top(&self, dir: &Path) -> Result<Option<Digest>> {
-        let p = dir.join("layer");
-        let s = read_trimmed(&p)?;
-        if s.is_empty() {
-            return Ok(None);
-        }
-        Digest::from_hex(&s)
-            .map(Some)
-            .map_err(|e| Error::io(&p, io::Error::new(io::ErrorKind::InvalidData, e)))
+        Ok(self.driver.init_dir(&dir).join("etc").join(file))
     }
 
     /// Creates container `name`'s writable layer on top of the image whose top
@@ -980,10 +879,9 @@ impl LayerStore {
         if dest.exists() {
             return Err(Error::ContainerExists(name.to_owned()));
         }
-        let chain = match image_top {
-            Some(top) => self.layer_chain(top)?,
-            None => Vec::new(),
-        };
+        // The image's layers as the driver stacks them (a missing layer
+        // fails here, before anything is made).
+        let old_dirs = self.driver.image_dirs(image_top)?;
         let tmp_path = self.staging_path(STAGE_CONTAINER)?;
         mkdir(&tmp_path, 0o700)?;
         let tmp = TempDir(Some(tmp_path.clone()));
@@ -996,41 +894,13 @@ impl LayerStore {
         mkdir(&init_dir, 0o755)?;
         mkdir(&diff, 0o755)?;
         // The image's /etc (as the container sees it), whose metadata the init layer's etc keeps.
-        let old_dirs: Vec<PathBuf> = match self.driver {
-            DriverKind::Overlay => chain.iter().map(|l| self.layer_diff(l)).collect(),
-            DriverKind::Vfs => chain
-                .first()
-                .map(|l| self.layer_diff(l))
-                .into_iter()
-                .collect(),
-        };
         let view = OldView {
-            overlay: self.driver == DriverKind::Overlay,
+            overlay: self.driver.stacks_layers(),
         };
         let etc_meta = view.lookup_path(&old_dirs, Path::new("etc"));
         write_init(&init_dir, init, etc_meta.as_ref())?;
-        match self.driver {
-            DriverKind::Overlay => {
-                mkdir(&tmp_path.join("work"), 0o700)?;
-                mkdir(&tmp_path.join("merged"), 0o755)?;
-                // The root directory's own metadata shows through from the top lower layer.
-                if let Some(top) = image_top {
-                    let m = fs::symlink_metadata(self.layer_diff(top))
-                        .map_err(|e| Error::io(self.layer_diff(top), e))?;
-                    fs::set_permissions(&init_dir, fs::Permissions::from_mode(m.mode() & 0o7777))
-                        .map_err(|e| Error::io(&init_dir, e))?;
-                    std::os::unix::fs::chown(&init_dir, Some(m.uid()), Some(m.gid()))
-                        .map_err(|e| Error::io(&init_dir, e))?;
-                }
-            }
-            DriverKind::Vfs => {
-                if let Some(top) = image_top {
-                    let src = self.layer_diff(top);
-                    copy_tree(&src, &diff).map_err(|e| Error::io(&src, e))?;
-                }
-                write_init(&diff, init, etc_meta.as_ref())?;
-            }
-        }
+        self.driver
+            .prepare_container(&tmp_path, image_top, init, etc_meta.as_ref())?;
         match nix::fcntl::renameat2(None, &tmp_path, None, &dest, RenameFlags::RENAME_NOREPLACE) {
             Ok(()) => {
                 tmp.keep();
@@ -1051,10 +921,13 @@ impl LayerStore {
     /// the file or put anything but a regular file (no path is followed).
     pub fn rewrite_init_file(&self, name: &str, file: &str, contents: &str) -> Result<()> {
         let dir = self.existing_container(name)?;
-        let bases = match self.driver {
-            DriverKind::Overlay => vec![dir.join("diff"), dir.join("init")],
-            DriverKind::Vfs => vec![dir.join("diff")],
-        };
+        // The container's own layer first, then the init layer if that is
+        // another directory (vfs: the same).
+        let mut bases = vec![dir.join("diff")];
+        let init_dir = self.driver.init_dir(&dir);
+        if !bases.contains(&init_dir) {
+            bases.push(init_dir);
+        }
         let rel = Path::new("etc").join(file);
         for base in bases {
             let base_fd = fs::File::open(&base).map_err(|e| Error::io(&base, e))?;
@@ -1106,100 +979,20 @@ impl LayerStore {
 
     fn mount_container_with(&self, name: &str, volatile: bool) -> Result<PathBuf> {
         let dir = self.existing_container(name)?;
-        if self.driver == DriverKind::Vfs {
-            return Ok(dir.join("diff"));
-        }
-        let merged = dir.join("merged");
-        if is_mounted(&merged) {
-            return Ok(merged);
-        }
-        let mut lower = format!("containers/{name}/init");
-        if let Some(top) = self.container_top(&dir)? {
-            for l in self.layer_chain(&top)? {
-                let p = self.layer_dir(&l).join("link");
-                lower.push_str(":l/");
-                lower.push_str(&read_trimmed(&p)?);
-            }
-        }
-        let opts = format!(
-            "lowerdir={lower},upperdir=containers/{name}/diff,workdir=containers/{name}/work"
-        );
-        let root = self.root.clone();
-        let target = merged.clone();
-        // Paths relative to the store root keep the options short enough for
-        // 128 layers. The working directory is process-wide, so the mount is
-        // made from a thread that unshared it.
-        let res = std::thread::scope(|s| {
-            s.spawn(move || -> io::Result<()> {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
-                nix::unistd::chdir(&root)?;
-                let mount = |opts: &str| {
-                    nix::mount::mount(
-                        Some("overlay"),
-                        &target,
-                        Some("overlay"),
-                        MsFlags::empty(),
-                        Some(opts),
-                    )
-                };
-                if volatile && mount(&format!("{opts},volatile")).is_ok() {
-                    return Ok(());
-                }
-                mount(&opts)?;
-                Ok(())
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("mount thread panicked")))
-        });
-        match res {
-            Ok(()) => Ok(merged),
-            // Mounted meanwhile by another process.
-            Err(_) if is_mounted(&merged) => Ok(merged),
-            Err(source) => Err(Error::Mount {
-                name: name.to_owned(),
-                path: merged,
-                source,
-            }),
-        }
+        self.driver.mount(name, &dir, volatile)
     }
 
     /// Unmounts container `name`'s rootfs if it is mounted.
     pub fn unmount_container(&self, name: &str) -> Result<()> {
         let dir = self.existing_container(name)?;
-        self.unmount_dir(name, &dir)
-    }
-
-    fn unmount_dir(&self, name: &str, dir: &Path) -> Result<()> {
-        let merged = dir.join("merged");
-        while is_mounted(&merged) {
-            match nix::mount::umount2(&merged, MntFlags::empty()) {
-                Ok(()) | Err(Errno::EINVAL) => {}
-                Err(Errno::EBUSY) => {
-                    nix::mount::umount2(&merged, MntFlags::MNT_DETACH).map_err(|e| {
-                        Error::Mount {
-                            name: name.to_owned(),
-                            path: merged.clone(),
-                            source: e.into(),
-                        }
-                    })?
-                }
-                Err(e) => {
-                    return Err(Error::Mount {
-                        name: name.to_owned(),
-                        path: merged.clone(),
-                        source: e.into(),
-                    })
-                }
-            }
-        }
-        Ok(())
+        self.driver.unmount(name, &dir)
     }
 
     /// Unmounts container `name`'s rootfs and moves its layers into `trash/`
     /// (deleted by [`LayerStore::dispose`]).
     pub fn remove_container(&self, name: &str) -> Result<()> {
         let dir = self.existing_container(name)?;
-        self.unmount_dir(name, &dir)?;
+        self.driver.unmount(name, &dir)?;
         self.trash(&dir)
     }
 
@@ -1207,18 +1000,11 @@ impl LayerStore {
     /// overlay upper directory or the vfs tree) that the entries are relative to.
     fn diff_entries(&self, name: &str) -> Result<(PathBuf, std::os::fd::OwnedFd, Vec<DiffEntry>)> {
         let dir = self.existing_container(name)?;
-        let top = self.container_top(&dir)?;
+        let top = container_top(&dir)?;
         let mut old_dirs = vec![dir.join("init")];
-        match (self.driver, &top) {
-            (DriverKind::Overlay, Some(top)) => {
-                old_dirs.extend(self.layer_chain(top)?.iter().map(|l| self.layer_diff(l)))
-            }
-            (DriverKind::Vfs, Some(top)) => old_dirs.push(self.layer_diff(top)),
-            (_, None) => {}
-        }
-        let view = OldView {
-            overlay: self.driver == DriverKind::Overlay,
-        };
+        old_dirs.extend(self.driver.image_dirs(top.as_ref())?);
+        let stacked = self.driver.stacks_layers();
+        let view = OldView { overlay: stacked };
         let new = dir.join("diff");
         let new_fd: std::os::fd::OwnedFd =
             fs::File::open(&new).map_err(|e| Error::io(&new, e))?.into();
@@ -1227,7 +1013,7 @@ impl LayerStore {
             &view,
             new_fd.as_fd(),
             &old_dirs,
-            self.driver == DriverKind::Vfs,
+            !stacked,
             Path::new(""),
             &mut out,
         )
@@ -1524,7 +1310,7 @@ impl LayerStore {
     /// Mounts the rootfs for the time it takes if needed.
     pub fn populate_volume(&self, name: &str, path: &Path, dst: &Path) -> Result<bool> {
         let dir = self.existing_container(name)?;
-        let was_mounted = self.driver == DriverKind::Vfs || is_mounted(&dir.join("merged"));
+        let was_mounted = self.driver.is_mounted(&dir);
         let rootfs = self.mount_container(name)?;
         let res = match self.open_in_rootfs(name, &rootfs, path, OFlag::O_PATH) {
             Err(Error::NoSuchPath { .. }) => Ok(false),
@@ -1541,7 +1327,7 @@ impl LayerStore {
                 .map_err(|e| Error::io(dst, e)),
         };
         if !was_mounted {
-            self.unmount_dir(name, &dir)?;
+            self.driver.unmount(name, &dir)?;
         }
         res
     }
@@ -1550,7 +1336,7 @@ impl LayerStore {
     /// `docker export` does. Mounts the rootfs for the time it takes if needed.
     pub fn export(&self, name: &str, out: impl Write) -> Result<()> {
         let dir = self.existing_container(name)?;
-        let was_mounted = self.driver == DriverKind::Vfs || is_mounted(&dir.join("merged"));
+        let was_mounted = self.driver.is_mounted(&dir);
         let rootfs = self.mount_container(name)?;
         let mut tw = TarWriter::new(out);
         let res = fs::File::open(&rootfs)
@@ -1558,7 +1344,7 @@ impl LayerStore {
             .and_then(|()| tw.finish().map(|_| ()))
             .map_err(|e| Error::io(&rootfs, e));
         if !was_mounted {
-            self.unmount_dir(name, &dir)?;
+            self.driver.unmount(name, &dir)?;
         }
         res
     }
@@ -1676,7 +1462,11 @@ fn write_file(p: &Path, contents: &str) -> Result<()> {
 
 /// Writes the init files under `dir/etc`, creating `etc` with the image's
 /// metadata if it is missing. `etc` must not be a symlink.
-fn write_init(dir: &Path, init: &InitFiles, etc_meta: Option<&fs::Metadata>) -> Result<()> {
+pub(crate) fn write_init(
+    dir: &Path,
+    init: &InitFiles,
+    etc_meta: Option<&fs::Metadata>,
+) -> Result<()> {
     let root = fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
     let etc = dir.join("etc");
     let etc_fd = match sys::open_beneath(

@@ -48,6 +48,15 @@ pub fn stat_is_whiteout(st: &FileStat) -> bool {
     kind_of(st) == Kind::Char && st.st_rdev == 0
 }
 
+/// A 0/0 character device (as `lstat` saw it): overlay's whiteout.
+pub(crate) fn is_whiteout(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+/// The xattr that makes an overlay directory opaque (value `y`).
+pub(crate) const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
 /// One entry, held by an `O_PATH` descriptor of the entry itself.
 pub struct Node {
     fd: OwnedFd,

@@ -1,6 +1,6 @@
 //! `berth build` (and `berth image build`): Docker's classic builder's flags.
 
-use berth_build::{BuildError, BuildOptions};
+use berth_builder::{BuildError, BuildOptions};
 use berth_engine::{BuildNetwork, Engine, Result};
 use clap::Args;
 use std::io::Read;
@@ -142,7 +142,7 @@ fn usage(msg: String) -> i32 {
 
 pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
     for t in &a.tag {
-        if let Err(e) = berth_build::executor::check_tag(t) {
+        if let Err(e) = berth_builder::executor::check_tag(t) {
             return Ok(usage(format!(
                 "invalid argument \"{t}\" for \"-t, --tag\" flag: {e}"
             )));
@@ -361,7 +361,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         ssh,
         cache_from: a.cache_from.clone(),
     };
-    match berth_build::build(engine, &opts) {
+    match berth_builder::build(engine, &opts) {
         Ok(id) => {
             if let Some(f) = &a.iidfile {
                 if let Err(e) = std::fs::write(f, id.to_string()) {
@@ -479,8 +479,8 @@ fn write_output(engine: &Engine, id: &berth_digest::Digest, o: &Output) -> Resul
 }
 
 /// `id=ID,src=FILE` (`source=`), `id=ID,env=VAR`, `type=file|env`.
-fn parse_secret(s: &str) -> std::result::Result<berth_build::BuildSecret, String> {
-    use berth_build::SecretSource;
+fn parse_secret(s: &str) -> std::result::Result<berth_builder::BuildSecret, String> {
+    use berth_builder::SecretSource;
     let (mut id, mut src, mut env, mut typ) = (None, None, None, None);
     for field in s.split(',') {
         match field.split_once('=') {
@@ -522,7 +522,7 @@ fn parse_secret(s: &str) -> std::result::Result<berth_build::BuildSecret, String
         }
         _ => return Err("give one of src=FILE or env=VAR".into()),
     };
-    Ok(berth_build::BuildSecret { id, source })
+    Ok(berth_builder::BuildSecret { id, source })
 }
 
 /// `default` (the agent of $SSH_AUTH_SOCK), `ID=SOCKET`.

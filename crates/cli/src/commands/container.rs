@@ -1,3 +1,4 @@
+use super::lifecycle::{attach_until_exit, not_a_tty, start_failure, stdin_is_terminal};
 use crate::format::{ago, table};
 use berth_engine::{CreateOptions, Engine, EngineError, Result, RunOptions};
 use clap::{Args, Subcommand};
@@ -524,30 +525,6 @@ pub struct CreateArgs {
     flags: ContainerFlags,
 }
 
-/// Whether berth's standard input is a terminal.
-pub(crate) fn stdin_is_terminal() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdin().is_terminal()
-}
-
-/// Docker's refusal of `-it` when the input is not a terminal (its CLI's
-/// CheckTty): its words, exit 1, nothing created.
-pub(crate) fn not_a_tty() -> i32 {
-    eprintln!("the input device is not a TTY");
-    1
-}
-
-/// Docker's exit codes for a container that could not start: 125 for the
-/// engine, 126 when the command cannot be executed, 127 when it is not found.
-pub fn start_failure(e: EngineError) -> i32 {
-    eprintln!("Error: {}", crate::one_line(&e));
-    match e {
-        EngineError::CommandNotFound(_) => 127,
-        EngineError::CannotExecute(_) => 126,
-        _ => 125,
-    }
-}
-
 /// `--pull`: fetch the image first when the policy says so.
 fn pull_image(engine: &Engine, f: &ContainerFlags) -> Result<()> {
     super::registry::pull_for_run(
@@ -649,7 +626,7 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<i32> {
         if let Err(e) = engine.start_with(id.as_str(), true) {
             return Ok(start_failure(e));
         }
-        return super::lifecycle::attach_until_exit(engine, id.as_str(), opts.interactive)
+        return attach_until_exit(engine, id.as_str(), opts.interactive)
             .or_else(|e| Ok(start_failure(e)));
     }
     // `--rm` (nothing outlives the run, its log included) and `-t` (the
@@ -781,7 +758,7 @@ fn ps_filter(
 }
 
 /// Docker's column headers of `ps --format 'table …'`.
-const PS_COLUMNS: crate::template::Columns = crate::template::Columns {
+const PS_COLUMNS: crate::format::Columns = crate::format::Columns {
     type_name: "*formatter.ContainerContext",
     headers: &[
         ("ID", "CONTAINER ID"),
@@ -868,7 +845,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
         ]
     };
     match format {
-        crate::template::ListFormat::Default => {
+        crate::format::ListFormat::Default => {
             let mut header = vec![
                 "CONTAINER ID",
                 "IMAGE",

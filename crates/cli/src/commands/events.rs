@@ -39,7 +39,7 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
     let tmpl = match a.format.as_deref() {
         None | Some("json") => None,
         Some(f) => Some(
-            crate::template::Template::parse_list(f)
+            berth_gotemplate::Template::parse_list(f)
                 .map_err(|e| EngineError::Invalid(e.to_string()))?,
         ),
     };
@@ -51,7 +51,7 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
     let follow = until.is_none() || until.is_some_and(|u| u > now);
-    let mut failed: Option<crate::template::Error> = None;
+    let mut failed: Option<berth_gotemplate::Error> = None;
     let mut each = |e: &berth_engine::Event| {
         let line = match a.format.as_deref() {
             Some(f) => {
@@ -67,7 +67,7 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
                             "Type": e.typ, "Action": e.action, "Actor": actor, "Scope": "local",
                             "Time": e.time_nano / 1_000_000_000, "TimeNano": e.time_nano,
                         });
-                        let env = crate::template::Env {
+                        let env = berth_gotemplate::Env {
                             root_json: Some(&wire),
                             root_type: Some("events.Message"),
                             ..Default::default()

@@ -106,7 +106,7 @@ fn fields(i: &ImageSummary, no_trunc: bool) -> Vec<(&'static str, String)> {
 }
 
 /// Docker's column headers of `images --format 'table …'`.
-const IMAGE_COLUMNS: crate::template::Columns = crate::template::Columns {
+const IMAGE_COLUMNS: crate::format::Columns = crate::format::Columns {
     type_name: "formatter.imageContext",
     headers: &[
         ("Containers", "CONTAINERS"),
@@ -134,8 +134,8 @@ pub fn row(fields: &[(&str, String)]) -> serde_json::Value {
 }
 
 /// A bad `--format` fails the command (exit 1, as Docker's list commands).
-pub fn list_format(f: Option<&str>) -> Result<crate::template::ListFormat> {
-    crate::template::ListFormat::parse(f).map_err(|e| EngineError::Invalid(e.to_string()))
+pub fn list_format(f: Option<&str>) -> Result<crate::format::ListFormat> {
+    crate::format::ListFormat::parse(f).map_err(|e| EngineError::Invalid(e.to_string()))
 }
 
 pub fn images(engine: &Engine, a: ImagesArgs) -> Result<i32> {
@@ -154,7 +154,7 @@ pub fn images(engine: &Engine, a: ImagesArgs) -> Result<i32> {
         return Ok(0);
     }
     match format {
-        crate::template::ListFormat::Default => {
+        crate::format::ListFormat::Default => {
             let mut header = vec!["REPOSITORY", "TAG"];
             if a.digests {
                 header.push("DIGEST");
@@ -286,7 +286,7 @@ pub struct HistoryArgs {
 }
 
 /// Docker's column headers of `history --format 'table …'`.
-const HISTORY_COLUMNS: crate::template::Columns = crate::template::Columns {
+const HISTORY_COLUMNS: crate::format::Columns = crate::format::Columns {
     type_name: "*formatter.historyContext",
     headers: &[
         ("ID", "IMAGE"),
@@ -332,7 +332,7 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> Result<i32> {
             ]
         })
         .collect();
-    if let crate::template::ListFormat::Default = format {
+    if let crate::format::ListFormat::Default = format {
         print!(
             "{}",
             table(
@@ -380,7 +380,7 @@ pub struct InspectArgs {
 pub enum InspectFormat {
     Pretty,
     Json,
-    Template(crate::template::Template),
+    Template(berth_gotemplate::Template),
 }
 
 impl InspectFormat {
@@ -390,7 +390,7 @@ impl InspectFormat {
         Ok(match f {
             None | Some("") => InspectFormat::Pretty,
             Some("json") => InspectFormat::Json,
-            Some(f) => match crate::template::Template::parse(f) {
+            Some(f) => match berth_gotemplate::Template::parse(f) {
                 Ok(t) => InspectFormat::Template(t),
                 Err(e) => {
                     eprintln!("Error: {}", crate::one_line(&e));
@@ -408,7 +408,7 @@ impl InspectFormat {
                 use std::io::Write;
                 let mut stdout = std::io::stdout().lock();
                 for v in &docs {
-                    match t.execute(v, &crate::template::Env::default()) {
+                    match t.execute(v, &berth_gotemplate::Env::default()) {
                         Ok(text) => {
                             let _ = writeln!(stdout, "{text}");
                         }

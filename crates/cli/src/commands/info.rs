@@ -27,14 +27,14 @@ pub struct FormatArgs {
 /// output and a newline; a template that fails is exit 1 (64 when it does
 /// not parse, as `inspect -f`).
 fn print_template(format: &str, data: &serde_json::Value, root_type: &str) -> Result<i32> {
-    let t = match crate::template::Template::parse(format) {
+    let t = match berth_gotemplate::Template::parse(format) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("Error: {}", crate::one_line(&e));
             return Ok(64);
         }
     };
-    let env = crate::template::Env {
+    let env = berth_gotemplate::Env {
         root_type: Some(root_type),
         ..Default::default()
     };

@@ -1,5 +1,8 @@
 //! The background life of containers: start, stop, restart, kill, wait,
-//! logs, attach, exec, pause/unpause, top, rename, container prune.
+//! logs, attach, exec, pause/unpause, top, rename, container prune; and
+//! what `run` shares with `start -a` and `exec`: attaching until the exit,
+//! the `-it` terminal check and the exit codes of a failed start. The
+//! container group (`container.rs`) uses this file, never the reverse.
 
 use crate::format::human_size_prec;
 use berth_engine::{Engine, EngineError, ExecOptions, LogOptions, Result};
@@ -24,10 +27,10 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
         let name = &a.containers[0];
         let id = match engine.start_with(name, true) {
             Ok(id) => id,
-            Err(e) => return Ok(super::container::start_failure(e)),
+            Err(e) => return Ok(start_failure(e)),
         };
         return attach_until_exit(engine, id.as_str(), a.interactive)
-            .or_else(|e| Ok(super::container::start_failure(e)));
+            .or_else(|e| Ok(start_failure(e)));
     }
     let mut code = 0;
     for c in &a.containers {
@@ -237,6 +240,30 @@ fn proxy_signals(engine: &Engine, id: &str) {
     });
 }
 
+/// Whether berth's standard input is a terminal.
+pub(crate) fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal()
+}
+
+/// Docker's refusal of `-it` when the input is not a terminal (its CLI's
+/// CheckTty): its words, exit 1, nothing created.
+pub(crate) fn not_a_tty() -> i32 {
+    eprintln!("the input device is not a TTY");
+    1
+}
+
+/// Docker's exit codes for a container that could not start: 125 for the
+/// engine, 126 when the command cannot be executed, 127 when it is not found.
+pub fn start_failure(e: EngineError) -> i32 {
+    eprintln!("Error: {}", crate::one_line(&e));
+    match e {
+        EngineError::CommandNotFound(_) => 127,
+        EngineError::CannotExecute(_) => 126,
+        _ => 125,
+    }
+}
+
 /// Connects to the container's monitor and relays until the container
 /// exits (its status is returned) or the user detaches with ctrl-p ctrl-q.
 pub(crate) fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Result<i32> {
@@ -372,8 +399,8 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
     if command.is_empty() {
         return Ok(exec_usage());
     }
-    if a.tty && a.interactive && !a.detach && !super::container::stdin_is_terminal() {
-        return Ok(super::container::not_a_tty());
+    if a.tty && a.interactive && !a.detach && !stdin_is_terminal() {
+        return Ok(not_a_tty());
     }
     // Docker's ValidateEnv: a variable needs a name (a flag error: 125).
     if let Some(kv) = a.env.iter().find(|kv| kv.split('=').next() == Some("")) {
@@ -406,7 +433,7 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
         Ok(code) => Ok(code),
         // Docker's exec: 126/127 when the command cannot run, 1 for the
         // rest (no such container, not running), unlike run's 125.
-        Err(e) => Ok(match super::container::start_failure(e) {
+        Err(e) => Ok(match start_failure(e) {
             125 => 1,
             code => code,
         }),

@@ -230,7 +230,7 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
         return Ok(0);
     }
     let format = super::image::list_format(a.format.as_deref())?;
-    if !matches!(format, crate::template::ListFormat::Default) {
+    if !matches!(format, crate::format::ListFormat::Default) {
         let docs: Vec<serde_json::Value> = rows
             .iter()
             .map(|r| {
@@ -262,7 +262,7 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
 }
 
 /// Docker's column headers of `network ls --format 'table …'`.
-const NETWORK_COLUMNS: crate::template::Columns = crate::template::Columns {
+const NETWORK_COLUMNS: crate::format::Columns = crate::format::Columns {
     type_name: "*formatter.networkContext",
     headers: &[
         ("ID", "NETWORK ID"),

@@ -278,7 +278,7 @@ fn reset(engine: &Engine) -> Result<i32> {
 
 /// Docker's column headers of `system df --format 'table …'` (the rows'
 /// type is named after the first, the images').
-const DF_COLUMNS: crate::template::Columns = crate::template::Columns {
+const DF_COLUMNS: crate::format::Columns = crate::format::Columns {
     type_name: "*formatter.diskUsageImagesContext",
     headers: &[
         ("Type", "TYPE"),
@@ -340,7 +340,7 @@ fn df(engine: &Engine, a: DfArgs) -> Result<i32> {
         // frees); intermediate images are counted with the images.
         row("Build Cache", cache_count, 0, cache_bytes, cache_bytes),
     ];
-    if let crate::template::ListFormat::Default = format {
+    if let crate::format::ListFormat::Default = format {
         print!(
             "{}",
             table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
@@ -365,12 +365,12 @@ fn df(engine: &Engine, a: DfArgs) -> Result<i32> {
 /// `system df -v`: Docker 20.10's four sections; a `--format` template is
 /// executed once over the whole usage (Images, Containers, Volumes,
 /// BuildCache, LayersSize, shaped as the API's).
-fn df_verbose(u: &berth_engine::DiskUsage, format: &crate::template::ListFormat) -> Result<i32> {
+fn df_verbose(u: &berth_engine::DiskUsage, format: &crate::format::ListFormat) -> Result<i32> {
     use crate::format::ago;
     use serde_json::json;
     let short =
         |id: &str| -> String { id.trim_start_matches("sha256:").chars().take(12).collect() };
-    if !matches!(format, crate::template::ListFormat::Default) {
+    if !matches!(format, crate::format::ListFormat::Default) {
         let unix = |t: std::time::SystemTime| {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -406,7 +406,7 @@ fn df_verbose(u: &berth_engine::DiskUsage, format: &crate::template::ListFormat)
             })).collect::<Vec<_>>(),
             "BuildCache": [],
         });
-        let cols = crate::template::Columns {
+        let cols = crate::format::Columns {
             type_name: "*formatter.diskUsageContext",
             headers: &[],
         };

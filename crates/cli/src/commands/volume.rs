@@ -55,7 +55,7 @@ pub struct VolumeNames {
 }
 
 /// Docker's column headers of `volume ls --format 'table …'`.
-const VOLUME_COLUMNS: crate::template::Columns = crate::template::Columns {
+const VOLUME_COLUMNS: crate::format::Columns = crate::format::Columns {
     type_name: "*formatter.volumeContext",
     headers: &[
         ("Name", "VOLUME NAME"),
@@ -69,7 +69,7 @@ const VOLUME_COLUMNS: crate::template::Columns = crate::template::Columns {
 };
 
 /// Docker's column headers of `stats --format 'table …'`.
-const STATS_COLUMNS: crate::template::Columns = crate::template::Columns {
+const STATS_COLUMNS: crate::format::Columns = crate::format::Columns {
     type_name: "*container.statsContext",
     headers: &[
         ("ID", "CONTAINER ID"),
@@ -137,7 +137,7 @@ pub fn volume(engine: &Engine, c: VolumeCommand) -> Result<i32> {
                 return Ok(0);
             }
             match format {
-                crate::template::ListFormat::Default => {
+                crate::format::ListFormat::Default => {
                     let rows: Vec<Vec<String>> = list
                         .iter()
                         .map(|v| vec!["local".to_owned(), v.name.clone()])
@@ -318,7 +318,7 @@ pub fn stats(engine: &Engine, a: StatsArgs) -> Result<i32> {
             })
             .collect();
         match &format {
-            crate::template::ListFormat::Default => {
+            crate::format::ListFormat::Default => {
                 let body: Vec<Vec<String>> = rows
                     .iter()
                     .map(|r| {
@@ -364,7 +364,7 @@ pub fn stats(engine: &Engine, a: StatsArgs) -> Result<i32> {
                     .render(&docs, &STATS_COLUMNS, None)
                     .map_err(|e| EngineError::Invalid(e.to_string()))?;
                 if !a.no_stream
-                    && matches!(f, crate::template::ListFormat::Template { table: true, .. })
+                    && matches!(f, crate::format::ListFormat::Template { table: true, .. })
                 {
                     print!("\x1b[2J\x1b[H");
                 }

@@ -14,30 +14,34 @@
 //!
 //! Not supported: `define`, `template`, `block` and `call` (Docker's CLI
 //! defines no templates to call), complex numbers.
+//!
+//! The whole surface: [`Template`] (parse, then execute as often as needed),
+//! [`Env`] (what runs beside the data: a Go type for the top level, its
+//! methods, table-header mode), [`Error`], and [`go_type_name`] for a
+//! method's own errors.
+//!
+//! ```
+//! use berth_gotemplate::{Env, Template};
+//! let t = Template::parse("{{.Name}} {{join .Cmd \" \"}} {{json .State}}")?;
+//! let doc = serde_json::json!({"Name": "/web", "Cmd": ["sleep", "60"], "State": {"Pid": 42}});
+//! assert_eq!(t.execute(&doc, &Env::default())?, r#"/web sleep 60 {"Pid":42}"#);
+//! # Ok::<(), berth_gotemplate::Error>(())
+//! ```
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 use std::borrow::Cow;
 use std::fmt;
 
 /// Why a template could not be used.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     /// The template does not parse: `template: :1: unclosed action`.
+    #[error("template parsing error: {0}")]
     Parse(String),
     /// Executing it failed: `template: :1:8: executing "" at <.X.Y>: …`.
+    #[error("{0}")]
     Exec(String),
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Parse(m) => write!(f, "template parsing error: {m}"),
-            Error::Exec(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 // ------------------------------------------------------------------ lexer
 
@@ -959,6 +963,7 @@ pub struct Env<'a> {
     /// The top level is a Go struct of this type: a field it lacks is an
     /// error (`can't evaluate field X in type T`), not `<no value>`.
     pub root_type: Option<&'a str>,
+    /// The top level's methods, tried for a name that is not a field.
     pub method: Option<Method<'a>>,
     /// Rendering a table's header: the formatting functions (json, lower, …)
     /// pass their first argument through, as Docker's header functions do.
@@ -1010,6 +1015,13 @@ impl<'a> V<'a> {
             V::J(Cow::Owned(v)) => get(v).map_or(V::Missing, |c| V::own(c.clone())),
         }
     }
+}
+
+/// Go's name for the type of a JSON value as text/template's errors print it
+/// (`string`, `int`, `float64`, `map[string]interface {}`, …), for a
+/// [`Method`]'s own argument errors.
+pub fn go_type_name(v: &Value) -> &'static str {
+    go_type(Some(v))
 }
 
 /// Go's name for the type of a JSON value, for error messages.
@@ -2024,115 +2036,6 @@ mod printf {
         }
         out.push('"');
         out
-    }
-}
-
-// ------------------------------------------------------------------ list commands
-
-/// A list command's `--format`: the command's own table, `json` (one object
-/// per line), or a template — with a `table` prefix, a header row and
-/// columns aligned as Docker's tabwriter does.
-pub enum ListFormat {
-    Default,
-    Json,
-    Template { tmpl: Template, table: bool },
-}
-
-/// What a list command's rows are: Docker's Go type (for the error about a
-/// field it lacks), and each field's column header.
-pub struct Columns<'a> {
-    pub type_name: &'a str,
-    pub headers: &'a [(&'a str, &'a str)],
-}
-
-impl ListFormat {
-    pub fn parse(f: Option<&str>) -> Result<ListFormat, Error> {
-        let Some(f) = f else {
-            return Ok(ListFormat::Default);
-        };
-        if f == "json" {
-            return Ok(ListFormat::Json);
-        }
-        let (table, rest) = match f.strip_prefix("table") {
-            Some(r) => (true, r),
-            None => (false, f),
-        };
-        let rest = rest.trim_matches(' ');
-        if rest.is_empty() {
-            return Ok(ListFormat::Default);
-        }
-        Ok(ListFormat::Template {
-            tmpl: Template::parse_list(rest)?,
-            table,
-        })
-    }
-
-    /// Renders rows (JSON objects of the command's fields). `labels` gives a
-    /// row's labels for `.Label "key"`, where the command has them.
-    /// `Default` renders nothing: the command prints its own table.
-    pub fn render(
-        &self,
-        rows: &[Value],
-        cols: &Columns,
-        labels: Option<&dyn Fn(usize) -> std::collections::BTreeMap<String, String>>,
-    ) -> Result<String, Error> {
-        match self {
-            ListFormat::Default => Ok(String::new()),
-            ListFormat::Json => Ok(rows.iter().map(|r| format!("{r}\n")).collect()),
-            ListFormat::Template { tmpl, table } => {
-                let mut out = String::new();
-                if *table {
-                    let head: Map<String, Value> = cols
-                        .headers
-                        .iter()
-                        .map(|(k, h)| ((*k).to_owned(), Value::String((*h).to_owned())))
-                        .collect();
-                    let head = Value::Object(head);
-                    let label_head = |name: &str, _: &[Value]| -> Option<Result<Value, String>> {
-                        (name == "Label" && labels.is_some()).then(|| Ok(Value::from("LABEL")))
-                    };
-                    let env = Env {
-                        header: true,
-                        method: Some(&label_head),
-                        ..Env::default()
-                    };
-                    // As Docker: a header that fails to render stops where it failed.
-                    let _ = tmpl.execute_into(&head, &env, &mut out);
-                    out.push('\n');
-                }
-                for (i, r) in rows.iter().enumerate() {
-                    let l = labels.map(|f| f(i));
-                    let method = |name: &str, args: &[Value]| -> Option<Result<Value, String>> {
-                        let l = l.as_ref().filter(|_| name == "Label")?;
-                        Some(match args {
-                            [Value::String(k)] => {
-                                Ok(Value::String(l.get(k).cloned().unwrap_or_default()))
-                            }
-                            [other] => Err(format!(
-                                "wrong type for value; expected string; got {}",
-                                go_type(Some(other))
-                            )),
-                            _ => Err(format!(
-                                "wrong number of args for Label: want 1 got {}",
-                                args.len()
-                            )),
-                        })
-                    };
-                    let env = Env {
-                        root_type: Some(cols.type_name),
-                        method: Some(&method),
-                        ..Env::default()
-                    };
-                    tmpl.execute_into(r, &env, &mut out)?;
-                    out.push('\n');
-                }
-                Ok(if *table {
-                    crate::format::tabwriter(&out)
-                } else {
-                    out
-                })
-            }
-        }
     }
 }
 
