@@ -159,8 +159,25 @@ impl Engine {
         keep: &dyn Fn(&crate::containers::Event) -> bool,
         each: &mut dyn FnMut(&crate::containers::Event) -> bool,
     ) -> Result<()> {
+        self.events_while(since, until, follow, keep, each, &|| true)
+    }
+
+    /// `events`, which also ends when `alive` says so (a streaming front
+    /// end whose client went away while nothing happened).
+    pub fn events_while(
+        &self,
+        since: i64,
+        until: Option<i64>,
+        follow: bool,
+        keep: &dyn Fn(&crate::containers::Event) -> bool,
+        each: &mut dyn FnMut(&crate::containers::Event) -> bool,
+        alive: &dyn Fn() -> bool,
+    ) -> Result<()> {
         let mut seq = 0;
         loop {
+            if !alive() {
+                return Ok(());
+            }
             for e in self
                 .containers
                 .events(seq, since, until.unwrap_or(i64::MAX))?
@@ -477,7 +494,9 @@ impl Engine {
         if let Some(d) = log_path.parent() {
             crate::create_private_dir_all(d)?;
         }
-        let exe = std::env::current_exe().context(|| "find the berth executable".to_owned())?;
+        // Health status changes are recorded by `berth container
+        // health-event` (the API server is not that program).
+        let exe = crate::cli_executable();
         let mut cmd = Command::new(monitor_binary());
         cmd.arg("--id")
             .arg(c.id.as_str())

@@ -158,7 +158,7 @@ impl Engine {
             image: r.image.to_string(),
             run: RunOptions {
                 cmd: r.argv,
-                entrypoint: Some(String::new()),
+                entrypoint: Some(Vec::new()),
                 env: r.env,
                 host: crate::options::HostConfig {
                     network: match r.network {

@@ -11,9 +11,11 @@ pub mod containers;
 mod copy;
 pub mod daemon_config;
 pub mod error;
+pub mod events;
 pub mod filters;
 mod images;
 mod lifecycle;
+pub mod model;
 mod networking;
 pub mod options;
 pub mod registry;
@@ -22,6 +24,7 @@ mod stats;
 pub mod system;
 mod volume_store;
 mod volumes;
+pub mod waiting;
 
 pub use background::{ExecOptions, Live, LogOptions};
 pub use berth_network::{
@@ -205,6 +208,16 @@ static IS_CLI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 /// executable, then on PATH.
 pub fn set_cli_executable() {
     IS_CLI.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The `berth` command line: this process's executable when it is the
+/// CLI, else `berth` beside it (the API server), then on PATH.
+pub(crate) fn cli_executable() -> PathBuf {
+    if IS_CLI.load(std::sync::atomic::Ordering::Relaxed) {
+        std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))
+    } else {
+        binaries::companion_binary("BERTH_CLI", "berth")
+    }
 }
 
 /// Starts `berth system delete-trash PATHS...` in a process group of its

@@ -178,7 +178,7 @@ impl Engine {
             hostname: hostname.clone(),
             tty: opts.run.tty,
             read_only: opts.run.read_only,
-            entrypoint: opts.run.entrypoint.clone(),
+            entrypoint: opts.run.entrypoint.as_ref().map(|e| e.join(" ")),
             cmd: opts.run.cmd.clone(),
             auto_remove: opts.auto_remove,
             interactive: opts.interactive,
@@ -349,7 +349,7 @@ impl Engine {
     ) -> Result<PathBuf> {
         let opts = RunOptions {
             cmd: c.config.args.clone(),
-            entrypoint: Some(String::new()),
+            entrypoint: Some(Vec::new()),
             env: c.config.env.clone(),
             workdir: Some(c.config.working_dir.clone()),
             user: Some(c.config.user.clone()).filter(|u| !u.is_empty()),

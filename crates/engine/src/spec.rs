@@ -141,8 +141,9 @@ impl ImageDefaults {
 pub struct RunOptions {
     /// Replaces the image's Cmd (arguments after the image name).
     pub cmd: Vec<String>,
-    /// `--entrypoint`: Some("") clears the image's entrypoint.
-    pub entrypoint: Option<String>,
+    /// `--entrypoint` (one word) or the API's Entrypoint (a list): Some of
+    /// an empty list (or of one empty word) clears the image's entrypoint.
+    pub entrypoint: Option<Vec<String>>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub user: Option<String>,
@@ -182,8 +183,8 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
 /// Cmd unless arguments are given).
 pub fn argv(image: &ImageDefaults, opts: &RunOptions) -> Result<Vec<String>> {
     let entrypoint: Vec<String> = match &opts.entrypoint {
-        Some(e) if e.is_empty() => Vec::new(),
-        Some(e) => vec![e.clone()],
+        Some(e) if e.iter().all(|w| w.is_empty()) => Vec::new(),
+        Some(e) => e.clone(),
         None => image.entrypoint.clone().unwrap_or_default(),
     };
     let cmd: Vec<String> = if !opts.cmd.is_empty() {
@@ -836,7 +837,7 @@ mod tests {
     fn argv_follows_docker() {
         let o = |cmd: &[&str], ep: Option<&str>| RunOptions {
             cmd: cmd.iter().map(|s| s.to_string()).collect(),
-            entrypoint: ep.map(str::to_owned),
+            entrypoint: ep.map(|e| vec![e.to_owned()]),
             ..Default::default()
         };
         let i = img(Some(&["/ep"]), Some(&["a", "b"]));

@@ -7,6 +7,7 @@
 //! default root), user networks (`br-<id>`), one nftables table, and a
 //! directory of persistent network namespaces, one per running container.
 
+pub mod activation;
 pub mod db;
 pub mod netlink;
 pub mod netns;

@@ -496,7 +496,7 @@ impl ContainerFlags {
             image: self.image().to_owned(),
             run: RunOptions {
                 cmd: self.command(),
-                entrypoint: self.entrypoint.clone(),
+                entrypoint: self.entrypoint.clone().map(|e| vec![e]),
                 env,
                 workdir: self.workdir.clone(),
                 user: self.user.clone(),

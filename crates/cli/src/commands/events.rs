@@ -33,48 +33,8 @@ fn time_text(ns: i64) -> String {
 }
 
 pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
-    let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for f in &a.filter {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            EngineError::Invalid(format!("bad format of filter (expected name=value): {f}"))
-        })?;
-        if !matches!(
-            k,
-            "event" | "container" | "image" | "type" | "label" | "volume" | "network"
-        ) {
-            return Err(EngineError::Invalid(format!("invalid filter '{k}'")));
-        }
-        by.entry(k.to_owned()).or_default().push(v.to_owned());
-    }
-    // Docker (#25798): `event=health_status`, `exec_create` or `exec_start`
-    // (actions that carry a suffix) make the event filter a prefix match.
-    let fuzzy = by.get("event").is_some_and(|vals| {
-        vals.iter()
-            .any(|v| matches!(v.as_str(), "health_status" | "exec_create" | "exec_start"))
-    });
-    let keep = move |e: &berth_engine::Event| {
-        by.iter().all(|(k, vals)| {
-            vals.iter().any(|v| match k.as_str() {
-                "event" if fuzzy => e.action.starts_with(v.as_str()),
-                "event" => e.action == *v,
-                "volume" => e.typ == "volume" && e.actor == *v,
-                "network" => {
-                    e.typ == "network"
-                        && (e.actor.starts_with(v.as_str()) || e.attributes.get("name") == Some(v))
-                }
-                "type" => e.typ == *v,
-                "container" => {
-                    e.actor.starts_with(v.as_str()) || e.attributes.get("name") == Some(v)
-                }
-                "image" => e.attributes.get("image") == Some(v),
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => e.attributes.get(lk) == Some(&lv.to_owned()),
-                    None => e.attributes.contains_key(v.as_str()),
-                },
-                _ => false,
-            })
-        })
-    };
+    let filter = berth_engine::events::EventFilter::from_flags(&a.filter)?;
+    let keep = move |e: &berth_engine::Event| filter.matches(e);
     // The template is parsed once, before anything streams.
     let tmpl = match a.format.as_deref() {
         None | Some("json") => None,
@@ -95,27 +55,9 @@ pub fn events(engine: &Engine, a: EventsArgs) -> Result<i32> {
     let mut each = |e: &berth_engine::Event| {
         let line = match a.format.as_deref() {
             Some(f) => {
-                let attrs: serde_json::Map<String, serde_json::Value> = e
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone().into()))
-                    .collect();
+                let wire = e.message();
+                let actor = wire["Actor"].clone();
                 let from = e.attributes.get("image").cloned().unwrap_or_default();
-                let actor = serde_json::json!({"ID": e.actor, "Attributes": attrs});
-                // Docker's events.Message: JSON's names on the wire; the
-                // legacy status/id/from only for container events (image
-                // events: status and id), as Docker fills them.
-                let mut wire = serde_json::json!({
-                    "Type": e.typ, "Action": e.action, "Actor": actor, "scope": "local",
-                    "time": e.time_nano / 1_000_000_000, "timeNano": e.time_nano,
-                });
-                if e.typ == "container" || e.typ == "image" {
-                    wire["status"] = e.action.clone().into();
-                    wire["id"] = e.actor.clone().into();
-                }
-                if e.typ == "container" {
-                    wire["from"] = from.clone().into();
-                }
                 match &tmpl {
                     None if f == "json" => wire.to_string(),
                     Some(t) => {

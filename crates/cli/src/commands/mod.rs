@@ -179,6 +179,8 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         Command::Completion(s) => return info::completion(s),
         // The detached deleter opens no engine (that would sweep again).
         Command::System(system::SystemCommand::DeleteTrash(a)) => return system::delete_trash(a),
+        // The API server opens the engine per request.
+        Command::System(system::SystemCommand::Service(a)) => return system::service(opts, a),
         // A monitor's exit command after its root was reset and removed (the
         // container was killed by that reset): there is nothing left to clean,
         // and opening an engine would make the root again.

@@ -1,5 +1,5 @@
 use crate::format::{human_size, human_size_prec, table};
-use berth_engine::{Engine, Result};
+use berth_engine::{Engine, EngineError, Result};
 use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
@@ -21,6 +21,49 @@ pub enum SystemCommand {
     /// Delete trees set aside in the storage's trash (run detached by berth)
     #[command(hide = true)]
     DeleteTrash(DeleteTrashArgs),
+    /// Serve Docker's Engine API on a socket (for docker, compose, SDKs)
+    Service(ServiceArgs),
+}
+
+#[derive(Args)]
+pub struct ServiceArgs {
+    /// Seconds without a request or stream before the service exits (0: never)
+    #[arg(short, long, default_value = "5")]
+    time: u64,
+    /// Where to listen: unix:///PATH or tcp://127.0.0.1:PORT (default
+    /// unix:///run/berth/docker.sock, or ROOT/run/docker.sock with --root)
+    uri: Option<String>,
+}
+
+/// `system service`: becomes the API server (`berth-api`, beside this
+/// program), so that the command line itself stays free of async code.
+pub fn service(opts: &berth_engine::EngineOptions, a: ServiceArgs) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::var_os("BERTH_API")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let me = std::env::current_exe().ok()?;
+            let p = me.parent()?.join("berth-api");
+            p.is_file().then_some(p)
+        })
+        .unwrap_or_else(|| std::path::PathBuf::from("berth-api"));
+    let mut cmd = std::process::Command::new(&exe);
+    if let Some(r) = &opts.root {
+        cmd.arg("--root").arg(r);
+    }
+    if let Some(d) = &opts.storage_driver {
+        cmd.arg("--storage-driver").arg(d);
+    }
+    cmd.arg("--time").arg(a.time.to_string());
+    if let Some(u) = a.uri {
+        cmd.arg(u);
+    }
+    // exec: systemd's LISTEN_PID stays this process's pid.
+    let err = cmd.exec();
+    Err(EngineError::Other(format!(
+        "cannot run the API server {}: {err}",
+        exe.display()
+    )))
 }
 
 #[derive(Args)]
@@ -125,6 +168,7 @@ pub fn dispatch(engine: &Engine, c: SystemCommand) -> Result<i32> {
         SystemCommand::Reset(_) => reset(engine),
         SystemCommand::Check(a) => check(engine, a),
         SystemCommand::DeleteTrash(a) => delete_trash(a),
+        SystemCommand::Service(a) => service(engine.options(), a),
         SystemCommand::Info(a) => super::info::info(engine, a),
         SystemCommand::Events(a) => super::events::events(engine, a),
     }

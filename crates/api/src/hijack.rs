@@ -1,0 +1,178 @@
+//! Hijacked connections: `POST /containers/{id}/attach` answers 101 and
+//! then relays raw bytes between the client and the container's monitor
+//! (whose attach socket already speaks Docker's stdcopy frames, or raw
+//! bytes on a terminal).
+
+use crate::http::{self, ApiError, ApiResult, Resp};
+use crate::router::Ctx;
+use crate::Server;
+use berth_engine::containers::State;
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
+use hyper::StatusCode;
+use hyper_util::rt::TokioIo;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The 101 answer, with the stream's type.
+pub fn upgraded(tty: bool) -> Resp {
+    let mut r = http::empty(StatusCode::SWITCHING_PROTOCOLS);
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(if tty {
+            "application/vnd.docker.raw-stream"
+        } else {
+            "application/vnd.docker.multiplexed-stream"
+        }),
+    );
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("tcp"));
+    r
+}
+
+/// Connects to a monitor's attach socket through its directory's fd (a
+/// socket address holds 107 bytes; a run directory under a long root is
+/// longer).
+fn connect_attach(dir: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use std::os::fd::AsRawFd;
+    let d = std::fs::File::open(dir)?;
+    std::os::unix::net::UnixStream::connect(format!("/proc/self/fd/{}/attach.sock", d.as_raw_fd()))
+}
+
+/// Removes the container from the pending attaches when the client is
+/// gone, connected or not.
+struct Pending(Arc<Server>, String);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.0.pending_attach.lock() {
+            p.remove(&self.1);
+        }
+    }
+}
+
+/// Waits until the container's monitor takes the attach client: at once
+/// when it runs, after its start when it is created (the start holds the
+/// container until this client is there). None when it will not run.
+async fn wait_for_monitor(
+    server: &Arc<Server>,
+    id: &str,
+    dir: PathBuf,
+) -> Option<std::os::unix::net::UnixStream> {
+    let mut polls = 0u32;
+    loop {
+        let d = dir.clone();
+        if let Ok(Ok(s)) = tokio::task::spawn_blocking(move || connect_attach(&d)).await {
+            return Some(s);
+        }
+        let key = id.to_owned();
+        let state = server
+            .engine(move |e| Ok(e.container(&key).map(|c| c.state)))
+            .await
+            .ok()?
+            .ok()?;
+        // Exited and not being started: nothing to attach to.
+        if state == State::Exited && polls > 20 {
+            return None;
+        }
+        polls = polls.saturating_add(1);
+        tokio::time::sleep(Duration::from_millis(if polls < 400 { 5 } else { 100 })).await;
+    }
+}
+
+/// `POST /containers/{id}/attach?stream=1&stdin=&stdout=&stderr=`.
+pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
+    let key = id.to_owned();
+    let (c, dir) = ctx
+        .server
+        .engine(move |e| {
+            let c = e.container(&key)?;
+            let dir = e.run_dir().join("containers").join(c.id.as_str());
+            Ok((c, dir))
+        })
+        .await?;
+    if ctx.req.headers().get(UPGRADE).is_none() {
+        return Err(ApiError::bad_request(
+            "attach needs a hijacked connection: send 'Connection: Upgrade' and 'Upgrade: tcp'",
+        ));
+    }
+    let want_stdin = ctx.query.bool("stdin");
+    let tty = c.config.tty;
+    let id = c.id.as_str().to_owned();
+    let pending = if c.state != State::Running {
+        if let Ok(mut p) = ctx.server.pending_attach.lock() {
+            p.insert(id.clone());
+        }
+        Some(Pending(ctx.server.clone(), id.clone()))
+    } else {
+        None
+    };
+    let on_upgrade = hyper::upgrade::on(&mut ctx.req);
+    let server = ctx.server.clone();
+    tokio::spawn(async move {
+        let _busy = crate::Busy::new(&server);
+        let Ok(up) = on_upgrade.await else {
+            return;
+        };
+        let mut client = TokioIo::new(up);
+        let Some(std_sock) = wait_for_monitor(&server, &id, dir).await else {
+            let _ = client.shutdown().await;
+            return;
+        };
+        drop(pending);
+        if std_sock.set_nonblocking(true).is_err() {
+            return;
+        }
+        let Ok(sock) = tokio::net::UnixStream::from_std(std_sock) else {
+            return;
+        };
+        relay(client, sock, want_stdin).await;
+    });
+    Ok(upgraded(tty))
+}
+
+/// Copies the container's output to the client until the monitor hangs
+/// up, and (with stdin) the client's input to the container; the client's
+/// half-close ends only the input.
+async fn relay<C>(client: C, sock: tokio::net::UnixStream, stdin: bool)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut from_monitor, mut to_monitor) = sock.into_split();
+    let input = async {
+        if !stdin {
+            // Still read (and drop) so a client that writes is not stuck,
+            // and notice when it goes away.
+            let mut buf = [0u8; 4096];
+            while matches!(from_client.read(&mut buf).await, Ok(n) if n > 0) {}
+            return;
+        }
+        let _ = tokio::io::copy(&mut from_client, &mut to_monitor).await;
+        let _ = to_monitor.shutdown().await;
+    };
+    let output = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match from_monitor.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to_client.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    let _ = to_client.flush().await;
+                }
+            }
+        }
+        let _ = to_client.shutdown().await;
+    };
+    // Output decides the end: the container's exit closes the stream even
+    // while the client keeps its input open.
+    tokio::pin!(output);
+    tokio::select! {
+        _ = &mut output => {}
+        _ = async { input.await; std::future::pending::<()>().await } => {}
+    }
+}

@@ -1,0 +1,105 @@
+//! Docker's `POST /containers/{id}/wait?condition=`: block until the
+//! container is not running, until its next exit, or until it is removed,
+//! and report the exit status. The status outlives an `--rm` container in
+//! its `die` event, so a waiter that comes back after the record is gone
+//! still learns it (podman loses it there: its #18889).
+
+use crate::containers::State;
+use crate::error::{EngineError, Result};
+use crate::{ContainerId, Engine};
+use std::time::{Duration, SystemTime};
+
+/// What a waiter waits for (Docker's `container.WaitCondition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// Return at once for a container that is not running (the default).
+    NotRunning,
+    /// The exit after this call, even of a container not yet started.
+    NextExit,
+    /// The exit, and then the record's removal (`run --rm`).
+    Removed,
+}
+
+impl WaitCondition {
+    /// The API's words; anything else is Docker's 400.
+    pub fn parse(s: &str) -> Result<WaitCondition> {
+        match s {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            other => Err(EngineError::Invalid(format!(
+                "invalid condition: \"{other}\""
+            ))),
+        }
+    }
+}
+
+/// Where a wait begins: taken before the caller answers, so an exit that
+/// happens while the answer's headers travel still counts.
+#[derive(Debug, Clone)]
+pub struct WaitStart {
+    id: ContainerId,
+    since_ns: i64,
+    state: State,
+    exit_code: i32,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+impl Engine {
+    /// Resolves the container (a 404 before anything is sent) and notes the
+    /// moment the wait starts.
+    pub fn wait_start(&self, name: &str) -> Result<WaitStart> {
+        let c = self.container(name)?;
+        Ok(WaitStart {
+            id: c.id,
+            since_ns: now_ns(),
+            state: c.state,
+            exit_code: c.exit_code.unwrap_or(0),
+        })
+    }
+
+    /// Blocks until `cond` holds; the container's exit status.
+    pub fn wait_until(&self, w: &WaitStart, cond: WaitCondition) -> Result<i32> {
+        if cond == WaitCondition::NotRunning && w.state != State::Running {
+            return Ok(w.exit_code);
+        }
+        let mut after_seq = 0;
+        let mut died: Option<i32> = None;
+        let mut last_code = w.exit_code;
+        let mut polls = 0u32;
+        loop {
+            for e in self.containers.events(after_seq, w.since_ns, i64::MAX)? {
+                after_seq = e.seq;
+                if e.typ == "container" && e.action == "die" && e.actor == w.id.as_str() {
+                    died = e.attributes.get("exitCode").and_then(|c| c.parse().ok());
+                }
+            }
+            match self.containers.resolve(w.id.as_str()) {
+                Ok(mut now) => {
+                    self.reconcile(&mut now);
+                    last_code = now.exit_code.unwrap_or(last_code);
+                    if let Some(code) = died {
+                        if cond != WaitCondition::Removed {
+                            return Ok(code);
+                        }
+                    } else if cond == WaitCondition::NotRunning && now.state != State::Running {
+                        return Ok(last_code);
+                    }
+                }
+                Err(EngineError::NotFound(_)) => return Ok(died.unwrap_or(last_code)),
+                Err(e) => return Err(e),
+            }
+            // Polled, not attached to the monitor: a waiter must never be
+            // the first attach client that a `start` with an attach
+            // pending waits for (Docker's CLI waits before it starts).
+            polls += 1;
+            std::thread::sleep(Duration::from_millis(if polls < 200 { 5 } else { 50 }));
+        }
+    }
+}
