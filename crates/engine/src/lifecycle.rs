@@ -2,7 +2,7 @@
 //! through the OCI runtime, remove, export, commit, diff.
 
 use crate::containers::{random_name, Container, ContainerConfig, ContainerId, Intent, State};
-use crate::error::{Context, EngineError, Result};
+use crate::error::{ConflictKind, Context, EngineError, Object, Result};
 use crate::images::parse_time;
 use crate::spec::{self, ImageDefaults, RunOptions};
 use crate::Engine;
@@ -151,15 +151,11 @@ impl Engine {
     /// build's RUN step) and goes when it is gone.
     pub(crate) fn create_owned(&self, opts: &CreateOptions, build: bool) -> Result<ContainerId> {
         let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
-        let img = self.images.resolve(&opts.image).map_err(|e| {
-            let s = e.to_string();
-            if s.starts_with("No such image") {
-                // Docker's words with `--pull never` (a pull policy that fetches reports
-                // "Unable to find image … locally" before it gets here).
-                EngineError::NotFound(format!("No such image: {}", opts.image))
-            } else {
-                EngineError::Other(s)
-            }
+        let img = self.images.resolve(&opts.image).map_err(|e| match e {
+            // Docker's words with `--pull never` (a pull policy that fetches reports
+            // "Unable to find image … locally" before it gets here).
+            berth_image::Error::NoSuchImage(_) => EngineError::no_such(Object::Image, &opts.image),
+            e => e.into(),
         })?;
         let defaults = image_defaults(&img)?;
         let args = spec::argv(&defaults, &opts.run)?;
@@ -245,7 +241,10 @@ impl Engine {
         loop {
             match self.containers.insert(&record) {
                 Ok(()) => break,
-                Err(EngineError::Conflict(_)) if opts.name.is_none() && tries < 10 => {
+                Err(EngineError::Conflict {
+                    kind: ConflictKind::NameInUse,
+                    ..
+                }) if opts.name.is_none() && tries < 10 => {
                     tries += 1;
                     record.name = format!("{}{}", random_name(), tries);
                 }
@@ -1106,9 +1105,5 @@ pub fn human_duration(d: std::time::Duration) -> String {
 /// The exit code Docker records for a start that failed: 127 for a
 /// program that is missing, 126 for one that cannot be executed, 125 else.
 pub(crate) fn start_failure_code(err: &EngineError) -> i32 {
-    match err {
-        EngineError::CommandNotFound(_) => 127,
-        EngineError::CannotExecute(_) => 126,
-        _ => 125,
-    }
+    err.exit_code()
 }

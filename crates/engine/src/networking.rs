@@ -16,14 +16,26 @@ use serde_json::json;
 use crate::containers::{Container, ContainerId, State};
 use crate::daemon_config::DaemonConfig;
 use crate::options::HostConfig;
-use crate::{Engine, EngineError, Result};
+use crate::{ConflictKind, Engine, EngineError, Object, Result};
 
 impl From<berth_network::Error> for EngineError {
     fn from(e: berth_network::Error) -> Self {
         match e {
             berth_network::Error::Invalid(m) => EngineError::Invalid(m),
-            berth_network::Error::NotFound(m) => EngineError::NotFound(m),
-            berth_network::Error::Conflict(m) => EngineError::Conflict(m),
+            berth_network::Error::NotFound(m) => EngineError::not_found(Object::Network, m),
+            berth_network::Error::Conflict(m) => {
+                // Docker's words for a network with endpoints, and for a
+                // taken name; the rest (an address, a port) is some other
+                // conflict.
+                let kind = if m.contains("has active endpoints") {
+                    ConflictKind::InUse
+                } else if m.contains("already exists") {
+                    ConflictKind::NameInUse
+                } else {
+                    ConflictKind::Other
+                };
+                EngineError::conflict(kind, m)
+            }
             other => EngineError::Other(other.to_string()),
         }
     }
@@ -255,7 +267,7 @@ impl Engine {
             NetMode::Bridge(None) => Ok(Some(m.ensure_default()?)),
             NetMode::Bridge(Some(n)) => Ok(Some(m.db().resolve(n).map_err(|e| match e {
                 berth_network::Error::NotFound(_) => {
-                    EngineError::NotFound(format!("network {n} not found"))
+                    EngineError::not_found(Object::Network, format!("network {n} not found"))
                 }
                 e => e.into(),
             })?)),
@@ -336,10 +348,12 @@ impl Engine {
 
     /// The container `name` linked as `alias`, which must be running.
     fn running_link(&self, name: &str, alias: &str, linker: &str) -> Result<Container> {
-        let mut other = self
-            .containers
-            .resolve(name)
-            .map_err(|_| EngineError::NotFound(format!("could not get container for {name}")))?;
+        let mut other = self.containers.resolve(name).map_err(|_| {
+            EngineError::not_found(
+                Object::Container,
+                format!("could not get container for {name}"),
+            )
+        })?;
         self.reconcile(&mut other);
         if other.state != State::Running {
             return Err(EngineError::Invalid(format!(
@@ -470,9 +484,10 @@ impl Engine {
             NetMode::Container(x) => {
                 let other = self.containers.resolve(&x)?;
                 if other.state != State::Running {
-                    return Err(EngineError::Invalid(format!(
-                        "cannot join network of a non running container: {x}"
-                    )));
+                    return Err(EngineError::conflict(
+                        ConflictKind::NotRunning,
+                        format!("cannot join network of a non running container: {x}"),
+                    ));
                 }
                 let path = self.netns_path(&other.id);
                 if path.exists() {
@@ -841,9 +856,7 @@ impl Engine {
         }
         let (n, eps) = self.with_net(|m| {
             let n = m.network(key).map_err(|e| match e {
-                berth_network::Error::NotFound(_) => {
-                    EngineError::NotFound(format!("No such network: {key}"))
-                }
+                berth_network::Error::NotFound(_) => EngineError::no_such(Object::Network, key),
                 e => e.into(),
             })?;
             let eps = m.db().endpoints_of_network(&n.id)?;
@@ -895,11 +908,15 @@ impl Engine {
     }
 
     pub fn network_rm(&self, key: &str) -> Result<NetworkRecord> {
+        // Docker's 403 for its predefined networks.
+        if ["host", "none", DEFAULT_NETWORK].contains(&key) {
+            return Err(EngineError::Forbidden(format!(
+                "{key} is a pre-defined network and cannot be removed"
+            )));
+        }
         self.with_net(|m| {
             let n = m.remove_network(key).map_err(|e| match e {
-                berth_network::Error::NotFound(_) => {
-                    EngineError::NotFound(format!("No such network: {key}"))
-                }
+                berth_network::Error::NotFound(_) => EngineError::no_such(Object::Network, key),
                 e => e.into(),
             })?;
             self.network_event("destroy", &n, None);

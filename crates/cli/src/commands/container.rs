@@ -541,11 +541,7 @@ pub(crate) fn not_a_tty() -> i32 {
 /// engine, 126 when the command cannot be executed, 127 when it is not found.
 pub fn start_failure(e: EngineError) -> i32 {
     eprintln!("Error: {}", crate::one_line(&e));
-    match e {
-        EngineError::CommandNotFound(_) => 127,
-        EngineError::CannotExecute(_) => 126,
-        _ => 125,
-    }
+    e.exit_code()
 }
 
 /// `--pull`: fetch the image first when the policy says so.

@@ -24,6 +24,11 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
         let name = &a.containers[0];
         let id = match engine.start_with(name, true) {
             Ok(id) => id,
+            // Running already: attach to it.
+            Err(EngineError::NotModified(_)) => match engine.container(name) {
+                Ok(c) => c.id,
+                Err(e) => return Ok(super::container::start_failure(e)),
+            },
             Err(e) => return Ok(super::container::start_failure(e)),
         };
         return attach_until_exit(engine, id.as_str(), a.interactive)
@@ -32,7 +37,7 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
     let mut code = 0;
     for c in &a.containers {
         match engine.start(c) {
-            Ok(_) => println!("{c}"),
+            Ok(_) | Err(EngineError::NotModified(_)) => println!("{c}"),
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 1;
@@ -80,7 +85,10 @@ pub fn stop(engine: &Engine, a: StopArgs) -> Result<i32> {
         if let Some(s) = &a.signal {
             engine.kill(c, s)?;
         }
-        engine.stop(c, a.time).map(drop)
+        match engine.stop(c, a.time) {
+            Ok(_) | Err(EngineError::NotModified(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     })
 }
 
