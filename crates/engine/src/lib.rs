@@ -18,6 +18,7 @@ pub mod options;
 pub mod registry;
 pub mod spec;
 mod stats;
+mod summary;
 pub mod system;
 mod volume_store;
 mod volumes;
@@ -37,12 +38,16 @@ pub use filters::{Filters, NetworkSummary};
 pub use images::{
     DfContainer, DfImage, DfVolume, DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent,
 };
-pub use lifecycle::{human_duration, ContainerSummary, CreateOptions, PROXIED_SIGNALS};
+pub use lifecycle::{human_duration, CreateOptions, PROXIED_SIGNALS};
 pub use networking::{labels_text, pseudo_network_id, PSEUDO_NETWORKS};
 pub use options::HostConfig;
 pub use registry::{Progress, PullResult, PushResult, RegistryFlags};
 pub use spec::RunOptions;
 pub use stats::StatsSample;
+pub use summary::{
+    ContainerState, ContainerSummary, EndpointIpamConfig, EndpointSettings, ListOptions,
+    MountSummary, Networks, Port, SummaryHostConfig, SummaryNetworkSettings,
+};
 pub use system::{ServerVersion, SystemInfo};
 pub use volume_store::VolumeInfo;
 

@@ -3,7 +3,6 @@
 
 use crate::containers::{random_name, Container, ContainerConfig, ContainerId, Intent, State};
 use crate::error::{ConflictKind, Context, EngineError, Object, Result};
-use crate::images::parse_time;
 use crate::spec::{self, ImageDefaults, RunOptions};
 use crate::Engine;
 use berth_digest::Digest;
@@ -25,29 +24,6 @@ pub struct CreateOptions {
     pub interactive: bool,
 }
 
-/// A row of `ps`.
-#[derive(Debug, Clone)]
-pub struct ContainerSummary {
-    pub id: ContainerId,
-    pub name: String,
-    pub image: String,
-    pub image_id: String,
-    pub command: String,
-    pub created: SystemTime,
-    /// As Docker's `State`: created, running, paused, exited.
-    pub state: String,
-    /// As Docker's `Status`: "Up 2 minutes", "Exited (1) 3 seconds ago".
-    pub status: String,
-    pub exit_code: Option<i32>,
-    pub labels: std::collections::BTreeMap<String, String>,
-    /// The writable layer's size (only when asked for: it walks the layer).
-    pub size_rw: Option<u64>,
-    /// Docker's PORTS column: "0.0.0.0:8080->80/tcp".
-    pub ports: String,
-    /// The container's network mode or networks.
-    pub networks: String,
-}
-
 fn valid_name(n: &str) -> bool {
     let mut b = n.bytes();
     b.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -56,7 +32,7 @@ fn valid_name(n: &str) -> bool {
 
 /// Docker's COMMAND of `ps`: the program, then its arguments, those with a space in
 /// single quotes (`sh -c 'exit 2'`).
-fn ps_command(args: &[String]) -> String {
+pub(crate) fn ps_command(args: &[String]) -> String {
     let mut out = String::new();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
@@ -568,61 +544,6 @@ impl Engine {
         self.containers.remove(id)
     }
 
-    /// Every container, reconciled, newest first; `sizes` also measures
-    /// each writable layer.
-    pub fn containers(&self, sizes: bool) -> Result<Vec<ContainerSummary>> {
-        Ok(self
-            .container_records()?
-            .into_iter()
-            .map(|c| {
-                let paused = c.state == State::Running && self.live(&c).paused;
-                let (state, status) = match c.state {
-                    State::Created => ("created", "Created".to_owned()),
-                    State::Running => {
-                        let up =
-                            format!("Up {}", humantime_ago(parse_time(c.started_at.as_deref())));
-                        let up = match self
-                            .health(&c)
-                            .and_then(|h| h["Status"].as_str().map(str::to_owned))
-                        {
-                            Some(h) if h == "starting" => format!("{up} (health: starting)"),
-                            Some(h) => format!("{up} ({h})"),
-                            None => up,
-                        };
-                        if paused {
-                            ("paused", format!("{up} (Paused)"))
-                        } else {
-                            ("running", up)
-                        }
-                    }
-                    State::Exited => (
-                        "exited",
-                        format!(
-                            "Exited ({}) {} ago",
-                            c.exit_code.unwrap_or(0),
-                            humantime_ago(parse_time(c.finished_at.as_deref()))
-                        ),
-                    ),
-                };
-                ContainerSummary {
-                    command: ps_command(&c.config.args),
-                    created: parse_time(Some(&c.created)),
-                    image: c.image_ref.clone(),
-                    image_id: c.image_id.clone(),
-                    name: c.name.clone(),
-                    state: state.to_owned(),
-                    status,
-                    exit_code: c.exit_code,
-                    labels: c.config.labels.clone(),
-                    size_rw: sizes.then(|| self.layers.container_size(c.id.as_str()).unwrap_or(0)),
-                    ports: self.ports_column(&c),
-                    networks: self.networks_column(&c),
-                    id: c.id,
-                }
-            })
-            .collect())
-    }
-
     pub fn export(&self, name: &str, out: impl Write) -> Result<()> {
         let c = self.containers.resolve(name)?;
         Ok(self.layers.export(c.id.as_str(), out)?)
@@ -1078,7 +999,7 @@ pub(crate) fn wait_forwarding_signals(
 }
 
 /// "2 hours" since `t`, in Docker's words (units.HumanDuration).
-fn humantime_ago(t: SystemTime) -> String {
+pub(crate) fn humantime_ago(t: SystemTime) -> String {
     human_duration(SystemTime::now().duration_since(t).unwrap_or_default())
 }
 

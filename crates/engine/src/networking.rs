@@ -739,8 +739,9 @@ impl Engine {
         }
     }
 
-    /// `ps`'s PORTS column: "0.0.0.0:8080->80/tcp, 53/udp".
-    pub(crate) fn ports_column(&self, c: &Container) -> String {
+    /// The list's ports of a container: those published (while it runs on
+    /// a bridge network), then those only exposed.
+    pub(crate) fn summary_ports(&self, c: &Container) -> Vec<crate::Port> {
         let bindings = if c.state == State::Running
             && matches!(NetMode::of(&c.config.host), NetMode::Bridge(_))
         {
@@ -749,16 +750,13 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let mut parts: Vec<String> = bindings
+        let mut out: Vec<crate::Port> = bindings
             .iter()
-            .map(|b| {
-                format!(
-                    "{}:{}->{}/{}",
-                    b.host_ip_text(),
-                    b.host_port,
-                    b.container_port,
-                    b.proto
-                )
+            .map(|b| crate::Port {
+                ip: Some(b.host_ip_text()),
+                private_port: b.container_port,
+                public_port: Some(b.host_port),
+                typ: b.proto,
             })
             .collect();
         for (p, proto) in self.exposed(c) {
@@ -766,20 +764,45 @@ impl Engine {
                 .iter()
                 .any(|b| b.container_port == p && b.proto == proto)
             {
-                parts.push(format!("{p}/{proto}"));
+                out.push(crate::Port {
+                    ip: None,
+                    private_port: p,
+                    public_port: None,
+                    typ: proto,
+                });
             }
         }
-        parts.join(", ")
+        out
     }
 
-    /// `ps --format {{.Networks}}`.
-    pub(crate) fn networks_column(&self, c: &Container) -> String {
-        match NetMode::of(&c.config.host) {
+    /// The list's network mode and networks of a container: its endpoints
+    /// in the order it joined them; `host` and `none` as Docker names them;
+    /// none for `container:X` (it has the other's).
+    pub(crate) fn summary_networks(&self, c: &Container) -> (String, crate::Networks) {
+        let mode = NetMode::of(&c.config.host);
+        let networks = match &mode {
             NetMode::Bridge(_) => self
-                .with_net(|m| Ok(m.db().network_names_of(c.id.as_str())?.join(",")))
+                .with_net(|m| {
+                    let mut eps = m.db().endpoints_of_container(c.id.as_str())?;
+                    eps.sort_by_key(|ep| ep.index);
+                    let nets = m.db().networks()?;
+                    Ok(eps
+                        .iter()
+                        .filter_map(|ep| {
+                            let n = nets.iter().find(|n| n.id == ep.network_id)?;
+                            Some((n.name.clone(), endpoint_settings(ep, n, &c.config.host)))
+                        })
+                        .collect())
+                })
                 .unwrap_or_default(),
-            m => m.docker_name(),
-        }
+            NetMode::Host | NetMode::None => {
+                let name = mode.docker_name();
+                let id = pseudo_network_id(&name);
+                vec![(name, crate::EndpointSettings::pseudo(id))]
+            }
+            NetMode::Container(_) => Vec::new(),
+        };
+        (mode.docker_name(), crate::Networks(networks))
     }
 
     // ------------------------------------------------------ network commands
@@ -1085,23 +1108,33 @@ fn endpoint_id(ep: &Endpoint) -> String {
     )
 }
 
-fn endpoint_json(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> serde_json::Value {
+fn endpoint_settings(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> crate::EndpointSettings {
     let user = n.name != DEFAULT_NETWORK;
-    json!({
-        "IPAMConfig": h.ip.filter(|_| user && ep.index == 0).map(|ip| json!({"IPv4Address": ip.to_string()})),
-        "Links": null,
-        "Aliases": if user { json!(ep.aliases) } else { serde_json::Value::Null },
-        "NetworkID": n.id,
-        "EndpointID": endpoint_id(ep),
-        "Gateway": if n.internal { String::new() } else { n.gateway.to_string() },
-        "IPAddress": ep.ip.to_string(),
-        "IPPrefixLen": n.subnet.prefix_len(),
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "MacAddress": mac_text(&ep.mac),
-        "DriverOpts": null,
-    })
+    crate::EndpointSettings {
+        ipam_config: h
+            .ip
+            .filter(|_| user && ep.index == 0)
+            .map(|ip| crate::EndpointIpamConfig {
+                ipv4_address: ip.to_string(),
+            }),
+        links: None,
+        aliases: user.then(|| ep.aliases.clone()),
+        network_id: n.id.clone(),
+        endpoint_id: endpoint_id(ep),
+        gateway: if n.internal {
+            String::new()
+        } else {
+            n.gateway.to_string()
+        },
+        ip_address: ep.ip.to_string(),
+        ip_prefix_len: n.subnet.prefix_len(),
+        mac_address: mac_text(&ep.mac),
+        ..Default::default()
+    }
+}
+
+fn endpoint_json(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> serde_json::Value {
+    serde_json::to_value(endpoint_settings(ep, n, h)).unwrap_or_default()
 }
 
 /// Stable IDs for `host` and `none`, which have no record.

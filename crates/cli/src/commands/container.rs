@@ -711,71 +711,6 @@ pub struct PsArgs {
     format: Option<String>,
 }
 
-/// Docker's `ps --filter`: the same key ORs, different keys AND.
-/// `resolve` gives the image ID an `ancestor=` value names, if any.
-fn ps_filter(
-    filters: &[String],
-    resolve: impl Fn(&str) -> Option<String>,
-) -> Result<impl Fn(&berth_engine::ContainerSummary) -> bool> {
-    let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    let mut ancestor_ids: std::collections::BTreeMap<String, String> = Default::default();
-    for f in filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            EngineError::Invalid(format!("bad format of filter (expected name=value): {f}"))
-        })?;
-        if !matches!(
-            k,
-            "status" | "name" | "label" | "ancestor" | "exited" | "id"
-        ) {
-            return Err(EngineError::Invalid(format!("invalid filter '{k}'")));
-        }
-        if k == "status"
-            && !matches!(
-                v,
-                "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
-            )
-        {
-            return Err(EngineError::Invalid(format!(
-                "invalid filter 'status={v}': use created, restarting, running, removing, paused, exited or dead"
-            )));
-        }
-        if k == "exited" && v.parse::<i32>().is_err() {
-            return Err(EngineError::Invalid(format!("invalid filter 'exited={v}'")));
-        }
-        if k == "ancestor" {
-            if let Some(id) = resolve(v) {
-                ancestor_ids.insert(v.to_owned(), id);
-            }
-        }
-        by.entry(k.to_owned()).or_default().push(v.to_owned());
-    }
-    Ok(move |c: &berth_engine::ContainerSummary| {
-        by.iter().all(|(k, vals)| {
-            vals.iter().any(|v| match k.as_str() {
-                "status" => c.state == *v,
-                "name" => c.name.contains(v.as_str()),
-                "id" => c.id.as_str().starts_with(v.as_str()),
-                "ancestor" => {
-                    ancestor_ids.get(v) == Some(&c.image_id)
-                        || c.image == *v
-                        || c.image.split(':').next() == Some(v.as_str())
-                        || c.image_id
-                            .trim_start_matches("sha256:")
-                            .starts_with(v.trim_start_matches("sha256:"))
-                }
-                "exited" => {
-                    c.state == "exited" && c.exit_code.map(|e| e.to_string()) == Some(v.clone())
-                }
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
-                    None => c.labels.contains_key(v.as_str()),
-                },
-                _ => false,
-            })
-        })
-    })
-}
-
 /// Docker's column headers of `ps --format 'table …'`.
 const PS_COLUMNS: crate::template::Columns = crate::template::Columns {
     type_name: "*formatter.ContainerContext",
@@ -796,33 +731,41 @@ const PS_COLUMNS: crate::template::Columns = crate::template::Columns {
     ],
 };
 
-pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
-    if let Err(code) = super::parse_filters(&a.filter, "ps") {
-        return Ok(code);
+/// `ps`'s PORTS column: the published ports, then those only exposed
+/// ("0.0.0.0:8080->80/tcp, 53/udp").
+fn ports_column(c: &berth_engine::ContainerSummary) -> String {
+    c.ports
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `ps --format {{.Networks}}`: the networks by name in the order joined;
+/// for `container:X` (which has none of its own) the network mode.
+fn networks_column(c: &berth_engine::ContainerSummary) -> String {
+    let nets = &c.network_settings.networks;
+    if nets.is_empty() {
+        c.host_config.network_mode.clone()
+    } else {
+        nets.names().collect::<Vec<_>>().join(",")
     }
+}
+
+pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
+    let filters = match super::parse_filters(&a.filter, "ps") {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
     let format = super::image::list_format(a.format.as_deref())?;
-    let keep = ps_filter(&a.filter, |v| {
-        let i = engine.inspect(v).ok()?;
-        i["Id"].as_str().map(str::to_owned)
-    })?;
     // As Docker: a format that shows .Size has the sizes computed.
     let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
-    let mut list: Vec<_> = engine.containers(size)?;
-    list.sort_by_key(|c| std::cmp::Reverse(c.created));
-    let limit = if a.latest { Some(1) } else { a.last };
-    let all = a.all
-        || limit.is_some()
-        || a.filter
-            .iter()
-            .any(|f| f.starts_with("status=") || f.starts_with("exited="));
-    let mut list: Vec<_> = list
-        .into_iter()
-        .filter(|c| all || c.state == "running" || c.state == "paused")
-        .filter(|c| keep(c))
-        .collect();
-    if let Some(n) = limit {
-        list.truncate(n);
-    }
+    let list = engine.container_list(&berth_engine::ListOptions {
+        all: a.all,
+        limit: if a.latest { Some(1) } else { a.last },
+        size,
+        filters,
+    })?;
     let id_of = |c: &berth_engine::ContainerSummary| {
         if a.no_trunc {
             c.id.to_string()
@@ -850,17 +793,17 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
             ("Command", cmd),
             (
                 "CreatedAt",
-                humantime::format_rfc3339_seconds(c.created).to_string(),
+                humantime::format_rfc3339_seconds(c.created_time()).to_string(),
             ),
-            ("RunningFor", ago(c.created)),
-            ("Ports", c.ports.clone()),
-            ("State", c.state.clone()),
+            ("RunningFor", ago(c.created_time())),
+            ("Ports", ports_column(c)),
+            ("State", c.state.to_string()),
             ("Status", c.status.clone()),
             ("Size", size),
-            ("Names", c.name.clone()),
+            ("Names", c.name().to_owned()),
             ("Labels", berth_engine::labels_text(&c.labels)),
             ("Mounts", String::new()),
-            ("Networks", c.networks.clone()),
+            ("Networks", networks_column(c)),
         ]
     };
     match format {
