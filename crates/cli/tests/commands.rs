@@ -408,7 +408,32 @@ fn ps_filters_as_dockerd() {
         fails(&b, &["ps", "--filter", "colour=red"]),
         "Error: invalid filter 'colour'"
     );
-    b.ok(&["rm", "three", "mid", "last"]);
+    // MOUNTS: a volume's name, a bind's source cut to 15 characters.
+    let src = b.scratch().join("a-long-bind-source");
+    std::fs::create_dir(&src).unwrap();
+    let bind = format!("{}:/x", src.display());
+    b.ok(&[
+        "create", "--name", "binds", "-v", "data:/d", "-v", &bind, "busybox", "true",
+    ]);
+    let m = ps_lines(
+        &b,
+        &["-a", "--filter", "name=binds", "--format", "{{.Mounts}}"],
+    );
+    let cut: String = src.display().to_string().chars().take(14).collect();
+    assert_eq!(m, [format!("data,{cut}…")]);
+    let m = ps_lines(
+        &b,
+        &[
+            "-a",
+            "--no-trunc",
+            "--filter",
+            "name=binds",
+            "--format",
+            "{{.Mounts}}",
+        ],
+    );
+    assert_eq!(m, [format!("data,{}", src.display())]);
+    b.ok(&["rm", "three", "mid", "last", "binds"]);
     b.ok(&["volume", "rm", "data"]);
 }
 

@@ -241,6 +241,51 @@ mod tests {
     }
 
     #[test]
+    fn image_errors_map_by_variant() {
+        let e: EngineError = berth_image::Error::NoSuchImage("busybox:latest".into()).into();
+        assert!(e.is_not_found(Object::Image));
+        assert_eq!(e.to_string(), "No such image: busybox:latest");
+        assert_eq!(e.http_status(), 404);
+        let e: EngineError = berth_image::Error::AmbiguousImage {
+            prefix: "ab".into(),
+            count: 2,
+        }
+        .into();
+        assert_eq!(e.http_status(), 400);
+        let e: EngineError = berth_image::Error::Conflict(
+            "unable to delete 0123 (cannot be forced) - image is being used by running container c"
+                .into(),
+        )
+        .into();
+        assert!(matches!(
+            e,
+            EngineError::Conflict {
+                kind: ConflictKind::Running,
+                ..
+            }
+        ));
+        assert_eq!(e.http_status(), 409);
+        let e: EngineError = berth_image::Error::Archive("bad tar".into()).into();
+        assert_eq!(e.http_status(), 500);
+    }
+
+    #[test]
+    fn storage_errors_map_by_variant() {
+        let e: EngineError = berth_storage::Error::NoSuchPath {
+            name: "web".into(),
+            path: "/nope".into(),
+        }
+        .into();
+        assert!(e.is_not_found(Object::Path));
+        assert_eq!(
+            e.to_string(),
+            "Could not find the file /nope in container web"
+        );
+        let e: EngineError = berth_storage::Error::UnknownDriver("zfs".into()).into();
+        assert_eq!(e.http_status(), 400);
+    }
+
+    #[test]
     fn messages_are_the_words_given() {
         let e = EngineError::conflict(
             ConflictKind::Running,

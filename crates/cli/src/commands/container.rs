@@ -752,6 +752,27 @@ fn networks_column(c: &berth_engine::ContainerSummary) -> String {
     }
 }
 
+/// `ps --format {{.Mounts}}`: each volume's name or bind's source, cut to
+/// 15 characters (with "…") unless `--no-trunc`, as Docker's CLI.
+fn mounts_column(c: &berth_engine::ContainerSummary, trunc: bool) -> String {
+    c.mounts
+        .iter()
+        .map(|m| {
+            let name = if m.name.is_empty() {
+                &m.source
+            } else {
+                &m.name
+            };
+            if trunc && name.chars().count() > 15 {
+                name.chars().take(14).collect::<String>() + "…"
+            } else {
+                name.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
     let filters = match super::parse_filters(&a.filter, "ps") {
         Ok(f) => f,
@@ -802,7 +823,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
             ("Size", size),
             ("Names", c.name().to_owned()),
             ("Labels", berth_engine::labels_text(&c.labels)),
-            ("Mounts", String::new()),
+            ("Mounts", mounts_column(c, !a.no_trunc)),
             ("Networks", networks_column(c)),
         ]
     };
