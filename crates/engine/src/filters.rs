@@ -31,6 +31,36 @@ impl Filters {
         self.0.is_empty()
     }
 
+    /// The API's `filters=` query value, as moby's `filters.FromJSON`:
+    /// `{"key":{"value":true}}`, or the older `{"key":["value"]}`; empty
+    /// is no filter. Anything else: Docker's "invalid filter" (400).
+    pub fn from_json(text: &str) -> Result<Filters> {
+        let mut f = Filters::new();
+        // Go's clients send `null` for no map.
+        if text.is_empty() || text == "null" {
+            return Ok(f);
+        }
+        if let Ok(m) = serde_json::from_str::<BTreeMap<String, BTreeMap<String, bool>>>(text) {
+            for (k, values) in m {
+                for v in values.keys() {
+                    f.add(&k, v);
+                }
+            }
+            return Ok(f);
+        }
+        match serde_json::from_str::<BTreeMap<String, Vec<String>>>(text) {
+            Ok(m) => {
+                for (k, values) in m {
+                    for v in values {
+                        f.add(&k, &v);
+                    }
+                }
+                Ok(f)
+            }
+            Err(_) => Err(EngineError::Invalid("invalid filter".into())),
+        }
+    }
+
     /// The values of `key` (none when it is not given).
     pub fn get(&self, key: &str) -> &[String] {
         self.0.get(key).map_or(&[], Vec::as_slice)
@@ -514,7 +544,25 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{glob_match, Filters};
+
+    #[test]
+    fn filters_from_the_apis_json() {
+        let f = Filters::from_json(r#"{"label":{"a=b":true,"c":true},"status":{"running":true}}"#)
+            .expect("map form");
+        assert_eq!(f.get("label"), ["a=b", "c"]);
+        assert_eq!(f.get("status"), ["running"]);
+        let f = Filters::from_json(r#"{"name":["web","db"]}"#).expect("list form");
+        assert_eq!(f.get("name"), ["web", "db"]);
+        assert!(Filters::from_json("").expect("empty").is_empty());
+        assert!(Filters::from_json("null").expect("null").is_empty());
+        assert!(Filters::from_json("{}").expect("{}").is_empty());
+        for bad in ["{", "[1]", r#"{"a":1}"#, r#"{"a":{"b":"yes"}}"#] {
+            let e = Filters::from_json(bad).expect_err(bad);
+            assert_eq!(e.to_string(), "invalid filter");
+            assert_eq!(e.http_status(), 400);
+        }
+    }
 
     #[test]
     fn glob_is_gos_path_match() {
