@@ -35,6 +35,10 @@ impl From<RegistryError> for EngineError {
             RegistryError::ManifestUnknown { .. } => {
                 EngineError::not_found(Object::Image, e.to_string())
             }
+            // A repository or blob the registry does not have.
+            RegistryError::Status { status: 404, .. } => {
+                EngineError::not_found(Object::Image, e.to_string())
+            }
             RegistryError::Unauthorized { .. } => EngineError::Unauthorized(e.to_string()),
             RegistryError::Invalid(_) => EngineError::Invalid(e.to_string()),
             e => EngineError::Other(e.to_string()),
