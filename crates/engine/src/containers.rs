@@ -670,16 +670,26 @@ mod tests {
         let db = ContainerDb::open(d.path()).unwrap();
         let a = c("alpha");
         db.insert(&a).unwrap();
-        let e = db.insert(&c("alpha")).unwrap_err().to_string();
+        let e = db.insert(&c("alpha")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                EngineError::Conflict {
+                    kind: ConflictKind::NameInUse,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.http_status(), 409);
+        let e = e.to_string();
         assert!(e.contains("is already in use"), "{e}");
         assert_eq!(db.resolve("alpha").unwrap().id, a.id);
         assert_eq!(db.resolve("/alpha").unwrap().id, a.id);
         assert_eq!(db.resolve(&a.id.as_str()[..6]).unwrap().id, a.id);
-        assert!(db
-            .resolve("nope")
-            .unwrap_err()
-            .to_string()
-            .contains("No such container: nope"));
+        let e = db.resolve("nope").unwrap_err();
+        assert!(e.is_not_found(Object::Container), "{e:?}");
+        assert_eq!(e.to_string(), "No such container: nope");
         db.set_state(&a.id, State::Exited, Some(3), "now").unwrap();
         assert_eq!(db.resolve("alpha").unwrap().exit_code, Some(3));
         db.remove(&a.id).unwrap();
