@@ -739,17 +739,16 @@ impl Engine {
         }
     }
 
-    /// The list's ports of a container: those published (while it runs on
-    /// a bridge network), then those only exposed.
+    /// The list's ports of a container, as Docker's (the running
+    /// container's network settings): while it runs on a bridge network,
+    /// those published, then those only exposed; none otherwise.
     pub(crate) fn summary_ports(&self, c: &Container) -> Vec<crate::Port> {
-        let bindings = if c.state == State::Running
-            && matches!(NetMode::of(&c.config.host), NetMode::Bridge(_))
-        {
-            self.with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        if c.state != State::Running || !matches!(NetMode::of(&c.config.host), NetMode::Bridge(_)) {
+            return Vec::new();
+        }
+        let bindings = self
+            .with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
+            .unwrap_or_default();
         let mut out: Vec<crate::Port> = bindings
             .iter()
             .map(|b| crate::Port {

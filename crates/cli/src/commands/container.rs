@@ -731,14 +731,63 @@ const PS_COLUMNS: crate::template::Columns = crate::template::Columns {
     ],
 };
 
-/// `ps`'s PORTS column: the published ports, then those only exposed
-/// ("0.0.0.0:8080->80/tcp, 53/udp").
+/// `ps`'s PORTS column as Docker's CLI writes it (its DisplayablePorts):
+/// the ports sorted; runs of consecutive ports of one kind (exposed of a
+/// protocol, or published on the same port of one address) as ranges,
+/// in the order the kinds first appear ("53/udp, 7000-7001/tcp"); then the
+/// ports published on another host port ("127.0.0.1:32768->80/tcp").
 fn ports_column(c: &berth_engine::ContainerSummary) -> String {
-    c.ports
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut ports = c.ports.clone();
+    ports.sort_by(|a, b| {
+        (a.private_port, &a.ip, a.public_port, a.typ.as_str()).cmp(&(
+            b.private_port,
+            &b.ip,
+            b.public_port,
+            b.typ.as_str(),
+        ))
+    });
+    // Per kind (the protocol, or ADDRESS/protocol): its current run.
+    let mut groups: Vec<(String, u16, u16)> = Vec::new();
+    let mut result = Vec::new();
+    let mut mappings = Vec::new();
+    let form = |key: &str, first: u16, last: u16| {
+        let (ip, typ) = match key.split_once('/') {
+            Some((ip, typ)) => (Some(ip), typ),
+            None => (None, key),
+        };
+        let mut g = first.to_string();
+        if first != last {
+            g = format!("{g}-{last}");
+        }
+        if let Some(ip) = ip {
+            g = format!("{ip}:{g}->{g}");
+        }
+        format!("{g}/{typ}")
+    };
+    for p in &ports {
+        let key = match (&p.ip, p.public_port) {
+            (Some(_), Some(public)) if public != p.private_port => {
+                mappings.push(p.to_string());
+                continue;
+            }
+            (Some(ip), _) => format!("{ip}/{}", p.typ),
+            (None, _) => p.typ.to_string(),
+        };
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            None => groups.push((key, p.private_port, p.private_port)),
+            Some(g) if g.2.checked_add(1) == Some(p.private_port) => g.2 = p.private_port,
+            Some(g) => {
+                result.push(form(&g.0, g.1, g.2));
+                g.1 = p.private_port;
+                g.2 = p.private_port;
+            }
+        }
+    }
+    for (key, first, last) in &groups {
+        result.push(form(key, *first, *last));
+    }
+    result.extend(mappings);
+    result.join(", ")
 }
 
 /// `ps --format {{.Networks}}`: the networks by name in the order joined;
