@@ -6,7 +6,7 @@ use crate::router::Ctx;
 use berth_engine::containers::State;
 use berth_engine::model::ContainerCreateRequest;
 use berth_engine::waiting::WaitCondition;
-use berth_engine::{ContainerSummary, Engine, EngineError, LogOptions};
+use berth_engine::{EngineError, Filters, ListOptions, LogOptions};
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -26,137 +26,22 @@ pub async fn create(ctx: &mut Ctx) -> ApiResult {
     ))
 }
 
-fn unix_secs(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// A `ps` row in Docker's ContainerSummary shape.
-fn summary_json(e: &Engine, s: &ContainerSummary) -> Value {
-    let ports: Vec<Value> = if s.state == "running" || s.state == "paused" {
-        e.published_ports(s.id.as_str())
-            .unwrap_or_default()
-            .iter()
-            .map(|p| {
-                json!({
-                    "IP": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
-                    "PrivatePort": p.container_port,
-                    "PublicPort": p.host_port,
-                    "Type": p.proto.to_string(),
-                })
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut v = json!({
-        "Id": s.id.as_str(),
-        "Names": [format!("/{}", s.name)],
-        "Image": s.image,
-        "ImageID": s.image_id,
-        "Command": s.command,
-        "Created": unix_secs(s.created),
-        "Ports": ports,
-        "Labels": s.labels,
-        "State": s.state,
-        "Status": s.status,
-        "HostConfig": {"NetworkMode": if s.networks.is_empty() { "default".to_owned() } else { s.networks.clone() }},
-        "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
-    });
-    if let Some(size) = s.size_rw {
-        v["SizeRw"] = size.into();
-        v["SizeRootFs"] = size.into();
-    }
-    v
-}
-
-/// `ps`'s filters that compose and the CLI send (keys AND, values OR).
-fn keep(s: &ContainerSummary, filters: &[(String, String)]) -> bool {
-    let mut by: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for (k, v) in filters {
-        by.entry(k.as_str()).or_default().push(v.as_str());
-    }
-    by.iter().all(|(k, vals)| {
-        vals.iter().any(|v| match *k {
-            "id" => s.id.as_str().starts_with(v),
-            "name" => s.name.contains(v.trim_start_matches('/')),
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => s.labels.get(lk).map(String::as_str) == Some(lv),
-                None => s.labels.contains_key(*v),
-            },
-            "status" => s.state == *v,
-            "exited" => {
-                s.state == "exited" && s.exit_code.map(|c| c.to_string()).as_deref() == Some(v)
-            }
-            "ancestor" => s.image == *v || s.image_id.contains(v),
-            "network" => s.networks.split(',').any(|n| n == *v),
-            _ => false,
-        })
-    })
-}
-
-const PS_FILTERS: &[&str] = &[
-    "id",
-    "name",
-    "label",
-    "status",
-    "exited",
-    "ancestor",
-    "network",
-    "before",
-    "since",
-    "volume",
-    "health",
-    "publish",
-    "expose",
-    "isolation",
-    "is-task",
-];
-
-/// `GET /containers/json?all=&limit=&size=&filters=`.
+/// `GET /containers/json?all=&limit=&size=&filters=`: the engine's typed
+/// rows, which serialize in Docker's ContainerSummary shape.
 pub async fn list(ctx: &mut Ctx) -> ApiResult {
-    let all = ctx.query.bool("all");
-    let size = ctx.query.bool("size");
-    let limit = ctx.query.int("limit")?.filter(|n| *n > 0);
-    let filters = ctx.query.filters()?;
-    for (k, v) in &filters {
-        if !PS_FILTERS.contains(&k.as_str()) {
-            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
-        }
-        if k == "status"
-            && !matches!(
-                v.as_str(),
-                "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
-            )
-        {
-            return Err(ApiError::bad_request(format!(
-                "invalid filter 'status={v}'"
-            )));
-        }
-    }
+    let opts = ListOptions {
+        all: ctx.query.bool("all"),
+        size: ctx.query.bool("size"),
+        limit: ctx
+            .query
+            .int("limit")?
+            .filter(|n| *n > 0)
+            .map(|n| n as usize),
+        filters: Filters::from_json(ctx.query.get("filters").unwrap_or(""))?,
+    };
     let rows = ctx
         .server
-        .engine(move |e| {
-            let mut rows = e.containers(size)?;
-            // Newest first, as Docker lists them.
-            rows.sort_by_key(|r| std::cmp::Reverse(r.created));
-            let explicit_status = filters.iter().any(|(k, _)| k == "status" || k == "exited");
-            let out: Vec<Value> = rows
-                .iter()
-                .filter(|s| {
-                    all || limit.is_some()
-                        || explicit_status
-                        || s.state == "running"
-                        || s.state == "paused"
-                })
-                .filter(|s| keep(s, &filters))
-                .take(limit.map(|n| n as usize).unwrap_or(usize::MAX))
-                .map(|s| summary_json(e, s))
-                .collect();
-            Ok(out)
-        })
+        .engine(move |e| Ok(e.container_list(&opts)?))
         .await?;
     http::ok_json(&rows)
 }

@@ -83,16 +83,9 @@ impl ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
-        let status = match &e {
-            EngineError::Invalid(_) => StatusCode::BAD_REQUEST,
-            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-            EngineError::Conflict(_) => StatusCode::CONFLICT,
-            // Docker's CLI turns these into 127/126 by their words.
-            EngineError::CommandNotFound(_) | EngineError::CannotExecute(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            EngineError::Io { .. } | EngineError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        // moby's errdefs, decided by the engine's error type.
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError::new(status, e.to_string())
     }
 }

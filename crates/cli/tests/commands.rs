@@ -321,6 +321,122 @@ fn ps_flags_filters_and_formats() {
 
 // ------------------------------------------------------------------ events
 
+/// The filters of `ps` that dockerd has beyond the first six, and its
+/// words for bad values (each checked against dockerd 20.10).
+#[test]
+fn ps_filters_as_dockerd() {
+    let b = Berth::with_busybox();
+    let out = b.run(&[
+        "run",
+        "--name",
+        "three",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    b.ok(&[
+        "create",
+        "--name",
+        "mid",
+        "-v",
+        "data:/data",
+        "busybox",
+        "true",
+    ]);
+    let last = b.ok(&[
+        "create",
+        "--name",
+        "last",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
+    let last = last.trim().to_owned();
+    let names = |f: &[&str]| {
+        let mut a = vec!["-a"];
+        for x in f {
+            a.push("--filter");
+            a.push(x);
+        }
+        ps_lines(&b, &[&a[..], &["--format", "{{.Names}}"]].concat())
+    };
+    // before/since: by place in the newest-first list.
+    assert_eq!(names(&["before=last"]), ["mid", "three"]);
+    assert_eq!(names(&["since=three"]), ["last", "mid"]);
+    assert_eq!(names(&["since=three", "before=last"]), ["mid"]);
+    // name: a regex on "/NAME"; id: a prefix, not any part.
+    assert_eq!(names(&["name=^/la"]), ["last"]);
+    assert_eq!(names(&[&format!("id={}", &last[..8])]), ["last"]);
+    assert!(names(&[&format!("id={}", &last[5..15])]).is_empty());
+    // network by name, volume by name or destination.
+    assert_eq!(names(&["network=none"]), ["last", "three"]);
+    assert_eq!(names(&["volume=data"]), ["mid"]);
+    assert_eq!(names(&["volume=/data"]), ["mid"]);
+    assert!(names(&["volume=other"]).is_empty());
+    // Nothing runs a healthcheck; berth runs no swarm tasks.
+    assert_eq!(names(&["health=none"]), ["last", "mid", "three"]);
+    assert!(names(&["health=healthy"]).is_empty());
+    assert!(names(&["is-task=true"]).is_empty());
+    assert_eq!(names(&["is-task=false"]).len(), 3);
+    // dockerd's words for bad values and unknown containers.
+    assert_eq!(
+        fails(&b, &["ps", "--filter", "status=sleeping"]),
+        "Error: invalid filter 'status=sleeping'"
+    );
+    assert_eq!(
+        fails(&b, &["ps", "--filter", "exited=x"]),
+        "Error: strconv.Atoi: parsing \"x\": invalid syntax"
+    );
+    assert_eq!(
+        fails(&b, &["ps", "--filter", "health=bad"]),
+        "Error: Unrecognised filter value for health: bad"
+    );
+    assert_eq!(
+        fails(&b, &["ps", "--filter", "is-task=maybe"]),
+        "Error: invalid filter 'is-task=[maybe]'"
+    );
+    assert_eq!(
+        fails(&b, &["ps", "--filter", "before=nope"]),
+        "Error: no such container nope"
+    );
+    assert_eq!(
+        fails(&b, &["ps", "--filter", "colour=red"]),
+        "Error: invalid filter 'colour'"
+    );
+    // MOUNTS: a volume's name, a bind's source cut to 15 characters.
+    let src = b.scratch().join("a-long-bind-source");
+    std::fs::create_dir(&src).unwrap();
+    let bind = format!("{}:/x", src.display());
+    b.ok(&[
+        "create", "--name", "binds", "-v", "data:/d", "-v", &bind, "busybox", "true",
+    ]);
+    let m = ps_lines(
+        &b,
+        &["-a", "--filter", "name=binds", "--format", "{{.Mounts}}"],
+    );
+    let cut: String = src.display().to_string().chars().take(14).collect();
+    assert_eq!(m, [format!("data,{cut}…")]);
+    let m = ps_lines(
+        &b,
+        &[
+            "-a",
+            "--no-trunc",
+            "--filter",
+            "name=binds",
+            "--format",
+            "{{.Mounts}}",
+        ],
+    );
+    assert_eq!(m, [format!("data,{}", src.display())]);
+    b.ok(&["rm", "three", "mid", "last", "binds"]);
+    b.ok(&["volume", "rm", "data"]);
+}
+
 /// The `events` default lines about container `id` (container events):
 /// (action, attributes).
 fn actions_of(events: &str, id: &str) -> Vec<(String, String)> {

@@ -340,6 +340,22 @@ fn stop_kill_restart() {
     b.ok(&["rm", "stubborn", "polite", "usr1", "again"]);
 }
 
+/// Start of a running container and stop of a stopped one have nothing to
+/// do (the engine's NotModified, Docker's 304): the CLI prints the name and
+/// exits 0, as Docker's does.
+#[test]
+fn start_running_and_stop_stopped_succeed() {
+    let b = Berth::with_busybox();
+    run_d(&b, &["--name", "idle", "busybox", "sleep", "300"]);
+    assert_eq!(b.ok(&["start", "idle"]).trim(), "idle");
+    assert!(status(&b, "idle").unwrap().starts_with("Up"));
+    assert_eq!(b.ok(&["stop", "-t", "1", "idle"]).trim(), "idle");
+    assert_eq!(b.ok(&["stop", "idle"]).trim(), "idle");
+    assert_eq!(b.ok(&["container", "stop", "idle"]).trim(), "idle");
+    assert!(status(&b, "idle").unwrap().starts_with("Exited"));
+    b.ok(&["rm", "idle"]);
+}
+
 // ------------------------------------------------------------------ 3
 
 #[test]

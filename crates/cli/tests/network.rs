@@ -121,6 +121,43 @@ fn udp_receiver(b: &Berth, name: &str, port: u16) -> std::thread::JoinHandle<Vec
     h
 }
 
+/// `ps`'s PORTS as Docker's CLI writes them (checked against dockerd 20.10
+/// and its CLI): sorted, consecutive exposed ports as a range, published
+/// ports last; nothing for a container that does not run.
+#[test]
+fn ps_ports_column_is_dockers() {
+    let _g = shared();
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pp",
+        "--expose",
+        "53/udp",
+        "--expose",
+        "7000-7001",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let p80 = b.ok(&["port", "pp", "80"]);
+    let p80 = p80.trim().rsplit(':').next().unwrap().to_owned();
+    assert_eq!(
+        b.ok(&["ps", "--format", "{{.Ports}}"]).trim(),
+        format!("53/udp, 7000-7001/tcp, 127.0.0.1:{p80}->80/tcp")
+    );
+    b.ok(&["stop", "-t", "0", "pp"]);
+    assert_eq!(
+        b.ok(&["ps", "-a", "--format", "{{.Names}}|{{.Ports}}"])
+            .trim(),
+        "pp|"
+    );
+    b.ok(&["rm", "pp"]);
+}
+
 #[test]
 fn default_bridge_tcp_and_udp_between_containers() {
     let _g = shared();

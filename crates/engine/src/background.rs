@@ -10,7 +10,7 @@
 
 use crate::binaries::runtime_binary;
 use crate::containers::{Container, ContainerId, Intent, State};
-use crate::error::{Context, EngineError, Result};
+use crate::error::{ConflictKind, Context, EngineError, Object, Result};
 use crate::lifecycle::CreateOptions;
 use crate::Engine;
 use std::io::{BufRead, Write};
@@ -410,7 +410,7 @@ impl Engine {
     pub fn container(&self, name: &str) -> Result<Container> {
         let mut c = self.containers.resolve(name)?;
         if !self.reconcile(&mut c) {
-            return Err(EngineError::NotFound(format!("No such container: {name}")));
+            return Err(EngineError::no_such(Object::Container, name));
         }
         Ok(c)
     }
@@ -433,7 +433,8 @@ impl Engine {
     }
 
     /// `berth start`: mounts the rootfs, writes the bundle and starts the
-    /// container under a new monitor; returns once it runs.
+    /// container under a new monitor; returns once it runs. A running
+    /// container: `NotModified` (Docker's 304).
     pub fn start(&self, name: &str) -> Result<ContainerId> {
         self.start_with(name, false)
     }
@@ -444,7 +445,9 @@ impl Engine {
     pub fn start_with(&self, name: &str, attach_first: bool) -> Result<ContainerId> {
         let c = self.container(name)?;
         if c.state == State::Running {
-            return Ok(c.id);
+            return Err(EngineError::NotModified(
+                "Container is already started".into(),
+            ));
         }
         if attach_first {
             self.event("attach", &c, &[]);
@@ -809,10 +812,13 @@ impl Engine {
     }
 
     /// `berth stop [-t N]`: the stop signal, then SIGKILL after the timeout.
+    /// A container that does not run: `NotModified` (Docker's 304).
     pub fn stop(&self, name: &str, timeout: Option<u64>) -> Result<ContainerId> {
         let c = self.container(name)?;
         if c.state != State::Running {
-            return Ok(c.id);
+            return Err(EngineError::NotModified(
+                "Container is already stopped".into(),
+            ));
         }
         let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
         let signal = c
@@ -852,10 +858,13 @@ impl Engine {
     pub fn kill(&self, name: &str, signal: &str) -> Result<ContainerId> {
         let c = self.container(name)?;
         if c.state != State::Running {
-            return Err(EngineError::Conflict(format!(
-                "Cannot kill container: {name}: Container {} is not running",
-                c.id
-            )));
+            return Err(EngineError::conflict(
+                ConflictKind::NotRunning,
+                format!(
+                    "Cannot kill container: {name}: Container {} is not running",
+                    c.id
+                ),
+            ));
         }
         let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
         self.runtime_kill(&c, signal, false)?;
@@ -864,7 +873,11 @@ impl Engine {
     }
 
     pub fn restart(&self, name: &str, timeout: Option<u64>) -> Result<ContainerId> {
-        let id = self.stop(name, timeout)?;
+        let id = match self.stop(name, timeout) {
+            Ok(id) => id,
+            Err(EngineError::NotModified(_)) => self.container(name)?.id,
+            Err(e) => return Err(e),
+        };
         self.start(id.as_str())
     }
 
@@ -934,7 +947,7 @@ impl Engine {
         let c = self.container(name)?;
         let path = self.log_path(&c.id);
         if c.config.log_driver.as_deref() == Some("none") {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::Unsupported(
                 "configured logging driver does not support reading".into(),
             ));
         }
@@ -1042,8 +1055,9 @@ impl Engine {
     pub fn attach_socket(&self, name: &str) -> Result<(Container, PathBuf)> {
         let c = self.container(name)?;
         if c.state != State::Running {
-            return Err(EngineError::Conflict(
-                "You cannot attach to a stopped container, start it first".into(),
+            return Err(EngineError::conflict(
+                ConflictKind::NotRunning,
+                "You cannot attach to a stopped container, start it first",
             ));
         }
         let p = self.bundle_dir(&c.id).join("attach.sock");
@@ -1053,10 +1067,10 @@ impl Engine {
     pub fn pause(&self, name: &str, pause: bool) -> Result<ContainerId> {
         let c = self.container(name)?;
         if c.state != State::Running {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
+            return Err(EngineError::conflict(
+                ConflictKind::NotRunning,
+                format!("Container {} is not running", c.id),
+            ));
         }
         let out = self
             .runtime_cmd(&c)
@@ -1064,7 +1078,8 @@ impl Engine {
             .output()
             .context(|| "run the runtime".to_owned())?;
         if !out.status.success() {
-            return Err(EngineError::Conflict(
+            return Err(EngineError::conflict(
+                ConflictKind::Other,
                 String::from_utf8_lossy(&out.stderr)
                     .trim()
                     .trim_start_matches("berth-runtime: ")
@@ -1079,10 +1094,10 @@ impl Engine {
     pub fn top(&self, name: &str, ps_args: &[String]) -> Result<String> {
         let c = self.container(name)?;
         if c.state != State::Running {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
+            return Err(EngineError::conflict(
+                ConflictKind::NotRunning,
+                format!("Container {} is not running", c.id),
+            ));
         }
         let out = self
             .runtime_cmd(&c)
@@ -1117,10 +1132,10 @@ impl Engine {
     pub fn exec(&self, name: &str, e: &ExecOptions) -> Result<i32> {
         let c = self.container(name)?;
         if c.state != State::Running {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
+            return Err(EngineError::conflict(
+                ConflictKind::NotRunning,
+                format!("Container {} is not running", c.id),
+            ));
         }
         let mut cmd = self.runtime_cmd(&c);
         let log = self
@@ -1187,9 +1202,10 @@ impl Engine {
             // Looked at only after a failure: a paused container is rare, and asking the
             // runtime first would cost every exec a process.
             if self.live(&c).paused {
-                return Err(EngineError::Conflict(format!(
-                    "Container {name} is paused, unpause the container before exec"
-                )));
+                return Err(EngineError::conflict(
+                    ConflictKind::Paused,
+                    format!("Container {name} is paused, unpause the container before exec"),
+                ));
             }
             // Docker's exec fails with 126 whatever stopped the process from starting
             // (a missing program or working directory too; `run` says 127 for the first).
@@ -1308,7 +1324,7 @@ impl Engine {
     pub fn rm(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.container(name)?;
         if c.state == State::Running && !force {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(ConflictKind::Running, format!(
                 "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
                 c.id
             )));
@@ -1318,9 +1334,10 @@ impl Engine {
         // whose storage is gone. A second `rm` meanwhile is refused.
         let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
         if !self.containers.claim_removal(&c.id, &me)? {
-            return Err(EngineError::Conflict(format!(
-                "removal of container {name} is already in progress"
-            )));
+            return Err(EngineError::conflict(
+                ConflictKind::InProgress,
+                format!("removal of container {name} is already in progress"),
+            ));
         }
         if c.state == State::Running {
             let _ = std::fs::write(self.bundle_dir(&c.id).join("stop"), "");
@@ -1342,7 +1359,7 @@ impl Engine {
             if c.config.auto_remove {
                 return Ok(());
             }
-            return Err(EngineError::NotFound(format!("No such container: {name}")));
+            return Err(EngineError::no_such(Object::Container, name));
         }
         let removed = self.remove_container(&c.id);
         // Whether or not it worked: no lock file is left in RUN/locks.

@@ -333,7 +333,7 @@ impl Engine {
                 // Gone by the time rm looked: the record's dead creator or
                 // remover had its removal finished (`reconcile`).
                 let res = match self.rm(c.id.as_str(), true, false) {
-                    Err(crate::EngineError::NotFound(_))
+                    Err(crate::EngineError::NotFound { .. })
                         if self.containers.resolve(c.id.as_str()).is_err() =>
                     {
                         Ok(())
@@ -474,10 +474,13 @@ impl Engine {
                 continue;
             }
             let res = if !users.is_empty() && !o.force {
-                Err(crate::EngineError::Conflict(format!(
+                Err(crate::EngineError::conflict(
+                    crate::ConflictKind::InUse,
+                    format!(
                     "image is in use by container {} (use --force to remove the containers too)",
                     users[0].id.short()
-                )))
+                ),
+                ))
             } else {
                 self.remove_damaged_image(&id, &users)
             };

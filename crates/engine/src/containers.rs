@@ -3,7 +3,7 @@
 //! it, so concurrent `create`s cannot both take one); a unique prefix of an
 //! ID resolves.
 
-use crate::error::{EngineError, Result};
+use crate::error::{ConflictKind, EngineError, Object, Result};
 use berth_db::SharedConnection;
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -340,7 +340,7 @@ impl ContainerDb {
         {
             return Ok(c);
         }
-        let not_found = || EngineError::NotFound(format!("No such container: {key}"));
+        let not_found = || EngineError::no_such(Object::Container, key);
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
@@ -438,7 +438,7 @@ impl ContainerDb {
             .optional()
             .map_err(|e| db_err("lookup", e))?;
         let Some(old) = old else {
-            return Err(EngineError::NotFound(format!("No such container: {id}")));
+            return Err(EngineError::no_such(Object::Container, id.as_str()));
         };
         if let Some(Intent::Remove(o)) = old.as_deref().and_then(Intent::parse) {
             if o != *me && o.is_alive() {
@@ -475,10 +475,10 @@ impl ContainerDb {
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                Err(EngineError::Conflict(format!(
-                    "Error when allocating new name: {}",
-                    self.name_in_use(name)
-                )))
+                Err(EngineError::conflict(
+                    ConflictKind::NameInUse,
+                    format!("Error when allocating new name: {}", self.name_in_use(name)),
+                ))
             }
             Err(e) => Err(db_err("rename", e)),
         }
@@ -497,7 +497,7 @@ impl ContainerDb {
         let by = holder
             .map(|id| format!(" by container \"{id}\""))
             .unwrap_or_default();
-        EngineError::Conflict(format!(
+        EngineError::conflict(ConflictKind::NameInUse, format!(
             "Conflict. The container name \"/{name}\" is already in use{by}. You have to remove (or rename) that container to be able to reuse that name."
         ))
     }
@@ -670,16 +670,26 @@ mod tests {
         let db = ContainerDb::open(d.path()).unwrap();
         let a = c("alpha");
         db.insert(&a).unwrap();
-        let e = db.insert(&c("alpha")).unwrap_err().to_string();
+        let e = db.insert(&c("alpha")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                EngineError::Conflict {
+                    kind: ConflictKind::NameInUse,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.http_status(), 409);
+        let e = e.to_string();
         assert!(e.contains("is already in use"), "{e}");
         assert_eq!(db.resolve("alpha").unwrap().id, a.id);
         assert_eq!(db.resolve("/alpha").unwrap().id, a.id);
         assert_eq!(db.resolve(&a.id.as_str()[..6]).unwrap().id, a.id);
-        assert!(db
-            .resolve("nope")
-            .unwrap_err()
-            .to_string()
-            .contains("No such container: nope"));
+        let e = db.resolve("nope").unwrap_err();
+        assert!(e.is_not_found(Object::Container), "{e:?}");
+        assert_eq!(e.to_string(), "No such container: nope");
         db.set_state(&a.id, State::Exited, Some(3), "now").unwrap();
         assert_eq!(db.resolve("alpha").unwrap().exit_code, Some(3));
         db.remove(&a.id).unwrap();

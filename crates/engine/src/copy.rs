@@ -5,7 +5,7 @@
 //! not), and entries are written without following symlinks (the storage
 //! crate does both: no symlink leads out of the container's view).
 
-use crate::error::{Context, EngineError, Result};
+use crate::error::{Context, EngineError, Object, Result};
 use crate::Engine;
 use berth_storage::MountSource;
 use std::io::{Read, Write};
@@ -248,9 +248,10 @@ fn copy_mounts(c: &crate::containers::Container) -> Vec<MountSource> {
 /// "Could not find the file /x in container NAME").
 fn cp_err(user: &str) -> impl Fn(berth_storage::Error) -> EngineError + '_ {
     move |e| match e {
-        berth_storage::Error::NoSuchPath { path, .. } => EngineError::NotFound(format!(
-            "Could not find the file {path} in container {user}"
-        )),
+        berth_storage::Error::NoSuchPath { path, .. } => EngineError::not_found(
+            Object::Path,
+            format!("Could not find the file {path} in container {user}"),
+        ),
         e => e.into(),
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::images::ImageSummary;
+use crate::summary::{ContainerState, ContainerSummary, ListOptions};
 use crate::volume_store::VolumeInfo;
 use crate::Engine;
 use std::collections::BTreeMap;
@@ -28,6 +29,36 @@ impl Filters {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The API's `filters=` query value, as moby's `filters.FromJSON`:
+    /// `{"key":{"value":true}}`, or the older `{"key":["value"]}`; empty
+    /// is no filter. Anything else: Docker's "invalid filter" (400).
+    pub fn from_json(text: &str) -> Result<Filters> {
+        let mut f = Filters::new();
+        // Go's clients send `null` for no map.
+        if text.is_empty() || text == "null" {
+            return Ok(f);
+        }
+        if let Ok(m) = serde_json::from_str::<BTreeMap<String, BTreeMap<String, bool>>>(text) {
+            for (k, values) in m {
+                for v in values.keys() {
+                    f.add(&k, v);
+                }
+            }
+            return Ok(f);
+        }
+        match serde_json::from_str::<BTreeMap<String, Vec<String>>>(text) {
+            Ok(m) => {
+                for (k, values) in m {
+                    for v in values {
+                        f.add(&k, &v);
+                    }
+                }
+                Ok(f)
+            }
+            Err(_) => Err(EngineError::Invalid("invalid filter".into())),
+        }
     }
 
     /// The values of `key` (none when it is not given).
@@ -330,9 +361,208 @@ impl Engine {
     }
 }
 
+/// The keys of the container list's filters (dockerd's acceptedPsFilterTags).
+const CONTAINER_FILTERS: [&str; 15] = [
+    "ancestor",
+    "before",
+    "expose",
+    "exited",
+    "health",
+    "id",
+    "isolation",
+    "is-task",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "since",
+    "status",
+    "volume",
+];
+
+impl Engine {
+    /// The container list (`ps`, `GET /containers/json`) as dockerd gives
+    /// it: newest first; running and paused containers only, unless `all`,
+    /// a limit, or a `status=`/`exited=` filter asks for the others; then
+    /// Docker's filters: status, exited (an exit code), name (a regex on
+    /// "/NAME"), id (a prefix), label (every one given holds), ancestor
+    /// (the image by name, name:tag or ID), before/since (a container:
+    /// those created before or after it), network (a name or an ID prefix),
+    /// volume (a volume's name, a bind's source or a mount's destination),
+    /// health (starting, healthy, unhealthy, none), publish/expose (a port
+    /// or range with an optional /proto), is-task (berth runs no tasks),
+    /// isolation (Linux containers have none).
+    pub fn container_list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
+        let f = &opts.filters;
+        f.validate(&CONTAINER_FILTERS)?;
+        let exited: Vec<i32> = f
+            .get("exited")
+            .iter()
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    EngineError::Invalid(format!("strconv.Atoi: parsing {v:?}: invalid syntax"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let states: Vec<ContainerState> = f
+            .get("status")
+            .iter()
+            .map(|v| {
+                ContainerState::parse(v)
+                    .ok_or_else(|| EngineError::Invalid(format!("invalid filter 'status={v}'")))
+            })
+            .collect::<Result<_>>()?;
+        for v in f.get("health") {
+            if !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none") {
+                return Err(EngineError::Invalid(format!(
+                    "Unrecognised filter value for health: {v}"
+                )));
+            }
+        }
+        let is_task = f.bool_of("is-task", |_| {
+            format!("invalid filter 'is-task=[{}]'", f.get("is-task").join(" "))
+        })?;
+        let ports = |key: &str| -> Result<Vec<(u16, berth_network::Proto)>> {
+            let mut out = Vec::new();
+            for v in f.get(key) {
+                out.extend(
+                    berth_network::parse_exposed(v)
+                        .map_err(|e| EngineError::Invalid(e.to_string()))?,
+                );
+            }
+            Ok(out)
+        };
+        let (publish, expose) = (ports("publish")?, ports("expose")?);
+        // The image each `ancestor=` names, when it is one of the store's.
+        let ancestors: Vec<(String, Option<String>)> = f
+            .get("ancestor")
+            .iter()
+            .map(|v| {
+                let id = self.images.resolve(v).ok().map(|i| i.id.to_string());
+                (v.clone(), id)
+            })
+            .collect();
+        let container_id = |v: &str| -> Result<crate::ContainerId> {
+            self.containers.resolve(v).map(|c| c.id).map_err(|_| {
+                EngineError::not_found(crate::Object::Container, format!("no such container {v}"))
+            })
+        };
+        let before: Vec<_> = f
+            .get("before")
+            .iter()
+            .map(|v| container_id(v))
+            .collect::<Result<_>>()?;
+        let since: Vec<_> = f
+            .get("since")
+            .iter()
+            .map(|v| container_id(v))
+            .collect::<Result<_>>()?;
+        let all = opts.all || opts.limit.is_some() || !states.is_empty() || !exited.is_empty();
+        let mut list = self.containers(opts.size)?;
+        // before=/since= by place in the newest-first list, as dockerd.
+        if !before.is_empty() || !since.is_empty() {
+            let place = |id: &crate::ContainerId| list.iter().position(|c| c.id == *id);
+            let after_all_before = before.iter().filter_map(place).max();
+            let until_since = since.iter().filter_map(place).min();
+            list = list
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| after_all_before.is_none_or(|b| *i > b))
+                .filter(|(i, _)| until_since.is_none_or(|s| *i < s))
+                .map(|(_, c)| c)
+                .collect();
+        }
+        let mut out: Vec<ContainerSummary> = list
+            .into_iter()
+            .filter(|c| all || matches!(c.state, ContainerState::Running | ContainerState::Paused))
+            .filter(|c| states.is_empty() || states.contains(&c.state))
+            .filter(|c| {
+                exited.is_empty()
+                    || (c.state == ContainerState::Exited
+                        && c.exit_code.is_some_and(|e| exited.contains(&e)))
+            })
+            .filter(|c| f.regex_any("name", &format!("/{}", c.name())))
+            .filter(|c| f.any_of("id", |v| c.id.as_str().starts_with(v)))
+            .filter(|c| f.labels_match(&c.labels))
+            .filter(|c| {
+                ancestors.is_empty()
+                    || ancestors.iter().any(|(v, id)| {
+                        id.as_deref() == Some(c.image_id.as_str())
+                            || c.image == *v
+                            || c.image.split(':').next() == Some(v.as_str())
+                            || c.image_id
+                                .trim_start_matches("sha256:")
+                                .starts_with(v.trim_start_matches("sha256:"))
+                    })
+            })
+            .filter(|c| {
+                f.any_of("network", |v| {
+                    c.network_settings.networks.0.iter().any(|(name, ep)| {
+                        name == v || (!v.is_empty() && ep.network_id.starts_with(v))
+                    })
+                })
+            })
+            .filter(|c| {
+                f.any_of("volume", |v| {
+                    c.mounts.iter().any(|m| {
+                        m.destination == v
+                            || if m.name.is_empty() {
+                                m.source == v
+                            } else {
+                                m.name == v
+                            }
+                    })
+                })
+            })
+            .filter(|c| {
+                f.any_of("health", |v| match c.health.as_deref() {
+                    Some(h) => h == v,
+                    None => v == "none",
+                })
+            })
+            .filter(|c| {
+                publish.is_empty()
+                    || c.ports.iter().any(|p| {
+                        p.public_port.is_some() && publish.contains(&(p.private_port, p.typ))
+                    })
+            })
+            .filter(|c| {
+                expose.is_empty()
+                    || c.ports
+                        .iter()
+                        .any(|p| expose.contains(&(p.private_port, p.typ)))
+            })
+            .filter(|_| is_task != Some(true))
+            .filter(|_| f.regex_any("isolation", ""))
+            .collect();
+        if let Some(n) = opts.limit {
+            out.truncate(n);
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{glob_match, Filters};
+
+    #[test]
+    fn filters_from_the_apis_json() {
+        let f = Filters::from_json(r#"{"label":{"a=b":true,"c":true},"status":{"running":true}}"#)
+            .expect("map form");
+        assert_eq!(f.get("label"), ["a=b", "c"]);
+        assert_eq!(f.get("status"), ["running"]);
+        let f = Filters::from_json(r#"{"name":["web","db"]}"#).expect("list form");
+        assert_eq!(f.get("name"), ["web", "db"]);
+        assert!(Filters::from_json("").expect("empty").is_empty());
+        assert!(Filters::from_json("null").expect("null").is_empty());
+        assert!(Filters::from_json("{}").expect("{}").is_empty());
+        for bad in ["{", "[1]", r#"{"a":1}"#, r#"{"a":{"b":"yes"}}"#] {
+            let e = Filters::from_json(bad).expect_err(bad);
+            assert_eq!(e.to_string(), "invalid filter");
+            assert_eq!(e.http_status(), 400);
+        }
+    }
 
     #[test]
     fn glob_is_gos_path_match() {

@@ -1,7 +1,7 @@
 //! Image operations: load/save/import between archives, the blob store and
 //! the layer store; listing, tagging, removal, history, inspection.
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Object, Result};
 use crate::{Engine, SaveFormat};
 use berth_digest::Digest;
 use berth_image::archive::{self, LayerBlob, SaveImage};
@@ -586,7 +586,7 @@ impl Engine {
     pub fn image_inspect(&self, name: &str) -> Result<serde_json::Value> {
         match self.images.resolve(name) {
             Ok(img) => self.inspect_image(&img),
-            Err(_) => Err(EngineError::NotFound(format!("No such image: {name}"))),
+            Err(_) => Err(EngineError::no_such(Object::Image, name)),
         }
     }
 
@@ -594,7 +594,7 @@ impl Engine {
     pub fn container_inspect(&self, name: &str) -> Result<serde_json::Value> {
         match self.containers.resolve(name) {
             Ok(c) => Ok(self.inspect_container(&c)),
-            Err(_) => Err(EngineError::NotFound(format!("No such container: {name}"))),
+            Err(_) => Err(EngineError::no_such(Object::Container, name)),
         }
     }
 
@@ -604,7 +604,7 @@ impl Engine {
             Ok(img) => self.inspect_image(&img),
             Err(_) => match self.containers.resolve(name) {
                 Ok(c) => Ok(self.inspect_container(&c)),
-                Err(_) => Err(EngineError::NotFound(format!("No such object: {name}"))),
+                Err(_) => Err(EngineError::no_such(Object::Any, name)),
             },
         }
     }

@@ -21,6 +21,7 @@ pub mod options;
 pub mod registry;
 pub mod spec;
 mod stats;
+mod summary;
 pub mod system;
 mod volume_store;
 mod volumes;
@@ -36,17 +37,21 @@ pub use containers::ContainerId;
 pub use containers::Event;
 pub use copy::CopyEnd;
 pub use daemon_config::DaemonConfig;
-pub use error::{EngineError, Result};
+pub use error::{ConflictKind, EngineError, Object, Result};
 pub use filters::{Filters, NetworkSummary};
 pub use images::{
     DfContainer, DfImage, DfVolume, DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent,
 };
-pub use lifecycle::{human_duration, ContainerSummary, CreateOptions, PROXIED_SIGNALS};
+pub use lifecycle::{human_duration, CreateOptions, PROXIED_SIGNALS};
 pub use networking::{labels_text, pseudo_network_id, PSEUDO_NETWORKS};
 pub use options::HostConfig;
 pub use registry::{Progress, PullResult, PushResult, RegistryFlags};
 pub use spec::RunOptions;
 pub use stats::StatsSample;
+pub use summary::{
+    ContainerState, ContainerSummary, EndpointIpamConfig, EndpointSettings, ListOptions,
+    MountSummary, Networks, Port, SummaryHostConfig, SummaryNetworkSettings,
+};
 pub use system::{ServerVersion, SystemInfo};
 pub use volume_store::VolumeInfo;
 
@@ -104,18 +109,45 @@ pub struct Engine {
 
 impl From<berth_image::Error> for EngineError {
     fn from(e: berth_image::Error) -> Self {
+        use berth_image::Error as E;
         let s = e.to_string();
-        if s.starts_with("No such image") {
-            EngineError::NotFound(s)
-        } else {
-            EngineError::Other(s)
+        match e {
+            E::NoSuchImage(_) => EngineError::not_found(Object::Image, s),
+            E::Reference(_) | E::AmbiguousImage { .. } | E::Change { .. } | E::Import(_) => {
+                EngineError::Invalid(s)
+            }
+            // Removal refused: the image is used by a container or a child,
+            // or tagged in several repositories.
+            E::Conflict(_) => {
+                let kind = if s.contains("running container") {
+                    ConflictKind::Running
+                } else {
+                    ConflictKind::InUse
+                };
+                EngineError::conflict(kind, s)
+            }
+            E::Io { .. }
+            | E::DigestMismatch { .. }
+            | E::BlobMissing(_)
+            | E::Db { .. }
+            | E::Archive(_)
+            | E::Config { .. } => EngineError::Other(s),
         }
     }
 }
 
 impl From<berth_storage::Error> for EngineError {
     fn from(e: berth_storage::Error) -> Self {
-        EngineError::Other(e.to_string())
+        use berth_storage::Error as E;
+        let s = e.to_string();
+        match e {
+            E::UnknownDriver(_) | E::DriverMismatch { .. } | E::InvalidName(_) => {
+                EngineError::Invalid(s)
+            }
+            E::NoSuchPath { .. } => EngineError::not_found(Object::Path, s),
+            E::ReadOnlyMount(_) => EngineError::Invalid(s),
+            _ => EngineError::Other(s),
+        }
     }
 }
 

@@ -2,8 +2,7 @@
 //! through the OCI runtime, remove, export, commit, diff.
 
 use crate::containers::{random_name, Container, ContainerConfig, ContainerId, Intent, State};
-use crate::error::{Context, EngineError, Result};
-use crate::images::parse_time;
+use crate::error::{ConflictKind, Context, EngineError, Object, Result};
 use crate::spec::{self, ImageDefaults, RunOptions};
 use crate::Engine;
 use berth_digest::Digest;
@@ -25,29 +24,6 @@ pub struct CreateOptions {
     pub interactive: bool,
 }
 
-/// A row of `ps`.
-#[derive(Debug, Clone)]
-pub struct ContainerSummary {
-    pub id: ContainerId,
-    pub name: String,
-    pub image: String,
-    pub image_id: String,
-    pub command: String,
-    pub created: SystemTime,
-    /// As Docker's `State`: created, running, paused, exited.
-    pub state: String,
-    /// As Docker's `Status`: "Up 2 minutes", "Exited (1) 3 seconds ago".
-    pub status: String,
-    pub exit_code: Option<i32>,
-    pub labels: std::collections::BTreeMap<String, String>,
-    /// The writable layer's size (only when asked for: it walks the layer).
-    pub size_rw: Option<u64>,
-    /// Docker's PORTS column: "0.0.0.0:8080->80/tcp".
-    pub ports: String,
-    /// The container's network mode or networks.
-    pub networks: String,
-}
-
 fn valid_name(n: &str) -> bool {
     let mut b = n.bytes();
     b.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -56,7 +32,7 @@ fn valid_name(n: &str) -> bool {
 
 /// Docker's COMMAND of `ps`: the program, then its arguments, those with a space in
 /// single quotes (`sh -c 'exit 2'`).
-fn ps_command(args: &[String]) -> String {
+pub(crate) fn ps_command(args: &[String]) -> String {
     let mut out = String::new();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
@@ -126,15 +102,11 @@ impl Engine {
     /// build's RUN step) and goes when it is gone.
     pub(crate) fn create_owned(&self, opts: &CreateOptions, build: bool) -> Result<ContainerId> {
         let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
-        let img = self.images.resolve(&opts.image).map_err(|e| {
-            let s = e.to_string();
-            if s.starts_with("No such image") {
-                // Docker's words with `--pull never` (a pull policy that fetches reports
-                // "Unable to find image … locally" before it gets here).
-                EngineError::NotFound(format!("No such image: {}", opts.image))
-            } else {
-                EngineError::Other(s)
-            }
+        let img = self.images.resolve(&opts.image).map_err(|e| match e {
+            // Docker's words with `--pull never` (a pull policy that fetches reports
+            // "Unable to find image … locally" before it gets here).
+            berth_image::Error::NoSuchImage(_) => EngineError::no_such(Object::Image, &opts.image),
+            e => e.into(),
         })?;
         let defaults = image_defaults(&img)?;
         let args = spec::argv(&defaults, &opts.run)?;
@@ -220,7 +192,10 @@ impl Engine {
         loop {
             match self.containers.insert(&record) {
                 Ok(()) => break,
-                Err(EngineError::Conflict(_)) if opts.name.is_none() && tries < 10 => {
+                Err(EngineError::Conflict {
+                    kind: ConflictKind::NameInUse,
+                    ..
+                }) if opts.name.is_none() && tries < 10 => {
                     tries += 1;
                     record.name = format!("{}{}", random_name(), tries);
                 }
@@ -542,61 +517,6 @@ impl Engine {
             std::fs::remove_dir_all(&dir).context(|| format!("remove {}", dir.display()))?;
         }
         self.containers.remove(id)
-    }
-
-    /// Every container, reconciled, newest first; `sizes` also measures
-    /// each writable layer.
-    pub fn containers(&self, sizes: bool) -> Result<Vec<ContainerSummary>> {
-        Ok(self
-            .container_records()?
-            .into_iter()
-            .map(|c| {
-                let paused = c.state == State::Running && self.live(&c).paused;
-                let (state, status) = match c.state {
-                    State::Created => ("created", "Created".to_owned()),
-                    State::Running => {
-                        let up =
-                            format!("Up {}", humantime_ago(parse_time(c.started_at.as_deref())));
-                        let up = match self
-                            .health(&c)
-                            .and_then(|h| h["Status"].as_str().map(str::to_owned))
-                        {
-                            Some(h) if h == "starting" => format!("{up} (health: starting)"),
-                            Some(h) => format!("{up} ({h})"),
-                            None => up,
-                        };
-                        if paused {
-                            ("paused", format!("{up} (Paused)"))
-                        } else {
-                            ("running", up)
-                        }
-                    }
-                    State::Exited => (
-                        "exited",
-                        format!(
-                            "Exited ({}) {} ago",
-                            c.exit_code.unwrap_or(0),
-                            humantime_ago(parse_time(c.finished_at.as_deref()))
-                        ),
-                    ),
-                };
-                ContainerSummary {
-                    command: ps_command(&c.config.args),
-                    created: parse_time(Some(&c.created)),
-                    image: c.image_ref.clone(),
-                    image_id: c.image_id.clone(),
-                    name: c.name.clone(),
-                    state: state.to_owned(),
-                    status,
-                    exit_code: c.exit_code,
-                    labels: c.config.labels.clone(),
-                    size_rw: sizes.then(|| self.layers.container_size(c.id.as_str()).unwrap_or(0)),
-                    ports: self.ports_column(&c),
-                    networks: self.networks_column(&c),
-                    id: c.id,
-                }
-            })
-            .collect())
     }
 
     pub fn export(&self, name: &str, out: impl Write) -> Result<()> {
@@ -1054,7 +974,7 @@ pub(crate) fn wait_forwarding_signals(
 }
 
 /// "2 hours" since `t`, in Docker's words (units.HumanDuration).
-fn humantime_ago(t: SystemTime) -> String {
+pub(crate) fn humantime_ago(t: SystemTime) -> String {
     human_duration(SystemTime::now().duration_since(t).unwrap_or_default())
 }
 
@@ -1081,9 +1001,5 @@ pub fn human_duration(d: std::time::Duration) -> String {
 /// The exit code Docker records for a start that failed: 127 for a
 /// program that is missing, 126 for one that cannot be executed, 125 else.
 pub(crate) fn start_failure_code(err: &EngineError) -> i32 {
-    match err {
-        EngineError::CommandNotFound(_) => 127,
-        EngineError::CannotExecute(_) => 126,
-        _ => 125,
-    }
+    err.exit_code()
 }

@@ -16,14 +16,26 @@ use serde_json::json;
 use crate::containers::{Container, ContainerId, State};
 use crate::daemon_config::DaemonConfig;
 use crate::options::HostConfig;
-use crate::{Engine, EngineError, Result};
+use crate::{ConflictKind, Engine, EngineError, Object, Result};
 
 impl From<berth_network::Error> for EngineError {
     fn from(e: berth_network::Error) -> Self {
         match e {
             berth_network::Error::Invalid(m) => EngineError::Invalid(m),
-            berth_network::Error::NotFound(m) => EngineError::NotFound(m),
-            berth_network::Error::Conflict(m) => EngineError::Conflict(m),
+            berth_network::Error::NotFound(m) => EngineError::not_found(Object::Network, m),
+            berth_network::Error::Conflict(m) => {
+                // Docker's words for a network with endpoints, and for a
+                // taken name; the rest (an address, a port) is some other
+                // conflict.
+                let kind = if m.contains("has active endpoints") {
+                    ConflictKind::InUse
+                } else if m.contains("already exists") {
+                    ConflictKind::NameInUse
+                } else {
+                    ConflictKind::Other
+                };
+                EngineError::conflict(kind, m)
+            }
             other => EngineError::Other(other.to_string()),
         }
     }
@@ -255,7 +267,7 @@ impl Engine {
             NetMode::Bridge(None) => Ok(Some(m.ensure_default()?)),
             NetMode::Bridge(Some(n)) => Ok(Some(m.db().resolve(n).map_err(|e| match e {
                 berth_network::Error::NotFound(_) => {
-                    EngineError::NotFound(format!("network {n} not found"))
+                    EngineError::not_found(Object::Network, format!("network {n} not found"))
                 }
                 e => e.into(),
             })?)),
@@ -336,10 +348,12 @@ impl Engine {
 
     /// The container `name` linked as `alias`, which must be running.
     fn running_link(&self, name: &str, alias: &str, linker: &str) -> Result<Container> {
-        let mut other = self
-            .containers
-            .resolve(name)
-            .map_err(|_| EngineError::NotFound(format!("could not get container for {name}")))?;
+        let mut other = self.containers.resolve(name).map_err(|_| {
+            EngineError::not_found(
+                Object::Container,
+                format!("could not get container for {name}"),
+            )
+        })?;
         self.reconcile(&mut other);
         if other.state != State::Running {
             return Err(EngineError::Invalid(format!(
@@ -470,9 +484,10 @@ impl Engine {
             NetMode::Container(x) => {
                 let other = self.containers.resolve(&x)?;
                 if other.state != State::Running {
-                    return Err(EngineError::Invalid(format!(
-                        "cannot join network of a non running container: {x}"
-                    )));
+                    return Err(EngineError::conflict(
+                        ConflictKind::NotRunning,
+                        format!("cannot join network of a non running container: {x}"),
+                    ));
                 }
                 let path = self.netns_path(&other.id);
                 if path.exists() {
@@ -724,26 +739,23 @@ impl Engine {
         }
     }
 
-    /// `ps`'s PORTS column: "0.0.0.0:8080->80/tcp, 53/udp".
-    pub(crate) fn ports_column(&self, c: &Container) -> String {
-        let bindings = if c.state == State::Running
-            && matches!(NetMode::of(&c.config.host), NetMode::Bridge(_))
-        {
-            self.with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let mut parts: Vec<String> = bindings
+    /// The list's ports of a container, as Docker's (the running
+    /// container's network settings): while it runs on a bridge network,
+    /// those published, then those only exposed; none otherwise.
+    pub(crate) fn summary_ports(&self, c: &Container) -> Vec<crate::Port> {
+        if c.state != State::Running || !matches!(NetMode::of(&c.config.host), NetMode::Bridge(_)) {
+            return Vec::new();
+        }
+        let bindings = self
+            .with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
+            .unwrap_or_default();
+        let mut out: Vec<crate::Port> = bindings
             .iter()
-            .map(|b| {
-                format!(
-                    "{}:{}->{}/{}",
-                    b.host_ip_text(),
-                    b.host_port,
-                    b.container_port,
-                    b.proto
-                )
+            .map(|b| crate::Port {
+                ip: Some(b.host_ip_text()),
+                private_port: b.container_port,
+                public_port: Some(b.host_port),
+                typ: b.proto,
             })
             .collect();
         for (p, proto) in self.exposed(c) {
@@ -751,20 +763,45 @@ impl Engine {
                 .iter()
                 .any(|b| b.container_port == p && b.proto == proto)
             {
-                parts.push(format!("{p}/{proto}"));
+                out.push(crate::Port {
+                    ip: None,
+                    private_port: p,
+                    public_port: None,
+                    typ: proto,
+                });
             }
         }
-        parts.join(", ")
+        out
     }
 
-    /// `ps --format {{.Networks}}`.
-    pub(crate) fn networks_column(&self, c: &Container) -> String {
-        match NetMode::of(&c.config.host) {
+    /// The list's network mode and networks of a container: its endpoints
+    /// in the order it joined them; `host` and `none` as Docker names them;
+    /// none for `container:X` (it has the other's).
+    pub(crate) fn summary_networks(&self, c: &Container) -> (String, crate::Networks) {
+        let mode = NetMode::of(&c.config.host);
+        let networks = match &mode {
             NetMode::Bridge(_) => self
-                .with_net(|m| Ok(m.db().network_names_of(c.id.as_str())?.join(",")))
+                .with_net(|m| {
+                    let mut eps = m.db().endpoints_of_container(c.id.as_str())?;
+                    eps.sort_by_key(|ep| ep.index);
+                    let nets = m.db().networks()?;
+                    Ok(eps
+                        .iter()
+                        .filter_map(|ep| {
+                            let n = nets.iter().find(|n| n.id == ep.network_id)?;
+                            Some((n.name.clone(), endpoint_settings(ep, n, &c.config.host)))
+                        })
+                        .collect())
+                })
                 .unwrap_or_default(),
-            m => m.docker_name(),
-        }
+            NetMode::Host | NetMode::None => {
+                let name = mode.docker_name();
+                let id = pseudo_network_id(&name);
+                vec![(name, crate::EndpointSettings::pseudo(id))]
+            }
+            NetMode::Container(_) => Vec::new(),
+        };
+        (mode.docker_name(), crate::Networks(networks))
     }
 
     // ------------------------------------------------------ network commands
@@ -841,9 +878,7 @@ impl Engine {
         }
         let (n, eps) = self.with_net(|m| {
             let n = m.network(key).map_err(|e| match e {
-                berth_network::Error::NotFound(_) => {
-                    EngineError::NotFound(format!("No such network: {key}"))
-                }
+                berth_network::Error::NotFound(_) => EngineError::no_such(Object::Network, key),
                 e => e.into(),
             })?;
             let eps = m.db().endpoints_of_network(&n.id)?;
@@ -895,11 +930,15 @@ impl Engine {
     }
 
     pub fn network_rm(&self, key: &str) -> Result<NetworkRecord> {
+        // Docker's 403 for its predefined networks.
+        if ["host", "none", DEFAULT_NETWORK].contains(&key) {
+            return Err(EngineError::Forbidden(format!(
+                "{key} is a pre-defined network and cannot be removed"
+            )));
+        }
         self.with_net(|m| {
             let n = m.remove_network(key).map_err(|e| match e {
-                berth_network::Error::NotFound(_) => {
-                    EngineError::NotFound(format!("No such network: {key}"))
-                }
+                berth_network::Error::NotFound(_) => EngineError::no_such(Object::Network, key),
                 e => e.into(),
             })?;
             self.network_event("destroy", &n, None);
@@ -1068,23 +1107,33 @@ fn endpoint_id(ep: &Endpoint) -> String {
     )
 }
 
-fn endpoint_json(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> serde_json::Value {
+fn endpoint_settings(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> crate::EndpointSettings {
     let user = n.name != DEFAULT_NETWORK;
-    json!({
-        "IPAMConfig": h.ip.filter(|_| user && ep.index == 0).map(|ip| json!({"IPv4Address": ip.to_string()})),
-        "Links": null,
-        "Aliases": if user { json!(ep.aliases) } else { serde_json::Value::Null },
-        "NetworkID": n.id,
-        "EndpointID": endpoint_id(ep),
-        "Gateway": if n.internal { String::new() } else { n.gateway.to_string() },
-        "IPAddress": ep.ip.to_string(),
-        "IPPrefixLen": n.subnet.prefix_len(),
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "MacAddress": mac_text(&ep.mac),
-        "DriverOpts": null,
-    })
+    crate::EndpointSettings {
+        ipam_config: h
+            .ip
+            .filter(|_| user && ep.index == 0)
+            .map(|ip| crate::EndpointIpamConfig {
+                ipv4_address: ip.to_string(),
+            }),
+        links: None,
+        aliases: user.then(|| ep.aliases.clone()),
+        network_id: n.id.clone(),
+        endpoint_id: endpoint_id(ep),
+        gateway: if n.internal {
+            String::new()
+        } else {
+            n.gateway.to_string()
+        },
+        ip_address: ep.ip.to_string(),
+        ip_prefix_len: n.subnet.prefix_len(),
+        mac_address: mac_text(&ep.mac),
+        ..Default::default()
+    }
+}
+
+fn endpoint_json(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> serde_json::Value {
+    serde_json::to_value(endpoint_settings(ep, n, h)).unwrap_or_default()
 }
 
 /// Stable IDs for `host` and `none`, which have no record.

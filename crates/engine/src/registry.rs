@@ -7,7 +7,7 @@
 //! first and the image registered in one transaction, as `load` does.
 
 use crate::daemon_config::DaemonConfig;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Object, Result};
 use crate::Engine;
 use berth_digest::Digest;
 use berth_image::archive::{self, Compression};
@@ -32,7 +32,15 @@ const MAX_CONFIG: u64 = 16 << 20;
 impl From<RegistryError> for EngineError {
     fn from(e: RegistryError) -> Self {
         match e {
-            RegistryError::ManifestUnknown { .. } => EngineError::NotFound(e.to_string()),
+            RegistryError::ManifestUnknown { .. } => {
+                EngineError::not_found(Object::Image, e.to_string())
+            }
+            // A repository or blob the registry does not have.
+            RegistryError::Status { status: 404, .. } => {
+                EngineError::not_found(Object::Image, e.to_string())
+            }
+            RegistryError::Unauthorized { .. } => EngineError::Unauthorized(e.to_string()),
+            RegistryError::Invalid(_) => EngineError::Invalid(e.to_string()),
             e => EngineError::Other(e.to_string()),
         }
     }
@@ -534,10 +542,13 @@ impl Engine {
     ) -> Result<PushResult> {
         let r = parse(name, progress)?;
         let img = self.images.resolve(&r.to_string()).map_err(|_| {
-            EngineError::NotFound(format!(
-                "An image does not exist locally with the tag: {}",
-                r.familiar_name()
-            ))
+            EngineError::not_found(
+                Object::Image,
+                format!(
+                    "An image does not exist locally with the tag: {}",
+                    r.familiar_name()
+                ),
+            )
         })?;
         progress(Progress::Line(&format!(
             "The push refers to repository [{}]",

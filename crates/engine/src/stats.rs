@@ -2,7 +2,7 @@
 //! from its cgroup, and new limits applied through the runtime.
 
 use crate::containers::State;
-use crate::error::{Context, EngineError, Result};
+use crate::error::{ConflictKind, Context, EngineError, Result};
 use crate::Engine;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -140,10 +140,10 @@ impl Engine {
     pub fn update(&self, name: &str, resources: &serde_json::Value) -> Result<String> {
         let c = self.container(name)?;
         if c.state != State::Running {
-            return Err(EngineError::Conflict(format!(
-                "Cannot update container {}: container is not running",
-                c.id
-            )));
+            return Err(EngineError::conflict(
+                ConflictKind::NotRunning,
+                format!("Cannot update container {}: container is not running", c.id),
+            ));
         }
         let mut cmd = std::process::Command::new(
             crate::binaries::container_runtime(&c.config.host)

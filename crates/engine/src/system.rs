@@ -344,7 +344,7 @@ impl Engine {
     /// `docker info`'s model for this store and host.
     pub fn info(&self, debug: bool) -> Result<SystemInfo> {
         let containers = self.containers(false)?;
-        let count = |s: &str| containers.iter().filter(|c| c.state == s).count();
+        let count = |s: &str| containers.iter().filter(|c| c.state.as_str() == s).count();
         let running = count("running");
         let paused = count("paused");
         let mut image_ids: Vec<String> =

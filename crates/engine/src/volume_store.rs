@@ -2,7 +2,7 @@
 //! `ROOT/volumes/NAME/_data` (the local driver), in use while a container's
 //! mounts name them.
 
-use crate::error::{Context, EngineError, Result};
+use crate::error::{ConflictKind, Context, EngineError, Object, Result};
 use crate::Engine;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -103,7 +103,7 @@ impl Engine {
     pub fn volume_inspect(&self, name: &str) -> Result<VolumeInfo> {
         let dir = self.volumes_dir().join(name);
         if !valid_volume_name(name) || !dir.join("_data").is_dir() {
-            return Err(EngineError::NotFound(format!("No such volume: {name}")));
+            return Err(EngineError::no_such(Object::Volume, name));
         }
         let created_at = std::fs::metadata(&dir)
             .and_then(|m| m.modified())
@@ -143,10 +143,13 @@ impl Engine {
         self.sweep_volumes();
         let v = self.volume_inspect(name)?;
         if !v.in_use_by.is_empty() && !force {
-            return Err(EngineError::Conflict(format!(
-                "remove {name}: volume is in use - [{}]",
-                v.in_use_by.join(", ")
-            )));
+            return Err(EngineError::conflict(
+                ConflictKind::InUse,
+                format!(
+                    "remove {name}: volume is in use - [{}]",
+                    v.in_use_by.join(", ")
+                ),
+            ));
         }
         let dir = self.volumes_dir().join(name);
         // Renamed aside first, under a name owned by this process: the

@@ -369,26 +369,7 @@ pub(crate) fn inspect_into(v: &mut serde_json::Value, c: &crate::containers::Con
             o.insert("Init".into(), json!(true));
         }
     }
-    let mounts: Vec<serde_json::Value> = h
-        .mounts
-        .iter()
-        .filter(|m| m.typ != "tmpfs")
-        .map(|m| {
-            let mut j = json!({
-                "Type": m.typ,
-                "Source": m.source,
-                "Destination": m.destination,
-                "Mode": if m.read_only { "ro" } else { "" },
-                "RW": !m.read_only,
-                "Propagation": if m.typ == "bind" { "rprivate" } else { "" },
-            });
-            if let Some(n) = &m.name {
-                j["Name"] = json!(n);
-                j["Driver"] = json!("local");
-            }
-            j
-        })
-        .collect();
+    let mounts = crate::summary::mount_points(h);
     let hc = c.healthcheck.as_ref().map(|hc| {
         json!({"Test": hc.test, "Interval": hc.interval, "Timeout": hc.timeout,
                "StartPeriod": hc.start_period, "Retries": hc.retries})

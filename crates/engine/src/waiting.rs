@@ -92,7 +92,9 @@ impl Engine {
                         return Ok(last_code);
                     }
                 }
-                Err(EngineError::NotFound(_)) => return Ok(died.unwrap_or(last_code)),
+                Err(e) if e.is_not_found(crate::error::Object::Container) => {
+                    return Ok(died.unwrap_or(last_code))
+                }
                 Err(e) => return Err(e),
             }
             // Polled, not attached to the monitor: a waiter must never be

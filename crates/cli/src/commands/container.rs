@@ -692,71 +692,6 @@ pub struct PsArgs {
     format: Option<String>,
 }
 
-/// Docker's `ps --filter`: the same key ORs, different keys AND.
-/// `resolve` gives the image ID an `ancestor=` value names, if any.
-fn ps_filter(
-    filters: &[String],
-    resolve: impl Fn(&str) -> Option<String>,
-) -> Result<impl Fn(&berth_engine::ContainerSummary) -> bool> {
-    let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    let mut ancestor_ids: std::collections::BTreeMap<String, String> = Default::default();
-    for f in filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            EngineError::Invalid(format!("bad format of filter (expected name=value): {f}"))
-        })?;
-        if !matches!(
-            k,
-            "status" | "name" | "label" | "ancestor" | "exited" | "id"
-        ) {
-            return Err(EngineError::Invalid(format!("invalid filter '{k}'")));
-        }
-        if k == "status"
-            && !matches!(
-                v,
-                "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
-            )
-        {
-            return Err(EngineError::Invalid(format!(
-                "invalid filter 'status={v}': use created, restarting, running, removing, paused, exited or dead"
-            )));
-        }
-        if k == "exited" && v.parse::<i32>().is_err() {
-            return Err(EngineError::Invalid(format!("invalid filter 'exited={v}'")));
-        }
-        if k == "ancestor" {
-            if let Some(id) = resolve(v) {
-                ancestor_ids.insert(v.to_owned(), id);
-            }
-        }
-        by.entry(k.to_owned()).or_default().push(v.to_owned());
-    }
-    Ok(move |c: &berth_engine::ContainerSummary| {
-        by.iter().all(|(k, vals)| {
-            vals.iter().any(|v| match k.as_str() {
-                "status" => c.state == *v,
-                "name" => c.name.contains(v.as_str()),
-                "id" => c.id.as_str().starts_with(v.as_str()),
-                "ancestor" => {
-                    ancestor_ids.get(v) == Some(&c.image_id)
-                        || c.image == *v
-                        || c.image.split(':').next() == Some(v.as_str())
-                        || c.image_id
-                            .trim_start_matches("sha256:")
-                            .starts_with(v.trim_start_matches("sha256:"))
-                }
-                "exited" => {
-                    c.state == "exited" && c.exit_code.map(|e| e.to_string()) == Some(v.clone())
-                }
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
-                    None => c.labels.contains_key(v.as_str()),
-                },
-                _ => false,
-            })
-        })
-    })
-}
-
 /// Docker's column headers of `ps --format 'table …'`.
 const PS_COLUMNS: crate::format::Columns = crate::format::Columns {
     type_name: "*formatter.ContainerContext",
@@ -777,33 +712,111 @@ const PS_COLUMNS: crate::format::Columns = crate::format::Columns {
     ],
 };
 
-pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
-    if let Err(code) = super::parse_filters(&a.filter, "ps") {
-        return Ok(code);
+/// `ps`'s PORTS column as Docker's CLI writes it (its DisplayablePorts):
+/// the ports sorted; runs of consecutive ports of one kind (exposed of a
+/// protocol, or published on the same port of one address) as ranges,
+/// in the order the kinds first appear ("53/udp, 7000-7001/tcp"); then the
+/// ports published on another host port ("127.0.0.1:32768->80/tcp").
+fn ports_column(c: &berth_engine::ContainerSummary) -> String {
+    let mut ports = c.ports.clone();
+    ports.sort_by(|a, b| {
+        (a.private_port, &a.ip, a.public_port, a.typ.as_str()).cmp(&(
+            b.private_port,
+            &b.ip,
+            b.public_port,
+            b.typ.as_str(),
+        ))
+    });
+    // Per kind (the protocol, or ADDRESS/protocol): its current run.
+    let mut groups: Vec<(String, u16, u16)> = Vec::new();
+    let mut result = Vec::new();
+    let mut mappings = Vec::new();
+    let form = |key: &str, first: u16, last: u16| {
+        let (ip, typ) = match key.split_once('/') {
+            Some((ip, typ)) => (Some(ip), typ),
+            None => (None, key),
+        };
+        let mut g = first.to_string();
+        if first != last {
+            g = format!("{g}-{last}");
+        }
+        if let Some(ip) = ip {
+            g = format!("{ip}:{g}->{g}");
+        }
+        format!("{g}/{typ}")
+    };
+    for p in &ports {
+        let key = match (&p.ip, p.public_port) {
+            (Some(_), Some(public)) if public != p.private_port => {
+                mappings.push(p.to_string());
+                continue;
+            }
+            (Some(ip), _) => format!("{ip}/{}", p.typ),
+            (None, _) => p.typ.to_string(),
+        };
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            None => groups.push((key, p.private_port, p.private_port)),
+            Some(g) if g.2.checked_add(1) == Some(p.private_port) => g.2 = p.private_port,
+            Some(g) => {
+                result.push(form(&g.0, g.1, g.2));
+                g.1 = p.private_port;
+                g.2 = p.private_port;
+            }
+        }
     }
+    for (key, first, last) in &groups {
+        result.push(form(key, *first, *last));
+    }
+    result.extend(mappings);
+    result.join(", ")
+}
+
+/// `ps --format {{.Networks}}`: the networks by name in the order joined;
+/// for `container:X` (which has none of its own) the network mode.
+fn networks_column(c: &berth_engine::ContainerSummary) -> String {
+    let nets = &c.network_settings.networks;
+    if nets.is_empty() {
+        c.host_config.network_mode.clone()
+    } else {
+        nets.names().collect::<Vec<_>>().join(",")
+    }
+}
+
+/// `ps --format {{.Mounts}}`: each volume's name or bind's source, cut to
+/// 15 characters (with "…") unless `--no-trunc`, as Docker's CLI.
+fn mounts_column(c: &berth_engine::ContainerSummary, trunc: bool) -> String {
+    c.mounts
+        .iter()
+        .map(|m| {
+            let name = if m.name.is_empty() {
+                &m.source
+            } else {
+                &m.name
+            };
+            if trunc && name.chars().count() > 15 {
+                name.chars().take(14).collect::<String>() + "…"
+            } else {
+                name.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
+    let filters = match super::parse_filters(&a.filter, "ps") {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
     let format = super::image::list_format(a.format.as_deref())?;
-    let keep = ps_filter(&a.filter, |v| {
-        let i = engine.inspect(v).ok()?;
-        i["Id"].as_str().map(str::to_owned)
-    })?;
     // As Docker: a format that shows .Size has the sizes computed.
     let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
-    let mut list: Vec<_> = engine.containers(size)?;
-    list.sort_by_key(|c| std::cmp::Reverse(c.created));
-    let limit = if a.latest { Some(1) } else { a.last };
-    let all = a.all
-        || limit.is_some()
-        || a.filter
-            .iter()
-            .any(|f| f.starts_with("status=") || f.starts_with("exited="));
-    let mut list: Vec<_> = list
-        .into_iter()
-        .filter(|c| all || c.state == "running" || c.state == "paused")
-        .filter(|c| keep(c))
-        .collect();
-    if let Some(n) = limit {
-        list.truncate(n);
-    }
+    let list = engine.container_list(&berth_engine::ListOptions {
+        all: a.all,
+        limit: if a.latest { Some(1) } else { a.last },
+        size,
+        filters,
+    })?;
     let id_of = |c: &berth_engine::ContainerSummary| {
         if a.no_trunc {
             c.id.to_string()
@@ -831,17 +844,17 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<i32> {
             ("Command", cmd),
             (
                 "CreatedAt",
-                humantime::format_rfc3339_seconds(c.created).to_string(),
+                humantime::format_rfc3339_seconds(c.created_time()).to_string(),
             ),
-            ("RunningFor", ago(c.created)),
-            ("Ports", c.ports.clone()),
-            ("State", c.state.clone()),
+            ("RunningFor", ago(c.created_time())),
+            ("Ports", ports_column(c)),
+            ("State", c.state.to_string()),
             ("Status", c.status.clone()),
             ("Size", size),
-            ("Names", c.name.clone()),
+            ("Names", c.name().to_owned()),
             ("Labels", berth_engine::labels_text(&c.labels)),
-            ("Mounts", String::new()),
-            ("Networks", c.networks.clone()),
+            ("Mounts", mounts_column(c, !a.no_trunc)),
+            ("Networks", networks_column(c)),
         ]
     };
     match format {

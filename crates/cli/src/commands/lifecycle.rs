@@ -27,6 +27,11 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
         let name = &a.containers[0];
         let id = match engine.start_with(name, true) {
             Ok(id) => id,
+            // Running already: attach to it.
+            Err(EngineError::NotModified(_)) => match engine.container(name) {
+                Ok(c) => c.id,
+                Err(e) => return Ok(start_failure(e)),
+            },
             Err(e) => return Ok(start_failure(e)),
         };
         return attach_until_exit(engine, id.as_str(), a.interactive)
@@ -35,7 +40,7 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
     let mut code = 0;
     for c in &a.containers {
         match engine.start(c) {
-            Ok(_) => println!("{c}"),
+            Ok(_) | Err(EngineError::NotModified(_)) => println!("{c}"),
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 1;
@@ -83,7 +88,10 @@ pub fn stop(engine: &Engine, a: StopArgs) -> Result<i32> {
         if let Some(s) = &a.signal {
             engine.kill(c, s)?;
         }
-        engine.stop(c, a.time).map(drop)
+        match engine.stop(c, a.time) {
+            Ok(_) | Err(EngineError::NotModified(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     })
 }
 
@@ -257,11 +265,7 @@ pub(crate) fn not_a_tty() -> i32 {
 /// engine, 126 when the command cannot be executed, 127 when it is not found.
 pub fn start_failure(e: EngineError) -> i32 {
     eprintln!("Error: {}", crate::one_line(&e));
-    match e {
-        EngineError::CommandNotFound(_) => 127,
-        EngineError::CannotExecute(_) => 126,
-        _ => 125,
-    }
+    e.exit_code()
 }
 
 /// Connects to the container's monitor and relays until the container

@@ -297,7 +297,7 @@ fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {
     for n in &a.networks {
         match engine.network_rm(n) {
             Ok(_) => println!("{n}"),
-            Err(EngineError::NotFound(_)) if a.force => {}
+            Err(EngineError::NotFound { .. }) if a.force => {}
             Err(e) => {
                 eprintln!("Error: {}", crate::one_line(&e));
                 code = 1;

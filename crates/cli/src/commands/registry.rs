@@ -287,9 +287,12 @@ pub fn pull_for_run(
             }
             Ok(())
         }
-        Err(e) if !present && !announced.load(std::sync::atomic::Ordering::SeqCst) => Err(
-            EngineError::NotFound(format!("Unable to find image '{image}' locally: {e}")),
-        ),
+        Err(e) if !present && !announced.load(std::sync::atomic::Ordering::SeqCst) => {
+            Err(EngineError::not_found(
+                berth_engine::Object::Image,
+                format!("Unable to find image '{image}' locally: {e}"),
+            ))
+        }
         Err(e) => Err(e),
     }
 }

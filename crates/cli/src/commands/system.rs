@@ -389,11 +389,11 @@ fn df_verbose(u: &berth_engine::DiskUsage, format: &crate::format::ListFormat) -
             })).collect::<Vec<_>>(),
             "Containers": u.container_rows.iter().map(|c| json!({
                 "Id": c.summary.id.as_str(),
-                "Names": [format!("/{}", c.summary.name)],
+                "Names": c.summary.names,
                 "Image": c.summary.image,
                 "ImageID": c.summary.image_id,
                 "Command": c.summary.command,
-                "Created": unix(c.summary.created),
+                "Created": c.summary.created,
                 "State": c.summary.state,
                 "Status": c.summary.status,
                 "SizeRw": c.summary.size_rw.unwrap_or(0),
@@ -449,9 +449,9 @@ fn df_verbose(u: &berth_engine::DiskUsage, format: &crate::format::ListFormat) -
                 cmd,
                 c.local_volumes.to_string(),
                 human_size_prec(s.size_rw.unwrap_or(0), 3),
-                ago(s.created),
+                ago(s.created_time()),
                 s.status.clone(),
-                s.name.clone(),
+                s.name().to_owned(),
             ]
         })
         .collect();

@@ -489,10 +489,10 @@ pub fn port(engine: &Engine, a: PortArgs) -> Result<i32> {
             .filter(|b| format!("{}/{}", b.container_port, b.proto) == p)
             .collect();
         if found.is_empty() {
-            return Err(EngineError::NotFound(format!(
-                "No public port '{p}' published for {}",
-                a.container
-            )));
+            return Err(EngineError::not_found(
+                berth_engine::Object::Port,
+                format!("No public port '{p}' published for {}", a.container),
+            ));
         }
         for b in found {
             println!("{}", line(b));
