@@ -3,6 +3,7 @@
 //! metadata (one SQLite file), assembles root filesystems with `storage`,
 //! writes OCI bundles and drives an OCI runtime through its command line.
 
+mod attach;
 mod background;
 mod build_support;
 mod check;
@@ -10,19 +11,22 @@ pub mod containers;
 mod copy;
 pub mod daemon_config;
 pub mod error;
+mod exec;
 pub mod filters;
 mod images;
 mod lifecycle;
 mod networking;
 pub mod options;
 pub mod registry;
+pub mod runtime;
 pub mod spec;
 mod stats;
 pub mod system;
 mod volume_store;
 mod volumes;
 
-pub use background::{ExecOptions, Live, LogOptions};
+pub use attach::{AttachStream, OutputFrame, OutputStream};
+pub use background::{Live, LogOptions};
 pub use berth_network::{
     parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec,
 };
@@ -33,6 +37,7 @@ pub use containers::Event;
 pub use copy::CopyEnd;
 pub use daemon_config::DaemonConfig;
 pub use error::{EngineError, Result};
+pub use exec::{ExecIo, ExecOptions, ExecProcess, ExecProcessConfig, ExecRecord, ExecStartOptions};
 pub use filters::{Filters, NetworkSummary};
 pub use images::{
     DfContainer, DfImage, DfVolume, DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent,
