@@ -729,6 +729,17 @@ impl ExecProcess<'_> {
     }
 }
 
+impl std::fmt::Debug for ExecProcess<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecProcess")
+            .field("id", &self.record.id)
+            .field("container", &self.container.id)
+            .field("runtime_pid", &self.runtime_pid())
+            .field("pty_master", &self.master)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for ExecProcess<'_> {
     /// An exec not waited for is waited for here, so that its end is
     /// recorded all the same.

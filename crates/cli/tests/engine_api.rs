@@ -1,0 +1,331 @@
+//! The engine's typed API for an API server, used directly (not through the
+//! `berth` command): execs created, started with the caller's pipes or a pty,
+//! and inspected by ID from a second engine (as a server's `GET /exec/ID/json`
+//! in another process would); attach as a stream handle.
+
+mod common;
+
+use berth_engine::{
+    Engine, EngineError, EngineOptions, ExecIo, ExecOptions, ExecStartOptions, OutputStream,
+};
+use common::Berth;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+fn engine(b: &Berth) -> Engine {
+    Engine::open(&EngineOptions {
+        root: Some(b.root().to_path_buf()),
+        storage_driver: None,
+    })
+    .unwrap()
+}
+
+fn exec_opts(cmd: &[&str]) -> ExecOptions {
+    ExecOptions {
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        attach_stdout: true,
+        attach_stderr: true,
+        ..ExecOptions::default()
+    }
+}
+
+fn pipe() -> (std::fs::File, OwnedFd) {
+    let (r, w) = nix::unistd::pipe().unwrap();
+    (std::fs::File::from(r), w)
+}
+
+/// Runs `cmd` in container `name` with pipes, waits, and returns the exit
+/// code (or the start's error), the exec's ID and its stdout.
+fn run_exec(e: &Engine, name: &str, cmd: &[&str]) -> (Result<i32, EngineError>, String, String) {
+    let id = e.exec_create(name, &exec_opts(cmd)).unwrap();
+    let (mut out_r, out_w) = pipe();
+    let (mut err_r, err_w) = pipe();
+    let p = e
+        .exec_start(
+            &id,
+            ExecIo::Streams {
+                stdin: None,
+                stdout: Some(out_w),
+                stderr: Some(err_w),
+            },
+            &ExecStartOptions::default(),
+        )
+        .unwrap();
+    let code = p.wait();
+    let mut out = String::new();
+    out_r.read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    err_r.read_to_string(&mut err).unwrap();
+    (code, id, out)
+}
+
+#[test]
+fn exec_with_pipes_is_recorded_for_another_engine() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let id = e
+        .exec_create(
+            "c",
+            &ExecOptions {
+                interactive: true,
+                ..exec_opts(&[
+                    "sh",
+                    "-c",
+                    "echo out; echo err >&2; read x; echo got $x; exit 3",
+                ])
+            },
+        )
+        .unwrap();
+    // Created, not started: a second engine (another process's view) sees it.
+    let other = engine(&b);
+    let rec = other.exec_inspect(&id).unwrap();
+    assert!(!rec.running && rec.exit_code.is_none() && rec.open_stdin);
+    assert_eq!(rec.process_config.entrypoint, "sh");
+    assert_eq!(other.exec_ids("c").unwrap(), vec![id.clone()]);
+
+    let (in_r, in_w) = pipe();
+    let (mut out_r, out_w) = pipe();
+    let (mut err_r, err_w) = pipe();
+    let p = e
+        .exec_start(
+            &id,
+            ExecIo::Streams {
+                stdin: Some(OwnedFd::from(in_r)),
+                stdout: Some(out_w),
+                stderr: Some(err_w),
+            },
+            &ExecStartOptions::default(),
+        )
+        .unwrap();
+    // Running, with its pid once the runtime has written it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rec = loop {
+        let rec = other.exec_inspect(&id).unwrap();
+        assert!(rec.running, "{rec:?}");
+        if rec.pid > 0 || Instant::now() > deadline {
+            break rec;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(rec.pid > 0, "{rec:?}");
+    // An exec starts once.
+    let again = e.exec_start(&id, ExecIo::Pty, &ExecStartOptions::default());
+    assert!(matches!(again, Err(EngineError::Conflict(_))), "{again:?}");
+
+    let mut input = std::fs::File::from(in_w);
+    input.write_all(b"hello\n").unwrap();
+    drop(input);
+    assert_eq!(p.wait().unwrap(), 3);
+    let mut out = String::new();
+    out_r.read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    err_r.read_to_string(&mut err).unwrap();
+    assert_eq!((out.as_str(), err.as_str()), ("out\ngot hello\n", "err\n"));
+
+    // The exit code is there for another process as soon as wait returned.
+    let rec = other.exec_inspect(&id).unwrap();
+    assert!(!rec.running, "{rec:?}");
+    assert_eq!(rec.exit_code, Some(3));
+    assert!(rec.pid > 0);
+
+    // No such exec; nothing that is not an ID names a file.
+    for bad in ["0".repeat(64), "../../x".to_owned(), String::new()] {
+        let r = other.exec_inspect(&bad);
+        assert!(matches!(r, Err(EngineError::NotFound(_))), "{bad}: {r:?}");
+    }
+
+    // The execs are forgotten when the container stops.
+    b.ok(&["stop", "-t", "0", "c"]);
+    let r = engine(&b).exec_inspect(&id);
+    assert!(matches!(r, Err(EngineError::NotFound(_))), "{r:?}");
+    b.ok(&["rm", "c"]);
+}
+
+#[test]
+fn exec_exit_codes_are_recorded() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let other = engine(&b);
+    for (cmd, want) in [
+        (&["true"][..], 0),
+        (&["false"][..], 1),
+        (&["sh", "-c", "no-such-command"][..], 127),
+    ] {
+        let (code, id, _) = run_exec(&e, "c", cmd);
+        assert_eq!(code.unwrap(), want, "{cmd:?}");
+        assert_eq!(other.exec_inspect(&id).unwrap().exit_code, Some(want));
+    }
+    let (_, id, out) = run_exec(&e, "c", &["echo", "a", "b"]);
+    assert_eq!(out, "a b\n");
+    assert_eq!(other.exec_inspect(&id).unwrap().exit_code, Some(0));
+    // A program that cannot be run: Docker's 126, also in the record.
+    for cmd in [&["/etc/passwd"][..], &["no-such-program"][..]] {
+        let (code, id, _) = run_exec(&e, "c", cmd);
+        assert!(
+            matches!(code, Err(EngineError::CannotExecute(_))),
+            "{cmd:?}: {code:?}"
+        );
+        let rec = other.exec_inspect(&id).unwrap();
+        assert!(!rec.running);
+        assert_eq!(rec.exit_code, Some(126), "{cmd:?}");
+    }
+    // Not running: no exec is created.
+    b.ok(&["stop", "-t", "0", "c"]);
+    let r = e.exec_create("c", &exec_opts(&["true"]));
+    assert!(matches!(r, Err(EngineError::Conflict(_))), "{r:?}");
+    b.ok(&["rm", "c"]);
+}
+
+#[test]
+fn exec_with_a_pty_hands_back_its_master() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let id = e
+        .exec_create(
+            "c",
+            &ExecOptions {
+                tty: true,
+                ..exec_opts(&["sh", "-c", "stty size; tty"])
+            },
+        )
+        .unwrap();
+    let mut p = e
+        .exec_start(
+            &id,
+            ExecIo::Pty,
+            &ExecStartOptions {
+                detach: false,
+                console_size: Some((33, 101)),
+            },
+        )
+        .unwrap();
+    let master = p.take_pty_master().expect("a pty master");
+    let mut master = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    // Read until the process has ended and the slave is closed (EIO).
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&out).contains("/dev/pts/") {
+            break;
+        }
+    }
+    assert_eq!(p.wait().unwrap(), 0);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("33 101\r\n"), "{out:?}");
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    assert_eq!(engine(&b).exec_inspect(&id).unwrap().exit_code, Some(0));
+    b.ok(&["rm", "-f", "c"]);
+}
+
+#[test]
+fn attach_handle_reads_a_running_containers_output() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "a",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo out; echo err >&2; sleep 0.1; done",
+    ]);
+    let e = engine(&b);
+    let mut s = e.attach_stream("a").unwrap();
+    assert!(!s.tty());
+    let (mut out, mut err) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(out && err) && Instant::now() < deadline {
+        let f = s.read_frame().unwrap().expect("output before the exit");
+        match f.stream {
+            OutputStream::Stdout => out |= f.data == b"out\n",
+            OutputStream::Stderr => err |= f.data == b"err\n",
+        }
+    }
+    assert!(out && err);
+    // The container ends: the stream ends.
+    b.ok(&["kill", "a"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match s.read_frame().unwrap() {
+            None => break,
+            Some(_) => assert!(Instant::now() < deadline, "no end of stream"),
+        }
+    }
+    // Attaching to a stopped container is refused.
+    b.ok(&["wait", "a"]);
+    let r = e.attach_stream("a");
+    assert!(matches!(r, Err(EngineError::Conflict(_))), "{r:?}");
+    b.ok(&["rm", "a"]);
+}
+
+#[test]
+fn resize_sets_a_running_containers_terminal_size() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--network",
+        "none",
+        "--name",
+        "t",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do stty size; sleep 0.1; done",
+    ]);
+    let e = engine(&b);
+    e.resize("t", 41, 123).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !b.ok(&["logs", "t"]).contains("41 123") {
+        assert!(Instant::now() < deadline, "{}", b.ok(&["logs", "t"]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut s = e.attach_stream("t").unwrap();
+    assert!(s.tty());
+    let f = s.read_frame().unwrap().expect("output");
+    assert_eq!(f.stream, OutputStream::Stdout);
+    s.detach();
+    b.ok(&["rm", "-f", "t"]);
+}
