@@ -2,6 +2,7 @@
 //! `berth` command): execs created, started with the caller's pipes or a pty,
 //! and inspected by ID from a second engine (as a server's `GET /exec/ID/json`
 //! in another process would); attach as a stream handle.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
