@@ -147,11 +147,17 @@ fn exec_with_pipes_is_recorded_for_another_engine() {
         assert!(matches!(r, Err(EngineError::NotFound(_))), "{bad}: {r:?}");
     }
 
-    // The execs are forgotten when the container stops.
+    // Once the container stopped its execs are no longer its, but they can
+    // be inspected until it is removed (dockerd 20.10 the same).
     b.ok(&["stop", "-t", "0", "c"]);
-    let r = engine(&b).exec_inspect(&id);
+    let e2 = engine(&b);
+    assert_eq!(e2.exec_ids("c").unwrap(), Vec::<String>::new());
+    assert_eq!(e2.exec_inspect(&id).unwrap().exit_code, Some(3));
+    b.ok(&["start", "c"]);
+    assert_eq!(e2.exec_inspect(&id).unwrap().exit_code, Some(3));
+    b.ok(&["rm", "-f", "c"]);
+    let r = e2.exec_inspect(&id);
     assert!(matches!(r, Err(EngineError::NotFound(_))), "{r:?}");
-    b.ok(&["rm", "c"]);
 }
 
 #[test]

@@ -414,7 +414,7 @@ impl Engine {
         ] {
             let _ = std::fs::remove_file(dir.join(f));
         }
-        self.remove_execs(&c.id);
+        self.retire_execs(&c.id);
         // From here until the monitor has answered, `starting` names this
         // process: if it is killed, the next command that reads the
         // container releases the mount and the network (`reconcile`).
@@ -630,8 +630,8 @@ impl Engine {
             let _ = std::fs::write(dir.join("oom"), "1");
         }
         self.runtime(&c).delete_force(c.id.as_str());
-        // Its execs are forgotten, as Docker's daemon forgets them.
-        self.remove_execs(&c.id);
+        // Its execs are no longer its (Docker's ExecIDs).
+        self.retire_execs(&c.id);
         // Docker's order: die, then the network disconnects and the volume
         // unmounts (recorded as they are released).
         if failed.is_none() {

@@ -7,8 +7,9 @@
 //! 0700 directories: the environment is in it), replaced whole on each
 //! change; the exit code is written before `ExecProcess::wait` returns, so
 //! an API server can close the start stream after it and a client's
-//! `GET /exec/ID/json` sees it. The records go when the container stops
-//! (as Docker's daemon forgets a container's execs on its exit).
+//! `GET /exec/ID/json` sees it. When the container stops its execs are no
+//! longer listed as its (`execs/ended/`) but can still be inspected by ID
+//! until it is removed, as Docker's.
 
 use crate::containers::{Container, ContainerId, State};
 use crate::error::{Context, EngineError, Result};
@@ -48,6 +49,8 @@ pub struct ExecProcessConfig {
     pub entrypoint: String,
     pub arguments: Vec<String>,
     pub privileged: bool,
+    /// Absent when empty, as Docker's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
 }
 
@@ -175,9 +178,32 @@ impl Engine {
         self.bundle_dir(id).join("execs")
     }
 
-    /// Forgets container `id`'s execs (it stopped).
-    pub(crate) fn remove_execs(&self, id: &ContainerId) {
-        let _ = std::fs::remove_dir_all(self.execs_dir(id));
+    /// Container `id` stopped: its execs are no longer its (Docker's ExecIDs
+    /// is empty again) but stay inspectable by ID until the container is
+    /// removed (with its run directory), as Docker's: their records move to
+    /// `execs/ended/`.
+    pub(crate) fn retire_execs(&self, id: &ContainerId) {
+        let dir = self.execs_dir(id);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        let ended = dir.join("ended");
+        let mut made = false;
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(n) = name.to_str() else { continue };
+            let record = n.ends_with(".json") && !n.ends_with(".process.json");
+            if !record && !n.ends_with(".started") {
+                continue;
+            }
+            if !made {
+                if crate::create_private_dir_all(&ended).is_err() {
+                    return;
+                }
+                made = true;
+            }
+            let _ = std::fs::rename(e.path(), ended.join(n));
+        }
     }
 
     /// Docker's `POST /containers/ID/exec`: records an exec of `e` in
@@ -237,7 +263,8 @@ impl Engine {
         Ok(id)
     }
 
-    /// Finds exec `id`: its directory and record.
+    /// Finds exec `id`: the directory of its record (a container's
+    /// `execs`, or `execs/ended` once the container stopped) and the record.
     fn find_exec(&self, id: &str) -> Result<(PathBuf, ExecRecord)> {
         if !valid_exec_id(id) {
             return Err(no_such_exec(id));
@@ -245,10 +272,12 @@ impl Engine {
         let file = format!("{id}.json");
         let entries = std::fs::read_dir(self.run.join("containers")).into_iter();
         for e in entries.flatten().flatten() {
-            let dir = e.path().join("execs");
-            let path = dir.join(&file);
-            if path.exists() {
-                return Ok((dir, read_record(&path)?));
+            let execs = e.path().join("execs");
+            for dir in [execs.clone(), execs.join("ended")] {
+                let path = dir.join(&file);
+                if path.exists() {
+                    return Ok((dir, read_record(&path)?));
+                }
             }
         }
         Err(no_such_exec(id))
@@ -721,9 +750,14 @@ impl ExecProcess<'_> {
         }
         self.record.running = false;
         self.record.exit_code = code;
-        // The container may have stopped meanwhile, its records gone.
-        if self.dir.is_dir() {
+        // Where the record is now: the container may have stopped meanwhile
+        // (its records moved to `ended`) or been removed (nothing to write).
+        let file = format!("{}.json", self.record.id);
+        let ended = self.dir.join("ended");
+        if self.dir.join(&file).exists() {
             let _ = write_record(&self.dir, &self.record);
+        } else if ended.join(&file).exists() {
+            let _ = write_record(&ended, &self.record);
         }
         let _ = std::fs::remove_file(self.dir.join(format!("{}.pid", self.record.id)));
     }

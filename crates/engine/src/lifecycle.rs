@@ -339,7 +339,7 @@ impl Engine {
             (_, Err(e)) => Err(e),
         };
         self.network_stop(&c);
-        self.remove_execs(id);
+        self.retire_execs(id);
         if result.is_ok() {
             self.volume_events(&c, "unmount");
         }
