@@ -336,3 +336,51 @@ fn resize_sets_a_running_containers_terminal_size() {
     s.detach();
     b.ok(&["rm", "-f", "t"]);
 }
+
+#[test]
+fn an_exec_whose_starter_was_killed_runs_as_long_as_its_process() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let mut cli = b.cmd(&["exec", "c", "sleep", "1000"]).spawn().unwrap();
+    let e = engine(&b);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rec = loop {
+        let ids = e.exec_ids("c").unwrap();
+        if let Some(id) = ids.first() {
+            let rec = e.exec_inspect(id).unwrap();
+            if rec.pid > 0 {
+                break rec;
+            }
+        }
+        assert!(Instant::now() < deadline, "the exec never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(rec.running);
+    // The `berth exec` that waits for it is killed: the process runs on.
+    cli.kill().unwrap();
+    cli.wait().unwrap();
+    let rec = e.exec_inspect(&rec.id).unwrap();
+    assert!(rec.running, "{rec:?}");
+    // Its process ends: nobody recorded an exit code, but it no longer runs.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(rec.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while e.exec_inspect(&rec.id).unwrap().running {
+        assert!(Instant::now() < deadline, "still running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.ok(&["rm", "-f", "c"]);
+}

@@ -77,6 +77,10 @@ pub struct ExecRecord {
     /// Started detached: the runtime returned once it ran.
     #[serde(default)]
     pub detached: bool,
+    /// The process that started it and waits for it (its berth-lease
+    /// name): once it is gone, the exec runs only as long as its pid does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starter: Option<String>,
     /// The configuration it was created with.
     pub config: ExecOptions,
     /// The runtime-spec process made at creation (the user, directory and
@@ -134,6 +138,9 @@ pub struct ExecProcess<'e> {
 fn valid_exec_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
+
+/// The lease prefix of an exec's starter.
+const STARTER: &str = "exec";
 
 fn no_such_exec(id: &str) -> EngineError {
     EngineError::NotFound(format!("No such exec instance: {id}"))
@@ -247,6 +254,7 @@ impl Engine {
             },
             started: false,
             detached: false,
+            starter: None,
             config: e.clone(),
             process,
         };
@@ -291,7 +299,15 @@ impl Engine {
         if rec.running && rec.pid == 0 {
             rec.pid = read_pid_file(&dir, id).unwrap_or(0);
         }
-        if rec.running && rec.detached && rec.pid > 0 && !process_alive(rec.pid) {
+        // Nobody waits to record its end (a detached exec, or one whose
+        // starter was killed): it runs as long as its process does.
+        let unwatched = rec.detached
+            || rec
+                .starter
+                .as_deref()
+                .and_then(|s| berth_lease::owner_of(s, STARTER))
+                .is_some_and(|o| !o.is_alive());
+        if rec.running && unwatched && !(rec.pid > 0 && process_alive(rec.pid)) {
             rec.running = false;
         }
         Ok(rec)
@@ -409,6 +425,7 @@ impl Engine {
         rec.started = true;
         rec.running = true;
         rec.detached = detach;
+        rec.starter = berth_lease::Owner::current().ok().map(|o| o.name(STARTER));
         write_record(&dir, &rec)?;
         self.event(
             &format!("exec_start: {}", shown(&rec.config)),
