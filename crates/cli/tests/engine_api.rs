@@ -12,6 +12,7 @@ use berth_engine::{
 use common::Berth;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn engine(b: &Berth) -> Engine {
@@ -383,4 +384,72 @@ fn an_exec_whose_starter_was_killed_runs_as_long_as_its_process() {
         std::thread::sleep(Duration::from_millis(10));
     }
     b.ok(&["rm", "-f", "c"]);
+}
+
+/// The same API over runc's command line (runc is the other backend a
+/// container can have: `--runtime runc`).
+#[test]
+fn exec_through_runc() {
+    if !Path::new("/usr/sbin/runc").exists() && !Path::new("/usr/bin/runc").exists() {
+        eprintln!("no runc on this machine: skipped");
+        return;
+    }
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--runtime",
+        "runc",
+        "--name",
+        "r",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let (code, id, out) = run_exec(&e, "r", &["sh", "-c", "echo hi; exit 4"]);
+    assert_eq!((code.unwrap(), out.as_str()), (4, "hi\n"));
+    assert_eq!(engine(&b).exec_inspect(&id).unwrap().exit_code, Some(4));
+    let (code, id, _) = run_exec(&e, "r", &["no-such-program"]);
+    assert!(
+        matches!(code, Err(EngineError::CannotExecute(_))),
+        "{code:?}"
+    );
+    assert_eq!(engine(&b).exec_inspect(&id).unwrap().exit_code, Some(126));
+    let id = e
+        .exec_create(
+            "r",
+            &ExecOptions {
+                tty: true,
+                ..exec_opts(&["stty", "size"])
+            },
+        )
+        .unwrap();
+    let mut p = e
+        .exec_start(
+            &id,
+            ExecIo::Pty,
+            &ExecStartOptions {
+                detach: false,
+                console_size: Some((27, 91)),
+            },
+        )
+        .unwrap();
+    let mut master = std::fs::File::from(p.take_pty_master().expect("a pty master"));
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if out.ends_with(b"\n") {
+            break;
+        }
+    }
+    assert_eq!(p.wait().unwrap(), 0);
+    assert_eq!(String::from_utf8_lossy(&out), "27 91\r\n");
+    b.ok(&["rm", "-f", "r"]);
 }

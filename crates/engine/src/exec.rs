@@ -432,8 +432,10 @@ impl Engine {
             &c,
             &[("execID", id.to_owned())],
         );
+        let runtime = self.runtime(&c);
         let mut relay = None;
         let mut listener = None;
+        let mut own_pty = None;
         let stdio = match io {
             // Docker discards a detached exec's output: holding the caller's
             // stdout would keep `$(berth exec -d …)` waiting.
@@ -472,6 +474,30 @@ impl Engine {
                 stdout: Some(stdio_of(stdout)),
                 stderr: Some(stdio_of(stderr)),
             },
+            // A runtime that relays a pty of its own (runc without
+            // --detach): its stdio is a pty made here, of the asked size.
+            ExecIo::Pty if !detach && !runtime.console_socket_in_foreground() => {
+                let ws = size.map(|(rows, cols)| nix::pty::Winsize {
+                    ws_row: rows,
+                    ws_col: cols,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                });
+                let pty = nix::pty::openpty(ws.as_ref(), None)
+                    .map_err(|e| EngineError::Other(format!("open a pty: {e}")))?;
+                let slave = |fd: &OwnedFd| {
+                    fd.try_clone()
+                        .map(Stdio::from)
+                        .context(|| "open a pty".to_owned())
+                };
+                let stdio = ChildStdio {
+                    stdin: Some(slave(&pty.slave)?),
+                    stdout: Some(slave(&pty.slave)?),
+                    stderr: Some(Stdio::from(pty.slave)),
+                };
+                own_pty = Some(pty.master);
+                stdio
+            }
             ExecIo::Pty => {
                 listener = Some(ConsoleListener::bind(&socket)?);
                 ChildStdio {
@@ -488,7 +514,7 @@ impl Engine {
             console_socket: listener.as_ref().map(|_| socket.as_path()),
             pid_file: Some(&pid_file),
         };
-        let child = self.runtime(&c).exec(c.id.as_str(), &spawn, stdio);
+        let child = runtime.exec(c.id.as_str(), &spawn, stdio);
         let mut exec = ExecProcess {
             engine: self,
             container: c,
@@ -496,7 +522,7 @@ impl Engine {
             dir,
             child: None,
             relay,
-            master: None,
+            master: own_pty,
         };
         match child {
             Ok(ch) => exec.child = Some(ch),

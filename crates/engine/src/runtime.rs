@@ -130,6 +130,12 @@ pub trait Runtime {
         log: &Path,
         stdio: berth_runtime::Stdio,
     ) -> RuntimeResult<i32>;
+    /// Whether a foreground `exec --tty` sends the pty master to
+    /// `--console-socket` (berth-runtime); runc refuses a console socket
+    /// without `--detach` and relays a pty of its own to its stdio instead.
+    fn console_socket_in_foreground(&self) -> bool {
+        false
+    }
     /// `exec … ID`: the runtime process that runs (and, unless detached,
     /// waits for) the exec's process.
     fn exec(
@@ -208,6 +214,10 @@ pub(crate) fn exit_code(s: std::process::ExitStatus) -> i32 {
 }
 
 impl Runtime for ExecRuntime {
+    fn console_socket_in_foreground(&self) -> bool {
+        self.binary.file_name() == Some(std::ffi::OsStr::new("berth-runtime"))
+    }
+
     fn state(&self, id: &str) -> Option<RuntimeState> {
         let out = self
             .command()
@@ -366,6 +376,10 @@ impl InProcessRuntime {
 }
 
 impl Runtime for InProcessRuntime {
+    fn console_socket_in_foreground(&self) -> bool {
+        true
+    }
+
     fn state(&self, id: &str) -> Option<RuntimeState> {
         let v = self.library().ok()?.state(id).ok()?;
         serde_json::from_value(v).ok()
