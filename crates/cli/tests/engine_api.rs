@@ -453,3 +453,55 @@ fn exec_through_runc() {
     assert_eq!(String::from_utf8_lossy(&out), "27 91\r\n");
     b.ok(&["rm", "-f", "r"]);
 }
+
+#[test]
+fn exec_resize_sets_a_running_execs_terminal_size() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let id = e
+        .exec_create(
+            "c",
+            &ExecOptions {
+                tty: true,
+                interactive: true,
+                ..exec_opts(&["sh", "-c", "read x; stty size"])
+            },
+        )
+        .unwrap();
+    let mut p = e
+        .exec_start(&id, ExecIo::Pty, &ExecStartOptions::default())
+        .unwrap();
+    let mut master = std::fs::File::from(p.take_pty_master().expect("a pty master"));
+    let other = engine(&b);
+    // Right after the start, as Docker's client does: waited for until it runs.
+    other.exec_resize(&id, 50, 60).unwrap();
+    master.write_all(b"\n").unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&out).contains("50 60") {
+            break;
+        }
+    }
+    assert_eq!(p.wait().unwrap(), 0);
+    assert!(String::from_utf8_lossy(&out).contains("50 60"), "{out:?}");
+    // An exec that has ended cannot be resized (dockerd 20.10: 404 "no such exec").
+    let r = other.exec_resize(&id, 10, 10);
+    assert!(matches!(r, Err(EngineError::NotFound(_))), "{r:?}");
+    b.ok(&["rm", "-f", "c"]);
+}

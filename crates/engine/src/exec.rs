@@ -330,18 +330,30 @@ impl Engine {
         Ok(ids)
     }
 
-    /// Docker's `POST /exec/ID/resize`: the size of a running exec's terminal.
+    /// Docker's `POST /exec/ID/resize`: the size of a running exec's
+    /// terminal. As Docker's, an exec not yet running is waited for (a
+    /// client resizes right after the start), up to 10 s; one that has
+    /// ended is "no such exec".
     pub fn exec_resize(&self, id: &str, rows: u16, cols: u16) -> Result<()> {
-        let rec = self.exec_inspect(id)?;
-        if !rec.running || rec.pid == 0 {
-            return Err(EngineError::Conflict(format!(
-                "Exec {id} is not running, so it can not be resized."
-            )));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let rec = self.exec_inspect(id)?;
+            if rec.started && !rec.running {
+                return Err(EngineError::NotFound("no such exec".into()));
+            }
+            if rec.running && rec.pid > 0 {
+                if !rec.process_config.tty {
+                    return Ok(());
+                }
+                return resize_process_terminal(rec.pid, rows, cols);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(EngineError::Other(
+                    "timeout waiting for exec session ready".into(),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        if !rec.process_config.tty {
-            return Ok(());
-        }
-        resize_process_terminal(rec.pid, rows, cols)
     }
 
     /// Docker's `POST /exec/ID/start`: runs exec `id` with the stdio `io`
