@@ -231,6 +231,19 @@ fn exec_with_a_pty_hands_back_its_master() {
             },
         )
         .unwrap();
+    // A start refused before the runtime ran leaves the exec startable.
+    let wrong = e.exec_start(
+        &id,
+        ExecIo::Streams {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        },
+        &ExecStartOptions::default(),
+    );
+    assert!(matches!(wrong, Err(EngineError::Invalid(_))), "{wrong:?}");
+    let rec = engine(&b).exec_inspect(&id).unwrap();
+    assert!(!rec.running && !rec.started, "{rec:?}");
     let mut p = e
         .exec_start(
             &id,

@@ -385,6 +385,13 @@ impl Engine {
             }
             Err(e) => return Err(e).context(|| format!("create {}", claim.display())),
         }
+        // Until the runtime is spawned, a failure leaves the exec as it was
+        // (not started: a start may be tried again).
+        let mut unclaim = Unclaim {
+            claim,
+            dir: dir.clone(),
+            before: Some(rec.clone()),
+        };
         let c = self.container(&rec.container_id)?;
         if c.state != State::Running {
             return Err(EngineError::Conflict(format!(
@@ -526,6 +533,7 @@ impl Engine {
             console_socket: listener.as_ref().map(|_| socket.as_path()),
             pid_file: Some(&pid_file),
         };
+        unclaim.before = None;
         let child = runtime.exec(c.id.as_str(), &spawn, stdio);
         let mut exec = ExecProcess {
             engine: self,
@@ -630,6 +638,27 @@ impl Engine {
             p.set_capabilities(Some(caps));
         }
         Ok(p)
+    }
+}
+
+/// Undoes an exec's start claim and record unless disarmed (`before`
+/// taken): a start that failed before the runtime ran.
+struct Unclaim {
+    claim: PathBuf,
+    dir: PathBuf,
+    before: Option<ExecRecord>,
+}
+
+impl Drop for Unclaim {
+    fn drop(&mut self) {
+        if let Some(rec) = self.before.take() {
+            let _ = write_record(&self.dir, &rec);
+            let _ = std::fs::remove_file(&self.claim);
+            let id = &rec.id;
+            for f in [format!("{id}.process.json"), format!("{id}.sock")] {
+                let _ = std::fs::remove_file(self.dir.join(f));
+            }
+        }
     }
 }
 
