@@ -8,10 +8,10 @@
 //! run of a container, is the monitor's exit command (`berth container
 //! cleanup ID`).
 
-use crate::binaries::runtime_binary;
 use crate::containers::{Container, ContainerId, Intent, State};
 use crate::error::{ConflictKind, Context, EngineError, Object, Result};
 use crate::lifecycle::CreateOptions;
+use crate::runtime::RuntimeStatus;
 use crate::Engine;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -198,19 +198,6 @@ impl Engine {
         }
     }
 
-    /// The OCI runtime the container was created with (`--runtime`), with
-    /// the root all of berth's containers share.
-    fn runtime_cmd(&self, c: &Container) -> Command {
-        let bin =
-            crate::binaries::container_runtime(&c.config.host).unwrap_or_else(|_| runtime_binary());
-        let mut c = Command::new(bin);
-        // A runtime passes what it inherits on to the processes it starts
-        // (runc, crun): give it default dispositions and an empty mask.
-        berth_runtime::clean_signals_on_spawn(&mut c);
-        c.arg("--root").arg(self.run.join("runtime"));
-        c
-    }
-
     /// Writes `RUN/containers/ID/starting`, naming this process as the one
     /// bringing the container up (mount, network, bundle, then a monitor or,
     /// on the foreground fast path, the container itself): while it lives no
@@ -265,24 +252,10 @@ impl Engine {
         })
     }
 
-    /// The runtime's status of the container: running, paused, created,
-    /// stopped, or None when the runtime has no such container.
-    pub(crate) fn runtime_status(&self, c: &Container) -> Option<(String, i32)> {
-        let id = &c.id;
-        let out = self
-            .runtime_cmd(c)
-            .args(["state", id.as_str()])
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        Some((
-            v["status"].as_str()?.to_owned(),
-            v["pid"].as_i64().unwrap_or(0) as i32,
-        ))
+    /// The runtime's state of the container, or None when the runtime has
+    /// no such container.
+    pub(crate) fn runtime_status(&self, c: &Container) -> Option<crate::runtime::RuntimeState> {
+        self.runtime(c).state(c.id.as_str())
     }
 
     /// Brings a record in line with reality, cheaply (no I/O for a record
@@ -326,10 +299,8 @@ impl Engine {
             return true;
         }
         // Give a monitor that is just finishing its exit command a moment.
-        if let Some((status, _)) = self.runtime_status(c) {
-            if status == "running" || status == "paused" || status == "created" {
-                return true;
-            }
+        if self.runtime_status(c).is_some_and(|st| st.status.is_live()) {
+            return true;
         }
         let _ = self.cleanup(c.id.as_str());
         match self.containers.resolve(c.id.as_str()) {
@@ -363,12 +334,7 @@ impl Engine {
             // Its monitor (if any) records the exit and is gone before the
             // record goes, as after `rm -f`.
             self.wait_monitor_gone(&c.id, Duration::from_secs(10));
-            let _ = self
-                .runtime_cmd(c)
-                .args(["delete", "--force", c.id.as_str()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            self.runtime(c).delete_force(c.id.as_str());
         }
         self.network_stop(c);
         self.remove_container(&c.id)
@@ -392,9 +358,9 @@ impl Engine {
             ..Live::default()
         };
         if c.state == State::Running {
-            if let Some((status, pid)) = self.runtime_status(c) {
-                l.pid = pid;
-                l.paused = status == "paused";
+            if let Some(st) = self.runtime_status(c) {
+                l.pid = st.pid;
+                l.paused = st.status == RuntimeStatus::Paused;
             }
         }
         l
@@ -455,12 +421,7 @@ impl Engine {
         let dir = self.bundle_dir(&c.id);
         // Leftovers of an earlier run (the runtime's state of a container
         // whose monitor died, old exit files).
-        let _ = self
-            .runtime_cmd(&c)
-            .args(["delete", "--force", c.id.as_str()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        self.runtime(&c).delete_force(c.id.as_str());
         for f in [
             "exit",
             "stop",
@@ -473,6 +434,7 @@ impl Engine {
         ] {
             let _ = std::fs::remove_file(dir.join(f));
         }
+        self.retire_execs(&c.id);
         // From here until the monitor has answered, `starting` names this
         // process: if it is killed, the next command that reads the
         // container releases the mount and the network (`reconcile`).
@@ -539,15 +501,9 @@ impl Engine {
                     Some((_, rest)) => rest.to_vec(),
                     None => Vec::new(),
                 };
-                let probe = ExecOptions {
+                let probe = crate::ExecOptions {
                     cmd: check,
-                    env: Vec::new(),
-                    workdir: None,
-                    user: None,
-                    tty: false,
-                    interactive: false,
-                    detach: false,
-                    privileged: false,
+                    ..crate::ExecOptions::default()
                 };
                 let file = bundle.join("health-process.json");
                 let written = self.exec_process(&c, &probe).and_then(|p| {
@@ -695,12 +651,9 @@ impl Engine {
         if self.oom_killed(&c) {
             let _ = std::fs::write(dir.join("oom"), "1");
         }
-        let _ = self
-            .runtime_cmd(&c)
-            .args(["delete", "--force", c.id.as_str()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        self.runtime(&c).delete_force(c.id.as_str());
+        // Its execs are no longer its (Docker's ExecIDs).
+        self.retire_execs(&c.id);
         // Docker's order: die, then the network disconnects and the volume
         // unmounts (recorded as they are released).
         if failed.is_none() {
@@ -791,24 +744,7 @@ impl Engine {
     }
 
     pub(crate) fn runtime_kill(&self, c: &Container, signal: &str, all: bool) -> Result<()> {
-        let id = &c.id;
-        let mut cmd = self.runtime_cmd(c);
-        cmd.arg("kill");
-        if all {
-            cmd.arg("--all");
-        }
-        let out = cmd
-            .args([id.as_str(), signal])
-            .stdout(Stdio::null())
-            .output()
-            .context(|| "run the runtime".to_owned())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(EngineError::Other(
-                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            ))
-        }
+        Ok(self.runtime(c).kill(c.id.as_str(), signal, all)?)
     }
 
     /// `berth stop [-t N]`: the stop signal, then SIGKILL after the timeout.
@@ -828,10 +764,7 @@ impl Engine {
             .unwrap_or_else(|| "SIGTERM".into());
         let secs = timeout.or(c.config.stop_timeout).unwrap_or(10);
         if self.live(&c).paused {
-            let _ = self
-                .runtime_cmd(&c)
-                .args(["resume", c.id.as_str()])
-                .status();
+            let _ = self.runtime(&c).resume(c.id.as_str());
         }
         if self.runtime_kill(&c, &signal, false).is_ok() {
             self.event("kill", &c, &[("signal", signal_number(&signal))]);
@@ -1042,7 +975,6 @@ impl Engine {
         }
     }
 
-    /// The attach socket of a running container.
     /// Docker's `attach` event, for `berth attach` to a running container.
     pub fn attach_event(&self, name: &str) {
         if let Ok(c) = self.container(name) {
@@ -1050,18 +982,6 @@ impl Engine {
                 self.event("attach", &c, &[]);
             }
         }
-    }
-
-    pub fn attach_socket(&self, name: &str) -> Result<(Container, PathBuf)> {
-        let c = self.container(name)?;
-        if c.state != State::Running {
-            return Err(EngineError::conflict(
-                ConflictKind::NotRunning,
-                "You cannot attach to a stopped container, start it first",
-            ));
-        }
-        let p = self.bundle_dir(&c.id).join("attach.sock");
-        Ok((c, p))
     }
 
     pub fn pause(&self, name: &str, pause: bool) -> Result<ContainerId> {
@@ -1072,19 +992,21 @@ impl Engine {
                 format!("Container {} is not running", c.id),
             ));
         }
-        let out = self
-            .runtime_cmd(&c)
-            .args([if pause { "pause" } else { "resume" }, c.id.as_str()])
-            .output()
-            .context(|| "run the runtime".to_owned())?;
-        if !out.status.success() {
-            return Err(EngineError::conflict(
-                ConflictKind::Other,
-                String::from_utf8_lossy(&out.stderr)
-                    .trim()
-                    .trim_start_matches("berth-runtime: ")
-                    .to_owned(),
-            ));
+        let rt = self.runtime(&c);
+        let done = if pause {
+            rt.pause(c.id.as_str())
+        } else {
+            rt.resume(c.id.as_str())
+        };
+        match done {
+            Ok(()) => {}
+            Err(e @ crate::runtime::RuntimeError::Failed(_)) => {
+                return Err(EngineError::conflict(
+                    crate::error::ConflictKind::Other,
+                    e.to_string(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
         }
         self.event(if pause { "pause" } else { "unpause" }, &c, &[]);
         Ok(c.id)
@@ -1099,13 +1021,7 @@ impl Engine {
                 format!("Container {} is not running", c.id),
             ));
         }
-        let out = self
-            .runtime_cmd(&c)
-            .args(["ps", c.id.as_str()])
-            .args(ps_args)
-            .output()
-            .context(|| "run the runtime".to_owned())?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(self.runtime(&c).ps(c.id.as_str(), ps_args)?)
     }
 
     pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
@@ -1125,184 +1041,6 @@ impl Engine {
         self.event("rename", &renamed, &[("oldName", format!("/{}", c.name))]);
         self.network_renamed();
         Ok(())
-    }
-
-    /// `berth exec`: runs a process in a running container through the
-    /// runtime (which joins its namespaces and cgroup).
-    pub fn exec(&self, name: &str, e: &ExecOptions) -> Result<i32> {
-        let c = self.container(name)?;
-        if c.state != State::Running {
-            return Err(EngineError::conflict(
-                ConflictKind::NotRunning,
-                format!("Container {} is not running", c.id),
-            ));
-        }
-        let mut cmd = self.runtime_cmd(&c);
-        let log = self
-            .bundle_dir(&c.id)
-            .join(format!("exec-{}.log", std::process::id()));
-        cmd.arg("--log")
-            .arg(&log)
-            .arg("--log-format")
-            .arg("json")
-            .arg("exec");
-        if e.detach {
-            // Docker discards a detached exec's output: holding the
-            // caller's stdout would keep `$(berth exec -d …)` waiting.
-            cmd.arg("--detach")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        }
-        // The whole process is given (as Docker gives runc): its environment
-        // is Docker's for this exec (TERM only with its own -t, HOME of its
-        // user), not the container's process's with variables added.
-        let process = self.exec_process(&c, e)?;
-        // Docker's exec events: "exec_create: CMD ARGS…", then exec_start and
-        // (unless detached) exec_die with the exit code, all with the exec's ID.
-        let exec_id = ContainerId::random()?.to_string();
-        let shown = match e.cmd.split_first() {
-            Some((first, rest)) => format!("{first} {}", rest.join(" ")),
-            None => String::new(),
-        };
-        let exec_attr = [("execID", exec_id.clone())];
-        self.event(&format!("exec_create: {shown}"), &c, &exec_attr);
-        self.event(&format!("exec_start: {shown}"), &c, &exec_attr);
-        let process_file = self
-            .bundle_dir(&c.id)
-            .join(format!("exec-{}.json", std::process::id()));
-        let json = serde_json::to_vec(&process).map_err(|e| EngineError::Other(e.to_string()))?;
-        // The environment is in it: 0600.
-        crate::write_private(&process_file, &json)?;
-        cmd.arg("--process").arg(&process_file);
-        cmd.arg(c.id.as_str());
-        // The process never gets a terminal berth was given: with -t the
-        // runtime relays its own pty; otherwise berth relays through pipes
-        // where its stdio is a terminal (see berth_runtime::stdio).
-        let mut stdio = if e.detach {
-            berth_runtime::Stdio::inherit()
-        } else if e.tty {
-            if !e.interactive {
-                cmd.stdin(Stdio::null());
-            }
-            berth_runtime::Stdio::inherit()
-        } else {
-            berth_runtime::Stdio::caller(e.interactive)
-                .map_err(|err| EngineError::Other(err.to_string()))?
-        };
-        crate::lifecycle::set_stdio(&mut cmd, &mut stdio);
-        let status = cmd
-            .spawn()
-            .and_then(|child| crate::lifecycle::wait_forwarding_signals(child, &mut stdio))
-            .context(|| "run the runtime".to_owned())?;
-        let failure = crate::lifecycle::runtime_log_error(&log);
-        let _ = std::fs::remove_file(&log);
-        let _ = std::fs::remove_file(&process_file);
-        if let Some(msg) = failure {
-            // Looked at only after a failure: a paused container is rare, and asking the
-            // runtime first would cost every exec a process.
-            if self.live(&c).paused {
-                return Err(EngineError::conflict(
-                    ConflictKind::Paused,
-                    format!("Container {name} is paused, unpause the container before exec"),
-                ));
-            }
-            // Docker's exec fails with 126 whatever stopped the process from starting
-            // (a missing program or working directory too; `run` says 127 for the first).
-            // (An exec that could not start has no exec_die in Docker.)
-            return Err(EngineError::CannotExecute(
-                crate::lifecycle::runtime_failure(msg).to_string(),
-            ));
-        }
-        let code = status
-            .code()
-            .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
-        if !e.detach {
-            self.event(
-                "exec_die",
-                &c,
-                &[("execID", exec_id), ("exitCode", code.to_string())],
-            );
-        }
-        Ok(code)
-    }
-
-    /// The runtime-spec process of an exec: the container's process (its
-    /// capabilities, rlimits, security settings) with the exec's command,
-    /// terminal, directory, user and Docker's environment for it.
-    fn exec_process(&self, c: &Container, e: &ExecOptions) -> Result<oci_spec::runtime::Process> {
-        let config = self.bundle_dir(&c.id).join("config.json");
-        let spec: oci_spec::runtime::Spec = std::fs::read(&config)
-            .context(|| format!("read {}", config.display()))
-            .and_then(|b| {
-                serde_json::from_slice(&b)
-                    .map_err(|err| EngineError::Other(format!("{}: {err}", config.display())))
-            })?;
-        let mut p = spec.process().clone().unwrap_or_default();
-        p.set_args(Some(e.cmd.clone()));
-        p.set_terminal(Some(e.tty));
-        // Docker's client sizes the exec's terminal from its own before
-        // the command runs (`stty size` in `exec -it` works at once).
-        let size = e
-            .tty
-            .then(|| {
-                berth_runtime::terminal_size(&std::io::stdin())
-                    .or_else(|| berth_runtime::terminal_size(&std::io::stdout()))
-            })
-            .flatten();
-        if let Some((rows, cols)) = size {
-            if let Ok(b) = oci_spec::runtime::BoxBuilder::default()
-                .height(u64::from(rows))
-                .width(u64::from(cols))
-                .build()
-            {
-                p.set_console_size(Some(b));
-            }
-        }
-        if let Some(w) = &e.workdir {
-            p.set_cwd(PathBuf::from(w));
-        }
-        let rootfs = self.layers.mount_container(c.id.as_str())?;
-        let mut user = p.user().clone();
-        if let Some(u) = &e.user {
-            let (uid, gid, memberships) = crate::spec::resolve_user(&rootfs, u)?;
-            user.set_uid(uid);
-            user.set_gid(gid);
-            // The user's own groups (of /etc/group too), not the container's
-            // process's; --group-add's as well, as Docker's exec.
-            user.set_additional_gids(Some(crate::spec::supplementary_gids(
-                &rootfs,
-                gid,
-                memberships,
-                &c.config.host.group_add,
-            )?));
-        }
-        p.set_env(Some(crate::spec::process_env(
-            &c.config.env,
-            &c.config.hostname,
-            e.tty,
-            &e.env,
-            &crate::spec::passwd_home(&rootfs, user.uid()),
-        )));
-        p.set_user(user);
-        if e.privileged {
-            // Docker gives a privileged exec every capability: bounding,
-            // permitted and effective (not inheritable, 20.10.14 on,
-            // CVE-2022-24769). Every one the host has, that is: a bounding
-            // set can only shrink, and the runtime can grant no capability
-            // its own bounding set lacks (capset fails with EPERM), so the
-            // list is the host's, as for `run --privileged`.
-            let all: oci_spec::runtime::Capabilities = crate::options::host_caps()
-                .iter()
-                .filter_map(|n| n.parse().ok())
-                .collect();
-            let mut caps = p.capabilities().clone().unwrap_or_default();
-            caps.set_bounding(Some(all.clone()));
-            caps.set_effective(Some(all.clone()));
-            caps.set_permitted(Some(all));
-            p.set_capabilities(Some(caps));
-        }
-        Ok(p)
     }
 
     /// `berth container prune`: removes every stopped container.
@@ -1407,19 +1145,6 @@ impl Engine {
             .map_err(|(_, e)| EngineError::Other(format!("lock {}: {e}", path.display())))?;
         Ok(RemovalClaim { file, path })
     }
-}
-
-/// `berth exec`'s options.
-#[derive(Debug, Clone, Default)]
-pub struct ExecOptions {
-    pub cmd: Vec<String>,
-    pub env: Vec<String>,
-    pub workdir: Option<String>,
-    pub user: Option<String>,
-    pub tty: bool,
-    pub interactive: bool,
-    pub detach: bool,
-    pub privileged: bool,
 }
 
 /// A signal as Docker's kill event names it: its number ("15").

@@ -186,8 +186,11 @@ impl Engine {
             if c.state != State::Running || self.monitor_alive(&c.id) {
                 continue;
             }
-            if let Some((status, _)) = self.runtime_status(c) {
-                if status == "running" || status == "paused" {
+            if let Some(st) = self.runtime_status(c) {
+                if matches!(
+                    st.status,
+                    crate::runtime::RuntimeStatus::Running | crate::runtime::RuntimeStatus::Paused
+                ) {
                     // Its processes run on without a monitor: stop them too.
                     let p = r.add(
                         ProblemKind::MonitorGone,

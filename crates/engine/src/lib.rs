@@ -3,6 +3,7 @@
 //! metadata (one SQLite file), assembles root filesystems with `storage`,
 //! writes OCI bundles and drives an OCI runtime through its command line.
 
+mod attach;
 mod background;
 mod binaries;
 mod build_support;
@@ -12,6 +13,7 @@ mod copy;
 pub mod daemon_config;
 pub mod error;
 pub mod events;
+mod exec;
 pub mod filters;
 mod images;
 mod lifecycle;
@@ -19,6 +21,7 @@ pub mod model;
 mod networking;
 pub mod options;
 pub mod registry;
+pub mod runtime;
 pub mod spec;
 mod stats;
 mod summary;
@@ -27,7 +30,8 @@ mod volume_store;
 mod volumes;
 pub mod waiting;
 
-pub use background::{ExecOptions, Live, LogOptions};
+pub use attach::{AttachStream, OutputFrame, OutputStream};
+pub use background::{Live, LogOptions};
 pub use berth_network::{
     parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec,
 };
@@ -38,6 +42,7 @@ pub use containers::Event;
 pub use copy::CopyEnd;
 pub use daemon_config::DaemonConfig;
 pub use error::{ConflictKind, EngineError, Object, Result};
+pub use exec::{ExecIo, ExecOptions, ExecProcess, ExecProcessConfig, ExecRecord, ExecStartOptions};
 pub use filters::{Filters, NetworkSummary};
 pub use images::{
     DfContainer, DfImage, DfVolume, DiskUsage, HistoryRow, ImageSummary, LoadResult, RmiEvent,

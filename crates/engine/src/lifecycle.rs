@@ -3,6 +3,7 @@
 
 use crate::containers::{random_name, Container, ContainerConfig, ContainerId, Intent, State};
 use crate::error::{ConflictKind, Context, EngineError, Object, Result};
+use crate::runtime::RuntimeError;
 use crate::spec::{self, ImageDefaults, RunOptions};
 use crate::Engine;
 use berth_digest::Digest;
@@ -10,7 +11,6 @@ use berth_image::db::chain_ids;
 use berth_image::{Image, NewImage, NewLayer, Reference};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::SystemTime;
 
 #[derive(Debug, Clone, Default)]
@@ -56,16 +56,6 @@ pub(crate) fn check_name(n: &str) -> Result<()> {
             "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )))
     }
-}
-
-/// The error line the runtime logged with `--log-format json`, if any.
-pub(crate) fn runtime_log_error(log: &Path) -> Option<String> {
-    std::fs::read_to_string(log).ok().and_then(|t| {
-        t.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|v| v["level"] == "error")
-            .and_then(|v| v["msg"].as_str().map(str::to_owned))
-    })
 }
 
 /// A runtime failure as Docker reports it: 127 when the program does not
@@ -299,6 +289,7 @@ impl Engine {
             (_, Err(e)) => Err(e),
         };
         self.network_stop(&c);
+        self.retire_execs(id);
         if result.is_ok() {
             self.volume_events(&c, "unmount");
         }
@@ -359,9 +350,10 @@ impl Engine {
         dir: &Path,
         output: Option<std::fs::File>,
     ) -> Result<i32> {
-        let runtime = crate::binaries::container_runtime(&c.config.host)?;
+        // In this process on the fast path (the output given to a build's RUN
+        // step goes through the program).
+        let runtime = self.foreground_runtime(c, output.is_none())?;
         let log = dir.join("runtime.log");
-        let _ = std::fs::remove_file(&log);
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
@@ -379,17 +371,13 @@ impl Engine {
                 );
             }
         }
-        if output.is_none() && runs_in_process(c, &runtime) {
-            let res = run_runtime_in_process(&self.run.join("runtime"), dir, c);
-            return self.record_exit(c, res);
-        }
         // The container never gets a terminal berth was given (see
         // berth_runtime::stdio): berth relays through pipes then.
         let stdio = match output {
             Some(out) => berth_runtime::Stdio::output(out.into()),
             None => container_stdio(c),
         };
-        let mut stdio = match stdio {
+        let stdio = match stdio {
             Ok(s) => s,
             Err(e) => {
                 let err = EngineError::Other(e.to_string());
@@ -398,41 +386,15 @@ impl Engine {
                 return Err(err);
             }
         };
-        let mut cmd = Command::new(&runtime);
-        set_stdio(&mut cmd, &mut stdio);
-        berth_runtime::clean_signals_on_spawn(&mut cmd);
-        let status = cmd
-            .arg("--root")
-            .arg(self.run.join("runtime"))
-            .arg("--log")
-            .arg(&log)
-            .arg("--log-format")
-            .arg("json")
-            .arg("run")
-            .arg("--bundle")
-            .arg(dir)
-            .arg(c.id.as_str())
-            .spawn()
-            .and_then(|child| wait_forwarding_signals(child, &mut stdio));
-        let code = match status {
-            Ok(s) => s
-                .code()
-                .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)),
-            Err(e) => {
-                let err = EngineError::Other(format!(
-                    "cannot run the OCI runtime {}: {e}",
-                    runtime.display()
-                ));
+        let res = match runtime.run(c.id.as_str(), dir, &log, stdio) {
+            Ok(code) => Ok(code),
+            Err(RuntimeError::Failed(msg)) => Err(msg),
+            Err(e @ RuntimeError::Spawn { .. }) => {
+                let err = EngineError::from(e);
                 self.containers
                     .set_start_failed(&c.id, c, 125, &err.to_string())?;
                 return Err(err);
             }
-        };
-        // The runtime logs its own failures; without one, the code is the
-        // container's.
-        let res = match runtime_log_error(&log) {
-            Some(msg) => Err(msg),
-            None => Ok(code),
         };
         self.record_exit(c, res)
     }
@@ -834,58 +796,6 @@ pub const PROXIED_SIGNALS: [nix::sys::signal::Signal; 6] = [
 /// build stops after a RUN step whose container ignored it.
 pub(crate) static FORWARDED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-/// Whether a foreground container can be run by berth-runtime's code inside
-/// this process instead of by the `berth-runtime` program: crun's one-process
-/// fast path, which saves an exec, a dynamic-linker start and a JSON round
-/// trip (about 1.5 ms of a 13 ms `run --rm` on a 2-vCPU VM).
-///
-/// Only for berth's own runtime, and only when the container has a pid
-/// namespace of its own: with a shared one the runtime first re-executes
-/// itself from a sealed copy (see berth_runtime::sealed), which must be the
-/// runtime program, not berth. And only while berth has a single thread: the
-/// container's init is forked from this process.
-fn runs_in_process(c: &Container, runtime: &Path) -> bool {
-    let ours = c.config.host.runtime.is_none()
-        && runtime.file_name() == Some(std::ffi::OsStr::new("berth-runtime"));
-    let own_pid_ns = c.config.host.pid.is_empty();
-    ours && own_pid_ns && single_threaded()
-}
-
-/// Whether this process has one thread (`Threads:` of /proc/self/status).
-fn single_threaded() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .is_some_and(|n| n.trim() == "1")
-    })
-}
-
-/// `berth-runtime run --bundle DIR ID` inside this process: the container's
-/// exit code, or the runtime's failure as its one-line message. The signal
-/// mask the runtime sets up to forward signals to the container is undone.
-fn run_runtime_in_process(
-    state_root: &Path,
-    bundle: &Path,
-    c: &Container,
-) -> std::result::Result<i32, String> {
-    let mask = nix::sys::signal::SigSet::thread_get_mask().map_err(|e| e.to_string())?;
-    let res = container_stdio(c)
-        .and_then(|stdio| Ok((stdio, berth_runtime::Runtime::new(state_root)?)))
-        .and_then(|(stdio, rt)| {
-            let opts = berth_runtime::CreateOptions {
-                bundle: bundle.to_path_buf(),
-                pid_file: None,
-                console_socket: None,
-                no_pivot: false,
-                preserve_fds: 0,
-            };
-            rt.run_with_stdio(c.id.as_str(), &opts, false, stdio)
-        })
-        .map_err(|e| e.to_string());
-    let _ = mask.thread_set_mask();
-    res
-}
-
 /// What a foreground container's stdio is: with `-t` berth's own (the
 /// runtime relays the container's pty itself, input only with `-i`);
 /// otherwise stdin only with `-i`, and pipes relayed by berth where berth's
@@ -895,20 +805,6 @@ fn container_stdio(c: &Container) -> berth_runtime::Result<berth_runtime::Stdio>
         return Ok(berth_runtime::Stdio::terminal(c.config.interactive));
     }
     berth_runtime::Stdio::caller(c.config.interactive)
-}
-
-/// Gives `cmd` the container's descriptors of `stdio` (the rest inherited).
-pub(crate) fn set_stdio(cmd: &mut Command, stdio: &mut berth_runtime::Stdio) {
-    let [i, o, e] = stdio.take_child();
-    if let Some(fd) = i {
-        cmd.stdin(fd);
-    }
-    if let Some(fd) = o {
-        cmd.stdout(fd);
-    }
-    if let Some(fd) = e {
-        cmd.stderr(fd);
-    }
 }
 
 /// Waits for the runtime, passing on the signals `berth` receives (as

@@ -2,9 +2,9 @@
 //! from its cgroup, and new limits applied through the runtime.
 
 use crate::containers::State;
-use crate::error::{ConflictKind, Context, EngineError, Result};
+use crate::error::{ConflictKind, EngineError, Result};
+
 use crate::Engine;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// One sample of `docker stats`' columns.
@@ -145,34 +145,12 @@ impl Engine {
                 format!("Cannot update container {}: container is not running", c.id),
             ));
         }
-        let mut cmd = std::process::Command::new(
-            crate::binaries::container_runtime(&c.config.host)
-                .unwrap_or_else(|_| crate::binaries::runtime_binary()),
-        );
-        berth_runtime::clean_signals_on_spawn(&mut cmd);
-        let out = cmd
-            .arg("--root")
-            .arg(self.run_dir().join("runtime"))
-            .args(["update", "--resources", "-", c.id.as_str()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut ch| {
-                use std::io::Write;
-                if let Some(mut i) = ch.stdin.take() {
-                    i.write_all(resources.to_string().as_bytes())?;
-                }
-                ch.wait_with_output()
-            })
-            .context(|| "run the runtime".to_owned())?;
-        if !out.status.success() {
-            return Err(EngineError::Invalid(
-                String::from_utf8_lossy(&out.stderr)
-                    .trim()
-                    .trim_start_matches("berth-runtime: ")
-                    .to_owned(),
-            ));
+        match self.runtime(&c).update(c.id.as_str(), resources) {
+            Ok(()) => {}
+            Err(e @ crate::runtime::RuntimeError::Failed(_)) => {
+                return Err(EngineError::Invalid(e.to_string()))
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(c.id.to_string())
     }

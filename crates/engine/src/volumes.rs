@@ -243,18 +243,11 @@ impl Engine {
         if c.state != State::Running {
             return Err(not_running());
         }
-        let mut cmd = std::process::Command::new(container_runtime(&c.config.host)?);
-        berth_runtime::clean_signals_on_spawn(&mut cmd);
-        let st = cmd
-            .arg("--root")
-            .arg(self.run_dir().join("runtime"))
-            .arg("state")
-            .arg(c.id.as_str())
-            .output()
-            .map_err(|_| not_running())?;
-        serde_json::from_slice::<serde_json::Value>(&st.stdout)
-            .ok()
-            .and_then(|v| v["pid"].as_i64())
+        // The runtime it was created with must still resolve.
+        container_runtime(&c.config.host)?;
+        self.runtime(&c)
+            .state(c.id.as_str())
+            .map(|st| i64::from(st.pid))
             .filter(|p| *p > 0)
             .ok_or_else(not_running)
     }

@@ -30,3 +30,13 @@ pub use sys::clean_signals_on_spawn;
 pub fn terminal_size(fd: &impl std::os::fd::AsRawFd) -> Option<(u16, u16)> {
     sys::window_size(fd.as_raw_fd())
 }
+
+/// Sets the size of the terminal on `fd` (a pty's master or slave; the
+/// foreground process group of the slave gets SIGWINCH).
+pub fn set_terminal_size(
+    fd: &impl std::os::fd::AsRawFd,
+    rows: u16,
+    cols: u16,
+) -> std::io::Result<()> {
+    sys::set_window_size(fd.as_raw_fd(), rows, cols).map_err(std::io::Error::from)
+}

@@ -5,10 +5,9 @@
 //! container group (`container.rs`) uses this file, never the reverse.
 
 use crate::format::human_size_prec;
-use berth_engine::{Engine, EngineError, ExecOptions, LogOptions, Result};
+use berth_engine::{Engine, EngineError, ExecOptions, LogOptions, OutputStream, Result};
 use clap::Args;
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 
 #[derive(Args)]
 pub struct StartArgs {
@@ -271,22 +270,12 @@ pub fn start_failure(e: EngineError) -> i32 {
 /// Connects to the container's monitor and relays until the container
 /// exits (its status is returned) or the user detaches with ctrl-p ctrl-q.
 pub(crate) fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Result<i32> {
-    let (c, sock) = engine.attach_socket(name)?;
-    proxy_signals(engine, c.id.as_str());
-    // Through the directory's descriptor: a socket address holds at most
-    // 107 bytes and the run directory under a long --root is longer.
-    let stream = std::fs::File::open(sock.parent().unwrap_or(std::path::Path::new("/")))
-        .and_then(|dir| {
-            use std::os::fd::AsRawFd;
-            UnixStream::connect(format!("/proc/self/fd/{}/attach.sock", dir.as_raw_fd()))
-        })
-        .map_err(|e| EngineError::Other(format!("attach {}: {e}", sock.display())))?;
-    let tty = c.config.tty;
+    let mut stream = engine.attach_stream(name)?;
+    let id = stream.container().id.clone();
+    proxy_signals(engine, id.as_str());
     let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if stdin {
-        let mut to = stream
-            .try_clone()
-            .map_err(|e| EngineError::Other(format!("attach: {e}")))?;
+        let mut to = stream.try_clone()?;
         let flag = detached.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -296,7 +285,7 @@ pub(crate) fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Res
                 let n = match input.read(&mut buf) {
                     Ok(0) | Err(_) => {
                         // End of input: the container's stdin closes too.
-                        let _ = to.shutdown(std::net::Shutdown::Write);
+                        let _ = to.close_stdin();
                         return;
                     }
                     Ok(n) => n,
@@ -305,55 +294,33 @@ pub(crate) fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Res
                 for &b in &buf[..n] {
                     if last_ctrl_p && b == 0x11 {
                         flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        to.detach();
                         return;
                     }
                     last_ctrl_p = b == 0x10;
                 }
-                if to.write_all(&buf[..n]).is_err() {
+                if to.write_stdin(&buf[..n]).is_err() {
                     return;
                 }
             }
         });
     }
-    let mut from = stream;
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    if tty {
-        let mut buf = [0u8; 16384];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let mut o = stdout.lock();
-                    let _ = o.write_all(&buf[..n]);
-                    let _ = o.flush();
-                }
-            }
-        }
-    } else {
-        // Docker's stdcopy frames: [stream, 0, 0, 0, len (4 bytes, BE)] data.
-        let mut header = [0u8; 8];
-        while from.read_exact(&mut header).is_ok() {
-            let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-            let mut data = vec![0u8; len];
-            if from.read_exact(&mut data).is_err() {
-                break;
-            }
-            if header[0] == 2 {
-                let _ = stderr.lock().write_all(&data);
-            } else {
-                let mut o = stdout.lock();
-                let _ = o.write_all(&data);
-                let _ = o.flush();
-            }
+    while let Ok(Some(frame)) = stream.read_frame() {
+        if frame.stream == OutputStream::Stderr {
+            let _ = stderr.lock().write_all(&frame.data);
+        } else {
+            let mut o = stdout.lock();
+            let _ = o.write_all(&frame.data);
+            let _ = o.flush();
         }
     }
     if detached.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(0);
     }
-    let code = engine.wait(c.id.as_str())?;
-    match engine.start_error(c.id.as_str()) {
+    let code = engine.wait(id.as_str())?;
+    match engine.start_error(id.as_str()) {
         Some(e) => Err(e),
         None => Ok(code),
     }
@@ -432,6 +399,8 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<i32> {
         interactive: a.interactive,
         detach: a.detach,
         privileged: a.privileged,
+        attach_stdout: !a.detach,
+        attach_stderr: !a.detach,
     };
     match engine.exec(container, &o) {
         Ok(code) => Ok(code),

@@ -1,0 +1,520 @@
+//! The engine's typed API for an API server, used directly (not through the
+//! `berth` command): execs created, started with the caller's pipes or a pty,
+//! and inspected by ID from a second engine (as a server's `GET /exec/ID/json`
+//! in another process would); attach as a stream handle.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use berth_engine::{
+    Engine, EngineError, EngineOptions, ExecIo, ExecOptions, ExecStartOptions, OutputStream,
+};
+use common::Berth;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn engine(b: &Berth) -> Engine {
+    Engine::open(&EngineOptions {
+        root: Some(b.root().to_path_buf()),
+        storage_driver: None,
+    })
+    .unwrap()
+}
+
+fn exec_opts(cmd: &[&str]) -> ExecOptions {
+    ExecOptions {
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        attach_stdout: true,
+        attach_stderr: true,
+        ..ExecOptions::default()
+    }
+}
+
+fn pipe() -> (std::fs::File, OwnedFd) {
+    let (r, w) = nix::unistd::pipe().unwrap();
+    (std::fs::File::from(r), w)
+}
+
+/// Runs `cmd` in container `name` with pipes, waits, and returns the exit
+/// code (or the start's error), the exec's ID and its stdout.
+fn run_exec(e: &Engine, name: &str, cmd: &[&str]) -> (Result<i32, EngineError>, String, String) {
+    let id = e.exec_create(name, &exec_opts(cmd)).unwrap();
+    let (mut out_r, out_w) = pipe();
+    let (mut err_r, err_w) = pipe();
+    let p = e
+        .exec_start(
+            &id,
+            ExecIo::Streams {
+                stdin: None,
+                stdout: Some(out_w),
+                stderr: Some(err_w),
+            },
+            &ExecStartOptions::default(),
+        )
+        .unwrap();
+    let code = p.wait();
+    let mut out = String::new();
+    out_r.read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    err_r.read_to_string(&mut err).unwrap();
+    (code, id, out)
+}
+
+#[test]
+fn exec_with_pipes_is_recorded_for_another_engine() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let id = e
+        .exec_create(
+            "c",
+            &ExecOptions {
+                interactive: true,
+                ..exec_opts(&[
+                    "sh",
+                    "-c",
+                    "echo out; echo err >&2; read x; echo got $x; exit 3",
+                ])
+            },
+        )
+        .unwrap();
+    // Created, not started: a second engine (another process's view) sees it.
+    let other = engine(&b);
+    let rec = other.exec_inspect(&id).unwrap();
+    assert!(!rec.running && rec.exit_code.is_none() && rec.open_stdin);
+    assert_eq!(rec.process_config.entrypoint, "sh");
+    assert_eq!(other.exec_ids("c").unwrap(), vec![id.clone()]);
+
+    let (in_r, in_w) = pipe();
+    let (mut out_r, out_w) = pipe();
+    let (mut err_r, err_w) = pipe();
+    let p = e
+        .exec_start(
+            &id,
+            ExecIo::Streams {
+                stdin: Some(OwnedFd::from(in_r)),
+                stdout: Some(out_w),
+                stderr: Some(err_w),
+            },
+            &ExecStartOptions::default(),
+        )
+        .unwrap();
+    // Running, with its pid once the runtime has written it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rec = loop {
+        let rec = other.exec_inspect(&id).unwrap();
+        assert!(rec.running, "{rec:?}");
+        if rec.pid > 0 || Instant::now() > deadline {
+            break rec;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(rec.pid > 0, "{rec:?}");
+    // An exec starts once.
+    let again = e.exec_start(&id, ExecIo::Pty, &ExecStartOptions::default());
+    assert!(matches!(again, Err(EngineError::Conflict { .. })), "{again:?}");
+
+    let mut input = std::fs::File::from(in_w);
+    input.write_all(b"hello\n").unwrap();
+    drop(input);
+    assert_eq!(p.wait().unwrap(), 3);
+    let mut out = String::new();
+    out_r.read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    err_r.read_to_string(&mut err).unwrap();
+    assert_eq!((out.as_str(), err.as_str()), ("out\ngot hello\n", "err\n"));
+
+    // The exit code is there for another process as soon as wait returned.
+    let rec = other.exec_inspect(&id).unwrap();
+    assert!(!rec.running, "{rec:?}");
+    assert_eq!(rec.exit_code, Some(3));
+    assert!(rec.pid > 0);
+
+    // No such exec; nothing that is not an ID names a file.
+    for bad in ["0".repeat(64), "../../x".to_owned(), String::new()] {
+        let r = other.exec_inspect(&bad);
+        assert!(matches!(r, Err(EngineError::NotFound { .. })), "{bad}: {r:?}");
+    }
+
+    // Once the container stopped its execs are no longer its, but they can
+    // be inspected until it is removed (dockerd 20.10 the same).
+    b.ok(&["stop", "-t", "0", "c"]);
+    let e2 = engine(&b);
+    assert_eq!(e2.exec_ids("c").unwrap(), Vec::<String>::new());
+    assert_eq!(e2.exec_inspect(&id).unwrap().exit_code, Some(3));
+    b.ok(&["start", "c"]);
+    assert_eq!(e2.exec_inspect(&id).unwrap().exit_code, Some(3));
+    b.ok(&["rm", "-f", "c"]);
+    let r = e2.exec_inspect(&id);
+    assert!(matches!(r, Err(EngineError::NotFound { .. })), "{r:?}");
+}
+
+#[test]
+fn exec_exit_codes_are_recorded() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let other = engine(&b);
+    for (cmd, want) in [
+        (&["true"][..], 0),
+        (&["false"][..], 1),
+        (&["sh", "-c", "no-such-command"][..], 127),
+    ] {
+        let (code, id, _) = run_exec(&e, "c", cmd);
+        assert_eq!(code.unwrap(), want, "{cmd:?}");
+        assert_eq!(other.exec_inspect(&id).unwrap().exit_code, Some(want));
+    }
+    let (_, id, out) = run_exec(&e, "c", &["echo", "a", "b"]);
+    assert_eq!(out, "a b\n");
+    assert_eq!(other.exec_inspect(&id).unwrap().exit_code, Some(0));
+    // A program that cannot be run: Docker's 126, also in the record.
+    for cmd in [&["/etc/passwd"][..], &["no-such-program"][..]] {
+        let (code, id, _) = run_exec(&e, "c", cmd);
+        assert!(
+            matches!(code, Err(EngineError::CannotExecute(_))),
+            "{cmd:?}: {code:?}"
+        );
+        let rec = other.exec_inspect(&id).unwrap();
+        assert!(!rec.running);
+        assert_eq!(rec.exit_code, Some(126), "{cmd:?}");
+    }
+    // Not running: no exec is created.
+    b.ok(&["stop", "-t", "0", "c"]);
+    let r = e.exec_create("c", &exec_opts(&["true"]));
+    assert!(matches!(r, Err(EngineError::Conflict { .. })), "{r:?}");
+    b.ok(&["rm", "c"]);
+}
+
+#[test]
+fn exec_with_a_pty_hands_back_its_master() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let id = e
+        .exec_create(
+            "c",
+            &ExecOptions {
+                tty: true,
+                ..exec_opts(&["sh", "-c", "stty size; tty"])
+            },
+        )
+        .unwrap();
+    // A start refused before the runtime ran leaves the exec startable.
+    let wrong = e.exec_start(
+        &id,
+        ExecIo::Streams {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        },
+        &ExecStartOptions::default(),
+    );
+    assert!(matches!(wrong, Err(EngineError::Invalid(_))), "{wrong:?}");
+    let rec = engine(&b).exec_inspect(&id).unwrap();
+    assert!(!rec.running && !rec.started, "{rec:?}");
+    let mut p = e
+        .exec_start(
+            &id,
+            ExecIo::Pty,
+            &ExecStartOptions {
+                detach: false,
+                console_size: Some((33, 101)),
+            },
+        )
+        .unwrap();
+    let master = p.take_pty_master().expect("a pty master");
+    let mut master = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    // Read until the process has ended and the slave is closed (EIO).
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&out).contains("/dev/pts/") {
+            break;
+        }
+    }
+    assert_eq!(p.wait().unwrap(), 0);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("33 101\r\n"), "{out:?}");
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    assert_eq!(engine(&b).exec_inspect(&id).unwrap().exit_code, Some(0));
+    b.ok(&["rm", "-f", "c"]);
+}
+
+#[test]
+fn attach_handle_reads_a_running_containers_output() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "a",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo out; echo err >&2; sleep 0.1; done",
+    ]);
+    let e = engine(&b);
+    let mut s = e.attach_stream("a").unwrap();
+    assert!(!s.tty());
+    let (mut out, mut err) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(out && err) && Instant::now() < deadline {
+        let f = s.read_frame().unwrap().expect("output before the exit");
+        match f.stream {
+            OutputStream::Stdout => out |= f.data == b"out\n",
+            OutputStream::Stderr => err |= f.data == b"err\n",
+        }
+    }
+    assert!(out && err);
+    // The container ends: the stream ends.
+    b.ok(&["kill", "a"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match s.read_frame().unwrap() {
+            None => break,
+            Some(_) => assert!(Instant::now() < deadline, "no end of stream"),
+        }
+    }
+    // Attaching to a stopped container is refused.
+    b.ok(&["wait", "a"]);
+    let r = e.attach_stream("a");
+    assert!(matches!(r, Err(EngineError::Conflict { .. })), "{r:?}");
+    b.ok(&["rm", "a"]);
+}
+
+#[test]
+fn resize_sets_a_running_containers_terminal_size() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--network",
+        "none",
+        "--name",
+        "t",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do stty size; sleep 0.1; done",
+    ]);
+    let e = engine(&b);
+    e.resize("t", 41, 123).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !b.ok(&["logs", "t"]).contains("41 123") {
+        assert!(Instant::now() < deadline, "{}", b.ok(&["logs", "t"]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut s = e.attach_stream("t").unwrap();
+    assert!(s.tty());
+    let f = s.read_frame().unwrap().expect("output");
+    assert_eq!(f.stream, OutputStream::Stdout);
+    s.detach();
+    b.ok(&["rm", "-f", "t"]);
+}
+
+#[test]
+fn an_exec_whose_starter_was_killed_runs_as_long_as_its_process() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let mut cli = b.cmd(&["exec", "c", "sleep", "1000"]).spawn().unwrap();
+    let e = engine(&b);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rec = loop {
+        let ids = e.exec_ids("c").unwrap();
+        if let Some(id) = ids.first() {
+            let rec = e.exec_inspect(id).unwrap();
+            if rec.pid > 0 {
+                break rec;
+            }
+        }
+        assert!(Instant::now() < deadline, "the exec never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(rec.running);
+    // The `berth exec` that waits for it is killed: the process runs on.
+    cli.kill().unwrap();
+    cli.wait().unwrap();
+    let rec = e.exec_inspect(&rec.id).unwrap();
+    assert!(rec.running, "{rec:?}");
+    // Its process ends: nobody recorded an exit code, but it no longer runs.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(rec.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while e.exec_inspect(&rec.id).unwrap().running {
+        assert!(Instant::now() < deadline, "still running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.ok(&["rm", "-f", "c"]);
+}
+
+/// The same API over runc's command line (runc is the other backend a
+/// container can have: `--runtime runc`).
+#[test]
+fn exec_through_runc() {
+    if !Path::new("/usr/sbin/runc").exists() && !Path::new("/usr/bin/runc").exists() {
+        eprintln!("no runc on this machine: skipped");
+        return;
+    }
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--runtime",
+        "runc",
+        "--name",
+        "r",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let (code, id, out) = run_exec(&e, "r", &["sh", "-c", "echo hi; exit 4"]);
+    assert_eq!((code.unwrap(), out.as_str()), (4, "hi\n"));
+    assert_eq!(engine(&b).exec_inspect(&id).unwrap().exit_code, Some(4));
+    let (code, id, _) = run_exec(&e, "r", &["no-such-program"]);
+    assert!(
+        matches!(code, Err(EngineError::CannotExecute(_))),
+        "{code:?}"
+    );
+    assert_eq!(engine(&b).exec_inspect(&id).unwrap().exit_code, Some(126));
+    let id = e
+        .exec_create(
+            "r",
+            &ExecOptions {
+                tty: true,
+                ..exec_opts(&["stty", "size"])
+            },
+        )
+        .unwrap();
+    let mut p = e
+        .exec_start(
+            &id,
+            ExecIo::Pty,
+            &ExecStartOptions {
+                detach: false,
+                console_size: Some((27, 91)),
+            },
+        )
+        .unwrap();
+    let mut master = std::fs::File::from(p.take_pty_master().expect("a pty master"));
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if out.ends_with(b"\n") {
+            break;
+        }
+    }
+    assert_eq!(p.wait().unwrap(), 0);
+    assert_eq!(String::from_utf8_lossy(&out), "27 91\r\n");
+    b.ok(&["rm", "-f", "r"]);
+}
+
+#[test]
+fn exec_resize_sets_a_running_execs_terminal_size() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let e = engine(&b);
+    let id = e
+        .exec_create(
+            "c",
+            &ExecOptions {
+                tty: true,
+                interactive: true,
+                ..exec_opts(&["sh", "-c", "read x; stty size"])
+            },
+        )
+        .unwrap();
+    let mut p = e
+        .exec_start(&id, ExecIo::Pty, &ExecStartOptions::default())
+        .unwrap();
+    let mut master = std::fs::File::from(p.take_pty_master().expect("a pty master"));
+    let other = engine(&b);
+    // Right after the start, as Docker's client does: waited for until it runs.
+    other.exec_resize(&id, 50, 60).unwrap();
+    master.write_all(b"\n").unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&out).contains("50 60") {
+            break;
+        }
+    }
+    assert_eq!(p.wait().unwrap(), 0);
+    assert!(String::from_utf8_lossy(&out).contains("50 60"), "{out:?}");
+    // An exec that has ended cannot be resized (dockerd 20.10: 404 "no such exec").
+    let r = other.exec_resize(&id, 10, 10);
+    assert!(matches!(r, Err(EngineError::NotFound { .. })), "{r:?}");
+    b.ok(&["rm", "-f", "c"]);
+}
