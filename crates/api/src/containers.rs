@@ -91,6 +91,7 @@ pub async fn action(ctx: &mut Ctx, m: &Method, id: &str, action: &str) -> ApiRes
         "export" if get => export(ctx, id).await,
         "update" if post => update(ctx, id).await,
         "resize" if post => resize(ctx, id).await,
+        "exec" if post => crate::exec::create(ctx, id).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }
@@ -434,10 +435,11 @@ async fn update(ctx: &mut Ctx, id: &str) -> ApiResult {
 }
 
 async fn resize(ctx: &mut Ctx, id: &str) -> ApiResult {
+    let (rows, cols) = crate::exec::size(ctx)?;
     let key = id.to_owned();
-    ctx.query.int("h")?;
-    ctx.query.int("w")?;
-    ctx.server.engine(move |e| Ok(e.container(&key)?)).await?;
+    ctx.server
+        .engine(move |e| Ok(e.resize(&key, rows, cols)?))
+        .await?;
     Ok(http::text(StatusCode::OK, "text/plain; charset=utf-8", ""))
 }
 

@@ -9,6 +9,7 @@
 //! engine starts the runtime and monitors as programs.
 
 mod containers;
+mod exec;
 mod hijack;
 mod http;
 mod router;

@@ -3,7 +3,7 @@
 //! image routes are matched by their last word.
 
 use crate::http::{split_version, ApiError, ApiResult, Query};
-use crate::{containers, system, Server};
+use crate::{containers, exec, system, Server};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -110,6 +110,18 @@ pub async fn route(server: Arc<Server>, req: Request<Incoming>) -> ApiResult {
         ["containers", id, action] => {
             let (id, action) = (id.to_string(), action.to_string());
             containers::action(&mut ctx, m, &id, &action).await
+        }
+        ["exec", id, "start"] if *m == Method::POST => {
+            let id = id.to_string();
+            exec::start(&mut ctx, &id).await
+        }
+        ["exec", id, "json"] if *m == Method::GET => {
+            let id = id.to_string();
+            exec::inspect(&mut ctx, &id).await
+        }
+        ["exec", id, "resize"] if *m == Method::POST => {
+            let id = id.to_string();
+            exec::resize(&mut ctx, &id).await
         }
         ["swarm", ..] | ["nodes", ..] | ["services", ..] | ["tasks", ..] | ["secrets", ..]
         | ["configs", ..] => Err(unsupported(segs[0])),
