@@ -8,9 +8,11 @@
 //! sees everything. It never forks a container from its threads: the
 //! engine starts the runtime and monitors as programs.
 
+mod build;
 mod containers;
 mod hijack;
 mod http;
+mod images;
 mod router;
 mod system;
 
