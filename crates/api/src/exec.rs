@@ -69,7 +69,10 @@ pub async fn create(ctx: &mut Ctx, container: &str) -> ApiResult {
 
 pub async fn inspect(ctx: &mut Ctx, id: &str) -> ApiResult {
     let key = id.to_owned();
-    let r = ctx.server.engine(move |e| Ok(e.exec_inspect(&key)?)).await?;
+    let r = ctx
+        .server
+        .engine(move |e| Ok(e.exec_inspect(&key)?))
+        .await?;
     // Not the record itself: its config and process hold the environment.
     http::ok_json(&json!({
         "ID": r.id,
@@ -275,9 +278,9 @@ impl tokio::io::AsyncWrite for ChannelSink {
                 permit.send(Bytes::copy_from_slice(buf));
                 std::task::Poll::Ready(Ok(buf.len()))
             }
-            Err(mpsc::error::TrySendError::Closed(())) => std::task::Poll::Ready(Err(
-                std::io::Error::from(std::io::ErrorKind::BrokenPipe),
-            )),
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                std::task::Poll::Ready(Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe)))
+            }
             Err(mpsc::error::TrySendError::Full(())) => {
                 // Wake when the body has taken a chunk.
                 let tx = this.0.clone();

@@ -212,6 +212,11 @@ impl Query {
         self.get(k).unwrap_or("").to_owned()
     }
 
+    /// Every value of a repeated key (`names=a&names=b`).
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.0.get(k).cloned().unwrap_or_default()
+    }
+
     /// Go's `httputils.BoolValue`: "", 0, no, false, none are false.
     pub fn bool(&self, k: &str) -> bool {
         match self.get(k) {

@@ -8,10 +8,12 @@
 //! sees everything. It never forks a container from its threads: the
 //! engine starts the runtime and monitors as programs.
 
+mod build;
 mod containers;
 mod exec;
 mod hijack;
 mod http;
+mod images;
 mod router;
 mod system;
 

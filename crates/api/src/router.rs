@@ -3,7 +3,7 @@
 //! image routes are matched by their last word.
 
 use crate::http::{split_version, ApiError, ApiResult, Query};
-use crate::{containers, exec, system, Server};
+use crate::{build, containers, exec, images, system, Server};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -123,6 +123,11 @@ pub async fn route(server: Arc<Server>, req: Request<Incoming>) -> ApiResult {
             let id = id.to_string();
             exec::resize(&mut ctx, &id).await
         }
+        ["images", words @ ..] if !words.is_empty() => images::dispatch(&mut ctx, m, words).await,
+        ["build"] if *m == Method::POST => build::build(&mut ctx).await,
+        ["build", "prune"] if *m == Method::POST => build::prune(&mut ctx).await,
+        ["commit"] if *m == Method::POST => images::commit(&mut ctx).await,
+        ["auth"] if *m == Method::POST => images::auth(&mut ctx).await,
         ["swarm", ..] | ["nodes", ..] | ["services", ..] | ["tasks", ..] | ["secrets", ..]
         | ["configs", ..] => Err(unsupported(segs[0])),
         ["plugins", ..] => Ok(crate::http::json(StatusCode::OK, &serde_json::json!([]))),

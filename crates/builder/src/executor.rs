@@ -47,6 +47,31 @@ fn other(msg: impl Into<String>) -> BuildError {
     BuildError::Other(msg.into())
 }
 
+/// What a build tells its front end when it does not print on stdout.
+#[derive(Debug, Clone, Copy)]
+pub enum BuildEvent<'a> {
+    /// Text as the classic builder prints it (a whole line with its
+    /// newline, or a chunk of a RUN step's output).
+    Output(&'a str),
+    /// The image is built (before `Successfully built`: the API's `aux`).
+    Built(&'a Digest),
+}
+
+/// Where a build's output goes: a function given each [`BuildEvent`] (the
+/// API server); the build then leaves the process's signals alone and
+/// stops between steps once `cancel` is set (its client went away).
+#[derive(Clone)]
+pub struct BuildSink {
+    pub each: std::sync::Arc<dyn Fn(BuildEvent<'_>) + Send + Sync>,
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for BuildSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BuildSink")
+    }
+}
+
 /// What `berth build` was asked.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
@@ -76,6 +101,8 @@ pub struct BuildOptions {
     pub ssh: Vec<(String, PathBuf)>,
     /// `--cache-from`: images the steps' results may be taken from.
     pub cache_from: Vec<String>,
+    /// None: output on stdout, signals stop the build (the CLI).
+    pub sink: Option<BuildSink>,
 }
 
 /// Whether `t` can tag an image (`-t`): Docker's reference grammar, a tag
@@ -372,8 +399,9 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
     // From here what the build makes is owned by this process: killed, it
     // is removed by the next berth command.
     engine.build_begin().map_err(|e| other(e.to_string()))?;
-    let interrupts = Interrupts::new();
-    b.interrupts = Some(&interrupts);
+    // A server's thread leaves signals to the server.
+    let interrupts = opts.sink.is_none().then(Interrupts::new);
+    b.interrupts = interrupts.as_ref();
     let res = b.run(steps);
     let taken = b.interrupted;
     let res = match res {
@@ -386,7 +414,9 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
     };
     drop(b);
     engine.build_end();
-    interrupts.finish();
+    if let Some(i) = interrupts {
+        i.finish();
+    }
     match (res, taken) {
         (Err(_), Some(sig)) => Err(BuildError::Interrupted(sig)),
         (res, _) => res,
@@ -396,8 +426,13 @@ pub fn build(engine: &Engine, opts: &BuildOptions) -> Result<Digest> {
 impl Builder<'_> {
     fn say(&self, s: impl std::fmt::Display) {
         if !self.opts.quiet {
-            println!("{s}");
+            self.emit(&format!("{s}\n"));
         }
+    }
+
+    /// Output text, to the sink or stdout.
+    fn emit(&self, s: &str) {
+        emit(self.opts.sink.as_ref(), s);
     }
 
     fn line_err(&self, line: usize, msg: impl Into<String>) -> BuildError {
@@ -558,6 +593,9 @@ impl Builder<'_> {
                 list.join(" ")
             ));
         }
+        if let Some(sink) = &self.opts.sink {
+            (sink.each)(BuildEvent::Built(&id));
+        }
         self.say(format!("Successfully built {}", id.short()));
         for t in &self.opts.tags {
             self.engine.tag(&id.to_string(), t)?;
@@ -573,6 +611,11 @@ impl Builder<'_> {
     fn check_interrupt(&mut self) -> Result<()> {
         if let Some(sig) = self.interrupts.and_then(Interrupts::take) {
             self.interrupted = Some(sig);
+        }
+        if let Some(sink) = &self.opts.sink {
+            if sink.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(other("the build was cancelled: its client went away"));
+            }
         }
         match self.interrupted {
             Some(sig) => Err(BuildError::Interrupted(sig)),
@@ -702,14 +745,16 @@ impl Builder<'_> {
         let flags = berth_engine::RegistryFlags {
             platform: self.opts.platform.clone(),
             tls_verify: None,
+            credentials: None,
         };
         let quiet = self.opts.quiet;
+        let out = self.opts.sink.as_ref();
         let sink = move |p: berth_engine::Progress<'_>| {
             if let (false, berth_engine::Progress::Line(l)) = (quiet, p) {
                 // The CLI's note, not the builder's (Docker's builder shows
                 // the daemon's pull progress only).
                 if !l.starts_with("Using default tag") {
-                    println!("{l}");
+                    emit(out, &format!("{l}\n"));
                 }
             }
         };
@@ -1177,11 +1222,18 @@ impl Builder<'_> {
             let _ = std::io::stdout().flush();
             None
         };
-        // Both streams go where the build's output goes (stdout), as
-        // Docker's classic builder streams them; RUN has no stdin.
-        let output = match &capture {
-            Some(f) => f.try_clone(),
-            None => {
+        // Both streams go where the build's output goes (stdout, or a pipe
+        // to the sink), as Docker's classic builder streams them; RUN has
+        // no stdin.
+        let mut relay = None;
+        let output = match (&capture, &self.opts.sink) {
+            (Some(f), _) => f.try_clone(),
+            (None, Some(sink)) => std::io::pipe().map(|(r, w)| {
+                let sink = sink.clone();
+                relay = Some(std::thread::spawn(move || relay_output(r, &sink)));
+                std::fs::File::from(std::os::fd::OwnedFd::from(w))
+            }),
+            (None, None) => {
                 use std::os::fd::AsFd;
                 std::io::stdout()
                     .as_fd()
@@ -1192,6 +1244,7 @@ impl Builder<'_> {
         .map_err(|e| other(format!("the RUN step's output: {e}")))?;
         let output = Some(output);
         let quiet = self.opts.quiet;
+        let out = self.opts.sink.as_ref();
         let ran = self.engine.build_run(
             BuildRun {
                 image,
@@ -1203,11 +1256,14 @@ impl Builder<'_> {
             },
             &mut |id| {
                 if !quiet {
-                    println!(" ---> Running in {}", id.short());
-                    let _ = std::io::stdout().flush();
+                    emit(out, &format!(" ---> Running in {}\n", id.short()));
                 }
             },
         );
+        // The step's output is all out once its processes are gone.
+        if let Some(r) = relay {
+            let _ = r.join();
+        }
         // The engine unblocks the signals once the step's container ends,
         // and passes on to it those that came meanwhile: they stop the build.
         if let Some(i) = self.interrupts {
@@ -1225,7 +1281,10 @@ impl Builder<'_> {
                 let mut text = String::new();
                 let _ = std::io::Seek::rewind(&mut f);
                 let _ = f.read_to_string(&mut text);
-                eprint!("{text}");
+                match &self.opts.sink {
+                    Some(sink) => (sink.each)(BuildEvent::Output(&text)),
+                    None => eprint!("{text}"),
+                }
             }
             Err(BuildError::RunFailed { cmd: shown, code })
         } else {
@@ -1240,6 +1299,45 @@ impl Builder<'_> {
             eprintln!("warning: remove build container {}: {e}", cid.short());
         }
         res
+    }
+}
+
+/// Output text to the sink, or stdout (flushed: RUN steps write there too).
+fn emit(sink: Option<&BuildSink>, s: &str) {
+    match sink {
+        Some(sink) => (sink.each)(BuildEvent::Output(s)),
+        None => {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(s.as_bytes());
+            let _ = o.flush();
+        }
+    }
+}
+
+/// A RUN step's output from its pipe to the sink, chunk by chunk (UTF-8
+/// split across reads is kept for the next chunk).
+fn relay_output(mut r: std::io::PipeReader, sink: &BuildSink) {
+    let mut buf = vec![0u8; 32 << 10];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        let valid = match std::str::from_utf8(&pending) {
+            Ok(_) => pending.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => pending.len(),
+        };
+        if valid > 0 {
+            let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
+            (sink.each)(BuildEvent::Output(&text));
+            pending.drain(..valid);
+        }
+    }
+    if !pending.is_empty() {
+        (sink.each)(BuildEvent::Output(&String::from_utf8_lossy(&pending)));
     }
 }
 

@@ -16,4 +16,6 @@ pub mod ignore;
 pub mod parser;
 pub mod shell;
 
-pub use executor::{build, BuildError, BuildOptions, BuildSecret, SecretSource};
+pub use executor::{
+    build, BuildError, BuildEvent, BuildOptions, BuildSecret, BuildSink, SecretSource,
+};

@@ -124,7 +124,10 @@ fn exec_with_pipes_is_recorded_for_another_engine() {
     assert!(rec.pid > 0, "{rec:?}");
     // An exec starts once.
     let again = e.exec_start(&id, ExecIo::Pty, &ExecStartOptions::default());
-    assert!(matches!(again, Err(EngineError::Conflict { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(EngineError::Conflict { .. })),
+        "{again:?}"
+    );
 
     let mut input = std::fs::File::from(in_w);
     input.write_all(b"hello\n").unwrap();
@@ -145,7 +148,10 @@ fn exec_with_pipes_is_recorded_for_another_engine() {
     // No such exec; nothing that is not an ID names a file.
     for bad in ["0".repeat(64), "../../x".to_owned(), String::new()] {
         let r = other.exec_inspect(&bad);
-        assert!(matches!(r, Err(EngineError::NotFound { .. })), "{bad}: {r:?}");
+        assert!(
+            matches!(r, Err(EngineError::NotFound { .. })),
+            "{bad}: {r:?}"
+        );
     }
 
     // Once the container stopped its execs are no longer its, but they can

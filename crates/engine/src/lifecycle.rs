@@ -848,7 +848,10 @@ pub(crate) fn wait_forwarding_signals(
                 .into_iter()
                 .map(|(fd, flags)| PollFd::new(fd, flags)),
         );
-        match poll(&mut fds, PollTimeout::NONE) {
+        // In a multi-threaded caller (the API server) SIGCHLD may be taken
+        // by another thread before the signalfd sees it: look again now
+        // and then (a single-threaded berth is woken by it at once).
+        match poll(&mut fds, PollTimeout::from(200u8)) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
         }

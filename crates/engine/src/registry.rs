@@ -70,6 +70,9 @@ pub struct RegistryFlags {
     pub platform: Option<String>,
     /// `--tls-verify=false`.
     pub tls_verify: Option<bool>,
+    /// Credentials for this transfer (the API's X-Registry-Auth); None:
+    /// those `login` stored.
+    pub credentials: Option<Credentials>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,10 +146,18 @@ pub fn login_domain(server: Option<&str>) -> Result<String> {
 
 /// `login`: checks the credentials with the registry, then stores them.
 pub fn login(domain: &str, creds: Credentials, f: &RegistryFlags) -> Result<()> {
+    check_login(domain, &creds, f)?;
+    let o = options(f)?;
+    DockerConfig::load(&o.docker_config)?.store(domain, &creds)?;
+    Ok(())
+}
+
+/// Checks credentials with the registry without storing them (the API's
+/// `/auth`: the client keeps them).
+pub fn check_login(domain: &str, creds: &Credentials, f: &RegistryFlags) -> Result<()> {
     let o = options(f)?;
     let client = Client::connect(domain, "", false, &o, Some(creds.clone()))?;
     client.check_login()?;
-    DockerConfig::load(&o.docker_config)?.store(domain, &creds)?;
     Ok(())
 }
 
@@ -177,7 +188,7 @@ impl Engine {
             None => None,
         };
         let o = options(f)?;
-        let client = Client::connect(r.domain(), r.path(), false, &o, None)?;
+        let client = Client::connect(r.domain(), r.path(), false, &o, f.credentials.clone())?;
         let what = match (r.digest(), r.tag()) {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.to_owned(),
@@ -558,7 +569,7 @@ impl Engine {
         self.blobs.put_bytes(&img.config_json, Some(&img.id))?;
         let (mbytes, media_type, config, layers) = self.push_manifest(&img)?;
         let o = options(f)?;
-        let client = Client::connect(r.domain(), r.path(), true, &o, None)?;
+        let client = Client::connect(r.domain(), r.path(), true, &o, f.credentials.clone())?;
         // Other repositories of this registry that hold the image: mount sources.
         let sources: Vec<String> = img
             .repo_tags

@@ -360,6 +360,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         secrets,
         ssh,
         cache_from: a.cache_from.clone(),
+        sink: None,
     };
     match berth_builder::build(engine, &opts) {
         Ok(id) => {

@@ -217,6 +217,7 @@ fn flags(platform: Option<String>, tls: &TlsFlags) -> RegistryFlags {
     RegistryFlags {
         platform,
         tls_verify: tls.tls_verify,
+        credentials: None,
     }
 }
 
@@ -273,6 +274,7 @@ pub fn pull_for_run(
     let f = RegistryFlags {
         platform: platform.map(str::to_owned),
         tls_verify: None,
+        credentials: None,
     };
     match engine.pull(image, &f, &sink as ProgressSink<'_>) {
         Ok(res) => {

@@ -1,0 +1,445 @@
+//! Issue 13: the image endpoints of Docker's Engine API (`berth system
+//! service`) driven by the real docker CLI 28 on a temporary root and
+//! socket: images, inspect, tag, rmi, history, save/load, import, commit,
+//! build (classic, with its cache), pull and push against a local
+//! docker-registry, and bad input answered with Docker's statuses and
+//! one-line messages.
+//!
+//! The service is `berth-api`, found beside the `berth` binary (a
+//! workspace build makes both: `cargo build -p berth-api`).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The docker CLI 28 (the one the issue's clients are).
+const DOCKER28: &str = "/usr/local/bin/docker";
+
+/// `berth system service` on a socket beside the root; stopped (SIGTERM,
+/// then waited for) on drop, before the store's own checks.
+struct Service {
+    child: Child,
+    sock: PathBuf,
+    config: PathBuf,
+}
+
+impl Service {
+    fn start(b: &Berth) -> Service {
+        let api = Path::new(BERTH).with_file_name("berth-api");
+        assert!(
+            api.exists(),
+            "{} is missing: build it (cargo build -p berth-api)",
+            api.display()
+        );
+        let sock = b.scratch().join("api.sock");
+        let config = b.scratch().join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        let log = std::fs::File::create(b.scratch().join("service.log")).unwrap();
+        let child = b
+            .cmd(&[
+                "system",
+                "service",
+                "--time",
+                "0",
+                &format!("unix://{}", sock.display()),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let s = Service {
+            child,
+            sock,
+            config,
+        };
+        wait_until(30, "the service to listen", || {
+            UnixStream::connect(&s.sock).is_ok()
+        });
+        s
+    }
+
+    fn docker(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(DOCKER28);
+        c.arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args)
+            .env("DOCKER_CONFIG", &self.config)
+            .env("DOCKER_BUILDKIT", "0")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.docker(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{}", describe(args, &out));
+        text(&out.stdout)
+    }
+
+    /// A failing docker command: its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "{}", describe(args, &out));
+        text(&out.stderr)
+    }
+
+    /// One raw HTTP/1.1 request; returns the status and the body.
+    fn request(&self, method: &str, path: &str, ctype: &str, body: &[u8]) -> (u16, String) {
+        let mut s = UnixStream::connect(&self.sock).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let resp = String::from_utf8_lossy(&resp).into_owned();
+        let status = resp
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// A store with busybox and a service on it (the service drops first).
+fn setup() -> (Berth, Service) {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    (b, s)
+}
+
+#[test]
+fn api_images_list_inspect_tag_history_rmi() {
+    let (b, s) = setup();
+    let id = b.image_id("busybox");
+    let rows = s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert_eq!(rows.trim(), format!("busybox:latest {}", &id[7..19]));
+    assert_eq!(
+        s.ok(&["image", "inspect", "-f", "{{.Id}} {{.RepoTags}}", "busybox"])
+            .trim(),
+        format!("{id} [busybox:latest]")
+    );
+    // A name with a registry and slashes, routed by its last word.
+    s.ok(&["tag", "busybox", "localhost:5000/a/b:v1"]);
+    assert_eq!(
+        s.ok(&["image", "inspect", "-f", "{{.Id}}", "localhost:5000/a/b:v1"])
+            .trim(),
+        id
+    );
+    let filtered = s.ok(&[
+        "images",
+        "--filter",
+        "reference=localhost:5000/a/*",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
+    assert_eq!(filtered.trim(), "localhost:5000/a/b:v1");
+    assert_eq!(
+        s.ok(&["images", "-q", "--filter", "dangling=true"]).trim(),
+        ""
+    );
+    let hist = s.ok(&["history", "--format", "{{.CreatedBy}}|{{.Size}}", "busybox"]);
+    assert!(hist.starts_with("import|"), "{hist}");
+    assert_eq!(
+        s.ok(&["rmi", "localhost:5000/a/b:v1"]).trim(),
+        "Untagged: localhost:5000/a/b:v1"
+    );
+    // Docker's 404 words.
+    let err = s.fails(&["rmi", "nope"]);
+    assert!(err.contains("No such image: nope:latest"), "{err}");
+    let err = s.fails(&["image", "inspect", "nope"]);
+    assert!(err.contains("No such image: nope"), "{err}");
+    let err = s.fails(&["tag", "nope", "x:1"]);
+    assert!(err.contains("No such image: nope:latest"), "{err}");
+    let err = s.fails(&["images", "--filter", "bogus=1"]);
+    assert!(err.contains("invalid filter 'bogus'"), "{err}");
+}
+
+#[test]
+fn api_save_load_round_trip_and_import() {
+    let (b, s) = setup();
+    let id = b.image_id("busybox");
+    let archive = b.scratch().join("bb.tar");
+    s.ok(&["save", "-o", archive.to_str().unwrap(), "busybox"]);
+    assert!(tar_names(&std::fs::read(&archive).unwrap()).contains(&"manifest.json".to_owned()));
+    let rmi = s.ok(&["rmi", "busybox"]);
+    assert!(rmi.contains(&format!("Deleted: {id}")), "{rmi}");
+    let loaded = s.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(loaded.trim(), "Loaded image: busybox:latest");
+    assert_eq!(b.image_id("busybox"), id);
+    // A load of something that is not an archive: an error, nothing added.
+    let junk = b.scratch().join("junk.tar");
+    std::fs::write(&junk, b"not a tar at all").unwrap();
+    s.fails(&["load", "-i", junk.to_str().unwrap()]);
+    assert_eq!(b.image_ids().len(), 1);
+    // import from the body (fromSrc=-) with a change.
+    let rootfs = b.scratch().join("rootfs.tar");
+    std::fs::write(&rootfs, busybox_tar()).unwrap();
+    let imported = s.ok(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        rootfs.to_str().unwrap(),
+        "imp:1",
+    ]);
+    assert!(imported.trim().starts_with("sha256:"), "{imported}");
+    assert_eq!(
+        s.ok(&["image", "inspect", "-f", "{{.Config.Cmd}}", "imp:1"])
+            .trim(),
+        "[sh]"
+    );
+    s.ok(&["rmi", "imp:1"]);
+}
+
+#[test]
+fn api_commit() {
+    let (b, s) = setup();
+    let c = b.ok(&["create", "busybox", "true"]);
+    let c = c.trim();
+    let out = s.ok(&[
+        "commit",
+        "-c",
+        "ENV FOO=bar",
+        "-m",
+        "a message",
+        "-a",
+        "someone",
+        c,
+        "committed:1",
+    ]);
+    assert!(out.trim().starts_with("sha256:"), "{out}");
+    let v: Value = serde_json::from_str(&s.ok(&["image", "inspect", "committed:1"])).unwrap();
+    assert_eq!(v[0]["Comment"], "a message");
+    assert_eq!(v[0]["Author"], "someone");
+    let env = v[0]["Config"]["Env"].to_string();
+    assert!(env.contains("FOO=bar"), "{env}");
+    let err = s.fails(&["commit", "nope", "x:1"]);
+    assert!(err.contains("No such container: nope"), "{err}");
+    b.ok(&["rm", c]);
+    s.ok(&["rmi", "committed:1"]);
+}
+
+#[test]
+fn api_build_classic_with_cache() {
+    let (b, s) = setup();
+    let dir = context(
+        &b,
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt && echo ran\nLABEL x=y\n",
+            ),
+            ("a.txt", "from the context\n"),
+        ],
+    );
+    let out = s.ok(&["build", "-t", "built:1", s_(&dir)]);
+    assert!(out.contains("Step 1/4 : FROM busybox"), "{out}");
+    assert!(out.contains("from the context\nran\n"), "{out}");
+    assert!(out.contains("Successfully tagged built:1"), "{out}");
+    let id = b.image_id("built:1");
+    assert!(
+        out.contains(&format!("Successfully built {}", &id[7..19])),
+        "{out}"
+    );
+    assert_eq!(
+        s.ok(&["image", "inspect", "-f", "{{.Config.Labels.x}}", "built:1"])
+            .trim(),
+        "y"
+    );
+    // The second build takes every step from the cache.
+    let again = s.ok(&["build", "-t", "built:2", s_(&dir)]);
+    assert_eq!(again.matches("Using cache").count(), 3, "{again}");
+    assert_eq!(b.image_id("built:2"), id);
+    // -q: the ID alone.
+    let q = s.ok(&["build", "-q", s_(&dir)]);
+    assert_eq!(q.trim(), id);
+    // A failing RUN: Docker's words, its code as the CLI's exit status
+    // (errorDetail.code), nothing tagged. Through a server whose other
+    // threads take SIGCHLD, the step still ends (it hung before).
+    let bad = context(&b, "bad", &[("Dockerfile", "FROM busybox\nRUN exit 3\n")]);
+    let out = s.run(&["build", "-t", "bad:1", s_(&bad)]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&["build"], &out));
+    assert!(
+        text(&out.stderr).contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(s
+        .fails(&["image", "inspect", "bad:1"])
+        .contains("No such image"));
+    // A Dockerfile that does not parse: a plain error before any output.
+    let unparsable = context(
+        &b,
+        "unparsable",
+        &[("Dockerfile", "FROM busybox\nFOO bar\n")],
+    );
+    let err = s.fails(&["build", s_(&unparsable)]);
+    assert!(err.contains("unknown instruction"), "{err}");
+    s.ok(&["rmi", "built:1", "built:2"]);
+}
+
+fn s_(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain-HTTP docker-registry on 127.0.0.1 (killed on drop).
+struct Registry {
+    child: Child,
+    _dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-registry-")
+            .tempdir()
+            .unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let conf = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), conf).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = Registry {
+            child,
+            _dir: dir,
+            addr,
+        };
+        wait_until(20, "the registry to listen", || {
+            std::net::TcpStream::connect(&r.addr).is_ok()
+        });
+        r
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn api_push_pull_registry() {
+    let reg = Registry::start();
+    let (b, s) = setup();
+    let id = b.image_id("busybox");
+    let name = format!("{}/bb:v1", reg.addr);
+    s.ok(&["tag", "busybox", &name]);
+    let pushed = s.ok(&["push", &name]);
+    assert!(
+        pushed.contains(&format!("The push refers to repository [{}/bb]", reg.addr)),
+        "{pushed}"
+    );
+    assert!(pushed.contains("v1: digest: sha256:"), "{pushed}");
+    s.ok(&["rmi", &name, "busybox"]);
+    assert!(b.image_ids().is_empty());
+    let pulled = s.ok(&["pull", &name]);
+    assert!(pulled.contains("Pull complete"), "{pulled}");
+    assert!(
+        pulled.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{pulled}"
+    );
+    assert_eq!(b.image_id(&name), id);
+    let again = s.ok(&["pull", &name]);
+    assert!(
+        again.contains(&format!("Status: Image is up to date for {name}")),
+        "{again}"
+    );
+    // Unknown to the registry: the registry's words, nothing streamed.
+    let err = s.fails(&["pull", &format!("{}/nope:v1", reg.addr)]);
+    assert!(err.contains("not found"), "{err}");
+    // A login the registry has no auth for succeeds, as Docker's.
+    let login = s.ok(&["login", "-u", "u", "-p", "p", &reg.addr]);
+    assert!(login.contains("Login Succeeded"), "{login}");
+    s.ok(&["rmi", &name]);
+}
+
+#[test]
+fn api_images_bad_input() {
+    let (_b, s) = setup();
+    let (code, body) = s.request("GET", "/v1.44/images/nope/json", "text/plain", b"");
+    assert_eq!(code, 404, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["message"], "No such image: nope:latest");
+    let (code, body) = s.request(
+        "POST",
+        "/v1.44/commit?container=x",
+        "application/json",
+        b"{not json",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("invalid JSON"), "{body}");
+    let (code, body) = s.request("POST", "/v1.44/auth", "application/json", b"[1,");
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = s.request("POST", "/v1.44/build", "application/x-tar", b"garbage");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("not a valid tar"), "{body}");
+    let (code, body) = s.request(
+        "POST",
+        "/v1.44/build?buildargs=%7Bnope",
+        "application/x-tar",
+        b"",
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = s.request("POST", "/v1.44/images/load", "application/x-tar", b"junk");
+    assert!(code >= 400, "{code} {body}");
+    assert_eq!(body.trim().lines().count(), 1, "{body}");
+    let (code, body) = s.request(
+        "GET",
+        "/v1.44/images/json?filters=%7B%22dangling%22%3A%7B%22maybe%22%3Atrue%7D%7D",
+        "text/plain",
+        b"",
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = s.request("GET", "/v1.44/images/search?term=x", "text/plain", b"");
+    assert_eq!(code, 501);
+}
