@@ -14,4 +14,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   bash scripts/install-packages.sh "${missing[@]}"
 fi
+# The Docker API clients the API tests drive (docker-py, pytest, compose v2).
+bash scripts/install-clients.sh
 exec cargo test --workspace --no-fail-fast

@@ -259,9 +259,14 @@ async fn run(args: Args) -> Result<(), String> {
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| format!("signal handler: {e}"))?;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // The socket file this server made, by identity: a newer server may
+    // have bound the same path since, and its socket is not ours to remove.
     let socket_path = match &listener {
-        Listener::Unix(_, p) => p.clone(),
-        Listener::Tcp(_) => None,
+        Listener::Unix(_, Some(p)) => std::fs::metadata(p).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (p.clone(), m.dev(), m.ino())
+        }),
+        _ => None,
     };
     loop {
         tokio::select! {
@@ -295,8 +300,11 @@ async fn run(args: Args) -> Result<(), String> {
     // Stop taking connections; let the ones in flight (streams included)
     // finish for a while, as a clean shutdown of a service should.
     drop(listener);
-    if let Some(p) = socket_path {
-        let _ = std::fs::remove_file(p);
+    if let Some((p, dev, ino)) = socket_path {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata(&p).is_ok_and(|m| m.dev() == dev && m.ino() == ino) {
+            let _ = std::fs::remove_file(p);
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while server.busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {

@@ -42,6 +42,9 @@ pub struct WaitStart {
     since_ns: i64,
     state: State,
     exit_code: i32,
+    /// The start error recorded when the wait began (a new one means a
+    /// start that failed meanwhile: that is the exit waited for).
+    error: Option<String>,
 }
 
 fn now_ns() -> i64 {
@@ -61,6 +64,7 @@ impl Engine {
             since_ns: now_ns(),
             state: c.state,
             exit_code: c.exit_code.unwrap_or(0),
+            error: c.error,
         })
     }
 
@@ -73,6 +77,7 @@ impl Engine {
         let mut died: Option<i32> = None;
         let mut last_code = w.exit_code;
         let mut polls = 0u32;
+        let mut polls_since_die = 0u32;
         loop {
             for e in self.containers.events(after_seq, w.since_ns, i64::MAX)? {
                 after_seq = e.seq;
@@ -84,10 +89,20 @@ impl Engine {
                 Ok(mut now) => {
                     self.reconcile(&mut now);
                     last_code = now.exit_code.unwrap_or(last_code);
+                    let failed_start =
+                        now.state != State::Running && now.error.is_some() && now.error != w.error;
                     if let Some(code) = died {
-                        if cond != WaitCondition::Removed {
+                        // Docker's wait answers once the container is down
+                        // (its cleanup follows the die event); a restart
+                        // policy may run it again at once, hence the bound.
+                        polls_since_die += 1;
+                        if cond != WaitCondition::Removed
+                            && (now.state != State::Running || polls_since_die > 100)
+                        {
                             return Ok(code);
                         }
+                    } else if failed_start && cond != WaitCondition::Removed {
+                        return Ok(last_code);
                     } else if cond == WaitCondition::NotRunning && now.state != State::Running {
                         return Ok(last_code);
                     }
