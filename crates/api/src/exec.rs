@@ -107,8 +107,11 @@ pub fn size(ctx: &Ctx) -> ApiResult<(u16, u16)> {
     Ok((dim("h")?, dim("w")?))
 }
 
+/// A pipe whose ends no other child of this server inherits (the exec's
+/// own ends are handed to it as its stdio, which clears the flag there).
 fn pipe() -> ApiResult<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe().map_err(|e| ApiError::internal(format!("pipe: {e}")))
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| ApiError::internal(format!("pipe: {e}")))
 }
 
 /// What the exec's thread hands back once the process runs.
