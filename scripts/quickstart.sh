@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command for a fresh Debian 12 machine, as root: install what berth needs, build and
-# install berth, berth-runtime and berth-monitor into /usr/local/bin, make a busybox image
+# install berth, berth-runtime, berth-monitor, berth-dns and berth-api into /usr/local/bin, make a busybox image
 # locally (no registry needed) and run a real container from it, in the foreground and
 # detached.
 set -euo pipefail
@@ -14,11 +14,12 @@ if ! command -v cargo >/dev/null; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
-cargo build --release -p berth-cli -p berth-runtime
+cargo build --release -p berth-cli -p berth-runtime -p berth-dns -p berth-api
 # The per-container monitor, linked statically: it idles beside every detached container
 # and a static binary keeps less resident (see bench/README.md).
 cargo rustc --release -p berth-monitor --bin berth-monitor -- -C target-feature=+crt-static
-install -m 0755 target/release/berth target/release/berth-runtime target/release/berth-monitor /usr/local/bin/
+install -m 0755 target/release/berth target/release/berth-runtime target/release/berth-monitor \
+  target/release/berth-dns target/release/berth-api /usr/local/bin/
 
 # A busybox image, built here: busybox-static and its applet links, imported as one layer.
 rootfs=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
