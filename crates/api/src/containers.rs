@@ -206,6 +206,8 @@ pub async fn action(ctx: &mut Ctx, m: &Method, id: &str, action: &str) -> ApiRes
         "export" if get => export(ctx, id).await,
         "update" if post => update(ctx, id).await,
         "resize" if post => resize(ctx, id).await,
+        "archive" => crate::archive::archive(ctx, m, id).await,
+        "stats" if get => crate::stats::stats(ctx, id).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }

@@ -3,7 +3,7 @@
 //! image routes are matched by their last word.
 
 use crate::http::{split_version, ApiError, ApiResult, Query};
-use crate::{containers, system, Server};
+use crate::{containers, networks, system, volumes, Server};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -111,6 +111,17 @@ pub async fn route(server: Arc<Server>, req: Request<Incoming>) -> ApiResult {
             let (id, action) = (id.to_string(), action.to_string());
             containers::action(&mut ctx, m, &id, &action).await
         }
+        ["networks", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            networks::route(&mut ctx, m, &rest).await
+        }
+        ["volumes", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            volumes::route(&mut ctx, m, &rest).await
+        }
+        ["system", "df"] if *m == Method::GET => volumes::disk_usage(&mut ctx).await,
         ["swarm", ..] | ["nodes", ..] | ["services", ..] | ["tasks", ..] | ["secrets", ..]
         | ["configs", ..] => Err(unsupported(segs[0])),
         ["plugins", ..] => Ok(crate::http::json(StatusCode::OK, &serde_json::json!([]))),

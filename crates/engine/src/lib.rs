@@ -27,9 +27,11 @@ mod volumes;
 pub mod waiting;
 
 pub use background::{ExecOptions, Live, LogOptions};
+pub use berth_cgroups::Stats as CgroupStats;
 pub use berth_network::{
     parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec,
 };
+pub use berth_storage::PathStat;
 pub use build_support::{BuildNetwork, BuildRun, Committed, SecretFile, Workspace};
 pub use check::{CheckOptions, CheckReport, Problem, ProblemKind};
 pub use containers::ContainerId;
@@ -46,7 +48,7 @@ pub use networking::{labels_text, pseudo_network_id, PSEUDO_NETWORKS};
 pub use options::HostConfig;
 pub use registry::{Progress, PullResult, PushResult, RegistryFlags};
 pub use spec::RunOptions;
-pub use stats::StatsSample;
+pub use stats::{NetCounters, RawStats, StatsSample};
 pub use system::{ServerVersion, SystemInfo};
 pub use volume_store::VolumeInfo;
 
