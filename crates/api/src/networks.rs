@@ -326,7 +326,13 @@ async fn remove(ctx: &mut Ctx, id: &str) -> ApiResult {
                     format!("{key} is a pre-defined network and cannot be removed"),
                 ));
             }
-            e.network_rm(&key).map(drop).map_err(net_err(&key))
+            e.network_rm(&key).map(drop).map_err(|e| match e {
+                // Docker's status for a network containers are on.
+                EngineError::Conflict(m) if m.contains("active endpoints") => {
+                    ApiError::new(StatusCode::FORBIDDEN, m)
+                }
+                e => net_err(&key)(e),
+            })
         })
         .await?;
     http::no_content()

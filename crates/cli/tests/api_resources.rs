@@ -249,7 +249,11 @@ fn api_networks_docker_cli() {
     let err = s.fails(&["network", "connect", "apinet", "nosuch"]);
     assert!(err.contains("No such container: nosuch"), "{err}");
     // In use: not removed, not pruned.
-    s.fails(&["network", "rm", "apinet"]);
+    let err = s.fails(&["network", "rm", "apinet"]);
+    assert!(err.contains("has active endpoints"), "{err}");
+    // Docker answers 403 (Forbidden) here, not 409.
+    let (code, body) = s.raw("DELETE", "/v1.44/networks/apinet", b"");
+    assert_eq!(code, 403, "{body}");
     s.ok(&["network", "create", "spare"]);
     let out = s.ok(&["network", "prune", "-f"]);
     assert!(out.contains("spare") && !out.contains("apinet"), "{out}");
