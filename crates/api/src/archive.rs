@@ -235,14 +235,28 @@ async fn put(ctx: &mut Ctx, id: &str) -> ApiResult {
         }
     });
     let key = id.to_owned();
+    let no_overwrite = ctx.query.bool("noOverwriteDirNonDir");
     ctx.server
         .engine(move |e| {
             let mut r = BodyReader {
                 rx,
                 cur: Bytes::new(),
             };
-            let to = CopyEnd::Container(key, path);
-            let res = e.copy(&CopyEnd::Stream, &to, &mut r, &mut std::io::sink());
+            let to = CopyEnd::Container(key.clone(), path.clone());
+            let res = if no_overwrite {
+                // Checked whole before a byte is written: the tar is
+                // spooled, its entries compared with what is there.
+                let mut spool = tempfile::tempfile()
+                    .map_err(|e| ApiError::internal(format!("spool the archive: {e}")))?;
+                std::io::copy(&mut r, &mut spool)
+                    .map_err(|e| ApiError::bad_request(format!("reading the archive: {e}")))?;
+                rewind(&mut spool)?;
+                check_overwrite(e, &key, &path, &mut spool)?;
+                rewind(&mut spool)?;
+                e.copy(&CopyEnd::Stream, &to, &mut spool, &mut std::io::sink())
+            } else {
+                e.copy(&CopyEnd::Stream, &to, &mut r, &mut std::io::sink())
+            };
             // Whatever the client still sends is read and dropped.
             let _ = std::io::copy(&mut r, &mut std::io::sink());
             match res {
@@ -259,6 +273,57 @@ async fn put(ctx: &mut Ctx, id: &str) -> ApiResult {
         })
         .await?;
     Ok(http::empty(StatusCode::OK))
+}
+
+fn rewind(f: &mut std::fs::File) -> ApiResult<()> {
+    use std::io::Seek;
+    f.seek(std::io::SeekFrom::Start(0))
+        .map(drop)
+        .map_err(|e| ApiError::internal(format!("spool the archive: {e}")))
+}
+
+/// `noOverwriteDirNonDir` (what `docker cp` always asks): an entry of the
+/// tar may not replace a directory with a non-directory, nor the reverse.
+fn check_overwrite(
+    e: &berth_engine::Engine,
+    container: &str,
+    dir: &std::path::Path,
+    tar: &mut std::fs::File,
+) -> ApiResult<()> {
+    let bad = |e: std::io::Error| ApiError::bad_request(format!("invalid tar archive: {e}"));
+    let mut a = tar::Archive::new(tar);
+    for entry in a.entries().map_err(bad)? {
+        let entry = entry.map_err(bad)?;
+        let name = entry.path().map_err(bad)?.into_owned();
+        let rel: PathBuf = name
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect();
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let dest = dir.join(&rel);
+        let Ok(st) = e.path_stat(container, &dest) else {
+            continue;
+        };
+        let is_dir = st.mode & libc_bits::S_IFMT == libc_bits::S_IFDIR;
+        let new_dir = entry.header().entry_type().is_dir();
+        if is_dir && !new_dir {
+            return Err(ApiError::bad_request(format!(
+                "cannot overwrite directory {:?} with non-directory {:?}",
+                dest.display().to_string(),
+                name.display().to_string()
+            )));
+        }
+        if !is_dir && new_dir {
+            return Err(ApiError::bad_request(format!(
+                "cannot overwrite non-directory {:?} with directory {:?}",
+                dest.display().to_string(),
+                name.display().to_string()
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -283,11 +283,17 @@ pub async fn disk_usage(ctx: &mut Ctx) -> ApiResult {
             .map(|c| {
                 let s = &c.summary;
                 let size = s.size_rw.unwrap_or(0);
+                // Docker's SizeRootFs: the image's size and the writable layer.
+                let image_size = u
+                    .image_rows
+                    .iter()
+                    .find(|i| i.id == s.image_id)
+                    .map_or(0, |i| i.size);
                 json!({
                     "Id": s.id.as_str(), "Names": [format!("/{}", s.name)],
                     "Image": s.image, "ImageID": s.image_id, "Command": s.command,
                     "Created": unix_secs(s.created), "Ports": [],
-                    "SizeRw": size, "SizeRootFs": size, "Labels": s.labels,
+                    "SizeRw": size, "SizeRootFs": size + image_size, "Labels": s.labels,
                     "State": s.state, "Status": s.status,
                     "HostConfig": {"NetworkMode": "default"},
                     "NetworkSettings": {"Networks": {}},
