@@ -92,6 +92,8 @@ pub async fn action(ctx: &mut Ctx, m: &Method, id: &str, action: &str) -> ApiRes
         "update" if post => update(ctx, id).await,
         "resize" if post => resize(ctx, id).await,
         "exec" if post => crate::exec::create(ctx, id).await,
+        "archive" => crate::archive::archive(ctx, m, id).await,
+        "stats" if get => crate::stats::stats(ctx, id).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }

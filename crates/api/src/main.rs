@@ -8,14 +8,18 @@
 //! sees everything. It never forks a container from its threads: the
 //! engine starts the runtime and monitors as programs.
 
+mod archive;
 mod build;
 mod containers;
 mod exec;
 mod hijack;
 mod http;
 mod images;
+mod networks;
 mod router;
+mod stats;
 mod system;
+mod volumes;
 
 use berth_engine::EngineOptions;
 use http::{error_response, stamp, ApiError, Resp};

@@ -3,7 +3,7 @@
 //! image routes are matched by their last word.
 
 use crate::http::{split_version, ApiError, ApiResult, Query};
-use crate::{build, containers, exec, images, system, Server};
+use crate::{build, containers, exec, images, networks, system, volumes, Server};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -128,6 +128,17 @@ pub async fn route(server: Arc<Server>, req: Request<Incoming>) -> ApiResult {
         ["build", "prune"] if *m == Method::POST => build::prune(&mut ctx).await,
         ["commit"] if *m == Method::POST => images::commit(&mut ctx).await,
         ["auth"] if *m == Method::POST => images::auth(&mut ctx).await,
+        ["networks", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            networks::route(&mut ctx, m, &rest).await
+        }
+        ["volumes", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            volumes::route(&mut ctx, m, &rest).await
+        }
+        ["system", "df"] if *m == Method::GET => volumes::disk_usage(&mut ctx).await,
         ["swarm", ..] | ["nodes", ..] | ["services", ..] | ["tasks", ..] | ["secrets", ..]
         | ["configs", ..] => Err(unsupported(segs[0])),
         ["plugins", ..] => Ok(crate::http::json(StatusCode::OK, &serde_json::json!([]))),

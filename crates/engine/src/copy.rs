@@ -78,6 +78,15 @@ impl Engine {
         }
     }
 
+    /// `path` in container `name` as `docker cp` stats it (the last
+    /// component not followed), resolved through its volumes and binds.
+    pub fn path_stat(&self, name: &str, path: &Path) -> Result<berth_storage::PathStat> {
+        let c = self.container(name)?;
+        self.layers
+            .path_stat(c.id.as_str(), path, &copy_mounts(&c))
+            .map_err(cp_err(name))
+    }
+
     fn copy_to_host(
         &self,
         user: &str,

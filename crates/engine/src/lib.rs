@@ -32,9 +32,11 @@ pub mod waiting;
 
 pub use attach::{AttachStream, OutputFrame, OutputStream};
 pub use background::{Live, LogOptions};
+pub use berth_cgroups::Stats as CgroupStats;
 pub use berth_network::{
     parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec,
 };
+pub use berth_storage::PathStat;
 pub use build_support::{BuildNetwork, BuildRun, Committed, SecretFile, Workspace};
 pub use check::{CheckOptions, CheckReport, Problem, ProblemKind};
 pub use containers::ContainerId;
@@ -52,7 +54,7 @@ pub use networking::{labels_text, pseudo_network_id, PSEUDO_NETWORKS};
 pub use options::HostConfig;
 pub use registry::{Progress, PullResult, PushResult, RegistryFlags};
 pub use spec::RunOptions;
-pub use stats::StatsSample;
+pub use stats::{NetCounters, RawStats, StatsSample};
 pub use summary::{
     ContainerState, ContainerSummary, EndpointIpamConfig, EndpointSettings, ListOptions,
     MountSummary, Networks, Port, SummaryHostConfig, SummaryNetworkSettings,

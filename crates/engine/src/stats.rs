@@ -155,3 +155,132 @@ impl Engine {
         Ok(c.id.to_string())
     }
 }
+
+/// One network interface's counters (Docker's `networks.IFACE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetCounters {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
+/// A container's raw counters at one moment, as Docker's stats API
+/// reports them (the client computes the percentages from two).
+#[derive(Debug, Clone)]
+pub struct RawStats {
+    pub id: String,
+    pub name: String,
+    pub running: bool,
+    pub read: std::time::SystemTime,
+    /// The cgroup's counters (None when the container does not run).
+    pub cgroup: Option<berth_cgroups::Stats>,
+    /// The host's CPU time in nanoseconds (/proc/stat's `cpu` line).
+    pub system_cpu_usage: u64,
+    pub online_cpus: u32,
+    /// The memory limit, or the host's memory when there is none.
+    pub mem_limit: u64,
+    /// Per interface of the container's network namespace (no loopback).
+    pub networks: Vec<(String, NetCounters)>,
+}
+
+/// The host's CPU time (nanoseconds) and online CPUs, from /proc/stat.
+fn system_cpu() -> (u64, u32) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|t| *t > 0)
+        .unwrap_or(100) as u64;
+    let mut total = 0;
+    let mut cpus = 0;
+    for l in text.lines() {
+        let mut w = l.split_whitespace();
+        match w.next() {
+            Some("cpu") => {
+                let ticks: u64 = w.take(8).filter_map(|x| x.parse::<u64>().ok()).sum();
+                total = ticks.saturating_mul(1_000_000_000 / tck);
+            }
+            Some(c) if c.starts_with("cpu") => cpus += 1,
+            _ => {}
+        }
+    }
+    (total, cpus.max(1))
+}
+
+fn net_counters(pid: i32) -> Vec<(String, NetCounters)> {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/dev")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(2)
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(':')?;
+            let name = name.trim();
+            if name == "lo" {
+                return None;
+            }
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            let g = |i: usize| f.get(i).copied().unwrap_or(0);
+            Some((
+                name.to_owned(),
+                NetCounters {
+                    rx_bytes: g(0),
+                    rx_packets: g(1),
+                    rx_errors: g(2),
+                    rx_dropped: g(3),
+                    tx_bytes: g(8),
+                    tx_packets: g(9),
+                    tx_errors: g(10),
+                    tx_dropped: g(11),
+                },
+            ))
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Container `name`'s raw counters now (Docker's stats API).
+    pub fn stats_raw(&self, name: &str) -> Result<RawStats> {
+        let c = self.container(name)?;
+        let running = c.state == State::Running;
+        let cgroup = if running {
+            self.cgroup_of(c.id.as_str())
+                .and_then(|cg| cg.stats().map_err(|e| EngineError::Other(e.to_string())))
+                .ok()
+        } else {
+            None
+        };
+        let (system_cpu_usage, online_cpus) = system_cpu();
+        let host_mem = host_memory();
+        let mem_limit = match &cgroup {
+            Some(st) if st.memory.usage.limit != 0 && st.memory.usage.limit < host_mem => {
+                st.memory.usage.limit
+            }
+            _ => host_mem,
+        };
+        let pid = if running { self.live(&c).pid } else { 0 };
+        Ok(RawStats {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            running,
+            read: std::time::SystemTime::now(),
+            cgroup,
+            system_cpu_usage,
+            online_cpus,
+            mem_limit,
+            networks: if pid > 0 {
+                net_counters(pid)
+            } else {
+                Vec::new()
+            },
+        })
+    }
+}

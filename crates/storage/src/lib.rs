@@ -44,6 +44,20 @@ pub use diff::{Change, ChangeKind};
 pub use driver::LayerDriver;
 pub use inside::MountSource;
 
+/// A path in a container as `docker cp` stats it (see [`LayerStore::path_stat`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathStat {
+    /// The last component (`/` for the root).
+    pub name: String,
+    pub size: i64,
+    /// st_mode: type and permission bits.
+    pub mode: u32,
+    pub mtime_secs: i64,
+    pub mtime_nsecs: i64,
+    /// For a symlink: the container path it resolves to; empty otherwise.
+    pub link_target: PathBuf,
+}
+
 use berth_digest::Digest;
 use diff::{DiffEntry, OldView, TarWriter};
 use extract::Whiteouts;
@@ -1189,6 +1203,50 @@ impl LayerStore {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(Error::io(path, e)),
         }
+    }
+
+    /// What `docker cp` asks of a path before it copies (the archive API's
+    /// `X-Docker-Container-Path-Stat`): the entry itself (a symlink is not
+    /// followed), and for a symlink where it leads inside the container
+    /// (resolved as the container sees it; never outside its root).
+    pub fn path_stat(&self, name: &str, path: &Path, mounts: &[MountSource]) -> Result<PathStat> {
+        let view = self.view(name, mounts)?;
+        let found = view
+            .resolve(path, false)
+            .map_err(|e| Self::lookup_error(name, path, e))?;
+        let st = nix::sys::stat::fstatat(
+            Some(found.parent.as_raw_fd()),
+            found.name(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| Self::lookup_error(name, path, io::Error::from(e)))?;
+        let link_target = if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            match view.resolve(path, true) {
+                Ok(f) => f.path,
+                // A link that leads nowhere (yet): where it points, read
+                // as the container would (Docker resolves it in scope
+                // without needing the target).
+                Err(_) => {
+                    let t = nix::fcntl::readlinkat(Some(found.parent.as_raw_fd()), found.name())
+                        .map(PathBuf::from)
+                        .unwrap_or_default();
+                    let parent = found.path.parent().unwrap_or(Path::new("/"));
+                    inside::clean(&Path::new("/").join(parent).join(t))
+                }
+            }
+        } else {
+            PathBuf::new()
+        };
+        Ok(PathStat {
+            name: path
+                .file_name()
+                .map_or_else(|| "/".to_owned(), |n| n.to_string_lossy().into_owned()),
+            size: st.st_size,
+            mode: st.st_mode,
+            mtime_secs: st.st_mtime,
+            mtime_nsecs: st.st_mtime_nsec,
+            link_target,
+        })
     }
 
     /// `docker cp - CONTAINER:DIR`: unpacks `tar` into the directory `dir`
