@@ -236,7 +236,15 @@ async fn start(ctx: &mut Ctx, id: &str) -> ApiResult {
                 .lock()
                 .map(|p| p.contains(c.id.as_str()))
                 .unwrap_or(false);
-            e.start_with(c.id.as_str(), attach_first)?;
+            if let Err(err) = e.start_with(c.id.as_str(), attach_first) {
+                // Docker removes an --rm container whose start failed: the
+                // CLI waits (`wait?condition=removed`) for that before it
+                // reports the error.
+                if c.config.auto_remove {
+                    let _ = e.rm(c.id.as_str(), true, true);
+                }
+                return Err(err.into());
+            }
             Ok(true)
         })
         .await?;
