@@ -11,6 +11,8 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
@@ -327,9 +329,20 @@ async fn wait(ctx: &mut Ctx, id: &str) -> ApiResult {
     let server = ctx.server.clone();
     tokio::spawn(async move {
         let _busy = crate::Busy::new(&server);
-        let res = server
-            .engine(move |e| Ok(e.wait_until(&start, cond)?))
-            .await;
+        // The docker CLI 28 asks for a wait even with `run -d` and hangs
+        // up after the start: a waiter whose client is gone stops (else it
+        // holds a blocking thread and the idle exit until the exit).
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let work = server.engine(move |e| Ok(e.wait_until_or_cancel(&start, cond, &flag)?));
+        tokio::pin!(work);
+        let res = tokio::select! {
+            r = &mut work => r,
+            _ = tx.closed() => {
+                cancel.store(true, Ordering::SeqCst);
+                return;
+            }
+        };
         let body = match res {
             Ok(code) => json!({"StatusCode": code, "Error": null}),
             Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.message}}),
@@ -425,33 +438,38 @@ async fn logs(ctx: &mut Ctx, id: &str) -> ApiResult {
     let (resp, tx) = http::stream(ctype);
     let server = ctx.server.clone();
     let id = c.id.as_str().to_owned();
+    let gone = tx.clone();
     tokio::spawn(async move {
         let _busy = crate::Busy::new(&server);
-        let _ = server
-            .engine(move |e| {
-                let mut out: Box<dyn Write> = if stdout {
-                    Box::new(FrameWriter {
-                        tx: tx.clone(),
-                        stream: (!tty).then_some(1),
-                    })
-                } else {
-                    Box::new(Discard)
-                };
-                let mut err: Box<dyn Write> = if stderr {
-                    Box::new(FrameWriter {
-                        tx,
-                        stream: (!tty).then_some(2),
-                    })
-                } else {
-                    Box::new(Discard)
-                };
-                match e.logs(&id, &opts, &mut out, &mut err) {
-                    Ok(()) => Ok(()),
-                    Err(EngineError::Io { .. }) => Ok(()),
-                    Err(e) => Err(e.into()),
-                }
-            })
-            .await;
+        // A client gone from a quiet `logs -f` no longer counts as activity
+        // (the blocking reader ends at the next line or the exit).
+        let work = server.engine(move |e| {
+            let mut out: Box<dyn Write> = if stdout {
+                Box::new(FrameWriter {
+                    tx: tx.clone(),
+                    stream: (!tty).then_some(1),
+                })
+            } else {
+                Box::new(Discard)
+            };
+            let mut err: Box<dyn Write> = if stderr {
+                Box::new(FrameWriter {
+                    tx,
+                    stream: (!tty).then_some(2),
+                })
+            } else {
+                Box::new(Discard)
+            };
+            match e.logs(&id, &opts, &mut out, &mut err) {
+                Ok(()) => Ok(()),
+                Err(EngineError::Io { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        });
+        tokio::select! {
+            _ = work => {}
+            _ = gone.closed() => {}
+        }
     });
     Ok(resp)
 }

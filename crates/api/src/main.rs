@@ -323,7 +323,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = rt.block_on(run(args)) {
+    let res = rt.block_on(run(args));
+    // A blocking reader still waiting on a container (a `logs -f` whose
+    // client left) must not keep the process: it owns nothing.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    if let Err(e) = res {
         eprintln!("Error: {e}");
         std::process::exit(1);
     }
