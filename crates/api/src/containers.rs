@@ -125,7 +125,8 @@ pub async fn list(ctx: &mut Ctx) -> ApiResult {
     let filters = ctx.query.filters()?;
     for (k, v) in &filters {
         if !PS_FILTERS.contains(&k.as_str()) {
-            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+            // Docker's words (capitalised).
+            return Err(ApiError::bad_request(format!("Invalid filter '{k}'")));
         }
         if k == "status"
             && !matches!(
