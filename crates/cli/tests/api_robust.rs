@@ -513,3 +513,45 @@ fn a_raw_client_with_keep_alive() {
     let r = raw(&mut *c, "GET", "/version", &[], b"").unwrap();
     assert_eq!(r.status, 200);
 }
+
+/// Zombie children (exited, not reaped) of `pid`.
+fn zombie_children(pid: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some(i) = stat.rfind(')') else { continue };
+        let f: Vec<&str> = stat[i + 1..].split_whitespace().collect();
+        if f.first() == Some(&"Z") && f.get(1).and_then(|x| x.parse().ok()) == Some(pid) {
+            v.push(p);
+        }
+    }
+    v
+}
+
+#[test]
+fn the_service_reaps_its_children() {
+    // The monitors (and berth-dns) the engine starts are the long-lived service's children:
+    // when they exit, it must reap them.
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    for _ in 0..3 {
+        assert_eq!(s.ok(&["run", "--rm", "busybox", "echo", "x"]), "x\n");
+    }
+    s.ok(&["run", "-d", "--name", "z", "busybox", "sleep", "300"]);
+    s.ok(&["rm", "-f", "z"]);
+    let pid = s.pid();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !zombie_children(pid).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        zombie_children(pid),
+        Vec::<i32>::new(),
+        "zombies of the service"
+    );
+}
