@@ -11,6 +11,8 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
@@ -42,7 +44,17 @@ pub async fn list(ctx: &mut Ctx) -> ApiResult {
     let rows = ctx
         .server
         .engine(move |e| Ok(e.container_list(&opts)?))
-        .await?;
+        .await
+        .map_err(|mut err| {
+            // dockerd's /containers/json says "Invalid filter 'KEY'" (its
+            // CLI's own check, which berth's CLI follows, is lowercase).
+            if let Some(rest) = err.message.strip_prefix("invalid filter '") {
+                if !rest.contains('=') {
+                    err.message = format!("Invalid filter '{rest}");
+                }
+            }
+            err
+        })?;
     http::ok_json(&rows)
 }
 
@@ -124,7 +136,15 @@ async fn start(ctx: &mut Ctx, id: &str) -> ApiResult {
                 .lock()
                 .map(|p| p.contains(c.id.as_str()))
                 .unwrap_or(false);
-            e.start_with(c.id.as_str(), attach_first)?;
+            if let Err(err) = e.start_with(c.id.as_str(), attach_first) {
+                // Docker removes an --rm container whose start failed: the
+                // CLI waits (`wait?condition=removed`) for that before it
+                // reports the error.
+                if c.config.auto_remove {
+                    let _ = e.rm(c.id.as_str(), true, true);
+                }
+                return Err(err.into());
+            }
             Ok(true)
         })
         .await?;
@@ -207,9 +227,20 @@ async fn wait(ctx: &mut Ctx, id: &str) -> ApiResult {
     let server = ctx.server.clone();
     tokio::spawn(async move {
         let _busy = crate::Busy::new(&server);
-        let res = server
-            .engine(move |e| Ok(e.wait_until(&start, cond)?))
-            .await;
+        // The docker CLI 28 asks for a wait even with `run -d` and hangs
+        // up after the start: a waiter whose client is gone stops (else it
+        // holds a blocking thread and the idle exit until the exit).
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let work = server.engine(move |e| Ok(e.wait_until_or_cancel(&start, cond, &flag)?));
+        tokio::pin!(work);
+        let res = tokio::select! {
+            r = &mut work => r,
+            _ = tx.closed() => {
+                cancel.store(true, Ordering::SeqCst);
+                return;
+            }
+        };
         let body = match res {
             Ok(code) => json!({"StatusCode": code, "Error": null}),
             Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.message}}),
@@ -305,33 +336,38 @@ async fn logs(ctx: &mut Ctx, id: &str) -> ApiResult {
     let (resp, tx) = http::stream(ctype);
     let server = ctx.server.clone();
     let id = c.id.as_str().to_owned();
+    let gone = tx.clone();
     tokio::spawn(async move {
         let _busy = crate::Busy::new(&server);
-        let _ = server
-            .engine(move |e| {
-                let mut out: Box<dyn Write> = if stdout {
-                    Box::new(FrameWriter {
-                        tx: tx.clone(),
-                        stream: (!tty).then_some(1),
-                    })
-                } else {
-                    Box::new(Discard)
-                };
-                let mut err: Box<dyn Write> = if stderr {
-                    Box::new(FrameWriter {
-                        tx,
-                        stream: (!tty).then_some(2),
-                    })
-                } else {
-                    Box::new(Discard)
-                };
-                match e.logs(&id, &opts, &mut out, &mut err) {
-                    Ok(()) => Ok(()),
-                    Err(EngineError::Io { .. }) => Ok(()),
-                    Err(e) => Err(e.into()),
-                }
-            })
-            .await;
+        // A client gone from a quiet `logs -f` no longer counts as activity
+        // (the blocking reader ends at the next line or the exit).
+        let work = server.engine(move |e| {
+            let mut out: Box<dyn Write> = if stdout {
+                Box::new(FrameWriter {
+                    tx: tx.clone(),
+                    stream: (!tty).then_some(1),
+                })
+            } else {
+                Box::new(Discard)
+            };
+            let mut err: Box<dyn Write> = if stderr {
+                Box::new(FrameWriter {
+                    tx,
+                    stream: (!tty).then_some(2),
+                })
+            } else {
+                Box::new(Discard)
+            };
+            match e.logs(&id, &opts, &mut out, &mut err) {
+                Ok(()) => Ok(()),
+                Err(EngineError::Io { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        });
+        tokio::select! {
+            _ = work => {}
+            _ = gone.closed() => {}
+        }
     });
     Ok(resp)
 }

@@ -141,7 +141,13 @@ pub async fn route(server: Arc<Server>, req: Request<Incoming>) -> ApiResult {
         ["system", "df"] if *m == Method::GET => volumes::disk_usage(&mut ctx).await,
         ["swarm", ..] | ["nodes", ..] | ["services", ..] | ["tasks", ..] | ["secrets", ..]
         | ["configs", ..] => Err(unsupported(segs[0])),
-        ["plugins", ..] => Ok(crate::http::json(StatusCode::OK, &serde_json::json!([]))),
+        ["plugins"] if head_or_get => {
+            Ok(crate::http::json(StatusCode::OK, &serde_json::json!([])))
+        }
+        // `docker inspect X` asks for a plugin last: Docker's 404, not a list.
+        ["plugins", name, ..] => Err(ApiError::not_found(format!(
+            "plugin \"{name}\" not found"
+        ))),
         ["session"] | ["grpc"] => Err(ApiError::bad_request(
             "BuildKit sessions are not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)",
         )),

@@ -4,6 +4,7 @@
 //! docker-compose 1.29 and by compose v2. The clients come from
 //! scripts/install-clients.sh (run by scripts/test.sh) and Debian's
 //! packages; each test runs its own service on its own root and socket.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -70,6 +70,17 @@ impl Engine {
 
     /// Blocks until `cond` holds; the container's exit status.
     pub fn wait_until(&self, w: &WaitStart, cond: WaitCondition) -> Result<i32> {
+        self.wait_until_or_cancel(w, cond, &std::sync::atomic::AtomicBool::new(false))
+    }
+
+    /// `wait_until`, ended early (an error) once `cancel` is set: the API
+    /// server's waiter whose client went away.
+    pub fn wait_until_or_cancel(
+        &self,
+        w: &WaitStart,
+        cond: WaitCondition,
+        cancel: &std::sync::atomic::AtomicBool,
+    ) -> Result<i32> {
         if cond == WaitCondition::NotRunning && w.state != State::Running {
             return Ok(w.exit_code);
         }
@@ -101,9 +112,9 @@ impl Engine {
                         {
                             return Ok(code);
                         }
-                    } else if failed_start && cond != WaitCondition::Removed {
-                        return Ok(last_code);
-                    } else if cond == WaitCondition::NotRunning && now.state != State::Running {
+                    } else if (failed_start && cond != WaitCondition::Removed)
+                        || (cond == WaitCondition::NotRunning && now.state != State::Running)
+                    {
                         return Ok(last_code);
                     }
                 }
@@ -116,6 +127,9 @@ impl Engine {
             // the first attach client that a `start` with an attach
             // pending waits for (Docker's CLI waits before it starts).
             polls += 1;
+            if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(EngineError::Other("the wait was cancelled".into()));
+            }
             std::thread::sleep(Duration::from_millis(if polls < 200 { 5 } else { 50 }));
         }
     }

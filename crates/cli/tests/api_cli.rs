@@ -1,0 +1,742 @@
+//! Issue 13: the docker CLI 28 (`/usr/local/bin/docker -H unix://…`) driving berth through
+//! `berth system service` on a test's own root and socket: the run sequence (exit codes,
+//! -d, --rm, -i, -t, -e/-w/-u, volumes, published ports, user networks, restart policies,
+//! health checks), the container verbs, logs, attach, events, inspect, info and version;
+//! then the same container scenarios played by the docker client against berth's socket
+//! and against Debian's dockerd 20.10, compared as docker_parity.rs compares the CLIs.
+#![allow(clippy::unwrap_used)]
+
+#[path = "common/api.rs"]
+mod api;
+mod common;
+#[path = "common/docker.rs"]
+mod docker;
+
+use api::Service;
+use common::{wait_until, Berth};
+use std::io::{BufRead, Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+fn code(s: &Service, args: &[&str]) -> i32 {
+    let out = s.docker(args);
+    out.status.code().unwrap_or(-1)
+}
+
+fn inspect(s: &Service, fmt: &str, name: &str) -> String {
+    s.ok(&["inspect", "-f", fmt, name]).trim().to_owned()
+}
+
+#[test]
+fn run_foreground_exit_codes_and_output() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    assert_eq!(s.ok(&["run", "--rm", "busybox", "echo", "hi"]), "hi\n");
+    assert_eq!(code(&s, &["run", "--rm", "busybox", "true"]), 0);
+    assert_eq!(
+        code(&s, &["run", "--rm", "busybox", "sh", "-c", "exit 3"]),
+        3
+    );
+    let err = s.fails(&["run", "--rm", "busybox", "nosuchcmd"], 127);
+    assert!(err.contains("nosuchcmd"), "{err}");
+    // A non-executable command (126) is not asserted here yet: a start that fails after
+    // the attach loses its exit code (0 with --rm; without --rm the client hangs).
+    // stderr stays stderr through the multiplexed stream.
+    let out = s.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    // Without --rm the container stays, exited, with its code.
+    assert_eq!(
+        code(
+            &s,
+            &["run", "--name", "keep", "busybox", "sh", "-c", "exit 5"]
+        ),
+        5
+    );
+    assert_eq!(
+        inspect(&s, "{{.State.Status}} {{.State.ExitCode}}", "keep"),
+        "exited 5"
+    );
+    s.ok(&["rm", "keep"]);
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn run_stdin_tty_env_workdir_user() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    // -i with piped stdin: the container's stdin ends when the client's does.
+    let mut c = s.docker_cmd(&["run", "-i", "--rm", "busybox", "cat"]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hi\nthere\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", s.describe(&["run", "-i"], &out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\nthere\n");
+    // -t on a terminal (script gives docker a pty).
+    let line = format!(
+        "{} -H {} run --rm -t busybox sh -c 'tty; echo on-tty; exit 4'",
+        api::DOCKER28,
+        s.host
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("DOCKER_CONFIG", b.scratch().join(".docker28"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("on-tty\n"), "{text}");
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    // -e, -w, -u.
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "-e",
+        "B",
+        "-w",
+        "/new/dir",
+        "-u",
+        "1234:5678",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A; pwd; id -u; id -g",
+    ]);
+    assert_eq!(out, "1\n/new/dir\n1234\n5678\n");
+}
+
+#[test]
+fn run_volumes_bind_and_named() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    let host = b.scratch().join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host\n").unwrap();
+    let bind = format!("{}:/h", host.display());
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /h/in; echo made > /h/out",
+    ]);
+    assert_eq!(out, "from host\n");
+    assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "made\n");
+    s.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "apivol:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "apivol:/data:ro",
+            "busybox",
+            "cat",
+            "/data/f"
+        ]),
+        "kept\n"
+    );
+    let rd = s.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "apivol:/data:ro",
+        "busybox",
+        "touch",
+        "/data/g",
+    ]);
+    assert_ne!(rd.status.code(), Some(0));
+    // The CLI sees the volume the API made.
+    assert!(b.ok(&["volume", "ls", "-q"]).contains("apivol"));
+    b.ok(&["volume", "rm", "apivol"]);
+}
+
+/// Reads one HTTP answer from 127.0.0.1:port (retrying while the server starts).
+fn http_get(port: u16) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let _ = c.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut s = String::new();
+            let _ = c.read_to_string(&mut s);
+            if s.contains("200") {
+                return s;
+            }
+            last = s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing answered on 127.0.0.1:{port}: {last}");
+}
+
+#[test]
+fn run_published_port_and_port_command() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo hello-from-berth > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let port_line = s.ok(&["port", "web", "80"]);
+    let port: u16 = port_line
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("docker port printed {port_line:?}"));
+    assert!(port_line.starts_with("127.0.0.1:"), "{port_line}");
+    let answer = http_get(port);
+    assert!(answer.contains("hello-from-berth"), "{answer}");
+    let ps = s.ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]);
+    assert_eq!(ps, format!("web 127.0.0.1:{port}->80/tcp\n"));
+    s.ok(&["rm", "-f", "web"]);
+}
+
+#[test]
+fn run_user_network_with_dns() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    // The network is made by the CLI on the same root (the networks endpoints are helper
+    // g's); the API's containers join it and find each other by name.
+    b.ok(&["network", "create", "apinet"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "apinet",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "apinet",
+        "busybox",
+        "sh",
+        "-c",
+        "nslookup srv >/dev/null && ping -c 1 -W 5 srv >/dev/null && echo reached",
+    ]);
+    assert_eq!(out, "reached\n");
+    assert_eq!(
+        inspect(
+            &s,
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+            "srv"
+        ),
+        "apinet"
+    );
+    s.ok(&["rm", "-f", "srv"]);
+    b.ok(&["network", "rm", "apinet"]);
+}
+
+#[test]
+fn run_restart_policy_and_healthcheck() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rs",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    wait_until(60, "two restarts, then exited", || {
+        inspect(&s, "{{.RestartCount}} {{.State.Status}}", "rs") == "2 exited"
+    });
+    assert_eq!(
+        inspect(&s, "{{.HostConfig.RestartPolicy.Name}}", "rs"),
+        "on-failure"
+    );
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -e /tmp/ok",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /tmp/ok; sleep 300",
+    ]);
+    wait_until(60, "healthy", || {
+        inspect(&s, "{{.State.Health.Status}}", "hc") == "healthy"
+    });
+    let ps = s.ok(&["ps", "--filter", "name=hc", "--format", "{{.Status}}"]);
+    assert!(ps.contains("(healthy)"), "{ps}");
+    s.ok(&["rm", "-f", "rs", "hc"]);
+}
+
+#[test]
+fn ps_filters_and_formats() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "run", "-d", "--name", "pa", "-l", "tier=web", "busybox", "sleep", "300",
+    ]);
+    assert_eq!(
+        code(
+            &s,
+            &["run", "--name", "pb", "-l", "tier=db", "busybox", "sh", "-c", "exit 2"]
+        ),
+        2
+    );
+    s.ok(&["create", "--name", "pc", "busybox", "true"]);
+    assert_eq!(s.ok(&["ps", "--format", "{{.Names}}"]), "pa\n");
+    let mut all: Vec<String> = s
+        .ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    all.sort();
+    assert_eq!(all, ["pa running", "pb exited", "pc created"]);
+    let f = |args: &[&str]| {
+        let mut a = vec!["ps", "-a", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        s.ok(&a)
+    };
+    assert_eq!(f(&["--filter", "label=tier=db"]), "pb\n");
+    assert_eq!(f(&["--filter", "status=created"]), "pc\n");
+    assert_eq!(f(&["--filter", "exited=2"]), "pb\n");
+    assert_eq!(f(&["--filter", "name=pa"]), "pa\n");
+    assert_eq!(
+        f(&["--filter", "label=tier", "--filter", "status=running"]),
+        "pa\n"
+    );
+    let id = s.ok(&["ps", "-q", "--no-trunc"]);
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(
+        s.ok(&["ps", "--format", "{{.Image}}|{{.Command}}|{{.Labels}}"]),
+        "busybox|\"sleep 300\"|tier=web\n"
+    );
+    let table = s.ok(&["ps", "--format", "table {{.Names}}\t{{.Status}}"]);
+    assert!(table.starts_with("NAMES"), "{table}");
+    assert!(table.contains("pa") && table.contains("Up "), "{table}");
+    s.ok(&["rm", "-f", "pa", "pb", "pc"]);
+}
+
+#[test]
+fn container_verbs() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&["run", "-d", "--name", "v1", "busybox", "sleep", "300"]);
+    let top = s.ok(&["top", "v1"]);
+    assert!(top.contains("sleep 300"), "{top}");
+    s.ok(&["pause", "v1"]);
+    assert_eq!(
+        inspect(&s, "{{.State.Status}} {{.State.Paused}}", "v1"),
+        "paused true"
+    );
+    s.ok(&["unpause", "v1"]);
+    assert_eq!(inspect(&s, "{{.State.Status}}", "v1"), "running");
+    s.ok(&["rename", "v1", "v2"]);
+    assert_eq!(inspect(&s, "{{.Name}}", "v2"), "/v2");
+    // rm of a running container: 409 and Docker's words.
+    let err = s.fails(&["rm", "v2"], 1);
+    assert!(err.contains("cannot remove a running container"), "{err}");
+    assert_eq!(s.ok(&["stop", "-t", "1", "v2"]), "v2\n");
+    assert_eq!(inspect(&s, "{{.State.Status}}", "v2"), "exited");
+    assert_eq!(s.ok(&["start", "v2"]), "v2\n");
+    assert_eq!(s.ok(&["kill", "v2"]), "v2\n");
+    assert_eq!(s.ok(&["wait", "v2"]), "137\n");
+    let err = s.fails(&["kill", "v2"], 1);
+    assert!(err.contains("is not running"), "{err}");
+    assert_eq!(s.ok(&["restart", "-t", "1", "v2"]), "v2\n");
+    assert_eq!(inspect(&s, "{{.State.Running}}", "v2"), "true");
+    s.ok(&["rm", "-f", "v2"]);
+    // diff and export.
+    s.ok(&[
+        "run",
+        "--name",
+        "d1",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /newdir && touch /newdir/f && rm /etc/group",
+    ]);
+    let mut diff: Vec<String> = s.ok(&["diff", "d1"]).lines().map(str::to_owned).collect();
+    diff.sort();
+    assert_eq!(diff, ["A /newdir", "A /newdir/f", "C /etc", "D /etc/group"]);
+    let tar = b.scratch().join("exp.tar");
+    s.ok(&["export", "-o", tar.to_str().unwrap(), "d1"]);
+    let names = common::tar_names(&std::fs::read(&tar).unwrap());
+    assert!(
+        names
+            .iter()
+            .any(|n| n.trim_end_matches('/').ends_with("newdir/f")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with("etc/group")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("bin/busybox")),
+        "{names:?}"
+    );
+    s.ok(&["rm", "d1"]);
+    // Unknown container: Docker's 404 words and exit 1.
+    let err = s.fails(&["inspect", "nosuch"], 1);
+    assert!(
+        err.contains("No such object: nosuch") || err.contains("No such container"),
+        "{err}"
+    );
+    let err = s.fails(&["stop", "nosuch"], 1);
+    assert!(err.contains("No such container: nosuch"), "{err}");
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn logs_follow_ends_with_the_container() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lf",
+        "busybox",
+        "sh",
+        "-c",
+        "echo first; echo err >&2; sleep 2; echo second",
+    ]);
+    let out = s.docker(&["logs", "-f", "lf"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        s.describe(&["logs", "-f"], &out)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first\nsecond\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert_eq!(s.ok(&["logs", "--tail", "1", "lf"]), "second\n");
+    s.ok(&["rm", "lf"]);
+}
+
+#[test]
+fn attach_to_a_running_container() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "at",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.2; done",
+    ]);
+    let mut c = s.docker_cmd(&["attach", "--no-stdin", "at"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "tick");
+    s.ok(&["kill", "at"]);
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(137));
+    s.ok(&["rm", "at"]);
+}
+
+#[test]
+fn events_since_until_and_filters() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        code(
+            &s,
+            &["run", "--name", "ev", "busybox", "sh", "-c", "exit 3"]
+        ),
+        3
+    );
+    s.ok(&["rm", "ev"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let until = t0 + 60 * 60;
+    let since = t0.to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .min(until)
+        .to_string();
+    let all = s.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &now,
+        "--format",
+        "{{.Type}} {{.Action}}",
+    ]);
+    let lines: Vec<&str> = all.lines().collect();
+    for want in [
+        "container create",
+        "container start",
+        "container die",
+        "container destroy",
+    ] {
+        assert!(lines.contains(&want), "{want} missing in {all}");
+    }
+    let died = s.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &now,
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+    ]);
+    assert_eq!(died, "ev 3\n");
+    let none = s.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &now,
+        "--filter",
+        "container=nosuch",
+    ]);
+    assert_eq!(none, "");
+}
+
+#[test]
+fn info_version_and_inspect_format() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    assert_eq!(
+        s.ok(&[
+            "version",
+            "--format",
+            "{{.Server.APIVersion}} {{.Server.Os}}"
+        ]),
+        "1.44 linux\n"
+    );
+    let info = s.ok(&[
+        "info",
+        "--format",
+        "{{.OSType}} {{.Swarm.LocalNodeState}} {{.Containers}}",
+    ]);
+    assert_eq!(info, "linux inactive 0\n");
+    s.ok(&[
+        "create", "--name", "ic", "-e", "A=1", "-l", "k=v", "busybox", "echo", "x",
+    ]);
+    assert_eq!(
+        inspect(
+            &s,
+            "{{.State.Status}} {{.Config.Image}} {{json .Config.Cmd}} {{.Config.Labels.k}}",
+            "ic"
+        ),
+        "created busybox [\"echo\",\"x\"] v"
+    );
+    // The CLI sees what the API made, and the reverse.
+    assert_eq!(b.ok(&["ps", "-a", "--format", "{{.Names}}"]), "ic\n");
+    b.ok(&["rm", "ic"]);
+    b.ok(&["create", "--name", "fromcli", "busybox", "true"]);
+    assert_eq!(s.ok(&["ps", "-a", "--format", "{{.Names}}"]), "fromcli\n");
+    s.ok(&["rm", "fromcli"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// The docker client against berth's socket and against dockerd 20.10.
+
+use docker::{Check::*, DockerClient, Known, Scenario, Why::*};
+
+fn api_scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario::new("api-run")
+            .step("echo", OutErr, &["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2"])
+            .step("exit-3", Exit, &["run", "--rm", "busybox", "sh", "-c", "exit 3"])
+            .step("missing-command", Exit, &["run", "--rm", "busybox", "nosuchcmd"])
+            // non-executable (126): not yet, see run_foreground_exit_codes_and_output
+            .step("env", Sorted, &["run", "--rm", "-e", "A=1", "busybox", "env"])
+            .step("env-user", Sorted, &["run", "--rm", "-u", "nobody", "busybox", "env"])
+            .step("user", Out, &["run", "--rm", "-u", "1234:5678", "busybox", "id"])
+            .step("workdir", Out, &["run", "--rm", "-w", "/new/dir", "busybox", "pwd"])
+            .step("hosts-none", Out, &["run", "--rm", "--network", "none", "busybox", "cat", "/etc/hosts"])
+            .step("bind", Out, &["run", "--rm", "-v", "{tmp}/hostdir:/hd", "busybox", "cat", "/hd/inside"])
+            .step("unknown-image", Err, &["run", "--rm", "--pull", "never", "nosuch:img", "true"])
+            .step("name-in-use-setup", Exit, &["create", "--name", "dup", "busybox", "true"])
+            .step("name-in-use", Exit, &["create", "--name", "dup", "busybox", "true"])
+            .ignore(&["rm", "-f", "dup"]),
+        Scenario::new("api-states")
+            .setup(&["run", "-d", "--name", "pz", "busybox", "sleep", "300"])
+            .setup(&["pause", "pz"])
+            .step("paused", Out, &["inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.Paused}}", "pz"])
+            .step("paused-ps", Out, &["ps", "--format", "{{.Names}} {{.Status}}"])
+            .setup(&["unpause", "pz"])
+            .step("unpaused", Out, &["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "pz"])
+            .step("rm-running", Err, &["rm", "pz"])
+            .step("stop", Out, &["stop", "-t", "1", "pz"])
+            .step("stop-again", Out, &["stop", "-t", "1", "pz"])
+            .step("stopped", Out, &["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}", "pz"])
+            .step("stopped-ps", Out, &["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+            .step("start", Out, &["start", "pz"])
+            .step("start-again", Out, &["start", "pz"])
+            .step("kill", Out, &["kill", "pz"])
+            .step("wait", Out, &["wait", "pz"])
+            .step("kill-stopped", Err, &["kill", "pz"])
+            .step("rename", Exit, &["rename", "pz", "pz2"])
+            .step("renamed", Out, &["ps", "-a", "--format", "{{.Names}}"])
+            .step("inspect-missing", Err, &["inspect", "--type", "container", "nosuch"])
+            .step("stop-missing", Err, &["stop", "nosuch"])
+            .ignore(&["rm", "-f", "pz2"]),
+        Scenario::new("api-ls")
+            .setup(&["run", "-d", "--name", "lsrun", "-l", "k=v", "busybox", "sleep", "300"])
+            .ignore(&["run", "--name", "lsexit", "busybox", "sh", "-c", "exit 2"])
+            .setup(&["create", "--name", "lscreated", "busybox", "echo", "hi"])
+            .step("ps", Out, &["ps"])
+            .step("ps-a", Out, &["ps", "-a"])
+            .step("ps-format", Out, &["ps", "-a", "--format", "{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}} |{{.Labels}}|{{.Ports}}"])
+            .step("ps-q", Out, &["ps", "-aq"])
+            .step("ps-filter-status", Out, &["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"])
+            .step("ps-filter-exited", Out, &["ps", "-a", "--filter", "exited=2", "--format", "{{.Names}}"])
+            .step("ps-filter-label", Out, &["ps", "-a", "--filter", "label=k=v", "--format", "{{.Names}}"])
+            .step("ps-filter-bad", Err, &["ps", "--filter", "bogus=1"])
+            .step("ps-last", Out, &["ps", "-n", "1", "--format", "{{.Names}}"])
+            .step("top", Exit, &["top", "lsrun"])
+            .step("inspect", Shape, &["inspect", "lsrun"])
+            .step("inspect-created", Shape, &["inspect", "lscreated"])
+            .ignore(&["rm", "-f", "lsrun", "lsexit", "lscreated"]),
+        Scenario::new("api-diff")
+            .setup(&["run", "--name", "dc", "busybox", "sh", "-c", "mkdir /newdir && touch /newdir/f && rm /etc/group && echo x >> /etc/passwd && touch /tmp/t"])
+            .step("diff", Sorted, &["diff", "dc"])
+            .ignore(&["rm", "dc"]),
+        Scenario::new("api-logs")
+            .sleep()
+            .setup(&["run", "-d", "--name", "lg", "busybox", "sh", "-c", "echo oops >&2; sleep 0.5; for i in 1 2 3 4 5; do echo line $i; done"])
+            .setup(&["wait", "lg"])
+            .step("plain", OutErr, &["logs", "lg"])
+            .step("tail", OutErr, &["logs", "--tail", "2", "lg"])
+            .step("tail-0", OutErr, &["logs", "--tail", "0", "lg"])
+            .step("follow-exited", OutErr, &["logs", "-f", "lg"])
+            .step("since-future", OutErr, &["logs", "--since", "2099-01-01T00:00:00Z", "lg"])
+            .step("wait", Out, &["wait", "lg"])
+            .ignore(&["rm", "lg"]),
+        Scenario::new("api-events")
+            .sleep()
+            .setup(&["create", "--name", "evc", "--network", "none", "busybox", "sh", "-c", "exit 1"])
+            .ignore(&["start", "evc"])
+            .setup(&["wait", "evc"])
+            .setup(&["rm", "evc"])
+            .setup(&["run", "-d", "--name", "evr", "--network", "none", "busybox", "sleep", "300"])
+            .setup(&["pause", "evr"])
+            .setup(&["unpause", "evr"])
+            .setup(&["stop", "-t", "1", "evr"])
+            .setup(&["rm", "evr"])
+            .sleep()
+            .step("sequence", Out, &["events", "--since", "{t0}", "--until", "{now}", "--filter", "type=container", "--format", "{{.Type}} {{.Action}}"])
+            .step("filtered", Out, &["events", "--since", "{t0}", "--until", "{now}", "--filter", "type=container", "--filter", "event=die", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.exitCode}} {{.Actor.Attributes.name}}"]),
+    ]
+}
+
+/// Where berth's API answers differently from dockerd 20.10, and why.
+fn api_known() -> Vec<Known> {
+    use docker::known as k;
+    [
+        k(
+            &["api-ls/inspect:[]", "api-ls/inspect-created:[]"],
+            &[".HostConfig.Ulimits"],
+            Intentional(
+                "the oracle's dockerd runs with --default-ulimit nofile=20000:20000, which it \
+                 writes into every container's HostConfig.Ulimits",
+            ),
+        ),
+        k(
+            &["api-ls/inspect:[].Config.NetworkDisabled"],
+            &[],
+            Todo("berth's inspect has no Config.NetworkDisabled for a running container"),
+        ),
+    ]
+    .concat()
+}
+
+#[test]
+fn api_parity_with_dockerd() {
+    let b = Berth::new();
+    let s = Service::start(&b);
+    let d = docker::Dockerd::start();
+    docker::load_images(&d, &b);
+    let scratch = b.scratch().join("api-parity");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let client = DockerClient {
+        host: s.host.clone(),
+        scratch,
+        label: "berth-api",
+    };
+    let known = api_known();
+    let o = docker::compare(&api_scenarios(), &d, &client, &known);
+    eprintln!(
+        "\n##### Docker API parity: {} compared steps\n{}",
+        o.compared, o.report
+    );
+    if !o.stale.is_empty() {
+        eprintln!(
+            "=== STALE entries (no difference any more: remove them):\n  {:?}",
+            o.stale
+        );
+    }
+    assert!(
+        o.unexplained == 0 && o.stale.is_empty(),
+        "{} unexplained difference(s), {} stale; see the report above\n--- service log:\n{}",
+        o.unexplained,
+        o.stale.len(),
+        s.log_text()
+    );
+    // bbvol (loaded for the CLI parity) is not used here: leave no image behind that matters.
+    drop(d);
+}
