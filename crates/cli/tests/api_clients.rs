@@ -6,62 +6,29 @@
 //! packages; each test runs its own service on its own root and socket.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/api.rs"]
+mod api;
 mod common;
 
+use api::Service;
 use common::{text, Berth};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const CLIENTS: &str = "/opt/berth-clients";
 
-/// `berth system service` on a test's root, stopped (SIGTERM) on drop.
-struct Service {
-    child: Child,
-    host: String,
-}
-
-impl Service {
-    fn start(b: &Berth) -> Service {
-        let sock = b.scratch().join("api.sock");
-        let child = b
-            .cmd(&["system", "service", "--time", "0"])
-            .arg(format!("unix://{}", sock.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start berth system service");
-        let host = format!("unix://{}", sock.display());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(Instant::now() < deadline, "the API socket never answered");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Service { child, host }
-    }
-
-    /// A client command with DOCKER_HOST set to this service.
-    fn client(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
-        let mut c = Command::new(program);
-        c.env("DOCKER_HOST", &self.host)
-            .env("DOCKER_CONFIG", dir.join(".docker-client"))
-            .env_remove("DOCKER_CONTEXT")
-            .env("DOCKER_BUILDKIT", "0")
-            .env("COMPOSE_DOCKER_CLI_BUILD", "0")
-            .current_dir(dir)
-            .stdin(Stdio::null());
-        c
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
+/// A client command with DOCKER_HOST set to the service.
+fn client(svc: &Service, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env("DOCKER_HOST", &svc.host)
+        .env("DOCKER_CONFIG", dir.join(".docker-client"))
+        .env_remove("DOCKER_CONTEXT")
+        .env("DOCKER_BUILDKIT", "0")
+        .env("COMPOSE_DOCKER_CLI_BUILD", "0")
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    c
 }
 
 fn need(path: &str) -> PathBuf {
@@ -88,8 +55,7 @@ fn docker_py_scenarios_pass() {
     let b = Berth::with_busybox();
     let svc = Service::start(&b);
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/test_docker_py.py");
-    let out = svc
-        .client(&python, &b.scratch())
+    let out = client(&svc, &python, &b.scratch())
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"])
         .arg(&tests)
         .output()
@@ -129,7 +95,7 @@ fn compose_project(program: &Path, project: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("docker-compose.yml"), COMPOSE_FILE).unwrap();
     let compose = |args: &[&str]| -> Output {
-        svc.client(program, &dir)
+        client(&svc, program, &dir)
             .arg("-p")
             .arg(project)
             .args(args)
