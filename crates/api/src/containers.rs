@@ -18,7 +18,12 @@ use tokio::sync::mpsc;
 
 /// `POST /containers/create?name=`.
 pub async fn create(ctx: &mut Ctx) -> ApiResult {
-    let body: ContainerCreateRequest = ctx.json().await?;
+    let raw = ctx.body(4 << 20).await?;
+    let body = if raw.iter().all(|c| c.is_ascii_whitespace()) {
+        ContainerCreateRequest::default()
+    } else {
+        ContainerCreateRequest::from_json(&raw)?
+    };
     let name = ctx.query.get("name").map(str::to_owned);
     let opts = body.into_create_options(name)?;
     let id = ctx.server.engine(move |e| Ok(e.create(&opts)?)).await?;

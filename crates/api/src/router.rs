@@ -63,7 +63,11 @@ impl Ctx {
         if b.iter().all(|c| c.is_ascii_whitespace()) {
             return Ok(T::default());
         }
-        serde_json::from_slice(&b).map_err(|e| ApiError::bad_request(json_error(&e)))
+        // Clients send null for unset fields of any type: zero values.
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&b).map_err(|e| ApiError::bad_request(json_error(&e)))?;
+        berth_engine::model::drop_nulls(&mut v);
+        serde_json::from_value(v).map_err(|e| ApiError::bad_request(json_error(&e)))
     }
 }
 

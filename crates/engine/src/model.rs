@@ -288,7 +288,30 @@ impl MountModel {
     }
 }
 
+/// Removes every `null` member of every object: Go's and Python's
+/// clients send null for any unset field, numbers and strings included,
+/// and Docker reads null as the field's zero value.
+pub fn drop_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 impl ContainerCreateRequest {
+    /// Decodes a create body as dockerd does: unknown keys ignored, nulls
+    /// taken for zero values; a malformed body is `Invalid` (400).
+    pub fn from_json(body: &[u8]) -> Result<ContainerCreateRequest> {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| invalid(format!("invalid JSON: {e}")))?;
+        drop_nulls(&mut v);
+        serde_json::from_value(v).map_err(|e| invalid(format!("invalid JSON: {e}")))
+    }
+
     /// The engine's options for this request, with `name` from the query.
     /// Every value is checked as the matching flag is.
     pub fn into_create_options(self, name: Option<String>) -> Result<CreateOptions> {
