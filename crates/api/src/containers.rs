@@ -248,7 +248,10 @@ async fn wait(ctx: &mut Ctx, id: &str) -> ApiResult {
         };
         let body = match res {
             Ok(code) => json!({"StatusCode": code, "Error": null}),
-            Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.message}}),
+            Err(err) => {
+                eprintln!("berth-api: wait: {}", err.message);
+                json!({"StatusCode": -1, "Error": {"Message": err.message}})
+            }
         };
         let mut line = body.to_string();
         line.push('\n');

@@ -89,10 +89,32 @@ impl Engine {
         let mut last_code = w.exit_code;
         let mut polls = 0u32;
         let mut polls_since_die = 0u32;
+        let mut transient = 0u32;
         loop {
-            for e in self.containers.events(after_seq, w.since_ns, i64::MAX)? {
+            // A read that fails (the database busy past its timeout under
+            // many writers) is tried again: a waiter outlives hiccups.
+            let events = match self.containers.events(after_seq, w.since_ns, i64::MAX) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    transient += 1;
+                    if transient > 200 {
+                        return Err(e);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            };
+            for e in events {
                 after_seq = e.seq;
-                if e.typ == "container" && e.action == "die" && e.actor == w.id.as_str() {
+                // The first die after the wait began is the exit waited
+                // for (a late cleanup of the same exit by a second process
+                // may record another, with 255 for the file it no longer
+                // finds).
+                if died.is_none()
+                    && e.typ == "container"
+                    && e.action == "die"
+                    && e.actor == w.id.as_str()
+                {
                     died = e.attributes.get("exitCode").and_then(|c| c.parse().ok());
                 }
             }
@@ -121,7 +143,12 @@ impl Engine {
                 Err(e) if e.is_not_found(crate::error::Object::Container) => {
                     return Ok(died.unwrap_or(last_code))
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    transient += 1;
+                    if transient > 200 {
+                        return Err(e);
+                    }
+                }
             }
             // Polled, not attached to the monitor: a waiter must never be
             // the first attach client that a `start` with an attach
