@@ -608,7 +608,8 @@ mod tests {
         let e = req(r#"{"Image":"b","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#)
             .expect_err("refused");
         assert!(matches!(e, EngineError::Invalid(_)), "{e}");
-        let e = req(r#"{"Image":"b","HostConfig":{"Binds":[":/x"]}}"#).expect_err("refused");
+        let e =
+            req(r#"{"Image":"b","HostConfig":{"Binds":["/a:/b:bogus"]}}"#).expect_err("refused");
         assert!(matches!(e, EngineError::Invalid(_)), "{e}");
         let e = req(r#"{"Image":"","Cmd":["x"]}"#).expect_err("refused");
         assert_eq!(e.to_string(), "No image specified");

@@ -126,11 +126,17 @@ impl Engine {
                         now.state != State::Running && now.error.is_some() && now.error != w.error;
                     if let Some(code) = died {
                         // Docker's wait answers once the container is down
-                        // (its cleanup follows the die event); a restart
-                        // policy may run it again at once, hence the bound.
+                        // (its cleanup follows the die event, and takes its
+                        // time on a loaded machine); a restart policy may
+                        // run it again at once, hence the bound there.
                         polls_since_die += 1;
+                        let restarts = now
+                            .config
+                            .restart
+                            .as_deref()
+                            .is_some_and(|r| !r.is_empty() && r != "no");
                         if cond != WaitCondition::Removed
-                            && (now.state != State::Running || polls_since_die > 100)
+                            && (now.state != State::Running || (restarts && polls_since_die > 100))
                         {
                             return Ok(code);
                         }
