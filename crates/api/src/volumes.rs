@@ -148,11 +148,6 @@ async fn remove(ctx: &mut Ctx, name: &str) -> ApiResult {
     http::no_content()
 }
 
-/// A generated (anonymous) volume name: 64 hex digits.
-fn is_anonymous(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// `POST /volumes/prune?filters=`: unused volumes; from API 1.42 only
 /// anonymous ones unless the filter `all` is true (Docker 23's rule).
 async fn prune(ctx: &mut Ctx) -> ApiResult {
@@ -179,31 +174,15 @@ async fn prune(ctx: &mut Ctx) -> ApiResult {
     let (removed, space) = ctx
         .server
         .engine(move |e| {
-            if label_filters.is_empty() {
-                return Ok(e.volume_prune(all)?);
-            }
-            let mut removed = Vec::new();
-            let mut space = 0u64;
-            for v in e.volume_list()? {
-                if !v.in_use_by.is_empty() || !(all || is_anonymous(&v.name)) {
-                    continue;
-                }
-                let keep = label_filters.iter().all(|(k, l)| {
+            Ok(e.volume_prune_matching(all, &|v| {
+                label_filters.iter().all(|(k, l)| {
                     let has = match l.split_once('=') {
                         Some((lk, lv)) => v.labels.get(lk).is_some_and(|x| x == lv),
                         None => v.labels.contains_key(l),
                     };
                     has == (k == "label")
-                });
-                if !keep {
-                    continue;
-                }
-                space += dir_size(&v.mountpoint);
-                if e.volume_rm(&v.name, false).is_ok() {
-                    removed.push(v.name);
-                }
-            }
-            Ok((removed, space))
+                })
+            })?)
         })
         .await?;
     let deleted = if removed.is_empty() {
@@ -212,18 +191,6 @@ async fn prune(ctx: &mut Ctx) -> ApiResult {
         json!(removed)
     };
     http::ok_json(&json!({"VolumesDeleted": deleted, "SpaceReclaimed": space}))
-}
-
-fn dir_size(p: &std::path::Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !md.is_dir() {
-        return md.len();
-    }
-    std::fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
-        .unwrap_or(0)
 }
 
 fn unix_secs(t: SystemTime) -> i64 {

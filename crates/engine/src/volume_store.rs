@@ -198,10 +198,20 @@ impl Engine {
     /// `volume prune`: removes volumes no container uses (anonymous ones
     /// only, unless `all`, as Docker 23+ does). Returns names and bytes freed.
     pub fn volume_prune(&self, all: bool) -> Result<(Vec<String>, u64)> {
+        self.volume_prune_matching(all, &|_| true)
+    }
+
+    /// `volume prune` of the volumes `keep` selects among those it would
+    /// remove (the API's `label`/`label!` filters).
+    pub fn volume_prune_matching(
+        &self,
+        all: bool,
+        keep: &dyn Fn(&VolumeInfo) -> bool,
+    ) -> Result<(Vec<String>, u64)> {
         let mut removed = Vec::new();
         let mut freed = 0;
         for v in self.volume_list()? {
-            if !v.in_use_by.is_empty() || !(all || is_anonymous(&v.name)) {
+            if !v.in_use_by.is_empty() || !(all || is_anonymous(&v.name)) || !keep(&v) {
                 continue;
             }
             freed += dir_size(&v.mountpoint);
