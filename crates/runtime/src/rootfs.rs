@@ -12,7 +12,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{mknod, Mode, SFlag};
 use nix::unistd::{chdir, chown, fchdir, pivot_root, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 /// Mount options split into flags to set, flags to clear, propagation flags
@@ -23,6 +23,53 @@ pub struct MountOptions {
     pub clear: MsFlags,
     pub propagation: Vec<MsFlags>,
     pub data: Vec<String>,
+    /// `MOUNT_ATTR_*` bits the recursive options (`rro`, `rnosuid`, …) set
+    /// and clear on the mount and every mount under it.
+    pub rec_set: u64,
+    pub rec_clr: u64,
+}
+
+/// mount_setattr(2)'s attributes.
+pub mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    /// The access-time mode's bits (relatime is 0 in them).
+    pub const ATIME_MASK: u64 = 0x70;
+    pub const RELATIME: u64 = 0x0;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const IDMAP: u64 = 0x10_0000;
+    pub const NOSYMFOLLOW: u64 = 0x20_0000;
+}
+
+/// runc's recursive mount options: (name, clear?, attribute).
+const RECURSIVE_OPTIONS: &[(&str, bool, u64)] = &[
+    ("rro", false, attr::RDONLY),
+    ("rrw", true, attr::RDONLY),
+    ("rnosuid", false, attr::NOSUID),
+    ("rsuid", true, attr::NOSUID),
+    ("rnodev", false, attr::NODEV),
+    ("rdev", true, attr::NODEV),
+    ("rnoexec", false, attr::NOEXEC),
+    ("rexec", true, attr::NOEXEC),
+    ("rnodiratime", false, attr::NODIRATIME),
+    ("rdiratime", true, attr::NODIRATIME),
+    ("rrelatime", false, attr::RELATIME),
+    ("rnorelatime", true, attr::RELATIME),
+    ("rnoatime", false, attr::NOATIME),
+    ("ratime", true, attr::NOATIME),
+    ("rstrictatime", false, attr::STRICTATIME),
+    ("rnostrictatime", true, attr::STRICTATIME),
+    ("rnosymfollow", false, attr::NOSYMFOLLOW),
+    ("rsymfollow", true, attr::NOSYMFOLLOW),
+];
+
+/// The names of the recursive mount options (for `features`).
+pub fn recursive_option_names() -> impl Iterator<Item = &'static str> {
+    RECURSIVE_OPTIONS.iter().map(|(n, _, _)| *n)
 }
 
 impl Default for MountOptions {
@@ -32,6 +79,8 @@ impl Default for MountOptions {
             clear: MsFlags::empty(),
             propagation: Vec::new(),
             data: Vec::new(),
+            rec_set: 0,
+            rec_clr: 0,
         }
     }
 }
@@ -40,6 +89,25 @@ impl MountOptions {
     pub fn parse(options: &[String]) -> Result<MountOptions> {
         let mut o = MountOptions::default();
         for opt in options {
+            if let Some(&(_, clear, bit)) = RECURSIVE_OPTIONS.iter().find(|(n, _, _)| n == opt) {
+                // The access time is one mode in a field: setting a mode (or
+                // leaving one) means clearing the whole field, as the kernel
+                // requires (mount_setattr(2)); leaving one falls back to relatime.
+                let atime = bit & attr::ATIME_MASK == bit;
+                if clear {
+                    o.rec_clr |= if atime { attr::ATIME_MASK } else { bit };
+                    o.rec_set &= !bit;
+                } else {
+                    if atime {
+                        o.rec_clr |= attr::ATIME_MASK;
+                        o.rec_set &= !attr::ATIME_MASK;
+                    } else {
+                        o.rec_clr &= !bit;
+                    }
+                    o.rec_set |= bit;
+                }
+                continue;
+            }
             let (set, clear): (MsFlags, MsFlags) = match opt.as_str() {
                 "defaults" => (MsFlags::empty(), MsFlags::empty()),
                 "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
@@ -155,6 +223,30 @@ impl Root {
             path: path.to_owned(),
             fd: owned(fd),
         })
+    }
+
+    /// runc's rule for proc and sysfs: if `path` exists, its last component
+    /// is a directory, not a symlink (never followed) nor anything else.
+    fn check_ordinary_dir(&self, path: &Path, typ: &str) -> Result<()> {
+        let rel: PathBuf = path
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
+        if rel.as_os_str().is_empty() {
+            return Ok(());
+        }
+        let how = || in_root(OFlag::O_PATH | OFlag::O_NOFOLLOW);
+        let fd = match openat2_retry(self.fd.as_raw_fd(), &rel, how) {
+            Ok(fd) => owned(fd),
+            Err(nix::errno::Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(e).context(|| format!("resolve {} in rootfs", path.display())),
+        };
+        if is_dir_fd(&fd) {
+            return Ok(());
+        }
+        Err(RuntimeError::Other(format!(
+            "filesystem {typ:?} must be mounted on ordinary directory"
+        )))
     }
 
     /// Opens `path` (absolute, as seen inside the container) with symlinks
@@ -331,12 +423,19 @@ impl RootfsSetup<'_> {
                 .ok_or_else(|| spec_err("linux.rootfsPropagation", format!("unknown {p:?}")))?,
             _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
         };
-        // Nothing we mount may propagate back to the host.
+        // Nothing we mount may propagate back to the host: every mount of
+        // the new namespace becomes a slave of the host's (private when
+        // private is asked; never shared with the host).
+        let base = if root_prop.contains(MsFlags::MS_PRIVATE) {
+            MsFlags::MS_PRIVATE
+        } else {
+            MsFlags::MS_SLAVE
+        };
         mount(
             None::<&str>,
             "/",
             None::<&str>,
-            (root_prop & !MsFlags::MS_SHARED) | MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            base | MsFlags::MS_REC,
             None::<&str>,
         )
         .context(|| "make / a slave mount".to_owned())?;
@@ -348,7 +447,11 @@ impl RootfsSetup<'_> {
             None::<&str>,
         )
         .context(|| format!("bind {} onto itself", self.rootfs.display()))?;
-        if root_prop.contains(MsFlags::MS_SHARED) || root_prop.contains(MsFlags::MS_PRIVATE) {
+        // Then the container's root gets the propagation asked (shared,
+        // private, unbindable; a slave it already is). Unbindable is set on
+        // the bind, not on the host's / (runc 1.1 does the latter, and its
+        // bind of the rootfs then fails with EINVAL).
+        if root_prop.intersects(MsFlags::MS_SHARED | MsFlags::MS_PRIVATE | MsFlags::MS_UNBINDABLE) {
             mount(
                 None::<&str>,
                 self.rootfs,
@@ -428,6 +531,24 @@ impl RootfsSetup<'_> {
 
     fn mount_one(&self, root: &Root, m: &Mount) -> Result<()> {
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
+        self.mount_plain(root, m, &opts)?;
+        if opts.rec_set == 0 && opts.rec_clr == 0 {
+            return Ok(());
+        }
+        // The recursive options: on the mount just made and every mount
+        // under it (an rbind's submounts), as runc applies them. Reopened:
+        // an earlier descriptor names the directory under the new mount.
+        let target = root.open_target(m.destination(), Kind::Dir)?;
+        let a = crate::sys::MountAttr {
+            attr_set: opts.rec_set,
+            attr_clr: opts.rec_clr,
+            ..Default::default()
+        };
+        crate::sys::mount_setattr(target.as_fd(), true, &a)
+            .context(|| "mount_setattr (recursive mount options)".to_owned())
+    }
+
+    fn mount_plain(&self, root: &Root, m: &Mount, opts: &MountOptions) -> Result<()> {
         let typ = m.typ().as_deref().unwrap_or("");
         let is_bind = opts.flags.contains(MsFlags::MS_BIND) || typ == "bind";
         self.check_proc(m, None, is_bind)?;
@@ -486,7 +607,10 @@ impl RootfsSetup<'_> {
             return Ok(());
         }
         if typ == "cgroup" || typ == "cgroup2" {
-            return self.mount_cgroup(root, m, &opts);
+            return self.mount_cgroup(root, m, opts);
+        }
+        if typ == "proc" || typ == "sysfs" {
+            root.check_ordinary_dir(m.destination(), typ)?;
         }
         let target = root.open_target(m.destination(), Kind::Dir)?;
         self.check_proc(m, Some(&target), is_bind)?;

@@ -228,3 +228,37 @@ pub fn clean_signals_on_spawn(cmd: &mut std::process::Command) {
         cmd.pre_exec(|| reset_signals().map_err(std::io::Error::from));
     }
 }
+
+/// `struct mount_attr` of mount_setattr(2) (MOUNT_ATTR_SIZE_VER0).
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy, PartialEq)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH | (AT_RECURSIVE if recursive), attr)`:
+/// changes the mount open on `fd` (and, recursive, every mount under it).
+pub fn mount_setattr(fd: BorrowedFd, recursive: bool, attr: &MountAttr) -> nix::Result<()> {
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: the path is a static NUL-terminated empty string and `attr`
+    // points at a live `mount_attr` of the size passed; the kernel only reads
+    // both during the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
