@@ -173,6 +173,33 @@ fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Connects to `linux.seccomp.listenerPath` when the filter has
+/// `SCMP_ACT_NOTIFY` rules: the container process sends its notification
+/// descriptor there once its filter is installed.
+fn connect_seccomp_listener(
+    linux: &oci_spec::runtime::Linux,
+    filter: Option<&berth_seccomp::Filter>,
+) -> Result<Option<UnixStream>> {
+    let Some(f) = filter.filter(|f| f.flags & berth_seccomp::flag::NEW_LISTENER != 0) else {
+        return Ok(None);
+    };
+    let _ = f;
+    let Some(path) = linux
+        .seccomp()
+        .as_ref()
+        .and_then(|s| s.listener_path().as_ref())
+    else {
+        return Ok(None);
+    };
+    let sp = short_path(path)?;
+    UnixStream::connect(&sp.path).map(Some).map_err(|e| {
+        crate::error::spec_err(
+            "linux.seccomp.listenerPath",
+            format!("connect {}: {e}", path.display()),
+        )
+    })
+}
+
 fn open_ns(path: &Path) -> Result<OwnedFd> {
     let fd = nix::fcntl::open(
         path,
@@ -268,6 +295,8 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::
     for d in crate::rootfs::default_devices()
         .iter()
         .chain(linux.devices().iter().flatten())
+        // A fifo is no device: the device cgroup has no rule for it (runc).
+        .filter(|d| d.typ() != LinuxDeviceType::P)
     {
         rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
     }
@@ -353,6 +382,7 @@ impl Runtime {
             Some(s) => Some(berth_seccomp::compile(s)?),
             None => None,
         };
+        let seccomp_listener = connect_seccomp_listener(linux, seccomp.as_ref())?;
         let dir = self.store.reserve(id)?;
         let mut cleanup = Cleanup {
             store: &self.store,
@@ -446,6 +476,7 @@ impl Runtime {
                     new_mount_ns,
                     unshare_cgroup,
                     seccomp,
+                    seccomp_listener,
                     preserve_fds: opts.preserve_fds,
                     stdio,
                 })
@@ -784,6 +815,7 @@ impl Runtime {
             Some(s) => Some(berth_seccomp::compile(s)?),
             None => None,
         };
+        let seccomp_listener = connect_seccomp_listener(&linux, seccomp.as_ref())?;
         let mut joins = Vec::new();
         let mut in_user_ns = false;
         for ns in linux.namespaces().iter().flatten() {
@@ -843,6 +875,16 @@ impl Runtime {
                     // Still in the host's user namespace: allowed to.
                     cg.enter_v1_self()?;
                     theirs.expect(Msg::Go)?;
+                    let listener = seccomp_listener.map(|conn| init::NotifyListener {
+                        conn,
+                        message: init::notify_message(
+                            &st.spec,
+                            &st.id,
+                            &st.bundle,
+                            init::host_pid(),
+                            "running",
+                        ),
+                    });
                     init::join_namespaces(&joins)?;
                     if let Some(c) = &console {
                         tty::setup_console(c.as_raw_fd(), &opts.process, false)?;
@@ -853,6 +895,7 @@ impl Runtime {
                     match init::finalize(
                         &opts.process,
                         seccomp.as_ref(),
+                        listener.as_ref(),
                         setgroups_ok,
                         opts.preserve_fds,
                         &program,

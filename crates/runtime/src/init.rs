@@ -14,7 +14,7 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 
 /// How `start` reaches a created container.
 pub enum StartSignal {
@@ -42,6 +42,9 @@ pub struct InitContext<'a> {
     /// into the container's cgroup, so that it becomes the namespace's root.
     pub unshare_cgroup: bool,
     pub seccomp: Option<berth_seccomp::Filter>,
+    /// The connection to `linux.seccomp.listenerPath`, when the filter has
+    /// `SCMP_ACT_NOTIFY` rules (made by the runtime before the clone).
+    pub seccomp_listener: Option<UnixStream>,
     pub preserve_fds: u32,
     /// Descriptors to make the init's 0, 1 and 2 (see [`leave_callers_session`]).
     pub stdio: [Option<RawFd>; 3],
@@ -123,17 +126,20 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
             .iter()
             .any(|(t, _)| *t == LinuxNamespaceType::User);
     let hooks = spec.hooks().as_ref();
-    let host_pid = std::fs::read_link("/proc/self")
-        .ok()
-        .and_then(|p| p.to_str()?.parse::<i32>().ok())
-        .unwrap_or(0);
+    let host_pid = host_pid();
     if ctx.new_mount_ns {
         let setup = RootfsSetup {
             spec,
             bundle_dir: &ctx.bundle.dir,
             rootfs: &ctx.bundle.rootfs,
             in_user_ns,
-            new_cgroup_ns: ctx.unshare_cgroup,
+            // A cgroup namespace joined by path is one as well: cgroupfs is
+            // mounted (its root the namespace's), never the host's path bound.
+            new_cgroup_ns: ctx.unshare_cgroup
+                || ctx
+                    .joins
+                    .iter()
+                    .any(|(t, _)| *t == LinuxNamespaceType::Cgroup),
         };
         setup.prepare()?;
     }
@@ -172,6 +178,10 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     // (as in runc), not a later `start`: apply them now (finalize applies
     // them again, which changes nothing).
     process::apply_rlimits(process)?;
+    if let Some(linux) = spec.linux() {
+        crate::procattr::apply_personality(linux)?;
+        crate::procattr::apply_memory_policy(linux)?;
+    }
     ctx.chan.send(&Msg::Ready)?;
     // Wait for start.
     let mut conn = None;
@@ -184,11 +194,16 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
             conn = Some(c);
         }
     }
+    let listener = ctx.seccomp_listener.take().map(|conn| NotifyListener {
+        conn,
+        message: notify_message(spec, ctx.id, &ctx.bundle.dir, host_pid, "creating"),
+    });
     let result = (|| -> Result<Never> {
         crate::hooks::run_hooks(hooks.and_then(|h| h.start_container().as_ref()), &state)?;
         finalize(
             process,
             ctx.seccomp.as_ref(),
+            listener.as_ref(),
             !in_user_ns || setgroups_allowed(),
             ctx.preserve_fds,
             &program,
@@ -240,12 +255,89 @@ fn write_sysctls(b: &Bundle) -> Result<()> {
     Ok(())
 }
 
+/// Where a seccomp filter's notification descriptor goes: the connection to
+/// the listener socket and the message runc sends with the descriptor.
+pub struct NotifyListener {
+    pub conn: UnixStream,
+    pub message: Vec<u8>,
+}
+
+/// runc's message to a seccomp listener (runtime-spec "container process
+/// state"): the descriptor's name, the process's host pid, the
+/// `listenerMetadata` and the container's state. The init's state says
+/// "creating" and an exec's "running", as runc's do.
+pub fn notify_message(
+    spec: &oci_spec::runtime::Spec,
+    id: &str,
+    bundle: &std::path::Path,
+    pid: i32,
+    status: &str,
+) -> Vec<u8> {
+    let metadata = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_metadata().clone())
+        .unwrap_or_default();
+    let v = serde_json::json!({
+        "ociVersion": "1.2.0",
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": metadata,
+        "state": {
+            "ociVersion": "1.2.0",
+            "id": id,
+            "status": status,
+            "pid": pid,
+            "bundle": bundle,
+            "annotations": spec.annotations(),
+        },
+    });
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// Installs `f`; a notification descriptor goes to the listener.
+fn install_seccomp(f: &berth_seccomp::Filter, listener: Option<&NotifyListener>) -> Result<()> {
+    let Some(fd) = f.install_listener()? else {
+        return Ok(());
+    };
+    let Some(l) = listener else {
+        return Ok(());
+    };
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(&l.message)];
+    sendmsg::<()>(
+        l.conn.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| {
+        crate::error::spec_err(
+            "linux.seccomp.listenerPath",
+            format!("send the notification descriptor: {e}"),
+        )
+    })?;
+    Ok(())
+}
+
+/// This process's pid as the host's procfs shows it (before the pivot).
+pub fn host_pid() -> i32 {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse::<i32>().ok())
+        .unwrap_or(0)
+}
+
 /// The last steps, shared by the init and `exec`: limits, identity,
 /// signal dispositions and mask, limits, identity, capabilities,
 /// no_new_privs, seccomp, descriptors, exec.
 pub fn finalize(
     process: &Process,
     seccomp: Option<&berth_seccomp::Filter>,
+    listener: Option<&NotifyListener>,
     setgroups_allowed: bool,
     preserve_fds: u32,
     program: &Program,
@@ -255,6 +347,8 @@ pub fn finalize(
     // program, and a seccomp profile cannot stop the reset.
     sys::reset_signals().context(|| "reset signal dispositions and mask".to_owned())?;
     process::apply_rlimits(process)?;
+    crate::procattr::apply_io_priority(process)?;
+    crate::procattr::apply_scheduler(process)?;
     let caps = process.capabilities().as_ref();
     process::drop_bounding(caps)?;
     process::switch_user(process, setgroups_allowed)?;
@@ -288,11 +382,11 @@ pub fn finalize(
                 ::caps::Capability::CAP_SYS_ADMIN,
             );
         }
-        f.install()?;
+        install_seccomp(f, listener)?;
     }
     process::set_capabilities(caps)?;
     if let (Some(f), true) = (seccomp, nnp) {
-        f.install()?;
+        install_seccomp(f, listener)?;
     }
     sys::cloexec_from(3 + preserve_fds).context(|| "close inherited descriptors".to_owned())?;
     let e = nix::unistd::execve(&program.path, &program.argv, &program.env)

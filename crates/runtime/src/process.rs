@@ -141,6 +141,27 @@ fn to_caps(set: &Option<Capabilities>) -> Result<HashSet<caps::Capability>> {
 
 /// Drops the bounding set before the uid change (it needs CAP_SETPCAP).
 pub fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
+    // A bounding set can only shrink: a capability outside the runtime's
+    // own (the host's) cannot be granted, and capset's bare
+    // EPERM would not say which one.
+    let empty = LinuxCapabilities::default();
+    let spec = c.unwrap_or(&empty);
+    for (name, field) in [
+        ("permitted", spec.permitted()),
+        ("effective", spec.effective()),
+    ] {
+        for cap in to_caps(field)? {
+            if !caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(true) {
+                return Err(spec_err(
+                    format!("process.capabilities.{name}"),
+                    format!("{cap} is not in the bounding set (the host lacks it): it cannot be granted"),
+                ));
+            }
+        }
+    }
+    // One in the spec's permitted set but outside its bounding set is set
+    // (the permitted set is the runtime's own) and gone after the exec, as
+    // with runc.
     let keep = match c {
         Some(c) => to_caps(c.bounding())?,
         None => HashSet::new(),
@@ -194,19 +215,6 @@ pub fn set_capabilities(c: Option<&LinuxCapabilities>) -> Result<()> {
     // Order matters: every capset must leave effective within permitted,
     // so shrink inheritable and effective while permitted is still whole.
     // Ambient needs both permitted and inheritable.
-    // A bounding set can only shrink: a capability outside the runtime's
-    // own (the host's, for an exec) cannot be granted, and capset's bare
-    // EPERM would not say which one.
-    for (name, field) in [("permitted", c.permitted()), ("effective", c.effective())] {
-        for cap in to_caps(field)? {
-            if !caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(true) {
-                return Err(spec_err(
-                    format!("process.capabilities.{name}"),
-                    format!("{cap} is not in the bounding set (the host lacks it): it cannot be granted"),
-                ));
-            }
-        }
-    }
     set(caps::CapSet::Inheritable, c.inheritable(), "inheritable")?;
     set(caps::CapSet::Effective, c.effective(), "effective")?;
     set(caps::CapSet::Permitted, c.permitted(), "permitted")?;

@@ -262,3 +262,67 @@ pub fn mount_setattr(fd: BorrowedFd, recursive: bool, attr: &MountAttr) -> nix::
     };
     Errno::result(ret).map(drop)
 }
+
+/// `personality(persona)`; returns the previous persona.
+pub fn personality(persona: u32) -> nix::Result<i32> {
+    // SAFETY: personality takes an integer and touches no memory of ours.
+    let ret = unsafe { libc::personality(persona as libc::c_ulong) };
+    Errno::result(ret)
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level)` on this process.
+pub fn ioprio_set_self(class: u32, level: u32) -> nix::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    let prio = ((class << 13) | level) as libc::c_int;
+    // SAFETY: integer arguments only; no memory is read or written.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) };
+    Errno::result(ret).map(drop)
+}
+
+/// `struct sched_attr` of sched_setattr(2) (SCHED_ATTR_SIZE_VER0).
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+/// `sched_setattr(0, attr, 0)` on this thread (the process: it has one).
+pub fn sched_setattr_self(attr: &SchedAttr) -> nix::Result<()> {
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        ..*attr
+    };
+    // SAFETY: `attr` is a live, initialised sched_attr whose `size` field is
+    // its size; the kernel only reads it during the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0 as libc::pid_t,
+            &attr as *const SchedAttr,
+            0 as libc::c_uint,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `set_mempolicy(mode | flags, nodemask, maxnode)`, the mask given as
+/// 64-bit words (node n is bit n % 64 of word n / 64).
+pub fn set_mempolicy(mode: i32, mask: &[u64]) -> nix::Result<()> {
+    let (ptr, maxnode) = if mask.is_empty() {
+        (std::ptr::null(), 0)
+    } else {
+        // The kernel reads maxnode - 1 bits.
+        (mask.as_ptr(), mask.len() as libc::c_ulong * 64 + 1)
+    };
+    // SAFETY: `ptr` is null with maxnode 0, or points at `mask`, which holds
+    // maxnode - 1 bits and lives across the call; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
+    Errno::result(ret).map(drop)
+}

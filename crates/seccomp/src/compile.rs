@@ -60,6 +60,9 @@ pub mod flag {
     pub const LOG: u32 = 1 << 1;
     /// Disable the Speculative Store Bypass mitigation.
     pub const SPEC_ALLOW: u32 = 1 << 2;
+    /// Return a user-notification descriptor (the filter has
+    /// `SCMP_ACT_NOTIFY` rules).
+    pub const NEW_LISTENER: u32 = 1 << 3;
 }
 
 /// Action taken when `seccomp_data.arch` is not one the profile lists.
@@ -138,11 +141,10 @@ fn action_value(
         A::ScmpActTrace => ret::TRACE | data(errno, errno_field)?,
         A::ScmpActLog => ret::LOG,
         A::ScmpActAllow => ret::ALLOW,
+        // Whether a listener is given is checked by `compile`.
         A::ScmpActNotify => {
-            return Err(SeccompError::invalid(
-                field,
-                "SCMP_ACT_NOTIFY needs a listener socket, not supported",
-            ))
+            let _ = field;
+            ret::USER_NOTIF
         }
     })
 }
@@ -170,9 +172,29 @@ fn action_value(
 ///   `chown32`) are compiled where they exist.
 /// * `errnoRet` is used by `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE` (default
 ///   EPERM) and ignored for other actions.
-/// * `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` is ignored: it only means
-///   something with a user-notification listener, which is not supported.
+/// * `SCMP_ACT_NOTIFY` needs `listenerPath` (the runtime hands the
+///   notification descriptor to that socket) and cannot be the default
+///   action (as runc); the filter then has [`flag::NEW_LISTENER`].
+/// * `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` is ignored.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
+    if profile.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(SeccompError::invalid(
+            "linux.seccomp.defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
+    }
+    let mut notify = false;
+    for (i, sc) in profile.syscalls().iter().flatten().enumerate() {
+        if sc.action() == LinuxSeccompAction::ScmpActNotify {
+            if profile.listener_path().is_none() {
+                return Err(SeccompError::invalid(
+                    format!("linux.seccomp.syscalls[{i}].action"),
+                    "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath",
+                ));
+            }
+            notify = true;
+        }
+    }
     let default = action_value(
         profile.default_action(),
         profile.default_errno_ret(),
@@ -300,6 +322,9 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         }
     }
 
+    if notify {
+        flags |= flag::NEW_LISTENER;
+    }
     Ok(Filter {
         program,
         flags,

@@ -47,6 +47,15 @@ use libc::sock_filter;
 /// ([`set_no_new_privs`]). Does not allocate on success, so it may be called
 /// between `fork` and `exec`.
 pub fn install(prog: &[sock_filter], flags: u32) -> Result<(), SeccompError> {
+    install_listener(prog, flags).map(drop)
+}
+
+/// [`install`], returning the user-notification descriptor the kernel gives
+/// when `flags` has [`flag::NEW_LISTENER`].
+pub fn install_listener(
+    prog: &[sock_filter],
+    flags: u32,
+) -> Result<Option<std::os::fd::OwnedFd>, SeccompError> {
     if prog.is_empty() {
         return Err(SeccompError::invalid("linux.seccomp", "empty BPF program"));
     }
@@ -54,7 +63,8 @@ pub fn install(prog: &[sock_filter], flags: u32) -> Result<(), SeccompError> {
         return Err(SeccompError::TooLong(prog.len()));
     }
     match sys::set_mode_filter(prog, flags) {
-        sys::SetFilter::Ok => Ok(()),
+        sys::SetFilter::Ok => Ok(None),
+        sys::SetFilter::Listener(fd) => Ok(Some(fd)),
         sys::SetFilter::TsyncFailed(tid) => Err(SeccompError::Tsync(tid)),
         sys::SetFilter::Err(source) => Err(SeccompError::Install { source }),
     }
@@ -71,5 +81,11 @@ impl Filter {
     /// Installs the filter with its flags; see [`install`].
     pub fn install(&self) -> Result<(), SeccompError> {
         install(&self.program, self.flags)
+    }
+
+    /// Installs the filter and returns its user-notification descriptor
+    /// (`Some` when the filter has `SCMP_ACT_NOTIFY` rules).
+    pub fn install_listener(&self) -> Result<Option<std::os::fd::OwnedFd>, SeccompError> {
+        install_listener(&self.program, self.flags)
     }
 }

@@ -13,6 +13,9 @@ const SECCOMP_MODE_FILTER: libc::c_ulong = 2;
 /// Outcome of a successful-or-not `seccomp(SECCOMP_SET_MODE_FILTER)`.
 pub(crate) enum SetFilter {
     Ok,
+    /// Installed with `SECCOMP_FILTER_FLAG_NEW_LISTENER`: the notification
+    /// descriptor, owned by the caller.
+    Listener(std::os::fd::OwnedFd),
     /// TSYNC failed: this thread could not be synchronised.
     TsyncFailed(i64),
     Err(io::Error),
@@ -42,6 +45,12 @@ pub(crate) fn set_mode_filter(prog: &[sock_filter], flags: u32) -> SetFilter {
     };
     if r == 0 {
         return SetFilter::Ok;
+    }
+    if r > 0 && flags & crate::flag::NEW_LISTENER != 0 {
+        use std::os::fd::FromRawFd;
+        // SAFETY: with NEW_LISTENER a positive result is a descriptor the
+        // kernel has just opened for us; nothing else refers to it.
+        return SetFilter::Listener(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as i32) });
     }
     if r > 0 {
         return SetFilter::TsyncFailed(r);

@@ -87,7 +87,7 @@ fn notify_is_not_supported() {
     }));
     assert_eq!(
         e,
-        "linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY needs a listener socket, not supported"
+        "linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath"
     );
     let e = compile_err(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}));
     assert!(

@@ -1,0 +1,320 @@
+//! The Linux features of runtime-spec 1.1/1.2 and runc's behaviour around
+//! them: `personality`, the capabilities bounding set, `linux.devices` of
+//! type `p`, seccomp `SCMP_ACT_NOTIFY` with a listener socket,
+//! `ioPriority`, `scheduler`, `memoryPolicy`, namespaces joined by path.
+//!
+//! Each case was run through runc 1.1 on the same bundle where runc has the
+//! feature; those runc 1.1 lacks (personality, ioPriority, scheduler,
+//! memoryPolicy) follow the spec (and runc 1.2+, which applies them in its
+//! init before the exec).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Ctr, Rt};
+use serde_json::{json, Value};
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixListener;
+
+/// `linux.personality` LINUX32: `uname -m` says i686 on x86_64 (it was
+/// ignored: x86_64).
+#[test]
+fn personality_linux32_is_applied() {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: LINUX32 is checked on x86_64 hosts only");
+        return;
+    }
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "uname -m");
+    c.edit_json(|v| v["linux"]["personality"] = json!({"domain": "LINUX32"}));
+    assert_eq!(rt.run(&c).ok(), "i686\n");
+    c.finish();
+    let mut c = Ctr::sh(&rt, "uname -m");
+    c.edit_json(|v| v["linux"]["personality"] = json!({"domain": "LINUX"}));
+    assert_eq!(rt.run(&c).ok(), "x86_64\n");
+    c.finish();
+    rt.assert_empty();
+}
+
+fn cap_line(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// A bounding set smaller than the effective and permitted sets: the
+/// container starts (it was refused), and what is outside the bounding set
+/// is gone after the exec, as with runc (CapEff = CapBnd = CAP_KILL).
+#[test]
+fn bounding_set_smaller_than_effective_starts_as_with_runc() {
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "grep Cap /proc/self/status");
+    c.edit_json(|v| {
+        v["process"]["capabilities"] = json!({
+            "bounding": ["CAP_KILL"],
+            "effective": ["CAP_KILL", "CAP_CHOWN"],
+            "permitted": ["CAP_KILL", "CAP_CHOWN"],
+            "inheritable": [],
+            "ambient": []
+        })
+    });
+    let out = rt.run(&c);
+    let text = out.ok();
+    assert_eq!(cap_line(text, "CapBnd"), "0000000000000020", "{text}");
+    assert_eq!(cap_line(text, "CapEff"), "0000000000000020", "{text}");
+    assert_eq!(cap_line(text, "CapPrm"), "0000000000000020", "{text}");
+    c.finish();
+    rt.assert_empty();
+}
+
+/// An empty bounding set with an inheritable CAP_SYS_ADMIN cannot be set
+/// (capset: an inheritable capability must be in the bounding set): the
+/// container fails to start, as with runc ("unable to apply caps:
+/// operation not permitted"), with one line and nothing left.
+#[test]
+fn empty_bounding_set_with_an_inheritable_capability_fails() {
+    let rt = Rt::new();
+    for caps in [
+        json!({"bounding": [], "inheritable": ["CAP_SYS_ADMIN"]}),
+        json!({"bounding": [], "effective": [], "permitted": [], "inheritable": ["CAP_SYS_ADMIN"]}),
+    ] {
+        let mut c = Ctr::sh(&rt, "echo started");
+        c.edit_json(|v| v["process"]["capabilities"] = caps.clone());
+        let out = rt.run(&c);
+        let line = out.fails_one_line();
+        assert!(line.contains("inheritable"), "{caps}: {line}");
+        assert!(!out.stdout.contains("started"), "{out:#?}");
+        c.assert_nothing_left();
+    }
+    rt.assert_empty();
+}
+
+/// A fifo in `linux.devices` is made (it was refused: its cgroup rule of
+/// type "p" was invalid); a cgroup rule of type "p" stays refused, as runc
+/// refuses it ("invalid cgroup device type").
+#[test]
+fn fifo_devices() {
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "test -p /dev/myfifo && stat -c '%a %u' /dev/myfifo");
+    c.edit_json(|v| {
+        v["linux"]["devices"] = json!([{"path": "/dev/myfifo", "type": "p", "major": 0,
+                                         "minor": 0, "fileMode": 0o640, "uid": 5}])
+    });
+    assert_eq!(rt.run(&c).ok(), "640 5\n");
+    c.finish();
+    let mut c = Ctr::sh(&rt, "true");
+    c.edit_json(|v| {
+        v["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"allow": true, "type": "p", "access": "rwm"}))
+    });
+    let line = rt.run(&c).fails_one_line();
+    assert!(line.contains("\"p\""), "{line}");
+    c.assert_nothing_left();
+    rt.assert_empty();
+}
+
+/// Receives one message and the descriptors passed with it (SCM_RIGHTS).
+fn recv_with_fds(fd: i32) -> (Vec<u8>, Vec<RawFd>) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = vec![0u8; 65536];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([i32; 4]);
+    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).unwrap();
+    let mut fds = Vec::new();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(v) = c {
+            fds.extend(v);
+        }
+    }
+    let n = msg.bytes;
+    buf.truncate(n);
+    (buf, fds)
+}
+
+/// seccomp `SCMP_ACT_NOTIFY` with `listenerPath`: the runtime connects to the
+/// listener and sends runc's message (the container process state: `fds`
+/// `["seccompFd"]`, `pid`, `metadata`, `state`) with the notify descriptor
+/// (SCM_RIGHTS). Before, the profile was refused. The listener here closes
+/// the descriptor, so the notified call fails with ENOSYS, as the kernel
+/// answers a notification nobody listens to.
+#[test]
+fn seccomp_notify_reaches_the_listener() {
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("listener.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut c = Ctr::sh(&rt, "mkdir /tmp/x 2>&1; echo rc=$?");
+    c.edit_json(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_str().unwrap(),
+            "listenerMetadata": "meta-data-1",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        })
+    });
+    listener.set_nonblocking(true).unwrap();
+    let agent = std::thread::spawn(move || {
+        let mut conn = None;
+        // The runtime connects while it creates the container (or never).
+        common::poll(std::time::Duration::from_secs(30), || {
+            conn = listener.accept().ok().map(|(c, _)| c);
+            conn.is_some()
+        });
+        let conn = conn.expect("the runtime never connected to the listener");
+        conn.set_nonblocking(false).unwrap();
+        let (msg, fds) = recv_with_fds(conn.as_raw_fd());
+        let v: Value = serde_json::from_slice(&msg).unwrap();
+        let kind = fds
+            .first()
+            .map(|f| std::fs::read_link(format!("/proc/self/fd/{f}")).unwrap())
+            .unwrap();
+        // Nobody answers: closing the descriptor fails the pending calls.
+        for f in &fds {
+            nix::unistd::close(*f).unwrap();
+        }
+        (v, fds.len(), kind)
+    });
+    let out = rt.run(&c);
+    let (v, nfds, kind) = agent.join().unwrap();
+    assert_eq!(nfds, 1, "{v}");
+    assert_eq!(kind.to_str().unwrap(), "anon_inode:seccomp notify");
+    assert_eq!(v["fds"], json!(["seccompFd"]), "{v}");
+    assert_eq!(v["metadata"], json!("meta-data-1"), "{v}");
+    assert_eq!(v["state"]["id"], json!(c.id), "{v}");
+    assert!(v["pid"].as_i64().unwrap() > 0, "{v}");
+    assert_eq!(v["state"]["pid"], v["pid"], "{v}");
+    assert!(v["ociVersion"].is_string(), "{v}");
+    let text = out.ok();
+    assert!(text.contains("Function not implemented"), "{text}");
+    assert!(text.ends_with("rc=1\n"), "{text}");
+    c.finish();
+    // Without a listener path the action cannot work: refused, one line.
+    let mut c = Ctr::sh(&rt, "true");
+    c.edit_json(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        })
+    });
+    let line = rt.run(&c).fails_one_line();
+    assert!(line.contains("listenerPath"), "{line}");
+    c.assert_nothing_left();
+    rt.assert_empty();
+}
+
+/// `process.ioPriority`: the class and level reach the process (busybox
+/// `ionice` prints its own).
+#[test]
+fn io_priority_is_applied() {
+    let rt = Rt::new();
+    for (class, prio, want) in [
+        ("IOPRIO_CLASS_BE", 6, "best-effort: prio 6\n"),
+        ("IOPRIO_CLASS_IDLE", 0, "idle\n"),
+    ] {
+        let mut c = Ctr::sh(&rt, "ionice");
+        c.edit_json(|v| v["process"]["ioPriority"] = json!({"class": class, "priority": prio}));
+        assert_eq!(rt.run(&c).ok(), want, "{class}");
+        c.finish();
+    }
+    rt.assert_empty();
+}
+
+/// Field `n` (1-based, as proc(5) counts) of /proc/self/stat text.
+fn stat_field(stat: &str, n: usize) -> String {
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(n - 3).unwrap().to_owned()
+}
+
+/// `process.scheduler`: policy and nice reach the process (/proc/self/stat
+/// fields 19 and 41), and a bad one fails with one line.
+#[test]
+fn scheduler_is_applied() {
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "cat /proc/self/stat");
+    c.edit_json(|v| v["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7}));
+    let out = rt.run(&c);
+    let stat = out.ok();
+    assert_eq!(stat_field(stat, 19), "7", "{stat}");
+    assert_eq!(stat_field(stat, 41), "3", "{stat}");
+    c.finish();
+    let mut c = Ctr::sh(&rt, "cat /proc/self/stat");
+    c.edit_json(|v| v["process"]["scheduler"] = json!({"policy": "SCHED_IDLE"}));
+    let out = rt.run(&c);
+    assert_eq!(stat_field(out.ok(), 41), "5");
+    c.finish();
+    // SCHED_OTHER takes no priority: the kernel's EINVAL, named.
+    let mut c = Ctr::sh(&rt, "true");
+    c.edit_json(|v| v["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "priority": 5}));
+    let line = rt.run(&c).fails_one_line();
+    assert!(line.contains("process.scheduler"), "{line}");
+    c.assert_nothing_left();
+    rt.assert_empty();
+}
+
+/// `linux.memoryPolicy`: the task's policy (shown by numa_maps for
+/// mappings without their own) is the one asked; nodes the host lacks fail
+/// with one line.
+#[test]
+fn memory_policy_is_applied() {
+    if !std::path::Path::new("/sys/devices/system/node/node0").exists() {
+        eprintln!("skipped: the host has no NUMA node 0");
+        return;
+    }
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "head -1 /proc/self/numa_maps");
+    c.edit_json(|v| v["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"}));
+    let out = rt.run(&c);
+    assert!(out.ok().contains(" bind:0 "), "{out:#?}");
+    c.finish();
+    let mut c = Ctr::sh(&rt, "true");
+    c.edit_json(|v| v["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "1000"}));
+    let line = rt.run(&c).fails_one_line();
+    assert!(line.contains("linux.memoryPolicy"), "{line}");
+    c.assert_nothing_left();
+    rt.assert_empty();
+}
+
+/// `linux.namespaces` of type time and cgroup given by path: the second
+/// container is in the first's namespaces.
+#[test]
+fn time_and_cgroup_namespaces_joined_by_path() {
+    let rt = Rt::new();
+    let mut a = Ctr::sh(&rt, "sleep 60");
+    a.edit_json(|v| {
+        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(json!({"type": "time"}));
+        ns.retain(|n| n["type"] != "cgroup");
+        ns.push(json!({"type": "cgroup"}));
+    });
+    a.edit_json(|v| v["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400}}));
+    rt.create(&a, &[]).ok();
+    rt.out(&["start", &a.id]).ok();
+    let pa = rt.pid(&a.id);
+    let mut b = Ctr::sh(
+        &rt,
+        "readlink /proc/self/ns/time; readlink /proc/self/ns/cgroup; cut -d. -f1 /proc/uptime",
+    );
+    b.edit_json(|v| {
+        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "cgroup");
+        ns.push(json!({"type": "time", "path": format!("/proc/{pa}/ns/time")}));
+        ns.push(json!({"type": "cgroup", "path": format!("/proc/{pa}/ns/cgroup")}));
+    });
+    let out = rt.run(&b);
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(lines[0], common::ns_of(&pa.to_string(), "time"), "{out:#?}");
+    assert_eq!(
+        lines[1],
+        common::ns_of(&pa.to_string(), "cgroup"),
+        "{out:#?}"
+    );
+    assert!(lines[2].parse::<u64>().unwrap() >= 86400, "{out:#?}");
+    b.finish();
+    a.finish();
+    rt.assert_empty();
+}
