@@ -438,6 +438,7 @@ impl Runtime for InProcessRuntime {
             console_socket: None,
             no_pivot: false,
             preserve_fds: 0,
+            listen_fds: 0,
         };
         let res = self.library().and_then(|rt| {
             rt.run_with_stdio(id, &opts, false, stdio)

@@ -36,6 +36,10 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// Socket-activation descriptors (systemd's `LISTEN_FDS`) to pass on:
+    /// descriptors 3.. before the preserved ones, and `LISTEN_FDS=N`,
+    /// `LISTEN_PID=1` in the process's environment, as runc does.
+    pub listen_fds: u32,
 }
 
 #[derive(Clone)]
@@ -369,6 +373,17 @@ impl Runtime {
         mode: Mode,
         stdio: [Option<std::os::fd::RawFd>; 3],
     ) -> Result<Launched> {
+        let mut bundle = bundle;
+        if opts.listen_fds > 0 {
+            if let Some(p) = bundle.spec.process_mut() {
+                let mut env = p.env().clone().unwrap_or_default();
+                env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+                env.push(format!("LISTEN_FDS={}", opts.listen_fds));
+                env.push("LISTEN_PID=1".to_owned());
+                p.set_env(Some(env));
+            }
+        }
+        let bundle = bundle;
         let spec = &bundle.spec;
         let linux = bundle.linux()?;
         let process = bundle.process()?;
@@ -477,7 +492,7 @@ impl Runtime {
                     unshare_cgroup,
                     seccomp,
                     seccomp_listener,
-                    preserve_fds: opts.preserve_fds,
+                    preserve_fds: opts.listen_fds + opts.preserve_fds,
                     stdio,
                 })
             }

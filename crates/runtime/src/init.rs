@@ -279,19 +279,22 @@ pub fn notify_message(
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|s| s.listener_metadata().clone())
         .unwrap_or_default();
+    let mut state = serde_json::json!({
+        "ociVersion": "1.2.0",
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle,
+    });
+    if let Some(a) = spec.annotations() {
+        state["annotations"] = serde_json::json!(a);
+    }
     let v = serde_json::json!({
         "ociVersion": "1.2.0",
         "fds": ["seccompFd"],
         "pid": pid,
         "metadata": metadata,
-        "state": {
-            "ociVersion": "1.2.0",
-            "id": id,
-            "status": status,
-            "pid": pid,
-            "bundle": bundle,
-            "annotations": spec.annotations(),
-        },
+        "state": state,
     });
     serde_json::to_vec(&v).unwrap_or_default()
 }

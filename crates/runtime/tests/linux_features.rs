@@ -318,3 +318,52 @@ fn time_and_cgroup_namespaces_joined_by_path() {
     a.finish();
     rt.assert_empty();
 }
+
+/// Runs `berth-runtime run` from a shell that opens two files as
+/// descriptors 3 and 4 first, with `env` set for the runtime (`$$` in a
+/// value is the runtime's pid: the shell execs it).
+fn run_with_fds(rt: &Rt, c: &Ctr, extra: &[&str], env: &str) -> common::Out {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f3"), "three\n").unwrap();
+    std::fs::write(dir.path().join("f4"), "four\n").unwrap();
+    let script = format!(r#"exec 3<"$1/f3" 4<"$1/f4"; shift; {env} exec "$@""#);
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(dir.path())
+        .arg(common::BIN)
+        .arg("--root")
+        .arg(rt.root())
+        .arg("run")
+        .args(extra)
+        .args(["--bundle", c.bundle_path_str(), &c.id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    common::Out::from_output(out)
+}
+
+/// `--preserve-fds N` passes descriptors 3..3+N (and no more); systemd's
+/// `LISTEN_FDS` (for the runtime's pid) passes that many and sets
+/// `LISTEN_FDS=N` and `LISTEN_PID=1` in the container, as runc does (it was
+/// ignored: the descriptors were closed).
+#[test]
+fn preserve_fds_and_listen_fds() {
+    let rt = Rt::new();
+    let script = "env | grep ^LISTEN_ | sort; cat <&3; cat <&4 2>/dev/null || echo no-4";
+    let c = Ctr::sh(&rt, script);
+    let out = run_with_fds(&rt, &c, &["--preserve-fds", "1"], "");
+    assert_eq!(out.ok(), "three\nno-4\n");
+    c.finish();
+    let c = Ctr::sh(&rt, script);
+    let out = run_with_fds(&rt, &c, &[], "LISTEN_FDS=2 LISTEN_PID=$$");
+    assert_eq!(out.ok(), "LISTEN_FDS=2\nLISTEN_PID=1\nthree\nfour\n");
+    c.finish();
+    // LISTEN_FDS meant for another process is not ours.
+    let c = Ctr::sh(&rt, script);
+    let out = run_with_fds(&rt, &c, &[], "LISTEN_FDS=2 LISTEN_PID=1");
+    assert_eq!(out.ok(), "no-4\n");
+    c.finish();
+    rt.assert_empty();
+}

@@ -45,7 +45,25 @@ fn options(a: &CreateArgs) -> CreateOptions {
         console_socket: a.console_socket.clone(),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
+        listen_fds: listen_fds(),
     }
+}
+
+/// The socket-activation descriptors passed to us (systemd's protocol:
+/// `LISTEN_FDS` of them from 3, for the process `LISTEN_PID`), as runc
+/// passes them on to the container.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn create(rt: &Runtime, a: CreateArgs) -> Result<i32> {
