@@ -63,6 +63,9 @@ struct Cleanup<'a> {
     id: &'a ContainerId,
     child: Option<Pid>,
     cgroup: Option<Box<dyn CgroupManager>>,
+    /// The spec, once `linux.netDevices` were moved into the child's
+    /// namespace: they are moved back before it is killed.
+    net_devices: Option<Spec>,
     armed: bool,
 }
 
@@ -72,6 +75,9 @@ impl Drop for Cleanup<'_> {
             return;
         }
         if let Some(pid) = self.child {
+            if let Some(spec) = &self.net_devices {
+                let _ = crate::netdev::move_out(spec, pid.as_raw());
+            }
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
         }
@@ -404,6 +410,7 @@ impl Runtime {
             id,
             child: None,
             cgroup: None,
+            net_devices: None,
             armed: true,
         };
         let cg_path = Self::cgroup_path(id, spec);
@@ -504,6 +511,10 @@ impl Runtime {
                 if new_user_ns {
                     write_id_maps(pid, spec)?;
                     cg.add_task_v1(pid.as_raw())?;
+                }
+                if !crate::netdev::devices(spec).is_empty() {
+                    crate::netdev::move_in(spec, pid.as_raw())?;
+                    cleanup.net_devices = Some(spec.clone());
                 }
                 if let Some(adj) = process.oom_score_adj() {
                     std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).map_err(
@@ -739,6 +750,12 @@ impl Runtime {
     }
 
     fn kill_and_wait(&self, st: &ContainerState, cg: &dyn CgroupManager) -> Result<()> {
+        // linux.netDevices go back to the host while the namespace lives.
+        if st.init_alive() {
+            if let Err(e) = crate::netdev::move_out(&st.spec, st.pid) {
+                eprintln!("berth-runtime: warning: {e}");
+            }
+        }
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
         let _ = cg.kill_all(Signal::SIGKILL);
         let _ = cg.thaw();

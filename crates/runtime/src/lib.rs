@@ -10,6 +10,7 @@ pub mod error;
 pub mod hooks;
 pub mod id;
 pub mod init;
+mod netdev;
 mod procattr;
 pub mod process;
 pub mod rootfs;

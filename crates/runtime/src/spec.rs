@@ -160,6 +160,15 @@ impl Bundle {
                 "time offsets need a new time namespace",
             ));
         }
+        if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            if !has_ns(LinuxNamespaceType::Network) {
+                return Err(spec_err(
+                    "linux.netDevices",
+                    "needs a network namespace of the container's own",
+                ));
+            }
+            crate::netdev::validate(spec)?;
+        }
         for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
             let field = format!("linux.sysctl.{key}");
             let needed = sysctl_namespace(key).ok_or_else(|| {

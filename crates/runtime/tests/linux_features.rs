@@ -367,3 +367,88 @@ fn preserve_fds_and_listen_fds() {
     c.finish();
     rt.assert_empty();
 }
+
+/// A link on the host (one end of a veth pair: this kernel may lack the
+/// dummy driver), deleted with its peer when dropped (if still there).
+struct Dummy(String);
+
+impl Dummy {
+    fn new() -> Option<Dummy> {
+        let name = common::unique("bd").replace('-', "");
+        let name: String = name.chars().take(14).collect();
+        let peer = format!("{name}p");
+        let ok = std::process::Command::new("ip")
+            .args(["link", "add", &name, "type", "veth", "peer", "name", &peer])
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Dummy(name))
+    }
+
+    fn on_host(&self) -> bool {
+        std::path::Path::new("/sys/class/net")
+            .join(&self.0)
+            .exists()
+    }
+}
+
+impl Drop for Dummy {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// `linux.netDevices`: a host interface is moved into the container's
+/// network namespace under the name asked, and back to the host under its
+/// own name on delete (it was ignored). Without a network namespace of the
+/// container's own, or with a bad name, the spec is refused.
+#[test]
+fn net_devices_move_in_and_back() {
+    let Some(dev) = Dummy::new() else {
+        eprintln!("skipped: cannot create a veth pair with `ip`");
+        return;
+    };
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "ls /sys/class/net | tr '\\n' ' '; echo; sleep 60");
+    c.edit_json(|v| v["linux"]["netDevices"] = json!({ dev.0.clone(): {"name": "ctr0"} }));
+    rt.create(&c, &[]).ok();
+    assert!(!dev.on_host(), "{} still on the host after create", dev.0);
+    rt.out(&["start", &c.id]).ok();
+    let out = c.wait_output("\n");
+    assert!(out.split(' ').any(|n| n == "ctr0"), "{out}");
+    rt.out(&["delete", "--force", &c.id]).ok();
+    assert!(dev.on_host(), "{} not back on the host after delete", dev.0);
+    c.finish();
+    // Refused before anything is made.
+    for (ns, devs, want) in [
+        (false, json!({ dev.0.clone(): {} }), "linux.netDevices"),
+        (
+            true,
+            json!({ dev.0.clone(): {"name": "a/b"} }),
+            "not a valid interface name",
+        ),
+        (
+            true,
+            json!({ "no-such-link0": {} }),
+            "linux.netDevices.no-such-link0",
+        ),
+    ] {
+        let mut c = Ctr::sh(&rt, "true");
+        c.edit_json(|v| {
+            v["linux"]["netDevices"] = devs.clone();
+            if !ns {
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "network");
+            }
+        });
+        let line = rt.run(&c).fails_one_line();
+        assert!(line.contains(want), "{devs}: {line}");
+        c.assert_nothing_left();
+        assert!(dev.on_host());
+    }
+    rt.assert_empty();
+}
