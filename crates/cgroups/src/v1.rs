@@ -568,6 +568,17 @@ impl CgroupManager for V1Manager {
             if let Some(dir) = self.dir("hugetlb") {
                 for l in limits {
                     util::check_page_size(l.page_size(), field)?;
+                    let rsvd = format!("hugetlb.{}.rsvd.limit_in_bytes", l.page_size());
+                    if dir.join(&rsvd).exists() {
+                        set(
+                            dir,
+                            "hugetlb",
+                            &rsvd,
+                            &l.limit().to_string(),
+                            "set hugetlb reservation limit",
+                            field,
+                        )?;
+                    }
                     let file = format!("hugetlb.{}.limit_in_bytes", l.page_size());
                     set(
                         dir,

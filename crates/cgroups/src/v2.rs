@@ -392,6 +392,18 @@ impl V2Manager {
         for l in limits {
             let field = "linux.resources.hugepageLimits";
             util::check_page_size(l.page_size(), field)?;
+            // The limit is of reservations where the kernel has them
+            // (runtime-spec 1.2, as runc), and of page faults as well.
+            let rsvd = format!("hugetlb.{}.rsvd.max", l.page_size());
+            if self.path.join(&rsvd).exists() {
+                self.set(
+                    "hugetlb",
+                    &rsvd,
+                    &num_or_max(l.limit()),
+                    "set hugetlb reservation limit",
+                    field,
+                )?;
+            }
             let file = format!("hugetlb.{}.max", l.page_size());
             self.set(
                 "hugetlb",

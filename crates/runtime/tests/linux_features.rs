@@ -452,3 +452,84 @@ fn net_devices_move_in_and_back() {
     }
     rt.assert_empty();
 }
+
+/// Device cgroup rules with wildcards (a major with any minor): the rule
+/// decides whether a node made inside can be opened (runc: the same).
+#[test]
+fn device_rules_with_wildcards() {
+    if !std::path::Path::new("/dev/loop-control").exists() {
+        eprintln!("skipped: the host has no /dev/loop-control (10:237) to open");
+        return;
+    }
+    let rt = Rt::new();
+    for (major, want) in [(10, "opened\n"), (1, "refused\n")] {
+        let mut c = Ctr::sh(
+            &rt,
+            "mknod /tmp/lc c 10 237 && { (echo -n > /tmp/lc) 2>/dev/null && echo opened || echo refused; }",
+        );
+        c.edit_json(|v| {
+            v["linux"]["resources"]["devices"] = json!([
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": major, "access": "rw"}
+            ]);
+            let all = json!(["CAP_MKNOD", "CAP_DAC_OVERRIDE"]);
+            v["process"]["capabilities"] =
+                json!({"bounding": all, "effective": all, "permitted": all});
+        });
+        assert_eq!(rt.run(&c).ok(), want, "c {major}:*");
+        c.finish();
+    }
+    rt.assert_empty();
+}
+
+/// hugetlb limits (and their reservation files, `rsvd`) need the hugetlb
+/// controller: where the host has none the test says so.
+#[test]
+fn hugetlb_limits() {
+    let v1 = std::path::Path::new("/sys/fs/cgroup/hugetlb").exists();
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"));
+    let v2_unified = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"));
+    if !(v1 || v2 || v2_unified) {
+        eprintln!("skipped: this host has no hugetlb cgroup controller (v1 or v2)");
+        return;
+    }
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "sleep 60");
+    c.edit_json(|v| {
+        v["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 4194304}])
+    });
+    rt.create(&c, &[]).ok();
+    let rel = c.cgpath.trim_start_matches('/');
+    let dir = [
+        std::path::Path::new("/sys/fs/cgroup/hugetlb").join(rel),
+        std::path::Path::new("/sys/fs/cgroup/unified").join(rel),
+        std::path::Path::new("/sys/fs/cgroup").join(rel),
+    ]
+    .into_iter()
+    .find(|d| d.join("hugetlb.2MB.max").exists() || d.join("hugetlb.2MB.limit_in_bytes").exists())
+    .expect("no hugetlb directory for the container");
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
+    let (max, rsvd) = if v1 {
+        (
+            "hugetlb.2MB.limit_in_bytes",
+            "hugetlb.2MB.rsvd.limit_in_bytes",
+        )
+    } else {
+        ("hugetlb.2MB.max", "hugetlb.2MB.rsvd.max")
+    };
+    assert_eq!(read(max).as_deref(), Some("4194304"));
+    // The reservation limit too, where the kernel has one (Linux 5.7+).
+    if dir.join(rsvd).exists() {
+        assert_eq!(read(rsvd).as_deref(), Some("4194304"));
+    } else {
+        eprintln!("no {rsvd}: the kernel has no hugetlb reservation accounting");
+    }
+    c.finish();
+    rt.assert_empty();
+}
