@@ -404,6 +404,7 @@ impl Runtime {
             None => None,
         };
         let seccomp_listener = connect_seccomp_listener(linux, seccomp.as_ref())?;
+        let idmap_userns = crate::rootfs::idmap_namespaces(spec)?;
         let dir = self.store.reserve(id)?;
         let mut cleanup = Cleanup {
             store: &self.store,
@@ -499,6 +500,7 @@ impl Runtime {
                     unshare_cgroup,
                     seccomp,
                     seccomp_listener,
+                    idmap_userns,
                     preserve_fds: opts.listen_fds + opts.preserve_fds,
                     stdio,
                 })

@@ -45,6 +45,8 @@ pub struct InitContext<'a> {
     /// The connection to `linux.seccomp.listenerPath`, when the filter has
     /// `SCMP_ACT_NOTIFY` rules (made by the runtime before the clone).
     pub seccomp_listener: Option<UnixStream>,
+    /// User namespaces of the idmapped mounts (`rootfs::idmap_namespaces`).
+    pub idmap_userns: Vec<(usize, OwnedFd)>,
     pub preserve_fds: u32,
     /// Descriptors to make the init's 0, 1 and 2 (see [`leave_callers_session`]).
     pub stdio: [Option<RawFd>; 3],
@@ -133,6 +135,7 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
             bundle_dir: &ctx.bundle.dir,
             rootfs: &ctx.bundle.rootfs,
             in_user_ns,
+            idmap_userns: &ctx.idmap_userns,
             // A cgroup namespace joined by path is one as well: cgroupfs is
             // mounted (its root the namespace's), never the host's path bound.
             new_cgroup_ns: ctx.unshare_cgroup

@@ -27,6 +27,8 @@ pub struct MountOptions {
     /// and clear on the mount and every mount under it.
     pub rec_set: u64,
     pub rec_clr: u64,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
+    pub idmap: Option<bool>,
 }
 
 /// mount_setattr(2)'s attributes.
@@ -81,6 +83,7 @@ impl Default for MountOptions {
             data: Vec::new(),
             rec_set: 0,
             rec_clr: 0,
+            idmap: None,
         }
     }
 }
@@ -144,9 +147,8 @@ impl MountOptions {
                     continue;
                 }
                 "idmap" | "ridmap" => {
-                    return Err(RuntimeError::Other(format!(
-                        "mount option {opt:?} (id-mapped mounts) is not supported"
-                    )))
+                    o.idmap = Some(opt == "ridmap");
+                    continue;
                 }
                 other => {
                     o.data.push(other.to_owned());
@@ -336,6 +338,105 @@ impl Root {
     }
 }
 
+/// Whether mount `m` is idmapped: it has its own uid/gid mappings or the
+/// `idmap`/`ridmap` option (which, alone, takes the container's mappings).
+fn idmap_mappings(
+    spec: &Spec,
+    m: &Mount,
+) -> Result<
+    Option<(
+        Vec<oci_spec::runtime::LinuxIdMapping>,
+        Vec<oci_spec::runtime::LinuxIdMapping>,
+    )>,
+> {
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
+    let own = m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+        || m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
+    if !own && opts.idmap.is_none() {
+        return Ok(None);
+    }
+    let is_bind = opts.flags.contains(MsFlags::MS_BIND) || m.typ().as_deref() == Some("bind");
+    if !is_bind {
+        return Err(RuntimeError::Other(
+            "id-mapped mounts are only supported for bind mounts".to_owned(),
+        ));
+    }
+    let linux = spec.linux().as_ref();
+    let pick = |own: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>,
+                theirs: Option<&Option<Vec<oci_spec::runtime::LinuxIdMapping>>>| {
+        own.clone()
+            .filter(|v| !v.is_empty())
+            .or_else(|| theirs.and_then(|t| t.clone()))
+            .unwrap_or_default()
+    };
+    let uid = pick(m.uid_mappings(), linux.map(|l| l.uid_mappings()));
+    let gid = pick(m.gid_mappings(), linux.map(|l| l.gid_mappings()));
+    if uid.is_empty() || gid.is_empty() {
+        return Err(RuntimeError::Other(
+            "an id-mapped mount needs uidMappings and gidMappings (its own or the container's)"
+                .to_owned(),
+        ));
+    }
+    Ok(Some((uid, gid)))
+}
+
+/// The user namespaces the spec's idmapped mounts need, by mount index: each
+/// made by a short-lived child (`CLONE_NEWUSER`) whose maps the runtime writes,
+/// held open by descriptor. Made by the runtime before the clone, while its
+/// /proc shows the pids it sees. Nothing is done for a spec without any.
+pub fn idmap_namespaces(spec: &Spec) -> Result<Vec<(usize, OwnedFd)>> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let field = || format!("mounts[{i}] ({})", m.destination().display());
+        let Some((uid, gid)) =
+            idmap_mappings(spec, m).map_err(|e| spec_err(field(), e.to_string()))?
+        else {
+            continue;
+        };
+        let fd = userns_with(&uid, &gid).map_err(|e| spec_err(field(), e.to_string()))?;
+        out.push((i, fd));
+    }
+    Ok(out)
+}
+
+fn userns_with(
+    uid: &[oci_spec::runtime::LinuxIdMapping],
+    gid: &[oci_spec::runtime::LinuxIdMapping],
+) -> Result<OwnedFd> {
+    let (r, w) = nix::unistd::pipe().context(|| "pipe".to_owned())?;
+    let child = crate::sys::clone_process(nix::sched::CloneFlags::CLONE_NEWUSER)
+        .context(|| "clone a user namespace for an id-mapped mount".to_owned())?;
+    let Some(pid) = child else {
+        // The child only holds the namespace until the runtime has opened it.
+        drop(w);
+        let mut b = [0u8; 1];
+        let _ = nix::unistd::read(r.as_raw_fd(), &mut b);
+        crate::sys::exit_now(0)
+    };
+    drop(r);
+    let text = |maps: &[oci_spec::runtime::LinuxIdMapping]| -> String {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect()
+    };
+    let res = (|| -> Result<OwnedFd> {
+        std::fs::write(format!("/proc/{pid}/uid_map"), text(uid))
+            .context(|| "write the mount's uid mappings".to_owned())?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), text(gid))
+            .context(|| "write the mount's gid mappings".to_owned())?;
+        let fd = nix::fcntl::open(
+            format!("/proc/{pid}/ns/user").as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .context(|| "open the mount's user namespace".to_owned())?;
+        Ok(owned(fd))
+    })();
+    drop(w);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    res
+}
+
 /// The files under /proc a mount may cover (lxcfs emulates them), as runc allows.
 const PROC_MOUNTS_ALLOWED: &[&str] = &[
     "/proc/cpuinfo",
@@ -413,6 +514,9 @@ pub struct RootfsSetup<'a> {
     pub rootfs: &'a Path,
     pub in_user_ns: bool,
     pub new_cgroup_ns: bool,
+    /// The user namespaces of the idmapped mounts, by mount index
+    /// ([`idmap_namespaces`]).
+    pub idmap_userns: &'a [(usize, OwnedFd)],
 }
 
 impl RootfsSetup<'_> {
@@ -464,7 +568,12 @@ impl RootfsSetup<'_> {
         let root = Root::open(self.rootfs)?;
         let mut dev_is_bind = false;
         for (i, m) in self.spec.mounts().iter().flatten().enumerate() {
-            self.mount_one(&root, m).map_err(|e| {
+            let userns = self
+                .idmap_userns
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map(|(_, fd)| fd);
+            self.mount_one(&root, m, userns).map_err(|e| {
                 spec_err(
                     format!("mounts[{i}] ({})", m.destination().display()),
                     e.to_string(),
@@ -529,9 +638,9 @@ impl RootfsSetup<'_> {
         check_proc_mount(&dest, typ == "proc", source_is_proc).map_err(RuntimeError::Other)
     }
 
-    fn mount_one(&self, root: &Root, m: &Mount) -> Result<()> {
+    fn mount_one(&self, root: &Root, m: &Mount, userns: Option<&OwnedFd>) -> Result<()> {
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
-        self.mount_plain(root, m, &opts)?;
+        self.mount_plain(root, m, &opts, userns)?;
         if opts.rec_set == 0 && opts.rec_clr == 0 {
             return Ok(());
         }
@@ -548,7 +657,13 @@ impl RootfsSetup<'_> {
             .context(|| "mount_setattr (recursive mount options)".to_owned())
     }
 
-    fn mount_plain(&self, root: &Root, m: &Mount, opts: &MountOptions) -> Result<()> {
+    fn mount_plain(
+        &self,
+        root: &Root,
+        m: &Mount,
+        opts: &MountOptions,
+        userns: Option<&OwnedFd>,
+    ) -> Result<()> {
         let typ = m.typ().as_deref().unwrap_or("");
         let is_bind = opts.flags.contains(MsFlags::MS_BIND) || typ == "bind";
         self.check_proc(m, None, is_bind)?;
@@ -570,14 +685,30 @@ impl RootfsSetup<'_> {
             let target = root.open_target(m.destination(), kind)?;
             self.check_proc(m, Some(&target), is_bind)?;
             let tp = fd_path(&target);
-            mount(
-                Some(&src),
-                tp.as_str(),
-                None::<&str>,
-                MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
-                None::<&str>,
-            )
-            .context(|| format!("bind {}", src.display()))?;
+            if let Some(userns) = userns {
+                // An idmapped bind: a detached copy of the source, the
+                // mapping set on it, then attached on the target.
+                let tree = crate::sys::open_tree_clone(&src, opts.flags.contains(MsFlags::MS_REC))
+                    .context(|| format!("open_tree {}", src.display()))?;
+                let a = crate::sys::MountAttr {
+                    attr_set: attr::IDMAP,
+                    userns_fd: userns.as_raw_fd() as u64,
+                    ..Default::default()
+                };
+                crate::sys::mount_setattr(tree.as_fd(), opts.idmap == Some(true), &a)
+                    .context(|| format!("idmap the bind of {}", src.display()))?;
+                crate::sys::move_mount_fds(tree.as_fd(), target.as_fd())
+                    .context(|| format!("attach the idmapped bind of {}", src.display()))?;
+            } else {
+                mount(
+                    Some(&src),
+                    tp.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
+                    None::<&str>,
+                )
+                .context(|| format!("bind {}", src.display()))?;
+            }
             // The target fd still names the directory *under* the new mount:
             // reopen it to reach the mount itself for the remount.
             let target = root.open_target(m.destination(), kind)?;
@@ -1140,6 +1271,11 @@ mod tests {
         ));
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data, vec!["mode=755".to_owned()]);
-        assert!(MountOptions::parse(&["idmap".into()]).is_err());
+        assert_eq!(
+            MountOptions::parse(&["ridmap".into()])
+                .map(|o| o.idmap)
+                .ok(),
+            Some(Some(true))
+        );
     }
 }
