@@ -533,3 +533,57 @@ fn hugetlb_limits() {
     c.finish();
     rt.assert_empty();
 }
+
+/// An `exec` into a container whose profile notifies also hands its own
+/// descriptor to the listener (state "running", the exec's pid), as runc's
+/// exec does.
+#[test]
+fn seccomp_notify_for_an_exec() {
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("listener.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let mut c = Ctr::sh(&rt, "echo up; sleep 60");
+    c.edit_json(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_str().unwrap(),
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        })
+    });
+    let agent = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let mut conn = None;
+            if !common::poll(std::time::Duration::from_secs(30), || {
+                conn = listener.accept().ok().map(|(c, _)| c);
+                conn.is_some()
+            }) {
+                break;
+            }
+            let conn = conn.unwrap();
+            conn.set_nonblocking(false).unwrap();
+            let (msg, fds) = recv_with_fds(conn.as_raw_fd());
+            for f in &fds {
+                nix::unistd::close(*f).unwrap();
+            }
+            got.push((serde_json::from_slice::<Value>(&msg).unwrap(), fds.len()));
+        }
+        got
+    });
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    c.wait_output("up\n");
+    let e = rt.out(&["exec", &c.id, "sh", "-c", "mkdir /tmp/y 2>&1; echo rc=$?"]);
+    let got = agent.join().unwrap();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].0["state"]["status"], json!("creating"), "{got:?}");
+    assert_eq!(got[1].0["state"]["status"], json!("running"), "{got:?}");
+    assert_eq!(got[1].1, 1);
+    assert_ne!(got[1].0["pid"], got[0].0["pid"], "{got:?}");
+    let text = e.ok();
+    assert!(text.contains("Function not implemented"), "{text}");
+    c.finish();
+    rt.assert_empty();
+}
