@@ -41,7 +41,7 @@ impl Certs {
         };
         std::fs::write(
             dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            "subjectAltName=IP:127.0.0.1,IP:10.213.0.1\nextendedKeyUsage=serverAuth\n",
         )
         .unwrap();
         std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
@@ -236,6 +236,104 @@ fn tls_serves_clients_with_a_certificate_and_refuses_others() {
         s.describe(&["ps"], &out)
     );
     assert!(s.alive(), "{}", s.log_text());
+}
+
+/// A network namespace of the test's own (held by a `sleep` in it; gone with it) with
+/// 10.213.0.1: an address that is not loopback, reachable from nowhere else.
+struct PrivateNet(std::process::Child);
+
+impl PrivateNet {
+    fn new() -> PrivateNet {
+        let holder = Command::new("unshare")
+            .args(["--net", "sleep", "600"])
+            .spawn()
+            .unwrap();
+        let n = PrivateNet(holder);
+        wait_until(30, "the namespace", || {
+            std::fs::read_link(format!("/proc/{}/ns/net", n.0.id())).ok()
+                != std::fs::read_link("/proc/self/ns/net").ok()
+        });
+        // On lo (this kernel has no dummy links): still an address that is not loopback's.
+        for args in ["link set lo up", "addr add 10.213.0.1/32 dev lo"] {
+            let st = n.cmd("ip").args(args.split(' ')).status().unwrap();
+            assert!(st.success(), "ip {args}");
+        }
+        n
+    }
+
+    /// `prog` run in the namespace.
+    fn cmd(&self, prog: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/proc/{}/ns/net", self.0.id()))
+            .arg("--")
+            .arg(prog);
+        c
+    }
+}
+
+impl Drop for PrivateNet {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tls_allows_an_address_other_than_loopback() {
+    let b = Berth::new();
+    let certs = Certs::new(&b);
+    let net = PrivateNet::new();
+    let service = |extra: &[String], addr: &str| {
+        let mut c = net.cmd(common::BERTH);
+        c.arg("--root")
+            .arg(b.root())
+            .args(["system", "service", "--time", "0"])
+            .args(extra)
+            .arg(addr)
+            .env("BERTH_API", api::api_bin())
+            .env("BERTH_RUNTIME", common::runtime())
+            .env_remove("BERTH_ROOT")
+            .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
+            .stdin(std::process::Stdio::null());
+        c
+    };
+    // Without TLS: refused, though the address could be bound.
+    let out = service(&[], "tcp://10.213.0.1:2375").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("loopback"), "{err}");
+    // With TLS: served, to a client with a certificate of the CA.
+    let mut child = service(&certs.server_flags(), "tcp://10.213.0.1:2376")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let docker = |args: &[&str]| {
+        let mut c = net.cmd(api::DOCKER28);
+        c.args(certs.client_flags(Some("client")))
+            .args(["-H", "tcp://10.213.0.1:2376"])
+            .args(args)
+            .env("DOCKER_CONFIG", b.scratch().join(".docker28"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT");
+        api::output_within(c, 120)
+    };
+    let mut last = None;
+    wait_until(60, "the service on 10.213.0.1", || {
+        assert!(child.try_wait().unwrap().is_none(), "the service exited");
+        let out = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
+        let ok = out.status.success();
+        last = Some(out);
+        ok
+    });
+    assert_eq!(String::from_utf8_lossy(&last.unwrap().stdout), "1.44\n");
+    let out = docker(&["ps", "-a", "--format", "{{.ID}}"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    // SAFETY: kill(2) on our own child's PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert!(st.success(), "{st}");
 }
 
 /// `system service ARGS` fails with one line containing `want`.
