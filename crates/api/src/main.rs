@@ -182,6 +182,23 @@ fn bind(a: &Args) -> Result<Listener, String> {
             if a.tls.any() {
                 return Err(tls_on_unix("the activated unix socket"));
             }
+            // berth.socket's path is in the run directory: its group
+            // (SocketGroup=) is let through the directories as with -G.
+            let path = std_unix
+                .local_addr()
+                .ok()
+                .and_then(|l| l.as_pathname().map(std::path::Path::to_path_buf));
+            if let Some(p) = path {
+                let dirs = berth_dirs(&p, &a.opts);
+                if !dirs.is_empty() {
+                    use std::os::unix::fs::MetadataExt;
+                    let gid = std::fs::metadata(&p)
+                        .map_err(|e| format!("{}: {e}", p.display()))?
+                        .gid();
+                    let gid = (gid != 0).then(|| nix::unistd::Gid::from_raw(gid));
+                    open_dirs(&dirs, gid)?;
+                }
+            }
             std_unix
                 .set_nonblocking(true)
                 .map_err(|e| format!("socket activation: {e}"))?;

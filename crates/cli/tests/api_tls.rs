@@ -623,3 +623,53 @@ fn the_socket_group_reaches_the_default_socket_and_nothing_else() {
     let out = curl_as(uid, Some(g.gid), &sock, "/_ping");
     assert!(!out.status.success(), "{out:?}");
 }
+
+#[test]
+fn an_activated_socket_in_the_run_directory_reaches_its_group() {
+    let b = Berth::with_busybox();
+    let g = TempGroup::new();
+    let uid = 3_800_000 + std::process::id() % 10_000;
+    std::fs::set_permissions(
+        b.scratch(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    let root = b.root().to_path_buf();
+    let run = root.join("run");
+    let sock = run.join("docker.sock");
+    let mut c = Command::new("systemd-socket-activate");
+    c.arg("-l")
+        .arg(&sock)
+        .arg(common::BERTH)
+        .arg("--root")
+        .arg(&root)
+        .args(["system", "service", "--time", "0"])
+        .env("BERTH_API", api::api_bin())
+        .env("BERTH_RUNTIME", common::runtime())
+        .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
+        .env_remove("BERTH_ROOT")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = c.spawn().unwrap();
+    let mut s = Service::adopt(
+        &b,
+        child,
+        Some(sock.clone()),
+        format!("unix://{}", sock.display()),
+    );
+    wait_until(60, "the activation socket", || sock.exists());
+    // What berth.socket's SocketGroup= and SocketMode= do.
+    nix::unistd::chown(&sock, None, Some(nix::unistd::Gid::from_raw(g.gid))).unwrap();
+    std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o660)).unwrap();
+    s.wait_up();
+    s.ok(&["ps"]);
+    assert_eq!(mode(&run), (0o710, g.gid));
+    assert_eq!(mode(&root), (0o710, g.gid));
+    let out = curl_as(uid, Some(g.gid), &sock, "/containers/json");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[]\n", "{out:?}");
+    let out = curl_as(uid, None, &sock, "/_ping");
+    assert!(!out.status.success(), "{out:?}");
+    let st = s.signal_and_wait(libc::SIGTERM);
+    assert!(st.success(), "{st}");
+}
