@@ -19,6 +19,7 @@ mod networks;
 mod router;
 mod stats;
 mod system;
+mod tls;
 mod volumes;
 
 use berth_engine::EngineOptions;
@@ -85,9 +86,12 @@ struct Args {
     opts: EngineOptions,
     idle: Option<Duration>,
     uri: Option<String>,
+    /// `-G, --group` (dockerd's): None is `berth` when that group exists.
+    group: Option<String>,
+    tls: tls::TlsArgs,
 }
 
-const USAGE: &str = "usage: berth-api [--root DIR] [--storage-driver NAME] [--time SECONDS] [unix:///PATH | tcp://127.0.0.1:PORT]";
+const USAGE: &str = "usage: berth-api [--root DIR] [--storage-driver NAME] [--time SECONDS] [-G GROUP] [--tlsverify --tlscacert FILE --tlscert FILE --tlskey FILE] [unix:///PATH | tcp://IP:PORT]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -97,6 +101,8 @@ fn parse_args() -> Result<Args, String> {
         },
         idle: Some(Duration::from_secs(5)),
         uri: None,
+        group: None,
+        tls: tls::TlsArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -120,6 +126,21 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| format!("invalid argument {v:?} for \"-t, --time\" flag"))?;
                 a.idle = (secs > 0).then(|| Duration::from_secs(secs));
             }
+            "-G" | "--group" => a.group = Some(value("--group")?),
+            "--tlsverify" => {
+                a.tls.verify = match inline.as_deref() {
+                    None | Some("true") => true,
+                    Some("false") => false,
+                    Some(v) => {
+                        return Err(format!(
+                            "invalid argument {v:?} for \"--tlsverify\" flag: want true or false"
+                        ))
+                    }
+                }
+            }
+            "--tlscacert" => a.tls.ca = Some(PathBuf::from(value("--tlscacert")?)),
+            "--tlscert" => a.tls.cert = Some(PathBuf::from(value("--tlscert")?)),
+            "--tlskey" => a.tls.key = Some(PathBuf::from(value("--tlskey")?)),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             f if f.starts_with('-') => return Err(format!("unknown flag: {f}")),
             _ if a.uri.is_none() => a.uri = Some(arg),
@@ -139,15 +160,45 @@ fn run_dir(opts: &EngineOptions) -> PathBuf {
 
 enum Listener {
     Unix(tokio::net::UnixListener, Option<PathBuf>),
-    Tcp(tokio::net::TcpListener),
+    /// With TLS when configured.
+    Tcp(tokio::net::TcpListener, Option<tokio_rustls::TlsAcceptor>),
+}
+
+/// The message for TLS flags on a unix socket.
+fn tls_on_unix(what: &str) -> String {
+    format!(
+        "--tlsverify and the TLS files are for a tcp:// address, not {what}: \
+         a unix socket's users are who may open its file (see --group)"
+    )
 }
 
 fn bind(a: &Args) -> Result<Listener, String> {
     if let Some(fd) = berth_network::activation::listen_fds().into_iter().next() {
+        let tls = tls::config(&a.tls)?;
         // Socket activation: the service manager made and owns the path.
         let std_unix = std::os::unix::net::UnixListener::from(fd);
         let is_unix = std_unix.local_addr().is_ok();
         if is_unix {
+            if a.tls.any() {
+                return Err(tls_on_unix("the activated unix socket"));
+            }
+            // berth.socket's path is in the run directory: its group
+            // (SocketGroup=) is let through the directories as with -G.
+            let path = std_unix
+                .local_addr()
+                .ok()
+                .and_then(|l| l.as_pathname().map(std::path::Path::to_path_buf));
+            if let Some(p) = path {
+                let dirs = berth_dirs(&p, &a.opts);
+                if !dirs.is_empty() {
+                    use std::os::unix::fs::MetadataExt;
+                    let gid = std::fs::metadata(&p)
+                        .map_err(|e| format!("{}: {e}", p.display()))?
+                        .gid();
+                    let gid = (gid != 0).then(|| nix::unistd::Gid::from_raw(gid));
+                    open_dirs(&dirs, gid)?;
+                }
+            }
             std_unix
                 .set_nonblocking(true)
                 .map_err(|e| format!("socket activation: {e}"))?;
@@ -161,16 +212,28 @@ fn bind(a: &Args) -> Result<Listener, String> {
             .map_err(|e| format!("socket activation: {e}"))?;
         let l = tokio::net::TcpListener::from_std(tcp)
             .map_err(|e| format!("socket activation: {e}"))?;
-        return Ok(Listener::Tcp(l));
+        return Ok(Listener::Tcp(l, tls.map(tokio_rustls::TlsAcceptor::from)));
     }
     let uri = a
         .uri
         .clone()
         .unwrap_or_else(|| format!("unix://{}", run_dir(&a.opts).join("docker.sock").display()));
     if let Some(path) = uri.strip_prefix("unix://") {
-        let path = PathBuf::from(path);
+        if a.tls.any() {
+            return Err(tls_on_unix(&uri));
+        }
+        let gid = socket_group(a.group.as_deref())?;
+        let path = std::path::absolute(path).map_err(|e| format!("{path}: {e}"))?;
+        let berths = berth_dirs(&path, &a.opts);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            if berths.is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            // The root and its run directory are made private, as the
+            // engine makes them.
+            for d in berths.iter().rev() {
+                make_private(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            }
         }
         // A socket left by a server that was killed: nobody answers on it.
         if std::os::unix::net::UnixStream::connect(&path).is_err() {
@@ -178,7 +241,11 @@ fn bind(a: &Args) -> Result<Listener, String> {
         }
         let std_l = std::os::unix::net::UnixListener::bind(&path)
             .map_err(|e| format!("listen on {}: {e}", path.display()))?;
-        restrict_socket(&path)?;
+        // Nothing is left behind when the socket cannot be given out.
+        if let Err(e) = restrict_socket(&path, gid).and_then(|()| open_dirs(&berths, gid)) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         std_l
             .set_nonblocking(true)
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -191,10 +258,12 @@ fn bind(a: &Args) -> Result<Listener, String> {
             .parse()
             .map_err(|_| format!("invalid address {addr:?}: want tcp://IP:PORT"))?;
         // Without TLS the API is root on this machine for whoever reaches
-        // it: loopback only, as Docker warns and podman refuses.
-        if !sa.ip().is_loopback() {
+        // it: loopback only, as Docker warns and podman refuses. With TLS
+        // only holders of a certificate of the CA get in: any address.
+        let tls = tls::config(&a.tls)?;
+        if tls.is_none() && !sa.ip().is_loopback() {
             return Err(format!(
-                "refusing to listen on {sa} without TLS: only a loopback address is allowed"
+                "refusing to listen on {sa} without TLS (--tlsverify): only a loopback address is allowed"
             ));
         }
         let std_l = std::net::TcpListener::bind(sa).map_err(|e| format!("listen on {sa}: {e}"))?;
@@ -202,22 +271,118 @@ fn bind(a: &Args) -> Result<Listener, String> {
             .set_nonblocking(true)
             .map_err(|e| format!("{sa}: {e}"))?;
         let l = tokio::net::TcpListener::from_std(std_l).map_err(|e| format!("{sa}: {e}"))?;
-        return Ok(Listener::Tcp(l));
+        return Ok(Listener::Tcp(l, tls.map(tokio_rustls::TlsAcceptor::from)));
     }
     Err(format!(
         "unsupported address {uri:?}: want unix:///PATH or tcp://127.0.0.1:PORT"
     ))
 }
 
-/// Mode 0660, owned by root and the `berth` group when it exists (Docker's
-/// docker.sock with its docker group).
-fn restrict_socket(path: &std::path::Path) -> Result<(), String> {
+/// The group of the unix socket, as dockerd's `-G, --group`: a group
+/// named (or numbered) with `--group` must exist; by default `berth` when
+/// it exists; none with `--group ""`.
+fn socket_group(name: Option<&str>) -> Result<Option<nix::unistd::Gid>, String> {
+    use nix::unistd::{Gid, Group};
+    match name {
+        None => Ok(Group::from_name("berth").ok().flatten().map(|g| g.gid)),
+        Some("") => Ok(None),
+        Some(n) => match Group::from_name(n) {
+            Ok(Some(g)) => Ok(Some(g.gid)),
+            _ => n
+                .parse::<u32>()
+                .map(|id| Some(Gid::from_raw(id)))
+                .map_err(|_| format!("group {n} not found")),
+        },
+    }
+}
+
+/// The directories of berth's own on the socket's path: the run directory
+/// when the socket is in it (the default socket), and the root too when
+/// the run directory is ROOT/run. Innermost first.
+fn berth_dirs(socket: &std::path::Path, opts: &EngineOptions) -> Vec<PathBuf> {
+    let Ok(run) = std::path::absolute(run_dir(opts)) else {
+        return Vec::new();
+    };
+    if socket.parent() != Some(run.as_path()) {
+        return Vec::new();
+    }
+    let mut out = vec![run.clone()];
+    if let Some(root) = opts.root.as_ref().and_then(|r| std::path::absolute(r).ok()) {
+        if run.parent() == Some(root.as_path()) {
+            out.push(root);
+        }
+    }
+    out
+}
+
+/// A directory made 0700 if missing (its parents as usual).
+fn make_private(d: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if d.is_dir() {
+        return Ok(());
+    }
+    if let Some(p) = d.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(d) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Mode 0660, owned by root and the socket's group when there is one
+/// (Docker's docker.sock with its docker group).
+fn restrict_socket(path: &std::path::Path, gid: Option<nix::unistd::Gid>) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Ok(Some(g)) = nix::unistd::Group::from_name("berth") {
-        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid))
+    if let Some(gid) = gid {
+        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(gid))
             .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The directories and files directly in `dir` for their owner alone (a
+/// socket and symlinks aside).
+fn close_children(dir: &std::path::Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if (m.is_dir() || m.is_file()) && m.mode() & 0o077 != 0 {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode() & 0o700));
+        }
+    }
+}
+
+/// The group reaches the socket: the directories of berth's own on its
+/// path are opened to it for traversal only (0710, group `gid`): nothing in
+/// them can be listed, and what they hold stays 0700 and 0600. Without a
+/// group they are private (0700) again.
+fn open_dirs(dirs: &[PathBuf], gid: Option<nix::unistd::Gid>) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // Outermost first: closing what is in the root must not close the run directory.
+    for d in dirs.iter().rev() {
+        let err = |e: &dyn std::fmt::Display| format!("{}: {e}", d.display());
+        match gid {
+            Some(gid) => {
+                // What an older berth left open in it is closed first.
+                close_children(d);
+                nix::unistd::chown(d, None, Some(gid)).map_err(|e| err(&e))?;
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o710))
+                    .map_err(|e| err(&e))?;
+            }
+            None => {
+                let m = std::fs::metadata(d).map_err(|e| err(&e))?;
+                if m.mode() & 0o077 != 0 {
+                    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                        .map_err(|e| err(&e))?;
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -241,11 +406,32 @@ where
     let busy = Busy::new(server);
     let s = server.clone();
     tokio::spawn(async move {
-        let svc = hyper::service::service_fn(move |req| handle(s.clone(), req));
-        let conn = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(io), svc)
-            .with_upgrades();
-        let _ = conn.await;
+        serve_io(s, io).await;
+        drop(busy);
+    });
+}
+
+/// HTTP/1.1 with upgrades (hijacked streams) on one connection.
+async fn serve_io<IO>(s: Arc<Server>, io: IO)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| handle(s.clone(), req));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    let _ = conn.await;
+}
+
+/// A TLS connection: its handshake in its own task, then as any other.
+fn serve_tls(server: &Arc<Server>, acceptor: &tokio_rustls::TlsAcceptor, s: tokio::net::TcpStream) {
+    let busy = Busy::new(server);
+    let srv = server.clone();
+    let acceptor = acceptor.clone();
+    tokio::spawn(async move {
+        if let Some(tls) = tls::accept(&acceptor, s).await {
+            serve_io(srv, tls).await;
+        }
         drop(busy);
     });
 }
@@ -314,9 +500,12 @@ async fn run(args: Args) -> Result<(), String> {
             r = async {
                 match &listener {
                     Listener::Unix(l, _) => l.accept().await.map(|(s, _)| serve_conn(&server, s)),
-                    Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                    Listener::Tcp(l, tls) => l.accept().await.map(|(s, _)| {
                         let _ = s.set_nodelay(true);
-                        serve_conn(&server, s)
+                        match tls {
+                            Some(acceptor) => serve_tls(&server, acceptor, s),
+                            None => serve_conn(&server, s),
+                        }
                     }),
                 }
             } => {

@@ -289,7 +289,9 @@ pub(crate) fn private_dir(dir: &Path) -> Result<bool> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {
-            if std::os::unix::fs::MetadataExt::mode(&m) & 0o077 == 0 {
+            // Group traversal (0710) is how `system service` lets its
+            // socket's group reach the socket: nothing to close.
+            if std::os::unix::fs::MetadataExt::mode(&m) & 0o067 == 0 {
                 return Ok(false);
             }
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))

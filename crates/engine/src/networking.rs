@@ -220,8 +220,7 @@ impl Engine {
             return Ok(());
         }
         if let Some(dir) = records.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| EngineError::Other(format!("create {}: {e}", dir.display())))?;
+            crate::create_private_dir_all(dir)?;
         }
         file.write(&records).map_err(dns_err)?;
         if berth_dns::running(&pid).is_some() {

@@ -43,8 +43,15 @@ impl BlobStore {
     pub fn new(root: &Path) -> Result<BlobStore> {
         let dir = root.join("blobs").join("sha256");
         let staging = root.join("blobs").join("staging");
+        // The owner's alone, as the rest of the root: `system service` may
+        // open the root to its socket's group for traversal.
         for d in [&dir, &staging] {
-            fs::create_dir_all(d).map_err(|e| Error::io(d, "create blob directory", e))?;
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(d)
+                .map_err(|e| Error::io(d, "create blob directory", e))?;
         }
         // Each is one file: removing them is one unlink each.
         let _ = berth_lease::sweep(&staging, STAGE_BLOB);

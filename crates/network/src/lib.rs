@@ -163,10 +163,12 @@ impl Lock {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Io(format!("create {}", dir.display()), e))?;
         }
+        use std::os::unix::fs::OpenOptionsExt;
         let f = File::options()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(path)
             .map_err(|e| Error::Io(format!("open {}", path.display()), e))?;
         nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)

@@ -41,7 +41,11 @@ pub fn path_for(run_dir: &Path, container_id: &str) -> PathBuf {
 /// namespace left there by a container that died without cleanup.
 pub fn create_fresh(path: &Path) -> Result<NetNs> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| Error::Io(format!("create {}", dir.display()), e))?;
     }
     remove(path)?;

@@ -30,8 +30,24 @@ pub struct ServiceArgs {
     /// Seconds without a request or stream before the service exits (0: never)
     #[arg(short, long, default_value = "5")]
     time: u64,
-    /// Where to listen: unix:///PATH or tcp://127.0.0.1:PORT (default
-    /// unix:///run/berth/docker.sock, or ROOT/run/docker.sock with --root)
+    /// Group for the unix socket (default "berth" when it exists; "" for none)
+    #[arg(short = 'G', long)]
+    group: Option<String>,
+    /// Use TLS and verify the client's certificate (with --tlscacert, --tlscert, --tlskey)
+    #[arg(long)]
+    tlsverify: bool,
+    /// Trust client certs signed only by this CA
+    #[arg(long, value_name = "FILE")]
+    tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file
+    #[arg(long, value_name = "FILE")]
+    tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file
+    #[arg(long, value_name = "FILE")]
+    tlskey: Option<std::path::PathBuf>,
+    /// Where to listen: unix:///PATH or tcp://IP:PORT (default
+    /// unix:///run/berth/docker.sock, or ROOT/run/docker.sock with --root;
+    /// an address other than loopback needs --tlsverify)
     uri: Option<String>,
 }
 
@@ -55,6 +71,21 @@ pub fn service(opts: &berth_engine::EngineOptions, a: ServiceArgs) -> Result<i32
         cmd.arg("--storage-driver").arg(d);
     }
     cmd.arg("--time").arg(a.time.to_string());
+    if let Some(g) = &a.group {
+        cmd.arg("--group").arg(g);
+    }
+    if a.tlsverify {
+        cmd.arg("--tlsverify");
+    }
+    for (flag, file) in [
+        ("--tlscacert", &a.tlscacert),
+        ("--tlscert", &a.tlscert),
+        ("--tlskey", &a.tlskey),
+    ] {
+        if let Some(f) = file {
+            cmd.arg(flag).arg(f);
+        }
+    }
     if let Some(u) = a.uri {
         cmd.arg(u);
     }
