@@ -515,12 +515,26 @@ impl Runtime {
     }
 
     pub fn start(&self, id: &str) -> Result<()> {
-        let mut st = self.load_in(
-            id,
-            Status::Created,
-            "only a created container can be started",
-        )?;
-        let id = ContainerId::new(&st.id)?;
+        let (id, mut st) = self.load(id)?;
+        // runc's words for each status.
+        match self.status(&st) {
+            Status::Created => {}
+            Status::Stopped => {
+                return Err(RuntimeError::Other(
+                    "cannot start a container that has stopped".into(),
+                ))
+            }
+            Status::Running => {
+                return Err(RuntimeError::Other(
+                    "cannot start an already running container".into(),
+                ))
+            }
+            s => {
+                return Err(RuntimeError::Other(format!(
+                    "cannot start a container in the {s} state"
+                )))
+            }
+        }
         let sp = short_path(&self.store.dir(&id).join("start.sock"))?;
         let mut conn = UnixStream::connect(&sp.path)
             .context(|| "connect to the container's init".to_owned())?;
@@ -644,33 +658,62 @@ impl Runtime {
     }
 
     pub fn kill(&self, id: &str, signal: Signal, all: bool) -> Result<()> {
-        let (id, st) = self.load(id)?;
+        self.signal(id, Some(signal), all)
+    }
+
+    /// `kill` as runc does it: `signal` (None: signal 0, which only checks)
+    /// to the init of a created, running or paused container ("container
+    /// not running" once it is gone), or with `all` to every process left in
+    /// its cgroup, which succeeds whatever the status (containerd's shim
+    /// runs `kill --all ID 9` after the init has exited).
+    pub fn signal(&self, id: &str, signal: Option<Signal>, all: bool) -> Result<()> {
+        let (_, st) = self.load(id)?;
         let status = self.status(&st);
-        if status == Status::Stopped {
-            return Err(RuntimeError::BadStatus {
-                id: id.to_string(),
-                status: status.to_string(),
-                what: "container not running",
-            });
-        }
         if all {
             let cg = self.cgroup(&st)?;
-            cg.kill_all(signal)?;
-            if status == Status::Paused && signal == Signal::SIGKILL {
-                cg.thaw()?;
+            if status == Status::Stopped && !cg.exists() {
+                return Ok(());
+            }
+            match signal {
+                Some(signal) => {
+                    cg.kill_all(signal)?;
+                    if status == Status::Paused && signal == Signal::SIGKILL {
+                        cg.thaw()?;
+                    }
+                }
+                None => {
+                    for pid in cg.pids()? {
+                        let _ = kill(Pid::from_raw(pid), None);
+                    }
+                }
             }
             return Ok(());
         }
-        kill(Pid::from_raw(st.pid), signal).context(|| format!("kill {}", st.pid))
+        if status == Status::Stopped {
+            return Err(RuntimeError::NotRunning);
+        }
+        match kill(Pid::from_raw(st.pid), signal) {
+            Ok(()) => Ok(()),
+            // Gone between the status check and the signal.
+            Err(nix::errno::Errno::ESRCH) => Err(RuntimeError::NotRunning),
+            Err(e) => Err(e).context(|| format!("kill {}", st.pid)),
+        }
     }
 
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         let cid = ContainerId::new(id)?;
         let st = match self.store.load(&cid) {
             Ok(st) => st,
-            Err(RuntimeError::NotFound(_)) if self.store.dir(&cid).exists() => {
-                // A creation that died half way: nothing but the directory.
-                return self.store.remove(&cid);
+            Err(RuntimeError::NotFound(n)) => {
+                // As runc: a creation that died half way left only the
+                // directory, which goes; the container does not exist
+                // either way, which --force makes a success.
+                self.store.remove(&cid)?;
+                return if force {
+                    Ok(())
+                } else {
+                    Err(RuntimeError::NotFound(n))
+                };
             }
             Err(e) => return Err(e),
         };
@@ -681,11 +724,9 @@ impl Runtime {
             Status::Created => self.kill_and_wait(&st, &*cg)?,
             _ if force => self.kill_and_wait(&st, &*cg)?,
             _ => {
-                return Err(RuntimeError::BadStatus {
-                    id: id.to_owned(),
-                    status: status.to_string(),
-                    what: "cannot delete it; stop it first or use --force",
-                })
+                return Err(RuntimeError::Other(format!(
+                    "cannot delete container {id} that is not stopped: {status}"
+                )))
             }
         }
         self.destroy(&cid, &st, &*cg);

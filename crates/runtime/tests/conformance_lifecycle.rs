@@ -1,0 +1,305 @@
+//! The life cycle as runc 1.1 behaves, case by case: `delete`, `kill`,
+//! `start` and `state` on each status, their exit statuses and the error
+//! lines tools match ("does not exist", "container not running", "is not
+//! stopped"), errors on stderr as well as in `--log`, and the call sequence
+//! of containerd's runc-v2 shim. Each expectation was checked against
+//! /usr/sbin/runc on the same bundle.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{poll, Ctr, Out, Rt};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+/// Whether process `pid` is gone or a zombie.
+fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// The error records of a `--log-format json` log.
+fn json_errors(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["level"] == "error")
+        .map(|v| {
+            assert!(v["time"].is_string(), "{v}");
+            v["msg"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn delete_of_an_unknown_id_fails_unless_forced() {
+    let rt = Rt::new();
+    let line = rt.out(&["delete", "nosuch"]).fails_one_line();
+    assert!(line.contains("does not exist"), "{line}");
+    rt.out(&["delete", "--force", "nosuch"]).ok();
+
+    // A creation that died before writing its state: runc removes the
+    // directory, and still says the container does not exist.
+    std::fs::create_dir(rt.root().join("half")).unwrap();
+    let line = rt.out(&["delete", "half"]).fails_one_line();
+    assert!(line.contains("does not exist"), "{line}");
+    assert!(!rt.root().join("half").exists());
+    std::fs::create_dir(rt.root().join("half")).unwrap();
+    rt.out(&["delete", "--force", "half"]).ok();
+    rt.assert_empty();
+}
+
+#[test]
+fn delete_in_each_state() {
+    let rt = Rt::new();
+    // created: delete kills the waiting init, without --force (as runc).
+    let c = Ctr::new(&rt, &["sleep", "1000"]);
+    rt.create(&c, &[]).ok();
+    let pid = rt.pid(&c.id);
+    rt.out(&["delete", &c.id]).ok();
+    assert!(
+        dead(pid),
+        "init {pid} survived delete of a created container"
+    );
+    let line = rt.out(&["state", &c.id]).fails_one_line();
+    assert!(line.contains("does not exist"), "{line}");
+    c.finish();
+
+    // running: refused without --force, in runc's words, and left running.
+    let c = Ctr::new(&rt, &["sleep", "1000"]);
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    let line = rt.out(&["delete", &c.id]).fails_one_line();
+    assert!(
+        line.contains(&format!(
+            "cannot delete container {} that is not stopped: running",
+            c.id
+        )),
+        "{line}"
+    );
+    assert_eq!(rt.state(&c.id)["status"], "running");
+    rt.out(&["delete", "--force", &c.id]).ok();
+    assert!(rt.status(&c.id).is_none());
+    c.finish();
+
+    // stopped: deleted without --force; state then says it does not exist.
+    let c = Ctr::new(&rt, &["true"]);
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    rt.wait_status(&c.id, "stopped");
+    assert_eq!(rt.state(&c.id)["pid"], 0);
+    rt.out(&["delete", &c.id]).ok();
+    let line = rt.out(&["state", &c.id]).fails_one_line();
+    assert!(line.contains("does not exist"), "{line}");
+    c.finish();
+    rt.assert_empty();
+}
+
+#[test]
+fn kill_errors_as_runc() {
+    let rt = Rt::new();
+    for args in [
+        &["kill", "nosuch"][..],
+        &["kill", "nosuch", "9"],
+        &["kill", "--all", "nosuch", "9"],
+    ] {
+        let line = rt.out(args).fails_one_line();
+        assert!(line.contains("does not exist"), "{args:?}: {line}");
+    }
+    let line = rt.out(&["kill", ""]).fails_one_line();
+    assert!(line.contains("container id cannot be empty"), "{line}");
+
+    // A stopped container: the init cannot be signalled ("container not
+    // running", which containerd's shim recognises), but --all signals
+    // whatever is left in its cgroup, which is nothing: success.
+    let c = Ctr::new(&rt, &["true"]);
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    rt.wait_status(&c.id, "stopped");
+    for sig in ["TERM", "9", "0"] {
+        let line = rt.out(&["kill", &c.id, sig]).fails_one_line();
+        assert!(line.contains("container not running"), "{sig}: {line}");
+    }
+    rt.out(&["kill", "--all", &c.id, "9"]).ok();
+    rt.out(&["kill", "--all", &c.id, "TERM"]).ok();
+    assert_eq!(rt.state(&c.id)["status"], "stopped");
+    c.finish();
+    rt.assert_empty();
+}
+
+#[test]
+fn a_signal_without_effect_keeps_the_state() {
+    let rt = Rt::new();
+    let c = Ctr::new(&rt, &["sleep", "1000"]);
+    rt.create(&c, &[]).ok();
+    let pid = rt.pid(&c.id);
+    // Signal 0 only checks that the process exists; SIGCONT does nothing to
+    // a process that is not stopped.
+    for sig in ["0", "CONT", "SIGCONT", "18"] {
+        rt.out(&["kill", &c.id, sig]).ok();
+        assert_eq!(rt.state(&c.id)["status"], "created", "after {sig}");
+    }
+    rt.out(&["kill", "--all", &c.id, "0"]).ok();
+    assert_eq!(rt.state(&c.id)["status"], "created");
+    rt.out(&["start", &c.id]).ok();
+    rt.out(&["kill", &c.id, "0"]).ok();
+    rt.out(&["kill", "--all", &c.id, "CONT"]).ok();
+    assert_eq!(rt.state(&c.id)["status"], "running");
+    assert_eq!(rt.pid(&c.id), pid);
+    // KILL to the init of a created container stops it, as in runc.
+    let c2 = Ctr::new(&rt, &["sleep", "1000"]);
+    rt.create(&c2, &[]).ok();
+    rt.out(&["kill", "--all", &c2.id, "KILL"]).ok();
+    rt.wait_status(&c2.id, "stopped");
+    rt.out(&["delete", &c2.id]).ok();
+    c2.finish();
+    c.finish();
+    rt.assert_empty();
+}
+
+#[test]
+fn start_twice_fails_as_runc() {
+    let rt = Rt::new();
+    let c = Ctr::new(&rt, &["sleep", "1000"]);
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    let line = rt.out(&["start", &c.id]).fails_one_line();
+    assert!(
+        line.contains("cannot start an already running container"),
+        "{line}"
+    );
+    assert_eq!(rt.state(&c.id)["status"], "running");
+    rt.out(&["kill", &c.id, "KILL"]).ok();
+    rt.wait_status(&c.id, "stopped");
+    let line = rt.out(&["start", &c.id]).fails_one_line();
+    assert!(
+        line.contains("cannot start a container that has stopped"),
+        "{line}"
+    );
+    assert_eq!(rt.state(&c.id)["status"], "stopped");
+    let line = rt.out(&["start", "nosuch"]).fails_one_line();
+    assert!(line.contains("does not exist"), "{line}");
+    c.finish();
+    rt.assert_empty();
+}
+
+/// runc prints every error on stderr, and with `--log` also writes it there
+/// (as JSON with `--log-format json`): containerd's shim puts the stderr
+/// text in its error and matches it ("container not running", "does not
+/// exist"), and reads the log for create/start.
+#[test]
+fn errors_go_to_stderr_and_to_the_log() {
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let l = log.to_str().unwrap();
+    let out = rt.out(&["--log", l, "--log-format", "json", "kill", "nosuch", "9"]);
+    let line = out.fails_one_line();
+    assert!(line.contains("does not exist"), "{line}");
+    let logged = json_errors(&log);
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(logged[0].contains("does not exist"), "{logged:?}");
+
+    // Text logs hold runc's (logrus's) text line.
+    let text = dir.path().join("log.txt");
+    let out = rt.out(&["--log", text.to_str().unwrap(), "delete", "nosuch"]);
+    assert!(out.fails_one_line().contains("does not exist"));
+    let t = std::fs::read_to_string(&text).unwrap();
+    assert!(
+        t.starts_with("time=\"")
+            && t.contains(" level=error msg=\"")
+            && t.contains("does not exist"),
+        "{t:?}"
+    );
+}
+
+/// What containerd 1.6's runc-v2 shim runs to create, start, stop and remove
+/// a container (CRI's StopContainer then RemoveContainer): create with a pid
+/// file and a JSON log, start, SIGTERM to the init, wait for its exit, then
+/// `kill --all ID 9` (which must succeed once the process is gone: the shim
+/// and the pod would be stuck otherwise), delete; after which `state` says
+/// the container does not exist.
+#[test]
+fn containerd_shim_sequence() {
+    let rt = Rt::new();
+    let c = Ctr::sh(
+        &rt,
+        "trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.1; done",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let pid_file = dir.path().join("init.pid");
+    let runtime = |args: &[&str]| -> Out {
+        let mut a = vec!["--log", log.to_str().unwrap(), "--log-format", "json"];
+        a.extend_from_slice(args);
+        let stdout = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(c.out_file())
+            .unwrap();
+        let stderr = tempfile::NamedTempFile::new().unwrap();
+        let status = rt
+            .cmd(&a)
+            .stdout(stdout)
+            .stderr(stderr.reopen().unwrap())
+            .status()
+            .unwrap();
+        Out {
+            code: status.code(),
+            stdout: String::new(),
+            stderr: std::fs::read_to_string(stderr.path()).unwrap(),
+        }
+    };
+    runtime(&[
+        "create",
+        "--bundle",
+        c.bundle_path_str(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &c.id,
+    ])
+    .ok();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(rt.pid(&c.id), pid);
+    runtime(&["start", &c.id]).ok();
+    c.wait_output("up");
+    assert_eq!(rt.state(&c.id)["status"], "running");
+
+    // Stop: SIGTERM to the init, no --all.
+    runtime(&["kill", &c.id, "15"]).ok();
+    c.wait_output("got-term");
+    assert!(
+        poll(Duration::from_secs(10), || dead(pid)),
+        "init {pid} ignored SIGTERM"
+    );
+    rt.wait_status(&c.id, "stopped");
+
+    // After the exit: a signal to the init is "container not running" on
+    // stderr (the shim maps it to NotFound)...
+    let out = runtime(&["kill", &c.id, "9"]);
+    assert!(
+        out.fails_one_line().contains("container not running"),
+        "{out:#?}"
+    );
+    // ...and kill --all succeeds.
+    runtime(&["kill", "--all", &c.id, "9"]).ok();
+    runtime(&["delete", &c.id]).ok();
+    let out = runtime(&["state", &c.id]);
+    assert!(out.fails_one_line().contains("does not exist"), "{out:#?}");
+    let logged = json_errors(&log);
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(logged[0].contains("container not running"), "{logged:?}");
+    assert!(logged[1].contains("does not exist"), "{logged:?}");
+    c.finish();
+    rt.assert_empty();
+}
