@@ -19,6 +19,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -300,17 +301,36 @@ impl Runtime {
         })
     }
 
-    fn cgroup_path(id: &ContainerId, spec: &Spec) -> String {
-        spec.linux()
+    /// The container's cgroup: `linux.cgroupsPath`, or without one (as runc
+    /// 1.1 with cgroupfs) a cgroup named after the ID under the runtime's own
+    /// cgroup in each hierarchy, those parents returned to be remembered in
+    /// the state.
+    fn cgroup_path(spec: &Spec) -> Result<(String, Option<BTreeMap<String, PathBuf>>)> {
+        let path = spec
+            .linux()
             .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| format!("/berth-{id}"))
+            .filter(|p| !p.is_empty());
+        Ok(match path {
+            Some(p) => (p, None),
+            None => (String::new(), Some(berth_cgroups::own_cgroups()?)),
+        })
+    }
+
+    fn cgroup_manager(
+        id: &str,
+        path: &str,
+        parents: Option<&BTreeMap<String, PathBuf>>,
+    ) -> Result<Box<dyn CgroupManager>> {
+        Ok(match parents {
+            Some(p) => berth_cgroups::create_manager_under(p, id)?,
+            None => berth_cgroups::create_manager(path, id)?,
+        })
     }
 
     fn cgroup(&self, st: &ContainerState) -> Result<Box<dyn CgroupManager>> {
-        Ok(berth_cgroups::create_manager(&st.cgroups_path, &st.id)?)
+        Self::cgroup_manager(&st.id, &st.cgroups_path, st.cgroup_parents.as_ref())
     }
 
     pub fn status(&self, st: &ContainerState) -> Status {
@@ -361,10 +381,14 @@ impl Runtime {
             cgroup: None,
             armed: true,
         };
-        let cg_path = Self::cgroup_path(id, spec);
-        let cg = berth_cgroups::create_manager(&cg_path, id.as_str())?;
+        let (cg_path, cg_parents) = Self::cgroup_path(spec)?;
+        let cg = Self::cgroup_manager(id.as_str(), &cg_path, cg_parents.as_ref())?;
         cg.create()?;
-        cleanup.cgroup = Some(berth_cgroups::create_manager(&cg_path, id.as_str())?);
+        cleanup.cgroup = Some(Self::cgroup_manager(
+            id.as_str(),
+            &cg_path,
+            cg_parents.as_ref(),
+        )?);
         cg.apply(&with_default_devices(linux))?;
 
         // Namespaces: which to create with clone, which to join in the child,
@@ -475,6 +499,7 @@ impl Runtime {
                     created: now_rfc3339(),
                     started: false,
                     cgroups_path: cg_path,
+                    cgroup_parents: cg_parents,
                     owner: String::new(),
                     spec: bundle.spec.clone(),
                 };

@@ -303,3 +303,66 @@ fn containerd_shim_sequence() {
     c.finish();
     rt.assert_empty();
 }
+
+/// The caller's cgroup per hierarchy, from /proc/PID/cgroup: (controllers,
+/// path) pairs, controllers as the file names them ("" for cgroup2).
+fn cgroups_of(pid: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            Some((ctrls.to_owned(), path.to_owned()))
+        })
+        .collect()
+}
+
+/// Without `linux.cgroupsPath` runc 1.1 (cgroupfs driver) puts the container
+/// in a cgroup named after its ID under the runtime's own cgroup, in every
+/// hierarchy (a relative path: `<own>/<id>`), which tools that look a
+/// container's cgroup up by ID rely on; delete removes it.
+#[test]
+fn default_cgroup_is_the_id_under_the_callers_cgroup() {
+    let rt = Rt::new();
+    let mut c = Ctr::new(&rt, &["sleep", "1000"]);
+    c.edit_json(|v| {
+        v["linux"].as_object_mut().unwrap().remove("cgroupsPath");
+    });
+    rt.create(&c, &[]).ok();
+    let pid = rt.pid(&c.id).to_string();
+    let mine = cgroups_of("self");
+    let theirs = cgroups_of(&pid);
+    assert_eq!(mine.len(), theirs.len(), "{mine:?} / {theirs:?}");
+    let mut dirs = Vec::new();
+    for ((ctrls, own), (ctrls2, path)) in mine.iter().zip(&theirs) {
+        assert_eq!(ctrls, ctrls2);
+        let want = format!("{}/{}", own.trim_end_matches('/'), c.id);
+        assert_eq!(path, &want, "hierarchy {ctrls:?}: {theirs:?}");
+        let mount = if ctrls.is_empty() {
+            "unified".to_owned()
+        } else {
+            ctrls.trim_start_matches("name=").to_owned()
+        };
+        let base = Path::new("/sys/fs/cgroup");
+        let dir = if base.join("cgroup.controllers").exists() {
+            base.join(path.trim_start_matches('/'))
+        } else {
+            base.join(&mount).join(path.trim_start_matches('/'))
+        };
+        if dir.parent().is_some_and(|p| p.exists()) {
+            assert!(dir.is_dir(), "{} missing", dir.display());
+            dirs.push(dir);
+        }
+    }
+    assert!(!dirs.is_empty());
+    rt.out(&["start", &c.id]).ok();
+    rt.out(&["kill", "--all", &c.id, "KILL"]).ok();
+    rt.wait_status(&c.id, "stopped");
+    rt.out(&["delete", &c.id]).ok();
+    for d in &dirs {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    c.finish();
+    rt.assert_empty();
+}
