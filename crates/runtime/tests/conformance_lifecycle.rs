@@ -366,3 +366,33 @@ fn default_cgroup_is_the_id_under_the_callers_cgroup() {
     c.finish();
     rt.assert_empty();
 }
+
+/// A terminating signal to a created container ends it, as in runc (whose
+/// waiting init dies of it): the container is then stopped, and the user's
+/// program never ran. Signals that do not terminate leave it created.
+#[test]
+fn sigterm_to_a_created_container_stops_it() {
+    let rt = Rt::new();
+    for sig in ["TERM", "SIGINT", "1"] {
+        let c = Ctr::sh(&rt, "echo ran");
+        rt.create(&c, &[]).ok();
+        let pid = rt.pid(&c.id);
+        rt.out(&["kill", &c.id, "WINCH"]).ok();
+        assert_eq!(rt.state(&c.id)["status"], "created");
+        rt.out(&["kill", &c.id, sig]).ok();
+        assert!(
+            poll(Duration::from_secs(10), || dead(pid)),
+            "{sig}: init {pid} lives"
+        );
+        rt.wait_status(&c.id, "stopped");
+        let line = rt.out(&["start", &c.id]).fails_one_line();
+        assert!(
+            line.contains("cannot start a container that has stopped"),
+            "{line}"
+        );
+        rt.out(&["delete", &c.id]).ok();
+        assert_eq!(c.stdout(), "", "the program ran");
+        c.finish();
+    }
+    rt.assert_empty();
+}
