@@ -88,6 +88,24 @@ fn delete_in_each_state() {
     assert!(rt.status(&c.id).is_none());
     c.finish();
 
+    // paused: the same refusal; --force kills (thawing it) and deletes.
+    let c = Ctr::new(&rt, &["sleep", "1000"]);
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    rt.out(&["pause", &c.id]).ok();
+    let pid = rt.pid(&c.id);
+    let line = rt.out(&["delete", &c.id]).fails_one_line();
+    assert!(line.contains("that is not stopped: paused"), "{line}");
+    rt.out(&["kill", &c.id, "TERM"]).ok();
+    assert_eq!(rt.state(&c.id)["status"], "paused");
+    rt.out(&["delete", "--force", &c.id]).ok();
+    assert!(rt.status(&c.id).is_none());
+    assert!(
+        poll(Duration::from_secs(10), || dead(pid)),
+        "init {pid} lives"
+    );
+    c.finish();
+
     // stopped: deleted without --force; state then says it does not exist.
     let c = Ctr::new(&rt, &["true"]);
     rt.create(&c, &[]).ok();
