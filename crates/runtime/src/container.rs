@@ -279,6 +279,17 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::
     r
 }
 
+/// Whether the container's processes are in a pid namespace it created.
+fn own_pid_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        })
+}
+
 pub fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
         return Signal::try_from(n)
@@ -663,6 +674,13 @@ impl Runtime {
 
     /// After the init is gone: poststop hooks, cgroup, state.
     fn destroy(&self, id: &ContainerId, st: &ContainerState, cg: &dyn CgroupManager) {
+        // The init is gone, but without a pid namespace of its own its
+        // children may live on in the cgroup: killed, as runc does (in a new
+        // pid namespace the kernel killed them with the init).
+        if !own_pid_namespace(&st.spec) {
+            let _ = cg.kill_all(Signal::SIGKILL);
+            let _ = cg.thaw();
+        }
         if let Some(h) = st.spec.hooks() {
             if let Err(e) = hooks::run_hooks(h.poststop().as_ref(), &st.oci_state(Status::Stopped))
             {

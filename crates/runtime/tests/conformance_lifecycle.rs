@@ -414,3 +414,44 @@ fn sigterm_to_a_created_container_stops_it() {
     }
     rt.assert_empty();
 }
+
+/// A container without its own pid namespace whose init exits while a child
+/// lives on: `delete` of the stopped container kills what is left in its
+/// cgroup and removes the cgroup, as runc does (the kernel only does that
+/// for a pid namespace whose init dies).
+#[test]
+fn delete_kills_what_a_stopped_container_left_in_its_cgroup() {
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "sleep 1000 & echo $! ; exit 0");
+    c.edit_json(|v| {
+        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+    });
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    let out = c.wait_output("\n");
+    let orphan: i32 = out.trim().parse().unwrap();
+    rt.wait_status(&c.id, "stopped");
+    assert!(!dead(orphan), "the child {orphan} died with the init");
+    rt.out(&["delete", &c.id]).ok();
+    assert!(
+        poll(Duration::from_secs(10), || dead(orphan)),
+        "{orphan} survived delete"
+    );
+    c.finish();
+
+    // The same at the end of a foreground `run`.
+    let mut c = Ctr::sh(&rt, "sleep 1000 >/dev/null 2>&1 & echo $! ; exit 0");
+    c.edit_json(|v| {
+        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+    });
+    let out = rt.run(&c);
+    let orphan: i32 = out.ok().trim().parse().unwrap();
+    assert!(
+        poll(Duration::from_secs(10), || dead(orphan)),
+        "{orphan} survived run"
+    );
+    c.finish();
+    rt.assert_empty();
+}
