@@ -579,3 +579,26 @@ pub(crate) fn stdio_of(fd: Option<OwnedFd>) -> Stdio {
         None => Stdio::null(),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reads_logrus_lines() {
+        let msg = |s: &str| match failure(s.as_bytes()) {
+            RuntimeError::Failed(m) => m,
+            e => panic!("{e:?}"),
+        };
+        assert_eq!(
+            msg("time=\"2026-12-07T09:17:05Z\" level=error msg=\"container \\\"x\\\" does not exist\"\n"),
+            "container \"x\" does not exist"
+        );
+        assert_eq!(
+            msg("berth-runtime: container not running\n"),
+            "container not running"
+        );
+        assert_eq!(msg("plain text"), "plain text");
+    }
+}
