@@ -272,6 +272,76 @@ pub fn create_manager(
     }
 }
 
+/// The calling process's cgroup in each hierarchy, from /proc/self/cgroup:
+/// keyed by the controller list as that file names it ("cpu,cpuacct",
+/// "name=systemd"; "" for the cgroup2 hierarchy), each path relative to the
+/// hierarchy's root ("" for the root, and for a path that is not plain, such
+/// as one outside our cgroup namespace).
+pub fn own_cgroups() -> Result<BTreeMap<String, PathBuf>, CgroupError> {
+    let text = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| CgroupError::Detect(format!("cannot read /proc/self/cgroup: {e}")))?;
+    Ok(parse_proc_cgroup(&text))
+}
+
+fn parse_proc_cgroup(text: &str) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let mut rel = PathBuf::new();
+        for c in Path::new(path).components() {
+            match c {
+                Component::Normal(n) => rel.push(n),
+                Component::RootDir | Component::CurDir => {}
+                _ => {
+                    rel = PathBuf::new();
+                    break;
+                }
+            }
+        }
+        out.insert(ctrls.to_owned(), rel);
+    }
+    out
+}
+
+/// A manager for the cgroup `name` (one path component) under `parents` in
+/// each hierarchy, as [`own_cgroups`] returns them (a hierarchy without an
+/// entry: under its root). This is runc 1.1's cgroup for a container without
+/// `cgroupsPath`: its ID under the runtime's own cgroup, hierarchy by
+/// hierarchy.
+pub fn create_manager_under(
+    parents: &BTreeMap<String, PathBuf>,
+    name: &str,
+) -> Result<Box<dyn CgroupManager>, CgroupError> {
+    let single = matches!(
+        Path::new(name).components().collect::<Vec<_>>()[..],
+        [Component::Normal(_)]
+    );
+    if !single || name.contains('/') {
+        return Err(CgroupError::InvalidPath {
+            path: name.to_string(),
+            reason: "not a single cgroup name".into(),
+        });
+    }
+    let root = Path::new(CGROUP_ROOT);
+    let fs = nix::sys::statfs::statfs(root)
+        .map_err(|e| CgroupError::Detect(format!("cannot statfs {CGROUP_ROOT}: {}", e.desc())))?;
+    let ty = fs.filesystem_type();
+    if ty == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
+        let parent = parents.get("").cloned().unwrap_or_default();
+        Ok(Box::new(v2::V2Manager::with_rel(root, parent.join(name))))
+    } else if ty == nix::sys::statfs::TMPFS_MAGIC {
+        Ok(Box::new(v1::V1Manager::with_parents(name.into(), parents)?))
+    } else {
+        Err(CgroupError::Detect(format!(
+            "{CGROUP_ROOT} is neither a cgroup2 mount nor a tmpfs holding cgroup v1 hierarchies (filesystem magic {:#x})",
+            ty.0 as u64
+        )))
+    }
+}
+
 /// Reconstructs the manager of an existing container cgroup from the same
 /// `cgroups_path` (and container id) that was given to [`create_manager`].
 pub fn open_manager(
@@ -307,6 +377,15 @@ mod tests {
         assert!(normalize_cgroups_path("/a/../b", "x").is_err());
         assert!(normalize_cgroups_path("/", "x").is_err());
         assert!(normalize_cgroups_path("", "").is_err());
+    }
+
+    #[test]
+    fn proc_cgroup() {
+        let m = parse_proc_cgroup("4:memory:/a/b\n1:cpu,cpuacct:/\n9:name=systemd:/../x\n0::/c\n");
+        assert_eq!(m["memory"], Path::new("a/b"));
+        assert_eq!(m["cpu,cpuacct"], Path::new(""));
+        assert_eq!(m["name=systemd"], Path::new(""));
+        assert_eq!(m[""], Path::new("c"));
     }
 
     #[test]

@@ -23,10 +23,16 @@ struct Hierarchy {
     path: PathBuf,
 }
 
+impl Hierarchy {
+    /// The cgroup's path below the hierarchy's root.
+    fn rel(&self) -> &Path {
+        self.path.strip_prefix(&self.mount).unwrap_or(Path::new(""))
+    }
+}
+
 /// Manager of one cgroup in every mounted cgroup v1 hierarchy.
 #[derive(Debug)]
 pub struct V1Manager {
-    rel: PathBuf,
     hierarchies: Vec<Hierarchy>,
     /// The cgroup2 hierarchy of a hybrid host.
     unified: Option<V2Manager>,
@@ -49,6 +55,20 @@ impl V1Manager {
     }
 
     pub(crate) fn with_rel(rel: PathBuf) -> Result<Self, CgroupError> {
+        Ok(Self::from_mounts(rel, Self::mounts()?, &BTreeMap::new()))
+    }
+
+    /// The cgroup `name` under `parents` (keyed by controller list as
+    /// /proc/self/cgroup names them; "" for the cgroup2 hierarchy) in each
+    /// hierarchy, under its root where `parents` has no entry.
+    pub(crate) fn with_parents(
+        name: PathBuf,
+        parents: &BTreeMap<String, PathBuf>,
+    ) -> Result<Self, CgroupError> {
+        Ok(Self::from_mounts(name, Self::mounts()?, parents))
+    }
+
+    fn mounts() -> Result<CgroupMounts, CgroupError> {
         let text = std::fs::read_to_string("/proc/self/mountinfo")
             .map_err(|e| CgroupError::Detect(format!("cannot read /proc/self/mountinfo: {e}")))?;
         let mounts = mountinfo::parse(&text);
@@ -57,22 +77,40 @@ impl V1Manager {
                 "no cgroup v1 hierarchy is mounted (see /proc/self/mountinfo)".into(),
             ));
         }
-        Ok(Self::from_mounts(rel, mounts))
+        Ok(mounts)
     }
 
-    fn from_mounts(rel: PathBuf, mounts: CgroupMounts) -> Self {
+    fn from_mounts(
+        rel: PathBuf,
+        mounts: CgroupMounts,
+        parents: &BTreeMap<String, PathBuf>,
+    ) -> Self {
+        let parent_of = |controllers: &[String]| -> PathBuf {
+            let mut want: Vec<&str> = controllers.iter().map(String::as_str).collect();
+            want.sort_unstable();
+            parents
+                .iter()
+                .find(|(k, _)| {
+                    let mut have: Vec<&str> = k.split(',').filter(|c| !c.is_empty()).collect();
+                    have.sort_unstable();
+                    have == want
+                })
+                .map(|(_, p)| p.clone())
+                .unwrap_or_default()
+        };
         let hierarchies = mounts
             .v1
             .into_iter()
             .map(|m| Hierarchy {
-                path: m.mountpoint.join(&rel),
+                path: m.mountpoint.join(parent_of(&m.controllers)).join(&rel),
                 mount: m.mountpoint,
                 controllers: m.controllers,
             })
             .collect();
-        let unified = mounts.unified.map(|u| V2Manager::with_rel(&u, rel.clone()));
+        let unified = mounts
+            .unified
+            .map(|u| V2Manager::with_rel(&u, parent_of(&[]).join(&rel)));
         Self {
-            rel,
             hierarchies,
             unified,
             created: Mutex::new(Vec::new()),
@@ -460,7 +498,7 @@ impl V1Manager {
                 .trim()
                 .to_string();
         }
-        util::mkdir_levels(&h.mount, &self.rel, created, |dir, made| {
+        util::mkdir_levels(&h.mount, h.rel(), created, |dir, made| {
             for (i, f) in files.iter().enumerate() {
                 let cur = if made {
                     String::new()
@@ -494,7 +532,7 @@ impl CgroupManager for V1Manager {
             let res = if h.controllers.iter().any(|c| c == "cpuset") {
                 self.create_cpuset(h, &mut created)
             } else {
-                util::mkdir_levels(&h.mount, &self.rel, &mut created, |_, _| Ok(()))
+                util::mkdir_levels(&h.mount, h.rel(), &mut created, |_, _| Ok(()))
             };
             // Record what was made even on failure, so destroy cleans up.
             if let Ok(mut all) = self.created.lock() {
@@ -853,7 +891,11 @@ mod tests {
     #[test]
     fn comounted() {
         let t = "1 0 0:1 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
-        let m = V1Manager::from_mounts(PathBuf::from("berth/x"), mountinfo::parse(t));
+        let m = V1Manager::from_mounts(
+            PathBuf::from("berth/x"),
+            mountinfo::parse(t),
+            &BTreeMap::new(),
+        );
         assert_eq!(
             m.dir("cpuacct").unwrap(),
             Path::new("/sys/fs/cgroup/cpu,cpuacct/berth/x")

@@ -197,15 +197,32 @@ impl ExecRuntime {
     }
 }
 
-/// A runtime's stderr as one line, its program name trimmed.
+/// A runtime's stderr as one line: the message of a logrus text line
+/// (`time="…" level=error msg="…"`, what runc and berth-runtime print without
+/// `--log`), else the text with a "berth-runtime: " prefix trimmed.
 fn failure(stderr: &[u8]) -> RuntimeError {
-    RuntimeError::Failed(
-        String::from_utf8_lossy(stderr)
-            .trim()
-            .trim_start_matches("berth-runtime: ")
-            .to_owned(),
-    )
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim();
+    let msg = text
+        .lines()
+        .find_map(logrus_error_msg)
+        .unwrap_or_else(|| text.trim_start_matches("berth-runtime: ").to_owned());
+    RuntimeError::Failed(msg)
 }
+
+/// The message of a logrus text line at level error, its quoting undone.
+fn logrus_error_msg(line: &str) -> Option<String> {
+    let quoted = line
+        .strip_prefix("time=\"")?
+        .split_once(" level=error msg=")?
+        .1;
+    serde_json::from_str::<String>(quoted).ok()
+}
+
+/// Tells berth-runtime to write an error only to its `--log` (read from
+/// there), not also to stderr as runc does: `run` and `exec` give it the
+/// container's stderr.
+const LOG_ONLY: &str = "BERTH_RUNTIME_LOG_ONLY";
 
 /// The exit code of a finished process (128 + N for a signal).
 pub(crate) fn exit_code(s: std::process::ExitStatus) -> i32 {
@@ -303,6 +320,7 @@ impl Runtime for ExecRuntime {
         let mut cmd = self.command();
         set_stdio(&mut cmd, &mut stdio);
         let status = cmd
+            .env(LOG_ONLY, "1")
             .arg("--log")
             .arg(log)
             .arg("--log-format")
@@ -330,7 +348,8 @@ impl Runtime for ExecRuntime {
     ) -> RuntimeResult<std::process::Child> {
         let _ = std::fs::remove_file(spawn.log);
         let mut cmd = self.command();
-        cmd.arg("--log")
+        cmd.env(LOG_ONLY, "1")
+            .arg("--log")
             .arg(spawn.log)
             .arg("--log-format")
             .arg("json")
@@ -559,5 +578,28 @@ pub(crate) fn stdio_of(fd: Option<OwnedFd>) -> Stdio {
     match fd {
         Some(fd) => Stdio::from(fd),
         None => Stdio::null(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reads_logrus_lines() {
+        let msg = |s: &str| match failure(s.as_bytes()) {
+            RuntimeError::Failed(m) => m,
+            e => panic!("{e:?}"),
+        };
+        assert_eq!(
+            msg("time=\"2026-12-07T09:17:05Z\" level=error msg=\"container \\\"x\\\" does not exist\"\n"),
+            "container \"x\" does not exist"
+        );
+        assert_eq!(
+            msg("berth-runtime: container not running\n"),
+            "container not running"
+        );
+        assert_eq!(msg("plain text"), "plain text");
     }
 }

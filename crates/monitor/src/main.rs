@@ -90,7 +90,10 @@ fn runtime_error(args: &Args) -> Option<String> {
 fn runtime(args: &Args) -> Command {
     let mut c = Command::new(&args.runtime);
     sys::clean_signals_on_spawn(&mut c);
-    c.arg("--root")
+    // The runtime's stderr is the container's (its log): berth-runtime's
+    // errors are read from --log only (runc's go to both).
+    c.env("BERTH_RUNTIME_LOG_ONLY", "1")
+        .arg("--root")
         .arg(&args.runtime_root)
         .arg("--log")
         .arg(args.dir.join("runtime.log"))

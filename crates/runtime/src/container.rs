@@ -19,6 +19,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -317,6 +318,17 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::
     r
 }
 
+/// Whether the container's processes are in a pid namespace it created.
+fn own_pid_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        })
+}
+
 pub fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
         return Signal::try_from(n)
@@ -339,17 +351,36 @@ impl Runtime {
         })
     }
 
-    fn cgroup_path(id: &ContainerId, spec: &Spec) -> String {
-        spec.linux()
+    /// The container's cgroup: `linux.cgroupsPath`, or without one (as runc
+    /// 1.1 with cgroupfs) a cgroup named after the ID under the runtime's own
+    /// cgroup in each hierarchy, those parents returned to be remembered in
+    /// the state.
+    fn cgroup_path(spec: &Spec) -> Result<(String, Option<BTreeMap<String, PathBuf>>)> {
+        let path = spec
+            .linux()
             .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| format!("/berth-{id}"))
+            .filter(|p| !p.is_empty());
+        Ok(match path {
+            Some(p) => (p, None),
+            None => (String::new(), Some(berth_cgroups::own_cgroups()?)),
+        })
+    }
+
+    fn cgroup_manager(
+        id: &str,
+        path: &str,
+        parents: Option<&BTreeMap<String, PathBuf>>,
+    ) -> Result<Box<dyn CgroupManager>> {
+        Ok(match parents {
+            Some(p) => berth_cgroups::create_manager_under(p, id)?,
+            None => berth_cgroups::create_manager(path, id)?,
+        })
     }
 
     fn cgroup(&self, st: &ContainerState) -> Result<Box<dyn CgroupManager>> {
-        Ok(berth_cgroups::create_manager(&st.cgroups_path, &st.id)?)
+        Self::cgroup_manager(&st.id, &st.cgroups_path, st.cgroup_parents.as_ref())
     }
 
     pub fn status(&self, st: &ContainerState) -> Status {
@@ -414,10 +445,14 @@ impl Runtime {
             net_devices: None,
             armed: true,
         };
-        let cg_path = Self::cgroup_path(id, spec);
-        let cg = berth_cgroups::create_manager(&cg_path, id.as_str())?;
+        let (cg_path, cg_parents) = Self::cgroup_path(spec)?;
+        let cg = Self::cgroup_manager(id.as_str(), &cg_path, cg_parents.as_ref())?;
         cg.create()?;
-        cleanup.cgroup = Some(berth_cgroups::create_manager(&cg_path, id.as_str())?);
+        cleanup.cgroup = Some(Self::cgroup_manager(
+            id.as_str(),
+            &cg_path,
+            cg_parents.as_ref(),
+        )?);
         cg.apply(&with_default_devices(linux))?;
 
         // Namespaces: which to create with clone, which to join in the child,
@@ -534,6 +569,7 @@ impl Runtime {
                     created: now_rfc3339(),
                     started: false,
                     cgroups_path: cg_path,
+                    cgroup_parents: cg_parents,
                     owner: String::new(),
                     spec: bundle.spec.clone(),
                 };
@@ -574,12 +610,26 @@ impl Runtime {
     }
 
     pub fn start(&self, id: &str) -> Result<()> {
-        let mut st = self.load_in(
-            id,
-            Status::Created,
-            "only a created container can be started",
-        )?;
-        let id = ContainerId::new(&st.id)?;
+        let (id, mut st) = self.load(id)?;
+        // runc's words for each status.
+        match self.status(&st) {
+            Status::Created => {}
+            Status::Stopped => {
+                return Err(RuntimeError::Other(
+                    "cannot start a container that has stopped".into(),
+                ))
+            }
+            Status::Running => {
+                return Err(RuntimeError::Other(
+                    "cannot start an already running container".into(),
+                ))
+            }
+            s => {
+                return Err(RuntimeError::Other(format!(
+                    "cannot start a container in the {s} state"
+                )))
+            }
+        }
         let sp = short_path(&self.store.dir(&id).join("start.sock"))?;
         let mut conn = UnixStream::connect(&sp.path)
             .context(|| "connect to the container's init".to_owned())?;
@@ -683,6 +733,13 @@ impl Runtime {
 
     /// After the init is gone: poststop hooks, cgroup, state.
     fn destroy(&self, id: &ContainerId, st: &ContainerState, cg: &dyn CgroupManager) {
+        // The init is gone, but without a pid namespace of its own its
+        // children may live on in the cgroup: killed, as runc does (in a new
+        // pid namespace the kernel killed them with the init).
+        if !own_pid_namespace(&st.spec) {
+            let _ = cg.kill_all(Signal::SIGKILL);
+            let _ = cg.thaw();
+        }
         if let Some(h) = st.spec.hooks() {
             if let Err(e) = hooks::run_hooks(h.poststop().as_ref(), &st.oci_state(Status::Stopped))
             {
@@ -703,33 +760,62 @@ impl Runtime {
     }
 
     pub fn kill(&self, id: &str, signal: Signal, all: bool) -> Result<()> {
-        let (id, st) = self.load(id)?;
+        self.signal(id, Some(signal), all)
+    }
+
+    /// `kill` as runc does it: `signal` (None: signal 0, which only checks)
+    /// to the init of a created, running or paused container ("container
+    /// not running" once it is gone), or with `all` to every process left in
+    /// its cgroup, which succeeds whatever the status (containerd's shim
+    /// runs `kill --all ID 9` after the init has exited).
+    pub fn signal(&self, id: &str, signal: Option<Signal>, all: bool) -> Result<()> {
+        let (_, st) = self.load(id)?;
         let status = self.status(&st);
-        if status == Status::Stopped {
-            return Err(RuntimeError::BadStatus {
-                id: id.to_string(),
-                status: status.to_string(),
-                what: "container not running",
-            });
-        }
         if all {
             let cg = self.cgroup(&st)?;
-            cg.kill_all(signal)?;
-            if status == Status::Paused && signal == Signal::SIGKILL {
-                cg.thaw()?;
+            if status == Status::Stopped && !cg.exists() {
+                return Ok(());
+            }
+            match signal {
+                Some(signal) => {
+                    cg.kill_all(signal)?;
+                    if status == Status::Paused && signal == Signal::SIGKILL {
+                        cg.thaw()?;
+                    }
+                }
+                None => {
+                    for pid in cg.pids()? {
+                        let _ = kill(Pid::from_raw(pid), None);
+                    }
+                }
             }
             return Ok(());
         }
-        kill(Pid::from_raw(st.pid), signal).context(|| format!("kill {}", st.pid))
+        if status == Status::Stopped {
+            return Err(RuntimeError::NotRunning);
+        }
+        match kill(Pid::from_raw(st.pid), signal) {
+            Ok(()) => Ok(()),
+            // Gone between the status check and the signal.
+            Err(nix::errno::Errno::ESRCH) => Err(RuntimeError::NotRunning),
+            Err(e) => Err(e).context(|| format!("kill {}", st.pid)),
+        }
     }
 
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         let cid = ContainerId::new(id)?;
         let st = match self.store.load(&cid) {
             Ok(st) => st,
-            Err(RuntimeError::NotFound(_)) if self.store.dir(&cid).exists() => {
-                // A creation that died half way: nothing but the directory.
-                return self.store.remove(&cid);
+            Err(RuntimeError::NotFound(n)) => {
+                // As runc: a creation that died half way left only the
+                // directory, which goes; the container does not exist
+                // either way, which --force makes a success.
+                self.store.remove(&cid)?;
+                return if force {
+                    Ok(())
+                } else {
+                    Err(RuntimeError::NotFound(n))
+                };
             }
             Err(e) => return Err(e),
         };
@@ -740,11 +826,9 @@ impl Runtime {
             Status::Created => self.kill_and_wait(&st, &*cg)?,
             _ if force => self.kill_and_wait(&st, &*cg)?,
             _ => {
-                return Err(RuntimeError::BadStatus {
-                    id: id.to_owned(),
-                    status: status.to_string(),
-                    what: "cannot delete it; stop it first or use --force",
-                })
+                return Err(RuntimeError::Other(format!(
+                    "cannot delete container {id} that is not stopped: {status}"
+                )))
             }
         }
         self.destroy(&cid, &st, &*cg);

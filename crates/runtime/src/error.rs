@@ -9,10 +9,17 @@ pub enum RuntimeError {
         "invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.' (at most 1024)"
     )]
     InvalidId(String),
+    /// runc's words: tools match them.
+    #[error("container id cannot be empty")]
+    EmptyId,
     #[error("container {0:?} already exists")]
     Exists(String),
     #[error("container {0:?} does not exist")]
     NotFound(String),
+    /// `kill` of a container whose init is gone, in runc's words (containerd's
+    /// shim recognises "container not running").
+    #[error("container not running")]
+    NotRunning,
     #[error("container {id:?} is {status}: {what}")]
     BadStatus {
         id: String,

@@ -10,6 +10,9 @@ pub struct ContainerId(String);
 
 impl ContainerId {
     pub fn new(s: &str) -> Result<Self> {
+        if s.is_empty() {
+            return Err(RuntimeError::EmptyId);
+        }
         let ok = !s.is_empty()
             && s.len() <= 1024
             && s != "."

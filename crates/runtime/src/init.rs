@@ -191,6 +191,8 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     match &ctx.start {
         StartSignal::Channel => ctx.chan.expect(Msg::Start)?,
         StartSignal::Socket(l) => {
+            // Created: `kill ID TERM` ends the container, as in runc.
+            sys::die_on_terminating_signals().context(|| "signal handlers".to_owned())?;
             let (mut c, _) = l.accept().context(|| "wait for start".to_owned())?;
             let mut b = [0u8; 1];
             let _ = c.read(&mut b);

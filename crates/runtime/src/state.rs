@@ -49,6 +49,10 @@ pub struct ContainerState {
     pub created: String,
     pub started: bool,
     pub cgroups_path: String,
+    /// Without `cgroupsPath`: the runtime's own cgroup per hierarchy at
+    /// create, under which the container's is named after its ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parents: Option<std::collections::BTreeMap<String, PathBuf>>,
     pub owner: String,
     pub spec: Spec,
 }

@@ -366,4 +366,38 @@ pub fn move_mount_fds(from: BorrowedFd, to: BorrowedFd) -> nix::Result<()> {
         )
     };
     Errno::result(ret).map(drop)
+extern "C" fn die_of(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+/// Makes the signals that end a process by default end this one (exit
+/// status 128+N), unblocked, even as PID 1 of a pid namespace, where the
+/// kernel drops a signal that has no handler: a created container's init,
+/// waiting for `start`, then dies of `kill ID TERM` as runc's (a Go program,
+/// which handles them all) does. The program's exec resets them
+/// ([`reset_signals`]).
+pub fn die_on_terminating_signals() -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(SigHandler::Handler(die_of), SaFlags::empty(), SigSet::all());
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+        Signal::SIGVTALRM,
+        Signal::SIGXCPU,
+        Signal::SIGXFSZ,
+        Signal::SIGPWR,
+    ] {
+        // SAFETY: the handler only calls _exit, which is async-signal-safe;
+        // the previous action is not needed.
+        unsafe { sigaction(s, &act) }?;
+        set.add(s);
+    }
+    set.thread_unblock()
 }

@@ -154,7 +154,7 @@ fn delete_running_needs_force() {
     assert_eq!(rt.state(&c.id)["status"], "running");
     let pid = rt.pid(&c.id);
     let line = rt.out(&["delete", &c.id]).fails_one_line();
-    assert!(line.contains("--force"), "{line}");
+    assert!(line.contains("is not stopped: running"), "{line}");
     assert_eq!(rt.state(&c.id)["status"], "running");
     rt.out(&["delete", "--force", &c.id]).ok();
     assert!(

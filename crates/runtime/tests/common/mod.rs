@@ -54,7 +54,8 @@ impl Out {
     }
 
     /// Asserts a failure with exactly one non-empty line on stderr, and
-    /// returns that line.
+    /// returns that line (for runc's logrus text line, `time="…"
+    /// level=error msg="…"`, the message, unquoted).
     #[track_caller]
     pub fn fails_one_line(&self) -> String {
         assert!(
@@ -67,8 +68,14 @@ impl Out {
             .filter(|l| !l.trim().is_empty())
             .collect();
         assert_eq!(lines.len(), 1, "expected one line on stderr: {self:#?}");
-        lines[0].to_owned()
+        logrus_msg(lines[0]).unwrap_or_else(|| lines[0].to_owned())
     }
+}
+
+/// The message of a logrus text line (`time="T" level=L msg="M"`).
+pub fn logrus_msg(line: &str) -> Option<String> {
+    let quoted = line.strip_prefix("time=\"")?.split_once(" msg=")?.1;
+    serde_json::from_str(quoted).ok()
 }
 
 /// A runtime with its own temporary state root.

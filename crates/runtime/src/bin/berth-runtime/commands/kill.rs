@@ -14,7 +14,13 @@ pub struct KillArgs {
 }
 
 pub fn run(rt: &Runtime, a: KillArgs) -> Result<i32> {
-    let sig = parse_signal(&a.signal)?;
-    rt.kill(&a.id, sig, a.all)?;
+    // As runc: an unknown container before a bad signal.
+    rt.load(&a.id)?;
+    // Signal 0 (only checks the process exists) is valid here, as in runc.
+    let sig = match a.signal.as_str() {
+        "0" => None,
+        s => Some(parse_signal(s)?),
+    };
+    rt.signal(&a.id, sig, a.all)?;
     Ok(0)
 }
