@@ -7,12 +7,13 @@
 
 use crate::channel::{self, Channel, Msg};
 use crate::error::{Context, Result, RuntimeError};
+use crate::hooks::{self, HookContext, HookKind};
 use crate::id::ContainerId;
 use crate::init::{self, InitContext, StartSignal};
 use crate::spec::Bundle;
 use crate::state::{now_rfc3339, process_start, ContainerState, StateRoot, Status};
 use crate::stdio::Stdio;
-use crate::{hooks, sys, tty};
+use crate::{sys, tty};
 use berth_cgroups::CgroupManager;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, SigSet, Signal};
@@ -53,12 +54,17 @@ enum Mode {
     Foreground,
 }
 
-/// Undoes a half-made container when creation fails part way.
+/// Undoes a half-made container when creation fails part way, and then
+/// runs its poststop hooks (runtime spec, lifecycle steps 12 and 13; runc
+/// runs them after any failure of `create`).
 struct Cleanup<'a> {
     store: &'a StateRoot,
     id: &'a ContainerId,
     child: Option<Pid>,
     cgroup: Option<Box<dyn CgroupManager>>,
+    hooks: Option<&'a oci_spec::runtime::Hooks>,
+    bundle: &'a Path,
+    annotations: Option<&'a std::collections::HashMap<String, String>>,
     armed: bool,
 }
 
@@ -75,6 +81,75 @@ impl Drop for Cleanup<'_> {
             let _ = cg.destroy();
         }
         let _ = self.store.remove(self.id);
+        if self.hooks.is_some_and(|h| h.poststop().is_some()) {
+            let mut state = serde_json::json!({
+                "ociVersion": "1.2.0",
+                "id": self.id.as_str(),
+                "status": Status::Stopped.to_string(),
+                "pid": 0,
+                "bundle": self.bundle,
+            });
+            if let Some(a) = self.annotations {
+                state["annotations"] = serde_json::json!(a);
+            }
+            warn_all(hooks::run_poststop(
+                self.hooks,
+                &state,
+                runtime_hook_context(self.bundle),
+            ));
+        }
+    }
+}
+
+/// Where the hooks of the runtime namespace run: in the bundle directory
+/// (as runc's), with the runtime's environment unless they name one.
+fn runtime_hook_context(bundle: &Path) -> HookContext<'_> {
+    HookContext {
+        env: None,
+        cwd: Some(bundle),
+    }
+}
+
+fn warn_all(errors: Vec<RuntimeError>) {
+    for e in errors {
+        eprintln!("berth-runtime: warning: {e}");
+    }
+}
+
+/// The namespaces this process gives its children (pid, time), saved before
+/// the runtime enters the container's so that it can go back to its own
+/// once the init is cloned: the hooks of the runtime namespace (and, for a
+/// library caller, every later child) must not be born in the container's.
+struct ChildNamespaces {
+    saved: Vec<(LinuxNamespaceType, OwnedFd)>,
+}
+
+impl ChildNamespaces {
+    fn save(types: &[LinuxNamespaceType]) -> Result<ChildNamespaces> {
+        let mut saved = Vec::new();
+        for t in types {
+            let name = match t {
+                LinuxNamespaceType::Pid => "pid_for_children",
+                LinuxNamespaceType::Time => "time_for_children",
+                _ => continue,
+            };
+            saved.push((*t, open_ns(Path::new(&format!("/proc/self/ns/{name}")))?));
+        }
+        Ok(ChildNamespaces { saved })
+    }
+
+    fn restore(&mut self) -> Result<()> {
+        for (t, fd) in self.saved.drain(..) {
+            setns(fd, init::ns_flag(t))
+                .context(|| format!("return to the runtime's {t} namespace"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ChildNamespaces {
+    fn drop(&mut self) {
+        let _ = self.restore();
     }
 }
 
@@ -359,6 +434,9 @@ impl Runtime {
             id,
             child: None,
             cgroup: None,
+            hooks: spec.hooks().as_ref(),
+            bundle: &bundle.dir,
+            annotations: spec.annotations().as_ref(),
             armed: true,
         };
         let cg_path = Self::cgroup_path(id, spec);
@@ -375,6 +453,21 @@ impl Runtime {
         let mut unshare_cgroup = false;
         let mut new_user_ns = false;
         let mut new_mount_ns = false;
+        // The pid namespace by path and the time namespace change what our
+        // children are born in (see below).
+        let mut own_child_ns = ChildNamespaces::save(
+            &linux
+                .namespaces()
+                .iter()
+                .flatten()
+                .filter(|n| match n.typ() {
+                    LinuxNamespaceType::Pid => n.path().is_some(),
+                    LinuxNamespaceType::Time => true,
+                    _ => false,
+                })
+                .map(|n| n.typ())
+                .collect::<Vec<_>>(),
+        )?;
         for ns in linux.namespaces().iter().flatten() {
             let t = ns.typ();
             match (t, ns.path()) {
@@ -452,6 +545,7 @@ impl Runtime {
             }
             Some(pid) => {
                 cleanup.child = Some(pid);
+                own_child_ns.restore()?;
                 drop(theirs);
                 drop(start);
                 drop(console);
@@ -478,11 +572,13 @@ impl Runtime {
                     owner: String::new(),
                     spec: bundle.spec.clone(),
                 };
-                if let Some(h) = spec.hooks() {
-                    let s = state.oci_state(Status::Creating);
-                    hooks::run_hooks(h.prestart().as_ref(), &s)?;
-                    hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
-                }
+                // The environment is created (lifecycle step 2): the
+                // runtime spec's "created", which the prestart hooks of
+                // runtime-tools' validation expect too.
+                let s = state.oci_state(Status::Created);
+                let ctx = runtime_hook_context(&bundle.dir);
+                hooks::run_hooks(HookKind::Prestart, spec.hooks().as_ref(), &s, ctx)?;
+                hooks::run_hooks(HookKind::CreateRuntime, spec.hooks().as_ref(), &s, ctx)?;
                 ours.send(&Msg::Continue)?;
                 ours.expect(Msg::Ready)?;
                 let console = match console_ours {
@@ -532,14 +628,28 @@ impl Runtime {
         }
         st.started = true;
         self.store.save(&st)?;
-        if let Some(h) = st.spec.hooks() {
-            // poststart failures are logged, not fatal (runtime spec).
-            if let Err(e) = hooks::run_hooks(h.poststart().as_ref(), &st.oci_state(Status::Running))
-            {
-                eprintln!("berth-runtime: warning: {e}");
-            }
+        self.poststart(&id, &st)
+    }
+
+    /// Runs the poststart hooks of a container that has just started. One
+    /// that fails stops the container, which is then destroyed (poststop
+    /// hooks included) and the failure returned (runtime spec, lifecycle
+    /// step 9; runc does the same).
+    fn poststart(&self, id: &ContainerId, st: &ContainerState) -> Result<()> {
+        let Err(e) = hooks::run_hooks(
+            HookKind::Poststart,
+            st.spec.hooks().as_ref(),
+            &st.oci_state(Status::Running),
+            runtime_hook_context(&st.bundle),
+        ) else {
+            return Ok(());
+        };
+        let cg = self.cgroup(st)?;
+        if let Err(k) = self.kill_and_wait(st, &*cg) {
+            eprintln!("berth-runtime: warning: {k}");
         }
-        Ok(())
+        self.destroy(id, st, &*cg);
+        Err(e)
     }
 
     /// `run`: create, start and (unless detached) wait, returning the
@@ -605,13 +715,7 @@ impl Runtime {
         }
         l.state.started = true;
         self.store.save(&l.state)?;
-        if let Some(h) = l.state.spec.hooks() {
-            if let Err(e) =
-                hooks::run_hooks(h.poststart().as_ref(), &l.state.oci_state(Status::Running))
-            {
-                eprintln!("berth-runtime: warning: {e}");
-            }
-        }
+        self.poststart(&cid, &l.state)?;
         let code = crate::wait::wait_forwarding(
             l.pid,
             &forwarded,
@@ -624,18 +728,19 @@ impl Runtime {
 
     /// After the init is gone: poststop hooks, cgroup, state.
     fn destroy(&self, id: &ContainerId, st: &ContainerState, cg: &dyn CgroupManager) {
-        if let Some(h) = st.spec.hooks() {
-            if let Err(e) = hooks::run_hooks(h.poststop().as_ref(), &st.oci_state(Status::Stopped))
-            {
-                eprintln!("berth-runtime: warning: {e}");
-            }
-        }
         if let Err(e) = cg.destroy() {
             eprintln!("berth-runtime: warning: {e}");
         }
         if let Err(e) = self.store.remove(id) {
             eprintln!("berth-runtime: warning: {e}");
         }
+        // After the container is gone (runtime spec, lifecycle step 13):
+        // every poststop hook runs, a failing one is a warning.
+        warn_all(hooks::run_poststop(
+            st.spec.hooks().as_ref(),
+            &st.oci_state(Status::Stopped),
+            runtime_hook_context(&st.bundle),
+        ));
     }
 
     pub fn state(&self, id: &str) -> Result<serde_json::Value> {
