@@ -46,6 +46,9 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// Exec into a paused container too (runc's `--ignore-paused`): the
+    /// process joins the frozen cgroup and runs once it is thawed.
+    pub ignore_paused: bool,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -291,6 +294,80 @@ fn clone_in_cgroup(
         }
     }
     Ok(child)
+}
+
+/// A process's `execCPUAffinity` (runtime spec, config.md): CPU lists for
+/// the exec'd process before and after it joins the container's cgroup.
+struct ExecAffinity {
+    initial: Option<nix::sched::CpuSet>,
+    fin: Option<nix::sched::CpuSet>,
+}
+
+impl ExecAffinity {
+    fn parse(p: &Process) -> Result<ExecAffinity> {
+        let a = p.exec_cpu_affinity().as_ref();
+        let list = |field: &str, v: Option<&String>| -> Result<Option<nix::sched::CpuSet>> {
+            match v.map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(s) => cpu_list(s).map(Some).map_err(|e| {
+                    crate::error::spec_err(
+                        format!("process.execCPUAffinity.{field}"),
+                        format!("{s:?}: {e}"),
+                    )
+                }),
+            }
+        };
+        Ok(ExecAffinity {
+            initial: list("initial", a.and_then(|a| a.initial().as_ref()))?,
+            fin: list("final", a.and_then(|a| a.cpu_affinity_final().as_ref()))?,
+        })
+    }
+
+    /// Sets the initial affinity on this thread; returns the one to put back.
+    fn enter_initial(&self) -> Result<Option<nix::sched::CpuSet>> {
+        let Some(set) = &self.initial else {
+            return Ok(None);
+        };
+        let me = Pid::from_raw(0);
+        let prev = nix::sched::sched_getaffinity(me).context(|| "sched_getaffinity".to_owned())?;
+        nix::sched::sched_setaffinity(me, set).map_err(|e| {
+            crate::error::spec_err("process.execCPUAffinity.initial", e.to_string())
+        })?;
+        Ok(Some(prev))
+    }
+
+    fn apply_final(&self) -> Result<()> {
+        match &self.fin {
+            None => Ok(()),
+            Some(set) => nix::sched::sched_setaffinity(Pid::from_raw(0), set).map_err(|e| {
+                crate::error::spec_err("process.execCPUAffinity.final", e.to_string())
+            }),
+        }
+    }
+}
+
+/// A CPU list such as `0-3,7`.
+fn cpu_list(s: &str) -> std::result::Result<nix::sched::CpuSet, String> {
+    let mut set = nix::sched::CpuSet::new();
+    for part in s.split(',').map(str::trim) {
+        let num = |t: &str| {
+            t.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{t:?} is not a CPU number"))
+        };
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(part)?, num(part)?),
+        };
+        if lo > hi {
+            return Err(format!("range {part:?} runs backwards"));
+        }
+        for cpu in lo..=hi {
+            set.set(cpu)
+                .map_err(|_| format!("CPU {cpu} is out of range"))?;
+        }
+    }
+    Ok(set)
 }
 
 /// Orders namespace joins: user first (it grants the rights for the rest),
@@ -873,16 +950,23 @@ impl Runtime {
 
     /// Runs a new process inside a running container.
     pub fn exec(&self, id: &str, opts: &ExecOptions) -> Result<i32> {
-        let (id, st) = self.load(id)?;
+        let (_, st) = self.load(id)?;
         crate::sealed::reexec_sealed()?;
-        let status = self.status(&st);
-        if !matches!(status, Status::Running | Status::Created) {
-            return Err(RuntimeError::BadStatus {
-                id: id.to_string(),
-                status: status.to_string(),
-                what: "cannot exec in it",
-            });
+        // runc's refusals, word for word.
+        match self.status(&st) {
+            Status::Stopped => {
+                return Err(RuntimeError::Other(
+                    "cannot exec in a stopped container".into(),
+                ))
+            }
+            Status::Paused if !opts.ignore_paused => {
+                return Err(RuntimeError::Other(
+                    "cannot exec in a paused container (use --ignore-paused to override)".into(),
+                ))
+            }
+            _ => {}
         }
+        let affinity = ExecAffinity::parse(&opts.process)?;
         let linux = st.spec.linux().clone().unwrap_or_default();
         let terminal = opts.process.terminal().unwrap_or(false);
         let seccomp = match linux.seccomp() {
@@ -940,13 +1024,23 @@ impl Runtime {
         }
         let (console, console_ours) = console_for(opts.console_socket.as_deref(), terminal)?;
         let (ours, theirs) = channel::pair()?;
-        match clone_in_cgroup(&*cg, CloneFlags::empty(), || "fork".to_owned())? {
+        // execCPUAffinity.initial: where the process runs while it moves
+        // into the container's cgroup (set on this thread for the clone to
+        // inherit, then put back).
+        let restore = affinity.enter_initial()?;
+        let cloned = clone_in_cgroup(&*cg, CloneFlags::empty(), || "fork".to_owned());
+        if let Some(prev) = restore {
+            let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), &prev);
+        }
+        match cloned? {
             None => {
                 drop(ours);
                 let r = (|| -> Result<()> {
                     init::leave_callers_session(&[None; 3])?;
                     // Still in the host's user namespace: allowed to.
                     cg.enter_v1_self()?;
+                    // In the cgroup now: execCPUAffinity.final.
+                    affinity.apply_final()?;
                     theirs.expect(Msg::Go)?;
                     init::join_namespaces(&joins)?;
                     if let Some(c) = &console {

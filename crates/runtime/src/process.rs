@@ -184,7 +184,14 @@ pub fn switch_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
 }
 
 pub fn set_capabilities(c: Option<&LinuxCapabilities>) -> Result<()> {
-    let empty = LinuxCapabilities::default();
+    // No capabilities in the spec: none at all (oci-spec's Default is
+    // runc's default set, which a process without the field must not get).
+    let mut empty = LinuxCapabilities::default();
+    empty.set_bounding(None);
+    empty.set_effective(None);
+    empty.set_inheritable(None);
+    empty.set_permitted(None);
+    empty.set_ambient(None);
     let c = c.unwrap_or(&empty);
     let set = |which: caps::CapSet, field: &Option<Capabilities>, name: &str| -> Result<()> {
         let v = to_caps(field)?;
@@ -205,6 +212,19 @@ pub fn set_capabilities(c: Option<&LinuxCapabilities>) -> Result<()> {
                     format!("{cap} is not in the bounding set (the host lacks it): it cannot be granted"),
                 ));
             }
+        }
+    }
+    // The kernel keeps an inheritable capability only if it is in the
+    // bounding set or already inheritable: say which one capset's EPERM
+    // is about (runc fails there too, without naming it).
+    for cap in to_caps(c.inheritable())? {
+        if !caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(true)
+            && !caps::has_cap(None, caps::CapSet::Inheritable, cap).unwrap_or(true)
+        {
+            return Err(spec_err(
+                "process.capabilities.inheritable",
+                format!("{cap} is not in the bounding set: it cannot be inheritable"),
+            ));
         }
     }
     set(caps::CapSet::Inheritable, c.inheritable(), "inheritable")?;
