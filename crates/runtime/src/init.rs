@@ -193,13 +193,19 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
             conn = Some(c);
         }
     }
+    // The program's environment (HOME added as for the program itself).
+    let program_env: Vec<String> = program
+        .env
+        .iter()
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
     let result = (|| -> Result<Never> {
         crate::hooks::run_hooks(
             HookKind::StartContainer,
             hooks,
             &state,
             HookContext {
-                env: Some(process_env),
+                env: Some(&program_env),
                 cwd: None,
             },
         )?;

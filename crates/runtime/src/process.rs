@@ -73,11 +73,32 @@ pub fn resolve_program(p: &Process) -> Result<Program> {
             .iter()
             .map(|a| cstring(a, "process.args"))
             .collect::<Result<_>>()?,
-        env: env
+        env: with_home(env, p.user().uid())
             .iter()
             .map(|e| cstring(e, "process.env"))
             .collect::<Result<_>>()?,
     })
+}
+
+/// `env` with HOME set, as runc sets it when the process's environment
+/// has none: the home of `uid` in the container's /etc/passwd (read from
+/// the current root, the container's), else `/`.
+fn with_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return env;
+    }
+    let home = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_owned())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_owned());
+    env.push(format!("HOME={home}"));
+    env
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -341,3 +341,32 @@ fn exec_env_merging() {
     c.finish();
     rt.assert_empty();
 }
+
+/// A process whose environment has no HOME gets one, as runc gives it: the
+/// user's home in the container's /etc/passwd, else `/`; one given is kept.
+#[test]
+fn home_is_set_when_the_environment_has_none() {
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "echo \"init=$HOME\"; sleep 1000");
+    c.edit_json(|v| {
+        v["process"]["env"] = json!(["PATH=/bin"]);
+    });
+    rt.run_detached(&c).ok();
+    c.wait_output("init=/root");
+    let out = rt.out(&["exec", &c.id, "sh", "-c", "echo $HOME"]);
+    assert_eq!(out.ok(), "/root\n", "{out:#?}");
+    let out = rt.out(&["exec", "--user", "4321", &c.id, "sh", "-c", "echo $HOME"]);
+    assert_eq!(out.ok(), "/\n", "{out:#?}");
+    let out = rt.out(&[
+        "exec",
+        "--env",
+        "HOME=/mine",
+        &c.id,
+        "sh",
+        "-c",
+        "echo $HOME",
+    ]);
+    assert_eq!(out.ok(), "/mine\n", "{out:#?}");
+    c.finish();
+    rt.assert_empty();
+}
