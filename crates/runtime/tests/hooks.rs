@@ -475,3 +475,36 @@ fn failing_start_container_hook_fails_start() {
     c.finish();
     rt.assert_empty();
 }
+
+/// A container joining another's pid namespace by path: its prestart and
+/// poststop hooks are still born in the runtime's pid namespace.
+#[test]
+fn runtime_hooks_stay_in_the_runtime_pid_namespace() {
+    let rt = Rt::new();
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_owned();
+    let a = Ctr::new(&rt, &["sleep", "1000"]);
+    rt.run_detached(&a).ok();
+    let a_pid = rt.pid(&a.id).to_string();
+    let mut b = Ctr::sh(&rt, "true");
+    let ns = |file: &str| hook(&format!("readlink /proc/self/ns/pid > {file}"));
+    b.edit_json(|v| {
+        for n in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                n["path"] = json!(format!("/proc/{a_pid}/ns/pid"));
+            }
+        }
+        v["hooks"] = json!({
+            "prestart": [ns(&o.join("prestart").display().to_string())],
+            "poststop": [ns(&o.join("poststop").display().to_string())],
+        });
+    });
+    rt.run(&b).ok();
+    let host = format!("{}\n", common::ns_of("self", "pid"));
+    assert_ne!(host.trim(), common::ns_of(&a_pid, "pid"));
+    assert_eq!(read(&o.join("prestart")), host);
+    assert_eq!(read(&o.join("poststop")), host);
+    b.finish();
+    a.finish();
+    rt.assert_empty();
+}
