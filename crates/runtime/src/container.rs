@@ -7,12 +7,13 @@
 
 use crate::channel::{self, Channel, Msg};
 use crate::error::{Context, Result, RuntimeError};
+use crate::hooks::{self, HookContext, HookKind};
 use crate::id::ContainerId;
 use crate::init::{self, InitContext, StartSignal};
 use crate::spec::Bundle;
 use crate::state::{now_rfc3339, process_start, ContainerState, StateRoot, Status};
 use crate::stdio::Stdio;
-use crate::{hooks, sys, tty};
+use crate::{sys, tty};
 use berth_cgroups::CgroupManager;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, SigSet, Signal};
@@ -50,6 +51,9 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// Exec into a paused container too (runc's `--ignore-paused`): the
+    /// process joins the frozen cgroup and runs once it is thawed.
+    pub ignore_paused: bool,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -58,7 +62,9 @@ enum Mode {
     Foreground,
 }
 
-/// Undoes a half-made container when creation fails part way.
+/// Undoes a half-made container when creation fails part way, and then
+/// runs its poststop hooks (runtime spec, lifecycle steps 12 and 13; runc
+/// runs them after any failure of `create`).
 struct Cleanup<'a> {
     store: &'a StateRoot,
     id: &'a ContainerId,
@@ -67,6 +73,9 @@ struct Cleanup<'a> {
     /// The spec, once `linux.netDevices` were moved into the child's
     /// namespace: they are moved back before it is killed.
     net_devices: Option<Spec>,
+    hooks: Option<&'a oci_spec::runtime::Hooks>,
+    bundle: &'a Path,
+    annotations: Option<&'a std::collections::HashMap<String, String>>,
     armed: bool,
 }
 
@@ -86,6 +95,75 @@ impl Drop for Cleanup<'_> {
             let _ = cg.destroy();
         }
         let _ = self.store.remove(self.id);
+        if self.hooks.is_some_and(|h| h.poststop().is_some()) {
+            let mut state = serde_json::json!({
+                "ociVersion": "1.2.0",
+                "id": self.id.as_str(),
+                "status": Status::Stopped.to_string(),
+                "pid": 0,
+                "bundle": self.bundle,
+            });
+            if let Some(a) = self.annotations {
+                state["annotations"] = serde_json::json!(a);
+            }
+            warn_all(hooks::run_poststop(
+                self.hooks,
+                &state,
+                runtime_hook_context(self.bundle),
+            ));
+        }
+    }
+}
+
+/// Where the hooks of the runtime namespace run: in the bundle directory
+/// (as runc's), with the runtime's environment unless they name one.
+fn runtime_hook_context(bundle: &Path) -> HookContext<'_> {
+    HookContext {
+        env: None,
+        cwd: Some(bundle),
+    }
+}
+
+fn warn_all(errors: Vec<RuntimeError>) {
+    for e in errors {
+        eprintln!("berth-runtime: warning: {e}");
+    }
+}
+
+/// The namespaces this process gives its children (pid, time), saved before
+/// the runtime enters the container's so that it can go back to its own
+/// once the init is cloned: the hooks of the runtime namespace (and, for a
+/// library caller, every later child) must not be born in the container's.
+struct ChildNamespaces {
+    saved: Vec<(LinuxNamespaceType, OwnedFd)>,
+}
+
+impl ChildNamespaces {
+    fn save(types: &[LinuxNamespaceType]) -> Result<ChildNamespaces> {
+        let mut saved = Vec::new();
+        for t in types {
+            let name = match t {
+                LinuxNamespaceType::Pid => "pid_for_children",
+                LinuxNamespaceType::Time => "time_for_children",
+                _ => continue,
+            };
+            saved.push((*t, open_ns(Path::new(&format!("/proc/self/ns/{name}")))?));
+        }
+        Ok(ChildNamespaces { saved })
+    }
+
+    fn restore(&mut self) -> Result<()> {
+        for (t, fd) in self.saved.drain(..) {
+            setns(fd, init::ns_flag(t))
+                .context(|| format!("return to the runtime's {t} namespace"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ChildNamespaces {
+    fn drop(&mut self) {
+        let _ = self.restore();
     }
 }
 
@@ -254,6 +332,80 @@ fn clone_in_cgroup(
         }
     }
     Ok(child)
+}
+
+/// A process's `execCPUAffinity` (runtime spec, config.md): CPU lists for
+/// the exec'd process before and after it joins the container's cgroup.
+struct ExecAffinity {
+    initial: Option<nix::sched::CpuSet>,
+    fin: Option<nix::sched::CpuSet>,
+}
+
+impl ExecAffinity {
+    fn parse(p: &Process) -> Result<ExecAffinity> {
+        let a = p.exec_cpu_affinity().as_ref();
+        let list = |field: &str, v: Option<&String>| -> Result<Option<nix::sched::CpuSet>> {
+            match v.map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(s) => cpu_list(s).map(Some).map_err(|e| {
+                    crate::error::spec_err(
+                        format!("process.execCPUAffinity.{field}"),
+                        format!("{s:?}: {e}"),
+                    )
+                }),
+            }
+        };
+        Ok(ExecAffinity {
+            initial: list("initial", a.and_then(|a| a.initial().as_ref()))?,
+            fin: list("final", a.and_then(|a| a.cpu_affinity_final().as_ref()))?,
+        })
+    }
+
+    /// Sets the initial affinity on this thread; returns the one to put back.
+    fn enter_initial(&self) -> Result<Option<nix::sched::CpuSet>> {
+        let Some(set) = &self.initial else {
+            return Ok(None);
+        };
+        let me = Pid::from_raw(0);
+        let prev = nix::sched::sched_getaffinity(me).context(|| "sched_getaffinity".to_owned())?;
+        nix::sched::sched_setaffinity(me, set).map_err(|e| {
+            crate::error::spec_err("process.execCPUAffinity.initial", e.to_string())
+        })?;
+        Ok(Some(prev))
+    }
+
+    fn apply_final(&self) -> Result<()> {
+        match &self.fin {
+            None => Ok(()),
+            Some(set) => nix::sched::sched_setaffinity(Pid::from_raw(0), set).map_err(|e| {
+                crate::error::spec_err("process.execCPUAffinity.final", e.to_string())
+            }),
+        }
+    }
+}
+
+/// A CPU list such as `0-3,7`.
+fn cpu_list(s: &str) -> std::result::Result<nix::sched::CpuSet, String> {
+    let mut set = nix::sched::CpuSet::new();
+    for part in s.split(',').map(str::trim) {
+        let num = |t: &str| {
+            t.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{t:?} is not a CPU number"))
+        };
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(part)?, num(part)?),
+        };
+        if lo > hi {
+            return Err(format!("range {part:?} runs backwards"));
+        }
+        for cpu in lo..=hi {
+            set.set(cpu)
+                .map_err(|_| format!("CPU {cpu} is out of range"))?;
+        }
+    }
+    Ok(set)
 }
 
 /// Orders namespace joins: user first (it grants the rights for the rest),
@@ -443,6 +595,9 @@ impl Runtime {
             child: None,
             cgroup: None,
             net_devices: None,
+            hooks: spec.hooks().as_ref(),
+            bundle: &bundle.dir,
+            annotations: spec.annotations().as_ref(),
             armed: true,
         };
         let (cg_path, cg_parents) = Self::cgroup_path(spec)?;
@@ -463,6 +618,21 @@ impl Runtime {
         let mut unshare_cgroup = false;
         let mut new_user_ns = false;
         let mut new_mount_ns = false;
+        // The pid namespace by path and the time namespace change what our
+        // children are born in (see below).
+        let mut own_child_ns = ChildNamespaces::save(
+            &linux
+                .namespaces()
+                .iter()
+                .flatten()
+                .filter(|n| match n.typ() {
+                    LinuxNamespaceType::Pid => n.path().is_some(),
+                    LinuxNamespaceType::Time => true,
+                    _ => false,
+                })
+                .map(|n| n.typ())
+                .collect::<Vec<_>>(),
+        )?;
         for ns in linux.namespaces().iter().flatten() {
             let t = ns.typ();
             match (t, ns.path()) {
@@ -542,6 +712,7 @@ impl Runtime {
             }
             Some(pid) => {
                 cleanup.child = Some(pid);
+                own_child_ns.restore()?;
                 drop(theirs);
                 drop(start);
                 drop(console);
@@ -573,11 +744,13 @@ impl Runtime {
                     owner: String::new(),
                     spec: bundle.spec.clone(),
                 };
-                if let Some(h) = spec.hooks() {
-                    let s = state.oci_state(Status::Creating);
-                    hooks::run_hooks(h.prestart().as_ref(), &s)?;
-                    hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
-                }
+                // The environment is created (lifecycle step 2): the
+                // runtime spec's "created", which the prestart hooks of
+                // runtime-tools' validation expect too.
+                let s = state.oci_state(Status::Created);
+                let ctx = runtime_hook_context(&bundle.dir);
+                hooks::run_hooks(HookKind::Prestart, spec.hooks().as_ref(), &s, ctx)?;
+                hooks::run_hooks(HookKind::CreateRuntime, spec.hooks().as_ref(), &s, ctx)?;
                 ours.send(&Msg::Continue)?;
                 ours.expect(Msg::Ready)?;
                 let console = match console_ours {
@@ -641,14 +814,28 @@ impl Runtime {
         }
         st.started = true;
         self.store.save(&st)?;
-        if let Some(h) = st.spec.hooks() {
-            // poststart failures are logged, not fatal (runtime spec).
-            if let Err(e) = hooks::run_hooks(h.poststart().as_ref(), &st.oci_state(Status::Running))
-            {
-                eprintln!("berth-runtime: warning: {e}");
-            }
+        self.poststart(&id, &st)
+    }
+
+    /// Runs the poststart hooks of a container that has just started. One
+    /// that fails stops the container, which is then destroyed (poststop
+    /// hooks included) and the failure returned (runtime spec, lifecycle
+    /// step 9; runc does the same).
+    fn poststart(&self, id: &ContainerId, st: &ContainerState) -> Result<()> {
+        let Err(e) = hooks::run_hooks(
+            HookKind::Poststart,
+            st.spec.hooks().as_ref(),
+            &st.oci_state(Status::Running),
+            runtime_hook_context(&st.bundle),
+        ) else {
+            return Ok(());
+        };
+        let cg = self.cgroup(st)?;
+        if let Err(k) = self.kill_and_wait(st, &*cg) {
+            eprintln!("berth-runtime: warning: {k}");
         }
-        Ok(())
+        self.destroy(id, st, &*cg);
+        Err(e)
     }
 
     /// `run`: create, start and (unless detached) wait, returning the
@@ -714,13 +901,7 @@ impl Runtime {
         }
         l.state.started = true;
         self.store.save(&l.state)?;
-        if let Some(h) = l.state.spec.hooks() {
-            if let Err(e) =
-                hooks::run_hooks(h.poststart().as_ref(), &l.state.oci_state(Status::Running))
-            {
-                eprintln!("berth-runtime: warning: {e}");
-            }
-        }
+        self.poststart(&cid, &l.state)?;
         let code = crate::wait::wait_forwarding(
             l.pid,
             &forwarded,
@@ -740,18 +921,19 @@ impl Runtime {
             let _ = cg.kill_all(Signal::SIGKILL);
             let _ = cg.thaw();
         }
-        if let Some(h) = st.spec.hooks() {
-            if let Err(e) = hooks::run_hooks(h.poststop().as_ref(), &st.oci_state(Status::Stopped))
-            {
-                eprintln!("berth-runtime: warning: {e}");
-            }
-        }
         if let Err(e) = cg.destroy() {
             eprintln!("berth-runtime: warning: {e}");
         }
         if let Err(e) = self.store.remove(id) {
             eprintln!("berth-runtime: warning: {e}");
         }
+        // After the container is gone (runtime spec, lifecycle step 13):
+        // every poststop hook runs, a failing one is a warning.
+        warn_all(hooks::run_poststop(
+            st.spec.hooks().as_ref(),
+            &st.oci_state(Status::Stopped),
+            runtime_hook_context(&st.bundle),
+        ));
     }
 
     pub fn state(&self, id: &str) -> Result<serde_json::Value> {
@@ -917,16 +1099,23 @@ impl Runtime {
 
     /// Runs a new process inside a running container.
     pub fn exec(&self, id: &str, opts: &ExecOptions) -> Result<i32> {
-        let (id, st) = self.load(id)?;
+        let (_, st) = self.load(id)?;
         crate::sealed::reexec_sealed()?;
-        let status = self.status(&st);
-        if !matches!(status, Status::Running | Status::Created) {
-            return Err(RuntimeError::BadStatus {
-                id: id.to_string(),
-                status: status.to_string(),
-                what: "cannot exec in it",
-            });
+        // runc's refusals, word for word.
+        match self.status(&st) {
+            Status::Stopped => {
+                return Err(RuntimeError::Other(
+                    "cannot exec in a stopped container".into(),
+                ))
+            }
+            Status::Paused if !opts.ignore_paused => {
+                return Err(RuntimeError::Other(
+                    "cannot exec in a paused container (use --ignore-paused to override)".into(),
+                ))
+            }
+            _ => {}
         }
+        let affinity = ExecAffinity::parse(&opts.process)?;
         let linux = st.spec.linux().clone().unwrap_or_default();
         let terminal = opts.process.terminal().unwrap_or(false);
         let seccomp = match linux.seccomp() {
@@ -985,13 +1174,23 @@ impl Runtime {
         }
         let (console, console_ours) = console_for(opts.console_socket.as_deref(), terminal)?;
         let (ours, theirs) = channel::pair()?;
-        match clone_in_cgroup(&*cg, CloneFlags::empty(), || "fork".to_owned())? {
+        // execCPUAffinity.initial: where the process runs while it moves
+        // into the container's cgroup (set on this thread for the clone to
+        // inherit, then put back).
+        let restore = affinity.enter_initial()?;
+        let cloned = clone_in_cgroup(&*cg, CloneFlags::empty(), || "fork".to_owned());
+        if let Some(prev) = restore {
+            let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), &prev);
+        }
+        match cloned? {
             None => {
                 drop(ours);
                 let r = (|| -> Result<()> {
                     init::leave_callers_session(&[None; 3])?;
                     // Still in the host's user namespace: allowed to.
                     cg.enter_v1_self()?;
+                    // In the cgroup now: execCPUAffinity.final.
+                    affinity.apply_final()?;
                     theirs.expect(Msg::Go)?;
                     let listener = seccomp_listener.map(|conn| init::NotifyListener {
                         conn,

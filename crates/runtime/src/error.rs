@@ -46,8 +46,13 @@ pub enum RuntimeError {
     Seccomp(#[from] berth_seccomp::SeccompError),
     #[error("container init failed: {0}")]
     Init(String),
-    #[error("hook {path}: {msg}")]
-    Hook { path: PathBuf, msg: String },
+    #[error("{kind} hook #{index} ({path}): {msg}", path = path.display())]
+    Hook {
+        kind: &'static str,
+        index: usize,
+        path: PathBuf,
+        msg: String,
+    },
     #[error("{0}")]
     Other(String),
 }

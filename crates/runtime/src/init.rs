@@ -5,6 +5,7 @@
 
 use crate::channel::{Channel, Msg};
 use crate::error::{Context, Result, RuntimeError};
+use crate::hooks::{HookContext, HookKind};
 use crate::process::{self, Program};
 use crate::rootfs::{self, RootfsSetup};
 use crate::spec::Bundle;
@@ -148,8 +149,20 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     }
     ctx.chan.send(&Msg::HooksPoint)?;
     ctx.chan.expect(Msg::Continue)?;
-    let state = hook_state(ctx.id, ctx.bundle, host_pid, "created");
-    crate::hooks::run_hooks(hooks.and_then(|h| h.create_container().as_ref()), &state)?;
+    // The hooks run here are in the container's namespaces: the state's
+    // pid is the one the container sees (runtime spec, "State"), and a hook
+    // without env gets the container process's (as runc's).
+    let state = hook_state(ctx.id, ctx.bundle, nix::unistd::getpid().as_raw());
+    let process_env = process.env().as_deref().unwrap_or_default();
+    crate::hooks::run_hooks(
+        HookKind::CreateContainer,
+        hooks,
+        &state,
+        HookContext {
+            env: Some(process_env),
+            cwd: Some(&ctx.bundle.rootfs),
+        },
+    )?;
     if ctx.new_mount_ns {
         rootfs::enter(&ctx.bundle.rootfs, ctx.no_pivot)?;
     } else {
@@ -203,8 +216,22 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
         conn,
         message: notify_message(spec, ctx.id, &ctx.bundle.dir, host_pid, "creating"),
     });
+    // The program's environment (HOME added as for the program itself).
+    let program_env: Vec<String> = program
+        .env
+        .iter()
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
     let result = (|| -> Result<Never> {
-        crate::hooks::run_hooks(hooks.and_then(|h| h.start_container().as_ref()), &state)?;
+        crate::hooks::run_hooks(
+            HookKind::StartContainer,
+            hooks,
+            &state,
+            HookContext {
+                env: Some(&program_env),
+                cwd: None,
+            },
+        )?;
         finalize(
             process,
             ctx.seccomp.as_ref(),
@@ -233,15 +260,20 @@ pub fn setgroups_allowed() -> bool {
         .unwrap_or(true)
 }
 
-fn hook_state(id: &str, b: &Bundle, pid: i32, status: &str) -> serde_json::Value {
-    serde_json::json!({
+/// The state the createContainer and startContainer hooks read: the
+/// container is created (the environment is made; runtime spec, "State").
+fn hook_state(id: &str, b: &Bundle, pid: i32) -> serde_json::Value {
+    let mut v = serde_json::json!({
         "ociVersion": "1.2.0",
         "id": id,
-        "status": status,
+        "status": "created",
         "pid": pid,
         "bundle": b.dir,
-        "annotations": b.spec.annotations(),
-    })
+    });
+    if let Some(a) = b.spec.annotations() {
+        v["annotations"] = serde_json::json!(a);
+    }
+    v
 }
 
 fn write_sysctls(b: &Bundle) -> Result<()> {

@@ -73,11 +73,32 @@ pub fn resolve_program(p: &Process) -> Result<Program> {
             .iter()
             .map(|a| cstring(a, "process.args"))
             .collect::<Result<_>>()?,
-        env: env
+        env: with_home(env, p.user().uid())
             .iter()
             .map(|e| cstring(e, "process.env"))
             .collect::<Result<_>>()?,
     })
+}
+
+/// `env` with HOME set, as runc sets it when the process's environment
+/// has none: the home of `uid` in the container's /etc/passwd (read from
+/// the current root, the container's), else `/`.
+fn with_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return env;
+    }
+    let home = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_owned())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_owned());
+    env.push(format!("HOME={home}"));
+    env
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -205,7 +226,14 @@ pub fn switch_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
 }
 
 pub fn set_capabilities(c: Option<&LinuxCapabilities>) -> Result<()> {
-    let empty = LinuxCapabilities::default();
+    // No capabilities in the spec: none at all (oci-spec's Default is
+    // runc's default set, which a process without the field must not get).
+    let mut empty = LinuxCapabilities::default();
+    empty.set_bounding(None);
+    empty.set_effective(None);
+    empty.set_inheritable(None);
+    empty.set_permitted(None);
+    empty.set_ambient(None);
     let c = c.unwrap_or(&empty);
     let set = |which: caps::CapSet, field: &Option<Capabilities>, name: &str| -> Result<()> {
         let v = to_caps(field)?;
@@ -215,6 +243,19 @@ pub fn set_capabilities(c: Option<&LinuxCapabilities>) -> Result<()> {
     // Order matters: every capset must leave effective within permitted,
     // so shrink inheritable and effective while permitted is still whole.
     // Ambient needs both permitted and inheritable.
+    // The kernel keeps an inheritable capability only if it is in the
+    // bounding set or already inheritable: say which one capset's EPERM
+    // is about (runc fails there too, without naming it).
+    for cap in to_caps(c.inheritable())? {
+        if !caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(true)
+            && !caps::has_cap(None, caps::CapSet::Inheritable, cap).unwrap_or(true)
+        {
+            return Err(spec_err(
+                "process.capabilities.inheritable",
+                format!("{cap} is not in the bounding set: it cannot be inheritable"),
+            ));
+        }
+    }
     set(caps::CapSet::Inheritable, c.inheritable(), "inheritable")?;
     set(caps::CapSet::Effective, c.effective(), "effective")?;
     set(caps::CapSet::Permitted, c.permitted(), "permitted")?;

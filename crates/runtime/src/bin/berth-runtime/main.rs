@@ -42,11 +42,18 @@ fn main() {
         logger.error("--systemd-cgroup is not supported: berth-runtime manages cgroupfs directly");
         std::process::exit(1);
     }
+    // runc's status for an exec that failed (its process's own status is
+    // passed on as is).
+    let failed = if matches!(cli.command, commands::Command::Exec(_)) {
+        255
+    } else {
+        1
+    };
     let code = match commands::dispatch(&cli.root, cli.command) {
         Ok(code) => code,
         Err(e) => {
             logger.error(&e.to_string());
-            1
+            failed
         }
     };
     std::process::exit(code);

@@ -42,6 +42,10 @@ pub struct ExecArgs {
     /// Pass this many extra descriptors (from 3)
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
+    /// Exec even in a paused container (the process stays frozen until it
+    /// is resumed)
+    #[arg(long)]
+    ignore_paused: bool,
     /// Accepted for runc compatibility; ignored
     #[arg(long, hide = true)]
     process_label: Option<String>,
@@ -73,7 +77,22 @@ pub fn run(rt: &Runtime, a: ExecArgs) -> Result<i32> {
     let mut process: Process = match &a.process {
         Some(p) => {
             let text = std::fs::read(p).map_err(|e| bad(format!("read {}: {e}", p.display())))?;
-            berth_runtime::spec::parse_process(&text, p)?
+            let mut process = berth_runtime::spec::parse_process(&text, p)?;
+            // What the process does not say comes from the container's
+            // (as runc's exec): capabilities, no_new_privs, rlimits.
+            let (_, st) = rt.load(a.id())?;
+            if let Some(init) = st.spec.process() {
+                if process.capabilities().is_none() {
+                    process.set_capabilities(init.capabilities().clone());
+                }
+                if process.no_new_privileges().is_none() {
+                    process.set_no_new_privileges(init.no_new_privileges());
+                }
+                if process.rlimits().as_ref().is_none_or(|r| r.is_empty()) {
+                    process.set_rlimits(init.rlimits().clone());
+                }
+            }
+            process
         }
         None => {
             if a.command().is_empty() {
@@ -133,10 +152,16 @@ pub fn run(rt: &Runtime, a: ExecArgs) -> Result<i32> {
                 s.extend(add.iter().copied());
                 Some(s)
             };
+            // As runc's: bounding, effective and permitted, not inheritable;
+            // ambient only if the process has an inheritable set (an
+            // ambient capability must be inheritable too, so those added
+            // here are only ambient if already inheritable).
             caps.set_bounding(merge(caps.bounding()));
             caps.set_effective(merge(caps.effective()));
             caps.set_permitted(merge(caps.permitted()));
-            caps.set_inheritable(merge(caps.inheritable()));
+            if caps.inheritable().is_some() {
+                caps.set_ambient(merge(caps.ambient()));
+            }
             process.set_capabilities(Some(caps));
         }
     }
@@ -149,6 +174,7 @@ pub fn run(rt: &Runtime, a: ExecArgs) -> Result<i32> {
             pid_file: a.pid_file,
             console_socket: a.console_socket,
             preserve_fds: a.preserve_fds,
+            ignore_paused: a.ignore_paused,
         },
     )
 }
