@@ -555,3 +555,116 @@ fn the_service_reaps_its_children() {
         "zombies of the service"
     );
 }
+
+/// `{{.Action}} {{.Actor.Attributes.exitCode}}` of the container events of `id` so far.
+fn actions_of(b: &Berth, id: &str) -> Vec<String> {
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    b.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        &format!("container={id}"),
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.exitCode}}",
+    ])
+    .lines()
+    .map(|l| l.trim_end_matches(" <no value>").trim().to_owned())
+    .filter(|l| !l.starts_with("exec_") && l != "attach")
+    .collect()
+}
+
+/// An exit is cleaned up once: the monitor's exit command (`berth container cleanup ID`)
+/// and any other process that read the container as running before the exit was recorded
+/// (a stale `reconcile` in another command or in the API server) may both try; exactly one
+/// `die` is recorded per exit, never one after the `destroy` (it was a second die with
+/// 255 for the exit file the first cleanup had removed).
+#[test]
+fn one_die_per_exit_however_many_cleanups() {
+    let b = Berth::with_busybox();
+    // A late cleanup of an exit already recorded does nothing.
+    let out = b.run(&[
+        "run",
+        "--name",
+        "once",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let id = b
+        .ok(&["inspect", "-f", "{{.Id}}", "once"])
+        .trim()
+        .to_owned();
+    std::thread::scope(|sc| {
+        for _ in 0..3 {
+            sc.spawn(|| b.run(&["container", "cleanup", &id]));
+        }
+    });
+    b.run(&["container", "cleanup", &id]);
+    assert_eq!(
+        actions_of(&b, &id),
+        ["create", "start", "die 3"],
+        "one die for one exit"
+    );
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "once"
+        ]),
+        "exited 3\n"
+    );
+    b.ok(&["rm", "once"]);
+    // Cleanups racing the monitor's own, for --rm containers: the moment the monitor has
+    // written the exit (just before its exit command), three more try.
+    for i in 0..10 {
+        let id = b
+            .ok(&[
+                "run",
+                "-d",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                "sleep 0.3; exit 4",
+            ])
+            .trim()
+            .to_owned();
+        let exit = b
+            .root()
+            .join("run")
+            .join("containers")
+            .join(&id)
+            .join("exit");
+        wait_until(60, "the exit file", || {
+            exit.exists() || b.run(&["inspect", &id]).status.code() == Some(1)
+        });
+        std::thread::scope(|sc| {
+            for _ in 0..3 {
+                sc.spawn(|| b.run(&["container", "cleanup", &id]));
+            }
+        });
+        wait_until(60, "the removal", || {
+            b.run(&["inspect", &id]).status.code() == Some(1)
+        });
+        assert_eq!(
+            actions_of(&b, &id),
+            ["create", "start", "die 4", "destroy"],
+            "round {i}"
+        );
+    }
+}

@@ -302,7 +302,9 @@ impl Engine {
         if self.runtime_status(c).is_some_and(|st| st.status.is_live()) {
             return true;
         }
-        let _ = self.cleanup(c.id.as_str());
+        // The exit is cleaned up once: by whoever holds its claim first (the
+        // monitor's exit command, normally); not waited for here.
+        let _ = self.cleanup_exit(c, false);
         match self.containers.resolve(c.id.as_str()) {
             Ok(fresh) => {
                 *c = fresh;
@@ -633,6 +635,36 @@ impl Engine {
     /// state and the mount, removes an `--rm` container.
     pub fn cleanup(&self, name: &str) -> Result<()> {
         let c = self.containers.resolve(name)?;
+        self.cleanup_exit(&c, true)
+    }
+
+    /// Cleans up the exit of the run of `seen` exactly once, however many
+    /// processes try (the monitor's exit command, and any command whose
+    /// `reconcile` read the container as running before the exit command
+    /// recorded the exit): under the exit claim, only a record that is still
+    /// running, in the same run (its start time), is cleaned up; whoever
+    /// comes later finds it exited or gone and does nothing. A cleaner that
+    /// dies leaves the record running and the lock free: the next one takes
+    /// over. With `wait` false, a claim held by another process means it is
+    /// being done: nothing to do here.
+    pub(crate) fn cleanup_exit(&self, seen: &Container, wait: bool) -> Result<()> {
+        let Some(claim) = self.exit_claim(&seen.id, wait)? else {
+            return Ok(());
+        };
+        let res = match self.containers.resolve(seen.id.as_str()) {
+            Ok(c) if c.state == State::Running && c.started_at == seen.started_at => {
+                self.cleanup_locked(c)
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found(Object::Container) => Ok(()),
+            Err(e) => Err(e),
+        };
+        claim.done();
+        res
+    }
+
+    /// `cleanup` of an exit whose claim this process holds.
+    fn cleanup_locked(&self, c: Container) -> Result<()> {
         let dir = self.bundle_dir(&c.id);
         let (code, at) = match std::fs::read_to_string(dir.join("exit")) {
             Ok(t) => {
@@ -1129,21 +1161,58 @@ impl RemovalClaim {
     }
 }
 
+/// Held while an exit of a container is cleaned up: an exclusive lock on
+/// `RUN/locks/exit-ID` (released if the cleaner dies).
+pub(crate) struct ExitClaim(RemovalClaim);
+
+impl ExitClaim {
+    /// The exit is recorded (or the container gone): whoever still waits on
+    /// the lock finds that once it has it, which is what decides.
+    fn done(self) {
+        self.0.done();
+    }
+}
+
 impl Engine {
-    /// Waits for and takes the removal claim on `id`.
-    pub(crate) fn removal_claim(&self, id: &ContainerId) -> Result<RemovalClaim> {
+    /// Takes the claim on cleaning up `id`'s exit: waits for it, or with
+    /// `wait` false gives up (None) when another process holds it.
+    pub(crate) fn exit_claim(&self, id: &ContainerId, wait: bool) -> Result<Option<ExitClaim>> {
+        let how = if wait {
+            nix::fcntl::FlockArg::LockExclusive
+        } else {
+            nix::fcntl::FlockArg::LockExclusiveNonblock
+        };
+        Ok(self
+            .lock_in_locks(&format!("exit-{}", id.as_str()), how)?
+            .map(ExitClaim))
+    }
+
+    /// An exclusive flock on `RUN/locks/NAME` (created if need be); None
+    /// when it is held elsewhere and `how` does not wait.
+    fn lock_in_locks(&self, name: &str, how: nix::fcntl::FlockArg) -> Result<Option<RemovalClaim>> {
         let dir = self.run.join("locks");
         crate::create_private_dir_all(&dir)?;
-        let path = dir.join(format!("rm-{}", id.as_str()));
+        let path = dir.join(name);
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
             .context(|| format!("open {}", path.display()))?;
-        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| EngineError::Other(format!("lock {}: {e}", path.display())))?;
-        Ok(RemovalClaim { file, path })
+        match nix::fcntl::Flock::lock(file, how) {
+            Ok(file) => Ok(Some(RemovalClaim { file, path })),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(EngineError::Other(format!("lock {}: {e}", path.display()))),
+        }
+    }
+
+    /// Waits for and takes the removal claim on `id`.
+    pub(crate) fn removal_claim(&self, id: &ContainerId) -> Result<RemovalClaim> {
+        self.lock_in_locks(
+            &format!("rm-{}", id.as_str()),
+            nix::fcntl::FlockArg::LockExclusive,
+        )?
+        .ok_or_else(|| EngineError::Other("the removal lock was not taken".into()))
     }
 }
 
