@@ -591,11 +591,10 @@ impl Engine {
         if let Some(out) = child.stdout.take() {
             let _ = std::io::BufReader::new(out).read_line(&mut line);
         }
-        // The monitor has written monitor.pid (before its answer) or failed.
-        let _ = std::fs::remove_file(&starting);
         // The monitor lives on in its own session; we reap it only if it
         // already failed.
         if let Some(msg) = line.trim().strip_prefix("error: ") {
+            let _ = std::fs::remove_file(&starting);
             let _ = child.wait();
             let err = crate::lifecycle::runtime_failure(msg.to_owned());
             self.containers.set_start_failed(
@@ -609,6 +608,7 @@ impl Engine {
             return Err(err);
         }
         if !line.starts_with("ok") {
+            let _ = std::fs::remove_file(&starting);
             let _ = child.wait();
             let err = EngineError::Other("the container monitor failed to start".into());
             self.containers
@@ -617,9 +617,13 @@ impl Engine {
             let _ = self.layers.unmount_container(c.id.as_str());
             return Err(err);
         }
-        std::mem::forget(child);
+        crate::detach_child(child);
         self.volume_events(&c, "mount");
         self.event("start", &c, &[]);
+        // Only now: the exit's cleanup waits for this (a container that
+        // exits at once, or that an attached client ran at once, must not
+        // record its die before its start).
+        let _ = std::fs::remove_file(&starting);
         Ok(c.id)
     }
 
@@ -666,6 +670,12 @@ impl Engine {
     /// `cleanup` of an exit whose claim this process holds.
     fn cleanup_locked(&self, c: Container) -> Result<()> {
         let dir = self.bundle_dir(&c.id);
+        // The start's events come first: its starter records them after the
+        // monitor's answer, which a container that exits at once can beat.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while starter_alive(&dir) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let (code, at) = match std::fs::read_to_string(dir.join("exit")) {
             Ok(t) => {
                 let mut l = t.lines();
