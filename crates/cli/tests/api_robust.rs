@@ -1039,3 +1039,59 @@ fn one_die_per_exit_however_many_cleanups() {
         );
     }
 }
+
+/// A command that cannot run, through the socket: the docker CLI exits 126 (not
+/// executable) or 127 (missing) with Docker's message, every time (it was a race: the
+/// start answered before the exec failed, and the --rm record went before the waiter
+/// read its code: 0, and no message). Without --rm the client ends too, with the code.
+#[test]
+fn a_command_that_cannot_run_is_126_or_127_every_time() {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    for i in 0..10 {
+        let out = s.docker(&["run", "--rm", "--network", "none", "busybox", "/etc/group"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(126),
+            "round {i}: {}",
+            s.describe(&["run", "/etc/group"], &out)
+        );
+        assert!(
+            err.contains(r#"exec: "/etc/group": permission denied"#),
+            "round {i}: {err}"
+        );
+        let err = s.fails(
+            &["run", "--rm", "--network", "none", "busybox", "nosuchcmd"],
+            127,
+        );
+        assert!(
+            err.contains(r#"exec: "nosuchcmd": executable file not found in $PATH"#),
+            "round {i}: {err}"
+        );
+    }
+    let err = s.fails(
+        &[
+            "run",
+            "--name",
+            "kept",
+            "--network",
+            "none",
+            "busybox",
+            "/etc/group",
+        ],
+        126,
+    );
+    assert!(err.contains("permission denied"), "{err}");
+    assert_eq!(
+        s.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "kept"
+        ]),
+        "created 126\n"
+    );
+    s.ok(&["rm", "kept"]);
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+}

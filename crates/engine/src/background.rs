@@ -688,7 +688,7 @@ impl Engine {
         };
         // A start that failed after `start -a`/`run` attached: Docker's
         // 127/126 for a program that is missing or cannot run, recorded as
-        // a start that failed (no die).
+        // a start that failed.
         let failed = self.start_error(c.id.as_str());
         if self.oom_killed(&c) {
             let _ = std::fs::write(dir.join("oom"), "1");
@@ -697,10 +697,14 @@ impl Engine {
         // Its execs are no longer its (Docker's ExecIDs).
         self.retire_execs(&c.id);
         // Docker's order: die, then the network disconnects and the volume
-        // unmounts (recorded as they are released).
-        if failed.is_none() {
-            self.event("die", &c, &[("exitCode", code.to_string())]);
-        }
+        // unmounts (recorded as they are released). A start that failed after
+        // the client attached had its start event: its die follows, with the
+        // failure's code, which is also where the waiter of an --rm container
+        // (gone by the time it looks) finds it.
+        let die_code = failed
+            .as_ref()
+            .map_or(code, crate::lifecycle::start_failure_code);
+        self.event("die", &c, &[("exitCode", die_code.to_string())]);
         self.network_stop(&c);
         if failed.is_none() {
             self.volume_events(&c, "unmount");
