@@ -436,42 +436,6 @@ fn serve_tls(server: &Arc<Server>, acceptor: &tokio_rustls::TlsAcceptor, s: toki
     });
 }
 
-/// This process's children that have exited and nobody waits for.
-fn zombie_children() -> HashSet<i32> {
-    let me = std::process::id() as i32;
-    let mut out = HashSet::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(i) = stat.rfind(')') else { continue };
-        let mut f = stat[i + 1..].split_whitespace();
-        if f.next() == Some("Z") && f.next().and_then(|p| p.parse().ok()) == Some(me) {
-            out.insert(pid);
-        }
-    }
-    out
-}
-
-/// Reaps the monitors, DNS servers and runtimes the engine started (they
-/// outlive the request that started them; in the one-shot CLI init
-/// inherits them, here this process must wait for them). Only children
-/// already zombies at the previous tick: a request thread that waits for
-/// its own child gets it first.
-fn reap_zombies(seen: &mut HashSet<i32>) {
-    let now = zombie_children();
-    for pid in now.intersection(seen) {
-        let _ = nix::sys::wait::waitpid(
-            nix::unistd::Pid::from_raw(*pid),
-            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-        );
-    }
-    *seen = now;
-}
-
 async fn run(args: Args) -> Result<(), String> {
     let listener = bind(&args)?;
     let server = Arc::new(Server {
@@ -485,7 +449,6 @@ async fn run(args: Args) -> Result<(), String> {
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| format!("signal handler: {e}"))?;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut zombies = HashSet::new();
     // The socket file this server made, by identity: a newer server may
     // have bound the same path since, and its socket is not ours to remove.
     let socket_path = match &listener {
@@ -517,7 +480,11 @@ async fn run(args: Args) -> Result<(), String> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = tick.tick() => {
-                reap_zombies(&mut zombies);
+                // The monitors (and delete-trash) the engine started outlive
+                // the request that started them; in the one-shot CLI init
+                // inherits them, here this process reaps them. Only them:
+                // other children are their request thread's to wait for.
+                berth_engine::reap_detached();
                 if let Some(idle) = args.idle {
                     let quiet = server.busy.load(Ordering::SeqCst) == 0
                         && server.last_active.lock().map(|t| t.elapsed() >= idle).unwrap_or(false);

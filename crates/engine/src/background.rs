@@ -302,7 +302,9 @@ impl Engine {
         if self.runtime_status(c).is_some_and(|st| st.status.is_live()) {
             return true;
         }
-        let _ = self.cleanup(c.id.as_str());
+        // The exit is cleaned up once: by whoever holds its claim first (the
+        // monitor's exit command, normally); not waited for here.
+        let _ = self.cleanup_exit(c, false);
         match self.containers.resolve(c.id.as_str()) {
             Ok(fresh) => {
                 *c = fresh;
@@ -589,11 +591,10 @@ impl Engine {
         if let Some(out) = child.stdout.take() {
             let _ = std::io::BufReader::new(out).read_line(&mut line);
         }
-        // The monitor has written monitor.pid (before its answer) or failed.
-        let _ = std::fs::remove_file(&starting);
         // The monitor lives on in its own session; we reap it only if it
         // already failed.
         if let Some(msg) = line.trim().strip_prefix("error: ") {
+            let _ = std::fs::remove_file(&starting);
             let _ = child.wait();
             let err = crate::lifecycle::runtime_failure(msg.to_owned());
             self.containers.set_start_failed(
@@ -607,6 +608,7 @@ impl Engine {
             return Err(err);
         }
         if !line.starts_with("ok") {
+            let _ = std::fs::remove_file(&starting);
             let _ = child.wait();
             let err = EngineError::Other("the container monitor failed to start".into());
             self.containers
@@ -615,9 +617,13 @@ impl Engine {
             let _ = self.layers.unmount_container(c.id.as_str());
             return Err(err);
         }
-        std::mem::forget(child);
+        crate::detach_child(child);
         self.volume_events(&c, "mount");
         self.event("start", &c, &[]);
+        // Only now: the exit's cleanup waits for this (a container that
+        // exits at once, or that an attached client ran at once, must not
+        // record its die before its start).
+        let _ = std::fs::remove_file(&starting);
         Ok(c.id)
     }
 
@@ -633,7 +639,43 @@ impl Engine {
     /// state and the mount, removes an `--rm` container.
     pub fn cleanup(&self, name: &str) -> Result<()> {
         let c = self.containers.resolve(name)?;
+        self.cleanup_exit(&c, true)
+    }
+
+    /// Cleans up the exit of the run of `seen` exactly once, however many
+    /// processes try (the monitor's exit command, and any command whose
+    /// `reconcile` read the container as running before the exit command
+    /// recorded the exit): under the exit claim, only a record that is still
+    /// running, in the same run (its start time), is cleaned up; whoever
+    /// comes later finds it exited or gone and does nothing. A cleaner that
+    /// dies leaves the record running and the lock free: the next one takes
+    /// over. With `wait` false, a claim held by another process means it is
+    /// being done: nothing to do here.
+    pub(crate) fn cleanup_exit(&self, seen: &Container, wait: bool) -> Result<()> {
+        let Some(claim) = self.exit_claim(&seen.id, wait)? else {
+            return Ok(());
+        };
+        let res = match self.containers.resolve(seen.id.as_str()) {
+            Ok(c) if c.state == State::Running && c.started_at == seen.started_at => {
+                self.cleanup_locked(c)
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found(Object::Container) => Ok(()),
+            Err(e) => Err(e),
+        };
+        claim.done();
+        res
+    }
+
+    /// `cleanup` of an exit whose claim this process holds.
+    fn cleanup_locked(&self, c: Container) -> Result<()> {
         let dir = self.bundle_dir(&c.id);
+        // The start's events come first: its starter records them after the
+        // monitor's answer, which a container that exits at once can beat.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while starter_alive(&dir) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let (code, at) = match std::fs::read_to_string(dir.join("exit")) {
             Ok(t) => {
                 let mut l = t.lines();
@@ -646,7 +688,7 @@ impl Engine {
         };
         // A start that failed after `start -a`/`run` attached: Docker's
         // 127/126 for a program that is missing or cannot run, recorded as
-        // a start that failed (no die).
+        // a start that failed.
         let failed = self.start_error(c.id.as_str());
         if self.oom_killed(&c) {
             let _ = std::fs::write(dir.join("oom"), "1");
@@ -655,10 +697,14 @@ impl Engine {
         // Its execs are no longer its (Docker's ExecIDs).
         self.retire_execs(&c.id);
         // Docker's order: die, then the network disconnects and the volume
-        // unmounts (recorded as they are released).
-        if failed.is_none() {
-            self.event("die", &c, &[("exitCode", code.to_string())]);
-        }
+        // unmounts (recorded as they are released). A start that failed after
+        // the client attached had its start event: its die follows, with the
+        // failure's code, which is also where the waiter of an --rm container
+        // (gone by the time it looks) finds it.
+        let die_code = failed
+            .as_ref()
+            .map_or(code, crate::lifecycle::start_failure_code);
+        self.event("die", &c, &[("exitCode", die_code.to_string())]);
         self.network_stop(&c);
         if failed.is_none() {
             self.volume_events(&c, "unmount");
@@ -1129,21 +1175,58 @@ impl RemovalClaim {
     }
 }
 
+/// Held while an exit of a container is cleaned up: an exclusive lock on
+/// `RUN/locks/exit-ID` (released if the cleaner dies).
+pub(crate) struct ExitClaim(RemovalClaim);
+
+impl ExitClaim {
+    /// The exit is recorded (or the container gone): whoever still waits on
+    /// the lock finds that once it has it, which is what decides.
+    fn done(self) {
+        self.0.done();
+    }
+}
+
 impl Engine {
-    /// Waits for and takes the removal claim on `id`.
-    pub(crate) fn removal_claim(&self, id: &ContainerId) -> Result<RemovalClaim> {
+    /// Takes the claim on cleaning up `id`'s exit: waits for it, or with
+    /// `wait` false gives up (None) when another process holds it.
+    pub(crate) fn exit_claim(&self, id: &ContainerId, wait: bool) -> Result<Option<ExitClaim>> {
+        let how = if wait {
+            nix::fcntl::FlockArg::LockExclusive
+        } else {
+            nix::fcntl::FlockArg::LockExclusiveNonblock
+        };
+        Ok(self
+            .lock_in_locks(&format!("exit-{}", id.as_str()), how)?
+            .map(ExitClaim))
+    }
+
+    /// An exclusive flock on `RUN/locks/NAME` (created if need be); None
+    /// when it is held elsewhere and `how` does not wait.
+    fn lock_in_locks(&self, name: &str, how: nix::fcntl::FlockArg) -> Result<Option<RemovalClaim>> {
         let dir = self.run.join("locks");
         crate::create_private_dir_all(&dir)?;
-        let path = dir.join(format!("rm-{}", id.as_str()));
+        let path = dir.join(name);
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
             .context(|| format!("open {}", path.display()))?;
-        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| EngineError::Other(format!("lock {}: {e}", path.display())))?;
-        Ok(RemovalClaim { file, path })
+        match nix::fcntl::Flock::lock(file, how) {
+            Ok(file) => Ok(Some(RemovalClaim { file, path })),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(EngineError::Other(format!("lock {}: {e}", path.display()))),
+        }
+    }
+
+    /// Waits for and takes the removal claim on `id`.
+    pub(crate) fn removal_claim(&self, id: &ContainerId) -> Result<RemovalClaim> {
+        self.lock_in_locks(
+            &format!("rm-{}", id.as_str()),
+            nix::fcntl::FlockArg::LockExclusive,
+        )?
+        .ok_or_else(|| EngineError::Other("the removal lock was not taken".into()))
     }
 }
 

@@ -239,6 +239,28 @@ pub fn delete_trash(paths: &[PathBuf]) -> Result<()> {
     Ok(berth_storage::delete_trash(paths)?)
 }
 
+/// Children that outlive the call that started them (a container's monitor,
+/// `system delete-trash`): no caller waits for them. The one-shot CLI leaves
+/// them to init when it exits; a long-lived process (the API server) reaps
+/// them with [`reap_detached`]. Only these: a blind `waitpid` of its zombies
+/// would take the status of a child that a request thread is about to wait
+/// for (an exec's runtime, whose wait then fails with ECHILD).
+static DETACHED: std::sync::Mutex<Vec<std::process::Child>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `child`, which nobody waits for here, for [`reap_detached`].
+pub(crate) fn detach_child(child: std::process::Child) {
+    if let Ok(mut v) = DETACHED.lock() {
+        v.push(child);
+    }
+}
+
+/// Reaps the detached children that have exited (see `detach_child`).
+pub fn reap_detached() {
+    if let Ok(mut v) = DETACHED.lock() {
+        v.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    }
+}
+
 static IS_CLI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Tells the engine that this process is the `berth` command line, which
@@ -276,7 +298,7 @@ fn spawn_deleter(paths: &[PathBuf]) -> std::io::Result<()> {
         .stderr(std::process::Stdio::null())
         .process_group(0)
         .spawn()
-        .map(drop)
+        .map(detach_child)
 }
 
 /// Makes `dir` (with missing parents) for the owner alone (0700): what berth keeps

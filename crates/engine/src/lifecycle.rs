@@ -68,7 +68,11 @@ pub(crate) fn runtime_failure(msg: String) -> EngineError {
         || (exec_failed && msg.contains("No such file or directory"))
     {
         EngineError::CommandNotFound(msg)
-    } else if exec_failed && (msg.contains("Permission denied") || msg.contains("is a directory")) {
+    } else if exec_failed
+        && (msg.contains("Permission denied")
+            || msg.contains("permission denied")
+            || msg.contains("is a directory"))
+    {
         EngineError::CannotExecute(msg)
     } else {
         EngineError::Other(msg)

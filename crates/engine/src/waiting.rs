@@ -55,6 +55,27 @@ fn now_ns() -> i64 {
 }
 
 impl Engine {
+    /// Notes the first die of the waited-for container among `events`: the
+    /// exit waited for (the die of an exit is recorded once, by the cleanup
+    /// that wins it).
+    fn first_die(
+        w: &WaitStart,
+        events: Vec<crate::containers::Event>,
+        after_seq: &mut i64,
+        died: &mut Option<i32>,
+    ) {
+        for e in events {
+            *after_seq = e.seq;
+            if died.is_none()
+                && e.typ == "container"
+                && e.action == "die"
+                && e.actor == w.id.as_str()
+            {
+                *died = e.attributes.get("exitCode").and_then(|c| c.parse().ok());
+            }
+        }
+    }
+
     /// Resolves the container (a 404 before anything is sent) and notes the
     /// moment the wait starts.
     pub fn wait_start(&self, name: &str) -> Result<WaitStart> {
@@ -104,20 +125,7 @@ impl Engine {
                     continue;
                 }
             };
-            for e in events {
-                after_seq = e.seq;
-                // The first die after the wait began is the exit waited
-                // for (a late cleanup of the same exit by a second process
-                // may record another, with 255 for the file it no longer
-                // finds).
-                if died.is_none()
-                    && e.typ == "container"
-                    && e.action == "die"
-                    && e.actor == w.id.as_str()
-                {
-                    died = e.attributes.get("exitCode").and_then(|c| c.parse().ok());
-                }
-            }
+            Self::first_die(w, events, &mut after_seq, &mut died);
             match self.containers.resolve(w.id.as_str()) {
                 Ok(mut now) => {
                     self.reconcile(&mut now);
@@ -147,7 +155,16 @@ impl Engine {
                     }
                 }
                 Err(e) if e.is_not_found(crate::error::Object::Container) => {
-                    return Ok(died.unwrap_or(last_code))
+                    // Removed since the events were read: its die (recorded
+                    // before the removal) is among the events that came
+                    // meanwhile.
+                    if died.is_none() {
+                        if let Ok(events) = self.containers.events(after_seq, w.since_ns, i64::MAX)
+                        {
+                            Self::first_die(w, events, &mut after_seq, &mut died);
+                        }
+                    }
+                    return Ok(died.unwrap_or(last_code));
                 }
                 Err(e) => {
                     transient += 1;

@@ -58,6 +58,14 @@ pub fn resolve_program(p: &Process) -> Result<Program> {
                 found.display()
             )))
         }
+        // Not executable by anyone: runc's `exec.LookPath` refuses it at
+        // create, with Go's words (the caller's 126 then comes with the
+        // start's error, not after it).
+        Ok(m) if std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 == 0 => {
+            return Err(RuntimeError::Other(format!(
+                "exec: {prog:?}: permission denied"
+            )))
+        }
         Ok(_) => {}
         Err(e) => {
             return Err(RuntimeError::Other(format!(
