@@ -366,6 +366,8 @@ pub fn move_mount_fds(from: BorrowedFd, to: BorrowedFd) -> nix::Result<()> {
         )
     };
     Errno::result(ret).map(drop)
+}
+
 extern "C" fn die_of(sig: libc::c_int) {
     // SAFETY: _exit is async-signal-safe and never returns.
     unsafe { libc::_exit(128 + sig) }
