@@ -380,6 +380,7 @@ fn main() {
             std::process::exit(125);
         }
     };
+    sys::limit_arenas();
     // One thread for all I/O; the engine's work runs on the blocking pool.
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
