@@ -6,7 +6,8 @@
 
 use crate::http::{self, ApiError, ApiResult};
 use crate::router::Ctx;
-use berth_engine::registry::{self as reg, Credentials, ProgressSink};
+use berth_engine::registry::{self as reg, AuthConfig, Credentials, ProgressSink};
+use berth_engine::units::progress_bar;
 use berth_engine::{Engine, EngineError, Progress, RegistryFlags, RmiEvent};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -220,86 +221,8 @@ pub fn registry_auth(ctx: &Ctx) -> ApiResult<Option<Credentials>> {
     if raw.is_empty() {
         return Ok(None);
     }
-    use base64::Engine as _;
-    let decoded = base64::engine::general_purpose::URL_SAFE
-        .decode(raw)
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw))
-        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
-        .map_err(|_| ApiError::bad_request("invalid X-Registry-Auth header: not base64"))?;
-    let v: Value = serde_json::from_slice(&decoded)
-        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Auth header: {e}")))?;
-    Ok(credentials(&v))
-}
-
-/// Docker's AuthConfig as credentials (None when it holds none).
-fn credentials(v: &Value) -> Option<Credentials> {
-    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let (mut user, mut pass) = (s("username"), s("password"));
-    if user.is_empty() && pass.is_empty() {
-        let auth = s("auth");
-        use base64::Engine as _;
-        if let Some((u, p)) = base64::engine::general_purpose::STANDARD
-            .decode(auth.as_bytes())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|t| t.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())))
-        {
-            (user, pass) = (u, p);
-        }
-    }
-    let token = s("identitytoken");
-    if pass.is_empty() && !token.is_empty() {
-        return Some(Credentials {
-            username: "<token>".into(),
-            secret: token,
-        });
-    }
-    (!user.is_empty() || !pass.is_empty()).then_some(Credentials {
-        username: user,
-        secret: pass,
-    })
-}
-
-/// Docker's progress bar: `[=====>      ]  1.2MB/3.4MB`.
-fn bar(current: u64, total: u64) -> String {
-    const W: u64 = 50;
-    if total == 0 {
-        return String::new();
-    }
-    let filled = (current.min(total) as u128 * W as u128 / total as u128) as u64;
-    let mut b = String::from("[");
-    if filled > 0 {
-        b.push_str(&"=".repeat(filled as usize - 1));
-        b.push('>');
-    }
-    b.push_str(&" ".repeat((W - filled) as usize));
-    b.push(']');
-    format!("{b}  {}/{}", size_text(current), size_text(total))
-}
-
-/// Go's units.HumanSize (decimal units, `%.4g`).
-fn size_text(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let decimals = if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let s = format!("{v:.decimals$}");
-    let t = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s.as_str()
-    };
-    format!("{t}{}", units[i])
+    let config = AuthConfig::from_header(raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(config.credentials())
 }
 
 /// A pull or push progress event as Docker's JSON message.
@@ -316,7 +239,7 @@ fn progress_json(p: Progress<'_>) -> Value {
                 json!({
                     "status": status,
                     "progressDetail": {"current": current, "total": total},
-                    "progress": bar(current, total),
+                    "progress": progress_bar(current, total),
                     "id": id,
                 })
             } else {
@@ -872,12 +795,10 @@ pub async fn auth(ctx: &mut Ctx) -> ApiResult {
             "invalid JSON: an AuthConfig object is expected",
         ));
     }
-    let server = v
-        .get("serveraddress")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    let creds = credentials(&v)
+    let config = AuthConfig::from_json(&v);
+    let server = Some(config.server_address.clone()).filter(|s| !s.is_empty());
+    let creds = config
+        .credentials()
         .ok_or_else(|| ApiError::bad_request("Username and password are both required"))?;
     ctx.server
         .engine(move |_| {
@@ -977,22 +898,5 @@ mod tests {
         assert!(reference_matches("localhost:5000/a/*", &tags));
         assert!(!reference_matches("localhost:5000/*", &tags));
         assert!(!reference_matches("busy", &tags));
-    }
-
-    #[test]
-    fn sizes_as_go() {
-        assert_eq!(size_text(32768), "32.77kB");
-        assert_eq!(size_text(2814446), "2.814MB");
-        assert_eq!(size_text(512), "512B");
-        assert!(bar(1, 2).starts_with("[========================>"));
-    }
-
-    #[test]
-    fn auth_configs() {
-        let c = credentials(&json!({"username": "u", "password": "p"}));
-        assert_eq!(c.map(|c| c.username), Some("u".to_owned()));
-        let c = credentials(&json!({"auth": "dTpw"}));
-        assert_eq!(c.map(|c| c.secret), Some("p".to_owned()));
-        assert!(credentials(&json!({})).is_none());
     }
 }

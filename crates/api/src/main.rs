@@ -18,6 +18,7 @@ mod images;
 mod networks;
 mod router;
 mod stats;
+mod sys;
 mod system;
 mod tls;
 mod volumes;
@@ -449,6 +450,8 @@ async fn run(args: Args) -> Result<(), String> {
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| format!("signal handler: {e}"))?;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // The end of the activity whose freed memory was last given back.
+    let mut trimmed: Option<Instant> = None;
     // The socket file this server made, by identity: a newer server may
     // have bound the same path since, and its socket is not ours to remove.
     let socket_path = match &listener {
@@ -485,12 +488,19 @@ async fn run(args: Args) -> Result<(), String> {
                 // inherits them, here this process reaps them. Only them:
                 // other children are their request thread's to wait for.
                 berth_engine::reap_detached();
-                if let Some(idle) = args.idle {
-                    let quiet = server.busy.load(Ordering::SeqCst) == 0
-                        && server.last_active.lock().map(|t| t.elapsed() >= idle).unwrap_or(false);
-                    if quiet {
-                        break;
-                    }
+                let last = server.last_active.lock().map(|t| *t).ok();
+                let quiet_for = match last {
+                    Some(t) if server.busy.load(Ordering::SeqCst) == 0 => t.elapsed(),
+                    _ => Duration::ZERO,
+                };
+                if args.idle.is_some_and(|idle| quiet_for >= idle) {
+                    break;
+                }
+                // Quiet since the blocking threads of the last burst have ended (their
+                // keep-alive): what they allocated is free, give it back once.
+                if quiet_for >= TRIM_AFTER && trimmed != last {
+                    sys::release_free_memory();
+                    trimmed = last;
                 }
             }
         }
@@ -511,6 +521,13 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+/// How long a blocking thread waits for more work before it ends.
+const THREAD_KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+/// How long the server is quiet before it gives the memory of a burst back: past the
+/// blocking threads' keep-alive, so that their thread caches have been freed too.
+const TRIM_AFTER: Duration = Duration::from_millis(1500);
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -519,11 +536,12 @@ fn main() {
             std::process::exit(125);
         }
     };
+    sys::limit_arenas();
     // One thread for all I/O; the engine's work runs on the blocking pool.
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(128)
-        .thread_keep_alive(Duration::from_secs(2))
+        .thread_keep_alive(THREAD_KEEP_ALIVE)
         .build()
     {
         Ok(rt) => rt,

@@ -20,7 +20,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The directory `rel` beneath `root` (`""`: the root itself), with no
@@ -63,14 +63,7 @@ pub fn resolve_beneath(
     follow_last: bool,
 ) -> io::Result<PathBuf> {
     let mut done: Vec<OsString> = Vec::new();
-    let mut todo: VecDeque<OsString> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_owned()),
-            Component::ParentDir => Some(OsString::from("..")),
-            _ => None,
-        })
-        .collect();
+    let mut todo: VecDeque<OsString> = fsnode::walk_components(path).collect();
     let mut links = 0;
     while let Some(c) = todo.pop_front() {
         if c == ".." {
@@ -104,14 +97,7 @@ pub fn resolve_beneath(
                 if target.is_absolute() {
                     done.clear();
                 }
-                let mut front: Vec<OsString> = target
-                    .components()
-                    .filter_map(|c| match c {
-                        Component::Normal(n) => Some(n.to_owned()),
-                        Component::ParentDir => Some(OsString::from("..")),
-                        _ => None,
-                    })
-                    .collect();
+                let mut front: Vec<OsString> = fsnode::walk_components(&target).collect();
                 front.extend(todo.drain(..));
                 todo = front.into();
             }

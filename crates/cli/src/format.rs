@@ -9,52 +9,10 @@ use std::time::{Duration, SystemTime};
 
 /// `docker images` sizes: 1.23MB, 45.6kB, 789B (decimal units).
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < UNITS.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    // Three significant digits, trailing zeros dropped, as Go's %.3g.
-    let s = if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    };
-    format!("{s}{}", UNITS[i])
+    human_size_prec(bytes, 3)
 }
 
-/// Go's `%.{prec}g` of a size in decimal units, as Docker's
-/// units.HumanSizeWithPrecision (HumanSize is precision 4).
-pub fn human_size_prec(bytes: u64, prec: usize) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < UNITS.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    let int_digits = if v < 1.0 {
-        1
-    } else {
-        v.log10().floor() as usize + 1
-    };
-    let s = format!("{v:.*}", prec.saturating_sub(int_digits));
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    };
-    format!("{s}{}", UNITS[i])
-}
+pub use berth_engine::units::human_size_prec;
 
 /// "About a minute ago", "2 hours ago" … as Docker's units.HumanDuration.
 pub fn ago(then: SystemTime) -> String {

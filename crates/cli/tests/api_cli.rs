@@ -29,8 +29,7 @@ fn inspect(s: &Service, fmt: &str, name: &str) -> String {
 
 #[test]
 fn run_foreground_exit_codes_and_output() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (_b, s) = api::busybox_service();
     assert_eq!(s.ok(&["run", "--rm", "busybox", "echo", "hi"]), "hi\n");
     assert_eq!(code(&s, &["run", "--rm", "busybox", "true"]), 0);
     assert_eq!(
@@ -70,8 +69,7 @@ fn run_foreground_exit_codes_and_output() {
 
 #[test]
 fn run_stdin_tty_env_workdir_user() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     // -i with piped stdin: the container's stdin ends when the client's does.
     let mut c = s.docker_cmd(&["run", "-i", "--rm", "busybox", "cat"]);
     c.stdin(Stdio::piped())
@@ -125,8 +123,7 @@ fn run_stdin_tty_env_workdir_user() {
 
 #[test]
 fn run_volumes_bind_and_named() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     let host = b.scratch().join("hostdir");
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("in"), "from host\n").unwrap();
@@ -201,20 +198,18 @@ fn http_get(port: u16) -> String {
 
 #[test]
 fn run_published_port_and_port_command() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
+    let (_b, s) = api::busybox_service();
+    s.run_d(
         "web",
-        "-p",
-        "127.0.0.1::80",
-        "busybox",
-        "sh",
-        "-c",
-        "mkdir /www && echo hello-from-berth > /www/index.html && exec httpd -f -p 80 -h /www",
-    ]);
+        &[
+            "-p",
+            "127.0.0.1::80",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /www && echo hello-from-berth > /www/index.html && exec httpd -f -p 80 -h /www",
+        ],
+    );
     let port_line = s.ok(&["port", "web", "80"]);
     let port: u16 = port_line
         .trim()
@@ -233,22 +228,11 @@ fn run_published_port_and_port_command() {
 
 #[test]
 fn run_user_network_with_dns() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     // The network is made by the CLI on the same root (the networks endpoints are helper
     // g's); the API's containers join it and find each other by name.
     b.ok(&["network", "create", "apinet"]);
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "srv",
-        "--network",
-        "apinet",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    s.run_d("srv", &["--network", "apinet", "busybox", "sleep", "300"]);
     let out = s.ok(&[
         "run",
         "--rm",
@@ -274,20 +258,11 @@ fn run_user_network_with_dns() {
 
 #[test]
 fn run_restart_policy_and_healthcheck() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
+    let (_b, s) = api::busybox_service();
+    s.run_d(
         "rs",
-        "--restart",
-        "on-failure:2",
-        "busybox",
-        "sh",
-        "-c",
-        "exit 1",
-    ]);
+        &["--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"],
+    );
     wait_until(60, "two restarts, then exited", || {
         inspect(&s, "{{.RestartCount}} {{.State.Status}}", "rs") == "2 exited"
     });
@@ -295,20 +270,19 @@ fn run_restart_policy_and_healthcheck() {
         inspect(&s, "{{.HostConfig.RestartPolicy.Name}}", "rs"),
         "on-failure"
     );
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
+    s.run_d(
         "hc",
-        "--health-cmd",
-        "test -e /tmp/ok",
-        "--health-interval",
-        "1s",
-        "busybox",
-        "sh",
-        "-c",
-        "touch /tmp/ok; sleep 300",
-    ]);
+        &[
+            "--health-cmd",
+            "test -e /tmp/ok",
+            "--health-interval",
+            "1s",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /tmp/ok; sleep 300",
+        ],
+    );
     wait_until(60, "healthy", || {
         inspect(&s, "{{.State.Health.Status}}", "hc") == "healthy"
     });
@@ -319,11 +293,8 @@ fn run_restart_policy_and_healthcheck() {
 
 #[test]
 fn ps_filters_and_formats() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    s.ok(&[
-        "run", "-d", "--name", "pa", "-l", "tier=web", "busybox", "sleep", "300",
-    ]);
+    let (_b, s) = api::busybox_service();
+    s.run_d("pa", &["-l", "tier=web", "busybox", "sleep", "300"]);
     assert_eq!(
         code(
             &s,
@@ -367,9 +338,8 @@ fn ps_filters_and_formats() {
 
 #[test]
 fn container_verbs() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    s.ok(&["run", "-d", "--name", "v1", "busybox", "sleep", "300"]);
+    let (b, s) = api::busybox_service();
+    s.run_d("v1", &["busybox", "sleep", "300"]);
     let top = s.ok(&["top", "v1"]);
     assert!(top.contains("sleep 300"), "{top}");
     s.ok(&["pause", "v1"]);
@@ -435,18 +405,16 @@ fn container_verbs() {
 
 #[test]
 fn logs_follow_ends_with_the_container() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
+    let (_b, s) = api::busybox_service();
+    s.run_d(
         "lf",
-        "busybox",
-        "sh",
-        "-c",
-        "echo first; echo err >&2; sleep 2; echo second",
-    ]);
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "echo first; echo err >&2; sleep 2; echo second",
+        ],
+    );
     let out = s.docker(&["logs", "-f", "lf"]);
     assert!(
         out.status.success(),
@@ -461,18 +429,16 @@ fn logs_follow_ends_with_the_container() {
 
 #[test]
 fn attach_to_a_running_container() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
+    let (_b, s) = api::busybox_service();
+    s.run_d(
         "at",
-        "busybox",
-        "sh",
-        "-c",
-        "while true; do echo tick; sleep 0.2; done",
-    ]);
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo tick; sleep 0.2; done",
+        ],
+    );
     let mut c = s.docker_cmd(&["attach", "--no-stdin", "at"]);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -486,8 +452,7 @@ fn attach_to_a_running_container() {
 
 #[test]
 fn events_since_until_and_filters() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (_b, s) = api::busybox_service();
     let t0 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -556,8 +521,7 @@ fn events_since_until_and_filters() {
 
 #[test]
 fn info_version_and_inspect_format() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     assert_eq!(
         s.ok(&[
             "version",

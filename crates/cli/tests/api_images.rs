@@ -5,142 +5,20 @@
 //! docker-registry, and bad input answered with Docker's statuses and
 //! one-line messages.
 //!
-//! The service is `berth-api`, found beside the `berth` binary (a
-//! workspace build makes both: `cargo build -p berth-api`).
+//! The service is `berth-api` (common/api.rs builds it when missing).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/api.rs"]
+mod api;
 mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-
-/// The docker CLI 28 (the one the clients are).
-const DOCKER28: &str = "/usr/local/bin/docker";
-
-/// `berth system service` on a socket beside the root; stopped (SIGTERM,
-/// then waited for) on drop, before the store's own checks.
-struct Service {
-    child: Child,
-    sock: PathBuf,
-    config: PathBuf,
-}
-
-impl Service {
-    fn start(b: &Berth) -> Service {
-        let api = Path::new(BERTH).with_file_name("berth-api");
-        assert!(
-            api.exists(),
-            "{} is missing: build it (cargo build -p berth-api)",
-            api.display()
-        );
-        let sock = b.scratch().join("api.sock");
-        let config = b.scratch().join("docker-config");
-        std::fs::create_dir_all(&config).unwrap();
-        let log = std::fs::File::create(b.scratch().join("service.log")).unwrap();
-        let child = b
-            .cmd(&[
-                "system",
-                "service",
-                "--time",
-                "0",
-                &format!("unix://{}", sock.display()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let s = Service {
-            child,
-            sock,
-            config,
-        };
-        wait_until(30, "the service to listen", || {
-            UnixStream::connect(&s.sock).is_ok()
-        });
-        s
-    }
-
-    fn docker(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(DOCKER28);
-        c.arg("-H")
-            .arg(format!("unix://{}", self.sock.display()))
-            .args(args)
-            .env("DOCKER_CONFIG", &self.config)
-            .env("DOCKER_BUILDKIT", "0")
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.docker(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{}", describe(args, &out));
-        text(&out.stdout)
-    }
-
-    /// A failing docker command: its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "{}", describe(args, &out));
-        text(&out.stderr)
-    }
-
-    /// One raw HTTP/1.1 request; returns the status and the body.
-    fn request(&self, method: &str, path: &str, ctype: &str, body: &[u8]) -> (u16, String) {
-        let mut s = UnixStream::connect(&self.sock).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-            .unwrap();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body).unwrap();
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp).unwrap();
-        let resp = String::from_utf8_lossy(&resp).into_owned();
-        let status = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
-}
-
-/// A store with busybox and a service on it (the service drops first).
-fn setup() -> (Berth, Service) {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    (b, s)
-}
+use std::path::Path;
 
 #[test]
 fn api_images_list_inspect_tag_history_rmi() {
-    let (b, s) = setup();
+    let (b, s) = api::busybox_service();
     let id = b.image_id("busybox");
     let rows = s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
     assert_eq!(rows.trim(), format!("busybox:latest {}", &id[7..19]));
@@ -175,19 +53,19 @@ fn api_images_list_inspect_tag_history_rmi() {
         "Untagged: localhost:5000/a/b:v1"
     );
     // Docker's 404 words.
-    let err = s.fails(&["rmi", "nope"]);
+    let err = s.fails(&["rmi", "nope"], 1);
     assert!(err.contains("No such image: nope:latest"), "{err}");
-    let err = s.fails(&["image", "inspect", "nope"]);
+    let err = s.fails(&["image", "inspect", "nope"], 1);
     assert!(err.contains("No such image: nope"), "{err}");
-    let err = s.fails(&["tag", "nope", "x:1"]);
+    let err = s.fails(&["tag", "nope", "x:1"], 1);
     assert!(err.contains("No such image: nope:latest"), "{err}");
-    let err = s.fails(&["images", "--filter", "bogus=1"]);
+    let err = s.fails(&["images", "--filter", "bogus=1"], 1);
     assert!(err.contains("invalid filter 'bogus'"), "{err}");
 }
 
 #[test]
 fn api_save_load_round_trip_and_import() {
-    let (b, s) = setup();
+    let (b, s) = api::busybox_service();
     let id = b.image_id("busybox");
     let archive = b.scratch().join("bb.tar");
     s.ok(&["save", "-o", archive.to_str().unwrap(), "busybox"]);
@@ -200,7 +78,7 @@ fn api_save_load_round_trip_and_import() {
     // A load of something that is not an archive: an error, nothing added.
     let junk = b.scratch().join("junk.tar");
     std::fs::write(&junk, b"not a tar at all").unwrap();
-    s.fails(&["load", "-i", junk.to_str().unwrap()]);
+    s.fails(&["load", "-i", junk.to_str().unwrap()], 1);
     assert_eq!(b.image_ids().len(), 1);
     // import from the body (fromSrc=-) with a change.
     let rootfs = b.scratch().join("rootfs.tar");
@@ -223,7 +101,7 @@ fn api_save_load_round_trip_and_import() {
 
 #[test]
 fn api_commit() {
-    let (b, s) = setup();
+    let (b, s) = api::busybox_service();
     let c = b.ok(&["create", "busybox", "true"]);
     let c = c.trim();
     let out = s.ok(&[
@@ -243,7 +121,7 @@ fn api_commit() {
     assert_eq!(v[0]["Author"], "someone");
     let env = v[0]["Config"]["Env"].to_string();
     assert!(env.contains("FOO=bar"), "{env}");
-    let err = s.fails(&["commit", "nope", "x:1"]);
+    let err = s.fails(&["commit", "nope", "x:1"], 1);
     assert!(err.contains("No such container: nope"), "{err}");
     b.ok(&["rm", c]);
     s.ok(&["rmi", "committed:1"]);
@@ -251,7 +129,7 @@ fn api_commit() {
 
 #[test]
 fn api_build_classic_with_cache() {
-    let (b, s) = setup();
+    let (b, s) = api::busybox_service();
     let dir = context(
         &b,
         "ctx",
@@ -288,15 +166,20 @@ fn api_build_classic_with_cache() {
     // (errorDetail.code), nothing tagged. Through a server whose other
     // threads take SIGCHLD, the step still ends (it hung before).
     let bad = context(&b, "bad", &[("Dockerfile", "FROM busybox\nRUN exit 3\n")]);
-    let out = s.run(&["build", "-t", "bad:1", s_(&bad)]);
-    assert_eq!(out.status.code(), Some(3), "{}", describe(&["build"], &out));
+    let out = s.docker(&["build", "-t", "bad:1", s_(&bad)]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        s.describe(&["build"], &out)
+    );
     assert!(
         text(&out.stderr).contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
         "{}",
         text(&out.stderr)
     );
     assert!(s
-        .fails(&["image", "inspect", "bad:1"])
+        .fails(&["image", "inspect", "bad:1"], 1)
         .contains("No such image"));
     // A Dockerfile that does not parse: a plain error before any output.
     let unparsable = context(
@@ -304,7 +187,7 @@ fn api_build_classic_with_cache() {
         "unparsable",
         &[("Dockerfile", "FROM busybox\nFOO bar\n")],
     );
-    let err = s.fails(&["build", s_(&unparsable)]);
+    let err = s.fails(&["build", s_(&unparsable)], 1);
     assert!(err.contains("unknown instruction"), "{err}");
     s.ok(&["rmi", "built:1", "built:2"]);
 }
@@ -313,64 +196,10 @@ fn s_(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A plain-HTTP docker-registry on 127.0.0.1 (killed on drop).
-struct Registry {
-    child: Child,
-    _dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-registry-")
-            .tempdir()
-            .unwrap();
-        let addr = format!("127.0.0.1:{}", free_port());
-        let conf = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-            dir.path().join("data").display()
-        );
-        std::fs::write(dir.path().join("config.yml"), conf).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let r = Registry {
-            child,
-            _dir: dir,
-            addr,
-        };
-        wait_until(20, "the registry to listen", || {
-            std::net::TcpStream::connect(&r.addr).is_ok()
-        });
-        r
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn api_push_pull_registry() {
     let reg = Registry::start();
-    let (b, s) = setup();
+    let (b, s) = api::busybox_service();
     let id = b.image_id("busybox");
     let name = format!("{}/bb:v1", reg.addr);
     s.ok(&["tag", "busybox", &name]);
@@ -395,7 +224,7 @@ fn api_push_pull_registry() {
         "{again}"
     );
     // Unknown to the registry: the registry's words, nothing streamed.
-    let err = s.fails(&["pull", &format!("{}/nope:v1", reg.addr)]);
+    let err = s.fails(&["pull", &format!("{}/nope:v1", reg.addr)], 1);
     assert!(err.contains("not found"), "{err}");
     // A login the registry has no auth for succeeds, as Docker's.
     let login = s.ok(&["login", "-u", "u", "-p", "p", &reg.addr]);
@@ -405,41 +234,30 @@ fn api_push_pull_registry() {
 
 #[test]
 fn api_images_bad_input() {
-    let (_b, s) = setup();
-    let (code, body) = s.request("GET", "/v1.44/images/nope/json", "text/plain", b"");
+    let (_b, s) = api::busybox_service();
+    let (code, body) = s.call("GET", "/v1.44/images/nope/json", b"");
     assert_eq!(code, 404, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["message"], "No such image: nope:latest");
-    let (code, body) = s.request(
-        "POST",
-        "/v1.44/commit?container=x",
-        "application/json",
-        b"{not json",
-    );
+    let (code, body) = s.call("POST", "/v1.44/commit?container=x", b"{not json");
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("invalid JSON"), "{body}");
-    let (code, body) = s.request("POST", "/v1.44/auth", "application/json", b"[1,");
+    let (code, body) = s.call("POST", "/v1.44/auth", b"[1,");
     assert_eq!(code, 400, "{body}");
-    let (code, body) = s.request("POST", "/v1.44/build", "application/x-tar", b"garbage");
+    let (code, body) = s.call("POST", "/v1.44/build", b"garbage");
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("not a valid tar"), "{body}");
-    let (code, body) = s.request(
-        "POST",
-        "/v1.44/build?buildargs=%7Bnope",
-        "application/x-tar",
-        b"",
-    );
+    let (code, body) = s.call("POST", "/v1.44/build?buildargs=%7Bnope", b"");
     assert_eq!(code, 400, "{body}");
-    let (code, body) = s.request("POST", "/v1.44/images/load", "application/x-tar", b"junk");
+    let (code, body) = s.call("POST", "/v1.44/images/load", b"junk");
     assert!(code >= 400, "{code} {body}");
     assert_eq!(body.trim().lines().count(), 1, "{body}");
-    let (code, body) = s.request(
+    let (code, body) = s.call(
         "GET",
         "/v1.44/images/json?filters=%7B%22dangling%22%3A%7B%22maybe%22%3Atrue%7D%7D",
-        "text/plain",
         b"",
     );
     assert_eq!(code, 400, "{body}");
-    let (code, _) = s.request("GET", "/v1.44/images/search?term=x", "text/plain", b"");
+    let (code, _) = s.call("GET", "/v1.44/images/search?term=x", b"");
     assert_eq!(code, 501);
 }

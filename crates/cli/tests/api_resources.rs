@@ -4,135 +4,17 @@
 //! Each test stops its service and leaves nothing behind (the store's drop
 //! resets the root and checks; the bridges it made are checked gone).
 //!
-//! Needs `berth-api` built beside `berth` (`cargo build -p berth-api`).
+//! The service is `berth-api` (common/api.rs builds it when missing).
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/api.rs"]
+mod api;
 mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-
-const DOCKER: &str = "/usr/local/bin/docker";
-
-/// `berth system service` on a store's root, stopped (and waited for) on drop.
-struct Service {
-    child: Child,
-    sock: PathBuf,
-    config: PathBuf,
-}
-
-impl Service {
-    fn start(b: &Berth) -> Service {
-        let api = Path::new(BERTH).parent().unwrap().join("berth-api");
-        assert!(
-            api.exists(),
-            "{} is missing: build it with `cargo build -p berth-api`",
-            api.display()
-        );
-        let sock = b.scratch().join("d.sock");
-        let config = b.scratch().join("docker-config");
-        std::fs::create_dir_all(&config).unwrap();
-        let child = b
-            .cmd(&[
-                "system",
-                "service",
-                "--time",
-                "0",
-                &format!("unix://{}", sock.display()),
-            ])
-            .env("BERTH_API", &api)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        wait_until(30, "the API socket", || UnixStream::connect(&sock).is_ok());
-        Service {
-            child,
-            sock,
-            config,
-        }
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        self.docker_cmd(args).output().unwrap()
-    }
-
-    fn docker_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(DOCKER);
-        c.arg("-H")
-            .arg(format!("unix://{}", self.sock.display()))
-            .args(args)
-            .env("DOCKER_CONFIG", &self.config)
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::null());
-        c
-    }
-
-    /// `docker ARGS`, which must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// `docker ARGS`, which must fail; its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            !out.status.success(),
-            "docker {args:?} succeeded: {}",
-            text(&out.stdout)
-        );
-        text(&out.stderr)
-    }
-
-    /// A raw HTTP/1.1 request; the status and the body.
-    fn raw(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-        let mut s = UnixStream::connect(&self.sock).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-            .unwrap();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        // The server may answer (and close) before it reads a body it
-        // does not need: what it answered is what counts.
-        let _ = s
-            .write_all(head.as_bytes())
-            .and_then(|()| s.write_all(body));
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp).unwrap();
-        let resp = String::from_utf8_lossy(&resp).into_owned();
-        let status = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the child this test started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 fn bridge_exists(name: &str) -> bool {
     Command::new("ip")
@@ -146,8 +28,7 @@ fn bridge_exists(name: &str) -> bool {
 
 #[test]
 fn api_networks_docker_cli() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     let id = s
         .ok(&[
             "network",
@@ -164,14 +45,14 @@ fn api_networks_docker_cli() {
         .to_owned();
     assert!(is_hex64(&id), "{id}");
     // A name in use, an unknown network: Docker's status and words.
-    let err = s.fails(&["network", "create", "apinet"]);
+    let err = s.fails(&["network", "create", "apinet"], 1);
     assert!(
         err.contains("network with name apinet already exists"),
         "{err}"
     );
-    let err = s.fails(&["network", "inspect", "nope"]);
+    let err = s.fails(&["network", "inspect", "nope"], 1);
     assert!(err.contains("network nope not found"), "{err}");
-    let err = s.fails(&["network", "rm", "nope"]);
+    let err = s.fails(&["network", "rm", "nope"], 1);
     assert!(err.contains("network nope not found"), "{err}");
     // Compose's lookups: inspect by name, list with a name filter.
     let v: Value = serde_json::from_str(&s.ok(&["network", "inspect", "apinet"])).unwrap();
@@ -184,7 +65,7 @@ fn api_networks_docker_cli() {
         .unwrap()
         .to_owned();
     assert!(bridge_exists(&bridge));
-    let (code, body) = s.raw(
+    let (code, body) = s.call(
         "GET",
         "/v1.44/networks?filters=%7B%22name%22%3A%7B%22apinet%22%3Atrue%7D%7D",
         b"",
@@ -198,17 +79,7 @@ fn api_networks_docker_cli() {
         assert!(ls.lines().any(|l| l == n), "{ls}");
     }
     // A container on the network resolves another by name.
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "srv",
-        "--network",
-        "apinet",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    s.run_d("srv", &["--network", "apinet", "busybox", "sleep", "300"]);
     let out = s.ok(&[
         "run",
         "--rm",
@@ -224,7 +95,7 @@ fn api_networks_docker_cli() {
     ]);
     assert!(out.contains("10.231.7."), "{out}");
     // Connect with an alias, then disconnect.
-    s.ok(&["run", "-d", "--name", "cli", "busybox", "sleep", "300"]);
+    s.run_d("cli", &["busybox", "sleep", "300"]);
     s.ok(&[
         "network",
         "connect",
@@ -247,15 +118,15 @@ fn api_networks_docker_cli() {
     let out = b.ok(&["exec", "srv", "ping", "-c", "1", "-W", "5", "other"]);
     assert!(out.contains("10.231.7.77"), "{out}");
     s.ok(&["network", "disconnect", "apinet", "cli"]);
-    let err = s.fails(&["network", "disconnect", "apinet", "cli"]);
+    let err = s.fails(&["network", "disconnect", "apinet", "cli"], 1);
     assert!(err.contains("not connected"), "{err}");
-    let err = s.fails(&["network", "connect", "apinet", "nosuch"]);
+    let err = s.fails(&["network", "connect", "apinet", "nosuch"], 1);
     assert!(err.contains("No such container: nosuch"), "{err}");
     // In use: not removed, not pruned.
-    let err = s.fails(&["network", "rm", "apinet"]);
+    let err = s.fails(&["network", "rm", "apinet"], 1);
     assert!(err.contains("has active endpoints"), "{err}");
     // Docker answers 403 (Forbidden) here, not 409.
-    let (code, body) = s.raw("DELETE", "/v1.44/networks/apinet", b"");
+    let (code, body) = s.call("DELETE", "/v1.44/networks/apinet", b"");
     assert_eq!(code, 403, "{body}");
     s.ok(&["network", "create", "spare"]);
     let out = s.ok(&["network", "prune", "-f"]);
@@ -264,23 +135,23 @@ fn api_networks_docker_cli() {
     assert_eq!(s.ok(&["network", "rm", "apinet"]).trim(), "apinet");
     assert!(!bridge_exists(&bridge), "{bridge} left after network rm");
     // Bad input: one line, Docker's status.
-    let (code, body) = s.raw("POST", "/v1.44/networks/create", b"{\"Name\":");
+    let (code, body) = s.call("POST", "/v1.44/networks/create", b"{\"Name\":");
     assert_eq!(code, 400, "{body}");
-    let (code, body) = s.raw(
+    let (code, body) = s.call(
         "POST",
         "/v1.44/networks/create",
         b"{\"Name\":\"x\",\"Driver\":\"overlay\"}",
     );
     assert_eq!(code, 404, "{body}");
     assert!(body.contains("plugin \\\"overlay\\\" not found"), "{body}");
-    let (code, body) = s.raw(
+    let (code, body) = s.call(
         "POST",
         "/v1.44/networks/create",
         b"{\"Name\":\"v6\",\"EnableIPv6\":true}",
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("IPv6"), "{body}");
-    let (code, _) = s.raw("DELETE", "/v1.44/networks/bridge", b"");
+    let (code, _) = s.call("DELETE", "/v1.44/networks/bridge", b"");
     assert_eq!(code, 403);
     let l = s.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!l.contains("v6") && !l.contains("x\n"), "{l}");
@@ -291,8 +162,7 @@ fn api_networks_docker_cli() {
 
 #[test]
 fn api_volumes_docker_cli() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (_b, s) = api::busybox_service();
     assert_eq!(
         s.ok(&["volume", "create", "--label", "k=v", "apivol"])
             .trim(),
@@ -302,7 +172,7 @@ fn api_volumes_docker_cli() {
     assert_eq!(v[0]["Name"], "apivol");
     assert_eq!(v[0]["Driver"], "local");
     assert_eq!(v[0]["Labels"]["k"], "v");
-    let err = s.fails(&["volume", "inspect", "nope"]);
+    let err = s.fails(&["volume", "inspect", "nope"], 1);
     assert!(err.contains("get nope: no such volume"), "{err}");
     let ls = s.ok(&[
         "volume",
@@ -327,21 +197,11 @@ fn api_volumes_docker_cli() {
     let out = s.ok(&["run", "--rm", "-v", "apivol:/d", "busybox", "cat", "/d/f"]);
     assert_eq!(out, "written\n");
     // In use: 409 with Docker's words.
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "user",
-        "-v",
-        "apivol:/d",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
-    let (code, body) = s.raw("DELETE", "/v1.44/volumes/apivol", b"");
+    s.run_d("user", &["-v", "apivol:/d", "busybox", "sleep", "300"]);
+    let (code, body) = s.call("DELETE", "/v1.44/volumes/apivol", b"");
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("volume is in use"), "{body}");
-    let err = s.fails(&["volume", "rm", "apivol"]);
+    let err = s.fails(&["volume", "rm", "apivol"], 1);
     assert!(err.contains("remove apivol: volume is in use"), "{err}");
     // Prune: unused anonymous volumes only, named ones with --all.
     s.ok(&["volume", "create", "unused"]);
@@ -362,26 +222,25 @@ fn api_volumes_docker_cli() {
     assert_eq!(s.ok(&["volume", "rm", "apivol"]).trim(), "apivol");
     assert_eq!(s.ok(&["volume", "ls", "-q"]).trim(), "");
     // Bad input.
-    let (code, body) = s.raw("POST", "/v1.44/volumes/create", b"[1,2");
+    let (code, body) = s.call("POST", "/v1.44/volumes/create", b"[1,2");
     assert_eq!(code, 400, "{body}");
-    let (code, body) = s.raw("POST", "/v1.44/volumes/create", b"{\"Name\":\"a/b\"}");
+    let (code, body) = s.call("POST", "/v1.44/volumes/create", b"{\"Name\":\"a/b\"}");
     assert_eq!(code, 400, "{body}");
-    let (code, body) = s.raw(
+    let (code, body) = s.call(
         "POST",
         "/v1.44/volumes/create",
         b"{\"Name\":\"d\",\"Driver\":\"nfs\"}",
     );
     assert_eq!(code, 404, "{body}");
-    let (code, _) = s.raw("PUT", "/v1.44/volumes/d", b"{}");
+    let (code, _) = s.call("PUT", "/v1.44/volumes/d", b"{}");
     assert_eq!(code, 503);
     assert_eq!(s.ok(&["volume", "ls", "-q"]).trim(), "");
 }
 
 #[test]
 fn api_cp_both_ways_without_escaping() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    s.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "300"]);
+    let (b, s) = api::busybox_service();
+    s.run_d("c", &["busybox", "sleep", "300"]);
     let scratch = b.scratch();
     // Into the container: a file and a directory.
     let src = scratch.join("in.txt");
@@ -403,7 +262,7 @@ fn api_cp_both_ways_without_escaping() {
         std::fs::read_to_string(outdir.join("sub/f")).unwrap(),
         "deep\n"
     );
-    let err = s.fails(&["cp", "c:/nope", out.to_str().unwrap()]);
+    let err = s.fails(&["cp", "c:/nope", out.to_str().unwrap()], 1);
     assert!(
         err.contains("Could not find the file /nope in container c"),
         "{err}"
@@ -419,7 +278,7 @@ fn api_cp_both_ways_without_escaping() {
     let md = std::fs::symlink_metadata(&got).unwrap();
     assert!(md.file_type().is_symlink());
     let got2 = scratch.join("evil2");
-    let err = s.fails(&["cp", "-L", "c:/evil", got2.to_str().unwrap()]);
+    let err = s.fails(&["cp", "-L", "c:/evil", got2.to_str().unwrap()], 1);
     assert!(err.contains("/etc/shadow"), "{err}");
     assert!(!got2.exists());
     let marker = format!("berth-cp-escape-{}", std::process::id());
@@ -436,37 +295,34 @@ fn api_cp_both_ways_without_escaping() {
     let clash = scratch.join("clash");
     std::fs::create_dir_all(&clash).unwrap();
     std::fs::write(clash.join("bin"), "not a dir").unwrap();
-    let err = s.fails(&["cp", clash.join("bin").to_str().unwrap(), "c:/"]);
+    let err = s.fails(&["cp", clash.join("bin").to_str().unwrap(), "c:/"], 1);
     assert!(err.contains("cannot overwrite directory"), "{err}");
     std::fs::create_dir_all(clash.join("in.txt/sub")).unwrap();
-    let err = s.fails(&["cp", clash.join("in.txt").to_str().unwrap(), "c:/"]);
+    let err = s.fails(&["cp", clash.join("in.txt").to_str().unwrap(), "c:/"], 1);
     assert!(err.contains("cannot overwrite non-directory"), "{err}");
     assert_eq!(b.ok(&["exec", "c", "cat", "/in.txt"]), "from host\n");
     assert_eq!(b.ok(&["exec", "c", "echo", "ok"]), "ok\n");
     // The stat header of HEAD, and bad input.
-    let (code, _) = s.raw("HEAD", "/v1.44/containers/c/archive?path=/in.txt", b"");
+    let (code, _) = s.call("HEAD", "/v1.44/containers/c/archive?path=/in.txt", b"");
     assert_eq!(code, 200);
-    let (code, body) = s.raw("GET", "/v1.44/containers/c/archive", b"");
+    let (code, body) = s.call("GET", "/v1.44/containers/c/archive", b"");
     assert_eq!(code, 400, "{body}");
-    let (code, body) = s.raw("PUT", "/v1.44/containers/c/archive?path=/in.txt", b"x");
+    let (code, body) = s.call("PUT", "/v1.44/containers/c/archive?path=/in.txt", b"x");
     assert_eq!(code, 400, "{body}");
     assert!(
         body.contains("extraction point is not a directory"),
         "{body}"
     );
-    let (code, _) = s.raw("GET", "/v1.44/containers/nosuch/archive?path=/", b"");
+    let (code, _) = s.call("GET", "/v1.44/containers/nosuch/archive?path=/", b"");
     assert_eq!(code, 404);
     s.ok(&["rm", "-f", "c"]);
 }
 
 #[test]
 fn api_stats_and_system_df() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (_b, s) = api::busybox_service();
     s.ok(&["volume", "create", "dfvol"]);
-    s.ok(&[
-        "run", "-d", "--name", "st", "-v", "dfvol:/v", "busybox", "sleep", "300",
-    ]);
+    s.run_d("st", &["-v", "dfvol:/v", "busybox", "sleep", "300"]);
     let out = s.ok(&[
         "stats",
         "--no-stream",
@@ -480,7 +336,7 @@ fn api_stats_and_system_df() {
     assert_eq!(f[2], "1", "{out}");
     assert!(f[3].contains(" / "), "{out}");
     // The raw shape.
-    let (code, body) = s.raw("GET", "/v1.44/containers/st/stats?stream=0&one-shot=1", b"");
+    let (code, body) = s.call("GET", "/v1.44/containers/st/stats?stream=0&one-shot=1", b"");
     assert_eq!(code, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["name"], "/st");
@@ -498,14 +354,14 @@ fn api_stats_and_system_df() {
     assert_eq!(&row("Images")[..2], ["1", "1"], "{df}");
     assert_eq!(&row("Containers")[..2], ["1", "1"], "{df}");
     assert_eq!(&row("Local Volumes")[..2], ["1", "1"], "{df}");
-    let (code, body) = s.raw("GET", "/v1.44/system/df?type=volume", b"");
+    let (code, body) = s.call("GET", "/v1.44/system/df?type=volume", b"");
     assert_eq!(code, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["Volumes"][0]["UsageData"]["RefCount"], 1, "{body}");
     assert!(v.get("Images").is_none(), "{body}");
-    let (code, _) = s.raw("GET", "/v1.44/system/df?type=bogus", b"");
+    let (code, _) = s.call("GET", "/v1.44/system/df?type=bogus", b"");
     assert_eq!(code, 400);
-    let (code, body) = s.raw("GET", "/v1.44/containers/nosuch/stats?stream=0", b"");
+    let (code, body) = s.call("GET", "/v1.44/containers/nosuch/stats?stream=0", b"");
     assert_eq!(code, 404, "{body}");
     s.ok(&["rm", "-f", "st"]);
     s.ok(&["volume", "rm", "dfvol"]);

@@ -37,8 +37,7 @@ fn containers(b: &Berth) -> String {
 
 #[test]
 fn bad_bodies_get_400_and_make_nothing() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     let create = "/v1.44/containers/create";
     for body in [
         &b"{"[..],
@@ -102,8 +101,7 @@ fn bad_bodies_get_400_and_make_nothing() {
 
 #[test]
 fn huge_and_half_sent_bodies() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     // 64 MiB announced and sent: refused with one line, long before the end.
     let mut c = s.connect().unwrap();
     let len = 64usize << 20;
@@ -181,19 +179,17 @@ fn routes_and_versions() {
 
 #[test]
 fn dropped_hijacked_attach_leaves_the_container_running() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    s.ok(&[
-        "run",
-        "-d",
-        "-i",
-        "--name",
+    let (_b, s) = api::busybox_service();
+    s.run_d(
         "hj",
-        "busybox",
-        "sh",
-        "-c",
-        "while true; do echo tick; sleep 0.1; done",
-    ]);
+        &[
+            "-i",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo tick; sleep 0.1; done",
+        ],
+    );
     for _ in 0..3 {
         let mut c = s.connect().unwrap();
         c.write_all(
@@ -236,16 +232,7 @@ fn idle_exit_keeps_containers_and_streams_keep_it_alive() {
     let hold = s.connect().unwrap();
     // The docker CLI 28 asks for a wait even with -d and hangs up after the start: that
     // wait must not keep the service alive while the container runs.
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "idle",
-        "busybox",
-        "sh",
-        "-c",
-        "echo up; exec sleep 300",
-    ]);
+    s.run_d("idle", &["busybox", "sh", "-c", "echo up; exec sleep 300"]);
     drop(hold);
     let st = s.wait_exit(60).expect("the idle service did not exit");
     assert!(st.success(), "{st}: {}", s.log_text());
@@ -297,16 +284,15 @@ fn sigterm_exits_cleanly() {
 fn sigkill_mid_stream_and_a_new_server_sees_everything() {
     let b = Berth::with_busybox();
     let mut s = Service::start(&b);
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
+    s.run_d(
         "sk",
-        "busybox",
-        "sh",
-        "-c",
-        "i=0; while true; do i=$((i+1)); echo n$i; sleep 0.1; done",
-    ]);
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo n$i; sleep 0.1; done",
+        ],
+    );
     let mut logs = s.docker_cmd(&["logs", "-f", "sk"]);
     logs.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut logs = logs.spawn().unwrap();
@@ -411,18 +397,8 @@ fn tcp_on_loopback_only() {
 
 #[test]
 fn concurrent_clients_leave_nothing() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "base",
-        "busybox",
-        "sh",
-        "-c",
-        "echo base; sleep 300",
-    ]);
+    let (_b, s) = api::busybox_service();
+    s.run_d("base", &["busybox", "sh", "-c", "echo base; sleep 300"]);
     let t0 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -537,12 +513,11 @@ fn zombie_children(pid: i32) -> Vec<i32> {
 fn the_service_reaps_its_children() {
     // The monitors (and berth-dns) the engine starts are the long-lived service's children:
     // when they exit, it must reap them.
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (_b, s) = api::busybox_service();
     for _ in 0..3 {
         assert_eq!(s.ok(&["run", "--rm", "busybox", "echo", "x"]), "x\n");
     }
-    s.ok(&["run", "-d", "--name", "z", "busybox", "sleep", "300"]);
+    s.run_d("z", &["busybox", "sleep", "300"]);
     s.ok(&["rm", "-f", "z"]);
     let pid = s.pid();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

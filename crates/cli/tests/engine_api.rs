@@ -7,7 +7,8 @@
 mod common;
 
 use berth_engine::{
-    Engine, EngineError, EngineOptions, ExecIo, ExecOptions, ExecStartOptions, OutputStream,
+    Engine, EngineError, EngineOptions, ExecIo, ExecOptions, ExecProcess, ExecStartOptions,
+    OutputStream,
 };
 use common::Berth;
 use std::io::{Read, Write};
@@ -37,45 +38,95 @@ fn pipe() -> (std::fs::File, OwnedFd) {
     (std::fs::File::from(r), w)
 }
 
-/// Runs `cmd` in container `name` with pipes, waits, and returns the exit
-/// code (or the start's error), the exec's ID and its stdout.
-fn run_exec(e: &Engine, name: &str, cmd: &[&str]) -> (Result<i32, EngineError>, String, String) {
-    let id = e.exec_create(name, &exec_opts(cmd)).unwrap();
-    let (mut out_r, out_w) = pipe();
-    let (mut err_r, err_w) = pipe();
+/// `run -d --network none --name NAME FLAGS busybox sleep 1000`: a container to exec in.
+fn sleeper(b: &Berth, name: &str, flags: &[&str]) {
+    let mut a = vec!["run", "-d", "--network", "none", "--name", name];
+    a.extend_from_slice(flags);
+    a.extend_from_slice(&["busybox", "sleep", "1000"]);
+    b.ok(&a);
+}
+
+/// Starts exec `id` on a pty of `size`: the process and the pty's master.
+fn start_on_pty<'e>(
+    e: &'e Engine,
+    id: &str,
+    size: Option<(u16, u16)>,
+) -> (ExecProcess<'e>, std::fs::File) {
+    let mut p = e
+        .exec_start(
+            id,
+            ExecIo::Pty,
+            &ExecStartOptions {
+                detach: false,
+                console_size: size,
+            },
+        )
+        .unwrap();
+    let master = std::fs::File::from(p.take_pty_master().expect("a pty master"));
+    (p, master)
+}
+
+/// Reads the pty's master until `done` holds for what was read, or until the process has
+/// ended and the slave is closed (EIO).
+fn read_pty_until(master: &mut std::fs::File, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if done(&out) {
+            break;
+        }
+    }
+    out
+}
+
+/// Starts exec `id` with `stdin` and pipes for its output: the process and the read ends
+/// of its stdout and stderr.
+fn start_with_pipes<'e>(
+    e: &'e Engine,
+    id: &str,
+    stdin: Option<OwnedFd>,
+) -> (ExecProcess<'e>, std::fs::File, std::fs::File) {
+    let (out_r, out_w) = pipe();
+    let (err_r, err_w) = pipe();
     let p = e
         .exec_start(
-            &id,
+            id,
             ExecIo::Streams {
-                stdin: None,
+                stdin,
                 stdout: Some(out_w),
                 stderr: Some(err_w),
             },
             &ExecStartOptions::default(),
         )
         .unwrap();
+    (p, out_r, err_r)
+}
+
+fn read_all(mut f: std::fs::File) -> String {
+    let mut s = String::new();
+    f.read_to_string(&mut s).unwrap();
+    s
+}
+
+/// Runs `cmd` in container `name` with pipes, waits, and returns the exit
+/// code (or the start's error), the exec's ID and its stdout.
+fn run_exec(e: &Engine, name: &str, cmd: &[&str]) -> (Result<i32, EngineError>, String, String) {
+    let id = e.exec_create(name, &exec_opts(cmd)).unwrap();
+    let (p, out, err) = start_with_pipes(e, &id, None);
     let code = p.wait();
-    let mut out = String::new();
-    out_r.read_to_string(&mut out).unwrap();
-    let mut err = String::new();
-    err_r.read_to_string(&mut err).unwrap();
+    let out = read_all(out);
+    read_all(err);
     (code, id, out)
 }
 
 #[test]
 fn exec_with_pipes_is_recorded_for_another_engine() {
     let b = Berth::with_busybox();
-    b.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "c",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
+    sleeper(&b, "c", &[]);
     let e = engine(&b);
     let id = e
         .exec_create(
@@ -98,19 +149,7 @@ fn exec_with_pipes_is_recorded_for_another_engine() {
     assert_eq!(other.exec_ids("c").unwrap(), vec![id.clone()]);
 
     let (in_r, in_w) = pipe();
-    let (mut out_r, out_w) = pipe();
-    let (mut err_r, err_w) = pipe();
-    let p = e
-        .exec_start(
-            &id,
-            ExecIo::Streams {
-                stdin: Some(OwnedFd::from(in_r)),
-                stdout: Some(out_w),
-                stderr: Some(err_w),
-            },
-            &ExecStartOptions::default(),
-        )
-        .unwrap();
+    let (p, out_r, err_r) = start_with_pipes(&e, &id, Some(OwnedFd::from(in_r)));
     // Running, with its pid once the runtime has written it.
     let deadline = Instant::now() + Duration::from_secs(30);
     let rec = loop {
@@ -133,11 +172,10 @@ fn exec_with_pipes_is_recorded_for_another_engine() {
     input.write_all(b"hello\n").unwrap();
     drop(input);
     assert_eq!(p.wait().unwrap(), 3);
-    let mut out = String::new();
-    out_r.read_to_string(&mut out).unwrap();
-    let mut err = String::new();
-    err_r.read_to_string(&mut err).unwrap();
-    assert_eq!((out.as_str(), err.as_str()), ("out\ngot hello\n", "err\n"));
+    assert_eq!(
+        (read_all(out_r).as_str(), read_all(err_r).as_str()),
+        ("out\ngot hello\n", "err\n")
+    );
 
     // The exit code is there for another process as soon as wait returned.
     let rec = other.exec_inspect(&id).unwrap();
@@ -170,17 +208,7 @@ fn exec_with_pipes_is_recorded_for_another_engine() {
 #[test]
 fn exec_exit_codes_are_recorded() {
     let b = Berth::with_busybox();
-    b.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "c",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
+    sleeper(&b, "c", &[]);
     let e = engine(&b);
     let other = engine(&b);
     for (cmd, want) in [
@@ -216,17 +244,7 @@ fn exec_exit_codes_are_recorded() {
 #[test]
 fn exec_with_a_pty_hands_back_its_master() {
     let b = Berth::with_busybox();
-    b.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "c",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
+    sleeper(&b, "c", &[]);
     let e = engine(&b);
     let id = e
         .exec_create(
@@ -250,30 +268,10 @@ fn exec_with_a_pty_hands_back_its_master() {
     assert!(matches!(wrong, Err(EngineError::Invalid(_))), "{wrong:?}");
     let rec = engine(&b).exec_inspect(&id).unwrap();
     assert!(!rec.running && !rec.started, "{rec:?}");
-    let mut p = e
-        .exec_start(
-            &id,
-            ExecIo::Pty,
-            &ExecStartOptions {
-                detach: false,
-                console_size: Some((33, 101)),
-            },
-        )
-        .unwrap();
-    let master = p.take_pty_master().expect("a pty master");
-    let mut master = std::fs::File::from(master);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    // Read until the process has ended and the slave is closed (EIO).
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-        if String::from_utf8_lossy(&out).contains("/dev/pts/") {
-            break;
-        }
-    }
+    let (p, mut master) = start_on_pty(&e, &id, Some((33, 101)));
+    let out = read_pty_until(&mut master, |o| {
+        String::from_utf8_lossy(o).contains("/dev/pts/")
+    });
     assert_eq!(p.wait().unwrap(), 0);
     let out = String::from_utf8_lossy(&out);
     assert!(out.starts_with("33 101\r\n"), "{out:?}");
@@ -360,17 +358,7 @@ fn resize_sets_a_running_containers_terminal_size() {
 #[test]
 fn an_exec_whose_starter_was_killed_runs_as_long_as_its_process() {
     let b = Berth::with_busybox();
-    b.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "c",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
+    sleeper(&b, "c", &[]);
     let mut cli = b.cmd(&["exec", "c", "sleep", "1000"]).spawn().unwrap();
     let e = engine(&b);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -414,19 +402,7 @@ fn exec_through_runc() {
         return;
     }
     let b = Berth::with_busybox();
-    b.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--runtime",
-        "runc",
-        "--name",
-        "r",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
+    sleeper(&b, "r", &["--runtime", "runc"]);
     let e = engine(&b);
     let (code, id, out) = run_exec(&e, "r", &["sh", "-c", "echo hi; exit 4"]);
     assert_eq!((code.unwrap(), out.as_str()), (4, "hi\n"));
@@ -446,28 +422,8 @@ fn exec_through_runc() {
             },
         )
         .unwrap();
-    let mut p = e
-        .exec_start(
-            &id,
-            ExecIo::Pty,
-            &ExecStartOptions {
-                detach: false,
-                console_size: Some((27, 91)),
-            },
-        )
-        .unwrap();
-    let mut master = std::fs::File::from(p.take_pty_master().expect("a pty master"));
-    let mut out = Vec::new();
-    let mut buf = [0u8; 256];
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-        if out.ends_with(b"\n") {
-            break;
-        }
-    }
+    let (p, mut master) = start_on_pty(&e, &id, Some((27, 91)));
+    let out = read_pty_until(&mut master, |o| o.ends_with(b"\n"));
     assert_eq!(p.wait().unwrap(), 0);
     assert_eq!(String::from_utf8_lossy(&out), "27 91\r\n");
     b.ok(&["rm", "-f", "r"]);
@@ -476,17 +432,7 @@ fn exec_through_runc() {
 #[test]
 fn exec_resize_sets_a_running_execs_terminal_size() {
     let b = Berth::with_busybox();
-    b.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "c",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
+    sleeper(&b, "c", &[]);
     let e = engine(&b);
     let id = e
         .exec_create(
@@ -498,25 +444,14 @@ fn exec_resize_sets_a_running_execs_terminal_size() {
             },
         )
         .unwrap();
-    let mut p = e
-        .exec_start(&id, ExecIo::Pty, &ExecStartOptions::default())
-        .unwrap();
-    let mut master = std::fs::File::from(p.take_pty_master().expect("a pty master"));
+    let (p, mut master) = start_on_pty(&e, &id, None);
     let other = engine(&b);
     // Right after the start, as Docker's client does: waited for until it runs.
     other.exec_resize(&id, 50, 60).unwrap();
     master.write_all(b"\n").unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 256];
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-        if String::from_utf8_lossy(&out).contains("50 60") {
-            break;
-        }
-    }
+    let out = read_pty_until(&mut master, |o| {
+        String::from_utf8_lossy(o).contains("50 60")
+    });
     assert_eq!(p.wait().unwrap(), 0);
     assert!(String::from_utf8_lossy(&out).contains("50 60"), "{out:?}");
     // An exec that has ended cannot be resized (dockerd 20.10: 404 "no such exec").

@@ -26,6 +26,7 @@ pub mod spec;
 mod stats;
 mod summary;
 pub mod system;
+pub mod units;
 mod volume_store;
 mod volumes;
 pub mod waiting;

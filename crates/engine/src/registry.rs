@@ -12,7 +12,7 @@ use crate::Engine;
 use berth_digest::Digest;
 use berth_image::archive::{self, Compression};
 use berth_image::db::{chain_ids, config_diff_ids, parse_config};
-pub use berth_image::registry::Credentials;
+pub use berth_image::registry::{AuthConfig, Credentials};
 use berth_image::registry::{
     Client, Descriptor, DockerConfig, Download, Manifest, MountResult, Platform, RegistryError,
     RegistryOptions,

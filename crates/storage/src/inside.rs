@@ -233,14 +233,7 @@ impl View {
 
 /// Puts `p`'s components (names and `..`) before what is left to resolve.
 fn push_front(todo: &mut VecDeque<OsString>, p: &Path) {
-    let comps: Vec<OsString> = p
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_owned()),
-            Component::ParentDir => Some(OsString::from("..")),
-            _ => None,
-        })
-        .collect();
+    let comps: Vec<OsString> = node::walk_components(p).collect();
     for c in comps.into_iter().rev() {
         todo.push_front(c);
     }

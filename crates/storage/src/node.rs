@@ -17,7 +17,17 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+
+/// A path's components as a walk inside a root takes them, one at a time: its names
+/// and `..` (a root or `.` adds nothing: the walk starts at the root).
+pub fn walk_components(p: &Path) -> impl Iterator<Item = OsString> + '_ {
+    p.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_owned()),
+        Component::ParentDir => Some(OsString::from("..")),
+        _ => None,
+    })
+}
 
 /// The kinds of entry a tree holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 //! progress bar; otherwise a plain line each time a layer's state changes; nothing
 //! with `-q`.
 
-use crate::format::human_size;
 use berth_engine::registry::{self as reg, ProgressSink};
+use berth_engine::units::progress_bar;
 use berth_engine::{Engine, EngineError, Progress, RegistryFlags, Result};
 use clap::Args;
 use std::collections::HashMap;
@@ -93,23 +93,6 @@ struct State {
     last_draw: Option<Instant>,
 }
 
-/// Docker's `[=====>      ]  1.2MB/3.4MB`.
-fn bar(current: u64, total: u64) -> String {
-    const W: usize = 50;
-    if total == 0 {
-        return String::new();
-    }
-    let filled = (current.min(total) as u128 * W as u128 / total as u128) as usize;
-    let mut b = String::from("[");
-    if filled > 0 {
-        b.push_str(&"=".repeat(filled - 1));
-        b.push('>');
-    }
-    b.push_str(&" ".repeat(W - filled));
-    b.push(']');
-    format!("{b}  {}/{}", human_size(current), human_size(total))
-}
-
 impl Renderer {
     pub fn new(to_stderr: bool, quiet: bool) -> Renderer {
         let tty = if to_stderr {
@@ -175,7 +158,7 @@ impl Renderer {
                 let changed = st.status.get(id).map(String::as_str) != Some(status);
                 st.status.insert(id.to_owned(), status.to_owned());
                 let text = if (status == "Downloading" || status == "Pushing") && self.tty {
-                    format!("{id}: {status} {}", bar(current, total))
+                    format!("{id}: {status} {}", progress_bar(current, total))
                 } else {
                     format!("{id}: {status}")
                 };

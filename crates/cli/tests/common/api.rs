@@ -64,6 +64,14 @@ pub struct Service {
     docker_config: PathBuf,
 }
 
+/// A store with busybox and a service on it; bound as `let (b, s) = …` the service drops
+/// first.
+pub fn busybox_service() -> (Berth, Service) {
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    (b, s)
+}
+
 static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Service {
@@ -161,6 +169,15 @@ impl Service {
         raw(&mut s, method, path, headers, body)
     }
 
+    /// [`Service::request`] with a JSON content type, for a test that wants the status and
+    /// the body's text; panics when the service does not answer.
+    pub fn call(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let r = self
+            .request(method, path, &["Content-Type: application/json"], body)
+            .unwrap_or_else(|| panic!("{method} {path}: no answer: {}", self.log_text()));
+        (r.status, r.text())
+    }
+
     /// A fresh connection to the service (unix or TCP).
     pub fn connect(&self) -> Option<Box<dyn ReadWrite>> {
         if let Some(sock) = &self.sock {
@@ -184,6 +201,8 @@ impl Service {
             .env_remove("DOCKER_HOST")
             .env_remove("DOCKER_CONTEXT")
             .env_remove("DOCKER_API_VERSION")
+            // `docker build` with the classic builder (BuildKit's sessions are not served)
+            .env("DOCKER_BUILDKIT", "0")
             .stdin(Stdio::null());
         c
     }
@@ -199,6 +218,13 @@ impl Service {
         let out = self.docker(args);
         assert!(out.status.success(), "{}", self.describe(args, &out));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `docker run -d --name NAME ARGS`, which must succeed; its stdout (the ID).
+    pub fn run_d(&self, name: &str, args: &[&str]) -> String {
+        let mut a = vec!["run", "-d", "--name", name];
+        a.extend_from_slice(args);
+        self.ok(&a)
     }
 
     /// Runs docker, asserts the exit code, returns stderr.
@@ -347,7 +373,9 @@ pub fn raw(
     }
     req += "\r\n";
     s.write_all(req.as_bytes()).ok()?;
-    s.write_all(body).ok()?;
+    // The server may answer (and close) before it reads a body it does not need: what it
+    // answered is what counts.
+    let _ = s.write_all(body);
     let mut all = Vec::new();
     s.read_to_end(&mut all).ok()?;
     parse_response(&all)

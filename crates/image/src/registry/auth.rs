@@ -41,6 +41,92 @@ impl Credentials {
     }
 }
 
+/// `base64(user:password)`, the `auth` of Docker's AuthConfig and of config.json's
+/// `auths` entries, as its two halves.
+fn decode_basic(auth: &str) -> std::result::Result<(String, String), &'static str> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .map_err(|_| "auth is not base64")?;
+    let raw = String::from_utf8(raw).map_err(|_| "auth is not UTF-8")?;
+    let (u, p) = raw.split_once(':').ok_or("auth is not user:password")?;
+    Ok((u.to_owned(), p.to_owned()))
+}
+
+/// Docker's AuthConfig as an API client sends it (the `X-Registry-Auth` header of a pull
+/// or push, the body of `POST /auth`). A field that is missing or not a string is empty,
+/// as dockerd reads it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub username: String,
+    pub password: String,
+    /// base64 of `user:password`, used when `username` and `password` are both empty.
+    pub auth: String,
+    pub identity_token: String,
+    pub server_address: String,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AuthConfig({}, {}, <secret>)",
+            self.server_address, self.username
+        )
+    }
+}
+
+impl AuthConfig {
+    /// From its JSON (Docker's lowercase keys).
+    pub fn from_json(v: &Value) -> AuthConfig {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        AuthConfig {
+            username: s("username"),
+            password: s("password"),
+            auth: s("auth"),
+            identity_token: s("identitytoken"),
+            server_address: s("serveraddress"),
+        }
+    }
+
+    /// From an `X-Registry-Auth` header: base64url of the JSON (padded or not; Docker's
+    /// older clients send standard base64).
+    pub fn from_header(raw: &str) -> Result<AuthConfig> {
+        let raw = raw.trim();
+        let decoded = base64::engine::general_purpose::URL_SAFE
+            .decode(raw)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw))
+            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+            .map_err(|_| {
+                RegistryError::Credentials("invalid X-Registry-Auth header: not base64".into())
+            })?;
+        let v: Value = serde_json::from_slice(&decoded).map_err(|e| {
+            RegistryError::Credentials(format!("invalid X-Registry-Auth header: {e}"))
+        })?;
+        Ok(AuthConfig::from_json(&v))
+    }
+
+    /// The credentials it holds: user and password (from `auth` when both are empty), or
+    /// the identity token when there is no password; None when it holds none.
+    pub fn credentials(&self) -> Option<Credentials> {
+        let (mut user, mut pass) = (self.username.clone(), self.password.clone());
+        if user.is_empty() && pass.is_empty() {
+            if let Ok((u, p)) = decode_basic(&self.auth) {
+                (user, pass) = (u, p);
+            }
+        }
+        if pass.is_empty() && !self.identity_token.is_empty() {
+            return Some(Credentials {
+                username: "<token>".into(),
+                secret: self.identity_token.clone(),
+            });
+        }
+        (!user.is_empty() || !pass.is_empty()).then_some(Credentials {
+            username: user,
+            secret: pass,
+        })
+    }
+}
+
 /// The key a registry has in `auths` and for credential helpers.
 pub fn config_key(domain: &str) -> String {
     if domain == crate::reference::DEFAULT_DOMAIN {
@@ -161,16 +247,10 @@ impl DockerConfig {
             if a.is_empty() {
                 return Ok(None);
             }
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(a.trim())
-                .map_err(|e| bad(&format!("auth is not base64: {e}")))?;
-            let raw = String::from_utf8(raw).map_err(|_| bad("auth is not UTF-8"))?;
-            let (u, p) = raw
-                .split_once(':')
-                .ok_or_else(|| bad("auth is not user:password"))?;
+            let (u, p) = decode_basic(a).map_err(bad)?;
             return Ok(Some(Credentials {
-                username: u.to_owned(),
-                secret: p.to_owned(),
+                username: u,
+                secret: p,
             }));
         }
         match (
@@ -395,6 +475,33 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_configs_as_clients_send_them() {
+        let c = |v: Value| AuthConfig::from_json(&v).credentials();
+        let u = c(json!({"username": "u", "password": "p"})).unwrap();
+        assert_eq!((u.username.as_str(), u.secret.as_str()), ("u", "p"));
+        assert_eq!(
+            c(json!({"auth": "dTpw"})).map(|c| c.secret),
+            Some("p".into())
+        );
+        let t = c(json!({"identitytoken": "tok"})).unwrap();
+        assert_eq!((t.username.as_str(), t.secret.as_str()), ("<token>", "tok"));
+        assert!(c(json!({})).is_none());
+        assert!(c(json!({"username": 3, "auth": "!!"})).is_none());
+        // The header: base64url, padded or not, or standard base64.
+        let h = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"username":"u","password":"p?>","serveraddress":"r:5000"}"#);
+        let a = AuthConfig::from_header(&h).unwrap();
+        assert_eq!(
+            (a.password.as_str(), a.server_address.as_str()),
+            ("p?>", "r:5000")
+        );
+        let e = AuthConfig::from_header("%%%").unwrap_err().to_string();
+        assert_eq!(e, "invalid X-Registry-Auth header: not base64");
+        let e = AuthConfig::from_header("bm9wZQ").unwrap_err().to_string();
+        assert!(e.starts_with("invalid X-Registry-Auth header: "), "{e}");
+    }
 
     #[test]
     fn challenges() {

@@ -18,7 +18,7 @@ mod client;
 mod download;
 pub mod manifest;
 
-pub use auth::{Credentials, DockerConfig};
+pub use auth::{AuthConfig, Credentials, DockerConfig};
 pub use client::{BlobReader, Client, Endpoint, MountResult, RegistryOptions};
 pub use download::{Download, ProgressFn};
 pub use manifest::{Descriptor, Manifest, Platform};
