@@ -82,7 +82,64 @@ async fn wait_for_monitor(
     }
 }
 
-/// `POST /containers/{id}/attach?stream=1&stdin=&stdout=&stderr=`.
+/// `attach?logs=1`: the container's log so far, framed as the stream is
+/// (stdcopy frames without a terminal) and filtered by `stdout`/`stderr`,
+/// written to the client before the live output, as dockerd does.
+async fn replay_logs<C>(
+    server: &Arc<Server>,
+    id: &str,
+    tty: bool,
+    (stdout, stderr): (bool, bool),
+    client: &mut C,
+) -> bool
+where
+    C: tokio::io::AsyncWrite + Unpin,
+{
+    use crate::containers::{Discard, FrameWriter};
+    use std::io::Write;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+    let key = id.to_owned();
+    let work = server.engine(move |e| {
+        let mut out: Box<dyn Write> = if stdout {
+            Box::new(FrameWriter {
+                tx: tx.clone(),
+                stream: (!tty).then_some(1),
+            })
+        } else {
+            Box::new(Discard)
+        };
+        let mut err: Box<dyn Write> = if stderr {
+            Box::new(FrameWriter {
+                tx,
+                stream: (!tty).then_some(2),
+            })
+        } else {
+            Box::new(Discard)
+        };
+        // A container without a log (driver none) has nothing to replay.
+        let _ = e.logs(
+            &key,
+            &berth_engine::LogOptions::default(),
+            &mut out,
+            &mut err,
+        );
+        Ok(())
+    });
+    let forward = async {
+        let mut ok = true;
+        while let Some(b) = rx.recv().await {
+            // A client gone: keep draining so the reader ends.
+            if ok && client.write_all(&b).await.is_err() {
+                ok = false;
+            }
+        }
+        ok && client.flush().await.is_ok()
+    };
+    let (_, ok) = tokio::join!(work, forward);
+    ok
+}
+
+/// `POST /containers/{id}/attach?stream=1&logs=&stdin=&stdout=&stderr=`.
 pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
     let key = id.to_owned();
     let (c, dir) = ctx
@@ -99,9 +156,12 @@ pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
         ));
     }
     let want_stdin = ctx.query.bool("stdin");
+    let logs = ctx.query.bool("logs");
+    let stream = ctx.query.bool("stream");
+    let outputs = (ctx.query.bool("stdout"), ctx.query.bool("stderr"));
     let tty = c.config.tty;
     let id = c.id.as_str().to_owned();
-    let pending = if c.state != State::Running {
+    let pending = if stream && c.state != State::Running {
         if let Ok(mut p) = ctx.server.pending_attach.lock() {
             p.insert(id.clone());
         }
@@ -117,6 +177,13 @@ pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
             return;
         };
         let mut client = TokioIo::new(up);
+        if logs && !replay_logs(&server, &id, tty, outputs, &mut client).await {
+            return;
+        }
+        if !stream {
+            let _ = client.shutdown().await;
+            return;
+        }
         let Some(std_sock) = wait_for_monitor(&server, &id, dir).await else {
             let _ = client.shutdown().await;
             return;

@@ -740,3 +740,92 @@ fn api_parity_with_dockerd() {
     // bbvol (loaded for the CLI parity) is not used here: leave no image behind that matters.
     drop(d);
 }
+
+/// A hijacked `POST PATH` (attach or exec start): the 101 head, then everything until the
+/// server closes the stream (read with a generous timeout).
+fn hijack_all(s: &Service, path: &str) -> (String, Vec<u8>) {
+    let mut c = s.connect().unwrap();
+    write!(
+        c,
+        "POST {path} HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    let end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&all[..end]).into_owned();
+    (head, all[end + 4..].to_vec())
+}
+
+#[test]
+fn attach_with_logs_replays_the_output_so_far() {
+    // dockerd 20.10: `attach?logs=1&stream=0` answers 101, writes the log so far (stdcopy
+    // frames, filtered by stdout/stderr) and closes; with stream=1 the live output follows.
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "al",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; while [ ! -f /go ]; do sleep 0.1; done; \
+         while [ ! -f /stop ]; do echo tick; sleep 0.1; done",
+    ]);
+    wait_until(60, "the first lines", || {
+        let out = s.docker(&["logs", "al"]);
+        String::from_utf8_lossy(&out.stdout) == "out1\n"
+            && String::from_utf8_lossy(&out.stderr) == "err1\n"
+    });
+    let (head, body) = hijack_all(
+        &s,
+        "/v1.44/containers/al/attach?logs=1&stream=0&stdout=1&stderr=1",
+    );
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(api::demux(&body), ("out1\n".into(), "err1\n".into()));
+    let (_, body) = hijack_all(&s, "/v1.44/containers/al/attach?logs=1&stream=0&stdout=1");
+    assert_eq!(api::demux(&body), ("out1\n".into(), String::new()));
+    // logs and stream: the past once, then what comes, until the exit.
+    let mut c = s.connect().unwrap();
+    c.write_all(
+        b"POST /v1.44/containers/al/attach?logs=1&stream=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+          Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body = |got: &[u8]| {
+        let end = got.windows(4).position(|w| w == b"\r\n\r\n");
+        end.map(|e| api::demux(&got[e + 4..])).unwrap_or_default()
+    };
+    let mut read_until = |got: &mut Vec<u8>, what: &str| {
+        while !body(got).0.contains(what) {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0, "attach ended: {}", String::from_utf8_lossy(got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    read_until(&mut got, "out1");
+    s.ok(&["exec", "al", "touch", "/go"]);
+    read_until(&mut got, "tick");
+    s.ok(&["exec", "al", "touch", "/stop"]);
+    c.read_to_end(&mut got).unwrap();
+    let (out, err) = body(&got);
+    assert_eq!(err, "err1\n");
+    let ticks = out
+        .strip_prefix("out1\ntick\n")
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(ticks.lines().all(|l| l == "tick"), "{out:?}");
+    // An exited container: its whole log.
+    assert_eq!(s.ok(&["wait", "al"]).trim(), "0");
+    let (_, body) = hijack_all(
+        &s,
+        "/v1.44/containers/al/attach?logs=1&stream=0&stdout=1&stderr=1",
+    );
+    let (out, err) = api::demux(&body);
+    assert_eq!(err, "err1\n");
+    assert!(out.starts_with("out1\ntick\n"), "{out:?}");
+    s.ok(&["rm", "al"]);
+}
