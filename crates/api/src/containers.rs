@@ -139,7 +139,11 @@ async fn start(ctx: &mut Ctx, id: &str) -> ApiResult {
             let attach_first = server
                 .pending_attach
                 .lock()
-                .map(|p| p.contains(c.id.as_str()))
+                .map(|mut p| {
+                    p.get_mut(c.id.as_str())
+                        .map(|counted| *counted = true)
+                        .is_some()
+                })
                 .unwrap_or(false);
             if let Err(err) = e.start_with(c.id.as_str(), attach_first) {
                 // Docker removes an --rm container whose start failed: the

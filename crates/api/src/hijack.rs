@@ -53,19 +53,46 @@ impl Drop for Pending {
     }
 }
 
+/// Whether the client of a hijacked unix connection has closed it (not
+/// only its write side: that is POLLRDHUP, while a socket whose peer is
+/// gone reports POLLHUP). A TCP peer's close looks like a half-close:
+/// never "gone" here.
+fn client_gone(fd: Option<&std::os::fd::OwnedFd>) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let Some(fd) = fd else { return false };
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+}
+
 /// Waits until the container's monitor takes the attach client: at once
 /// when it runs, after its start when it is created (the start holds the
-/// container until this client is there). None when it will not run.
+/// container until this client is there). None when it will not run, or
+/// when the client left before a start counted on it (its container then
+/// starts as if nobody had attached).
 async fn wait_for_monitor(
     server: &Arc<Server>,
     id: &str,
     dir: PathBuf,
+    client_fd: Option<std::os::fd::OwnedFd>,
 ) -> Option<std::os::unix::net::UnixStream> {
     let mut polls = 0u32;
     loop {
         let d = dir.clone();
         if let Ok(Ok(s)) = tokio::task::spawn_blocking(move || connect_attach(&d)).await {
             return Some(s);
+        }
+        if client_gone(client_fd.as_ref()) {
+            let mut p = server.pending_attach.lock().ok()?;
+            // A start that already counted on this client has its monitor
+            // waiting for a first client: connect (and leave) all the same.
+            if p.get(id) != Some(&true) {
+                p.remove(id);
+                return None;
+            }
         }
         let key = id.to_owned();
         let state = server
@@ -79,6 +106,26 @@ async fn wait_for_monitor(
         }
         polls = polls.saturating_add(1);
         tokio::time::sleep(Duration::from_millis(if polls < 400 { 5 } else { 100 })).await;
+    }
+}
+
+/// The client of an upgraded connection, and (for a unix socket) a copy of
+/// its fd to notice a client that leaves while nothing is relayed yet.
+trait ClientIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ClientIo for T {}
+
+fn client_of(up: hyper::upgrade::Upgraded) -> (Box<dyn ClientIo>, Option<std::os::fd::OwnedFd>) {
+    use std::os::fd::AsFd;
+    match up.downcast::<TokioIo<tokio::net::UnixStream>>() {
+        Ok(parts) => {
+            let stream = parts.io.into_inner();
+            let fd = stream.as_fd().try_clone_to_owned().ok();
+            let (r, w) = stream.into_split();
+            // Bytes hyper read past the request come first.
+            let r = std::io::Cursor::new(parts.read_buf).chain(r);
+            (Box::new(tokio::io::join(r, w)), fd)
+        }
+        Err(up) => (Box::new(TokioIo::new(up)), None),
     }
 }
 
@@ -163,7 +210,7 @@ pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
     let id = c.id.as_str().to_owned();
     let pending = if stream && c.state != State::Running {
         if let Ok(mut p) = ctx.server.pending_attach.lock() {
-            p.insert(id.clone());
+            p.insert(id.clone(), false);
         }
         Some(Pending(ctx.server.clone(), id.clone()))
     } else {
@@ -176,7 +223,7 @@ pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
         let Ok(up) = on_upgrade.await else {
             return;
         };
-        let mut client = TokioIo::new(up);
+        let (mut client, client_fd) = client_of(up);
         if logs && !replay_logs(&server, &id, tty, outputs, &mut client).await {
             return;
         }
@@ -184,7 +231,7 @@ pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
             let _ = client.shutdown().await;
             return;
         }
-        let Some(std_sock) = wait_for_monitor(&server, &id, dir).await else {
+        let Some(std_sock) = wait_for_monitor(&server, &id, dir, client_fd).await else {
             let _ = client.shutdown().await;
             return;
         };

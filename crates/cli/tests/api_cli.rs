@@ -829,3 +829,69 @@ fn attach_with_logs_replays_the_output_so_far() {
     assert!(out.starts_with("out1\ntick\n"), "{out:?}");
     s.ok(&["rm", "al"]);
 }
+
+#[test]
+fn attach_client_gone_before_the_start_does_not_hold_it() {
+    // A client that attaches to a created container and leaves before the start: the
+    // start must not wait for it, and the container runs as any other.
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "create",
+        "--name",
+        "pa",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; sleep 1; echo bye",
+    ]);
+    for stdin in ["0", "1"] {
+        let mut c = s.connect().unwrap();
+        write!(
+            c,
+            "POST /v1.44/containers/pa/attach?stream=1&stdin={stdin}&stdout=1&stderr=1 HTTP/1.1\r\n\
+             Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(c.read(&mut byte).unwrap(), 1);
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        drop(c);
+    }
+    let out = s.docker(&["start", "pa"]);
+    assert!(out.status.success(), "{}", s.describe(&["start"], &out));
+    assert_eq!(s.ok(&["wait", "pa"]).trim(), "0");
+    assert_eq!(s.ok(&["logs", "pa"]), "hi\nbye\n");
+    // And again, attached for real this time.
+    let out = s.docker(&["start", "-a", "pa"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\nbye\n");
+    s.ok(&["rm", "pa"]);
+    drop(s);
+    // The client's departure ends its attach: nothing keeps an idle server up (its task
+    // waited for a start forever), and the container has no client to wait for.
+    let mut s = Service::start_with(&b, &["--time", "1"]);
+    s.ok(&["create", "--name", "pb", "busybox", "echo", "pb"]);
+    let mut c = s.connect().unwrap();
+    c.write_all(
+        b"POST /v1.44/containers/pb/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+          Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    drop(c);
+    assert!(
+        s.wait_exit(60).is_some(),
+        "an idle server kept up by a gone attach client: {}",
+        s.log_text()
+    );
+    b.ok(&["start", "pb"]);
+    assert_eq!(b.ok(&["wait", "pb"]).trim(), "0");
+    assert_eq!(b.ok(&["logs", "pb"]), "pb\n");
+    b.ok(&["rm", "pb"]);
+}
