@@ -895,3 +895,49 @@ fn attach_client_gone_before_the_start_does_not_hold_it() {
     assert_eq!(b.ok(&["logs", "pb"]), "pb\n");
     b.ok(&["rm", "pb"]);
 }
+
+#[test]
+fn detached_exec_reports_its_exit_code() {
+    // dockerd 20.10: an exec started with Detach:true answers at once; once it ends,
+    // GET /exec/ID/json says Running:false and its ExitCode (docker-py's exec_inspect).
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&["run", "-d", "--name", "dx", "busybox", "sleep", "1000"]);
+    let json = "Content-Type: application/json";
+    let r = s
+        .request(
+            "POST",
+            "/v1.44/containers/dx/exec",
+            &[json],
+            br#"{"Cmd":["sh","-c","while [ ! -f /go ]; do sleep 0.1; done; exit 3"],"AttachStdout":false}"#,
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{r:?}");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let id = v["Id"].as_str().unwrap().to_owned();
+    let r = s
+        .request(
+            "POST",
+            &format!("/v1.44/exec/{id}/start"),
+            &[json],
+            br#"{"Detach":true,"Tty":false}"#,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    let inspect = || {
+        let r = s
+            .request("GET", &format!("/v1.44/exec/{id}/json"), &[], b"")
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+    };
+    let v = inspect();
+    assert_eq!(v["Running"], true, "{v}");
+    assert!(v["ExitCode"].is_null(), "{v}");
+    s.ok(&["exec", "dx", "touch", "/go"]);
+    wait_until(60, "the detached exec's end", || {
+        inspect()["Running"] == false
+    });
+    let v = inspect();
+    assert_eq!(v["ExitCode"], 3, "{v}");
+    s.ok(&["rm", "-f", "dx"]);
+}

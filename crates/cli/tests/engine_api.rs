@@ -257,6 +257,7 @@ fn exec_with_a_pty_hands_back_its_master() {
             &ExecStartOptions {
                 detach: false,
                 console_size: Some((33, 101)),
+                watch_detached: false,
             },
         )
         .unwrap();
@@ -453,6 +454,7 @@ fn exec_through_runc() {
             &ExecStartOptions {
                 detach: false,
                 console_size: Some((27, 91)),
+                watch_detached: false,
             },
         )
         .unwrap();
