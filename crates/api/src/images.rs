@@ -312,7 +312,7 @@ fn progress_json(p: Progress<'_>) -> Value {
             current,
             total,
         } => {
-            if (status == "Downloading" || status == "Pushing") && total > 0 {
+            if matches!(status, "Downloading" | "Extracting" | "Pushing") && total > 0 {
                 json!({
                     "status": status,
                     "progressDetail": {"current": current, "total": total},
@@ -767,9 +767,10 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
                 if l.starts_with("Using default tag") {
                     return;
                 }
-                if l.contains(": Pulling from ") {
+                if let Some((tag, repo)) = l.split_once(": Pulling from ") {
+                    // dockerd's shape: the tag is the message's id.
                     if let Ok(mut h) = held.lock() {
-                        *h = Some(progress_json(p));
+                        *h = Some(json!({"status": format!("Pulling from {repo}"), "id": tag}));
                     }
                     return;
                 }

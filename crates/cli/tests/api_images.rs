@@ -443,3 +443,87 @@ fn api_images_bad_input() {
     let (code, _) = s.request("GET", "/v1.44/images/search?term=x", "text/plain", b"");
     assert_eq!(code, 501);
 }
+
+#[test]
+fn api_pull_progress_has_dockers_layer_sequence() {
+    // dockerd 20.10 pulling a one-layer image from a local docker-registry streams, for the
+    // layer: Pulling fs layer, Downloading {current,total}, Verifying Checksum, Download
+    // complete, Extracting {current,total} (compressed bytes), Pull complete.
+    let reg = Registry::start();
+    let (b, s) = setup();
+    let name = format!("{}/bbp:v1", reg.addr);
+    s.ok(&["tag", "busybox", &name]);
+    s.ok(&["push", &name]);
+    s.ok(&["rmi", &name, "busybox"]);
+    assert!(b.image_ids().is_empty());
+    let (status, text) = s.request(
+        "POST",
+        &format!("/v1.44/images/create?fromImage={}/bbp&tag=v1", reg.addr),
+        "text/plain",
+        b"",
+    );
+    assert_eq!(status, 200, "{text}");
+    let msgs: Vec<Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        msgs[0],
+        serde_json::json!({"status": "Pulling from bbp", "id": "v1"})
+    );
+    let layer = msgs
+        .iter()
+        .find(|m| m["status"] == "Pulling fs layer")
+        .and_then(|m| m["id"].as_str())
+        .unwrap_or_else(|| panic!("{msgs:?}"))
+        .to_owned();
+    let mut seq: Vec<&str> = Vec::new();
+    for m in msgs.iter().filter(|m| m["id"] == layer.as_str()) {
+        let st = m["status"].as_str().unwrap();
+        if seq.last() != Some(&st) {
+            seq.push(st);
+        }
+        match st {
+            "Downloading" | "Extracting" => {
+                let total = m["progressDetail"]["total"].as_u64().unwrap();
+                let current = m["progressDetail"]["current"].as_u64().unwrap();
+                assert!(total > 0 && current <= total, "{m}");
+                assert!(m["progress"].as_str().unwrap().starts_with('['), "{m}");
+            }
+            _ => assert_eq!(m["progressDetail"], serde_json::json!({}), "{m}"),
+        }
+    }
+    assert_eq!(
+        seq,
+        [
+            "Pulling fs layer",
+            "Downloading",
+            "Verifying Checksum",
+            "Download complete",
+            "Extracting",
+            "Pull complete"
+        ],
+        "{msgs:?}"
+    );
+    let last = msgs
+        .iter()
+        .rev()
+        .find(|m| m["id"] == layer.as_str())
+        .unwrap();
+    assert_eq!(last["status"], "Pull complete");
+    // The docker CLI without a terminal prints the lines without a bar, as with dockerd.
+    s.ok(&["rmi", &name]);
+    let out = s.ok(&["pull", &name]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[1..5],
+        [
+            format!("{layer}: Pulling fs layer"),
+            format!("{layer}: Verifying Checksum"),
+            format!("{layer}: Download complete"),
+            format!("{layer}: Pull complete"),
+        ],
+        "{out}"
+    );
+}
