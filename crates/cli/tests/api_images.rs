@@ -527,3 +527,80 @@ fn api_pull_progress_has_dockers_layer_sequence() {
         "{out}"
     );
 }
+
+#[test]
+fn api_image_prune_until_and_label_filters() {
+    // dockerd 20.10's image prune: `label=K[=V]` prunes only matching images, `label!=K`
+    // only the others, `until=T` only those created before T; `dangling=false` with them.
+    let (b, s) = setup();
+    s.ok(&["create", "--name", "src", "busybox", "true"]);
+    let commit = |label: &str| {
+        let mut a = vec!["commit"];
+        if !label.is_empty() {
+            a.extend(["-c", label]);
+        }
+        a.push("src");
+        s.ok(&a).trim().to_owned()
+    };
+    let kv = commit("LABEL k=v");
+    let kw = commit("LABEL k=w");
+    let none = commit("");
+    let prune = |filters: &str| -> Vec<String> {
+        let q = filters
+            .replace('"', "%22")
+            .replace('{', "%7B")
+            .replace('}', "%7D");
+        let (status, text) = s.request(
+            "POST",
+            &format!("/v1.44/images/prune?filters={q}"),
+            "text/plain",
+            b"",
+        );
+        assert_eq!(status, 200, "{filters}: {text}");
+        let body = text.lines().find(|l| l.starts_with('{')).unwrap();
+        let v: Value = serde_json::from_str(body).unwrap();
+        v["ImagesDeleted"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d["Deleted"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(prune(r#"{"label":["k=v"]}"#), [kv]);
+    assert_eq!(prune(r#"{"label!":["k"]}"#), [none]);
+    assert!(prune(r#"{"until":["1000"]}"#).is_empty());
+    let later = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600)
+        .to_string();
+    assert_eq!(
+        prune(&format!(r#"{{"until":["{later}"],"dangling":["true"]}}"#)),
+        [kw]
+    );
+    // dangling=false with a label: an unused tagged image with the label goes.
+    s.ok(&["rm", "src"]);
+    s.ok(&["tag", "busybox", "keepme:1"]);
+    assert!(prune(r#"{"dangling":["false"],"label":["nosuch"]}"#).is_empty());
+    let all = prune(&format!(r#"{{"dangling":["false"],"until":["{later}"]}}"#));
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(b.image_ids().is_empty());
+    let (status, text) = s.request(
+        "POST",
+        "/v1.44/images/prune?filters=%7B%22until%22:[%22nonsense%22]%7D",
+        "text/plain",
+        b"",
+    );
+    assert_eq!(status, 400, "{text}");
+    // A time past what nanoseconds hold: 400 too, not a dropped connection.
+    let (status, text) = s.request(
+        "POST",
+        "/v1.44/images/prune?filters=%7B%22until%22:[%221000000000000%22]%7D",
+        "text/plain",
+        b"",
+    );
+    assert_eq!(status, 400, "{text}");
+}
