@@ -604,3 +604,37 @@ fn api_image_prune_until_and_label_filters() {
     );
     assert_eq!(status, 400, "{text}");
 }
+
+#[test]
+fn api_build_prune_drops_the_build_cache() {
+    // `docker builder prune -f` (POST /build/prune) empties berth's build cache: the
+    // next build runs its steps again, and the images only the cache kept (an untagged
+    // build's steps) are removed, their size reported.
+    let (b, s) = setup();
+    let dir = context(
+        &b,
+        "pc",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n",
+        )],
+    );
+    s.ok(&["build", s_(&dir)]);
+    let again = s.ok(&["build", s_(&dir)]);
+    assert_eq!(again.matches("Using cache").count(), 2, "{again}");
+    assert_eq!(b.image_ids().len(), 2, "busybox and the build");
+    let out = s.ok(&["builder", "prune", "-f"]);
+    let total = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Total reclaimed space: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_ne!(total, "0B", "{out}");
+    assert_eq!(b.image_ids().len(), 1, "busybox only");
+    // A tagged build: its images stay, its cache goes.
+    s.ok(&["build", "-t", "pc:1", s_(&dir)]);
+    let out = s.ok(&["builder", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space: 0B"), "{out}");
+    assert_eq!(b.image_ids().len(), 2);
+    let third = s.ok(&["build", "-t", "pc:1", s_(&dir)]);
+    assert!(!third.contains("Using cache"), "{third}");
+}
