@@ -941,3 +941,61 @@ fn detached_exec_reports_its_exit_code() {
     assert_eq!(v["ExitCode"], 3, "{v}");
     s.ok(&["rm", "-f", "dx"]);
 }
+
+#[test]
+fn cp_archive_mode_chowns_to_the_container_user() {
+    // dockerd 20.10: `docker cp -a` (PUT archive?copyUIDGID=1) gives the extracted files
+    // the container's USER, resolved in its /etc/passwd and /etc/group.
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    let dir = b.scratch().join("cpa");
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nu1:x:1234:2345::/home/u1:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\ng1:x:2345:\ng2:x:3456:\n").unwrap();
+    s.ok(&["create", "--name", "cpsrc", "busybox", "true"]);
+    s.ok(&["cp", &format!("{}/etc/.", dir.display()), "cpsrc:/etc/"]);
+    s.ok(&["commit", "cpsrc", "withusers:1"]);
+    s.ok(&["rm", "cpsrc"]);
+    std::fs::write(dir.join("f.txt"), "x\n").unwrap();
+    for (user, want) in [("u1", "1234:2345"), ("u1:g2", "1234:3456"), ("", "0:0")] {
+        let mut a = vec!["run", "-d", "--name", "cpa"];
+        if !user.is_empty() {
+            a.extend(["-u", user]);
+        }
+        a.extend(["withusers:1", "sleep", "1000"]);
+        s.ok(&a);
+        s.ok(&["cp", "-a", &format!("{}/f.txt", dir.display()), "cpa:/tmp/"]);
+        let got = s.ok(&[
+            "exec",
+            "-u",
+            "0",
+            "cpa",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/tmp/f.txt",
+        ]);
+        assert_eq!(got.trim(), want, "-u {user}");
+        s.ok(&["rm", "-f", "cpa"]);
+    }
+    // A user the container does not know: Docker's error, nothing written.
+    s.ok(&[
+        "create",
+        "--name",
+        "cpb",
+        "-u",
+        "nosuch",
+        "withusers:1",
+        "true",
+    ]);
+    let err = s.fails(
+        &["cp", "-a", &format!("{}/f.txt", dir.display()), "cpb:/tmp/"],
+        1,
+    );
+    assert!(err.contains("nosuch"), "{err}");
+    s.ok(&["rm", "cpb"]);
+}
