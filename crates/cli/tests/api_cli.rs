@@ -999,3 +999,57 @@ fn cp_archive_mode_chowns_to_the_container_user() {
     assert!(err.contains("nosuch"), "{err}");
     s.ok(&["rm", "cpb"]);
 }
+
+#[test]
+fn stats_stream_fills_precpu_and_ends_with_the_container() {
+    // What live `docker stats` reads: one JSON object a second; from the second on,
+    // precpu_stats is the previous sample (the CPU % is their difference); the stream
+    // ends when the container stops.
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sst",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    let mut c = s.connect().unwrap();
+    c.write_all(b"GET /v1.44/containers/sst/stats?stream=1 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let objects = |got: &[u8]| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(got)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    while objects(&got).len() < 2 {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let v = objects(&got);
+    let (first, second) = (&v[0], &v[1]);
+    let total = |o: &serde_json::Value, k: &str| o[k]["cpu_usage"]["total_usage"].as_u64();
+    assert_eq!(
+        total(second, "precpu_stats"),
+        total(first, "cpu_stats"),
+        "{second}"
+    );
+    assert!(
+        second["precpu_stats"]["system_cpu_usage"].as_u64().unwrap()
+            < second["cpu_stats"]["system_cpu_usage"].as_u64().unwrap()
+    );
+    assert!(second["cpu_stats"]["online_cpus"].as_u64().unwrap() >= 1);
+    assert!(second["preread"].as_str().unwrap() < second["read"].as_str().unwrap());
+    s.ok(&["kill", "sst"]);
+    // The stream ends (a read timeout would fail this).
+    c.read_to_end(&mut got).unwrap();
+    s.ok(&["rm", "sst"]);
+}
