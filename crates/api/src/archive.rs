@@ -236,11 +236,24 @@ async fn put(ctx: &mut Ctx, id: &str) -> ApiResult {
     });
     let key = id.to_owned();
     let no_overwrite = ctx.query.bool("noOverwriteDirNonDir");
+    let copy_ids = ctx.query.bool("copyUIDGID");
     ctx.server
         .engine(move |e| {
-            let mut r = BodyReader {
+            let mut body = BodyReader {
                 rx,
                 cur: Bytes::new(),
+            };
+            // `docker cp -a`: the files belong to the container's user.
+            let mut owned = match copy_ids {
+                true => {
+                    let (uid, gid) = e.container_user_ids(&key)?;
+                    Some(chown_tar(&mut body, uid, gid)?)
+                }
+                false => None,
+            };
+            let mut r: &mut dyn Read = match owned.as_mut() {
+                Some(f) => f,
+                None => &mut body,
             };
             let to = CopyEnd::Container(key.clone(), path.clone());
             let res = if no_overwrite {
@@ -259,6 +272,7 @@ async fn put(ctx: &mut Ctx, id: &str) -> ApiResult {
             };
             // Whatever the client still sends is read and dropped.
             let _ = std::io::copy(&mut r, &mut std::io::sink());
+            let _ = std::io::copy(&mut body, &mut std::io::sink());
             match res {
                 Err(EngineError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::InvalidData
@@ -273,6 +287,39 @@ async fn put(ctx: &mut Ctx, id: &str) -> ApiResult {
         })
         .await?;
     Ok(http::empty(StatusCode::OK))
+}
+
+/// The tar `r` spooled with every entry's owner set to `uid`:`gid` (names
+/// kept, links and long names rewritten as tar writes them).
+fn chown_tar(r: &mut dyn Read, uid: u32, gid: u32) -> ApiResult<std::fs::File> {
+    let bad = |e: std::io::Error| ApiError::bad_request(format!("invalid tar archive: {e}"));
+    let spool =
+        tempfile::tempfile().map_err(|e| ApiError::internal(format!("spool the archive: {e}")))?;
+    let mut out = tar::Builder::new(spool);
+    let mut a = tar::Archive::new(r);
+    for entry in a.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let mut h = entry.header().clone();
+        h.set_uid(u64::from(uid));
+        h.set_gid(u64::from(gid));
+        let path = entry.path().map_err(bad)?.into_owned();
+        let written = if h.entry_type().is_symlink() || h.entry_type().is_hard_link() {
+            let target = entry
+                .link_name()
+                .map_err(bad)?
+                .unwrap_or_default()
+                .into_owned();
+            out.append_link(&mut h, &path, &target)
+        } else {
+            out.append_data(&mut h, &path, &mut entry)
+        };
+        written.map_err(|e| ApiError::internal(format!("spool the archive: {e}")))?;
+    }
+    let mut f = out
+        .into_inner()
+        .map_err(|e| ApiError::internal(format!("spool the archive: {e}")))?;
+    rewind(&mut f)?;
+    Ok(f)
 }
 
 fn rewind(f: &mut std::fs::File) -> ApiResult<()> {

@@ -198,8 +198,42 @@ pub async fn build(ctx: &mut Ctx) -> ApiResult {
     .await
 }
 
-/// `POST /build/prune`: the step cache is the images it names, which the
-/// image prunes remove; nothing else is kept.
-pub async fn prune(_ctx: &mut Ctx) -> ApiResult {
-    crate::http::ok_json(&json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
+/// `POST /build/prune`: empties the classic builder's step cache (the
+/// table from a step's key to the image it made) and removes the images
+/// only the cache kept (dangling, childless, unused: an untagged build's
+/// steps) and the cache mounts' directories; their size is the space
+/// reclaimed.
+pub async fn prune(ctx: &mut Ctx) -> ApiResult {
+    let (keys, space) = ctx
+        .server
+        .engine(|e| {
+            let cache = berth_builder::cache::Cache::open(e.root())
+                .map_err(|err| crate::http::ApiError::internal(err.to_string()))?;
+            let entries = cache
+                .clear()
+                .map_err(|err| crate::http::ApiError::internal(err.to_string()))?;
+            let cached: std::collections::HashSet<&str> =
+                entries.iter().map(|(_, img)| img.as_str()).collect();
+            let keep = e
+                .images(None, true)?
+                .into_iter()
+                .map(|i| i.id)
+                .filter(|id| !cached.contains(id.as_str()))
+                .collect();
+            let (_, images) = e.image_prune_except(false, &keep)?;
+            // And RUN --mount=type=cache directories, as `berth builder prune`.
+            let space = images + e.build_cache_prune()?;
+            let keys: Vec<String> = entries
+                .into_iter()
+                .map(|(k, _)| k.trim_start_matches("sha256:").to_owned())
+                .collect();
+            Ok((keys, space))
+        })
+        .await?;
+    let deleted = if keys.is_empty() {
+        Value::Null
+    } else {
+        json!(keys)
+    };
+    crate::http::ok_json(&json!({"CachesDeleted": deleted, "SpaceReclaimed": space}))
 }

@@ -139,7 +139,11 @@ async fn start(ctx: &mut Ctx, id: &str) -> ApiResult {
             let attach_first = server
                 .pending_attach
                 .lock()
-                .map(|p| p.contains(c.id.as_str()))
+                .map(|mut p| {
+                    p.get_mut(c.id.as_str())
+                        .map(|counted| *counted = true)
+                        .is_some()
+                })
                 .unwrap_or(false);
             if let Err(err) = e.start_with(c.id.as_str(), attach_first) {
                 // Docker removes an --rm container whose start failed: the
@@ -262,9 +266,9 @@ async fn wait(ctx: &mut Ctx, id: &str) -> ApiResult {
 
 /// A writer into a streamed response: Docker's 8-byte stdcopy header per
 /// write when the container has no terminal, raw bytes when it has.
-struct FrameWriter {
-    tx: mpsc::Sender<Bytes>,
-    stream: Option<u8>,
+pub(crate) struct FrameWriter {
+    pub(crate) tx: mpsc::Sender<Bytes>,
+    pub(crate) stream: Option<u8>,
 }
 
 impl Write for FrameWriter {
@@ -289,7 +293,7 @@ impl Write for FrameWriter {
 }
 
 /// A writer that drops what it is given (`stdout=0`).
-struct Discard;
+pub(crate) struct Discard;
 
 impl Write for Discard {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

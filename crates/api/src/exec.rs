@@ -147,6 +147,9 @@ pub async fn start(ctx: &mut Ctx, id: &str) -> ApiResult {
             .console_size
             .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
             .map(|s| (s[0], s[1])),
+        // As dockerd, the server sees a detached exec's end and records
+        // its exit code (its thread waits below).
+        watch_detached: true,
     };
     // The exec's own thread: start, report, wait, report the code.
     let (started_tx, started_rx) = oneshot::channel::<Result<Started, ApiError>>();

@@ -53,19 +53,46 @@ impl Drop for Pending {
     }
 }
 
+/// Whether the client of a hijacked unix connection has closed it (not
+/// only its write side: that is POLLRDHUP, while a socket whose peer is
+/// gone reports POLLHUP). A TCP peer's close looks like a half-close:
+/// never "gone" here.
+fn client_gone(fd: Option<&std::os::fd::OwnedFd>) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let Some(fd) = fd else { return false };
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+}
+
 /// Waits until the container's monitor takes the attach client: at once
 /// when it runs, after its start when it is created (the start holds the
-/// container until this client is there). None when it will not run.
+/// container until this client is there). None when it will not run, or
+/// when the client left before a start counted on it (its container then
+/// starts as if nobody had attached).
 async fn wait_for_monitor(
     server: &Arc<Server>,
     id: &str,
     dir: PathBuf,
+    client_fd: Option<std::os::fd::OwnedFd>,
 ) -> Option<std::os::unix::net::UnixStream> {
     let mut polls = 0u32;
     loop {
         let d = dir.clone();
         if let Ok(Ok(s)) = tokio::task::spawn_blocking(move || connect_attach(&d)).await {
             return Some(s);
+        }
+        if client_gone(client_fd.as_ref()) {
+            let mut p = server.pending_attach.lock().ok()?;
+            // A start that already counted on this client has its monitor
+            // waiting for a first client: connect (and leave) all the same.
+            if p.get(id) != Some(&true) {
+                p.remove(id);
+                return None;
+            }
         }
         let key = id.to_owned();
         let state = server
@@ -82,7 +109,84 @@ async fn wait_for_monitor(
     }
 }
 
-/// `POST /containers/{id}/attach?stream=1&stdin=&stdout=&stderr=`.
+/// The client of an upgraded connection, and (for a unix socket) a copy of
+/// its fd to notice a client that leaves while nothing is relayed yet.
+trait ClientIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ClientIo for T {}
+
+fn client_of(up: hyper::upgrade::Upgraded) -> (Box<dyn ClientIo>, Option<std::os::fd::OwnedFd>) {
+    use std::os::fd::AsFd;
+    match up.downcast::<TokioIo<tokio::net::UnixStream>>() {
+        Ok(parts) => {
+            let stream = parts.io.into_inner();
+            let fd = stream.as_fd().try_clone_to_owned().ok();
+            let (r, w) = stream.into_split();
+            // Bytes hyper read past the request come first.
+            let r = std::io::Cursor::new(parts.read_buf).chain(r);
+            (Box::new(tokio::io::join(r, w)), fd)
+        }
+        Err(up) => (Box::new(TokioIo::new(up)), None),
+    }
+}
+
+/// `attach?logs=1`: the container's log so far, framed as the stream is
+/// (stdcopy frames without a terminal) and filtered by `stdout`/`stderr`,
+/// written to the client before the live output, as dockerd does.
+async fn replay_logs<C>(
+    server: &Arc<Server>,
+    id: &str,
+    tty: bool,
+    (stdout, stderr): (bool, bool),
+    client: &mut C,
+) -> bool
+where
+    C: tokio::io::AsyncWrite + Unpin,
+{
+    use crate::containers::{Discard, FrameWriter};
+    use std::io::Write;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+    let key = id.to_owned();
+    let work = server.engine(move |e| {
+        let mut out: Box<dyn Write> = if stdout {
+            Box::new(FrameWriter {
+                tx: tx.clone(),
+                stream: (!tty).then_some(1),
+            })
+        } else {
+            Box::new(Discard)
+        };
+        let mut err: Box<dyn Write> = if stderr {
+            Box::new(FrameWriter {
+                tx,
+                stream: (!tty).then_some(2),
+            })
+        } else {
+            Box::new(Discard)
+        };
+        // A container without a log (driver none) has nothing to replay.
+        let _ = e.logs(
+            &key,
+            &berth_engine::LogOptions::default(),
+            &mut out,
+            &mut err,
+        );
+        Ok(())
+    });
+    let forward = async {
+        let mut ok = true;
+        while let Some(b) = rx.recv().await {
+            // A client gone: keep draining so the reader ends.
+            if ok && client.write_all(&b).await.is_err() {
+                ok = false;
+            }
+        }
+        ok && client.flush().await.is_ok()
+    };
+    let (_, ok) = tokio::join!(work, forward);
+    ok
+}
+
+/// `POST /containers/{id}/attach?stream=1&logs=&stdin=&stdout=&stderr=`.
 pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
     let key = id.to_owned();
     let (c, dir) = ctx
@@ -99,11 +203,14 @@ pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
         ));
     }
     let want_stdin = ctx.query.bool("stdin");
+    let logs = ctx.query.bool("logs");
+    let stream = ctx.query.bool("stream");
+    let outputs = (ctx.query.bool("stdout"), ctx.query.bool("stderr"));
     let tty = c.config.tty;
     let id = c.id.as_str().to_owned();
-    let pending = if c.state != State::Running {
+    let pending = if stream && c.state != State::Running {
         if let Ok(mut p) = ctx.server.pending_attach.lock() {
-            p.insert(id.clone());
+            p.insert(id.clone(), false);
         }
         Some(Pending(ctx.server.clone(), id.clone()))
     } else {
@@ -116,8 +223,15 @@ pub async fn attach(ctx: &mut Ctx, id: &str) -> ApiResult {
         let Ok(up) = on_upgrade.await else {
             return;
         };
-        let mut client = TokioIo::new(up);
-        let Some(std_sock) = wait_for_monitor(&server, &id, dir).await else {
+        let (mut client, client_fd) = client_of(up);
+        if logs && !replay_logs(&server, &id, tty, outputs, &mut client).await {
+            return;
+        }
+        if !stream {
+            let _ = client.shutdown().await;
+            return;
+        }
+        let Some(std_sock) = wait_for_monitor(&server, &id, dir, client_fd).await else {
             let _ = client.shutdown().await;
             return;
         };

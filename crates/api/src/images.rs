@@ -235,7 +235,7 @@ fn progress_json(p: Progress<'_>) -> Value {
             current,
             total,
         } => {
-            if (status == "Downloading" || status == "Pushing") && total > 0 {
+            if matches!(status, "Downloading" | "Extracting" | "Pushing") && total > 0 {
                 json!({
                     "status": status,
                     "progressDetail": {"current": current, "total": total},
@@ -584,10 +584,89 @@ async fn remove(ctx: &mut Ctx, name: &str) -> ApiResult {
     http::ok_json(&rmi_json(&events))
 }
 
+/// A prune's `until`: a Unix time (`secs[.nanos]`), an RFC 3339 time, or
+/// a Go duration before now (`24h`, `1h30m`, `90s`), as moby's timetypes.
+pub(crate) fn until_time(v: &str) -> ApiResult<std::time::SystemTime> {
+    let bad = || ApiError::bad_request(format!("failed to parse value as time or duration: {v:?}"));
+    if let Ok(ns) = crate::system::timestamp_ns(v) {
+        return Ok(UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64));
+    }
+    if let Some(d) = go_duration(v) {
+        return std::time::SystemTime::now().checked_sub(d).ok_or_else(bad);
+    }
+    let t = v.trim_end_matches('Z');
+    let t = t.split('.').next().unwrap_or(t);
+    humantime_rfc3339(t).ok_or_else(bad)
+}
+
+fn humantime_rfc3339(t: &str) -> Option<std::time::SystemTime> {
+    // YYYY-MM-DDTHH:MM:SS (UTC), the form Docker's clients send.
+    let (date, time) = t.split_once('T')?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let h: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if d.len() != 3 || h.len() != 3 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h[0] * 3600 + h[1] * 60 + h[2];
+    u64::try_from(secs)
+        .ok()
+        .map(|s| UNIX_EPOCH + std::time::Duration::from_secs(s))
+}
+
+/// Go's time.ParseDuration for whole units (h, m, s, ms).
+fn go_duration(v: &str) -> Option<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = v;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .filter(|&n| n > 0)?;
+        let num: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return None,
+        };
+        total += num * mult;
+        rest = &rest[u..];
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}
+
 /// `POST /images/prune?filters=`: dangling images, or every unused one
-/// with `dangling=false`.
+/// with `dangling=false`; `until`, `label` and `label!` narrow it as
+/// dockerd's do.
 async fn prune(ctx: &mut Ctx) -> ApiResult {
     let mut all = false;
+    let mut until = Vec::new();
+    let mut labels = berth_engine::Filters::new();
+    let mut not_labels = berth_engine::Filters::new();
     for (k, v) in ctx.query.filters()? {
         match (k.as_str(), v.as_str()) {
             ("dangling", "false" | "0") => all = true,
@@ -597,15 +676,34 @@ async fn prune(ctx: &mut Ctx) -> ApiResult {
                     "Invalid filter 'dangling={v}'"
                 )))
             }
-            ("until" | "label" | "label!", _) => {
-                return Err(ApiError::bad_request(format!(
-                    "the {k} filter of image prune is not supported by berth"
-                )))
-            }
+            ("until", _) => until.push(until_time(&v)?),
+            ("label", _) => labels.add("label", &v),
+            ("label!", _) => not_labels.add("label", &v),
             _ => return Err(ApiError::bad_request(format!("invalid filter '{k}'"))),
         }
     }
-    let (events, space) = ctx.server.engine(move |e| Ok(e.image_prune(all)?)).await?;
+    let (events, space) = ctx
+        .server
+        .engine(move |e| {
+            let mut keep = std::collections::HashSet::new();
+            if !until.is_empty() || !labels.is_empty() || !not_labels.is_empty() {
+                for img in e.images(None, true)? {
+                    let prune_it = until.iter().all(|t| img.created < *t) && {
+                        let d = e.image_inspect(&img.id)?;
+                        let l: std::collections::BTreeMap<String, String> =
+                            serde_json::from_value(d["Config"]["Labels"].clone())
+                                .unwrap_or_default();
+                        labels.labels_match(&l)
+                            && (not_labels.is_empty() || !not_labels.labels_match(&l))
+                    };
+                    if !prune_it {
+                        keep.insert(img.id);
+                    }
+                }
+            }
+            Ok(e.image_prune_except(all, &keep)?)
+        })
+        .await?;
     let deleted = if events.is_empty() {
         Value::Null
     } else {
@@ -690,9 +788,10 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
                 if l.starts_with("Using default tag") {
                     return;
                 }
-                if l.contains(": Pulling from ") {
+                if let Some((tag, repo)) = l.split_once(": Pulling from ") {
+                    // dockerd's shape: the tag is the message's id.
                     if let Ok(mut h) = held.lock() {
-                        *h = Some(progress_json(p));
+                        *h = Some(json!({"status": format!("Pulling from {repo}"), "id": tag}));
                     }
                     return;
                 }

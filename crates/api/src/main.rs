@@ -28,7 +28,7 @@ use http::{error_response, stamp, ApiError, Resp};
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,8 +43,10 @@ pub struct Server {
     busy: AtomicUsize,
     last_active: Mutex<Instant>,
     /// Containers that an attach client waits on: their start waits for
-    /// that client before the container runs, so no output is lost.
-    pub pending_attach: Mutex<HashSet<String>>,
+    /// that client before the container runs, so no output is lost. The
+    /// flag says a start has counted on the client (it must then connect to
+    /// the monitor even if it is gone, or the monitor waits for nobody).
+    pub pending_attach: Mutex<HashMap<String, bool>>,
 }
 
 /// Counts as activity while alive (a connection, a hijacked stream).
@@ -443,7 +445,7 @@ async fn run(args: Args) -> Result<(), String> {
         opts: args.opts.clone(),
         busy: AtomicUsize::new(0),
         last_active: Mutex::new(Instant::now()),
-        pending_attach: Mutex::new(HashSet::new()),
+        pending_attach: Mutex::new(HashMap::new()),
     });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("signal handler: {e}"))?;

@@ -59,7 +59,10 @@ pub fn timestamp_ns(s: &str) -> ApiResult<i64> {
         let scale = 10i64.pow(9 - digits.len() as u32);
         nanos = digits.parse::<i64>().map_err(|_| bad())? * scale;
     }
-    Ok(secs * 1_000_000_000 + nanos)
+    // A time past 2262 does not fit: an error, not an overflow.
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(nanos))
+        .ok_or_else(bad)
 }
 
 fn now_ns() -> i64 {

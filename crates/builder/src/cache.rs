@@ -163,6 +163,27 @@ impl Cache {
         Ok(digest)
     }
 
+    /// Empties the cache (`docker builder prune`): every step entry and
+    /// every remembered file digest. Returns the entries, key and image.
+    pub fn clear(&self) -> Result<Vec<(String, String)>, CacheError> {
+        let err = |e: rusqlite::Error| CacheError(e.to_string());
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        let rows: Vec<(String, String)> = {
+            let mut st = tx
+                .prepare("SELECT key, image_id FROM build_cache ORDER BY key")
+                .map_err(err)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect());
+            rows.map_err(err)?
+        };
+        tx.execute("DELETE FROM build_cache", []).map_err(err)?;
+        tx.execute("DELETE FROM build_file_digests", [])
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(rows)
+    }
+
     /// Forgets an entry whose image is gone.
     pub fn forget(&self, key: &Digest) {
         let _ = self

@@ -704,3 +704,316 @@ fn api_parity_with_dockerd() {
     // bbvol (loaded for the CLI parity) is not used here: leave no image behind that matters.
     drop(d);
 }
+
+/// A hijacked `POST PATH` (attach or exec start): the 101 head, then everything until the
+/// server closes the stream (read with a generous timeout).
+fn hijack_all(s: &Service, path: &str) -> (String, Vec<u8>) {
+    let mut c = s.connect().unwrap();
+    write!(
+        c,
+        "POST {path} HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    let end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&all[..end]).into_owned();
+    (head, all[end + 4..].to_vec())
+}
+
+#[test]
+fn attach_with_logs_replays_the_output_so_far() {
+    // dockerd 20.10: `attach?logs=1&stream=0` answers 101, writes the log so far (stdcopy
+    // frames, filtered by stdout/stderr) and closes; with stream=1 the live output follows.
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "al",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; while [ ! -f /go ]; do sleep 0.1; done; \
+         while [ ! -f /stop ]; do echo tick; sleep 0.1; done",
+    ]);
+    wait_until(60, "the first lines", || {
+        let out = s.docker(&["logs", "al"]);
+        String::from_utf8_lossy(&out.stdout) == "out1\n"
+            && String::from_utf8_lossy(&out.stderr) == "err1\n"
+    });
+    let (head, body) = hijack_all(
+        &s,
+        "/v1.44/containers/al/attach?logs=1&stream=0&stdout=1&stderr=1",
+    );
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(api::demux(&body), ("out1\n".into(), "err1\n".into()));
+    let (_, body) = hijack_all(&s, "/v1.44/containers/al/attach?logs=1&stream=0&stdout=1");
+    assert_eq!(api::demux(&body), ("out1\n".into(), String::new()));
+    // logs and stream: the past once, then what comes, until the exit.
+    let mut c = s.connect().unwrap();
+    c.write_all(
+        b"POST /v1.44/containers/al/attach?logs=1&stream=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+          Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body = |got: &[u8]| {
+        let end = got.windows(4).position(|w| w == b"\r\n\r\n");
+        end.map(|e| api::demux(&got[e + 4..])).unwrap_or_default()
+    };
+    let mut read_until = |got: &mut Vec<u8>, what: &str| {
+        while !body(got).0.contains(what) {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0, "attach ended: {}", String::from_utf8_lossy(got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    read_until(&mut got, "out1");
+    s.ok(&["exec", "al", "touch", "/go"]);
+    read_until(&mut got, "tick");
+    s.ok(&["exec", "al", "touch", "/stop"]);
+    c.read_to_end(&mut got).unwrap();
+    let (out, err) = body(&got);
+    assert_eq!(err, "err1\n");
+    let ticks = out
+        .strip_prefix("out1\ntick\n")
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(ticks.lines().all(|l| l == "tick"), "{out:?}");
+    // An exited container: its whole log.
+    assert_eq!(s.ok(&["wait", "al"]).trim(), "0");
+    let (_, body) = hijack_all(
+        &s,
+        "/v1.44/containers/al/attach?logs=1&stream=0&stdout=1&stderr=1",
+    );
+    let (out, err) = api::demux(&body);
+    assert_eq!(err, "err1\n");
+    assert!(out.starts_with("out1\ntick\n"), "{out:?}");
+    s.ok(&["rm", "al"]);
+}
+
+#[test]
+fn attach_client_gone_before_the_start_does_not_hold_it() {
+    // A client that attaches to a created container and leaves before the start: the
+    // start must not wait for it, and the container runs as any other.
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "create",
+        "--name",
+        "pa",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; sleep 1; echo bye",
+    ]);
+    for stdin in ["0", "1"] {
+        let mut c = s.connect().unwrap();
+        write!(
+            c,
+            "POST /v1.44/containers/pa/attach?stream=1&stdin={stdin}&stdout=1&stderr=1 HTTP/1.1\r\n\
+             Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(c.read(&mut byte).unwrap(), 1);
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        drop(c);
+    }
+    let out = s.docker(&["start", "pa"]);
+    assert!(out.status.success(), "{}", s.describe(&["start"], &out));
+    assert_eq!(s.ok(&["wait", "pa"]).trim(), "0");
+    assert_eq!(s.ok(&["logs", "pa"]), "hi\nbye\n");
+    // And again, attached for real this time.
+    let out = s.docker(&["start", "-a", "pa"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\nbye\n");
+    s.ok(&["rm", "pa"]);
+    drop(s);
+    // The client's departure ends its attach: nothing keeps an idle server up (its task
+    // waited for a start forever), and the container has no client to wait for.
+    let mut s = Service::start_with(&b, &["--time", "1"]);
+    s.ok(&["create", "--name", "pb", "busybox", "echo", "pb"]);
+    let mut c = s.connect().unwrap();
+    c.write_all(
+        b"POST /v1.44/containers/pb/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+          Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    drop(c);
+    assert!(
+        s.wait_exit(60).is_some(),
+        "an idle server kept up by a gone attach client: {}",
+        s.log_text()
+    );
+    b.ok(&["start", "pb"]);
+    assert_eq!(b.ok(&["wait", "pb"]).trim(), "0");
+    assert_eq!(b.ok(&["logs", "pb"]), "pb\n");
+    b.ok(&["rm", "pb"]);
+}
+
+#[test]
+fn detached_exec_reports_its_exit_code() {
+    // dockerd 20.10: an exec started with Detach:true answers at once; once it ends,
+    // GET /exec/ID/json says Running:false and its ExitCode (docker-py's exec_inspect).
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&["run", "-d", "--name", "dx", "busybox", "sleep", "1000"]);
+    let json = "Content-Type: application/json";
+    let r = s
+        .request(
+            "POST",
+            "/v1.44/containers/dx/exec",
+            &[json],
+            br#"{"Cmd":["sh","-c","while [ ! -f /go ]; do sleep 0.1; done; exit 3"],"AttachStdout":false}"#,
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{r:?}");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let id = v["Id"].as_str().unwrap().to_owned();
+    let r = s
+        .request(
+            "POST",
+            &format!("/v1.44/exec/{id}/start"),
+            &[json],
+            br#"{"Detach":true,"Tty":false}"#,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    let inspect = || {
+        let r = s
+            .request("GET", &format!("/v1.44/exec/{id}/json"), &[], b"")
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+    };
+    let v = inspect();
+    assert_eq!(v["Running"], true, "{v}");
+    assert!(v["ExitCode"].is_null(), "{v}");
+    s.ok(&["exec", "dx", "touch", "/go"]);
+    wait_until(60, "the detached exec's end", || {
+        inspect()["Running"] == false
+    });
+    let v = inspect();
+    assert_eq!(v["ExitCode"], 3, "{v}");
+    s.ok(&["rm", "-f", "dx"]);
+}
+
+#[test]
+fn cp_archive_mode_chowns_to_the_container_user() {
+    // dockerd 20.10: `docker cp -a` (PUT archive?copyUIDGID=1) gives the extracted files
+    // the container's USER, resolved in its /etc/passwd and /etc/group.
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    let dir = b.scratch().join("cpa");
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nu1:x:1234:2345::/home/u1:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\ng1:x:2345:\ng2:x:3456:\n").unwrap();
+    s.ok(&["create", "--name", "cpsrc", "busybox", "true"]);
+    s.ok(&["cp", &format!("{}/etc/.", dir.display()), "cpsrc:/etc/"]);
+    s.ok(&["commit", "cpsrc", "withusers:1"]);
+    s.ok(&["rm", "cpsrc"]);
+    std::fs::write(dir.join("f.txt"), "x\n").unwrap();
+    for (user, want) in [("u1", "1234:2345"), ("u1:g2", "1234:3456"), ("", "0:0")] {
+        let mut a = vec!["run", "-d", "--name", "cpa"];
+        if !user.is_empty() {
+            a.extend(["-u", user]);
+        }
+        a.extend(["withusers:1", "sleep", "1000"]);
+        s.ok(&a);
+        s.ok(&["cp", "-a", &format!("{}/f.txt", dir.display()), "cpa:/tmp/"]);
+        let got = s.ok(&[
+            "exec",
+            "-u",
+            "0",
+            "cpa",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/tmp/f.txt",
+        ]);
+        assert_eq!(got.trim(), want, "-u {user}");
+        s.ok(&["rm", "-f", "cpa"]);
+    }
+    // A user the container does not know: Docker's error, nothing written.
+    s.ok(&[
+        "create",
+        "--name",
+        "cpb",
+        "-u",
+        "nosuch",
+        "withusers:1",
+        "true",
+    ]);
+    let err = s.fails(
+        &["cp", "-a", &format!("{}/f.txt", dir.display()), "cpb:/tmp/"],
+        1,
+    );
+    assert!(err.contains("nosuch"), "{err}");
+    s.ok(&["rm", "cpb"]);
+}
+
+#[test]
+fn stats_stream_fills_precpu_and_ends_with_the_container() {
+    // What live `docker stats` reads: one JSON object a second; from the second on,
+    // precpu_stats is the previous sample (the CPU % is their difference); the stream
+    // ends when the container stops.
+    let b = Berth::with_busybox();
+    let s = Service::start(&b);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sst",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    let mut c = s.connect().unwrap();
+    c.write_all(b"GET /v1.44/containers/sst/stats?stream=1 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let objects = |got: &[u8]| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(got)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    while objects(&got).len() < 2 {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let v = objects(&got);
+    let (first, second) = (&v[0], &v[1]);
+    let total = |o: &serde_json::Value, k: &str| o[k]["cpu_usage"]["total_usage"].as_u64();
+    assert_eq!(
+        total(second, "precpu_stats"),
+        total(first, "cpu_stats"),
+        "{second}"
+    );
+    assert!(
+        second["precpu_stats"]["system_cpu_usage"].as_u64().unwrap()
+            < second["cpu_stats"]["system_cpu_usage"].as_u64().unwrap()
+    );
+    assert!(second["cpu_stats"]["online_cpus"].as_u64().unwrap() >= 1);
+    assert!(second["preread"].as_str().unwrap() < second["read"].as_str().unwrap());
+    s.ok(&["kill", "sst"]);
+    // The stream ends (a read timeout would fail this).
+    c.read_to_end(&mut got).unwrap();
+    s.ok(&["rm", "sst"]);
+}

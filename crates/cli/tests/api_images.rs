@@ -261,3 +261,190 @@ fn api_images_bad_input() {
     let (code, _) = s.call("GET", "/v1.44/images/search?term=x", b"");
     assert_eq!(code, 501);
 }
+
+#[test]
+fn api_pull_progress_has_dockers_layer_sequence() {
+    // dockerd 20.10 pulling a one-layer image from a local docker-registry streams, for the
+    // layer: Pulling fs layer, Downloading {current,total}, Verifying Checksum, Download
+    // complete, Extracting {current,total} (compressed bytes), Pull complete.
+    let reg = Registry::start();
+    let (b, s) = api::busybox_service();
+    let name = format!("{}/bbp:v1", reg.addr);
+    s.ok(&["tag", "busybox", &name]);
+    s.ok(&["push", &name]);
+    s.ok(&["rmi", &name, "busybox"]);
+    assert!(b.image_ids().is_empty());
+    let (status, text) = s.call(
+        "POST",
+        &format!("/v1.44/images/create?fromImage={}/bbp&tag=v1", reg.addr),
+        b"",
+    );
+    assert_eq!(status, 200, "{text}");
+    let msgs: Vec<Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        msgs[0],
+        serde_json::json!({"status": "Pulling from bbp", "id": "v1"})
+    );
+    let layer = msgs
+        .iter()
+        .find(|m| m["status"] == "Pulling fs layer")
+        .and_then(|m| m["id"].as_str())
+        .unwrap_or_else(|| panic!("{msgs:?}"))
+        .to_owned();
+    let mut seq: Vec<&str> = Vec::new();
+    for m in msgs.iter().filter(|m| m["id"] == layer.as_str()) {
+        let st = m["status"].as_str().unwrap();
+        if seq.last() != Some(&st) {
+            seq.push(st);
+        }
+        match st {
+            "Downloading" | "Extracting" => {
+                let total = m["progressDetail"]["total"].as_u64().unwrap();
+                let current = m["progressDetail"]["current"].as_u64().unwrap();
+                assert!(total > 0 && current <= total, "{m}");
+                assert!(m["progress"].as_str().unwrap().starts_with('['), "{m}");
+            }
+            _ => assert_eq!(m["progressDetail"], serde_json::json!({}), "{m}"),
+        }
+    }
+    assert_eq!(
+        seq,
+        [
+            "Pulling fs layer",
+            "Downloading",
+            "Verifying Checksum",
+            "Download complete",
+            "Extracting",
+            "Pull complete"
+        ],
+        "{msgs:?}"
+    );
+    let last = msgs
+        .iter()
+        .rev()
+        .find(|m| m["id"] == layer.as_str())
+        .unwrap();
+    assert_eq!(last["status"], "Pull complete");
+    // The docker CLI without a terminal prints the lines without a bar, as with dockerd.
+    s.ok(&["rmi", &name]);
+    let out = s.ok(&["pull", &name]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[1..5],
+        [
+            format!("{layer}: Pulling fs layer"),
+            format!("{layer}: Verifying Checksum"),
+            format!("{layer}: Download complete"),
+            format!("{layer}: Pull complete"),
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn api_image_prune_until_and_label_filters() {
+    // dockerd 20.10's image prune: `label=K[=V]` prunes only matching images, `label!=K`
+    // only the others, `until=T` only those created before T; `dangling=false` with them.
+    let (b, s) = api::busybox_service();
+    s.ok(&["create", "--name", "src", "busybox", "true"]);
+    let commit = |label: &str| {
+        let mut a = vec!["commit"];
+        if !label.is_empty() {
+            a.extend(["-c", label]);
+        }
+        a.push("src");
+        s.ok(&a).trim().to_owned()
+    };
+    let kv = commit("LABEL k=v");
+    let kw = commit("LABEL k=w");
+    let none = commit("");
+    let prune = |filters: &str| -> Vec<String> {
+        let q = filters
+            .replace('"', "%22")
+            .replace('{', "%7B")
+            .replace('}', "%7D");
+        let (status, text) = s.call("POST", &format!("/v1.44/images/prune?filters={q}"), b"");
+        assert_eq!(status, 200, "{filters}: {text}");
+        let body = text.lines().find(|l| l.starts_with('{')).unwrap();
+        let v: Value = serde_json::from_str(body).unwrap();
+        v["ImagesDeleted"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d["Deleted"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(prune(r#"{"label":["k=v"]}"#), [kv]);
+    assert_eq!(prune(r#"{"label!":["k"]}"#), [none]);
+    assert!(prune(r#"{"until":["1000"]}"#).is_empty());
+    let later = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600)
+        .to_string();
+    assert_eq!(
+        prune(&format!(r#"{{"until":["{later}"],"dangling":["true"]}}"#)),
+        [kw]
+    );
+    // dangling=false with a label: an unused tagged image with the label goes.
+    s.ok(&["rm", "src"]);
+    s.ok(&["tag", "busybox", "keepme:1"]);
+    assert!(prune(r#"{"dangling":["false"],"label":["nosuch"]}"#).is_empty());
+    let all = prune(&format!(r#"{{"dangling":["false"],"until":["{later}"]}}"#));
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(b.image_ids().is_empty());
+    let (status, text) = s.call(
+        "POST",
+        "/v1.44/images/prune?filters=%7B%22until%22:[%22nonsense%22]%7D",
+        b"",
+    );
+    assert_eq!(status, 400, "{text}");
+    // A time past what nanoseconds hold: 400 too, not a dropped connection.
+    let (status, text) = s.call(
+        "POST",
+        "/v1.44/images/prune?filters=%7B%22until%22:[%221000000000000%22]%7D",
+        b"",
+    );
+    assert_eq!(status, 400, "{text}");
+}
+
+#[test]
+fn api_build_prune_drops_the_build_cache() {
+    // `docker builder prune -f` (POST /build/prune) empties berth's build cache: the
+    // next build runs its steps again, and the images only the cache kept (an untagged
+    // build's steps) are removed, their size reported.
+    let (b, s) = api::busybox_service();
+    let dir = context(
+        &b,
+        "pc",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n",
+        )],
+    );
+    s.ok(&["build", s_(&dir)]);
+    let again = s.ok(&["build", s_(&dir)]);
+    assert_eq!(again.matches("Using cache").count(), 2, "{again}");
+    assert_eq!(b.image_ids().len(), 2, "busybox and the build");
+    let out = s.ok(&["builder", "prune", "-f"]);
+    let total = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Total reclaimed space: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_ne!(total, "0B", "{out}");
+    assert_eq!(b.image_ids().len(), 1, "busybox only");
+    // A tagged build: its images stay, its cache goes.
+    s.ok(&["build", "-t", "pc:1", s_(&dir)]);
+    let out = s.ok(&["builder", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space: 0B"), "{out}");
+    assert_eq!(b.image_ids().len(), 2);
+    let third = s.ok(&["build", "-t", "pc:1", s_(&dir)]);
+    assert!(!third.contains("Using cache"), "{third}");
+}

@@ -59,6 +59,7 @@ fn start_on_pty<'e>(
             &ExecStartOptions {
                 detach: false,
                 console_size: size,
+                watch_detached: false,
             },
         )
         .unwrap();

@@ -264,3 +264,40 @@ fn cp_err(user: &str) -> impl Fn(berth_storage::Error) -> EngineError + '_ {
         e => e.into(),
     }
 }
+
+impl Engine {
+    /// The uid and gid that container `name`'s configured user (`USER`,
+    /// `-u`) resolves to in its own /etc/passwd and /etc/group, as `docker
+    /// cp -a` (the API's `copyUIDGID`) gives the files it copies in. The
+    /// two files are read through the container's view (resolved inside
+    /// its root, never following a symlink out); root when no user is set.
+    pub fn container_user_ids(&self, name: &str) -> Result<(u32, u32)> {
+        let c = self.container(name)?;
+        if c.config.user.is_empty() {
+            return Ok((0, 0));
+        }
+        let etc = tempfile::tempdir().context(|| "make a temporary directory".to_owned())?;
+        std::fs::create_dir(etc.path().join("etc"))
+            .context(|| "make a temporary directory".to_owned())?;
+        for f in ["etc/passwd", "etc/group"] {
+            let mut tar = Vec::new();
+            let from = CopyEnd::Container(c.id.as_str().to_owned(), PathBuf::from("/").join(f));
+            let mut text = String::new();
+            if self
+                .copy(&from, &CopyEnd::Stream, &mut std::io::empty(), &mut tar)
+                .is_ok()
+            {
+                let mut a = tar::Archive::new(&tar[..]);
+                if let Some(Ok(mut entry)) = a.entries().ok().and_then(|mut e| e.next()) {
+                    if entry.header().entry_type().is_file() {
+                        let _ = (&mut entry).take(16 << 20).read_to_string(&mut text);
+                    }
+                }
+            }
+            let path = etc.path().join(f);
+            std::fs::write(&path, text).context(|| format!("write {}", path.display()))?;
+        }
+        let (uid, gid, _) = crate::spec::resolve_user(etc.path(), &c.config.user)?;
+        Ok((uid, gid))
+    }
+}

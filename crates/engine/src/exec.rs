@@ -118,6 +118,11 @@ pub struct ExecStartOptions {
     /// The terminal's size (rows, columns) before the command runs; for
     /// [`ExecIo::Caller`] the caller's own terminal's when None.
     pub console_size: Option<(u16, u16)>,
+    /// A detached exec (no terminal) whose end the caller waits for with
+    /// [`ExecProcess::wait`] (a long-lived server, as dockerd): the runtime
+    /// runs it in the foreground, its output discarded, and its exit code
+    /// is recorded as an attached exec's is.
+    pub watch_detached: bool,
 }
 
 /// A started exec. [`wait`](Self::wait) records its exit code (dropping it
@@ -423,6 +428,9 @@ impl Engine {
             _ => {}
         }
         let detach = opts.detach || rec.config.detach;
+        // Whether the runtime returns at once, leaving the process to
+        // nobody (and its exit code unknown).
+        let unwatched = detach && (tty || !opts.watch_detached);
         // Docker's client sizes the exec's terminal from its own before
         // the command runs (`stty size` in `exec -it` works at once).
         let size = opts.console_size.or_else(|| {
@@ -452,7 +460,7 @@ impl Engine {
         let socket = dir.join(format!("{id}.sock"));
         rec.started = true;
         rec.running = true;
-        rec.detached = detach;
+        rec.detached = unwatched;
         rec.starter = berth_lease::Owner::current().ok().map(|o| o.name(STARTER));
         write_record(&dir, &rec)?;
         self.event(
@@ -538,7 +546,7 @@ impl Engine {
         let spawn = ExecSpawn {
             process: &process_file,
             log: &log,
-            detach,
+            detach: unwatched,
             console_socket: listener.as_ref().map(|_| socket.as_path()),
             pid_file: Some(&pid_file),
         };

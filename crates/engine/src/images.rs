@@ -477,7 +477,25 @@ impl Engine {
     }
 
     pub fn image_prune(&self, all: bool) -> Result<(Vec<RmiEvent>, u64)> {
-        let in_use = self.in_use();
+        self.image_prune_except(all, &HashSet::new())
+    }
+
+    /// [`Engine::image_prune`] keeping the images in `keep` (`sha256:…`;
+    /// those a prune's `until`/`label` filters leave), as if in use.
+    pub fn image_prune_except(
+        &self,
+        all: bool,
+        keep: &HashSet<String>,
+    ) -> Result<(Vec<RmiEvent>, u64)> {
+        let users = self.in_use();
+        let in_use = |id: &Digest| {
+            users(id).or_else(|| {
+                keep.contains(&id.to_string()).then(|| ContainerUse {
+                    container: String::new(),
+                    running: false,
+                })
+            })
+        };
         let removed = self.images.prune(all, &in_use)?;
         let (events, mut reclaimed) = self.collect(&removed);
         reclaimed += self.collect_orphans()?;

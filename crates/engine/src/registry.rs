@@ -345,6 +345,15 @@ impl Engine {
                 todo.push(i);
             }
         }
+        // Docker's word for the layers that wait for a download slot.
+        for &i in todo.iter().skip(PARALLEL) {
+            progress(Progress::Layer {
+                id: short(&layers[i].digest),
+                status: "Waiting",
+                current: 0,
+                total: 0,
+            });
+        }
         let streaming = self.layers.driver().stages_independently();
         let slots: Vec<Mutex<Option<Result<Staged<'_>>>>> =
             layers.iter().map(|_| Mutex::new(None)).collect();
@@ -411,6 +420,16 @@ impl Engine {
                     committed.push(chains[i].clone());
                 }
                 if todo.contains(&i) {
+                    // Docker extracts after the download and counts the
+                    // compressed bytes read; berth's layer is unpacked by
+                    // now (while it streamed, with overlay): all of them.
+                    let total = layers[i].size;
+                    progress(Progress::Layer {
+                        id: short(&layers[i].digest),
+                        status: "Extracting",
+                        current: total,
+                        total,
+                    });
                     progress(Progress::Layer {
                         id: short(&layers[i].digest),
                         status: "Pull complete",
@@ -514,11 +533,20 @@ fn fetch_layer<'s>(
         progress(Progress::Layer {
             id,
             status: "Download complete",
-            current: total,
-            total,
+            current: 0,
+            total: 0,
+        })
+    };
+    let verifying = |progress: ProgressSink<'_>| {
+        progress(Progress::Layer {
+            id,
+            status: "Verifying Checksum",
+            current: 0,
+            total: 0,
         })
     };
     if !stage {
+        verifying(progress);
         dl.finish()?;
         done(progress);
         return Ok(None);
@@ -530,6 +558,7 @@ fn fetch_layer<'s>(
     };
     match staged {
         Ok(staged) => {
+            verifying(progress);
             dl.finish()?;
             done(progress);
             check_diff_id(&staged, desc, diff_id)?;

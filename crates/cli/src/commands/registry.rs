@@ -157,7 +157,13 @@ impl Renderer {
                 }
                 let changed = st.status.get(id).map(String::as_str) != Some(status);
                 st.status.insert(id.to_owned(), status.to_owned());
-                let text = if (status == "Downloading" || status == "Pushing") && self.tty {
+                let bar_status = matches!(status, "Downloading" | "Extracting" | "Pushing");
+                // As Docker's CLI, without a terminal a line with a
+                // progress bar is not printed at all.
+                if bar_status && total > 0 && !self.tty {
+                    return;
+                }
+                let text = if bar_status && self.tty {
                     format!("{id}: {status} {}", progress_bar(current, total))
                 } else {
                     format!("{id}: {status}")
