@@ -154,6 +154,21 @@ impl Bundle {
                 "cannot set the domainname without a private uts namespace",
             ));
         }
+        // Masking needs mounts of the container's own (runc's rule and words);
+        // without a mount namespace they would be made on the host.
+        if !has_ns(LinuxNamespaceType::Mount) {
+            for (field, paths) in [
+                ("linux.maskedPaths", linux.masked_paths()),
+                ("linux.readonlyPaths", linux.readonly_paths()),
+            ] {
+                if paths.as_ref().is_some_and(|p| !p.is_empty()) {
+                    return Err(spec_err(
+                        field,
+                        "unable to restrict sys entries without a private MNT namespace",
+                    ));
+                }
+            }
+        }
         if linux.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
             return Err(spec_err(
                 "linux.timeOffsets",

@@ -178,3 +178,28 @@ fn bad_signal_and_bad_status() {
     c.finish();
     rt.assert_empty();
 }
+
+/// Masked or read-only paths without a mount namespace: refused in runc's
+/// words (they would be mounted over the host's /proc and /sys).
+#[test]
+fn masked_paths_without_a_mount_namespace() {
+    let rt = Rt::new();
+    for field in ["maskedPaths", "readonlyPaths"] {
+        let mut c = Ctr::sh(&rt, "true");
+        c.edit_json(|v| {
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "mount");
+            v["linux"]["maskedPaths"] = json!([]);
+            v["linux"]["readonlyPaths"] = json!([]);
+            v["linux"][field] = json!(["/proc/kcore"]);
+        });
+        create_fails(
+            &rt,
+            &c,
+            &[
+                &format!("linux.{field}"),
+                "unable to restrict sys entries without a private MNT namespace",
+            ],
+        );
+    }
+}
