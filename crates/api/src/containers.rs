@@ -264,6 +264,27 @@ async fn wait(ctx: &mut Ctx, id: &str) -> ApiResult {
     Ok(resp)
 }
 
+/// The two writers a log read sends into a streamed response: stdcopy
+/// frames (raw bytes with a terminal), or nothing for a stream not asked.
+pub(crate) fn log_writers(
+    tx: mpsc::Sender<Bytes>,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+) -> (Box<dyn Write + Send>, Box<dyn Write + Send>) {
+    let writer = |tx: mpsc::Sender<Bytes>, wanted: bool, n: u8| -> Box<dyn Write + Send> {
+        if wanted {
+            Box::new(FrameWriter {
+                tx,
+                stream: (!tty).then_some(n),
+            })
+        } else {
+            Box::new(Discard)
+        }
+    };
+    (writer(tx.clone(), stdout, 1), writer(tx, stderr, 2))
+}
+
 /// A writer into a streamed response: Docker's 8-byte stdcopy header per
 /// write when the container has no terminal, raw bytes when it has.
 pub(crate) struct FrameWriter {
@@ -354,22 +375,7 @@ async fn logs(ctx: &mut Ctx, id: &str) -> ApiResult {
         // A client gone from a quiet `logs -f` no longer counts as activity
         // (the blocking reader ends at the next line or the exit).
         let work = server.engine(move |e| {
-            let mut out: Box<dyn Write> = if stdout {
-                Box::new(FrameWriter {
-                    tx: tx.clone(),
-                    stream: (!tty).then_some(1),
-                })
-            } else {
-                Box::new(Discard)
-            };
-            let mut err: Box<dyn Write> = if stderr {
-                Box::new(FrameWriter {
-                    tx,
-                    stream: (!tty).then_some(2),
-                })
-            } else {
-                Box::new(Discard)
-            };
+            let (mut out, mut err) = log_writers(tx, stdout, stderr, tty);
             match e.logs(&id, &opts, &mut out, &mut err) {
                 Ok(()) => Ok(()),
                 Err(EngineError::Io { .. }) => Ok(()),

@@ -142,27 +142,10 @@ async fn replay_logs<C>(
 where
     C: tokio::io::AsyncWrite + Unpin,
 {
-    use crate::containers::{Discard, FrameWriter};
-    use std::io::Write;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
     let key = id.to_owned();
     let work = server.engine(move |e| {
-        let mut out: Box<dyn Write> = if stdout {
-            Box::new(FrameWriter {
-                tx: tx.clone(),
-                stream: (!tty).then_some(1),
-            })
-        } else {
-            Box::new(Discard)
-        };
-        let mut err: Box<dyn Write> = if stderr {
-            Box::new(FrameWriter {
-                tx,
-                stream: (!tty).then_some(2),
-            })
-        } else {
-            Box::new(Discard)
-        };
+        let (mut out, mut err) = crate::containers::log_writers(tx, stdout, stderr, tty);
         // A container without a log (driver none) has nothing to replay.
         let _ = e.logs(
             &key,
