@@ -740,6 +740,12 @@ fn init_uses_the_hosts_init_or_says_it_cannot() {
         b.ok(&[
             "run", "-d", "--init", "--name", "i", "busybox", "sleep", "300",
         ]);
+        // A TERM that reaches the init before it has blocked its signals
+        // is dropped by the kernel (PID 1 without a handler), in Docker
+        // too: wait until it has forked the command, which it does after.
+        common::wait_until(30, "the init's child", || {
+            b.ok(&["top", "i"]).contains("sleep 300")
+        });
         b.ok(&["stop", "-t", "20", "i"]);
         let v: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "i"])).unwrap();
         assert_eq!(
