@@ -725,8 +725,7 @@ fn hijack_all(s: &Service, path: &str) -> (String, Vec<u8>) {
 fn attach_with_logs_replays_the_output_so_far() {
     // dockerd 20.10: `attach?logs=1&stream=0` answers 101, writes the log so far (stdcopy
     // frames, filtered by stdout/stderr) and closes; with stream=1 the live output follows.
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (_b, s) = api::busybox_service();
     s.ok(&[
         "run",
         "-d",
@@ -798,8 +797,7 @@ fn attach_with_logs_replays_the_output_so_far() {
 fn attach_client_gone_before_the_start_does_not_hold_it() {
     // A client that attaches to a created container and leaves before the start: the
     // start must not wait for it, and the container runs as any other.
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     s.ok(&[
         "create",
         "--name",
@@ -864,8 +862,7 @@ fn attach_client_gone_before_the_start_does_not_hold_it() {
 fn detached_exec_reports_its_exit_code() {
     // dockerd 20.10: an exec started with Detach:true answers at once; once it ends,
     // GET /exec/ID/json says Running:false and its ExitCode (docker-py's exec_inspect).
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (_b, s) = api::busybox_service();
     s.ok(&["run", "-d", "--name", "dx", "busybox", "sleep", "1000"]);
     let json = "Content-Type: application/json";
     let r = s
@@ -910,8 +907,7 @@ fn detached_exec_reports_its_exit_code() {
 fn cp_archive_mode_chowns_to_the_container_user() {
     // dockerd 20.10: `docker cp -a` (PUT archive?copyUIDGID=1) gives the extracted files
     // the container's USER, resolved in its /etc/passwd and /etc/group.
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     let dir = b.scratch().join("cpa");
     std::fs::create_dir_all(dir.join("etc")).unwrap();
     std::fs::write(
@@ -969,8 +965,7 @@ fn stats_stream_fills_precpu_and_ends_with_the_container() {
     // What live `docker stats` reads: one JSON object a second; from the second on,
     // precpu_stats is the previous sample (the CPU % is their difference); the stream
     // ends when the container stops.
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (_b, s) = api::busybox_service();
     s.ok(&[
         "run",
         "-d",

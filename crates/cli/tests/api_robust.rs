@@ -752,8 +752,7 @@ fn raw_round(s: &Service, t: usize, i: usize, net: &str) -> Result<(), String> {
 /// descriptors are back to what they were and it still answers.
 #[test]
 fn fifty_clients_for_a_minute_leave_nothing() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (b, s) = api::busybox_service();
     let pid = s.pid();
     // Warm up: the default bridge exists, the service's pools are up.
     assert_eq!(s.ok(&["run", "--rm", "busybox", "echo", "warm"]), "warm\n");
@@ -1021,8 +1020,7 @@ fn one_die_per_exit_however_many_cleanups() {
 /// read its code: 0, and no message). Without --rm the client ends too, with the code.
 #[test]
 fn a_command_that_cannot_run_is_126_or_127_every_time() {
-    let b = Berth::with_busybox();
-    let s = Service::start(&b);
+    let (_b, s) = api::busybox_service();
     for i in 0..10 {
         let out = s.docker(&["run", "--rm", "--network", "none", "busybox", "/etc/group"]);
         let err = String::from_utf8_lossy(&out.stderr);
