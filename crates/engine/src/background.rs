@@ -575,15 +575,17 @@ impl Engine {
                 ch
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&starting);
                 let err = EngineError::Other(format!(
                     "cannot run the monitor {}: {e}",
                     monitor_binary().display()
                 ));
-                self.containers
-                    .set_start_failed(&c.id, &c, 125, &err.to_string())?;
+                let recorded = self
+                    .containers
+                    .set_start_failed(&c.id, &c, 125, &err.to_string());
                 self.network_stop(&c);
                 let _ = self.layers.unmount_container(c.id.as_str());
+                let _ = std::fs::remove_file(&starting);
+                recorded?;
                 return Err(err);
             }
         };
@@ -593,28 +595,35 @@ impl Engine {
         }
         // The monitor lives on in its own session; we reap it only if it
         // already failed.
+        // A failed start: `starting` goes last. Until the record says how
+        // the start failed, it reads running with its monitor gone, and
+        // without `starting` a concurrent command's `reconcile` would clean
+        // it up as an exit of unknown code (255) over this failure.
         if let Some(msg) = line.trim().strip_prefix("error: ") {
-            let _ = std::fs::remove_file(&starting);
             let _ = child.wait();
             let err = crate::lifecycle::runtime_failure(msg.to_owned());
-            self.containers.set_start_failed(
+            let recorded = self.containers.set_start_failed(
                 &c.id,
                 &c,
                 crate::lifecycle::start_failure_code(&err),
                 &err.to_string(),
-            )?;
+            );
             self.network_stop(&c);
             let _ = self.layers.unmount_container(c.id.as_str());
+            let _ = std::fs::remove_file(&starting);
+            recorded?;
             return Err(err);
         }
         if !line.starts_with("ok") {
-            let _ = std::fs::remove_file(&starting);
             let _ = child.wait();
             let err = EngineError::Other("the container monitor failed to start".into());
-            self.containers
-                .set_start_failed(&c.id, &c, 125, &err.to_string())?;
+            let recorded = self
+                .containers
+                .set_start_failed(&c.id, &c, 125, &err.to_string());
             self.network_stop(&c);
             let _ = self.layers.unmount_container(c.id.as_str());
+            let _ = std::fs::remove_file(&starting);
+            recorded?;
             return Err(err);
         }
         crate::detach_child(child);
