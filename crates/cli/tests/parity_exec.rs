@@ -206,3 +206,62 @@ fn version_flag_prints_dockers_shape() {
         );
     }
 }
+
+/// A program the kernel will not execute (found and executable, but of a
+/// bad format), as dockerd 20.10 with runc: the container starts, says
+/// `exec /bad: exec format error` on its stderr (so in its logs) and exits 1;
+/// `run -d` succeeds; `exec` exits 1 with the same line, `exec -d` 0.
+/// berth failed the start with 125 and its own wording.
+#[test]
+fn a_program_of_a_bad_format_exits_1_as_in_docker() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = Berth::with_busybox();
+    let file = b.scratch().join("bad");
+    std::fs::write(&file, b"not a program\n\x00\x01").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = file.to_str().unwrap();
+    let want = "exec /bad: exec format error";
+    b.ok(&[
+        "create",
+        "--name",
+        "fmt",
+        "--network",
+        "none",
+        "busybox",
+        "/bad",
+    ]);
+    b.ok(&["cp", file, "fmt:/bad"]);
+    let out = b.run(&["start", "-a", "fmt"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&["start"], &out));
+    assert_eq!(text(&out.stderr).trim(), want);
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "fmt"
+        ]),
+        "exited 1\n"
+    );
+    assert_eq!(b.ok(&["logs", "fmt"]), "");
+    let logs = b.run(&["logs", "fmt"]);
+    assert_eq!(text(&logs.stderr).trim(), want);
+    b.ok(&["rm", "fmt"]);
+    // exec into a running container.
+    b.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+    ]);
+    b.ok(&["cp", file, "up:/bad"]);
+    let out = b.run(&["exec", "up", "/bad"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&["exec"], &out));
+    assert_eq!(text(&out.stderr).trim(), want);
+    b.ok(&["exec", "-d", "up", "/bad"]);
+    b.ok(&["rm", "-f", "up"]);
+}

@@ -222,25 +222,29 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
         .iter()
         .map(|e| e.to_string_lossy().into_owned())
         .collect();
-    let result = (|| -> Result<Never> {
-        crate::hooks::run_hooks(
-            HookKind::StartContainer,
-            hooks,
-            &state,
-            HookContext {
-                env: Some(&program_env),
-                cwd: None,
-            },
-        )?;
-        finalize(
-            process,
-            ctx.seccomp.as_ref(),
-            listener.as_ref(),
-            !in_user_ns || setgroups_allowed(),
-            ctx.preserve_fds,
-            &program,
-        )
-    })();
+    // A failing startContainer hook ends the container as runc does
+    // (runtime spec, lifecycle step 7): `start` has succeeded, the reason
+    // goes to the container's stderr and it exits 1.
+    if let Err(e) = crate::hooks::run_hooks(
+        HookKind::StartContainer,
+        hooks,
+        &state,
+        HookContext {
+            env: Some(&program_env),
+            cwd: None,
+        },
+    ) {
+        drop(conn.take());
+        exit_with_message(&e.to_string());
+    }
+    let result = finalize(
+        process,
+        ctx.seccomp.as_ref(),
+        listener.as_ref(),
+        !in_user_ns || setgroups_allowed(),
+        ctx.preserve_fds,
+        &program,
+    );
     match result {
         Ok(never) => match never {},
         Err(e) => {
@@ -432,8 +436,32 @@ pub fn finalize(
     let e = nix::unistd::execve(&program.path, &program.argv, &program.env)
         .err()
         .unwrap_or(nix::errno::Errno::UnknownErrno);
-    Err(RuntimeError::Other(format!(
-        "exec {}: {e}",
-        program.path.to_string_lossy()
-    )))
+    // The program was found and may be executed (checked at create), but
+    // the kernel refused it (a bad format, a missing interpreter): as in
+    // runc, the process itself says so on its stderr and exits 1, and the
+    // start or exec that launched it has succeeded (Docker shows the line
+    // in the logs and the exit code 1).
+    exit_with_message(&format!(
+        "exec {}: {}",
+        program.path.to_string_lossy(),
+        go_errno_text(e)
+    ))
+}
+
+/// The wording of Go's syscall errors (runc's): strerror with a lower-case
+/// first letter ("exec format error").
+fn go_errno_text(e: nix::errno::Errno) -> String {
+    let desc = e.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => e.to_string(),
+    }
+}
+
+/// Ends a started process that could not become its program: the reason on
+/// its own stderr (the container's), exit status 1.
+fn exit_with_message(msg: &str) -> ! {
+    let _ = nix::unistd::write(std::io::stderr(), format!("{msg}\n").as_bytes());
+    sys::exit_now(1)
 }

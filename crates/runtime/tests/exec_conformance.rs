@@ -370,3 +370,51 @@ fn home_is_set_when_the_environment_has_none() {
     c.finish();
     rt.assert_empty();
 }
+
+/// A program the kernel will not execute (a bad format: found and
+/// executable, so `create` accepts it): as runc 1.1, `start` and `exec`
+/// succeed, the process says `exec PATH: exec format error` on its stderr
+/// and exits 1 (Docker then shows exit code 1 and the line in the logs).
+#[test]
+fn a_program_of_a_bad_format_exits_1_with_runcs_message() {
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |c: &Ctr| {
+        let p = c.rootfs().join("bin/badformat");
+        std::fs::write(&p, b"not a program\n\x00\x01").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let want = "exec /bin/badformat: exec format error";
+    let rt = Rt::new();
+    // create + start.
+    let c = Ctr::new(&rt, &["/bin/badformat"]);
+    bad(&c);
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    assert!(
+        common::poll(std::time::Duration::from_secs(20), || rt
+            .status(&c.id)
+            .as_deref()
+            == Some("stopped")),
+        "still {:?}",
+        rt.status(&c.id)
+    );
+    assert_eq!(c.stderr().trim(), want);
+    c.finish();
+    // run: the program's status.
+    let c = Ctr::new(&rt, &["/bin/badformat"]);
+    bad(&c);
+    let out = rt.run(&c);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_eq!(out.stderr.trim(), want, "{out:#?}");
+    c.finish();
+    // exec: the same, and --detach succeeds.
+    let c = Ctr::new(&rt, &["sleep", "1000"]);
+    bad(&c);
+    rt.run_detached(&c).ok();
+    let out = rt.out(&["exec", &c.id, "/bin/badformat"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_eq!(out.stderr.trim(), want, "{out:#?}");
+    rt.out(&["exec", "--detach", &c.id, "/bin/badformat"]).ok();
+    c.finish();
+    rt.assert_empty();
+}

@@ -461,17 +461,38 @@ fn hook_environment_and_working_directory() {
     rt.assert_empty();
 }
 
+/// A failing startContainer hook ends the container before its program
+/// runs, as runc 1.1 does: `start` has already succeeded (the hook runs
+/// after the start signal), the reason is on the container's stderr and
+/// its exit status is 1.
 #[test]
-fn failing_start_container_hook_fails_start() {
+fn failing_start_container_hook_ends_the_container() {
     let rt = Rt::new();
     let mut c = Ctr::sh(&rt, "echo must-not-run");
     c.edit_json(|v| {
         v["hooks"] = json!({"startContainer": [hook("exit 4")]});
     });
     rt.create(&c, &[]).ok();
-    let line = rt.out(&["start", &c.id]).fails_one_line();
-    assert!(line.contains("hook"), "{line}");
+    rt.out(&["start", &c.id]).ok();
+    assert!(
+        poll(Duration::from_secs(20), || rt.status(&c.id).as_deref()
+            == Some("stopped")),
+        "still {:?}",
+        rt.status(&c.id)
+    );
+    assert!(c.stderr().contains("hook"), "stderr: {:?}", c.stderr());
     assert!(!c.stdout().contains("must-not-run"));
+    c.finish();
+    rt.assert_empty();
+    // `run`: the container's status is 1.
+    let mut c = Ctr::sh(&rt, "echo must-not-run");
+    c.edit_json(|v| {
+        v["hooks"] = json!({"startContainer": [hook("exit 4")]});
+    });
+    let out = rt.run(&c);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("hook"), "{out:#?}");
+    assert!(!out.stdout.contains("must-not-run"), "{out:#?}");
     c.finish();
     rt.assert_empty();
 }
