@@ -50,13 +50,29 @@ pub fn resolve(
     }
     let name = q.name.to_lower();
     let nets = index.networks_for(network, src);
+    // A known name without an address of the family asked for gets an
+    // empty answer ("no AAAA"), not "no such name".
     let records = match q.qtype {
-        TYPE_A => index
-            .lookup_a(&name, &nets)
-            .map(|ips| ips.into_iter().map(Rdata::A).collect()),
-        // Known names have IPv4 addresses only: "no AAAA", not "no such name".
-        TYPE_AAAA => index.lookup_a(&name, &nets).map(|_| Vec::new()),
-        TYPE_PTR => wire::reverse_v4(&name).and_then(|ip| index.lookup_ptr(ip, &nets)),
+        TYPE_A => index.lookup(&name, &nets).map(|ips| {
+            ips.into_iter()
+                .filter_map(|ip| match ip {
+                    IpAddr::V4(a) => Some(Rdata::A(a)),
+                    IpAddr::V6(_) => None,
+                })
+                .collect()
+        }),
+        TYPE_AAAA => index.lookup(&name, &nets).map(|ips| {
+            ips.into_iter()
+                .filter_map(|ip| match ip {
+                    IpAddr::V6(a) => Some(Rdata::Aaaa(a)),
+                    IpAddr::V4(_) => None,
+                })
+                .collect()
+        }),
+        TYPE_PTR => wire::reverse_v4(&name)
+            .map(IpAddr::V4)
+            .or_else(|| wire::reverse_v6(&name).map(IpAddr::V6))
+            .and_then(|ip| index.lookup_ptr(ip, &nets)),
         _ => None,
     };
     match records {
@@ -127,6 +143,36 @@ mod tests {
         assert_eq!(answer_count(ask("web.n1", TYPE_A)), 1);
         assert_eq!(ask("web.n2", TYPE_A), Outcome::Forward);
         assert_eq!(ask("web.n1.example", TYPE_A), Outcome::Forward);
+    }
+
+    /// AAAA from a host's IPv6 line, an empty A for a name with IPv6 only,
+    /// and PTR of an ip6.arpa name.
+    #[test]
+    fn aaaa_and_ip6_arpa() {
+        let ix = Index::new(
+            RecordsFile::parse("listen n 10.8.0.1\nhost n 10.8.0.2 web\nhost n fd00:8::2 web\nhost n fd00:8::3 six\n")
+                .unwrap(),
+        );
+        let ask = |name: &str, qtype: u16| {
+            let q = Message::parse(&wire::query(4, name, qtype).unwrap()).unwrap();
+            resolve(&ix, "n", "fd00:8::2".parse().unwrap(), &q, 512)
+        };
+        assert_eq!(answer_count(ask("web", TYPE_A)), 1);
+        assert_eq!(answer_count(ask("web", TYPE_AAAA)), 1);
+        assert_eq!(answer_count(ask("six", TYPE_AAAA)), 1);
+        assert_eq!(answer_count(ask("six", TYPE_A)), 0);
+        let rev = "3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.0.0.0.0.0.d.f.ip6.arpa";
+        assert_eq!(answer_count(ask(rev, TYPE_PTR)), 1);
+        match ask("six", TYPE_AAAA) {
+            Outcome::Answer(a) => assert_eq!(
+                &a[a.len() - 16..],
+                &"fd00:8::3".parse::<std::net::Ipv6Addr>().unwrap().octets()
+            ),
+            Outcome::Forward => panic!("forwarded"),
+        }
+        assert_eq!(wire::reverse_v6(rev), Some("fd00:8::3".parse().unwrap()));
+        assert_eq!(wire::reverse_v6("3.0.ip6.arpa"), None);
+        assert_eq!(wire::reverse_v6(&rev.replace("d.f.", "df.0.")), None);
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! host NETWORK IP NAME [ALIAS...]
 //! ```
 //!
+//! A host's IP is IPv4 or IPv6; a container of a dual-stack network has a
+//! line for each (A and AAAA answers). Listeners are IPv4 (a network always
+//! has an IPv4 gateway, as in Docker).
+//!
 //! [`RecordsFile`] both parses it and writes it, so the engine never formats
 //! a line by hand. [`Index`] is the parsed file arranged for lookups, with
 //! the rule that picks which networks a client may see.
@@ -48,7 +52,7 @@ pub struct Listen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
     pub network: String,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub names: Vec<String>,
 }
 
@@ -134,19 +138,22 @@ impl RecordsFile {
     pub fn host<S: AsRef<str>>(
         &mut self,
         network: &str,
-        ip: Ipv4Addr,
+        ip: impl Into<IpAddr>,
         name: &str,
         aliases: &[S],
     ) -> Result<&mut Self, RecordsError> {
         let mut names = vec![name.to_string()];
         names.extend(aliases.iter().map(|a| a.as_ref().to_string()));
-        self.add_host(network, ip, names)
+        self.add_host(network, ip.into(), names)
             .map_err(RecordsError::Invalid)?;
         Ok(self)
     }
 
-    fn add_host(&mut self, network: &str, ip: Ipv4Addr, names: Vec<String>) -> Result<(), String> {
+    fn add_host(&mut self, network: &str, ip: IpAddr, names: Vec<String>) -> Result<(), String> {
         check_network(network)?;
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Err(format!("{ip} cannot be a host's address"));
+        }
         let mut checked: Vec<String> = Vec::with_capacity(names.len());
         for n in &names {
             let n = check_name(n)?;
@@ -176,6 +183,10 @@ impl RecordsFile {
                 s.parse::<Ipv4Addr>()
                     .map_err(|_| err(format!("invalid IPv4 address {s:?}")))
             };
+            let host_ip = |s: &str| {
+                s.parse::<IpAddr>()
+                    .map_err(|_| err(format!("invalid IP address {s:?}")))
+            };
             match words.as_slice() {
                 [] => {}
                 ["listen", net, addr] => r.add_listen(net, ip(addr)?).map_err(err)?,
@@ -183,7 +194,7 @@ impl RecordsFile {
                 ["host", net, addr, names @ ..] if !names.is_empty() => r
                     .add_host(
                         net,
-                        ip(addr)?,
+                        host_ip(addr)?,
                         names.iter().map(|s| s.to_string()).collect(),
                     )
                     .map_err(err)?,
@@ -263,9 +274,9 @@ fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::Fi
 pub struct Index {
     file: RecordsFile,
     /// Lower-cased name → (network, address), in file order.
-    names: HashMap<String, Vec<(usize, Ipv4Addr)>>,
+    names: HashMap<String, Vec<(usize, IpAddr)>>,
     /// Address → (network, container name).
-    by_ip: HashMap<Ipv4Addr, Vec<(usize, usize)>>,
+    by_ip: HashMap<IpAddr, Vec<(usize, usize)>>,
     /// Network name → number; `containers[name]` → its networks.
     networks: HashMap<String, usize>,
     /// Lower-cased network name → networks (for `NAME.NETWORK`).
@@ -319,21 +330,19 @@ impl Index {
     pub fn networks_for(&self, network: &str, src: IpAddr) -> BTreeSet<usize> {
         let mut out = BTreeSet::new();
         let own = self.networks.get(network).copied();
-        if let IpAddr::V4(src) = src {
-            if let Some(entries) = self.by_ip.get(&src) {
-                let on_own: Vec<&(usize, usize)> =
-                    entries.iter().filter(|(n, _)| Some(*n) == own).collect();
-                let chosen: Vec<&(usize, usize)> = if on_own.is_empty() {
-                    entries.iter().collect()
-                } else {
-                    on_own
-                };
-                for (net, hi) in chosen {
-                    out.insert(*net);
-                    let container = self.file.hosts[*hi].names[0].to_ascii_lowercase();
-                    if let Some(nets) = self.containers.get(&container) {
-                        out.extend(nets.iter().copied());
-                    }
+        if let Some(entries) = self.by_ip.get(&src.to_canonical()) {
+            let on_own: Vec<&(usize, usize)> =
+                entries.iter().filter(|(n, _)| Some(*n) == own).collect();
+            let chosen: Vec<&(usize, usize)> = if on_own.is_empty() {
+                entries.iter().collect()
+            } else {
+                on_own
+            };
+            for (net, hi) in chosen {
+                out.insert(*net);
+                let container = self.file.hosts[*hi].names[0].to_ascii_lowercase();
+                if let Some(nets) = self.containers.get(&container) {
+                    out.extend(nets.iter().copied());
                 }
             }
         }
@@ -343,11 +352,11 @@ impl Index {
         out
     }
 
-    /// The addresses of `name` (lower-cased, no trailing dot) in `networks`;
-    /// `None` if it is not a known name there. As in Docker, `NAME.NETWORK`
-    /// (a name or alias, then a network's name) is NAME looked up in that
-    /// network alone, when it is one of `networks`.
-    pub fn lookup_a(&self, name: &str, networks: &BTreeSet<usize>) -> Option<Vec<Ipv4Addr>> {
+    /// The addresses (IPv4 and IPv6) of `name` (lower-cased, no trailing
+    /// dot) in `networks`; `None` if it is not a known name there. As in
+    /// Docker, `NAME.NETWORK` (a name or alias, then a network's name) is
+    /// NAME looked up in that network alone, when it is one of `networks`.
+    pub fn lookup(&self, name: &str, networks: &BTreeSet<usize>) -> Option<Vec<IpAddr>> {
         if let Some(v) = self.lookup_exact(name, networks) {
             return Some(v);
         }
@@ -366,8 +375,8 @@ impl Index {
         None
     }
 
-    fn lookup_exact(&self, name: &str, networks: &BTreeSet<usize>) -> Option<Vec<Ipv4Addr>> {
-        let mut out: Vec<Ipv4Addr> = Vec::new();
+    fn lookup_exact(&self, name: &str, networks: &BTreeSet<usize>) -> Option<Vec<IpAddr>> {
+        let mut out: Vec<IpAddr> = Vec::new();
         for (net, ip) in self.names.get(name)? {
             if networks.contains(net) && !out.contains(ip) {
                 out.push(*ip);
@@ -378,7 +387,7 @@ impl Index {
 
     /// `NAME.NETWORK` of the containers that have address `ip` in `networks`
     /// (Docker's answer to a PTR query; NAME alone if that is no DNS name).
-    pub fn lookup_ptr(&self, ip: Ipv4Addr, networks: &BTreeSet<usize>) -> Option<Vec<Rdata>> {
+    pub fn lookup_ptr(&self, ip: IpAddr, networks: &BTreeSet<usize>) -> Option<Vec<Rdata>> {
         let mut out: Vec<Name> = Vec::new();
         for (net, hi) in self.by_ip.get(&ip)? {
             if !networks.contains(net) {
@@ -520,7 +529,7 @@ host back 10.2.0.4 worker db
         );
         // A known client asking on another network's listener keeps its own.
         assert_eq!(ix.networks_for("back", ip("10.1.0.3")), set(&["front"]));
-        // IPv6 sources are unknown clients.
+        // Unknown IPv6 sources see the listener's network.
         assert_eq!(ix.networks_for("back", ip("::1")), set(&["back"]));
     }
 
@@ -529,39 +538,36 @@ host back 10.2.0.4 worker db
         let ix = Index::new(RecordsFile::parse(SAMPLE).unwrap());
         let front = ix.networks_for("front", ip("10.1.0.3"));
         let both = ix.networks_for("front", ip("10.1.0.2"));
-        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        assert_eq!(ix.lookup_a("web", &front), Some(vec![a("10.1.0.2")]));
-        assert_eq!(ix.lookup_a("db", &front), None);
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(ix.lookup("web", &front), Some(vec![a("10.1.0.2")]));
+        assert_eq!(ix.lookup("db", &front), None);
         assert_eq!(
-            ix.lookup_a("web", &both),
+            ix.lookup("web", &both),
             Some(vec![a("10.1.0.2"), a("10.2.0.2")])
         );
         assert_eq!(
-            ix.lookup_a("db", &both),
+            ix.lookup("db", &both),
             Some(vec![a("10.2.0.3"), a("10.2.0.4")])
         );
-        assert_eq!(
-            ix.lookup_a("0123456789ab", &front),
-            Some(vec![a("10.1.0.2")])
-        );
+        assert_eq!(ix.lookup("0123456789ab", &front), Some(vec![a("10.1.0.2")]));
         assert_eq!(
             ix.lookup_ptr(a("10.2.0.4"), &both),
             Some(vec![Rdata::Ptr(Name::from_dotted("worker.back").unwrap())])
         );
         assert_eq!(ix.lookup_ptr(a("10.2.0.4"), &front), None);
         // NAME.NETWORK: that network's addresses only, if the client sees it.
-        assert_eq!(ix.lookup_a("web.back", &both), Some(vec![a("10.2.0.2")]));
+        assert_eq!(ix.lookup("web.back", &both), Some(vec![a("10.2.0.2")]));
         assert_eq!(
-            ix.lookup_a("web-alias.front", &both),
+            ix.lookup("web-alias.front", &both),
             Some(vec![a("10.1.0.2")])
         );
         assert_eq!(
-            ix.lookup_a("db.back", &both),
+            ix.lookup("db.back", &both),
             Some(vec![a("10.2.0.3"), a("10.2.0.4")])
         );
-        assert_eq!(ix.lookup_a("web.back", &front), None);
-        assert_eq!(ix.lookup_a("db.front", &both), None);
-        assert_eq!(ix.lookup_a("web.nonet", &both), None);
+        assert_eq!(ix.lookup("web.back", &front), None);
+        assert_eq!(ix.lookup("db.front", &both), None);
+        assert_eq!(ix.lookup("web.nonet", &both), None);
     }
 
     #[test]
@@ -573,16 +579,42 @@ host back 10.2.0.4 worker db
             .unwrap(),
         );
         let all: BTreeSet<usize> = ix.networks.values().copied().collect();
-        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        assert_eq!(ix.lookup_a("a.b", &all), Some(vec![a("10.3.0.2")]));
-        assert_eq!(ix.lookup_a("a.b.my.net", &all), Some(vec![a("10.3.0.2")]));
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(ix.lookup("a.b", &all), Some(vec![a("10.3.0.2")]));
+        assert_eq!(ix.lookup("a.b.my.net", &all), Some(vec![a("10.3.0.2")]));
         // Network names match case-insensitively, like the rest of the name.
-        assert_eq!(ix.lookup_a("c.other", &all), Some(vec![a("10.4.0.2")]));
+        assert_eq!(ix.lookup("c.other", &all), Some(vec![a("10.4.0.2")]));
         // An exact name wins over a NAME.NETWORK reading.
-        assert_eq!(ix.lookup_a("x.other", &all), Some(vec![a("10.5.0.2")]));
+        assert_eq!(ix.lookup("x.other", &all), Some(vec![a("10.5.0.2")]));
         assert_eq!(
             ix.lookup_ptr(a("10.3.0.2"), &all),
             Some(vec![Rdata::Ptr(Name::from_dotted("a.b.my.net").unwrap())])
         );
+    }
+
+    /// A dual-stack network: a line per family, both found by name and by
+    /// address; an IPv6 client is known by its IPv6 address.
+    #[test]
+    fn dual_stack_hosts() {
+        let f = RecordsFile::parse(
+            "listen n 10.7.0.1\nhost n 10.7.0.2 web\nhost n fd00:7::2 web\nhost n fd00:7::3 v6only\n",
+        )
+        .unwrap();
+        assert_eq!(RecordsFile::parse(&f.to_text()).unwrap(), f);
+        let ix = Index::new(f);
+        let n = ix.networks_for("n", ip("fd00:7::3"));
+        assert_eq!(
+            ix.lookup("web", &n),
+            Some(vec![ip("10.7.0.2"), ip("fd00:7::2")])
+        );
+        assert_eq!(ix.lookup("v6only.n", &n), Some(vec![ip("fd00:7::3")]));
+        assert_eq!(
+            ix.lookup_ptr(ip("fd00:7::2"), &n),
+            Some(vec![Rdata::Ptr(Name::from_dotted("web.n").unwrap())])
+        );
+        let e = RecordsFile::parse("host n fd00::zz web\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 1: invalid IP address \"fd00::zz\"");
+        let e = RecordsFile::parse("host n :: web\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 1: :: cannot be a host's address");
     }
 }

@@ -3,7 +3,7 @@
 //! pointers), and building answers of type A and PTR. Every read is bounds
 //! checked: a malformed message is an `Err`, never a panic.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub const TYPE_A: u16 = 1;
 pub const TYPE_PTR: u16 = 12;
@@ -220,6 +220,7 @@ impl Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rdata {
     A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
     Ptr(Name),
 }
 
@@ -250,6 +251,7 @@ pub fn answer(query: &Message, rcode: u8, records: &[Rdata], limit: usize) -> Ve
         out.extend_from_slice(&[0xc0, HEADER_LEN as u8]);
         let rtype = match r {
             Rdata::A(_) => TYPE_A,
+            Rdata::Aaaa(_) => TYPE_AAAA,
             Rdata::Ptr(_) => TYPE_PTR,
         };
         out.extend_from_slice(&rtype.to_be_bytes());
@@ -258,6 +260,10 @@ pub fn answer(query: &Message, rcode: u8, records: &[Rdata], limit: usize) -> Ve
         match r {
             Rdata::A(ip) => {
                 out.extend_from_slice(&4u16.to_be_bytes());
+                out.extend_from_slice(&ip.octets());
+            }
+            Rdata::Aaaa(ip) => {
+                out.extend_from_slice(&16u16.to_be_bytes());
                 out.extend_from_slice(&ip.octets());
             }
             Rdata::Ptr(name) => {
@@ -316,6 +322,26 @@ pub fn reverse_v4(name: &str) -> Option<Ipv4Addr> {
         octets[i] = p.parse().ok()?;
     }
     Some(Ipv4Addr::from(octets))
+}
+
+/// The address of an `ip6.arpa` name: 32 hexadecimal nibbles, the last
+/// first (`…1.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa`).
+pub fn reverse_v6(name: &str) -> Option<Ipv6Addr> {
+    let rest = name.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<&str> = rest.split('.').collect();
+    if nibbles.len() != 32 {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for n in nibbles.iter().rev() {
+        let mut c = n.chars();
+        let d = c.next()?.to_digit(16)?;
+        if c.next().is_some() {
+            return None;
+        }
+        v = (v << 4) | u128::from(d);
+    }
+    Some(Ipv6Addr::from(v))
 }
 
 /// A query message (for clients: the tests, `berth-dns`'s own checks).

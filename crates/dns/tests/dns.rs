@@ -60,6 +60,47 @@ fn answers_names_aliases_aaaa_and_ptr() {
     assert_eq!(a(client, gw, "nope"), Err(SERVFAIL));
 }
 
+/// A dual-stack container (a line per family): A and AAAA, asked over the
+/// IPv4 listener; a name with an IPv6 address only has an empty A; the
+/// ip6.arpa name of its address gives NAME.NETWORK.
+#[test]
+fn dual_stack_names_answer_a_and_aaaa() {
+    let t = 38;
+    let gw = ip(t, 0, 1);
+    let client = ip(t, 0, 9);
+    let rec = records(|r| {
+        r.listen("ds", gw)
+            .unwrap()
+            .host("ds", ip(t, 0, 2), "web", &["www"])
+            .unwrap()
+            .host(
+                "ds",
+                "fd00:27::2".parse::<std::net::Ipv6Addr>().unwrap(),
+                "web",
+                &["www"],
+            )
+            .unwrap()
+            .host(
+                "ds",
+                "fd00:27::3".parse::<std::net::Ipv6Addr>().unwrap(),
+                "six",
+                &[] as &[&str],
+            )
+            .unwrap();
+    });
+    let _dns = Dns::start(&rec, &[]);
+    assert_eq!(a(client, gw, "www"), Ok(vec![ip(t, 0, 2).to_string()]));
+    let r = ask(client, gw, "www", AAAA);
+    assert_eq!(r.answers, vec![(AAAA, "fd00:27::2".to_string())]);
+    let r = ask(client, gw, "six.ds", AAAA);
+    assert_eq!(r.answers, vec![(AAAA, "fd00:27::3".to_string())]);
+    let r = ask(client, gw, "six", A);
+    assert_eq!((r.rcode, r.answers.len()), (NOERROR, 0));
+    let rev = "3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.7.2.0.0.0.0.d.f.ip6.arpa";
+    let r = ask(client, gw, rev, PTR);
+    assert_eq!(r.answers, vec![(PTR, "six.ds".to_string())]);
+}
+
 #[test]
 fn one_name_on_several_containers_gives_every_address() {
     let t = 21;

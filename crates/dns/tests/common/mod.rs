@@ -195,6 +195,11 @@ pub fn parse(b: &[u8]) -> Reply {
         let data = &b[p + 10..p + 10 + len];
         let text = match t {
             A => Ipv4Addr::new(data[0], data[1], data[2], data[3]).to_string(),
+            AAAA if len == 16 => {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(data);
+                std::net::Ipv6Addr::from(o).to_string()
+            }
             PTR => name_at(b, p + 10).0,
             _ => data.iter().map(|x| format!("{x:02x}")).collect(),
         };
