@@ -71,7 +71,9 @@ struct Cleanup<'a> {
     child: Option<Pid>,
     cgroup: Option<Box<dyn CgroupManager>>,
     /// The spec, once `linux.netDevices` were moved into the child's
-    /// namespace: they are moved back before it is killed.
+    /// namespace: a create that fails moves them back before the child is
+    /// killed (nothing of a failed create is left changed; a successful
+    /// one leaves them to the namespace's owner, even at delete, as runc).
     net_devices: Option<Spec>,
     hooks: Option<&'a oci_spec::runtime::Hooks>,
     bundle: &'a Path,
@@ -1018,12 +1020,10 @@ impl Runtime {
     }
 
     fn kill_and_wait(&self, st: &ContainerState, cg: &dyn CgroupManager) -> Result<()> {
-        // linux.netDevices go back to the host while the namespace lives.
-        if st.init_alive() {
-            if let Err(e) = crate::netdev::move_out(&st.spec, st.pid) {
-                eprintln!("berth-runtime: warning: {e}");
-            }
-        }
+        // linux.netDevices stay where they are, as with runc: the network
+        // namespace's owner controls their lifecycle (a joined namespace
+        // keeps them; a namespace of the container's own gives physical
+        // devices back to the host and takes virtual ones with it).
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
         let _ = cg.kill_all(Signal::SIGKILL);
         let _ = cg.thaw();

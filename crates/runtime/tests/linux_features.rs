@@ -368,8 +368,10 @@ fn preserve_fds_and_listen_fds() {
     rt.assert_empty();
 }
 
-/// A link on the host (one end of a veth pair: this kernel may lack the
-/// dummy driver), deleted with its peer when dropped (if still there).
+/// A link on the host for `linux.netDevices` tests: one end of a veth pair
+/// (this kernel lacks the dummy driver runc's tests use), uniquely named,
+/// down; both ends are deleted when dropped (whichever namespace they are
+/// in: a pair dies with either end).
 struct Dummy(String);
 
 impl Dummy {
@@ -389,38 +391,100 @@ impl Dummy {
             .join(&self.0)
             .exists()
     }
+
+    /// `ip ARGS` on the host, which must succeed.
+    fn ip(&self, args: &[&str]) {
+        host_ip(args);
+    }
 }
 
 impl Drop for Dummy {
     fn drop(&mut self) {
+        for n in [self.0.clone(), format!("{}p", self.0)] {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &n])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// `ip ARGS` on the host; panics unless it succeeds.
+#[track_caller]
+fn host_ip(args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    let out = common::Out::from_output(out);
+    out.ok().to_owned()
+}
+
+/// A named network namespace (`ip netns add`), deleted when dropped.
+struct NetNs(String);
+
+impl NetNs {
+    fn new() -> NetNs {
+        let name = common::unique("berth-nd");
+        host_ip(&["netns", "add", &name]);
+        NetNs(name)
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
         let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
+            .args(["netns", "del", &self.0])
             .stderr(std::process::Stdio::null())
             .status();
     }
 }
 
-/// `linux.netDevices`: a host interface is moved into the container's
-/// network namespace under the name asked, and back to the host under its
-/// own name on delete (it was ignored). Without a network namespace of the
-/// container's own, or with a bad name, the spec is refused.
+/// Runs `script` in a container that gets `dev` as `netDevices` entry
+/// `entry`; its output.
+fn run_with_net_device(rt: &Rt, dev: &Dummy, entry: Value, script: &str) -> String {
+    let mut c = Ctr::sh(rt, script);
+    c.edit_json(|v| v["linux"]["netDevices"] = json!({ dev.0.clone(): entry }));
+    let out = rt.run(&c);
+    let text = out.ok().to_owned();
+    c.finish();
+    text
+}
+
+/// Whether `ip link`/`ip address` output shows link `name` (a veth shows
+/// as `NAME@ifN:` or `NAME@NONE:`).
+fn shows_link(text: &str, name: &str) -> bool {
+    text.contains(&format!(": {name}:")) || text.contains(&format!(": {name}@"))
+}
+
+/// The flags of `ip link`/`ip address` output's first line (`<...>`).
+fn link_flags(text: &str) -> Vec<&str> {
+    text.split_once('<')
+        .and_then(|(_, r)| r.split_once('>'))
+        .map(|(f, _)| f.split(',').collect())
+        .unwrap_or_default()
+}
+
+/// `linux.netDevices` into the container's own new network namespace
+/// (runc's "move network device to precreated container network namespace"
+/// with a new one): `ip address show dev NAME` works inside, the link is up
+/// there, and it is gone from the host. Without a network namespace entry,
+/// or with a bad name, the spec is refused before anything is made.
 #[test]
-fn net_devices_move_in_and_back() {
+fn net_devices_move_into_a_new_netns() {
     let Some(dev) = Dummy::new() else {
         eprintln!("skipped: cannot create a veth pair with `ip`");
         return;
     };
     let rt = Rt::new();
-    let mut c = Ctr::sh(&rt, "ls /sys/class/net | tr '\\n' ' '; echo; sleep 60");
-    c.edit_json(|v| v["linux"]["netDevices"] = json!({ dev.0.clone(): {"name": "ctr0"} }));
-    rt.create(&c, &[]).ok();
-    assert!(!dev.on_host(), "{} still on the host after create", dev.0);
-    rt.out(&["start", &c.id]).ok();
-    let out = c.wait_output("\n");
-    assert!(out.split(' ').any(|n| n == "ctr0"), "{out}");
-    rt.out(&["delete", "--force", &c.id]).ok();
-    assert!(dev.on_host(), "{} not back on the host after delete", dev.0);
-    c.finish();
+    let script = format!("ip address show dev {0} && ls /sys/class/net/{0}/", dev.0);
+    let out = run_with_net_device(&rt, &dev, json!({}), &script);
+    assert!(shows_link(&out, &dev.0), "{out}");
+    assert!(link_flags(&out).contains(&"UP"), "not up inside: {out}");
     // Refused before anything is made.
     for (ns, devs, want) in [
         (false, json!({ dev.0.clone(): {} }), "linux.netDevices"),
@@ -448,8 +512,121 @@ fn net_devices_move_in_and_back() {
         let line = rt.run(&c).fails_one_line();
         assert!(line.contains(want), "{devs}: {line}");
         c.assert_nothing_left();
-        assert!(dev.on_host());
     }
+    rt.assert_empty();
+}
+
+/// A container that joins a precreated network namespace (`ip netns add`)
+/// and gets a device: after `delete --force` the device is still in that
+/// namespace, as with runc ("the network namespace owner controls the
+/// lifecycle of the interface"; runc's test then moves it out with `ip netns
+/// exec NS ip link set dev X netns 1`). berth moved it back at delete.
+#[test]
+fn net_devices_stay_in_a_joined_netns_after_delete() {
+    let Some(dev) = Dummy::new() else {
+        eprintln!("skipped: cannot create a veth pair with `ip`");
+        return;
+    };
+    let ns = NetNs::new();
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "echo up; sleep 60");
+    c.edit_json(|v| {
+        v["linux"]["netDevices"] = json!({ dev.0.clone(): {} });
+        for n in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!(ns.path());
+            }
+        }
+    });
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    c.wait_output("up\n");
+    assert!(!dev.on_host());
+    rt.out(&["delete", "--force", &c.id]).ok();
+    assert!(!dev.on_host(), "{} moved back to the host at delete", dev.0);
+    host_ip(&[
+        "netns", "exec", &ns.0, "ip", "link", "set", "dev", &dev.0, "netns", "1",
+    ]);
+    assert!(dev.on_host());
+    c.finish();
+    rt.assert_empty();
+}
+
+/// The permanent addresses of global scope move with the device (runc
+/// sets it down, lists them, and adds them again inside); one of host
+/// scope (127.0.0.33) does not.
+#[test]
+fn net_devices_keep_global_addresses() {
+    let Some(dev) = Dummy::new() else {
+        eprintln!("skipped: cannot create a veth pair with `ip`");
+        return;
+    };
+    dev.ip(&["address", "add", "169.254.169.77/32", "dev", &dev.0]);
+    dev.ip(&[
+        "address",
+        "add",
+        "127.0.0.33/32",
+        "dev",
+        &dev.0,
+        "scope",
+        "host",
+    ]);
+    dev.ip(&["link", "set", "dev", &dev.0, "up"]);
+    let rt = Rt::new();
+    let out = run_with_net_device(
+        &rt,
+        &dev,
+        json!({}),
+        &format!("ip -4 address show dev {}", dev.0),
+    );
+    assert!(out.contains("inet 169.254.169.77/32 scope global"), "{out}");
+    assert!(!out.contains("127.0.0.33"), "{out}");
+    rt.assert_empty();
+}
+
+/// MTU and MAC address survive the move by themselves.
+#[test]
+fn net_devices_keep_mtu_and_mac() {
+    let Some(dev) = Dummy::new() else {
+        eprintln!("skipped: cannot create a veth pair with `ip`");
+        return;
+    };
+    dev.ip(&["link", "set", "dev", &dev.0, "mtu", "1789"]);
+    dev.ip(&["link", "set", "dev", &dev.0, "address", "00:11:22:33:44:55"]);
+    let rt = Rt::new();
+    let out = run_with_net_device(&rt, &dev, json!({}), &format!("ip link show dev {}", dev.0));
+    assert!(out.contains(" mtu 1789 "), "{out}");
+    assert!(out.contains("link/ether 00:11:22:33:44:55 "), "{out}");
+    rt.assert_empty();
+}
+
+/// A rename (`name`: ctr_dummyN) together with an MTU, a MAC address and
+/// IPv4 and IPv6 global addresses: all of it arrives under the new name,
+/// up.
+#[test]
+fn net_devices_rename_with_mtu_mac_and_addresses() {
+    let Some(dev) = Dummy::new() else {
+        eprintln!("skipped: cannot create a veth pair with `ip`");
+        return;
+    };
+    dev.ip(&["link", "set", "dev", &dev.0, "mtu", "1789"]);
+    dev.ip(&["link", "set", "dev", &dev.0, "address", "00:11:22:33:44:55"]);
+    dev.ip(&["address", "add", "169.254.169.77/32", "dev", &dev.0]);
+    dev.ip(&["address", "add", "2001:db8::77/64", "dev", &dev.0, "nodad"]);
+    let rt = Rt::new();
+    let out = run_with_net_device(
+        &rt,
+        &dev,
+        json!({"name": "ctr_dummy0"}),
+        "ip address show dev ctr_dummy0",
+    );
+    assert!(shows_link(&out, "ctr_dummy0"), "{out}");
+    assert!(link_flags(&out).contains(&"UP"), "not up inside: {out}");
+    assert!(out.contains(" mtu 1789 "), "{out}");
+    assert!(out.contains("link/ether 00:11:22:33:44:55 "), "{out}");
+    assert!(out.contains("inet 169.254.169.77/32 scope global"), "{out}");
+    assert!(out.contains("inet6 2001:db8::77/64 scope global"), "{out}");
+    assert!(!dev.on_host());
     rt.assert_empty();
 }
 
@@ -587,3 +764,4 @@ fn seccomp_notify_for_an_exec() {
     c.finish();
     rt.assert_empty();
 }
+
