@@ -440,8 +440,11 @@ fn forwarded_signals() -> SigSet {
 }
 
 /// The spec's resources with device rules that always let the container use
-/// its default devices, the devices its spec lists, ptys, and mknod (the
-/// node's use is what the rules guard), after the spec's own rules.
+/// its default devices, ptys, and mknod (the node's use is what the rules
+/// guard), after the spec's own rules. The devices the spec lists in
+/// `linux.devices` get no rule of their own, as with runc: whoever writes
+/// the spec allows them in `linux.resources.devices` (berth's engine does,
+/// as Docker does, one rule per `--device`).
 fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
     let mut r = linux.resources().clone().unwrap_or_default();
@@ -457,12 +460,7 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::
     };
     rules.push(rule(LinuxDeviceType::C, None, None, "m"));
     rules.push(rule(LinuxDeviceType::B, None, None, "m"));
-    for d in crate::rootfs::default_devices()
-        .iter()
-        .chain(linux.devices().iter().flatten())
-        // A fifo is no device: the device cgroup has no rule for it (runc).
-        .filter(|d| d.typ() != LinuxDeviceType::P)
-    {
+    for d in crate::rootfs::default_devices() {
         rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
     }
     rules.push(rule(LinuxDeviceType::C, Some(5), Some(2), "rwm")); // /dev/ptmx

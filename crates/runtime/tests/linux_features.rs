@@ -765,3 +765,43 @@ fn seccomp_notify_for_an_exec() {
     rt.assert_empty();
 }
 
+/// `linux.devices` entries get no device cgroup rule of their own, as with
+/// runc 1.1 (checked on this host): with the default-deny rule and no allow
+/// rule for the node, opening it inside fails with EPERM (berth used to
+/// allow every listed device). With an allow rule in
+/// `linux.resources.devices` it opens.
+#[test]
+fn linux_devices_get_no_implicit_cgroup_rule() {
+    if !std::path::Path::new("/dev/loop-control").exists() {
+        eprintln!("skipped: the host has no /dev/loop-control (10:237) to open");
+        return;
+    }
+    let rt = Rt::new();
+    for (allow, want) in [(false, "Operation not permitted"), (true, "rc=0")] {
+        let mut c = Ctr::sh(
+            &rt,
+            "test -c /dev/mylc && { (echo -n > /dev/mylc) 2>&1; echo rc=$?; }",
+        );
+        c.edit_json(|v| {
+            v["linux"]["devices"] = json!([{"path": "/dev/mylc", "type": "c", "major": 10,
+                                             "minor": 237, "fileMode": 0o666}]);
+            let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+            if allow {
+                rules.push(
+                    json!({"allow": true, "type": "c", "major": 10, "minor": 237,
+                                  "access": "rw"}),
+                );
+            }
+            v["linux"]["resources"]["devices"] = json!(rules);
+        });
+        let out = rt.run(&c);
+        let text = out.ok();
+        assert!(text.contains(want), "allow rule {allow}: {text}");
+        if !allow {
+            assert!(text.ends_with("rc=1\n"), "{text}");
+        }
+        c.finish();
+    }
+    rt.assert_empty();
+}
+
