@@ -1205,6 +1205,10 @@ impl Runtime {
                         tty::setup_console(c.as_raw_fd(), &opts.process, false)?;
                     }
                     drop(console);
+                    // The container's execution domain, as runc 1.2+'s
+                    // setns init sets it (the init's is not inherited: this
+                    // process comes from the runtime).
+                    crate::procattr::apply_personality(&linux)?;
                     let program = crate::process::resolve_program(&opts.process)?;
                     let setgroups_ok = !in_user_ns || init::setgroups_allowed();
                     match init::finalize(

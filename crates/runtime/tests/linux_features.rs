@@ -805,3 +805,29 @@ fn linux_devices_get_no_implicit_cgroup_rule() {
     rt.assert_empty();
 }
 
+/// `linux.personality` applies to processes started by `exec` too, as
+/// runc 1.2+ does (setns_init applies it before the exec): `uname -m` says
+/// i686 in an exec'd process under LINUX32 (it said x86_64).
+#[test]
+fn personality_applies_to_exec() {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: LINUX32 is checked on x86_64 hosts only");
+        return;
+    }
+    let rt = Rt::new();
+    for (domain, want) in [("LINUX32", "i686\n"), ("LINUX", "x86_64\n")] {
+        let mut c = Ctr::sh(&rt, "echo up; sleep 60");
+        c.edit_json(|v| v["linux"]["personality"] = json!({"domain": domain}));
+        rt.create(&c, &[]).ok();
+        rt.out(&["start", &c.id]).ok();
+        c.wait_output("up\n");
+        assert_eq!(
+            rt.out(&["exec", &c.id, "uname", "-m"]).ok(),
+            want,
+            "{domain}"
+        );
+        c.finish();
+    }
+    rt.assert_empty();
+}
+
