@@ -831,3 +831,116 @@ fn personality_applies_to_exec() {
     rt.assert_empty();
 }
 
+/// The state letter of /proc/PID/stat ("S", "D", ...).
+fn proc_state(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rfind(')')
+        .and_then(|i| stat.get(i + 2..i + 3))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// `SECCOMP_IOCTL_NOTIF_RECV` on a notify descriptor: the notification's
+/// id and the notifying process's pid.
+fn notif_recv(fd: RawFd) -> (u64, u32) {
+    // SAFETY: an all-zero seccomp_notif is a valid value (plain integers),
+    // and a zeroed one is what the kernel requires for this ioctl.
+    let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: `req` is a live seccomp_notif the kernel writes into; the
+    // descriptor is ours.
+    let r = unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
+    assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+    (req.id, req.pid)
+}
+
+/// `SECCOMP_IOCTL_NOTIF_SEND`: fails notification `id` with `errno`; the
+/// ioctl's result.
+fn notif_send_error(fd: RawFd, id: u64, errno: i32) -> i32 {
+    // SAFETY: an all-zero seccomp_notif_resp is a valid value (integers).
+    let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
+    resp.id = id;
+    resp.error = -errno;
+    // SAFETY: `resp` is a live seccomp_notif_resp the kernel reads; the
+    // descriptor is ours.
+    unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) }
+}
+
+/// seccomp flag `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (with a notify
+/// rule and `listenerPath`) reaches the kernel: once the listener has
+/// received a notification, a non-fatal signal (SIGSTOP) no longer
+/// interrupts the notifying process, which waits on killably (state "D" in
+/// /proc; without the flag it stops, "T"), and the listener's answer
+/// (EPERM) reaches it. Before, the flag was ignored. An unknown flag is
+/// still refused with one line.
+#[test]
+fn seccomp_wait_killable_recv_flag() {
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("listener.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let mut c = Ctr::sh(&rt, "mkdir /tmp/x 2>&1; echo rc=$?");
+    c.edit_json(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_str().unwrap(),
+            "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        })
+    });
+    let agent = std::thread::spawn(move || {
+        let mut conn = None;
+        common::poll(std::time::Duration::from_secs(30), || {
+            conn = listener.accept().ok().map(|(c, _)| c);
+            conn.is_some()
+        });
+        let conn = conn.expect("the runtime never connected to the listener");
+        conn.set_nonblocking(false).unwrap();
+        let (_, fds) = recv_with_fds(conn.as_raw_fd());
+        let fd = fds[0];
+        let (id, pid) = notif_recv(fd);
+        // A non-fatal signal after the receive: with the flag the task
+        // goes on waiting, killably ("D"); without it the signal interrupts
+        // the call (which restarts after SIGCONT, notifying again).
+        let task = nix::unistd::Pid::from_raw(pid as i32);
+        nix::sys::signal::kill(task, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        let mut state = String::new();
+        let killable = common::poll(std::time::Duration::from_secs(10), || {
+            state = proc_state(pid);
+            state == "D"
+        });
+        let sent = notif_send_error(fd, id, libc::EPERM);
+        nix::sys::signal::kill(task, nix::sys::signal::Signal::SIGCONT).unwrap();
+        for f in &fds {
+            nix::unistd::close(*f).unwrap();
+        }
+        (killable, state, sent)
+    });
+    let out = rt.run(&c);
+    let (killable, state, sent) = agent.join().unwrap();
+    assert!(killable, "notifying process in state {state:?}, not D");
+    assert_eq!(sent, 0);
+    let text = out.ok();
+    assert!(text.contains("Operation not permitted"), "{text}");
+    assert!(text.ends_with("rc=1\n"), "{text}");
+    c.finish();
+    // An unknown flag: refused, one line naming it.
+    let mut c = Ctr::sh(&rt, "true");
+    c.edit_json(|v| {
+        v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": []})
+    });
+    let mut spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(c.bundle.path().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    spec["linux"]["seccomp"]["flags"] = json!(["SECCOMP_FILTER_FLAG_NO_SUCH"]);
+    std::fs::write(
+        c.bundle.path().join("config.json"),
+        serde_json::to_string(&spec).unwrap(),
+    )
+    .unwrap();
+    let line = rt.run(&c).fails_one_line();
+    assert!(line.contains("SECCOMP_FILTER_FLAG_NO_SUCH"), "{line}");
+    c.assert_nothing_left();
+    rt.assert_empty();
+}
