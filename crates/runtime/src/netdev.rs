@@ -292,8 +292,9 @@ fn container_netns(spec: &Spec, pid: i32) -> Result<OwnedFd> {
     }
 }
 
-/// Moves the spec's devices from the runtime's network namespace into
-/// process `pid`'s, as runc 1.3 does (see the module's comment). A failure
+/// Moves the spec's devices from the runtime's network namespace into the
+/// container's ([`container_netns`]), as runc 1.3 does (see the module's
+/// comment). A failure
 /// names the device and the step; the devices already moved are moved back
 /// (the create fails: the caller asked for nothing to be left changed).
 pub fn move_in(spec: &Spec, pid: i32) -> Result<()> {
