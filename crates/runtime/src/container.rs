@@ -71,7 +71,9 @@ struct Cleanup<'a> {
     child: Option<Pid>,
     cgroup: Option<Box<dyn CgroupManager>>,
     /// The spec, once `linux.netDevices` were moved into the child's
-    /// namespace: they are moved back before it is killed.
+    /// namespace: a create that fails moves them back before the child is
+    /// killed (nothing of a failed create is left changed; a successful
+    /// one leaves them to the namespace's owner, even at delete, as runc).
     net_devices: Option<Spec>,
     hooks: Option<&'a oci_spec::runtime::Hooks>,
     bundle: &'a Path,
@@ -438,8 +440,11 @@ fn forwarded_signals() -> SigSet {
 }
 
 /// The spec's resources with device rules that always let the container use
-/// its default devices, the devices its spec lists, ptys, and mknod (the
-/// node's use is what the rules guard), after the spec's own rules.
+/// its default devices, ptys, and mknod (the node's use is what the rules
+/// guard), after the spec's own rules. The devices the spec lists in
+/// `linux.devices` get no rule of their own, as with runc: whoever writes
+/// the spec allows them in `linux.resources.devices` (berth's engine does,
+/// as Docker does, one rule per `--device`).
 fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
     let mut r = linux.resources().clone().unwrap_or_default();
@@ -455,12 +460,7 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::
     };
     rules.push(rule(LinuxDeviceType::C, None, None, "m"));
     rules.push(rule(LinuxDeviceType::B, None, None, "m"));
-    for d in crate::rootfs::default_devices()
-        .iter()
-        .chain(linux.devices().iter().flatten())
-        // A fifo is no device: the device cgroup has no rule for it (runc).
-        .filter(|d| d.typ() != LinuxDeviceType::P)
-    {
+    for d in crate::rootfs::default_devices() {
         rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
     }
     rules.push(rule(LinuxDeviceType::C, Some(5), Some(2), "rwm")); // /dev/ptmx
@@ -1018,12 +1018,10 @@ impl Runtime {
     }
 
     fn kill_and_wait(&self, st: &ContainerState, cg: &dyn CgroupManager) -> Result<()> {
-        // linux.netDevices go back to the host while the namespace lives.
-        if st.init_alive() {
-            if let Err(e) = crate::netdev::move_out(&st.spec, st.pid) {
-                eprintln!("berth-runtime: warning: {e}");
-            }
-        }
+        // linux.netDevices stay where they are, as with runc: the network
+        // namespace's owner controls their lifecycle (a joined namespace
+        // keeps them; a namespace of the container's own gives physical
+        // devices back to the host and takes virtual ones with it).
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
         let _ = cg.kill_all(Signal::SIGKILL);
         let _ = cg.thaw();
@@ -1207,6 +1205,10 @@ impl Runtime {
                         tty::setup_console(c.as_raw_fd(), &opts.process, false)?;
                     }
                     drop(console);
+                    // The container's execution domain, as runc 1.2+'s
+                    // setns init sets it (the init's is not inherited: this
+                    // process comes from the runtime).
+                    crate::procattr::apply_personality(&linux)?;
                     let program = crate::process::resolve_program(&opts.process)?;
                     let setgroups_ok = !in_user_ns || init::setgroups_allowed();
                     match init::finalize(

@@ -368,8 +368,10 @@ fn preserve_fds_and_listen_fds() {
     rt.assert_empty();
 }
 
-/// A link on the host (one end of a veth pair: this kernel may lack the
-/// dummy driver), deleted with its peer when dropped (if still there).
+/// A link on the host for `linux.netDevices` tests: one end of a veth pair
+/// (this kernel lacks the dummy driver runc's tests use), uniquely named,
+/// down; both ends are deleted when dropped (whichever namespace they are
+/// in: a pair dies with either end).
 struct Dummy(String);
 
 impl Dummy {
@@ -389,38 +391,100 @@ impl Dummy {
             .join(&self.0)
             .exists()
     }
+
+    /// `ip ARGS` on the host, which must succeed.
+    fn ip(&self, args: &[&str]) {
+        host_ip(args);
+    }
 }
 
 impl Drop for Dummy {
     fn drop(&mut self) {
+        for n in [self.0.clone(), format!("{}p", self.0)] {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &n])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// `ip ARGS` on the host; panics unless it succeeds.
+#[track_caller]
+fn host_ip(args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    let out = common::Out::from_output(out);
+    out.ok().to_owned()
+}
+
+/// A named network namespace (`ip netns add`), deleted when dropped.
+struct NetNs(String);
+
+impl NetNs {
+    fn new() -> NetNs {
+        let name = common::unique("berth-nd");
+        host_ip(&["netns", "add", &name]);
+        NetNs(name)
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
         let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
+            .args(["netns", "del", &self.0])
             .stderr(std::process::Stdio::null())
             .status();
     }
 }
 
-/// `linux.netDevices`: a host interface is moved into the container's
-/// network namespace under the name asked, and back to the host under its
-/// own name on delete (it was ignored). Without a network namespace of the
-/// container's own, or with a bad name, the spec is refused.
+/// Runs `script` in a container that gets `dev` as `netDevices` entry
+/// `entry`; its output.
+fn run_with_net_device(rt: &Rt, dev: &Dummy, entry: Value, script: &str) -> String {
+    let mut c = Ctr::sh(rt, script);
+    c.edit_json(|v| v["linux"]["netDevices"] = json!({ dev.0.clone(): entry }));
+    let out = rt.run(&c);
+    let text = out.ok().to_owned();
+    c.finish();
+    text
+}
+
+/// Whether `ip link`/`ip address` output shows link `name` (a veth shows
+/// as `NAME@ifN:` or `NAME@NONE:`).
+fn shows_link(text: &str, name: &str) -> bool {
+    text.contains(&format!(": {name}:")) || text.contains(&format!(": {name}@"))
+}
+
+/// The flags of `ip link`/`ip address` output's first line (`<...>`).
+fn link_flags(text: &str) -> Vec<&str> {
+    text.split_once('<')
+        .and_then(|(_, r)| r.split_once('>'))
+        .map(|(f, _)| f.split(',').collect())
+        .unwrap_or_default()
+}
+
+/// `linux.netDevices` into the container's own new network namespace
+/// (runc's "move network device to precreated container network namespace"
+/// with a new one): `ip address show dev NAME` works inside, the link is up
+/// there, and it is gone from the host. Without a network namespace entry,
+/// or with a bad name, the spec is refused before anything is made.
 #[test]
-fn net_devices_move_in_and_back() {
+fn net_devices_move_into_a_new_netns() {
     let Some(dev) = Dummy::new() else {
         eprintln!("skipped: cannot create a veth pair with `ip`");
         return;
     };
     let rt = Rt::new();
-    let mut c = Ctr::sh(&rt, "ls /sys/class/net | tr '\\n' ' '; echo; sleep 60");
-    c.edit_json(|v| v["linux"]["netDevices"] = json!({ dev.0.clone(): {"name": "ctr0"} }));
-    rt.create(&c, &[]).ok();
-    assert!(!dev.on_host(), "{} still on the host after create", dev.0);
-    rt.out(&["start", &c.id]).ok();
-    let out = c.wait_output("\n");
-    assert!(out.split(' ').any(|n| n == "ctr0"), "{out}");
-    rt.out(&["delete", "--force", &c.id]).ok();
-    assert!(dev.on_host(), "{} not back on the host after delete", dev.0);
-    c.finish();
+    let script = format!("ip address show dev {0} && ls /sys/class/net/{0}/", dev.0);
+    let out = run_with_net_device(&rt, &dev, json!({}), &script);
+    assert!(shows_link(&out, &dev.0), "{out}");
+    assert!(link_flags(&out).contains(&"UP"), "not up inside: {out}");
     // Refused before anything is made.
     for (ns, devs, want) in [
         (false, json!({ dev.0.clone(): {} }), "linux.netDevices"),
@@ -448,8 +512,121 @@ fn net_devices_move_in_and_back() {
         let line = rt.run(&c).fails_one_line();
         assert!(line.contains(want), "{devs}: {line}");
         c.assert_nothing_left();
-        assert!(dev.on_host());
     }
+    rt.assert_empty();
+}
+
+/// A container that joins a precreated network namespace (`ip netns add`)
+/// and gets a device: after `delete --force` the device is still in that
+/// namespace, as with runc ("the network namespace owner controls the
+/// lifecycle of the interface"; runc's test then moves it out with `ip netns
+/// exec NS ip link set dev X netns 1`). berth moved it back at delete.
+#[test]
+fn net_devices_stay_in_a_joined_netns_after_delete() {
+    let Some(dev) = Dummy::new() else {
+        eprintln!("skipped: cannot create a veth pair with `ip`");
+        return;
+    };
+    let ns = NetNs::new();
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "echo up; sleep 60");
+    c.edit_json(|v| {
+        v["linux"]["netDevices"] = json!({ dev.0.clone(): {} });
+        for n in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!(ns.path());
+            }
+        }
+    });
+    rt.create(&c, &[]).ok();
+    rt.out(&["start", &c.id]).ok();
+    c.wait_output("up\n");
+    assert!(!dev.on_host());
+    rt.out(&["delete", "--force", &c.id]).ok();
+    assert!(!dev.on_host(), "{} moved back to the host at delete", dev.0);
+    host_ip(&[
+        "netns", "exec", &ns.0, "ip", "link", "set", "dev", &dev.0, "netns", "1",
+    ]);
+    assert!(dev.on_host());
+    c.finish();
+    rt.assert_empty();
+}
+
+/// The permanent addresses of global scope move with the device (runc
+/// sets it down, lists them, and adds them again inside); one of host
+/// scope (127.0.0.33) does not.
+#[test]
+fn net_devices_keep_global_addresses() {
+    let Some(dev) = Dummy::new() else {
+        eprintln!("skipped: cannot create a veth pair with `ip`");
+        return;
+    };
+    dev.ip(&["address", "add", "169.254.169.77/32", "dev", &dev.0]);
+    dev.ip(&[
+        "address",
+        "add",
+        "127.0.0.33/32",
+        "dev",
+        &dev.0,
+        "scope",
+        "host",
+    ]);
+    dev.ip(&["link", "set", "dev", &dev.0, "up"]);
+    let rt = Rt::new();
+    let out = run_with_net_device(
+        &rt,
+        &dev,
+        json!({}),
+        &format!("ip -4 address show dev {}", dev.0),
+    );
+    assert!(out.contains("inet 169.254.169.77/32 scope global"), "{out}");
+    assert!(!out.contains("127.0.0.33"), "{out}");
+    rt.assert_empty();
+}
+
+/// MTU and MAC address survive the move by themselves.
+#[test]
+fn net_devices_keep_mtu_and_mac() {
+    let Some(dev) = Dummy::new() else {
+        eprintln!("skipped: cannot create a veth pair with `ip`");
+        return;
+    };
+    dev.ip(&["link", "set", "dev", &dev.0, "mtu", "1789"]);
+    dev.ip(&["link", "set", "dev", &dev.0, "address", "00:11:22:33:44:55"]);
+    let rt = Rt::new();
+    let out = run_with_net_device(&rt, &dev, json!({}), &format!("ip link show dev {}", dev.0));
+    assert!(out.contains(" mtu 1789 "), "{out}");
+    assert!(out.contains("link/ether 00:11:22:33:44:55 "), "{out}");
+    rt.assert_empty();
+}
+
+/// A rename (`name`: ctr_dummyN) together with an MTU, a MAC address and
+/// IPv4 and IPv6 global addresses: all of it arrives under the new name,
+/// up.
+#[test]
+fn net_devices_rename_with_mtu_mac_and_addresses() {
+    let Some(dev) = Dummy::new() else {
+        eprintln!("skipped: cannot create a veth pair with `ip`");
+        return;
+    };
+    dev.ip(&["link", "set", "dev", &dev.0, "mtu", "1789"]);
+    dev.ip(&["link", "set", "dev", &dev.0, "address", "00:11:22:33:44:55"]);
+    dev.ip(&["address", "add", "169.254.169.77/32", "dev", &dev.0]);
+    dev.ip(&["address", "add", "2001:db8::77/64", "dev", &dev.0, "nodad"]);
+    let rt = Rt::new();
+    let out = run_with_net_device(
+        &rt,
+        &dev,
+        json!({"name": "ctr_dummy0"}),
+        "ip address show dev ctr_dummy0",
+    );
+    assert!(shows_link(&out, "ctr_dummy0"), "{out}");
+    assert!(link_flags(&out).contains(&"UP"), "not up inside: {out}");
+    assert!(out.contains(" mtu 1789 "), "{out}");
+    assert!(out.contains("link/ether 00:11:22:33:44:55 "), "{out}");
+    assert!(out.contains("inet 169.254.169.77/32 scope global"), "{out}");
+    assert!(out.contains("inet6 2001:db8::77/64 scope global"), "{out}");
+    assert!(!dev.on_host());
     rt.assert_empty();
 }
 
@@ -585,5 +762,185 @@ fn seccomp_notify_for_an_exec() {
     let text = e.ok();
     assert!(text.contains("Function not implemented"), "{text}");
     c.finish();
+    rt.assert_empty();
+}
+
+/// `linux.devices` entries get no device cgroup rule of their own, as with
+/// runc 1.1 (checked on this host): with the default-deny rule and no allow
+/// rule for the node, opening it inside fails with EPERM (berth used to
+/// allow every listed device). With an allow rule in
+/// `linux.resources.devices` it opens.
+#[test]
+fn linux_devices_get_no_implicit_cgroup_rule() {
+    if !std::path::Path::new("/dev/loop-control").exists() {
+        eprintln!("skipped: the host has no /dev/loop-control (10:237) to open");
+        return;
+    }
+    let rt = Rt::new();
+    for (allow, want) in [(false, "Operation not permitted"), (true, "rc=0")] {
+        let mut c = Ctr::sh(
+            &rt,
+            "test -c /dev/mylc && { (echo -n > /dev/mylc) 2>&1; echo rc=$?; }",
+        );
+        c.edit_json(|v| {
+            v["linux"]["devices"] = json!([{"path": "/dev/mylc", "type": "c", "major": 10,
+                                             "minor": 237, "fileMode": 0o666}]);
+            let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+            if allow {
+                rules.push(
+                    json!({"allow": true, "type": "c", "major": 10, "minor": 237,
+                                  "access": "rw"}),
+                );
+            }
+            v["linux"]["resources"]["devices"] = json!(rules);
+        });
+        let out = rt.run(&c);
+        let text = out.ok();
+        assert!(text.contains(want), "allow rule {allow}: {text}");
+        if !allow {
+            assert!(text.ends_with("rc=1\n"), "{text}");
+        }
+        c.finish();
+    }
+    rt.assert_empty();
+}
+
+/// `linux.personality` applies to processes started by `exec` too, as
+/// runc 1.2+ does (setns_init applies it before the exec): `uname -m` says
+/// i686 in an exec'd process under LINUX32 (it said x86_64).
+#[test]
+fn personality_applies_to_exec() {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: LINUX32 is checked on x86_64 hosts only");
+        return;
+    }
+    let rt = Rt::new();
+    for (domain, want) in [("LINUX32", "i686\n"), ("LINUX", "x86_64\n")] {
+        let mut c = Ctr::sh(&rt, "echo up; sleep 60");
+        c.edit_json(|v| v["linux"]["personality"] = json!({"domain": domain}));
+        rt.create(&c, &[]).ok();
+        rt.out(&["start", &c.id]).ok();
+        c.wait_output("up\n");
+        assert_eq!(
+            rt.out(&["exec", &c.id, "uname", "-m"]).ok(),
+            want,
+            "{domain}"
+        );
+        c.finish();
+    }
+    rt.assert_empty();
+}
+
+/// The state letter of /proc/PID/stat ("S", "D", ...).
+fn proc_state(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rfind(')')
+        .and_then(|i| stat.get(i + 2..i + 3))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// `SECCOMP_IOCTL_NOTIF_RECV` on a notify descriptor: the notification's
+/// id and the notifying process's pid.
+fn notif_recv(fd: RawFd) -> (u64, u32) {
+    // SAFETY: an all-zero seccomp_notif is a valid value (plain integers),
+    // and a zeroed one is what the kernel requires for this ioctl.
+    let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: `req` is a live seccomp_notif the kernel writes into; the
+    // descriptor is ours.
+    let r = unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
+    assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+    (req.id, req.pid)
+}
+
+/// `SECCOMP_IOCTL_NOTIF_SEND`: fails notification `id` with `errno`; the
+/// ioctl's result.
+fn notif_send_error(fd: RawFd, id: u64, errno: i32) -> i32 {
+    // SAFETY: an all-zero seccomp_notif_resp is a valid value (integers).
+    let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
+    resp.id = id;
+    resp.error = -errno;
+    // SAFETY: `resp` is a live seccomp_notif_resp the kernel reads; the
+    // descriptor is ours.
+    unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) }
+}
+
+/// seccomp flag `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (with a notify
+/// rule and `listenerPath`) reaches the kernel: once the listener has
+/// received a notification, a non-fatal signal (SIGSTOP) no longer
+/// interrupts the notifying process, which waits on killably (state "D" in
+/// /proc; without the flag it stops, "T"), and the listener's answer
+/// (EPERM) reaches it. Before, the flag was ignored. An unknown flag is
+/// still refused with one line.
+#[test]
+fn seccomp_wait_killable_recv_flag() {
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("listener.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let mut c = Ctr::sh(&rt, "mkdir /tmp/x 2>&1; echo rc=$?");
+    c.edit_json(|v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock.to_str().unwrap(),
+            "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        })
+    });
+    let agent = std::thread::spawn(move || {
+        let mut conn = None;
+        common::poll(std::time::Duration::from_secs(30), || {
+            conn = listener.accept().ok().map(|(c, _)| c);
+            conn.is_some()
+        });
+        let conn = conn.expect("the runtime never connected to the listener");
+        conn.set_nonblocking(false).unwrap();
+        let (_, fds) = recv_with_fds(conn.as_raw_fd());
+        let fd = fds[0];
+        let (id, pid) = notif_recv(fd);
+        // A non-fatal signal after the receive: with the flag the task
+        // goes on waiting, killably ("D"); without it the signal interrupts
+        // the call (which restarts after SIGCONT, notifying again).
+        let task = nix::unistd::Pid::from_raw(pid as i32);
+        nix::sys::signal::kill(task, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        let mut state = String::new();
+        let killable = common::poll(std::time::Duration::from_secs(10), || {
+            state = proc_state(pid);
+            state == "D"
+        });
+        let sent = notif_send_error(fd, id, libc::EPERM);
+        nix::sys::signal::kill(task, nix::sys::signal::Signal::SIGCONT).unwrap();
+        for f in &fds {
+            nix::unistd::close(*f).unwrap();
+        }
+        (killable, state, sent)
+    });
+    let out = rt.run(&c);
+    let (killable, state, sent) = agent.join().unwrap();
+    assert!(killable, "notifying process in state {state:?}, not D");
+    assert_eq!(sent, 0);
+    let text = out.ok();
+    assert!(text.contains("Operation not permitted"), "{text}");
+    assert!(text.ends_with("rc=1\n"), "{text}");
+    c.finish();
+    // An unknown flag: refused, one line naming it.
+    let mut c = Ctr::sh(&rt, "true");
+    c.edit_json(|v| {
+        v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": []})
+    });
+    let mut spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(c.bundle.path().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    spec["linux"]["seccomp"]["flags"] = json!(["SECCOMP_FILTER_FLAG_NO_SUCH"]);
+    std::fs::write(
+        c.bundle.path().join("config.json"),
+        serde_json::to_string(&spec).unwrap(),
+    )
+    .unwrap();
+    let line = rt.run(&c).fails_one_line();
+    assert!(line.contains("SECCOMP_FILTER_FLAG_NO_SUCH"), "{line}");
+    c.assert_nothing_left();
     rt.assert_empty();
 }

@@ -63,6 +63,10 @@ pub mod flag {
     /// Return a user-notification descriptor (the filter has
     /// `SCMP_ACT_NOTIFY` rules).
     pub const NEW_LISTENER: u32 = 1 << 3;
+    /// Once the listener has received a notification, the notifying task
+    /// waits killably (only non-fatal signals are ignored); valid only with
+    /// [`NEW_LISTENER`] (Linux 5.19+).
+    pub const WAIT_KILLABLE_RECV: u32 = 1 << 5;
 }
 
 /// Action taken when `seccomp_data.arch` is not one the profile lists.
@@ -175,7 +179,10 @@ fn action_value(
 /// * `SCMP_ACT_NOTIFY` needs `listenerPath` (the runtime hands the
 ///   notification descriptor to that socket) and cannot be the default
 ///   action (as runc); the filter then has [`flag::NEW_LISTENER`].
-/// * `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` is ignored.
+/// * `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` is applied to a filter with
+///   a listener (it has no meaning, and the kernel refuses it, without
+///   one: a profile without `SCMP_ACT_NOTIFY` rules ignores it, as
+///   libseccomp does).
 pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     if profile.default_action() == LinuxSeccompAction::ScmpActNotify {
         return Err(SeccompError::invalid(
@@ -208,7 +215,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => flag::TSYNC,
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => flag::LOG,
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => flag::SPEC_ALLOW,
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => flag::WAIT_KILLABLE_RECV,
         };
     }
 
@@ -324,6 +331,8 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
 
     if notify {
         flags |= flag::NEW_LISTENER;
+    } else {
+        flags &= !flag::WAIT_KILLABLE_RECV;
     }
     Ok(Filter {
         program,

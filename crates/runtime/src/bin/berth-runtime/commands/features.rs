@@ -70,9 +70,9 @@ pub fn run() -> Result<i32> {
                 "archs": SECCOMP_ARCHS,
                 "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                                "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-                // WAIT_KILLABLE_RECV is known but not applied yet.
+                // WAIT_KILLABLE_RECV: with SCMP_ACT_NOTIFY rules (Linux 5.19+).
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                                   "SECCOMP_FILTER_FLAG_LOG"]
+                                   "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
             },
             "apparmor": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}},
