@@ -466,6 +466,10 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::
     rules.push(rule(LinuxDeviceType::C, Some(5), Some(2), "rwm")); // /dev/ptmx
     rules.push(rule(LinuxDeviceType::C, Some(136), None, "rwm")); // /dev/pts/*
     rules.push(rule(LinuxDeviceType::C, Some(5), Some(1), "rwm")); // /dev/console
+                                                                   // /dev/net/tun, which runc 1.1 allows (Docker 20.10's users make it with
+                                                                   // --cap-add NET_ADMIN for VPNs; runc 1.2 dropped it and Docker 25 put it
+                                                                   // back in its own rules).
+    rules.push(rule(LinuxDeviceType::C, Some(10), Some(200), "rwm"));
     r.set_devices(Some(rules));
     r
 }

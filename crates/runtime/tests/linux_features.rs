@@ -805,6 +805,39 @@ fn linux_devices_get_no_implicit_cgroup_rule() {
     rt.assert_empty();
 }
 
+/// /dev/net/tun (c 10:200) is among the devices always allowed, as in
+/// runc 1.1 (its default rules, which Docker 20.10 users rely on to make the
+/// node for a VPN): under a default-deny spec the node made inside opens
+/// (ENODEV at most: no tun driver needed, only the cgroup's verdict), where
+/// berth said "Operation not permitted".
+#[test]
+fn tun_is_allowed_as_in_runc() {
+    let rt = Rt::new();
+    let mut c = Ctr::sh(
+        &rt,
+        "mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && (echo -n > /dev/net/tun) 2>&1; echo done",
+    );
+    c.edit_json(|v| {
+        v["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+        let caps = &mut v["process"]["capabilities"];
+        for set in ["bounding", "effective", "permitted"] {
+            caps[set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+        }
+    });
+    let out = rt.run(&c);
+    let text = out.ok();
+    assert!(
+        text.ends_with(
+            "done
+"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("Operation not permitted"), "{text}");
+    c.finish();
+    rt.assert_empty();
+}
+
 /// `linux.personality` applies to processes started by `exec` too, as
 /// runc 1.2+ does (setns_init applies it before the exec): `uname -m` says
 /// i686 in an exec'd process under LINUX32 (it said x86_64).
