@@ -149,3 +149,30 @@ fn idmap_mounts_as_features_says() {
     }
     rt.assert_empty();
 }
+
+/// What this host cannot show: checkpoint/restore needs CRIU, which
+/// berth-runtime does not use. `features` says so with runc's annotation,
+/// and `checkpoint`/`restore` (with runc's options) fail with one line
+/// saying why, on stderr, instead of a usage text.
+#[test]
+fn checkpoint_and_restore_say_they_are_not_supported() {
+    let f = features();
+    assert_eq!(
+        f["annotations"]["org.opencontainers.runc.checkpoint.enabled"],
+        "false"
+    );
+    let rt = Rt::new();
+    for cmd in ["checkpoint", "restore"] {
+        let line = rt
+            .out(&[
+                cmd,
+                "--image-path",
+                "/nonexistent/ckpt",
+                "--leave-running",
+                "some-id",
+            ])
+            .fails_one_line();
+        assert!(line.contains(&format!("{cmd} is not supported")), "{line}");
+        assert!(line.contains("CRIU"), "{line}");
+    }
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand; this file only routes.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -50,6 +51,10 @@ pub enum Command {
     Features,
     /// Change a running container's resource limits
     Update(update::UpdateArgs),
+    /// Checkpoint a running container (not supported: no CRIU)
+    Checkpoint(checkpoint::CriuArgs),
+    /// Restore a container from a checkpoint (not supported: no CRIU)
+    Restore(checkpoint::CriuArgs),
 }
 
 /// Runs a command and returns the process exit code.
@@ -57,6 +62,8 @@ pub fn dispatch(root: &Path, cmd: Command) -> Result<i32> {
     match cmd {
         Command::Spec(a) => return spec::run(a),
         Command::Features => return features::run(),
+        Command::Checkpoint(a) => return checkpoint::refuse("checkpoint", a),
+        Command::Restore(a) => return checkpoint::refuse("restore", a),
         _ => {}
     }
     let rt = Runtime::new(root)?;
@@ -74,6 +81,8 @@ pub fn dispatch(root: &Path, cmd: Command) -> Result<i32> {
         Command::List(a) => list::run(&rt, a),
         Command::Events(a) => events::run(&rt, a),
         Command::Update(a) => update::run(&rt, a),
-        Command::Spec(_) | Command::Features => Ok(0),
+        Command::Spec(_) | Command::Features | Command::Checkpoint(_) | Command::Restore(_) => {
+            Ok(0)
+        }
     }
 }
