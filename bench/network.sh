@@ -98,22 +98,22 @@ sandbox() { jq -r '.[0].NetworkSettings.SandboxKey'; }
 ipaddr() { jq -r '.[0].NetworkSettings.Networks | to_entries[0].value.IPAddress'; }
 
 progress "berth: bridge and published port"
-b run -d --name s "$IMAGE" sleep 1000 >>"$log"
-b run -d --name c "$IMAGE" sleep 1000 >>"$log"
+b run -d --name srv "$IMAGE" sleep 1000 >>"$log"
+b run -d --name cli "$IMAGE" sleep 1000 >>"$log"
 b run -d --name pub -p 127.0.0.1:15202:5202 "$IMAGE" sleep 1000 >>"$log"
-ns_s=$(b inspect s | sandbox); ns_c=$(b inspect c | sandbox); ip_s=$(b inspect s | ipaddr)
+ns_s=$(b inspect srv | sandbox); ns_c=$(b inspect cli | sandbox); ip_s=$(b inspect srv | ipaddr)
 ns_p=$(b inspect pub | sandbox)
 gbps[berth-bridge]=$(iperf "$ns_s" "$ns_c" "$ip_s" 5201)
 gbps[berth-published]=$(iperf "$ns_p" "" 127.0.0.1 15202 5202)
-b rm -f s c pub >>"$log"
+b rm -f srv cli pub >>"$log"
 # The same pair on a user network, once as made by default and once with Docker's 1500-byte
 # links asked for (-o com.docker.network.driver.mtu=1500: no local-MTU links).
 pair_on() { # pair_on NETWORK KEY
-  b run -d --name s --network "$1" "$IMAGE" sleep 1000 >>"$log"
-  b run -d --name c --network "$1" "$IMAGE" sleep 1000 >>"$log"
-  ns_s=$(b inspect s | sandbox); ns_c=$(b inspect c | sandbox); ip_s=$(b inspect s | ipaddr)
+  b run -d --name srv --network "$1" "$IMAGE" sleep 1000 >>"$log"
+  b run -d --name cli --network "$1" "$IMAGE" sleep 1000 >>"$log"
+  ns_s=$(b inspect srv | sandbox); ns_c=$(b inspect cli | sandbox); ip_s=$(b inspect srv | ipaddr)
   gbps[$2]=$(iperf "$ns_s" "$ns_c" "$ip_s" 5201)
-  b rm -f s c >>"$log"
+  b rm -f srv cli >>"$log"
 }
 b network create usernet >>"$log"
 pair_on usernet berth-usernet
@@ -123,20 +123,20 @@ b network rm usernet mtu1500 >>"$log"
 
 if [ -n "$PODMAN" ]; then
   progress "podman: bridge and published port"
-  p run -d --name s --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
-  p run -d --name c --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
+  p run -d --name srv --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
+  p run -d --name cli --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
   p run -d --name pub --pull=never -p 127.0.0.1:15203:5203 "$IMAGE" sleep 1000 >>"$log" 2>&1
-  ns_s=$(p inspect s | sandbox); ns_c=$(p inspect c | sandbox); ip_s=$(p inspect s | ipaddr)
+  ns_s=$(p inspect srv | sandbox); ns_c=$(p inspect cli | sandbox); ip_s=$(p inspect srv | ipaddr)
   ns_p=$(p inspect pub | sandbox)
   gbps[podman-bridge]=$(iperf "$ns_s" "$ns_c" "$ip_s" 5201)
   gbps[podman-published]=$(iperf "$ns_p" "" 127.0.0.1 15203 5203)
-  p rm -f -t 0 s c pub >>"$log" 2>&1
+  p rm -f -t 0 srv cli pub >>"$log" 2>&1
   p network create --opt mtu=65520 jumbo >>"$log" 2>&1
-  p run -d --name s --network jumbo --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
-  p run -d --name c --network jumbo --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
-  ns_s=$(p inspect s | sandbox); ns_c=$(p inspect c | sandbox); ip_s=$(p inspect s | ipaddr)
+  p run -d --name srv --network jumbo --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
+  p run -d --name cli --network jumbo --pull=never "$IMAGE" sleep 1000 >>"$log" 2>&1
+  ns_s=$(p inspect srv | sandbox); ns_c=$(p inspect cli | sandbox); ip_s=$(p inspect srv | ipaddr)
   gbps[podman-jumbo]=$(iperf "$ns_s" "$ns_c" "$ip_s" 5201)
-  p rm -f -t 0 s c >>"$log" 2>&1
+  p rm -f -t 0 srv cli >>"$log" 2>&1
   p network rm jumbo >>"$log" 2>&1
 fi
 

@@ -240,74 +240,74 @@ fn api_volumes_docker_cli() {
 #[test]
 fn api_cp_both_ways_without_escaping() {
     let (b, s) = api::busybox_service();
-    s.run_d("c", &["busybox", "sleep", "300"]);
+    s.run_d("c1", &["busybox", "sleep", "300"]);
     let scratch = b.scratch();
     // Into the container: a file and a directory.
     let src = scratch.join("in.txt");
     std::fs::write(&src, "from host\n").unwrap();
-    s.ok(&["cp", src.to_str().unwrap(), "c:/"]);
-    assert_eq!(b.ok(&["exec", "c", "cat", "/in.txt"]), "from host\n");
+    s.ok(&["cp", src.to_str().unwrap(), "c1:/"]);
+    assert_eq!(b.ok(&["exec", "c1", "cat", "/in.txt"]), "from host\n");
     let dir = scratch.join("tree");
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(dir.join("sub/f"), "deep\n").unwrap();
-    s.ok(&["cp", dir.to_str().unwrap(), "c:/bin/"]);
-    assert_eq!(b.ok(&["exec", "c", "cat", "/bin/tree/sub/f"]), "deep\n");
+    s.ok(&["cp", dir.to_str().unwrap(), "c1:/bin/"]);
+    assert_eq!(b.ok(&["exec", "c1", "cat", "/bin/tree/sub/f"]), "deep\n");
     // Out of the container.
     let out = scratch.join("out.txt");
-    s.ok(&["cp", "c:/in.txt", out.to_str().unwrap()]);
+    s.ok(&["cp", "c1:/in.txt", out.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "from host\n");
     let outdir = scratch.join("outtree");
-    s.ok(&["cp", "c:/bin/tree", outdir.to_str().unwrap()]);
+    s.ok(&["cp", "c1:/bin/tree", outdir.to_str().unwrap()]);
     assert_eq!(
         std::fs::read_to_string(outdir.join("sub/f")).unwrap(),
         "deep\n"
     );
-    let err = s.fails(&["cp", "c:/nope", out.to_str().unwrap()], 1);
+    let err = s.fails(&["cp", "c1:/nope", out.to_str().unwrap()], 1);
     assert!(
-        err.contains("Could not find the file /nope in container c"),
+        err.contains("Could not find the file /nope in container c1"),
         "{err}"
     );
     // Symlinks in the container lead nowhere outside it: a link to the
     // host's /etc/shadow is copied as a link, followed (-L) it is the
     // container's (missing) /etc/shadow; a write through a link to / stays
     // in the container's root.
-    b.ok(&["exec", "c", "ln", "-s", "/etc/shadow", "/evil"]);
-    b.ok(&["exec", "c", "ln", "-s", "/", "/rootlink"]);
+    b.ok(&["exec", "c1", "ln", "-s", "/etc/shadow", "/evil"]);
+    b.ok(&["exec", "c1", "ln", "-s", "/", "/rootlink"]);
     let got = scratch.join("evil");
-    s.ok(&["cp", "c:/evil", got.to_str().unwrap()]);
+    s.ok(&["cp", "c1:/evil", got.to_str().unwrap()]);
     let md = std::fs::symlink_metadata(&got).unwrap();
     assert!(md.file_type().is_symlink());
     let got2 = scratch.join("evil2");
-    let err = s.fails(&["cp", "-L", "c:/evil", got2.to_str().unwrap()], 1);
+    let err = s.fails(&["cp", "-L", "c1:/evil", got2.to_str().unwrap()], 1);
     assert!(err.contains("/etc/shadow"), "{err}");
     assert!(!got2.exists());
     let marker = format!("berth-cp-escape-{}", std::process::id());
     let mfile = scratch.join(&marker);
     std::fs::write(&mfile, "x").unwrap();
-    s.ok(&["cp", mfile.to_str().unwrap(), "c:/rootlink/"]);
+    s.ok(&["cp", mfile.to_str().unwrap(), "c1:/rootlink/"]);
     assert!(
         !Path::new("/").join(&marker).exists(),
         "escaped to the host"
     );
-    assert_eq!(b.ok(&["exec", "c", "cat", &format!("/{marker}")]), "x");
+    assert_eq!(b.ok(&["exec", "c1", "cat", &format!("/{marker}")]), "x");
     // docker cp's noOverwriteDirNonDir: a file never replaces a directory,
     // nor a directory a file; nothing is written.
     let clash = scratch.join("clash");
     std::fs::create_dir_all(&clash).unwrap();
     std::fs::write(clash.join("bin"), "not a dir").unwrap();
-    let err = s.fails(&["cp", clash.join("bin").to_str().unwrap(), "c:/"], 1);
+    let err = s.fails(&["cp", clash.join("bin").to_str().unwrap(), "c1:/"], 1);
     assert!(err.contains("cannot overwrite directory"), "{err}");
     std::fs::create_dir_all(clash.join("in.txt/sub")).unwrap();
-    let err = s.fails(&["cp", clash.join("in.txt").to_str().unwrap(), "c:/"], 1);
+    let err = s.fails(&["cp", clash.join("in.txt").to_str().unwrap(), "c1:/"], 1);
     assert!(err.contains("cannot overwrite non-directory"), "{err}");
-    assert_eq!(b.ok(&["exec", "c", "cat", "/in.txt"]), "from host\n");
-    assert_eq!(b.ok(&["exec", "c", "echo", "ok"]), "ok\n");
+    assert_eq!(b.ok(&["exec", "c1", "cat", "/in.txt"]), "from host\n");
+    assert_eq!(b.ok(&["exec", "c1", "echo", "ok"]), "ok\n");
     // The stat header of HEAD, and bad input.
-    let (code, _) = s.call("HEAD", "/v1.44/containers/c/archive?path=/in.txt", b"");
+    let (code, _) = s.call("HEAD", "/v1.44/containers/c1/archive?path=/in.txt", b"");
     assert_eq!(code, 200);
-    let (code, body) = s.call("GET", "/v1.44/containers/c/archive", b"");
+    let (code, body) = s.call("GET", "/v1.44/containers/c1/archive", b"");
     assert_eq!(code, 400, "{body}");
-    let (code, body) = s.call("PUT", "/v1.44/containers/c/archive?path=/in.txt", b"x");
+    let (code, body) = s.call("PUT", "/v1.44/containers/c1/archive?path=/in.txt", b"x");
     assert_eq!(code, 400, "{body}");
     assert!(
         body.contains("extraction point is not a directory"),
@@ -315,7 +315,7 @@ fn api_cp_both_ways_without_escaping() {
     );
     let (code, _) = s.call("GET", "/v1.44/containers/nosuch/archive?path=/", b"");
     assert_eq!(code, 404);
-    s.ok(&["rm", "-f", "c"]);
+    s.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]

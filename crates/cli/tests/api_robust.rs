@@ -517,8 +517,8 @@ fn the_service_reaps_its_children() {
     for _ in 0..3 {
         assert_eq!(s.ok(&["run", "--rm", "busybox", "echo", "x"]), "x\n");
     }
-    s.run_d("z", &["busybox", "sleep", "300"]);
-    s.ok(&["rm", "-f", "z"]);
+    s.run_d("z1", &["busybox", "sleep", "300"]);
+    s.ok(&["rm", "-f", "z1"]);
     let pid = s.pid();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !zombie_children(pid).is_empty() && std::time::Instant::now() < deadline {

@@ -769,9 +769,9 @@ fn dockerfile_from_stdin_and_scratch_images() {
     let v = b.inspect("fromstdin");
     assert_eq!(v["RootFS"]["Layers"].as_array().unwrap().len(), 1);
     let tar = b.scratch().join("x.tar");
-    b.ok(&["create", "--name", "x", "fromstdin"]);
-    b.ok(&["export", "-o", s(&tar), "x"]);
-    b.ok(&["rm", "x"]);
+    b.ok(&["create", "--name", "x1", "fromstdin"]);
+    b.ok(&["export", "-o", s(&tar), "x1"]);
+    b.ok(&["rm", "x1"]);
     let names = tar_names(&std::fs::read(&tar).unwrap());
     assert!(names.iter().any(|n| n == "payload"), "{names:?}");
 }

@@ -607,35 +607,35 @@ fn tar_files(data: &[u8]) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn cp_both_ways_and_streams() {
     let b = Berth::with_busybox();
-    run_d(&b, &["--name", "c", "busybox", "sleep", "60"]);
+    run_d(&b, &["--name", "c1", "busybox", "sleep", "60"]);
     let s = b.scratch();
     let s_str = |p: &Path| p.to_str().unwrap().to_owned();
 
     // Host file → container dir (keeps its name).
     let hello = s.join("hello.txt");
     std::fs::write(&hello, "hi there\n").unwrap();
-    b.ok(&["cp", &s_str(&hello), "c:/tmp/"]);
-    assert_eq!(exec_out(&b, "c", &["cat", "/tmp/hello.txt"]), "hi there\n");
+    b.ok(&["cp", &s_str(&hello), "c1:/tmp/"]);
+    assert_eq!(exec_out(&b, "c1", &["cat", "/tmp/hello.txt"]), "hi there\n");
     // Host file → a new container path (renamed).
-    b.ok(&["cp", &s_str(&hello), "c:/tmp/renamed"]);
-    assert_eq!(exec_out(&b, "c", &["cat", "/tmp/renamed"]), "hi there\n");
+    b.ok(&["cp", &s_str(&hello), "c1:/tmp/renamed"]);
+    assert_eq!(exec_out(&b, "c1", &["cat", "/tmp/renamed"]), "hi there\n");
 
     // Host dir → new container path.
     let tree = s.join("tree");
     std::fs::create_dir_all(tree.join("sub")).unwrap();
     std::fs::write(tree.join("a.txt"), "A").unwrap();
     std::fs::write(tree.join("sub/b.txt"), "B").unwrap();
-    b.ok(&["cp", &s_str(&tree), "c:/newtree"]);
-    assert_eq!(exec_out(&b, "c", &["cat", "/newtree/a.txt"]), "A");
-    assert_eq!(exec_out(&b, "c", &["cat", "/newtree/sub/b.txt"]), "B");
+    b.ok(&["cp", &s_str(&tree), "c1:/newtree"]);
+    assert_eq!(exec_out(&b, "c1", &["cat", "/newtree/a.txt"]), "A");
+    assert_eq!(exec_out(&b, "c1", &["cat", "/newtree/sub/b.txt"]), "B");
     // … and into an existing container dir: under its own name.
-    b.ok(&["cp", &s_str(&tree), "c:/tmp"]);
-    assert_eq!(exec_out(&b, "c", &["cat", "/tmp/tree/sub/b.txt"]), "B");
+    b.ok(&["cp", &s_str(&tree), "c1:/tmp"]);
+    assert_eq!(exec_out(&b, "c1", &["cat", "/tmp/tree/sub/b.txt"]), "B");
 
     // Container dir → host, as a new name.
-    exec_out(&b, "c", &["sh", "-c", "echo C > /newtree/sub/c.txt"]);
+    exec_out(&b, "c1", &["sh", "-c", "echo C > /newtree/sub/c.txt"]);
     let out1 = s.join("out1");
-    b.ok(&["cp", "c:/newtree", &s_str(&out1)]);
+    b.ok(&["cp", "c1:/newtree", &s_str(&out1)]);
     assert_eq!(std::fs::read_to_string(out1.join("a.txt")).unwrap(), "A");
     assert_eq!(
         std::fs::read_to_string(out1.join("sub/c.txt")).unwrap(),
@@ -645,13 +645,13 @@ fn cp_both_ways_and_streams() {
     // … into an existing host dir, under its own name.
     let exist = s.join("exist");
     std::fs::create_dir(&exist).unwrap();
-    b.ok(&["cp", "c:/newtree", &s_str(&exist)]);
+    b.ok(&["cp", "c1:/newtree", &s_str(&exist)]);
     assert_eq!(
         std::fs::read_to_string(exist.join("newtree/sub/b.txt")).unwrap(),
         "B"
     );
     // A container file → a host file path.
-    b.ok(&["cp", "c:/tmp/hello.txt", &s_str(&s.join("back.txt"))]);
+    b.ok(&["cp", "c1:/tmp/hello.txt", &s_str(&s.join("back.txt"))]);
     assert_eq!(
         std::fs::read_to_string(s.join("back.txt")).unwrap(),
         "hi there\n"
@@ -665,7 +665,7 @@ fn cp_both_ways_and_streams() {
     }
 
     // Container path → a tar on stdout.
-    let out = b.run(&["cp", "c:/newtree", "-"]);
+    let out = b.run(&["cp", "c1:/newtree", "-"]);
     assert!(out.status.success(), "{}", describe(&["cp"], &out));
     let mut names = tar_names(&out.stdout);
     names.iter_mut().for_each(|n| {
@@ -695,37 +695,37 @@ fn cp_both_ways_and_streams() {
         common::file("fromtar/x.txt", b"tarred\n"),
         common::file("top.txt", b"top\n"),
     ]);
-    let out = b.run_stdin(&["cp", "-", "c:/tmp"], &t);
+    let out = b.run_stdin(&["cp", "-", "c1:/tmp"], &t);
     assert!(out.status.success(), "{}", describe(&["cp", "-"], &out));
     assert_eq!(
-        exec_out(&b, "c", &["cat", "/tmp/fromtar/x.txt"]),
+        exec_out(&b, "c1", &["cat", "/tmp/fromtar/x.txt"]),
         "tarred\n"
     );
-    assert_eq!(exec_out(&b, "c", &["cat", "/tmp/top.txt"]), "top\n");
+    assert_eq!(exec_out(&b, "c1", &["cat", "/tmp/top.txt"]), "top\n");
 
     // Missing paths: one line, non-zero.
-    let e = fails(&b, &["cp", "c:/no/such/file", "-"]);
+    let e = fails(&b, &["cp", "c1:/no/such/file", "-"]);
     assert!(
         e.starts_with("Error: Could not find the file /no/such/file in container"),
         "{e}"
     );
-    fails(&b, &["cp", "c:/nosuch", &s_str(&s.join("never"))]);
+    fails(&b, &["cp", "c1:/nosuch", &s_str(&s.join("never"))]);
     assert!(!s.join("never").exists());
-    fails(&b, &["cp", &s_str(&s.join("absent")), "c:/tmp/"]);
+    fails(&b, &["cp", &s_str(&s.join("absent")), "c1:/tmp/"]);
     fails(&b, &["cp", &s_str(&hello), "nosuchcontainer:/tmp/"]);
 
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]
 fn cp_does_not_follow_container_symlinks_to_the_host() {
     let b = Berth::with_busybox();
-    run_d(&b, &["--name", "c", "busybox", "sleep", "60"]);
-    exec_out(&b, "c", &["ln", "-s", "/etc", "/tmp/esc"]);
-    exec_out(&b, "c", &["ln", "-s", "../../../../../../etc", "/tmp/rel"]);
+    run_d(&b, &["--name", "c1", "busybox", "sleep", "60"]);
+    exec_out(&b, "c1", &["ln", "-s", "/etc", "/tmp/esc"]);
+    exec_out(&b, "c1", &["ln", "-s", "../../../../../../etc", "/tmp/rel"]);
     exec_out(
         &b,
-        "c",
+        "c1",
         &[
             "sh",
             "-c",
@@ -741,7 +741,7 @@ fn cp_does_not_follow_container_symlinks_to_the_host() {
     let host_passwd = std::fs::read("/etc/passwd").unwrap();
 
     for link in ["esc", "rel"] {
-        let dest = format!("c:/tmp/{link}/");
+        let dest = format!("c1:/tmp/{link}/");
         let out = b.run(&["cp", src.to_str().unwrap(), &dest]);
         let host_hit = host_etc.exists();
         let _ = std::fs::remove_file(&host_etc);
@@ -749,13 +749,13 @@ fn cp_does_not_follow_container_symlinks_to_the_host() {
         assert!(out.status.success(), "{}", describe(&["cp", &dest], &out));
         // It landed in the container's /etc instead.
         assert_eq!(
-            exec_out(&b, "c", &["cat", &format!("/etc/{name}")]),
+            exec_out(&b, "c1", &["cat", &format!("/etc/{name}")]),
             "planted\n"
         );
-        exec_out(&b, "c", &["rm", &format!("/etc/{name}")]);
+        exec_out(&b, "c1", &["rm", &format!("/etc/{name}")]);
 
         // Reading through the link reads the container's /etc/passwd.
-        let from = format!("c:/tmp/{link}/passwd");
+        let from = format!("c1:/tmp/{link}/passwd");
         let out = b.run(&["cp", &from, "-"]);
         assert!(out.status.success(), "{}", describe(&["cp", &from], &out));
         let files = tar_files(&out.stdout);
@@ -775,7 +775,7 @@ fn cp_does_not_follow_container_symlinks_to_the_host() {
     }
     assert_eq!(std::fs::read("/etc/passwd").unwrap(), host_passwd);
     // The link itself, copied out, stays a link.
-    let out = b.run(&["cp", "c:/tmp/esc", "-"]);
+    let out = b.run(&["cp", "c1:/tmp/esc", "-"]);
     assert!(out.status.success(), "{}", describe(&["cp"], &out));
     let mut a = tar::Archive::new(&out.stdout[..]);
     let e = a.entries().unwrap().next().unwrap().unwrap();
@@ -783,12 +783,12 @@ fn cp_does_not_follow_container_symlinks_to_the_host() {
     assert_eq!(e.link_name().unwrap().unwrap(), Path::new("/etc"));
     // A tar on stdin cannot climb out either.
     let t = layer_tar(&[common::file(&format!("esc/{name}"), b"via tar\n")]);
-    let _ = b.run_stdin(&["cp", "-", "c:/tmp"], &t);
+    let _ = b.run_stdin(&["cp", "-", "c1:/tmp"], &t);
     let host_hit = host_etc.exists();
     let _ = std::fs::remove_file(&host_etc);
     assert!(!host_hit, "a tar through /tmp/esc wrote the host's /etc");
 
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]
@@ -1193,17 +1193,17 @@ fn health_checks() {
 #[test]
 fn port_and_inspect_running() {
     let b = Berth::with_busybox();
-    let id = run_d(&b, &["--name", "p", "busybox", "sleep", "60"]);
-    assert_eq!(b.ok(&["port", "p"]), "");
-    let e = fails(&b, &["port", "p", "80"]);
-    assert_eq!(e, "Error: No public port '80/tcp' published for p");
-    let e = fails(&b, &["port", "p", "53/udp"]);
-    assert_eq!(e, "Error: No public port '53/udp' published for p");
+    let id = run_d(&b, &["--name", "p1", "busybox", "sleep", "60"]);
+    assert_eq!(b.ok(&["port", "p1"]), "");
+    let e = fails(&b, &["port", "p1", "80"]);
+    assert_eq!(e, "Error: No public port '80/tcp' published for p1");
+    let e = fails(&b, &["port", "p1", "53/udp"]);
+    assert_eq!(e, "Error: No public port '53/udp' published for p1");
     fails(&b, &["port", "nosuch"]);
 
-    let v = inspect(&b, "p");
+    let v = inspect(&b, "p1");
     assert_eq!(v["Id"], id);
-    assert_eq!(v["Name"], "/p");
+    assert_eq!(v["Name"], "/p1");
     assert_eq!(v["State"]["Status"], "running");
     assert_eq!(v["State"]["Running"], true);
     let pid = v["State"]["Pid"].as_i64().unwrap();
@@ -1212,12 +1212,12 @@ fn port_and_inspect_running() {
     assert_eq!(v["RestartCount"], 0, "{v}");
     assert!(v["State"]["StartedAt"].as_str().unwrap().starts_with("20"));
 
-    b.ok(&["stop", "-t", "0", "p"]);
-    let v = inspect(&b, "p");
+    b.ok(&["stop", "-t", "0", "p1"]);
+    let v = inspect(&b, "p1");
     assert_eq!(v["State"]["Running"], false);
     assert_eq!(v["State"]["Pid"], 0);
     assert!(!process_alive(pid as i32));
-    b.ok(&["rm", "p"]);
+    b.ok(&["rm", "p1"]);
 }
 
 /// `start -a` of a container that writes and exits at once must show its

@@ -165,17 +165,17 @@ fn import_changes_and_run_options() {
 const CHANGE: &str = "echo added > /added && echo 'x:x:1:1::/:/bin/sh' >> /etc/passwd && rm /etc/group && mkdir -p /newdir/sub && echo deep > /newdir/sub/f";
 
 fn diff_commit_export(b: &Berth) {
-    let out = b.run(&["run", "--name", "x", "busybox", "sh", "-c", CHANGE]);
+    let out = b.run(&["run", "--name", "x1", "busybox", "sh", "-c", CHANGE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&["run"], &out));
     // ps -a shows it exited.
     let ps = b.ok(&["ps", "-a"]);
     assert!(
         ps.lines()
-            .any(|l| l.ends_with(" x") && l.contains("Exited (0)")),
+            .any(|l| l.ends_with(" x1") && l.contains("Exited (0)")),
         "{ps}"
     );
 
-    let diff = b.ok(&["diff", "x"]);
+    let diff = b.ok(&["diff", "x1"]);
     let mut lines: Vec<&str> = diff.lines().collect();
     lines.sort();
     assert_eq!(
@@ -189,15 +189,15 @@ fn diff_commit_export(b: &Berth) {
             "C /etc/passwd",
             "D /etc/group",
         ],
-        "diff of x (init files must not appear):\n{diff}"
+        "diff of x1 (init files must not appear):\n{diff}"
     );
 
     // export: the flattened filesystem.
-    let exported = b.cmd(&["export", "x"]).output().unwrap();
+    let exported = b.cmd(&["export", "x1"]).output().unwrap();
     assert!(
         exported.status.success(),
         "{}",
-        describe(&["export", "x"], &exported)
+        describe(&["export", "x1"], &exported)
     );
     let names = tar_names(&exported.stdout);
     assert!(names.iter().any(|n| n == "added"), "{names:?}");
@@ -219,7 +219,7 @@ fn diff_commit_export(b: &Berth) {
     assert!(passwd.ends_with("x:x:1:1::/:/bin/sh\n"), "{passwd}");
     // export -o
     let file = b.scratch().join("x.tar");
-    b.ok(&["export", "-o", file.to_str().unwrap(), "x"]);
+    b.ok(&["export", "-o", file.to_str().unwrap(), "x1"]);
     assert_eq!(tar_names(&std::fs::read(&file).unwrap()), names);
 
     // commit
@@ -230,7 +230,7 @@ fn diff_commit_export(b: &Berth) {
             "my message",
             "-c",
             r#"CMD ["cat","/added"]"#,
-            "x",
+            "x1",
             "new:1",
         ])
         .trim()
@@ -323,7 +323,7 @@ fn diff_commit_export(b: &Berth) {
     let q = b.ok(&["history", "-q", "new:1"]);
     assert_eq!(q.lines().next().unwrap(), &id[7..19], "{q}");
 
-    assert_eq!(b.ok(&["rm", "x"]), "x\n");
+    assert_eq!(b.ok(&["rm", "x1"]), "x1\n");
     assert_eq!(b.ok(&["ps", "-a", "-q"]), "");
     // The new image stays usable without its container.
     assert_eq!(b.ok(&["run", "--rm", "new:1"]), "added\n");

@@ -157,6 +157,11 @@ fn mistakes() -> Vec<Scenario> {
             &["run", "--rm", "--name", "a", "busybox", "true"],
         )
         .step(
+            "bad-name-slash",
+            Err,
+            &["create", "--name", "/y", "busybox", "true"],
+        )
+        .step(
             "exit-code",
             Exit,
             &["run", "--rm", "busybox", "sh", "-c", "exit 3"],
@@ -211,6 +216,7 @@ fn mistakes() -> Vec<Scenario> {
             &["container", "inspect", "nosuch"],
         )
         .step("rename-in-use", Err, &["rename", "stopped", "used"])
+        .step("rename-bad-name", Err, &["rename", "stopped", "z"])
         .ignore(&["rm", "-f", "used", "stopped", "volholder"])
         .ignore(&["volume", "rm", "busyvol"])]
 }
@@ -654,14 +660,6 @@ fn intentional() -> Vec<Known> {
                 "berth names a user network's host bridge in its Options \
                  (com.docker.network.bridge.name; its tests and users find the interface \
                  there); Docker leaves a user network's Options empty",
-            ),
-        ),
-        k(
-            &["errors/bad-name"],
-            &[],
-            Intentional(
-                "berth accepts one-character container names (Docker's rule wants two); its \
-                 own tests use them",
             ),
         ),
     ]

@@ -127,11 +127,11 @@ fn run_exec(e: &Engine, name: &str, cmd: &[&str]) -> (Result<i32, EngineError>, 
 #[test]
 fn exec_with_pipes_is_recorded_for_another_engine() {
     let b = Berth::with_busybox();
-    sleeper(&b, "c", &[]);
+    sleeper(&b, "c1", &[]);
     let e = engine(&b);
     let id = e
         .exec_create(
-            "c",
+            "c1",
             &ExecOptions {
                 interactive: true,
                 ..exec_opts(&[
@@ -147,7 +147,7 @@ fn exec_with_pipes_is_recorded_for_another_engine() {
     let rec = other.exec_inspect(&id).unwrap();
     assert!(!rec.running && rec.exit_code.is_none() && rec.open_stdin);
     assert_eq!(rec.process_config.entrypoint, "sh");
-    assert_eq!(other.exec_ids("c").unwrap(), vec![id.clone()]);
+    assert_eq!(other.exec_ids("c1").unwrap(), vec![id.clone()]);
 
     let (in_r, in_w) = pipe();
     let (p, out_r, err_r) = start_with_pipes(&e, &id, Some(OwnedFd::from(in_r)));
@@ -195,13 +195,13 @@ fn exec_with_pipes_is_recorded_for_another_engine() {
 
     // Once the container stopped its execs are no longer its, but they can
     // be inspected until it is removed (dockerd 20.10 the same).
-    b.ok(&["stop", "-t", "0", "c"]);
+    b.ok(&["stop", "-t", "0", "c1"]);
     let e2 = engine(&b);
-    assert_eq!(e2.exec_ids("c").unwrap(), Vec::<String>::new());
+    assert_eq!(e2.exec_ids("c1").unwrap(), Vec::<String>::new());
     assert_eq!(e2.exec_inspect(&id).unwrap().exit_code, Some(3));
-    b.ok(&["start", "c"]);
+    b.ok(&["start", "c1"]);
     assert_eq!(e2.exec_inspect(&id).unwrap().exit_code, Some(3));
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
     let r = e2.exec_inspect(&id);
     assert!(matches!(r, Err(EngineError::NotFound { .. })), "{r:?}");
 }
@@ -209,7 +209,7 @@ fn exec_with_pipes_is_recorded_for_another_engine() {
 #[test]
 fn exec_exit_codes_are_recorded() {
     let b = Berth::with_busybox();
-    sleeper(&b, "c", &[]);
+    sleeper(&b, "c1", &[]);
     let e = engine(&b);
     let other = engine(&b);
     for (cmd, want) in [
@@ -217,16 +217,16 @@ fn exec_exit_codes_are_recorded() {
         (&["false"][..], 1),
         (&["sh", "-c", "no-such-command"][..], 127),
     ] {
-        let (code, id, _) = run_exec(&e, "c", cmd);
+        let (code, id, _) = run_exec(&e, "c1", cmd);
         assert_eq!(code.unwrap(), want, "{cmd:?}");
         assert_eq!(other.exec_inspect(&id).unwrap().exit_code, Some(want));
     }
-    let (_, id, out) = run_exec(&e, "c", &["echo", "a", "b"]);
+    let (_, id, out) = run_exec(&e, "c1", &["echo", "a", "b"]);
     assert_eq!(out, "a b\n");
     assert_eq!(other.exec_inspect(&id).unwrap().exit_code, Some(0));
     // A program that cannot be run: Docker's 126, also in the record.
     for cmd in [&["/etc/passwd"][..], &["no-such-program"][..]] {
-        let (code, id, _) = run_exec(&e, "c", cmd);
+        let (code, id, _) = run_exec(&e, "c1", cmd);
         assert!(
             matches!(code, Err(EngineError::CannotExecute(_))),
             "{cmd:?}: {code:?}"
@@ -236,20 +236,20 @@ fn exec_exit_codes_are_recorded() {
         assert_eq!(rec.exit_code, Some(126), "{cmd:?}");
     }
     // Not running: no exec is created.
-    b.ok(&["stop", "-t", "0", "c"]);
-    let r = e.exec_create("c", &exec_opts(&["true"]));
+    b.ok(&["stop", "-t", "0", "c1"]);
+    let r = e.exec_create("c1", &exec_opts(&["true"]));
     assert!(matches!(r, Err(EngineError::Conflict { .. })), "{r:?}");
-    b.ok(&["rm", "c"]);
+    b.ok(&["rm", "c1"]);
 }
 
 #[test]
 fn exec_with_a_pty_hands_back_its_master() {
     let b = Berth::with_busybox();
-    sleeper(&b, "c", &[]);
+    sleeper(&b, "c1", &[]);
     let e = engine(&b);
     let id = e
         .exec_create(
-            "c",
+            "c1",
             &ExecOptions {
                 tty: true,
                 ..exec_opts(&["sh", "-c", "stty size; tty"])
@@ -278,7 +278,7 @@ fn exec_with_a_pty_hands_back_its_master() {
     assert!(out.starts_with("33 101\r\n"), "{out:?}");
     assert!(out.contains("/dev/pts/"), "{out:?}");
     assert_eq!(engine(&b).exec_inspect(&id).unwrap().exit_code, Some(0));
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]
@@ -290,14 +290,14 @@ fn attach_handle_reads_a_running_containers_output() {
         "--network",
         "none",
         "--name",
-        "a",
+        "a1",
         "busybox",
         "sh",
         "-c",
         "while true; do echo out; echo err >&2; sleep 0.1; done",
     ]);
     let e = engine(&b);
-    let mut s = e.attach_stream("a").unwrap();
+    let mut s = e.attach_stream("a1").unwrap();
     assert!(!s.tty());
     let (mut out, mut err) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -310,7 +310,7 @@ fn attach_handle_reads_a_running_containers_output() {
     }
     assert!(out && err);
     // The container ends: the stream ends.
-    b.ok(&["kill", "a"]);
+    b.ok(&["kill", "a1"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match s.read_frame().unwrap() {
@@ -319,10 +319,10 @@ fn attach_handle_reads_a_running_containers_output() {
         }
     }
     // Attaching to a stopped container is refused.
-    b.ok(&["wait", "a"]);
-    let r = e.attach_stream("a");
+    b.ok(&["wait", "a1"]);
+    let r = e.attach_stream("a1");
     assert!(matches!(r, Err(EngineError::Conflict { .. })), "{r:?}");
-    b.ok(&["rm", "a"]);
+    b.ok(&["rm", "a1"]);
 }
 
 #[test]
@@ -335,36 +335,36 @@ fn resize_sets_a_running_containers_terminal_size() {
         "--network",
         "none",
         "--name",
-        "t",
+        "t1",
         "busybox",
         "sh",
         "-c",
         "while true; do stty size; sleep 0.1; done",
     ]);
     let e = engine(&b);
-    e.resize("t", 41, 123).unwrap();
+    e.resize("t1", 41, 123).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !b.ok(&["logs", "t"]).contains("41 123") {
-        assert!(Instant::now() < deadline, "{}", b.ok(&["logs", "t"]));
+    while !b.ok(&["logs", "t1"]).contains("41 123") {
+        assert!(Instant::now() < deadline, "{}", b.ok(&["logs", "t1"]));
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut s = e.attach_stream("t").unwrap();
+    let mut s = e.attach_stream("t1").unwrap();
     assert!(s.tty());
     let f = s.read_frame().unwrap().expect("output");
     assert_eq!(f.stream, OutputStream::Stdout);
     s.detach();
-    b.ok(&["rm", "-f", "t"]);
+    b.ok(&["rm", "-f", "t1"]);
 }
 
 #[test]
 fn an_exec_whose_starter_was_killed_runs_as_long_as_its_process() {
     let b = Berth::with_busybox();
-    sleeper(&b, "c", &[]);
-    let mut cli = b.cmd(&["exec", "c", "sleep", "1000"]).spawn().unwrap();
+    sleeper(&b, "c1", &[]);
+    let mut cli = b.cmd(&["exec", "c1", "sleep", "1000"]).spawn().unwrap();
     let e = engine(&b);
     let deadline = Instant::now() + Duration::from_secs(30);
     let rec = loop {
-        let ids = e.exec_ids("c").unwrap();
+        let ids = e.exec_ids("c1").unwrap();
         if let Some(id) = ids.first() {
             let rec = e.exec_inspect(id).unwrap();
             if rec.pid > 0 {
@@ -391,7 +391,7 @@ fn an_exec_whose_starter_was_killed_runs_as_long_as_its_process() {
         assert!(Instant::now() < deadline, "still running");
         std::thread::sleep(Duration::from_millis(10));
     }
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 /// The same API over runc's command line (runc is the other backend a
@@ -403,12 +403,12 @@ fn exec_through_runc() {
         return;
     }
     let b = Berth::with_busybox();
-    sleeper(&b, "r", &["--runtime", "runc"]);
+    sleeper(&b, "r1", &["--runtime", "runc"]);
     let e = engine(&b);
-    let (code, id, out) = run_exec(&e, "r", &["sh", "-c", "echo hi; exit 4"]);
+    let (code, id, out) = run_exec(&e, "r1", &["sh", "-c", "echo hi; exit 4"]);
     assert_eq!((code.unwrap(), out.as_str()), (4, "hi\n"));
     assert_eq!(engine(&b).exec_inspect(&id).unwrap().exit_code, Some(4));
-    let (code, id, _) = run_exec(&e, "r", &["no-such-program"]);
+    let (code, id, _) = run_exec(&e, "r1", &["no-such-program"]);
     assert!(
         matches!(code, Err(EngineError::CannotExecute(_))),
         "{code:?}"
@@ -416,7 +416,7 @@ fn exec_through_runc() {
     assert_eq!(engine(&b).exec_inspect(&id).unwrap().exit_code, Some(126));
     let id = e
         .exec_create(
-            "r",
+            "r1",
             &ExecOptions {
                 tty: true,
                 ..exec_opts(&["stty", "size"])
@@ -427,17 +427,17 @@ fn exec_through_runc() {
     let out = read_pty_until(&mut master, |o| o.ends_with(b"\n"));
     assert_eq!(p.wait().unwrap(), 0);
     assert_eq!(String::from_utf8_lossy(&out), "27 91\r\n");
-    b.ok(&["rm", "-f", "r"]);
+    b.ok(&["rm", "-f", "r1"]);
 }
 
 #[test]
 fn exec_resize_sets_a_running_execs_terminal_size() {
     let b = Berth::with_busybox();
-    sleeper(&b, "c", &[]);
+    sleeper(&b, "c1", &[]);
     let e = engine(&b);
     let id = e
         .exec_create(
-            "c",
+            "c1",
             &ExecOptions {
                 tty: true,
                 interactive: true,
@@ -458,5 +458,5 @@ fn exec_resize_sets_a_running_execs_terminal_size() {
     // An exec that has ended cannot be resized (dockerd 20.10: 404 "no such exec").
     let r = other.exec_resize(&id, 10, 10);
     assert!(matches!(r, Err(EngineError::NotFound { .. })), "{r:?}");
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
 }

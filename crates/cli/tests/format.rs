@@ -221,7 +221,7 @@ fn inspect_templates_on_containers() {
 #[test]
 fn bad_templates() {
     let b = Berth::with_busybox();
-    b.ok(&["create", "--name", "c", "busybox", "true"]);
+    b.ok(&["create", "--name", "c1", "busybox", "true"]);
 
     // Parse errors: Docker's words and status 64 for inspect, nothing on stdout.
     for (t, msg) in [
@@ -238,7 +238,7 @@ fn bad_templates() {
         ("{{end}}", "template: :1: unexpected {{end}}"),
         ("{{$x}}", r#"template: :1: undefined variable "$x""#),
     ] {
-        let out = b.run(&["inspect", "-f", t, "c"]);
+        let out = b.run(&["inspect", "-f", t, "c1"]);
         let e = common::check_failure(&["inspect", "-f", t], &out, 64);
         assert_eq!(e, format!("Error: template parsing error: {msg}"), "{t}");
         assert_eq!(text(&out.stdout), "", "{t}");
@@ -270,12 +270,12 @@ fn bad_templates() {
             r#"template: :1:2: executing "" at <upper .State.Running>: wrong type for value; expected string; got bool"#,
         ),
     ] {
-        let e = b.fails(&["inspect", "-f", t, "c"], 1);
+        let e = b.fails(&["inspect", "-f", t, "c1"], 1);
         assert_eq!(e, format!("Error: template parsing error: {msg}"), "{t}");
     }
     // The objects it works on still print; the status says one failed.
     b.ok(&["create", "--name", "long", "busybox", "sleep", "1"]);
-    let out = b.run(&["inspect", "-f", "{{index .Config.Cmd 1}}", "long", "c"]);
+    let out = b.run(&["inspect", "-f", "{{index .Config.Cmd 1}}", "long", "c1"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&[], &out));
     assert_eq!(text(&out.stdout), "1\n");
     assert!(text(&out.stderr).contains("index out of range: 1"));
@@ -306,7 +306,7 @@ fn bad_templates() {
     assert!(e.contains("unclosed action"), "{e}");
     let e = b.fails(&["history", "--format", "{{.Nope}}", "busybox"], 1);
     assert!(e.contains("can't evaluate field Nope"), "{e}");
-    let e = b.fails(&["stats", "--no-stream", "--format", "{{.X", "c"], 1);
+    let e = b.fails(&["stats", "--no-stream", "--format", "{{.X", "c1"], 1);
     assert!(e.contains("unclosed action"), "{e}");
     let e = b.fails(
         &[
@@ -338,7 +338,7 @@ fn bad_templates() {
         "{e}"
     );
 
-    b.ok(&["rm", "c", "long"]);
+    b.ok(&["rm", "c1", "long"]);
 }
 
 #[test]

@@ -68,12 +68,12 @@ fn empty_variable_names_are_refused() {
     ]);
     assert_eq!(out, "[]\n");
     // exec refuses them as well.
-    b.ok(&["run", "-d", "--name", "e", "busybox", "sleep", "1000"]);
+    b.ok(&["run", "-d", "--name", "e1", "busybox", "sleep", "1000"]);
     for bad in ["=x", ""] {
-        let e = b.fails(&["exec", "-e", bad, "e", "true"], 125);
+        let e = b.fails(&["exec", "-e", bad, "e1", "true"], 125);
         assert!(e.contains("invalid environment variable:"), "{e}");
     }
-    b.ok(&["rm", "-f", "e"]);
+    b.ok(&["rm", "-f", "e1"]);
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn mount_destinations_are_cleaned_and_never_the_root() {
     b.ok(&[
         "create",
         "--name",
-        "c",
+        "c1",
         "-v",
         &spec,
         "busybox",
@@ -114,11 +114,11 @@ fn mount_destinations_are_cleaned_and_never_the_root() {
         "inspect",
         "-f",
         "{{range .Mounts}}{{.Destination}}{{end}}",
-        "c",
+        "c1",
     ]);
     assert_eq!(dest.trim(), "/x/z");
-    assert_eq!(b.ok(&["start", "-a", "c"]), "here\n");
-    b.ok(&["rm", "c"]);
+    assert_eq!(b.ok(&["start", "-a", "c1"]), "here\n");
+    b.ok(&["rm", "c1"]);
 }
 
 #[test]
@@ -213,23 +213,70 @@ fn mounts_on_proc_are_refused_as_runc_refuses_them() {
 #[test]
 fn rename_to_the_same_name_fails() {
     let b = Berth::with_busybox();
-    b.ok(&["create", "--name", "c", "busybox", "true"]);
-    let e = b.fails(&["rename", "c", "c"], 1);
+    b.ok(&["create", "--name", "c1", "busybox", "true"]);
+    let e = b.fails(&["rename", "c1", "c1"], 1);
     assert!(
         e.contains("Renaming a container with the same name as its current name"),
         "{e}"
     );
-    b.ok(&["rm", "c"]);
+    b.ok(&["rm", "c1"]);
+}
+
+/// Docker's `^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$` (dockerd 20.10): two characters at
+/// least, one leading `/` allowed and dropped. `create` says so with status 1
+/// (Docker's CLI too), `run` with 125; `rename` names the refused name in its
+/// record form after "Error when allocating new name".
+#[test]
+fn container_names_have_two_characters_at_least() {
+    let b = Berth::with_busybox();
+    let refused = |n: &str| {
+        format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    };
+    for n in ["x", "/y", "//ab", "/"] {
+        let e = b.fails(&["create", "--name", n, "busybox", "true"], 1);
+        assert_eq!(e, format!("Error: {}", refused(n)), "{n}");
+        let e = b.fails(&["run", "--rm", "--name", n, "busybox", "true"], 125);
+        assert_eq!(e, format!("Error: {}", refused(n)), "{n}");
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    // An empty name is none: one is drawn.
+    let id = b.ok(&["create", "--name", "", "busybox", "true"]);
+    let drawn = b.ok(&["inspect", "-f", "{{.Name}}", id.trim()]);
+    assert!(drawn.len() > 3 && drawn.starts_with('/'), "{drawn}");
+    b.ok(&["rm", id.trim()]);
+
+    b.ok(&["create", "--name", "/ab2", "busybox", "true"]);
+    assert_eq!(b.ok(&["inspect", "-f", "{{.Name}}", "ab2"]), "/ab2\n");
+    assert_eq!(b.ok(&["ps", "-a", "--format", "{{.Names}}"]), "ab2\n");
+    for (n, shown) in [("z", "/z"), ("/z", "/z"), ("a b", "/a b")] {
+        let e = b.fails(&["rename", "ab2", n], 1);
+        assert_eq!(
+            e,
+            format!("Error: Error when allocating new name: {}", refused(shown)),
+            "{n}"
+        );
+    }
+    let e = b.fails(&["rename", "ab2", ""], 1);
+    assert_eq!(e, "Error: Neither old nor new names may be empty");
+    let e = b.fails(&["rename", "ab2", "/ab2"], 1);
+    assert!(
+        e.contains("Renaming a container with the same name as its current name"),
+        "{e}"
+    );
+    b.ok(&["rename", "ab2", "/cd"]);
+    assert_eq!(b.ok(&["inspect", "-f", "{{.Name}}", "cd"]), "/cd\n");
+    assert_eq!(b.ok(&["ps", "-a", "--format", "{{.Names}}"]), "cd\n");
+    b.ok(&["rm", "cd"]);
 }
 
 #[test]
 fn concurrent_rm_f_has_one_winner() {
     let b = Berth::with_busybox();
     for round in 0..3 {
-        b.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "1000"]);
+        b.ok(&["run", "-d", "--name", "c1", "busybox", "sleep", "1000"]);
         let children: Vec<_> = (0..5)
             .map(|_| {
-                let mut c = b.cmd(&["rm", "-f", "c"]);
+                let mut c = b.cmd(&["rm", "-f", "c1"]);
                 c.stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped());
                 c.spawn().unwrap()
@@ -249,10 +296,10 @@ fn concurrent_rm_f_has_one_winner() {
                 .collect::<Vec<_>>()
         );
         for o in outs.iter().filter(|o| !o.status.success()) {
-            let e = check_failure(&["rm", "-f", "c"], o, 1);
+            let e = check_failure(&["rm", "-f", "c1"], o, 1);
             assert!(
-                e.contains("No such container: c")
-                    || e.contains("removal of container c is already in progress"),
+                e.contains("No such container: c1")
+                    || e.contains("removal of container c1 is already in progress"),
                 "{e}"
             );
         }

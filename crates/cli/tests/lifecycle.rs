@@ -1016,10 +1016,10 @@ fn bad_input() {
 fn monitor_leftover_check_catches_a_leak() {
     // The store's drop check must see a live monitor of its root.
     let b = Berth::with_busybox();
-    let id = run_d(&b, &["--name", "m", "busybox", "sleep", "300"]);
+    let id = run_d(&b, &["--name", "m1", "busybox", "sleep", "300"]);
     let mon = read_pid(&run_dir(&b, &id).join("monitor.pid"));
     assert_eq!(monitor_pids(b.root()), vec![mon]);
-    b.ok(&["rm", "-f", "m"]);
+    b.ok(&["rm", "-f", "m1"]);
     wait_until(10, "the monitor to exit after rm -f", || {
         !process_alive(mon)
     });

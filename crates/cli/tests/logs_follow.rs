@@ -16,7 +16,7 @@ fn logs_follow_keeps_every_line_across_rotations() {
         "run",
         "-d",
         "--name",
-        "c",
+        "c1",
         "--log-opt",
         "max-size=8k",
         "--log-opt",
@@ -29,12 +29,12 @@ fn logs_follow_keeps_every_line_across_rotations() {
         ),
     ]);
     let follower = b
-        .cmd(&["logs", "-f", "c"])
+        .cmd(&["logs", "-f", "c1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    b.ok(&["exec", "c", "touch", "/go"]);
+    b.ok(&["exec", "c1", "touch", "/go"]);
     let out = follower.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let got = text(&out.stdout);
@@ -60,5 +60,5 @@ fn logs_follow_keeps_every_line_across_rotations() {
         .filter(|f| f.file_name().to_string_lossy().contains("-json.log."))
         .count();
     assert!(rotated > 10, "only {rotated} rotated files");
-    b.ok(&["rm", "c"]);
+    b.ok(&["rm", "c1"]);
 }

@@ -248,15 +248,15 @@ fn published_ports_answer_on_loopback_gateway_and_from_containers() {
         "run",
         "-d",
         "--name",
-        "u",
+        "u1",
         "-p",
         "127.0.0.1::9999/udp",
         "busybox",
         "sleep",
         "60",
     ]);
-    let up = port2(&b, "u", "9999/udp");
-    let got = udp_receiver(&b, "u", 9999);
+    let up = port2(&b, "u1", "9999/udp");
+    let got = udp_receiver(&b, "u1", 9999);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.send_to(b"via-udp\n", ("127.0.0.1", up)).unwrap();
     assert_eq!(got.join().unwrap(), b"via-udp\n");
@@ -268,7 +268,7 @@ fn published_ports_answer_on_loopback_gateway_and_from_containers() {
         Duration::from_millis(500)
     )
     .is_err());
-    b.ok(&["rm", "-f", "web2", "u"]);
+    b.ok(&["rm", "-f", "web2", "u1"]);
 }
 
 fn port2(b: &Berth, name: &str, spec: &str) -> u16 {
@@ -875,7 +875,7 @@ fn mac_address_flag() {
         "run",
         "-d",
         "--name",
-        "m",
+        "m1",
         "--mac-address",
         "02-42-ac-11-00-99",
         "busybox",
@@ -883,11 +883,11 @@ fn mac_address_flag() {
         "300",
     ]);
     assert_eq!(
-        b.ok(&["inspect", "-f", "{{.NetworkSettings.MacAddress}}", "m"])
+        b.ok(&["inspect", "-f", "{{.NetworkSettings.MacAddress}}", "m1"])
             .trim(),
         "02:42:ac:11:00:99"
     );
-    b.ok(&["rm", "-f", "m"]);
+    b.ok(&["rm", "-f", "m1"]);
     for (args, says) in [
         (
             vec!["--mac-address", "01:00:5e:00:00:01"],
@@ -1051,17 +1051,17 @@ fn none_host_and_container_modes() {
         b.ok(&[
             "create",
             "--name",
-            "n",
+            "n1",
             "--network",
             "none",
             "busybox",
             "true",
         ]);
-        container(&b, "n")
+        container(&b, "n1")
     };
     assert_eq!(v["HostConfig"]["NetworkMode"], "none");
     assert!(v["NetworkSettings"]["Networks"]["none"].is_object());
-    b.ok(&["rm", "n"]);
+    b.ok(&["rm", "n1"]);
     // host: the host's interfaces.
     let out = b.ok(&[
         "run",
@@ -1075,13 +1075,13 @@ fn none_host_and_container_modes() {
     ]);
     assert!(out.lines().count() >= host_links().len().min(2), "{out}");
     // container:X shares X's namespace: same address, and X's ports on lo.
-    tcp_server(&b, &[], "x", 6200, "shared-lo");
-    let xip = ip_of(&b, "x");
+    tcp_server(&b, &[], "x1", 6200, "shared-lo");
+    let xip = ip_of(&b, "x1");
     let out = b.ok(&[
         "run",
         "--rm",
         "--network",
-        "container:x",
+        "container:x1",
         "busybox",
         "ip",
         "-o",
@@ -1090,7 +1090,7 @@ fn none_host_and_container_modes() {
     ]);
     assert!(out.contains(&xip), "{out}");
     wait_until(10, "x's port on the shared lo", || {
-        text(&tcp_from(&b, &["--network", "container:x"], "127.0.0.1", 6200, "y").stdout)
+        text(&tcp_from(&b, &["--network", "container:x1"], "127.0.0.1", 6200, "y").stdout)
             .contains("shared-lo")
     });
     let e = b.fails(
@@ -1098,7 +1098,7 @@ fn none_host_and_container_modes() {
             "run",
             "--rm",
             "--network",
-            "container:x",
+            "container:x1",
             "-p",
             "80",
             "busybox",
@@ -1107,13 +1107,20 @@ fn none_host_and_container_modes() {
         125,
     );
     assert!(e.contains("conflicting options"), "{e}");
-    b.ok(&["stop", "-t", "0", "x"]);
+    b.ok(&["stop", "-t", "0", "x1"]);
     let e = b.fails(
-        &["run", "--rm", "--network", "container:x", "busybox", "true"],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:x1",
+            "busybox",
+            "true",
+        ],
         125,
     );
     assert!(e.contains("non running"), "{e}");
-    b.ok(&["rm", "-f", "x"]);
+    b.ok(&["rm", "-f", "x1"]);
 }
 
 #[test]
@@ -1292,7 +1299,7 @@ fn bad_network_input_is_refused_cleanly() {
         "run",
         "-d",
         "--name",
-        "a",
+        "a1",
         "--network",
         "n1",
         "--ip",
@@ -1342,18 +1349,18 @@ fn bad_network_input_is_refused_cleanly() {
     drop(listener);
     let e = b.fails(&["network", "rm", "n1"], 1);
     assert!(e.contains("active endpoints"), "{e}");
-    // Nothing half-made: only `a` and `clash` (created, never started) exist,
-    // `clash` holds no port and n1 only `a`'s lease.
+    // Nothing half-made: only `a1` and `clash` (created, never started) exist,
+    // `clash` holds no port and n1 only `a1`'s lease.
     let ps = b.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     let mut names: Vec<&str> = ps.lines().collect();
     names.sort();
-    assert_eq!(names, vec!["a", "clash"], "{ps}");
+    assert_eq!(names, vec!["a1", "clash"], "{ps}");
     assert_eq!(b.ok(&["port", "clash"]), "");
     assert_eq!(
         network(&b, "n1")["Containers"].as_object().unwrap().len(),
         1
     );
-    b.ok(&["rm", "-f", "a", "clash"]);
+    b.ok(&["rm", "-f", "a1", "clash"]);
     b.ok(&["network", "rm", "n1"]);
 }
 
@@ -1391,7 +1398,7 @@ fn the_host_is_left_as_it_was() {
     {
         let b = Berth::with_busybox();
         b.ok(&["network", "create", "u1"]);
-        tcp_server(&b, &["-p", "127.0.0.1::80"], "w", 80, "x");
+        tcp_server(&b, &["-p", "127.0.0.1::80"], "w1", 80, "x");
         tcp_server(
             &b,
             &["--network", "u1", "-P", "--expose", "81"],
@@ -1400,10 +1407,17 @@ fn the_host_is_left_as_it_was() {
             "y",
         );
         b.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
-        b.ok(&["run", "--rm", "--network", "container:w", "busybox", "true"]);
+        b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:w1",
+            "busybox",
+            "true",
+        ]);
         b.ok(&["stop", "-t", "0", "w2"]);
         b.ok(&["start", "w2"]);
-        b.ok(&["rm", "-f", "w", "w2"]);
+        b.ok(&["rm", "-f", "w1", "w2"]);
         b.ok(&["network", "rm", "u1"]);
         // The default bridge stays until the root is reset (as docker0 does).
         b.ok(&["system", "reset", "-f"]);

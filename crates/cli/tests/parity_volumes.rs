@@ -179,9 +179,9 @@ fn run_rm_removes_the_anonymous_volumes() {
     b.ok(&["volume", "prune", "-f"]);
     assert_eq!(volumes(&b), ["keep"]);
     // Without --rm they stay until `rm -v`.
-    b.ok(&["run", "--name", "c", "-v", "/x", "vimg", "true"]);
+    b.ok(&["run", "--name", "c1", "-v", "/x", "vimg", "true"]);
     assert_eq!(volumes(&b).len(), 3);
-    b.ok(&["rm", "-v", "c"]);
+    b.ok(&["rm", "-v", "c1"]);
     assert_eq!(volumes(&b), ["keep"]);
     b.ok(&["volume", "rm", "keep"]);
 }
@@ -197,7 +197,7 @@ fn cp_goes_through_volumes_and_binds() {
     b.ok(&[
         "create",
         "--name",
-        "c",
+        "c1",
         "-v",
         "cpv:/data",
         "-v",
@@ -209,13 +209,13 @@ fn cp_goes_through_volumes_and_binds() {
         "100",
     ]);
     // Stopped: reads the volume (populated from the image) and the bind.
-    let out = b.ok(&["cp", "c:/data/f", "-"]);
+    let out = b.ok(&["cp", "c1:/data/f", "-"]);
     assert_eq!(tar_names(out.as_bytes()), ["f"]);
     assert!(out.contains("hello\n"));
-    let out = b.ok(&["cp", "c:/b/hostfile", "-"]);
+    let out = b.ok(&["cp", "c1:/b/hostfile", "-"]);
     assert!(out.contains("from the host\n"), "{out}");
     // The whole tree, with the volumes' contents under their mount points.
-    let out = b.run(&["cp", "c:/", "-"]);
+    let out = b.run(&["cp", "c1:/", "-"]);
     assert!(out.status.success());
     let names = tar_names(&out.stdout);
     assert!(names.iter().any(|n| n.ends_with("data/sub/g")), "{names:?}");
@@ -223,30 +223,30 @@ fn cp_goes_through_volumes_and_binds() {
     // Writes go into the volume and the bind, seen by the container.
     let f = b.scratch().join("new");
     std::fs::write(&f, "copied in\n").unwrap();
-    b.ok(&["cp", f.to_str().unwrap(), "c:/data/"]);
-    b.ok(&["cp", f.to_str().unwrap(), "c:/b/"]);
+    b.ok(&["cp", f.to_str().unwrap(), "c1:/data/"]);
+    b.ok(&["cp", f.to_str().unwrap(), "c1:/b/"]);
     assert_eq!(
         std::fs::read_to_string(host.join("new")).unwrap(),
         "copied in\n"
     );
     // Docker's words for a missing path, naming the container as given.
-    let e = b.fails(&["cp", "c:/data/nosuch", "-"], 1);
+    let e = b.fails(&["cp", "c1:/data/nosuch", "-"], 1);
     assert_eq!(
         e,
-        "Error: Could not find the file /data/nosuch in container c"
+        "Error: Could not find the file /data/nosuch in container c1"
     );
     // Not into a read-only mount.
-    let e = b.fails(&["cp", f.to_str().unwrap(), "c:/robind/"], 1);
+    let e = b.fails(&["cp", f.to_str().unwrap(), "c1:/robind/"], 1);
     assert!(e.contains("mounted volume is marked read-only"), "{e}");
-    b.ok(&["start", "c"]);
-    let out = b.ok(&["exec", "c", "cat", "/data/new", "/b/new"]);
+    b.ok(&["start", "c1"]);
+    let out = b.ok(&["exec", "c1", "cat", "/data/new", "/b/new"]);
     assert_eq!(out, "copied in\ncopied in\n");
     // Running: both directions again.
     std::fs::write(&f, "while running\n").unwrap();
-    b.ok(&["cp", f.to_str().unwrap(), "c:/data/new"]);
-    assert_eq!(b.ok(&["exec", "c", "cat", "/data/new"]), "while running\n");
+    b.ok(&["cp", f.to_str().unwrap(), "c1:/data/new"]);
+    assert_eq!(b.ok(&["exec", "c1", "cat", "/data/new"]), "while running\n");
     let dest = b.scratch().join("out");
-    b.ok(&["cp", "c:/data/sub", dest.to_str().unwrap()]);
+    b.ok(&["cp", "c1:/data/sub", dest.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(dest.join("g")).unwrap(), "x\n");
     // A symlink in a volume leads where it leads inside the container,
     // never to the host's path it names.
@@ -258,12 +258,12 @@ fn cp_goes_through_volumes_and_binds() {
         "ln -s ../../../../../../../../..{} /data/esc2",
         secret.display()
     );
-    b.ok(&["exec", "c", "sh", "-c", &format!("{abs}; {rel}")]);
+    b.ok(&["exec", "c1", "sh", "-c", &format!("{abs}; {rel}")]);
     for l in ["esc", "esc2"] {
-        let out = b.run(&["cp", &format!("c:/data/{l}/s"), "-"]);
+        let out = b.run(&["cp", &format!("c1:/data/{l}/s"), "-"]);
         assert!(!out.status.success(), "{l}: {}", text(&out.stdout));
         assert!(!text(&out.stdout).contains("host only"));
-        let out = b.run(&["cp", f.to_str().unwrap(), &format!("c:/data/{l}/")]);
+        let out = b.run(&["cp", f.to_str().unwrap(), &format!("c1:/data/{l}/")]);
         assert!(!out.status.success(), "{l}");
     }
     assert_eq!(
@@ -278,12 +278,12 @@ fn cp_goes_through_volumes_and_binds() {
     std::fs::create_dir_all(tree.join("top")).unwrap();
     std::fs::write(tree.join("data/across"), "a\n").unwrap();
     std::fs::write(tree.join("top/t"), "t\n").unwrap();
-    b.ok(&["cp", &format!("{}/.", tree.display()), "c:/"]);
+    b.ok(&["cp", &format!("{}/.", tree.display()), "c1:/"]);
     assert_eq!(
-        b.ok(&["exec", "c", "cat", "/data/across", "/top/t"]),
+        b.ok(&["exec", "c1", "cat", "/data/across", "/top/t"]),
         "a\nt\n"
     );
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
     let out = b.ok(&["run", "--rm", "-v", "cpv:/x", "vimg", "cat", "/x/across"]);
     assert_eq!(out, "a\n");
     // A volume mounted through a symlink (/varrun -> /rundir) is where the
@@ -291,17 +291,17 @@ fn cp_goes_through_volumes_and_binds() {
     b.ok(&[
         "create",
         "--name",
-        "s",
+        "s1",
         "-v",
         "symv:/varrun",
         "vimg",
         "true",
     ]);
-    b.ok(&["cp", f.to_str().unwrap(), "s:/rundir/"]);
-    b.ok(&["cp", f.to_str().unwrap(), "s:/varrun/other"]);
+    b.ok(&["cp", f.to_str().unwrap(), "s1:/rundir/"]);
+    b.ok(&["cp", f.to_str().unwrap(), "s1:/varrun/other"]);
     let out = b.ok(&["run", "--rm", "-v", "symv:/x", "vimg", "ls", "/x"]);
     assert_eq!(out, "new\nother\n");
-    b.ok(&["rm", "s"]);
+    b.ok(&["rm", "s1"]);
     b.ok(&["volume", "rm", "cpv", "symv"]);
 }
 
@@ -342,7 +342,7 @@ fn system_df_counts_volumes_and_what_prune_frees() {
     b.ok(&[
         "create",
         "--name",
-        "c",
+        "c1",
         "-v",
         "used:/nothing",
         "vimg",
@@ -386,10 +386,10 @@ fn system_df_counts_volumes_and_what_prune_frees() {
             "{want:?} in {out}"
         );
     }
-    let c = rows.iter().find(|r| r.last() == Some(&"c")).unwrap();
+    let c = rows.iter().find(|r| r.last() == Some(&"c1")).unwrap();
     assert_eq!(c[1..4], ["vimg", "\"true\"", "2"], "{out}");
     // Reclaimable is what the prunes then free.
-    b.ok(&["rm", "c"]);
+    b.ok(&["rm", "c1"]);
     let images = df_reclaimable(&b, "Images");
     let volumes = df_reclaimable(&b, "Local Volumes");
     assert_ne!(images, "0B");

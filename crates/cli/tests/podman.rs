@@ -468,18 +468,18 @@ fn image_berth_committed_runs_in_podman() {
         step(t, "berth import", || {
             b.run(&["import", tar.to_str().unwrap(), "localhost/bb:1"])
         });
-        step(t, "berth run --name x + commit", || {
+        step(t, "berth run --name x1 + commit", || {
             b.run(&[
                 "run",
                 "--name",
-                "x",
+                "x1",
                 "localhost/bb:1",
                 "sh",
                 "-c",
                 "mkdir -p /srv && echo mine > /srv/mine && rm /etc/doomed",
             ]);
-            b.run(&["commit", "x", "localhost/mine:1"]);
-            b.run(&["rm", "x"]);
+            b.run(&["commit", "x1", "localhost/mine:1"]);
+            b.run(&["rm", "x1"]);
         });
         let out = b.run(&["run", "--rm", "localhost/mine:1", "cat", "/srv/mine"]);
         assert_eq!(out, "mine\n");

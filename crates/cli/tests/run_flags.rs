@@ -738,21 +738,21 @@ fn init_uses_the_hosts_init_or_says_it_cannot() {
         // namespace would ignore it: it ends by the TERM (143), not by the
         // kill after -t (137).
         b.ok(&[
-            "run", "-d", "--init", "--name", "i", "busybox", "sleep", "300",
+            "run", "-d", "--init", "--name", "i1", "busybox", "sleep", "300",
         ]);
         // A TERM that reaches the init before it has blocked its signals
         // is dropped by the kernel (PID 1 without a handler), in Docker
         // too: wait until it has forked the command, which it does after.
         common::wait_until(30, "the init's child", || {
-            b.ok(&["top", "i"]).contains("sleep 300")
+            b.ok(&["top", "i1"]).contains("sleep 300")
         });
-        b.ok(&["stop", "-t", "20", "i"]);
-        let v: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "i"])).unwrap();
+        b.ok(&["stop", "-t", "20", "i1"]);
+        let v: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", "i1"])).unwrap();
         assert_eq!(
             v[0]["State"]["ExitCode"], 143,
             "SIGTERM through the init: 128+15"
         );
-        b.ok(&["rm", "i"]);
+        b.ok(&["rm", "i1"]);
     } else {
         let e = b.fails(&["run", "--rm", "--init", "busybox", "true"], 125);
         assert!(e.contains("--init is not supported"), "{e}");

@@ -88,10 +88,10 @@ fn setuid_binary_in_volume_or_layer_is_out_of_other_users_reach() {
         "cp /bin/busybox /v/bb && chmod 4755 /v/bb",
     ]);
     // ... and one in the writable layer of a running container.
-    b.ok(&["run", "-d", "--name", "c", "busybox", "sleep", "1000"]);
+    b.ok(&["run", "-d", "--name", "c1", "busybox", "sleep", "1000"]);
     b.ok(&[
         "exec",
-        "c",
+        "c1",
         "sh",
         "-c",
         "cp /bin/busybox /bb && chmod 4755 /bb",
@@ -163,7 +163,7 @@ fn setuid_binary_in_volume_or_layer_is_out_of_other_users_reach() {
             );
         }
     }
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn secrets_are_readable_by_root_only() {
         "run",
         "-d",
         "--name",
-        "s",
+        "s1",
         "-e",
         &env,
         "--health-cmd",
@@ -202,7 +202,7 @@ fn secrets_are_readable_by_root_only() {
     };
     wait_for("the health check's output", || health(&b));
     wait_for("the log", || {
-        text(&b.run(&["logs", "s"]).stdout).contains(&format!("{secret}-39"))
+        text(&b.run(&["logs", "s1"]).stdout).contains(&format!("{secret}-39"))
     });
     let mut files = Vec::new();
     walk(b.root(), &mut files);
@@ -249,7 +249,7 @@ fn secrets_are_readable_by_root_only() {
             read.map(|v| text(&v))
         );
     }
-    b.ok(&["rm", "-f", "s"]);
+    b.ok(&["rm", "-f", "s1"]);
 }
 
 #[test]

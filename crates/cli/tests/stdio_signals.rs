@@ -255,13 +255,13 @@ fn container_processes_start_with_default_signals() {
     args.extend_from_slice(&SIGS);
     assert_eq!(b.ok(&args), CLEAN, "run --rm");
 
-    let mut args = vec!["run", "-d", "--name", "d", "busybox"];
+    let mut args = vec!["run", "-d", "--name", "d1", "busybox"];
     args.extend_from_slice(&SIGS);
     b.ok(&args);
-    b.ok(&["wait", "d"]);
-    let logs = b.run(&["logs", "d"]);
+    b.ok(&["wait", "d1"]);
+    let logs = b.run(&["logs", "d1"]);
     assert_eq!(text(&logs.stdout), CLEAN, "run -d");
-    b.ok(&["rm", "d"]);
+    b.ok(&["rm", "d1"]);
 
     b.ok(&[
         "run",

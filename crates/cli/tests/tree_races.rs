@@ -110,14 +110,14 @@ fn host_secret(b: &Berth, marker: &str) -> PathBuf {
 /// and a thread exchanging the `pairs` (f with l, d with dl) in the
 /// container's merged directory. Returns the marker and the swapper.
 fn racing_container(b: &Berth, pairs: &[(&str, &str)]) -> (String, Swapper) {
-    let id = run_d(b, &["--name", "c", "busybox", "sleep", "600"]);
+    let id = run_d(b, &["--name", "c1", "busybox", "sleep", "600"]);
     let marker = format!("HOST-SECRET-{}-x7q", std::process::id());
     let host = host_secret(b, &marker);
     let secret = host.join("secret");
     let hostdir = host.join("hostdir");
     exec(
         b,
-        "c",
+        "c1",
         &format!(
             "mkdir -p /data/d && echo inner > /data/d/inner \
              && i=0 && while [ $i -lt 32 ]; do echo -n innocent; i=$((i+1)); done > /data/f \
@@ -140,9 +140,9 @@ fn finish_race(b: &Berth, marker: &str, swapper: Swapper) {
     let swaps = swapper.stop();
     assert!(swaps > 0, "the swapper never swapped");
     // The container is still usable and its files are its own.
-    let f = exec(b, "c", "cat /data/f /data/l 2>/dev/null; true");
+    let f = exec(b, "c1", "cat /data/f /data/l 2>/dev/null; true");
     assert!(!f.contains(marker), "{f}");
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]
@@ -152,28 +152,28 @@ fn cp_out_of_a_running_container_never_follows_a_swapped_in_symlink_to_the_host(
     let out = b.scratch().join("out");
     std::fs::create_dir_all(&out).unwrap();
     for i in 0..60 {
-        let o = b.run(&["cp", "c:/data/f", "-"]);
+        let o = b.run(&["cp", "c1:/data/f", "-"]);
         assert!(
             !contains(&o.stdout, marker.as_bytes()),
-            "cp c:/data/f - gave the host file (round {i})"
+            "cp c1:/data/f - gave the host file (round {i})"
         );
         let dest = out.join(format!("f{i}"));
-        let _ = b.run(&["cp", "c:/data/f", dest.to_str().unwrap()]);
+        let _ = b.run(&["cp", "c1:/data/f", dest.to_str().unwrap()]);
         // A symlink copied as such may name the host path: never read through it.
         if let Ok(m) = std::fs::symlink_metadata(&dest) {
             if m.is_file() {
                 let got = std::fs::read(&dest).unwrap();
                 assert!(
                     !contains(&got, marker.as_bytes()),
-                    "cp c:/data/f {} gave the host file (round {i})",
+                    "cp c1:/data/f {} gave the host file (round {i})",
                     dest.display()
                 );
             }
         }
-        let o = b.run(&["cp", "c:/data", "-"]);
+        let o = b.run(&["cp", "c1:/data", "-"]);
         assert!(
             !contains(&o.stdout, marker.as_bytes()),
-            "cp c:/data - read the host (round {i})"
+            "cp c1:/data - read the host (round {i})"
         );
     }
     finish_race(&b, &marker, swapper);
@@ -184,7 +184,7 @@ fn export_of_a_running_container_never_follows_a_swapped_in_symlink_to_the_host(
     let b = Berth::with_busybox();
     let (marker, swapper) = racing_container(&b, &[("f", "l"), ("d", "dl")]);
     for i in 0..60 {
-        let o = b.run(&["export", "c"]);
+        let o = b.run(&["export", "c1"]);
         assert!(
             !contains(&o.stdout, marker.as_bytes()),
             "export read the host (round {i})"
@@ -198,7 +198,7 @@ fn diff_of_a_running_container_never_follows_a_swapped_in_symlink_to_the_host() 
     let b = Berth::with_busybox();
     let (marker, swapper) = racing_container(&b, &[("d", "dl")]);
     for i in 0..150 {
-        let o = b.run(&["diff", "c"]);
+        let o = b.run(&["diff", "c1"]);
         assert!(
             !contains(&o.stdout, marker.as_bytes()),
             "diff listed the host directory (round {i}): {}",
@@ -216,7 +216,7 @@ fn commit_of_a_running_container_never_captures_host_files() {
     // this is the descriptor-relative reading at work.
     let mut failed = Vec::new();
     for i in 0..30 {
-        let o = b.run(&["commit", "c"]);
+        let o = b.run(&["commit", "c1"]);
         if !o.status.success() {
             failed.push(text(&o.stderr));
             continue;
@@ -239,14 +239,14 @@ fn commit_of_a_running_container_never_captures_host_files() {
 #[test]
 fn cp_copies_a_symlink_as_a_link_and_resolves_paths_through_it_inside_the_container() {
     let b = Berth::with_busybox();
-    run_d(&b, &["--name", "c", "busybox", "sleep", "600"]);
+    run_d(&b, &["--name", "c1", "busybox", "sleep", "600"]);
     let marker = format!("HOST-ONLY-{}", std::process::id());
     let host = host_secret(&b, &marker);
     let hostdir = host.join("hostdir");
     // The same absolute path inside the container holds the container's own file.
     exec(
         &b,
-        "c",
+        "c1",
         &format!(
             "mkdir -p {d} && echo container-side > {d}/{m} && ln -s {d} /link",
             d = hostdir.display(),
@@ -257,12 +257,12 @@ fn cp_copies_a_symlink_as_a_link_and_resolves_paths_through_it_inside_the_contai
     std::fs::create_dir_all(&out).unwrap();
     // The link itself is copied as a link (Docker's default, no -L).
     let dest = out.join("link");
-    b.ok(&["cp", "c:/link", dest.to_str().unwrap()]);
+    b.ok(&["cp", "c1:/link", dest.to_str().unwrap()]);
     let m = std::fs::symlink_metadata(&dest).unwrap();
     assert!(m.file_type().is_symlink(), "{m:?}");
     assert_eq!(std::fs::read_link(&dest).unwrap(), hostdir);
     // A path through the link resolves inside the container.
-    let through = format!("c:/link/{marker}");
+    let through = format!("c1:/link/{marker}");
     let o = b.run(&["cp", &through, "-"]);
     assert!(o.status.success(), "{}", describe(&["cp", &through], &o));
     assert!(contains(&o.stdout, b"container-side\n"));
@@ -272,46 +272,46 @@ fn cp_copies_a_symlink_as_a_link_and_resolves_paths_through_it_inside_the_contai
     // Copying into the container through the link writes the container's directory.
     let src = b.scratch().join("newfile");
     std::fs::write(&src, "planted\n").unwrap();
-    b.ok(&["cp", src.to_str().unwrap(), "c:/link/"]);
+    b.ok(&["cp", src.to_str().unwrap(), "c1:/link/"]);
     assert!(
         !hostdir.join("newfile").exists(),
         "cp wrote the host directory"
     );
     assert_eq!(
-        exec(&b, "c", &format!("cat {}/newfile", hostdir.display())),
+        exec(&b, "c1", &format!("cat {}/newfile", hostdir.display())),
         "planted\n"
     );
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]
 fn cp_into_a_dangling_link_with_a_trailing_slash_fails() {
     let b = Berth::with_busybox();
-    run_d(&b, &["--name", "c", "busybox", "sleep", "600"]);
-    exec(&b, "c", "ln -s /nonexistent /dangling && echo x > /file");
+    run_d(&b, &["--name", "c1", "busybox", "sleep", "600"]);
+    exec(&b, "c1", "ln -s /nonexistent /dangling && echo x > /file");
     let src = b.scratch().join("f.txt");
     std::fs::write(&src, "data\n").unwrap();
-    for dest in ["c:/dangling/", "c:/missing/", "c:/file/"] {
+    for dest in ["c1:/dangling/", "c1:/missing/", "c1:/file/"] {
         let e = b.fails(&["cp", src.to_str().unwrap(), dest], 1);
         assert_eq!(e, "Error: no such directory", "{dest}");
     }
     // Nothing changed: the link is still a link, nothing was created.
-    assert_eq!(exec(&b, "c", "readlink /dangling"), "/nonexistent\n");
+    assert_eq!(exec(&b, "c1", "readlink /dangling"), "/nonexistent\n");
     exec(
         &b,
-        "c",
+        "c1",
         "test ! -e /nonexistent && test ! -e /missing && test -f /file",
     );
     // Without the slash the link is a file name: replaced, as Docker does.
-    b.ok(&["cp", src.to_str().unwrap(), "c:/dangling"]);
-    assert_eq!(exec(&b, "c", "cat /dangling"), "data\n");
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["cp", src.to_str().unwrap(), "c1:/dangling"]);
+    assert_eq!(exec(&b, "c1", "cat /dangling"), "data\n");
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]
 fn commit_pauses_a_running_container_unless_told_not_to() {
     let b = Berth::with_busybox();
-    run_d(&b, &["--name", "c", "busybox", "sleep", "600"]);
+    run_d(&b, &["--name", "c1", "busybox", "sleep", "600"]);
     let actions = |b: &Berth| -> Vec<String> {
         b.ok(&[
             "events",
@@ -320,7 +320,7 @@ fn commit_pauses_a_running_container_unless_told_not_to() {
             "--until",
             "0s",
             "--filter",
-            "container=c",
+            "container=c1",
             "--format",
             "{{.Action}}",
         ])
@@ -329,24 +329,24 @@ fn commit_pauses_a_running_container_unless_told_not_to() {
         .map(str::to_owned)
         .collect()
     };
-    b.ok(&["commit", "c", "img1"]);
+    b.ok(&["commit", "c1", "img1"]);
     assert_eq!(actions(&b), ["pause", "unpause"]);
-    assert_eq!(b.inspect("c")["State"]["Status"], "running");
+    assert_eq!(b.inspect("c1")["State"]["Status"], "running");
     for flag in ["--pause=false", "-p=false"] {
-        b.ok(&["commit", flag, "c"]);
+        b.ok(&["commit", flag, "c1"]);
     }
     // No more pauses.
     assert_eq!(actions(&b), ["pause", "unpause"]);
     // A paused container stays paused.
-    b.ok(&["pause", "c"]);
-    b.ok(&["commit", "c", "img2"]);
-    assert_eq!(b.inspect("c")["State"]["Status"], "paused");
-    b.ok(&["unpause", "c"]);
+    b.ok(&["pause", "c1"]);
+    b.ok(&["commit", "c1", "img2"]);
+    assert_eq!(b.inspect("c1")["State"]["Status"], "paused");
+    b.ok(&["unpause", "c1"]);
     // A failed commit resumes the container too.
-    let e = b.fails(&["commit", "c", "Bad:Ref"], 1);
+    let e = b.fails(&["commit", "c1", "Bad:Ref"], 1);
     assert!(e.starts_with("Error: "), "{e}");
-    assert_eq!(b.inspect("c")["State"]["Status"], "running");
-    b.ok(&["rm", "-f", "c"]);
+    assert_eq!(b.inspect("c1")["State"]["Status"], "running");
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]
@@ -409,8 +409,8 @@ fn build_never_reads_a_host_file_swapped_into_the_context() {
 fn cp_of_a_fifo_into_a_running_container_never_changes_a_host_file() {
     use std::os::unix::fs::PermissionsExt;
     let b = Berth::with_busybox();
-    let id = run_d(&b, &["--name", "c", "busybox", "sleep", "600"]);
-    exec(&b, "c", "mkdir /data");
+    let id = run_d(&b, &["--name", "c1", "busybox", "sleep", "600"]);
+    exec(&b, "c1", "mkdir /data");
     let victim = b.scratch().join("victim");
     std::fs::write(&victim, "host").unwrap();
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -441,13 +441,13 @@ fn cp_of_a_fifo_into_a_running_container_never_changes_a_host_file() {
         }
     });
     for i in 0..100 {
-        let _ = b.run_stdin(&["cp", "-", "c:/data"], &t);
+        let _ = b.run_stdin(&["cp", "-", "c1:/data"], &t);
         let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o600, "cp changed the host file's mode (round {i})");
     }
     stop.store(true, Ordering::Relaxed);
     swapper.join().unwrap();
-    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["rm", "-f", "c1"]);
 }
 
 #[test]

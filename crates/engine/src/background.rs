@@ -1080,13 +1080,18 @@ impl Engine {
     }
 
     pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
+        if name.is_empty() || new_name.is_empty() {
+            return Err(EngineError::Invalid(
+                "Neither old nor new names may be empty".into(),
+            ));
+        }
         let c = self.container(name)?;
         if c.name == new_name.strip_prefix('/').unwrap_or(new_name) {
             return Err(EngineError::Invalid(
                 "Renaming a container with the same name as its current name".into(),
             ));
         }
-        crate::lifecycle::check_name(new_name)?;
+        let new_name = crate::lifecycle::check_new_name(new_name)?;
         self.containers.rename(&c.id, new_name)?;
         // Docker's rename event carries the new name, and the old as oldName.
         let renamed = Container {

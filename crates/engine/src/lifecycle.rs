@@ -24,9 +24,12 @@ pub struct CreateOptions {
     pub interactive: bool,
 }
 
+/// Docker's `^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`: two characters at least, and
+/// a leading `/` (the name's form in Docker's records) allowed.
 fn valid_name(n: &str) -> bool {
-    let mut b = n.bytes();
+    let mut b = n.strip_prefix('/').unwrap_or(n).bytes();
     b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.len() > 0
         && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
@@ -52,10 +55,27 @@ pub(crate) fn check_name(n: &str) -> Result<()> {
     if valid_name(n) {
         Ok(())
     } else {
+        Err(EngineError::Invalid(invalid_name(n)))
+    }
+}
+
+/// The rule for `rename`'s new name, with Docker's words: its daemon names
+/// the refused name in its record form (`/z`) after "Error when allocating
+/// new name". Returns the name without its leading `/`.
+pub(crate) fn check_new_name(n: &str) -> Result<&str> {
+    let bare = n.strip_prefix('/').unwrap_or(n);
+    if valid_name(n) {
+        Ok(bare)
+    } else {
         Err(EngineError::Invalid(format!(
-            "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            "Error when allocating new name: {}",
+            invalid_name(&format!("/{bare}"))
         )))
     }
+}
+
+fn invalid_name(n: &str) -> String {
+    format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
 }
 
 /// A runtime failure as Docker reports it: 127 when the program does not
@@ -105,7 +125,9 @@ impl Engine {
         let defaults = image_defaults(&img)?;
         let args = spec::argv(&defaults, &opts.run)?;
         let run = self.prepare_run(&opts.run, &defaults)?;
-        if let Some(n) = &opts.name {
+        // An empty name is no name (Docker draws one).
+        let given = opts.name.as_deref().filter(|n| !n.is_empty());
+        if let Some(n) = given {
             check_name(n)?;
         }
         if let Some(w) = opts.run.workdir.as_deref() {
@@ -122,7 +144,9 @@ impl Engine {
             .unwrap_or_else(|| id.short().to_owned());
         // (A generated name drawn again below after a clash would leave the
         // link variables naming the first draw: names rarely clash.)
-        let name = opts.name.clone().unwrap_or_else(random_name);
+        let name = given
+            .map(|n| n.strip_prefix('/').unwrap_or(n).to_owned())
+            .unwrap_or_else(random_name);
         let (link_hosts, link_env) = self.links_for_create(&run.host, &name)?;
         let config = ContainerConfig {
             args,
@@ -189,7 +213,7 @@ impl Engine {
                 Err(EngineError::Conflict {
                     kind: ConflictKind::NameInUse,
                     ..
-                }) if opts.name.is_none() && tries < 10 => {
+                }) if given.is_none() && tries < 10 => {
                     tries += 1;
                     record.name = format!("{}{}", random_name(), tries);
                 }
@@ -905,4 +929,28 @@ pub fn human_duration(d: std::time::Duration) -> String {
 /// program that is missing, 126 for one that cannot be executed, 125 else.
 pub(crate) fn start_failure_code(err: &EngineError) -> i32 {
     err.exit_code()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dockers_pattern() {
+        for ok in ["ab", "/ab", "a1", "A.b-c_d", "9z", "/ab2"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in [
+            "", "/", "a", "/a", "//ab", "-ab", "_ab", ".ab", "a b", "ab/c", "ab!",
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+        assert_eq!(check_new_name("/cd").unwrap(), "cd");
+        let e = check_new_name("z").unwrap_err().to_string();
+        assert!(
+            e.contains("Error when allocating new name: Invalid container name (/z)"),
+            "{e}"
+        );
+    }
 }
