@@ -1273,7 +1273,11 @@ fn bad_network_input_is_refused_cleanly() {
         ("com.docker.network.driver.mtu=67", "between 68 and 65535"),
         ("mtu=70000", "between 68 and 65535"),
         (
-            "com.docker.network.bridge.enable_icc=false",
+            "com.docker.network.bridge.enable_icc=bogus",
+            "failed to parse com.docker.network.bridge.enable_icc value: bogus",
+        ),
+        (
+            "com.docker.network.bridge.nosuch=1",
             "unsupported network option",
         ),
     ] {
