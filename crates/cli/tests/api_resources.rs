@@ -434,7 +434,7 @@ fn api_create_with_two_endpoints() {
     let (code, out) = s.call(
         "POST",
         "/v1.44/containers/create?name=mixed",
-        br#"{"Image":"busybox","HostConfig":{"NetworkMode":"host"},
+        br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"host"},
             "NetworkingConfig":{"EndpointsConfig":{"host":{},"e1":{}}}}"#,
     );
     assert_eq!(code, 400, "{out}");
@@ -443,6 +443,22 @@ fn api_create_with_two_endpoints() {
         "{out}"
     );
     let (code, _) = s.call("GET", "/v1.44/containers/mixed/json", b"");
+    assert_eq!(code, 404);
+    // An alias on the default bridge: dockerd's words.
+    let (code, out) = s.call(
+        "POST",
+        "/v1.44/containers/create?name=aliased",
+        br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"bridge"},
+            "NetworkingConfig":{"EndpointsConfig":{"bridge":{"Aliases":["x"]}}}}"#,
+    );
+    assert_eq!(code, 400, "{out}");
+    assert!(
+        out.contains(
+            "network-scoped alias is supported only for containers in user defined networks"
+        ),
+        "{out}"
+    );
+    let (code, _) = s.call("GET", "/v1.44/containers/aliased/json", b"");
     assert_eq!(code, 404);
     s.ok(&["rm", "-f", "both", "cli"]);
     s.ok(&["network", "rm", "e1", "e2"]);

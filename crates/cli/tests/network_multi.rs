@@ -517,3 +517,47 @@ fn ip_range_addresses_as_docker() {
     assert!(ip("r2").contains("inet 10.241.12.128/24"), "{}", ip("r2"));
     b.ok(&["network", "rm", "r1", "r2"]);
 }
+
+/// `network connect` to the default bridge takes no alias and no address,
+/// as Docker's (its words; the container is left as it was).
+#[test]
+fn connect_to_the_default_bridge_takes_no_alias_or_ip() {
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "--subnet", "10.241.15.0/24", "m15"]);
+    b.ok(&[
+        "create",
+        "--name",
+        "c",
+        "--network",
+        "m15",
+        "busybox",
+        "true",
+    ]);
+    for (extra, says) in [
+        (
+            &["--alias", "x"][..],
+            "network-scoped alias is supported only for containers in user defined networks",
+        ),
+        (
+            &["--ip", "10.241.15.99"][..],
+            "user specified IP address is supported on user defined networks only",
+        ),
+    ] {
+        let mut args = vec!["network", "connect"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["bridge", "c"]);
+        let line = b.fails(&args, 1);
+        assert!(line.contains(says), "{extra:?}: {line}");
+        let v = inspect(&b, "c");
+        let nets = v["NetworkSettings"]["Networks"].as_object().unwrap();
+        assert_eq!(nets.len(), 1, "{extra:?}: {nets:?}");
+    }
+    b.ok(&["network", "connect", "bridge", "c"]);
+    let v = inspect(&b, "c");
+    assert_eq!(
+        v["NetworkSettings"]["Networks"]["bridge"]["Aliases"],
+        Value::Null
+    );
+    b.ok(&["rm", "-f", "c"]);
+    b.ok(&["network", "rm", "m15"]);
+}

@@ -1018,7 +1018,22 @@ impl Engine {
         self.with_net(|m| {
             let n = m.network(network)?;
             let mut aliases = aliases.to_vec();
-            aliases.push(c.id.short().to_owned());
+            if n.name == DEFAULT_NETWORK {
+                // Docker's words (its daemon's, at connect).
+                if !aliases.is_empty() {
+                    return Err(EngineError::Invalid(
+                        "network-scoped alias is supported only for containers in user defined networks".into(),
+                    ));
+                }
+                if ip.is_some() {
+                    return Err(EngineError::Invalid(
+                        "user specified IP address is supported on user defined networks only"
+                            .into(),
+                    ));
+                }
+            } else {
+                aliases.push(c.id.short().to_owned());
+            }
             m.connect(c.id.as_str(), &n, ip, None, &aliases)?;
             if c.state == State::Running {
                 if let Err(e) = m.attach_running(c.id.as_str(), &n) {
