@@ -361,12 +361,20 @@ impl Manager {
             let stale = layout.is_some_and(|(subnet, gw, range)| {
                 n.subnet != subnet || gw.is_some_and(|g| g != n.gateway) || n.ip_range != range
             });
-            if stale && self.db.endpoints_of_network(&n.id)?.is_empty() {
+            if stale {
                 let _l = self.root_lock()?;
-                self.db.delete_network(&n.id)?;
-                let mut host = netlink::Netlink::open()?;
-                host.delete_link_by_name(&n.bridge)?;
-                self.apply_rules()?;
+                // (checked again under the lock: another berth may have
+                // made it again already, or leased an address on it)
+                let same = self
+                    .db
+                    .network_by_name(DEFAULT_NETWORK)?
+                    .is_some_and(|again| again.id == n.id);
+                if same && self.db.endpoints_of_network(&n.id)?.is_empty() {
+                    self.db.delete_network(&n.id)?;
+                    let mut host = netlink::Netlink::open()?;
+                    host.delete_link_by_name(&n.bridge)?;
+                    self.apply_rules()?;
+                }
             }
         }
         if let Some(mut n) = self.db.network_by_name(DEFAULT_NETWORK)? {
