@@ -196,14 +196,23 @@ fn driver_options(o: &mut NetworkOptions, opts: &BTreeMap<String, String>) -> Ap
                     }
                 }
             }
+            "com.docker.network.bridge.enable_icc" => {
+                o.no_icc = match v.as_str() {
+                    "1" | "t" | "T" | "true" | "TRUE" | "True" => false,
+                    "0" | "f" | "F" | "false" | "FALSE" | "False" => true,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "failed to parse {k} value: {v} (strconv.ParseBool: parsing {v:?}: invalid syntax)"
+                        )))
+                    }
+                }
+            }
             // What Docker's own default bridge says of itself: true of
-            // every berth bridge, so accepted as they are.
-            "com.docker.network.bridge.enable_icc"
-            | "com.docker.network.bridge.host_binding_ipv4"
-                if matches!(v.as_str(), "true" | "0.0.0.0") => {}
+            // every berth bridge, so accepted as it is.
+            "com.docker.network.bridge.host_binding_ipv4" if v == "0.0.0.0" => {}
             _ => {
                 return Err(ApiError::bad_request(format!(
-                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name and com.docker.network.bridge.enable_ip_masquerade"
+                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name, com.docker.network.bridge.enable_ip_masquerade and com.docker.network.bridge.enable_icc"
                 )))
             }
         }

@@ -366,3 +366,100 @@ fn api_stats_and_system_df() {
     s.ok(&["rm", "-f", "st"]);
     s.ok(&["volume", "rm", "dfvol"]);
 }
+
+/// POST /containers/create with two endpoints in NetworkingConfig (Docker
+/// 25+, API 1.44): eth0 on NetworkMode's network with the default route,
+/// eth1 on the other, each with its address and aliases; the docker CLI
+/// 28's `--network a --network name=b,alias=x` sends the same; a mix with
+/// a predefined mode is refused (400) and creates nothing.
+#[test]
+fn api_create_with_two_endpoints() {
+    let (b, s) = api::busybox_service();
+    s.ok(&["network", "create", "--subnet", "10.241.13.0/24", "e1"]);
+    s.ok(&["network", "create", "--subnet", "10.241.14.0/24", "e2"]);
+    let body = br#"{"Image":"busybox","Cmd":["sleep","300"],
+        "HostConfig":{"NetworkMode":"e1"},
+        "NetworkingConfig":{"EndpointsConfig":{
+          "e1":{"Aliases":["one"],"IPAMConfig":{"IPv4Address":"10.241.13.9"}},
+          "e2":{"Aliases":["two"],"IPAMConfig":{"IPv4Address":"10.241.14.9"}}}}}"#;
+    let (code, out) = s.call("POST", "/v1.44/containers/create?name=both", body);
+    assert_eq!(code, 201, "{out}");
+    let (code, out) = s.call("POST", "/v1.44/containers/both/start", b"");
+    assert_eq!(code, 204, "{out}");
+    let addrs = b.ok(&["exec", "both", "ip", "-4", "-o", "addr"]);
+    assert!(
+        addrs.contains("eth0    inet 10.241.13.9/24")
+            && addrs.contains("eth1    inet 10.241.14.9/24"),
+        "{addrs}"
+    );
+    let routes = b.ok(&["exec", "both", "ip", "route"]);
+    assert!(
+        routes.contains("default via 10.241.13.1 dev eth0"),
+        "{routes}"
+    );
+    let (code, out) = s.call("GET", "/v1.44/containers/both/json", b"");
+    assert_eq!(code, 200, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let nets = &v["NetworkSettings"]["Networks"];
+    assert_eq!(nets["e1"]["IPAddress"], "10.241.13.9");
+    assert_eq!(nets["e2"]["IPAddress"], "10.241.14.9");
+    assert_eq!(nets["e2"]["Gateway"], "10.241.14.1");
+    assert_eq!(nets["e2"]["IPAMConfig"]["IPv4Address"], "10.241.14.9");
+    assert_eq!(nets["e2"]["Aliases"][0], "two");
+    // The docker CLI 28 (API 1.44): several --network, the long syntax.
+    s.run_d(
+        "cli",
+        &[
+            "--network",
+            "e2",
+            "--network",
+            "name=e1,alias=uno",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    let v: Value = serde_json::from_str(&s.ok(&["inspect", "cli"])).unwrap();
+    let nets = v[0]["NetworkSettings"]["Networks"].as_object().unwrap();
+    assert_eq!(nets.len(), 2, "{nets:?}");
+    assert_eq!(nets["e1"]["Aliases"][0], "uno");
+    let out = b.ok(&["exec", "both", "ping", "-c", "1", "-W", "5", "uno"]);
+    assert!(out.contains("10.241.13."), "{out}");
+    let routes = b.ok(&["exec", "cli", "ip", "route"]);
+    assert!(
+        routes.contains("default via 10.241.14.1 dev eth0"),
+        "{routes}"
+    );
+    // A predefined mode with a user network: 400, nothing created.
+    let (code, out) = s.call(
+        "POST",
+        "/v1.44/containers/create?name=mixed",
+        br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"host"},
+            "NetworkingConfig":{"EndpointsConfig":{"host":{},"e1":{}}}}"#,
+    );
+    assert_eq!(code, 400, "{out}");
+    assert!(
+        out.contains("cannot attach both user-defined and non-user-defined network-modes"),
+        "{out}"
+    );
+    let (code, _) = s.call("GET", "/v1.44/containers/mixed/json", b"");
+    assert_eq!(code, 404);
+    // An alias on the default bridge: dockerd's words.
+    let (code, out) = s.call(
+        "POST",
+        "/v1.44/containers/create?name=aliased",
+        br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"bridge"},
+            "NetworkingConfig":{"EndpointsConfig":{"bridge":{"Aliases":["x"]}}}}"#,
+    );
+    assert_eq!(code, 400, "{out}");
+    assert!(
+        out.contains(
+            "network-scoped alias is supported only for containers in user defined networks"
+        ),
+        "{out}"
+    );
+    let (code, _) = s.call("GET", "/v1.44/containers/aliased/json", b"");
+    assert_eq!(code, 404);
+    s.ok(&["rm", "-f", "both", "cli"]);
+    s.ok(&["network", "rm", "e1", "e2"]);
+}

@@ -5,6 +5,8 @@
 
 use crate::error::{Context, EngineError, Result};
 use berth_network::{AddressPool, NetworkDefaults};
+use ipnet::Ipv4Net;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// What berth takes from daemon.json.
@@ -18,6 +20,14 @@ pub struct DaemonConfig {
     /// `default-address-pools`: where new networks take their subnets
     /// (IPv4 entries; berth's networks have no IPv6).
     pub address_pools: Vec<AddressPool>,
+    /// `bip`: the default bridge's address and subnet (`192.168.77.1/24`).
+    pub bip: Option<Ipv4Net>,
+    /// `fixed-cidr`: the range of the default bridge's container addresses
+    /// (within `bip`'s subnet; without `bip`, the subnet itself).
+    pub fixed_cidr: Option<Ipv4Net>,
+    /// `default-gateway`: the default route of the default bridge's
+    /// containers, in its subnet.
+    pub default_gateway: Option<Ipv4Addr>,
 }
 
 impl DaemonConfig {
@@ -108,6 +118,50 @@ impl DaemonConfig {
                 c.address_pools.push(pool);
             }
         }
+        let text = |key: &str| -> std::result::Result<Option<&str>, String> {
+            match obj.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_str()
+                    .map(|s| Some(s).filter(|s| !s.is_empty()))
+                    .ok_or_else(|| format!("{key}: {v} is not a string")),
+            }
+        };
+        // Docker's words: Go's net.ParseCIDR and net.ParseIP.
+        let cidr = |key: &str, v: &str| {
+            v.parse::<Ipv4Net>()
+                .map_err(|_| format!("{key}: invalid CIDR address: {v}"))
+        };
+        if let Some(v) = text("bip")? {
+            let b = cidr("bip", v)?;
+            if b.addr() == b.network() || b.addr() == b.broadcast() || b.prefix_len() > 30 {
+                return Err(format!(
+                    "bip: failed to allocate gateway ({}): Address already in use",
+                    b.addr()
+                ));
+            }
+            c.bip = Some(b);
+        }
+        if let Some(v) = text("fixed-cidr")? {
+            let f = cidr("fixed-cidr", v)?.trunc();
+            if let Some(b) = c.bip {
+                if !(b.trunc().contains(&f.network()) && f.prefix_len() >= b.prefix_len()) {
+                    return Err(format!(
+                        "fixed-cidr: {f} is not within bip's subnet {}",
+                        b.trunc()
+                    ));
+                }
+            } else if f.prefix_len() > 30 {
+                return Err(format!("fixed-cidr: {f} is too small for a subnet"));
+            }
+            c.fixed_cidr = Some(f);
+        }
+        if let Some(v) = text("default-gateway")? {
+            c.default_gateway = Some(
+                v.parse()
+                    .map_err(|_| format!("default-gateway: invalid IP address: {v}"))?,
+            );
+        }
         Ok(c)
     }
 
@@ -116,6 +170,9 @@ impl DaemonConfig {
         NetworkDefaults {
             mtu: self.mtu,
             address_pools: self.address_pools.clone(),
+            bip: self.bip,
+            fixed_cidr: self.fixed_cidr,
+            default_gateway: self.default_gateway,
         }
     }
 }
@@ -134,6 +191,14 @@ mod tests {
         assert_eq!(c.mtu, Some(1400));
         assert_eq!(c.insecure_registries, ["r:5000"]);
         assert_eq!(DaemonConfig::parse(b"{}").unwrap(), DaemonConfig::default());
+        let c = DaemonConfig::parse(
+            br#"{"bip": "192.168.77.1/24", "fixed-cidr": "192.168.77.130/25",
+                 "default-gateway": "192.168.77.200"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.bip, Some("192.168.77.1/24".parse().unwrap()));
+        assert_eq!(c.fixed_cidr, Some("192.168.77.128/25".parse().unwrap()));
+        assert_eq!(c.default_gateway, Some("192.168.77.200".parse().unwrap()));
         assert_eq!(DaemonConfig::parse(br#"{"mtu": 0}"#).unwrap().mtu, None);
         let c = DaemonConfig::parse(
             br#"{"default-address-pools": [{"base": "10.10.0.0/16", "size": 24},
@@ -173,6 +238,28 @@ mod tests {
                 "\"nonsense\" is not an IPv4 CIDR",
             ),
             (b"{", "EOF while parsing"),
+            (br#"{"bip": "bogus"}"#, "bip: invalid CIDR address: bogus"),
+            (
+                br#"{"bip": "192.168.77.1"}"#,
+                "bip: invalid CIDR address: 192.168.77.1",
+            ),
+            (
+                br#"{"bip": "192.168.77.0/24"}"#,
+                "bip: failed to allocate gateway (192.168.77.0): Address already in use",
+            ),
+            (br#"{"bip": 5}"#, "bip: 5 is not a string"),
+            (
+                br#"{"fixed-cidr": "bogus"}"#,
+                "fixed-cidr: invalid CIDR address: bogus",
+            ),
+            (
+                br#"{"bip": "192.168.77.1/24", "fixed-cidr": "10.0.0.0/24"}"#,
+                "fixed-cidr: 10.0.0.0/24 is not within bip's subnet 192.168.77.0/24",
+            ),
+            (
+                br#"{"default-gateway": "bogus"}"#,
+                "default-gateway: invalid IP address: bogus",
+            ),
         ] {
             let e = DaemonConfig::parse(bad).unwrap_err();
             assert!(e.contains(says), "{e}");

@@ -180,6 +180,7 @@ pub struct EndpointModel {
     pub ipam_config: Option<IpamConfigModel>,
     pub aliases: Option<Vec<String>>,
     pub mac_address: String,
+    pub driver_opts: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -484,23 +485,50 @@ impl ContainerCreateRequest {
             })
             .collect::<Result<_>>()?;
         h.domainname = self.domainname;
-        // Endpoint settings of the one network the container starts on.
+        // Endpoint settings: those of NetworkMode's network go with the
+        // first network (eth0), the others (Docker 25+) follow in name order.
         let mut mac = Some(self.mac_address).filter(|m| !m.is_empty());
         if let Some(eps) = self.networking_config.and_then(|n| n.endpoints_config) {
+            if h.network.is_empty() {
+                if let Some(net) = eps.keys().find(|n| o::user_defined_network(n)) {
+                    h.network = o::network_mode(net)?;
+                }
+            }
+            let primary = if h.network.is_empty() {
+                "bridge"
+            } else {
+                h.network.as_str()
+            }
+            .to_owned();
             for (net, ep) in eps {
                 let ep = ep.unwrap_or_default();
-                if h.network.is_empty() && net != "bridge" && net != "default" {
-                    h.network = o::network_mode(&net)?;
+                let ip = match ep.ipam_config.map(|i| i.ipv4_address) {
+                    Some(ip) if !ip.is_empty() => Some(
+                        ip.parse()
+                            .map_err(|_| invalid(format!("invalid IPv4 address: {ip}")))?,
+                    ),
+                    _ => None,
+                };
+                let is_primary = net == primary || (primary == "bridge" && net == "default");
+                if !is_primary {
+                    if !ep.mac_address.is_empty() {
+                        return Err(invalid(format!(
+                            "endpoint {net}: berth sets a MAC address on the first network only"
+                        )));
+                    }
+                    h.more_networks.push(o::NetworkAttachment {
+                        network: net,
+                        aliases: ep.aliases.unwrap_or_default(),
+                        ip,
+                        driver_opts: ep.driver_opts.unwrap_or_default(),
+                    });
+                    continue;
                 }
                 h.network_aliases.extend(ep.aliases.unwrap_or_default());
-                if let Some(ip) = ep.ipam_config.map(|i| i.ipv4_address) {
-                    if !ip.is_empty() {
-                        h.ip = Some(
-                            ip.parse()
-                                .map_err(|_| invalid(format!("invalid IPv4 address: {ip}")))?,
-                        );
-                    }
+                if ip.is_some() {
+                    h.ip = ip;
                 }
+                h.network_driver_opts = ep.driver_opts.unwrap_or_default();
                 if !ep.mac_address.is_empty() {
                     mac = Some(ep.mac_address);
                 }
@@ -627,5 +655,49 @@ mod tests {
         .expect("decodes");
         assert_eq!(o.run.host.network, "proj_default");
         assert_eq!(o.run.host.network_aliases, vec!["web"]);
+    }
+
+    /// Several endpoints (Docker 25+): NetworkMode's first, the others in
+    /// name order, each with its aliases and address; mixing a predefined
+    /// mode with user networks is refused with Docker's words.
+    #[test]
+    fn several_endpoints() {
+        let o = req(r#"{"Image":"b","HostConfig":{"NetworkMode":"zz"},
+            "NetworkingConfig":{"EndpointsConfig":{
+              "zz":{"Aliases":["first"],"IPAMConfig":{"IPv4Address":"10.1.0.5"}},
+              "bb":{"Aliases":["x","y"]},
+              "aa":{"IPAMConfig":{"IPv4Address":"10.2.0.9"},"DriverOpts":{"k":"v"}}}}}"#)
+        .expect("decodes");
+        let h = &o.run.host;
+        assert_eq!(h.network, "zz");
+        assert_eq!(h.network_aliases, ["first"]);
+        assert_eq!(h.ip, Some(std::net::Ipv4Addr::new(10, 1, 0, 5)));
+        let names: Vec<&str> = h.more_networks.iter().map(|n| n.network.as_str()).collect();
+        assert_eq!(names, ["aa", "bb"]);
+        assert_eq!(
+            h.more_networks[0].ip,
+            Some(std::net::Ipv4Addr::new(10, 2, 0, 9))
+        );
+        assert_eq!(h.more_networks[0].driver_opts["k"], "v");
+        assert_eq!(h.more_networks[1].aliases, ["x", "y"]);
+        for (body, says) in [
+            (
+                r#"{"Image":"b","HostConfig":{"NetworkMode":"host"},
+                   "NetworkingConfig":{"EndpointsConfig":{"host":{},"aa":{}}}}"#,
+                "conflicting options: cannot attach both user-defined and non-user-defined network-modes",
+            ),
+            (
+                r#"{"Image":"b","HostConfig":{"NetworkMode":"host"},
+                   "NetworkingConfig":{"EndpointsConfig":{"host":{},"none":{}}}}"#,
+                "Container cannot be connected to network endpoints: host, none",
+            ),
+            (
+                r#"{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"aa":{},"bb":{"IPAMConfig":{"IPv4Address":"bogus"}}}}}"#,
+                "invalid IPv4 address: bogus",
+            ),
+        ] {
+            let e = req(body).expect_err("refused");
+            assert_eq!(e.to_string(), says);
+        }
     }
 }

@@ -440,6 +440,22 @@ impl Engine {
                     }
                     None => None,
                 };
+                // The other networks (Docker 25+), eth1… in order.
+                for more in &h.more_networks {
+                    let n = self
+                        .network_of_mode(m, &NetMode::Bridge(Some(more.network.clone())))?
+                        .ok_or_else(|| {
+                            EngineError::Other(format!("network {} not found", more.network))
+                        })?;
+                    if n.name == DEFAULT_NETWORK {
+                        return Err(EngineError::Invalid(
+                            "conflicting options: cannot attach both user-defined and non-user-defined network-modes".into(),
+                        ));
+                    }
+                    let mut aliases = more.aliases.clone();
+                    aliases.push(id.short().to_owned());
+                    m.connect(id.as_str(), &n, more.ip, None, &aliases)?;
+                }
                 Ok((ep, net, gateway))
             })?
         };
@@ -621,17 +637,22 @@ impl Engine {
         let mode = NetMode::of(&c.config.host);
         let h = &c.config.host;
         let running = c.state == State::Running;
-        let (endpoints, networks, bindings) = match mode {
+        let (endpoints, networks, bindings, route_gateways) = match mode {
             NetMode::Bridge(_) => self
                 .with_net(|m| {
+                    let networks = m.db().networks()?;
+                    // (daemon.json's `default-gateway` on the default network)
+                    let route_gateways: Vec<Ipv4Addr> =
+                        networks.iter().map(|n| m.route_gateway(n)).collect();
                     Ok((
                         m.db().endpoints_of_container(c.id.as_str())?,
-                        m.db().networks()?,
+                        networks,
                         if running {
                             m.db().ports_of(c.id.as_str())?
                         } else {
                             Vec::new()
                         },
+                        route_gateways,
                     ))
                 })
                 .unwrap_or_default(),
@@ -669,12 +690,17 @@ impl Engine {
             _ => {}
         }
         for ep in &endpoints {
-            let Some(n) = networks.iter().find(|n| n.id == ep.network_id) else {
+            let Some(i) = networks.iter().position(|n| n.id == ep.network_id) else {
                 continue;
             };
-            let e = endpoint_json(ep, n, h);
+            let n = &networks[i];
+            let mut e = endpoint_json(ep, n, h);
+            let gateway = route_gateways.get(i).copied().unwrap_or(n.gateway);
+            if !n.internal {
+                e["Gateway"] = json!(gateway.to_string());
+            }
             if n.name == DEFAULT_NETWORK {
-                top = json!({"Gateway": n.gateway.to_string(), "IPAddress": ep.ip.to_string(),
+                top = json!({"Gateway": gateway.to_string(), "IPAddress": ep.ip.to_string(),
                              "IPPrefixLen": n.subnet.prefix_len(), "MacAddress": mac_text(&ep.mac)});
             }
             nets.insert(n.name.clone(), e);
@@ -875,13 +901,14 @@ impl Engine {
                 "Options": {}, "Labels": {}
             }));
         }
-        let (n, eps) = self.with_net(|m| {
+        let (n, eps, route) = self.with_net(|m| {
             let n = m.network(key).map_err(|e| match e {
                 berth_network::Error::NotFound(_) => EngineError::no_such(Object::Network, key),
                 e => e.into(),
             })?;
             let eps = m.db().endpoints_of_network(&n.id)?;
-            Ok((n, eps))
+            let route = m.route_gateway(&n);
+            Ok((n, eps, route))
         })?;
         let mut containers = serde_json::Map::new();
         for ep in &eps {
@@ -902,6 +929,9 @@ impl Engine {
         if let Some(r) = n.ip_range {
             ipam["IPRange"] = json!(r.to_string());
         }
+        if route != n.gateway {
+            ipam["AuxiliaryAddresses"] = json!({"DefaultGatewayIPv4": route.to_string()});
+        }
         let mut options = json!({"com.docker.network.bridge.name": n.bridge});
         if n.name == DEFAULT_NETWORK {
             // What Docker's default bridge says of itself, all true of berth's.
@@ -912,6 +942,9 @@ impl Engine {
         }
         if !n.masquerade {
             options["com.docker.network.bridge.enable_ip_masquerade"] = json!("false");
+        }
+        if !n.icc {
+            options["com.docker.network.bridge.enable_icc"] = json!("false");
         }
         if let Some(m) = n.mtu {
             options["com.docker.network.driver.mtu"] = json!(m.to_string());
@@ -985,7 +1018,22 @@ impl Engine {
         self.with_net(|m| {
             let n = m.network(network)?;
             let mut aliases = aliases.to_vec();
-            aliases.push(c.id.short().to_owned());
+            if n.name == DEFAULT_NETWORK {
+                // Docker's words (its daemon's, at connect).
+                if !aliases.is_empty() {
+                    return Err(EngineError::Invalid(
+                        "network-scoped alias is supported only for containers in user defined networks".into(),
+                    ));
+                }
+                if ip.is_some() {
+                    return Err(EngineError::Invalid(
+                        "user specified IP address is supported on user defined networks only"
+                            .into(),
+                    ));
+                }
+            } else {
+                aliases.push(c.id.short().to_owned());
+            }
             m.connect(c.id.as_str(), &n, ip, None, &aliases)?;
             if c.state == State::Running {
                 if let Err(e) = m.attach_running(c.id.as_str(), &n) {
@@ -1106,15 +1154,33 @@ fn endpoint_id(ep: &Endpoint) -> String {
     )
 }
 
+/// What the container was created with for network `n`: its `--ip` and
+/// driver options (none for a network connected later).
+fn configured<'a>(
+    n: &NetworkRecord,
+    ep: &Endpoint,
+    h: &'a HostConfig,
+) -> Option<(Option<Ipv4Addr>, &'a BTreeMap<String, String>)> {
+    let names = |key: &str| key == n.name || (key.len() >= 12 && n.id.starts_with(key));
+    if ep.index == 0 && (names(&h.network) || h.network.is_empty()) {
+        return Some((h.ip, &h.network_driver_opts));
+    }
+    h.more_networks
+        .iter()
+        .find(|a| names(&a.network))
+        .map(|a| (a.ip, &a.driver_opts))
+}
+
 fn endpoint_settings(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> crate::EndpointSettings {
     let user = n.name != DEFAULT_NETWORK;
+    let given = configured(n, ep, h);
     crate::EndpointSettings {
-        ipam_config: h
-            .ip
-            .filter(|_| user && ep.index == 0)
-            .map(|ip| crate::EndpointIpamConfig {
+        ipam_config: given.and_then(|(ip, _)| ip).filter(|_| user).map(|ip| {
+            crate::EndpointIpamConfig {
                 ipv4_address: ip.to_string(),
-            }),
+            }
+        }),
+        driver_opts: given.map(|(_, o)| o).filter(|o| !o.is_empty()).cloned(),
         links: None,
         aliases: user.then(|| ep.aliases.clone()),
         network_id: n.id.clone(),

@@ -211,6 +211,178 @@ pub struct HostConfig {
     /// `--mac-address`: the MAC of the container's interface on its first
     /// network (checked: six bytes, unicast).
     pub mac_address: Option<String>,
+    /// `--network name=N,driver-opt=K=V`: the first network's endpoint
+    /// options (kept for inspect's DriverOpts; the bridge driver uses none).
+    pub network_driver_opts: BTreeMap<String, String>,
+    /// The networks after the first (`--network` given again, the API's
+    /// NetworkingConfig with several endpoints; Docker 25+): `eth1`, `eth2`…
+    /// in this order.
+    pub more_networks: Vec<NetworkAttachment>,
+}
+
+/// One `--network` (Docker's long syntax `name=N,alias=A,ip=IP,driver-opt=K=V`
+/// or a bare name), or one endpoint of the API's NetworkingConfig.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkAttachment {
+    /// The network's name or ID (or `bridge`, `host`, `none`, `container:X`).
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+/// Docker's `--network` value: a name, or the long syntax when it holds a
+/// `word=word` pair (Docker's CLI test): comma-separated `name=`, `alias=`
+/// (repeated), `ip=`, `driver-opt=K=V` (keys case-insensitive).
+pub fn network_attachment(s: &str) -> Result<NetworkAttachment> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let long = s
+        .char_indices()
+        .any(|(i, c)| c == '=' && s[..i].ends_with(word) && s[i + 1..].starts_with(word));
+    if !long {
+        return Ok(NetworkAttachment {
+            network: s.to_owned(),
+            ..Default::default()
+        });
+    }
+    let bad = |why: String| bad_arg("--network", s, why);
+    let mut a = NetworkAttachment::default();
+    for field in s.split(',') {
+        let Some((k, v)) = field.split_once('=') else {
+            return Err(bad(format!("invalid field {field}")));
+        };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        match k.as_str() {
+            "" => return Err(bad(format!("invalid field {field}"))),
+            "name" => a.network = v.to_owned(),
+            "alias" => a.aliases.push(v.to_owned()),
+            "ip" => {
+                a.ip = Some(
+                    v.parse()
+                        .map_err(|_| invalid(format!("invalid IPv4 address: {v}")))?,
+                )
+            }
+            "driver-opt" => {
+                let (dk, dv) = v
+                    .split_once('=')
+                    .filter(|(dk, _)| !dk.trim().is_empty())
+                    .ok_or_else(|| bad("invalid key value pair format in driver options".into()))?;
+                a.driver_opts
+                    .insert(dk.trim().to_ascii_lowercase(), dv.trim().to_owned());
+            }
+            "ip6" | "link-local-ip" => {
+                return Err(bad(format!(
+                    "{k}: berth's networks have no IPv6 or link-local addresses"
+                )))
+            }
+            _ => return Err(bad(format!("invalid field key {k}"))),
+        }
+    }
+    if a.network.is_empty() {
+        return Err(bad("network name/id is not specified".into()));
+    }
+    Ok(a)
+}
+
+/// Whether Docker calls a `--network` value user-defined: not one of its
+/// predefined modes.
+pub fn user_defined_network(n: &str) -> bool {
+    !matches!(n, "" | "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
+}
+
+/// Every `--network` of a `run`/`create`, with `--network-alias` and `--ip`
+/// (which apply to the first), into `h`, with the checks and words of
+/// Docker's CLI (25+, which attaches to several networks at create).
+pub fn apply_networks(
+    h: &mut HostConfig,
+    networks: Vec<NetworkAttachment>,
+    aliases: &[String],
+    ip: Option<std::net::Ipv4Addr>,
+) -> Result<()> {
+    let mut seen: Vec<&str> = Vec::new();
+    for n in &networks {
+        if seen.contains(&n.network.as_str()) {
+            return Err(invalid(format!(
+                "network {:?} is specified multiple times",
+                n.network
+            )));
+        }
+        seen.push(&n.network);
+    }
+    let users = networks
+        .iter()
+        .filter(|n| user_defined_network(&n.network))
+        .count();
+    if users > 0 && users < networks.len() {
+        return Err(invalid(
+            "conflicting options: cannot attach both user-defined and non-user-defined network-modes",
+        ));
+    }
+    let mut list = networks.into_iter();
+    let mut first = list.next().unwrap_or_default();
+    if !aliases.is_empty() {
+        if !first.aliases.is_empty() {
+            return Err(invalid(
+                "conflicting options: cannot specify both --network-alias and per-network alias",
+            ));
+        }
+        if !user_defined_network(&first.network) {
+            return Err(invalid(
+                "network-scoped aliases are only supported for user-defined networks",
+            ));
+        }
+        first.aliases = aliases.to_vec();
+    }
+    if let Some(ip) = ip {
+        if first.ip.is_some() {
+            return Err(invalid(
+                "conflicting options: cannot specify both --ip and per-network IPv4 address",
+            ));
+        }
+        first.ip = Some(ip);
+    }
+    h.network = network_mode(&first.network)?;
+    h.network_aliases = first.aliases;
+    h.ip = first.ip;
+    h.network_driver_opts = first.driver_opts;
+    h.more_networks = list.collect();
+    check_networks(h)
+}
+
+/// Several networks only when they are all user networks: Docker's
+/// words for the rest (also for the API's NetworkingConfig).
+pub fn check_networks(h: &HostConfig) -> Result<()> {
+    if h.more_networks.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<&str> = std::iter::once(if h.network.is_empty() {
+        "bridge"
+    } else {
+        h.network.as_str()
+    })
+    .chain(h.more_networks.iter().map(|n| n.network.as_str()))
+    .collect();
+    let users = all.iter().filter(|n| user_defined_network(n)).count();
+    if users == 0 {
+        return Err(invalid(format!(
+            "Container cannot be connected to network endpoints: {}",
+            all.join(", ")
+        )));
+    }
+    if users < all.len() {
+        return Err(invalid(
+            "conflicting options: cannot attach both user-defined and non-user-defined network-modes",
+        ));
+    }
+    for (i, n) in all.iter().enumerate() {
+        if all[..i].contains(n) {
+            return Err(invalid(format!(
+                "network {n:?} is specified multiple times"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Docker's `--add-host HOST:IP` (IP may be `host-gateway`).
@@ -1244,6 +1416,7 @@ pub fn platform(s: &str) -> Result<()> {
 /// Cross-checks Docker makes between resource flags, and the ranges it
 /// enforces.
 pub fn validate(h: &HostConfig) -> Result<()> {
+    check_networks(h)?;
     if let Some(m) = h.memory {
         if m != 0 && m < 6 * 1024 * 1024 {
             return Err(invalid("Minimum memory limit allowed is 6MB"));

@@ -24,7 +24,7 @@ fn db_err(op: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
 const COMPONENT: &str = "network";
 
 /// Version 1: the tables as first released; 2: networks gain `mtu`; 3:
-/// and `masquerade`.
+/// and `masquerade`; 4: and `icc`.
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE IF NOT EXISTS networks (
@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS ports (
 ",
     "ALTER TABLE networks ADD COLUMN mtu INTEGER",
     "ALTER TABLE networks ADD COLUMN masquerade INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1",
 ];
 
 /// The version of network tables made before versions were recorded:
@@ -92,6 +93,9 @@ pub struct NetworkRecord {
     /// Outgoing traffic leaves with the host's address (Docker's
     /// `com.docker.network.bridge.enable_ip_masquerade`, true unless asked).
     pub masquerade: bool,
+    /// Containers of the network reach each other (Docker's
+    /// `com.docker.network.bridge.enable_icc`, true unless asked).
+    pub icc: bool,
 }
 
 /// The MTU of the bridge and veths of a network without an MTU of its
@@ -210,11 +214,12 @@ fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
         created: r.get(9)?,
         mtu: r.get(10)?,
         masquerade: r.get::<_, i64>(11)? != 0,
+        icc: r.get::<_, i64>(12)? != 0,
     })
 }
 
 const NET_COLS: &str =
-    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created, mtu, masquerade";
+    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created, mtu, masquerade, icc";
 
 fn row_endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
     let ip: String = r.get(2)?;
@@ -306,7 +311,7 @@ impl NetworkDb {
         self.conn()
             .execute(
                 &format!(
-                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"
+                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
                 ),
                 params![
                     n.id,
@@ -320,7 +325,8 @@ impl NetworkDb {
                     labels,
                     n.created,
                     n.mtu,
-                    n.masquerade as i64
+                    n.masquerade as i64,
+                    n.icc as i64
                 ],
             )
             .map_err(|e| match e {
@@ -421,6 +427,20 @@ impl NetworkDb {
         mac: Option<[u8; 6]>,
         aliases: &[String],
     ) -> Result<Endpoint> {
+        self.lease_avoiding(net, container_id, want, mac, aliases, &[])
+    }
+
+    /// [`NetworkDb::lease`], never handing out the addresses of `avoid`
+    /// (an auxiliary address such as daemon.json's `default-gateway`).
+    pub fn lease_avoiding(
+        &mut self,
+        net: &NetworkRecord,
+        container_id: &str,
+        want: Option<Ipv4Addr>,
+        mac: Option<[u8; 6]>,
+        aliases: &[String],
+        avoid: &[Ipv4Addr],
+    ) -> Result<Endpoint> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -435,15 +455,20 @@ impl NetworkDb {
             rows.filter_map(|r| r.ok().and_then(|s| s.parse().ok()))
                 .collect()
         };
+        // After the last one (a count would repeat an index after a
+        // disconnect: two `ethN` of one name).
         let index: u32 = tx
             .query_row(
-                "SELECT COUNT(*) FROM endpoints WHERE container_id = ?1",
+                "SELECT COALESCE(MAX(idx) + 1, 0) FROM endpoints WHERE container_id = ?1",
                 [container_id],
                 |r| r.get(0),
             )
             .map_err(db_err("count endpoints"))?;
         let reserved = |a: Ipv4Addr| {
-            a == net.gateway || a == net.subnet.network() || a == net.subnet.broadcast()
+            a == net.gateway
+                || a == net.subnet.network()
+                || a == net.subnet.broadcast()
+                || avoid.contains(&a)
         };
         let ip = match want {
             Some(a) => {
@@ -458,9 +483,12 @@ impl NetworkDb {
                 a
             }
             None => {
+                // Every address of the range (its own network and
+                // broadcast addresses too, as Docker's IPAM), but the
+                // subnet's reserved ones.
                 let range = net.ip_range.unwrap_or(net.subnet);
-                range
-                    .hosts()
+                (u32::from(range.network())..=u32::from(range.broadcast()))
+                    .map(Ipv4Addr::from)
                     .find(|a| net.subnet.contains(a) && !reserved(*a) && !used.contains(a))
                     .ok_or_else(|| {
                         Error::Conflict(format!(
@@ -677,6 +705,7 @@ mod tests {
         let n = db.network_by_name("old").unwrap().unwrap();
         assert_eq!(n.mtu, None);
         assert!(n.masquerade, "older networks masquerade, as they did");
+        assert!(n.icc, "older networks let containers talk, as they did");
         assert_eq!((n.link_mtu(), n.route_mtu()), (LOCAL_LINK_MTU, Some(1500)));
         assert_eq!(n.bridge, "br-n1");
         // Opening again finds the column there.
@@ -715,7 +744,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(v, 3);
+        assert_eq!(v, MIGRATIONS.len() as i64);
     }
 
     /// An MTU asked for rules links and route alike; none asked: large
@@ -735,6 +764,7 @@ mod tests {
             created: String::new(),
             mtu: None,
             masquerade: true,
+            icc: true,
         };
         assert_eq!((n.link_mtu(), n.route_mtu()), (65520, Some(1500)));
         n.mtu = Some(1400);

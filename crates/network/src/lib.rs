@@ -196,6 +196,9 @@ pub struct NetworkOptions {
     /// `com.docker.network.bridge.enable_ip_masquerade=false`: outgoing
     /// traffic keeps the containers' addresses (a routed network).
     pub no_masquerade: bool,
+    /// `com.docker.network.bridge.enable_icc=false`: containers of the
+    /// network reach the gateway and beyond, not each other.
+    pub no_icc: bool,
 }
 
 /// A container's network namespace once set up.
@@ -226,6 +229,26 @@ pub struct NetworkDefaults {
     /// Where new networks take their subnets (`default-address-pools`);
     /// empty: Docker's pools.
     pub address_pools: Vec<AddressPool>,
+    /// The default bridge's address and subnet (`bip`, `192.168.77.1/24`).
+    pub bip: Option<Ipv4Net>,
+    /// The range the default bridge's containers get addresses from
+    /// (`fixed-cidr`); without `bip`, the subnet too.
+    pub fixed_cidr: Option<Ipv4Net>,
+    /// The default route of the default bridge's containers
+    /// (`default-gateway`; the bridge's address when unset). Never leased.
+    pub default_gateway: Option<Ipv4Addr>,
+}
+
+impl NetworkDefaults {
+    /// The default network's subnet, gateway and range as configured
+    /// (`None`: from the pools).
+    fn default_layout(&self) -> Option<(Ipv4Net, Option<Ipv4Addr>, Option<Ipv4Net>)> {
+        match (self.bip, self.fixed_cidr) {
+            (Some(b), f) => Some((b.trunc(), Some(b.addr()), f.map(|f| f.trunc()))),
+            (None, Some(f)) => Some((f.trunc(), None, None)),
+            (None, None) => None,
+        }
+    }
 }
 
 impl Manager {
@@ -331,7 +354,31 @@ impl Manager {
     /// Its MTU follows [`Manager::set_defaults`] (containers already
     /// running keep theirs).
     pub fn ensure_default(&mut self) -> Result<NetworkRecord> {
+        let layout = self.defaults.default_layout();
+        if let Some(n) = self.db.network_by_name(DEFAULT_NETWORK)? {
+            // daemon.json's `bip`/`fixed-cidr` changed: the default network
+            // is made again, once no container holds an address on it.
+            let stale = layout.is_some_and(|(subnet, gw, range)| {
+                n.subnet != subnet || gw.is_some_and(|g| g != n.gateway) || n.ip_range != range
+            });
+            if stale {
+                let _l = self.root_lock()?;
+                // (checked again under the lock: another berth may have
+                // made it again already, or leased an address on it)
+                let same = self
+                    .db
+                    .network_by_name(DEFAULT_NETWORK)?
+                    .is_some_and(|again| again.id == n.id);
+                if same && self.db.endpoints_of_network(&n.id)?.is_empty() {
+                    self.db.delete_network(&n.id)?;
+                    let mut host = netlink::Netlink::open()?;
+                    host.delete_link_by_name(&n.bridge)?;
+                    self.apply_rules()?;
+                }
+            }
+        }
         if let Some(mut n) = self.db.network_by_name(DEFAULT_NETWORK)? {
+            self.check_default_gateway(&n)?;
             if n.mtu != self.defaults.mtu {
                 check_mtu(self.defaults.mtu)?;
                 self.db.set_mtu(&n.id, self.defaults.mtu)?;
@@ -339,19 +386,66 @@ impl Manager {
             }
             return Ok(n);
         }
-        let opts = NetworkOptions {
+        let mut opts = NetworkOptions {
             name: DEFAULT_NETWORK.into(),
             mtu: self.defaults.mtu,
             ..Default::default()
         };
+        if let Some((subnet, gateway, range)) = layout {
+            opts.subnet = Some(subnet);
+            opts.gateway = gateway;
+            opts.ip_range = range;
+        }
         match self.create_network(&opts) {
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                if let Err(e) = self.check_default_gateway(&n) {
+                    let _ = self.remove_default(&n);
+                    return Err(e);
+                }
+                Ok(n)
+            }
             // Another berth made it at the same time.
             Err(Error::Conflict(_)) => self
                 .db
                 .network_by_name(DEFAULT_NETWORK)?
                 .ok_or_else(|| Error::NotFound("network bridge not found".into())),
             Err(e) => Err(e),
+        }
+    }
+
+    /// daemon.json's `default-gateway` must be a host address of the
+    /// default network's subnet (Docker's words).
+    fn check_default_gateway(&self, n: &NetworkRecord) -> Result<()> {
+        match self.defaults.default_gateway {
+            Some(g)
+                if !n.subnet.contains(&g)
+                    || g == n.subnet.network()
+                    || g == n.subnet.broadcast() =>
+            {
+                Err(Error::Invalid(format!(
+                    "default-gateway: auxiliary address: (DefaultGatewayIPv4:{g}) must belong to the master pool: {}",
+                    n.subnet
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the default network made a moment ago (with a bad
+    /// `default-gateway`): nothing is left of it.
+    fn remove_default(&mut self, n: &NetworkRecord) -> Result<()> {
+        let _l = self.root_lock()?;
+        self.db.delete_network(&n.id)?;
+        netlink::Netlink::open()?.delete_link_by_name(&n.bridge)?;
+        self.apply_rules()
+    }
+
+    /// Where containers of `n` route what leaves their subnet: its
+    /// gateway, or daemon.json's `default-gateway` on the default network.
+    pub fn route_gateway(&self, n: &NetworkRecord) -> Ipv4Addr {
+        match self.defaults.default_gateway {
+            Some(g) if n.name == DEFAULT_NETWORK => g,
+            _ => n.gateway,
         }
     }
 
@@ -448,9 +542,13 @@ impl Manager {
                 }
                 g
             }
-            None => subnet
-                .hosts()
-                .next()
+            // Docker's IPAM gives the gateway the first address of the
+            // range (of the subnet without one).
+            None => o
+                .ip_range
+                .map(|r| r.network())
+                .filter(|a| subnet.contains(a) && *a != subnet.network())
+                .or_else(|| subnet.hosts().next())
                 .ok_or_else(|| Error::Invalid(format!("subnet {subnet} has no addresses")))?,
         };
         if let Some(r) = o.ip_range {
@@ -481,6 +579,7 @@ impl Manager {
             created: now_rfc3339(),
             mtu: o.mtu,
             masquerade: !o.no_masquerade,
+            icc: !o.no_icc,
         };
         self.db.insert_network(&rec)?;
         let made = self.bring_up(&rec, &mut host).and_then(|_| {
@@ -533,6 +632,12 @@ impl Manager {
     /// Rewrites this root's nftables table from the database. Callers hold
     /// the root lock, so two writers cannot interleave read and write.
     fn apply_rules(&self) -> Result<()> {
+        self.apply_rules_with(false)
+    }
+
+    /// [`Manager::apply_rules`]; `drop_bridge`: a network without icc was
+    /// removed, its bridge-family rules may be the last.
+    fn apply_rules_with(&self, drop_bridge: bool) -> Result<()> {
         let networks = self.db.networks()?;
         let endpoints = self.db.all_endpoints()?;
         let mut dnats = Vec::new();
@@ -549,7 +654,7 @@ impl Manager {
                 });
             }
         }
-        nft::apply(&self.table, &networks, &dnats)
+        nft::apply_with(&self.table, &networks, &dnats, drop_bridge)
     }
 
     /// Rewrites the rules (after a crash or reboot: `system prune`, start).
@@ -575,7 +680,7 @@ impl Manager {
         }
         let _l = self.root_lock()?;
         self.db.delete_network(&n.id)?;
-        self.apply_rules()?;
+        self.apply_rules_with(!n.icc)?;
         let mut host = netlink::Netlink::open()?;
         host.delete_link_by_name(&n.bridge)?;
         Ok(n)
@@ -622,7 +727,13 @@ impl Manager {
         mac: Option<[u8; 6]>,
         aliases: &[String],
     ) -> Result<Endpoint> {
-        self.db.lease(net, container_id, ip, mac, aliases)
+        let avoid: Vec<Ipv4Addr> = if net.name == DEFAULT_NETWORK {
+            self.defaults.default_gateway.into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        self.db
+            .lease_avoiding(net, container_id, ip, mac, aliases, &avoid)
     }
 
     pub fn disconnect(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
@@ -743,7 +854,7 @@ impl Manager {
         inside.add_address(link.index, ep.ip, net.subnet.prefix_len())?;
         inside.set_up(link.index)?;
         if route {
-            inside.add_default_route(net.gateway, net.route_mtu())?;
+            inside.add_default_route(self.route_gateway(net), net.route_mtu())?;
         }
         Ok(made)
     }

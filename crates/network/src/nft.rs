@@ -122,22 +122,73 @@ fn nft(script: &str) -> Result<()> {
     Ok(())
 }
 
-/// Replaces table `ip NAME` with the given contents, or removes it when
-/// there are no networks.
+/// The `bridge` table's text (the part after `table bridge NAME`), for
+/// networks made with `com.docker.network.bridge.enable_icc=false`; `None`
+/// when there are none. What two containers of one bridge send each other
+/// is bridged, not routed: the `ip` table's hooks see it only when the
+/// host loads br_netfilter, which berth does not depend on. This table's
+/// forward hook sees exactly those frames (what goes to the gateway, the
+/// host, takes the input path): IPv4 between two addresses of the subnet
+/// is dropped. (Subnets do not overlap across the host's bridges, and a
+/// frame is only bridged between ports of one bridge.)
+pub fn bridge_ruleset(networks: &[NetworkRecord]) -> Option<String> {
+    let isolated: Vec<&NetworkRecord> = networks.iter().filter(|n| !n.icc).collect();
+    if isolated.is_empty() {
+        return None;
+    }
+    let mut s = String::from(
+        "  chain forward {\n    type filter hook forward priority filter; policy accept;\n",
+    );
+    for n in isolated {
+        let subnet = n.subnet.trunc();
+        let _ = writeln!(s, "    ip saddr {subnet} ip daddr {subnet} drop");
+    }
+    s.push_str("  }\n");
+    Some(s)
+}
+
+/// Replaces table `ip NAME` with the given contents (and table `bridge
+/// NAME`, see [`apply_with`]), or removes them when there are no networks.
 pub fn apply(table: &str, networks: &[NetworkRecord], dnats: &[Dnat]) -> Result<()> {
+    apply_with(table, networks, dnats, false)
+}
+
+/// [`apply`]; table `bridge NAME` is written when a network has no icc
+/// (see [`bridge_ruleset`]), and deleted when none has but `drop_bridge`
+/// says one may be left (a network without icc was just removed).
+pub fn apply_with(
+    table: &str,
+    networks: &[NetworkRecord],
+    dnats: &[Dnat],
+    drop_bridge: bool,
+) -> Result<()> {
     if networks.is_empty() {
         return remove(table);
     }
-    let script = format!(
+    let mut script = format!(
         "table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n{}}}\n",
         ruleset(networks, dnats)
     );
+    let bridge = bridge_ruleset(networks);
+    if bridge.is_some() || drop_bridge {
+        script.push_str(&format!(
+            "table bridge {table}\ndelete table bridge {table}\n"
+        ));
+    }
+    if let Some(b) = bridge {
+        script.push_str(&format!("table bridge {table} {{\n{b}}}\n"));
+    }
     nft(&script)
 }
 
-/// Deletes table `ip NAME` if it exists.
+/// Deletes table `ip NAME` if it exists, and table `bridge NAME` (on a
+/// kernel without nftables' bridge family there is none to delete).
 pub fn remove(table: &str) -> Result<()> {
-    nft(&format!("table ip {table}\ndelete table ip {table}\n"))
+    nft(&format!("table ip {table}\ndelete table ip {table}\n"))?;
+    let _ = nft(&format!(
+        "table bridge {table}\ndelete table bridge {table}\n"
+    ));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -161,6 +212,7 @@ mod tests {
             created: String::new(),
             mtu: None,
             masquerade: true,
+            icc: true,
         }
     }
 
@@ -195,5 +247,25 @@ mod tests {
         assert!(r.contains("oifname \"br-2\" ip saddr 172.19.0.0/16 ct status dnat masquerade"));
         assert!(r.contains("iifname \"br-1\" oifname != \"br-1\" drop"));
         assert!(r.contains("iifname \"berth0\" oifname { \"br-1\", \"br-2\" } drop"));
+        assert_eq!(bridge_ruleset(&nets), None);
+    }
+
+    /// enable_icc=false: IPv4 within the subnet is dropped where frames
+    /// are bridged, for that network only.
+    #[test]
+    fn no_icc_is_a_bridge_rule() {
+        let mut quiet = net("quiet", "br-q", "10.44.0.0/24", false);
+        quiet.icc = false;
+        let nets = [net("bridge", "berth0", "172.17.0.0/16", false), quiet];
+        let b = bridge_ruleset(&nets).unwrap();
+        assert!(
+            b.contains("type filter hook forward priority filter"),
+            "{b}"
+        );
+        assert!(
+            b.contains("ip saddr 10.44.0.0/24 ip daddr 10.44.0.0/24 drop"),
+            "{b}"
+        );
+        assert!(!b.contains("172.17.0.0"), "{b}");
     }
 }

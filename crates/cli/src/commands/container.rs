@@ -114,9 +114,9 @@ pub struct HostFlags {
     /// IPC mode to use (private, shareable, none, host, container:NAME)
     #[arg(long)]
     ipc: Option<String>,
-    /// Connect the container to a network (bridge, none, host, container:NAME, or a network's name)
+    /// Connect the container to a network (bridge, none, host, container:NAME, a network's name, or name=NET,alias=A,ip=IP,driver-opt=K=V); repeat for several networks
     #[arg(long, visible_alias = "net")]
-    network: Option<String>,
+    network: Vec<String>,
     /// Publish a container's port(s) to the host ([HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO])
     #[arg(short = 'p', long)]
     publish: Vec<String>,
@@ -319,7 +319,6 @@ impl HostFlags {
         }
         h.init = self.init.then(String::new);
         h.runtime = self.runtime.clone();
-        h.network = o::network_mode(self.network.as_deref().unwrap_or(""))?;
         for p in &self.publish {
             h.publish.extend(
                 berth_engine::parse_publish(p).map_err(|e| EngineError::Invalid(e.to_string()))?,
@@ -334,7 +333,7 @@ impl HostFlags {
                 format!("{e}/tcp")
             });
         }
-        h.ip = self
+        let ip = self
             .ip
             .as_deref()
             .map(|ip| {
@@ -342,7 +341,12 @@ impl HostFlags {
                     .map_err(|_| EngineError::Invalid(format!("invalid IPv4 address: {ip}")))
             })
             .transpose()?;
-        h.network_aliases = self.network_alias.clone();
+        let networks = self
+            .network
+            .iter()
+            .map(|n| o::network_attachment(n))
+            .collect::<Result<Vec<_>>>()?;
+        o::apply_networks(h, networks, &self.network_alias, ip)?;
         h.dns = self
             .dns
             .iter()

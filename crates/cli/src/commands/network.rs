@@ -165,6 +165,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
     let mut mtu = None;
     let mut bridge_name = None;
     let mut no_masquerade = false;
+    let mut no_icc = false;
     for kv in &a.opt {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
         match k {
@@ -178,9 +179,16 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
             "com.docker.network.bridge.enable_ip_masquerade" => {
                 no_masquerade = !parse_bool_option(kv, v)?;
             }
+            "com.docker.network.bridge.enable_icc" => {
+                no_icc = !parse_bool_option(kv, v).map_err(|_| {
+                    invalid(format!(
+                        "failed to parse {k} value: {v} (strconv.ParseBool: parsing {v:?}: invalid syntax)"
+                    ))
+                })?;
+            }
             _ => {
                 return Err(invalid(format!(
-                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name and com.docker.network.bridge.enable_ip_masquerade"
+                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name, com.docker.network.bridge.enable_ip_masquerade and com.docker.network.bridge.enable_icc"
                 )))
             }
         }
@@ -190,6 +198,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
         mtu,
         bridge_name,
         no_masquerade,
+        no_icc,
         driver: a.driver,
         subnet: net(&a.subnet, "subnet")?,
         gateway: a
