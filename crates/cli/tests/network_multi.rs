@@ -111,7 +111,7 @@ fn a_container_on_two_networks() {
     assert_eq!(bb["DriverOpts"]["com.example.x"], "1");
     assert_eq!(v["HostConfig"]["NetworkMode"], "m1a");
     let ps = b.ok(&["ps", "--format", "{{.Names}} {{.Networks}}"]);
-    assert!(ps.lines().any(|l| l == "c m1a,m1b"), "{ps}");
+    assert!(ps.lines().any(|l| l == "c1 m1a,m1b"), "{ps}");
     // Stopped and started again: the same two interfaces.
     b.ok(&["stop", "-t", "0", "c1"]);
     b.ok(&["start", "c1"]);
