@@ -234,7 +234,9 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
             cwd: None,
         },
     ) {
-        drop(conn.take());
+        // `start` answers when the start connection closes: here with this
+        // process's exit, so that a `delete` right after `start` (the
+        // conformance suites' sequence) finds the container stopped.
         exit_with_message(&e.to_string());
     }
     let result = finalize(
