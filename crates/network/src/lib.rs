@@ -196,6 +196,100 @@ pub struct NetworkOptions {
     /// `com.docker.network.bridge.enable_ip_masquerade=false`: outgoing
     /// traffic keeps the containers' addresses (a routed network).
     pub no_masquerade: bool,
+    /// The driver options of a macvlan or ipvlan network (`-o parent=eth0`,
+    /// `macvlan_mode`, `ipvlan_mode`, `ipvlan_flag`; others are kept and
+    /// shown, as Docker does).
+    pub options: BTreeMap<String, String>,
+    /// `--aux-address NAME=IP`: addresses of the subnet no container gets.
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+}
+
+/// The drivers berth has.
+pub const DRIVERS: [&str; 3] = ["bridge", "macvlan", "ipvlan"];
+
+/// The sub-interface a macvlan or ipvlan network's options ask for, with
+/// Docker's words for a bad mode.
+pub fn sub_interface_of(
+    driver: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<Option<netlink::SubInterface>> {
+    use netlink::{IpvlanFlag, IpvlanMode, MacvlanMode, SubInterface};
+    let opt = |k: &str| options.get(k).map(String::as_str).unwrap_or("");
+    Ok(Some(match driver {
+        "macvlan" => SubInterface::Macvlan(match opt("macvlan_mode") {
+            "" | "bridge" => MacvlanMode::Bridge,
+            "private" => MacvlanMode::Private,
+            "vepa" => MacvlanMode::Vepa,
+            "passthru" => MacvlanMode::Passthru,
+            m => {
+                return Err(Error::Invalid(format!(
+                    "requested macvlan mode '{m}' is not valid, 'bridge' mode is the macvlan driver default"
+                )))
+            }
+        }),
+        "ipvlan" => SubInterface::Ipvlan(
+            match opt("ipvlan_mode") {
+                "" | "l2" => IpvlanMode::L2,
+                "l3" => IpvlanMode::L3,
+                "l3s" => IpvlanMode::L3s,
+                m => {
+                    return Err(Error::Invalid(format!(
+                        "requested ipvlan mode '{m}' is not valid, 'l2' mode is the ipvlan driver default"
+                    )))
+                }
+            },
+            match opt("ipvlan_flag") {
+                "" | "bridge" => IpvlanFlag::Bridge,
+                "private" => IpvlanFlag::Private,
+                "vepa" => IpvlanFlag::Vepa,
+                f => {
+                    return Err(Error::Invalid(format!(
+                        "requested ipvlan flag '{f}' is not valid, 'bridge' is the ipvlan driver default"
+                    )))
+                }
+            },
+        ),
+        _ => return Ok(None),
+    }))
+}
+
+impl NetworkRecord {
+    /// A bridge network (its `bridge` is a link of the host's).
+    pub fn is_bridge(&self) -> bool {
+        self.driver == "bridge"
+    }
+
+    /// The sub-interface each container gets on a macvlan or ipvlan
+    /// network (`None`: a bridge network).
+    pub fn sub_interface(&self) -> Option<netlink::SubInterface> {
+        sub_interface_of(&self.driver, &self.options).ok().flatten()
+    }
+
+    /// The parent link of a macvlan or ipvlan network.
+    pub fn parent(&self) -> Option<&str> {
+        self.options
+            .get("parent")
+            .filter(|p| !p.is_empty())
+            .or(self.created_parent.as_ref())
+            .map(String::as_str)
+    }
+
+    /// The host link that goes with the network: its bridge, or the
+    /// parent berth made for a macvlan/ipvlan network.
+    fn own_link(&self) -> Option<&str> {
+        if self.is_bridge() {
+            Some(&self.bridge)
+        } else {
+            self.created_parent.as_deref()
+        }
+    }
+
+    /// Whether containers get a default route through this network: not
+    /// an `--internal` one, nor a macvlan/ipvlan network on a dummy parent
+    /// (Docker's no-parent network reaches nothing beyond itself).
+    fn routes_out(&self) -> bool {
+        !self.internal && (self.is_bridge() || self.options.contains_key("parent"))
+    }
 }
 
 /// A container's network namespace once set up.
@@ -306,7 +400,12 @@ impl Manager {
             })
     }
 
-    fn check_subnet(&self, subnet: &Ipv4Net, host: &mut netlink::Netlink) -> Result<()> {
+    fn check_subnet(
+        &self,
+        subnet: &Ipv4Net,
+        host: &mut netlink::Netlink,
+        with_host: bool,
+    ) -> Result<()> {
         for n in self.db.networks()? {
             if overlaps(&n.subnet, subnet) {
                 return Err(Error::Conflict(format!(
@@ -315,7 +414,7 @@ impl Manager {
                 )));
             }
         }
-        for (a, p) in host.addresses()? {
+        for (a, p) in host.addresses()?.into_iter().filter(|_| with_host) {
             if let Ok(n) = Ipv4Net::new(a, p) {
                 if overlaps(&n.trunc(), subnet) {
                     return Err(Error::Conflict(format!(
@@ -369,11 +468,12 @@ impl Manager {
     /// up, forwarding) and rewrites the rules. Nothing is left on failure.
     pub fn create_network(&mut self, o: &NetworkOptions) -> Result<NetworkRecord> {
         let driver = o.driver.clone().unwrap_or_else(|| "bridge".into());
-        if driver != "bridge" {
+        if !DRIVERS.contains(&driver.as_str()) {
             return Err(Error::Invalid(format!(
-                "plugin \"{driver}\" not found: berth has the bridge driver only"
+                "plugin \"{driver}\" not found: berth has the bridge, macvlan and ipvlan drivers"
             )));
         }
+        let sub = sub_interface_of(&driver, &o.options)?;
         if o.name.is_empty()
             || !o
                 .name
@@ -414,6 +514,14 @@ impl Manager {
         }
         let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
         let mut host = netlink::Netlink::open()?;
+        if sub.is_some() {
+            if o.bridge_name.is_some() || o.no_masquerade {
+                return Err(Error::Invalid(format!(
+                    "the com.docker.network.bridge options are the bridge driver's, not {driver}'s"
+                )));
+            }
+            self.check_parent(o, &mut host)?;
+        }
         if let Some(b) = &o.bridge_name {
             // An interface berth did not make is never taken over (its
             // removal with the network would take the host's with it).
@@ -434,7 +542,9 @@ impl Manager {
                         s.trunc()
                     )));
                 }
-                self.check_subnet(&s, &mut host)?;
+                // A macvlan/ipvlan subnet is the parent's network: the
+                // host has an address there, as Docker allows.
+                self.check_subnet(&s, &mut host, sub.is_none())?;
                 s
             }
             None => self.pick_subnet(&mut host)?,
@@ -460,8 +570,19 @@ impl Manager {
                 )));
             }
         }
+        for (k, a) in &o.aux_addresses {
+            if !subnet.contains(a) {
+                return Err(Error::Invalid(format!(
+                    "auxiliary address {k}={a} is not within subnet {subnet}"
+                )));
+            }
+        }
         let id = random_id()?;
-        let bridge = if o.name == DEFAULT_NETWORK {
+        let bridge = if sub.is_some() {
+            // Not a link (':' is in no interface name): unique, and never
+            // looked for on the host.
+            format!("{driver}:{}", &id[..12])
+        } else if o.name == DEFAULT_NETWORK {
             self.default_bridge.clone()
         } else if let Some(b) = &o.bridge_name {
             b.clone()
@@ -481,7 +602,18 @@ impl Manager {
             created: now_rfc3339(),
             mtu: o.mtu,
             masquerade: !o.no_masquerade,
+            options: if sub.is_some() {
+                o.options.clone()
+            } else {
+                BTreeMap::new()
+            },
+            aux_addresses: o.aux_addresses.clone(),
+            gateway_implicit: sub.is_some() && o.gateway.is_none(),
+            created_parent: None,
         };
+        if sub.is_some() {
+            return self.create_sub_interface_network(rec, &mut host);
+        }
         self.db.insert_network(&rec)?;
         let made = self.bring_up(&rec, &mut host).and_then(|_| {
             let _l = self.root_lock()?;
@@ -492,6 +624,83 @@ impl Manager {
             let _ = self.db.delete_network(&rec.id);
             let _l = self.root_lock();
             let _ = self.apply_rules();
+            return Err(e);
+        }
+        Ok(rec)
+    }
+
+    /// A macvlan/ipvlan network's parent: not `lo`, used by no other
+    /// network of this root (Docker's one network per parent), and either
+    /// there or an 802.1q name (`eth0.10`) whose link exists.
+    fn check_parent(&self, o: &NetworkOptions, host: &mut netlink::Netlink) -> Result<()> {
+        let Some(parent) = o.options.get("parent").filter(|p| !p.is_empty()) else {
+            return Ok(());
+        };
+        if parent == "lo" {
+            return Err(Error::Invalid(format!(
+                "loopback interface is not a valid {} parent link",
+                o.driver.as_deref().unwrap_or_default()
+            )));
+        }
+        if parent.len() > 15 || parent.contains(['/', ':']) || parent.contains(char::is_whitespace)
+        {
+            return Err(Error::Invalid(format!(
+                "invalid parent interface name {parent:?}"
+            )));
+        }
+        if let Some(n) = self
+            .db
+            .networks()?
+            .iter()
+            .find(|n| n.parent() == Some(parent.as_str()))
+        {
+            return Err(Error::Conflict(format!(
+                "network dm-{} is already using parent interface {parent}",
+                &n.id[..12.min(n.id.len())]
+            )));
+        }
+        if host.link_by_name(parent)?.is_none() {
+            let (base, _) = vlan_of(parent)?;
+            if host.link_by_name(base)?.is_none() {
+                return Err(Error::NotFound(format!(
+                    "-o parent interface was not found on the host: {base}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a macvlan/ipvlan network and makes the parent link it
+    /// needs when missing: `eth0.10` on `eth0`, or a dummy `dm-ID` for a
+    /// network given no parent. Nothing is left on failure.
+    fn create_sub_interface_network(
+        &mut self,
+        mut rec: NetworkRecord,
+        host: &mut netlink::Netlink,
+    ) -> Result<NetworkRecord> {
+        let made = match rec.options.get("parent").filter(|p| !p.is_empty()) {
+            None => {
+                let name = format!("dm-{}", &rec.id[..12]);
+                host.create_dummy(&name)?;
+                Some(name)
+            }
+            Some(p) if host.link_by_name(p)?.is_none() => {
+                let (base, vid) = vlan_of(p)?;
+                let base = host.link_by_name(base)?.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "-o parent interface was not found on the host: {base}"
+                    ))
+                })?;
+                host.create_vlan(p, base.index, vid)?;
+                Some(p.clone())
+            }
+            Some(_) => None,
+        };
+        rec.created_parent = made;
+        if let Err(e) = self.db.insert_network(&rec) {
+            if let Some(p) = &rec.created_parent {
+                let _ = host.delete_link_by_name(p);
+            }
             return Err(e);
         }
         Ok(rec)
@@ -533,7 +742,14 @@ impl Manager {
     /// Rewrites this root's nftables table from the database. Callers hold
     /// the root lock, so two writers cannot interleave read and write.
     fn apply_rules(&self) -> Result<()> {
-        let networks = self.db.networks()?;
+        // macvlan/ipvlan networks have no rules: their traffic never
+        // passes the host's stack (no NAT, no published ports).
+        let networks: Vec<NetworkRecord> = self
+            .db
+            .networks()?
+            .into_iter()
+            .filter(NetworkRecord::is_bridge)
+            .collect();
         let endpoints = self.db.all_endpoints()?;
         let mut dnats = Vec::new();
         for (cid, b) in self.db.ports()? {
@@ -577,7 +793,9 @@ impl Manager {
         self.db.delete_network(&n.id)?;
         self.apply_rules()?;
         let mut host = netlink::Netlink::open()?;
-        host.delete_link_by_name(&n.bridge)?;
+        if let Some(l) = n.own_link() {
+            host.delete_link_by_name(l)?;
+        }
         Ok(n)
     }
 
@@ -596,7 +814,8 @@ impl Manager {
             for r in [
                 self.db.release_network(&n.id),
                 self.db.delete_network(&n.id),
-                host.delete_link_by_name(&n.bridge).map(|_| ()),
+                n.own_link()
+                    .map_or(Ok(()), |l| host.delete_link_by_name(l).map(|_| ())),
             ] {
                 if let Err(e) = r {
                     first.get_or_insert(e);
@@ -626,8 +845,20 @@ impl Manager {
     }
 
     pub fn disconnect(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
-        let mut host = netlink::Netlink::open()?;
-        let _ = host.delete_link_by_name(&host_veth_name(container_id, &net.id));
+        if net.is_bridge() {
+            let mut host = netlink::Netlink::open()?;
+            let _ = host.delete_link_by_name(&host_veth_name(container_id, &net.id));
+        } else if let Ok(ns) = netns::open(&self.netns_path(container_id)) {
+            // The sub-interface lives in the container's namespace only.
+            let ep = self
+                .db
+                .endpoints_of_container(container_id)?
+                .into_iter()
+                .find(|e| e.network_id == net.id);
+            if let (Some(ep), Ok(mut inside)) = (ep, ns.netlink()) {
+                let _ = inside.delete_link_by_name(&format!("eth{}", ep.index));
+            }
+        }
         self.db.release(container_id, Some(&net.id))
     }
 
@@ -677,10 +908,18 @@ impl Manager {
                 .iter()
                 .find(|n| n.id == ep.network_id)
                 .ok_or_else(|| Error::NotFound(format!("network {} not found", ep.network_id)))?;
-            let route = !routed && !net.internal;
+            let route = !routed && net.routes_out();
             rules_stale |= self.attach_endpoint(&mut host, &mut inside, ns, ep, net, route)?;
             routed |= route;
         }
+        // Docker ignores `-p` on a macvlan/ipvlan network: nothing on the
+        // host forwards to such a container.
+        let first_is_bridge = endpoints
+            .iter()
+            .min_by_key(|e| e.index)
+            .and_then(|ep| networks.iter().find(|n| n.id == ep.network_id))
+            .is_some_and(NetworkRecord::is_bridge);
+        let publish = if first_is_bridge { publish } else { &[] };
         if publish.is_empty() && !rules_stale {
             return Ok(Vec::new());
         }
@@ -721,6 +960,10 @@ impl Manager {
         net: &NetworkRecord,
         route: bool,
     ) -> Result<bool> {
+        if let Some(kind) = net.sub_interface() {
+            self.attach_sub_interface(host, inside, ns, ep, net, kind, route)?;
+            return Ok(false);
+        }
         let (bridge, made) = self.bring_up(net, host)?;
         let host_name = host_veth_name(&ep.container_id, &net.id);
         let inner = format!("eth{}", ep.index);
@@ -746,6 +989,73 @@ impl Manager {
             inside.add_default_route(net.gateway, net.route_mtu())?;
         }
         Ok(made)
+    }
+
+    /// A macvlan/ipvlan sub-interface of the network's parent for `ep`,
+    /// born in the container's namespace as `ethN` (a macvlan with the
+    /// endpoint's MAC; an ipvlan shares the parent's), with the address
+    /// and, when `route`, the default route: via the gateway, or through
+    /// the link itself for ipvlan l3/l3s (the parent's host routes).
+    #[allow(clippy::too_many_arguments)]
+    fn attach_sub_interface(
+        &self,
+        host: &mut netlink::Netlink,
+        inside: &mut netlink::Netlink,
+        ns: &netns::NetNs,
+        ep: &Endpoint,
+        net: &NetworkRecord,
+        kind: netlink::SubInterface,
+        route: bool,
+    ) -> Result<()> {
+        let parent_name = net
+            .parent()
+            .ok_or_else(|| Error::Invalid(format!("network {} has no parent", net.name)))?;
+        let parent = match host.link_by_name(parent_name)? {
+            Some(l) => l,
+            None => {
+                // After a reboot: the parent berth made is made again.
+                if net.created_parent.as_deref() == Some(parent_name) {
+                    let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+                    if host.link_by_name(parent_name)?.is_none() {
+                        if net.options.contains_key("parent") {
+                            let (base, vid) = vlan_of(parent_name)?;
+                            if let Some(b) = host.link_by_name(base)? {
+                                host.create_vlan(parent_name, b.index, vid)?;
+                            }
+                        } else {
+                            host.create_dummy(parent_name)?;
+                        }
+                    }
+                }
+                host.link_by_name(parent_name)?.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "network {}: parent interface {parent_name} not found on the host",
+                        net.name
+                    ))
+                })?
+            }
+        };
+        let inner = format!("eth{}", ep.index);
+        let mac = match kind {
+            netlink::SubInterface::Macvlan(_) => Some(ep.mac),
+            netlink::SubInterface::Ipvlan(..) => None,
+        };
+        host.create_sub_interface(&kind, &inner, parent.index, ns.file(), mac, net.mtu)?;
+        let link = inside
+            .link_by_name(&inner)?
+            .ok_or_else(|| Error::Netlink(format!("{inner} missing in the container")))?;
+        inside.add_address(link.index, ep.ip, net.subnet.prefix_len())?;
+        inside.set_up(link.index)?;
+        if route {
+            match kind {
+                netlink::SubInterface::Ipvlan(
+                    netlink::IpvlanMode::L3 | netlink::IpvlanMode::L3s,
+                    _,
+                ) => inside.add_default_route_dev(link.index)?,
+                _ => inside.add_default_route(net.gateway, None)?,
+            }
+        }
+        Ok(())
     }
 
     /// `network connect` of a running container: its new endpoint now.
@@ -793,6 +1103,21 @@ impl Manager {
             None => Ok(()),
         }
     }
+}
+
+/// `eth0.10` → (`eth0`, 10), in Docker's words when the name is not one.
+fn vlan_of(name: &str) -> Result<(&str, u16)> {
+    let bad = || {
+        Error::NotFound(format!(
+            "invalid subinterface vlan name {name}, example formatting is eth0.10"
+        ))
+    };
+    let (base, vid) = name.rsplit_once('.').ok_or_else(bad)?;
+    let vid: u16 = vid.parse().map_err(|_| bad())?;
+    if base.is_empty() || !(1..=4094).contains(&vid) {
+        return Err(bad());
+    }
+    Ok((base, vid))
 }
 
 /// The MTU of a new port of `bridge` that wants `want`: no larger than the

@@ -161,6 +161,10 @@ mod tests {
             created: String::new(),
             mtu: None,
             masquerade: true,
+            options: Default::default(),
+            aux_addresses: Default::default(),
+            gateway_implicit: false,
+            created_parent: None,
         }
     }
 
