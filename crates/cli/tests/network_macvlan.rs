@@ -565,3 +565,84 @@ fn bad_input_is_refused_and_nothing_is_made() {
     assert_eq!(count(&b), before);
     assert_eq!(lan.host_children(), Vec::<String>::new());
 }
+
+/// Docker's known limit, and berth's remedy: without a shim the host has
+/// no way to a macvlan container; with `-o berth.macvlan_host_shim=true`
+/// it reaches it through a macvlan of its own, removed with the network.
+#[test]
+fn the_host_reaches_its_macvlan_containers_through_a_shim() {
+    let lan = Lan::new();
+    let b = Berth::with_busybox();
+    let parent = format!("parent={}", lan.parent);
+    let range = format!("{}.64/26", lan.prefix);
+    // Only a bridge-mode macvlan network can have one.
+    let err = b.fails(
+        &[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "-o",
+            &parent,
+            "-o",
+            "macvlan_mode=private",
+            "-o",
+            "berth.macvlan_host_shim=true",
+            "nope",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("berth.macvlan_host_shim needs a macvlan network in bridge mode"),
+        "{err}"
+    );
+    let id = b
+        .ok(&[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "-o",
+            &parent,
+            "-o",
+            "berth.macvlan_host_shim=true",
+            "--subnet",
+            &lan.subnet(),
+            "--ip-range",
+            &range,
+            "shimmed",
+        ])
+        .trim()
+        .to_owned();
+    let shim = format!("bms-{}", &id[..11]);
+    assert!(sh(&["ip", "link", "show", &shim]).status.success());
+    let n = inspect(&b, &["network", "inspect", "shimmed"]);
+    let shim_ip = format!("{}.254", lan.prefix);
+    assert_eq!(
+        n["IPAM"]["Config"][0]["AuxiliaryAddresses"]["berth-host-shim"],
+        shim_ip.as_str()
+    );
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s1",
+        "--network",
+        "shimmed",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ip = endpoint(&b, "s1", "shimmed")["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sh_ok(&["busybox", "ping", "-c", "1", "-W", "3", &ip]);
+    b.ok(&["exec", "s1", "ping", "-c", "1", "-W", "3", &shim_ip]);
+    b.ok(&["rm", "-f", "s1"]);
+    b.ok(&["network", "rm", "shimmed"]);
+    assert!(
+        !sh(&["ip", "link", "show", &shim]).status.success(),
+        "{shim} left"
+    );
+}

@@ -274,14 +274,23 @@ impl NetworkRecord {
             .map(String::as_str)
     }
 
-    /// The host link that goes with the network: its bridge, or the
-    /// parent berth made for a macvlan/ipvlan network.
-    fn own_link(&self) -> Option<&str> {
+    /// The host links that go with the network: its bridge, or the host
+    /// shim and the parent berth made for a macvlan/ipvlan network.
+    fn own_links(&self) -> Vec<String> {
         if self.is_bridge() {
-            Some(&self.bridge)
-        } else {
-            self.created_parent.as_deref()
+            return vec![self.bridge.clone()];
         }
+        let mut out: Vec<String> = self.created_parent.iter().cloned().collect();
+        if self.wants_host_shim() {
+            out.insert(0, host_shim_name(&self.id));
+        }
+        out
+    }
+
+    /// `-o berth.macvlan_host_shim=true`: the host reaches the network's
+    /// containers through a macvlan of its own on the parent.
+    fn wants_host_shim(&self) -> bool {
+        self.options.get(HOST_SHIM_OPTION).map(String::as_str) == Some("true")
     }
 
     /// Whether containers get a default route through this network: not
@@ -697,10 +706,19 @@ impl Manager {
             Some(_) => None,
         };
         rec.created_parent = made;
-        if let Err(e) = self.db.insert_network(&rec) {
-            if let Some(p) = &rec.created_parent {
-                let _ = host.delete_link_by_name(p);
+        let undo = |host: &mut netlink::Netlink, rec: &NetworkRecord| {
+            for l in rec.own_links() {
+                let _ = host.delete_link_by_name(&l);
             }
+        };
+        if rec.wants_host_shim() {
+            if let Err(e) = prepare_host_shim(&mut rec).and_then(|_| make_host_shim(&rec, host)) {
+                undo(host, &rec);
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.db.insert_network(&rec) {
+            undo(host, &rec);
             return Err(e);
         }
         Ok(rec)
@@ -793,8 +811,8 @@ impl Manager {
         self.db.delete_network(&n.id)?;
         self.apply_rules()?;
         let mut host = netlink::Netlink::open()?;
-        if let Some(l) = n.own_link() {
-            host.delete_link_by_name(l)?;
+        for l in n.own_links() {
+            host.delete_link_by_name(&l)?;
         }
         Ok(n)
     }
@@ -814,8 +832,9 @@ impl Manager {
             for r in [
                 self.db.release_network(&n.id),
                 self.db.delete_network(&n.id),
-                n.own_link()
-                    .map_or(Ok(()), |l| host.delete_link_by_name(l).map(|_| ())),
+                n.own_links()
+                    .iter()
+                    .try_for_each(|l| host.delete_link_by_name(l).map(|_| ())),
             ] {
                 if let Err(e) = r {
                     first.get_or_insert(e);
@@ -1035,6 +1054,13 @@ impl Manager {
                 })?
             }
         };
+        if net.wants_host_shim() && host.link_by_name(&host_shim_name(&net.id))?.is_none() {
+            // After a reboot: the host's shim is made again.
+            let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+            if host.link_by_name(&host_shim_name(&net.id))?.is_none() {
+                make_host_shim(net, host)?;
+            }
+        }
         let inner = format!("eth{}", ep.index);
         let mac = match kind {
             netlink::SubInterface::Macvlan(_) => Some(ep.mac),
@@ -1102,6 +1128,79 @@ impl Manager {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// The option asking for a host shim on a macvlan network.
+pub const HOST_SHIM_OPTION: &str = "berth.macvlan_host_shim";
+
+/// The auxiliary address the host shim takes.
+const HOST_SHIM_AUX: &str = "berth-host-shim";
+
+/// The host shim of network `id`: `bms-` and 11 characters of the ID.
+fn host_shim_name(id: &str) -> String {
+    format!("bms-{}", &id[..11.min(id.len())])
+}
+
+/// Checks a host shim is possible (a macvlan network in bridge mode: the
+/// other modes keep siblings apart) and reserves its address: the highest
+/// of the subnet that is not the gateway, an auxiliary address or in the
+/// range containers are given.
+fn prepare_host_shim(rec: &mut NetworkRecord) -> Result<()> {
+    use netlink::{MacvlanMode, SubInterface};
+    if rec.sub_interface() != Some(SubInterface::Macvlan(MacvlanMode::Bridge))
+        || rec.created_parent.is_some() && !rec.options.contains_key("parent")
+    {
+        return Err(Error::Invalid(format!(
+            "{HOST_SHIM_OPTION} needs a macvlan network in bridge mode on a parent"
+        )));
+    }
+    let hosts: Vec<Ipv4Addr> = rec.subnet.hosts().collect();
+    let free = hosts.iter().rev().find(|a| {
+        **a != rec.gateway
+            && !rec.aux_addresses.values().any(|x| x == *a)
+            && !rec.ip_range.is_some_and(|r| r.contains(*a))
+    });
+    let addr = free.ok_or_else(|| {
+        Error::Conflict(format!(
+            "no address of {} is left for the host shim",
+            rec.subnet
+        ))
+    })?;
+    rec.aux_addresses.insert(HOST_SHIM_AUX.into(), *addr);
+    Ok(())
+}
+
+/// The host shim: a bridge-mode macvlan of the parent in the host's
+/// namespace with its reserved address (/32) and a route to the
+/// containers' range (or the subnet) through it.
+fn make_host_shim(rec: &NetworkRecord, host: &mut netlink::Netlink) -> Result<()> {
+    let name = host_shim_name(&rec.id);
+    let parent = rec
+        .parent()
+        .and_then(|p| host.link_by_name(p).transpose())
+        .transpose()?
+        .ok_or_else(|| Error::NotFound(format!("network {}: no parent", rec.name)))?;
+    let here = File::open("/proc/thread-self/ns/net")
+        .map_err(|e| Error::Io("open /proc/thread-self/ns/net".into(), e))?;
+    let kind = netlink::SubInterface::Macvlan(netlink::MacvlanMode::Bridge);
+    host.create_sub_interface(&kind, &name, parent.index, &here, None, rec.mtu)?;
+    let link = host
+        .link_by_name(&name)?
+        .ok_or_else(|| Error::Netlink(format!("{name} vanished")))?;
+    let addr = rec
+        .aux_addresses
+        .get(HOST_SHIM_AUX)
+        .copied()
+        .ok_or_else(|| Error::Invalid("the host shim has no address".into()))?;
+    host.add_address(link.index, addr, 32)?;
+    host.set_up(link.index)?;
+    let dst = rec.ip_range.unwrap_or(rec.subnet);
+    match host.add_route_dev(dst.network(), dst.prefix_len(), link.index) {
+        Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => Err(Error::Conflict(format!(
+            "{HOST_SHIM_OPTION}: the host has a route to {dst} already (give the containers an --ip-range of their own)"
+        ))),
+        r => r,
     }
 }
 

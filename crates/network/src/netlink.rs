@@ -407,6 +407,26 @@ impl Netlink {
         Ok(())
     }
 
+    /// A route to `dst`/`prefix` through the link `index` (on-link).
+    pub fn add_route_dev(&mut self, dst: Ipv4Addr, prefix: u8, index: u32) -> Result<()> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Link;
+        msg.header.kind = RouteType::Unicast;
+        msg.header.destination_prefix_length = prefix;
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        self.request(
+            &format!("add route {dst}/{prefix} dev {index}"),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
     /// The default route via `gateway`, with `mtu` as its path MTU when
     /// given (smaller than the link's: see `NetworkRecord::route_mtu`).
     pub fn add_default_route(&mut self, gateway: Ipv4Addr, mtu: Option<u32>) -> Result<()> {
