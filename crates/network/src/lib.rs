@@ -860,6 +860,12 @@ impl Manager {
         mac: Option<[u8; 6]>,
         aliases: &[String],
     ) -> Result<Endpoint> {
+        if mac.is_some() && net.driver == "ipvlan" {
+            // Docker's words: an ipvlan has its parent's MAC.
+            return Err(Error::Invalid(
+                "ipvlan interfaces do not support custom mac address assignment".into(),
+            ));
+        }
         self.db.lease(net, container_id, ip, mac, aliases)
     }
 
