@@ -563,6 +563,28 @@ fn bad_input_is_refused_and_nothing_is_made() {
     assert_eq!(count(&b), before + 1);
     b.ok(&["network", "rm", "first"]);
     assert_eq!(count(&b), before);
+    // An ipvlan has its parent's MAC (made at create: no ipvlan link needed).
+    b.ok(&[
+        "network", "create", "-d", "ipvlan", "-o", &parent, "--subnet", &subnet, "iv",
+    ]);
+    let err = b.fails(
+        &[
+            "create",
+            "--network",
+            "iv",
+            "--mac-address",
+            "02:42:0a:00:00:09",
+            "busybox",
+            "true",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("ipvlan interfaces do not support custom mac address assignment"),
+        "{err}"
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+    b.ok(&["network", "rm", "iv"]);
     assert_eq!(lan.host_children(), Vec::<String>::new());
 }
 
