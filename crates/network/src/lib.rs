@@ -1,7 +1,8 @@
 //! berth's container networking: bridges, veth pairs, address leases,
-//! nftables NAT and published ports, for Docker's `bridge` driver and the
-//! `none`/`host`/`container:` modes (which need no state here beyond a
-//! namespace with `lo` up).
+//! nftables NAT and published ports, for Docker's `bridge` driver; macvlan
+//! and ipvlan sub-interfaces of a parent link for its `macvlan` and
+//! `ipvlan` drivers; and the `none`/`host`/`container:` modes (which need
+//! no state here beyond a namespace with `lo` up).
 //!
 //! Per berth root: a default network `bridge` (bridge `berth0` for the
 //! default root), user networks (`br-<id>`), one nftables table, and a
