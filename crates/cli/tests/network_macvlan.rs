@@ -118,6 +118,19 @@ impl Lan {
     }
 
     /// Links of the host whose parent is the LAN's link (`NAME@PARENT`).
+    /// The parent's promiscuity: a macvlan port holds one while the parent
+    /// has macvlan children, in whatever namespace they are.
+    fn promiscuity(&self) -> u32 {
+        let out = sh_ok(&["ip", "-d", "link", "show", &self.parent]);
+        let mut w = out.split_whitespace();
+        while let Some(x) = w.next() {
+            if x == "promiscuity" {
+                return w.next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("no promiscuity in {out}")
+    }
+
     fn host_children(&self) -> Vec<String> {
         sh_ok(&["ip", "-o", "link"])
             .lines()
@@ -301,9 +314,17 @@ fn two_containers_on_the_lan(driver: &str, opts: &[&str]) {
     b.ok(&["rm", "-f", "c2"]);
     let hosts = b.ok(&["exec", "c1", "cat", "/etc/hosts"]);
     assert!(!hosts.contains("\tc2 db"), "{hosts}");
+    if driver == "macvlan" {
+        assert!(lan.promiscuity() >= 1);
+    }
     b.ok(&["rm", "-f", "c1", "pub", "other"]);
     b.ok(&["network", "rm", "lan"]);
     assert_eq!(lan.host_children(), Vec::<String>::new());
+    // Every sub-interface gone (the kernel dismantles the namespaces in the
+    // background): the parent has no macvlan port left.
+    wait_until(20, "the parent's sub-interfaces to go", || {
+        lan.promiscuity() == 0
+    });
     assert!(
         sh(&["ip", "link", "show", &lan.parent]).status.success(),
         "the parent stays"
