@@ -689,3 +689,66 @@ fn the_host_reaches_its_macvlan_containers_through_a_shim() {
         "{shim} left"
     );
 }
+
+/// A container started right after another one left gets its address,
+/// so its MAC, while the kernel may still be dismantling the other's
+/// namespace and macvlan (`run --rm` after `run --rm`): here that
+/// namespace is held open for a moment, and the new container must wait
+/// for the old macvlan to go rather than fail with EADDRINUSE.
+#[test]
+fn a_new_container_waits_for_the_old_holder_of_its_mac() {
+    let lan = Lan::new();
+    let b = Berth::with_busybox();
+    let parent = format!("parent={}", lan.parent);
+    b.ok(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "-o",
+        &parent,
+        "--subnet",
+        &lan.subnet(),
+        "rr",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "old",
+        "--network",
+        "rr",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let old_ip = endpoint(&b, "old", "rr")["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = inspect(&b, &["inspect", "old"])["NetworkSettings"]["SandboxKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let held = std::fs::File::open(&key).unwrap();
+    b.ok(&["rm", "-f", "old"]);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        drop(held);
+    });
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "rr",
+        "busybox",
+        "ip",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(out.contains(&format!("inet {old_ip}/")), "{out}");
+    release.join().unwrap();
+    b.ok(&["network", "rm", "rr"]);
+}

@@ -1077,8 +1077,13 @@ impl Manager {
         let link = inside
             .link_by_name(&inner)?
             .ok_or_else(|| Error::Netlink(format!("{inner} missing in the container")))?;
-        inside.add_address(link.index, ep.ip, net.subnet.prefix_len())?;
-        inside.set_up(link.index)?;
+        // The previous holder of this address (and so of this MAC) may be
+        // a sub-interface in a namespace the kernel is still dismantling
+        // (a `run --rm` right after another): the parent refuses a second
+        // one with the same MAC (macvlan, at up) or address (ipvlan) until
+        // it is gone.
+        while_busy(|| inside.add_address(link.index, ep.ip, net.subnet.prefix_len()))?;
+        while_busy(|| inside.set_up(link.index))?;
         if route {
             match kind {
                 netlink::SubInterface::Ipvlan(
@@ -1208,6 +1213,21 @@ fn make_host_shim(rec: &NetworkRecord, host: &mut netlink::Netlink) -> Result<()
             "{HOST_SHIM_OPTION}: the host has a route to {dst} already (give the containers an --ip-range of their own)"
         ))),
         r => r,
+    }
+}
+
+/// Runs `f` again while it fails with EADDRINUSE, for up to 5 s.
+fn while_busy(mut f: impl FnMut() -> Result<()>) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match f() {
+            Err(Error::Kernel { errno, .. })
+                if errno == libc::EADDRINUSE && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            r => return r,
+        }
     }
 }
 
