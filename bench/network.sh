@@ -18,7 +18,13 @@
 #   published        host → container through a published port on 127.0.0.1 (DNAT for berth;
 #                    podman's CNI portmap plugin)
 #   setup cost       `run --rm IMAGE true` on the default bridge minus the same with
-#                    --network none (hyperfine medians): what networking adds to a run
+#                    --network none (hyperfine medians): what networking adds to a run;
+#                    the same on a macvlan and an ipvlan network
+#   LAN              container -> "another host of the LAN" (a namespace at the far end of a
+#                    veth pair whose host end is the parent): over macvlan and ipvlan (l2),
+#                    over the default bridge + NAT (the host routes to the LAN through the
+#                    parent's address), against the floor: two bare namespaces joined by a
+#                    veth pair. Ratios are to the floor. ipvlan rows need a kernel with ipvlan.
 # iperf3 is a host binary: it runs inside each container's network namespace through
 # `nsenter --net=SandboxKey`, so the path measured is exactly the container's (veth, bridge,
 # NAT); busybox images have no iperf3. All traffic stays on this machine: loopback and the
@@ -52,11 +58,18 @@ podman_setup
 b() { "$BERTH" --root "$work/berth" "$@"; }
 p() { podman_in "$work/p" --runtime runc "$@"; }
 
+LAN=bnl$$            # the parent, in the host's namespace (its peer: ${LAN}p)
+LANNS=bnlan$$        # the LAN host
+FLOOR=bnfl$$         # the floor: a namespace joined to the LAN host by a bare veth
 cleanup() {
   set +e
-  pkill -f "iperf3 -s -p 52" 2>/dev/null
+  # (only this script's own iperf3 servers, by their ids)
+  jobs -p | xargs -r kill 2>/dev/null
   b rm -f $(b ps -aq 2>/dev/null) >>"$log" 2>&1
   b system reset -f >>"$log" 2>&1
+  ip link del "$LAN" 2>/dev/null
+  ip netns del "$LANNS" 2>/dev/null
+  ip netns del "$FLOOR" 2>/dev/null
   if [ -n "$PODMAN" ]; then
     p rm -af -t 0 >>"$log" 2>&1
     p system reset -f >>"$log" 2>&1
@@ -140,6 +153,41 @@ if [ -n "$PODMAN" ]; then
   p network rm jumbo >>"$log" 2>&1
 fi
 
+progress "berth: macvlan, ipvlan and bridge+NAT to a LAN host, and the bare veth floor"
+# The LAN: 10.250.77.1 (LAN host) <-veth-> parent (host: 10.250.77.254, for the NAT path).
+ip netns add "$LANNS"; ip netns add "$FLOOR"
+ip link add "$LAN" type veth peer name "${LAN}p"
+ip link set "${LAN}p" netns "$LANNS"
+ip -n "$LANNS" addr add 10.250.77.1/24 dev "${LAN}p"
+ip -n "$LANNS" link set "${LAN}p" up; ip -n "$LANNS" link set lo up
+ip addr add 10.250.77.254/24 dev "$LAN"; ip link set "$LAN" up
+# The floor: another veth pair straight into the LAN host.
+ip link add "${FLOOR}a" netns "$FLOOR" type veth peer name "${FLOOR}b" netns "$LANNS"
+ip -n "$FLOOR" addr add 10.250.78.2/24 dev "${FLOOR}a"; ip -n "$FLOOR" link set "${FLOOR}a" up
+ip -n "$LANNS" addr add 10.250.78.1/24 dev "${FLOOR}b"; ip -n "$LANNS" link set "${FLOOR}b" up
+ip -n "$FLOOR" link set lo up
+gbps[floor]=$(iperf /run/netns/"$LANNS" /run/netns/"$FLOOR" 10.250.78.1 5201)
+lan_client() { # lan_client KEY [run flags...]: a container's throughput to the LAN host
+  local key=$1; shift
+  b run -d --name c "$@" "$IMAGE" sleep 1000 >>"$log"
+  gbps[$key]=$(iperf /run/netns/"$LANNS" "$(b inspect c | sandbox)" 10.250.77.1 5201)
+  b rm -f c >>"$log"
+}
+lan_client berth-nat
+lan_opts=(--subnet 10.250.77.0/24 --gateway 10.250.77.1 --aux-address host=10.250.77.254)
+b network create -d macvlan -o parent="$LAN" "${lan_opts[@]}" mvnet >>"$log"
+lan_client berth-macvlan --network mvnet
+b network rm mvnet >>"$log"
+HAVE_IPVLAN=0
+if b network create -d ipvlan -o parent="$LAN" "${lan_opts[@]}" ivnet >>"$log" 2>&1 &&
+   b run --rm --network ivnet "$IMAGE" true >>"$log" 2>&1; then
+  HAVE_IPVLAN=1
+  lan_client berth-ipvlan --network ivnet
+else
+  echo "note: no ipvlan rows (this kernel has no ipvlan links)" >&2
+fi
+b network rm ivnet >>"$log" 2>&1 || true
+
 progress "setup cost: run --rm on the bridge vs --network none (hyperfine -N -r $SETUP_RUNS)"
 declare -A ms
 hf() { # hf NAME CMD
@@ -148,6 +196,14 @@ hf() { # hf NAME CMD
 }
 hf berth-none "$BERTH --root $work/berth run --rm --network none $IMAGE true"
 hf berth-bridge "$BERTH --root $work/berth run --rm $IMAGE true"
+b network create -d macvlan -o parent="$LAN" "${lan_opts[@]}" mvnet >>"$log"
+hf berth-macvlan "$BERTH --root $work/berth run --rm --network mvnet $IMAGE true"
+b network rm mvnet >>"$log"
+if [ $HAVE_IPVLAN = 1 ]; then
+  b network create -d ipvlan -o parent="$LAN" "${lan_opts[@]}" ivnet >>"$log"
+  hf berth-ipvlan "$BERTH --root $work/berth run --rm --network ivnet $IMAGE true"
+  b network rm ivnet >>"$log"
+fi
 if [ -n "$PODMAN" ]; then
   pflags="$(podman_flags "$work/p") --runtime runc"
   hf podman-none "env CONTAINERS_CONF=$work/containers.conf $PODMAN $pflags run --rm --pull=never --network none $IMAGE true"
@@ -171,3 +227,13 @@ printf '%-44s %10s %10s %10s\n' "run --rm IMAGE true (hyperfine median)" "none" 
 setup() { printf '%-44s %8.1f ms %7.1f ms %7.1f ms\n' "$1" "${ms[$2-none]}" "${ms[$2-bridge]}" "$(awk -v a="${ms[$2-bridge]}" -v b="${ms[$2-none]}" 'BEGIN { print a - b }')"; }
 setup "berth" berth
 [ -z "$PODMAN" ] || setup "podman (runc, CNI)" podman
+drv() { printf '%-44s %8.1f ms %7.1f ms %7.1f ms\n' "$1" "${ms[berth-none]}" "${ms[$2]}" "$(awk -v a="${ms[$2]}" -v b="${ms[berth-none]}" 'BEGIN { print a - b }')"; }
+drv "berth, macvlan network" berth-macvlan
+[ $HAVE_IPVLAN = 0 ] || drv "berth, ipvlan network" berth-ipvlan
+echo
+printf '%-44s %14s %10s\n' "TCP to a LAN host (iperf3, ${T}s, median of $N)" "Gbit/s" "x floor"
+lrow() { printf '%-44s %14.2f %10.2f\n' "$1" "$2" "$(awk -v a="$2" -v b="${gbps[floor]}" 'BEGIN { print a / b }')"; }
+lrow "floor: two namespaces, a bare veth pair" "${gbps[floor]}"
+lrow "berth container, macvlan (bridge mode)" "${gbps[berth-macvlan]}"
+[ $HAVE_IPVLAN = 0 ] || lrow "berth container, ipvlan (l2)" "${gbps[berth-ipvlan]}"
+lrow "berth container, default bridge + NAT" "${gbps[berth-nat]}"

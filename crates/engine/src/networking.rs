@@ -192,7 +192,9 @@ impl Engine {
             .db()
             .networks()?
             .into_iter()
-            .filter(|n| n.name != DEFAULT_NETWORK)
+            // (macvlan/ipvlan containers cannot reach the host: their
+            // names go into their /etc/hosts, see `sync_peer_hosts`)
+            .filter(|n| n.name != DEFAULT_NETWORK && n.is_bridge())
             .collect();
         let dns_err = |e: berth_dns::RecordsError| EngineError::Other(format!("dns: {e}"));
         let mut file = berth_dns::RecordsFile::new();
@@ -236,6 +238,80 @@ impl Engine {
             .map_err(daemon_err)?;
         }
         Ok(())
+    }
+
+    /// Name resolution on macvlan/ipvlan networks: their containers cannot
+    /// reach berth-dns on the host (a macvlan's parent does not hand its
+    /// children's traffic to the host), so each running container of such
+    /// a network that `container_id` is (or was) on gets, below a marker
+    /// line of its /etc/hosts, a line per other running container of its
+    /// macvlan/ipvlan networks: address, name, aliases, short ID. Best
+    /// effort: a container whose file cannot be rewritten keeps the old.
+    /// `container_id` None: every such container (after a disconnect).
+    fn sync_peer_hosts(&self, m: &Manager, container_id: Option<&str>) {
+        let Ok(nets) = m.db().networks() else { return };
+        let sub: Vec<&NetworkRecord> = nets.iter().filter(|n| !n.is_bridge()).collect();
+        if sub.is_empty() {
+            return;
+        }
+        let running = |id: &str| berth_network::netns::path_for(&self.run, id).exists();
+        // Every running container on those networks, with its endpoints there.
+        let mut members: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
+        for n in &sub {
+            for ep in m.db().endpoints_of_network(&n.id).unwrap_or_default() {
+                if running(&ep.container_id) || Some(ep.container_id.as_str()) == container_id {
+                    members.entry(ep.container_id.clone()).or_default().push(ep);
+                }
+            }
+        }
+        if container_id.is_some_and(|c| !members.contains_key(c)) {
+            return;
+        }
+        let names: BTreeMap<&String, String> = members
+            .keys()
+            .filter_map(|id| Some((id, self.containers.resolve(id).ok()?.name)))
+            .collect();
+        for (id, eps) in &members {
+            if !running(id) {
+                continue;
+            }
+            let mut lines = String::new();
+            for (other, oeps) in &members {
+                if other == id || !running(other) {
+                    continue;
+                }
+                for oep in oeps {
+                    if !eps.iter().any(|e| e.network_id == oep.network_id) {
+                        continue;
+                    }
+                    let mut words = vec![names.get(other).cloned().unwrap_or_default()];
+                    words.extend(oep.aliases.iter().cloned());
+                    words.retain(|w| !w.is_empty());
+                    words.dedup();
+                    lines.push_str(&format!("{}\t{}\n", oep.ip, words.join(" ")));
+                }
+            }
+            let path = self
+                .layers
+                .root()
+                .join("containers")
+                .join(id)
+                .join("init")
+                .join("etc")
+                .join("hosts");
+            let Ok(old) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let mut text = match old.find(PEER_HOSTS_MARK) {
+                Some(i) => old[..i].to_owned(),
+                None => old,
+            };
+            if !lines.is_empty() {
+                text.push_str(PEER_HOSTS_MARK);
+                text.push_str(&lines);
+            }
+            let _ = self.layers.rewrite_init_file(id, "hosts", &text);
+        }
     }
 
     /// Where container `id`'s network namespace is kept.
@@ -479,7 +555,10 @@ impl Engine {
             };
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
-        let user_gateway = network.as_ref().filter(|_| user_net).map(|n| n.gateway);
+        let user_gateway = network
+            .as_ref()
+            .filter(|n| user_net && n.is_bridge())
+            .map(|n| n.gateway);
         let resolv = resolv_conf(h, &mode, user_gateway);
         Ok((hosts, resolv))
     }
@@ -550,6 +629,7 @@ impl Engine {
                             let _ = m.teardown(c.id.as_str());
                             return Err(e);
                         }
+                        self.sync_peer_hosts(m, Some(c.id.as_str()));
                     }
                     Ok(sandbox)
                 })?;
@@ -602,6 +682,7 @@ impl Engine {
                 }
                 let torn = m.teardown(id.as_str());
                 self.dns_refresh(m, false)?;
+                self.sync_peer_hosts(m, Some(id.as_str()));
                 torn?;
             }
             Ok(())
@@ -925,14 +1006,29 @@ impl Engine {
                        "IPv6Address": ""}),
             );
         }
-        let mut ipam = json!({"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()});
+        let mut ipam = json!({"Subnet": n.subnet.to_string()});
         if let Some(r) = n.ip_range {
             ipam["IPRange"] = json!(r.to_string());
         }
-        if route != n.gateway {
-            ipam["AuxiliaryAddresses"] = json!({"DefaultGatewayIPv4": route.to_string()});
+        if !n.gateway_implicit {
+            ipam["Gateway"] = json!(n.gateway.to_string());
         }
-        let mut options = json!({"com.docker.network.bridge.name": n.bridge});
+        let mut aux = serde_json::Map::new();
+        for (k, v) in &n.aux_addresses {
+            aux.insert(k.clone(), json!(v.to_string()));
+        }
+        if route != n.gateway {
+            aux.insert("DefaultGatewayIPv4".into(), json!(route.to_string()));
+        }
+        if !aux.is_empty() {
+            ipam["AuxiliaryAddresses"] = serde_json::Value::Object(aux);
+        }
+        // A macvlan/ipvlan network shows the options it was given, as Docker's.
+        let mut options = if n.is_bridge() {
+            json!({"com.docker.network.bridge.name": n.bridge})
+        } else {
+            json!(n.options)
+        };
         if n.name == DEFAULT_NETWORK {
             // What Docker's default bridge says of itself, all true of berth's.
             options["com.docker.network.bridge.default_bridge"] = json!("true");
@@ -1042,6 +1138,7 @@ impl Engine {
                 }
                 self.network_event("connect", &n, Some(c.id.as_str()));
                 self.dns_refresh(m, true)?;
+                self.sync_peer_hosts(m, Some(c.id.as_str()));
             }
             self.switch_dns(m, &c)
         })
@@ -1058,10 +1155,15 @@ impl Engine {
                     c.name, n.name
                 )));
             }
+            // (the peers' /etc/hosts lose it)
+            let peers_before = !n.is_bridge();
             m.disconnect(c.id.as_str(), &n)?;
             // (Docker announces it for a stopped container too.)
             self.network_event("disconnect", &n, Some(c.id.as_str()));
             self.dns_refresh(m, false)?;
+            if peers_before {
+                self.sync_peer_hosts(m, None);
+            }
             self.switch_dns(m, &c)
         })
     }
@@ -1131,6 +1233,10 @@ impl Engine {
     }
 }
 
+/// The line of /etc/hosts below which `sync_peer_hosts` keeps the other
+/// containers of a macvlan/ipvlan network.
+const PEER_HOSTS_MARK: &str = "# berth: containers of the same macvlan/ipvlan networks\n";
+
 /// Adds one host binding under "PORT/PROTO" in Docker's map of lists
 /// (a `null` left there for an exposed port becomes a list).
 fn push_binding(
@@ -1192,7 +1298,12 @@ fn endpoint_settings(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> crate:
         },
         ip_address: ep.ip.to_string(),
         ip_prefix_len: n.subnet.prefix_len(),
-        mac_address: mac_text(&ep.mac),
+        // (an ipvlan has its parent's MAC: Docker shows none)
+        mac_address: if n.driver == "ipvlan" {
+            String::new()
+        } else {
+            mac_text(&ep.mac)
+        },
         ..Default::default()
     }
 }

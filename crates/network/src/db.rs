@@ -24,7 +24,8 @@ fn db_err(op: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
 const COMPONENT: &str = "network";
 
 /// Version 1: the tables as first released; 2: networks gain `mtu`; 3:
-/// and `masquerade`; 4: and `icc`.
+/// and `masquerade`; 4: and `icc`; 5: and `driver_state` (driver options,
+/// auxiliary addresses, the parent link berth made: [`DriverState`] as JSON).
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE IF NOT EXISTS networks (
@@ -61,7 +62,21 @@ CREATE TABLE IF NOT EXISTS ports (
     "ALTER TABLE networks ADD COLUMN mtu INTEGER",
     "ALTER TABLE networks ADD COLUMN masquerade INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE networks ADD COLUMN driver_state TEXT NOT NULL DEFAULT '{}'",
 ];
+
+/// What a network keeps beyond the columns of version 3, stored as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct DriverState {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    options: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    aux_addresses: BTreeMap<String, Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    gateway_implicit: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_parent: Option<String>,
+}
 
 /// The version of network tables made before versions were recorded:
 /// none (0), the first release (1: re-running its `IF NOT EXISTS` is
@@ -96,6 +111,18 @@ pub struct NetworkRecord {
     /// Containers of the network reach each other (Docker's
     /// `com.docker.network.bridge.enable_icc`, true unless asked).
     pub icc: bool,
+    /// The driver options given at create (Docker's `Options`) of a
+    /// macvlan or ipvlan network: `parent`, `macvlan_mode`, …
+    pub options: BTreeMap<String, String>,
+    /// `--aux-address NAME=IP`: addresses never leased to containers.
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    /// The gateway was not given: Docker's macvlan/ipvlan networks then
+    /// show none in their IPAM config (the bridge's always shows it).
+    pub gateway_implicit: bool,
+    /// The parent link berth made for a macvlan/ipvlan network (an 802.1q
+    /// `eth0.10`, or a dummy for a network given no parent), removed with
+    /// the network.
+    pub created_parent: Option<String>,
 }
 
 /// The MTU of the bridge and veths of a network without an MTU of its
@@ -191,6 +218,8 @@ fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
     let gateway: String = r.get(4)?;
     let ip_range: Option<String> = r.get(5)?;
     let labels: String = r.get(8)?;
+    let state: String = r.get(13)?;
+    let state: DriverState = serde_json::from_str(&state).unwrap_or_default();
     let bad = |c: usize, s: &str| {
         rusqlite::Error::FromSqlConversionFailure(
             c,
@@ -215,11 +244,15 @@ fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
         mtu: r.get(10)?,
         masquerade: r.get::<_, i64>(11)? != 0,
         icc: r.get::<_, i64>(12)? != 0,
+        options: state.options,
+        aux_addresses: state.aux_addresses,
+        gateway_implicit: state.gateway_implicit,
+        created_parent: state.created_parent,
     })
 }
 
 const NET_COLS: &str =
-    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created, mtu, masquerade, icc";
+    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created, mtu, masquerade, icc, driver_state";
 
 fn row_endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
     let ip: String = r.get(2)?;
@@ -308,10 +341,17 @@ impl NetworkDb {
     /// Inserts a network; a taken name is `Conflict`.
     pub fn insert_network(&self, n: &NetworkRecord) -> Result<()> {
         let labels = serde_json::to_string(&n.labels).unwrap_or_else(|_| "{}".into());
+        let state = DriverState {
+            options: n.options.clone(),
+            aux_addresses: n.aux_addresses.clone(),
+            gateway_implicit: n.gateway_implicit,
+            created_parent: n.created_parent.clone(),
+        };
+        let state = serde_json::to_string(&state).unwrap_or_else(|_| "{}".into());
         self.conn()
             .execute(
                 &format!(
-                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
                 ),
                 params![
                     n.id,
@@ -326,7 +366,8 @@ impl NetworkDb {
                     n.created,
                     n.mtu,
                     n.masquerade as i64,
-                    n.icc as i64
+                    n.icc as i64,
+                    state
                 ],
             )
             .map_err(|e| match e {
@@ -469,6 +510,7 @@ impl NetworkDb {
                 || a == net.subnet.network()
                 || a == net.subnet.broadcast()
                 || avoid.contains(&a)
+                || net.aux_addresses.values().any(|x| *x == a)
         };
         let ip = match want {
             Some(a) => {
@@ -765,6 +807,10 @@ mod tests {
             mtu: None,
             masquerade: true,
             icc: true,
+            options: BTreeMap::new(),
+            aux_addresses: BTreeMap::new(),
+            gateway_implicit: false,
+            created_parent: None,
         };
         assert_eq!((n.link_mtu(), n.route_mtu()), (65520, Some(1500)));
         n.mtu = Some(1400);

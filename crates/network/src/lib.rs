@@ -1,7 +1,8 @@
 //! berth's container networking: bridges, veth pairs, address leases,
-//! nftables NAT and published ports, for Docker's `bridge` driver and the
-//! `none`/`host`/`container:` modes (which need no state here beyond a
-//! namespace with `lo` up).
+//! nftables NAT and published ports, for Docker's `bridge` driver; macvlan
+//! and ipvlan sub-interfaces of a parent link for its `macvlan` and
+//! `ipvlan` drivers; and the `none`/`host`/`container:` modes (which need
+//! no state here beyond a namespace with `lo` up).
 //!
 //! Per berth root: a default network `bridge` (bridge `berth0` for the
 //! default root), user networks (`br-<id>`), one nftables table, and a
@@ -199,6 +200,109 @@ pub struct NetworkOptions {
     /// `com.docker.network.bridge.enable_icc=false`: containers of the
     /// network reach the gateway and beyond, not each other.
     pub no_icc: bool,
+    /// The driver options of a macvlan or ipvlan network (`-o parent=eth0`,
+    /// `macvlan_mode`, `ipvlan_mode`, `ipvlan_flag`; others are kept and
+    /// shown, as Docker does).
+    pub options: BTreeMap<String, String>,
+    /// `--aux-address NAME=IP`: addresses of the subnet no container gets.
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+}
+
+/// The drivers berth has.
+pub const DRIVERS: [&str; 3] = ["bridge", "macvlan", "ipvlan"];
+
+/// The sub-interface a macvlan or ipvlan network's options ask for, with
+/// Docker's words for a bad mode.
+pub fn sub_interface_of(
+    driver: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<Option<netlink::SubInterface>> {
+    use netlink::{IpvlanFlag, IpvlanMode, MacvlanMode, SubInterface};
+    let opt = |k: &str| options.get(k).map(String::as_str).unwrap_or("");
+    Ok(Some(match driver {
+        "macvlan" => SubInterface::Macvlan(match opt("macvlan_mode") {
+            "" | "bridge" => MacvlanMode::Bridge,
+            "private" => MacvlanMode::Private,
+            "vepa" => MacvlanMode::Vepa,
+            "passthru" => MacvlanMode::Passthru,
+            m => {
+                return Err(Error::Invalid(format!(
+                    "requested macvlan mode '{m}' is not valid, 'bridge' mode is the macvlan driver default"
+                )))
+            }
+        }),
+        "ipvlan" => SubInterface::Ipvlan(
+            match opt("ipvlan_mode") {
+                "" | "l2" => IpvlanMode::L2,
+                "l3" => IpvlanMode::L3,
+                "l3s" => IpvlanMode::L3s,
+                m => {
+                    return Err(Error::Invalid(format!(
+                        "requested ipvlan mode '{m}' is not valid, 'l2' mode is the ipvlan driver default"
+                    )))
+                }
+            },
+            match opt("ipvlan_flag") {
+                "" | "bridge" => IpvlanFlag::Bridge,
+                "private" => IpvlanFlag::Private,
+                "vepa" => IpvlanFlag::Vepa,
+                f => {
+                    return Err(Error::Invalid(format!(
+                        "requested ipvlan flag '{f}' is not valid, 'bridge' is the ipvlan driver default"
+                    )))
+                }
+            },
+        ),
+        _ => return Ok(None),
+    }))
+}
+
+impl NetworkRecord {
+    /// A bridge network (its `bridge` is a link of the host's).
+    pub fn is_bridge(&self) -> bool {
+        self.driver == "bridge"
+    }
+
+    /// The sub-interface each container gets on a macvlan or ipvlan
+    /// network (`None`: a bridge network).
+    pub fn sub_interface(&self) -> Option<netlink::SubInterface> {
+        sub_interface_of(&self.driver, &self.options).ok().flatten()
+    }
+
+    /// The parent link of a macvlan or ipvlan network.
+    pub fn parent(&self) -> Option<&str> {
+        self.options
+            .get("parent")
+            .filter(|p| !p.is_empty())
+            .or(self.created_parent.as_ref())
+            .map(String::as_str)
+    }
+
+    /// The host links that go with the network: its bridge, or the host
+    /// shim and the parent berth made for a macvlan/ipvlan network.
+    fn own_links(&self) -> Vec<String> {
+        if self.is_bridge() {
+            return vec![self.bridge.clone()];
+        }
+        let mut out: Vec<String> = self.created_parent.iter().cloned().collect();
+        if self.wants_host_shim() {
+            out.insert(0, host_shim_name(&self.id));
+        }
+        out
+    }
+
+    /// `-o berth.macvlan_host_shim=true`: the host reaches the network's
+    /// containers through a macvlan of its own on the parent.
+    fn wants_host_shim(&self) -> bool {
+        self.options.get(HOST_SHIM_OPTION).map(String::as_str) == Some("true")
+    }
+
+    /// Whether containers get a default route through this network: not
+    /// an `--internal` one, nor a macvlan/ipvlan network on a dummy parent
+    /// (Docker's no-parent network reaches nothing beyond itself).
+    fn routes_out(&self) -> bool {
+        !self.internal && (self.is_bridge() || self.options.contains_key("parent"))
+    }
 }
 
 /// A container's network namespace once set up.
@@ -329,7 +433,12 @@ impl Manager {
             })
     }
 
-    fn check_subnet(&self, subnet: &Ipv4Net, host: &mut netlink::Netlink) -> Result<()> {
+    fn check_subnet(
+        &self,
+        subnet: &Ipv4Net,
+        host: &mut netlink::Netlink,
+        with_host: bool,
+    ) -> Result<()> {
         for n in self.db.networks()? {
             if overlaps(&n.subnet, subnet) {
                 return Err(Error::Conflict(format!(
@@ -338,7 +447,7 @@ impl Manager {
                 )));
             }
         }
-        for (a, p) in host.addresses()? {
+        for (a, p) in host.addresses()?.into_iter().filter(|_| with_host) {
             if let Ok(n) = Ipv4Net::new(a, p) {
                 if overlaps(&n.trunc(), subnet) {
                     return Err(Error::Conflict(format!(
@@ -463,11 +572,12 @@ impl Manager {
     /// up, forwarding) and rewrites the rules. Nothing is left on failure.
     pub fn create_network(&mut self, o: &NetworkOptions) -> Result<NetworkRecord> {
         let driver = o.driver.clone().unwrap_or_else(|| "bridge".into());
-        if driver != "bridge" {
+        if !DRIVERS.contains(&driver.as_str()) {
             return Err(Error::Invalid(format!(
-                "plugin \"{driver}\" not found: berth has the bridge driver only"
+                "plugin \"{driver}\" not found: berth has the bridge, macvlan and ipvlan drivers"
             )));
         }
+        let sub = sub_interface_of(&driver, &o.options)?;
         if o.name.is_empty()
             || !o
                 .name
@@ -508,6 +618,14 @@ impl Manager {
         }
         let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
         let mut host = netlink::Netlink::open()?;
+        if sub.is_some() {
+            if o.bridge_name.is_some() || o.no_masquerade {
+                return Err(Error::Invalid(format!(
+                    "the com.docker.network.bridge options are the bridge driver's, not {driver}'s"
+                )));
+            }
+            self.check_parent(o, &mut host)?;
+        }
         if let Some(b) = &o.bridge_name {
             // An interface berth did not make is never taken over (its
             // removal with the network would take the host's with it).
@@ -528,7 +646,9 @@ impl Manager {
                         s.trunc()
                     )));
                 }
-                self.check_subnet(&s, &mut host)?;
+                // A macvlan/ipvlan subnet is the parent's network: the
+                // host has an address there, as Docker allows.
+                self.check_subnet(&s, &mut host, sub.is_none())?;
                 s
             }
             None => self.pick_subnet(&mut host)?,
@@ -558,8 +678,19 @@ impl Manager {
                 )));
             }
         }
+        for (k, a) in &o.aux_addresses {
+            if !subnet.contains(a) {
+                return Err(Error::Invalid(format!(
+                    "auxiliary address {k}={a} is not within subnet {subnet}"
+                )));
+            }
+        }
         let id = random_id()?;
-        let bridge = if o.name == DEFAULT_NETWORK {
+        let bridge = if sub.is_some() {
+            // Not a link (':' is in no interface name): unique, and never
+            // looked for on the host.
+            format!("{driver}:{}", &id[..12])
+        } else if o.name == DEFAULT_NETWORK {
             self.default_bridge.clone()
         } else if let Some(b) = &o.bridge_name {
             b.clone()
@@ -580,7 +711,18 @@ impl Manager {
             mtu: o.mtu,
             masquerade: !o.no_masquerade,
             icc: !o.no_icc,
+            options: if sub.is_some() {
+                o.options.clone()
+            } else {
+                BTreeMap::new()
+            },
+            aux_addresses: o.aux_addresses.clone(),
+            gateway_implicit: sub.is_some() && o.gateway.is_none(),
+            created_parent: None,
         };
+        if sub.is_some() {
+            return self.create_sub_interface_network(rec, &mut host);
+        }
         self.db.insert_network(&rec)?;
         let made = self.bring_up(&rec, &mut host).and_then(|_| {
             let _l = self.root_lock()?;
@@ -591,6 +733,92 @@ impl Manager {
             let _ = self.db.delete_network(&rec.id);
             let _l = self.root_lock();
             let _ = self.apply_rules();
+            return Err(e);
+        }
+        Ok(rec)
+    }
+
+    /// A macvlan/ipvlan network's parent: not `lo`, used by no other
+    /// network of this root (Docker's one network per parent), and either
+    /// there or an 802.1q name (`eth0.10`) whose link exists.
+    fn check_parent(&self, o: &NetworkOptions, host: &mut netlink::Netlink) -> Result<()> {
+        let Some(parent) = o.options.get("parent").filter(|p| !p.is_empty()) else {
+            return Ok(());
+        };
+        if parent == "lo" {
+            return Err(Error::Invalid(format!(
+                "loopback interface is not a valid {} parent link",
+                o.driver.as_deref().unwrap_or_default()
+            )));
+        }
+        if parent.len() > 15 || parent.contains(['/', ':']) || parent.contains(char::is_whitespace)
+        {
+            return Err(Error::Invalid(format!(
+                "invalid parent interface name {parent:?}"
+            )));
+        }
+        if let Some(n) = self
+            .db
+            .networks()?
+            .iter()
+            .find(|n| n.parent() == Some(parent.as_str()))
+        {
+            return Err(Error::Conflict(format!(
+                "network dm-{} is already using parent interface {parent}",
+                &n.id[..12.min(n.id.len())]
+            )));
+        }
+        if host.link_by_name(parent)?.is_none() {
+            let (base, _) = vlan_of(parent)?;
+            if host.link_by_name(base)?.is_none() {
+                return Err(Error::NotFound(format!(
+                    "-o parent interface was not found on the host: {base}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a macvlan/ipvlan network and makes the parent link it
+    /// needs when missing: `eth0.10` on `eth0`, or a dummy `dm-ID` for a
+    /// network given no parent. Nothing is left on failure.
+    fn create_sub_interface_network(
+        &mut self,
+        mut rec: NetworkRecord,
+        host: &mut netlink::Netlink,
+    ) -> Result<NetworkRecord> {
+        let made = match rec.options.get("parent").filter(|p| !p.is_empty()) {
+            None => {
+                let name = format!("dm-{}", &rec.id[..12]);
+                host.create_dummy(&name)?;
+                Some(name)
+            }
+            Some(p) if host.link_by_name(p)?.is_none() => {
+                let (base, vid) = vlan_of(p)?;
+                let base = host.link_by_name(base)?.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "-o parent interface was not found on the host: {base}"
+                    ))
+                })?;
+                host.create_vlan(p, base.index, vid)?;
+                Some(p.clone())
+            }
+            Some(_) => None,
+        };
+        rec.created_parent = made;
+        let undo = |host: &mut netlink::Netlink, rec: &NetworkRecord| {
+            for l in rec.own_links() {
+                let _ = host.delete_link_by_name(&l);
+            }
+        };
+        if rec.wants_host_shim() {
+            if let Err(e) = prepare_host_shim(&mut rec).and_then(|_| make_host_shim(&rec, host)) {
+                undo(host, &rec);
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.db.insert_network(&rec) {
+            undo(host, &rec);
             return Err(e);
         }
         Ok(rec)
@@ -638,7 +866,14 @@ impl Manager {
     /// [`Manager::apply_rules`]; `drop_bridge`: a network without icc was
     /// removed, its bridge-family rules may be the last.
     fn apply_rules_with(&self, drop_bridge: bool) -> Result<()> {
-        let networks = self.db.networks()?;
+        // macvlan/ipvlan networks have no rules: their traffic never
+        // passes the host's stack (no NAT, no published ports).
+        let networks: Vec<NetworkRecord> = self
+            .db
+            .networks()?
+            .into_iter()
+            .filter(NetworkRecord::is_bridge)
+            .collect();
         let endpoints = self.db.all_endpoints()?;
         let mut dnats = Vec::new();
         for (cid, b) in self.db.ports()? {
@@ -682,7 +917,9 @@ impl Manager {
         self.db.delete_network(&n.id)?;
         self.apply_rules_with(!n.icc)?;
         let mut host = netlink::Netlink::open()?;
-        host.delete_link_by_name(&n.bridge)?;
+        for l in n.own_links() {
+            host.delete_link_by_name(&l)?;
+        }
         Ok(n)
     }
 
@@ -701,7 +938,9 @@ impl Manager {
             for r in [
                 self.db.release_network(&n.id),
                 self.db.delete_network(&n.id),
-                host.delete_link_by_name(&n.bridge).map(|_| ()),
+                n.own_links()
+                    .iter()
+                    .try_for_each(|l| host.delete_link_by_name(l).map(|_| ())),
             ] {
                 if let Err(e) = r {
                     first.get_or_insert(e);
@@ -727,6 +966,12 @@ impl Manager {
         mac: Option<[u8; 6]>,
         aliases: &[String],
     ) -> Result<Endpoint> {
+        if mac.is_some() && net.driver == "ipvlan" {
+            // Docker's words: an ipvlan has its parent's MAC.
+            return Err(Error::Invalid(
+                "ipvlan interfaces do not support custom mac address assignment".into(),
+            ));
+        }
         let avoid: Vec<Ipv4Addr> = if net.name == DEFAULT_NETWORK {
             self.defaults.default_gateway.into_iter().collect()
         } else {
@@ -737,8 +982,20 @@ impl Manager {
     }
 
     pub fn disconnect(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
-        let mut host = netlink::Netlink::open()?;
-        let _ = host.delete_link_by_name(&host_veth_name(container_id, &net.id));
+        if net.is_bridge() {
+            let mut host = netlink::Netlink::open()?;
+            let _ = host.delete_link_by_name(&host_veth_name(container_id, &net.id));
+        } else if let Ok(ns) = netns::open(&self.netns_path(container_id)) {
+            // The sub-interface lives in the container's namespace only.
+            let ep = self
+                .db
+                .endpoints_of_container(container_id)?
+                .into_iter()
+                .find(|e| e.network_id == net.id);
+            if let (Some(ep), Ok(mut inside)) = (ep, ns.netlink()) {
+                let _ = inside.delete_link_by_name(&format!("eth{}", ep.index));
+            }
+        }
         self.db.release(container_id, Some(&net.id))
     }
 
@@ -788,10 +1045,18 @@ impl Manager {
                 .iter()
                 .find(|n| n.id == ep.network_id)
                 .ok_or_else(|| Error::NotFound(format!("network {} not found", ep.network_id)))?;
-            let route = !routed && !net.internal;
+            let route = !routed && net.routes_out();
             rules_stale |= self.attach_endpoint(&mut host, &mut inside, ns, ep, net, route)?;
             routed |= route;
         }
+        // Docker ignores `-p` on a macvlan/ipvlan network: nothing on the
+        // host forwards to such a container.
+        let first_is_bridge = endpoints
+            .iter()
+            .min_by_key(|e| e.index)
+            .and_then(|ep| networks.iter().find(|n| n.id == ep.network_id))
+            .is_some_and(NetworkRecord::is_bridge);
+        let publish = if first_is_bridge { publish } else { &[] };
         if publish.is_empty() && !rules_stale {
             return Ok(Vec::new());
         }
@@ -832,6 +1097,10 @@ impl Manager {
         net: &NetworkRecord,
         route: bool,
     ) -> Result<bool> {
+        if let Some(kind) = net.sub_interface() {
+            self.attach_sub_interface(host, inside, ns, ep, net, kind, route)?;
+            return Ok(false);
+        }
         let (bridge, made) = self.bring_up(net, host)?;
         let host_name = host_veth_name(&ep.container_id, &net.id);
         let inner = format!("eth{}", ep.index);
@@ -857,6 +1126,85 @@ impl Manager {
             inside.add_default_route(self.route_gateway(net), net.route_mtu())?;
         }
         Ok(made)
+    }
+
+    /// A macvlan/ipvlan sub-interface of the network's parent for `ep`,
+    /// born in the container's namespace as `ethN` (a macvlan with the
+    /// endpoint's MAC; an ipvlan shares the parent's), with the address
+    /// and, when `route`, the default route: via the gateway, or through
+    /// the link itself for ipvlan l3/l3s (the parent's host routes).
+    #[allow(clippy::too_many_arguments)]
+    fn attach_sub_interface(
+        &self,
+        host: &mut netlink::Netlink,
+        inside: &mut netlink::Netlink,
+        ns: &netns::NetNs,
+        ep: &Endpoint,
+        net: &NetworkRecord,
+        kind: netlink::SubInterface,
+        route: bool,
+    ) -> Result<()> {
+        let parent_name = net
+            .parent()
+            .ok_or_else(|| Error::Invalid(format!("network {} has no parent", net.name)))?;
+        let parent = match host.link_by_name(parent_name)? {
+            Some(l) => l,
+            None => {
+                // After a reboot: the parent berth made is made again.
+                if net.created_parent.as_deref() == Some(parent_name) {
+                    let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+                    if host.link_by_name(parent_name)?.is_none() {
+                        if net.options.contains_key("parent") {
+                            let (base, vid) = vlan_of(parent_name)?;
+                            if let Some(b) = host.link_by_name(base)? {
+                                host.create_vlan(parent_name, b.index, vid)?;
+                            }
+                        } else {
+                            host.create_dummy(parent_name)?;
+                        }
+                    }
+                }
+                host.link_by_name(parent_name)?.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "network {}: parent interface {parent_name} not found on the host",
+                        net.name
+                    ))
+                })?
+            }
+        };
+        if net.wants_host_shim() && host.link_by_name(&host_shim_name(&net.id))?.is_none() {
+            // After a reboot: the host's shim is made again.
+            let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+            if host.link_by_name(&host_shim_name(&net.id))?.is_none() {
+                make_host_shim(net, host)?;
+            }
+        }
+        let inner = format!("eth{}", ep.index);
+        let mac = match kind {
+            netlink::SubInterface::Macvlan(_) => Some(ep.mac),
+            netlink::SubInterface::Ipvlan(..) => None,
+        };
+        host.create_sub_interface(&kind, &inner, parent.index, ns.file(), mac, net.mtu)?;
+        let link = inside
+            .link_by_name(&inner)?
+            .ok_or_else(|| Error::Netlink(format!("{inner} missing in the container")))?;
+        // The previous holder of this address (and so of this MAC) may be
+        // a sub-interface in a namespace the kernel is still dismantling
+        // (a `run --rm` right after another): the parent refuses a second
+        // one with the same MAC (macvlan, at up) or address (ipvlan) until
+        // it is gone.
+        while_busy(|| inside.add_address(link.index, ep.ip, net.subnet.prefix_len()))?;
+        while_busy(|| inside.set_up(link.index))?;
+        if route {
+            match kind {
+                netlink::SubInterface::Ipvlan(
+                    netlink::IpvlanMode::L3 | netlink::IpvlanMode::L3s,
+                    _,
+                ) => inside.add_default_route_dev(link.index)?,
+                _ => inside.add_default_route(net.gateway, None)?,
+            }
+        }
+        Ok(())
     }
 
     /// `network connect` of a running container: its new endpoint now.
@@ -904,6 +1252,109 @@ impl Manager {
             None => Ok(()),
         }
     }
+}
+
+/// The option asking for a host shim on a macvlan network.
+pub const HOST_SHIM_OPTION: &str = "berth.macvlan_host_shim";
+
+/// The auxiliary address the host shim takes.
+const HOST_SHIM_AUX: &str = "berth-host-shim";
+
+/// The host shim of network `id`: `bms-` and 11 characters of the ID.
+fn host_shim_name(id: &str) -> String {
+    format!("bms-{}", &id[..11.min(id.len())])
+}
+
+/// Checks a host shim is possible (a macvlan network in bridge mode: the
+/// other modes keep siblings apart) and reserves its address: the highest
+/// of the subnet that is not the gateway, an auxiliary address or in the
+/// range containers are given.
+fn prepare_host_shim(rec: &mut NetworkRecord) -> Result<()> {
+    use netlink::{MacvlanMode, SubInterface};
+    if rec.sub_interface() != Some(SubInterface::Macvlan(MacvlanMode::Bridge))
+        || rec.created_parent.is_some() && !rec.options.contains_key("parent")
+    {
+        return Err(Error::Invalid(format!(
+            "{HOST_SHIM_OPTION} needs a macvlan network in bridge mode on a parent"
+        )));
+    }
+    let hosts: Vec<Ipv4Addr> = rec.subnet.hosts().collect();
+    let free = hosts.iter().rev().find(|a| {
+        **a != rec.gateway
+            && !rec.aux_addresses.values().any(|x| x == *a)
+            && !rec.ip_range.is_some_and(|r| r.contains(*a))
+    });
+    let addr = free.ok_or_else(|| {
+        Error::Conflict(format!(
+            "no address of {} is left for the host shim",
+            rec.subnet
+        ))
+    })?;
+    rec.aux_addresses.insert(HOST_SHIM_AUX.into(), *addr);
+    Ok(())
+}
+
+/// The host shim: a bridge-mode macvlan of the parent in the host's
+/// namespace with its reserved address (/32) and a route to the
+/// containers' range (or the subnet) through it.
+fn make_host_shim(rec: &NetworkRecord, host: &mut netlink::Netlink) -> Result<()> {
+    let name = host_shim_name(&rec.id);
+    let parent = rec
+        .parent()
+        .and_then(|p| host.link_by_name(p).transpose())
+        .transpose()?
+        .ok_or_else(|| Error::NotFound(format!("network {}: no parent", rec.name)))?;
+    let here = File::open("/proc/thread-self/ns/net")
+        .map_err(|e| Error::Io("open /proc/thread-self/ns/net".into(), e))?;
+    let kind = netlink::SubInterface::Macvlan(netlink::MacvlanMode::Bridge);
+    host.create_sub_interface(&kind, &name, parent.index, &here, None, rec.mtu)?;
+    let link = host
+        .link_by_name(&name)?
+        .ok_or_else(|| Error::Netlink(format!("{name} vanished")))?;
+    let addr = rec
+        .aux_addresses
+        .get(HOST_SHIM_AUX)
+        .copied()
+        .ok_or_else(|| Error::Invalid("the host shim has no address".into()))?;
+    host.add_address(link.index, addr, 32)?;
+    host.set_up(link.index)?;
+    let dst = rec.ip_range.unwrap_or(rec.subnet);
+    match host.add_route_dev(dst.network(), dst.prefix_len(), link.index) {
+        Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => Err(Error::Conflict(format!(
+            "{HOST_SHIM_OPTION}: the host has a route to {dst} already (give the containers an --ip-range of their own)"
+        ))),
+        r => r,
+    }
+}
+
+/// Runs `f` again while it fails with EADDRINUSE, for up to 5 s.
+fn while_busy(mut f: impl FnMut() -> Result<()>) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match f() {
+            Err(Error::Kernel { errno, .. })
+                if errno == libc::EADDRINUSE && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            r => return r,
+        }
+    }
+}
+
+/// `eth0.10` → (`eth0`, 10), in Docker's words when the name is not one.
+fn vlan_of(name: &str) -> Result<(&str, u16)> {
+    let bad = || {
+        Error::NotFound(format!(
+            "invalid subinterface vlan name {name}, example formatting is eth0.10"
+        ))
+    };
+    let (base, vid) = name.rsplit_once('.').ok_or_else(bad)?;
+    let vid: u16 = vid.parse().map_err(|_| bad())?;
+    if base.is_empty() || !(1..=4094).contains(&vid) {
+        return Err(bad());
+    }
+    Ok((base, vid))
 }
 
 /// The MTU of a new port of `bridge` that wants `want`: no larger than the

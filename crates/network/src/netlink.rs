@@ -13,7 +13,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanFlags, IpVlanMode,
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
@@ -207,6 +208,77 @@ impl Netlink {
         Ok(())
     }
 
+    /// Creates a sub-interface of the link `parent` (an index in this
+    /// namespace) of the given kind, born inside the namespace `netns` as
+    /// `name` (so no temporary name on the host, nothing to rename), with
+    /// `mac` when given and `mtu` when given (else the parent's).
+    pub fn create_sub_interface(
+        &mut self,
+        kind: &SubInterface,
+        name: &str,
+        parent: u32,
+        netns: &impl AsRawFd,
+        mac: Option<[u8; 6]>,
+        mtu: Option<u32>,
+    ) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        msg.attributes.push(LinkAttribute::Link(parent));
+        msg.attributes
+            .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+        if let Some(m) = mtu {
+            msg.attributes.push(LinkAttribute::Mtu(m));
+        }
+        if let Some(mac) = mac {
+            msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        msg.attributes.push(LinkAttribute::LinkInfo(kind.info()));
+        self.request(
+            &format!("create {} {name}", kind.name()),
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// Creates the 802.1q link `name` with VLAN `id` on `parent` here, up.
+    pub fn create_vlan(&mut self, name: &str, parent: u32, id: u16) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        msg.attributes.push(LinkAttribute::Link(parent));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vlan),
+            LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(id)])),
+        ]));
+        self.request(
+            &format!("create vlan {name}"),
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// Creates a dummy link `name` here, up (Docker's parent of a macvlan
+    /// or ipvlan network given none).
+    pub fn create_dummy(&mut self, name: &str) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        msg.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Dummy,
+            )]));
+        self.request(
+            &format!("create dummy {name}"),
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
     pub fn set_up(&mut self, index: u32) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
@@ -317,6 +389,44 @@ impl Netlink {
             .collect())
     }
 
+    /// A default route through the link `index` itself, no gateway (an
+    /// ipvlan in l3 mode: the parent routes).
+    pub fn add_default_route_dev(&mut self, index: u32) -> Result<()> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Link;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes.push(RouteAttribute::Oif(index));
+        self.request(
+            &format!("add default route dev {index}"),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// A route to `dst`/`prefix` through the link `index` (on-link).
+    pub fn add_route_dev(&mut self, dst: Ipv4Addr, prefix: u8, index: u32) -> Result<()> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Link;
+        msg.header.kind = RouteType::Unicast;
+        msg.header.destination_prefix_length = prefix;
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        self.request(
+            &format!("add route {dst}/{prefix} dev {index}"),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
     /// The default route via `gateway`, with `mtu` as its path MTU when
     /// given (smaller than the link's: see `NetworkRecord::route_mtu`).
     pub fn add_default_route(&mut self, gateway: Ipv4Addr, mtu: Option<u32>) -> Result<()> {
@@ -338,6 +448,79 @@ impl Netlink {
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
         )?;
         Ok(())
+    }
+}
+
+/// A macvlan or ipvlan sub-interface and its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubInterface {
+    Macvlan(MacvlanMode),
+    Ipvlan(IpvlanMode, IpvlanFlag),
+}
+
+/// `macvlan_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MacvlanMode {
+    #[default]
+    Bridge,
+    Private,
+    Vepa,
+    Passthru,
+}
+
+/// `ipvlan_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpvlanMode {
+    #[default]
+    L2,
+    L3,
+    L3s,
+}
+
+/// `ipvlan_flag`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpvlanFlag {
+    #[default]
+    Bridge,
+    Private,
+    Vepa,
+}
+
+impl SubInterface {
+    fn name(&self) -> &'static str {
+        match self {
+            SubInterface::Macvlan(_) => "macvlan",
+            SubInterface::Ipvlan(..) => "ipvlan",
+        }
+    }
+
+    fn info(&self) -> Vec<LinkInfo> {
+        match self {
+            SubInterface::Macvlan(m) => vec![
+                LinkInfo::Kind(InfoKind::MacVlan),
+                LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(match m {
+                    MacvlanMode::Bridge => MacVlanMode::Bridge,
+                    MacvlanMode::Private => MacVlanMode::Private,
+                    MacvlanMode::Vepa => MacVlanMode::Vepa,
+                    MacvlanMode::Passthru => MacVlanMode::Passthrough,
+                })])),
+            ],
+            SubInterface::Ipvlan(m, f) => vec![
+                LinkInfo::Kind(InfoKind::IpVlan),
+                LinkInfo::Data(InfoData::IpVlan(vec![
+                    InfoIpVlan::Mode(match m {
+                        IpvlanMode::L2 => IpVlanMode::L2,
+                        IpvlanMode::L3 => IpVlanMode::L3,
+                        IpvlanMode::L3s => IpVlanMode::L3S,
+                    }),
+                    InfoIpVlan::Flags(match f {
+                        IpvlanFlag::Bridge => IpVlanFlags::empty(),
+                        IpvlanFlag::Private => IpVlanFlags::Private,
+                        IpvlanFlag::Vepa => IpVlanFlags::Vepa,
+                    }),
+                ])),
+            ],
+        }
     }
 }
 

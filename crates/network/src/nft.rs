@@ -213,6 +213,10 @@ mod tests {
             mtu: None,
             masquerade: true,
             icc: true,
+            options: Default::default(),
+            aux_addresses: Default::default(),
+            gateway_implicit: false,
+            created_parent: None,
         }
     }
 

@@ -30,7 +30,7 @@ pub enum NetworkCommand {
 
 #[derive(Args)]
 pub struct CreateArgs {
-    /// Driver to manage the network (bridge)
+    /// Driver to manage the network (bridge, macvlan, ipvlan)
     #[arg(short, long)]
     driver: Option<String>,
     /// Subnet in CIDR format
@@ -42,13 +42,16 @@ pub struct CreateArgs {
     /// Allocate container addresses from a sub-range
     #[arg(long)]
     ip_range: Option<String>,
+    /// Auxiliary IPv4 addresses used by Network driver (NAME=IP)
+    #[arg(long)]
+    aux_address: Vec<String>,
     /// Restrict external access to the network
     #[arg(long)]
     internal: bool,
     /// Set metadata on a network
     #[arg(long)]
     label: Vec<String>,
-    /// Set driver specific options (com.docker.network.driver.mtu=N, com.docker.network.bridge.name=NAME)
+    /// Set driver specific options (com.docker.network.driver.mtu=N, com.docker.network.bridge.name=NAME; macvlan: parent=IFACE, macvlan_mode=MODE; ipvlan: parent=IFACE, ipvlan_mode=MODE, ipvlan_flag=FLAG)
     #[arg(short, long = "opt")]
     opt: Vec<String>,
     name: String,
@@ -166,8 +169,14 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
     let mut bridge_name = None;
     let mut no_masquerade = false;
     let mut no_icc = false;
+    let mut options = BTreeMap::new();
+    let bridge = a.driver.as_deref().is_none_or(|d| d == "bridge");
     for kv in &a.opt {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+        if !bridge {
+            // Docker keeps (and shows) every option of these drivers.
+            options.insert(k.to_owned(), v.to_owned());
+        }
         match k {
             // Docker's key, and podman's short one.
             "com.docker.network.driver.mtu" | "mtu" => {
@@ -175,17 +184,18 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
                     invalid(format!("invalid network option {kv}: the MTU must be a number"))
                 })?)
             }
-            "com.docker.network.bridge.name" => bridge_name = Some(v.to_owned()),
-            "com.docker.network.bridge.enable_ip_masquerade" => {
+            "com.docker.network.bridge.name" if bridge => bridge_name = Some(v.to_owned()),
+            "com.docker.network.bridge.enable_ip_masquerade" if bridge => {
                 no_masquerade = !parse_bool_option(kv, v)?;
             }
-            "com.docker.network.bridge.enable_icc" => {
+            "com.docker.network.bridge.enable_icc" if bridge => {
                 no_icc = !parse_bool_option(kv, v).map_err(|_| {
                     invalid(format!(
                         "failed to parse {k} value: {v} (strconv.ParseBool: parsing {v:?}: invalid syntax)"
                     ))
                 })?;
             }
+            _ if !bridge => {}
             _ => {
                 return Err(invalid(format!(
                     "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name, com.docker.network.bridge.enable_ip_masquerade and com.docker.network.bridge.enable_icc"
@@ -193,8 +203,20 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
             }
         }
     }
+    let mut aux_addresses = BTreeMap::new();
+    for kv in &a.aux_address {
+        let bad = || {
+            invalid(format!(
+                "invalid auxiliary address {kv}: expected NAME=IPv4"
+            ))
+        };
+        let (k, v) = kv.split_once('=').ok_or_else(bad)?;
+        aux_addresses.insert(k.to_owned(), v.parse().map_err(|_| bad())?);
+    }
     let o = NetworkOptions {
         name: a.name,
+        options,
+        aux_addresses,
         mtu,
         bridge_name,
         no_masquerade,
