@@ -811,10 +811,19 @@ impl Runtime {
         let mut conn = UnixStream::connect(&sp.path)
             .context(|| "connect to the container's init".to_owned())?;
         conn.write_all(b"s").context(|| "signal start".to_owned())?;
-        let mut reply = String::new();
-        let _ = conn.read_to_string(&mut reply);
-        if !reply.is_empty() {
-            return Err(RuntimeError::Init(reply));
+        let mut reply = Vec::new();
+        let _ = conn.read_to_end(&mut reply);
+        if reply == init::PROCESS_ENDED {
+            // Started, and already ending with its reason on its stderr:
+            // answer once it is gone, so the container reads stopped.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while st.init_alive() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        } else if !reply.is_empty() {
+            return Err(RuntimeError::Init(
+                String::from_utf8_lossy(&reply).into_owned(),
+            ));
         }
         st.started = true;
         self.store.save(&st)?;
@@ -1224,9 +1233,14 @@ impl Runtime {
                         &program,
                     )? {}
                 })();
-                let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
-                let _ = theirs.send(&Msg::Error(msg));
-                sys::exit_now(126)
+                match r {
+                    Err(RuntimeError::ProcessEnded(msg)) => init::exit_with_message(&msg),
+                    r => {
+                        let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
+                        let _ = theirs.send(&Msg::Error(msg));
+                        sys::exit_now(126)
+                    }
+                }
             }
             Some(pid) => {
                 drop(theirs);

@@ -53,6 +53,11 @@ pub enum RuntimeError {
         path: PathBuf,
         msg: String,
     },
+    /// The started process could not become its program (a failing
+    /// startContainer hook, an execve the kernel refused): as runc's, it
+    /// says so on its own stderr and exits 1; `start`/`exec` succeed.
+    #[error("{0}")]
+    ProcessEnded(String),
     #[error("{0}")]
     Other(String),
 }

@@ -225,7 +225,7 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     // A failing startContainer hook ends the container as runc does
     // (runtime spec, lifecycle step 7): `start` has succeeded, the reason
     // goes to the container's stderr and it exits 1.
-    if let Err(e) = crate::hooks::run_hooks(
+    let result = match crate::hooks::run_hooks(
         HookKind::StartContainer,
         hooks,
         &state,
@@ -234,21 +234,27 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
             cwd: None,
         },
     ) {
-        // `start` answers when the start connection closes: here with this
-        // process's exit, so that a `delete` right after `start` (the
-        // conformance suites' sequence) finds the container stopped.
-        exit_with_message(&e.to_string());
-    }
-    let result = finalize(
-        process,
-        ctx.seccomp.as_ref(),
-        listener.as_ref(),
-        !in_user_ns || setgroups_allowed(),
-        ctx.preserve_fds,
-        &program,
-    );
+        Err(e) => Err(RuntimeError::ProcessEnded(e.to_string())),
+        Ok(()) => finalize(
+            process,
+            ctx.seccomp.as_ref(),
+            listener.as_ref(),
+            !in_user_ns || setgroups_allowed(),
+            ctx.preserve_fds,
+            &program,
+        ),
+    };
     match result {
         Ok(never) => match never {},
+        Err(RuntimeError::ProcessEnded(msg)) => {
+            // `start` waits for this process to be gone before it answers,
+            // so that a `delete` right after `start` (the conformance
+            // suites' sequence) finds the container stopped.
+            if let Some(mut c) = conn {
+                let _ = c.write_all(PROCESS_ENDED);
+            }
+            exit_with_message(&msg)
+        }
         Err(e) => {
             if let Some(mut c) = conn {
                 let _ = c.write_all(e.to_string().as_bytes());
@@ -257,6 +263,11 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
         }
     }
 }
+
+/// What the init answers on the start connection when its process ends
+/// instead of becoming the program ([`RuntimeError::ProcessEnded`]); an
+/// error text never starts with a NUL.
+pub const PROCESS_ENDED: &[u8] = b"\0process ended";
 
 /// Whether setgroups(2) is allowed in our user namespace (it is denied
 /// when the namespace's creator wrote "deny" to /proc/PID/setgroups).
@@ -443,11 +454,11 @@ pub fn finalize(
     // runc, the process itself says so on its stderr and exits 1, and the
     // start or exec that launched it has succeeded (Docker shows the line
     // in the logs and the exit code 1).
-    exit_with_message(&format!(
+    Err(RuntimeError::ProcessEnded(format!(
         "exec {}: {}",
         program.path.to_string_lossy(),
         go_errno_text(e)
-    ))
+    )))
 }
 
 /// The wording of Go's syscall errors (runc's): strerror with a lower-case
@@ -463,7 +474,7 @@ fn go_errno_text(e: nix::errno::Errno) -> String {
 
 /// Ends a started process that could not become its program: the reason on
 /// its own stderr (the container's), exit status 1.
-fn exit_with_message(msg: &str) -> ! {
+pub fn exit_with_message(msg: &str) -> ! {
     let _ = nix::unistd::write(std::io::stderr(), format!("{msg}\n").as_bytes());
     sys::exit_now(1)
 }
