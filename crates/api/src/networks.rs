@@ -173,9 +173,15 @@ async fn inspect(ctx: &mut Ctx, id: &str) -> ApiResult {
     http::ok_json(&v)
 }
 
-/// The bridge driver's options berth knows (`docker network create -o`).
+/// The driver options (`docker network create -o`): the bridge's that
+/// berth knows; a macvlan/ipvlan network keeps every option it is given
+/// (Docker shows them back), its own checked by the network layer.
 fn driver_options(o: &mut NetworkOptions, opts: &BTreeMap<String, String>) -> ApiResult<()> {
+    let bridge = o.driver.as_deref().is_none_or(|d| d == "bridge");
     for (k, v) in opts {
+        if !bridge {
+            o.options.insert(k.clone(), v.clone());
+        }
         match k.as_str() {
             "com.docker.network.driver.mtu" | "mtu" => {
                 o.mtu = Some(v.parse::<u32>().map_err(|_| {
@@ -184,6 +190,7 @@ fn driver_options(o: &mut NetworkOptions, opts: &BTreeMap<String, String>) -> Ap
                     ))
                 })?)
             }
+            _ if !bridge => {}
             "com.docker.network.bridge.name" => o.bridge_name = Some(v.clone()),
             "com.docker.network.bridge.enable_ip_masquerade" => {
                 o.no_masquerade = match v.as_str() {
@@ -258,7 +265,7 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
     }
     let driver = req.driver.clone().filter(|d| !d.is_empty());
     if let Some(d) = driver.as_deref() {
-        if d != "bridge" {
+        if !berth_network::DRIVERS.contains(&d) {
             return Err(ApiError::not_found(format!("plugin \"{d}\" not found")));
         }
     }
@@ -282,13 +289,11 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
         ..NetworkOptions::default()
     };
     if let Some(c) = configs.first() {
-        if c.auxiliary_addresses
-            .as_ref()
-            .is_some_and(|a| !a.is_empty())
-        {
-            return Err(ApiError::bad_request(
-                "auxiliary addresses are not supported by berth's IPAM",
-            ));
+        for (k, v) in c.auxiliary_addresses.iter().flatten() {
+            let ip = v.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid auxiliary address {k}={v}: expected IPv4"))
+            })?;
+            o.aux_addresses.insert(k.clone(), ip);
         }
         o.subnet = parse_net(&c.subnet, "subnet")?;
         o.ip_range = parse_net(&c.ip_range, "ip-range")?;
