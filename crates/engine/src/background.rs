@@ -565,6 +565,20 @@ impl Engine {
             .stderr(Stdio::null());
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
+        // A failed start: `starting` goes last. Until the record says how
+        // the start failed, it reads running with its monitor gone, and
+        // without `starting` a concurrent command's `reconcile` would clean
+        // it up as an exit of unknown code (255) over this failure.
+        let fail = |err: EngineError, code: i32| -> Result<ContainerId> {
+            let recorded = self
+                .containers
+                .set_start_failed(&c.id, &c, code, &err.to_string());
+            self.network_stop(&c);
+            let _ = self.layers.unmount_container(c.id.as_str());
+            let _ = std::fs::remove_file(&starting);
+            recorded?;
+            Err(err)
+        };
         let mut child = match cmd.spawn() {
             Ok(ch) => {
                 // The monitor writes it too, first thing; written here as
@@ -579,14 +593,7 @@ impl Engine {
                     "cannot run the monitor {}: {e}",
                     monitor_binary().display()
                 ));
-                let recorded = self
-                    .containers
-                    .set_start_failed(&c.id, &c, 125, &err.to_string());
-                self.network_stop(&c);
-                let _ = self.layers.unmount_container(c.id.as_str());
-                let _ = std::fs::remove_file(&starting);
-                recorded?;
-                return Err(err);
+                return fail(err, 125);
             }
         };
         let mut line = String::new();
@@ -595,36 +602,18 @@ impl Engine {
         }
         // The monitor lives on in its own session; we reap it only if it
         // already failed.
-        // A failed start: `starting` goes last. Until the record says how
-        // the start failed, it reads running with its monitor gone, and
-        // without `starting` a concurrent command's `reconcile` would clean
-        // it up as an exit of unknown code (255) over this failure.
         if let Some(msg) = line.trim().strip_prefix("error: ") {
             let _ = child.wait();
             let err = crate::lifecycle::runtime_failure(msg.to_owned());
-            let recorded = self.containers.set_start_failed(
-                &c.id,
-                &c,
-                crate::lifecycle::start_failure_code(&err),
-                &err.to_string(),
-            );
-            self.network_stop(&c);
-            let _ = self.layers.unmount_container(c.id.as_str());
-            let _ = std::fs::remove_file(&starting);
-            recorded?;
-            return Err(err);
+            let code = crate::lifecycle::start_failure_code(&err);
+            return fail(err, code);
         }
         if !line.starts_with("ok") {
             let _ = child.wait();
-            let err = EngineError::Other("the container monitor failed to start".into());
-            let recorded = self
-                .containers
-                .set_start_failed(&c.id, &c, 125, &err.to_string());
-            self.network_stop(&c);
-            let _ = self.layers.unmount_container(c.id.as_str());
-            let _ = std::fs::remove_file(&starting);
-            recorded?;
-            return Err(err);
+            return fail(
+                EngineError::Other("the container monitor failed to start".into()),
+                125,
+            );
         }
         crate::detach_child(child);
         self.volume_events(&c, "mount");
