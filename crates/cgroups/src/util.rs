@@ -15,6 +15,8 @@ pub(crate) const FREEZE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Writes `value` to `dir/file` in one write(2).
 pub(crate) fn write_raw(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+    let _t = berth_trace::span("cgroup", "write")
+        .detail(|| format!("{:?} > {}", value.trim_end(), dir.join(file).display()));
     let mut f = fs::OpenOptions::new().write(true).open(dir.join(file))?;
     f.write_all(value.as_bytes())
 }
@@ -110,6 +112,7 @@ pub(crate) fn mkdir_levels(
     for comp in rel.components() {
         cur.push(comp);
         let mut tries = 0;
+        let mut t = berth_trace::span("cgroup", "mkdir");
         let made = loop {
             match fs::create_dir(&cur) {
                 Ok(()) => break true,
@@ -126,6 +129,8 @@ pub(crate) fn mkdir_levels(
                 }
             }
         };
+        t.set_detail(|| format!("{}{}", cur.display(), if made { "" } else { " (exists)" }));
+        t.end();
         if made {
             created.push(cur.clone());
         }

@@ -2,6 +2,7 @@
 
 mod commands;
 mod format;
+mod trace;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -89,6 +90,7 @@ fn subcommand_path(arg: &str) -> Vec<String> {
 }
 
 fn main() {
+    let origin = berth_trace::now();
     // Output into a closed pipe (`berth images | head -1`) ends berth quietly,
     // as SIGPIPE ends docker, instead of a panic report: Rust ignores
     // SIGPIPE, so println! panics with EPIPE.
@@ -156,6 +158,13 @@ fn main() {
     berth_engine::set_cli_executable();
     commands::set_debug(cli.debug);
     let failure_status = cli.command.failure_status();
+    let trace = match trace::Session::begin(origin, cli.command.trace()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("Error: {}", crate::one_line(&e));
+            std::process::exit(failure_status);
+        }
+    };
     let code = match commands::dispatch(&opts, cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -163,6 +172,9 @@ fn main() {
             failure_status
         }
     };
+    if let Some(t) = trace {
+        t.finish();
+    }
     std::process::exit(code);
 }
 

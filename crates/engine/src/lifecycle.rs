@@ -116,12 +116,15 @@ impl Engine {
     /// build's RUN step) and goes when it is gone.
     pub(crate) fn create_owned(&self, opts: &CreateOptions, build: bool) -> Result<ContainerId> {
         let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
+        let mut t = berth_trace::span("engine", "image lookup (berth.db)");
         let img = self.images.resolve(&opts.image).map_err(|e| match e {
             // Docker's words with `--pull never` (a pull policy that fetches reports
             // "Unable to find image … locally" before it gets here).
             berth_image::Error::NoSuchImage(_) => EngineError::no_such(Object::Image, &opts.image),
             e => e.into(),
         })?;
+        t.set_detail(|| format!("{} -> {}", opts.image, img.id));
+        t.end();
         let defaults = image_defaults(&img)?;
         let args = spec::argv(&defaults, &opts.run)?;
         let run = self.prepare_run(&opts.run, &defaults)?;
@@ -207,6 +210,8 @@ impl Engine {
         // The name is reserved by the insert (a unique column); a generated
         // one that collides is drawn again.
         let mut tries = 0;
+        let t = berth_trace::span("engine", "insert the container record (berth.db)")
+            .detail(|| id.to_string());
         loop {
             match self.containers.insert(&record) {
                 Ok(()) => break,
@@ -220,6 +225,8 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        t.end();
+        let t = berth_trace::span("network", "reserve addresses, write hosts and resolv.conf");
         let (hosts, resolv_conf) =
             match self.network_for_create(&id, &record.config.host, &hostname, &link_hosts) {
                 Ok(files) => files,
@@ -229,15 +236,19 @@ impl Engine {
                     return Err(e);
                 }
             };
+        t.end();
         let init = berth_storage::InitFiles {
             hostname: format!("{hostname}\n"),
             hosts,
             resolv_conf,
         };
-        if let Err(e) =
+        let t = berth_trace::span("storage", "writable layer and init layer")
+            .detail(|| format!("on image layer {:?}", Self::image_top(&img)));
+        let created =
             self.layers
-                .create_container(id.as_str(), Self::image_top(&img).as_ref(), &init)
-        {
+                .create_container(id.as_str(), Self::image_top(&img).as_ref(), &init);
+        t.end();
+        if let Err(e) = created {
             let _ = self.network_release(&record);
             let _ = self.containers.remove(&id);
             return Err(e.into());
@@ -277,7 +288,10 @@ impl Engine {
                 .resolve(id.as_str())
                 .ok()
                 .filter(|c| !matches!(c.intent, Some(crate::containers::Intent::Remove(_))));
-            if self.remove_container(&id).is_ok() {
+            let t = berth_trace::span("engine", "remove the container (--rm)");
+            let removed = self.remove_container(&id).is_ok();
+            t.end();
+            if removed {
                 if let Some(c) = c {
                     self.remove_anonymous_volumes(&c);
                 }
@@ -298,7 +312,11 @@ impl Engine {
         // other: both are made at once, on two threads (both joined before
         // the runtime is started: berth never forks while threaded).
         let (rootfs, net) = std::thread::scope(|s| {
-            let net = s.spawn(|| self.network_start(&c));
+            let net = s.spawn(|| {
+                let _t = berth_trace::span("network", "network namespace and interfaces");
+                self.network_start(&c)
+            });
+            let _t = berth_trace::span("storage", "mount the rootfs");
             let rootfs = if rm {
                 self.layers.mount_container_volatile(id.as_str())
             } else {
@@ -310,18 +328,30 @@ impl Engine {
             (rootfs, net)
         });
         let result = match (rootfs, net) {
-            (Ok(rootfs), Ok(net)) => self
-                .write_bundle_with_net(&c, &rootfs, net)
-                .and_then(|dir| self.run_bundle(&c, &dir, None)),
+            (Ok(rootfs), Ok(net)) => {
+                let t = berth_trace::span("engine", "write the OCI bundle").detail(|| {
+                    self.bundle_dir(&c.id)
+                        .join("config.json")
+                        .display()
+                        .to_string()
+                });
+                let dir = self.write_bundle_with_net(&c, &rootfs, net);
+                t.end();
+                dir.and_then(|dir| self.run_bundle(&c, &dir, None))
+            }
             (Err(e), _) => Err(e.into()),
             (_, Err(e)) => Err(e),
         };
+        let t = berth_trace::span("network", "tear down the network");
         self.network_stop(&c);
+        t.end();
         self.retire_execs(id);
         if result.is_ok() {
             self.volume_events(&c, "unmount");
         }
+        let t = berth_trace::span("storage", "unmount the rootfs");
         let _ = self.layers.unmount_container(id.as_str());
+        t.end();
         let _ = std::fs::remove_file(&starting);
         result
     }
@@ -383,8 +413,10 @@ impl Engine {
         let runtime = self.foreground_runtime(c, output.is_none())?;
         let log = dir.join("runtime.log");
         let now = || humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        let t = berth_trace::span("engine", "record the container running (berth.db)");
         self.containers
             .set_state(&c.id, State::Running, None, &now())?;
+        t.end();
         self.volume_events(c, "mount");
         self.event("start", c, &[]);
         if c.config.tty && output.is_none() {

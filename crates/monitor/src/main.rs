@@ -590,6 +590,9 @@ fn main() {
                 let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
             }
             first = false;
+            // `--trace` (berth-trace's BERTH_TRACE) followed the first
+            // start only: a restart must not write a trace file nobody reads.
+            std::env::remove_var("BERTH_TRACE");
             // Start-up is over: an idle monitor need not keep its code.
             sys::drop_executable_pages();
         }

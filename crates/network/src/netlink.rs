@@ -67,6 +67,7 @@ impl Netlink {
         msg: RouteNetlinkMessage,
         flags: u16,
     ) -> Result<Vec<RouteNetlinkMessage>> {
+        let _t = berth_trace::span("network", "rtnetlink").detail(|| what.to_owned());
         let mut req = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(msg));
         req.header.flags = NLM_F_REQUEST | flags;
         self.seq = self.seq.wrapping_add(1);

@@ -40,6 +40,11 @@ pub fn path_for(run_dir: &Path, container_id: &str) -> PathBuf {
 /// [`create`] at `path`, making its directory first and removing a
 /// namespace left there by a container that died without cleanup.
 pub fn create_fresh(path: &Path) -> Result<NetNs> {
+    let _t = berth_trace::span(
+        "network",
+        "network namespace (unshare CLONE_NEWNET, bind-mounted)",
+    )
+    .detail(|| path.display().to_string());
     if let Some(dir) = path.parent() {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()

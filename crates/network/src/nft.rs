@@ -94,6 +94,8 @@ pub fn ruleset(networks: &[NetworkRecord], dnats: &[Dnat]) -> String {
 }
 
 fn nft(script: &str) -> Result<()> {
+    let _t = berth_trace::span("network", "nft -f -")
+        .detail(|| format!("a {}-line ruleset, one transaction", script.lines().count()));
     let mut child = Command::new("nft")
         .arg("-f")
         .arg("-")

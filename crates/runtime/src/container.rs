@@ -587,12 +587,26 @@ impl Runtime {
             ));
         }
         let seccomp = match linux.seccomp() {
-            Some(s) => Some(berth_seccomp::compile(s)?),
+            Some(s) => {
+                let mut t = berth_trace::span("seccomp", "compile profile to BPF");
+                let f = berth_seccomp::compile(s)?;
+                t.set_detail(|| {
+                    format!(
+                        "{} syscall rules",
+                        s.syscalls().as_ref().map_or(0, Vec::len)
+                    )
+                });
+                Some(f)
+            }
             None => None,
         };
         let seccomp_listener = connect_seccomp_listener(linux, seccomp.as_ref())?;
         let idmap_userns = crate::rootfs::idmap_namespaces(spec)?;
-        let dir = self.store.reserve(id)?;
+        let dir = {
+            let _t = berth_trace::span("runtime", "reserve state directory")
+                .detail(|| self.store.dir(id).display().to_string());
+            self.store.reserve(id)?
+        };
         let mut cleanup = Cleanup {
             store: &self.store,
             id,
@@ -606,6 +620,8 @@ impl Runtime {
         };
         let (cg_path, cg_parents) = Self::cgroup_path(spec)?;
         let cg = Self::cgroup_manager(id.as_str(), &cg_path, cg_parents.as_ref())?;
+        let cg_span = berth_trace::span("cgroup", "create cgroup and write limits")
+            .detail(|| cg_path.clone());
         cg.create()?;
         cleanup.cgroup = Some(Self::cgroup_manager(
             id.as_str(),
@@ -613,6 +629,7 @@ impl Runtime {
             cg_parents.as_ref(),
         )?);
         cg.apply(&with_default_devices(linux))?;
+        cg_span.end();
 
         // Namespaces: which to create with clone, which to join in the child,
         // and the two (pid, time) that only apply to children and so must be
@@ -690,8 +707,10 @@ impl Runtime {
         // terminal) our own pair whose other end we relay.
         let (console, console_ours) = console_for(opts.console_socket.as_deref(), terminal)?;
         let (ours, theirs) = channel::pair()?;
+        let clone_start = berth_trace::now();
         match clone_in_cgroup(&*cg, flags, || format!("clone with namespaces {flags:?}"))? {
             None => {
+                berth_trace::set_process(berth_trace::Process::Init);
                 drop(ours);
                 init::run(InitContext {
                     id: id.as_str(),
@@ -715,12 +734,17 @@ impl Runtime {
                 })
             }
             Some(pid) => {
+                berth_trace::record("process", "clone3", clone_start, || {
+                    format!("{flags:?} into the cgroup: init is pid {pid}")
+                });
                 cleanup.child = Some(pid);
                 own_child_ns.restore()?;
                 drop(theirs);
                 drop(start);
                 drop(console);
                 if new_user_ns {
+                    let _t = berth_trace::span("process", "write uid_map and gid_map")
+                        .detail(|| format!("/proc/{pid}/uid_map, /proc/{pid}/gid_map"));
                     write_id_maps(pid, spec)?;
                     cg.add_task_v1(pid.as_raw())?;
                 }
@@ -733,8 +757,10 @@ impl Runtime {
                         |e| crate::error::spec_err("process.oomScoreAdj", e.to_string()),
                     )?;
                 }
+                let wait = berth_trace::span("runtime", "wait for the init's mounts");
                 ours.send(&Msg::Go)?;
                 ours.expect(Msg::HooksPoint)?;
+                wait.end();
                 let mut state = ContainerState {
                     id: id.to_string(),
                     pid: pid.as_raw(),
@@ -755,8 +781,10 @@ impl Runtime {
                 let ctx = runtime_hook_context(&bundle.dir);
                 hooks::run_hooks(HookKind::Prestart, spec.hooks().as_ref(), &s, ctx)?;
                 hooks::run_hooks(HookKind::CreateRuntime, spec.hooks().as_ref(), &s, ctx)?;
+                let wait = berth_trace::span("runtime", "wait for the init's pivot_root");
                 ours.send(&Msg::Continue)?;
                 ours.expect(Msg::Ready)?;
+                wait.end();
                 let console = match console_ours {
                     Some(s) => Some(tty::recv_fd(s.as_raw_fd())?),
                     None => None,
@@ -810,9 +838,11 @@ impl Runtime {
         let sp = short_path(&self.store.dir(&id).join("start.sock"))?;
         let mut conn = UnixStream::connect(&sp.path)
             .context(|| "connect to the container's init".to_owned())?;
+        let t = berth_trace::span("runtime", "start: the init's last steps and execve");
         conn.write_all(b"s").context(|| "signal start".to_owned())?;
         let mut reply = Vec::new();
         let _ = conn.read_to_end(&mut reply);
+        t.end();
         if reply == init::PROCESS_ENDED {
             // Started, and already ending with its reason on its stderr:
             // answer once it is gone, so the container reads stopped.
@@ -867,7 +897,11 @@ impl Runtime {
         mut stdio: Stdio,
     ) -> Result<i32> {
         let cid = ContainerId::new(id)?;
-        let bundle = Bundle::load(&opts.bundle)?;
+        let bundle = {
+            let _t = berth_trace::span("runtime", "load config.json")
+                .detail(|| opts.bundle.join("config.json").display().to_string());
+            Bundle::load(&opts.bundle)?
+        };
         // A foreground run whose init is born in a new pid namespace needs
         // no sealed copy: until it execs the user's program no process of
         // the container exists that could open its /proc/PID/exe (see
@@ -897,9 +931,13 @@ impl Runtime {
             .context(|| "block signals".to_owned())?;
         let mut l = self.launch(&cid, bundle, opts, Mode::Foreground, stdio.child_fds())?;
         stdio.close_child();
+        let exec = berth_trace::span("runtime", "start: the init's last steps and execve");
         l.chan.send(&Msg::Start)?;
         match l.chan.recv()? {
-            Msg::Closed => {}
+            Msg::Closed => {
+                exec.end();
+                berth_trace::started();
+            }
             Msg::Error(e) => {
                 let _ = waitpid(l.pid, None);
                 self.destroy(&cid, &l.state, &*l.cgroup);
@@ -1195,6 +1233,7 @@ impl Runtime {
         }
         match cloned? {
             None => {
+                berth_trace::set_process(berth_trace::Process::Exec);
                 drop(ours);
                 let r = (|| -> Result<()> {
                     init::leave_callers_session(&[None; 3])?;
@@ -1213,7 +1252,12 @@ impl Runtime {
                             "running",
                         ),
                     });
+                    let t = berth_trace::span("process", "setns").detail(|| {
+                        let names: Vec<String> = joins.iter().map(|(t, _)| t.to_string()).collect();
+                        names.join(", ")
+                    });
                     init::join_namespaces(&joins)?;
+                    t.end();
                     if let Some(c) = &console {
                         tty::setup_console(c.as_raw_fd(), &opts.process, false)?;
                     }

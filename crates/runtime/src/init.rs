@@ -119,7 +119,13 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
         nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .context(|| "setuid 0 in user namespace".to_owned())?;
     }
-    join_namespaces(&ctx.joins)?;
+    if !ctx.joins.is_empty() {
+        let _t = berth_trace::span("process", "setns").detail(|| {
+            let names: Vec<String> = ctx.joins.iter().map(|(t, _)| t.to_string()).collect();
+            names.join(", ")
+        });
+        join_namespaces(&ctx.joins)?;
+    }
     if ctx.unshare_cgroup {
         unshare(CloneFlags::CLONE_NEWCGROUP).context(|| "unshare cgroup namespace".to_owned())?;
     }
@@ -145,6 +151,8 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
                     .iter()
                     .any(|(t, _)| *t == LinuxNamespaceType::Cgroup),
         };
+        let _t = berth_trace::span("mount", "rootfs mounts, in spec order")
+            .detail(|| ctx.bundle.rootfs.display().to_string());
         setup.prepare()?;
     }
     ctx.chan.send(&Msg::HooksPoint)?;
@@ -164,6 +172,12 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
         },
     )?;
     if ctx.new_mount_ns {
+        let _t = berth_trace::span("mount", "pivot_root").detail(|| {
+            format!(
+                "pivot_root(\".\", \".\") in {}, old root detached",
+                ctx.bundle.rootfs.display()
+            )
+        });
         rootfs::enter(&ctx.bundle.rootfs, ctx.no_pivot)?;
     } else {
         nix::unistd::chroot(&ctx.bundle.rootfs).context(|| "chroot".to_owned())?;
@@ -179,6 +193,16 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     // (which include it by default) come after.
     write_sysctls(ctx.bundle)?;
     if ctx.new_mount_ns {
+        let _t = berth_trace::span("mount", "masked and read-only paths").detail(|| {
+            let l = spec.linux().as_ref();
+            format!(
+                "{} masked, {} read-only",
+                l.and_then(|l| l.masked_paths().as_ref())
+                    .map_or(0, Vec::len),
+                l.and_then(|l| l.readonly_paths().as_ref())
+                    .map_or(0, Vec::len)
+            )
+        });
         rootfs::finish(spec)?;
     }
     let console = ctx.console.take();
@@ -189,7 +213,10 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
         crate::tty::setup_console(console.as_raw_fd(), process, true)?;
     }
     drop(console);
-    let program = process::resolve_program(process)?;
+    let program = {
+        let _t = berth_trace::span("process", "resolve the program in PATH");
+        process::resolve_program(process)?
+    };
     // Like a missing program, rlimits the kernel refuses must fail `create`
     // (as in runc), not a later `start`: apply them now (finalize applies
     // them again, which changes nothing).
@@ -402,13 +429,38 @@ pub fn finalize(
     // Default dispositions and an empty mask first: nothing the runtime
     // ignores or blocks (SIGPIPE, the signals it forwards) reaches the
     // program, and a seccomp profile cannot stop the reset.
+    let t = berth_trace::span("process", "signals to SIG_DFL, empty mask");
     sys::reset_signals().context(|| "reset signal dispositions and mask".to_owned())?;
+    t.end();
+    let t = berth_trace::span("process", "setrlimit").detail(|| {
+        let names: Vec<String> = process
+            .rlimits()
+            .iter()
+            .flatten()
+            .map(|r| format!("{:?}={}:{}", r.typ(), r.soft(), r.hard()))
+            .collect();
+        names.join(" ")
+    });
     process::apply_rlimits(process)?;
+    t.end();
     crate::procattr::apply_io_priority(process)?;
     crate::procattr::apply_scheduler(process)?;
     let caps = process.capabilities().as_ref();
+    let t = berth_trace::span("process", "drop the bounding set").detail(|| {
+        format!(
+            "{} kept",
+            caps.and_then(|c| c.bounding().as_ref())
+                .map_or(0, |b| b.len())
+        )
+    });
     process::drop_bounding(caps)?;
+    t.end();
+    let t = berth_trace::span("process", "setgroups, setgid, setuid").detail(|| {
+        let u = process.user();
+        format!("uid {} gid {}", u.uid(), u.gid())
+    });
     process::switch_user(process, setgroups_allowed)?;
+    t.end();
     let cwd = process.cwd();
     nix::unistd::chdir(cwd)
         .map_err(|e| crate::error::spec_err("process.cwd", format!("{}: {e}", cwd.display())))?;
@@ -422,6 +474,42 @@ pub fn finalize(
         ));
     }
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // The last steps are announced before they happen: once the seccomp
+    // filter is in, even a write(2) of the trace could be what it forbids.
+    if berth_trace::enabled() {
+        let filter = || {
+            berth_trace::instant("process", "seccomp filter", || {
+                format!(
+                    "{} BPF instructions",
+                    seccomp.map_or(0, |f| f.program.len())
+                )
+            })
+        };
+        let capabilities = || {
+            berth_trace::instant("process", "capabilities", || {
+                format!(
+                    "{} effective",
+                    caps.and_then(|c| c.effective().as_ref())
+                        .map_or(0, |e| e.len())
+                )
+            })
+        };
+        if nnp {
+            berth_trace::instant("process", "no_new_privs", String::new);
+            capabilities();
+            if seccomp.is_some() {
+                filter();
+            }
+        } else {
+            if seccomp.is_some() {
+                filter();
+            }
+            capabilities();
+        }
+        berth_trace::instant("process", "execve", || {
+            format!("{} {:?}", program.path.to_string_lossy(), program.argv)
+        });
+    }
     if nnp {
         nix::sys::prctl::set_no_new_privs().context(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_owned())?;
     }

@@ -543,6 +543,12 @@ impl RootfsSetup<'_> {
             None::<&str>,
         )
         .context(|| "make / a slave mount".to_owned())?;
+        let t = berth_trace::span("mount", "bind the rootfs onto itself").detail(|| {
+            format!(
+                "{} (MS_BIND|MS_REC), / made MS_SLAVE",
+                self.rootfs.display()
+            )
+        });
         mount(
             Some(self.rootfs),
             self.rootfs,
@@ -551,6 +557,7 @@ impl RootfsSetup<'_> {
             None::<&str>,
         )
         .context(|| format!("bind {} onto itself", self.rootfs.display()))?;
+        t.end();
         // Then the container's root gets the propagation asked (shared,
         // private, unbindable; a slave it already is). Unbindable is set on
         // the bind, not on the host's / (runc 1.1 does the latter, and its
@@ -573,6 +580,19 @@ impl RootfsSetup<'_> {
                 .iter()
                 .find(|(j, _)| *j == i)
                 .map(|(_, fd)| fd);
+            let _t = berth_trace::span("mount", "mount").detail(|| {
+                format!(
+                    "{} on {} type {} ({})",
+                    m.source()
+                        .as_ref()
+                        .map_or_else(|| "none".into(), |s| s.display().to_string()),
+                    m.destination().display(),
+                    m.typ().as_deref().unwrap_or("bind"),
+                    m.options()
+                        .as_ref()
+                        .map_or_else(String::new, |o| o.join(","))
+                )
+            });
             self.mount_one(&root, m, userns).map_err(|e| {
                 spec_err(
                     format!("mounts[{i}] ({})", m.destination().display()),
@@ -590,6 +610,7 @@ impl RootfsSetup<'_> {
             }
         }
         if !dev_is_bind {
+            let _t = berth_trace::span("mount", "device nodes in /dev");
             self.create_devices(&root)?;
         }
         // A missing working directory is made (root's, 0755), as runc does; resolved in

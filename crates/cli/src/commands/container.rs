@@ -7,6 +7,9 @@ use std::path::PathBuf;
 // The flags `create` and `run` share.
 #[derive(Args, Clone)]
 pub struct ContainerFlags {
+    /// Print each step of the container's start with its duration (FILE: Chrome trace JSON)
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
+    pub trace: Option<std::path::PathBuf>,
     /// Assign a name to the container
     #[arg(long)]
     name: Option<String>,
@@ -585,6 +588,18 @@ pub struct RunArgs {
     detach: bool,
     #[command(flatten)]
     flags: ContainerFlags,
+}
+
+impl RunArgs {
+    pub fn trace(&self) -> Option<&std::path::PathBuf> {
+        self.flags.trace.as_ref()
+    }
+}
+
+impl CreateArgs {
+    pub fn trace(&self) -> Option<&std::path::PathBuf> {
+        self.flags.trace.as_ref()
+    }
 }
 
 pub fn run(engine: &Engine, a: RunArgs) -> Result<i32> {

@@ -11,6 +11,9 @@ use std::io::{Read, Write};
 
 #[derive(Args)]
 pub struct StartArgs {
+    /// Print each step of the container's start with its duration (FILE: Chrome trace JSON)
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
+    pub trace: Option<std::path::PathBuf>,
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short, long)]
     attach: bool,
@@ -332,6 +335,9 @@ pub(crate) fn attach_until_exit(engine: &Engine, name: &str, stdin: bool) -> Res
     override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]"
 )]
 pub struct ExecArgs {
+    /// Print each step of the container's start with its duration (FILE: Chrome trace JSON)
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
+    pub trace: Option<std::path::PathBuf>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,

@@ -167,6 +167,19 @@ impl Command {
             _ => 1,
         }
     }
+
+    /// `--trace[=FILE]` of run, create, start and exec: `Some("-")` for the
+    /// timeline on stderr.
+    pub fn trace(&self) -> Option<&std::path::PathBuf> {
+        use container::ContainerCommand as C;
+        match self {
+            Command::Run(a) | Command::Container(C::Run(a)) => a.trace(),
+            Command::Create(a) | Command::Container(C::Create(a)) => a.trace(),
+            Command::Start(a) | Command::Container(C::Start(a)) => a.trace.as_ref(),
+            Command::Exec(a) | Command::Container(C::Exec(a)) => a.trace.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
@@ -189,7 +202,9 @@ pub fn dispatch(opts: &EngineOptions, cmd: Command) -> Result<i32> {
         ) if !berth_engine::Engine::root_exists(opts) => return Ok(0),
         c => c,
     };
+    let t = berth_trace::span("engine", "open the store (berth.db, layer store)");
     let engine = Engine::open(opts)?;
+    t.end();
     match cmd {
         Command::Build(a) => build::build(&engine, a),
         Command::Builder(c) => build::builder(&engine, c),

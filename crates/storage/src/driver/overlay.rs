@@ -103,6 +103,13 @@ impl LayerDriver for Overlay {
                 nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
                 nix::unistd::chdir(&root)?;
                 let mount = |opts: &str| {
+                    let _t = berth_trace::span("storage", "mount overlay").detail(|| {
+                        format!(
+                            "{} ({opts}, relative to {})",
+                            target.display(),
+                            root.display()
+                        )
+                    });
                     nix::mount::mount(
                         Some("overlay"),
                         &target,

@@ -36,6 +36,7 @@ pub struct Cli {
 }
 
 fn main() {
+    berth_trace::init_from_env(berth_trace::Process::Runtime);
     let cli = Cli::parse();
     let logger = log::Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug);
     if cli.systemd_cgroup {
