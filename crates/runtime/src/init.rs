@@ -194,6 +194,7 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     // (as in runc), not a later `start`: apply them now (finalize applies
     // them again, which changes nothing).
     process::apply_rlimits(process)?;
+    process::check_capabilities(process.capabilities().as_ref())?;
     if let Some(linux) = spec.linux() {
         crate::procattr::apply_personality(linux)?;
         crate::procattr::apply_memory_policy(linux)?;

@@ -92,6 +92,34 @@ fn empty_bounding_set_with_an_inheritable_capability_fails() {
     rt.assert_empty();
 }
 
+/// Capabilities the kernel will refuse fail `create`, as with runc 1.1
+/// (its init applies them before `create` answers: "unable to apply caps:
+/// operation not permitted"), not `start`: youki's contest
+/// (`bounding_unset_with_other_caps_fails_test`) gives no bounding set and
+/// CAP_SYS_ADMIN in the other sets, reads `create`'s stderr and looks for
+/// EPERM. berth's create succeeded and only `start` failed, with words
+/// that did not say EPERM.
+#[test]
+fn unset_bounding_with_an_inheritable_capability_fails_at_create() {
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "echo started");
+    c.edit_json(|v| {
+        v["process"]["capabilities"] = json!({
+            "effective": ["CAP_SYS_ADMIN"],
+            "inheritable": ["CAP_SYS_ADMIN"],
+            "permitted": ["CAP_SYS_ADMIN"],
+            "ambient": []
+        })
+    });
+    let out = rt.create(&c, &[]);
+    let line = out.fails_one_line();
+    assert!(line.contains("operation not permitted"), "{line}");
+    assert!(line.contains("inheritable"), "{line}");
+    assert!(!out.stdout.contains("started"), "{out:#?}");
+    c.assert_nothing_left();
+    rt.assert_empty();
+}
+
 /// A fifo in `linux.devices` is made (it was refused: its cgroup rule of
 /// type "p" was invalid); a cgroup rule of type "p" stays refused, as runc
 /// refuses it ("invalid cgroup device type").
