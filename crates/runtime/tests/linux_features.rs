@@ -1134,3 +1134,50 @@ fn seccomp_listener_gets_the_descriptor_at_create() {
     }
     rt.assert_empty();
 }
+
+/// The mount points of the host's mountinfo at exactly `path`.
+fn mount_points_at(path: &std::path::Path) -> usize {
+    let want = path.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some(want))
+        .count()
+}
+
+/// Without a mount namespace (youki's contest `ns_itype`), runc 1.1 still
+/// binds the rootfs onto itself in the runtime's mount namespace (checked by
+/// hand; its prepareRoot), and callers rely on it: the contest unmounts
+/// `bundle/rootfs` after create (EINVAL when it is no mount point: the
+/// group aborted). berth makes that bind (not runc's other changes to the
+/// host's namespace), the init's root is it, and `delete` removes it when
+/// the caller has not (runc leaves it).
+#[test]
+fn without_a_mount_namespace_the_rootfs_is_a_mount_point() {
+    let rt = Rt::new();
+    for caller_unmounts in [true, false] {
+        let mut c = Ctr::sh(&rt, "echo up; sleep 60");
+        c.edit_json(|v| {
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "mount");
+            v["linux"]["maskedPaths"] = json!([]);
+            v["linux"]["readonlyPaths"] = json!([]);
+        });
+        let rootfs = std::fs::canonicalize(c.rootfs()).unwrap();
+        assert_eq!(mount_points_at(&rootfs), 0);
+        rt.create(&c, &[]).ok();
+        assert_eq!(mount_points_at(&rootfs), 1, "no mount at {rootfs:?}");
+        let pid = rt.pid(&c.id);
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+            rootfs
+        );
+        rt.out(&["start", &c.id]).ok();
+        c.wait_output("up\n");
+        if caller_unmounts {
+            nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        }
+        c.finish();
+    }
+    rt.assert_empty();
+}
