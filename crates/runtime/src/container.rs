@@ -75,6 +75,8 @@ struct Cleanup<'a> {
     /// killed (nothing of a failed create is left changed; a successful
     /// one leaves them to the namespace's owner, even at delete, as runc).
     net_devices: Option<Spec>,
+    /// The rootfs bound onto itself (no mount namespace) and the bind's ID.
+    rootfs_bind: Option<(&'a Path, u64)>,
     hooks: Option<&'a oci_spec::runtime::Hooks>,
     bundle: &'a Path,
     annotations: Option<&'a std::collections::HashMap<String, String>>,
@@ -92,6 +94,9 @@ impl Drop for Cleanup<'_> {
             }
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
+        }
+        if let Some((rootfs, id)) = self.rootfs_bind {
+            crate::rootfs::unbind_in_place(rootfs, id);
         }
         if let Some(cg) = &self.cgroup {
             let _ = cg.destroy();
@@ -613,6 +618,7 @@ impl Runtime {
             child: None,
             cgroup: None,
             net_devices: None,
+            rootfs_bind: None,
             hooks: spec.hooks().as_ref(),
             bundle: &bundle.dir,
             annotations: spec.annotations().as_ref(),
@@ -693,6 +699,17 @@ impl Runtime {
             }
         }
         joins.sort_by_key(|(t, _)| join_order(*t));
+        let mut rootfs_bind = None;
+        if !linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::Mount)
+        {
+            let mnt = crate::rootfs::bind_in_place(&bundle.rootfs)?;
+            cleanup.rootfs_bind = Some((&bundle.rootfs, mnt));
+            rootfs_bind = Some(mnt);
+        }
 
         let start = match mode {
             Mode::Create => {
@@ -773,6 +790,7 @@ impl Runtime {
                     cgroup_parents: cg_parents,
                     owner: String::new(),
                     spec: bundle.spec.clone(),
+                    rootfs_bind,
                 };
                 // The environment is created (lifecycle step 2): the
                 // runtime spec's "created", which the prestart hooks of
@@ -974,6 +992,9 @@ impl Runtime {
         }
         if let Err(e) = cg.destroy() {
             eprintln!("berth-runtime: warning: {e}");
+        }
+        if let Some(mnt) = st.rootfs_bind {
+            crate::rootfs::unbind_in_place(&st.rootfs, mnt);
         }
         if let Err(e) = self.store.remove(id) {
             eprintln!("berth-runtime: warning: {e}");

@@ -221,9 +221,30 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     // (as in runc), not a later `start`: apply them now (finalize applies
     // them again, which changes nothing).
     process::apply_rlimits(process)?;
+    process::check_capabilities(process.capabilities().as_ref())?;
     if let Some(linux) = spec.linux() {
         crate::procattr::apply_personality(linux)?;
         crate::procattr::apply_memory_policy(linux)?;
+    }
+    // A filter whose descriptor goes to a listener is installed now, before
+    // the create answers, so the listener has it while the container is
+    // created (runc 1.1 does the same, with or without noNewPrivileges: its
+    // init installs the filter before it closes its pipe to `create`).
+    // What follows (the wait for start, startContainer hooks, the last
+    // steps) then runs under it, as in runc. Without a listener the filter
+    // is installed in the last steps (`finalize`).
+    let mut seccomp = ctx.seccomp.as_ref();
+    if let (Some(f), Some(conn)) = (seccomp, ctx.seccomp_listener.take()) {
+        if process.no_new_privileges().unwrap_or(false) {
+            nix::sys::prctl::set_no_new_privs()
+                .context(|| "prctl(PR_SET_NO_NEW_PRIVS)".to_owned())?;
+        }
+        let listener = NotifyListener {
+            conn,
+            message: notify_message(spec, ctx.id, &ctx.bundle.dir, host_pid, "creating"),
+        };
+        install_seccomp(f, Some(&listener))?;
+        seccomp = None;
     }
     ctx.chan.send(&Msg::Ready)?;
     // Wait for start.
@@ -239,10 +260,6 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
             conn = Some(c);
         }
     }
-    let listener = ctx.seccomp_listener.take().map(|conn| NotifyListener {
-        conn,
-        message: notify_message(spec, ctx.id, &ctx.bundle.dir, host_pid, "creating"),
-    });
     // The program's environment (HOME added as for the program itself).
     let program_env: Vec<String> = program
         .env
@@ -264,8 +281,8 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
         Err(e) => Err(RuntimeError::ProcessEnded(e.to_string())),
         Ok(()) => finalize(
             process,
-            ctx.seccomp.as_ref(),
-            listener.as_ref(),
+            seccomp,
+            None,
             !in_user_ns || setgroups_allowed(),
             ctx.preserve_fds,
             &program,

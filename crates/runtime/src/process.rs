@@ -168,11 +168,40 @@ fn to_caps(set: &Option<Capabilities>) -> Result<HashSet<caps::Capability>> {
         .collect()
 }
 
-/// Drops the bounding set before the uid change (it needs CAP_SETPCAP).
-pub fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
-    // A bounding set can only shrink: a capability outside the runtime's
-    // own (the host's) cannot be granted, and capset's bare
-    // EPERM would not say which one.
+/// The capability sets the kernel will refuse, found before the init
+/// reports ready: runc 1.1's init applies them before `create` answers
+/// ("unable to apply caps: operation not permitted"), so such a spec fails
+/// `create`, not `start`. Checked again when they are set.
+pub fn check_capabilities(c: Option<&LinuxCapabilities>) -> Result<()> {
+    check_grantable(c)?;
+    let Some(c) = c else {
+        return Ok(());
+    };
+    // What stays in the bounding set once it is dropped to the spec's.
+    let bounding = to_caps(c.bounding())?;
+    for cap in to_caps(c.inheritable())? {
+        let kept = bounding.contains(&cap)
+            && caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(true);
+        if !kept && !caps::has_cap(None, caps::CapSet::Inheritable, cap).unwrap_or(true) {
+            return Err(not_inheritable(cap));
+        }
+    }
+    Ok(())
+}
+
+/// capset's EPERM for an inheritable capability outside the bounding set
+/// (and not inheritable already), naming it (runc's words do not).
+fn not_inheritable(cap: caps::Capability) -> RuntimeError {
+    spec_err(
+        "process.capabilities.inheritable",
+        format!("{cap} is not in the bounding set, so it cannot be inheritable: unable to apply caps: operation not permitted"),
+    )
+}
+
+/// A bounding set can only shrink: a capability outside the runtime's own
+/// (the host's) cannot be granted, and capset's bare EPERM would not say
+/// which one.
+fn check_grantable(c: Option<&LinuxCapabilities>) -> Result<()> {
     let empty = LinuxCapabilities::default();
     let spec = c.unwrap_or(&empty);
     for (name, field) in [
@@ -188,6 +217,12 @@ pub fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Drops the bounding set before the uid change (it needs CAP_SETPCAP).
+pub fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
+    check_grantable(c)?;
     // One in the spec's permitted set but outside its bounding set is set
     // (the permitted set is the runtime's own) and gone after the exec, as
     // with runc.
@@ -258,10 +293,7 @@ pub fn set_capabilities(c: Option<&LinuxCapabilities>) -> Result<()> {
         if !caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(true)
             && !caps::has_cap(None, caps::CapSet::Inheritable, cap).unwrap_or(true)
         {
-            return Err(spec_err(
-                "process.capabilities.inheritable",
-                format!("{cap} is not in the bounding set: it cannot be inheritable"),
-            ));
+            return Err(not_inheritable(cap));
         }
     }
     set(caps::CapSet::Inheritable, c.inheritable(), "inheritable")?;

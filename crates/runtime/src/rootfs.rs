@@ -1143,6 +1143,49 @@ pub fn default_devices() -> Vec<LinuxDevice> {
     .collect()
 }
 
+/// Without a mount namespace (none new, none joined) runc 1.1 still binds
+/// the rootfs onto itself in the runtime's mount namespace (its
+/// prepareRoot), which callers rely on (youki's contest unmounts it). berth
+/// makes that bind, a slave so that nothing mounted under it propagates
+/// back to the host, but none of runc's other changes there (runc also
+/// makes the host's / a recursive slave and mounts the spec's mounts in
+/// the host's namespace). Returns the bind's mount ID, for [`unbind_in_place`].
+pub fn bind_in_place(rootfs: &Path) -> Result<u64> {
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context(|| format!("bind {} onto itself", rootfs.display()))?;
+    let made = mount(
+        None::<&str>,
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .context(|| format!("make {} a slave mount", rootfs.display()))
+    .and_then(|()| {
+        crate::sys::mount_id(rootfs)
+            .ok_or_else(|| RuntimeError::Other(format!("no mount ID for {}", rootfs.display())))
+    });
+    if made.is_err() {
+        let _ = umount2(rootfs, MntFlags::MNT_DETACH);
+    }
+    made
+}
+
+/// Undoes [`bind_in_place`]: unmounts the rootfs if the mount there is
+/// still the bind made (`id`); one its caller unmounted already, or another
+/// mounted over it, is left alone.
+pub fn unbind_in_place(rootfs: &Path, id: u64) {
+    if crate::sys::mount_id(rootfs) == Some(id) {
+        let _ = umount2(rootfs, MntFlags::MNT_DETACH);
+    }
+}
+
 /// Makes `rootfs` the process's root. With `no_pivot`, or where pivot_root is
 /// impossible (a rootfs on the initramfs), moves it over / and chroots.
 pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {

@@ -55,6 +55,10 @@ pub struct ContainerState {
     pub cgroup_parents: Option<std::collections::BTreeMap<String, PathBuf>>,
     pub owner: String,
     pub spec: Spec,
+    /// The mount ID of the rootfs bound onto itself without a mount
+    /// namespace (`rootfs::bind_in_place`), which `delete` unmounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_bind: Option<u64>,
 }
 
 pub struct StateRoot {

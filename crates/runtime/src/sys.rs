@@ -403,3 +403,27 @@ pub fn die_on_terminating_signals() -> nix::Result<()> {
     }
     set.thread_unblock()
 }
+
+/// The ID of the mount `path` is on (`statx`'s `stx_mnt_id`, not following
+/// a final symlink): the 64-bit unique one where the kernel has it (Linux
+/// 6.8+), else the reusable one. None when statx fails.
+pub fn mount_id(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    const STATX_MNT_ID: libc::c_uint = 0x1000;
+    const STATX_MNT_ID_UNIQUE: libc::c_uint = 0x4000;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statx is a valid value (integers only).
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a live NUL-terminated path and `stx` a live statx the
+    // kernel writes into during the call only.
+    let ret = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
+            STATX_MNT_ID | STATX_MNT_ID_UNIQUE,
+            &mut stx,
+        )
+    };
+    (ret == 0 && stx.stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE) != 0).then_some(stx.stx_mnt_id)
+}

@@ -92,6 +92,34 @@ fn empty_bounding_set_with_an_inheritable_capability_fails() {
     rt.assert_empty();
 }
 
+/// Capabilities the kernel will refuse fail `create`, as with runc 1.1
+/// (its init applies them before `create` answers: "unable to apply caps:
+/// operation not permitted"), not `start`: youki's contest
+/// (`bounding_unset_with_other_caps_fails_test`) gives no bounding set and
+/// CAP_SYS_ADMIN in the other sets, reads `create`'s stderr and looks for
+/// EPERM. berth's create succeeded and only `start` failed, with words
+/// that did not say EPERM.
+#[test]
+fn unset_bounding_with_an_inheritable_capability_fails_at_create() {
+    let rt = Rt::new();
+    let mut c = Ctr::sh(&rt, "echo started");
+    c.edit_json(|v| {
+        v["process"]["capabilities"] = json!({
+            "effective": ["CAP_SYS_ADMIN"],
+            "inheritable": ["CAP_SYS_ADMIN"],
+            "permitted": ["CAP_SYS_ADMIN"],
+            "ambient": []
+        })
+    });
+    let out = rt.create(&c, &[]);
+    let line = out.fails_one_line();
+    assert!(line.contains("operation not permitted"), "{line}");
+    assert!(line.contains("inheritable"), "{line}");
+    assert!(!out.stdout.contains("started"), "{out:#?}");
+    c.assert_nothing_left();
+    rt.assert_empty();
+}
+
 /// A fifo in `linux.devices` is made (it was refused: its cgroup rule of
 /// type "p" was invalid); a cgroup rule of type "p" stays refused, as runc
 /// refuses it ("invalid cgroup device type").
@@ -975,5 +1003,181 @@ fn seccomp_wait_killable_recv_flag() {
     let line = rt.run(&c).fails_one_line();
     assert!(line.contains("SECCOMP_FILTER_FLAG_NO_SUCH"), "{line}");
     c.assert_nothing_left();
+    rt.assert_empty();
+}
+
+/// `SECCOMP_IOCTL_NOTIF_SEND` with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the
+/// notified call goes on as if nothing had stopped it.
+fn notif_send_continue(fd: RawFd, id: u64) -> i32 {
+    // SAFETY: an all-zero seccomp_notif_resp is a valid value (integers).
+    let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
+    resp.id = id;
+    resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
+    // SAFETY: `resp` is a live seccomp_notif_resp the kernel reads; the
+    // descriptor is ours.
+    unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) }
+}
+
+/// Answers the notifications on `fd` until every process under the filter
+/// is gone (POLLHUP) or `stop` is set: getcwd goes on, anything else fails
+/// with EPERM. Returns how many getcwd calls it let through.
+fn serve_notifications(fd: RawFd, stop: &std::sync::atomic::AtomicBool) -> usize {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::BorrowedFd;
+    let mut getcwds = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        // SAFETY: `fd` stays open for the whole loop (closed by our caller).
+        let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let mut p = [PollFd::new(bfd, PollFlags::POLLIN)];
+        if poll(&mut p, PollTimeout::from(100u16)).unwrap_or(0) == 0 {
+            continue;
+        }
+        let ev = p[0].revents().unwrap_or(PollFlags::empty());
+        if ev.contains(PollFlags::POLLIN) {
+            // SAFETY: as in `notif_recv`.
+            let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+            // SAFETY: as in `notif_recv`.
+            if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0 {
+                continue;
+            }
+            if i64::from(req.data.nr) == libc::SYS_getcwd {
+                getcwds += 1;
+                notif_send_continue(fd, req.id);
+            } else {
+                notif_send_error(fd, req.id, libc::EPERM);
+            }
+        } else if ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+            break;
+        }
+    }
+    getcwds
+}
+
+/// seccomp `SCMP_ACT_NOTIFY` with `listenerPath` and a created container:
+/// the listener gets the descriptor and the container process state
+/// (status "creating", the pid `state` reports, the metadata) while
+/// `create` runs, with or without noNewPrivileges, as runc 1.1 does (checked
+/// by hand: runc installs the filter before the create answers). Before, the
+/// filter was installed only after `start`, so a caller that waits for the
+/// descriptor between create and start (youki's contest) hung. After `start`
+/// everything the init does under the filter still works: the notified
+/// getcwd calls (the init's own cwd check, then the shell's) are let
+/// through by the agent, a notified mkdir fails with its answer.
+#[test]
+fn seccomp_listener_gets_the_descriptor_at_create() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+    let rt = Rt::new();
+    for nnp in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("listener.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let mut c = Ctr::sh(&rt, "cd /tmp && pwd; mkdir /tmp/x 2>&1; echo rc=$?");
+        c.edit_json(|v| {
+            v["process"]["noNewPrivileges"] = json!(nnp);
+            v["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": sock.to_str().unwrap(),
+                "listenerMetadata": "meta at create",
+                "syscalls": [{"names": ["getcwd", "mkdir", "mkdirat"],
+                              "action": "SCMP_ACT_NOTIFY"}]
+            })
+        });
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let agent_stop = stop.clone();
+        let agent = std::thread::spawn(move || {
+            let mut conn = None;
+            common::poll(std::time::Duration::from_secs(30), || {
+                conn = listener.accept().ok().map(|(c, _)| c);
+                conn.is_some()
+            });
+            let conn = conn.expect("the runtime never connected to the listener");
+            conn.set_nonblocking(false).unwrap();
+            let (msg, fds) = recv_with_fds(conn.as_raw_fd());
+            tx.send((msg, fds.len())).unwrap();
+            let getcwds = fds
+                .first()
+                .map(|f| serve_notifications(*f, &agent_stop))
+                .unwrap_or(0);
+            for f in &fds {
+                nix::unistd::close(*f).unwrap();
+            }
+            getcwds
+        });
+        rt.create(&c, &[]).ok();
+        // The descriptor arrives during create, before any start.
+        let (msg, nfds) = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("nnp {nnp}: no descriptor after create"));
+        let v: Value = serde_json::from_slice(&msg).unwrap();
+        assert_eq!(nfds, 1, "{v}");
+        assert_eq!(v["fds"], json!(["seccompFd"]), "{v}");
+        assert_eq!(v["metadata"], json!("meta at create"), "{v}");
+        assert_eq!(v["state"]["id"], json!(c.id), "{v}");
+        assert_eq!(v["state"]["status"], json!("creating"), "{v}");
+        assert_eq!(v["pid"], json!(rt.pid(&c.id)), "{v}");
+        assert_eq!(v["state"]["pid"], v["pid"], "{v}");
+        rt.out(&["start", &c.id]).ok();
+        let text = c.wait_output("rc=");
+        rt.wait_status(&c.id, "stopped");
+        stop.store(true, Ordering::SeqCst);
+        let getcwds = agent.join().unwrap();
+        assert!(text.starts_with("/tmp\n"), "nnp {nnp}: {text}");
+        assert!(
+            text.contains("Operation not permitted"),
+            "nnp {nnp}: {text}"
+        );
+        assert!(getcwds >= 1, "nnp {nnp}: {getcwds} getcwd notified");
+        c.finish();
+    }
+    rt.assert_empty();
+}
+
+/// The mount points of the host's mountinfo at exactly `path`.
+fn mount_points_at(path: &std::path::Path) -> usize {
+    let want = path.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some(want))
+        .count()
+}
+
+/// Without a mount namespace (youki's contest `ns_itype`), runc 1.1 still
+/// binds the rootfs onto itself in the runtime's mount namespace (checked by
+/// hand; its prepareRoot), and callers rely on it: the contest unmounts
+/// `bundle/rootfs` after create (EINVAL when it is no mount point: the
+/// group aborted). berth makes that bind (not runc's other changes to the
+/// host's namespace), the init's root is it, and `delete` removes it when
+/// the caller has not (runc leaves it).
+#[test]
+fn without_a_mount_namespace_the_rootfs_is_a_mount_point() {
+    let rt = Rt::new();
+    for caller_unmounts in [true, false] {
+        let mut c = Ctr::sh(&rt, "echo up; sleep 60");
+        c.edit_json(|v| {
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "mount");
+            v["linux"]["maskedPaths"] = json!([]);
+            v["linux"]["readonlyPaths"] = json!([]);
+        });
+        let rootfs = std::fs::canonicalize(c.rootfs()).unwrap();
+        assert_eq!(mount_points_at(&rootfs), 0);
+        rt.create(&c, &[]).ok();
+        assert_eq!(mount_points_at(&rootfs), 1, "no mount at {rootfs:?}");
+        let pid = rt.pid(&c.id);
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+            rootfs
+        );
+        rt.out(&["start", &c.id]).ok();
+        c.wait_output("up\n");
+        if caller_unmounts {
+            nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        }
+        c.finish();
+    }
     rt.assert_empty();
 }
