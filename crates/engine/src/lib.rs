@@ -230,6 +230,10 @@ impl Drop for Engine {
     /// berth_storage::LayerStore::dispose), so that `rmi` of a big image
     /// returns at once.
     fn drop(&mut self) {
+        let _t = berth_trace::span(
+            "storage",
+            "delete the trash (a budget inline, the rest detached)",
+        );
         self.layers.dispose(spawn_deleter);
     }
 }

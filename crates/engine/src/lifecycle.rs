@@ -525,7 +525,10 @@ impl Engine {
             self.event("destroy", &c, &[]);
             self.network_release(&c)?;
         }
-        match self.layers.remove_container(id.as_str()) {
+        let t = berth_trace::span("storage", "unmount, move the layer to the trash");
+        let removed = self.layers.remove_container(id.as_str());
+        t.end();
+        match removed {
             // A `create` killed between its record and its writable layer.
             Ok(()) | Err(berth_storage::Error::ContainerNotFound(_)) => {}
             Err(e) => return Err(e.into()),
@@ -538,6 +541,7 @@ impl Engine {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).context(|| format!("remove {}", dir.display()))?;
         }
+        let _t = berth_trace::span("engine", "delete the container record (berth.db)");
         self.containers.remove(id)
     }
 

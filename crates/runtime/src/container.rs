@@ -968,15 +968,19 @@ impl Runtime {
                 return Err(RuntimeError::Init(format!("unexpected {m:?}")));
             }
         }
+        let t = berth_trace::span("runtime", "record the state: running");
         l.state.started = true;
         self.store.save(&l.state)?;
+        t.end();
         self.poststart(&cid, &l.state)?;
+        let t = berth_trace::span("runtime", "relay stdio and signals until the init exits");
         let code = crate::wait::wait_forwarding(
             l.pid,
             &forwarded,
             l.console.as_ref().map(|c| c.as_fd()),
             &mut stdio,
         )?;
+        t.end();
         self.destroy(&cid, &l.state, &*l.cgroup);
         Ok(code)
     }
@@ -990,15 +994,19 @@ impl Runtime {
             let _ = cg.kill_all(Signal::SIGKILL);
             let _ = cg.thaw();
         }
+        let t = berth_trace::span("cgroup", "remove the cgroup directories");
         if let Err(e) = cg.destroy() {
             eprintln!("berth-runtime: warning: {e}");
         }
+        t.end();
         if let Some(mnt) = st.rootfs_bind {
             crate::rootfs::unbind_in_place(&st.rootfs, mnt);
         }
+        let t = berth_trace::span("runtime", "remove the state directory");
         if let Err(e) = self.store.remove(id) {
             eprintln!("berth-runtime: warning: {e}");
         }
+        t.end();
         // After the container is gone (runtime spec, lifecycle step 13):
         // every poststop hook runs, a failing one is a warning.
         warn_all(hooks::run_poststop(

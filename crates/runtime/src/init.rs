@@ -243,6 +243,18 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
             conn,
             message: notify_message(spec, ctx.id, &ctx.bundle.dir, host_pid, "creating"),
         };
+        berth_trace::instant(
+            "process",
+            "seccomp filter, descriptor to the listener",
+            || {
+                format!(
+                    "{} BPF instructions; no trace past this point",
+                    f.program.len()
+                )
+            },
+        );
+        // Even the trace's write(2) could be a notified call now.
+        berth_trace::stop();
         install_seccomp(f, Some(&listener))?;
         seccomp = None;
     }

@@ -122,6 +122,12 @@ pub fn init_from_env(process: Process) {
     }
 }
 
+/// Stops recording in this process (the container's init once a seccomp
+/// filter is in: the filter may forbid or notify the trace's writes).
+pub fn stop() {
+    ON.store(false, Ordering::Relaxed);
+}
+
 /// Names the process the following steps run in (the runtime's child says
 /// it is the container's init right after the clone, while /proc is still
 /// the host's: its pid is read there, since getpid answers in the
