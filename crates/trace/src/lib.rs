@@ -211,17 +211,7 @@ impl Span {
 impl Drop for Span {
     fn drop(&mut self) {
         if let Some(o) = self.0.take() {
-            let end = now();
-            write_event(&Event {
-                ts: o.start,
-                dur: end.saturating_sub(o.start),
-                pid: pid(),
-                tid: tid(),
-                process: Process::from_u8(PROCESS.load(Ordering::Relaxed)),
-                cat: o.cat.to_owned(),
-                name: o.name.to_owned(),
-                detail: o.detail,
-            });
+            emit(o.cat, o.name, o.start, now(), o.detail);
         }
     }
 }
@@ -233,16 +223,8 @@ pub fn instant(cat: &'static str, name: &'static str, detail: impl FnOnce() -> S
     if !enabled() {
         return;
     }
-    write_event(&Event {
-        ts: now(),
-        dur: 0,
-        pid: pid(),
-        tid: tid(),
-        process: Process::from_u8(PROCESS.load(Ordering::Relaxed)),
-        cat: cat.to_owned(),
-        name: name.to_owned(),
-        detail: detail(),
-    });
+    let at = now();
+    emit(cat, name, at, at, detail());
 }
 
 /// What the front end does when the container's program has started in
@@ -268,7 +250,11 @@ pub fn record(cat: &'static str, name: &'static str, start: u64, detail: impl Fn
     if !enabled() {
         return;
     }
-    let end = now();
+    emit(cat, name, start, now(), detail());
+}
+
+/// Writes the step from `start` to `end` of this process and thread.
+fn emit(cat: &str, name: &str, start: u64, end: u64, detail: String) {
     write_event(&Event {
         ts: start,
         dur: end.saturating_sub(start),
@@ -277,7 +263,7 @@ pub fn record(cat: &'static str, name: &'static str, start: u64, detail: impl Fn
         process: Process::from_u8(PROCESS.load(Ordering::Relaxed)),
         cat: cat.to_owned(),
         name: name.to_owned(),
-        detail: detail(),
+        detail,
     });
 }
 
