@@ -210,6 +210,11 @@ impl Engine {
                 };
                 file.host(&n.name, ep.ip, &c.name, &ep.aliases)
                     .map_err(dns_err)?;
+                // (its AAAA records on a network with IPv6)
+                if let Some(ip6) = ep.ip6 {
+                    file.host(&n.name, ip6, &c.name, &ep.aliases)
+                        .map_err(dns_err)?;
+                }
                 hosts += 1;
             }
         }
@@ -450,7 +455,7 @@ impl Engine {
     ) -> Result<(String, String)> {
         let mode = NetMode::of(h);
         let user_net = matches!(mode, NetMode::Bridge(Some(_)));
-        if h.ip.is_some() && !user_net {
+        if (h.ip.is_some() || h.ip6.is_some()) && !user_net {
             return Err(EngineError::Invalid(
                 "user specified IP address is supported on user defined networks only".into(),
             ));
@@ -512,7 +517,11 @@ impl Engine {
                             Some(t) => Some(berth_network::parse_unicast_mac(t)?),
                             None => None,
                         };
-                        Some(m.connect(id.as_str(), n, h.ip, mac, &aliases)?)
+                        let want = berth_network::Want {
+                            ip: h.ip,
+                            ip6: h.ip6,
+                        };
+                        Some(m.connect(id.as_str(), n, want, mac, &aliases)?)
                     }
                     None => None,
                 };
@@ -530,7 +539,11 @@ impl Engine {
                     }
                     let mut aliases = more.aliases.clone();
                     aliases.push(id.short().to_owned());
-                    m.connect(id.as_str(), &n, more.ip, None, &aliases)?;
+                    let want = berth_network::Want {
+                        ip: more.ip,
+                        ip6: more.ip6,
+                    };
+                    m.connect(id.as_str(), &n, want, None, &aliases)?;
                 }
                 Ok((ep, net, gateway))
             })?
@@ -543,6 +556,10 @@ impl Engine {
         // Without an address (`none`, `host`) the hostname gets no line, as in Docker.
         if let Some(ep) = &endpoint {
             hosts.push_str(&format!("{}\t{hostname}\n", ep.ip));
+            // (and its IPv6 address, as Docker's file has)
+            if let Some(ip6) = ep.ip6 {
+                hosts.push_str(&format!("{ip6}\t{hostname}\n"));
+            }
         }
         for line in link_hosts {
             hosts.push_str(line);
@@ -783,6 +800,11 @@ impl Engine {
             if n.name == DEFAULT_NETWORK {
                 top = json!({"Gateway": gateway.to_string(), "IPAddress": ep.ip.to_string(),
                              "IPPrefixLen": n.subnet.prefix_len(), "MacAddress": mac_text(&ep.mac)});
+                if let (Some(v6), Some(ip6)) = (n.ipv6, ep.ip6) {
+                    top["GlobalIPv6Address"] = json!(ip6.to_string());
+                    top["GlobalIPv6PrefixLen"] = json!(v6.subnet.prefix_len());
+                    top["IPv6Gateway"] = json!(v6.gateway.to_string());
+                }
             }
             nets.insert(n.name.clone(), e);
         }
@@ -1001,9 +1023,12 @@ impl Engine {
             containers.insert(
                 ep.container_id.clone(),
                 json!({"Name": name, "EndpointID": endpoint_id(ep),
-                       "MacAddress": mac_text(&ep.mac),
-                       "IPv4Address": format!("{}/{}", ep.ip, n.subnet.prefix_len()),
-                       "IPv6Address": ""}),
+                "MacAddress": mac_text(&ep.mac),
+                "IPv4Address": format!("{}/{}", ep.ip, n.subnet.prefix_len()),
+                "IPv6Address": match (n.ipv6, ep.ip6) {
+                    (Some(v6), Some(ip6)) => format!("{ip6}/{}", v6.subnet.prefix_len()),
+                    _ => String::new(),
+                }}),
             );
         }
         let mut ipam = json!({"Subnet": n.subnet.to_string()});
@@ -1022,6 +1047,17 @@ impl Engine {
         }
         if !aux.is_empty() {
             ipam["AuxiliaryAddresses"] = serde_json::Value::Object(aux);
+        }
+        let mut ipam_configs = vec![ipam];
+        if let Some(v6) = n.ipv6 {
+            let mut c = json!({"Subnet": v6.subnet.to_string()});
+            if let Some(r) = v6.ip_range {
+                c["IPRange"] = json!(r.to_string());
+            }
+            if v6.gateway_given {
+                c["Gateway"] = json!(v6.gateway.to_string());
+            }
+            ipam_configs.push(c);
         }
         // A macvlan/ipvlan network shows the options it was given, as Docker's.
         let mut options = if n.is_bridge() {
@@ -1047,8 +1083,8 @@ impl Engine {
         }
         Ok(json!({
             "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
-            "Driver": n.driver, "EnableIPv6": false,
-            "IPAM": {"Driver": "default", "Options": {}, "Config": [ipam]},
+            "Driver": n.driver, "EnableIPv6": n.ipv6.is_some(),
+            "IPAM": {"Driver": "default", "Options": {}, "Config": ipam_configs},
             "Internal": n.internal, "Attachable": false, "Ingress": false,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
             "Containers": containers,
@@ -1100,7 +1136,7 @@ impl Engine {
         &self,
         network: &str,
         container: &str,
-        ip: Option<Ipv4Addr>,
+        want: berth_network::Want,
         aliases: &[String],
     ) -> Result<()> {
         let c = self.container(container)?;
@@ -1121,7 +1157,7 @@ impl Engine {
                         "network-scoped alias is supported only for containers in user defined networks".into(),
                     ));
                 }
-                if ip.is_some() {
+                if want.ip.is_some() || want.ip6.is_some() {
                     return Err(EngineError::Invalid(
                         "user specified IP address is supported on user defined networks only"
                             .into(),
@@ -1130,7 +1166,7 @@ impl Engine {
             } else {
                 aliases.push(c.id.short().to_owned());
             }
-            m.connect(c.id.as_str(), &n, ip, None, &aliases)?;
+            m.connect(c.id.as_str(), &n, want, None, &aliases)?;
             if c.state == State::Running {
                 if let Err(e) = m.attach_running(c.id.as_str(), &n) {
                     let _ = m.disconnect(c.id.as_str(), &n);
@@ -1260,32 +1296,41 @@ fn endpoint_id(ep: &Endpoint) -> String {
     )
 }
 
-/// What the container was created with for network `n`: its `--ip` and
-/// driver options (none for a network connected later).
+/// What the container was created with for network `n`: its `--ip`,
+/// `--ip6` and driver options (none for a network connected later).
 fn configured<'a>(
     n: &NetworkRecord,
     ep: &Endpoint,
     h: &'a HostConfig,
-) -> Option<(Option<Ipv4Addr>, &'a BTreeMap<String, String>)> {
+) -> Option<(berth_network::Want, &'a BTreeMap<String, String>)> {
     let names = |key: &str| key == n.name || (key.len() >= 12 && n.id.starts_with(key));
     if ep.index == 0 && (names(&h.network) || h.network.is_empty()) {
-        return Some((h.ip, &h.network_driver_opts));
+        let want = berth_network::Want {
+            ip: h.ip,
+            ip6: h.ip6,
+        };
+        return Some((want, &h.network_driver_opts));
     }
-    h.more_networks
-        .iter()
-        .find(|a| names(&a.network))
-        .map(|a| (a.ip, &a.driver_opts))
+    h.more_networks.iter().find(|a| names(&a.network)).map(|a| {
+        let want = berth_network::Want {
+            ip: a.ip,
+            ip6: a.ip6,
+        };
+        (want, &a.driver_opts)
+    })
 }
 
 fn endpoint_settings(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> crate::EndpointSettings {
     let user = n.name != DEFAULT_NETWORK;
     let given = configured(n, ep, h);
     crate::EndpointSettings {
-        ipam_config: given.and_then(|(ip, _)| ip).filter(|_| user).map(|ip| {
-            crate::EndpointIpamConfig {
-                ipv4_address: ip.to_string(),
-            }
-        }),
+        ipam_config: given
+            .map(|(w, _)| w)
+            .filter(|w| user && (w.ip.is_some() || w.ip6.is_some()))
+            .map(|w| crate::EndpointIpamConfig {
+                ipv4_address: w.ip.map(|a| a.to_string()).unwrap_or_default(),
+                ipv6_address: w.ip6.map(|a| a.to_string()).unwrap_or_default(),
+            }),
         driver_opts: given.map(|(_, o)| o).filter(|o| !o.is_empty()).cloned(),
         links: None,
         aliases: user.then(|| ep.aliases.clone()),
@@ -1298,13 +1343,21 @@ fn endpoint_settings(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> crate:
         },
         ip_address: ep.ip.to_string(),
         ip_prefix_len: n.subnet.prefix_len(),
+        ipv6_gateway: match (n.ipv6, ep.ip6) {
+            (Some(v6), Some(_)) if !n.internal => v6.gateway.to_string(),
+            _ => String::new(),
+        },
+        global_ipv6_address: ep.ip6.map(|a| a.to_string()).unwrap_or_default(),
+        global_ipv6_prefix_len: match (n.ipv6, ep.ip6) {
+            (Some(v6), Some(_)) => v6.subnet.prefix_len(),
+            _ => 0,
+        },
         // (an ipvlan has its parent's MAC: Docker shows none)
         mac_address: if n.driver == "ipvlan" {
             String::new()
         } else {
             mac_text(&ep.mac)
         },
-        ..Default::default()
     }
 }
 

@@ -217,6 +217,7 @@ mod tests {
             aux_addresses: Default::default(),
             gateway_implicit: false,
             created_parent: None,
+            ipv6: None,
         }
     }
 

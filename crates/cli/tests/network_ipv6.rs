@@ -1,0 +1,477 @@
+//! IPv6 on berth's bridge networks through the `berth` binary against the
+//! real kernel: dual-stack user networks (`network create --ipv6 --subnet
+//! fd00:…/64`), `--ip6`, inspect's IPv6 fields, container to container and
+//! host to container over IPv6, published ports on IPv6 addresses, AAAA
+//! records from berth-dns, bad input, and nothing left behind.
+//!
+//! Traffic only ever goes to addresses of the tests' own bridges and
+//! namespaces; the subnets are unique local ones (fd00::/8) the host has
+//! no address in.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn container(b: &Berth, name: &str) -> Value {
+    let v: Value = serde_json::from_str(&b.ok(&["inspect", name])).unwrap();
+    v[0].clone()
+}
+
+fn network(b: &Berth, name: &str) -> Value {
+    let v: Value = serde_json::from_str(&b.ok(&["network", "inspect", name])).unwrap();
+    v[0].clone()
+}
+
+/// A container's endpoint on network `net`.
+fn endpoint(b: &Berth, name: &str, net: &str) -> Value {
+    container(b, name)["NetworkSettings"]["Networks"][net].clone()
+}
+
+fn ip6_of(b: &Berth, name: &str, net: &str) -> String {
+    endpoint(b, name, net)["GlobalIPv6Address"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A TCP server that answers every connection with `reply`.
+fn tcp_server(b: &Berth, extra: &[&str], name: &str, port: u16, reply: &str) {
+    let script = format!("while true; do echo {reply} | nc -l -p {port}; done");
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    b.ok(&args);
+}
+
+/// What a TCP server at `addr` answers ("" when it does not).
+fn reply_of(addr: &str) -> String {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+    else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(b"hello\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn answers(addr: &str, want: &str) {
+    wait_until(10, &format!("{addr} to answer {want}"), || {
+        reply_of(addr).contains(want)
+    });
+}
+
+/// Lines of `ip ARGS` on the host that mention `what`.
+fn host_ip_lines(args: &[&str], what: &str) -> Vec<String> {
+    let out = Command::new("ip").args(args).output().unwrap();
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(what))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The host's nftables ruleset lines that mention `what`.
+fn nft_lines(what: &str) -> Vec<String> {
+    let out = Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(what))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A dual-stack network: both IPAM configs and EnableIPv6 in its inspect;
+/// containers get `::2` onwards (or their `--ip6`), a default route via
+/// the gateway, inspect's IPv6 fields and a line in /etc/hosts, and reach
+/// each other over IPv6 at once (no duplicate address detection to wait
+/// for).
+#[test]
+fn dual_stack_network_inspect_and_container_to_container() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:b1::/64",
+        "ds",
+    ]);
+    let n = network(&b, "ds");
+    assert_eq!(n["EnableIPv6"], true, "{n}");
+    let configs = n["IPAM"]["Config"].as_array().unwrap();
+    assert_eq!(configs.len(), 2, "{n}");
+    assert_eq!(configs[1]["Subnet"], "fd00:b1::/64", "{n}");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "one",
+        "--network",
+        "ds",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let e = endpoint(&b, "one", "ds");
+    assert_eq!(e["GlobalIPv6Address"], "fd00:b1::2", "{e}");
+    assert_eq!(e["GlobalIPv6PrefixLen"], 64, "{e}");
+    assert_eq!(e["IPv6Gateway"], "fd00:b1::1", "{e}");
+    let n = network(&b, "ds");
+    let c = n["Containers"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(c["IPv6Address"], "fd00:b1::2/64", "{n}");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "ds",
+        "--ip6",
+        "fd00:b1::99",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -6 addr show dev eth0; ip -6 route; cat /etc/hosts; ping -6 -c 1 -W 3 fd00:b1::2",
+    ]);
+    assert!(out.contains("inet6 fd00:b1::99/64"), "{out}");
+    assert!(out.contains("default via fd00:b1::1"), "{out}");
+    assert!(out.contains("fd00:b1::99\t"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    // --ip6 shows in IPAMConfig, as Docker's.
+    b.ok(&[
+        "create",
+        "--name",
+        "fixed",
+        "--network",
+        "ds",
+        "--ip6",
+        "fd00:b1::77",
+        "busybox",
+        "true",
+    ]);
+    let e = endpoint(&b, "fixed", "ds");
+    assert_eq!(e["IPAMConfig"]["IPv6Address"], "fd00:b1::77", "{e}");
+    assert_eq!(e["GlobalIPv6Address"], "fd00:b1::77", "{e}");
+    // network connect --ip6.
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:b7::/64",
+        "ds2",
+    ]);
+    b.ok(&["network", "connect", "--ip6", "fd00:b7::42", "ds2", "one"]);
+    let out = b.ok(&["exec", "one", "ip", "-6", "addr"]);
+    assert!(out.contains("inet6 fd00:b7::42/64"), "{out}");
+    assert_eq!(ip6_of(&b, "one", "ds2"), "fd00:b7::42");
+    b.ok(&["rm", "-f", "one", "fixed"]);
+    b.ok(&["network", "rm", "ds", "ds2"]);
+}
+
+/// The host reaches a container's IPv6 address through the bridge, which
+/// has the gateway's address.
+#[test]
+fn the_host_reaches_a_container_over_ipv6() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:b2::/64",
+        "h6",
+    ]);
+    tcp_server(&b, &["--network", "h6"], "srv", 80, "over-six");
+    let ip6 = ip6_of(&b, "srv", "h6");
+    assert_eq!(ip6, "fd00:b2::2");
+    let bridge = network(&b, "h6")["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let addrs = host_ip_lines(&["-6", "addr", "show", "dev", &bridge], "fd00:b2::1/64");
+    assert_eq!(addrs.len(), 1, "{addrs:?}");
+    answers(&format!("[{ip6}]:80"), "over-six");
+    b.ok(&["rm", "-f", "srv"]);
+    b.ok(&["network", "rm", "h6"]);
+}
+
+/// berth-dns answers AAAA queries for containers of a dual-stack network:
+/// a container reaches another by name over IPv6.
+#[test]
+fn names_resolve_to_ipv6_addresses() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:b3::/64",
+        "n6",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "target",
+        "--network",
+        "n6",
+        "--network-alias",
+        "tgt",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    for name in ["target", "tgt"] {
+        let out = b.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "n6",
+            "busybox",
+            "nslookup",
+            "-type=aaaa",
+            name,
+        ]);
+        assert!(out.contains("fd00:b3::2"), "{name}: {out}");
+    }
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "n6",
+        "busybox",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "target",
+    ]);
+    assert!(out.contains("1 packets received"), "{out}");
+    b.ok(&["rm", "-f", "target"]);
+    b.ok(&["network", "rm", "n6"]);
+}
+
+/// A port published on a dual-stack network answers on the host's IPv6
+/// addresses too (`-p PORT:CPORT`), or on the one given (`-p [ADDR]:…`);
+/// the rules go with the container.
+#[test]
+fn published_ports_answer_on_ipv6_addresses() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:b4::/64",
+        "p6",
+    ]);
+    let (p1, p2) = (free_port(), free_port());
+    let any = format!("{p1}:80");
+    let one = format!("[fd00:b4::1]:{p2}:80");
+    tcp_server(
+        &b,
+        &["--network", "p6", "-p", &any, "-p", &one],
+        "web",
+        80,
+        "pub6",
+    );
+    // The bridge's address is one of the host's.
+    answers(&format!("[fd00:b4::1]:{p1}"), "pub6");
+    answers(&format!("127.0.0.1:{p1}"), "pub6");
+    answers(&format!("[fd00:b4::1]:{p2}"), "pub6");
+    let out = b.ok(&["port", "web"]);
+    assert!(out.contains(&format!("[fd00:b4::1]:{p2}")), "{out}");
+    b.ok(&["rm", "-f", "web"]);
+    assert!(nft_lines(&format!("dport {p1}")).is_empty());
+    b.ok(&["network", "rm", "p6"]);
+}
+
+/// Each bad IPv6 input is one line, a non-zero exit, and nothing made.
+#[test]
+fn bad_ipv6_input_is_refused_cleanly() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:b5::/64",
+        "good6",
+    ]);
+    b.ok(&["network", "create", "plain4"]);
+    let one_line = |e: &str| assert_eq!(e.trim().lines().count(), 1, "{e}");
+    for (args, says) in [
+        (
+            vec!["network", "create", "--subnet", "fd00:b6::/64", "x1"],
+            "without --ipv6",
+        ),
+        (
+            vec!["network", "create", "--ipv6", "x2"],
+            "could not find an available, non-overlapping IPv6 address pool",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd00:b5::/80",
+                "x3",
+            ],
+            "Pool overlaps",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd00:b5:0:0:1::/80",
+                "x4",
+            ],
+            "overlaps network good6",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd00:b6::1/64",
+                "x5",
+            ],
+            "invalid subnet",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd00:b6::/64",
+                "--gateway",
+                "fd00:b9::1",
+                "x6",
+            ],
+            "not a host address",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "-d",
+                "macvlan",
+                "--ipv6",
+                "--subnet",
+                "fd00:b6::/64",
+                "x7",
+            ],
+            "bridge networks only",
+        ),
+    ] {
+        let e = b.fails(&args, 1);
+        one_line(&e);
+        assert!(e.contains(says), "{args:?}: {e}");
+    }
+    // A subnet of one of the host's own addresses (when it has a global
+    // one; link-local and loopback addresses never count).
+    let host6 = host_ip_lines(&["-6", "-o", "addr", "show", "scope", "global"], "inet6");
+    if let Some(addr) = host6
+        .first()
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|a| a.parse::<ipnet::Ipv6Net>().ok())
+    {
+        let subnet = addr.trunc().to_string();
+        let e = b.fails(
+            &["network", "create", "--ipv6", "--subnet", &subnet, "x8"],
+            1,
+        );
+        one_line(&e);
+        assert!(e.contains("on the host"), "{subnet}: {e}");
+    }
+    let l = b.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!l.contains('x'), "{l}");
+    for (args, says) in [
+        (
+            vec![
+                "run",
+                "--rm",
+                "--network",
+                "good6",
+                "--ip6",
+                "fd00:b9::5",
+                "busybox",
+                "true",
+            ],
+            "no configured subnet contains IP address fd00:b9::5",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--network",
+                "good6",
+                "--ip6",
+                "fd00:b5::1",
+                "busybox",
+                "true",
+            ],
+            "Address already in use",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--network",
+                "good6",
+                "--ip6",
+                "zz",
+                "busybox",
+                "true",
+            ],
+            "invalid IPv6 address: zz",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--network",
+                "plain4",
+                "--ip6",
+                "fd00:b5::5",
+                "busybox",
+                "true",
+            ],
+            "has no IPv6",
+        ),
+        (
+            vec!["run", "--rm", "--ip6", "fd00:b5::5", "busybox", "true"],
+            "user specified IP address is supported on user defined networks only",
+        ),
+    ] {
+        let e = b.fails(&args, 125);
+        one_line(&e);
+        assert!(e.contains(says), "{args:?}: {e}");
+    }
+    let l = b.ok(&["ps", "-aq"]);
+    assert_eq!(l.trim(), "", "{l}");
+    b.ok(&["network", "rm", "good6", "plain4"]);
+}
