@@ -297,8 +297,27 @@ fn published_ports_answer_on_ipv6_addresses() {
     answers(&format!("[fd00:b4::1]:{p1}"), "pub6");
     answers(&format!("127.0.0.1:{p1}"), "pub6");
     answers(&format!("[fd00:b4::1]:{p2}"), "pub6");
+    // Shown on `::` too, as Docker shows a port published on every
+    // address of a host with IPv6.
     let out = b.ok(&["port", "web"]);
+    assert!(out.contains(&format!("0.0.0.0:{p1}")), "{out}");
+    assert!(out.contains(&format!("[::]:{p1}")), "{out}");
     assert!(out.contains(&format!("[fd00:b4::1]:{p2}")), "{out}");
+    let ports = &container(&b, "web")["NetworkSettings"]["Ports"]["80/tcp"];
+    assert_eq!(ports.as_array().unwrap().len(), 3, "{ports}");
+    // From another container of the network, through the host.
+    let script = format!("echo hi | nc -w 3 fd00:b4::1 {p1}");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "p6",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.contains("pub6"), "{out}");
     b.ok(&["rm", "-f", "web"]);
     assert!(nft_lines(&format!("dport {p1}")).is_empty());
     b.ok(&["network", "rm", "p6"]);
@@ -457,6 +476,32 @@ fn bad_ipv6_input_is_refused_cleanly() {
                 "plain4",
                 "--ip6",
                 "fd00:b5::5",
+                "busybox",
+                "true",
+            ],
+            "has no IPv6",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--network",
+                "good6",
+                "-p",
+                "[::1]:8080:80",
+                "busybox",
+                "true",
+            ],
+            "cannot publish on [::1]",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--network",
+                "plain4",
+                "-p",
+                "[fd00:b5::1]:8080:80",
                 "busybox",
                 "true",
             ],

@@ -509,6 +509,12 @@ impl Engine {
                 };
                 let ep = match &net {
                     Some(n) => {
+                        if n.ipv6.is_none() && h.publish.iter().any(|p| p.host_ip.is_some_and(|a| a.is_ipv6())) {
+                            return Err(EngineError::Invalid(format!(
+                                "cannot publish a port on an IPv6 address: network {} has no IPv6 (create it with --ipv6)",
+                                n.name
+                            )));
+                        }
                         let mut aliases = h.network_aliases.clone();
                         if user_net {
                             aliases.push(id.short().to_owned());
@@ -727,7 +733,7 @@ impl Engine {
         if c.state != State::Running {
             return Ok(Vec::new());
         }
-        self.with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
+        self.with_net(|m| shown_bindings(m, c.id.as_str()))
     }
 
     /// `inspect`'s NetworkSettings and the network parts of HostConfig.
@@ -746,7 +752,7 @@ impl Engine {
                         m.db().endpoints_of_container(c.id.as_str())?,
                         networks,
                         if running {
-                            m.db().ports_of(c.id.as_str())?
+                            shown_bindings(m, c.id.as_str())?
                         } else {
                             Vec::new()
                         },
@@ -875,7 +881,7 @@ impl Engine {
             return Vec::new();
         }
         let bindings = self
-            .with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
+            .with_net(|m| shown_bindings(m, c.id.as_str()))
             .unwrap_or_default();
         let mut out: Vec<crate::Port> = bindings
             .iter()
@@ -1286,6 +1292,30 @@ fn push_binding(
             map.insert(key, json!([entry]));
         }
     }
+}
+
+/// A container's published ports as Docker shows them: a port published
+/// on every address is shown on `::` too when the container has an IPv6
+/// address on its first network (the `ip6` table forwards it there).
+fn shown_bindings(m: &Manager, container_id: &str) -> Result<Vec<PortBinding>> {
+    let bindings = m.db().ports_of(container_id)?;
+    let v6 = m
+        .db()
+        .endpoints_of_container(container_id)?
+        .into_iter()
+        .min_by_key(|e| e.index)
+        .is_some_and(|e| e.ip6.is_some());
+    let mut out = Vec::new();
+    for b in bindings {
+        out.push(b);
+        if v6 && b.host_ip.is_none() {
+            out.push(PortBinding {
+                host_ip: Some(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+                ..b
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn endpoint_id(ep: &Endpoint) -> String {

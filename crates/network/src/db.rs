@@ -4,7 +4,7 @@
 //! processes never hand out one address or host port twice.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::MutexGuard;
 
@@ -233,7 +233,7 @@ pub fn parse_unicast_mac(s: &str) -> Result<[u8; 6]> {
 /// Chooses a host port for a binding without one: given the protocol, the
 /// host address and a test for ports already held by containers.
 pub type PortPicker<'a> =
-    dyn FnMut(Proto, Option<Ipv4Addr>, &dyn Fn(u16) -> bool) -> Result<u16> + 'a;
+    dyn FnMut(Proto, Option<IpAddr>, &dyn Fn(u16) -> bool) -> Result<u16> + 'a;
 
 pub struct NetworkDb {
     conn: SharedConnection,
@@ -725,7 +725,7 @@ impl NetworkDb {
                         host_ip: host_ip
                             .parse()
                             .ok()
-                            .filter(|a: &Ipv4Addr| !a.is_unspecified()),
+                            .filter(|a: &IpAddr| *a != IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                         host_port: r.get(3)?,
                         container_port: r.get(4)?,
                     },
@@ -752,14 +752,14 @@ impl NetworkDb {
     pub fn bind_ports(
         &mut self,
         container_id: &str,
-        wanted: &[(Option<Ipv4Addr>, Option<u16>, u16, Proto)],
+        wanted: &[(Option<IpAddr>, Option<u16>, u16, Proto)],
         pick: &mut PortPicker<'_>,
     ) -> Result<Vec<PortBinding>> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err("begin port bindings"))?;
-        let mut taken: Vec<(Proto, Option<Ipv4Addr>, u16)> = {
+        let mut taken: Vec<(Proto, Option<IpAddr>, u16)> = {
             let mut st = tx
                 .prepare_cached("SELECT proto, host_ip, host_port FROM ports")
                 .map_err(db_err("read ports"))?;
@@ -776,19 +776,29 @@ impl NetworkDb {
                 .map(|(p, ip, port)| {
                     (
                         Proto::parse(&p).unwrap_or(Proto::Tcp),
-                        ip.parse().ok().filter(|a: &Ipv4Addr| !a.is_unspecified()),
+                        ip.parse()
+                            .ok()
+                            .filter(|a: &IpAddr| *a != IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                         port,
                     )
                 })
                 .collect()
         };
-        let clashes = |taken: &[(Proto, Option<Ipv4Addr>, u16)],
+        // (`::` is every IPv6 address of the host)
+        let overlap = |a: Option<IpAddr>, b: Option<IpAddr>| match (a, b) {
+            (None, _) | (_, None) => true,
+            (Some(IpAddr::V6(x)), Some(IpAddr::V6(y))) => {
+                x == y || x.is_unspecified() || y.is_unspecified()
+            }
+            (x, y) => x == y,
+        };
+        let clashes = |taken: &[(Proto, Option<IpAddr>, u16)],
                        proto: Proto,
-                       ip: Option<Ipv4Addr>,
+                       ip: Option<IpAddr>,
                        port: u16| {
-            taken.iter().any(|(p, i, n)| {
-                *p == proto && *n == port && (i.is_none() || ip.is_none() || *i == ip)
-            })
+            taken
+                .iter()
+                .any(|(p, i, n)| *p == proto && *n == port && overlap(*i, ip))
         };
         let mut out = Vec::new();
         for (ip, host_port, container_port, proto) in wanted {
@@ -797,7 +807,7 @@ impl NetworkDb {
                     if clashes(&taken, *proto, *ip, *p) {
                         return Err(Error::Conflict(format!(
                             "Bind for {}:{p} failed: port is already allocated",
-                            ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+                            ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
                         )));
                     }
                     *p

@@ -17,7 +17,7 @@ pub mod ports;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -1019,6 +1019,7 @@ impl Manager {
                 dnats.push(nft::Dnat {
                     binding: b,
                     container_ip: ep.ip,
+                    container_ip6: ep.ip6,
                 });
             }
         }
@@ -1561,7 +1562,7 @@ pub fn host_veth_name(container_id: &str, network_id: &str) -> String {
 
 /// Binds `addr` with `proto` and lets go at once; returns the port bound
 /// (the kernel's choice for port 0).
-fn bind_for_a_moment(proto: Proto, addr: (Ipv4Addr, u16)) -> std::io::Result<u16> {
+fn bind_for_a_moment(proto: Proto, addr: (IpAddr, u16)) -> std::io::Result<u16> {
     match proto {
         Proto::Tcp => std::net::TcpListener::bind(addr).and_then(|l| l.local_addr()),
         Proto::Udp => std::net::UdpSocket::bind(addr).and_then(|l| l.local_addr()),
@@ -1571,8 +1572,8 @@ fn bind_for_a_moment(proto: Proto, addr: (Ipv4Addr, u16)) -> std::io::Result<u16
 
 /// Docker refuses a host port that something on the host already listens
 /// on; so does berth, by trying to bind it for a moment.
-fn check_host_port(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<()> {
-    let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port);
+fn check_host_port(proto: Proto, ip: Option<IpAddr>, port: u16) -> Result<()> {
+    let addr = (ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port);
     bind_for_a_moment(proto, addr).map(drop).map_err(|e| {
         Error::Conflict(format!(
             "Bind for {}:{port} failed: {}",
@@ -1588,8 +1589,8 @@ fn check_host_port(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<()> 
 
 /// A free host port for `-P`/`-p CPORT`: one the kernel hands out as
 /// ephemeral (so nothing listens on it) that no berth container holds.
-fn free_host_port(proto: Proto, ip: Option<Ipv4Addr>, taken: &dyn Fn(u16) -> bool) -> Result<u16> {
-    let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), 0);
+fn free_host_port(proto: Proto, ip: Option<IpAddr>, taken: &dyn Fn(u16) -> bool) -> Result<u16> {
+    let addr = (ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), 0);
     for _ in 0..64 {
         let port = bind_for_a_moment(proto, addr)
             .map_err(|e| Error::Io("find a free host port".into(), e))?;
