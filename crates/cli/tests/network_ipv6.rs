@@ -520,3 +520,65 @@ fn bad_ipv6_input_is_refused_cleanly() {
     assert_eq!(l.trim(), "", "{l}");
     b.ok(&["network", "rm", "good6", "plain4"]);
 }
+
+/// daemon.json's `ipv6` and `fixed-cidr-v6` (Docker's keys) make the
+/// default bridge dual-stack: containers get an address of the subnet made
+/// of their MAC (Docker's for a /80 or shorter), inspect's top-level IPv6
+/// fields, and reach each other over IPv6. `ipv6` without the subnet is
+/// Docker's error, one line, nothing made.
+#[test]
+fn daemon_json_makes_the_default_bridge_dual_stack() {
+    let b = Berth::with_busybox();
+    let cfg = b.scratch().join("daemon.json");
+    let with_cfg = |args: &[&str]| {
+        let mut c = b.cmd(args);
+        c.env("BERTH_DAEMON_JSON", &cfg);
+        c.output().unwrap()
+    };
+    std::fs::write(&cfg, r#"{"ipv6": true}"#).unwrap();
+    let out = with_cfg(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("Please specify a IPv6 subnet using --fixed-cidr-v6"),
+        "{err}"
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+
+    std::fs::write(&cfg, r#"{"ipv6": true, "fixed-cidr-v6": "fd00:ba::/64"}"#).unwrap();
+    let out = with_cfg(&["run", "-d", "--name", "d6", "busybox", "sleep", "60"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = &container(&b, "d6")["NetworkSettings"];
+    let mac = s["MacAddress"].as_str().unwrap().replace(':', "");
+    let want = format!(
+        "fd00:ba::{:x}:{:x}:{:x}",
+        u16::from_str_radix(&mac[0..4], 16).unwrap(),
+        u16::from_str_radix(&mac[4..8], 16).unwrap(),
+        u16::from_str_radix(&mac[8..12], 16).unwrap()
+    );
+    assert_eq!(s["GlobalIPv6Address"], want.as_str(), "{s}");
+    assert_eq!(s["GlobalIPv6PrefixLen"], 64, "{s}");
+    assert_eq!(s["IPv6Gateway"], "fd00:ba::1", "{s}");
+    assert_eq!(
+        s["Networks"]["bridge"]["GlobalIPv6Address"],
+        want.as_str(),
+        "{s}"
+    );
+    let out = with_cfg(&["network", "inspect", "bridge"]);
+    let n: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(n[0]["EnableIPv6"], true, "{n}");
+    assert_eq!(n[0]["IPAM"]["Config"][1]["Subnet"], "fd00:ba::/64", "{n}");
+    let out = with_cfg(&[
+        "run", "--rm", "busybox", "ping", "-6", "-c", "1", "-W", "3", &want,
+    ]);
+    assert!(
+        text(&out.stdout).contains("1 packets received"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    b.ok(&["rm", "-f", "d6"]);
+    let out = with_cfg(&["system", "reset", "-f"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

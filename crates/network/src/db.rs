@@ -84,6 +84,10 @@ pub struct Ipv6Config {
     /// subnets the user gave).
     #[serde(default)]
     pub gateway_given: bool,
+    /// Containers' addresses are the subnet's prefix and their MAC (the
+    /// default bridge's, as Docker's `fixed-cidr-v6` of /80 or shorter).
+    #[serde(default)]
+    pub from_mac: bool,
 }
 
 /// What a network keeps beyond the columns of version 3, stored as JSON.
@@ -591,10 +595,6 @@ impl NetworkDb {
                     .collect()
             }
         };
-        let ip6 = match net.ipv6 {
-            None => None,
-            Some(v6) => Some(lease6(&v6, want.ip6, &used6, &net.name)?),
-        };
         let used: std::collections::BTreeSet<Ipv4Addr> = {
             let mut st = tx
                 .prepare_cached("SELECT ip FROM endpoints WHERE network_id = ?1")
@@ -649,11 +649,21 @@ impl NetworkDb {
                     })?
             }
         };
+        let mac = mac.unwrap_or_else(|| mac_for(ip));
+        let ip6 = match net.ipv6 {
+            None => None,
+            Some(v6) if v6.from_mac && want.ip6.is_none() => {
+                let m = mac.iter().fold(0u128, |a, b| (a << 8) | u128::from(*b));
+                let a = Ipv6Addr::from(u128::from(v6.subnet.network()) | m);
+                Some(lease6(&v6, Some(a), &used6, &net.name)?)
+            }
+            Some(v6) => Some(lease6(&v6, want.ip6, &used6, &net.name)?),
+        };
         let ep = Endpoint {
             container_id: container_id.to_owned(),
             network_id: net.id.clone(),
             ip,
-            mac: mac.unwrap_or_else(|| mac_for(ip)),
+            mac,
             aliases: aliases.to_vec(),
             index,
             ip6,

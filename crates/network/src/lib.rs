@@ -281,6 +281,7 @@ fn ipv6_config(o: &NetworkOptions) -> Result<Option<Ipv6Config>> {
         gateway,
         ip_range: o.ip_range6,
         gateway_given: o.gateway6.is_some(),
+        from_mac: false,
     }))
 }
 
@@ -421,6 +422,9 @@ pub struct NetworkDefaults {
     /// The default route of the default bridge's containers
     /// (`default-gateway`; the bridge's address when unset). Never leased.
     pub default_gateway: Option<Ipv4Addr>,
+    /// The default bridge's IPv6 subnet (`ipv6` and `fixed-cidr-v6`);
+    /// `None`: IPv4 only.
+    pub fixed_cidr_v6: Option<Ipv6Net>,
 }
 
 impl NetworkDefaults {
@@ -576,7 +580,7 @@ impl Manager {
             // is made again, once no container holds an address on it.
             let stale = layout.is_some_and(|(subnet, gw, range)| {
                 n.subnet != subnet || gw.is_some_and(|g| g != n.gateway) || n.ip_range != range
-            });
+            }) || n.ipv6.map(|v6| v6.subnet) != self.defaults.fixed_cidr_v6;
             if stale {
                 let _l = self.root_lock()?;
                 // (checked again under the lock: another berth may have
@@ -611,6 +615,10 @@ impl Manager {
             opts.subnet = Some(subnet);
             opts.gateway = gateway;
             opts.ip_range = range;
+        }
+        if let Some(v6) = self.defaults.fixed_cidr_v6 {
+            opts.ipv6 = true;
+            opts.subnet6 = Some(v6);
         }
         match self.create_network(&opts) {
             Ok(n) => {
@@ -685,7 +693,12 @@ impl Manager {
             )));
         }
         let sub = sub_interface_of(&driver, &o.options)?;
-        let ipv6 = ipv6_config(o)?;
+        let mut ipv6 = ipv6_config(o)?;
+        if let Some(v6) = ipv6.as_mut() {
+            // Docker's default bridge: with room for them, containers'
+            // IPv6 addresses are made of their MAC (`…::242:ac11:2`).
+            v6.from_mac = o.name == DEFAULT_NETWORK && v6.subnet.prefix_len() <= 80;
+        }
         if ipv6.is_some() && sub.is_some() {
             return Err(Error::Invalid(format!(
                 "berth has IPv6 on bridge networks only, not on {driver} networks"
