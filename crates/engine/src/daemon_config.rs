@@ -18,7 +18,7 @@ pub struct DaemonConfig {
     /// berth's local links, see `berth_network::NetworkRecord::link_mtu`).
     pub mtu: Option<u32>,
     /// `default-address-pools`: where new networks take their subnets
-    /// (IPv4 entries; berth's networks have no IPv6).
+    /// (IPv4 entries: an IPv6 network takes the subnet it is given).
     pub address_pools: Vec<AddressPool>,
     /// `bip`: the default bridge's address and subnet (`192.168.77.1/24`).
     pub bip: Option<Ipv4Net>,
