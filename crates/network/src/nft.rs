@@ -347,6 +347,63 @@ mod tests {
         assert_eq!(bridge_ruleset(&nets), None);
     }
 
+    /// A dual-stack network: the `ip6` table masquerades its IPv6 subnet,
+    /// isolates it, and sends ports published on every address (or on an
+    /// IPv6 one) to the container's IPv6 address; the `ip` table leaves
+    /// the IPv6 bindings alone. Without IPv6 networks there is no `ip6`
+    /// table.
+    #[test]
+    fn ipv6_rules_go_to_the_ip6_table() {
+        let mut ds = net("ds", "br-6", "172.20.0.0/16", false);
+        ds.ipv6 = Some(crate::Ipv6Config {
+            subnet: "fd00:1::/64".parse().unwrap(),
+            gateway: "fd00:1::1".parse().unwrap(),
+            ip_range: None,
+            gateway_given: false,
+            from_mac: false,
+        });
+        ds.icc = false;
+        let plain = net("bridge", "berth0", "172.17.0.0/16", false);
+        assert_eq!(ruleset6(std::slice::from_ref(&plain), &[]), None);
+        let binding = |host_ip: Option<IpAddr>, port: u16| PortBinding {
+            host_ip,
+            host_port: port,
+            container_port: 80,
+            proto: Proto::Tcp,
+        };
+        let dnat = |b: PortBinding| Dnat {
+            binding: b,
+            container_ip: "172.20.0.2".parse().unwrap(),
+            container_ip6: Some("fd00:1::2".parse().unwrap()),
+        };
+        let dnats = [
+            dnat(binding(None, 8080)),
+            dnat(binding(Some("fd00:1::1".parse().unwrap()), 8081)),
+            dnat(binding(Some("127.0.0.1".parse().unwrap()), 8082)),
+        ];
+        let nets = [plain, ds];
+        let r6 = ruleset6(&nets, &dnats).unwrap();
+        assert!(r6.contains("tcp dport 8080 dnat to [fd00:1::2]:80"), "{r6}");
+        assert!(
+            r6.contains("ip6 daddr fd00:1::1 tcp dport 8081 dnat to [fd00:1::2]:80"),
+            "{r6}"
+        );
+        assert!(!r6.contains("8082"), "{r6}");
+        assert!(r6.contains("ip6 saddr fd00:1::/64 oifname != \"br-6\" masquerade"));
+        assert!(
+            r6.contains("iifname \"br-6\" oifname { \"berth0\" } drop"),
+            "{r6}"
+        );
+        let r = ruleset(&nets, &dnats);
+        assert!(!r.contains("8081"), "{r}");
+        assert!(r.contains("tcp dport 8080 dnat to 172.20.0.2:80"), "{r}");
+        let b = bridge_ruleset(&nets).unwrap();
+        assert!(
+            b.contains("ip6 saddr fd00:1::/64 ip6 daddr fd00:1::/64 drop"),
+            "{b}"
+        );
+    }
+
     /// enable_icc=false: IPv4 within the subnet is dropped where frames
     /// are bridged, for that network only.
     #[test]
