@@ -9,6 +9,8 @@
 //! no address in.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/api.rs"]
+mod api;
 mod common;
 
 use std::io::{Read, Write};
@@ -581,4 +583,55 @@ fn daemon_json_makes_the_default_bridge_dual_stack() {
     b.ok(&["rm", "-f", "d6"]);
     let out = with_cfg(&["system", "reset", "-f"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// Through the Engine API with Docker's own CLI: `network create --ipv6`
+/// with both subnets (EnableIPv6, two IPAM configs), `run --ip6` (the
+/// endpoint's IPAMConfig.IPv6Address) and `network connect --ip6`.
+#[test]
+fn the_docker_cli_makes_dual_stack_networks_through_the_api() {
+    let (b, s) = api::busybox_service();
+    s.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.231.19.0/24",
+        "--subnet",
+        "fd00:bb::/64",
+        "apiv6",
+    ]);
+    let v: Value = serde_json::from_str(&s.ok(&["network", "inspect", "apiv6"])).unwrap();
+    assert_eq!(v[0]["EnableIPv6"], true, "{v}");
+    assert_eq!(v[0]["IPAM"]["Config"][1]["Subnet"], "fd00:bb::/64", "{v}");
+    s.run_d(
+        "a6",
+        &[
+            "--network",
+            "apiv6",
+            "--ip6",
+            "fd00:bb::10",
+            "busybox",
+            "sleep",
+            "60",
+        ],
+    );
+    let e = endpoint(&b, "a6", "apiv6");
+    assert_eq!(e["GlobalIPv6Address"], "fd00:bb::10", "{e}");
+    assert_eq!(e["IPAMConfig"]["IPv6Address"], "fd00:bb::10", "{e}");
+    s.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:bc::/64",
+        "apiv6b",
+    ]);
+    s.ok(&["network", "connect", "--ip6", "fd00:bc::9", "apiv6b", "a6"]);
+    assert_eq!(ip6_of(&b, "a6", "apiv6b"), "fd00:bc::9");
+    // --ipv6 without an IPv6 subnet: dockerd 20.10's words.
+    let e = s.fails(&["network", "create", "--ipv6", "nov6"], 1);
+    assert!(e.contains("non-overlapping IPv6 address pool"), "{e}");
+    s.ok(&["rm", "-f", "a6"]);
+    s.ok(&["network", "rm", "apiv6", "apiv6b"]);
 }
