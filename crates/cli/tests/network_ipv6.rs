@@ -635,3 +635,35 @@ fn the_docker_cli_makes_dual_stack_networks_through_the_api() {
     s.ok(&["rm", "-f", "a6"]);
     s.ok(&["network", "rm", "apiv6", "apiv6b"]);
 }
+
+/// A container whose first network is IPv4 only takes its IPv6 default
+/// route from the first of its networks with IPv6.
+#[test]
+fn the_ipv6_default_route_comes_from_the_first_network_with_ipv6() {
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "only4"]);
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:bd::/64",
+        "also6",
+    ]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "only4",
+        "--network",
+        "also6",
+        "busybox",
+        "sh",
+        "-c",
+        "ip route; ip -6 route",
+    ]);
+    assert!(out.contains("default via fd00:bd::1 dev eth1"), "{out}");
+    assert_eq!(out.matches("default via").count(), 2, "{out}");
+    assert!(!out.contains("default via fd00:bd::1 dev eth0"), "{out}");
+    b.ok(&["network", "rm", "only4", "also6"]);
+}

@@ -386,6 +386,13 @@ impl NetworkRecord {
     }
 }
 
+/// Which default routes an endpoint gives its container.
+#[derive(Debug, Clone, Copy, Default)]
+struct Routes {
+    v4: bool,
+    v6: bool,
+}
+
 /// A container's network namespace once set up.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -1187,14 +1194,23 @@ impl Manager {
         let mut inside = ns.netlink()?;
         let mut rules_stale = false;
         let mut routed = false;
+        // (the IPv6 default route: through the first routed network with
+        // IPv6, which may come after the IPv4 one)
+        let mut routed6 = false;
         for ep in &endpoints {
             let net = networks
                 .iter()
                 .find(|n| n.id == ep.network_id)
                 .ok_or_else(|| Error::NotFound(format!("network {} not found", ep.network_id)))?;
             let route = !routed && net.routes_out();
-            rules_stale |= self.attach_endpoint(&mut host, &mut inside, ns, ep, net, route)?;
+            let route6 = !routed6 && net.routes_out() && net.ipv6.is_some() && ep.ip6.is_some();
+            let routes = Routes {
+                v4: route,
+                v6: route6,
+            };
+            rules_stale |= self.attach_endpoint(&mut host, &mut inside, ns, ep, net, routes)?;
             routed |= route;
+            routed6 |= route6;
         }
         // Docker ignores `-p` on a macvlan/ipvlan network: nothing on the
         // host forwards to such a container.
@@ -1232,8 +1248,9 @@ impl Manager {
         Ok(bindings)
     }
 
-    /// One veth pair for `ep`: `ethN` inside with the address (and the
-    /// default route when `route`), the host end on the network's bridge.
+    /// One veth pair for `ep`: `ethN` inside with the address(es) (and
+    /// the default routes `routes` asks for), the host end on the
+    /// network's bridge.
     /// Returns whether the bridge had to be made (the rules are then stale).
     fn attach_endpoint(
         &self,
@@ -1242,10 +1259,10 @@ impl Manager {
         ns: &netns::NetNs,
         ep: &Endpoint,
         net: &NetworkRecord,
-        route: bool,
+        routes: Routes,
     ) -> Result<bool> {
         if let Some(kind) = net.sub_interface() {
-            self.attach_sub_interface(host, inside, ns, ep, net, kind, route)?;
+            self.attach_sub_interface(host, inside, ns, ep, net, kind, routes.v4)?;
             return Ok(false);
         }
         let (bridge, made) = self.bring_up(net, host)?;
@@ -1273,11 +1290,11 @@ impl Manager {
             inside.add_address6(link.index, ip6, v6.subnet.prefix_len())?;
         }
         inside.set_up(link.index)?;
-        if route {
+        if routes.v4 {
             inside.add_default_route(self.route_gateway(net), net.route_mtu())?;
-            if let Some((v6, _)) = v6 {
-                inside.add_default_route6(v6.gateway, net.route_mtu())?;
-            }
+        }
+        if let Some((v6, _)) = v6.filter(|_| routes.v6) {
+            inside.add_default_route6(v6.gateway, net.route_mtu())?;
         }
         Ok(made)
     }
@@ -1372,7 +1389,7 @@ impl Manager {
             .ok_or_else(|| Error::NotFound(format!("no endpoint on {}", net.name)))?;
         let mut host = netlink::Netlink::open()?;
         let mut inside = ns.netlink()?;
-        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, false)? {
+        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, Routes::default())? {
             self.reconcile_rules()?;
         }
         Ok(())
