@@ -667,3 +667,55 @@ fn the_ipv6_default_route_comes_from_the_first_network_with_ipv6() {
     assert!(!out.contains("default via fd00:bd::1 dev eth0"), "{out}");
     b.ok(&["network", "rm", "only4", "also6"]);
 }
+
+/// After a reboot (the bridge and the tables gone while the database
+/// remembers them), starting a container remakes the bridge with its IPv6
+/// gateway address and the `ip6` table: the container answers over IPv6
+/// again, on its address and on its published port.
+#[test]
+fn start_remakes_the_ipv6_half_of_a_lost_bridge() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:be::/64",
+        "r6",
+    ]);
+    let p = free_port();
+    let publish = format!("{p}:80");
+    tcp_server(
+        &b,
+        &["--network", "r6", "-p", &publish],
+        "back",
+        80,
+        "again6",
+    );
+    answers(&format!("[fd00:be::1]:{p}"), "again6");
+    b.ok(&["stop", "-t", "0", "back"]);
+    let bridge = network(&b, "r6")["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // (this root's table: named as its default bridge, `berth_HASH`)
+    let table = network(&b, "bridge")["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .replace("berth-", "berth_");
+    assert!(Command::new("ip")
+        .args(["link", "del", &bridge])
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("nft")
+        .args(["delete", "table", "ip6", &table])
+        .status()
+        .unwrap()
+        .success());
+    b.ok(&["start", "back"]);
+    answers("[fd00:be::2]:80", "again6");
+    answers(&format!("[fd00:be::1]:{p}"), "again6");
+    b.ok(&["rm", "-f", "back"]);
+    b.ok(&["network", "rm", "r6"]);
+}
