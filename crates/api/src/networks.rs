@@ -253,11 +253,6 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
     if req.name.is_empty() {
         return Err(ApiError::bad_request("invalid name: "));
     }
-    if req.enable_ipv6 == Some(true) {
-        return Err(ApiError::bad_request(
-            "IPv6 networks are not supported by berth (EnableIPv6): its networks are IPv4 only",
-        ));
-    }
     if req.ingress == Some(true) || req.config_only == Some(true) {
         return Err(ApiError::bad_request(
             "ingress and config-only networks are swarm features, not supported by berth",
@@ -275,10 +270,15 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
             return Err(ApiError::not_found(format!("plugin \"{d}\" not found")));
         }
     }
-    let configs = ipam.config.unwrap_or_default();
-    if configs.len() > 1 {
+    // One IPv4 config and, with EnableIPv6, one IPv6 config.
+    let (configs6, configs): (Vec<_>, Vec<_>) = ipam
+        .config
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|c| c.subnet.as_deref().is_some_and(|s| s.contains(':')));
+    if configs.len() > 1 || configs6.len() > 1 {
         return Err(ApiError::bad_request(
-            "berth's networks take one IPAM config (one IPv4 subnet)",
+            "berth's networks take one IPAM config per address family (one IPv4 subnet, one IPv6 subnet)",
         ));
     }
     let mut o = NetworkOptions {
@@ -286,8 +286,31 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
         driver,
         internal: req.internal.unwrap_or(false),
         labels: req.labels.unwrap_or_default(),
+        ipv6: req.enable_ipv6.unwrap_or(false),
         ..NetworkOptions::default()
     };
+    if let Some(c) = configs6.first() {
+        let net6 = |v: &Option<String>, what: &str| {
+            v.as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<ipnet::Ipv6Net>()
+                        .map_err(|_| ApiError::bad_request(format!("invalid {what} {s}")))
+                })
+                .transpose()
+        };
+        o.subnet6 = net6(&c.subnet, "subnet")?;
+        o.ip_range6 = net6(&c.ip_range, "ip-range")?;
+        o.gateway6 = c
+            .gateway
+            .as_deref()
+            .filter(|g| !g.is_empty())
+            .map(|g| {
+                g.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid gateway: {g}")))
+            })
+            .transpose()?;
+    }
     if let Some(c) = configs.first() {
         for (k, v) in c.auxiliary_addresses.iter().flatten() {
             let ip = v.parse().map_err(|_| {
@@ -362,11 +385,15 @@ async fn connect(ctx: &mut Ctx, id: &str, on: bool) -> ApiResult {
     }
     let ep = req.endpoint_config.unwrap_or_default();
     let ipam = ep.ipam_config.unwrap_or_default();
-    if ipam.ipv6_address.as_deref().is_some_and(|a| !a.is_empty()) {
-        return Err(ApiError::bad_request(
-            "IPv6 addresses are not supported by berth's networks",
-        ));
-    }
+    let ip6 = ipam
+        .ipv6_address
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid IPv6 address: {a}")))
+        })
+        .transpose()?;
     let ip = ipam
         .ipv4_address
         .as_deref()
@@ -385,7 +412,8 @@ async fn connect(ctx: &mut Ctx, id: &str, on: bool) -> ApiResult {
             e.network_inspect(&key).map_err(net_err(&key))?;
             e.container(&container)?;
             if on {
-                Ok(e.network_connect(&key, &container, ip, &aliases)?)
+                let want = berth_network::Want { ip, ip6 };
+                Ok(e.network_connect(&key, &container, want, &aliases)?)
             } else {
                 Ok(e.network_disconnect(&key, &container)?)
             }

@@ -1385,6 +1385,14 @@ fn host_state() -> (Vec<String>, Vec<String>, String) {
         .lines()
         .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
         .collect();
+    // (and the routes of both families, with the addresses)
+    for family in ["-4", "-6"] {
+        let out = Command::new("ip")
+            .args([family, "route", "show", "table", "all"])
+            .output()
+            .unwrap();
+        addrs.extend(text(&out.stdout).lines().map(|l| format!("route {l}")));
+    }
     addrs.sort();
     let rules = Command::new("nft")
         .args(["list", "ruleset"])
@@ -1426,6 +1434,19 @@ fn the_host_is_left_as_it_was() {
             "com.docker.network.bridge.enable_icc=false",
             "u2",
         ]);
+        // A dual-stack network: its IPv6 addresses, routes and the ip6
+        // table go with it.
+        b.ok(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd00:b8::/64",
+            "u3",
+        ]);
+        tcp_server(&b, &["--network", "u3", "-p", "80"], "w3", 80, "z");
+        b.ok(&["rm", "-f", "w3"]);
+        b.ok(&["network", "rm", "u3"]);
         tcp_server(&b, &["-p", "127.0.0.1::80"], "w1", 80, "x");
         tcp_server(
             &b,

@@ -5,7 +5,7 @@
 
 use crate::error::{Context, EngineError, Result};
 use berth_network::{AddressPool, NetworkDefaults};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -18,7 +18,7 @@ pub struct DaemonConfig {
     /// berth's local links, see `berth_network::NetworkRecord::link_mtu`).
     pub mtu: Option<u32>,
     /// `default-address-pools`: where new networks take their subnets
-    /// (IPv4 entries; berth's networks have no IPv6).
+    /// (IPv4 entries: an IPv6 network takes the subnet it is given).
     pub address_pools: Vec<AddressPool>,
     /// `bip`: the default bridge's address and subnet (`192.168.77.1/24`).
     pub bip: Option<Ipv4Net>,
@@ -28,6 +28,11 @@ pub struct DaemonConfig {
     /// `default-gateway`: the default route of the default bridge's
     /// containers, in its subnet.
     pub default_gateway: Option<Ipv4Addr>,
+    /// `ipv6`: the default bridge is dual-stack, with `fixed-cidr-v6` as
+    /// its IPv6 subnet (required then, as by Docker).
+    pub ipv6: bool,
+    /// `fixed-cidr-v6`: the default bridge's IPv6 subnet (used with `ipv6`).
+    pub fixed_cidr_v6: Option<Ipv6Net>,
 }
 
 impl DaemonConfig {
@@ -156,6 +161,28 @@ impl DaemonConfig {
             }
             c.fixed_cidr = Some(f);
         }
+        match obj.get("ipv6") {
+            None => {}
+            Some(v) => {
+                c.ipv6 = v
+                    .as_bool()
+                    .ok_or_else(|| format!("ipv6: {v} is not a boolean"))?
+            }
+        }
+        if let Some(v) = text("fixed-cidr-v6")? {
+            let f = v
+                .parse::<Ipv6Net>()
+                .map_err(|_| format!("fixed-cidr-v6: invalid CIDR address: {v}"))?
+                .trunc();
+            if f.prefix_len() > 126 {
+                return Err(format!("fixed-cidr-v6: {f} is too small for a subnet"));
+            }
+            c.fixed_cidr_v6 = Some(f);
+        }
+        if c.ipv6 && c.fixed_cidr_v6.is_none() {
+            // Docker's daemon does not start on it.
+            return Err("Please specify a IPv6 subnet using --fixed-cidr-v6 when IPv6 is enabled on the default bridge".into());
+        }
         if let Some(v) = text("default-gateway")? {
             c.default_gateway = Some(
                 v.parse()
@@ -173,6 +200,7 @@ impl DaemonConfig {
             bip: self.bip,
             fixed_cidr: self.fixed_cidr,
             default_gateway: self.default_gateway,
+            fixed_cidr_v6: self.fixed_cidr_v6.filter(|_| self.ipv6),
         }
     }
 }
@@ -200,6 +228,14 @@ mod tests {
         assert_eq!(c.fixed_cidr, Some("192.168.77.128/25".parse().unwrap()));
         assert_eq!(c.default_gateway, Some("192.168.77.200".parse().unwrap()));
         assert_eq!(DaemonConfig::parse(br#"{"mtu": 0}"#).unwrap().mtu, None);
+        let c = DaemonConfig::parse(br#"{"ipv6": true, "fixed-cidr-v6": "fd00:d0::/64"}"#).unwrap();
+        assert_eq!(
+            c.network_defaults().fixed_cidr_v6,
+            Some("fd00:d0::/64".parse().unwrap())
+        );
+        // (without `ipv6` the subnet is not used, as in Docker)
+        let c = DaemonConfig::parse(br#"{"fixed-cidr-v6": "fd00:d0::/64"}"#).unwrap();
+        assert_eq!(c.network_defaults().fixed_cidr_v6, None);
         let c = DaemonConfig::parse(
             br#"{"default-address-pools": [{"base": "10.10.0.0/16", "size": 24},
                 {"base": "fd00::/64", "size": 80}]}"#,
@@ -255,6 +291,15 @@ mod tests {
             (
                 br#"{"bip": "192.168.77.1/24", "fixed-cidr": "10.0.0.0/24"}"#,
                 "fixed-cidr: 10.0.0.0/24 is not within bip's subnet 192.168.77.0/24",
+            ),
+            (
+                br#"{"ipv6": true}"#,
+                "Please specify a IPv6 subnet using --fixed-cidr-v6 when IPv6 is enabled on the default bridge",
+            ),
+            (br#"{"ipv6": "yes"}"#, "ipv6: \"yes\" is not a boolean"),
+            (
+                br#"{"ipv6": true, "fixed-cidr-v6": "bogus"}"#,
+                "fixed-cidr-v6: invalid CIDR address: bogus",
             ),
             (
                 br#"{"default-gateway": "bogus"}"#,

@@ -35,7 +35,7 @@ pub use attach::{AttachStream, OutputFrame, OutputStream};
 pub use background::{Live, LogOptions};
 pub use berth_cgroups::Stats as CgroupStats;
 pub use berth_network::{
-    parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec,
+    parse_exposed, parse_publish, NetworkOptions, NetworkRecord, PortBinding, PortSpec, Want,
 };
 pub use berth_storage::PathStat;
 pub use build_support::{BuildNetwork, BuildRun, Committed, SecretFile, Workspace};

@@ -170,6 +170,8 @@ pub struct HostConfigModel {
 pub struct IpamConfigModel {
     #[serde(rename = "IPv4Address")]
     pub ipv4_address: String,
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: String,
 }
 
 /// One entry of NetworkingConfig.EndpointsConfig.
@@ -502,10 +504,18 @@ impl ContainerCreateRequest {
             .to_owned();
             for (net, ep) in eps {
                 let ep = ep.unwrap_or_default();
-                let ip = match ep.ipam_config.map(|i| i.ipv4_address) {
-                    Some(ip) if !ip.is_empty() => Some(
+                let ipam = ep.ipam_config.unwrap_or_default();
+                let ip = match ipam.ipv4_address {
+                    ip if !ip.is_empty() => Some(
                         ip.parse()
                             .map_err(|_| invalid(format!("invalid IPv4 address: {ip}")))?,
+                    ),
+                    _ => None,
+                };
+                let ip6 = match ipam.ipv6_address {
+                    ip if !ip.is_empty() => Some(
+                        ip.parse()
+                            .map_err(|_| invalid(format!("invalid IPv6 address: {ip}")))?,
                     ),
                     _ => None,
                 };
@@ -520,6 +530,7 @@ impl ContainerCreateRequest {
                         network: net,
                         aliases: ep.aliases.unwrap_or_default(),
                         ip,
+                        ip6,
                         driver_opts: ep.driver_opts.unwrap_or_default(),
                     });
                     continue;
@@ -527,6 +538,9 @@ impl ContainerCreateRequest {
                 h.network_aliases.extend(ep.aliases.unwrap_or_default());
                 if ip.is_some() {
                     h.ip = ip;
+                }
+                if ip6.is_some() {
+                    h.ip6 = ip6;
                 }
                 h.network_driver_opts = ep.driver_opts.unwrap_or_default();
                 if !ep.mac_address.is_empty() {

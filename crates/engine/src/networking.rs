@@ -210,6 +210,11 @@ impl Engine {
                 };
                 file.host(&n.name, ep.ip, &c.name, &ep.aliases)
                     .map_err(dns_err)?;
+                // (its AAAA records on a network with IPv6)
+                if let Some(ip6) = ep.ip6 {
+                    file.host(&n.name, ip6, &c.name, &ep.aliases)
+                        .map_err(dns_err)?;
+                }
                 hosts += 1;
             }
         }
@@ -450,7 +455,7 @@ impl Engine {
     ) -> Result<(String, String)> {
         let mode = NetMode::of(h);
         let user_net = matches!(mode, NetMode::Bridge(Some(_)));
-        if h.ip.is_some() && !user_net {
+        if (h.ip.is_some() || h.ip6.is_some()) && !user_net {
             return Err(EngineError::Invalid(
                 "user specified IP address is supported on user defined networks only".into(),
             ));
@@ -504,6 +509,12 @@ impl Engine {
                 };
                 let ep = match &net {
                     Some(n) => {
+                        if n.ipv6.is_none() && h.publish.iter().any(|p| p.host_ip.is_some_and(|a| a.is_ipv6())) {
+                            return Err(EngineError::Invalid(format!(
+                                "cannot publish a port on an IPv6 address: network {} has no IPv6 (create it with --ipv6)",
+                                n.name
+                            )));
+                        }
                         let mut aliases = h.network_aliases.clone();
                         if user_net {
                             aliases.push(id.short().to_owned());
@@ -512,7 +523,11 @@ impl Engine {
                             Some(t) => Some(berth_network::parse_unicast_mac(t)?),
                             None => None,
                         };
-                        Some(m.connect(id.as_str(), n, h.ip, mac, &aliases)?)
+                        let want = berth_network::Want {
+                            ip: h.ip,
+                            ip6: h.ip6,
+                        };
+                        Some(m.connect(id.as_str(), n, want, mac, &aliases)?)
                     }
                     None => None,
                 };
@@ -530,7 +545,11 @@ impl Engine {
                     }
                     let mut aliases = more.aliases.clone();
                     aliases.push(id.short().to_owned());
-                    m.connect(id.as_str(), &n, more.ip, None, &aliases)?;
+                    let want = berth_network::Want {
+                        ip: more.ip,
+                        ip6: more.ip6,
+                    };
+                    m.connect(id.as_str(), &n, want, None, &aliases)?;
                 }
                 Ok((ep, net, gateway))
             })?
@@ -543,6 +562,10 @@ impl Engine {
         // Without an address (`none`, `host`) the hostname gets no line, as in Docker.
         if let Some(ep) = &endpoint {
             hosts.push_str(&format!("{}\t{hostname}\n", ep.ip));
+            // (and its IPv6 address, as Docker's file has)
+            if let Some(ip6) = ep.ip6 {
+                hosts.push_str(&format!("{ip6}\t{hostname}\n"));
+            }
         }
         for line in link_hosts {
             hosts.push_str(line);
@@ -710,7 +733,7 @@ impl Engine {
         if c.state != State::Running {
             return Ok(Vec::new());
         }
-        self.with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
+        self.with_net(|m| shown_bindings(m, c.id.as_str()))
     }
 
     /// `inspect`'s NetworkSettings and the network parts of HostConfig.
@@ -729,7 +752,7 @@ impl Engine {
                         m.db().endpoints_of_container(c.id.as_str())?,
                         networks,
                         if running {
-                            m.db().ports_of(c.id.as_str())?
+                            shown_bindings(m, c.id.as_str())?
                         } else {
                             Vec::new()
                         },
@@ -783,6 +806,11 @@ impl Engine {
             if n.name == DEFAULT_NETWORK {
                 top = json!({"Gateway": gateway.to_string(), "IPAddress": ep.ip.to_string(),
                              "IPPrefixLen": n.subnet.prefix_len(), "MacAddress": mac_text(&ep.mac)});
+                if let (Some(v6), Some(ip6)) = (n.ipv6, ep.ip6) {
+                    top["GlobalIPv6Address"] = json!(ip6.to_string());
+                    top["GlobalIPv6PrefixLen"] = json!(v6.subnet.prefix_len());
+                    top["IPv6Gateway"] = json!(v6.gateway.to_string());
+                }
             }
             nets.insert(n.name.clone(), e);
         }
@@ -853,7 +881,7 @@ impl Engine {
             return Vec::new();
         }
         let bindings = self
-            .with_net(|m| Ok(m.db().ports_of(c.id.as_str())?))
+            .with_net(|m| shown_bindings(m, c.id.as_str()))
             .unwrap_or_default();
         let mut out: Vec<crate::Port> = bindings
             .iter()
@@ -1001,9 +1029,12 @@ impl Engine {
             containers.insert(
                 ep.container_id.clone(),
                 json!({"Name": name, "EndpointID": endpoint_id(ep),
-                       "MacAddress": mac_text(&ep.mac),
-                       "IPv4Address": format!("{}/{}", ep.ip, n.subnet.prefix_len()),
-                       "IPv6Address": ""}),
+                "MacAddress": mac_text(&ep.mac),
+                "IPv4Address": format!("{}/{}", ep.ip, n.subnet.prefix_len()),
+                "IPv6Address": match (n.ipv6, ep.ip6) {
+                    (Some(v6), Some(ip6)) => format!("{ip6}/{}", v6.subnet.prefix_len()),
+                    _ => String::new(),
+                }}),
             );
         }
         let mut ipam = json!({"Subnet": n.subnet.to_string()});
@@ -1022,6 +1053,17 @@ impl Engine {
         }
         if !aux.is_empty() {
             ipam["AuxiliaryAddresses"] = serde_json::Value::Object(aux);
+        }
+        let mut ipam_configs = vec![ipam];
+        if let Some(v6) = n.ipv6 {
+            let mut c = json!({"Subnet": v6.subnet.to_string()});
+            if let Some(r) = v6.ip_range {
+                c["IPRange"] = json!(r.to_string());
+            }
+            if v6.gateway_given {
+                c["Gateway"] = json!(v6.gateway.to_string());
+            }
+            ipam_configs.push(c);
         }
         // A macvlan/ipvlan network shows the options it was given, as Docker's.
         let mut options = if n.is_bridge() {
@@ -1047,8 +1089,8 @@ impl Engine {
         }
         Ok(json!({
             "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
-            "Driver": n.driver, "EnableIPv6": false,
-            "IPAM": {"Driver": "default", "Options": {}, "Config": [ipam]},
+            "Driver": n.driver, "EnableIPv6": n.ipv6.is_some(),
+            "IPAM": {"Driver": "default", "Options": {}, "Config": ipam_configs},
             "Internal": n.internal, "Attachable": false, "Ingress": false,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
             "Containers": containers,
@@ -1100,7 +1142,7 @@ impl Engine {
         &self,
         network: &str,
         container: &str,
-        ip: Option<Ipv4Addr>,
+        want: berth_network::Want,
         aliases: &[String],
     ) -> Result<()> {
         let c = self.container(container)?;
@@ -1121,7 +1163,7 @@ impl Engine {
                         "network-scoped alias is supported only for containers in user defined networks".into(),
                     ));
                 }
-                if ip.is_some() {
+                if want.ip.is_some() || want.ip6.is_some() {
                     return Err(EngineError::Invalid(
                         "user specified IP address is supported on user defined networks only"
                             .into(),
@@ -1130,7 +1172,7 @@ impl Engine {
             } else {
                 aliases.push(c.id.short().to_owned());
             }
-            m.connect(c.id.as_str(), &n, ip, None, &aliases)?;
+            m.connect(c.id.as_str(), &n, want, None, &aliases)?;
             if c.state == State::Running {
                 if let Err(e) = m.attach_running(c.id.as_str(), &n) {
                     let _ = m.disconnect(c.id.as_str(), &n);
@@ -1252,6 +1294,30 @@ fn push_binding(
     }
 }
 
+/// A container's published ports as Docker shows them: a port published
+/// on every address is shown on `::` too when the container has an IPv6
+/// address on its first network (the `ip6` table forwards it there).
+fn shown_bindings(m: &Manager, container_id: &str) -> Result<Vec<PortBinding>> {
+    let bindings = m.db().ports_of(container_id)?;
+    let v6 = m
+        .db()
+        .endpoints_of_container(container_id)?
+        .into_iter()
+        .min_by_key(|e| e.index)
+        .is_some_and(|e| e.ip6.is_some());
+    let mut out = Vec::new();
+    for b in bindings {
+        out.push(b);
+        if v6 && b.host_ip.is_none() {
+            out.push(PortBinding {
+                host_ip: Some(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+                ..b
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn endpoint_id(ep: &Endpoint) -> String {
     format!(
         "{}{}",
@@ -1260,32 +1326,41 @@ fn endpoint_id(ep: &Endpoint) -> String {
     )
 }
 
-/// What the container was created with for network `n`: its `--ip` and
-/// driver options (none for a network connected later).
+/// What the container was created with for network `n`: its `--ip`,
+/// `--ip6` and driver options (none for a network connected later).
 fn configured<'a>(
     n: &NetworkRecord,
     ep: &Endpoint,
     h: &'a HostConfig,
-) -> Option<(Option<Ipv4Addr>, &'a BTreeMap<String, String>)> {
+) -> Option<(berth_network::Want, &'a BTreeMap<String, String>)> {
     let names = |key: &str| key == n.name || (key.len() >= 12 && n.id.starts_with(key));
     if ep.index == 0 && (names(&h.network) || h.network.is_empty()) {
-        return Some((h.ip, &h.network_driver_opts));
+        let want = berth_network::Want {
+            ip: h.ip,
+            ip6: h.ip6,
+        };
+        return Some((want, &h.network_driver_opts));
     }
-    h.more_networks
-        .iter()
-        .find(|a| names(&a.network))
-        .map(|a| (a.ip, &a.driver_opts))
+    h.more_networks.iter().find(|a| names(&a.network)).map(|a| {
+        let want = berth_network::Want {
+            ip: a.ip,
+            ip6: a.ip6,
+        };
+        (want, &a.driver_opts)
+    })
 }
 
 fn endpoint_settings(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> crate::EndpointSettings {
     let user = n.name != DEFAULT_NETWORK;
     let given = configured(n, ep, h);
     crate::EndpointSettings {
-        ipam_config: given.and_then(|(ip, _)| ip).filter(|_| user).map(|ip| {
-            crate::EndpointIpamConfig {
-                ipv4_address: ip.to_string(),
-            }
-        }),
+        ipam_config: given
+            .map(|(w, _)| w)
+            .filter(|w| user && (w.ip.is_some() || w.ip6.is_some()))
+            .map(|w| crate::EndpointIpamConfig {
+                ipv4_address: w.ip.map(|a| a.to_string()).unwrap_or_default(),
+                ipv6_address: w.ip6.map(|a| a.to_string()).unwrap_or_default(),
+            }),
         driver_opts: given.map(|(_, o)| o).filter(|o| !o.is_empty()).cloned(),
         links: None,
         aliases: user.then(|| ep.aliases.clone()),
@@ -1298,13 +1373,21 @@ fn endpoint_settings(ep: &Endpoint, n: &NetworkRecord, h: &HostConfig) -> crate:
         },
         ip_address: ep.ip.to_string(),
         ip_prefix_len: n.subnet.prefix_len(),
+        ipv6_gateway: match (n.ipv6, ep.ip6) {
+            (Some(v6), Some(_)) if !n.internal => v6.gateway.to_string(),
+            _ => String::new(),
+        },
+        global_ipv6_address: ep.ip6.map(|a| a.to_string()).unwrap_or_default(),
+        global_ipv6_prefix_len: match (n.ipv6, ep.ip6) {
+            (Some(v6), Some(_)) => v6.subnet.prefix_len(),
+            _ => 0,
+        },
         // (an ipvlan has its parent's MAC: Docker shows none)
         mac_address: if n.driver == "ipvlan" {
             String::new()
         } else {
             mac_text(&ep.mac)
         },
-        ..Default::default()
     }
 }
 

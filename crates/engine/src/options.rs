@@ -196,6 +196,8 @@ pub struct HostConfig {
     pub expose: Vec<String>,
     /// `--ip`: the address on a user network.
     pub ip: Option<std::net::Ipv4Addr>,
+    /// `--ip6`: the IPv6 address on a user network with IPv6.
+    pub ip6: Option<std::net::Ipv6Addr>,
     /// `--network-alias`: more names on a user network.
     pub network_aliases: Vec<String>,
     /// `--dns`, `--dns-search`, `--dns-option`.
@@ -229,6 +231,7 @@ pub struct NetworkAttachment {
     pub network: String,
     pub aliases: Vec<String>,
     pub ip: Option<std::net::Ipv4Addr>,
+    pub ip6: Option<std::net::Ipv6Addr>,
     pub driver_opts: BTreeMap<String, String>,
 }
 
@@ -271,9 +274,15 @@ pub fn network_attachment(s: &str) -> Result<NetworkAttachment> {
                 a.driver_opts
                     .insert(dk.trim().to_ascii_lowercase(), dv.trim().to_owned());
             }
-            "ip6" | "link-local-ip" => {
+            "ip6" => {
+                a.ip6 = Some(
+                    v.parse()
+                        .map_err(|_| invalid(format!("invalid IPv6 address: {v}")))?,
+                )
+            }
+            "link-local-ip" => {
                 return Err(bad(format!(
-                    "{k}: berth's networks have no IPv6 or link-local addresses"
+                    "{k}: berth's networks have no link-local addresses"
                 )))
             }
             _ => return Err(bad(format!("invalid field key {k}"))),
@@ -299,6 +308,7 @@ pub fn apply_networks(
     networks: Vec<NetworkAttachment>,
     aliases: &[String],
     ip: Option<std::net::Ipv4Addr>,
+    ip6: Option<std::net::Ipv6Addr>,
 ) -> Result<()> {
     let mut seen: Vec<&str> = Vec::new();
     for n in &networks {
@@ -342,9 +352,18 @@ pub fn apply_networks(
         }
         first.ip = Some(ip);
     }
+    if let Some(ip6) = ip6 {
+        if first.ip6.is_some() {
+            return Err(invalid(
+                "conflicting options: cannot specify both --ip6 and per-network IPv6 address",
+            ));
+        }
+        first.ip6 = Some(ip6);
+    }
     h.network = network_mode(&first.network)?;
     h.network_aliases = first.aliases;
     h.ip = first.ip;
+    h.ip6 = first.ip6;
     h.network_driver_opts = first.driver_opts;
     h.more_networks = list.collect();
     check_networks(h)

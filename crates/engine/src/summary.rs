@@ -97,6 +97,8 @@ impl std::fmt::Display for Port {
 pub struct EndpointIpamConfig {
     #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
     pub ipv4_address: String,
+    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
+    pub ipv6_address: String,
 }
 
 /// A container's endpoint on one network (Docker's EndpointSettings).

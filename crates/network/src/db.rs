@@ -4,13 +4,13 @@
 //! processes never hand out one address or host port twice.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::MutexGuard;
 
 use berth_db::SharedConnection;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::ports::{PortBinding, Proto};
@@ -25,7 +25,9 @@ const COMPONENT: &str = "network";
 
 /// Version 1: the tables as first released; 2: networks gain `mtu`; 3:
 /// and `masquerade`; 4: and `icc`; 5: and `driver_state` (driver options,
-/// auxiliary addresses, the parent link berth made: [`DriverState`] as JSON).
+/// auxiliary addresses, the parent link berth made: [`DriverState`] as JSON);
+/// 6: networks gain `ipv6` ([`Ipv6Config`] as JSON, NULL without IPv6) and
+/// endpoints `ip6` (their IPv6 address, NULL without).
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE IF NOT EXISTS networks (
@@ -63,7 +65,30 @@ CREATE TABLE IF NOT EXISTS ports (
     "ALTER TABLE networks ADD COLUMN masquerade INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE networks ADD COLUMN driver_state TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE networks ADD COLUMN ipv6 TEXT;
+     ALTER TABLE endpoints ADD COLUMN ip6 TEXT;
+     CREATE UNIQUE INDEX IF NOT EXISTS endpoints_ip6 ON endpoints (network_id, ip6);",
 ];
+
+/// The IPv6 half of a dual-stack network (`network create --ipv6 --subnet
+/// fd00:…/64`, or the default bridge with daemon.json's `fixed-cidr-v6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Ipv6Config {
+    pub subnet: Ipv6Net,
+    /// The bridge's IPv6 address, the containers' IPv6 default route.
+    pub gateway: Ipv6Addr,
+    /// `--ip-range` for IPv6: where containers' addresses come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<Ipv6Net>,
+    /// `--gateway` was given: Docker's inspect then shows it (as for IPv4
+    /// subnets the user gave).
+    #[serde(default)]
+    pub gateway_given: bool,
+    /// Containers' addresses are the subnet's prefix and their MAC (the
+    /// default bridge's, as Docker's `fixed-cidr-v6` of /80 or shorter).
+    #[serde(default)]
+    pub from_mac: bool,
+}
 
 /// What a network keeps beyond the columns of version 3, stored as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -123,6 +148,9 @@ pub struct NetworkRecord {
     /// `eth0.10`, or a dummy for a network given no parent), removed with
     /// the network.
     pub created_parent: Option<String>,
+    /// The network's IPv6 subnet and gateway (`EnableIPv6`); `None`: IPv4
+    /// only.
+    pub ipv6: Option<Ipv6Config>,
 }
 
 /// The MTU of the bridge and veths of a network without an MTU of its
@@ -167,6 +195,8 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     /// Order of attachment (the first network is eth0).
     pub index: u32,
+    /// Its IPv6 address on a network with IPv6.
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// Docker's MAC scheme: 02:42 and the IPv4 address.
@@ -207,10 +237,56 @@ pub fn parse_unicast_mac(s: &str) -> Result<[u8; 6]> {
 /// Chooses a host port for a binding without one: given the protocol, the
 /// host address and a test for ports already held by containers.
 pub type PortPicker<'a> =
-    dyn FnMut(Proto, Option<Ipv4Addr>, &dyn Fn(u16) -> bool) -> Result<u16> + 'a;
+    dyn FnMut(Proto, Option<IpAddr>, &dyn Fn(u16) -> bool) -> Result<u16> + 'a;
 
 pub struct NetworkDb {
     conn: SharedConnection,
+}
+
+/// The addresses a container asks for on a network (`--ip`, `--ip6`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Want {
+    pub ip: Option<Ipv4Addr>,
+    pub ip6: Option<Ipv6Addr>,
+}
+
+/// An IPv6 address of `v6` for a container: `want` when free and in the
+/// subnet, else the lowest free one of the range (of the subnet: `::2`
+/// first, as Docker's IPAM hands them out), never the subnet-router
+/// anycast address (`::`) or the gateway.
+fn lease6(
+    v6: &Ipv6Config,
+    want: Option<Ipv6Addr>,
+    used: &std::collections::BTreeSet<Ipv6Addr>,
+    network: &str,
+) -> Result<Ipv6Addr> {
+    let reserved = |a: Ipv6Addr| a == v6.gateway || a == v6.subnet.network() || used.contains(&a);
+    match want {
+        Some(a) => {
+            if !v6.subnet.contains(&a) {
+                return Err(Error::Invalid(format!(
+                    "no configured subnet contains IP address {a}"
+                )));
+            }
+            if reserved(a) {
+                return Err(Error::Conflict(format!("Address already in use: {a}")));
+            }
+            Ok(a)
+        }
+        None => {
+            let range = v6.ip_range.unwrap_or(v6.subnet);
+            let (first, last) = (u128::from(range.network()), u128::from(range.broadcast()));
+            // At most one address per lease and the two reserved ones are
+            // passed over before a free one.
+            (first..=last)
+                .take(used.len() + 3)
+                .map(Ipv6Addr::from)
+                .find(|a| v6.subnet.contains(a) && !reserved(*a))
+                .ok_or_else(|| {
+                    Error::Conflict(format!("no available IPv6 addresses on network {network}"))
+                })
+        }
+    }
 }
 
 fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
@@ -219,6 +295,7 @@ fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
     let ip_range: Option<String> = r.get(5)?;
     let labels: String = r.get(8)?;
     let state: String = r.get(13)?;
+    let ipv6: Option<String> = r.get(14)?;
     let state: DriverState = serde_json::from_str(&state).unwrap_or_default();
     let bad = |c: usize, s: &str| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -248,16 +325,21 @@ fn row_network(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRecord> {
         aux_addresses: state.aux_addresses,
         gateway_implicit: state.gateway_implicit,
         created_parent: state.created_parent,
+        ipv6: match ipv6 {
+            Some(s) => Some(serde_json::from_str(&s).map_err(|_| bad(14, &s))?),
+            None => None,
+        },
     })
 }
 
 const NET_COLS: &str =
-    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created, mtu, masquerade, icc, driver_state";
+    "id, name, driver, subnet, gateway, ip_range, bridge, internal, labels, created, mtu, masquerade, icc, driver_state, ipv6";
 
 fn row_endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
     let ip: String = r.get(2)?;
     let mac: String = r.get(3)?;
     let aliases: String = r.get(4)?;
+    let ip6: Option<String> = r.get(6)?;
     Ok(Endpoint {
         container_id: r.get(0)?,
         network_id: r.get(1)?,
@@ -266,10 +348,11 @@ fn row_endpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
         mac: parse_unicast_mac(&mac).unwrap_or_default(),
         aliases: serde_json::from_str(&aliases).unwrap_or_default(),
         index: r.get(5)?,
+        ip6: ip6.and_then(|s| s.parse().ok()),
     })
 }
 
-const EP_COLS: &str = "container_id, network_id, ip, mac, aliases, idx";
+const EP_COLS: &str = "container_id, network_id, ip, mac, aliases, idx, ip6";
 
 impl NetworkDb {
     /// The network tables on the process's shared connection to `berth.db`
@@ -351,7 +434,7 @@ impl NetworkDb {
         self.conn()
             .execute(
                 &format!(
-                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+                    "INSERT INTO networks ({NET_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
                 ),
                 params![
                     n.id,
@@ -367,7 +450,8 @@ impl NetworkDb {
                     n.mtu,
                     n.masquerade as i64,
                     n.icc as i64,
-                    state
+                    state,
+                    n.ipv6.and_then(|v| serde_json::to_string(&v).ok())
                 ],
             )
             .map_err(|e| match e {
@@ -468,6 +552,10 @@ impl NetworkDb {
         mac: Option<[u8; 6]>,
         aliases: &[String],
     ) -> Result<Endpoint> {
+        let want = Want {
+            ip: want,
+            ..Want::default()
+        };
         self.lease_avoiding(net, container_id, want, mac, aliases, &[])
     }
 
@@ -477,7 +565,7 @@ impl NetworkDb {
         &mut self,
         net: &NetworkRecord,
         container_id: &str,
-        want: Option<Ipv4Addr>,
+        want: Want,
         mac: Option<[u8; 6]>,
         aliases: &[String],
         avoid: &[Ipv4Addr],
@@ -486,6 +574,27 @@ impl NetworkDb {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err("begin lease"))?;
+        if want.ip6.is_some() && net.ipv6.is_none() {
+            return Err(Error::Invalid(format!(
+                "network {} has no IPv6 (it was created without --ipv6): no IPv6 address can be given on it",
+                net.name
+            )));
+        }
+        let used6: std::collections::BTreeSet<Ipv6Addr> = match net.ipv6 {
+            None => Default::default(),
+            Some(_) => {
+                let mut st = tx
+                    .prepare_cached(
+                        "SELECT ip6 FROM endpoints WHERE network_id = ?1 AND ip6 IS NOT NULL",
+                    )
+                    .map_err(db_err("read leases"))?;
+                let rows = st
+                    .query_map([&net.id], |r| r.get::<_, String>(0))
+                    .map_err(db_err("read leases"))?;
+                rows.filter_map(|r| r.ok().and_then(|s| s.parse().ok()))
+                    .collect()
+            }
+        };
         let used: std::collections::BTreeSet<Ipv4Addr> = {
             let mut st = tx
                 .prepare_cached("SELECT ip FROM endpoints WHERE network_id = ?1")
@@ -512,7 +621,7 @@ impl NetworkDb {
                 || avoid.contains(&a)
                 || net.aux_addresses.values().any(|x| *x == a)
         };
-        let ip = match want {
+        let ip = match want.ip {
             Some(a) => {
                 if !net.subnet.contains(&a) {
                     return Err(Error::Invalid(format!(
@@ -540,23 +649,35 @@ impl NetworkDb {
                     })?
             }
         };
+        let mac = mac.unwrap_or_else(|| mac_for(ip));
+        let ip6 = match net.ipv6 {
+            None => None,
+            Some(v6) if v6.from_mac && want.ip6.is_none() => {
+                let m = mac.iter().fold(0u128, |a, b| (a << 8) | u128::from(*b));
+                let a = Ipv6Addr::from(u128::from(v6.subnet.network()) | m);
+                Some(lease6(&v6, Some(a), &used6, &net.name)?)
+            }
+            Some(v6) => Some(lease6(&v6, want.ip6, &used6, &net.name)?),
+        };
         let ep = Endpoint {
             container_id: container_id.to_owned(),
             network_id: net.id.clone(),
             ip,
-            mac: mac.unwrap_or_else(|| mac_for(ip)),
+            mac,
             aliases: aliases.to_vec(),
             index,
+            ip6,
         };
         tx.execute(
-            &format!("INSERT INTO endpoints ({EP_COLS}) VALUES (?1,?2,?3,?4,?5,?6)"),
+            &format!("INSERT INTO endpoints ({EP_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"),
             params![
                 ep.container_id,
                 ep.network_id,
                 ep.ip.to_string(),
                 mac_text(&ep.mac),
                 serde_json::to_string(&ep.aliases).unwrap_or_else(|_| "[]".into()),
-                ep.index
+                ep.index,
+                ep.ip6.map(|a| a.to_string())
             ],
         )
         .map_err(|e| match e {
@@ -614,7 +735,7 @@ impl NetworkDb {
                         host_ip: host_ip
                             .parse()
                             .ok()
-                            .filter(|a: &Ipv4Addr| !a.is_unspecified()),
+                            .filter(|a: &IpAddr| *a != IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                         host_port: r.get(3)?,
                         container_port: r.get(4)?,
                     },
@@ -641,14 +762,14 @@ impl NetworkDb {
     pub fn bind_ports(
         &mut self,
         container_id: &str,
-        wanted: &[(Option<Ipv4Addr>, Option<u16>, u16, Proto)],
+        wanted: &[(Option<IpAddr>, Option<u16>, u16, Proto)],
         pick: &mut PortPicker<'_>,
     ) -> Result<Vec<PortBinding>> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err("begin port bindings"))?;
-        let mut taken: Vec<(Proto, Option<Ipv4Addr>, u16)> = {
+        let mut taken: Vec<(Proto, Option<IpAddr>, u16)> = {
             let mut st = tx
                 .prepare_cached("SELECT proto, host_ip, host_port FROM ports")
                 .map_err(db_err("read ports"))?;
@@ -665,19 +786,29 @@ impl NetworkDb {
                 .map(|(p, ip, port)| {
                     (
                         Proto::parse(&p).unwrap_or(Proto::Tcp),
-                        ip.parse().ok().filter(|a: &Ipv4Addr| !a.is_unspecified()),
+                        ip.parse()
+                            .ok()
+                            .filter(|a: &IpAddr| *a != IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                         port,
                     )
                 })
                 .collect()
         };
-        let clashes = |taken: &[(Proto, Option<Ipv4Addr>, u16)],
+        // (`::` is every IPv6 address of the host)
+        let overlap = |a: Option<IpAddr>, b: Option<IpAddr>| match (a, b) {
+            (None, _) | (_, None) => true,
+            (Some(IpAddr::V6(x)), Some(IpAddr::V6(y))) => {
+                x == y || x.is_unspecified() || y.is_unspecified()
+            }
+            (x, y) => x == y,
+        };
+        let clashes = |taken: &[(Proto, Option<IpAddr>, u16)],
                        proto: Proto,
-                       ip: Option<Ipv4Addr>,
+                       ip: Option<IpAddr>,
                        port: u16| {
-            taken.iter().any(|(p, i, n)| {
-                *p == proto && *n == port && (i.is_none() || ip.is_none() || *i == ip)
-            })
+            taken
+                .iter()
+                .any(|(p, i, n)| *p == proto && *n == port && overlap(*i, ip))
         };
         let mut out = Vec::new();
         for (ip, host_port, container_port, proto) in wanted {
@@ -686,7 +817,7 @@ impl NetworkDb {
                     if clashes(&taken, *proto, *ip, *p) {
                         return Err(Error::Conflict(format!(
                             "Bind for {}:{p} failed: port is already allocated",
-                            ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+                            ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
                         )));
                     }
                     *p
@@ -811,6 +942,7 @@ mod tests {
             aux_addresses: BTreeMap::new(),
             gateway_implicit: false,
             created_parent: None,
+            ipv6: None,
         };
         assert_eq!((n.link_mtu(), n.route_mtu()), (65520, Some(1500)));
         n.mtu = Some(1400);

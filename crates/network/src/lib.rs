@@ -17,14 +17,14 @@ pub mod ports;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 pub use db::{
-    mac_text, parse_unicast_mac, Endpoint, NetworkDb, NetworkRecord, DEFAULT_ROUTE_MTU,
-    LOCAL_LINK_MTU,
+    mac_text, parse_unicast_mac, Endpoint, Ipv6Config, NetworkDb, NetworkRecord, Want,
+    DEFAULT_ROUTE_MTU, LOCAL_LINK_MTU,
 };
 pub use ports::{parse_exposed, parse_publish, PortBinding, PortSpec, Proto};
 
@@ -206,6 +206,87 @@ pub struct NetworkOptions {
     pub options: BTreeMap<String, String>,
     /// `--aux-address NAME=IP`: addresses of the subnet no container gets.
     pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    /// `--ipv6`: a dual-stack network; it needs `subnet6`.
+    pub ipv6: bool,
+    /// The IPv6 `--subnet`, with its `--gateway` and `--ip-range`.
+    pub subnet6: Option<Ipv6Net>,
+    pub gateway6: Option<Ipv6Addr>,
+    pub ip_range6: Option<Ipv6Net>,
+}
+
+/// The IPv6 half of a network being made, checked: `None` without
+/// `--ipv6`. Docker 20.10 has no pool of IPv6 subnets to pick from; its
+/// words for `--ipv6` without an IPv6 `--subnet`.
+fn ipv6_config(o: &NetworkOptions) -> Result<Option<Ipv6Config>> {
+    if !o.ipv6 {
+        if let Some(s) = o.subnet6 {
+            return Err(Error::Invalid(format!(
+                "IPv6 subnet {s} given without --ipv6 (enable IPv6 on the network with --ipv6)"
+            )));
+        }
+        if o.gateway6.is_some() || o.ip_range6.is_some() {
+            return Err(Error::Invalid(
+                "an IPv6 --gateway or --ip-range needs --ipv6 and an IPv6 --subnet".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(subnet) = o.subnet6 else {
+        if o.gateway6.is_some() || o.ip_range6.is_some() {
+            return Err(Error::Invalid(
+                "--gateway and --ip-range need --subnet".into(),
+            ));
+        }
+        return Err(Error::Invalid(
+            "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into(),
+        ));
+    };
+    if subnet != subnet.trunc() {
+        return Err(Error::Invalid(format!(
+            "invalid subnet {subnet}: it should be {}",
+            subnet.trunc()
+        )));
+    }
+    if subnet.prefix_len() > 126 {
+        return Err(Error::Invalid(format!("subnet {subnet} is too small")));
+    }
+    if let Some(r) = o.ip_range6 {
+        if r != r.trunc()
+            || !(subnet.contains(&r.network()) && r.prefix_len() >= subnet.prefix_len())
+        {
+            return Err(Error::Invalid(format!(
+                "ip-range {r} is not within subnet {subnet}"
+            )));
+        }
+    }
+    let gateway = match o.gateway6 {
+        Some(g) => {
+            if !subnet.contains(&g) || g == subnet.network() {
+                return Err(Error::Invalid(format!(
+                    "gateway {g} is not a host address of subnet {subnet}"
+                )));
+            }
+            g
+        }
+        // The first address of the range (of the subnet without one), as
+        // for IPv4; never the subnet-router anycast address.
+        None => o
+            .ip_range6
+            .map(|r| r.network())
+            .filter(|a| *a != subnet.network())
+            .unwrap_or_else(|| Ipv6Addr::from(u128::from(subnet.network()) + 1)),
+    };
+    Ok(Some(Ipv6Config {
+        subnet,
+        gateway,
+        ip_range: o.ip_range6,
+        gateway_given: o.gateway6.is_some(),
+        from_mac: false,
+    }))
+}
+
+fn overlaps6(a: &Ipv6Net, b: &Ipv6Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// The drivers berth has.
@@ -305,6 +386,13 @@ impl NetworkRecord {
     }
 }
 
+/// Which default routes an endpoint gives its container.
+#[derive(Debug, Clone, Copy, Default)]
+struct Routes {
+    v4: bool,
+    v6: bool,
+}
+
 /// A container's network namespace once set up.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -341,6 +429,9 @@ pub struct NetworkDefaults {
     /// The default route of the default bridge's containers
     /// (`default-gateway`; the bridge's address when unset). Never leased.
     pub default_gateway: Option<Ipv4Addr>,
+    /// The default bridge's IPv6 subnet (`ipv6` and `fixed-cidr-v6`);
+    /// `None`: IPv4 only.
+    pub fixed_cidr_v6: Option<Ipv6Net>,
 }
 
 impl NetworkDefaults {
@@ -459,6 +550,33 @@ impl Manager {
         Ok(())
     }
 
+    /// An IPv6 subnet must overlap no other network's, nor an address of
+    /// the host's (Docker's words).
+    fn check_subnet6(&self, subnet: &Ipv6Net, host: &mut netlink::Netlink) -> Result<()> {
+        let clash = |what: String| {
+            Error::Conflict(format!(
+                "invalid pool request: Pool overlaps with other one on this address space ({subnet} overlaps {what})"
+            ))
+        };
+        for n in self.db.networks()? {
+            if n.ipv6.is_some_and(|v6| overlaps6(&v6.subnet, subnet)) {
+                return Err(clash(format!("network {}", n.name)));
+            }
+        }
+        for (a, p) in host.addresses6()? {
+            // (link-local and loopback addresses are every link's)
+            if a.is_loopback() || a.segments()[0] & 0xffc0 == 0xfe80 {
+                continue;
+            }
+            if let Ok(n) = Ipv6Net::new(a, p) {
+                if overlaps6(&n.trunc(), subnet) {
+                    return Err(clash(format!("{a}/{p} on the host")));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The default network, created (with its bridge) on first use.
     /// Its MTU follows [`Manager::set_defaults`] (containers already
     /// running keep theirs).
@@ -469,7 +587,7 @@ impl Manager {
             // is made again, once no container holds an address on it.
             let stale = layout.is_some_and(|(subnet, gw, range)| {
                 n.subnet != subnet || gw.is_some_and(|g| g != n.gateway) || n.ip_range != range
-            });
+            }) || n.ipv6.map(|v6| v6.subnet) != self.defaults.fixed_cidr_v6;
             if stale {
                 let _l = self.root_lock()?;
                 // (checked again under the lock: another berth may have
@@ -504,6 +622,10 @@ impl Manager {
             opts.subnet = Some(subnet);
             opts.gateway = gateway;
             opts.ip_range = range;
+        }
+        if let Some(v6) = self.defaults.fixed_cidr_v6 {
+            opts.ipv6 = true;
+            opts.subnet6 = Some(v6);
         }
         match self.create_network(&opts) {
             Ok(n) => {
@@ -578,6 +700,17 @@ impl Manager {
             )));
         }
         let sub = sub_interface_of(&driver, &o.options)?;
+        let mut ipv6 = ipv6_config(o)?;
+        if let Some(v6) = ipv6.as_mut() {
+            // Docker's default bridge: with room for them, containers'
+            // IPv6 addresses are made of their MAC (`…::242:ac11:2`).
+            v6.from_mac = o.name == DEFAULT_NETWORK && v6.subnet.prefix_len() <= 80;
+        }
+        if ipv6.is_some() && sub.is_some() {
+            return Err(Error::Invalid(format!(
+                "berth has IPv6 on bridge networks only, not on {driver} networks"
+            )));
+        }
         if o.name.is_empty()
             || !o
                 .name
@@ -653,6 +786,9 @@ impl Manager {
             }
             None => self.pick_subnet(&mut host)?,
         };
+        if let Some(v6) = &ipv6 {
+            self.check_subnet6(&v6.subnet, &mut host)?;
+        }
         let gateway = match o.gateway {
             Some(g) => {
                 if !subnet.contains(&g) || g == subnet.network() || g == subnet.broadcast() {
@@ -719,6 +855,7 @@ impl Manager {
             aux_addresses: o.aux_addresses.clone(),
             gateway_implicit: sub.is_some() && o.gateway.is_none(),
             created_parent: None,
+            ipv6,
         };
         if sub.is_some() {
             return self.create_sub_interface_network(rec, &mut host);
@@ -846,8 +983,24 @@ impl Manager {
             Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {}
             Err(e) => return Err(e),
         }
+        if let Some(v6) = &n.ipv6 {
+            let conf = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", n.bridge);
+            if std::fs::read_to_string(&conf).is_ok_and(|v| v.trim() != "0") {
+                write_sysctl(&conf, "0")?;
+            }
+            match host.add_address6(link.index, v6.gateway, v6.subnet.prefix_len()) {
+                Ok(()) => {}
+                Err(Error::Kernel { errno, .. }) if errno == libc::EEXIST => {}
+                Err(e) => return Err(e),
+            }
+        }
         host.set_up(link.index)?;
         write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+        if n.ipv6.is_some() && !n.internal {
+            // What leaves the subnet is routed by the host, as Docker
+            // turns IPv6 forwarding on for its IPv6 networks.
+            write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
+        }
         // 127.0.0.1:PORT → container: packets from the loopback address
         // may then be routed out of the bridge (and are masqueraded).
         write_sysctl(
@@ -886,6 +1039,7 @@ impl Manager {
                 dnats.push(nft::Dnat {
                     binding: b,
                     container_ip: ep.ip,
+                    container_ip6: ep.ip6,
                 });
             }
         }
@@ -962,7 +1116,7 @@ impl Manager {
         &mut self,
         container_id: &str,
         net: &NetworkRecord,
-        ip: Option<Ipv4Addr>,
+        want: Want,
         mac: Option<[u8; 6]>,
         aliases: &[String],
     ) -> Result<Endpoint> {
@@ -978,7 +1132,7 @@ impl Manager {
             Vec::new()
         };
         self.db
-            .lease_avoiding(net, container_id, ip, mac, aliases, &avoid)
+            .lease_avoiding(net, container_id, want, mac, aliases, &avoid)
     }
 
     pub fn disconnect(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
@@ -1040,14 +1194,23 @@ impl Manager {
         let mut inside = ns.netlink()?;
         let mut rules_stale = false;
         let mut routed = false;
+        // (the IPv6 default route: through the first routed network with
+        // IPv6, which may come after the IPv4 one)
+        let mut routed6 = false;
         for ep in &endpoints {
             let net = networks
                 .iter()
                 .find(|n| n.id == ep.network_id)
                 .ok_or_else(|| Error::NotFound(format!("network {} not found", ep.network_id)))?;
             let route = !routed && net.routes_out();
-            rules_stale |= self.attach_endpoint(&mut host, &mut inside, ns, ep, net, route)?;
+            let route6 = !routed6 && net.routes_out() && net.ipv6.is_some() && ep.ip6.is_some();
+            let routes = Routes {
+                v4: route,
+                v6: route6,
+            };
+            rules_stale |= self.attach_endpoint(&mut host, &mut inside, ns, ep, net, routes)?;
             routed |= route;
+            routed6 |= route6;
         }
         // Docker ignores `-p` on a macvlan/ipvlan network: nothing on the
         // host forwards to such a container.
@@ -1085,8 +1248,9 @@ impl Manager {
         Ok(bindings)
     }
 
-    /// One veth pair for `ep`: `ethN` inside with the address (and the
-    /// default route when `route`), the host end on the network's bridge.
+    /// One veth pair for `ep`: `ethN` inside with the address(es) (and
+    /// the default routes `routes` asks for), the host end on the
+    /// network's bridge.
     /// Returns whether the bridge had to be made (the rules are then stale).
     fn attach_endpoint(
         &self,
@@ -1095,10 +1259,10 @@ impl Manager {
         ns: &netns::NetNs,
         ep: &Endpoint,
         net: &NetworkRecord,
-        route: bool,
+        routes: Routes,
     ) -> Result<bool> {
         if let Some(kind) = net.sub_interface() {
-            self.attach_sub_interface(host, inside, ns, ep, net, kind, route)?;
+            self.attach_sub_interface(host, inside, ns, ep, net, kind, routes.v4)?;
             return Ok(false);
         }
         let (bridge, made) = self.bring_up(net, host)?;
@@ -1121,9 +1285,16 @@ impl Manager {
             .link_by_name(&inner)?
             .ok_or_else(|| Error::Netlink(format!("{inner} missing in the container")))?;
         inside.add_address(link.index, ep.ip, net.subnet.prefix_len())?;
+        let v6 = net.ipv6.zip(ep.ip6);
+        if let Some((v6, ip6)) = v6 {
+            inside.add_address6(link.index, ip6, v6.subnet.prefix_len())?;
+        }
         inside.set_up(link.index)?;
-        if route {
+        if routes.v4 {
             inside.add_default_route(self.route_gateway(net), net.route_mtu())?;
+        }
+        if let Some((v6, _)) = v6.filter(|_| routes.v6) {
+            inside.add_default_route6(v6.gateway, net.route_mtu())?;
         }
         Ok(made)
     }
@@ -1218,7 +1389,7 @@ impl Manager {
             .ok_or_else(|| Error::NotFound(format!("no endpoint on {}", net.name)))?;
         let mut host = netlink::Netlink::open()?;
         let mut inside = ns.netlink()?;
-        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, false)? {
+        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, Routes::default())? {
             self.reconcile_rules()?;
         }
         Ok(())
@@ -1421,7 +1592,7 @@ pub fn host_veth_name(container_id: &str, network_id: &str) -> String {
 
 /// Binds `addr` with `proto` and lets go at once; returns the port bound
 /// (the kernel's choice for port 0).
-fn bind_for_a_moment(proto: Proto, addr: (Ipv4Addr, u16)) -> std::io::Result<u16> {
+fn bind_for_a_moment(proto: Proto, addr: (IpAddr, u16)) -> std::io::Result<u16> {
     match proto {
         Proto::Tcp => std::net::TcpListener::bind(addr).and_then(|l| l.local_addr()),
         Proto::Udp => std::net::UdpSocket::bind(addr).and_then(|l| l.local_addr()),
@@ -1431,8 +1602,8 @@ fn bind_for_a_moment(proto: Proto, addr: (Ipv4Addr, u16)) -> std::io::Result<u16
 
 /// Docker refuses a host port that something on the host already listens
 /// on; so does berth, by trying to bind it for a moment.
-fn check_host_port(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<()> {
-    let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port);
+fn check_host_port(proto: Proto, ip: Option<IpAddr>, port: u16) -> Result<()> {
+    let addr = (ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port);
     bind_for_a_moment(proto, addr).map(drop).map_err(|e| {
         Error::Conflict(format!(
             "Bind for {}:{port} failed: {}",
@@ -1448,8 +1619,8 @@ fn check_host_port(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<()> 
 
 /// A free host port for `-P`/`-p CPORT`: one the kernel hands out as
 /// ephemeral (so nothing listens on it) that no berth container holds.
-fn free_host_port(proto: Proto, ip: Option<Ipv4Addr>, taken: &dyn Fn(u16) -> bool) -> Result<u16> {
-    let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), 0);
+fn free_host_port(proto: Proto, ip: Option<IpAddr>, taken: &dyn Fn(u16) -> bool) -> Result<u16> {
+    let addr = (ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), 0);
     for _ in 0..64 {
         let port = bind_for_a_moment(proto, addr)
             .map_err(|e| Error::Io("find a free host port".into(), e))?;

@@ -4,14 +4,16 @@
 //! synchronous because each operation is one round trip and berth's
 //! network setup runs in short-lived single-threaded commands.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{
     InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanFlags, IpVlanMode,
     LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
@@ -334,6 +336,74 @@ impl Netlink {
         self.request(
             &format!("add address {addr}/{prefix}"),
             RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// An IPv6 address, usable at once: no duplicate address detection
+    /// (the addresses come from berth's IPAM, and a tentative address
+    /// could not be bound or answer for a second or two).
+    pub fn add_address6(&mut self, index: u32, addr: Ipv6Addr, prefix: u8) -> Result<()> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = prefix;
+        msg.header.index = index;
+        msg.header.flags = AddressHeaderFlags::Nodad;
+        msg.attributes
+            .push(AddressAttribute::Local(std::net::IpAddr::V6(addr)));
+        msg.attributes
+            .push(AddressAttribute::Address(std::net::IpAddr::V6(addr)));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        self.request(
+            &format!("add address {addr}/{prefix}"),
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// Every IPv6 address on this namespace's links, with its prefix.
+    pub fn addresses6(&mut self) -> Result<Vec<(Ipv6Addr, u8)>> {
+        let mut q = AddressMessage::default();
+        q.header.family = AddressFamily::Inet6;
+        let msgs = self.request(
+            "list addresses",
+            RouteNetlinkMessage::GetAddress(q),
+            NLM_F_DUMP,
+        )?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => a.attributes.iter().find_map(|at| match at {
+                    AddressAttribute::Address(std::net::IpAddr::V6(ip)) => {
+                        Some((*ip, a.header.prefix_len))
+                    }
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The IPv6 default route via `gateway` (see [`Netlink::add_default_route`]).
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr, mtu: Option<u32>) -> Result<()> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        if let Some(m) = mtu {
+            msg.attributes
+                .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(m)]));
+        }
+        self.request(
+            &format!("add default route via {gateway}"),
+            RouteNetlinkMessage::NewRoute(msg),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
         )?;
         Ok(())

@@ -1,4 +1,5 @@
-//! berth's nftables rules: one `ip` table per berth root, written whole from
+//! berth's nftables rules: one `ip` table per berth root (and an `ip6`
+//! table of the same name while a network has IPv6), written whole from
 //! the database each time networks or published ports change, and replaced
 //! in one atomic `nft -f` transaction. berth never touches a rule it did not
 //! make (it owns its table outright, and deleting it removes all of berth's
@@ -9,7 +10,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 
 use crate::db::NetworkRecord;
@@ -21,6 +22,8 @@ use crate::{Error, Result};
 pub struct Dnat {
     pub binding: PortBinding,
     pub container_ip: Ipv4Addr,
+    /// The container's IPv6 address on the same network, if it has one.
+    pub container_ip6: Option<Ipv6Addr>,
 }
 
 fn quote(name: &str) -> String {
@@ -35,10 +38,12 @@ pub fn ruleset(networks: &[NetworkRecord], dnats: &[Dnat]) -> String {
     s.push_str("  chain ports {\n");
     for d in dnats {
         let b = &d.binding;
-        let daddr = b
-            .host_ip
-            .map(|ip| format!("ip daddr {ip} "))
-            .unwrap_or_default();
+        let daddr = match b.host_ip {
+            None => String::new(),
+            Some(IpAddr::V4(ip)) => format!("ip daddr {ip} "),
+            // (in the `ip6` table)
+            Some(IpAddr::V6(_)) => continue,
+        };
         let _ = writeln!(
             s,
             "    {daddr}{} dport {} dnat to {}:{}",
@@ -93,6 +98,78 @@ pub fn ruleset(networks: &[NetworkRecord], dnats: &[Dnat]) -> String {
     s
 }
 
+/// The `ip6` table's text (the part after `table ip6 NAME`): the IPv6
+/// half of [`ruleset`], for the networks with IPv6 (`None` when there are
+/// none). Published ports bound to every address (or to an IPv6 one) go
+/// to the container's IPv6 address, when it has one.
+pub fn ruleset6(networks: &[NetworkRecord], dnats: &[Dnat]) -> Option<String> {
+    let v6: Vec<(&NetworkRecord, ipnet::Ipv6Net)> = networks
+        .iter()
+        .filter_map(|n| n.ipv6.map(|c| (n, c.subnet)))
+        .collect();
+    if v6.is_empty() {
+        return None;
+    }
+    let mut s = String::new();
+    s.push_str("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n");
+    s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n");
+    s.push_str("  chain ports {\n");
+    for d in dnats {
+        let b = &d.binding;
+        let Some(ip6) = d.container_ip6 else { continue };
+        let daddr = match b.host_ip {
+            None => String::new(),
+            Some(IpAddr::V6(ip)) if ip.is_unspecified() => String::new(),
+            Some(IpAddr::V6(ip)) => format!("ip6 daddr {ip} "),
+            Some(IpAddr::V4(_)) => continue,
+        };
+        let _ = writeln!(
+            s,
+            "    {daddr}{} dport {} dnat to [{ip6}]:{}",
+            b.proto, b.host_port, b.container_port
+        );
+    }
+    s.push_str("  }\n");
+    s.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+    );
+    for (n, subnet) in &v6 {
+        let br = quote(&n.bridge);
+        if !n.internal && n.masquerade {
+            let _ = writeln!(s, "    ip6 saddr {subnet} oifname != {br} masquerade");
+        }
+        let _ = writeln!(
+            s,
+            "    oifname {br} ip6 saddr {subnet} ct status dnat masquerade"
+        );
+    }
+    s.push_str("  }\n");
+    // The isolation of [`ruleset`]'s forward chain, for IPv6.
+    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
+    let bridges: Vec<String> = networks.iter().map(|n| quote(&n.bridge)).collect();
+    for (n, _) in &v6 {
+        let br = quote(&n.bridge);
+        if n.internal {
+            let _ = writeln!(s, "    iifname {br} oifname != {br} drop");
+            let _ = writeln!(s, "    oifname {br} iifname != {br} drop");
+        }
+        let others: Vec<&str> = bridges
+            .iter()
+            .filter(|b| **b != br)
+            .map(String::as_str)
+            .collect();
+        if !others.is_empty() {
+            let _ = writeln!(
+                s,
+                "    iifname {br} oifname {{ {} }} drop",
+                others.join(", ")
+            );
+        }
+    }
+    s.push_str("  }\n");
+    Some(s)
+}
+
 fn nft(script: &str) -> Result<()> {
     let _t = berth_trace::span("network", "nft -f -")
         .detail(|| format!("a {}-line ruleset, one transaction", script.lines().count()));
@@ -144,6 +221,10 @@ pub fn bridge_ruleset(networks: &[NetworkRecord]) -> Option<String> {
     for n in isolated {
         let subnet = n.subnet.trunc();
         let _ = writeln!(s, "    ip saddr {subnet} ip daddr {subnet} drop");
+        if let Some(v6) = n.ipv6 {
+            let subnet = v6.subnet;
+            let _ = writeln!(s, "    ip6 saddr {subnet} ip6 daddr {subnet} drop");
+        }
     }
     s.push_str("  }\n");
     Some(s)
@@ -157,7 +238,9 @@ pub fn apply(table: &str, networks: &[NetworkRecord], dnats: &[Dnat]) -> Result<
 
 /// [`apply`]; table `bridge NAME` is written when a network has no icc
 /// (see [`bridge_ruleset`]), and deleted when none has but `drop_bridge`
-/// says one may be left (a network without icc was just removed).
+/// says one may be left (a network without icc was just removed). Table
+/// `ip6 NAME` is written while a network has IPv6 (see [`ruleset6`]) and
+/// deleted (when there) otherwise, in the same transaction.
 pub fn apply_with(
     table: &str,
     networks: &[NetworkRecord],
@@ -171,6 +254,11 @@ pub fn apply_with(
         "table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n{}}}\n",
         ruleset(networks, dnats)
     );
+    // (declared first, so that deleting it never fails)
+    script.push_str(&format!("table ip6 {table}\ndelete table ip6 {table}\n"));
+    if let Some(r6) = ruleset6(networks, dnats) {
+        script.push_str(&format!("table ip6 {table} {{\n{r6}}}\n"));
+    }
     let bridge = bridge_ruleset(networks);
     if bridge.is_some() || drop_bridge {
         script.push_str(&format!(
@@ -183,10 +271,13 @@ pub fn apply_with(
     nft(&script)
 }
 
-/// Deletes table `ip NAME` if it exists, and table `bridge NAME` (on a
-/// kernel without nftables' bridge family there is none to delete).
+/// Deletes tables `ip NAME` and `ip6 NAME` if they exist, and table
+/// `bridge NAME` (on a kernel without nftables' bridge family there is
+/// none to delete).
 pub fn remove(table: &str) -> Result<()> {
-    nft(&format!("table ip {table}\ndelete table ip {table}\n"))?;
+    nft(&format!(
+        "table ip {table}\ndelete table ip {table}\ntable ip6 {table}\ndelete table ip6 {table}\n"
+    ))?;
     let _ = nft(&format!(
         "table bridge {table}\ndelete table bridge {table}\n"
     ));
@@ -219,6 +310,7 @@ mod tests {
             aux_addresses: Default::default(),
             gateway_implicit: false,
             created_parent: None,
+            ipv6: None,
         }
     }
 
@@ -233,12 +325,13 @@ mod tests {
         ];
         let dnats = [Dnat {
             binding: PortBinding {
-                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
                 host_port: 8080,
                 container_port: 80,
                 proto: Proto::Tcp,
             },
             container_ip: "172.17.0.2".parse().unwrap(),
+            container_ip6: None,
         }];
         let r = ruleset(&nets, &dnats);
         assert!(
@@ -254,6 +347,63 @@ mod tests {
         assert!(r.contains("iifname \"br-1\" oifname != \"br-1\" drop"));
         assert!(r.contains("iifname \"berth0\" oifname { \"br-1\", \"br-2\" } drop"));
         assert_eq!(bridge_ruleset(&nets), None);
+    }
+
+    /// A dual-stack network: the `ip6` table masquerades its IPv6 subnet,
+    /// isolates it, and sends ports published on every address (or on an
+    /// IPv6 one) to the container's IPv6 address; the `ip` table leaves
+    /// the IPv6 bindings alone. Without IPv6 networks there is no `ip6`
+    /// table.
+    #[test]
+    fn ipv6_rules_go_to_the_ip6_table() {
+        let mut ds = net("ds", "br-6", "172.20.0.0/16", false);
+        ds.ipv6 = Some(crate::Ipv6Config {
+            subnet: "fd00:1::/64".parse().unwrap(),
+            gateway: "fd00:1::1".parse().unwrap(),
+            ip_range: None,
+            gateway_given: false,
+            from_mac: false,
+        });
+        ds.icc = false;
+        let plain = net("bridge", "berth0", "172.17.0.0/16", false);
+        assert_eq!(ruleset6(std::slice::from_ref(&plain), &[]), None);
+        let binding = |host_ip: Option<IpAddr>, port: u16| PortBinding {
+            host_ip,
+            host_port: port,
+            container_port: 80,
+            proto: Proto::Tcp,
+        };
+        let dnat = |b: PortBinding| Dnat {
+            binding: b,
+            container_ip: "172.20.0.2".parse().unwrap(),
+            container_ip6: Some("fd00:1::2".parse().unwrap()),
+        };
+        let dnats = [
+            dnat(binding(None, 8080)),
+            dnat(binding(Some("fd00:1::1".parse().unwrap()), 8081)),
+            dnat(binding(Some("127.0.0.1".parse().unwrap()), 8082)),
+        ];
+        let nets = [plain, ds];
+        let r6 = ruleset6(&nets, &dnats).unwrap();
+        assert!(r6.contains("tcp dport 8080 dnat to [fd00:1::2]:80"), "{r6}");
+        assert!(
+            r6.contains("ip6 daddr fd00:1::1 tcp dport 8081 dnat to [fd00:1::2]:80"),
+            "{r6}"
+        );
+        assert!(!r6.contains("8082"), "{r6}");
+        assert!(r6.contains("ip6 saddr fd00:1::/64 oifname != \"br-6\" masquerade"));
+        assert!(
+            r6.contains("iifname \"br-6\" oifname { \"berth0\" } drop"),
+            "{r6}"
+        );
+        let r = ruleset(&nets, &dnats);
+        assert!(!r.contains("8081"), "{r}");
+        assert!(r.contains("tcp dport 8080 dnat to 172.20.0.2:80"), "{r}");
+        let b = bridge_ruleset(&nets).unwrap();
+        assert!(
+            b.contains("ip6 saddr fd00:1::/64 ip6 daddr fd00:1::/64 drop"),
+            "{b}"
+        );
     }
 
     /// enable_icc=false: IPv4 within the subnet is dropped where frames

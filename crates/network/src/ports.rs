@@ -2,7 +2,7 @@
 //! with ranges on both sides.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -39,10 +39,11 @@ impl fmt::Display for Proto {
 }
 
 /// One requested publication of a container port. `host_port` None means
-/// "any free port" (`-p 80`, `-P`).
+/// "any free port" (`-p 80`, `-P`); `host_ip` None every address of the
+/// host (IPv4, and IPv6 for a container with an IPv6 address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PortSpec {
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     pub host_port: Option<u16>,
     pub container_port: u16,
     pub proto: Proto,
@@ -51,7 +52,7 @@ pub struct PortSpec {
 /// A publication in force: the host port is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PortBinding {
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
     pub container_port: u16,
     pub proto: Proto,
@@ -60,7 +61,17 @@ pub struct PortBinding {
 impl PortBinding {
     /// Docker's HostIp text: "0.0.0.0" for all addresses.
     pub fn host_ip_text(&self) -> String {
-        self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string()
+        self.host_ip
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+            .to_string()
+    }
+
+    /// `ADDR:PORT` as `port` prints it: an IPv6 address in brackets.
+    pub fn host_addr_text(&self) -> String {
+        match self.host_ip {
+            Some(IpAddr::V6(a)) => format!("[{a}]:{}", self.host_port),
+            _ => format!("{}:{}", self.host_ip_text(), self.host_port),
+        }
     }
 }
 
@@ -107,12 +118,20 @@ pub fn parse_publish(s: &str) -> Result<Vec<PortSpec>> {
         None | Some("") => None,
         Some(ip) => {
             let ip = ip.trim_start_matches('[').trim_end_matches(']');
-            let a: Ipv4Addr = ip.parse().map_err(|_| {
+            let a: IpAddr = ip.parse().map_err(|_| {
                 Error::Invalid(format!(
                     "invalid IP address {ip:?} in port specification {s:?}"
                 ))
             })?;
-            Some(a).filter(|a| !a.is_unspecified())
+            if a == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST) {
+                // The kernel routes no packet with the IPv6 loopback address
+                // to a bridge (there is no route_localnet for IPv6), and
+                // berth has no userland proxy to stand in.
+                return Err(Error::Invalid(format!(
+                    "cannot publish on [::1] ({s}): berth forwards published ports in the kernel, which cannot send IPv6 loopback traffic to a container; publish on another of the host's addresses"
+                )));
+            }
+            Some(a).filter(|a| *a != IpAddr::V4(Ipv4Addr::UNSPECIFIED))
         }
     };
     let (c0, c1) = port_range(container, "container", s)?;
@@ -185,20 +204,25 @@ mod tests {
             }]
         );
         let p = parse_publish("127.0.0.1:8080:80/udp").unwrap();
-        assert_eq!(p[0].host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(p[0].host_ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         assert_eq!(p[0].proto, Proto::Udp);
         let p = parse_publish("80").unwrap();
         assert_eq!(p[0].host_port, None);
         let p = parse_publish("127.0.0.1::80").unwrap();
         assert_eq!(
             (p[0].host_ip, p[0].host_port),
-            (Some(Ipv4Addr::LOCALHOST), None)
+            (Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), None)
         );
         let p = parse_publish("9000-9002:80-82/tcp").unwrap();
         assert_eq!(p.len(), 3);
         assert_eq!((p[2].host_port, p[2].container_port), (Some(9002), 82));
         let p = parse_publish("0.0.0.0:1:2").unwrap();
         assert_eq!(p[0].host_ip, None);
+        let p = parse_publish("[fd00::1]:8080:80").unwrap();
+        assert_eq!(p[0].host_ip, Some("fd00::1".parse().unwrap()));
+        let p = parse_publish("[::]:8080:80").unwrap();
+        assert_eq!(p[0].host_ip, Some("::".parse().unwrap()));
+        assert!(parse_publish("[::1]:8080:80").is_err());
         let p = parse_publish("7000-7001").unwrap();
         assert_eq!(p.len(), 2);
     }

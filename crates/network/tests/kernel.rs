@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use berth_network::{netlink::Netlink, parse_publish, Manager, NetworkOptions};
+use berth_network::{netlink::Netlink, parse_publish, Manager, NetworkOptions, Want};
 
 struct Root {
     dir: tempfile::TempDir,
@@ -74,8 +74,8 @@ fn default_bridge_connects_two_namespaces_and_cleans_up() {
         "bridge {} missing",
         net.bridge
     );
-    let a = m.connect("aaaa", &net, None, None, &[]).unwrap();
-    let b = m.connect("bbbb", &net, None, None, &[]).unwrap();
+    let a = m.connect("aaaa", &net, Want::default(), None, &[]).unwrap();
+    let b = m.connect("bbbb", &net, Want::default(), None, &[]).unwrap();
     assert_ne!(a.ip, b.ip);
     assert_eq!(a.ip, net.subnet.hosts().nth(1).unwrap());
     let sa = m.setup("aaaa", &[]).unwrap();
@@ -133,19 +133,20 @@ fn user_network_options_are_checked() {
         .unwrap_err();
     assert!(e.to_string().contains("overlaps"), "{e}");
     assert!(m.create_network(&o("bad name", None)).is_err());
-    let ep = m
-        .connect("cccc", &n, Some("10.231.7.50".parse().unwrap()), None, &[])
-        .unwrap();
+    let ep = m.connect("cccc", &n, v4("10.231.7.50"), None, &[]).unwrap();
     assert_eq!(ep.ip.to_string(), "10.231.7.50");
-    assert!(m
-        .connect("dddd", &n, Some("10.231.7.50".parse().unwrap()), None, &[])
-        .is_err());
-    assert!(m
-        .connect("dddd", &n, Some("10.9.9.9".parse().unwrap()), None, &[])
-        .is_err());
+    assert!(m.connect("dddd", &n, v4("10.231.7.50"), None, &[]).is_err());
+    assert!(m.connect("dddd", &n, v4("10.9.9.9"), None, &[]).is_err());
     let e = m.remove_network("front").unwrap_err();
     assert!(e.to_string().contains("active endpoints"), "{e}");
     m.release("cccc").unwrap();
     m.remove_network("front").unwrap();
     assert!(!links().contains(&n.bridge));
+}
+
+fn v4(ip: &str) -> Want {
+    Want {
+        ip: Some(ip.parse().unwrap()),
+        ..Want::default()
+    }
 }

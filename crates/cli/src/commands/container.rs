@@ -132,6 +132,9 @@ pub struct HostFlags {
     /// IPv4 address on a user network
     #[arg(long)]
     ip: Option<String>,
+    /// IPv6 address on a user network with IPv6
+    #[arg(long)]
+    ip6: Option<String>,
     /// Add a network-scoped alias for the container
     #[arg(long, visible_alias = "net-alias")]
     network_alias: Vec<String>,
@@ -349,7 +352,15 @@ impl HostFlags {
             .iter()
             .map(|n| o::network_attachment(n))
             .collect::<Result<Vec<_>>>()?;
-        o::apply_networks(h, networks, &self.network_alias, ip)?;
+        let ip6 = self
+            .ip6
+            .as_deref()
+            .map(|ip| {
+                ip.parse()
+                    .map_err(|_| EngineError::Invalid(format!("invalid IPv6 address: {ip}")))
+            })
+            .transpose()?;
+        o::apply_networks(h, networks, &self.network_alias, ip, ip6)?;
         h.dns = self
             .dns
             .iter()

@@ -33,15 +33,18 @@ pub struct CreateArgs {
     /// Driver to manage the network (bridge, macvlan, ipvlan)
     #[arg(short, long)]
     driver: Option<String>,
-    /// Subnet in CIDR format
+    /// Subnet in CIDR format (one IPv4, and one IPv6 with --ipv6)
     #[arg(long)]
-    subnet: Option<String>,
-    /// IPv4 gateway for the subnet
+    subnet: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet
     #[arg(long)]
-    gateway: Option<String>,
+    gateway: Vec<String>,
     /// Allocate container addresses from a sub-range
     #[arg(long)]
-    ip_range: Option<String>,
+    ip_range: Vec<String>,
+    /// Enable IPv6 networking
+    #[arg(long)]
+    ipv6: bool,
     /// Auxiliary IPv4 addresses used by Network driver (NAME=IP)
     #[arg(long)]
     aux_address: Vec<String>,
@@ -103,6 +106,9 @@ pub struct ConnectArgs {
     /// IPv4 address
     #[arg(long)]
     ip: Option<String>,
+    /// IPv6 address
+    #[arg(long)]
+    ip6: Option<String>,
     /// Add network-scoped alias for the container
     #[arg(long)]
     alias: Vec<String>,
@@ -138,7 +144,16 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
                             .map_err(|_| invalid(format!("invalid IPv4 address: {ip}")))
                     })
                     .transpose()?;
-            engine.network_connect(&a.network, &a.container, ip, &a.alias)?;
+            let ip6 = a
+                .ip6
+                .as_deref()
+                .map(|ip| {
+                    ip.parse()
+                        .map_err(|_| invalid(format!("invalid IPv6 address: {ip}")))
+                })
+                .transpose()?;
+            let want = berth_engine::Want { ip, ip6 };
+            engine.network_connect(&a.network, &a.container, want, &a.alias)?;
             Ok(0)
         }
         NetworkCommand::Disconnect(a) => {
@@ -149,16 +164,31 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
 }
 
 fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
-    let net = |s: &Option<String>, what: &str| {
-        s.as_deref()
-            .map(|v| {
-                v.parse::<ipnet::Ipv4Net>().map_err(|_| {
-                    invalid(format!(
-                        "invalid {what}: {v} (expected CIDR, e.g. 10.1.0.0/16)"
-                    ))
-                })
-            })
-            .transpose()
+    let (subnet, subnet6) = by_family(&a.subnet, "subnet", |v| {
+        v.parse::<ipnet::IpNet>().map_err(|_| {
+            invalid(format!(
+                "invalid subnet: {v} (expected CIDR, e.g. 10.1.0.0/16)"
+            ))
+        })
+    })?;
+    let (ip_range, ip_range6) = by_family(&a.ip_range, "ip-range", |v| {
+        v.parse::<ipnet::IpNet>().map_err(|_| {
+            invalid(format!(
+                "invalid ip-range: {v} (expected CIDR, e.g. 10.1.0.0/16)"
+            ))
+        })
+    })?;
+    let (gateway, gateway6) = by_family(&a.gateway, "gateway", |v| {
+        v.parse::<std::net::IpAddr>()
+            .map_err(|_| invalid(format!("invalid gateway: {v}")))
+    })?;
+    let v4net = |n: Option<ipnet::IpNet>| match n {
+        Some(ipnet::IpNet::V4(n)) => Some(n),
+        _ => None,
+    };
+    let v6net = |n: Option<ipnet::IpNet>| match n {
+        Some(ipnet::IpNet::V6(n)) => Some(n),
+        _ => None,
     };
     let mut labels = BTreeMap::new();
     for l in &a.label {
@@ -222,18 +252,21 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
         no_masquerade,
         no_icc,
         driver: a.driver,
-        subnet: net(&a.subnet, "subnet")?,
-        gateway: a
-            .gateway
-            .as_deref()
-            .map(|g| {
-                g.parse()
-                    .map_err(|_| invalid(format!("invalid gateway: {g}")))
-            })
-            .transpose()?,
-        ip_range: net(&a.ip_range, "ip-range")?,
+        subnet: v4net(subnet),
+        gateway: match gateway {
+            Some(std::net::IpAddr::V4(g)) => Some(g),
+            _ => None,
+        },
+        ip_range: v4net(ip_range),
         internal: a.internal,
         labels,
+        ipv6: a.ipv6,
+        subnet6: v6net(subnet6),
+        gateway6: match gateway6 {
+            Some(std::net::IpAddr::V6(g)) => Some(g),
+            _ => None,
+        },
+        ip_range6: v6net(ip_range6),
     };
     let n = engine.network_create(&o)?;
     println!("{}", n.id);
@@ -347,6 +380,26 @@ fn prune(engine: &Engine, _a: PruneArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Values of a flag given once per address family (`--subnet 10.1.0.0/16
+/// --subnet fd00:1::/64`): the IPv4 one and the IPv6 one.
+fn by_family<T: Copy>(
+    values: &[String],
+    flag: &str,
+    parse: impl Fn(&str) -> Result<T>,
+) -> Result<(Option<T>, Option<T>)> {
+    let (mut v4, mut v6) = (None, None);
+    for v in values {
+        let slot = if v.contains(':') { &mut v6 } else { &mut v4 };
+        if slot.is_some() {
+            return Err(invalid(format!(
+                "--{flag} is given twice for one address family: berth's networks have one IPv4 and one IPv6 {flag}"
+            )));
+        }
+        *slot = Some(parse(v)?);
+    }
+    Ok((v4, v6))
 }
 
 /// A driver option's boolean, as Go's strconv.ParseBool reads it.

@@ -475,7 +475,7 @@ pub struct PortArgs {
 /// until then no container has any, as with `--network none` in Docker.
 pub fn port(engine: &Engine, a: PortArgs) -> Result<i32> {
     let bindings = engine.published_ports(&a.container)?;
-    let line = |b: &berth_engine::PortBinding| format!("{}:{}", b.host_ip_text(), b.host_port);
+    let line = |b: &berth_engine::PortBinding| b.host_addr_text();
     if let Some(p) = a.port {
         // Docker's message: the port with its protocol (tcp by default),
         // and the container as the user named it.
