@@ -520,6 +520,7 @@ impl Runtime {
             .filter(|p| !p.is_empty());
         Ok(match path {
             Some(p) => (p, None),
+            None if crate::rootless::in_user_namespace() => (String::new(), None),
             None => (String::new(), Some(berth_cgroups::own_cgroups()?)),
         })
     }
@@ -529,6 +530,11 @@ impl Runtime {
         path: &str,
         parents: Option<&BTreeMap<String, PathBuf>>,
     ) -> Result<Box<dyn CgroupManager>> {
+        // Rootless (in a user namespace that cannot write the host's
+        // cgroups): no cgroup, and limits refused (see NoCgroup).
+        if crate::rootless::in_user_namespace() {
+            return Ok(Box::new(berth_cgroups::NoCgroup));
+        }
         Ok(match parents {
             Some(p) => berth_cgroups::create_manager_under(p, id)?,
             None => berth_cgroups::create_manager(path, id)?,
@@ -966,6 +972,18 @@ impl Runtime {
     pub fn signal(&self, id: &str, signal: Option<Signal>, all: bool) -> Result<()> {
         let (_, st) = self.load(id)?;
         let status = self.status(&st);
+        // Without a cgroup (rootless, nothing delegated) `--all` reaches
+        // the init only: with a pid namespace of its own, a SIGKILL takes
+        // every process of the container with it.
+        if all && crate::rootless::in_user_namespace() {
+            if status == Status::Stopped {
+                return Ok(());
+            }
+            return match kill(Pid::from_raw(st.pid), signal) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+                Err(e) => Err(e).context(|| format!("kill {}", st.pid)),
+            };
+        }
         if all {
             let cg = self.cgroup(&st)?;
             if status == Status::Stopped && !cg.exists() {
