@@ -580,3 +580,49 @@ fn without_xdg_runtime_dir_the_volatile_state_is_in_tmp() {
     assert_eq!((m.uid(), m.mode() & 0o777), (u.uid, 0o700));
     assert!(dir.join("pause.pid").exists());
 }
+
+#[test]
+fn first_commands_at_once_make_one_namespace() {
+    let u = User::new();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            u.cmd(&["images", "-q"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", describe(&["images"], &out));
+    }
+    let pause = u.pause_pid().unwrap();
+    // One pause process, and every command was in its namespace: the store
+    // they made is one (one database, the user's).
+    assert_eq!(u.processes(), vec![pause]);
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    assert_ne!(ns(&pause.to_string()), ns("self"));
+}
+
+#[test]
+fn network_commands_and_reset_work_without_networks() {
+    let u = User::new();
+    u.import_busybox();
+    // Only host and none (no default bridge), and no host lock or nft needed.
+    let names = u.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(names, "host\nnone\n");
+    let err = u.fails(&["network", "create", "n1"], 1);
+    assert!(err.contains("--network none"), "{err}");
+    let out = u.run(&["network", "inspect", "bridge"]);
+    assert_eq!(
+        check_failure(&["network", "inspect"], &out, 1),
+        "Error: No such network: bridge"
+    );
+    u.ok(&["network", "prune", "-f"]);
+    u.ok(&["system", "prune", "-f"]);
+    u.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "1000"]);
+    u.ok(&["system", "reset", "-f"]);
+    assert_eq!(u.ok(&["ps", "-aq"]), "");
+    assert_eq!(u.ok(&["images", "-q"]), "");
+    assert!(u.ok(&["system", "check"]).contains("No problems found"));
+}

@@ -37,9 +37,13 @@ pub(crate) fn check_create(h: &HostConfig) -> Result<()> {
         NetMode::None | NetMode::Host | NetMode::Container(_) if h.more_networks.is_empty() => {
             Ok(())
         }
-        _ => Err(EngineError::Unsupported(
-            "rootless berth has no container networks yet: use --network none or --network host"
-                .into(),
-        )),
+        _ => Err(no_networks()),
     }
+}
+
+/// A container network asked of rootless berth.
+pub(crate) fn no_networks() -> EngineError {
+    EngineError::Unsupported(
+        "rootless berth has no container networks yet: use --network none or --network host".into(),
+    )
 }
