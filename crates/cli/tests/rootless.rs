@@ -626,3 +626,39 @@ fn network_commands_and_reset_work_without_networks() {
     assert_eq!(u.ok(&["images", "-q"]), "");
     assert!(u.ok(&["system", "check"]).contains("No problems found"));
 }
+
+#[test]
+fn host_pid_and_ipc_namespaces_work_rootless() {
+    let u = User::new();
+    u.import_busybox();
+    // procfs of the host's pid namespace cannot be mounted from the user
+    // namespace: the host's /proc is bound (still read-only where Docker's
+    // spec says so).
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "test -d /proc/1 && echo proc; echo 1 > /proc/sys/kernel/ns_last_pid || echo ro",
+    ]);
+    assert_eq!(out, "proc\nro\n");
+    assert_eq!(
+        u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ipc",
+            "host",
+            "busybox",
+            "echo",
+            "ipc"
+        ]),
+        "ipc\n"
+    );
+}
