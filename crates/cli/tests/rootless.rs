@@ -662,3 +662,37 @@ fn host_pid_and_ipc_namespaces_work_rootless() {
         "ipc\n"
     );
 }
+
+#[test]
+fn containers_stay_reachable_when_the_pause_process_dies() {
+    let u = User::new();
+    u.import_busybox();
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "k1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let first = u.pause_pid().unwrap();
+    let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    let old_ns = ns(first);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until(10, "the pause process to go", || !process_alive(first));
+    // The next command finds the namespace through the container's monitor
+    // and gives it a new pause process: the container is still its.
+    assert_eq!(u.ok(&["exec", "k1", "echo", "reached"]), "reached\n");
+    let second = u.pause_pid().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(ns(second), old_ns);
+    u.ok(&["rm", "-f", "k1"]);
+    wait_until(10, "the monitor to go", || u.processes() == vec![second]);
+}

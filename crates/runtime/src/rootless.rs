@@ -256,12 +256,82 @@ pub fn enter(run_dir: &Path) -> Result<()> {
         .map_err(io_err(format!("open {}", lock_path.display())))?;
     let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| nix_err(format!("lock {}", lock_path.display()))(e))?;
-    let pid = match live_pause(run_dir) {
-        Some(pid) => pid,
-        None => make_pause(run_dir)?,
-    };
+    if let Some(pid) = live_pause(run_dir) {
+        drop(lock);
+        return join(pid);
+    }
+    // The pause process is gone but containers still run in its namespace
+    // (their monitors hold it): join that one, as podman joins a conmon's,
+    // and give it a new pause process, so that they stay reachable.
+    if let Some(pid) = orphaned_namespace() {
+        join(pid)?;
+        let exe = std::fs::read_link("/proc/self/exe").map_err(io_err("read /proc/self/exe"))?;
+        let child = pause_command(&exe, false)
+            .spawn()
+            .map_err(io_err(format!("start the pause process {}", exe.display())))?;
+        let pid = child.id() as i32;
+        drop(child);
+        return record_pause(run_dir, pid);
+    }
+    let pid = make_pause(run_dir)?;
     drop(lock);
     join(pid)
+}
+
+/// A monitor of this user's (`berth-monitor`, running as this uid) in a
+/// user namespace other than ours: the namespace of a pause process that
+/// died.
+fn orphaned_namespace() -> Option<i32> {
+    let uid = Uid::current().as_raw();
+    let ours = std::fs::read_link("/proc/self/ns/user").ok()?;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+        if e.metadata().ok()?.uid() != uid {
+            return None;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let argv0 = cmdline.split(|b| *b == 0).next()?;
+        let name = argv0.rsplit(|b| *b == b'/').next()?;
+        if name != b"berth-monitor" {
+            return None;
+        }
+        let ns = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok()?;
+        (ns != ours).then_some(pid)
+    })
+}
+
+/// `berth __berth_pause`, in a session of its own; with `unshare`, in new
+/// user and mount namespaces too.
+fn pause_command(exe: &Path, unshare: bool) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg0("berth")
+        .arg(PAUSE_ARG)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    crate::sys::pause_on_spawn(&mut cmd, unshare);
+    cmd
+}
+
+/// Writes `pid` into `run_dir/pause.pid` (atomically).
+fn record_pause(run_dir: &Path, pid: i32) -> Result<()> {
+    let file = run_dir.join(PAUSE_PID_FILE);
+    let tmp = run_dir.join(format!(".{PAUSE_PID_FILE}.{}", std::process::id()));
+    let written = (|| -> io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        writeln!(f, "{pid}")?;
+        std::fs::rename(&tmp, &file)
+    })();
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err(format!("write {}", file.display()))(e)
+    })
 }
 
 /// Starts a new pause process in a new user and mount namespace, maps it
@@ -294,15 +364,7 @@ fn make_pause(run_dir: &Path) -> Result<i32> {
     let newuidmap = on_path("newuidmap")?;
     let newgidmap = on_path("newgidmap")?;
     let exe = std::fs::read_link("/proc/self/exe").map_err(io_err("read /proc/self/exe"))?;
-    let mut cmd = Command::new(&exe);
-    cmd.arg0("berth")
-        .arg(PAUSE_ARG)
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    crate::sys::unshare_userns_on_spawn(&mut cmd);
-    let mut child = cmd
+    let mut child = pause_command(&exe, true)
         .spawn()
         .map_err(io_err(format!("start the pause process {}", exe.display())))?;
     let pid = child.id() as i32;
@@ -340,23 +402,8 @@ fn make_pause(run_dir: &Path) -> Result<i32> {
             return Err(fail(&mut child, RootlessError::Helper { helper, msg }));
         }
     }
-    let tmp = run_dir.join(format!(".{PAUSE_PID_FILE}.{}", std::process::id()));
-    let written = (|| -> io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        writeln!(f, "{pid}")?;
-        std::fs::rename(&tmp, run_dir.join(PAUSE_PID_FILE))
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(
-            &mut child,
-            io_err(format!("write {}", run_dir.join(PAUSE_PID_FILE).display()))(e),
-        ));
+    if let Err(e) = record_pause(run_dir, pid) {
+        return Err(fail(&mut child, e));
     }
     // Nobody waits for it: it outlives this command.
     drop(child);

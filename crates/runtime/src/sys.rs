@@ -404,18 +404,21 @@ pub fn die_on_terminating_signals() -> nix::Result<()> {
     set.thread_unblock()
 }
 
-/// Makes `cmd`'s child a session leader in a new user namespace with a new
-/// mount namespace it owns (`unshare(CLONE_NEWUSER | CLONE_NEWNS)` before
-/// exec): rootless berth's pause process, mapped by its parent afterwards.
-pub fn unshare_userns_on_spawn(cmd: &mut std::process::Command) {
+/// Makes `cmd`'s child a session leader, and with `unshare` one in a new
+/// user namespace with a new mount namespace it owns (`unshare(CLONE_NEWUSER
+/// | CLONE_NEWNS)` before exec): rootless berth's pause process, mapped by
+/// its parent afterwards.
+pub fn pause_on_spawn(cmd: &mut std::process::Command, unshare: bool) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the forked child before exec and only
     // makes raw system calls (setsid, unshare: async-signal-safe); it
     // allocates nothing and takes no lock.
     unsafe {
-        cmd.pre_exec(|| {
-            let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS;
-            if libc::setsid() < 0 || libc::unshare(flags) < 0 {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if unshare && libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
