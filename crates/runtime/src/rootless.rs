@@ -68,9 +68,11 @@ pub struct IdRange {
 }
 
 /// Whether this process runs in a user namespace other than the initial one
-/// (whose uid_map is the identity of all 2^32-1 ids).
+/// (whose uid_map is the identity of all 2^32-1 ids). Read once: berth
+/// enters its namespace before anything asks.
 pub fn in_user_namespace() -> bool {
-    match read_map("/proc/self/uid_map") {
+    static IN_USERNS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_USERNS.get_or_init(|| match read_map("/proc/self/uid_map") {
         Ok(m) => {
             m != [IdRange {
                 inside: 0,
@@ -79,7 +81,7 @@ pub fn in_user_namespace() -> bool {
             }]
         }
         Err(_) => false,
-    }
+    })
 }
 
 /// This process's uid and gid maps (`/proc/self/{uid,gid}_map`).
