@@ -411,6 +411,10 @@ pub struct NoCgroup;
 pub const NO_DELEGATION: &str =
     "rootless: no cgroup is delegated to this user, so resource limits cannot be set";
 
+/// Why [`NoCgroup`] cannot freeze.
+pub const NO_FREEZER: &str =
+    "rootless: no cgroup is delegated to this user, so a container cannot be paused";
+
 impl NoCgroup {
     fn refuse(field: &str) -> CgroupError {
         CgroupError::Unsupported {
@@ -488,7 +492,10 @@ impl CgroupManager for NoCgroup {
         )))
     }
     fn thaw(&self) -> Result<(), CgroupError> {
-        Err(CgroupError::Detect(format!("cannot thaw: {NO_DELEGATION}")))
+        Err(CgroupError::Unsupported {
+            field: "resume".into(),
+            reason: NO_FREEZER.into(),
+        })
     }
     fn freezer_state(&self) -> Result<FreezerState, CgroupError> {
         Ok(FreezerState::Thawed)

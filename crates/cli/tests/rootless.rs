@@ -696,3 +696,39 @@ fn containers_stay_reachable_when_the_pause_process_dies() {
     u.ok(&["rm", "-f", "k1"]);
     wait_until(10, "the monitor to go", || u.processes() == vec![second]);
 }
+
+#[test]
+fn pause_and_a_pausing_commit_are_refused_clearly() {
+    let u = User::new();
+    u.import_busybox();
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "p1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    for args in [
+        &["pause", "p1"][..],
+        &["unpause", "p1"][..],
+        &["commit", "p1", "x1"][..],
+    ] {
+        let err = u.fails(args, 1);
+        assert_eq!(
+            err,
+            "Error: rootless berth cannot pause a container: this host delegates no cgroup to the user"
+        );
+    }
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.State.Status}}", "p1"]).trim(),
+        "running"
+    );
+    // Without the pause the commit is made.
+    let id = u.ok(&["commit", "-p=false", "p1", "x1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    u.ok(&["rm", "-f", "p1"]);
+}

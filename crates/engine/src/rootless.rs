@@ -47,3 +47,11 @@ pub(crate) fn no_networks() -> EngineError {
         "rootless berth has no container networks yet: use --network none or --network host".into(),
     )
 }
+
+/// `pause`/`unpause` (and a commit that pauses) asked of rootless berth:
+/// the freezer is a cgroup's.
+pub(crate) fn no_freezer() -> EngineError {
+    EngineError::Unsupported(
+        "rootless berth cannot pause a container: this host delegates no cgroup to the user".into(),
+    )
+}
