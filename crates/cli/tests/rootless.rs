@@ -732,3 +732,27 @@ fn pause_and_a_pausing_commit_are_refused_clearly() {
     assert!(id.starts_with("sha256:"), "{id}");
     u.ok(&["rm", "-f", "p1"]);
 }
+
+#[test]
+fn top_lists_the_container_s_processes_without_a_cgroup() {
+    let u = User::new();
+    u.import_busybox();
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "t1",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1001 & exec sleep 1002",
+    ]);
+    wait_until(10, "both sleeps", || {
+        let top = u.ok(&["top", "t1"]);
+        top.contains("sleep 1001") && top.contains("sleep 1002")
+    });
+    assert_eq!(u.ok(&["top", "t1"]).lines().count(), 3);
+    u.ok(&["rm", "-f", "t1"]);
+}

@@ -973,16 +973,19 @@ impl Runtime {
         let (_, st) = self.load(id)?;
         let status = self.status(&st);
         // Without a cgroup (rootless, nothing delegated) `--all` reaches
-        // the init only: with a pid namespace of its own, a SIGKILL takes
-        // every process of the container with it.
+        // the processes of the init's pid namespace, or its descendants
+        // when it shares ours (see rootless::container_pids).
         if all && crate::rootless::in_user_namespace() {
             if status == Status::Stopped {
                 return Ok(());
             }
-            return match kill(Pid::from_raw(st.pid), signal) {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-                Err(e) => Err(e).context(|| format!("kill {}", st.pid)),
-            };
+            for pid in crate::rootless::container_pids(st.pid) {
+                match kill(Pid::from_raw(pid), signal) {
+                    Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                    Err(e) => return Err(e).context(|| format!("kill {pid}")),
+                }
+            }
+            return Ok(());
         }
         if all {
             let cg = self.cgroup(&st)?;
@@ -1101,6 +1104,12 @@ impl Runtime {
 
     pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
         let (_, st) = self.load(id)?;
+        if crate::rootless::in_user_namespace() {
+            if !st.init_alive() {
+                return Ok(Vec::new());
+            }
+            return Ok(crate::rootless::container_pids(st.pid));
+        }
         Ok(self.cgroup(&st)?.pids()?)
     }
 

@@ -447,6 +447,52 @@ pub fn pause_forever() -> ! {
     }
 }
 
+/// The processes of a container whose init is `init`, where no cgroup
+/// lists them (rootless): those of the init's pid namespace when it has one
+/// of its own, else the init and its descendants.
+pub fn container_pids(init: i32) -> Vec<i32> {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let init_ns = ns(&init.to_string());
+    let own_ns = init_ns.is_some() && init_ns != ns("self");
+    let mut procs: Vec<(i32, i32)> = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if own_ns {
+            if ns(&pid.to_string()) == init_ns {
+                procs.push((pid, 0));
+            }
+            continue;
+        }
+        let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let rest = s.get(s.rfind(')')? + 2..)?.to_owned();
+                rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+            });
+        if let Some(ppid) = ppid {
+            procs.push((pid, ppid));
+        }
+    }
+    if own_ns {
+        return procs.into_iter().map(|(p, _)| p).collect();
+    }
+    let mut out = vec![init];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(
+            procs
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    out
+}
+
 /// Whether `pid` is alive (for tests and `info`).
 pub fn pid_alive(pid: i32) -> bool {
     nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
