@@ -435,6 +435,22 @@ fn resource_limits_and_the_default_network_are_refused_clearly() {
     assert!(err.contains("--network none"), "{err}");
     // Nothing was created.
     assert_eq!(u.ok(&["ps", "-aq"]), "");
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "up",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(
+        u.fails(&["update", "-m", "64m", "up"], 1),
+        "Error: rootless berth cannot update resource limits: this host delegates no cgroup to the user"
+    );
+    u.ok(&["rm", "-f", "up"]);
     // --network host works.
     assert_eq!(
         u.ok(&["run", "--rm", "--network", "host", "busybox", "echo", "ok"]),
