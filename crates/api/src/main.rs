@@ -100,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         opts: EngineOptions {
             root: std::env::var_os("BERTH_ROOT").map(PathBuf::from),
+            run: std::env::var_os("BERTH_RUNROOT").map(PathBuf::from),
             storage_driver: std::env::var("BERTH_STORAGE_DRIVER").ok(),
         },
         idle: Some(Duration::from_secs(5)),
@@ -155,6 +156,9 @@ fn parse_args() -> Result<Args, String> {
 
 /// The run directory of the root (`ROOT/run`, or /run/berth).
 fn run_dir(opts: &EngineOptions) -> PathBuf {
+    if let Some(r) = &opts.run {
+        return r.clone();
+    }
     match &opts.root {
         Some(r) => r.join("run"),
         None => PathBuf::from("/run/berth"),

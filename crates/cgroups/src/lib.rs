@@ -399,3 +399,126 @@ mod tests {
         assert_eq!(e.to_string(), "cgroup: cannot set memory limit (linux.resources.memory.limit) in /sys/fs/cgroup/memory/berth/x: write memory.limit_in_bytes: Device or resource busy");
     }
 }
+
+/// The manager of a rootless container on a host that delegates no cgroup
+/// to its user: nothing is created, joined or written, and any limit asked
+/// for is refused (device rules are not limits: in a user namespace no
+/// device node can be made, only the host's bound).
+#[derive(Debug, Default)]
+pub struct NoCgroup;
+
+/// Why [`NoCgroup`] refuses a limit.
+pub const NO_DELEGATION: &str =
+    "rootless: no cgroup is delegated to this user, so resource limits cannot be set";
+
+/// Why [`NoCgroup`] cannot freeze.
+pub const NO_FREEZER: &str =
+    "rootless: no cgroup is delegated to this user, so a container cannot be paused";
+
+impl NoCgroup {
+    fn refuse(field: &str) -> CgroupError {
+        CgroupError::Unsupported {
+            field: format!("linux.resources.{field}"),
+            reason: NO_DELEGATION.to_owned(),
+        }
+    }
+}
+
+impl CgroupManager for NoCgroup {
+    fn version(&self) -> CgroupVersion {
+        CgroupVersion::V2
+    }
+    fn create(&self) -> Result<(), CgroupError> {
+        Ok(())
+    }
+    fn add_task_v1(&self, _pid: i32) -> Result<(), CgroupError> {
+        Ok(())
+    }
+    fn add_task_unified(&self, _pid: i32) -> Result<(), CgroupError> {
+        Ok(())
+    }
+    fn unified_dir(&self) -> Option<PathBuf> {
+        None
+    }
+    fn enter_v1_self(&self) -> Result<(), CgroupError> {
+        Ok(())
+    }
+    fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        if let Some(m) = r.memory() {
+            if m.limit().is_some() || m.reservation().is_some() || m.swap().is_some() {
+                return Err(Self::refuse("memory"));
+            }
+        }
+        if let Some(c) = r.cpu() {
+            if c.quota().is_some()
+                || c.shares().is_some()
+                || c.cpus().is_some()
+                || c.mems().is_some()
+                || c.realtime_runtime().is_some()
+            {
+                return Err(Self::refuse("cpu"));
+            }
+        }
+        if r.pids().as_ref().is_some_and(|p| p.limit() > 0) {
+            return Err(Self::refuse("pids"));
+        }
+        if let Some(b) = r.block_io() {
+            if b.weight().is_some()
+                || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
+                || b.throttle_read_bps_device()
+                    .as_ref()
+                    .is_some_and(|v| !v.is_empty())
+                || b.throttle_write_bps_device()
+                    .as_ref()
+                    .is_some_and(|v| !v.is_empty())
+                || b.throttle_read_iops_device()
+                    .as_ref()
+                    .is_some_and(|v| !v.is_empty())
+                || b.throttle_write_iops_device()
+                    .as_ref()
+                    .is_some_and(|v| !v.is_empty())
+            {
+                return Err(Self::refuse("blockIO"));
+            }
+        }
+        if r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()) {
+            return Err(Self::refuse("hugepageLimits"));
+        }
+        Ok(())
+    }
+    fn freeze(&self) -> Result<(), CgroupError> {
+        Err(CgroupError::Detect(format!(
+            "cannot freeze: {NO_DELEGATION}"
+        )))
+    }
+    fn thaw(&self) -> Result<(), CgroupError> {
+        Err(CgroupError::Unsupported {
+            field: "resume".into(),
+            reason: NO_FREEZER.into(),
+        })
+    }
+    fn freezer_state(&self) -> Result<FreezerState, CgroupError> {
+        Ok(FreezerState::Thawed)
+    }
+    fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        Ok(Vec::new())
+    }
+    fn stats(&self) -> Result<Stats, CgroupError> {
+        Ok(Stats::default())
+    }
+    fn oom_kill_count(&self) -> Result<u64, CgroupError> {
+        Ok(0)
+    }
+    fn kill_all(&self, _signal: Signal) -> Result<(), CgroupError> {
+        Ok(())
+    }
+    fn destroy(&self) -> Result<(), CgroupError> {
+        Ok(())
+    }
+    fn paths(&self) -> BTreeMap<String, PathBuf> {
+        BTreeMap::new()
+    }
+    fn exists(&self) -> bool {
+        false
+    }
+}

@@ -25,6 +25,9 @@ pub struct Cli {
     /// Where berth keeps its state (default /var/lib/berth; volatile parts in /run/berth)
     #[arg(long, global = true, env = "BERTH_ROOT")]
     root: Option<PathBuf>,
+    /// Where berth keeps its volatile state (default ROOT/run with --root, /run/berth without; $XDG_RUNTIME_DIR/berth rootless)
+    #[arg(long, global = true, env = "BERTH_RUNROOT")]
+    runroot: Option<PathBuf>,
     /// Layer storage driver: overlay or vfs (default: overlay when the kernel has it)
     #[arg(long, global = true, env = "BERTH_STORAGE_DRIVER")]
     storage_driver: Option<String>,
@@ -69,7 +72,7 @@ fn subcommand_path(arg: &str) -> Vec<String> {
         if std::mem::take(&mut skip_value) {
             continue;
         }
-        if path.is_empty() && (a == "--root" || a == "--storage-driver") {
+        if path.is_empty() && (a == "--root" || a == "--runroot" || a == "--storage-driver") {
             skip_value = true;
             continue;
         }
@@ -89,8 +92,49 @@ fn subcommand_path(arg: &str) -> Vec<String> {
     path
 }
 
+/// Started by a user other than root: state under the user's own
+/// directories (`$XDG_DATA_HOME/berth`, `$XDG_RUNTIME_DIR/berth`) unless
+/// `--root` says otherwise, and this process inside the user's namespace
+/// (made once, then joined). Everything berth starts from here on (monitors,
+/// runtimes, the exit command) inherits the namespace, and the paths
+/// through the environment.
+fn enter_rootless(opts: &mut berth_engine::EngineOptions) -> Result<(), String> {
+    use berth_runtime::rootless;
+    let uid = nix::unistd::Uid::effective();
+    if uid.is_root() {
+        return Ok(());
+    }
+    let uid = uid.as_raw();
+    let user_run = rootless::default_run_dir(uid);
+    let err = |e: rootless::RootlessError| one_line(&e);
+    if opts.root.is_none() {
+        opts.root = Some(rootless::default_data_dir(uid).map_err(err)?);
+        if opts.run.is_none() {
+            opts.run = Some(user_run.clone());
+        }
+    }
+    for p in [&mut opts.root, &mut opts.run].into_iter().flatten() {
+        if let Ok(a) = std::path::absolute(&*p) {
+            *p = a;
+        }
+    }
+    rootless::enter(&user_run).map_err(err)?;
+    // Still one thread: the environment is ours to change.
+    if let Some(r) = &opts.root {
+        std::env::set_var("BERTH_ROOT", r);
+    }
+    if let Some(r) = &opts.run {
+        std::env::set_var("BERTH_RUNROOT", r);
+    }
+    Ok(())
+}
+
 fn main() {
     let origin = berth_trace::now();
+    // Rootless berth's pause process (see berth_runtime::rootless).
+    if std::env::args_os().nth(1).as_deref() == Some(berth_runtime::rootless::PAUSE_ARG.as_ref()) {
+        berth_runtime::rootless::pause_forever();
+    }
     // Output into a closed pipe (`berth images | head -1`) ends berth quietly,
     // as SIGPIPE ends docker, instead of a panic report: Rust ignores
     // SIGPIPE, so println! panics with EPIPE.
@@ -150,10 +194,15 @@ fn main() {
             std::process::exit(125);
         }
     };
-    let opts = berth_engine::EngineOptions {
+    let mut opts = berth_engine::EngineOptions {
         root: cli.root,
+        run: cli.runroot,
         storage_driver: cli.storage_driver,
     };
+    if let Err(e) = enter_rootless(&mut opts) {
+        eprintln!("Error: {e}");
+        std::process::exit(cli.command.failure_status());
+    }
     // The detached deleter of storage trash is this program.
     berth_engine::set_cli_executable();
     commands::set_debug(cli.debug);

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 fn engine(b: &Berth) -> Engine {
     Engine::open(&EngineOptions {
         root: Some(b.root().to_path_buf()),
+        run: None,
         storage_driver: None,
     })
     .unwrap()

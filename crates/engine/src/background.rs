@@ -1036,6 +1036,9 @@ impl Engine {
                 format!("Container {} is not running", c.id),
             ));
         }
+        if self.rootless {
+            return Err(crate::rootless::no_freezer());
+        }
         let rt = self.runtime(&c);
         let done = if pause {
             rt.pause(c.id.as_str())

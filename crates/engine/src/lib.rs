@@ -21,6 +21,7 @@ pub mod model;
 mod networking;
 pub mod options;
 pub mod registry;
+mod rootless;
 pub mod runtime;
 pub mod spec;
 mod stats;
@@ -75,6 +76,10 @@ pub struct EngineOptions {
     /// `--root` / `BERTH_ROOT`: all state under this directory (volatile
     /// parts in `ROOT/run`). Default: /var/lib/berth and /run/berth.
     pub root: Option<PathBuf>,
+    /// `--runroot` / `BERTH_RUNROOT`: the volatile state (default `ROOT/run`
+    /// with `--root`, /run/berth without; rootless berth's command line
+    /// gives `$XDG_RUNTIME_DIR/berth`).
+    pub run: Option<PathBuf>,
     pub storage_driver: Option<String>,
 }
 
@@ -113,6 +118,8 @@ pub struct Engine {
     /// The journal of the build this process runs, if any (see
     /// `Engine::build_begin`).
     build_journal: std::sync::Mutex<Option<PathBuf>>,
+    /// Running in rootless berth's user namespace (see `rootless.rs`).
+    rootless: bool,
 }
 
 impl From<berth_image::Error> for EngineError {
@@ -170,13 +177,16 @@ impl Engine {
     }
 
     pub fn open(opts: &EngineOptions) -> Result<Engine> {
-        let (root, run) = match &opts.root {
+        let (root, mut run) = match &opts.root {
             Some(r) => {
                 let r = std::path::absolute(r).context(|| format!("--root {}", r.display()))?;
                 (r.clone(), r.join("run"))
             }
             None => (PathBuf::from("/var/lib/berth"), PathBuf::from("/run/berth")),
         };
+        if let Some(r) = &opts.run {
+            run = std::path::absolute(r).context(|| format!("--runroot {}", r.display()))?;
+        }
         for d in [&root, &run] {
             if private_dir(d)? {
                 close_old_state(d);
@@ -195,6 +205,7 @@ impl Engine {
             containers,
             net: std::sync::Mutex::new(None),
             build_journal: std::sync::Mutex::new(None),
+            rootless: berth_runtime::rootless::in_user_namespace(),
             opts: opts.clone(),
             root,
             run,
@@ -217,6 +228,11 @@ impl Engine {
     /// The volatile directory (bundles, the runtime's state).
     pub fn run_dir(&self) -> &Path {
         &self.run
+    }
+
+    /// Whether this engine runs rootless (in rootless berth's user namespace).
+    pub fn rootless(&self) -> bool {
+        self.rootless
     }
 
     pub fn storage_driver(&self) -> &'static str {

@@ -115,6 +115,9 @@ impl Engine {
     /// `create`; with `build`, the container belongs to this process (a
     /// build's RUN step) and goes when it is gone.
     pub(crate) fn create_owned(&self, opts: &CreateOptions, build: bool) -> Result<ContainerId> {
+        if self.rootless {
+            crate::rootless::check_create(&opts.run.host)?;
+        }
         let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
         let mut t = berth_trace::span("engine", "image lookup (berth.db)");
         let img = self.images.resolve(&opts.image).map_err(|e| match e {

@@ -941,6 +941,9 @@ impl Engine {
     // ------------------------------------------------------ network commands
 
     pub fn network_create(&self, o: &NetworkOptions) -> Result<NetworkRecord> {
+        if self.rootless {
+            return Err(crate::rootless::no_networks());
+        }
         let n = self.with_net(|m| Ok(m.create_network(o)?))?;
         self.network_event("create", &n, None);
         Ok(n)
@@ -993,6 +996,10 @@ impl Engine {
     /// Every network: the predefined `bridge` (made if missing), `host`
     /// and `none`, then user networks.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        // Rootless: `host` and `none` only (no default bridge).
+        if self.rootless {
+            return Ok(Vec::new());
+        }
         self.with_net(|m| {
             m.ensure_default()?;
             Ok(m.db().networks()?)
@@ -1009,6 +1016,9 @@ impl Engine {
                 "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Containers": {},
                 "Options": {}, "Labels": {}
             }));
+        }
+        if self.rootless {
+            return Err(EngineError::no_such(Object::Network, key));
         }
         let (n, eps, route) = self.with_net(|m| {
             let n = m.network(key).map_err(|e| match e {
@@ -1213,6 +1223,10 @@ impl Engine {
     /// Leases of containers that no longer exist, bridges and rules rebuilt
     /// from the database: what `system prune` and recovery need.
     pub fn network_reconcile(&self) -> Result<usize> {
+        // Rootless: no network of berth's exists (see rootless.rs).
+        if self.rootless {
+            return Ok(0);
+        }
         let known: std::collections::BTreeSet<String> = self
             .container_records()?
             .into_iter()
@@ -1233,6 +1247,9 @@ impl Engine {
 
     /// Removes every network, bridge and rule of this root (`system reset`).
     pub fn network_reset(&self) -> Result<()> {
+        if self.rootless {
+            return Ok(());
+        }
         let (_, pid) = self.dns_files();
         let _ = berth_dns::stop(&pid);
         self.with_net(|m| Ok(m.remove_everything()?))

@@ -145,6 +145,11 @@ impl Engine {
                 format!("Cannot update container {}: container is not running", c.id),
             ));
         }
+        if self.rootless {
+            return Err(EngineError::Unsupported(
+                "rootless berth cannot update resource limits: this host delegates no cgroup to the user".into(),
+            ));
+        }
         match self.runtime(&c).update(c.id.as_str(), resources) {
             Ok(()) => {}
             Err(e @ crate::runtime::RuntimeError::Failed(_)) => {

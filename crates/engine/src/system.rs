@@ -227,6 +227,25 @@ pub struct SystemInfo {
     pub init_commit: Commit,
     pub security_options: Vec<String>,
     pub warnings: Option<Vec<String>>,
+    /// berth's own: running rootless (podman's `host.security.rootless`);
+    /// absent for root, so root's document is Docker's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rootless: bool,
+    /// berth's own: the user namespace's uid and gid maps when rootless
+    /// (podman's `host.idMappings`).
+    #[serde(rename = "IDMappings", skip_serializing_if = "Option::is_none")]
+    pub id_mappings: Option<IdMappings>,
+}
+
+/// The uid and gid maps of rootless berth's user namespace, as
+/// `CONTAINER_ID:HOST_ID:SIZE` ranges.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct IdMappings {
+    #[serde(rename = "UIDMap")]
+    pub uid_map: Vec<String>,
+    #[serde(rename = "GIDMap")]
+    pub gid_map: Vec<String>,
 }
 
 /// Docker's `graphdriver` name of a filesystem (statfs magic).
@@ -398,6 +417,28 @@ impl Engine {
             }
         }
         let mut security = vec!["name=seccomp,profile=default".to_owned()];
+        // Docker's place for it: after seccomp, before cgroupns.
+        let rootless = self.rootless;
+        if rootless {
+            security.push("name=rootless".to_owned());
+        }
+        let id_mappings = rootless
+            .then(berth_runtime::rootless::current_mapping)
+            .and_then(|m| m.ok())
+            .map(|(u, g)| {
+                let text = |m: Vec<berth_runtime::rootless::IdRange>| {
+                    m.iter()
+                        .map(|r| format!("{}:{}:{}", r.inside, r.outside, r.count))
+                        .collect()
+                };
+                IdMappings {
+                    uid_map: text(u),
+                    gid_map: text(g),
+                }
+            });
+        // Without a delegated cgroup no limit can be set (Docker rootless
+        // on cgroup v1 says the same).
+        let limits = !rootless;
         if cgroup_v2 {
             security.push("name=cgroupns".to_owned());
         }
@@ -437,25 +478,25 @@ impl Engine {
                 authorization: None,
                 log: vec!["json-file".into(), "none".into()],
             },
-            memory_limit: true,
-            swap_limit: true,
-            kernel_memory: !cgroup_v2,
-            kernel_memory_tcp: !cgroup_v2,
-            cpu_cfs_period: true,
-            cpu_cfs_quota: true,
-            cpu_shares: true,
-            cpu_set: true,
-            pids_limit: true,
+            memory_limit: limits,
+            swap_limit: limits,
+            kernel_memory: limits && !cgroup_v2,
+            kernel_memory_tcp: limits && !cgroup_v2,
+            cpu_cfs_period: limits,
+            cpu_cfs_quota: limits,
+            cpu_shares: limits,
+            cpu_set: limits,
+            pids_limit: limits,
             ipv4_forwarding: proc_flag("/proc/sys/net/ipv4/ip_forward"),
             bridge_nf_iptables: proc_flag("/proc/sys/net/bridge/bridge-nf-call-iptables"),
             bridge_nf_ip6tables: proc_flag("/proc/sys/net/bridge/bridge-nf-call-ip6tables"),
             debug,
             nfd,
-            oom_kill_disable: !cgroup_v2,
+            oom_kill_disable: limits && !cgroup_v2,
             n_goroutines: threads,
             system_time: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
             logging_driver: "json-file".into(),
-            cgroup_driver: "cgroupfs".into(),
+            cgroup_driver: if rootless { "none" } else { "cgroupfs" }.into(),
             cgroup_version: if cgroup_v2 { "2" } else { "1" }.into(),
             n_events_listener: 0,
             kernel_version: kernel,
@@ -500,7 +541,12 @@ impl Engine {
             runc_commit: no_commit(),
             init_commit: no_commit(),
             security_options: security,
-            warnings: None,
+            // Docker rootless's words on a host without cgroup v2.
+            warnings: rootless.then(|| {
+                vec!["WARNING: Running in rootless-mode without cgroups. To enable cgroups in rootless-mode, you need to boot the system in cgroup v2 mode.".to_owned()]
+            }),
+            rootless,
+            id_mappings,
         })
     }
 }

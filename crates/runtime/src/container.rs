@@ -525,6 +525,7 @@ impl Runtime {
             .filter(|p| !p.is_empty());
         Ok(match path {
             Some(p) => (p, None),
+            None if crate::rootless::in_user_namespace() => (String::new(), None),
             None => (String::new(), Some(berth_cgroups::own_cgroups()?)),
         })
     }
@@ -534,6 +535,11 @@ impl Runtime {
         path: &str,
         parents: Option<&BTreeMap<String, PathBuf>>,
     ) -> Result<Box<dyn CgroupManager>> {
+        // Rootless (in a user namespace that cannot write the host's
+        // cgroups): no cgroup, and limits refused (see NoCgroup).
+        if crate::rootless::in_user_namespace() {
+            return Ok(Box::new(berth_cgroups::NoCgroup));
+        }
         Ok(match parents {
             Some(p) => berth_cgroups::create_manager_under(p, id)?,
             None => berth_cgroups::create_manager(path, id)?,
@@ -1033,6 +1039,21 @@ impl Runtime {
     pub fn signal(&self, id: &str, signal: Option<Signal>, all: bool) -> Result<()> {
         let (_, st) = self.load(id)?;
         let status = self.status(&st);
+        // Without a cgroup (rootless, nothing delegated) `--all` reaches
+        // the processes of the init's pid namespace, or its descendants
+        // when it shares ours (see rootless::container_pids).
+        if all && crate::rootless::in_user_namespace() {
+            if status == Status::Stopped {
+                return Ok(());
+            }
+            for pid in crate::rootless::container_pids(st.pid) {
+                match kill(Pid::from_raw(pid), signal) {
+                    Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                    Err(e) => return Err(e).context(|| format!("kill {pid}")),
+                }
+            }
+            return Ok(());
+        }
         if all {
             let cg = self.cgroup(&st)?;
             if status == Status::Stopped && !cg.exists() {
@@ -1150,6 +1171,12 @@ impl Runtime {
 
     pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
         let (_, st) = self.load(id)?;
+        if crate::rootless::in_user_namespace() {
+            if !st.init_alive() {
+                return Ok(Vec::new());
+            }
+            return Ok(crate::rootless::container_pids(st.pid));
+        }
         Ok(self.cgroup(&st)?.pids()?)
     }
 

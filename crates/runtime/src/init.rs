@@ -129,11 +129,13 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     if ctx.unshare_cgroup {
         unshare(CloneFlags::CLONE_NEWCGROUP).context(|| "unshare cgroup namespace".to_owned())?;
     }
+    // Rootless berth runs the runtime itself in a user namespace.
     let in_user_ns = ctx.new_user_ns
         || ctx
             .joins
             .iter()
-            .any(|(t, _)| *t == LinuxNamespaceType::User);
+            .any(|(t, _)| *t == LinuxNamespaceType::User)
+        || crate::rootless::in_user_namespace();
     let hooks = spec.hooks().as_ref();
     let host_pid = host_pid();
     if ctx.new_mount_ns {

@@ -14,6 +14,7 @@ mod netdev;
 mod procattr;
 pub mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod sealed;
 pub mod spec;
 pub mod state;

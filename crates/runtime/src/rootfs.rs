@@ -794,7 +794,23 @@ impl RootfsSetup<'_> {
                 )
                 .context(|| "bind /sys".to_owned())?;
             }
-            // mqueue likewise needs an ipc namespace the user namespace owns.
+            // procfs likewise needs a pid namespace the user namespace owns
+            // (rootless with `--pid host`): the host's, bound recursively.
+            Err(nix::errno::Errno::EPERM) if typ == "proc" && self.in_user_ns => {
+                mount(
+                    Some("/proc"),
+                    tp.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .context(|| "bind /proc".to_owned())?;
+            }
+            // mqueue likewise needs an ipc namespace the user namespace owns;
+            // a host without /dev/mqueue leaves the directory empty (message
+            // queues are system calls: nothing but their listing is lost).
+            Err(nix::errno::Errno::EPERM)
+                if typ == "mqueue" && self.in_user_ns && !Path::new("/dev/mqueue").exists() => {}
             Err(nix::errno::Errno::EPERM) if typ == "mqueue" && self.in_user_ns => {
                 mount(
                     Some("/dev/mqueue"),

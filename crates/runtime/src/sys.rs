@@ -427,3 +427,25 @@ pub fn mount_id(path: &std::path::Path) -> Option<u64> {
     };
     (ret == 0 && stx.stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE) != 0).then_some(stx.stx_mnt_id)
 }
+
+/// Makes `cmd`'s child a session leader, and with `unshare` one in a new
+/// user namespace with a new mount namespace it owns (`unshare(CLONE_NEWUSER
+/// | CLONE_NEWNS)` before exec): rootless berth's pause process, mapped by
+/// its parent afterwards.
+pub fn pause_on_spawn(cmd: &mut std::process::Command, unshare: bool) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes raw system calls (setsid, unshare: async-signal-safe); it
+    // allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if unshare && libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

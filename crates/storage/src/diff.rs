@@ -7,7 +7,7 @@
 //! The "new" side is either the overlay upper directory (a delta: what is
 //! absent did not change) or, for vfs, the container's full rootfs.
 
-use crate::node::{self, is_whiteout, stat_is_whiteout, Kind, Node, OPAQUE_XATTR};
+use crate::node::{self, is_whiteout, stat_is_whiteout, Kind, Node};
 use crate::sys;
 use berth_digest::{Digest, HashingWriter};
 use nix::fcntl::{AtFlags, OFlag};
@@ -59,7 +59,7 @@ pub(crate) struct DiffEntry {
 }
 
 fn is_opaque(p: &Path) -> bool {
-    matches!(xattr::get(p, OPAQUE_XATTR), Ok(Some(v)) if v == b"y")
+    matches!(xattr::get(p, node::opaque_xattr()), Ok(Some(v)) if v == b"y")
 }
 
 fn lstat(p: &Path) -> Option<Metadata> {
@@ -178,7 +178,7 @@ fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> Option<FileStat> {
 
 /// Whether `name` in `dir` is an opaque directory (the xattr read without following it).
 fn is_opaque_at(dir: BorrowedFd<'_>, name: &OsStr) -> bool {
-    matches!(xattr::get(node::at_path(dir, name), OPAQUE_XATTR), Ok(Some(v)) if v == b"y")
+    matches!(xattr::get(node::at_path(dir, name), node::opaque_xattr()), Ok(Some(v)) if v == b"y")
 }
 
 /// Opens the directory `name` in `dir` for walking it; None when it is no

@@ -7,7 +7,7 @@
 //! outside the layer through `..`, an absolute path, or a symlink planted by an
 //! earlier entry; such entries are refused.
 
-use crate::node::OPAQUE_XATTR;
+use crate::node::{is_overlay_xattr, opaque_xattr};
 use crate::sys;
 
 /// The granularity at which a sparse entry's zeros become holes.
@@ -227,7 +227,7 @@ impl Extractor {
                 if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
                     // overlay's own attributes (opaque, redirect, metacopy...)
                     // are never taken from a tar.
-                    if !name.starts_with(b"trusted.overlay.") {
+                    if !is_overlay_xattr(name) {
                         xattrs.push((
                             OsStr::from_bytes(name).to_owned(),
                             ext.value_bytes().to_vec(),
@@ -456,7 +456,7 @@ impl Extractor {
             match self.whiteouts {
                 Whiteouts::Overlay => {
                     let p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-                    xattr::set_deref(&p, OPAQUE_XATTR, b"y")?;
+                    xattr::set_deref(&p, opaque_xattr(), b"y")?;
                     self.opaque_dirs.push(parent_path.to_owned());
                 }
                 Whiteouts::Delete | Whiteouts::Literal => {

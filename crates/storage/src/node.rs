@@ -64,8 +64,33 @@ pub(crate) fn is_whiteout(m: &std::fs::Metadata) -> bool {
     m.file_type().is_char_device() && m.rdev() == 0
 }
 
-/// The xattr that makes an overlay directory opaque (value `y`).
-pub(crate) const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// Whether this process runs in a user namespace other than the initial
+/// one (rootless berth): overlay then keeps its attributes in `user.overlay.*`
+/// (the `userxattr` mount option), since `trusted.*` needs CAP_SYS_ADMIN in
+/// the initial namespace. Read once.
+pub(crate) fn userxattr() -> bool {
+    static ROOTLESS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOTLESS.get_or_init(|| match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(m) => m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
+        Err(_) => false,
+    })
+}
+
+/// The xattr that makes an overlay directory opaque (value `y`):
+/// `trusted.overlay.opaque`, `user.overlay.opaque` rootless.
+pub(crate) fn opaque_xattr() -> &'static str {
+    if userxattr() {
+        "user.overlay.opaque"
+    } else {
+        "trusted.overlay.opaque"
+    }
+}
+
+/// overlay's own attributes (opaque, redirect, metacopy, …) in either
+/// namespace: never content, never taken from a tar or written into one.
+pub(crate) fn is_overlay_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+}
 
 /// One entry, held by an `O_PATH` descriptor of the entry itself.
 pub struct Node {
@@ -157,7 +182,7 @@ fn keep_xattrs(
     let mut out = Vec::new();
     for n in names {
         let nb = n.as_bytes();
-        if nb.starts_with(b"trusted.overlay.") {
+        if is_overlay_xattr(nb) {
             continue;
         }
         if let Some(v) = get(&n)? {

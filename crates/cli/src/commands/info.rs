@@ -204,6 +204,12 @@ fn info_text(i: &SystemInfo) -> String {
             }
         }
     }
+    // podman's `rootless:` and `idMappings`, in Docker's layout.
+    o += &format!(" Rootless: {}\n", yes_no(i.rootless));
+    if let Some(m) = &i.id_mappings {
+        o += &format!("  UID Map: {}\n", m.uid_map.join(", "));
+        o += &format!("  GID Map: {}\n", m.gid_map.join(", "));
+    }
     o += &format!(" Kernel Version: {}\n", i.kernel_version);
     o += &format!(" Operating System: {}\n", i.operating_system);
     o += &format!(" OSType: {}\n", i.os_type);

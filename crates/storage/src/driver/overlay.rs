@@ -90,9 +90,12 @@ impl LayerDriver for Overlay {
                 lower.push_str(&self.layout.layer_link(&l)?);
             }
         }
-        let opts = format!(
+        let mut opts = format!(
             "lowerdir={lower},upperdir=containers/{name}/diff,workdir=containers/{name}/work"
         );
+        if crate::node::userxattr() {
+            opts.push_str(",userxattr");
+        }
         let root = self.layout.root.clone();
         let target = merged.clone();
         // Paths relative to the store root keep the options short enough for
@@ -194,13 +197,16 @@ pub(crate) fn overlay_works(root: &Path) -> bool {
             fs::create_dir_all(dir.join(d))?;
         }
         let merged = dir.join("merged");
-        let opts = format!(
+        let mut opts = format!(
             "lowerdir={}:{},upperdir={},workdir={}",
             dir.join("lower1").display(),
             dir.join("lower2").display(),
             dir.join("upper").display(),
             dir.join("work").display()
         );
+        if crate::node::userxattr() {
+            opts.push_str(",userxattr");
+        }
         if nix::mount::mount(
             Some("overlay"),
             &merged,

@@ -1,0 +1,774 @@
+//! Rootless berth (issue 16): an unprivileged user the test makes (useradd,
+//! with a subordinate id range of its own) runs berth with the same
+//! commands; the user, its processes and its state are removed afterwards.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// The berth under test (`BERTH_BIN` overrides it, to run these tests
+/// against another build).
+fn berth_bin() -> PathBuf {
+    std::env::var_os("BERTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(BERTH))
+}
+
+/// Runs a user-administration command, again while another one holds the
+/// password files' lock (tests run in parallel).
+fn admin(args: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+        if out.status.success() {
+            return;
+        }
+        let err = text(&out.stderr);
+        assert!(
+            Instant::now() < deadline && (err.contains("lock") || err.contains("try again")),
+            "{args:?}: {}: {err}",
+            out.status
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A user made for one test: no home in /etc/passwd's sense (`-M`), its
+/// HOME and XDG_RUNTIME_DIR directories of its own under a scratch
+/// directory, a subordinate uid/gid range of 65536 ids that no other test
+/// user has (from the pid and a counter). Dropping it kills its processes
+/// (the pause process, monitors, containers: all run as its uid), removes
+/// the user and its ranges, and its directories.
+struct User {
+    name: String,
+    uid: u32,
+    gid: u32,
+    base: PathBuf,
+    range: Option<u32>,
+    dropped: bool,
+}
+
+impl User {
+    fn new() -> User {
+        User::make(true)
+    }
+
+    fn without_range() -> User {
+        User::make(false)
+    }
+
+    fn make(with_range: bool) -> User {
+        runtime();
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let name = format!("brl{pid}x{n}");
+        admin(&[
+            "useradd",
+            "-M",
+            "-s",
+            "/usr/sbin/nologin",
+            "-K",
+            "SUB_UID_COUNT=0",
+            "-K",
+            "SUB_GID_COUNT=0",
+            &name,
+        ]);
+        let range = with_range.then(|| 1_000_000 + ((pid * 16 + n) % 60_000) * 65_536);
+        if let Some(start) = range {
+            let ids = format!("{start}-{}", start + 65_535);
+            admin(&[
+                "usermod",
+                "--add-subuids",
+                &ids,
+                "--add-subgids",
+                &ids,
+                &name,
+            ]);
+        }
+        let user = nix::unistd::User::from_name(&name).unwrap().unwrap();
+        let base = PathBuf::from(format!("/tmp/berth-rootless-{name}"));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let u = User {
+            name,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            base,
+            range,
+            dropped: false,
+        };
+        for d in [u.home(), u.xdg()] {
+            std::fs::create_dir(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+            u.chown(&d);
+        }
+        u
+    }
+
+    fn home(&self) -> PathBuf {
+        self.base.join("home")
+    }
+
+    fn xdg(&self) -> PathBuf {
+        self.base.join("xdg")
+    }
+
+    fn chown(&self, p: &Path) {
+        std::os::unix::fs::chown(p, Some(self.uid), Some(self.gid)).unwrap();
+    }
+
+    /// `berth ARGS` as the user, in its home, with its HOME and
+    /// XDG_RUNTIME_DIR and nothing else of the test's environment.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("/usr/bin/setpriv");
+        c.arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .arg("--init-groups")
+            .arg("--")
+            .arg(berth_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", self.home())
+            .env("XDG_RUNTIME_DIR", self.xdg())
+            .env("BERTH_DAEMON_JSON", "/nonexistent/berth-daemon.json")
+            .env("BERTH_LOOPBACK_REGISTRIES_ONLY", "1")
+            .current_dir(self.home())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{}", describe(args, &out));
+        text(&out.stdout)
+    }
+
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        check_failure(args, &self.run(args), code)
+    }
+
+    /// Writes `data` into the user's home as `name`, the user's.
+    fn file(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.home().join(name);
+        std::fs::write(&p, data).unwrap();
+        self.chown(&p);
+        p
+    }
+
+    fn import_busybox(&self) -> String {
+        self.file("bb.tar", busybox_tar());
+        self.ok(&["import", "bb.tar", "busybox"]).trim().to_owned()
+    }
+
+    /// The state directories rootless berth uses by default.
+    fn data_dir(&self) -> PathBuf {
+        self.home().join(".local/share/berth")
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.xdg().join("berth")
+    }
+
+    fn pause_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.run_dir().join("pause.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Live processes running as the user (none belong to anyone else).
+    fn processes(&self) -> Vec<i32> {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            if e.metadata().is_ok_and(|m| m.uid() == self.uid) && process_alive(pid) {
+                v.push(pid);
+            }
+        }
+        v
+    }
+
+    /// Kills the user's processes (each by its pid: all of them were started
+    /// by this test), waits for them to go, then removes the user, its
+    /// ranges and its directories. Returns what was not clean.
+    fn teardown(&mut self) -> Vec<String> {
+        self.dropped = true;
+        let mut problems = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = self.processes();
+            if left.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                problems.push(format!("processes of {} left: {left:?}", self.name));
+                break;
+            }
+            for pid in left {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        admin(&["userdel", &self.name]);
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            let t = std::fs::read_to_string(f).unwrap_or_default();
+            if t.lines().any(|l| l.starts_with(&format!("{}:", self.name))) {
+                problems.push(format!("{} still in {f}", self.name));
+            }
+        }
+        let mounts = mounts_mentioning(&self.base);
+        if !mounts.is_empty() {
+            problems.push(format!("mounts left: {mounts:?}"));
+        }
+        let fallback = PathBuf::from(format!("/tmp/berth-{}", self.uid));
+        if fallback.exists() {
+            let _ = std::fs::remove_dir_all(&fallback);
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.base) {
+            problems.push(format!("cannot remove {}: {e}", self.base.display()));
+        }
+        problems
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let problems = self.teardown();
+        if !problems.is_empty() && !std::thread::panicking() {
+            panic!("rootless user not left clean: {}", problems.join("; "));
+        }
+    }
+}
+
+#[test]
+fn a_user_runs_a_container_with_state_in_its_own_directories() {
+    let u = User::new();
+    let id = u.import_busybox();
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(
+        u.ok(&["run", "--rm", "--network", "none", "busybox", "echo", "hi"]),
+        "hi\n"
+    );
+    // The container's root is the user's own id mapped to 0.
+    assert_eq!(
+        u.ok(&["run", "--rm", "--network", "none", "busybox", "id", "-u"]),
+        "0\n"
+    );
+    // State in XDG_DATA_HOME's default and XDG_RUNTIME_DIR, the user's.
+    let db = u.data_dir().join("berth.db");
+    assert_eq!(std::fs::metadata(&db).unwrap().uid(), u.uid);
+    let run = std::fs::metadata(u.run_dir()).unwrap();
+    assert_eq!((run.uid(), run.mode() & 0o777), (u.uid, 0o700));
+    let info = u.ok(&["info", "--format", "{{.DockerRootDir}} {{.Driver}}"]);
+    assert_eq!(
+        info.trim(),
+        format!("{} overlay", u.data_dir().display()),
+        "native overlay in the user namespace"
+    );
+    // The same namespace is joined, not made again.
+    let pause = u.pause_pid().expect("a pause process");
+    u.ok(&["images"]);
+    assert_eq!(u.pause_pid(), Some(pause));
+    assert!(process_alive(pause));
+}
+
+#[test]
+fn detached_container_exec_logs_stop_rm() {
+    let u = User::new();
+    u.import_busybox();
+    let id = u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exec sleep 1000",
+    ]);
+    assert!(is_hex64(id.trim()), "{id}");
+    wait_until(30, "the log line", || u.ok(&["logs", "c1"]) == "started\n");
+    assert_eq!(
+        u.ok(&["exec", "c1", "cat", "/proc/1/cmdline"]),
+        "sleep\u{0}1000\u{0}"
+    );
+    assert!(u.ok(&["ps"]).contains("c1"));
+    assert_eq!(u.ok(&["stop", "-t", "1", "c1"]).trim(), "c1");
+    assert_eq!(
+        u.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "c1"
+        ])
+        .trim(),
+        "exited 137"
+    );
+    assert_eq!(u.ok(&["rm", "c1"]).trim(), "c1");
+    assert_eq!(u.ok(&["ps", "-aq"]), "");
+    // Nothing of the container runs: the pause process alone is left.
+    let pause = u.pause_pid().unwrap();
+    wait_until(10, "the monitor to go", || u.processes() == vec![pause]);
+}
+
+#[test]
+fn rootless_load_gives_root_s_image_ids_and_whiteouts_work() {
+    let u = User::new();
+    let lower = Layer::plain(layer_tar(&[
+        dir("d"),
+        file("d/a", b"a"),
+        dir("o"),
+        file("o/old", b"old"),
+    ]));
+    let upper = Layer::plain(layer_tar(&[
+        whiteout("d/a"),
+        dir("o"),
+        opaque("o"),
+        file("o/new", b"new"),
+    ]));
+    let img = ImageSpec::new("layers:latest", vec![Layer::busybox(), lower, upper]);
+    let archive = docker_archive(&[img]);
+    u.file("img.tar", &archive);
+    u.ok(&["load", "-i", "img.tar"]);
+    let root = Berth::new();
+    let p = root.scratch().join("img.tar");
+    std::fs::write(&p, &archive).unwrap();
+    root.ok(&["load", "-i", p.to_str().unwrap()]);
+    let id = |out: String| out.trim().to_owned();
+    assert_eq!(
+        id(u.ok(&["images", "-q", "--no-trunc", "layers"])),
+        id(root.ok(&["images", "-q", "--no-trunc", "layers"]))
+    );
+    assert_eq!(
+        u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "layers",
+            "sh",
+            "-c",
+            "ls -A /d; ls -A /o",
+        ]),
+        "new\n"
+    );
+}
+
+#[test]
+fn without_a_subordinate_range_one_line_names_it() {
+    let u = User::without_range();
+    let err = u.fails(&["images"], 1);
+    assert!(
+        err.contains(&format!(
+            "no subuid ranges found for user \"{}\" in /etc/subuid",
+            u.name
+        )),
+        "{err}"
+    );
+    let err = u.fails(
+        &["run", "--rm", "--network", "none", "busybox", "true"],
+        125,
+    );
+    assert!(err.contains("/etc/subuid"), "{err}");
+    assert_eq!(u.pause_pid(), None);
+    assert!(u.processes().is_empty());
+}
+
+#[test]
+fn without_newuidmap_one_line_names_the_package() {
+    let u = User::new();
+    let mut c = u.cmd(&["images"]);
+    c.env("PATH", "/nonexistent");
+    let out = c.output().unwrap();
+    let err = check_failure(&["images"], &out, 1);
+    assert!(
+        err.contains("newuidmap not found") && err.contains("uidmap package"),
+        "{err}"
+    );
+    assert!(u.processes().is_empty());
+}
+
+#[test]
+fn resource_limits_and_the_default_network_are_refused_clearly() {
+    let u = User::new();
+    u.import_busybox();
+    for (flags, word) in [
+        (&["-m", "64m"][..], "--memory"),
+        (&["--cpus", "1"][..], "--cpus"),
+        (&["--pids-limit", "10"][..], "--pids-limit"),
+    ] {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "true"]);
+        let err = u.fails(&args, 125);
+        assert!(
+            err.contains(word) && err.contains("rootless") && err.contains("cgroup"),
+            "{err}"
+        );
+    }
+    let err = u.fails(&["run", "--rm", "busybox", "true"], 125);
+    assert!(err.contains("--network none"), "{err}");
+    let err = u.fails(&["create", "--network", "bridge", "busybox"], 1);
+    assert!(err.contains("--network none"), "{err}");
+    // Nothing was created.
+    assert_eq!(u.ok(&["ps", "-aq"]), "");
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "up",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(
+        u.fails(&["update", "-m", "64m", "up"], 1),
+        "Error: rootless berth cannot update resource limits: this host delegates no cgroup to the user"
+    );
+    u.ok(&["rm", "-f", "up"]);
+    // --network host works.
+    assert_eq!(
+        u.ok(&["run", "--rm", "--network", "host", "busybox", "echo", "ok"]),
+        "ok\n"
+    );
+}
+
+#[test]
+fn info_says_rootless_and_the_mapping() {
+    let u = User::new();
+    let start = u.range.unwrap();
+    let out = u.ok(&["info"]);
+    assert!(out.contains("\n Rootless: true\n"), "{out}");
+    assert!(
+        out.contains(&format!("\n  UID Map: 0:{}:1, 1:{start}:65536\n", u.uid)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("\n  GID Map: 0:{}:1, 1:{start}:65536\n", u.gid)),
+        "{out}"
+    );
+    assert!(out.contains("\n Cgroup Driver: none\n"), "{out}");
+    let sec = u.ok(&["info", "-f", "{{json .SecurityOptions}}"]);
+    assert!(sec.contains("\"name=rootless\""), "{sec}");
+    // Root's says so too, without the mapping.
+    let root = Berth::new();
+    let out = root.ok(&["info"]);
+    assert!(out.contains("\n Rootless: false\n"), "{out}");
+    assert!(!out.contains("UID Map"), "{out}");
+    assert!(!root
+        .ok(&["info", "-f", "{{json .SecurityOptions}}"])
+        .contains("rootless"));
+}
+
+#[test]
+fn a_rootless_container_cannot_write_what_the_user_cannot() {
+    let u = User::new();
+    u.import_busybox();
+    // Root's file, readable by all, in a directory the user can reach.
+    let f = u.base.join("roots-file");
+    std::fs::write(&f, "root's\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let secret = u.base.join("roots-secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let v = format!("{}:/f", f.display());
+    let out = u.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &v,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /f; echo changed > /f",
+    ]);
+    assert!(!out.status.success(), "{}", describe(&["run"], &out));
+    assert_eq!(text(&out.stdout), "root's\n");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "root's\n");
+    let v = format!("{}:/s", secret.display());
+    let out = u.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &v,
+        "busybox",
+        "cat",
+        "/s",
+    ]);
+    assert!(!out.status.success(), "{}", describe(&["run"], &out));
+    assert!(!text(&out.stdout).contains("secret"));
+    // Root's store is out of the user's reach, and the user's is not root's.
+    let root = Berth::with_busybox();
+    let err = u.fails(&["--root", root.root().to_str().unwrap(), "images"], 1);
+    assert!(err.contains("ermission denied"), "{err}");
+    assert!(!root.ok(&["images"]).contains("layers"));
+}
+
+#[test]
+fn a_dead_pause_process_is_replaced_and_nothing_is_left_at_the_end() {
+    let mut u = User::new();
+    u.import_busybox();
+    let first = u.pause_pid().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until(10, "the pause process to go", || !process_alive(first));
+    assert_eq!(
+        u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "echo",
+            "again"
+        ]),
+        "again\n"
+    );
+    let second = u.pause_pid().unwrap();
+    assert_ne!(first, second);
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "bg",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    // Its rootfs is mounted in the user's mount namespace only.
+    let ns_mounts = std::fs::read_to_string(format!("/proc/{second}/mountinfo")).unwrap();
+    assert!(
+        ns_mounts.contains(&format!("{}/storage/containers/", u.data_dir().display())),
+        "{ns_mounts}"
+    );
+    assert!(mounts_mentioning(&u.base).is_empty());
+    // The teardown (what a user's logout would do) leaves nothing.
+    let problems = u.teardown();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(!process_alive(second));
+    assert!(nix::unistd::User::from_name(&u.name).unwrap().is_none());
+    assert!(!u.base.exists());
+}
+
+#[test]
+fn without_xdg_runtime_dir_the_volatile_state_is_in_tmp() {
+    let u = User::new();
+    let mut c = u.cmd(&["images", "-q"]);
+    c.env_remove("XDG_RUNTIME_DIR");
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", describe(&["images"], &out));
+    let dir = PathBuf::from(format!("/tmp/berth-{}", u.uid));
+    let m = std::fs::metadata(&dir).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o777), (u.uid, 0o700));
+    assert!(dir.join("pause.pid").exists());
+}
+
+#[test]
+fn first_commands_at_once_make_one_namespace() {
+    let u = User::new();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            u.cmd(&["images", "-q"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", describe(&["images"], &out));
+    }
+    let pause = u.pause_pid().unwrap();
+    // One pause process, and every command was in its namespace: the store
+    // they made is one (one database, the user's).
+    assert_eq!(u.processes(), vec![pause]);
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    assert_ne!(ns(&pause.to_string()), ns("self"));
+}
+
+#[test]
+fn network_commands_and_reset_work_without_networks() {
+    let u = User::new();
+    u.import_busybox();
+    // Only host and none (no default bridge), and no host lock or nft needed.
+    let names = u.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(names, "host\nnone\n");
+    let err = u.fails(&["network", "create", "n1"], 1);
+    assert!(err.contains("--network none"), "{err}");
+    let out = u.run(&["network", "inspect", "bridge"]);
+    assert_eq!(
+        check_failure(&["network", "inspect"], &out, 1),
+        "Error: No such network: bridge"
+    );
+    u.ok(&["network", "prune", "-f"]);
+    u.ok(&["system", "prune", "-f"]);
+    u.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "1000"]);
+    u.ok(&["system", "reset", "-f"]);
+    assert_eq!(u.ok(&["ps", "-aq"]), "");
+    assert_eq!(u.ok(&["images", "-q"]), "");
+    assert!(u.ok(&["system", "check"]).contains("No problems found"));
+}
+
+#[test]
+fn host_pid_and_ipc_namespaces_work_rootless() {
+    let u = User::new();
+    u.import_busybox();
+    // procfs of the host's pid namespace cannot be mounted from the user
+    // namespace: the host's /proc is bound (still read-only where Docker's
+    // spec says so).
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "test -d /proc/1 && echo proc; echo 1 > /proc/sys/kernel/ns_last_pid || echo ro",
+    ]);
+    assert_eq!(out, "proc\nro\n");
+    assert_eq!(
+        u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ipc",
+            "host",
+            "busybox",
+            "echo",
+            "ipc"
+        ]),
+        "ipc\n"
+    );
+}
+
+#[test]
+fn containers_stay_reachable_when_the_pause_process_dies() {
+    let u = User::new();
+    u.import_busybox();
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "k1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let first = u.pause_pid().unwrap();
+    let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    let old_ns = ns(first);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until(10, "the pause process to go", || !process_alive(first));
+    // The next command finds the namespace through the container's monitor
+    // and gives it a new pause process: the container is still its.
+    assert_eq!(u.ok(&["exec", "k1", "echo", "reached"]), "reached\n");
+    let second = u.pause_pid().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(ns(second), old_ns);
+    u.ok(&["rm", "-f", "k1"]);
+    wait_until(10, "the monitor to go", || u.processes() == vec![second]);
+}
+
+#[test]
+fn pause_and_a_pausing_commit_are_refused_clearly() {
+    let u = User::new();
+    u.import_busybox();
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "p1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    for args in [
+        &["pause", "p1"][..],
+        &["unpause", "p1"][..],
+        &["commit", "p1", "x1"][..],
+    ] {
+        let err = u.fails(args, 1);
+        assert_eq!(
+            err,
+            "Error: rootless berth cannot pause a container: this host delegates no cgroup to the user"
+        );
+    }
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.State.Status}}", "p1"]).trim(),
+        "running"
+    );
+    // Without the pause the commit is made.
+    let id = u.ok(&["commit", "-p=false", "p1", "x1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    u.ok(&["rm", "-f", "p1"]);
+}
+
+#[test]
+fn top_lists_the_container_s_processes_without_a_cgroup() {
+    let u = User::new();
+    u.import_busybox();
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "t1",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1001 & exec sleep 1002",
+    ]);
+    wait_until(10, "both sleeps", || {
+        let top = u.ok(&["top", "t1"]);
+        top.contains("sleep 1001") && top.contains("sleep 1002")
+    });
+    assert_eq!(u.ok(&["top", "t1"]).lines().count(), 3);
+    u.ok(&["rm", "-f", "t1"]);
+}
