@@ -3,12 +3,14 @@
 # 127.0.0.1, side by side with the same servers in podman containers and directly on the host.
 # See bench/README.md.
 #
-# usage: bench/apps.sh [-R ROUNDS] [-d SECONDS] [-n REQUESTS] [-s SCALE] [-a APPS] [-k]
+# usage: bench/apps.sh [-R ROUNDS] [-d SECONDS] [-n REQUESTS] [-s SCALE] [-a APPS] [-g] [-k]
 #   -R ROUNDS    measurements per server and engine; the median is reported (default 3)
 #   -d SECONDS   length of each wrk and pgbench measurement (default 10)
 #   -n REQUESTS  redis-benchmark requests per test (default 100000)
 #   -s SCALE     pgbench scale factor (default 5)
 #   -a APPS      which servers, comma-separated (default nginx,redis,postgres)
+#   -g           also run the host's servers each in a cpu cgroup of its own (as a systemd
+#                service would be): the column "host, own cgroup"; the ratios stay to "host"
 #   -k           keep the work directory
 # env: BERTH (default target/release/berth), PODMAN (default on PATH)
 #
@@ -28,6 +30,8 @@
 #   berth         `berth run -d -p 127.0.0.1:PORT:CPORT` (veth, bridge, nftables DNAT)
 #   podman        `podman run -d -p 127.0.0.1:PORT:CPORT` (runc, CNI bridge + portmap)
 #   berth host    `berth run -d --network host`: the container without the network path
+#   host cg       (-g) the host's binary again, in a cpu cgroup of its own: the scheduler then
+#                 weighs it as one group, as it weighs a container, instead of task by task
 # Loads: nginx under `wrk -t2 -c32` on a 1 KiB static file; `redis-benchmark -q -t get,set`;
 # `pgbench -S -c 8 -j 2` (select-only: the network's share, not the disk's) after
 # `pgbench -i -s SCALE`. Within a round the order of the four rotates. Everything stays on
@@ -40,15 +44,17 @@ REQS=100000
 SCALE=5
 APPS=nginx,redis,postgres
 KEEP=0
-while getopts "R:d:n:s:a:kh" opt; do
+CGROUP=0
+while getopts "R:d:n:s:a:gkh" opt; do
   case $opt in
     R) ROUNDS=$OPTARG ;;
     d) DUR=$OPTARG ;;
     n) REQS=$OPTARG ;;
     s) SCALE=$OPTARG ;;
     a) APPS=$OPTARG ;;
+    g) CGROUP=1 ;;
     k) KEEP=1 ;;
-    h) sed -n '2,33p' "$0"; exit 0 ;;
+    h) sed -n '2,37p' "$0"; exit 0 ;;
     *) exit 2 ;;
   esac
 done
@@ -72,6 +78,7 @@ b() { "$BERTH" --root "$work/berth" "$@"; }
 p() { podman_in "$work/p" --runtime runc "$@"; }
 
 hostpids=()
+hostcg=""
 cleanup() {
   set +e
   local pid
@@ -87,6 +94,7 @@ cleanup() {
     p rm -af -t 0 >>"$log" 2>&1
     p system reset -f >>"$log" 2>&1
   fi
+  [ -z "$hostcg" ] || rmdir "$hostcg" 2>/dev/null
   unmount_under "$work"
   if [ $KEEP = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
@@ -166,7 +174,7 @@ declare -A port # port[APP-WAY]: the host port each instance is reached on
 
 progress "build contexts from the host's packages"
 if want nginx; then
-  for w in host berth podman hostnet; do port[nginx-$w]=$(free_port); done
+  for w in host berth podman hostnet hostcg; do port[nginx-$w]=$(free_port); done
   c=$work/ctx-nginx
   base_rootfs "$c/rootfs"
   add_bin "$c/rootfs" /usr/sbin/nginx
@@ -174,17 +182,18 @@ if want nginx; then
   nginx_conf /srv/nginx "${port[nginx-hostnet]}" >"$c/rootfs/srv/nginx/hostnet.conf"
   printf 'FROM scratch\nCOPY rootfs/ /\nEXPOSE 8080\nCMD ["/usr/sbin/nginx", "-e", "stderr", "-p", "/srv/nginx", "-c", "/srv/nginx/nginx.conf"]\n' >"$c/Dockerfile"
   nginx_tree "$work/nginx-host" "$work/nginx-host" "${port[nginx-host]}"
+  nginx_tree "$work/nginx-hostcg" "$work/nginx-hostcg" "${port[nginx-hostcg]}"
 fi
 if want redis; then
-  for w in host berth podman hostnet; do port[redis-$w]=$(free_port); done
+  for w in host berth podman hostnet hostcg; do port[redis-$w]=$(free_port); done
   c=$work/ctx-redis
   base_rootfs "$c/rootfs"
   add_bin "$c/rootfs" /usr/bin/redis-server
   printf 'FROM scratch\nCOPY rootfs/ /\nEXPOSE 6379\nCMD ["/usr/bin/redis-server", "--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/tmp"]\n' >"$c/Dockerfile"
-  mkdir -p "$work/redis-host"
+  mkdir -p "$work/redis-host" "$work/redis-hostcg"
 fi
 if want postgres; then
-  for w in host berth podman hostnet; do port[postgres-$w]=$(free_port); done
+  for w in host berth podman hostnet hostcg; do port[postgres-$w]=$(free_port); done
   c=$work/ctx-postgres
   pgshare=$(dirname "$PGBIN" | sed 's,/usr/lib/postgresql/,/usr/share/postgresql/,')
   base_rootfs "$c/rootfs"
@@ -208,9 +217,11 @@ EOF
   echo 'host all all 0.0.0.0/0 trust' >>"$work/pginit/data/pg_hba.conf"
   mkdir -p "$c/pgdata/var/lib/postgresql"
   cp -a "$work/pginit/data" "$c/pgdata/var/lib/postgresql/data"
-  mkdir -p "$work/pg-host"
-  cp -a "$work/pginit/data" "$work/pg-host/data"
-  chown postgres: "$work/pg-host"
+  for d in pg-host pg-hostcg; do
+    mkdir -p "$work/$d"
+    cp -a "$work/pginit/data" "$work/$d/data"
+    chown postgres: "$work/$d"
+  done
   printf 'FROM scratch\nCOPY rootfs/ /\nCOPY --chown=%s:%s pgdata/ /\nUSER %s:%s\nEXPOSE 5432\nCMD ["%s/postgres", "-D", "/var/lib/postgresql/data", "-c", "listen_addresses=*", "-k", "/tmp"]\n' \
     "$PGUID" "$PGGID" "$PGUID" "$PGGID" "$PGBIN" >"$c/Dockerfile"
 fi
@@ -248,14 +259,22 @@ ready() { # ready APP PORT
   esac
 }
 
-start_host() { # start_host APP: the host instance, in the background (its pid remembered)
+# in_cg CGROUP CMD...: CMD in the cgroup directory CGROUP (none: where we are)
+in_cg() {
+  local cg=$1
+  shift
+  if [ -z "$cg" ]; then exec "$@"; fi
+  echo $BASHPID >"$cg/cgroup.procs" && exec "$@"
+}
+start_host() { # start_host APP WAY [CGROUP]: a host instance, in the background (pid remembered)
+  local w=$2 cg=${3:-}
   case $1 in
-    nginx) /usr/sbin/nginx -e stderr -p "$work/nginx-host" -c "$work/nginx-host/nginx.conf" >>"$log" 2>&1 & ;;
-    redis) redis-server --port "${port[redis-host]}" --bind 127.0.0.1 --protected-mode no --save "" \
-      --appendonly no --dir "$work/redis-host" >>"$log" 2>&1 & ;;
-    postgres) setpriv --reuid "$PGUID" --regid "$PGGID" --clear-groups "$PGBIN/postgres" \
-      -D "$work/pg-host/data" -p "${port[postgres-host]}" -c listen_addresses=127.0.0.1 \
-      -k "$work/pg-host" >>"$log" 2>&1 & ;;
+    nginx) in_cg "$cg" /usr/sbin/nginx -e stderr -p "$work/nginx-$w" -c "$work/nginx-$w/nginx.conf" >>"$log" 2>&1 & ;;
+    redis) in_cg "$cg" redis-server --port "${port[redis-$w]}" --bind 127.0.0.1 --protected-mode no --save "" \
+      --appendonly no --dir "$work/redis-$w" >>"$log" 2>&1 & ;;
+    postgres) in_cg "$cg" setpriv --reuid "$PGUID" --regid "$PGGID" --clear-groups "$PGBIN/postgres" \
+      -D "$work/pg-$w/data" -p "${port[postgres-$w]}" -c listen_addresses=127.0.0.1 \
+      -k "$work/pg-$w" >>"$log" 2>&1 & ;;
   esac
   hostpids+=($!)
 }
@@ -269,7 +288,8 @@ hostnet_cmd() { # the image's command on its own port, in the host's network nam
 start_all() { # start_all APP: host, berth, podman and berth --network host instances
   local app=$1 img="localhost/bench-$1:latest" cp
   cp=$(cport "$app")
-  start_host "$app"
+  start_host "$app" host
+  [ -z "$hostcg" ] || start_host "$app" hostcg "$hostcg"
   b run -d --name "b-$app" -p "127.0.0.1:${port[$app-berth]}:$cp" "$img" >>"$log" 2>&1 ||
     die "berth run $app failed (see $log)"
   # shellcheck disable=SC2046 # the command's words have no spaces (redis's "" aside)
@@ -285,19 +305,26 @@ start_all() { # start_all APP: host, berth, podman and berth --network host inst
   fi
   for w in "${ways[@]}"; do wait_for "$app ($w)" ready "$app" "${port[$app-$w]}"; done
 }
-stop_all() { # stop_all APP: the containers go; the host instance is stopped
-  local pid=${hostpids[-1]}
+stop_all() { # stop_all APP: the containers go; the host instances are stopped
+  local pid
   b rm -f "b-$1" "bh-$1" >>"$log" 2>&1 || true
   [ -z "$PODMAN" ] || p rm -f -t 0 "p-$1" >>"$log" 2>&1 || true
-  kill -INT "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  unset 'hostpids[-1]'
+  for pid in "${hostpids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for pid in "${hostpids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  hostpids=()
 }
 
 ways=(host berth)
 [ -z "$PODMAN" ] || ways+=(podman)
 ways+=(hostnet)
-declare -A label=([host]="host" [berth]="berth -p 127.0.0.1" [podman]="podman -p 127.0.0.1" [hostnet]="berth --network host")
+if [ $CGROUP = 1 ]; then
+  # cgroup v1's cpu hierarchy when there is one (hybrid hosts), else cgroup2's root
+  if [ -d /sys/fs/cgroup/cpu ] && mountpoint -q /sys/fs/cgroup/cpu; then hostcg=/sys/fs/cgroup/cpu/bench-apps-$$
+  else hostcg=/sys/fs/cgroup/bench-apps-$$; fi
+  mkdir "$hostcg" || die "cannot make the cgroup $hostcg"
+  ways+=(hostcg)
+fi
+declare -A label=([host]="host" [berth]="berth -p 127.0.0.1" [podman]="podman -p 127.0.0.1" [hostnet]="berth --network host" [hostcg]="host, own cgroup")
 
 # measure APP WAY: one measurement into $work/t-KEY (one line a round; KEY as printed)
 measure() {
@@ -324,7 +351,7 @@ measure() {
 
 for app in nginx redis postgres; do
   want $app || continue
-  progress "$app: host, berth, ${PODMAN:+podman, }berth --network host; $ROUNDS rounds"
+  progress "$app: $(for w in "${ways[@]}"; do printf '%s, ' "${label[$w]}"; done)$ROUNDS rounds"
   start_all "$app"
   if [ "$app" = postgres ]; then
     for w in "${ways[@]}"; do
