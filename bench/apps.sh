@@ -34,7 +34,7 @@
 #                 weighs it as one group, as it weighs a container, instead of task by task
 # Loads: nginx under `wrk -t2 -c32` on a 1 KiB static file; `redis-benchmark -q -t get,set`;
 # `pgbench -S -c 8 -j 2` (select-only: the network's share, not the disk's) after
-# `pgbench -i -s SCALE`. Within a round the order of the four rotates. Everything stays on
+# `pgbench -i -s SCALE`. Within a round the order of the instances rotates. Everything stays on
 # this machine; everything started is removed on exit.
 set -euo pipefail
 
@@ -54,7 +54,7 @@ while getopts "R:d:n:s:a:gkh" opt; do
     a) APPS=$OPTARG ;;
     g) CGROUP=1 ;;
     k) KEEP=1 ;;
-    h) sed -n '2,37p' "$0"; exit 0 ;;
+    h) sed -n '2,38p' "$0"; exit 0 ;;
     *) exit 2 ;;
   esac
 done
