@@ -329,7 +329,8 @@ fn ipvlan_vlan_and_dummy_parents_in_a_guest() {
         .file("/images/busybox.tar", busybox_tar(), 0o644)
         .unwrap()
         .script(SCRIPT)
-        .run(Duration::from_secs(300))
+        // About 2 to 4 minutes under TCG (debug binaries, a loaded host): a wide margin.
+        .run(Duration::from_secs(600))
         .unwrap_or_else(|e| panic!("the guest failed: {e}"));
     let body = out.body();
     eprintln!(
