@@ -1069,11 +1069,19 @@ impl Manager {
         }
         let _l = self.root_lock()?;
         self.db.delete_network(&n.id)?;
-        self.apply_rules_with(!n.icc)?;
+        // A macvlan/ipvlan network has no rules: its removal needs no nft
+        // (a host without nftables can have those networks). The links go
+        // even when the rules could not be written: the record is gone.
+        let rules = if n.is_bridge() {
+            self.apply_rules_with(!n.icc)
+        } else {
+            Ok(())
+        };
         let mut host = netlink::Netlink::open()?;
         for l in n.own_links() {
             host.delete_link_by_name(&l)?;
         }
+        rules?;
         Ok(n)
     }
 
