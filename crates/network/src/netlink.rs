@@ -366,8 +366,20 @@ impl Netlink {
 
     /// Every IPv6 address on this namespace's links, with its prefix.
     pub fn addresses6(&mut self) -> Result<Vec<(Ipv6Addr, u8)>> {
+        Ok(self
+            .addresses_of(AddressFamily::Inet6)?
+            .into_iter()
+            .filter_map(|(ip, p)| match ip {
+                std::net::IpAddr::V6(ip) => Some((ip, p)),
+                std::net::IpAddr::V4(_) => None,
+            })
+            .collect())
+    }
+
+    /// Every address of `family` on this namespace's links, with its prefix.
+    fn addresses_of(&mut self, family: AddressFamily) -> Result<Vec<(std::net::IpAddr, u8)>> {
         let mut q = AddressMessage::default();
-        q.header.family = AddressFamily::Inet6;
+        q.header.family = family;
         let msgs = self.request(
             "list addresses",
             RouteNetlinkMessage::GetAddress(q),
@@ -377,9 +389,7 @@ impl Netlink {
             .into_iter()
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewAddress(a) => a.attributes.iter().find_map(|at| match at {
-                    AddressAttribute::Address(std::net::IpAddr::V6(ip)) => {
-                        Some((*ip, a.header.prefix_len))
-                    }
+                    AddressAttribute::Address(ip) => Some((*ip, a.header.prefix_len)),
                     _ => None,
                 }),
                 _ => None,
@@ -389,14 +399,22 @@ impl Netlink {
 
     /// The IPv6 default route via `gateway` (see [`Netlink::add_default_route`]).
     pub fn add_default_route6(&mut self, gateway: Ipv6Addr, mtu: Option<u32>) -> Result<()> {
+        self.add_default_route_via(std::net::IpAddr::V6(gateway), mtu)
+    }
+
+    /// The default route of `gateway`'s family via it (an MTU for it too).
+    fn add_default_route_via(&mut self, gateway: std::net::IpAddr, mtu: Option<u32>) -> Result<()> {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet6;
+        let (family, via) = match gateway {
+            std::net::IpAddr::V4(g) => (AddressFamily::Inet, RouteAddress::Inet(g)),
+            std::net::IpAddr::V6(g) => (AddressFamily::Inet6, RouteAddress::Inet6(g)),
+        };
+        msg.header.address_family = family;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        msg.attributes.push(RouteAttribute::Gateway(via));
         if let Some(m) = mtu {
             msg.attributes
                 .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(m)]));
@@ -411,23 +429,12 @@ impl Netlink {
 
     /// Every IPv4 address on this namespace's links, with its prefix.
     pub fn addresses(&mut self) -> Result<Vec<(Ipv4Addr, u8)>> {
-        let mut q = AddressMessage::default();
-        q.header.family = AddressFamily::Inet;
-        let msgs = self.request(
-            "list addresses",
-            RouteNetlinkMessage::GetAddress(q),
-            NLM_F_DUMP,
-        )?;
-        Ok(msgs
+        Ok(self
+            .addresses_of(AddressFamily::Inet)?
             .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) => a.attributes.iter().find_map(|at| match at {
-                    AddressAttribute::Address(std::net::IpAddr::V4(ip)) => {
-                        Some((*ip, a.header.prefix_len))
-                    }
-                    _ => None,
-                }),
-                _ => None,
+            .filter_map(|(ip, p)| match ip {
+                std::net::IpAddr::V4(ip) => Some((ip, p)),
+                std::net::IpAddr::V6(_) => None,
             })
             .collect())
     }
@@ -501,24 +508,7 @@ impl Netlink {
     /// The default route via `gateway`, with `mtu` as its path MTU when
     /// given (smaller than the link's: see `NetworkRecord::route_mtu`).
     pub fn add_default_route(&mut self, gateway: Ipv4Addr, mtu: Option<u32>) -> Result<()> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Boot;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        if let Some(m) = mtu {
-            msg.attributes
-                .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(m)]));
-        }
-        self.request(
-            &format!("add default route via {gateway}"),
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        )?;
-        Ok(())
+        self.add_default_route_via(std::net::IpAddr::V4(gateway), mtu)
     }
 }
 
