@@ -227,6 +227,17 @@ fn driver_options(o: &mut NetworkOptions, opts: &BTreeMap<String, String>) -> Ap
     Ok(())
 }
 
+/// An IPAM config's gateway of either family (empty: none).
+fn parse_gateway<T: std::str::FromStr>(v: &Option<String>) -> ApiResult<Option<T>> {
+    v.as_deref()
+        .filter(|g| !g.is_empty())
+        .map(|g| {
+            g.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid gateway: {g}")))
+        })
+        .transpose()
+}
+
 fn parse_net(v: &Option<String>, what: &str) -> ApiResult<Option<ipnet::Ipv4Net>> {
     v.as_deref()
         .filter(|s| !s.is_empty())
@@ -301,15 +312,7 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
         };
         o.subnet6 = net6(&c.subnet, "subnet")?;
         o.ip_range6 = net6(&c.ip_range, "ip-range")?;
-        o.gateway6 = c
-            .gateway
-            .as_deref()
-            .filter(|g| !g.is_empty())
-            .map(|g| {
-                g.parse()
-                    .map_err(|_| ApiError::bad_request(format!("invalid gateway: {g}")))
-            })
-            .transpose()?;
+        o.gateway6 = parse_gateway(&c.gateway)?;
     }
     if let Some(c) = configs.first() {
         for (k, v) in c.auxiliary_addresses.iter().flatten() {
@@ -320,15 +323,7 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
         }
         o.subnet = parse_net(&c.subnet, "subnet")?;
         o.ip_range = parse_net(&c.ip_range, "ip-range")?;
-        o.gateway = c
-            .gateway
-            .as_deref()
-            .filter(|g| !g.is_empty())
-            .map(|g| {
-                g.parse()
-                    .map_err(|_| ApiError::bad_request(format!("invalid gateway: {g}")))
-            })
-            .transpose()?;
+        o.gateway = parse_gateway(&c.gateway)?;
     }
     driver_options(&mut o, &req.options.unwrap_or_default())?;
     let _ = req.attachable;
