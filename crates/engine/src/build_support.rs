@@ -93,7 +93,11 @@ impl Drop for Workspace<'_> {
         let _ = self.engine.layers.unmount_container(&self.name);
         let _ = self.engine.layers.remove_container(&self.name);
         // A long build makes many: do not keep them all until it ends.
-        self.engine.layers.dispose(crate::spawn_deleter);
+        self.engine
+            .layers
+            .dispose(self.engine.inline_delete_budget(), |paths| {
+                crate::spawn_deleter(paths, None)
+            });
     }
 }
 

@@ -120,7 +120,17 @@ pub struct Engine {
     build_journal: std::sync::Mutex<Option<PathBuf>>,
     /// Running in rootless berth's user namespace (see `rootless.rs`).
     rootless: bool,
+    /// The one-shot command line's deferred work: the database log's size,
+    /// whose checkpoint goes to the detached worker with the trash (see
+    /// `Drop`). None in a long-lived process (the API server), which
+    /// checkpoints as SQLite does and deletes a budget of trash itself.
+    wal_pages: Option<berth_db::WalPages>,
 }
+
+/// Log pages past which the command line hands a checkpoint to its detached
+/// worker (~5 `run --rm`). The log stays short: the first connection of
+/// every berth process reads all of it to rebuild its index.
+const CHECKPOINT_PAGES: i32 = 64;
 
 impl From<berth_image::Error> for EngineError {
     fn from(e: berth_image::Error) -> Self {
@@ -198,6 +208,16 @@ impl Engine {
         };
         let images = ImageDb::open(&root)?;
         let containers = ContainerDb::on(images.connection())?;
+        let wal_pages = if IS_CLI.load(std::sync::atomic::Ordering::Relaxed) {
+            let conn = images.connection();
+            let mut conn = berth_db::lock(&conn);
+            Some(
+                berth_db::defer_checkpoints(&mut conn)
+                    .map_err(|e| EngineError::Other(format!("database: {e}")))?,
+            )
+        } else {
+            None
+        };
         let engine = Engine {
             blobs: BlobStore::new(&root)?,
             images,
@@ -206,6 +226,7 @@ impl Engine {
             net: std::sync::Mutex::new(None),
             build_journal: std::sync::Mutex::new(None),
             rootless: berth_runtime::rootless::in_user_namespace(),
+            wal_pages,
             opts: opts.clone(),
             root,
             run,
@@ -241,23 +262,59 @@ impl Engine {
 }
 
 impl Drop for Engine {
-    /// Deletes what the command moved into the storage's trash: a little
-    /// here, the rest in a detached `berth system delete-trash` (see
-    /// berth_storage::LayerStore::dispose), so that `rmi` of a big image
-    /// returns at once.
+    /// Hands what the command moved into the storage's trash, and the
+    /// database log's checkpoint once the log has grown, to a detached
+    /// `berth system delete-trash` (see berth_storage::LayerStore::dispose),
+    /// so that neither `rmi` of a big image nor a `run --rm` waits for the
+    /// disk: removing a container's tree is ~20 metadata writes, a
+    /// checkpoint two or three fsyncs. A long-lived process deletes a budget
+    /// of the trash itself and leaves checkpoints to SQLite.
     fn drop(&mut self) {
         let _t = berth_trace::span(
             "storage",
-            "delete the trash (a budget inline, the rest detached)",
+            "hand the trash and the log's checkpoint to a detached process",
         );
-        self.layers.dispose(spawn_deleter);
+        let checkpoint = self
+            .wal_pages
+            .as_ref()
+            .is_some_and(|p| p.get() >= CHECKPOINT_PAGES)
+            .then_some(self.root.as_path());
+        let mut handed = false;
+        self.layers.dispose(self.inline_delete_budget(), |paths| {
+            spawn_deleter(paths, checkpoint)?;
+            handed = true;
+            Ok(())
+        });
+        if let (Some(root), false) = (checkpoint, handed) {
+            if spawn_deleter(&[], Some(root)).is_err() {
+                let _ = berth_db::checkpoint(root);
+            }
+        }
     }
 }
 
-/// The detached deleter's work (`berth system delete-trash`): see
-/// berth_storage::delete_trash.
-pub fn delete_trash(paths: &[PathBuf]) -> Result<()> {
-    Ok(berth_storage::delete_trash(paths)?)
+impl Engine {
+    /// Trash entries this process deletes itself before handing the rest
+    /// over: none from the one-shot command line (see
+    /// berth_storage::INLINE_DELETE_BUDGET).
+    pub(crate) fn inline_delete_budget(&self) -> u64 {
+        if self.wal_pages.is_some() {
+            0
+        } else {
+            berth_storage::INLINE_DELETE_BUDGET
+        }
+    }
+}
+
+/// The detached worker's work (`berth system delete-trash`): the trees (see
+/// berth_storage::delete_trash), then the checkpoint of the database of
+/// `checkpoint` (a root) if given.
+pub fn delete_trash(paths: &[PathBuf], checkpoint: Option<&Path>) -> Result<()> {
+    berth_storage::delete_trash(paths)?;
+    if let Some(root) = checkpoint {
+        berth_db::checkpoint(root).map_err(|e| EngineError::Other(format!("checkpoint: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Children that outlive the call that started them (a container's monitor,
@@ -302,17 +359,22 @@ pub(crate) fn cli_executable() -> PathBuf {
     }
 }
 
-/// Starts `berth system delete-trash PATHS...` in a process group of its
-/// own (a ^C at the terminal does not reach it), not waited for.
-fn spawn_deleter(paths: &[PathBuf]) -> std::io::Result<()> {
+/// Starts `berth system delete-trash [--checkpoint ROOT] PATHS...` in a
+/// process group of its own (a ^C at the terminal does not reach it), not
+/// waited for.
+fn spawn_deleter(paths: &[PathBuf], checkpoint: Option<&Path>) -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = if IS_CLI.load(std::sync::atomic::Ordering::Relaxed) {
         PathBuf::from("/proc/self/exe")
     } else {
         binaries::companion_binary("BERTH_CLI", "berth")
     };
-    std::process::Command::new(exe)
-        .args(["system", "delete-trash", "--"])
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["system", "delete-trash"]);
+    if let Some(root) = checkpoint {
+        cmd.arg("--checkpoint").arg(root);
+    }
+    cmd.arg("--")
         .args(paths)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -287,8 +287,11 @@ pub struct LayerStore {
 pub const STAGE_LAYER: &str = "layer";
 pub const STAGE_CONTAINER: &str = "ctr";
 pub const TRASH: &str = "trash";
-/// Entries deleted in the command's own process before the rest of the
-/// trash goes to a detached deleter: a `run --rm`'s writable layer fits.
+/// Entries a long-lived process (the API server) deletes itself before the
+/// rest of the trash goes to a detached deleter: a `run --rm`'s writable
+/// layer fits. The one-shot CLI hands all of it over (budget 0): each entry
+/// costs ~65 µs on ext4 with `discard`, ~20 for a `run --rm`, more than
+/// starting the deleter.
 pub const INLINE_DELETE_BUDGET: u64 = 256;
 
 /// A staging area or trash entry whose owner is gone, or an old-style
@@ -526,23 +529,28 @@ impl LayerStore {
         Ok(())
     }
 
-    /// Deletes what this process put in `trash/`: up to
-    /// [`INLINE_DELETE_BUDGET`] entries here, the rest handed to `detach`
+    /// Deletes what this process put in `trash/`: up to `inline_budget`
+    /// entries here (see [`INLINE_DELETE_BUDGET`]), the rest handed to `detach`
     /// (which starts a process that renames each tree to its own name and
     /// deletes it: see [`delete_trash`]). If `detach` fails, the rest is
     /// deleted here. Called when the engine is done with the store.
-    pub fn dispose(&self, detach: impl FnOnce(&[PathBuf]) -> io::Result<()>) {
+    pub fn dispose(&self, inline_budget: u64, detach: impl FnOnce(&[PathBuf]) -> io::Result<()>) {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         if pending.is_empty() {
             return;
         }
-        let mut budget = INLINE_DELETE_BUDGET;
+        let mut budget = inline_budget;
         let mut rest = Vec::new();
-        for p in pending {
-            match berth_lease::remove_within(&p, &mut budget) {
-                Ok(true) => {}
-                Ok(false) => rest.push(p),
-                Err(_) => rest.push(p),
+        if budget == 0 {
+            // Not even a look inside: that is what the deleter is for.
+            rest = pending;
+        } else {
+            for p in pending {
+                match berth_lease::remove_within(&p, &mut budget) {
+                    Ok(true) => {}
+                    Ok(false) => rest.push(p),
+                    Err(_) => rest.push(p),
+                }
             }
         }
         if rest.is_empty() || detach(&rest).is_ok() {

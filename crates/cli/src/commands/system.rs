@@ -18,7 +18,8 @@ pub enum SystemCommand {
     Info(super::info::FormatArgs),
     /// Get real time events from berth
     Events(super::events::EventsArgs),
-    /// Delete trees set aside in the storage's trash (run detached by berth)
+    /// Delete trees set aside in the storage's trash and checkpoint the
+    /// database's log (run detached by berth)
     #[command(hide = true)]
     DeleteTrash(DeleteTrashArgs),
     /// Serve Docker's Engine API on a socket (for docker, compose, SDKs)
@@ -116,7 +117,10 @@ pub struct CheckArgs {
 
 #[derive(Args)]
 pub struct DeleteTrashArgs {
-    #[arg(required = true)]
+    /// Then checkpoint the write-ahead log of this root's database
+    #[arg(long, value_name = "ROOT")]
+    checkpoint: Option<std::path::PathBuf>,
+    #[arg(required_unless_present = "checkpoint")]
     paths: Vec<std::path::PathBuf>,
 }
 
@@ -158,7 +162,7 @@ fn parse_age(s: &str) -> std::result::Result<std::time::Duration, String> {
 /// `berth system delete-trash`: runs without an engine (see
 /// berth_storage::delete_trash).
 pub fn delete_trash(a: DeleteTrashArgs) -> Result<i32> {
-    berth_engine::delete_trash(&a.paths)?;
+    berth_engine::delete_trash(&a.paths, a.checkpoint.as_deref())?;
     Ok(0)
 }
 
