@@ -3,6 +3,7 @@
 
 use crate::containers::{random_name, Container, ContainerConfig, ContainerId, Intent, State};
 use crate::error::{ConflictKind, Context, EngineError, Object, Result};
+use crate::networking::NetMode;
 use crate::runtime::RuntimeError;
 use crate::spec::{self, ImageDefaults, RunOptions};
 use crate::Engine;
@@ -314,22 +315,38 @@ impl Engine {
         // The overlay mount and the network namespace do not depend on each
         // other: both are made at once, on two threads (both joined before
         // the runtime is started: berth never forks while threaded).
-        let (rootfs, net) = std::thread::scope(|s| {
-            let net = s.spawn(|| {
-                let _t = berth_trace::span("network", "network namespace and interfaces");
-                self.network_start(&c)
-            });
+        // `--network none`: no namespace kept on a bind mount (its `exec`s
+        // join the init's); the runtime makes it in its clone and brings lo
+        // up, as for a bare OCI bundle. That saves a thread, a mount and its
+        // unmount, and a netlink socket.
+        let cloned_netns =
+            NetMode::of(&c.config.host) == NetMode::None && c.config.host.links.is_empty();
+        if cloned_netns {
+            self.pseudo_network_event("connect", "none", &c);
+        }
+        let mount_rootfs = || {
             let _t = berth_trace::span("storage", "mount the rootfs");
-            let rootfs = if rm {
+            if rm {
                 self.layers.mount_container_volatile(id.as_str())
             } else {
                 self.layers.mount_container(id.as_str())
-            };
-            let net = net
-                .join()
-                .unwrap_or_else(|_| Err(EngineError::Other("network setup panicked".into())));
-            (rootfs, net)
-        });
+            }
+        };
+        let (rootfs, net) = if cloned_netns {
+            (mount_rootfs(), Ok(None))
+        } else {
+            std::thread::scope(|s| {
+                let net = s.spawn(|| {
+                    let _t = berth_trace::span("network", "network namespace and interfaces");
+                    self.network_start(&c)
+                });
+                let rootfs = mount_rootfs();
+                let net = net
+                    .join()
+                    .unwrap_or_else(|_| Err(EngineError::Other("network setup panicked".into())));
+                (rootfs, net)
+            })
+        };
         let result = match (rootfs, net) {
             (Ok(rootfs), Ok(net)) => {
                 let t = berth_trace::span("engine", "write the OCI bundle").detail(|| {
@@ -346,7 +363,11 @@ impl Engine {
             (_, Err(e)) => Err(e),
         };
         let t = berth_trace::span("network", "tear down the network");
-        self.network_stop(&c);
+        if cloned_netns {
+            self.pseudo_network_event("disconnect", "none", &c);
+        } else {
+            self.network_stop(&c);
+        }
         t.end();
         self.retire_execs(id);
         if result.is_ok() {

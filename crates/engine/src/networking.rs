@@ -963,7 +963,7 @@ impl Engine {
 
     /// Docker's connect/disconnect on its predefined `host` and `none`
     /// networks, which berth keeps no records of.
-    fn pseudo_network_event(&self, action: &str, name: &str, c: &Container) {
+    pub(crate) fn pseudo_network_event(&self, action: &str, name: &str, c: &Container) {
         let typ = PSEUDO_NETWORKS
             .iter()
             .find(|(n, _)| *n == name)

@@ -651,6 +651,7 @@ impl Runtime {
         let mut unshare_cgroup = false;
         let mut new_user_ns = false;
         let mut new_mount_ns = false;
+        let mut new_net_ns = false;
         // The pid namespace by path and the time namespace change what our
         // children are born in (see below).
         let mut own_child_ns = ChildNamespaces::save(
@@ -698,6 +699,7 @@ impl Runtime {
                     flags |= init::ns_flag(t);
                     new_user_ns |= t == LinuxNamespaceType::User;
                     new_mount_ns |= t == LinuxNamespaceType::Mount;
+                    new_net_ns |= t == LinuxNamespaceType::Network;
                 }
                 (t, Some(p)) => {
                     joins.push((t, open_ns(p)?));
@@ -748,6 +750,7 @@ impl Runtime {
                     enter_cgroup: (!new_user_ns).then_some(&*cg),
                     new_user_ns,
                     new_mount_ns,
+                    new_net_ns,
                     unshare_cgroup,
                     seccomp,
                     seccomp_listener,

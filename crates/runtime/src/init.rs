@@ -39,6 +39,8 @@ pub struct InitContext<'a> {
     pub enter_cgroup: Option<&'a dyn berth_cgroups::CgroupManager>,
     pub new_user_ns: bool,
     pub new_mount_ns: bool,
+    /// Born in a new network namespace: its `lo` is brought up.
+    pub new_net_ns: bool,
     /// The cgroup namespace is unshared only once the runtime has moved us
     /// into the container's cgroup, so that it becomes the namespace's root.
     pub unshare_cgroup: bool,
@@ -128,6 +130,10 @@ fn init(ctx: &mut InitContext) -> Result<Never> {
     }
     if ctx.unshare_cgroup {
         unshare(CloneFlags::CLONE_NEWCGROUP).context(|| "unshare cgroup namespace".to_owned())?;
+    }
+    if ctx.new_net_ns {
+        let _t = berth_trace::span("network", "bring lo up (SIOCSIFFLAGS)");
+        crate::sys::loopback_up().context(|| "bring up lo".to_owned())?;
     }
     // Rootless berth runs the runtime itself in a user namespace.
     let in_user_ns = ctx.new_user_ns
