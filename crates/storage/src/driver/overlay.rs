@@ -83,53 +83,50 @@ impl LayerDriver for Overlay {
         if is_mounted(&merged) {
             return Ok(merged);
         }
-        let mut lower = format!("containers/{name}/init");
+        // Each directory relative to the store root.
+        let mut lower = vec![format!("containers/{name}/init")];
         if let Some(top) = crate::container_top(dir)? {
             for l in self.layout.layer_chain(&top)? {
-                lower.push_str(":l/");
-                lower.push_str(&self.layout.layer_link(&l)?);
+                lower.push(format!("l/{}", self.layout.layer_link(&l)?));
             }
         }
-        let mut opts = format!(
-            "lowerdir={lower},upperdir=containers/{name}/diff,workdir=containers/{name}/work"
-        );
-        if crate::node::userxattr() {
-            opts.push_str(",userxattr");
-        }
+        let options = |base: &str| {
+            let lower: Vec<String> = lower.iter().map(|d| format!("{base}{d}")).collect();
+            let mut opts = format!(
+                "lowerdir={},upperdir={base}containers/{name}/diff,workdir={base}containers/{name}/work",
+                lower.join(":")
+            );
+            if crate::node::userxattr() {
+                opts.push_str(",userxattr");
+            }
+            opts
+        };
         let root = self.layout.root.clone();
-        let target = merged.clone();
-        // Paths relative to the store root keep the options short enough for
-        // 128 layers. The working directory is process-wide, so the mount is
-        // made from a thread that unshared it.
-        let res = std::thread::scope(|s| {
-            s.spawn(move || -> io::Result<()> {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
-                nix::unistd::chdir(&root)?;
-                let mount = |opts: &str| {
-                    let _t = berth_trace::span("storage", "mount overlay").detail(|| {
-                        format!(
-                            "{} ({opts}, relative to {})",
-                            target.display(),
-                            root.display()
-                        )
-                    });
-                    nix::mount::mount(
-                        Some("overlay"),
-                        &target,
-                        Some("overlay"),
-                        MsFlags::empty(),
-                        Some(opts),
-                    )
-                };
-                if volatile && mount(&format!("{opts},volatile")).is_ok() {
-                    return Ok(());
-                }
-                mount(&opts)?;
-                Ok(())
+        // With absolute paths when they fit in the page the kernel reads the
+        // options into (with room for `volatile`) and the root's path needs
+        // no escaping: mounted from this thread.
+        let root_text = root.to_str().filter(|r| !r.contains([',', ':', '\\']));
+        let absolute = root_text
+            .map(|r| options(&format!("{r}/")))
+            .filter(|o| o.len() < 4000);
+        let opts = options("");
+        let res = if let Some(absolute) = absolute {
+            mount_overlay(&merged, &absolute, volatile).map_err(io::Error::from)
+        } else {
+            // Paths relative to the store root keep the options short enough
+            // for 128 layers. The working directory is process-wide, so the
+            // mount is made from a thread that unshared it.
+            let target = merged.clone();
+            std::thread::scope(|s| {
+                s.spawn(move || -> io::Result<()> {
+                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
+                    nix::unistd::chdir(&root)?;
+                    Ok(mount_overlay(&target, &opts, volatile)?)
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("mount thread panicked")))
             })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("mount thread panicked")))
-        });
+        };
         match res {
             Ok(()) => Ok(merged),
             // Mounted meanwhile by another process.
@@ -235,4 +232,24 @@ pub(crate) fn overlay_works(root: &Path) -> bool {
     }
     let _ = fs::remove_dir_all(&dir);
     ok
+}
+
+/// Mounts overlay on `target` with `opts`; with `volatile`, first with
+/// overlay's `volatile` option (refused by kernels before 5.10).
+fn mount_overlay(target: &Path, opts: &str, volatile: bool) -> nix::Result<()> {
+    let mount = |opts: &str| {
+        let _t = berth_trace::span("storage", "mount overlay")
+            .detail(|| format!("{} ({opts})", target.display()));
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(opts),
+        )
+    };
+    if volatile && mount(&format!("{opts},volatile")).is_ok() {
+        return Ok(());
+    }
+    mount(opts)
 }
