@@ -35,8 +35,9 @@
 # --cgroup-manager cgroupfs, --events-backend file. crun 1.8 refuses this host's hybrid cgroup
 # layout while cgroup2 holds hugetlb, so for the rows that use crun (bare crun, podman with
 # --runtime crun) hugetlb is moved to a v1 mount and moved back right after, as in
-# bench/runtime.sh; if it cannot move, those rows are skipped. Nothing is pulled; everything
-# is removed on exit.
+# bench/runtime.sh; if it cannot move, those rows are skipped. Every engine's volatile state
+# is on a tmpfs, as /run is on a stock Debian. Nothing is pulled; everything is removed on
+# exit.
 set -euo pipefail
 
 RUNS=30
@@ -78,9 +79,15 @@ fi
 # podman wants its runroot (under here) shorter than 50 characters: a short name
 make_work blc
 podman_setup
+# The volatile state (berth's --runroot, podman's runroot, the bare runtimes' --root) on a
+# tmpfs of its own, where a stock Debian 12 keeps it (/run; this VM's /run is on the ext4
+# disk): what each engine writes there then costs what it costs on a user's machine.
+mkdir -p "$work/run" "$work/p/run"
+mount -t tmpfs -o mode=0700 berth-bench-run "$work/run"
+mount -t tmpfs -o mode=0700 berth-bench-run "$work/p/run"
 
 # --- the tools, each with its own store under $work
-b() { "$BERTH" --root "$work/berth" "$@"; }
+b() { "$BERTH" --root "$work/berth" --runroot "$work/run/berth" "$@"; }
 p() { podman_in "$work/p" --runtime "$1" "${@:2}"; }   # p RUNTIME ARGS...
 d() { "$DOCKER" "$@"; }
 
@@ -110,7 +117,7 @@ cleanup() {
     for id in $(cat "$work/docker-ids" 2>/dev/null); do d rm -f "$id" >/dev/null 2>&1; done
     d rmi bench-busybox:latest >/dev/null 2>&1
   fi
-  for st in "$work"/state-*; do
+  for st in "$work"/run/state-*; do
     [ -d "$st" ] || continue
     bin=$(cat "$work/bin-${st##*/state-}" 2>/dev/null)
     for id in $("$bin" --root "$st" list -q 2>/dev/null); do "$bin" --root "$st" delete --force "$id" >/dev/null 2>&1; done
@@ -156,18 +163,18 @@ hf() {
 }
 
 pflags=$(podman_flags "$work/p")
-job berth-run "$BERTH --root $work/berth run --rm --network none $IMAGE true"
+job berth-run "$BERTH --root $work/berth --runroot $work/run/berth run --rm --network none $IMAGE true"
 [ -z "$PODMAN" ] || job podman-run "env CONTAINERS_CONF=$work/containers.conf $PODMAN $pflags --runtime runc run --rm --pull=never --network none $IMAGE true"
 [ -z "$DOCKER" ] || job docker-run "$DOCKER run --rm --network none bench-busybox:latest true"
 # bare runtimes on the prepared bundle (same ID every run: `run` deletes it on exit)
 bare() { # bare NAME BINARY [crun]: checks one run, then registers the job
-  mkdir -p "$work/state-$1"
+  mkdir -p "$work/run/state-$1"
   echo "$2" >"$work/bin-$1"
-  if ! "$2" --root "$work/state-$1" run --bundle "$work/bundle" "bench-$1" >>"$log" 2>&1; then
+  if ! "$2" --root "$work/run/state-$1" run --bundle "$work/bundle" "bench-$1" >>"$log" 2>&1; then
     note[$1]="$1 run of the bundle failed: skipped (see the log with -k)"
     return 0
   fi
-  ${3:-job} "$1-bare" "$2 --root $work/state-$1 run --bundle $work/bundle bench-$1"
+  ${3:-job} "$1-bare" "$2 --root $work/run/state-$1 run --bundle $work/bundle bench-$1"
 }
 [ ! -x "$BERTH_RUNTIME" ] || bare berth-runtime "$BERTH_RUNTIME"
 [ ! -x "$RUNC" ] || bare runc "$RUNC"
@@ -205,7 +212,7 @@ done
 smaps() { # smaps PID: "RSS_kB PSS_kB"
   awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r, p }' "/proc/$1/smaps_rollup"
 }
-berth_monitor_pid() { cat "$work/berth/run/containers/$1/monitor.pid"; }
+berth_monitor_pid() { cat "$work/run/berth/containers/$1/monitor.pid"; }
 progress "idle monitor memory: one sleep container each"
 id=$(b run -d --network none "$IMAGE" sleep 1000)
 sleep 1
