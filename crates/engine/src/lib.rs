@@ -120,6 +120,9 @@ pub struct Engine {
     build_journal: std::sync::Mutex<Option<PathBuf>>,
     /// Running in rootless berth's user namespace (see `rootless.rs`).
     rootless: bool,
+    /// The cgroup subtree delegated to the user when rootless, found when
+    /// first asked (see `Engine::delegation`).
+    delegation: std::sync::OnceLock<Option<berth_cgroups::delegation::Delegation>>,
 }
 
 impl From<berth_image::Error> for EngineError {
@@ -206,6 +209,7 @@ impl Engine {
             net: std::sync::Mutex::new(None),
             build_journal: std::sync::Mutex::new(None),
             rootless: berth_runtime::rootless::in_user_namespace(),
+            delegation: std::sync::OnceLock::new(),
             opts: opts.clone(),
             root,
             run,
@@ -233,6 +237,18 @@ impl Engine {
     /// Whether this engine runs rootless (in rootless berth's user namespace).
     pub fn rootless(&self) -> bool {
         self.rootless
+    }
+
+    /// When rootless, the cgroup v2 subtree delegated to the user that this
+    /// process runs in (its containers' cgroups go under it and limits
+    /// work); `None` as root and where nothing is delegated.
+    pub fn delegation(&self) -> Option<&berth_cgroups::delegation::Delegation> {
+        if !self.rootless {
+            return None;
+        }
+        self.delegation
+            .get_or_init(berth_cgroups::delegation::detect)
+            .as_ref()
     }
 
     pub fn storage_driver(&self) -> &'static str {
