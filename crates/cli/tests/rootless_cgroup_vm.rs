@@ -10,8 +10,9 @@
 //! uidmap package, made setuid) is moved into it and runs rootless berth
 //! through setpriv: `-m`, `--pids-limit` and `--cpus` are enforced, `stats`
 //! reads the container's cgroup, `update` and `pause` work, and nothing is left
-//! after `rm`. User 1001, in a cgroup it does not own, is refused limits in one
-//! line. Each case prints `CASE <name> ok` (else `CASE <name> FAIL <why>`).
+//! after `rm`; from outside its subtree the user's `stats` and `rm` work and
+//! `exec` is refused in one line. User 1001, in a cgroup it does not own, is
+//! refused limits in one line. Each case prints `CASE <name> ok` (else `CASE <name> FAIL <why>`).
 //!
 //! ```text
 //! cargo test -p berth-cli --test rootless_cgroup_vm
@@ -71,6 +72,19 @@ asuser() {
 }
 # The user's shell, moved into its cgroup first.
 sh -c "echo \$\$ > $D/cgroup.procs && exec /usr/local/bin/setpriv --reuid=1000 --regid=1000 --clear-groups env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/u1000 XDG_RUNTIME_DIR=/run/user/1000 BERTH_DAEMON_JSON=/nonexistent/daemon.json BERTH_LOOPBACK_REGISTRIES_ONLY=1 sh /user.sh"
+# The same user from outside its subtree (here the root cgroup): stats and
+# rm reach the container's cgroup; exec cannot move a process into it and
+# says so in one line.
+r=ok
+st=$(asuser 1000 timeout 120 berth stats --no-stream --format '{{.MemUsage}}' keep 2>&1)
+case "$st" in *" / 48MiB") ;; *) r="stats [$st]" ;; esac
+err=$(asuser 1000 timeout 120 berth exec keep true 2>&1); rc=$?
+echo "outside: stats [$st] exec rc=$rc [$err]"
+[ $rc != 0 ] || r="exec joined a cgroup outside its own subtree"
+[ "$(echo "$err" | wc -l)" = 1 ] || r="exec error not one line"
+case "$err" in *"cgroup.procs: Permission denied"*) ;; *) r="exec error [$err]" ;; esac
+asuser 1000 timeout 120 berth rm -f keep >/dev/null || r="rm"
+[ "$r" = ok ] && echo "CASE outside ok" || echo "CASE outside FAIL $r"
 echo "cgroups after: $(find $CG/user.slice -type d | tr '\n' ' ') subtree_control=[$(cat $D/cgroup.subtree_control)]"
 left=$(find $D -name 'berth-*')
 [ -z "$left" ] && echo "CASE leftovers ok" || echo "CASE leftovers FAIL cgroups left: $left"
@@ -165,7 +179,12 @@ case_running() {
   [ "$r" = ok ] && ok running || fail running "$r"
 }
 
-for c in image info memory oom pids cpu running; do
+# Left running for the root script's commands from outside the subtree.
+case_keep() {
+  $B run -d --network none -m 48m --name keep busybox sleep 1000 >/dev/null && ok keep || fail keep "run -d"
+}
+
+for c in image info memory oom pids cpu running keep; do
   t0=$(cut -d' ' -f1 /proc/uptime)
   case_$c
   echo "time $c: $t0 -> $(cut -d' ' -f1 /proc/uptime) s"
