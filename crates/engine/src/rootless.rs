@@ -86,3 +86,42 @@ pub(crate) fn no_freezer() -> EngineError {
         "rootless berth cannot pause a container: this host delegates no cgroup to the user".into(),
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn host(f: impl FnOnce(&mut HostConfig)) -> HostConfig {
+        let mut h = HostConfig {
+            network: "none".into(),
+            ..HostConfig::default()
+        };
+        f(&mut h);
+        h
+    }
+
+    #[test]
+    fn limits_need_a_delegated_controller() {
+        let d = Delegation {
+            base: "user.slice/user-1000".into(),
+            controllers: vec!["cpu".into(), "memory".into(), "pids".into()],
+        };
+        let mem = host(|h| h.memory = Some(32 << 20));
+        let err = check_create(&mem, None).unwrap_err().to_string();
+        assert!(
+            err.ends_with("cannot apply -m/--memory: this host delegates no cgroup to the user"),
+            "{err}"
+        );
+        check_create(&mem, Some(&d)).unwrap();
+        check_create(&host(|h| h.pids_limit = Some(10)), Some(&d)).unwrap();
+        check_create(&host(|h| h.nano_cpus = Some(500_000_000)), Some(&d)).unwrap();
+        let cpuset = host(|h| h.cpuset_cpus = Some("0".into()));
+        let err = check_create(&cpuset, Some(&d)).unwrap_err().to_string();
+        assert!(
+            err.ends_with("cannot apply --cpuset-cpus/--cpuset-mems: the cgroup delegated to the user (/user.slice/user-1000) has no cpuset controller"),
+            "{err}"
+        );
+        check_create(&host(|_| {}), None).unwrap();
+    }
+}
