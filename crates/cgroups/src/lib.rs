@@ -19,6 +19,7 @@ use std::path::{Component, Path, PathBuf};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
 
+pub mod delegation;
 mod devices;
 mod mountinfo;
 mod stats;
@@ -340,6 +341,23 @@ pub fn create_manager_under(
             ty.0 as u64
         )))
     }
+}
+
+/// The manager of a rootless container's cgroup `cgroups_path` in a subtree
+/// delegated to the user (see [`delegation`]); `None` when the path is not
+/// in one this process may write (nothing delegated: [`NoCgroup`]).
+pub fn delegated_manager(
+    cgroups_path: &str,
+    container_id: &str,
+) -> Result<Option<Box<dyn CgroupManager>>, CgroupError> {
+    if !delegation::usable(cgroups_path) {
+        return Ok(None);
+    }
+    let rel = normalize_cgroups_path(cgroups_path, container_id)?;
+    Ok(Some(Box::new(v2::V2Manager::delegated(
+        Path::new(CGROUP_ROOT),
+        rel,
+    ))))
 }
 
 /// Reconstructs the manager of an existing container cgroup from the same

@@ -26,6 +26,11 @@ pub struct V2Manager {
     path: PathBuf,
     /// Directories created by `create()` (outermost first).
     created: Mutex<Vec<PathBuf>>,
+    /// In a subtree delegated to a rootless user (see `delegation`): the
+    /// parent's controllers are enabled first, and device rules are left
+    /// to the user namespace (no eBPF device filter can be attached there;
+    /// no device node can be made in it either).
+    delegated: bool,
 }
 
 /// `"max"` for negative values (unlimited), the number otherwise.
@@ -101,6 +106,15 @@ impl V2Manager {
             path: mount.join(rel),
             mount: mount.to_path_buf(),
             created: Mutex::new(Vec::new()),
+            delegated: false,
+        }
+    }
+
+    /// A manager for a container cgroup in a delegated subtree (rootless).
+    pub(crate) fn delegated(mount: &Path, rel: PathBuf) -> Self {
+        Self {
+            delegated: true,
+            ..Self::with_rel(mount, rel)
         }
     }
 
@@ -520,6 +534,13 @@ impl CgroupManager for V2Manager {
     }
 
     fn create(&self) -> Result<(), CgroupError> {
+        if self.delegated {
+            if let Some(parent) = self.path.parent() {
+                crate::delegation::prepare(parent)?;
+            }
+            // Above the subtree's top nothing is the user's to write.
+            return self.create_enabling(&[]);
+        }
         self.create_enabling(&self.root_controllers())
     }
 
@@ -592,7 +613,7 @@ impl CgroupManager for V2Manager {
                 self.set(ctrl, k, v, "set unified value", &field)?;
             }
         }
-        if let Some(d) = r.devices() {
+        if let Some(d) = r.devices().as_ref().filter(|_| !self.delegated) {
             self.apply_devices(d)?;
         }
         Ok(())

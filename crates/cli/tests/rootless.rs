@@ -3,6 +3,8 @@
 //! commands; the user, its processes and its state are removed afterwards.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/api.rs"]
+mod api;
 mod common;
 
 use common::*;
@@ -771,4 +773,380 @@ fn top_lists_the_container_s_processes_without_a_cgroup() {
     });
     assert_eq!(u.ok(&["top", "t1"]).lines().count(), 3);
     u.ok(&["rm", "-f", "t1"]);
+}
+
+impl User {
+    /// `prog ARGS` as the user, with the environment `cmd` gives berth.
+    fn prog(&self, prog: &str, args: &[&str]) -> Command {
+        let berth = self.cmd(args);
+        // setpriv --reuid … -- BERTH ARGS: PROG in BERTH's place.
+        let mut argv: Vec<std::ffi::OsString> = berth.get_args().map(|a| a.to_owned()).collect();
+        let at = argv.iter().position(|a| a == "--").unwrap() + 1;
+        argv[at] = prog.into();
+        let mut c = Command::new(berth.get_program());
+        c.args(argv).env_clear();
+        for (k, v) in berth.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        c.current_dir(self.home()).stdin(Stdio::null());
+        c
+    }
+
+    /// A rootless run with no network, its output.
+    fn sh(&self, extra: &[&str], script: &str) -> Output {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend_from_slice(extra);
+        args.extend(["busybox", "sh", "-c", script]);
+        self.run(&args)
+    }
+}
+
+#[test]
+fn a_named_volume_is_shared_by_the_user_s_containers() {
+    let u = User::new();
+    u.import_busybox();
+    assert_eq!(u.ok(&["volume", "create", "v1"]), "v1\n");
+    let out = u.sh(
+        &["-v", "v1:/data"],
+        "echo kept > /data/f && chown 1:2 /data/f && echo written",
+    );
+    assert!(out.status.success(), "{}", describe(&["run"], &out));
+    assert_eq!(text(&out.stdout), "written\n");
+    // Another container reads it, owned by the ids it was given.
+    let out = u.sh(
+        &["-v", "v1:/data:ro"],
+        "stat -c '%u:%g' /data/f; cat /data/f",
+    );
+    assert!(out.status.success(), "{}", describe(&["run"], &out));
+    assert_eq!(text(&out.stdout), "1:2\nkept\n");
+    // On the host the file belongs to the user's subordinate ids 1 and 2.
+    let mp = u.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "v1"]);
+    let mp = PathBuf::from(mp.trim());
+    assert!(mp.starts_with(u.data_dir()), "{}", mp.display());
+    let m = std::fs::metadata(mp.join("f")).unwrap();
+    let start = u.range.unwrap();
+    assert_eq!((m.uid(), m.gid()), (start, start + 1));
+    assert_eq!(u.ok(&["volume", "ls", "-q"]), "v1\n");
+    assert_eq!(u.ok(&["volume", "rm", "v1"]), "v1\n");
+    assert_eq!(u.ok(&["volume", "ls", "-q"]), "");
+    assert!(!mp.exists(), "{} left", mp.display());
+}
+
+#[test]
+fn a_user_cannot_see_or_open_another_user_s_state() {
+    let a = User::new();
+    let b = User::new();
+    // Homes others may enter: the state directories themselves must be closed.
+    for u in [&a, &b] {
+        std::fs::set_permissions(u.home(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(u.xdg(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    a.import_busybox();
+    b.import_busybox();
+    let id = a.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "mine",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id.trim();
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    let err = b.fails(&["inspect", id], 1);
+    assert!(err.contains("No such object"), "{err}");
+    let err = b.fails(&["exec", id, "true"], 1);
+    assert!(err.contains("No such container"), "{err}");
+    for d in [a.data_dir(), a.run_dir()] {
+        let m = std::fs::metadata(&d).unwrap();
+        assert_eq!(
+            (m.uid(), m.mode() & 0o077),
+            (a.uid, 0),
+            "{} is open to others",
+            d.display()
+        );
+        let out = b.prog("/bin/ls", &[d.to_str().unwrap()]).output().unwrap();
+        assert!(!out.status.success(), "{}", describe(&["ls"], &out));
+    }
+    // Nor through berth with a's directories.
+    let err = b.fails(&["--root", a.data_dir().to_str().unwrap(), "ps", "-a"], 1);
+    assert!(err.contains("ermission denied"), "{err}");
+    // Nor by signalling a's container.
+    let pid = a.ok(&["inspect", "-f", "{{.State.Pid}}", "mine"]);
+    let out = b.prog("/bin/kill", &["-0", pid.trim()]).output().unwrap();
+    assert!(!out.status.success(), "{}", describe(&["kill"], &out));
+    assert_eq!(
+        a.ok(&["inspect", "-f", "{{.State.Status}}", "mine"]).trim(),
+        "running"
+    );
+    a.ok(&["rm", "-f", "mine"]);
+}
+
+#[test]
+fn seccomp_and_capabilities_hold_in_the_user_namespace() {
+    let u = User::new();
+    u.import_busybox();
+    let status = "grep -E '^(CapEff|Seccomp):' /proc/self/status | tr -s '\\t' ' '";
+    let out = u.sh(&[], status);
+    assert!(out.status.success(), "{}", describe(&["run"], &out));
+    // Docker's default capabilities, within the user namespace.
+    assert_eq!(text(&out.stdout), "CapEff: 00000000a80425fb\nSeccomp: 2\n");
+    let out = u.sh(&["--cap-drop", "NET_RAW"], status);
+    assert_eq!(text(&out.stdout), "CapEff: 00000000a80405fb\nSeccomp: 2\n");
+    // A dropped capability is refused; kept, it works.
+    let chown = "touch /f && chown 5:5 /f && echo chowned";
+    let out = u.sh(&[], chown);
+    assert_eq!(
+        text(&out.stdout),
+        "chowned\n",
+        "{}",
+        describe(&["run"], &out)
+    );
+    let out = u.sh(&["--cap-drop", "CHOWN"], chown);
+    assert!(!out.status.success(), "{}", describe(&["run"], &out));
+    assert!(
+        text(&out.stderr).contains("Operation not permitted"),
+        "{}",
+        describe(&["run"], &out)
+    );
+    // unshare(2) needs no capability for a user namespace, but Docker's
+    // default profile refuses it without CAP_SYS_ADMIN.
+    let unshare = "unshare -U true && echo unshared";
+    let out = u.sh(&[], unshare);
+    assert!(!out.status.success(), "{}", describe(&["run"], &out));
+    assert!(
+        text(&out.stderr).contains("Operation not permitted"),
+        "{}",
+        describe(&["run"], &out)
+    );
+    let out = u.sh(&["--security-opt", "seccomp=unconfined"], unshare);
+    assert_eq!(
+        text(&out.stdout),
+        "unshared\n",
+        "{}",
+        describe(&["run"], &out)
+    );
+}
+
+/// The same build context and the same base image (loaded from one archive)
+/// built by root and by a user: the same image ID (SOURCE_DATE_EPOCH pins
+/// the times); a commit's layer and a saved archive carry the same ids.
+#[test]
+fn build_commit_and_save_give_root_s_image_ids() {
+    let u = User::new();
+    let root = Berth::new();
+    let base = docker_archive(&[ImageSpec::new("base:latest", vec![Layer::busybox()])]);
+    u.file("base.tar", &base);
+    u.ok(&["load", "-i", "base.tar"]);
+    let p = root.scratch().join("base.tar");
+    std::fs::write(&p, &base).unwrap();
+    root.ok(&["load", "-i", p.to_str().unwrap()]);
+    let dockerfile = "FROM base\nCOPY f /f\nRUN echo hi > /hi && chown 1:2 /hi && mkdir -p /d/e && rm -rf /etc\nENV A=b\nCMD [\"cat\", \"/hi\"]\n";
+    let ctx_root = root.scratch().join("ctx");
+    let ctx_user = u.home().join("ctx");
+    for ctx in [&ctx_root, &ctx_user] {
+        std::fs::create_dir(ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+        std::fs::write(ctx.join("f"), "context file\n").unwrap();
+        std::fs::set_permissions(ctx.join("f"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    for p in [
+        ctx_user.clone(),
+        ctx_user.join("Dockerfile"),
+        ctx_user.join("f"),
+    ] {
+        u.chown(&p);
+    }
+    let build = |run: &dyn Fn(&[&str]) -> String, ctx: &Path| {
+        run(&[
+            "build",
+            "-q",
+            "--network",
+            "none",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=1700000000",
+            "-t",
+            "built",
+            ctx.to_str().unwrap(),
+        ])
+        .trim()
+        .to_owned()
+    };
+    let user_id = build(&|a| u.ok(a), &ctx_user);
+    let root_id = build(&|a| root.ok(a), &ctx_root);
+    assert!(user_id.starts_with("sha256:"), "{user_id}");
+    assert_eq!(
+        user_id, root_id,
+        "a rootless build's image differs from root's"
+    );
+    assert_eq!(
+        u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "built",
+            "sh",
+            "-c",
+            "cat /hi; stat -c %u:%g /hi /f; test -e /etc/passwd || echo no-passwd"
+        ]),
+        "hi\n1:2\n0:0\nno-passwd\n"
+    );
+    // A commit: the layer of the same change is the same.
+    let layers = |run: &dyn Fn(&[&str]) -> String| {
+        run(&[
+            "run",
+            "--network",
+            "none",
+            "--name",
+            "cm",
+            "built",
+            "sh",
+            "-c",
+            "echo x > /x && chown 3:4 /x && touch -d '2001-01-01 00:00:00' /x /",
+        ]);
+        run(&["commit", "-p=false", "cm", "committed"]);
+        run(&["rm", "cm"]);
+        run(&["inspect", "-f", "{{json .RootFS.Layers}}", "committed"])
+    };
+    assert_eq!(layers(&|a| u.ok(a)), layers(&|a| root.ok(a)));
+    // A saved archive loads into root's store with the user's IDs.
+    u.ok(&["save", "-o", "saved.tar", "built", "committed"]);
+    let saved = u.home().join("saved.tar");
+    let fresh = Berth::new();
+    fresh.ok(&["load", "-i", saved.to_str().unwrap()]);
+    for name in ["built", "committed"] {
+        let id = |b: &dyn Fn(&[&str]) -> String| b(&["images", "-q", "--no-trunc", name]);
+        assert_eq!(id(&|a| u.ok(a)), id(&|a| fresh.ok(a)), "{name}");
+    }
+}
+
+#[test]
+fn the_api_socket_serves_the_user_in_its_runtime_directory() {
+    let u = User::new();
+    u.import_busybox();
+    let mut service = u
+        .cmd(&["system", "service", "--time", "0"])
+        .spawn()
+        .unwrap();
+    let sock = u.run_dir().join("docker.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        if let Some(st) = service.try_wait().unwrap() {
+            panic!("the API server ended: {st}");
+        }
+        assert!(Instant::now() < deadline, "no socket at {}", sock.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let m = std::fs::symlink_metadata(&sock).unwrap();
+    assert_eq!(m.uid(), u.uid);
+    assert_eq!(
+        m.mode() & 0o007,
+        0,
+        "the socket is open to all: {:o}",
+        m.mode()
+    );
+    let d = std::fs::metadata(u.run_dir()).unwrap();
+    assert_eq!(
+        d.mode() & 0o077,
+        0,
+        "{} is open to others",
+        u.run_dir().display()
+    );
+    let host = format!("unix://{}", sock.display());
+    let curl = |path: &str| {
+        let out = u
+            .prog(
+                "/usr/bin/curl",
+                &[
+                    "-sS",
+                    "--unix-socket",
+                    sock.to_str().unwrap(),
+                    &format!("http://d{path}"),
+                ],
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&["curl", path], &out));
+        text(&out.stdout)
+    };
+    let wait = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = u
+            .prog(
+                "/usr/bin/curl",
+                &[
+                    "-sS",
+                    "--unix-socket",
+                    sock.to_str().unwrap(),
+                    "http://d/_ping",
+                ],
+            )
+            .output()
+            .unwrap();
+        if text(&out.stdout) == "OK" {
+            break;
+        }
+        assert!(Instant::now() < wait, "{}", describe(&["curl"], &out));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "api1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let list = curl("/containers/json");
+    assert!(list.contains("\"/api1\""), "{list}");
+    let docker = |args: &[&str]| {
+        let mut a = vec!["-H", host.as_str()];
+        a.extend_from_slice(args);
+        let out = u.prog("/usr/local/bin/docker", &a).output().unwrap();
+        assert!(out.status.success(), "{}", describe(args, &out));
+        text(&out.stdout)
+    };
+    assert_eq!(
+        docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "echo",
+            "via the API"
+        ]),
+        "via the API\n"
+    );
+    assert_eq!(docker(&["ps", "--format", "{{.Names}}"]), "api1\n");
+    let info = docker(&["info", "--format", "{{json .SecurityOptions}}"]);
+    assert!(info.contains("name=rootless"), "{info}");
+    // Another user cannot reach it.
+    let other = User::new();
+    std::fs::set_permissions(u.xdg(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = other
+        .prog(
+            "/usr/bin/curl",
+            &[
+                "-sS",
+                "--unix-socket",
+                sock.to_str().unwrap(),
+                "http://d/_ping",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", describe(&["curl"], &out));
+    docker(&["rm", "-f", "api1"]);
+    let _ = service.kill();
+    let _ = service.wait();
 }

@@ -1036,7 +1036,7 @@ impl Engine {
                 format!("Container {} is not running", c.id),
             ));
         }
-        if self.rootless {
+        if self.rootless && self.delegation().is_none() {
             return Err(crate::rootless::no_freezer());
         }
         let rt = self.runtime(&c);

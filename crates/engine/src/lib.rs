@@ -125,6 +125,9 @@ pub struct Engine {
     /// `Drop`). None in a long-lived process (the API server), which
     /// checkpoints as SQLite does and deletes a budget of trash itself.
     wal_pages: Option<berth_db::WalPages>,
+    /// The cgroup subtree delegated to the user when rootless, found when
+    /// first asked (see `Engine::delegation`).
+    delegation: std::sync::OnceLock<Option<berth_cgroups::delegation::Delegation>>,
 }
 
 /// Log pages past which the command line hands a checkpoint to its detached
@@ -227,6 +230,7 @@ impl Engine {
             build_journal: std::sync::Mutex::new(None),
             rootless: berth_runtime::rootless::in_user_namespace(),
             wal_pages,
+            delegation: std::sync::OnceLock::new(),
             opts: opts.clone(),
             root,
             run,
@@ -254,6 +258,18 @@ impl Engine {
     /// Whether this engine runs rootless (in rootless berth's user namespace).
     pub fn rootless(&self) -> bool {
         self.rootless
+    }
+
+    /// When rootless, the cgroup v2 subtree delegated to the user that this
+    /// process runs in (its containers' cgroups go under it and limits
+    /// work); `None` as root and where nothing is delegated.
+    pub fn delegation(&self) -> Option<&berth_cgroups::delegation::Delegation> {
+        if !self.rootless {
+            return None;
+        }
+        self.delegation
+            .get_or_init(berth_cgroups::delegation::detect)
+            .as_ref()
     }
 
     pub fn storage_driver(&self) -> &'static str {

@@ -117,7 +117,7 @@ impl Engine {
     /// build's RUN step) and goes when it is gone.
     pub(crate) fn create_owned(&self, opts: &CreateOptions, build: bool) -> Result<ContainerId> {
         if self.rootless {
-            crate::rootless::check_create(&opts.run.host)?;
+            crate::rootless::check_create(&opts.run.host, self.delegation())?;
         }
         let me = berth_lease::Owner::current().map_err(|e| EngineError::Other(e.to_string()))?;
         let mut t = berth_trace::span("engine", "image lookup (berth.db)");
@@ -414,7 +414,16 @@ impl Engine {
             },
             ..Default::default()
         };
-        let spec = spec::container_spec(c.id.as_str(), rootfs, &ImageDefaults::default(), &opts)?;
+        let mut spec =
+            spec::container_spec(c.id.as_str(), rootfs, &ImageDefaults::default(), &opts)?;
+        if self.rootless {
+            // Rootless: a cgroup in the subtree delegated to the user, else
+            // none (the runtime then makes none).
+            let path = self.delegation().map(|d| d.container_path(c.id.as_str()));
+            if let Some(linux) = spec.linux_mut() {
+                linux.set_cgroups_path(path.map(PathBuf::from));
+            }
+        }
         let dir = self.bundle_dir(&c.id);
         crate::create_private_dir_all(&dir)?;
         let config = serde_json::to_vec(&spec).map_err(|e| EngineError::Other(e.to_string()))?;

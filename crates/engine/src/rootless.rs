@@ -1,37 +1,68 @@
 //! What a rootless engine (one running in the user namespace of rootless
 //! berth, see `berth_runtime::rootless`) refuses rather than ignores.
 
+use berth_cgroups::delegation::Delegation;
+
 use crate::networking::NetMode;
 use crate::options::HostConfig;
 use crate::{EngineError, Result};
 
 /// Refuses, with one line, what a rootless container cannot have here: a
-/// resource limit (no cgroup is delegated to the user) or a network other
-/// than `none`, `host` and another container's.
-pub(crate) fn check_create(h: &HostConfig) -> Result<()> {
-    let limits: [(&str, bool); 10] = [
-        ("-m/--memory", h.memory.is_some_and(|v| v > 0)),
-        ("--memory-swap", h.memory_swap.is_some_and(|v| v != 0)),
+/// resource limit whose controller no cgroup delegated to the user offers
+/// (`delegation`: see `berth_cgroups::delegation`), or a network other than
+/// `none`, `host` and another container's.
+pub(crate) fn check_create(h: &HostConfig, delegation: Option<&Delegation>) -> Result<()> {
+    let limits: [(&str, &str, bool); 10] = [
+        ("-m/--memory", "memory", h.memory.is_some_and(|v| v > 0)),
+        (
+            "--memory-swap",
+            "memory",
+            h.memory_swap.is_some_and(|v| v != 0),
+        ),
         (
             "--memory-reservation",
+            "memory",
             h.memory_reservation.is_some_and(|v| v > 0),
         ),
-        ("--cpus", h.nano_cpus.is_some_and(|v| v > 0)),
-        ("-c/--cpu-shares", h.cpu_shares.is_some_and(|v| v > 0)),
-        ("--cpu-quota", h.cpu_quota.is_some_and(|v| v != 0)),
-        ("--cpu-period", h.cpu_period.is_some_and(|v| v > 0)),
+        ("--cpus", "cpu", h.nano_cpus.is_some_and(|v| v > 0)),
+        (
+            "-c/--cpu-shares",
+            "cpu",
+            h.cpu_shares.is_some_and(|v| v > 0),
+        ),
+        ("--cpu-quota", "cpu", h.cpu_quota.is_some_and(|v| v != 0)),
+        ("--cpu-period", "cpu", h.cpu_period.is_some_and(|v| v > 0)),
         (
             "--cpuset-cpus/--cpuset-mems",
+            "cpuset",
             h.cpuset_cpus.as_deref().is_some_and(|v| !v.is_empty())
                 || h.cpuset_mems.as_deref().is_some_and(|v| !v.is_empty()),
         ),
-        ("--pids-limit", h.pids_limit.is_some_and(|v| v > 0)),
-        ("--blkio-weight", h.blkio_weight.is_some_and(|v| v > 0)),
+        ("--pids-limit", "pids", h.pids_limit.is_some_and(|v| v > 0)),
+        (
+            "--blkio-weight",
+            "io",
+            h.blkio_weight.is_some_and(|v| v > 0),
+        ),
     ];
-    if let Some((flag, _)) = limits.iter().find(|(_, set)| *set) {
-        return Err(EngineError::Unsupported(format!(
-            "rootless berth cannot apply {flag}: this host delegates no cgroup to the user"
-        )));
+    for (flag, controller, set) in limits {
+        if !set {
+            continue;
+        }
+        match delegation {
+            None => {
+                return Err(EngineError::Unsupported(format!(
+                    "rootless berth cannot apply {flag}: this host delegates no cgroup to the user"
+                )))
+            }
+            Some(d) if !d.has(controller) => {
+                return Err(EngineError::Unsupported(format!(
+                    "rootless berth cannot apply {flag}: the cgroup delegated to the user (/{}) has no {controller} controller",
+                    d.base.display()
+                )))
+            }
+            Some(_) => {}
+        }
     }
     match NetMode::of(h) {
         NetMode::None | NetMode::Host | NetMode::Container(_) if h.more_networks.is_empty() => {
@@ -54,4 +85,43 @@ pub(crate) fn no_freezer() -> EngineError {
     EngineError::Unsupported(
         "rootless berth cannot pause a container: this host delegates no cgroup to the user".into(),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn host(f: impl FnOnce(&mut HostConfig)) -> HostConfig {
+        let mut h = HostConfig {
+            network: "none".into(),
+            ..HostConfig::default()
+        };
+        f(&mut h);
+        h
+    }
+
+    #[test]
+    fn limits_need_a_delegated_controller() {
+        let d = Delegation {
+            base: "user.slice/user-1000".into(),
+            controllers: vec!["cpu".into(), "memory".into(), "pids".into()],
+        };
+        let mem = host(|h| h.memory = Some(32 << 20));
+        let err = check_create(&mem, None).unwrap_err().to_string();
+        assert!(
+            err.ends_with("cannot apply -m/--memory: this host delegates no cgroup to the user"),
+            "{err}"
+        );
+        check_create(&mem, Some(&d)).unwrap();
+        check_create(&host(|h| h.pids_limit = Some(10)), Some(&d)).unwrap();
+        check_create(&host(|h| h.nano_cpus = Some(500_000_000)), Some(&d)).unwrap();
+        let cpuset = host(|h| h.cpuset_cpus = Some("0".into()));
+        let err = check_create(&cpuset, Some(&d)).unwrap_err().to_string();
+        assert!(
+            err.ends_with("cannot apply --cpuset-cpus/--cpuset-mems: the cgroup delegated to the user (/user.slice/user-1000) has no cpuset controller"),
+            "{err}"
+        );
+        check_create(&host(|_| {}), None).unwrap();
+    }
 }

@@ -57,8 +57,25 @@ fn net_io(pid: i32) -> (u64, u64) {
 
 impl Engine {
     fn cgroup_of(&self, id: &str) -> Result<Box<dyn berth_cgroups::CgroupManager>> {
-        berth_cgroups::open_manager(&format!("/berth-{id}"), id)
-            .map_err(|e| EngineError::Other(e.to_string()))
+        let err = |e: berth_cgroups::CgroupError| EngineError::Other(e.to_string());
+        if self.rootless {
+            // The cgroup its bundle names (in the subtree delegated to the
+            // user when the container was started), else none.
+            let path = self.bundle_cgroups_path(id).unwrap_or_default();
+            return Ok(berth_cgroups::delegated_manager(&path, id)
+                .map_err(err)?
+                .unwrap_or_else(|| Box::new(berth_cgroups::NoCgroup)));
+        }
+        berth_cgroups::open_manager(&format!("/berth-{id}"), id).map_err(err)
+    }
+
+    /// `linux.cgroupsPath` of the container's bundle.
+    fn bundle_cgroups_path(&self, id: &str) -> Option<String> {
+        let id = crate::containers::ContainerId::parse(id)?;
+        let text = std::fs::read(self.bundle_dir(&id).join("config.json")).ok()?;
+        let spec: oci_spec::runtime::Spec = serde_json::from_slice(&text).ok()?;
+        let path = spec.linux().as_ref()?.cgroups_path().as_ref()?;
+        Some(path.to_string_lossy().into_owned())
     }
 
     /// Two samples `interval` apart, so CPU % is over that interval.
@@ -145,7 +162,7 @@ impl Engine {
                 format!("Cannot update container {}: container is not running", c.id),
             ));
         }
-        if self.rootless {
+        if self.rootless && self.delegation().is_none() {
             return Err(EngineError::Unsupported(
                 "rootless berth cannot update resource limits: this host delegates no cgroup to the user".into(),
             ));

@@ -437,8 +437,10 @@ impl Engine {
                 }
             });
         // Without a delegated cgroup no limit can be set (Docker rootless
-        // on cgroup v1 says the same).
-        let limits = !rootless;
+        // on cgroup v1 says the same); with one, those of its controllers.
+        let delegation = self.delegation();
+        let has = |c: &str| !rootless || delegation.is_some_and(|d| d.has(c));
+        let limits = !rootless || delegation.is_some();
         if cgroup_v2 {
             security.push("name=cgroupns".to_owned());
         }
@@ -478,15 +480,15 @@ impl Engine {
                 authorization: None,
                 log: vec!["json-file".into(), "none".into()],
             },
-            memory_limit: limits,
-            swap_limit: limits,
+            memory_limit: has("memory"),
+            swap_limit: has("memory"),
             kernel_memory: limits && !cgroup_v2,
             kernel_memory_tcp: limits && !cgroup_v2,
-            cpu_cfs_period: limits,
-            cpu_cfs_quota: limits,
-            cpu_shares: limits,
-            cpu_set: limits,
-            pids_limit: limits,
+            cpu_cfs_period: has("cpu"),
+            cpu_cfs_quota: has("cpu"),
+            cpu_shares: has("cpu"),
+            cpu_set: has("cpuset"),
+            pids_limit: has("pids"),
             ipv4_forwarding: proc_flag("/proc/sys/net/ipv4/ip_forward"),
             bridge_nf_iptables: proc_flag("/proc/sys/net/bridge/bridge-nf-call-iptables"),
             bridge_nf_ip6tables: proc_flag("/proc/sys/net/bridge/bridge-nf-call-ip6tables"),
@@ -496,7 +498,7 @@ impl Engine {
             n_goroutines: threads,
             system_time: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
             logging_driver: "json-file".into(),
-            cgroup_driver: if rootless { "none" } else { "cgroupfs" }.into(),
+            cgroup_driver: if limits { "cgroupfs" } else { "none" }.into(),
             cgroup_version: if cgroup_v2 { "2" } else { "1" }.into(),
             n_events_listener: 0,
             kernel_version: kernel,
@@ -542,7 +544,7 @@ impl Engine {
             init_commit: no_commit(),
             security_options: security,
             // Docker rootless's words on a host without cgroup v2.
-            warnings: rootless.then(|| {
+            warnings: (!limits).then(|| {
                 vec!["WARNING: Running in rootless-mode without cgroups. To enable cgroups in rootless-mode, you need to boot the system in cgroup v2 mode.".to_owned()]
             }),
             rootless,

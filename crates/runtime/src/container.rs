@@ -536,14 +536,22 @@ impl Runtime {
         parents: Option<&BTreeMap<String, PathBuf>>,
     ) -> Result<Box<dyn CgroupManager>> {
         // Rootless (in a user namespace that cannot write the host's
-        // cgroups): no cgroup, and limits refused (see NoCgroup).
+        // cgroups): the cgroup in the subtree delegated to the user, else
+        // no cgroup, and limits refused (see NoCgroup).
         if crate::rootless::in_user_namespace() {
-            return Ok(Box::new(berth_cgroups::NoCgroup));
+            return Ok(berth_cgroups::delegated_manager(path, id)?
+                .unwrap_or_else(|| Box::new(berth_cgroups::NoCgroup)));
         }
         Ok(match parents {
             Some(p) => berth_cgroups::create_manager_under(p, id)?,
             None => berth_cgroups::create_manager(path, id)?,
         })
+    }
+
+    /// Whether the container has no cgroup: rootless, and its cgroup is not
+    /// in a subtree delegated to the user.
+    fn cgroupless(st: &ContainerState) -> bool {
+        crate::rootless::in_user_namespace() && !berth_cgroups::delegation::usable(&st.cgroups_path)
     }
 
     fn cgroup(&self, st: &ContainerState) -> Result<Box<dyn CgroupManager>> {
@@ -1045,7 +1053,7 @@ impl Runtime {
         // Without a cgroup (rootless, nothing delegated) `--all` reaches
         // the processes of the init's pid namespace, or its descendants
         // when it shares ours (see rootless::container_pids).
-        if all && crate::rootless::in_user_namespace() {
+        if all && Self::cgroupless(&st) {
             if status == Status::Stopped {
                 return Ok(());
             }
@@ -1174,7 +1182,7 @@ impl Runtime {
 
     pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
         let (_, st) = self.load(id)?;
-        if crate::rootless::in_user_namespace() {
+        if Self::cgroupless(&st) {
             if !st.init_alive() {
                 return Ok(Vec::new());
             }
