@@ -325,6 +325,118 @@ fn published_ports_answer_on_ipv6_addresses() {
     b.ok(&["network", "rm", "p6"]);
 }
 
+/// Whether something listens on `[::1]:port` (a bind there fails).
+fn loopback6_taken(port: u16) -> bool {
+    std::net::TcpListener::bind(("::1", port)).is_err()
+}
+
+/// `-p [::1]:P:C` is answered on the host's IPv6 loopback, which the
+/// kernel cannot NAT to a container: the container's monitor (or, for a
+/// foreground `run`, berth itself) forwards it in user space, to the
+/// container's IPv6 address, or to its IPv4 one on an IPv4-only network
+/// (as Docker's docker-proxy does). A port published on every address of
+/// a dual-stack container answers on [::1] too. The listener follows the
+/// container: kept across restarts of its restart policy, gone with it.
+#[test]
+fn published_ports_answer_on_the_ipv6_loopback() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:c1::/64",
+        "lo6",
+    ]);
+    let (p1, p2, p3, p4, p5) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let one = format!("[::1]:{p1}:80");
+    let any = format!("{p2}:80");
+    tcp_server(
+        &b,
+        &["--network", "lo6", "-p", &one, "-p", &any],
+        "web",
+        80,
+        "loop6",
+    );
+    answers(&format!("[::1]:{p1}"), "loop6");
+    answers(&format!("[::1]:{p2}"), "loop6");
+    answers(&format!("127.0.0.1:{p2}"), "loop6");
+    // Only the loopback asked for: 127.0.0.1 is not.
+    assert_eq!(reply_of(&format!("127.0.0.1:{p1}")), "");
+    let ports = &container(&b, "web")["NetworkSettings"]["Ports"]["80/tcp"];
+    assert!(
+        ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["HostIp"] == "::1" && p["HostPort"] == p1.to_string().as_str()),
+        "{ports}"
+    );
+    let out = b.ok(&["port", "web"]);
+    assert!(out.contains(&format!("[::1]:{p1}")), "{out}");
+    // An IPv4-only container: forwarded to its IPv4 address.
+    let v4 = format!("[::1]:{p3}:80");
+    tcp_server(&b, &["-p", &v4], "web4", 80, "loop4");
+    answers(&format!("[::1]:{p3}"), "loop4");
+    // A restart policy: the listener outlives each exit of the server.
+    let once = format!("[::1]:{p4}:80");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "--network",
+        "lo6",
+        "-p",
+        &once,
+        "busybox",
+        "sh",
+        "-c",
+        "echo again6 | nc -l -p 80",
+    ]);
+    answers(&format!("[::1]:{p4}"), "again6");
+    answers(&format!("[::1]:{p4}"), "again6");
+    // The foreground `run`: berth itself forwards while it waits.
+    let fg = format!("[::1]:{p5}:80");
+    let mut child = b
+        .cmd(&[
+            "run",
+            "--rm",
+            "--network",
+            "lo6",
+            "-p",
+            &fg,
+            "busybox",
+            "sh",
+            "-c",
+            "echo fg6 | nc -l -p 80",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    answers(&format!("[::1]:{p5}"), "fg6");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        !loopback6_taken(p5),
+        "[::1]:{p5} still bound after run --rm"
+    );
+    b.ok(&["rm", "-f", "web", "web4", "again"]);
+    for p in [p1, p2, p3, p4] {
+        assert!(!loopback6_taken(p), "[::1]:{p} still bound after rm");
+    }
+    b.ok(&["network", "rm", "lo6"]);
+}
+
 /// Each bad IPv6 input is one line, a non-zero exit, and nothing made.
 #[test]
 fn bad_ipv6_input_is_refused_cleanly() {
@@ -490,11 +602,11 @@ fn bad_ipv6_input_is_refused_cleanly() {
                 "--network",
                 "good6",
                 "-p",
-                "[::1]:8080:80",
+                "[::1]:8080:80/udp",
                 "busybox",
                 "true",
             ],
-            "cannot publish on [::1]",
+            "cannot publish a UDP port on [::1]",
         ),
         (
             vec![

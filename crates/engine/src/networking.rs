@@ -509,7 +509,10 @@ impl Engine {
                 };
                 let ep = match &net {
                     Some(n) => {
-                        if n.ipv6.is_none() && h.publish.iter().any(|p| p.host_ip.is_some_and(|a| a.is_ipv6())) {
+                        // (the IPv6 loopback is forwarded in user space, to
+                        // the IPv4 address on such a network, as Docker does)
+                        let v6_only = |a: std::net::IpAddr| a.is_ipv6() && !a.is_loopback();
+                        if n.ipv6.is_none() && h.publish.iter().any(|p| p.host_ip.is_some_and(v6_only)) {
                             return Err(EngineError::Invalid(format!(
                                 "cannot publish a port on an IPv6 address: network {} has no IPv6 (create it with --ipv6)",
                                 n.name
@@ -659,6 +662,47 @@ impl Engine {
                 Ok(Some(sandbox.netns.to_string_lossy().into_owned()))
             }
         }
+    }
+
+    /// The container's published ports berth answers in user space (the
+    /// host's IPv6 loopback, see berth_forward), once `network_start` has
+    /// bound them: for its monitor, or for the thread beside a foreground
+    /// run. None without published ports (no database read then).
+    pub(crate) fn loopback_forwards(&self, c: &Container) -> Result<Vec<berth_forward::Forward>> {
+        let h = &c.config.host;
+        if (h.publish.is_empty() && !h.publish_all) || !matches!(NetMode::of(h), NetMode::Bridge(_))
+        {
+            return Ok(Vec::new());
+        }
+        self.with_net(|m| Ok(m.loopback_forwards(c.id.as_str())?))
+    }
+
+    /// Runs `f` (the foreground container) with the container's
+    /// [`loopback_forwards`](Self::loopback_forwards) answered by a thread
+    /// of this process, which ends with `f`. Without any, no thread.
+    pub(crate) fn forwarding_loopback<T>(
+        &self,
+        c: &Container,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let forwards = self.loopback_forwards(c)?;
+        if forwards.is_empty() {
+            return f();
+        }
+        let forwarder = berth_forward::Forwarder::bind(&forwards)
+            .map_err(|e| EngineError::conflict(ConflictKind::Other, e.to_string()))?;
+        let (stop_r, stop_w) =
+            nix::unistd::pipe().map_err(|e| EngineError::Other(format!("pipe: {e}")))?;
+        let thread = std::thread::Builder::new()
+            .name("forward".into())
+            .spawn(move || forwarder.serve_until(std::os::fd::AsFd::as_fd(&stop_r)))
+            .map_err(|e| EngineError::Other(format!("forwarding thread: {e}")))?;
+        let res = f();
+        // The write end's close wakes the thread, which closes the
+        // listeners as it ends.
+        drop(stop_w);
+        let _ = thread.join();
+        res
     }
 
     /// The image's and `--expose`'s ports.

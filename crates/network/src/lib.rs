@@ -1403,6 +1403,25 @@ impl Manager {
         Ok(())
     }
 
+    /// The container's published ports to forward in user space (the
+    /// host's IPv6 loopback, see [`ports::loopback_forwards`]), to its
+    /// address on its first network.
+    pub fn loopback_forwards(&self, container_id: &str) -> Result<Vec<berth_forward::Forward>> {
+        let bindings = self.db.ports_of(container_id)?;
+        if bindings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(ep) = self
+            .db
+            .endpoints_of_container(container_id)?
+            .into_iter()
+            .min_by_key(|e| e.index)
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(ports::loopback_forwards(&bindings, ep.ip, ep.ip6))
+    }
+
     /// At stop: the published ports and the namespace (with the veth
     /// pairs) go. Leases stay (the address is the container's until
     /// it is removed).
