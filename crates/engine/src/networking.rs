@@ -294,6 +294,10 @@ impl Engine {
                     words.retain(|w| !w.is_empty());
                     words.dedup();
                     lines.push_str(&format!("{}\t{}\n", oep.ip, words.join(" ")));
+                    // (and its IPv6 address: AAAA by name, as on bridges)
+                    if let Some(ip6) = oep.ip6 {
+                        lines.push_str(&format!("{ip6}\t{}\n", words.join(" ")));
+                    }
                 }
             }
             let path = self

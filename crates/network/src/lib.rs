@@ -552,7 +552,12 @@ impl Manager {
 
     /// An IPv6 subnet must overlap no other network's, nor an address of
     /// the host's (Docker's words).
-    fn check_subnet6(&self, subnet: &Ipv6Net, host: &mut netlink::Netlink) -> Result<()> {
+    fn check_subnet6(
+        &self,
+        subnet: &Ipv6Net,
+        host: &mut netlink::Netlink,
+        host_addresses: bool,
+    ) -> Result<()> {
         let clash = |what: String| {
             Error::Conflict(format!(
                 "invalid pool request: Pool overlaps with other one on this address space ({subnet} overlaps {what})"
@@ -562,6 +567,9 @@ impl Manager {
             if n.ipv6.is_some_and(|v6| overlaps6(&v6.subnet, subnet)) {
                 return Err(clash(format!("network {}", n.name)));
             }
+        }
+        if !host_addresses {
+            return Ok(());
         }
         for (a, p) in host.addresses6()? {
             // (link-local and loopback addresses are every link's)
@@ -706,9 +714,9 @@ impl Manager {
             // IPv6 addresses are made of their MAC (`…::242:ac11:2`).
             v6.from_mac = o.name == DEFAULT_NETWORK && v6.subnet.prefix_len() <= 80;
         }
-        if ipv6.is_some() && sub.is_some() {
+        if ipv6.is_some() && matches!(sub, Some(netlink::SubInterface::Ipvlan(..))) {
             return Err(Error::Invalid(format!(
-                "berth has IPv6 on bridge networks only, not on {driver} networks"
+                "berth has IPv6 on bridge and macvlan networks only, not on {driver} networks"
             )));
         }
         if o.name.is_empty()
@@ -787,7 +795,8 @@ impl Manager {
             None => self.pick_subnet(&mut host)?,
         };
         if let Some(v6) = &ipv6 {
-            self.check_subnet6(&v6.subnet, &mut host)?;
+            // (a macvlan subnet is the parent's network, as for IPv4)
+            self.check_subnet6(&v6.subnet, &mut host, sub.is_none())?;
         }
         let gateway = match o.gateway {
             Some(g) => {
@@ -1270,7 +1279,7 @@ impl Manager {
         routes: Routes,
     ) -> Result<bool> {
         if let Some(kind) = net.sub_interface() {
-            self.attach_sub_interface(host, inside, ns, ep, net, kind, routes.v4)?;
+            self.attach_sub_interface(host, inside, ns, ep, net, kind, routes)?;
             return Ok(false);
         }
         let (bridge, made) = self.bring_up(net, host)?;
@@ -1310,8 +1319,10 @@ impl Manager {
     /// A macvlan/ipvlan sub-interface of the network's parent for `ep`,
     /// born in the container's namespace as `ethN` (a macvlan with the
     /// endpoint's MAC; an ipvlan shares the parent's), with the address
-    /// and, when `route`, the default route: via the gateway, or through
-    /// the link itself for ipvlan l3/l3s (the parent's host routes).
+    /// and, as `routes` asks, the default routes: via the gateway, or
+    /// through the link itself for ipvlan l3/l3s (the parent's host
+    /// routes); on a macvlan network with IPv6 also its IPv6 address and
+    /// route via the IPv6 gateway (the LAN's router).
     #[allow(clippy::too_many_arguments)]
     fn attach_sub_interface(
         &self,
@@ -1321,7 +1332,7 @@ impl Manager {
         ep: &Endpoint,
         net: &NetworkRecord,
         kind: netlink::SubInterface,
-        route: bool,
+        routes: Routes,
     ) -> Result<()> {
         let parent_name = net
             .parent()
@@ -1373,8 +1384,15 @@ impl Manager {
         // one with the same MAC (macvlan, at up) or address (ipvlan) until
         // it is gone.
         while_busy(|| inside.add_address(link.index, ep.ip, net.subnet.prefix_len()))?;
+        let v6 = net.ipv6.zip(ep.ip6);
+        if let Some((v6, ip6)) = v6 {
+            while_busy(|| inside.add_address6(link.index, ip6, v6.subnet.prefix_len()))?;
+        }
         while_busy(|| inside.set_up(link.index))?;
-        if route {
+        if let Some((v6, _)) = v6.filter(|_| routes.v6) {
+            inside.add_default_route6(v6.gateway, None)?;
+        }
+        if routes.v4 {
             match kind {
                 netlink::SubInterface::Ipvlan(
                     netlink::IpvlanMode::L3 | netlink::IpvlanMode::L3s,
