@@ -323,6 +323,53 @@ impl Engine {
         }
     }
 
+    /// Adds (`add`) or removes the lines of endpoint `ep`'s addresses for
+    /// the container's own name in its /etc/hosts: added after its other
+    /// own lines (before the peers' section). Best effort, as
+    /// [`sync_peer_hosts`](Self::sync_peer_hosts).
+    fn edit_own_hosts(&self, c: &Container, ep: &Endpoint, add: bool) {
+        let path = self
+            .layers
+            .root()
+            .join("containers")
+            .join(c.id.as_str())
+            .join("init")
+            .join("etc")
+            .join("hosts");
+        let Ok(old) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let hostname = &c.config.hostname;
+        let lines = own_hosts_lines(ep, hostname);
+        let text = if add {
+            let own = format!("\t{hostname}\n");
+            let head = old.find(PEER_HOSTS_MARK).unwrap_or(old.len());
+            // After the last own line, else after the localhost lines.
+            let at = old[..head]
+                .match_indices(&own)
+                .last()
+                .map(|(i, m)| i + m.len())
+                .or_else(|| {
+                    old.starts_with(LOCALHOST_LINES)
+                        .then_some(LOCALHOST_LINES.len())
+                })
+                .unwrap_or(head);
+            format!("{}{lines}{}", &old[..at], &old[at..])
+        } else {
+            let mine: Vec<&str> = lines.lines().collect();
+            let mut kept = String::new();
+            for l in old.split_inclusive('\n') {
+                if !mine.contains(&l.trim_end_matches('\n')) {
+                    kept.push_str(l);
+                }
+            }
+            kept
+        };
+        if text != old {
+            let _ = self.layers.rewrite_init_file(c.id.as_str(), "hosts", &text);
+        }
+    }
+
     /// Where container `id`'s network namespace is kept.
     fn netns_path(&self, id: &ContainerId) -> std::path::PathBuf {
         berth_network::netns::path_for(&self.run, id.as_str())
@@ -501,6 +548,7 @@ impl Engine {
         }
         let needs_gateway = h.extra_hosts.iter().any(|(_, ip)| ip == "host-gateway");
         let needs_db = needs_gateway || matches!(mode, NetMode::Bridge(_));
+        let mut more_eps = Vec::new();
         let (endpoint, network, gateway) = if !needs_db {
             (None, None, None)
         } else {
@@ -556,7 +604,7 @@ impl Engine {
                         ip: more.ip,
                         ip6: more.ip6,
                     };
-                    m.connect(id.as_str(), &n, want, None, &aliases)?;
+                    more_eps.push(m.connect(id.as_str(), &n, want, None, &aliases)?);
                 }
                 Ok((ep, net, gateway))
             })?
@@ -567,12 +615,9 @@ impl Engine {
             LOCALHOST_LINES.to_owned()
         };
         // Without an address (`none`, `host`) the hostname gets no line, as in Docker.
-        if let Some(ep) = &endpoint {
-            hosts.push_str(&format!("{}\t{hostname}\n", ep.ip));
-            // (and its IPv6 address, as Docker's file has)
-            if let Some(ip6) = ep.ip6 {
-                hosts.push_str(&format!("{ip6}\t{hostname}\n"));
-            }
+        // A line per network, in order (as Docker's file has).
+        for ep in endpoint.iter().chain(&more_eps) {
+            hosts.push_str(&own_hosts_lines(ep, hostname));
         }
         for line in link_hosts {
             hosts.push_str(line);
@@ -1230,10 +1275,13 @@ impl Engine {
             } else {
                 aliases.push(c.id.short().to_owned());
             }
-            m.connect(c.id.as_str(), &n, want, None, &aliases)?;
+            let ep = m.connect(c.id.as_str(), &n, want, None, &aliases)?;
+            // Its own name gets the new address too (as Docker's file).
+            self.edit_own_hosts(&c, &ep, true);
             if c.state == State::Running {
                 if let Err(e) = m.attach_running(c.id.as_str(), &n) {
                     let _ = m.disconnect(c.id.as_str(), &n);
+                    self.edit_own_hosts(&c, &ep, false);
                     return Err(e.into());
                 }
                 self.network_event("connect", &n, Some(c.id.as_str()));
@@ -1249,15 +1297,18 @@ impl Engine {
         self.with_net(|m| {
             let n = m.network(network)?;
             let eps = m.db().endpoints_of_container(c.id.as_str())?;
-            if !eps.iter().any(|e| e.network_id == n.id) {
+            let Some(ep) = eps.iter().find(|e| e.network_id == n.id) else {
                 return Err(EngineError::Invalid(format!(
                     "container {} is not connected to network {}",
                     c.name, n.name
                 )));
-            }
+            };
             // (the peers' /etc/hosts lose it)
             let peers_before = !n.is_bridge();
             m.disconnect(c.id.as_str(), &n)?;
+            // Only this network's lines (Docker 20.10 drops every line of
+            // the container's name, a bug).
+            self.edit_own_hosts(&c, ep, false);
             // (Docker announces it for a stopped container too.)
             self.network_event("disconnect", &n, Some(c.id.as_str()));
             self.dns_refresh(m, false)?;
@@ -1342,6 +1393,16 @@ impl Engine {
 
 /// The line of /etc/hosts below which `sync_peer_hosts` keeps the other
 /// containers of a macvlan/ipvlan network.
+/// The /etc/hosts lines of a container's own name for endpoint `ep`: its
+/// IPv4 address, and its IPv6 one if any.
+fn own_hosts_lines(ep: &Endpoint, hostname: &str) -> String {
+    let mut s = format!("{}\t{hostname}\n", ep.ip);
+    if let Some(ip6) = ep.ip6 {
+        s.push_str(&format!("{ip6}\t{hostname}\n"));
+    }
+    s
+}
+
 const PEER_HOSTS_MARK: &str = "# berth: containers of the same macvlan/ipvlan networks\n";
 
 /// Adds one host binding under "PORT/PROTO" in Docker's map of lists

@@ -1152,7 +1152,53 @@ impl Manager {
             .lease_avoiding(net, container_id, want, mac, aliases, &avoid)
     }
 
+    /// Detaches a container from a network: its lease, and in a running
+    /// container the interface; a default route that went with it is
+    /// given by the next routed network (the one a restart would use).
     pub fn disconnect(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
+        self.disconnect_link(container_id, net)?;
+        self.db.release(container_id, Some(&net.id))?;
+        if let Ok(ns) = netns::open(&self.netns_path(container_id)) {
+            let _ = self.reroute(container_id, &ns);
+        }
+        Ok(())
+    }
+
+    /// Gives a running container the default routes it lacks, through
+    /// its first routed network of each family.
+    fn reroute(&self, container_id: &str, ns: &netns::NetNs) -> Result<()> {
+        let mut endpoints = self.db.endpoints_of_container(container_id)?;
+        endpoints.sort_by_key(|e| e.index);
+        let networks = self.db.networks()?;
+        let mut inside = ns.netlink()?;
+        let mut have = Routes {
+            v4: inside.routes()?.iter().any(|(_, p)| *p == 0),
+            v6: inside.has_default_route6()?,
+        };
+        for ep in &endpoints {
+            let Some(net) = networks.iter().find(|n| n.id == ep.network_id) else {
+                continue;
+            };
+            let want = Self::routes_missing(&networks, &[], ep, net);
+            let routes = Routes {
+                v4: want.v4 && !have.v4,
+                v6: want.v6 && !have.v6,
+            };
+            if !(routes.v4 || routes.v6) {
+                continue;
+            }
+            let Some(link) = inside.link_by_name(&format!("eth{}", ep.index))? else {
+                continue;
+            };
+            self.add_default_routes(&mut inside, link.index, ep, net, routes)?;
+            have.v4 |= routes.v4;
+            have.v6 |= routes.v6;
+        }
+        Ok(())
+    }
+
+    /// The interface of `net` in container `container_id`, if running.
+    fn disconnect_link(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
         if net.is_bridge() {
             let mut host = netlink::Netlink::open()?;
             let _ = host.delete_link_by_name(&host_veth_name(container_id, &net.id));
@@ -1167,7 +1213,7 @@ impl Manager {
                 let _ = inside.delete_link_by_name(&format!("eth{}", ep.index));
             }
         }
-        self.db.release(container_id, Some(&net.id))
+        Ok(())
     }
 
     /// Forgets a removed container: its leases and port bindings.
@@ -1307,13 +1353,66 @@ impl Manager {
             inside.add_address6(link.index, ip6, v6.subnet.prefix_len())?;
         }
         inside.set_up(link.index)?;
-        if routes.v4 {
-            inside.add_default_route(self.route_gateway(net), net.route_mtu())?;
-        }
-        if let Some((v6, _)) = v6.filter(|_| routes.v6) {
-            inside.add_default_route6(v6.gateway, net.route_mtu())?;
-        }
+        self.add_default_routes(inside, link.index, ep, net, routes)?;
         Ok(made)
+    }
+
+    /// The default routes `routes` asks for through `ep`'s link `index`
+    /// in the container: IPv4 via the network's gateway (through the link
+    /// itself for ipvlan l3/l3s: the parent's host routes), IPv6 via its
+    /// IPv6 gateway when the endpoint has an IPv6 address.
+    fn add_default_routes(
+        &self,
+        inside: &mut netlink::Netlink,
+        index: u32,
+        ep: &Endpoint,
+        net: &NetworkRecord,
+        routes: Routes,
+    ) -> Result<()> {
+        // (a bridge's routes carry its MTU; a sub-interface's is the link's)
+        let mtu = if net.is_bridge() {
+            net.route_mtu()
+        } else {
+            None
+        };
+        if routes.v4 {
+            match net.sub_interface() {
+                Some(netlink::SubInterface::Ipvlan(
+                    netlink::IpvlanMode::L3 | netlink::IpvlanMode::L3s,
+                    _,
+                )) => inside.add_default_route_dev(index)?,
+                Some(_) => inside.add_default_route(net.gateway, None)?,
+                None => inside.add_default_route(self.route_gateway(net), mtu)?,
+            }
+        }
+        if let Some(v6) = net.ipv6.filter(|_| routes.v6 && ep.ip6.is_some()) {
+            inside.add_default_route6(v6.gateway, mtu)?;
+        }
+        Ok(())
+    }
+
+    /// Which default routes endpoint `ep` of `net` gives a container whose
+    /// other endpoints are `others`: those of a family no other routed
+    /// network gives (the first routed network's, as at start).
+    fn routes_missing(
+        networks: &[NetworkRecord],
+        others: &[&Endpoint],
+        ep: &Endpoint,
+        net: &NetworkRecord,
+    ) -> Routes {
+        let routed = |v6: bool| {
+            others.iter().any(|e| {
+                networks.iter().any(|n| {
+                    n.id == e.network_id
+                        && n.routes_out()
+                        && (!v6 || (n.ipv6.is_some() && e.ip6.is_some()))
+                })
+            })
+        };
+        Routes {
+            v4: net.routes_out() && !routed(false),
+            v6: net.routes_out() && net.ipv6.is_some() && ep.ip6.is_some() && !routed(true),
+        }
     }
 
     /// A macvlan/ipvlan sub-interface of the network's parent for `ep`,
@@ -1384,38 +1483,35 @@ impl Manager {
         // one with the same MAC (macvlan, at up) or address (ipvlan) until
         // it is gone.
         while_busy(|| inside.add_address(link.index, ep.ip, net.subnet.prefix_len()))?;
-        let v6 = net.ipv6.zip(ep.ip6);
-        if let Some((v6, ip6)) = v6 {
+        if let Some((v6, ip6)) = net.ipv6.zip(ep.ip6) {
             while_busy(|| inside.add_address6(link.index, ip6, v6.subnet.prefix_len()))?;
         }
         while_busy(|| inside.set_up(link.index))?;
-        if let Some((v6, _)) = v6.filter(|_| routes.v6) {
-            inside.add_default_route6(v6.gateway, None)?;
-        }
-        if routes.v4 {
-            match kind {
-                netlink::SubInterface::Ipvlan(
-                    netlink::IpvlanMode::L3 | netlink::IpvlanMode::L3s,
-                    _,
-                ) => inside.add_default_route_dev(link.index)?,
-                _ => inside.add_default_route(net.gateway, None)?,
-            }
-        }
-        Ok(())
+        self.add_default_routes(inside, link.index, ep, net, routes)
     }
 
-    /// `network connect` of a running container: its new endpoint now.
+    /// `network connect` of a running container: its new endpoint now,
+    /// with the default routes the container has none of (an IPv4 one
+    /// when it was on internal networks only, an IPv6 one when this is
+    /// its first network with IPv6): what its next start would give it.
+    /// (Docker 20.10 moves the default route to the best network by its
+    /// own order, dual-stack ones first, then by name.)
     pub fn attach_running(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
         let ns = netns::open(&self.netns_path(container_id))?;
-        let ep = self
-            .db
-            .endpoints_of_container(container_id)?
-            .into_iter()
+        let endpoints = self.db.endpoints_of_container(container_id)?;
+        let ep = endpoints
+            .iter()
             .find(|e| e.network_id == net.id)
+            .cloned()
             .ok_or_else(|| Error::NotFound(format!("no endpoint on {}", net.name)))?;
+        let others: Vec<&Endpoint> = endpoints
+            .iter()
+            .filter(|e| e.network_id != net.id)
+            .collect();
+        let routes = Self::routes_missing(&self.db.networks()?, &others, &ep, net);
         let mut host = netlink::Netlink::open()?;
         let mut inside = ns.netlink()?;
-        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, Routes::default())? {
+        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, routes)? {
             self.reconcile_rules()?;
         }
         Ok(())

@@ -439,6 +439,21 @@ impl Netlink {
             .collect())
     }
 
+    /// Whether the main table has an IPv6 default route.
+    pub fn has_default_route6(&mut self) -> Result<bool> {
+        let mut q = RouteMessage::default();
+        q.header.address_family = AddressFamily::Inet6;
+        let msgs = self.request("list routes", RouteNetlinkMessage::GetRoute(q), NLM_F_DUMP)?;
+        Ok(msgs.into_iter().any(|m| match m {
+            RouteNetlinkMessage::NewRoute(r) => {
+                r.header.table == RouteHeader::RT_TABLE_MAIN
+                    && r.header.destination_prefix_length == 0
+                    && r.header.kind == RouteType::Unicast
+            }
+            _ => false,
+        }))
+    }
+
     /// Every IPv4 route destination of the main table, with its prefix
     /// (default routes, prefix 0, included).
     pub fn routes(&mut self) -> Result<Vec<(Ipv4Addr, u8)>> {
