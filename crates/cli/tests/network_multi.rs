@@ -672,3 +672,56 @@ fn connect_while_running_adds_hosts_lines_and_missing_default_routes() {
     b.ok(&["rm", "-f", "two", "xc"]);
     b.ok(&["network", "rm", "m16i", "m16a", "m16b", "m16c"]);
 }
+
+/// A MAC per network (Docker 25+'s `--network name=N,mac-address=M`, the
+/// API's EndpointSettings.MacAddress), on the first network or another
+/// one; `--mac-address` beside a per-network MAC of the first is Docker's
+/// conflict.
+#[test]
+fn a_mac_address_per_network() {
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "--subnet", "10.241.20.0/24", "m20a"]);
+    b.ok(&["network", "create", "--subnet", "10.241.21.0/24", "m20b"]);
+    sleeper(
+        &b,
+        "macs",
+        &[
+            "--network",
+            "name=m20a,mac-address=02:42:0a:f1:14:07",
+            "--network",
+            "name=m20b,mac-address=02:42:0A:F1:15:09",
+        ],
+    );
+    let nets = &inspect(&b, "macs")["NetworkSettings"]["Networks"];
+    assert_eq!(nets["m20a"]["MacAddress"], "02:42:0a:f1:14:07", "{nets}");
+    assert_eq!(nets["m20b"]["MacAddress"], "02:42:0a:f1:15:09", "{nets}");
+    let out = b.ok(&["exec", "macs", "ip", "link", "show", "eth1"]);
+    assert!(out.contains("02:42:0a:f1:15:09"), "{out}");
+    for (args, says) in [
+        (
+            vec![
+                "--mac-address",
+                "02:42:0a:f1:14:08",
+                "--network",
+                "name=m20a,mac-address=02:42:0a:f1:14:07",
+            ],
+            "conflicting options: cannot specify both --mac-address and per-network MAC address",
+        ),
+        (
+            vec!["--network", "m20a", "--network", "name=m20b,mac-address=zz"],
+            "zz is not a valid mac address",
+        ),
+    ] {
+        let mut all = vec!["create"];
+        all.extend(args);
+        all.extend(["busybox", "true"]);
+        let out = b.run(&all);
+        assert!(!out.status.success(), "{all:?}");
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{all:?}: {err}");
+    }
+    b.ok(&["rm", "-f", "macs"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    b.ok(&["network", "rm", "m20a", "m20b"]);
+}

@@ -604,7 +604,11 @@ impl Engine {
                         ip: more.ip,
                         ip6: more.ip6,
                     };
-                    more_eps.push(m.connect(id.as_str(), &n, want, None, &aliases)?);
+                    let mac = match &more.mac_address {
+                        Some(t) => Some(berth_network::parse_unicast_mac(t)?),
+                        None => None,
+                    };
+                    more_eps.push(m.connect(id.as_str(), &n, want, mac, &aliases)?);
                 }
                 Ok((ep, net, gateway))
             })?
