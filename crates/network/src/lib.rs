@@ -214,6 +214,104 @@ pub struct NetworkOptions {
     pub ip_range6: Option<Ipv6Net>,
 }
 
+/// One of Docker's driver options (`network create -o KEY=VALUE`, the
+/// API's `Options`), parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverOption {
+    /// `com.docker.network.driver.mtu` (podman's `mtu` too).
+    Mtu(u32),
+    /// `com.docker.network.bridge.name`.
+    BridgeName(String),
+    /// `com.docker.network.bridge.enable_ip_masquerade`.
+    Masquerade(bool),
+    /// `com.docker.network.bridge.enable_icc`.
+    Icc(bool),
+    /// `com.docker.network.bridge.host_binding_ipv4=0.0.0.0`: what
+    /// Docker's default bridge says of itself, true of every berth bridge.
+    HostBindingAny,
+    /// Any option of a macvlan/ipvlan network (`parent`, `macvlan_mode`…,
+    /// checked when the network is made; the rest kept and shown, as
+    /// Docker does).
+    Other(String, String),
+}
+
+/// Go's strconv.ParseBool.
+fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+impl DriverOption {
+    /// `key`=`value` of a network of `driver` (None: bridge), in Docker's
+    /// words where it has them.
+    pub fn parse(driver: Option<&str>, key: &str, value: &str) -> Result<DriverOption> {
+        let bridge = driver.is_none_or(|d| d == "bridge");
+        let kv = format!("{key}={value}");
+        Ok(match key {
+            "com.docker.network.driver.mtu" | "mtu" => {
+                DriverOption::Mtu(value.parse().map_err(|_| {
+                    Error::Invalid(format!(
+                        "invalid network option {kv}: the MTU must be a number"
+                    ))
+                })?)
+            }
+            _ if !bridge => DriverOption::Other(key.to_owned(), value.to_owned()),
+            "com.docker.network.bridge.name" => DriverOption::BridgeName(value.to_owned()),
+            "com.docker.network.bridge.enable_ip_masquerade" => {
+                DriverOption::Masquerade(parse_go_bool(value).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "invalid network option {kv}: expected true or false"
+                    ))
+                })?)
+            }
+            "com.docker.network.bridge.enable_icc" => {
+                DriverOption::Icc(parse_go_bool(value).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "failed to parse {key} value: {value} (strconv.ParseBool: parsing {value:?}: invalid syntax)"
+                    ))
+                })?)
+            }
+            "com.docker.network.bridge.host_binding_ipv4" if value == "0.0.0.0" => {
+                DriverOption::HostBindingAny
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unsupported network option {key:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name, com.docker.network.bridge.enable_ip_masquerade and com.docker.network.bridge.enable_icc"
+                )))
+            }
+        })
+    }
+}
+
+impl NetworkOptions {
+    /// Applies Docker's driver options (`-o KEY=VALUE`, the API's
+    /// `Options`) for this network's driver: the one parser of the CLI and
+    /// the API. A macvlan/ipvlan network keeps every option it is given
+    /// (its MTU parsed as well).
+    pub fn apply_driver_options<'a>(
+        &mut self,
+        opts: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<()> {
+        let bridge = self.driver.as_deref().is_none_or(|d| d == "bridge");
+        for (k, v) in opts {
+            if !bridge {
+                self.options.insert(k.to_owned(), v.to_owned());
+            }
+            match DriverOption::parse(self.driver.as_deref(), k, v)? {
+                DriverOption::Mtu(m) => self.mtu = Some(m),
+                DriverOption::BridgeName(b) => self.bridge_name = Some(b),
+                DriverOption::Masquerade(on) => self.no_masquerade = !on,
+                DriverOption::Icc(on) => self.no_icc = !on,
+                DriverOption::HostBindingAny | DriverOption::Other(..) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The IPv6 half of a network being made, checked: `None` without
 /// `--ipv6`. Docker 20.10 has no pool of IPv6 subnets to pick from; its
 /// words for `--ipv6` without an IPv6 `--subnet`.
@@ -1791,6 +1889,60 @@ fn now_rfc3339() -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn driver_options_of_each_driver() {
+        let mut o = NetworkOptions::default();
+        o.apply_driver_options([
+            ("com.docker.network.driver.mtu", "1400"),
+            ("com.docker.network.bridge.name", "br-x"),
+            ("com.docker.network.bridge.enable_ip_masquerade", "false"),
+            ("com.docker.network.bridge.enable_icc", "0"),
+            ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+        ])
+        .unwrap();
+        assert_eq!(o.mtu, Some(1400));
+        assert_eq!(o.bridge_name.as_deref(), Some("br-x"));
+        assert!(o.no_masquerade && o.no_icc);
+        assert!(o.options.is_empty());
+        for (k, v, says) in [
+            (
+                "mtu",
+                "big",
+                "invalid network option mtu=big: the MTU must be a number",
+            ),
+            (
+                "com.docker.network.bridge.enable_ip_masquerade",
+                "perhaps",
+                "expected true or false",
+            ),
+            (
+                "com.docker.network.bridge.enable_icc",
+                "x",
+                "strconv.ParseBool",
+            ),
+            ("parent", "eth0", "unsupported network option \"parent\""),
+            (
+                "com.docker.network.bridge.host_binding_ipv4",
+                "10.0.0.1",
+                "unsupported",
+            ),
+        ] {
+            let e = NetworkOptions::default()
+                .apply_driver_options([(k, v)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{k}={v}: {e}");
+        }
+        let mut m = NetworkOptions {
+            driver: Some("macvlan".into()),
+            ..Default::default()
+        };
+        m.apply_driver_options([("parent", "eth0"), ("mtu", "1400"), ("x", "y")])
+            .unwrap();
+        assert_eq!(m.mtu, Some(1400));
+        assert_eq!(m.options.len(), 3);
+    }
 
     #[test]
     fn pool_and_names() {
