@@ -812,11 +812,6 @@ impl Manager {
             // IPv6 addresses are made of their MAC (`…::242:ac11:2`).
             v6.from_mac = o.name == DEFAULT_NETWORK && v6.subnet.prefix_len() <= 80;
         }
-        if ipv6.is_some() && matches!(sub, Some(netlink::SubInterface::Ipvlan(..))) {
-            return Err(Error::Invalid(format!(
-                "berth has IPv6 on bridge and macvlan networks only, not on {driver} networks"
-            )));
-        }
         if o.name.is_empty()
             || !o
                 .name
@@ -1484,7 +1479,13 @@ impl Manager {
             }
         }
         if let Some(v6) = net.ipv6.filter(|_| routes.v6 && ep.ip6.is_some()) {
-            inside.add_default_route6(v6.gateway, mtu)?;
+            match net.sub_interface() {
+                Some(netlink::SubInterface::Ipvlan(
+                    netlink::IpvlanMode::L3 | netlink::IpvlanMode::L3s,
+                    _,
+                )) => inside.add_default_route6_dev(index)?,
+                _ => inside.add_default_route6(v6.gateway, mtu)?,
+            }
         }
         Ok(())
     }
@@ -1518,8 +1519,9 @@ impl Manager {
     /// endpoint's MAC; an ipvlan shares the parent's), with the address
     /// and, as `routes` asks, the default routes: via the gateway, or
     /// through the link itself for ipvlan l3/l3s (the parent's host
-    /// routes); on a macvlan network with IPv6 also its IPv6 address and
-    /// route via the IPv6 gateway (the LAN's router).
+    /// routes); on a macvlan/ipvlan network with IPv6 also its IPv6
+    /// address and route via the IPv6 gateway (the LAN's router), or
+    /// through the link for ipvlan l3/l3s.
     #[allow(clippy::too_many_arguments)]
     fn attach_sub_interface(
         &self,

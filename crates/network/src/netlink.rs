@@ -485,8 +485,17 @@ impl Netlink {
     /// A default route through the link `index` itself, no gateway (an
     /// ipvlan in l3 mode: the parent routes).
     pub fn add_default_route_dev(&mut self, index: u32) -> Result<()> {
+        self.add_default_route_dev_of(AddressFamily::Inet, index)
+    }
+
+    /// The IPv6 default route through link `index` itself (on-link).
+    pub fn add_default_route6_dev(&mut self, index: u32) -> Result<()> {
+        self.add_default_route_dev_of(AddressFamily::Inet6, index)
+    }
+
+    fn add_default_route_dev_of(&mut self, family: AddressFamily, index: u32) -> Result<()> {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
+        msg.header.address_family = family;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Link;
