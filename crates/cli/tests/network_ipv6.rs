@@ -506,19 +506,6 @@ fn bad_ipv6_input_is_refused_cleanly() {
             ],
             "not a host address",
         ),
-        (
-            vec![
-                "network",
-                "create",
-                "-d",
-                "macvlan",
-                "--ipv6",
-                "--subnet",
-                "fd00:b6::/64",
-                "x7",
-            ],
-            "bridge networks only",
-        ),
     ] {
         let e = b.fails(&args, 1);
         one_line(&e);
