@@ -1,4 +1,4 @@
-//! User-space forwarding of published TCP ports that the kernel cannot NAT.
+//! User-space forwarding of published ports that the kernel cannot NAT.
 //!
 //! berth publishes ports with nftables DNAT rules, in the kernel. One case
 //! is out of the kernel's reach: the host's IPv6 loopback. A packet to
@@ -14,14 +14,17 @@
 //! A [`Forward`] listens on one host address and port and connects each
 //! client to the container's address; bytes are copied both ways through
 //! a small buffer per direction, half-closes are passed on, and an error
-//! on either side ends the pair. Everything is non-blocking: no call here
-//! waits.
+//! on either side ends the pair. A UDP forward relays each client's
+//! datagrams through a socket of its own connected to the container (its
+//! answers go back from the host's port), forgotten after 90 s idle.
+//! Everything is non-blocking: no call here waits.
 
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage};
@@ -33,21 +36,24 @@ const BUF: usize = 16 * 1024;
 /// descriptors of the monitor's).
 const MAX_CONNECTIONS: usize = 512;
 
-/// One port to forward: TCP from `listen` (on the host) to `target` (the
-/// container). `required`: a failure to listen is an error; otherwise the
+/// One port to forward: TCP (or UDP) from `listen` (on the host) to
+/// `target` (the container). `required`: a failure to listen is an error; otherwise the
 /// forward is skipped (a host without IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Forward {
+    /// UDP (datagrams relayed per client) rather than TCP.
+    pub udp: bool,
     pub listen: SocketAddr,
     pub target: SocketAddr,
     pub required: bool,
 }
 
 impl fmt::Display for Forward {
-    /// `tcp,[::1]:8080,[fd00::2]:80` (and `,optional`): the text the
+    /// `tcp,[::1]:8080,[fd00::2]:80` (`udp,…`, and `,optional`): the text the
     /// monitor is given.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tcp,{},{}", self.listen, self.target)?;
+        let proto = if self.udp { "udp" } else { "tcp" };
+        write!(f, "{proto},{},{}", self.listen, self.target)?;
         if !self.required {
             f.write_str(",optional")?;
         }
@@ -63,7 +69,7 @@ impl fmt::Display for BadForward {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "bad forward {:?}: want tcp,LISTEN,TARGET[,optional]",
+            "bad forward {:?}: want tcp|udp,LISTEN,TARGET[,optional]",
             self.0
         )
     }
@@ -77,9 +83,11 @@ impl FromStr for Forward {
     fn from_str(s: &str) -> Result<Forward, BadForward> {
         let bad = || BadForward(s.to_owned());
         let mut parts = s.split(',');
-        if parts.next() != Some("tcp") {
-            return Err(bad());
-        }
+        let udp = match parts.next() {
+            Some("tcp") => false,
+            Some("udp") => true,
+            _ => return Err(bad()),
+        };
         let listen = parts.next().and_then(|a| a.parse().ok()).ok_or_else(bad)?;
         let target = parts.next().and_then(|a| a.parse().ok()).ok_or_else(bad)?;
         let required = match parts.next() {
@@ -91,6 +99,7 @@ impl FromStr for Forward {
             return Err(bad());
         }
         Ok(Forward {
+            udp,
             listen,
             target,
             required,
@@ -246,18 +255,45 @@ impl Conn {
     }
 }
 
+/// A UDP client's flow: a socket of its own connected to the container,
+/// whose answers go back to the client from the listening socket.
+struct Flow {
+    client: SocketAddr,
+    sock: UdpSocket,
+    last: Instant,
+}
+
+/// A UDP port: its socket on the host and the flows of its clients.
+struct UdpRelay {
+    sock: UdpSocket,
+    target: SocketAddr,
+    flows: Vec<Flow>,
+}
+
+/// A UDP flow without traffic for this long is forgotten (docker-proxy's
+/// UDP conntrack timeout).
+const UDP_IDLE: Duration = Duration::from_secs(90);
+
+/// Flows per UDP port beyond which the oldest goes.
+const MAX_FLOWS: usize = 256;
+
 /// What one entry of the poll set is.
 #[derive(Clone, Copy)]
 enum Slot {
     Listener(usize),
     Client(usize),
     Upstream(usize),
+    Udp(usize),
+    Flow(usize, usize),
 }
 
 /// The listeners of a container's forwards and their connections.
 pub struct Forwarder {
     listeners: Vec<(TcpListener, SocketAddr)>,
     conns: Vec<Conn>,
+    udp: Vec<UdpRelay>,
+    /// One datagram (allocated with the first UDP port).
+    datagram: Vec<u8>,
     plan: Vec<(Slot, PollFlags)>,
 }
 
@@ -266,13 +302,27 @@ impl Forwarder {
     /// required one that cannot be bound is the error.
     pub fn bind(forwards: &[Forward]) -> Result<Forwarder, BindError> {
         let mut listeners = Vec::new();
+        let mut udp = Vec::new();
         for f in forwards {
-            let l = TcpListener::bind(f.listen).and_then(|l| {
-                l.set_nonblocking(true)?;
-                Ok(l)
-            });
-            match l {
-                Ok(l) => listeners.push((l, f.target)),
+            let bound = if f.udp {
+                UdpSocket::bind(f.listen).and_then(|u| {
+                    u.set_nonblocking(true)?;
+                    udp.push(UdpRelay {
+                        sock: u,
+                        target: f.target,
+                        flows: Vec::new(),
+                    });
+                    Ok(())
+                })
+            } else {
+                TcpListener::bind(f.listen).and_then(|l| {
+                    l.set_nonblocking(true)?;
+                    listeners.push((l, f.target));
+                    Ok(())
+                })
+            };
+            match bound {
+                Ok(()) => {}
                 Err(source) if f.required => {
                     return Err(BindError {
                         listen: f.listen,
@@ -282,16 +332,23 @@ impl Forwarder {
                 Err(_) => {}
             }
         }
+        let datagram = if udp.is_empty() {
+            Vec::new()
+        } else {
+            vec![0u8; 65536]
+        };
         Ok(Forwarder {
             listeners,
             conns: Vec::new(),
+            udp,
+            datagram,
             plan: Vec::new(),
         })
     }
 
     /// Whether there is nothing to forward.
     pub fn is_empty(&self) -> bool {
-        self.listeners.is_empty()
+        self.listeners.is_empty() && self.udp.is_empty()
     }
 
     /// The descriptors to poll and what for, until the next
@@ -301,6 +358,12 @@ impl Forwarder {
         self.plan.clear();
         for i in 0..self.listeners.len() {
             self.plan.push((Slot::Listener(i), PollFlags::POLLIN));
+        }
+        for (i, r) in self.udp.iter().enumerate() {
+            self.plan.push((Slot::Udp(i), PollFlags::POLLIN));
+            for j in 0..r.flows.len() {
+                self.plan.push((Slot::Flow(i, j), PollFlags::POLLIN));
+            }
         }
         for (k, c) in self.conns.iter().enumerate() {
             let f = c.client_interest();
@@ -319,6 +382,8 @@ impl Forwarder {
                     Slot::Listener(i) => self.listeners[i].0.as_fd(),
                     Slot::Client(k) => self.conns[k].client.as_fd(),
                     Slot::Upstream(k) => self.conns[k].upstream.as_fd(),
+                    Slot::Udp(i) => self.udp[i].sock.as_fd(),
+                    Slot::Flow(i, j) => self.udp[i].flows[j].sock.as_fd(),
                 };
                 PollFd::new(fd, *flags)
             })
@@ -337,7 +402,14 @@ impl Forwarder {
             match *slot {
                 Slot::Listener(i) => self.accept(i),
                 Slot::Client(k) | Slot::Upstream(k) => touched[k] = true,
+                Slot::Udp(i) => self.relay_in(i),
+                Slot::Flow(i, j) => self.relay_out(i, j),
             }
+        }
+        // Idle flows go (checked whenever anything happens).
+        let now = Instant::now();
+        for r in &mut self.udp {
+            r.flows.retain(|f| now.duration_since(f.last) < UDP_IDLE);
         }
         let mut k = 0;
         self.conns.retain_mut(|c| {
@@ -375,6 +447,55 @@ impl Forwarder {
         }
     }
 
+    /// Relays the datagrams waiting on UDP port `i` to the container, each
+    /// through its client's flow (made on its first datagram).
+    fn relay_in(&mut self, i: usize) {
+        let r = &mut self.udp[i];
+        for _ in 0..64 {
+            let Ok((n, client)) = r.sock.recv_from(&mut self.datagram) else {
+                return;
+            };
+            let k = match r.flows.iter().position(|f| f.client == client) {
+                Some(k) => k,
+                None => {
+                    let Ok(sock) = udp_flow(r.target) else {
+                        continue;
+                    };
+                    if r.flows.len() >= MAX_FLOWS {
+                        r.flows.remove(0);
+                    }
+                    r.flows.push(Flow {
+                        client,
+                        sock,
+                        last: Instant::now(),
+                    });
+                    r.flows.len() - 1
+                }
+            };
+            let f = &mut r.flows[k];
+            f.last = Instant::now();
+            let _ = f.sock.send(&self.datagram[..n]);
+        }
+    }
+
+    /// Relays the container's answers on flow `j` of UDP port `i` back to
+    /// its client.
+    fn relay_out(&mut self, i: usize, j: usize) {
+        let r = &mut self.udp[i];
+        let Some(f) = r.flows.get_mut(j) else { return };
+        for _ in 0..64 {
+            match f.sock.recv(&mut self.datagram) {
+                Ok(n) => {
+                    f.last = Instant::now();
+                    let _ = r.sock.send_to(&self.datagram[..n], f.client);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                // (an ICMP error of the container's: the next datagram may pass)
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Serves until `stop` becomes readable or hangs up (its writer wrote
     /// or closed): the loop of a thread beside a foreground container.
     pub fn serve_until(mut self, stop: BorrowedFd<'_>) {
@@ -398,6 +519,18 @@ impl Forwarder {
             self.ready(mine);
         }
     }
+}
+
+/// A non-blocking UDP socket connected to `target`.
+fn udp_flow(target: SocketAddr) -> std::io::Result<UdpSocket> {
+    let any: SocketAddr = match target {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let sock = UdpSocket::bind(any)?;
+    sock.connect(target)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock)
 }
 
 /// A non-blocking TCP socket whose connection to `target` is under way.
@@ -432,11 +565,14 @@ mod tests {
         assert!(f.required);
         assert_eq!(f.to_string(), "tcp,[::1]:8080,[fd00::2]:80");
         let g: Forward = "tcp,[::1]:1,10.0.0.2:2,optional".parse().unwrap();
+        let u: Forward = "udp,[::1]:53,[fd00::2]:53".parse().unwrap();
+        assert!(u.udp && !g.udp);
+        assert_eq!(u.to_string(), "udp,[::1]:53,[fd00::2]:53");
         assert!(!g.required);
         assert_eq!(g.to_string().parse::<Forward>().unwrap(), g);
         for bad in [
             "",
-            "udp,[::1]:1,[::2]:2",
+            "sctp,[::1]:1,[::2]:2",
             "tcp,[::1]:1",
             "tcp,::1:1,[::2]:2",
             "tcp,[::1]:1,[::2]:2,maybe",
@@ -463,6 +599,7 @@ mod tests {
         let listen = probe.local_addr().unwrap();
         drop(probe);
         let fwd = Forwarder::bind(&[Forward {
+            udp: false,
             listen,
             target,
             required: true,
@@ -489,6 +626,7 @@ mod tests {
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let listen = taken.local_addr().unwrap();
         let f = Forward {
+            udp: false,
             listen,
             target: listen,
             required: true,
@@ -516,6 +654,7 @@ mod tests {
         let listen = probe.local_addr().unwrap();
         drop(probe);
         let mut fwd = Forwarder::bind(&[Forward {
+            udp: false,
             listen,
             target,
             required: true,
@@ -544,5 +683,45 @@ mod tests {
         }
         assert!(reader.join().unwrap().is_empty());
         assert!(fwd.conns.is_empty());
+    }
+
+    /// UDP: each client's datagrams reach the container from a flow of
+    /// its own, and the answers come back to that client.
+    #[test]
+    fn udp_datagrams_go_both_ways_per_client() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        let echo = std::thread::spawn(move || {
+            let mut b = [0u8; 100];
+            for _ in 0..2 {
+                let (n, from) = server.recv_from(&mut b).unwrap();
+                server.send_to(&b[..n].to_ascii_uppercase(), from).unwrap();
+            }
+        });
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let listen = probe.local_addr().unwrap();
+        drop(probe);
+        let fwd = Forwarder::bind(&[Forward {
+            udp: true,
+            listen,
+            target,
+            required: true,
+        }])
+        .unwrap();
+        let (stop_r, stop_w) = nix::unistd::pipe().unwrap();
+        let t = std::thread::spawn(move || fwd.serve_until(stop_r.as_fd()));
+        for word in [&b"one"[..], b"two"] {
+            let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.send_to(word, listen).unwrap();
+            let mut b = [0u8; 100];
+            let (n, from) = c.recv_from(&mut b).unwrap();
+            assert_eq!(&b[..n], word.to_ascii_uppercase());
+            assert_eq!(from, listen);
+        }
+        echo.join().unwrap();
+        drop(stop_w);
+        t.join().unwrap();
+        UdpSocket::bind(listen).unwrap();
     }
 }

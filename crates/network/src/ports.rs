@@ -123,12 +123,6 @@ pub fn parse_publish(s: &str) -> Result<Vec<PortSpec>> {
                     "invalid IP address {ip:?} in port specification {s:?}"
                 ))
             })?;
-            if a == IpAddr::V6(Ipv6Addr::LOCALHOST) && proto == Proto::Udp {
-                // The loopback is forwarded in user space, for TCP only.
-                return Err(Error::Invalid(format!(
-                    "cannot publish a UDP port on [::1] ({s}): berth forwards the IPv6 loopback for TCP only; publish on another of the host's addresses"
-                )));
-            }
             Some(a).filter(|a| *a != IpAddr::V4(Ipv4Addr::UNSPECIFIED))
         }
     };
@@ -180,14 +174,14 @@ pub fn parse_publish(s: &str) -> Result<Vec<PortSpec>> {
 /// IPv4 one when it has none (as Docker's docker-proxy does); a port
 /// published on every address (`-p P:C`, `-p [::]:P:C`) of a container
 /// with an IPv6 address answers on `[::1]` too when the host has that
-/// address free (docker-proxy listens on `[::]`). TCP only.
+/// address free (docker-proxy listens on `[::]`). TCP and UDP.
 pub fn loopback_forwards(
     bindings: &[PortBinding],
     ip: Ipv4Addr,
     ip6: Option<Ipv6Addr>,
 ) -> Vec<berth_forward::Forward> {
     let mut out = Vec::new();
-    for b in bindings.iter().filter(|b| b.proto == Proto::Tcp) {
+    for b in bindings {
         let required = match b.host_ip {
             Some(IpAddr::V6(a)) if a == Ipv6Addr::LOCALHOST => true,
             None if ip6.is_some() => false,
@@ -199,6 +193,7 @@ pub fn loopback_forwards(
             None => SocketAddr::from((ip, b.container_port)),
         };
         out.push(berth_forward::Forward {
+            udp: b.proto == Proto::Udp,
             listen: SocketAddr::from((Ipv6Addr::LOCALHOST, b.host_port)),
             target,
             required,
@@ -255,6 +250,8 @@ mod tests {
         assert_eq!(p[0].host_ip, Some("::".parse().unwrap()));
         let p = parse_publish("[::1]:8080:80").unwrap();
         assert_eq!(p[0].host_ip, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        let p = parse_publish("[::1]:53:53/udp").unwrap();
+        assert_eq!(p[0].proto, Proto::Udp);
         let p = parse_publish("7000-7001").unwrap();
         assert_eq!(p.len(), 2);
     }
@@ -275,7 +272,6 @@ mod tests {
             ":",
             "a:b:c:d",
             "8080:",
-            "[::1]:53:53/udp",
         ] {
             assert!(parse_publish(bad).is_err(), "{bad:?} was accepted");
         }
@@ -309,6 +305,7 @@ mod tests {
                 "tcp,[::1]:8001,[fd00::2]:80",
                 "tcp,[::1]:8002,[fd00::2]:80,optional",
                 "tcp,[::1]:8003,[fd00::2]:80,optional",
+                "udp,[::1]:8006,[fd00::2]:80,optional",
             ]
         );
         // IPv4 only: the loopback asked for, to the IPv4 address.
