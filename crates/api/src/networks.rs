@@ -173,60 +173,6 @@ async fn inspect(ctx: &mut Ctx, id: &str) -> ApiResult {
     http::ok_json(&v)
 }
 
-/// The driver options (`docker network create -o`): the bridge's that
-/// berth knows; a macvlan/ipvlan network keeps every option it is given
-/// (Docker shows them back), its own checked by the network layer.
-fn driver_options(o: &mut NetworkOptions, opts: &BTreeMap<String, String>) -> ApiResult<()> {
-    let bridge = o.driver.as_deref().is_none_or(|d| d == "bridge");
-    for (k, v) in opts {
-        if !bridge {
-            o.options.insert(k.clone(), v.clone());
-        }
-        match k.as_str() {
-            "com.docker.network.driver.mtu" | "mtu" => {
-                o.mtu = Some(v.parse::<u32>().map_err(|_| {
-                    ApiError::bad_request(format!(
-                        "invalid network option {k}={v}: the MTU must be a number"
-                    ))
-                })?)
-            }
-            _ if !bridge => {}
-            "com.docker.network.bridge.name" => o.bridge_name = Some(v.clone()),
-            "com.docker.network.bridge.enable_ip_masquerade" => {
-                o.no_masquerade = match v.as_str() {
-                    "1" | "t" | "T" | "true" | "TRUE" | "True" => false,
-                    "0" | "f" | "F" | "false" | "FALSE" | "False" => true,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "invalid network option {k}={v}: expected true or false"
-                        )))
-                    }
-                }
-            }
-            "com.docker.network.bridge.enable_icc" => {
-                o.no_icc = match v.as_str() {
-                    "1" | "t" | "T" | "true" | "TRUE" | "True" => false,
-                    "0" | "f" | "F" | "false" | "FALSE" | "False" => true,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "failed to parse {k} value: {v} (strconv.ParseBool: parsing {v:?}: invalid syntax)"
-                        )))
-                    }
-                }
-            }
-            // What Docker's own default bridge says of itself: true of
-            // every berth bridge, so accepted as it is.
-            "com.docker.network.bridge.host_binding_ipv4" if v == "0.0.0.0" => {}
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name, com.docker.network.bridge.enable_ip_masquerade and com.docker.network.bridge.enable_icc"
-                )))
-            }
-        }
-    }
-    Ok(())
-}
-
 /// An IPAM config's gateway of either family (empty: none).
 fn parse_gateway<T: std::str::FromStr>(v: &Option<String>) -> ApiResult<Option<T>> {
     v.as_deref()
@@ -244,8 +190,9 @@ fn parse_net(v: &Option<String>, what: &str) -> ApiResult<Option<ipnet::Ipv4Net>
         .map(|s| {
             s.parse().map_err(|_| {
                 if s.contains(':') {
+                    // (the IPv4 config's: an IPv6 subnet has its own)
                     ApiError::bad_request(format!(
-                        "invalid {what} {s}: berth's networks are IPv4 only"
+                        "invalid {what} {s}: an IPv6 {what} goes in an IPAM config of its own, with an IPv6 subnet and EnableIPv6"
                     ))
                 } else {
                     ApiError::bad_request(format!(
@@ -325,7 +272,9 @@ async fn create(ctx: &mut Ctx) -> ApiResult {
         o.ip_range = parse_net(&c.ip_range, "ip-range")?;
         o.gateway = parse_gateway(&c.gateway)?;
     }
-    driver_options(&mut o, &req.options.unwrap_or_default())?;
+    let opts = req.options.unwrap_or_default();
+    o.apply_driver_options(opts.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let _ = req.attachable;
     let name = req.name;
     let id = ctx

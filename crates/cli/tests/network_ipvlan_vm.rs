@@ -50,6 +50,7 @@ const CASES: &[&str] = &[
     "image",
     "l2",
     "l2-gone",
+    "l2v6",
     "l3",
     "l3s",
     "vlan",
@@ -135,6 +136,30 @@ case_l2() {
   elif ! wait_free; then fail l2-gone "lan0 still has an ipvlan port"
   elif ! $IP link show lan0 >/dev/null; then fail l2-gone "the parent went"
   else ok l2-gone; fi
+}
+
+# ipvlan l2 with IPv6 (--ipv6 --subnet fd77::/64): an address of the v6 subnet, the
+# default route via the v6 gateway (the LAN host), the LAN host both ways over IPv6,
+# each other by name with ping -6 (the /etc/hosts IPv6 lines).
+case_l2v6() {
+  lan $IP -6 addr add fd77::1/64 dev lan0p nodad
+  $B network create -d ipvlan -o parent=lan0 --subnet 10.84.0.0/24 --gateway 10.84.0.1 --ipv6 --subnet fd77::/64 --gateway fd77::1 l2v6 >/dev/null || { fail l2v6 "network create"; return; }
+  $B run -d --name c8 --network l2v6 busybox sleep 300 >/dev/null || { fail l2v6 "run c8"; return; }
+  $B run -d --name c9 --network l2v6 busybox sleep 300 >/dev/null || { fail l2v6 "run c9"; return; }
+  a8=$($B exec c8 ip -o -6 addr show eth0 scope global | sed -n 's/.* inet6 \([0-9a-f:]*\)\/.*/\1/p')
+  rt=$($B exec c8 ip -6 route | grep '^default')
+  echo "l2v6: c8=$a8 route: $rt"
+  r=ok
+  case "$a8" in fd77::*) ;; *) r="c8 address [$a8]" ;; esac
+  case "$rt" in "default via fd77::1 "*) ;; *) r="c8 default route [$rt]" ;; esac
+  $B exec c8 ping -6 -c 1 -W 3 fd77::1 >/dev/null || r="c8 -> the LAN host"
+  lan ping -6 -c 1 -W 3 "$a8" >/dev/null || r="the LAN host -> c8"
+  $B exec c9 ping -6 -c 1 -W 3 c8 >/dev/null || r="c9 -> c8 by name"
+  $B rm -f c8 c9 >/dev/null || r="rm"
+  $B network rm l2v6 >/dev/null || r="network rm"
+  wait_free || r="lan0 still has an ipvlan port"
+  lan $IP -6 addr del fd77::1/64 dev lan0p
+  [ "$r" = ok ] && ok l2v6 || fail l2v6 "$r"
 }
 
 # ipvlan l3: the parent routes. Containers reach each other; the LAN host reaches
@@ -254,6 +279,7 @@ t() { t0=$(cut -d' ' -f1 /proc/uptime); "$@"; echo "time $1: $t0 -> $(cut -d' ' 
 t case_modules
 t case_image
 t case_l2
+t case_l2v6
 t case_l3
 t case_l3s
 t case_vlan

@@ -500,6 +500,99 @@ fn an_internal_network_without_a_parent_gets_a_dummy() {
     assert!(!sh(&["ip", "link", "show", &dummy]).status.success());
 }
 
+/// IPv6 on macvlan (`--ipv6 --subnet fd…::/64`): containers get an
+/// address of the subnet (or their `--ip6`), a default route via the
+/// IPv6 gateway (the LAN's router), inspect's IPv6 fields; they reach the
+/// LAN host and each other over IPv6, by name through AAAA records, and
+/// the LAN host reaches them. Nothing is left on the host.
+#[test]
+fn macvlan_containers_have_ipv6() {
+    let lan = Lan::new();
+    let b = Berth::with_busybox();
+    let u = unique();
+    let sub6 = format!("fd00:{:x}:{:x}::", u >> 16, u & 0xffff);
+    let host6 = format!("{sub6}1");
+    let peer = format!("{}p", lan.parent);
+    let addr = format!("{host6}/64");
+    lan.exec(&["ip", "-6", "addr", "add", &addr, "dev", &peer, "nodad"]);
+    let parent = format!("parent={}", lan.parent);
+    let (subnet, gw) = (lan.subnet(), lan.host());
+    let subnet6 = format!("{sub6}/64");
+    b.ok(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "-o",
+        &parent,
+        "--subnet",
+        &subnet,
+        "--gateway",
+        &gw,
+        "--ipv6",
+        "--subnet",
+        &subnet6,
+        "--gateway",
+        &host6,
+        "lan6",
+    ]);
+    let n = inspect(&b, &["network", "inspect", "lan6"]);
+    assert_eq!(n["EnableIPv6"], true, "{n}");
+    assert_eq!(n["IPAM"]["Config"][1]["Subnet"], subnet6.as_str(), "{n}");
+    let fixed = format!("{sub6}20");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "lan6",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "--network",
+        "lan6",
+        "--ip6",
+        &fixed,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let e1 = endpoint(&b, "c1", "lan6");
+    let ip1 = e1["GlobalIPv6Address"].as_str().unwrap().to_owned();
+    assert!(ip1.starts_with(&sub6) && ip1 != host6, "{e1}");
+    assert_eq!(e1["GlobalIPv6PrefixLen"], 64, "{e1}");
+    assert_eq!(e1["IPv6Gateway"], host6.as_str(), "{e1}");
+    assert_eq!(
+        endpoint(&b, "c2", "lan6")["GlobalIPv6Address"],
+        fixed.as_str()
+    );
+    let addrs = b.ok(&["exec", "c1", "ip", "-6", "addr", "show", "eth0"]);
+    assert!(addrs.contains(&format!("{ip1}/64")), "{addrs}");
+    let routes = b.ok(&["exec", "c1", "ip", "-6", "route"]);
+    assert!(routes.contains(&format!("default via {host6}")), "{routes}");
+    // The LAN host both ways, and each other by name (AAAA).
+    b.ok(&["exec", "c1", "ping", "-6", "-c", "1", "-W", "3", &host6]);
+    lan.exec(&["busybox", "ping", "-6", "-c", "1", "-W", "3", &ip1]);
+    lan.exec(&["busybox", "ping", "-6", "-c", "1", "-W", "3", &fixed]);
+    b.ok(&["exec", "c1", "ping", "-6", "-c", "1", "-W", "3", "c2"]);
+    b.ok(&["exec", "c2", "ping", "-6", "-c", "1", "-W", "3", "c1"]);
+    let hosts = b.ok(&["exec", "c1", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&ip1), "{hosts}");
+    b.ok(&["rm", "-f", "c1", "c2"]);
+    b.ok(&["network", "rm", "lan6"]);
+    assert_eq!(lan.host_children(), Vec::<String>::new());
+    wait_until(20, "the parent's sub-interfaces to go", || {
+        lan.promiscuity() == 0
+    });
+}
+
 #[test]
 fn bad_input_is_refused_and_nothing_is_made() {
     let lan = Lan::new();

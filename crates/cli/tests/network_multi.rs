@@ -561,3 +561,167 @@ fn connect_to_the_default_bridge_takes_no_alias_or_ip() {
     b.ok(&["rm", "-f", "c1"]);
     b.ok(&["network", "rm", "m15"]);
 }
+
+/// The container's own /etc/hosts lines (its hostname's).
+fn own_hosts_lines(b: &Berth, name: &str) -> Vec<String> {
+    let host = inspect(b, name)["Config"]["Hostname"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.ok(&["exec", name, "cat", "/etc/hosts"])
+        .lines()
+        .filter(|l| l.ends_with(&format!("\t{host}")))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn default_routes(b: &Berth, name: &str, family: &str) -> Vec<String> {
+    b.ok(&["exec", name, "ip", family, "route"])
+        .lines()
+        .filter(|l| l.starts_with("default"))
+        .map(|l| l.trim_end().to_owned())
+        .collect()
+}
+
+/// /etc/hosts has a line per network the container is on, in order (as
+/// Docker's), at create and as it is connected and disconnected while
+/// running. `network connect` of a running container gives it a default
+/// route (IPv4, IPv6) only when it had none of that family; disconnecting
+/// the network that gave it passes it to the next routed network: what a
+/// restart would make (the first routed network's).
+#[test]
+fn connect_while_running_adds_hosts_lines_and_missing_default_routes() {
+    let b = Berth::with_busybox();
+    b.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.241.16.0/24",
+        "m16i",
+    ]);
+    b.ok(&["network", "create", "--subnet", "10.241.17.0/24", "m16a"]);
+    b.ok(&["network", "create", "--subnet", "10.241.18.0/24", "m16b"]);
+    b.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.241.19.0/24",
+        "--ipv6",
+        "--subnet",
+        "fd00:c2::/64",
+        "m16c",
+    ]);
+    // At create: a line per network.
+    sleeper(&b, "two", &["--network", "m16a", "--network", "m16b"]);
+    let lines = own_hosts_lines(&b, "two");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("10.241.17."), "{lines:?}");
+    assert!(lines[1].starts_with("10.241.18."), "{lines:?}");
+    // Internal only: no default route, until connected to a routed network.
+    sleeper(&b, "xc", &["--network", "m16i"]);
+    assert_eq!(default_routes(&b, "xc", "-4"), Vec::<String>::new());
+    b.ok(&["network", "connect", "m16a", "xc"]);
+    assert_eq!(
+        default_routes(&b, "xc", "-4"),
+        ["default via 10.241.17.1 dev eth1"]
+    );
+    // A second routed network: the route stays.
+    b.ok(&["network", "connect", "m16b", "xc"]);
+    assert_eq!(
+        default_routes(&b, "xc", "-4"),
+        ["default via 10.241.17.1 dev eth1"]
+    );
+    // A dual-stack one: the IPv6 route it had none of.
+    b.ok(&["network", "connect", "m16c", "xc"]);
+    assert_eq!(
+        default_routes(&b, "xc", "-4"),
+        ["default via 10.241.17.1 dev eth1"]
+    );
+    let r6 = default_routes(&b, "xc", "-6");
+    assert!(
+        r6.len() == 1 && r6[0].starts_with("default via fd00:c2::1 dev eth3"),
+        "{r6:?}"
+    );
+    let lines = own_hosts_lines(&b, "xc");
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    for (line, net) in lines.iter().zip([
+        "10.241.16.",
+        "10.241.17.",
+        "10.241.18.",
+        "10.241.19.",
+        "fd00:c2::",
+    ]) {
+        assert!(line.starts_with(net), "{lines:?}");
+    }
+    // The network of the route goes: the next routed one gives it.
+    b.ok(&["network", "disconnect", "m16a", "xc"]);
+    assert_eq!(
+        default_routes(&b, "xc", "-4"),
+        ["default via 10.241.18.1 dev eth2"]
+    );
+    let lines = own_hosts_lines(&b, "xc");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("10.241.17.")),
+        "{lines:?}"
+    );
+    b.ok(&["network", "disconnect", "m16c", "xc"]);
+    assert_eq!(default_routes(&b, "xc", "-6"), Vec::<String>::new());
+    assert_eq!(own_hosts_lines(&b, "xc").len(), 2);
+    b.ok(&["rm", "-f", "two", "xc"]);
+    b.ok(&["network", "rm", "m16i", "m16a", "m16b", "m16c"]);
+}
+
+/// A MAC per network (Docker 25+'s `--network name=N,mac-address=M`, the
+/// API's EndpointSettings.MacAddress), on the first network or another
+/// one; `--mac-address` beside a per-network MAC of the first is Docker's
+/// conflict.
+#[test]
+fn a_mac_address_per_network() {
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "--subnet", "10.241.20.0/24", "m20a"]);
+    b.ok(&["network", "create", "--subnet", "10.241.21.0/24", "m20b"]);
+    sleeper(
+        &b,
+        "macs",
+        &[
+            "--network",
+            "name=m20a,mac-address=02:42:0a:f1:14:07",
+            "--network",
+            "name=m20b,mac-address=02:42:0A:F1:15:09",
+        ],
+    );
+    let nets = &inspect(&b, "macs")["NetworkSettings"]["Networks"];
+    assert_eq!(nets["m20a"]["MacAddress"], "02:42:0a:f1:14:07", "{nets}");
+    assert_eq!(nets["m20b"]["MacAddress"], "02:42:0a:f1:15:09", "{nets}");
+    let out = b.ok(&["exec", "macs", "ip", "link", "show", "eth1"]);
+    assert!(out.contains("02:42:0a:f1:15:09"), "{out}");
+    for (args, says) in [
+        (
+            vec![
+                "--mac-address",
+                "02:42:0a:f1:14:08",
+                "--network",
+                "name=m20a,mac-address=02:42:0a:f1:14:07",
+            ],
+            "conflicting options: cannot specify both --mac-address and per-network MAC address",
+        ),
+        (
+            vec!["--network", "m20a", "--network", "name=m20b,mac-address=zz"],
+            "zz is not a valid mac address",
+        ),
+    ] {
+        let mut all = vec!["create"];
+        all.extend(args);
+        all.extend(["busybox", "true"]);
+        let out = b.run(&all);
+        assert!(!out.status.success(), "{all:?}");
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{all:?}: {err}");
+    }
+    b.ok(&["rm", "-f", "macs"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    b.ok(&["network", "rm", "m20a", "m20b"]);
+}

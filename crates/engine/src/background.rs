@@ -457,6 +457,15 @@ impl Engine {
                 return Err(e);
             }
         };
+        let forwards = match self.loopback_forwards(&c) {
+            Ok(f) => f,
+            Err(e) => {
+                self.network_stop(&c);
+                let _ = self.layers.unmount_container(c.id.as_str());
+                let _ = std::fs::remove_file(&starting);
+                return Err(e);
+            }
+        };
         let log_path = self.log_path(&c.id);
         if let Some(d) = log_path.parent() {
             crate::create_private_dir_all(d)?;
@@ -541,6 +550,9 @@ impl Engine {
                     cmd.arg("--health-event-arg").arg(a);
                 }
             }
+        }
+        for f in &forwards {
+            cmd.arg("--forward").arg(f.to_string());
         }
         if c.config.tty {
             cmd.arg("--tty");

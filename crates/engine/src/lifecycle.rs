@@ -357,7 +357,7 @@ impl Engine {
                 });
                 let dir = self.write_bundle_with_net(&c, &rootfs, net);
                 t.end();
-                dir.and_then(|dir| self.run_bundle(&c, &dir, None))
+                dir.and_then(|dir| self.forwarding_loopback(&c, || self.run_bundle(&c, &dir, None)))
             }
             (Err(e), _) => Err(e.into()),
             (_, Err(e)) => Err(e),

@@ -521,17 +521,17 @@ impl ContainerCreateRequest {
                 };
                 let is_primary = net == primary || (primary == "bridge" && net == "default");
                 if !is_primary {
-                    if !ep.mac_address.is_empty() {
-                        return Err(invalid(format!(
-                            "endpoint {net}: berth sets a MAC address on the first network only"
-                        )));
-                    }
                     h.more_networks.push(o::NetworkAttachment {
                         network: net,
                         aliases: ep.aliases.unwrap_or_default(),
                         ip,
                         ip6,
                         driver_opts: ep.driver_opts.unwrap_or_default(),
+                        mac_address: Some(ep.mac_address)
+                            .filter(|m| !m.is_empty())
+                            .as_deref()
+                            .map(o::mac_address)
+                            .transpose()?,
                     });
                     continue;
                 }
@@ -694,6 +694,16 @@ mod tests {
         );
         assert_eq!(h.more_networks[0].driver_opts["k"], "v");
         assert_eq!(h.more_networks[1].aliases, ["x", "y"]);
+        // A MAC on another network than the first: that endpoint's.
+        let o = req(r#"{"Image":"b","HostConfig":{"NetworkMode":"zz"},
+            "NetworkingConfig":{"EndpointsConfig":{"zz":{},
+              "aa":{"MacAddress":"02:42:0A:02:00:09"}}}}"#)
+        .expect("decodes");
+        assert_eq!(o.run.host.mac_address, None);
+        assert_eq!(
+            o.run.host.more_networks[0].mac_address.as_deref(),
+            Some("02:42:0a:02:00:09")
+        );
         for (body, says) in [
             (
                 r#"{"Image":"b","HostConfig":{"NetworkMode":"host"},
@@ -708,6 +718,10 @@ mod tests {
             (
                 r#"{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"aa":{},"bb":{"IPAMConfig":{"IPv4Address":"bogus"}}}}}"#,
                 "invalid IPv4 address: bogus",
+            ),
+            (
+                r#"{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"aa":{},"bb":{"MacAddress":"zz"}}}}"#,
+                "zz is not a valid mac address",
             ),
         ] {
             let e = req(body).expect_err("refused");

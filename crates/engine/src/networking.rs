@@ -294,6 +294,10 @@ impl Engine {
                     words.retain(|w| !w.is_empty());
                     words.dedup();
                     lines.push_str(&format!("{}\t{}\n", oep.ip, words.join(" ")));
+                    // (and its IPv6 address: AAAA by name, as on bridges)
+                    if let Some(ip6) = oep.ip6 {
+                        lines.push_str(&format!("{ip6}\t{}\n", words.join(" ")));
+                    }
                 }
             }
             let path = self
@@ -316,6 +320,53 @@ impl Engine {
                 text.push_str(&lines);
             }
             let _ = self.layers.rewrite_init_file(id, "hosts", &text);
+        }
+    }
+
+    /// Adds (`add`) or removes the lines of endpoint `ep`'s addresses for
+    /// the container's own name in its /etc/hosts: added after its other
+    /// own lines (before the peers' section). Best effort, as
+    /// [`sync_peer_hosts`](Self::sync_peer_hosts).
+    fn edit_own_hosts(&self, c: &Container, ep: &Endpoint, add: bool) {
+        let path = self
+            .layers
+            .root()
+            .join("containers")
+            .join(c.id.as_str())
+            .join("init")
+            .join("etc")
+            .join("hosts");
+        let Ok(old) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let hostname = &c.config.hostname;
+        let lines = own_hosts_lines(ep, hostname);
+        let text = if add {
+            let own = format!("\t{hostname}\n");
+            let head = old.find(PEER_HOSTS_MARK).unwrap_or(old.len());
+            // After the last own line, else after the localhost lines.
+            let at = old[..head]
+                .match_indices(&own)
+                .last()
+                .map(|(i, m)| i + m.len())
+                .or_else(|| {
+                    old.starts_with(LOCALHOST_LINES)
+                        .then_some(LOCALHOST_LINES.len())
+                })
+                .unwrap_or(head);
+            format!("{}{lines}{}", &old[..at], &old[at..])
+        } else {
+            let mine: Vec<&str> = lines.lines().collect();
+            let mut kept = String::new();
+            for l in old.split_inclusive('\n') {
+                if !mine.contains(&l.trim_end_matches('\n')) {
+                    kept.push_str(l);
+                }
+            }
+            kept
+        };
+        if text != old {
+            let _ = self.layers.rewrite_init_file(c.id.as_str(), "hosts", &text);
         }
     }
 
@@ -497,6 +548,7 @@ impl Engine {
         }
         let needs_gateway = h.extra_hosts.iter().any(|(_, ip)| ip == "host-gateway");
         let needs_db = needs_gateway || matches!(mode, NetMode::Bridge(_));
+        let mut more_eps = Vec::new();
         let (endpoint, network, gateway) = if !needs_db {
             (None, None, None)
         } else {
@@ -509,7 +561,10 @@ impl Engine {
                 };
                 let ep = match &net {
                     Some(n) => {
-                        if n.ipv6.is_none() && h.publish.iter().any(|p| p.host_ip.is_some_and(|a| a.is_ipv6())) {
+                        // (the IPv6 loopback is forwarded in user space, to
+                        // the IPv4 address on such a network, as Docker does)
+                        let v6_only = |a: std::net::IpAddr| a.is_ipv6() && !a.is_loopback();
+                        if n.ipv6.is_none() && h.publish.iter().any(|p| p.host_ip.is_some_and(v6_only)) {
                             return Err(EngineError::Invalid(format!(
                                 "cannot publish a port on an IPv6 address: network {} has no IPv6 (create it with --ipv6)",
                                 n.name
@@ -549,7 +604,11 @@ impl Engine {
                         ip: more.ip,
                         ip6: more.ip6,
                     };
-                    m.connect(id.as_str(), &n, want, None, &aliases)?;
+                    let mac = match &more.mac_address {
+                        Some(t) => Some(berth_network::parse_unicast_mac(t)?),
+                        None => None,
+                    };
+                    more_eps.push(m.connect(id.as_str(), &n, want, mac, &aliases)?);
                 }
                 Ok((ep, net, gateway))
             })?
@@ -560,12 +619,9 @@ impl Engine {
             LOCALHOST_LINES.to_owned()
         };
         // Without an address (`none`, `host`) the hostname gets no line, as in Docker.
-        if let Some(ep) = &endpoint {
-            hosts.push_str(&format!("{}\t{hostname}\n", ep.ip));
-            // (and its IPv6 address, as Docker's file has)
-            if let Some(ip6) = ep.ip6 {
-                hosts.push_str(&format!("{ip6}\t{hostname}\n"));
-            }
+        // A line per network, in order (as Docker's file has).
+        for ep in endpoint.iter().chain(&more_eps) {
+            hosts.push_str(&own_hosts_lines(ep, hostname));
         }
         for line in link_hosts {
             hosts.push_str(line);
@@ -659,6 +715,47 @@ impl Engine {
                 Ok(Some(sandbox.netns.to_string_lossy().into_owned()))
             }
         }
+    }
+
+    /// The container's published ports berth answers in user space (the
+    /// host's IPv6 loopback, see berth_forward), once `network_start` has
+    /// bound them: for its monitor, or for the thread beside a foreground
+    /// run. None without published ports (no database read then).
+    pub(crate) fn loopback_forwards(&self, c: &Container) -> Result<Vec<berth_forward::Forward>> {
+        let h = &c.config.host;
+        if (h.publish.is_empty() && !h.publish_all) || !matches!(NetMode::of(h), NetMode::Bridge(_))
+        {
+            return Ok(Vec::new());
+        }
+        self.with_net(|m| Ok(m.loopback_forwards(c.id.as_str())?))
+    }
+
+    /// Runs `f` (the foreground container) with the container's
+    /// [`loopback_forwards`](Self::loopback_forwards) answered by a thread
+    /// of this process, which ends with `f`. Without any, no thread.
+    pub(crate) fn forwarding_loopback<T>(
+        &self,
+        c: &Container,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let forwards = self.loopback_forwards(c)?;
+        if forwards.is_empty() {
+            return f();
+        }
+        let forwarder = berth_forward::Forwarder::bind(&forwards)
+            .map_err(|e| EngineError::conflict(ConflictKind::Other, e.to_string()))?;
+        let (stop_r, stop_w) =
+            nix::unistd::pipe().map_err(|e| EngineError::Other(format!("pipe: {e}")))?;
+        let thread = std::thread::Builder::new()
+            .name("forward".into())
+            .spawn(move || forwarder.serve_until(std::os::fd::AsFd::as_fd(&stop_r)))
+            .map_err(|e| EngineError::Other(format!("forwarding thread: {e}")))?;
+        let res = f();
+        // The write end's close wakes the thread, which closes the
+        // listeners as it ends.
+        drop(stop_w);
+        let _ = thread.join();
+        res
     }
 
     /// The image's and `--expose`'s ports.
@@ -1182,10 +1279,13 @@ impl Engine {
             } else {
                 aliases.push(c.id.short().to_owned());
             }
-            m.connect(c.id.as_str(), &n, want, None, &aliases)?;
+            let ep = m.connect(c.id.as_str(), &n, want, None, &aliases)?;
+            // Its own name gets the new address too (as Docker's file).
+            self.edit_own_hosts(&c, &ep, true);
             if c.state == State::Running {
                 if let Err(e) = m.attach_running(c.id.as_str(), &n) {
                     let _ = m.disconnect(c.id.as_str(), &n);
+                    self.edit_own_hosts(&c, &ep, false);
                     return Err(e.into());
                 }
                 self.network_event("connect", &n, Some(c.id.as_str()));
@@ -1201,15 +1301,18 @@ impl Engine {
         self.with_net(|m| {
             let n = m.network(network)?;
             let eps = m.db().endpoints_of_container(c.id.as_str())?;
-            if !eps.iter().any(|e| e.network_id == n.id) {
+            let Some(ep) = eps.iter().find(|e| e.network_id == n.id) else {
                 return Err(EngineError::Invalid(format!(
                     "container {} is not connected to network {}",
                     c.name, n.name
                 )));
-            }
+            };
             // (the peers' /etc/hosts lose it)
             let peers_before = !n.is_bridge();
             m.disconnect(c.id.as_str(), &n)?;
+            // Only this network's lines (Docker 20.10 drops every line of
+            // the container's name, a bug).
+            self.edit_own_hosts(&c, ep, false);
             // (Docker announces it for a stopped container too.)
             self.network_event("disconnect", &n, Some(c.id.as_str()));
             self.dns_refresh(m, false)?;
@@ -1294,6 +1397,16 @@ impl Engine {
 
 /// The line of /etc/hosts below which `sync_peer_hosts` keeps the other
 /// containers of a macvlan/ipvlan network.
+/// The /etc/hosts lines of a container's own name for endpoint `ep`: its
+/// IPv4 address, and its IPv6 one if any.
+fn own_hosts_lines(ep: &Endpoint, hostname: &str) -> String {
+    let mut s = format!("{}\t{hostname}\n", ep.ip);
+    if let Some(ip6) = ep.ip6 {
+        s.push_str(&format!("{ip6}\t{hostname}\n"));
+    }
+    s
+}
+
 const PEER_HOSTS_MARK: &str = "# berth: containers of the same macvlan/ipvlan networks\n";
 
 /// Adds one host binding under "PORT/PROTO" in Docker's map of lists

@@ -233,6 +233,9 @@ pub struct NetworkAttachment {
     pub ip: Option<std::net::Ipv4Addr>,
     pub ip6: Option<std::net::Ipv6Addr>,
     pub driver_opts: BTreeMap<String, String>,
+    /// The endpoint's MAC (`mac-address=`, EndpointSettings.MacAddress),
+    /// as [`mac_address`] writes it.
+    pub mac_address: Option<String>,
 }
 
 /// Docker's `--network` value: a name, or the long syntax when it holds a
@@ -280,6 +283,7 @@ pub fn network_attachment(s: &str) -> Result<NetworkAttachment> {
                         .map_err(|_| invalid(format!("invalid IPv6 address: {v}")))?,
                 )
             }
+            "mac-address" => a.mac_address = Some(mac_address(v)?),
             "link-local-ip" => {
                 return Err(bad(format!(
                     "{k}: berth's networks have no link-local addresses"
@@ -300,8 +304,8 @@ pub fn user_defined_network(n: &str) -> bool {
     !matches!(n, "" | "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
 }
 
-/// Every `--network` of a `run`/`create`, with `--network-alias` and `--ip`
-/// (which apply to the first), into `h`, with the checks and words of
+/// Every `--network` of a `run`/`create`, with `--network-alias`, `--ip`
+/// and `--mac-address` (already in `h`) (which apply to the first), into `h`, with the checks and words of
 /// Docker's CLI (25+, which attaches to several networks at create).
 pub fn apply_networks(
     h: &mut HostConfig,
@@ -359,6 +363,14 @@ pub fn apply_networks(
             ));
         }
         first.ip6 = Some(ip6);
+    }
+    if let Some(mac) = first.mac_address.take() {
+        if h.mac_address.is_some() {
+            return Err(invalid(
+                "conflicting options: cannot specify both --mac-address and per-network MAC address",
+            ));
+        }
+        h.mac_address = Some(mac);
     }
     h.network = network_mode(&first.network)?;
     h.network_aliases = first.aliases;

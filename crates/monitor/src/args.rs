@@ -31,6 +31,9 @@ pub struct Args {
     pub health_process: Option<PathBuf>,
     /// `--health-event-arg`s: the command run with a new health status.
     pub health_event_command: Vec<String>,
+    /// `--forward`s: published ports this monitor answers in user space
+    /// (the host's IPv6 loopback), for as long as it serves the container.
+    pub forwards: Vec<berth_forward::Forward>,
     /// Run when the container is finally down (after the `--` that ends
     /// the monitor's own options).
     pub exit_command: Vec<String>,
@@ -59,6 +62,7 @@ impl Args {
             health_retries: 3,
             health_process: None,
             health_event_command: Vec::new(),
+            forwards: Vec::new(),
             exit_command: Vec::new(),
         };
         while let Some(k) = it.next() {
@@ -90,6 +94,7 @@ impl Args {
                         "--health-test" => a.health_test.push(v),
                         "--health-event-arg" => a.health_event_command.push(v),
                         "--health-process" => a.health_process = Some(v.into()),
+                        "--forward" => a.forwards.push(v.parse().map_err(|e| format!("{e}"))?),
                         "--health-interval" => {
                             a.health_interval_ns =
                                 v.parse().map_err(|_| format!("bad {k} {v:?}"))?

@@ -9,6 +9,9 @@
 //! - copies the container's output into the json-file log (Docker's line
 //!   format, rotated by size) and to attached clients,
 //! - passes attached clients' input to the container's stdin,
+//! - answers the published ports the kernel cannot forward (the host's IPv6
+//!   loopback, `--forward`) in user space: berth_forward's listeners and
+//!   connections, polled with the rest, kept across restarts,
 //! - reaps the container's init, writes `exit` (status and time), applies the
 //!   restart policy, and finally runs the exit command (`berth container
 //!   cleanup ID`), which records the exit and releases the container's
@@ -323,6 +326,7 @@ fn serve(
     listener: &UnixListener,
     log: &mut log::JsonLog,
     clients: &mut Vec<Client>,
+    forwarder: &mut berth_forward::Forwarder,
 ) -> i32 {
     let mut buf = vec![0u8; 32 * 1024];
     let mut open: Vec<bool> = io.outputs.iter().map(|_| true).collect();
@@ -342,6 +346,8 @@ fn serve(
         for k in &polled {
             fds.push(PollFd::new(clients[*k].stream.as_fd(), PollFlags::POLLIN));
         }
+        let first_forward = fds.len();
+        fds.extend(forwarder.poll_fds());
         let timeout = match health {
             Some(h) => PollTimeout::try_from(h.timeout().as_millis().min(i32::MAX as u128) as i32)
                 .unwrap_or(PollTimeout::MAX),
@@ -369,7 +375,12 @@ fn serve(
                 })
             })
             .collect();
+        let forward_events: Vec<PollFlags> = fds[first_forward..]
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
         drop(fds);
+        forwarder.ready(&forward_events);
         // Output first, so that nothing written before exit is lost.
         for (k, i) in outs.iter().enumerate() {
             if !ready[2 + k] {
@@ -553,6 +564,12 @@ fn main() {
         Err(e) => fail(&format!("attach socket {}: {e}", attach_path.display())),
     };
     nonblocking(&listener);
+    // Before the container starts (and before "ok"): a port that cannot
+    // be listened on fails the start.
+    let mut forwarder = match berth_forward::Forwarder::bind(&args.forwards) {
+        Ok(f) => f,
+        Err(e) => fail(&e.to_string()),
+    };
     let mut log = log::JsonLog::open(&args.log, args.log_max_size, args.log_max_files);
     let mut clients: Vec<Client> = Vec::new();
     let mut restarts: u32 = 0;
@@ -606,6 +623,7 @@ fn main() {
             &listener,
             &mut log,
             &mut clients,
+            &mut forwarder,
         );
         drop(io);
         if let Some(h) = &mut health {
@@ -635,6 +653,8 @@ fn main() {
     );
     drop(clients);
     drop(listener);
+    // The published ports are free once the container is down.
+    drop(forwarder);
     let _ = std::fs::remove_file(&attach_path);
     if let Some((cmd, rest)) = args.exit_command.split_first() {
         let _ = Command::new(cmd)

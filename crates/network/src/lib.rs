@@ -214,6 +214,104 @@ pub struct NetworkOptions {
     pub ip_range6: Option<Ipv6Net>,
 }
 
+/// One of Docker's driver options (`network create -o KEY=VALUE`, the
+/// API's `Options`), parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverOption {
+    /// `com.docker.network.driver.mtu` (podman's `mtu` too).
+    Mtu(u32),
+    /// `com.docker.network.bridge.name`.
+    BridgeName(String),
+    /// `com.docker.network.bridge.enable_ip_masquerade`.
+    Masquerade(bool),
+    /// `com.docker.network.bridge.enable_icc`.
+    Icc(bool),
+    /// `com.docker.network.bridge.host_binding_ipv4=0.0.0.0`: what
+    /// Docker's default bridge says of itself, true of every berth bridge.
+    HostBindingAny,
+    /// Any option of a macvlan/ipvlan network (`parent`, `macvlan_mode`…,
+    /// checked when the network is made; the rest kept and shown, as
+    /// Docker does).
+    Other(String, String),
+}
+
+/// Go's strconv.ParseBool.
+fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+impl DriverOption {
+    /// `key`=`value` of a network of `driver` (None: bridge), in Docker's
+    /// words where it has them.
+    pub fn parse(driver: Option<&str>, key: &str, value: &str) -> Result<DriverOption> {
+        let bridge = driver.is_none_or(|d| d == "bridge");
+        let kv = format!("{key}={value}");
+        Ok(match key {
+            "com.docker.network.driver.mtu" | "mtu" => {
+                DriverOption::Mtu(value.parse().map_err(|_| {
+                    Error::Invalid(format!(
+                        "invalid network option {kv}: the MTU must be a number"
+                    ))
+                })?)
+            }
+            _ if !bridge => DriverOption::Other(key.to_owned(), value.to_owned()),
+            "com.docker.network.bridge.name" => DriverOption::BridgeName(value.to_owned()),
+            "com.docker.network.bridge.enable_ip_masquerade" => {
+                DriverOption::Masquerade(parse_go_bool(value).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "invalid network option {kv}: expected true or false"
+                    ))
+                })?)
+            }
+            "com.docker.network.bridge.enable_icc" => {
+                DriverOption::Icc(parse_go_bool(value).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "failed to parse {key} value: {value} (strconv.ParseBool: parsing {value:?}: invalid syntax)"
+                    ))
+                })?)
+            }
+            "com.docker.network.bridge.host_binding_ipv4" if value == "0.0.0.0" => {
+                DriverOption::HostBindingAny
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unsupported network option {key:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name, com.docker.network.bridge.enable_ip_masquerade and com.docker.network.bridge.enable_icc"
+                )))
+            }
+        })
+    }
+}
+
+impl NetworkOptions {
+    /// Applies Docker's driver options (`-o KEY=VALUE`, the API's
+    /// `Options`) for this network's driver: the one parser of the CLI and
+    /// the API. A macvlan/ipvlan network keeps every option it is given
+    /// (its MTU parsed as well).
+    pub fn apply_driver_options<'a>(
+        &mut self,
+        opts: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<()> {
+        let bridge = self.driver.as_deref().is_none_or(|d| d == "bridge");
+        for (k, v) in opts {
+            if !bridge {
+                self.options.insert(k.to_owned(), v.to_owned());
+            }
+            match DriverOption::parse(self.driver.as_deref(), k, v)? {
+                DriverOption::Mtu(m) => self.mtu = Some(m),
+                DriverOption::BridgeName(b) => self.bridge_name = Some(b),
+                DriverOption::Masquerade(on) => self.no_masquerade = !on,
+                DriverOption::Icc(on) => self.no_icc = !on,
+                DriverOption::HostBindingAny | DriverOption::Other(..) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The IPv6 half of a network being made, checked: `None` without
 /// `--ipv6`. Docker 20.10 has no pool of IPv6 subnets to pick from; its
 /// words for `--ipv6` without an IPv6 `--subnet`.
@@ -552,7 +650,12 @@ impl Manager {
 
     /// An IPv6 subnet must overlap no other network's, nor an address of
     /// the host's (Docker's words).
-    fn check_subnet6(&self, subnet: &Ipv6Net, host: &mut netlink::Netlink) -> Result<()> {
+    fn check_subnet6(
+        &self,
+        subnet: &Ipv6Net,
+        host: &mut netlink::Netlink,
+        host_addresses: bool,
+    ) -> Result<()> {
         let clash = |what: String| {
             Error::Conflict(format!(
                 "invalid pool request: Pool overlaps with other one on this address space ({subnet} overlaps {what})"
@@ -562,6 +665,9 @@ impl Manager {
             if n.ipv6.is_some_and(|v6| overlaps6(&v6.subnet, subnet)) {
                 return Err(clash(format!("network {}", n.name)));
             }
+        }
+        if !host_addresses {
+            return Ok(());
         }
         for (a, p) in host.addresses6()? {
             // (link-local and loopback addresses are every link's)
@@ -706,11 +812,6 @@ impl Manager {
             // IPv6 addresses are made of their MAC (`…::242:ac11:2`).
             v6.from_mac = o.name == DEFAULT_NETWORK && v6.subnet.prefix_len() <= 80;
         }
-        if ipv6.is_some() && sub.is_some() {
-            return Err(Error::Invalid(format!(
-                "berth has IPv6 on bridge networks only, not on {driver} networks"
-            )));
-        }
         if o.name.is_empty()
             || !o
                 .name
@@ -787,7 +888,8 @@ impl Manager {
             None => self.pick_subnet(&mut host)?,
         };
         if let Some(v6) = &ipv6 {
-            self.check_subnet6(&v6.subnet, &mut host)?;
+            // (a macvlan subnet is the parent's network, as for IPv4)
+            self.check_subnet6(&v6.subnet, &mut host, sub.is_none())?;
         }
         let gateway = match o.gateway {
             Some(g) => {
@@ -1143,7 +1245,53 @@ impl Manager {
             .lease_avoiding(net, container_id, want, mac, aliases, &avoid)
     }
 
+    /// Detaches a container from a network: its lease, and in a running
+    /// container the interface; a default route that went with it is
+    /// given by the next routed network (the one a restart would use).
     pub fn disconnect(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
+        self.disconnect_link(container_id, net)?;
+        self.db.release(container_id, Some(&net.id))?;
+        if let Ok(ns) = netns::open(&self.netns_path(container_id)) {
+            let _ = self.reroute(container_id, &ns);
+        }
+        Ok(())
+    }
+
+    /// Gives a running container the default routes it lacks, through
+    /// its first routed network of each family.
+    fn reroute(&self, container_id: &str, ns: &netns::NetNs) -> Result<()> {
+        let mut endpoints = self.db.endpoints_of_container(container_id)?;
+        endpoints.sort_by_key(|e| e.index);
+        let networks = self.db.networks()?;
+        let mut inside = ns.netlink()?;
+        let mut have = Routes {
+            v4: inside.routes()?.iter().any(|(_, p)| *p == 0),
+            v6: inside.has_default_route6()?,
+        };
+        for ep in &endpoints {
+            let Some(net) = networks.iter().find(|n| n.id == ep.network_id) else {
+                continue;
+            };
+            let want = Self::routes_missing(&networks, &[], ep, net);
+            let routes = Routes {
+                v4: want.v4 && !have.v4,
+                v6: want.v6 && !have.v6,
+            };
+            if !(routes.v4 || routes.v6) {
+                continue;
+            }
+            let Some(link) = inside.link_by_name(&format!("eth{}", ep.index))? else {
+                continue;
+            };
+            self.add_default_routes(&mut inside, link.index, ep, net, routes)?;
+            have.v4 |= routes.v4;
+            have.v6 |= routes.v6;
+        }
+        Ok(())
+    }
+
+    /// The interface of `net` in container `container_id`, if running.
+    fn disconnect_link(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
         if net.is_bridge() {
             let mut host = netlink::Netlink::open()?;
             let _ = host.delete_link_by_name(&host_veth_name(container_id, &net.id));
@@ -1158,7 +1306,7 @@ impl Manager {
                 let _ = inside.delete_link_by_name(&format!("eth{}", ep.index));
             }
         }
-        self.db.release(container_id, Some(&net.id))
+        Ok(())
     }
 
     /// Forgets a removed container: its leases and port bindings.
@@ -1270,7 +1418,7 @@ impl Manager {
         routes: Routes,
     ) -> Result<bool> {
         if let Some(kind) = net.sub_interface() {
-            self.attach_sub_interface(host, inside, ns, ep, net, kind, routes.v4)?;
+            self.attach_sub_interface(host, inside, ns, ep, net, kind, routes)?;
             return Ok(false);
         }
         let (bridge, made) = self.bring_up(net, host)?;
@@ -1298,20 +1446,82 @@ impl Manager {
             inside.add_address6(link.index, ip6, v6.subnet.prefix_len())?;
         }
         inside.set_up(link.index)?;
-        if routes.v4 {
-            inside.add_default_route(self.route_gateway(net), net.route_mtu())?;
-        }
-        if let Some((v6, _)) = v6.filter(|_| routes.v6) {
-            inside.add_default_route6(v6.gateway, net.route_mtu())?;
-        }
+        self.add_default_routes(inside, link.index, ep, net, routes)?;
         Ok(made)
+    }
+
+    /// The default routes `routes` asks for through `ep`'s link `index`
+    /// in the container: IPv4 via the network's gateway (through the link
+    /// itself for ipvlan l3/l3s: the parent's host routes), IPv6 via its
+    /// IPv6 gateway when the endpoint has an IPv6 address.
+    fn add_default_routes(
+        &self,
+        inside: &mut netlink::Netlink,
+        index: u32,
+        ep: &Endpoint,
+        net: &NetworkRecord,
+        routes: Routes,
+    ) -> Result<()> {
+        // (a bridge's routes carry its MTU; a sub-interface's is the link's)
+        let mtu = if net.is_bridge() {
+            net.route_mtu()
+        } else {
+            None
+        };
+        if routes.v4 {
+            match net.sub_interface() {
+                Some(netlink::SubInterface::Ipvlan(
+                    netlink::IpvlanMode::L3 | netlink::IpvlanMode::L3s,
+                    _,
+                )) => inside.add_default_route_dev(index)?,
+                Some(_) => inside.add_default_route(net.gateway, None)?,
+                None => inside.add_default_route(self.route_gateway(net), mtu)?,
+            }
+        }
+        if let Some(v6) = net.ipv6.filter(|_| routes.v6 && ep.ip6.is_some()) {
+            match net.sub_interface() {
+                Some(netlink::SubInterface::Ipvlan(
+                    netlink::IpvlanMode::L3 | netlink::IpvlanMode::L3s,
+                    _,
+                )) => inside.add_default_route6_dev(index)?,
+                _ => inside.add_default_route6(v6.gateway, mtu)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Which default routes endpoint `ep` of `net` gives a container whose
+    /// other endpoints are `others`: those of a family no other routed
+    /// network gives (the first routed network's, as at start).
+    fn routes_missing(
+        networks: &[NetworkRecord],
+        others: &[&Endpoint],
+        ep: &Endpoint,
+        net: &NetworkRecord,
+    ) -> Routes {
+        let routed = |v6: bool| {
+            others.iter().any(|e| {
+                networks.iter().any(|n| {
+                    n.id == e.network_id
+                        && n.routes_out()
+                        && (!v6 || (n.ipv6.is_some() && e.ip6.is_some()))
+                })
+            })
+        };
+        Routes {
+            v4: net.routes_out() && !routed(false),
+            v6: net.routes_out() && net.ipv6.is_some() && ep.ip6.is_some() && !routed(true),
+        }
     }
 
     /// A macvlan/ipvlan sub-interface of the network's parent for `ep`,
     /// born in the container's namespace as `ethN` (a macvlan with the
     /// endpoint's MAC; an ipvlan shares the parent's), with the address
-    /// and, when `route`, the default route: via the gateway, or through
-    /// the link itself for ipvlan l3/l3s (the parent's host routes).
+    /// and, as `routes` asks, the default routes: via the gateway, or
+    /// through the link itself for ipvlan l3/l3s (the parent's host
+    /// routes); on a macvlan/ipvlan network with IPv6 also its IPv6
+    /// address and route via the IPv6 gateway (the LAN's router), or
+    /// through the link for ipvlan l3/l3s.
     #[allow(clippy::too_many_arguments)]
     fn attach_sub_interface(
         &self,
@@ -1321,7 +1531,7 @@ impl Manager {
         ep: &Endpoint,
         net: &NetworkRecord,
         kind: netlink::SubInterface,
-        route: bool,
+        routes: Routes,
     ) -> Result<()> {
         let parent_name = net
             .parent()
@@ -1373,34 +1583,57 @@ impl Manager {
         // one with the same MAC (macvlan, at up) or address (ipvlan) until
         // it is gone.
         while_busy(|| inside.add_address(link.index, ep.ip, net.subnet.prefix_len()))?;
+        if let Some((v6, ip6)) = net.ipv6.zip(ep.ip6) {
+            while_busy(|| inside.add_address6(link.index, ip6, v6.subnet.prefix_len()))?;
+        }
         while_busy(|| inside.set_up(link.index))?;
-        if route {
-            match kind {
-                netlink::SubInterface::Ipvlan(
-                    netlink::IpvlanMode::L3 | netlink::IpvlanMode::L3s,
-                    _,
-                ) => inside.add_default_route_dev(link.index)?,
-                _ => inside.add_default_route(net.gateway, None)?,
-            }
+        self.add_default_routes(inside, link.index, ep, net, routes)
+    }
+
+    /// `network connect` of a running container: its new endpoint now,
+    /// with the default routes the container has none of (an IPv4 one
+    /// when it was on internal networks only, an IPv6 one when this is
+    /// its first network with IPv6): what its next start would give it.
+    /// (Docker 20.10 moves the default route to the best network by its
+    /// own order, dual-stack ones first, then by name.)
+    pub fn attach_running(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
+        let ns = netns::open(&self.netns_path(container_id))?;
+        let endpoints = self.db.endpoints_of_container(container_id)?;
+        let ep = endpoints
+            .iter()
+            .find(|e| e.network_id == net.id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("no endpoint on {}", net.name)))?;
+        let others: Vec<&Endpoint> = endpoints
+            .iter()
+            .filter(|e| e.network_id != net.id)
+            .collect();
+        let routes = Self::routes_missing(&self.db.networks()?, &others, &ep, net);
+        let mut host = netlink::Netlink::open()?;
+        let mut inside = ns.netlink()?;
+        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, routes)? {
+            self.reconcile_rules()?;
         }
         Ok(())
     }
 
-    /// `network connect` of a running container: its new endpoint now.
-    pub fn attach_running(&mut self, container_id: &str, net: &NetworkRecord) -> Result<()> {
-        let ns = netns::open(&self.netns_path(container_id))?;
-        let ep = self
+    /// The container's published ports to forward in user space (the
+    /// host's IPv6 loopback, see [`ports::loopback_forwards`]), to its
+    /// address on its first network.
+    pub fn loopback_forwards(&self, container_id: &str) -> Result<Vec<berth_forward::Forward>> {
+        let bindings = self.db.ports_of(container_id)?;
+        if bindings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(ep) = self
             .db
             .endpoints_of_container(container_id)?
             .into_iter()
-            .find(|e| e.network_id == net.id)
-            .ok_or_else(|| Error::NotFound(format!("no endpoint on {}", net.name)))?;
-        let mut host = netlink::Netlink::open()?;
-        let mut inside = ns.netlink()?;
-        if self.attach_endpoint(&mut host, &mut inside, &ns, &ep, net, Routes::default())? {
-            self.reconcile_rules()?;
-        }
-        Ok(())
+            .min_by_key(|e| e.index)
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(ports::loopback_forwards(&bindings, ep.ip, ep.ip6))
     }
 
     /// At stop: the published ports and the namespace (with the veth
@@ -1658,6 +1891,60 @@ fn now_rfc3339() -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn driver_options_of_each_driver() {
+        let mut o = NetworkOptions::default();
+        o.apply_driver_options([
+            ("com.docker.network.driver.mtu", "1400"),
+            ("com.docker.network.bridge.name", "br-x"),
+            ("com.docker.network.bridge.enable_ip_masquerade", "false"),
+            ("com.docker.network.bridge.enable_icc", "0"),
+            ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+        ])
+        .unwrap();
+        assert_eq!(o.mtu, Some(1400));
+        assert_eq!(o.bridge_name.as_deref(), Some("br-x"));
+        assert!(o.no_masquerade && o.no_icc);
+        assert!(o.options.is_empty());
+        for (k, v, says) in [
+            (
+                "mtu",
+                "big",
+                "invalid network option mtu=big: the MTU must be a number",
+            ),
+            (
+                "com.docker.network.bridge.enable_ip_masquerade",
+                "perhaps",
+                "expected true or false",
+            ),
+            (
+                "com.docker.network.bridge.enable_icc",
+                "x",
+                "strconv.ParseBool",
+            ),
+            ("parent", "eth0", "unsupported network option \"parent\""),
+            (
+                "com.docker.network.bridge.host_binding_ipv4",
+                "10.0.0.1",
+                "unsupported",
+            ),
+        ] {
+            let e = NetworkOptions::default()
+                .apply_driver_options([(k, v)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{k}={v}: {e}");
+        }
+        let mut m = NetworkOptions {
+            driver: Some("macvlan".into()),
+            ..Default::default()
+        };
+        m.apply_driver_options([("parent", "eth0"), ("mtu", "1400"), ("x", "y")])
+            .unwrap();
+        assert_eq!(m.mtu, Some(1400));
+        assert_eq!(m.options.len(), 3);
+    }
 
     #[test]
     fn pool_and_names() {

@@ -439,6 +439,21 @@ impl Netlink {
             .collect())
     }
 
+    /// Whether the main table has an IPv6 default route.
+    pub fn has_default_route6(&mut self) -> Result<bool> {
+        let mut q = RouteMessage::default();
+        q.header.address_family = AddressFamily::Inet6;
+        let msgs = self.request("list routes", RouteNetlinkMessage::GetRoute(q), NLM_F_DUMP)?;
+        Ok(msgs.into_iter().any(|m| match m {
+            RouteNetlinkMessage::NewRoute(r) => {
+                r.header.table == RouteHeader::RT_TABLE_MAIN
+                    && r.header.destination_prefix_length == 0
+                    && r.header.kind == RouteType::Unicast
+            }
+            _ => false,
+        }))
+    }
+
     /// Every IPv4 route destination of the main table, with its prefix
     /// (default routes, prefix 0, included).
     pub fn routes(&mut self) -> Result<Vec<(Ipv4Addr, u8)>> {
@@ -470,8 +485,17 @@ impl Netlink {
     /// A default route through the link `index` itself, no gateway (an
     /// ipvlan in l3 mode: the parent routes).
     pub fn add_default_route_dev(&mut self, index: u32) -> Result<()> {
+        self.add_default_route_dev_of(AddressFamily::Inet, index)
+    }
+
+    /// The IPv6 default route through link `index` itself (on-link).
+    pub fn add_default_route6_dev(&mut self, index: u32) -> Result<()> {
+        self.add_default_route_dev_of(AddressFamily::Inet6, index)
+    }
+
+    fn add_default_route_dev_of(&mut self, family: AddressFamily, index: u32) -> Result<()> {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
+        msg.header.address_family = family;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Link;

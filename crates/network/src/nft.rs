@@ -113,13 +113,16 @@ pub fn ruleset6(networks: &[NetworkRecord], dnats: &[Dnat]) -> Option<String> {
     let mut s = String::new();
     s.push_str("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n");
     s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n");
-    s.push_str("  chain ports {\n");
+    // The loopback is answered in user space (berth_forward): the kernel
+    // drops the replies of a DNAT from `::1`.
+    s.push_str("  chain ports {\n    ip6 daddr ::1 return\n");
     for d in dnats {
         let b = &d.binding;
         let Some(ip6) = d.container_ip6 else { continue };
         let daddr = match b.host_ip {
             None => String::new(),
             Some(IpAddr::V6(ip)) if ip.is_unspecified() => String::new(),
+            Some(IpAddr::V6(ip)) if ip.is_loopback() => continue,
             Some(IpAddr::V6(ip)) => format!("ip6 daddr {ip} "),
             Some(IpAddr::V4(_)) => continue,
         };
@@ -382,6 +385,7 @@ mod tests {
             dnat(binding(None, 8080)),
             dnat(binding(Some("fd00:1::1".parse().unwrap()), 8081)),
             dnat(binding(Some("127.0.0.1".parse().unwrap()), 8082)),
+            dnat(binding(Some("::1".parse().unwrap()), 8083)),
         ];
         let nets = [plain, ds];
         let r6 = ruleset6(&nets, &dnats).unwrap();
@@ -391,6 +395,12 @@ mod tests {
             "{r6}"
         );
         assert!(!r6.contains("8082"), "{r6}");
+        // The loopback is left to user space: no DNAT from `::1`.
+        assert!(!r6.contains("8083"), "{r6}");
+        assert!(
+            r6.contains("chain ports {\n    ip6 daddr ::1 return\n"),
+            "{r6}"
+        );
         assert!(r6.contains("ip6 saddr fd00:1::/64 oifname != \"br-6\" masquerade"));
         assert!(
             r6.contains("iifname \"br-6\" oifname { \"berth0\" } drop"),

@@ -2,7 +2,7 @@
 //! with ranges on both sides.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -123,14 +123,6 @@ pub fn parse_publish(s: &str) -> Result<Vec<PortSpec>> {
                     "invalid IP address {ip:?} in port specification {s:?}"
                 ))
             })?;
-            if a == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST) {
-                // The kernel routes no packet with the IPv6 loopback address
-                // to a bridge (there is no route_localnet for IPv6), and
-                // berth has no userland proxy to stand in.
-                return Err(Error::Invalid(format!(
-                    "cannot publish on [::1] ({s}): berth forwards published ports in the kernel, which cannot send IPv6 loopback traffic to a container; publish on another of the host's addresses"
-                )));
-            }
             Some(a).filter(|a| *a != IpAddr::V4(Ipv4Addr::UNSPECIFIED))
         }
     };
@@ -174,6 +166,40 @@ pub fn parse_publish(s: &str) -> Result<Vec<PortSpec>> {
         }
     }
     Ok(out)
+}
+
+/// The published ports the kernel cannot forward, to be forwarded in user
+/// space (see berth_forward): those on the host's IPv6 loopback. A port
+/// published on `[::1]` goes to the container's IPv6 address, or to its
+/// IPv4 one when it has none (as Docker's docker-proxy does); a port
+/// published on every address (`-p P:C`, `-p [::]:P:C`) of a container
+/// with an IPv6 address answers on `[::1]` too when the host has that
+/// address free (docker-proxy listens on `[::]`). TCP and UDP.
+pub fn loopback_forwards(
+    bindings: &[PortBinding],
+    ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
+) -> Vec<berth_forward::Forward> {
+    let mut out = Vec::new();
+    for b in bindings {
+        let required = match b.host_ip {
+            Some(IpAddr::V6(a)) if a == Ipv6Addr::LOCALHOST => true,
+            None if ip6.is_some() => false,
+            Some(IpAddr::V6(a)) if a.is_unspecified() && ip6.is_some() => false,
+            _ => continue,
+        };
+        let target = match ip6 {
+            Some(a) => SocketAddr::from((a, b.container_port)),
+            None => SocketAddr::from((ip, b.container_port)),
+        };
+        out.push(berth_forward::Forward {
+            udp: b.proto == Proto::Udp,
+            listen: SocketAddr::from((Ipv6Addr::LOCALHOST, b.host_port)),
+            target,
+            required,
+        });
+    }
+    out
 }
 
 /// `EXPOSE`/`--expose` keys such as "80/tcp", "53/udp", "8000-8002".
@@ -222,7 +248,10 @@ mod tests {
         assert_eq!(p[0].host_ip, Some("fd00::1".parse().unwrap()));
         let p = parse_publish("[::]:8080:80").unwrap();
         assert_eq!(p[0].host_ip, Some("::".parse().unwrap()));
-        assert!(parse_publish("[::1]:8080:80").is_err());
+        let p = parse_publish("[::1]:8080:80").unwrap();
+        assert_eq!(p[0].host_ip, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        let p = parse_publish("[::1]:53:53/udp").unwrap();
+        assert_eq!(p[0].proto, Proto::Udp);
         let p = parse_publish("7000-7001").unwrap();
         assert_eq!(p.len(), 2);
     }
@@ -246,6 +275,45 @@ mod tests {
         ] {
             assert!(parse_publish(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn loopback_forwards_go_to_the_containers_address() {
+        let b = |ip: Option<&str>, port: u16, proto: Proto| PortBinding {
+            host_ip: ip.map(|a| a.parse().unwrap()),
+            host_port: port,
+            container_port: 80,
+            proto,
+        };
+        let bindings = [
+            b(Some("::1"), 8001, Proto::Tcp),
+            b(None, 8002, Proto::Tcp),
+            b(Some("::"), 8003, Proto::Tcp),
+            b(Some("127.0.0.1"), 8004, Proto::Tcp),
+            b(Some("fd00::1"), 8005, Proto::Tcp),
+            b(None, 8006, Proto::Udp),
+        ];
+        let v4: Ipv4Addr = "10.0.0.2".parse().unwrap();
+        let v6: Ipv6Addr = "fd00::2".parse().unwrap();
+        let f: Vec<String> = loopback_forwards(&bindings, v4, Some(v6))
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        assert_eq!(
+            f,
+            [
+                "tcp,[::1]:8001,[fd00::2]:80",
+                "tcp,[::1]:8002,[fd00::2]:80,optional",
+                "tcp,[::1]:8003,[fd00::2]:80,optional",
+                "udp,[::1]:8006,[fd00::2]:80,optional",
+            ]
+        );
+        // IPv4 only: the loopback asked for, to the IPv4 address.
+        let f: Vec<String> = loopback_forwards(&bindings, v4, None)
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        assert_eq!(f, ["tcp,[::1]:8001,10.0.0.2:80"]);
     }
 
     #[test]

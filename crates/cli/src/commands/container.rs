@@ -360,6 +360,11 @@ impl HostFlags {
                     .map_err(|_| EngineError::Invalid(format!("invalid IPv6 address: {ip}")))
             })
             .transpose()?;
+        h.mac_address = self
+            .mac_address
+            .as_deref()
+            .map(o::mac_address)
+            .transpose()?;
         o::apply_networks(h, networks, &self.network_alias, ip, ip6)?;
         h.dns = self
             .dns
@@ -381,11 +386,6 @@ impl HostFlags {
             .iter()
             .map(|l| o::link(l))
             .collect::<Result<_>>()?;
-        h.mac_address = self
-            .mac_address
-            .as_deref()
-            .map(o::mac_address)
-            .transpose()?;
         if let Some(d) = &self.domainname {
             h.domainname = d.clone();
         }

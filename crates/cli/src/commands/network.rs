@@ -195,44 +195,6 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
         let (k, v) = berth_engine::options::label(l)?;
         labels.insert(k, v);
     }
-    let mut mtu = None;
-    let mut bridge_name = None;
-    let mut no_masquerade = false;
-    let mut no_icc = false;
-    let mut options = BTreeMap::new();
-    let bridge = a.driver.as_deref().is_none_or(|d| d == "bridge");
-    for kv in &a.opt {
-        let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
-        if !bridge {
-            // Docker keeps (and shows) every option of these drivers.
-            options.insert(k.to_owned(), v.to_owned());
-        }
-        match k {
-            // Docker's key, and podman's short one.
-            "com.docker.network.driver.mtu" | "mtu" => {
-                mtu = Some(v.parse::<u32>().map_err(|_| {
-                    invalid(format!("invalid network option {kv}: the MTU must be a number"))
-                })?)
-            }
-            "com.docker.network.bridge.name" if bridge => bridge_name = Some(v.to_owned()),
-            "com.docker.network.bridge.enable_ip_masquerade" if bridge => {
-                no_masquerade = !parse_bool_option(kv, v)?;
-            }
-            "com.docker.network.bridge.enable_icc" if bridge => {
-                no_icc = !parse_bool_option(kv, v).map_err(|_| {
-                    invalid(format!(
-                        "failed to parse {k} value: {v} (strconv.ParseBool: parsing {v:?}: invalid syntax)"
-                    ))
-                })?;
-            }
-            _ if !bridge => {}
-            _ => {
-                return Err(invalid(format!(
-                    "unsupported network option {k:?}: the bridge driver takes com.docker.network.driver.mtu, com.docker.network.bridge.name, com.docker.network.bridge.enable_ip_masquerade and com.docker.network.bridge.enable_icc"
-                )))
-            }
-        }
-    }
     let mut aux_addresses = BTreeMap::new();
     for kv in &a.aux_address {
         let bad = || {
@@ -243,14 +205,9 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
         let (k, v) = kv.split_once('=').ok_or_else(bad)?;
         aux_addresses.insert(k.to_owned(), v.parse().map_err(|_| bad())?);
     }
-    let o = NetworkOptions {
+    let mut o = NetworkOptions {
         name: a.name,
-        options,
         aux_addresses,
-        mtu,
-        bridge_name,
-        no_masquerade,
-        no_icc,
         driver: a.driver,
         subnet: v4net(subnet),
         gateway: match gateway {
@@ -267,7 +224,13 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
             _ => None,
         },
         ip_range6: v6net(ip_range6),
+        ..NetworkOptions::default()
     };
+    o.apply_driver_options(
+        a.opt
+            .iter()
+            .map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), ""))),
+    )?;
     let n = engine.network_create(&o)?;
     println!("{}", n.id);
     Ok(0)
@@ -400,15 +363,4 @@ fn by_family<T: Copy>(
         *slot = Some(parse(v)?);
     }
     Ok((v4, v6))
-}
-
-/// A driver option's boolean, as Go's strconv.ParseBool reads it.
-fn parse_bool_option(kv: &str, v: &str) -> Result<bool> {
-    match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(invalid(format!(
-            "invalid network option {kv}: expected true or false"
-        ))),
-    }
 }
