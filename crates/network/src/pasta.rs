@@ -41,11 +41,14 @@ pub fn find() -> Result<PathBuf> {
         })
 }
 
-/// pasta's arguments for namespace `netns`, its pid written to `pidfile`,
+/// pasta's arguments for namespace `netns` (IPv4 only), its pid written to `pidfile`,
 /// forwarding `ports` (TCP with `-t`, UDP with `-u`; `none` for neither)
 /// and nothing from the namespace's loopback to the host's (`-T`/`-U`).
 pub fn args(netns: &Path, pidfile: &Path, ports: &[PortBinding]) -> Vec<std::ffi::OsString> {
-    let mut a: Vec<std::ffi::OsString> = ["--config-net", "--quiet", "--netns"]
+    // IPv4 only, as Docker's default network (and pasta starts ~25 ms
+    // sooner without its IPv6 side); no DHCP server, the interface being
+    // configured from outside.
+    let mut a: Vec<std::ffi::OsString> = ["--config-net", "--quiet", "-4", "--no-dhcp", "--netns"]
         .iter()
         .map(Into::into)
         .collect();
@@ -203,7 +206,7 @@ mod tests {
         let a: Vec<String> = a.iter().map(|s| s.to_string_lossy().into_owned()).collect();
         assert_eq!(
             a.join(" "),
-            "--config-net --quiet --netns /run/ns/x --pid /run/p/x.pid -t 8080:80 -t 127.0.0.1/9000:90 -u none -T none -U none"
+            "--config-net --quiet -4 --no-dhcp --netns /run/ns/x --pid /run/p/x.pid -t 8080:80 -t 127.0.0.1/9000:90 -u none -T none -U none"
         );
     }
 }
