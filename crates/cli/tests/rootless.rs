@@ -414,7 +414,7 @@ fn without_newuidmap_one_line_names_the_package() {
 }
 
 #[test]
-fn resource_limits_and_the_default_network_are_refused_clearly() {
+fn resource_limits_and_user_networks_are_refused_clearly() {
     let u = User::new();
     u.import_busybox();
     for (flags, word) in [
@@ -431,9 +431,13 @@ fn resource_limits_and_the_default_network_are_refused_clearly() {
             "{err}"
         );
     }
-    let err = u.fails(&["run", "--rm", "busybox", "true"], 125);
-    assert!(err.contains("--network none"), "{err}");
-    let err = u.fails(&["create", "--network", "bridge", "busybox"], 1);
+    // User-defined networks are refused in one line.
+    let err = u.fails(&["run", "--rm", "--network", "n1", "busybox", "true"], 125);
+    assert!(
+        err.contains("user-defined networks") && err.contains("--network none"),
+        "{err}"
+    );
+    let err = u.fails(&["create", "--network", "n1", "busybox"], 1);
     assert!(err.contains("--network none"), "{err}");
     // Nothing was created.
     assert_eq!(u.ok(&["ps", "-aq"]), "");
@@ -475,6 +479,11 @@ fn info_says_rootless_and_the_mapping() {
         "{out}"
     );
     assert!(out.contains("\n Cgroup Driver: none\n"), "{out}");
+    assert!(out.contains("\n  Network Command: pasta\n"), "{out}");
+    assert_eq!(
+        u.ok(&["info", "-f", "{{.RootlessNetworkCmd}}"]).trim(),
+        "pasta"
+    );
     let sec = u.ok(&["info", "-f", "{{json .SecurityOptions}}"]);
     assert!(sec.contains("\"name=rootless\""), "{sec}");
     // Root's says so too, without the mapping.
@@ -1149,4 +1158,249 @@ fn the_api_socket_serves_the_user_in_its_runtime_directory() {
     docker(&["rm", "-f", "api1"]);
     let _ = service.kill();
     let _ = service.wait();
+/// The user's processes that are pasta (it runs as `passt.avx2` or
+/// `passt` once re-executed).
+fn pasta_processes(u: &User) -> Vec<i32> {
+    u.processes()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("pasta") || c.starts_with("passt"))
+        })
+        .collect()
+}
+
+/// Nothing of a rootless container's network is left: no pasta, no
+/// namespace file, no pid file.
+fn assert_no_network_left(u: &User) {
+    wait_until(10, "pasta to go", || pasta_processes(u).is_empty());
+    for d in ["netns", "pasta"] {
+        let dir = u.run_dir().join(d);
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|r| r.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{}: {left:?}", dir.display());
+    }
+    let pause = u.pause_pid().unwrap();
+    let ns_mounts = std::fs::read_to_string(format!("/proc/{pause}/mountinfo")).unwrap();
+    let netns = u.run_dir().join("netns");
+    assert!(!ns_mounts.contains(netns.to_str().unwrap()), "{ns_mounts}");
+}
+
+/// A listener on the host's loopback answering each connection with
+/// `reply` after reading a line; returns its port and what it read.
+fn host_listener(reply: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(&s).read_line(&mut line);
+            let _ = s.write_all(reply.as_bytes());
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// Connects to `port` on the host's loopback and reads until the peer
+/// closes; None while nothing answers (the container not listening yet).
+fn fetch(port: u16) -> Option<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    (!out.is_empty()).then_some(out)
+}
+
+#[test]
+fn the_default_network_reaches_the_host_through_pasta() {
+    let u = User::new();
+    u.import_busybox();
+    let (port, rx) = host_listener("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\npong\n");
+    // An interface with an address, a default route, a resolv.conf; the
+    // gateway's address is the host's loopback (pasta maps it), so the
+    // host's listener on 127.0.0.1 answers. No packet leaves the machine.
+    // (wget, not `echo | nc`: Debian 12's pasta mishandles a connection
+    // the container half-closes before the answer.)
+    let script = format!(
+        "ip -4 addr show | grep -q 'inet .* scope global' && echo addr; \
+         grep -q '^nameserver ' /etc/resolv.conf && echo resolv; \
+         gw=$(ip route | awk '/^default/ {{print $3}}'); \
+         wget -q -O- http://$gw:{port}/first"
+    );
+    let out = u.ok(&["run", "--rm", "busybox", "sh", "-c", &script]);
+    assert_eq!(out, "addr\nresolv\npong\n");
+    let got = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(got.starts_with("GET /first "), "{got}");
+    // --add-host X:host-gateway names the same address.
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "hostbox:host-gateway",
+        "busybox",
+        "wget",
+        "-q",
+        "-O-",
+        &format!("http://hostbox:{port}/second"),
+    ]);
+    assert_eq!(out, "pong\n");
+    let got = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(got.starts_with("GET /second "), "{got}");
+    assert_no_network_left(&u);
+}
+
+#[test]
+fn published_ports_are_answered_from_the_host_and_go_with_the_container() {
+    let u = User::new();
+    u.import_busybox();
+    let fixed = free_port();
+    let p = format!("127.0.0.1:{fixed}:80");
+    let serve = "while true; do echo hello | nc -l -p 80; done";
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &p,
+        "-p",
+        "81",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("{serve} & while true; do echo other | nc -l -p 81; done"),
+    ]);
+    wait_until(30, "the published port to answer", || {
+        fetch(fixed).as_deref() == Some("hello\n")
+    });
+    // A second connection: pasta forwards every one, no proxy per port.
+    wait_until(10, "a second answer", || {
+        fetch(fixed).as_deref() == Some("hello\n")
+    });
+    // `-p 81`: a host port berth picked, shown by `port`, `ps` and inspect.
+    let shown = u.ok(&["port", "web", "81"]);
+    let picked: u16 = shown
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{shown}"));
+    assert!(shown.starts_with("0.0.0.0:"), "{shown}");
+    wait_until(30, "the picked port to answer", || {
+        fetch(picked).as_deref() == Some("other\n")
+    });
+    assert_eq!(
+        u.ok(&["port", "web", "80"]).trim(),
+        format!("127.0.0.1:{fixed}")
+    );
+    assert!(u
+        .ok(&["ps", "--format", "{{.Ports}}"])
+        .contains(&format!("127.0.0.1:{fixed}->80/tcp")));
+    // One pasta for the container, whatever the number of ports.
+    assert_eq!(pasta_processes(&u).len(), 1);
+    // A port already taken is refused in one line, nothing left running.
+    let err = u.fails(
+        &[
+            "run", "-d", "--name", "clash", "-p", &p, "busybox", "sleep", "100",
+        ],
+        125,
+    );
+    assert!(err.contains("port is already allocated"), "{err}");
+    assert_eq!(pasta_processes(&u).len(), 1);
+    u.ok(&["rm", "-f", "clash"]);
+    u.ok(&["stop", "-t", "1", "web"]);
+    assert!(fetch(fixed).is_none());
+    wait_until(10, "pasta to go at stop", || pasta_processes(&u).is_empty());
+    u.ok(&["rm", "web"]);
+    assert_no_network_left(&u);
+}
+
+#[test]
+fn without_pasta_the_default_network_is_one_line_and_nothing_is_made() {
+    let u = User::new();
+    u.import_busybox();
+    // A PATH with the uid mappers and nothing else.
+    let bin = u.base.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for h in ["newuidmap", "newgidmap"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{h}"), bin.join(h)).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let mut c = u.cmd(args);
+        c.env("PATH", &bin);
+        c.output().unwrap()
+    };
+    let args = ["run", "--rm", "busybox", "true"];
+    let err = check_failure(&args, &run(&args), 125);
+    assert!(
+        err.contains("pasta not found") && err.contains("passt package"),
+        "{err}"
+    );
+    let args = ["create", "--name", "c", "-p", "8080:80", "busybox"];
+    let err = check_failure(&args, &run(&args), 1);
+    assert!(err.contains("pasta not found"), "{err}");
+    assert_eq!(u.ok(&["ps", "-aq"]), "");
+    // --network none needs no pasta.
+    let out = run(&["run", "--rm", "--network", "none", "busybox", "echo", "ok"]);
+    assert_eq!(text(&out.stdout), "ok\n", "{}", describe(&["run"], &out));
+    assert_eq!(
+        text(&run(&["info", "-f", "{{.RootlessNetworkCmd}}"]).stdout).trim(),
+        "none"
+    );
+    assert_no_network_left(&u);
+}
+
+#[test]
+fn a_killed_berth_leaves_no_pasta_the_next_command_does_not_end() {
+    let u = User::new();
+    u.import_busybox();
+    // A foreground container, its berth killed while it runs.
+    let mut child = u
+        .cmd(&["run", "--name", "fg", "busybox", "sleep", "1000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(30, "the container to run with its pasta", || {
+        u.ok(&["ps", "-q"]).trim().len() == 12 && pasta_processes(&u).len() == 1
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    u.ok(&["rm", "-f", "fg"]);
+    assert_no_network_left(&u);
+    // A detached one whose monitor is killed.
+    let id = u.ok(&[
+        "run", "-d", "--name", "bg", "-p", "80", "busybox", "sleep", "1000",
+    ]);
+    assert_eq!(pasta_processes(&u).len(), 1);
+    let monitors: Vec<i32> = u
+        .processes()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                c.split('\0')
+                    .next()
+                    .is_some_and(|a| a.ends_with("/berth-monitor"))
+                    && c.contains(id.trim())
+            })
+        })
+        .collect();
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitors[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until(10, "the monitor to go", || !process_alive(monitors[0]));
+    u.ok(&["rm", "-f", "bg"]);
+    assert_no_network_left(&u);
 }

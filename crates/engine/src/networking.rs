@@ -549,7 +549,22 @@ impl Engine {
         let needs_gateway = h.extra_hosts.iter().any(|(_, ip)| ip == "host-gateway");
         let needs_db = needs_gateway || matches!(mode, NetMode::Bridge(_));
         let mut more_eps = Vec::new();
-        let (endpoint, network, gateway) = if !needs_db {
+        let (endpoint, network, gateway) = if self.rootless {
+            // No bridge and no lease: pasta gives the default network's
+            // container the host's address and gateway, the gateway being
+            // the host's loopback from inside.
+            let gateway = if needs_gateway {
+                Some(berth_network::pasta::host_gateway().ok_or_else(|| {
+                    EngineError::Invalid(
+                        "host-gateway: the host has no IPv4 default route for pasta's gateway"
+                            .into(),
+                    )
+                })?)
+            } else {
+                None
+            };
+            (None, None, gateway)
+        } else if !needs_db {
             (None, None, None)
         } else {
             self.with_net(|m| {
@@ -699,6 +714,11 @@ impl Engine {
                         }
                     }
                 }
+                if self.rootless {
+                    // The default network (the only one rootless): pasta.
+                    let sandbox = self.with_net(|m| Ok(m.setup_pasta(c.id.as_str(), &publish)?))?;
+                    return Ok(Some(sandbox.netns.to_string_lossy().into_owned()));
+                }
                 let user_net = matches!(mode, NetMode::Bridge(Some(_)));
                 let sandbox = self.with_net(|m| {
                     let sandbox = m.setup(c.id.as_str(), &publish)?;
@@ -791,6 +811,10 @@ impl Engine {
                 if c.state == State::Running {
                     self.pseudo_network_event("disconnect", "host", c);
                 }
+                return;
+            }
+            NetMode::Bridge(_) if self.rootless => {
+                let _ = self.with_net(|m| Ok(m.teardown_pasta(id.as_str())?));
                 return;
             }
             _ => {}

@@ -9,8 +9,8 @@ use crate::{EngineError, Result};
 
 /// Refuses, with one line, what a rootless container cannot have here: a
 /// resource limit whose controller no cgroup delegated to the user offers
-/// (`delegation`: see `berth_cgroups::delegation`), or a network other than
-/// `none`, `host` and another container's.
+/// (`delegation`: see `berth_cgroups::delegation`), a user-defined network,
+/// or the default network (pasta's) without pasta.
 pub(crate) fn check_create(h: &HostConfig, delegation: Option<&Delegation>) -> Result<()> {
     let limits: [(&str, &str, bool); 10] = [
         ("-m/--memory", "memory", h.memory.is_some_and(|v| v > 0)),
@@ -64,18 +64,30 @@ pub(crate) fn check_create(h: &HostConfig, delegation: Option<&Delegation>) -> R
             Some(_) => {}
         }
     }
+    if !h.more_networks.is_empty() {
+        return Err(no_networks());
+    }
     match NetMode::of(h) {
-        NetMode::None | NetMode::Host | NetMode::Container(_) if h.more_networks.is_empty() => {
+        NetMode::None | NetMode::Host | NetMode::Container(_) => Ok(()),
+        // The default network is pasta's: without it, one line now
+        // rather than a container that cannot start.
+        NetMode::Bridge(None) => {
+            if h.mac_address.is_some() {
+                return Err(EngineError::Invalid(
+                    "rootless berth cannot set --mac-address on the default network".into(),
+                ));
+            }
+            berth_network::pasta::find()?;
             Ok(())
         }
-        _ => Err(no_networks()),
+        NetMode::Bridge(Some(_)) => Err(no_networks()),
     }
 }
 
-/// A container network asked of rootless berth.
+/// A user-defined network asked of rootless berth.
 pub(crate) fn no_networks() -> EngineError {
     EngineError::Unsupported(
-        "rootless berth has no container networks yet: use --network none or --network host".into(),
+        "rootless berth has no user-defined networks yet: use the default network, --network none or --network host".into(),
     )
 }
 

@@ -235,6 +235,11 @@ pub struct SystemInfo {
     /// (podman's `host.idMappings`).
     #[serde(rename = "IDMappings", skip_serializing_if = "Option::is_none")]
     pub id_mappings: Option<IdMappings>,
+    /// berth's own: what gives rootless containers their default network,
+    /// `pasta`, or `none` when it is not on $PATH (podman's
+    /// `host.rootlessNetworkCmd`); absent for root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rootless_network_cmd: Option<String>,
 }
 
 /// The uid and gid maps of rootless berth's user namespace, as
@@ -549,6 +554,13 @@ impl Engine {
             }),
             rootless,
             id_mappings,
+            rootless_network_cmd: rootless.then(|| {
+                match berth_network::pasta::find() {
+                    Ok(_) => berth_network::pasta::PROGRAM,
+                    Err(_) => "none",
+                }
+                .to_owned()
+            }),
         })
     }
 }

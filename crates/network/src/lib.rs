@@ -13,6 +13,7 @@ pub mod db;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod pasta;
 pub mod ports;
 
 use std::collections::BTreeMap;
@@ -1634,6 +1635,62 @@ impl Manager {
             return Ok(Vec::new());
         };
         Ok(ports::loopback_forwards(&bindings, ep.ip, ep.ip6))
+    }
+
+    /// Where the pid of container `container_id`'s pasta is kept.
+    pub fn pasta_pidfile(&self, container_id: &str) -> PathBuf {
+        self.run_dir
+            .join("pasta")
+            .join(format!("{container_id}.pid"))
+    }
+
+    /// Rootless: a fresh namespace for the container joined to the host
+    /// by pasta (see [`pasta`]), which forwards `publish` (host ports
+    /// checked and recorded as root's are, so `port`, `ps` and `inspect`
+    /// show them). pasta missing is one line, before anything is made.
+    pub fn setup_pasta(&mut self, container_id: &str, publish: &[PortSpec]) -> Result<Sandbox> {
+        let exe = pasta::find()?;
+        let path = self.netns_path(container_id);
+        netns::create_fresh(&path)?;
+        let made = (|| {
+            let bindings = if publish.is_empty() {
+                Vec::new()
+            } else {
+                let _l = self.root_lock()?;
+                for p in publish {
+                    if let Some(port) = p.host_port {
+                        check_host_port(p.proto, p.host_ip, port)?;
+                    }
+                }
+                let wanted: Vec<_> = publish
+                    .iter()
+                    .map(|p| (p.host_ip, p.host_port, p.container_port, p.proto))
+                    .collect();
+                self.db
+                    .bind_ports(container_id, &wanted, &mut |proto, ip, taken| {
+                        free_host_port(proto, ip, taken)
+                    })?
+            };
+            pasta::start(&exe, &path, &self.pasta_pidfile(container_id), &bindings)?;
+            Ok(bindings)
+        })();
+        match made {
+            Ok(ports) => Ok(Sandbox { netns: path, ports }),
+            Err(e) => {
+                let _ = self.teardown_pasta(container_id);
+                Err(e)
+            }
+        }
+    }
+
+    /// At stop of a rootless container on the default network: its port
+    /// records, its namespace and its pasta go.
+    pub fn teardown_pasta(&mut self, container_id: &str) -> Result<()> {
+        let unbound = self.db.unbind_ports(container_id).map(drop);
+        let path = self.netns_path(container_id);
+        let removed = netns::remove(&path);
+        pasta::stop(&self.pasta_pidfile(container_id), &path);
+        unbound.and(removed)
     }
 
     /// At stop: the published ports and the namespace (with the veth

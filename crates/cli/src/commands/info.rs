@@ -210,6 +210,9 @@ fn info_text(i: &SystemInfo) -> String {
         o += &format!("  UID Map: {}\n", m.uid_map.join(", "));
         o += &format!("  GID Map: {}\n", m.gid_map.join(", "));
     }
+    if let Some(n) = &i.rootless_network_cmd {
+        o += &format!("  Network Command: {n}\n");
+    }
     o += &format!(" Kernel Version: {}\n", i.kernel_version);
     o += &format!(" Operating System: {}\n", i.operating_system);
     o += &format!(" OSType: {}\n", i.os_type);
