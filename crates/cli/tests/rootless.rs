@@ -1158,6 +1158,8 @@ fn the_api_socket_serves_the_user_in_its_runtime_directory() {
     docker(&["rm", "-f", "api1"]);
     let _ = service.kill();
     let _ = service.wait();
+}
+
 /// The user's processes that are pasta (it runs as `passt.avx2` or
 /// `passt` once re-executed).
 fn pasta_processes(u: &User) -> Vec<i32> {
