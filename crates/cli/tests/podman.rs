@@ -13,6 +13,8 @@
 //! still mounted under it is unmounted; each test checks that no mount is left.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -223,6 +225,8 @@ impl Drop for Podman {
         {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        // A worker still checkpointing the database writes its -wal again.
+        common::wait_detached_workers(&self.dir.path().join("root"));
         unmount_all_under(self.dir.path());
     }
 }
@@ -289,6 +293,8 @@ impl Drop for Berth {
         {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        // A worker still checkpointing the database writes its -wal again.
+        common::wait_detached_workers(&self.dir.path().join("root"));
         unmount_all_under(self.dir.path());
     }
 }

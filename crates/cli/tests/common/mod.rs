@@ -104,6 +104,45 @@ pub fn monitor_pids(root: &Path) -> Vec<i32> {
     pids
 }
 
+/// The detached workers (`berth system delete-trash [--checkpoint ROOT]
+/// PATHS`) still working on the store at `root`: a command hands its trash
+/// and the database's checkpoint to one and returns before it is done.
+pub fn detached_worker_pids(root: &Path) -> Vec<i32> {
+    let r = root.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_worker = args.iter().any(|a| a == "delete-trash");
+        if is_worker && args.iter().any(|a| a.contains(&r)) && process_alive(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Waits (up to two minutes) for [`detached_worker_pids`] of `root` to end:
+/// a worker still checkpointing would make the database's `-wal` and `-shm`
+/// files again under a directory being removed. True when none is left.
+pub fn wait_detached_workers(root: &Path) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !detached_worker_pids(root).is_empty() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
 /// Whether `pid` exists and is not a zombie.
 pub fn process_alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -491,6 +530,9 @@ impl Drop for Berth {
         }
         if trash_left() > 0 {
             problems.push(format!("{} not emptied", trash.display()));
+        }
+        if !wait_detached_workers(&self.root) {
+            problems.push("detached delete-trash workers still running".into());
         }
         let mounts = mounts_mentioning(&self.root);
         if !mounts.is_empty() {
