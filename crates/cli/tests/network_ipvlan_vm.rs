@@ -358,23 +358,5 @@ fn ipvlan_vlan_and_dummy_parents_in_a_guest() {
         // About 2 to 4 minutes under TCG (debug binaries, a loaded host): a wide margin.
         .run(Duration::from_secs(600))
         .unwrap_or_else(|e| panic!("the guest failed: {e}"));
-    let body = out.body();
-    eprintln!(
-        "guest output:\n{body}\nguest ran {:?}, total {:?}",
-        out.duration,
-        started.elapsed()
-    );
-    let failed: Vec<&str> = CASES
-        .iter()
-        .copied()
-        .filter(|c| !body.contains(&format!("CASE {c} ok")))
-        .collect();
-    let extra = body.lines().find(|l| l.contains(" FAIL "));
-    assert!(
-        failed.is_empty() && extra.is_none() && out.status == 0,
-        "cases not ok: {failed:?}, first failure: {extra:?} (body exit status {}); \
-         full guest console:\n{}",
-        out.status,
-        out.console
-    );
+    out.assert_cases(CASES, started);
 }

@@ -240,23 +240,5 @@ fn rootless_limits_in_a_delegated_cgroup_v2_guest() {
         .script(SCRIPT)
         .run(Duration::from_secs(600))
         .unwrap_or_else(|e| panic!("the guest failed: {e}"));
-    let body = out.body();
-    eprintln!(
-        "guest output:\n{body}\nguest ran {:?}, total {:?}",
-        out.duration,
-        started.elapsed()
-    );
-    let failed: Vec<&str> = CASES
-        .iter()
-        .copied()
-        .filter(|c| !body.contains(&format!("CASE {c} ok")))
-        .collect();
-    let extra = body.lines().find(|l| l.contains(" FAIL "));
-    assert!(
-        failed.is_empty() && extra.is_none() && out.status == 0,
-        "cases not ok: {failed:?}, first failure: {extra:?} (body exit status {}); \
-         full guest console:\n{}",
-        out.status,
-        out.console
-    );
+    out.assert_cases(CASES, started);
 }

@@ -79,8 +79,9 @@ fn stale(bin: &Path, src: &Path) -> bool {
     }
 }
 
-/// Live `berth-monitor` processes (zombies excluded) whose command line mentions `root`.
-pub fn monitor_pids(root: &Path) -> Vec<i32> {
+/// Live processes (zombies excluded) whose command line mentions `root` and
+/// whose arguments `is` accepts.
+fn processes_of(root: &Path, is: impl Fn(&[String]) -> bool) -> Vec<i32> {
     let r = root.to_string_lossy().into_owned();
     let mut pids = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -94,39 +95,26 @@ pub fn monitor_pids(root: &Path) -> Vec<i32> {
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let is_monitor = args
-            .first()
-            .is_some_and(|a| a.rsplit('/').next() == Some("berth-monitor"));
-        if is_monitor && args.iter().any(|a| a.contains(&r)) && process_alive(pid) {
+        if is(&args) && args.iter().any(|a| a.contains(&r)) && process_alive(pid) {
             pids.push(pid);
         }
     }
     pids
 }
 
+/// Live `berth-monitor` processes (zombies excluded) whose command line mentions `root`.
+pub fn monitor_pids(root: &Path) -> Vec<i32> {
+    processes_of(root, |args| {
+        args.first()
+            .is_some_and(|a| a.rsplit('/').next() == Some("berth-monitor"))
+    })
+}
+
 /// The detached workers (`berth system delete-trash [--checkpoint ROOT]
 /// PATHS`) still working on the store at `root`: a command hands its trash
 /// and the database's checkpoint to one and returns before it is done.
 pub fn detached_worker_pids(root: &Path) -> Vec<i32> {
-    let r = root.to_string_lossy().into_owned();
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let is_worker = args.iter().any(|a| a == "delete-trash");
-        if is_worker && args.iter().any(|a| a.contains(&r)) && process_alive(pid) {
-            pids.push(pid);
-        }
-    }
-    pids
+    processes_of(root, |args| args.iter().any(|a| a == "delete-trash"))
 }
 
 /// Waits (up to two minutes) for [`detached_worker_pids`] of `root` to end:
