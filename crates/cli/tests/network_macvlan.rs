@@ -637,6 +637,27 @@ fn bad_input_is_refused_and_nothing_is_made() {
     }
     assert_eq!(count(&b), before);
     assert!(!sh(&["ip", "link", "show", "bmvnosuch.10"]).status.success());
+    // A parent that is down, and the base of a VLAN parent that is down.
+    sh_ok(&["ip", "link", "set", &lan.parent, "down"]);
+    let vlan = format!("parent={}.42", lan.parent);
+    for (opt, down) in [(&parent, &lan.parent), (&vlan, &lan.parent)] {
+        let err = b.fails(
+            &[
+                "network", "create", "-d", "macvlan", "-o", opt, "--subnet", &subnet, "bad",
+            ],
+            1,
+        );
+        assert!(
+            err.contains(&format!("-o parent interface {down} is down")),
+            "{opt}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    assert!(!sh(&["ip", "link", "show", &format!("{}.42", lan.parent)])
+        .status
+        .success());
+    sh_ok(&["ip", "link", "set", &lan.parent, "up"]);
+    assert_eq!(count(&b), before);
     // One network per parent (Docker's rule), whatever the mode or subnet.
     b.ok(&[
         "network", "create", "-d", "macvlan", "-o", &parent, "--subnet", &subnet, "first",

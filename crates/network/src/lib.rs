@@ -1008,12 +1008,27 @@ impl Manager {
                 &n.id[..12.min(n.id.len())]
             )));
         }
-        if host.link_by_name(parent)?.is_none() {
-            let (base, _) = vlan_of(parent)?;
-            if host.link_by_name(base)?.is_none() {
-                return Err(Error::NotFound(format!(
-                    "-o parent interface was not found on the host: {base}"
-                )));
+        // A parent that is down carries nothing: its sub-interfaces would
+        // have no carrier and the containers no network, without a word.
+        let down = |name: &str| {
+            Error::Invalid(format!(
+                "-o parent interface {name} is down: bring it up first (ip link set {name} up)"
+            ))
+        };
+        match host.link_by_name(parent)? {
+            Some(l) if !l.up => return Err(down(parent)),
+            Some(_) => {}
+            None => {
+                let (base, _) = vlan_of(parent)?;
+                match host.link_by_name(base)? {
+                    None => {
+                        return Err(Error::NotFound(format!(
+                            "-o parent interface was not found on the host: {base}"
+                        )))
+                    }
+                    Some(l) if !l.up => return Err(down(base)),
+                    Some(_) => {}
+                }
             }
         }
         Ok(())
