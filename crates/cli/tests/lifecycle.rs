@@ -696,6 +696,53 @@ fn run_detached_rm_removes_itself() {
     });
 }
 
+/// With `--runroot` (the volatile state elsewhere than ROOT/run), a detached
+/// container's exit and removal find the runtime's state there: nothing of it
+/// (cgroups, monitor, state) is left by `rm -f` or by its own exit.
+#[test]
+fn a_runroot_is_passed_to_the_monitor_and_its_exit_command() {
+    let b = Berth::with_busybox();
+    let runroot = b.root().join("elsewhere");
+    let rr = runroot.to_str().unwrap();
+    let id = b
+        .ok(&[
+            "--runroot",
+            rr,
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_owned();
+    assert!(runroot.join("runtime").join(&id).exists());
+    assert!(!cgroup_dirs(&id).is_empty());
+    b.ok(&["--runroot", rr, "rm", "-f", &id]);
+    wait_until(10, "the cgroups to go", || cgroup_dirs(&id).is_empty());
+    // The container's own exit: its monitor's `container cleanup`.
+    let id = b
+        .ok(&[
+            "--runroot",
+            rr,
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "busybox",
+            "true",
+        ])
+        .trim()
+        .to_owned();
+    wait_until(20, "the exit's cleanup", || {
+        !runroot.join("runtime").join(&id).exists()
+    });
+    wait_until(10, "the cgroups to go", || cgroup_dirs(&id).is_empty());
+    b.ok(&["--runroot", rr, "rm", &id]);
+}
+
 // ------------------------------------------------------------------ 7
 
 #[test]

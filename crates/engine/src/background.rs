@@ -539,10 +539,7 @@ impl Engine {
                 }
                 // A status change is recorded by this berth, on this root.
                 let mut event = vec![exe.clone().into_os_string()];
-                if let Some(r) = &self.opts.root {
-                    event.push("--root".into());
-                    event.push(r.clone().into_os_string());
-                }
+                event.extend(self.root_args());
                 for a in ["container", "health-event", c.id.as_str()] {
                     event.push(a.into());
                 }
@@ -568,9 +565,7 @@ impl Engine {
         }
         // The exit command: this berth, on this root.
         cmd.arg("--").arg(exe);
-        if let Some(r) = &self.opts.root {
-            cmd.arg("--root").arg(r);
-        }
+        cmd.args(self.root_args());
         cmd.args(["container", "cleanup", c.id.as_str()]);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -647,6 +642,23 @@ impl Engine {
 
     /// The monitor's exit command: records the exit, releases the runtime
     /// state and the mount, removes an `--rm` container.
+    /// The global flags that put another berth on this engine's root and
+    /// volatile directory (`--root`, `--runroot`): without the second, a
+    /// monitor's exit command looked for the runtime's state in ROOT/run
+    /// and left the container's cgroups behind.
+    fn root_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = Vec::new();
+        if let Some(r) = &self.opts.root {
+            args.push("--root".into());
+            args.push(r.clone().into_os_string());
+        }
+        if self.opts.run.is_some() {
+            args.push("--runroot".into());
+            args.push(self.run.clone().into_os_string());
+        }
+        args
+    }
+
     pub fn cleanup(&self, name: &str) -> Result<()> {
         let c = self.containers.resolve(name)?;
         self.cleanup_exit(&c, true)
