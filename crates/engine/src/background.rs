@@ -345,8 +345,19 @@ impl Engine {
     /// The health file the monitor keeps (Docker's State.Health), if the
     /// container has a check.
     pub fn health(&self, c: &Container) -> Option<serde_json::Value> {
-        let text = std::fs::read_to_string(self.bundle_dir(&c.id).join("health")).ok()?;
-        serde_json::from_str(&text).ok()
+        if let Ok(text) = std::fs::read_to_string(self.bundle_dir(&c.id).join("health")) {
+            return serde_json::from_str(&text).ok();
+        }
+        // Started, with a check, before the monitor's first write of its
+        // health file: "starting", as Docker shows from the start (compose
+        // v1 reads a missing State.Health as no healthcheck at all).
+        let checked = c.config.healthcheck.as_ref().is_some_and(|h| {
+            h.test
+                .first()
+                .is_some_and(|t| t == "CMD" || t == "CMD-SHELL")
+        });
+        (checked && c.state == State::Running)
+            .then(|| serde_json::json!({"Status": "starting", "FailingStreak": 0, "Log": []}))
     }
 
     pub fn live(&self, c: &Container) -> Live {
