@@ -704,38 +704,19 @@ fn a_runroot_is_passed_to_the_monitor_and_its_exit_command() {
     let b = Berth::with_busybox();
     let runroot = b.root().join("elsewhere");
     let rr = runroot.to_str().unwrap();
-    let id = b
-        .ok(&[
-            "--runroot",
-            rr,
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "busybox",
-            "sleep",
-            "1000",
-        ])
-        .trim()
-        .to_owned();
+    // `run -d --network none busybox CMD...` on that runroot: the ID.
+    let run_d_there = |cmd: &[&str]| {
+        let mut a = vec!["--runroot", rr, "run", "-d", "--network", "none", "busybox"];
+        a.extend_from_slice(cmd);
+        b.ok(&a).trim().to_owned()
+    };
+    let id = run_d_there(&["sleep", "1000"]);
     assert!(runroot.join("runtime").join(&id).exists());
     assert!(!cgroup_dirs(&id).is_empty());
     b.ok(&["--runroot", rr, "rm", "-f", &id]);
     wait_until(10, "the cgroups to go", || cgroup_dirs(&id).is_empty());
     // The container's own exit: its monitor's `container cleanup`.
-    let id = b
-        .ok(&[
-            "--runroot",
-            rr,
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "busybox",
-            "true",
-        ])
-        .trim()
-        .to_owned();
+    let id = run_d_there(&["true"]);
     wait_until(20, "the exit's cleanup", || {
         !runroot.join("runtime").join(&id).exists()
     });

@@ -351,11 +351,11 @@ impl Engine {
         // Started, with a check, before the monitor's first write of its
         // health file: "starting", as Docker shows from the start (compose
         // v1 reads a missing State.Health as no healthcheck at all).
-        let checked = c.config.healthcheck.as_ref().is_some_and(|h| {
-            h.test
-                .first()
-                .is_some_and(|t| t == "CMD" || t == "CMD-SHELL")
-        });
+        let checked = c
+            .config
+            .healthcheck
+            .as_ref()
+            .is_some_and(|h| h.runs_a_check());
         (checked && c.state == State::Running)
             .then(|| serde_json::json!({"Status": "starting", "FailingStreak": 0, "Log": []}))
     }
@@ -507,10 +507,7 @@ impl Engine {
             cmd.arg("--log-max-files").arg(n.to_string());
         }
         if let Some(h) = &c.config.healthcheck {
-            if h.test
-                .first()
-                .is_some_and(|t| t == "CMD" || t == "CMD-SHELL")
-            {
+            if h.runs_a_check() {
                 for t in &h.test {
                     cmd.arg("--health-test").arg(t);
                 }

@@ -143,6 +143,16 @@ pub struct Healthcheck {
     pub retries: i64,
 }
 
+impl Healthcheck {
+    /// Whether this runs a check (`CMD` or `CMD-SHELL`), rather than
+    /// disabling (`NONE`) or inheriting the image's (empty).
+    pub fn runs_a_check(&self) -> bool {
+        self.test
+            .first()
+            .is_some_and(|t| t == "CMD" || t == "CMD-SHELL")
+    }
+}
+
 /// What the container runs with beyond its process: Docker's HostConfig
 /// (the parts berth implements). Stored with the container.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -109,13 +109,13 @@ impl LayerDriver for Overlay {
         let absolute = root_text
             .map(|r| options(&format!("{r}/")))
             .filter(|o| o.len() < 4000);
-        let opts = options("");
         let res = if let Some(absolute) = absolute {
             mount_overlay(&merged, &absolute, volatile).map_err(io::Error::from)
         } else {
             // Paths relative to the store root keep the options short enough
             // for 128 layers. The working directory is process-wide, so the
             // mount is made from a thread that unshared it.
+            let opts = options("");
             let target = merged.clone();
             std::thread::scope(|s| {
                 s.spawn(move || -> io::Result<()> {
