@@ -594,3 +594,55 @@ fn run_on_a_terminal_records_the_resize() {
         "{ev}"
     );
 }
+
+/// A foreground `run` batches its events with its state's commits, but
+/// what happened up to the start is seen while the container runs, and
+/// the rest when the command ends.
+#[test]
+fn foreground_run_events_are_seen_while_it_runs() {
+    let b = Berth::with_busybox();
+    let mut run = b
+        .cmd(&[
+            "run", "--rm", "-i", "--name", "fg", "busybox", "head", "-c", "1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let actions = || {
+        b.ok(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            "0s",
+            "--format",
+            "{{.Action}}",
+        ])
+    };
+    wait_until(60, "the start event while fg runs", || {
+        actions().lines().any(|l| l == "start")
+    });
+    assert_eq!(
+        actions().lines().collect::<Vec<_>>(),
+        ["create", "attach", "connect", "start"]
+    );
+    use std::io::Write;
+    let mut stdin = run.stdin.take().unwrap();
+    stdin.write_all(b"x").unwrap();
+    drop(stdin);
+    assert!(run.wait().unwrap().success());
+    assert_eq!(
+        actions().lines().collect::<Vec<_>>(),
+        [
+            "create",
+            "attach",
+            "connect",
+            "start",
+            "die",
+            "disconnect",
+            "destroy"
+        ]
+    );
+}

@@ -6,7 +6,7 @@
 use crate::error::{ConflictKind, EngineError, Object, Result};
 use berth_db::SharedConnection;
 use rusqlite::config::DbConfig;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 /// A container ID: 64 lowercase hex digits, as Docker's.
@@ -192,6 +192,37 @@ pub struct Container {
 
 pub struct ContainerDb {
     conn: SharedConnection,
+    /// Events recorded while batching (see [`ContainerDb::batch_events`]),
+    /// written with this process's next write.
+    pending: std::sync::Mutex<PendingEvents>,
+}
+
+#[derive(Default)]
+struct PendingEvents {
+    batching: bool,
+    events: Vec<PendingEvent>,
+}
+
+struct PendingEvent {
+    time_nano: i64,
+    typ: String,
+    action: String,
+    actor: String,
+    attributes: String,
+}
+
+/// While it lives, the events of [`ContainerDb::record_event`] wait for the
+/// next write of the container tables and are committed with it; what is
+/// left is written when it is dropped.
+pub struct EventBatch<'a> {
+    db: &'a ContainerDb,
+}
+
+impl Drop for EventBatch<'_> {
+    fn drop(&mut self) {
+        let _ = self.db.flush_events();
+        self.db.pending_events().batching = false;
+    }
 }
 
 /// The container tables' component in `schema_version`. Version 1 is
@@ -245,7 +276,10 @@ impl ContainerDb {
     /// The container tables on the process's shared connection to
     /// `berth.db` (see `berth_db::SharedConnection`).
     pub fn on(shared: SharedConnection) -> Result<ContainerDb> {
-        let db = ContainerDb { conn: shared };
+        let db = ContainerDb {
+            conn: shared,
+            pending: Default::default(),
+        };
         {
             let mut conn = db.conn();
             // Container records change several times per `run` (create,
@@ -280,22 +314,93 @@ impl ContainerDb {
         berth_db::lock(&self.conn)
     }
 
+    fn pending_events(&self) -> std::sync::MutexGuard<'_, PendingEvents> {
+        match self.pending.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Batches this process's events until the batch is dropped: a
+    /// foreground `run --rm` records seven (create, attach, connect, start,
+    /// die, disconnect, destroy), each its own commit of three pages to
+    /// the log (the row, its index, AUTOINCREMENT's sequence); batched,
+    /// they ride on the state's commits. The caller flushes before anything
+    /// that waits (see [`ContainerDb::flush_events`]); a crash loses the
+    /// unwritten ones, as a crash of Docker's daemon loses its events.
+    pub fn batch_events(&self) -> EventBatch<'_> {
+        self.pending_events().batching = true;
+        EventBatch { db: self }
+    }
+
+    /// Writes the batched events now, in one transaction.
+    pub fn flush_events(&self) -> Result<()> {
+        self.write("record events", |_| Ok(()))
+    }
+
+    /// Runs `f` on the connection, in one transaction with the batched
+    /// events when there are any (they stay batched if it fails).
+    fn write<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut pending = self.pending_events();
+        let mut conn = self.conn();
+        if pending.events.is_empty() {
+            return f(&conn).map_err(|e| db_err(what, e));
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(what, e))?;
+        let res = Self::insert_events(&tx, &pending.events).and_then(|()| f(&tx));
+        let res = match res {
+            Ok(v) => tx.commit().map(|()| v),
+            Err(e) => Err(e),
+        };
+        if res.is_ok() {
+            pending.events.clear();
+        }
+        res.map_err(|e| db_err(what, e))
+    }
+
+    fn insert_events(conn: &Connection, events: &[PendingEvent]) -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for e in events {
+            stmt.execute(params![e.time_nano, e.typ, e.action, e.actor, e.attributes])?;
+        }
+        // Events older than a week go on the way, so the table does not
+        // grow without bound.
+        let week: i64 = 7 * 24 * 3600 * 1_000_000_000;
+        if let Some(last) = events.last() {
+            conn.execute(
+                "DELETE FROM events WHERE time_nano < ?1",
+                params![last.time_nano - week],
+            )?;
+        }
+        Ok(())
+    }
+
     pub fn insert(&self, c: &Container) -> Result<()> {
         let config =
             serde_json::to_string(&c.config).map_err(|e| EngineError::Other(e.to_string()))?;
         // The lock goes before a conflict is looked into (name_in_use takes it again).
-        let res = self.conn().execute(
-            "INSERT INTO containers (id, name, image_id, image_ref, created, config, state, intent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![c.id.as_str(), c.name, c.image_id, c.image_ref, c.created, config, c.state.as_str(), c.intent.as_ref().map(Intent::to_text)],
-        );
+        let mut conflict = false;
+        let res = self.write("insert", |conn| {
+            let res = conn.execute(
+                "INSERT INTO containers (id, name, image_id, image_ref, created, config, state, intent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![c.id.as_str(), c.name, c.image_id, c.image_ref, c.created, config, c.state.as_str(), c.intent.as_ref().map(Intent::to_text)],
+            );
+            conflict = matches!(&res, Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation);
+            res
+        });
         match res {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(self.name_in_use(&c.name))
-            }
-            Err(e) => Err(db_err("insert", e)),
+            Err(_) if conflict => Err(self.name_in_use(&c.name)),
+            Err(e) => Err(e),
         }
     }
 
@@ -392,10 +497,10 @@ impl ContainerDb {
             }
             _ => "UPDATE containers SET state = ?2, finished_at = ?4, exit_code = ?3 WHERE id = ?1",
         };
-        self.conn()
-            .execute(sql, params![id.as_str(), state.as_str(), exit_code, at])
-            .map_err(|e| db_err("update", e))
-            .map(drop)
+        self.write("update", |conn| {
+            conn.execute(sql, params![id.as_str(), state.as_str(), exit_code, at])
+        })
+        .map(drop)
     }
 
     /// A start that failed (Docker's `containerStart` on error): the state
@@ -408,8 +513,8 @@ impl ContainerDb {
         exit_code: i32,
         error: &str,
     ) -> Result<()> {
-        self.conn()
-            .execute(
+        self.write("update", |conn| {
+            conn.execute(
                 "UPDATE containers SET state = ?2, started_at = ?3, exit_code = ?4, error = ?5, intent = CASE WHEN intent LIKE 'create %' THEN NULL ELSE intent END WHERE id = ?1",
                 params![
                     id.as_str(),
@@ -419,8 +524,8 @@ impl ContainerDb {
                     error
                 ],
             )
-            .map_err(|e| db_err("update", e))
-            .map(drop)
+        })
+        .map(drop)
     }
 
     /// Marks the container as being removed by `me`: false when another
@@ -456,13 +561,13 @@ impl ContainerDb {
 
     /// Forgets a finished creator's intent (its layer is there).
     pub fn clear_intent(&self, id: &ContainerId) -> Result<()> {
-        self.conn()
-            .execute(
+        self.write("update", |conn| {
+            conn.execute(
                 "UPDATE containers SET intent = NULL WHERE id = ?1",
                 params![id.as_str()],
             )
-            .map_err(|e| db_err("update", e))
-            .map(drop)
+        })
+        .map(drop)
     }
 
     pub fn rename(&self, id: &ContainerId, name: &str) -> Result<()> {
@@ -503,10 +608,10 @@ impl ContainerDb {
     }
 
     pub fn remove(&self, id: &ContainerId) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM containers WHERE id = ?1", params![id.as_str()])
-            .map_err(|e| db_err("remove", e))
-            .map(drop)
+        self.write("remove", |conn| {
+            conn.execute("DELETE FROM containers WHERE id = ?1", params![id.as_str()])
+        })
+        .map(drop)
     }
 }
 
@@ -523,8 +628,8 @@ pub struct Event {
 }
 
 impl ContainerDb {
-    /// Appends an event; events older than a week are dropped on the way
-    /// so the table does not grow without bound.
+    /// Appends an event (batched while a [`ContainerDb::batch_events`]
+    /// lives).
     pub fn record_event(
         &self,
         typ: &str,
@@ -532,23 +637,26 @@ impl ContainerDb {
         actor: &str,
         attributes: &std::collections::BTreeMap<String, String>,
     ) -> Result<()> {
-        let now = std::time::SystemTime::now()
+        let time_nano = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0);
-        let attrs = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into());
-        self.conn()
-            .execute(
-                "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![now, typ, action, actor, attrs],
-            )
-            .map_err(|e| db_err("record event", e))?;
-        let week: i64 = 7 * 24 * 3600 * 1_000_000_000;
-        let _ = self.conn().execute(
-            "DELETE FROM events WHERE time_nano < ?1",
-            params![now - week],
-        );
-        Ok(())
+        let event = PendingEvent {
+            time_nano,
+            typ: typ.to_owned(),
+            action: action.to_owned(),
+            actor: actor.to_owned(),
+            attributes: serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into()),
+        };
+        {
+            let mut pending = self.pending_events();
+            if pending.batching {
+                pending.events.push(event);
+                return Ok(());
+            }
+        }
+        Self::insert_events(&self.conn(), std::slice::from_ref(&event))
+            .map_err(|e| db_err("record event", e))
     }
 
     /// Events after `after_seq`, from `since` (ns) to `until` (ns).

@@ -279,6 +279,9 @@ impl Engine {
     /// Runs a created container in the foreground and returns its exit
     /// status; `rm` removes it afterwards.
     pub fn run(&self, opts: &CreateOptions, rm: bool) -> Result<i32> {
+        // Its events go with its state's commits (a few pages of the
+        // database's log instead of a commit each).
+        let _batch = self.containers.batch_events();
         let id = self.create(opts)?;
         if let Ok(c) = self.containers.resolve(id.as_str()) {
             self.event("attach", &c, &[]);
@@ -479,6 +482,8 @@ impl Engine {
                 return Err(err);
             }
         };
+        // `start` is seen while the container runs.
+        let _ = self.containers.flush_events();
         let res = match runtime.run(c.id.as_str(), dir, &log, stdio) {
             Ok(code) => Ok(code),
             Err(RuntimeError::Failed(msg)) => Err(msg),
