@@ -1,6 +1,6 @@
 //! cgroup v1 backend (including the hybrid layout with a cgroup2 mount at
-//! /sys/fs/cgroup/unified, which is joined too and used for hugetlb when it
-//! holds that controller).
+//! /sys/fs/cgroup/unified, which is joined too and used for hugetlb when the
+//! host enabled that controller in its root).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -628,10 +628,23 @@ impl CgroupManager for V1Manager {
                     )?;
                 }
             } else {
+                // As runc and crun on a hybrid host: the limits go to the
+                // v1 hierarchy. The unified one is used only where the host
+                // itself enabled hugetlb in its root: `+hugetlb` there binds
+                // the controller to cgroup2 for the whole host (no v1
+                // hugetlb hierarchy can be mounted while it is set, crun
+                // refuses the host) and nothing of a container's could take
+                // it back safely.
                 match &self.unified {
-                    Some(u) if u.root_controllers().iter().any(|c| c == "hugetlb") => {
+                    Some(u) if u.root_enables("hugetlb") => {
                         u.enable_along_path(&["hugetlb".to_owned()]);
                         u.apply_hugetlb(limits)?
+                    }
+                    Some(u) if u.root_controllers().iter().any(|c| c == "hugetlb") => {
+                        return Err(unsupported(
+                            field,
+                            "the host has no hugetlb cgroup v1 hierarchy mounted, and hugetlb is not enabled in the unified hierarchy's root (cgroup.subtree_control), which berth leaves to the host",
+                        ))
                     }
                     _ => {
                         return Err(unsupported(

@@ -138,11 +138,11 @@ impl V2Manager {
         res
     }
 
-    /// Enables `ctrls` from the hierarchy's root down to the cgroup's
-    /// parent: on a hybrid host the unified hierarchy is joined without
-    /// controllers, and hugetlb is enabled there only when a limit needs it.
+    /// Enables `ctrls` below the hierarchy's root down to the cgroup's
+    /// parent (the root is left as it is): on a hybrid host the unified
+    /// hierarchy is joined without controllers, and hugetlb is enabled
+    /// there only when a limit needs it and the host enabled it in the root.
     pub(crate) fn enable_along_path(&self, ctrls: &[String]) {
-        self.enable_controllers(&self.mount, ctrls);
         let rel = self.path.strip_prefix(&self.mount).unwrap_or(Path::new(""));
         let mut dir = self.mount.clone();
         let comps: Vec<_> = rel.components().collect();
@@ -155,6 +155,13 @@ impl V2Manager {
     /// The cgroup directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the hierarchy's root has `ctrl` enabled for its children
+    /// (root `cgroup.subtree_control`).
+    pub(crate) fn root_enables(&self, ctrl: &str) -> bool {
+        read(&self.mount, "cgroup.subtree_control")
+            .is_ok_and(|s| s.split_whitespace().any(|c| c == ctrl))
     }
 
     /// Controllers the hierarchy offers (root `cgroup.controllers`).

@@ -356,6 +356,41 @@ fn devices_deny_all_allow_null() {
     assert_gone(&*m);
 }
 
+/// A hugetlb limit on a hybrid host never changes the unified hierarchy's
+/// root: `+hugetlb` in its `cgroup.subtree_control` binds the controller to
+/// cgroup2 for the whole host (no v1 hugetlb hierarchy can be mounted any
+/// more, and crun refuses the host), and nothing takes it back. As runc,
+/// berth uses the v1 hugetlb hierarchy, or the unified one only where the
+/// host itself enabled hugetlb in its root.
+#[test]
+fn hugetlb_limit_leaves_the_unified_root_alone() {
+    require_v1!();
+    let ctl = "/sys/fs/cgroup/unified/cgroup.subtree_control";
+    let Ok(before) = fs::read_to_string(ctl) else {
+        eprintln!("skipped: the host has no unified (cgroup2) hierarchy");
+        return;
+    };
+    let m = new_cgroup(&unique_path());
+    let r = resources(|b| {
+        b.hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("2MB")
+            .limit(4i64 << 20)
+            .build()
+            .unwrap()])
+    });
+    let res = m.apply(&r);
+    let during = fs::read_to_string(ctl).unwrap();
+    m.destroy().unwrap();
+    let after = fs::read_to_string(ctl).unwrap();
+    assert_eq!(during, before, "apply changed {ctl}");
+    assert_eq!(after, before, "destroy left {ctl} changed");
+    if let Err(e) = res {
+        let s = e.to_string();
+        assert!(s.starts_with("linux.resources.hugepageLimits: "), "{s}");
+    }
+    assert_gone(&*m);
+}
+
 #[test]
 fn hugetlb_limit_on_hybrid_host() {
     require_v1!();

@@ -487,6 +487,69 @@ fn published_ports_answer_on_the_ipv6_loopback() {
     b.ok(&["network", "rm", "lo6"]);
 }
 
+/// Docker 20.10 publishes a container's ports through one of its networks,
+/// preferring a dual-stack one: `network connect` of a running container
+/// on an IPv4-only network to a dual-stack network moves its published
+/// ports there at once (the DNAT rules, and the [::1] forwards of its
+/// monitor: a port published on every address answers on [::1] too, now
+/// that the container has an IPv6 address), and `network disconnect`
+/// moves them back.
+#[test]
+fn connecting_a_dual_stack_network_moves_the_published_ports_there() {
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "four7"]);
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:c7::/64",
+        "dual7",
+    ]);
+    let (p1, p2) = (free_port(), free_port());
+    let one = format!("[::1]:{p1}:80");
+    let any = format!("{p2}:80");
+    tcp_server(
+        &b,
+        &["--network", "four7", "-p", &one, "-p", &any],
+        "mover",
+        80,
+        "moved",
+    );
+    answers(&format!("[::1]:{p1}"), "moved");
+    answers(&format!("127.0.0.1:{p2}"), "moved");
+    assert!(
+        !loopback6_taken(p2),
+        "[::1]:{p2} bound for a v4-only container"
+    );
+    b.ok(&["network", "connect", "dual7", "mover"]);
+    let ip6 = ip6_of(&b, "mover", "dual7");
+    answers(&format!("[::1]:{p2}"), "moved");
+    answers(&format!("[::1]:{p1}"), "moved");
+    answers(&format!("127.0.0.1:{p2}"), "moved");
+    assert!(
+        nft_lines(&format!("dnat to [{ip6}]:80")).len()
+            + nft_lines(&format!("dnat ip6 to [{ip6}]:80")).len()
+            > 0,
+        "no DNAT to {ip6}: {:?}",
+        nft_lines("dnat")
+    );
+    let out = b.ok(&["port", "mover"]);
+    assert!(out.contains(&format!("[::]:{p2}")), "{out}");
+    b.ok(&["network", "disconnect", "dual7", "mover"]);
+    wait_until(10, &format!("[::1]:{p2} to be closed"), || {
+        !loopback6_taken(p2)
+    });
+    answers(&format!("[::1]:{p1}"), "moved");
+    answers(&format!("127.0.0.1:{p2}"), "moved");
+    assert!(nft_lines(&ip6).is_empty(), "{:?}", nft_lines(&ip6));
+    b.ok(&["rm", "-f", "mover"]);
+    for p in [p1, p2] {
+        assert!(!loopback6_taken(p), "[::1]:{p} still bound after rm");
+    }
+    b.ok(&["network", "rm", "four7", "dual7"]);
+}
+
 /// Each bad IPv6 input is one line, a non-zero exit, and nothing made.
 #[test]
 fn bad_ipv6_input_is_refused_cleanly() {

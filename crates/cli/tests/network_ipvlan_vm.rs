@@ -53,6 +53,8 @@ const CASES: &[&str] = &[
     "l2v6",
     "l3",
     "l3s",
+    "l3v6",
+    "l3sv6",
     "vlan",
     "vlan-kept",
     "dummy",
@@ -201,6 +203,47 @@ case_l3s() {
   [ "$r" = ok ] && ok l3s || fail l3s "$r"
 }
 
+# ipvlan l3 / l3s with IPv6 (--ipv6 --subnet fd7a::/64, fd7b::/64): addresses of the v6
+# subnet, the IPv6 default route through the link itself (the parent routes), each
+# other over IPv6 by address and by name, the LAN host both ways over IPv6 (it routes
+# the subnet via the guest's IPv6 address on lan0).
+l3v6() {
+  c=$1; mode=$2; v4=$3; v6=$4
+  $IP -6 addr add fd79::2/64 dev lan0 nodad
+  lan $IP -6 addr add fd79::1/64 dev lan0p nodad
+  lan $IP -6 route add $v6::/64 via fd79::2
+  r=ok
+  if ! $B network create -d ipvlan -o parent=lan0 -o ipvlan_mode=$mode --subnet $v4 --ipv6 --subnet $v6::/64 $c >/dev/null; then
+    r="network create"
+  elif ! $B run -d --name ${c}a --network $c busybox sleep 300 >/dev/null; then
+    r="run ${c}a"
+  elif ! $B run -d --name ${c}b --network $c busybox sleep 300 >/dev/null; then
+    r="run ${c}b"
+  else
+    a=$($B exec ${c}a ip -o -6 addr show eth0 scope global | sed -n 's/.* inet6 \([0-9a-f:]*\)\/.*/\1/p')
+    b=$($B exec ${c}b ip -o -6 addr show eth0 scope global | sed -n 's/.* inet6 \([0-9a-f:]*\)\/.*/\1/p')
+    rt=$($B exec ${c}a ip -6 route | grep '^default')
+    k=$(kind ${c}a)
+    echo "$c: ${c}a=$a ${c}b=$b route: $rt link: $k"
+    case "$k" in *"mode $mode "*|*"mode $mode") ;; *) r="not an $mode ipvlan: [$k]" ;; esac
+    case "$a" in $v6::*) ;; *) r="${c}a address [$a]" ;; esac
+    case "$b" in $v6::*) ;; *) r="${c}b address [$b]" ;; esac
+    [ "$a" != "$b" ] || r="same address"
+    case "$rt" in "default dev eth0"*) ;; *) r="${c}a default route [$rt]" ;; esac
+    $B exec ${c}a ping -6 -c 1 -W 3 "$b" >/dev/null || r="${c}a -> ${c}b"
+    $B exec ${c}b ping -6 -c 1 -W 3 ${c}a >/dev/null || r="${c}b -> ${c}a by name"
+    $B exec ${c}a ping -6 -c 1 -W 3 fd79::1 >/dev/null || r="${c}a -> the LAN host"
+    lan ping -6 -c 1 -W 3 "$b" >/dev/null || r="the LAN host -> ${c}b"
+  fi
+  $B rm -f ${c}a ${c}b >/dev/null 2>&1
+  $B network rm $c >/dev/null || r="network rm"
+  wait_free || r="lan0 still has an ipvlan port"
+  lan $IP -6 route del $v6::/64
+  lan $IP -6 addr del fd79::1/64 dev lan0p
+  $IP -6 addr del fd79::2/64 dev lan0
+  [ "$r" = ok ] && ok $c || fail $c "$r"
+}
+
 # -o parent=lan0.10: the 802.1q link is made (and removed with the network); the
 # containers reach each other and the LAN host on VLAN 10. A VLAN link that was
 # there before stays.
@@ -282,6 +325,8 @@ t case_l2
 t case_l2v6
 t case_l3
 t case_l3s
+t l3v6 l3v6 l3 10.85.0.0/24 fd7a
+t l3v6 l3sv6 l3s 10.86.0.0/24 fd7b
 t case_vlan
 t case_dummy
 t bad bad-parent "-o parent interface was not found on the host: nosuch0" -d ipvlan -o parent=nosuch0.10 --subnet 10.83.0.0/24

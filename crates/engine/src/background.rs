@@ -59,6 +59,17 @@ fn process_alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether process `pid` blocks `sig` (SigBlk in its status).
+fn blocks_signal(pid: i32, sig: nix::sys::signal::Signal) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let hex = s.lines().find_map(|l| l.strip_prefix("SigBlk:"))?.trim();
+            u64::from_str_radix(hex, 16).ok()
+        })
+        .is_some_and(|mask| mask & (1u64 << (sig as i32 - 1)) != 0)
+}
+
 fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -216,6 +227,36 @@ impl Engine {
             .and_then(|()| std::fs::rename(&tmp, &starting))
             .context(|| format!("write {}", starting.display()))?;
         Ok(starting)
+    }
+
+    /// Gives the monitor of running container `id` new [::1] forwards
+    /// (its published ports moved to another network): written to
+    /// `forwards` in its run directory, then SIGUSR1, sent only to a monitor
+    /// that handles it (blocked, for its signalfd; an older monitor would
+    /// die of it). Best effort: without a monitor there is nothing to tell.
+    pub(crate) fn tell_monitor_forwards(
+        &self,
+        id: &ContainerId,
+        forwards: &[berth_forward::Forward],
+    ) {
+        let dir = self.bundle_dir(id);
+        let Some(pid) = read_pid(&dir.join("monitor.pid")).filter(|p| process_alive(*p)) else {
+            return;
+        };
+        if !blocks_signal(pid, nix::sys::signal::Signal::SIGUSR1) {
+            return;
+        }
+        let text: String = forwards.iter().map(|f| format!("{f}\n")).collect();
+        let tmp = dir.join("forwards.tmp");
+        if std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, dir.join("forwards")))
+            .is_ok()
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGUSR1,
+            );
+        }
     }
 
     pub(crate) fn monitor_alive(&self, id: &ContainerId) -> bool {

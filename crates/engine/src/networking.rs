@@ -1303,6 +1303,7 @@ impl Engine {
             } else {
                 aliases.push(c.id.short().to_owned());
             }
+            let before = m.loopback_forwards(c.id.as_str())?;
             let ep = m.connect(c.id.as_str(), &n, want, None, &aliases)?;
             // Its own name gets the new address too (as Docker's file).
             self.edit_own_hosts(&c, &ep, true);
@@ -1315,6 +1316,7 @@ impl Engine {
                 self.network_event("connect", &n, Some(c.id.as_str()));
                 self.dns_refresh(m, true)?;
                 self.sync_peer_hosts(m, Some(c.id.as_str()));
+                self.republish(m, &c, &before)?;
             }
             self.switch_dns(m, &c)
         })
@@ -1333,6 +1335,7 @@ impl Engine {
             };
             // (the peers' /etc/hosts lose it)
             let peers_before = !n.is_bridge();
+            let before = m.loopback_forwards(c.id.as_str())?;
             m.disconnect(c.id.as_str(), &n)?;
             // Only this network's lines (Docker 20.10 drops every line of
             // the container's name, a bug).
@@ -1343,8 +1346,32 @@ impl Engine {
             if peers_before {
                 self.sync_peer_hosts(m, None);
             }
+            self.republish(m, &c, &before)?;
             self.switch_dns(m, &c)
         })
+    }
+
+    /// After `network connect`/`disconnect`: the container's published
+    /// ports follow its publishing network (Docker's gateway endpoint,
+    /// which prefers a dual-stack network): the DNAT rules, and the [::1]
+    /// forwards of a running container's monitor. (A foreground `run`'s
+    /// forwarding thread keeps the forwards it started with.)
+    /// `before`: its forwards before the change (the monitor is told only
+    /// of a change: it closes the old listeners' connections).
+    fn republish(
+        &self,
+        m: &Manager,
+        c: &Container,
+        before: &[berth_forward::Forward],
+    ) -> Result<()> {
+        if !m.republish(c.id.as_str())? || c.state != State::Running {
+            return Ok(());
+        }
+        let forwards = m.loopback_forwards(c.id.as_str())?;
+        if forwards != before {
+            self.tell_monitor_forwards(&c.id, &forwards);
+        }
+        Ok(())
     }
 
     /// Leases of containers that no longer exist, bridges and rules rebuilt
@@ -1450,15 +1477,15 @@ fn push_binding(
 
 /// A container's published ports as Docker shows them: a port published
 /// on every address is shown on `::` too when the container has an IPv6
-/// address on its first network (the `ip6` table forwards it there).
+/// address on its publishing network (the `ip6` table forwards it there).
 fn shown_bindings(m: &Manager, container_id: &str) -> Result<Vec<PortBinding>> {
     let bindings = m.db().ports_of(container_id)?;
+    // (a container with IPv6 publishes through a network with it)
     let v6 = m
         .db()
         .endpoints_of_container(container_id)?
-        .into_iter()
-        .min_by_key(|e| e.index)
-        .is_some_and(|e| e.ip6.is_some());
+        .iter()
+        .any(|e| e.ip6.is_some());
     let mut out = Vec::new();
     for b in bindings {
         out.push(b);

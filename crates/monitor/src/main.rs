@@ -20,7 +20,8 @@
 //! Files in the container's run directory (`--dir`): `monitor.pid`, `pid`
 //! (the init), `attach.sock`, `console.sock` (tty only), `runtime.log`,
 //! `exit`, `restarts`; `stop` is written by `berth stop` so that a stopped
-//! container is not restarted.
+//! container is not restarted; `forwards` is written by the engine before
+//! it sends SIGUSR1 (the published ports moved to another network).
 
 mod args;
 mod health;
@@ -436,6 +437,8 @@ fn serve(
             while let Ok(Some(info)) = sfd.read_signal() {
                 match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGCHLD) => {}
+                    // The engine rewrote `forwards` (`network connect`).
+                    Ok(Signal::SIGUSR1) => reload_forwards(&args.dir, forwarder),
                     // SIGTERM to the monitor: pass it to the container.
                     Ok(s) => {
                         let _ = nix::sys::signal::kill(init, s);
@@ -525,6 +528,32 @@ fn should_restart(policy: &str, code: i32, restarts: u32, stop_requested: bool) 
     }
 }
 
+/// SIGUSR1: the container's published ports moved to another network
+/// (`network connect`/`disconnect`); the engine wrote the new forwards,
+/// one a line, to `forwards` in the run directory. The old listeners (and
+/// their connections, as Docker's docker-proxy is replaced) go first, so
+/// that the same host ports can be listened on again; one that cannot be
+/// is skipped.
+fn reload_forwards(dir: &Path, forwarder: &mut berth_forward::Forwarder) {
+    let Ok(text) = std::fs::read_to_string(dir.join("forwards")) else {
+        return;
+    };
+    let forwards: Vec<berth_forward::Forward> = text
+        .lines()
+        .filter_map(|l| l.parse::<berth_forward::Forward>().ok())
+        .map(|f| berth_forward::Forward {
+            required: false,
+            ..f
+        })
+        .collect();
+    if let Ok(empty) = berth_forward::Forwarder::bind(&[]) {
+        *forwarder = empty;
+    }
+    if let Ok(f) = berth_forward::Forwarder::bind(&forwards) {
+        *forwarder = f;
+    }
+}
+
 fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -540,6 +569,7 @@ fn main() {
         Signal::SIGTERM,
         Signal::SIGINT,
         Signal::SIGHUP,
+        Signal::SIGUSR1,
     ] {
         set.add(s);
     }

@@ -199,6 +199,15 @@ pub struct Endpoint {
     pub ip6: Option<Ipv6Addr>,
 }
 
+/// Of a container's endpoints, the one its published ports go to (DNAT
+/// rules, [::1] forwards): as Docker's gateway endpoint, which prefers a
+/// dual-stack network, the first (by attachment) with IPv6, else the first.
+pub fn publishing_endpoint<'a>(
+    eps: impl IntoIterator<Item = &'a Endpoint>,
+) -> Option<&'a Endpoint> {
+    eps.into_iter().min_by_key(|e| (e.ip6.is_none(), e.index))
+}
+
 /// Docker's MAC scheme: 02:42 and the IPv4 address.
 pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
@@ -856,6 +865,31 @@ impl NetworkDb {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Published ports go through the first network with IPv6 (Docker's
+    /// gateway endpoint prefers a dual-stack one), else the first.
+    #[test]
+    fn the_publishing_endpoint_prefers_ipv6() {
+        let ep = |index: u32, ip6: Option<&str>| Endpoint {
+            container_id: "c".into(),
+            network_id: format!("n{index}"),
+            ip: Ipv4Addr::new(10, 0, 0, index as u8 + 2),
+            mac: [0; 6],
+            aliases: Vec::new(),
+            index,
+            ip6: ip6.map(|a| a.parse().unwrap()),
+        };
+        let four = [ep(0, None), ep(1, None)];
+        assert_eq!(publishing_endpoint(&four).unwrap().index, 0);
+        let dual = [
+            ep(0, None),
+            ep(1, None),
+            ep(2, Some("fd00::2")),
+            ep(3, Some("fd01::2")),
+        ];
+        assert_eq!(publishing_endpoint(&dual).unwrap().index, 2);
+        assert!(publishing_endpoint(&[]).is_none());
+    }
 
     /// A database made before networks had an MTU gains the column, and its
     /// networks read back with the kernel's default (`None`).

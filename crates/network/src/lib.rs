@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 pub use db::{
-    mac_text, parse_unicast_mac, Endpoint, Ipv6Config, NetworkDb, NetworkRecord, Want,
-    DEFAULT_ROUTE_MTU, LOCAL_LINK_MTU,
+    mac_text, parse_unicast_mac, publishing_endpoint, Endpoint, Ipv6Config, NetworkDb,
+    NetworkRecord, Want, DEFAULT_ROUTE_MTU, LOCAL_LINK_MTU,
 };
 pub use ports::{parse_exposed, parse_publish, PortBinding, PortSpec, Proto};
 
@@ -1148,11 +1148,9 @@ impl Manager {
         let endpoints = self.db.all_endpoints()?;
         let mut dnats = Vec::new();
         for (cid, b) in self.db.ports()? {
-            // The container's address on its first network.
-            if let Some(ep) = endpoints
-                .iter()
-                .filter(|e| e.container_id == cid)
-                .min_by_key(|e| e.index)
+            // The container's address on its publishing network.
+            if let Some(ep) =
+                db::publishing_endpoint(endpoints.iter().filter(|e| e.container_id == cid))
             {
                 dnats.push(nft::Dnat {
                     binding: b,
@@ -1386,9 +1384,7 @@ impl Manager {
         }
         // Docker ignores `-p` on a macvlan/ipvlan network: nothing on the
         // host forwards to such a container.
-        let first_is_bridge = endpoints
-            .iter()
-            .min_by_key(|e| e.index)
+        let first_is_bridge = db::publishing_endpoint(&endpoints)
             .and_then(|ep| networks.iter().find(|n| n.id == ep.network_id))
             .is_some_and(NetworkRecord::is_bridge);
         let publish = if first_is_bridge { publish } else { &[] };
@@ -1635,21 +1631,28 @@ impl Manager {
 
     /// The container's published ports to forward in user space (the
     /// host's IPv6 loopback, see [`ports::loopback_forwards`]), to its
-    /// address on its first network.
+    /// address on its publishing network ([`db::publishing_endpoint`]).
     pub fn loopback_forwards(&self, container_id: &str) -> Result<Vec<berth_forward::Forward>> {
         let bindings = self.db.ports_of(container_id)?;
         if bindings.is_empty() {
             return Ok(Vec::new());
         }
-        let Some(ep) = self
-            .db
-            .endpoints_of_container(container_id)?
-            .into_iter()
-            .min_by_key(|e| e.index)
-        else {
+        let endpoints = self.db.endpoints_of_container(container_id)?;
+        let Some(ep) = db::publishing_endpoint(&endpoints) else {
             return Ok(Vec::new());
         };
         Ok(ports::loopback_forwards(&bindings, ep.ip, ep.ip6))
+    }
+
+    /// After `network connect`/`disconnect` of a container: its published
+    /// ports follow its publishing network (the DNAT rules are rewritten).
+    /// Whether it has any.
+    pub fn republish(&self, container_id: &str) -> Result<bool> {
+        if self.db.ports_of(container_id)?.is_empty() {
+            return Ok(false);
+        }
+        self.reconcile_rules()?;
+        Ok(true)
     }
 
     /// Where the pid of container `container_id`'s pasta is kept.

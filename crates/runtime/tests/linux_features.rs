@@ -694,10 +694,12 @@ fn hugetlb_limits() {
     let v1 = std::path::Path::new("/sys/fs/cgroup/hugetlb").exists();
     let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
         .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"));
-    let v2_unified = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+    // A hybrid host's unified hierarchy is used only where the host
+    // enabled hugetlb in its root (berth never does: see berth_cgroups).
+    let v2_unified = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control")
         .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"));
     if !(v1 || v2 || v2_unified) {
-        eprintln!("skipped: this host has no hugetlb cgroup controller (v1 or v2)");
+        eprintln!("skipped: this host has no usable hugetlb cgroup controller (v1 or v2)");
         return;
     }
     let rt = Rt::new();
