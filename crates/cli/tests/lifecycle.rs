@@ -696,6 +696,59 @@ fn run_detached_rm_removes_itself() {
     });
 }
 
+/// `wait` on an --rm container reports its exit code even when the
+/// container and its exit file are gone before `wait` reads them (a slow
+/// `wait` on a loaded machine: here one stopped by SIGSTOP).
+#[test]
+fn wait_reports_the_code_of_an_rm_container_removed_before_it_reads() {
+    let b = Berth::with_busybox();
+    run_d(
+        &b,
+        &[
+            "--rm",
+            "--name",
+            "late",
+            "busybox",
+            "sh",
+            "-c",
+            "while [ ! -e /go ]; do sleep 0.1; done; exit 3",
+        ],
+    );
+    let wait = b
+        .cmd(&["wait", "late"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = wait.id();
+    // Connected to the monitor's attach socket: blocked until it hangs up.
+    wait_until(30, "wait to connect to the monitor", || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten().any(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                })
+            })
+            .unwrap_or(false)
+    });
+    let stop = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    stop("-STOP");
+    b.ok(&["exec", "late", "touch", "/go"]);
+    wait_until(30, "the --rm container to remove itself", || {
+        status(&b, "late").is_none()
+    });
+    stop("-CONT");
+    let out = wait.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&["wait"], &out));
+    assert_eq!(text(&out.stdout).trim(), "3");
+}
+
 /// With `--runroot` (the volatile state elsewhere than ROOT/run), a detached
 /// container's exit and removal find the runtime's state there: nothing of it
 /// (cgroups, monitor, state) is left by `rm -f` or by its own exit.

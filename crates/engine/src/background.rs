@@ -970,8 +970,13 @@ impl Engine {
                         return Ok(now.exit_code.unwrap_or(0));
                     }
                 }
-                // Removed meanwhile (--rm): the status its monitor recorded.
-                Err(_) => return Ok(seen.unwrap_or(0)),
+                // Removed meanwhile (--rm): the status its monitor recorded,
+                // in its exit file if this saw it, else in its `die` event
+                // (the file goes with the container).
+                Err(_) => {
+                    let died = || self.containers.last_exit_code(&c.id).ok().flatten();
+                    return Ok(seen.or_else(died).unwrap_or(0));
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -659,6 +659,27 @@ impl ContainerDb {
             .map_err(|e| db_err("record event", e))
     }
 
+    /// The exit code of container `id`'s last `die` event (the status of
+    /// a container removed since: `wait` on an --rm container).
+    pub fn last_exit_code(&self, id: &ContainerId) -> Result<Option<i32>> {
+        let attrs: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT attributes FROM events WHERE actor = ?1 AND type = 'container' AND action = 'die' ORDER BY seq DESC LIMIT 1",
+                params![id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| db_err("events", e))?;
+        Ok(attrs.and_then(|a| {
+            serde_json::from_str::<std::collections::BTreeMap<String, String>>(&a)
+                .ok()?
+                .get("exitCode")?
+                .parse()
+                .ok()
+        }))
+    }
+
     /// Events after `after_seq`, from `since` (ns) to `until` (ns).
     pub fn events(&self, after_seq: i64, since: i64, until: i64) -> Result<Vec<Event>> {
         let conn = self.conn();
