@@ -385,12 +385,42 @@ impl Engine {
         if guard.is_none() {
             let mut m = Manager::on(self.images.connection(), &self.root, &self.run)?;
             m.set_defaults(DaemonConfig::load()?.network_defaults());
+            if self.rootless {
+                m.set_rootless();
+            }
             *guard = Some(m);
         }
         match guard.as_mut() {
             Some(m) => f(m),
             None => Err(EngineError::Other("network manager unavailable".into())),
         }
+    }
+
+    /// Runs `f` with the network manager where this root's bridges are:
+    /// on the host, or rootless in the user's rootless network namespace
+    /// (made with its pasta on first use, see
+    /// `berth_network::rootless_netns`), on a thread of this process that
+    /// entered it (and so do the nft, berth-dns… that `f` starts).
+    fn with_bridges<T: Send>(&self, f: impl FnOnce(&mut Manager) -> Result<T> + Send) -> Result<T> {
+        if !self.rootless {
+            return self.with_net(f);
+        }
+        let (path, made) = berth_network::rootless_netns::ensure(&self.run)?;
+        if made {
+            // A resolver left by an earlier namespace (its pause process
+            // gone) listens in none of this one's bridges.
+            let _ = berth_dns::stop(&self.dns_files().1);
+        }
+        berth_network::netns::run_in(&path, || self.with_net(f))
+    }
+
+    /// Rootless: whether the user has networks of its own (bridges in the
+    /// rootless network namespace); root: always (the default network).
+    fn has_bridges(&self) -> Result<bool> {
+        if !self.rootless {
+            return Ok(true);
+        }
+        self.with_net(|m| Ok(!m.db().networks()?.is_empty()))
     }
 
     fn network_of_mode(&self, m: &mut Manager, mode: &NetMode) -> Result<Option<NetworkRecord>> {
@@ -549,7 +579,7 @@ impl Engine {
         let needs_gateway = h.extra_hosts.iter().any(|(_, ip)| ip == "host-gateway");
         let needs_db = needs_gateway || matches!(mode, NetMode::Bridge(_));
         let mut more_eps = Vec::new();
-        let (endpoint, network, gateway) = if self.rootless {
+        let (endpoint, network, gateway) = if self.rootless && !user_net {
             // No bridge and no lease: pasta gives the default network's
             // container the host's address and gateway, the gateway being
             // the host's loopback from inside.
@@ -571,6 +601,17 @@ impl Engine {
                 let net = self.network_of_mode(m, &mode)?;
                 let gateway = match (&net, needs_gateway) {
                     (_, false) => None,
+                    // (rootless: the rootless namespace's pasta maps the
+                    // host's gateway to the host's loopback, as for the
+                    // default network)
+                    (_, true) if self.rootless => Some(
+                        berth_network::pasta::host_gateway().ok_or_else(|| {
+                            EngineError::Invalid(
+                                "host-gateway: the host has no IPv4 default route for pasta's gateway"
+                                    .into(),
+                            )
+                        })?,
+                    ),
                     (Some(n), true) if n.name == DEFAULT_NETWORK => Some(n.gateway),
                     (_, true) => Some(m.ensure_default()?.gateway),
                 };
@@ -714,13 +755,13 @@ impl Engine {
                         }
                     }
                 }
-                if self.rootless {
-                    // The default network (the only one rootless): pasta.
+                if self.rootless && mode == NetMode::Bridge(None) {
+                    // The default network: pasta.
                     let sandbox = self.with_net(|m| Ok(m.setup_pasta(c.id.as_str(), &publish)?))?;
                     return Ok(Some(sandbox.netns.to_string_lossy().into_owned()));
                 }
                 let user_net = matches!(mode, NetMode::Bridge(Some(_)));
-                let sandbox = self.with_net(|m| {
+                let sandbox = self.with_bridges(|m| {
                     let sandbox = m.setup(c.id.as_str(), &publish)?;
                     self.endpoint_events(m, c.id.as_str(), "connect");
                     if user_net || m.db().endpoints_of_container(c.id.as_str())?.len() > 1 {
@@ -813,13 +854,16 @@ impl Engine {
                 }
                 return;
             }
-            NetMode::Bridge(_) if self.rootless => {
+            NetMode::Bridge(None) if self.rootless => {
                 let _ = self.with_net(|m| Ok(m.teardown_pasta(id.as_str())?));
                 return;
             }
+            // Rootless on a user network: a container that never started
+            // has nothing in the rootless namespace to undo.
+            NetMode::Bridge(Some(_)) if self.rootless && !ns.exists() => return,
             _ => {}
         }
-        let _ = self.with_net(|m| {
+        let _ = self.with_bridges(|m| {
             if ns.exists() || !m.db().ports_of(id.as_str())?.is_empty() {
                 if ns.exists() {
                     self.endpoint_events(m, id.as_str(), "disconnect");
@@ -1063,9 +1107,9 @@ impl Engine {
 
     pub fn network_create(&self, o: &NetworkOptions) -> Result<NetworkRecord> {
         if self.rootless {
-            return Err(crate::rootless::no_networks());
+            crate::rootless::check_network(o)?;
         }
-        let n = self.with_net(|m| Ok(m.create_network(o)?))?;
+        let n = self.with_bridges(|m| Ok(m.create_network(o)?))?;
         self.network_event("create", &n, None);
         Ok(n)
     }
@@ -1117,9 +1161,10 @@ impl Engine {
     /// Every network: the predefined `bridge` (made if missing), `host`
     /// and `none`, then user networks.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
-        // Rootless: `host` and `none` only (no default bridge).
+        // Rootless: no default bridge (the default network is pasta's),
+        // the user's networks only (their database records).
         if self.rootless {
-            return Ok(Vec::new());
+            return self.with_net(|m| Ok(m.db().networks()?));
         }
         self.with_net(|m| {
             m.ensure_default()?;
@@ -1138,7 +1183,7 @@ impl Engine {
                 "Options": {}, "Labels": {}
             }));
         }
-        if self.rootless {
+        if self.rootless && key == DEFAULT_NETWORK {
             return Err(EngineError::no_such(Object::Network, key));
         }
         let (n, eps, route) = self.with_net(|m| {
@@ -1237,7 +1282,10 @@ impl Engine {
                 "{key} is a pre-defined network and cannot be removed"
             )));
         }
-        self.with_net(|m| {
+        if !self.has_bridges()? {
+            return Err(EngineError::no_such(Object::Network, key));
+        }
+        self.with_bridges(|m| {
             let n = m.remove_network(key).map_err(|e| match e {
                 berth_network::Error::NotFound(_) => EngineError::no_such(Object::Network, key),
                 e => e.into(),
@@ -1250,7 +1298,10 @@ impl Engine {
 
     /// `network prune`: user networks no container uses.
     pub fn network_prune(&self) -> Result<Vec<String>> {
-        self.with_net(|m| {
+        if !self.has_bridges()? {
+            return Ok(Vec::new());
+        }
+        self.with_bridges(|m| {
             let mut out = Vec::new();
             for n in m.db().networks()? {
                 if n.name == DEFAULT_NETWORK || !m.db().endpoints_of_network(&n.id)?.is_empty() {
@@ -1284,7 +1335,10 @@ impl Engine {
                 NetMode::of(&c.config.host).docker_name()
             )));
         }
-        self.with_net(|m| {
+        if self.rootless && NetMode::of(&c.config.host) == NetMode::Bridge(None) {
+            return Err(crate::rootless::no_connect_default(&c.name));
+        }
+        self.with_bridges(|m| {
             let n = m.network(network)?;
             let mut aliases = aliases.to_vec();
             if n.name == DEFAULT_NETWORK {
@@ -1322,7 +1376,7 @@ impl Engine {
 
     pub fn network_disconnect(&self, network: &str, container: &str) -> Result<()> {
         let c = self.container(container)?;
-        self.with_net(|m| {
+        self.with_bridges(|m| {
             let n = m.network(network)?;
             let eps = m.db().endpoints_of_container(c.id.as_str())?;
             let Some(ep) = eps.iter().find(|e| e.network_id == n.id) else {
@@ -1350,8 +1404,9 @@ impl Engine {
     /// Leases of containers that no longer exist, bridges and rules rebuilt
     /// from the database: what `system prune` and recovery need.
     pub fn network_reconcile(&self) -> Result<usize> {
-        // Rootless: no network of berth's exists (see rootless.rs).
-        if self.rootless {
+        // Rootless: nothing to rebuild without a network of the user's
+        // (and no rootless namespace to make for it).
+        if !self.has_bridges()? {
             return Ok(0);
         }
         let known: std::collections::BTreeSet<String> = self
@@ -1359,7 +1414,7 @@ impl Engine {
             .into_iter()
             .map(|c| c.id.to_string())
             .collect();
-        self.with_net(|m| {
+        self.with_bridges(|m| {
             let mut n = 0;
             for ep in m.db().all_endpoints()? {
                 if !known.contains(&ep.container_id) {
@@ -1374,10 +1429,16 @@ impl Engine {
 
     /// Removes every network, bridge and rule of this root (`system reset`).
     pub fn network_reset(&self) -> Result<()> {
+        let (_, pid) = self.dns_files();
         if self.rootless {
+            // The user's networks go with their rootless namespace.
+            if self.has_bridges()? {
+                self.with_bridges(|m| Ok(m.remove_everything()?))?;
+            }
+            let _ = berth_dns::stop(&pid);
+            berth_network::rootless_netns::remove(&self.run)?;
             return Ok(());
         }
-        let (_, pid) = self.dns_files();
         let _ = berth_dns::stop(&pid);
         self.with_net(|m| Ok(m.remove_everything()?))
     }
@@ -1414,7 +1475,7 @@ impl Engine {
         // Checked before the network database is opened: most roots run
         // no resolver.
         if self.dns_files().0.exists() {
-            let _ = self.with_net(|m| self.dns_refresh(m, false));
+            let _ = self.with_bridges(|m| self.dns_refresh(m, false));
         }
     }
 }

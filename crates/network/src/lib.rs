@@ -15,6 +15,7 @@ pub mod netns;
 pub mod nft;
 pub mod pasta;
 pub mod ports;
+pub mod rootless_netns;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -509,6 +510,10 @@ pub struct Manager {
     default_bridge: String,
     /// What daemon.json says of networks.
     defaults: NetworkDefaults,
+    /// The lock serializing changes to the host's links across roots
+    /// (`/run/berth-network.lock`; rootless: the user's, see
+    /// [`Manager::set_rootless`]).
+    host_lock: PathBuf,
 }
 
 /// What the host's configuration (daemon.json) says of networks.
@@ -570,7 +575,19 @@ impl Manager {
             table,
             default_bridge,
             defaults: NetworkDefaults::default(),
+            host_lock: PathBuf::from("/run/berth-network.lock"),
         })
+    }
+
+    /// Rootless berth: the "host" of this root's bridges is the user's
+    /// rootless network namespace (see [`rootless_netns`]), which only this
+    /// user's berth changes: the host-wide lock is the user's own.
+    pub fn set_rootless(&mut self) {
+        self.host_lock = self.run_dir.join("network-host.lock");
+    }
+
+    fn host_lock(&self) -> Result<Lock> {
+        Lock::take(&self.host_lock)
     }
 
     /// The host's settings from now on: the default network's MTU applies
@@ -851,7 +868,7 @@ impl Manager {
                 o.name
             )));
         }
-        let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+        let _host_lock = self.host_lock()?;
         let mut host = netlink::Netlink::open()?;
         if sub.is_some() {
             if o.bridge_name.is_some() || o.no_masquerade {
@@ -1557,7 +1574,7 @@ impl Manager {
             None => {
                 // After a reboot: the parent berth made is made again.
                 if net.created_parent.as_deref() == Some(parent_name) {
-                    let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+                    let _host_lock = self.host_lock()?;
                     if host.link_by_name(parent_name)?.is_none() {
                         if net.options.contains_key("parent") {
                             let (base, vid) = vlan_of(parent_name)?;
@@ -1579,7 +1596,7 @@ impl Manager {
         };
         if net.wants_host_shim() && host.link_by_name(&host_shim_name(&net.id))?.is_none() {
             // After a reboot: the host's shim is made again.
-            let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+            let _host_lock = self.host_lock()?;
             if host.link_by_name(&host_shim_name(&net.id))?.is_none() {
                 make_host_shim(net, host)?;
             }

@@ -150,11 +150,7 @@ fn read_pid(pidfile: &Path) -> Option<i32> {
 /// since is left alone) and removes the file. A pasta already gone is fine.
 pub fn stop(pidfile: &Path, netns: &Path) {
     if let Some(pid) = read_pid(pidfile) {
-        let ours = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-            let want = netns.as_os_str().as_encoded_bytes();
-            c.split(|b| *b == 0).any(|w| w == want)
-        });
-        if ours {
+        if names(pid, netns) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -162,6 +158,20 @@ pub fn stop(pidfile: &Path, netns: &Path) {
         }
     }
     let _ = std::fs::remove_file(pidfile);
+}
+
+/// Whether process `pid`'s command line names namespace `netns` (a pasta
+/// of ours, not a process that reused its pid).
+fn names(pid: i32, netns: &Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        let want = netns.as_os_str().as_encoded_bytes();
+        c.split(|b| *b == 0).any(|w| w == want)
+    })
+}
+
+/// Whether the pasta of namespace `netns` whose pid is in `pidfile` runs.
+pub fn running(pidfile: &Path, netns: &Path) -> bool {
+    read_pid(pidfile).is_some_and(|pid| names(pid, netns))
 }
 
 /// The host's IPv4 default gateway (`/proc/net/route`), which pasta gives
