@@ -1509,13 +1509,16 @@ fn a_user_network_resolves_and_pings_by_name_and_rm_leaves_nothing() {
             "--network",
             "n1",
             "-p",
-            "8080:80",
+            "10.1.2.3:8080:80",
             "busybox",
             "true",
         ],
         125,
     );
-    assert!(err.contains("rootless") && err.contains("publish"), "{err}");
+    assert!(
+        err.contains("rootless") && err.contains("10.1.2.3"),
+        "{err}"
+    );
     let err = u.fails(&["network", "create", "-d", "macvlan", "m1"], 1);
     assert!(err.contains("rootless") && err.contains("macvlan"), "{err}");
     assert_eq!(u.ok(&["network", "ls", "-q"]).lines().count(), 3);
@@ -1604,4 +1607,77 @@ fn the_rootless_network_namespace_goes_with_its_pause_process() {
     u.ok(&["network", "rm", "n1"]);
     u.ok(&["system", "reset", "-f"]);
     assert!(pasta_processes(&u).is_empty());
+}
+
+#[test]
+fn a_user_network_s_published_ports_are_answered_from_the_host() {
+    let u = User::new();
+    u.import_busybox();
+    u.ok(&["network", "create", "n1"]);
+    let fixed = free_port();
+    let p = format!("127.0.0.1:{fixed}:80");
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "web",
+        "-p",
+        &p,
+        "-p",
+        "81",
+        "busybox",
+        "sh",
+        "-c",
+        "(while true; do echo other | nc -l -p 81; done) & while true; do echo hello | nc -l -p 80; done",
+    ]);
+    // From the host's loopback: pasta into the rootless namespace, berth's
+    // DNAT there to the container.
+    wait_until(30, "the published port to answer", || {
+        fetch(fixed).as_deref() == Some("hello\n")
+    });
+    let shown = u.ok(&["port", "web", "81"]);
+    let picked: u16 = shown
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{shown}"));
+    wait_until(30, "the picked port to answer", || {
+        fetch(picked).as_deref() == Some("other\n")
+    });
+    // A port already taken on the host: one line, nothing left running.
+    let err = u.fails(
+        &[
+            "run",
+            "-d",
+            "--network",
+            "n1",
+            "--name",
+            "clash",
+            "-p",
+            &p,
+            "busybox",
+            "sleep",
+            "100",
+        ],
+        125,
+    );
+    assert!(err.contains("port is already allocated"), "{err}");
+    // The rootless namespace's pasta and the container's forwarder.
+    assert_eq!(pasta_processes(&u).len(), 2);
+    u.ok(&["rm", "-f", "clash"]);
+    u.ok(&["stop", "-t", "1", "web"]);
+    assert!(fetch(fixed).is_none());
+    wait_until(10, "the forwarder to go at stop", || {
+        pasta_processes(&u).len() == 1
+    });
+    let rules = in_rootless_netns(&u, &["nft", "list", "ruleset"]);
+    assert!(!rules.contains(&format!("dport {fixed}")), "{rules}");
+    u.ok(&["rm", "web"]);
+    u.ok(&["network", "rm", "n1"]);
+    u.ok(&["system", "reset", "-f"]);
+    assert_no_network_left(&u);
 }

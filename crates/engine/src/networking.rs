@@ -761,6 +761,12 @@ impl Engine {
                     return Ok(Some(sandbox.netns.to_string_lossy().into_owned()));
                 }
                 let user_net = matches!(mode, NetMode::Bridge(Some(_)));
+                // Rootless: the ports are the host's (checked here, in its
+                // namespace), forwarded by a pasta into the rootless one.
+                let forwarded = self.rootless && !publish.is_empty();
+                if forwarded {
+                    publish = self.with_net(|m| Ok(m.rootless_host_ports(&publish)?))?;
+                }
                 let sandbox = self.with_bridges(|m| {
                     let sandbox = m.setup(c.id.as_str(), &publish)?;
                     self.endpoint_events(m, c.id.as_str(), "connect");
@@ -773,6 +779,19 @@ impl Engine {
                     }
                     Ok(sandbox)
                 })?;
+                if forwarded {
+                    let ns = berth_network::rootless_netns::path(&self.run);
+                    let started = self.with_net(|m| {
+                        Ok(m.start_port_forwarder(c.id.as_str(), &ns, &sandbox.ports)?)
+                    });
+                    if let Err(e) = started {
+                        let _ = self.with_bridges(|m| {
+                            let _ = m.teardown(c.id.as_str());
+                            self.dns_refresh(m, false)
+                        });
+                        return Err(e);
+                    }
+                }
                 Ok(Some(sandbox.netns.to_string_lossy().into_owned()))
             }
         }
@@ -784,7 +803,10 @@ impl Engine {
     /// run. None without published ports (no database read then).
     pub(crate) fn loopback_forwards(&self, c: &Container) -> Result<Vec<berth_forward::Forward>> {
         let h = &c.config.host;
-        if (h.publish.is_empty() && !h.publish_all) || !matches!(NetMode::of(h), NetMode::Bridge(_))
+        // (rootless: pasta forwards every published port, IPv4 only)
+        if (h.publish.is_empty() && !h.publish_all)
+            || !matches!(NetMode::of(h), NetMode::Bridge(_))
+            || self.rootless
         {
             return Ok(Vec::new());
         }
@@ -858,9 +880,19 @@ impl Engine {
                 let _ = self.with_net(|m| Ok(m.teardown_pasta(id.as_str())?));
                 return;
             }
-            // Rootless on a user network: a container that never started
-            // has nothing in the rootless namespace to undo.
-            NetMode::Bridge(Some(_)) if self.rootless && !ns.exists() => return,
+            NetMode::Bridge(Some(_)) if self.rootless => {
+                // Its port forwarder (from the host into the rootless
+                // namespace) first; a container that never started has
+                // nothing in the rootless namespace to undo.
+                let rootless_ns = berth_network::rootless_netns::path(&self.run);
+                let _ = self.with_net(|m| {
+                    m.stop_port_forwarder(id.as_str(), &rootless_ns);
+                    Ok(())
+                });
+                if !ns.exists() {
+                    return;
+                }
+            }
             _ => {}
         }
         let _ = self.with_bridges(|m| {

@@ -86,10 +86,17 @@ pub(crate) fn check_create(h: &HostConfig, delegation: Option<&Delegation>) -> R
             Ok(())
         }
         NetMode::Bridge(Some(_)) => {
-            if !h.publish.is_empty() || h.publish_all {
-                return Err(EngineError::Unsupported(
-                    "rootless berth cannot publish ports of a container on a user-defined network yet: publish them from the default network".into(),
-                ));
+            // pasta forwards them from the host into the rootless network
+            // namespace's loopback, where the DNAT rules match them.
+            if let Some(ip) = h
+                .publish
+                .iter()
+                .filter_map(|p| p.host_ip)
+                .find(|ip| !ip.is_ipv4() || !(ip.is_unspecified() || ip.is_loopback()))
+            {
+                return Err(EngineError::Unsupported(format!(
+                    "rootless berth publishes a user-defined network's ports on 127.0.0.1 or on every IPv4 address, not on {ip}"
+                )));
             }
             berth_network::pasta::find()?;
             Ok(())

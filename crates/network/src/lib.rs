@@ -1715,6 +1715,57 @@ impl Manager {
         }
     }
 
+    /// Rootless, a container on a user network: the host side of
+    /// `publish`, checked in this thread's namespace (the host's) before
+    /// [`Manager::setup`] binds them in the rootless network namespace:
+    /// each host port free on the host, one picked for those without.
+    pub fn rootless_host_ports(&self, publish: &[PortSpec]) -> Result<Vec<PortSpec>> {
+        let mut out = Vec::new();
+        for p in publish {
+            let port = match p.host_port {
+                Some(port) => {
+                    check_host_port(p.proto, p.host_ip, port)?;
+                    port
+                }
+                None => free_host_port(p.proto, p.host_ip, &|port| {
+                    out.iter()
+                        .any(|o: &PortSpec| o.proto == p.proto && o.host_port == Some(port))
+                })?,
+            };
+            out.push(PortSpec {
+                host_port: Some(port),
+                ..*p
+            });
+        }
+        Ok(out)
+    }
+
+    /// Rootless, a container on a user network: a pasta forwarding its
+    /// published `bindings` from the host into the rootless network
+    /// namespace `netns` (see [`pasta::forwarder_args`]), its pid in the
+    /// container's pasta pid file. None without bindings.
+    pub fn start_port_forwarder(
+        &self,
+        container_id: &str,
+        netns: &Path,
+        bindings: &[PortBinding],
+    ) -> Result<()> {
+        if bindings.is_empty() {
+            return Ok(());
+        }
+        let exe = pasta::find()?;
+        let pidfile = self.pasta_pidfile(container_id);
+        let ifname = format!("bp{}", &container_id[..12.min(container_id.len())]);
+        let args = pasta::forwarder_args(netns, &pidfile, &ifname, bindings);
+        pasta::start_with(&exe, netns, &pidfile, args).map(drop)
+    }
+
+    /// Ends the port forwarder [`Manager::start_port_forwarder`] started
+    /// (none is fine).
+    pub fn stop_port_forwarder(&self, container_id: &str, netns: &Path) {
+        pasta::stop(&self.pasta_pidfile(container_id), netns);
+    }
+
     /// At stop of a rootless container on the default network: its port
     /// records, its namespace and its pasta go.
     pub fn teardown_pasta(&mut self, container_id: &str) -> Result<()> {

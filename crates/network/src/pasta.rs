@@ -81,10 +81,69 @@ fn port_spec(b: &PortBinding) -> String {
     }
 }
 
+/// pasta's arguments for a port forwarder into the rootless network
+/// namespace `netns` (see `rootless_netns`), which another pasta already
+/// configured: no configuration, its own (unused, down) interface `ifname`
+/// beside that one's, and each of `ports` forwarded from the host to the
+/// same port on the namespace's loopback, where berth's DNAT rules take it
+/// to the container (as they take a root host's loopback connection).
+pub fn forwarder_args(
+    netns: &Path,
+    pidfile: &Path,
+    ifname: &str,
+    ports: &[PortBinding],
+) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = ["--quiet", "-4", "--no-dhcp", "--netns"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    a.push(netns.into());
+    for w in [
+        "--pid".as_ref(),
+        pidfile.as_os_str(),
+        "-I".as_ref(),
+        ifname.as_ref(),
+    ] {
+        a.push(w.into());
+    }
+    for (flag, proto) in [("-t", Proto::Tcp), ("-u", Proto::Udp)] {
+        let mut any = false;
+        for b in ports.iter().filter(|b| b.proto == proto) {
+            a.push(flag.into());
+            a.push(
+                port_spec(&PortBinding {
+                    container_port: b.host_port,
+                    ..*b
+                })
+                .into(),
+            );
+            any = true;
+        }
+        if !any {
+            a.push(flag.into());
+            a.push("none".into());
+        }
+    }
+    for f in ["-T", "none", "-U", "none"] {
+        a.push(f.into());
+    }
+    a
+}
+
 /// Starts pasta (`exe`) on namespace `netns` with `ports` and returns the
 /// daemon's pid, once the namespace is configured; pasta's own last line
 /// of error otherwise.
 pub fn start(exe: &Path, netns: &Path, pidfile: &Path, ports: &[PortBinding]) -> Result<i32> {
+    start_with(exe, netns, pidfile, args(netns, pidfile, ports))
+}
+
+/// [`start`] with arguments of the caller's ([`forwarder_args`]).
+pub fn start_with(
+    exe: &Path,
+    netns: &Path,
+    pidfile: &Path,
+    args: Vec<std::ffi::OsString>,
+) -> Result<i32> {
     let _t = berth_trace::span("network", "pasta: configure the namespace, forward ports")
         .detail(|| netns.display().to_string());
     if let Some(dir) = pidfile.parent() {
@@ -97,7 +156,7 @@ pub fn start(exe: &Path, netns: &Path, pidfile: &Path, ports: &[PortBinding]) ->
     }
     let _ = std::fs::remove_file(pidfile);
     let mut child = Command::new(exe)
-        .args(args(netns, pidfile, ports))
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
