@@ -1681,3 +1681,74 @@ fn a_user_network_s_published_ports_are_answered_from_the_host() {
     u.ok(&["system", "reset", "-f"]);
     assert_no_network_left(&u);
 }
+
+#[test]
+fn without_pasta_slirp4netns_carries_the_default_network() {
+    let u = User::new();
+    u.import_busybox();
+    // A PATH with the uid mappers and slirp4netns, no pasta.
+    let bin = u.base.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for h in ["newuidmap", "newgidmap", "slirp4netns"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{h}"), bin.join(h)).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let mut c = u.cmd(args);
+        c.env("PATH", &bin);
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", describe(args, &out));
+        text(&out.stdout)
+    };
+    let slirps = || processes_named(&u, "slirp4netns");
+    assert_eq!(
+        run(&["info", "-f", "{{.RootlessNetworkCmd}}"]).trim(),
+        "slirp4netns"
+    );
+    // Its gateway (host-gateway) is the host's loopback.
+    let (port, rx) = host_listener("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\npong\n");
+    let out = run(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "hostbox:host-gateway",
+        "busybox",
+        "wget",
+        "-q",
+        "-O-",
+        &format!("http://hostbox:{port}/slirp"),
+    ]);
+    assert_eq!(out, "pong\n");
+    let got = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(got.starts_with("GET /slirp "), "{got}");
+    // -p through its API: one slirp4netns per container, no proxy per port.
+    let fixed = free_port();
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{fixed}:80"),
+        "-p",
+        "81",
+        "busybox",
+        "sh",
+        "-c",
+        "(while true; do echo other | nc -l -p 81; done) & while true; do echo hello | nc -l -p 80; done",
+    ]);
+    wait_until(30, "the published port to answer", || {
+        fetch(fixed).as_deref() == Some("hello\n")
+    });
+    let shown = run(&["port", "web", "81"]);
+    let picked: u16 = shown.trim().rsplit(':').next().unwrap().parse().unwrap();
+    wait_until(30, "the picked port to answer", || {
+        fetch(picked).as_deref() == Some("other\n")
+    });
+    assert_eq!(slirps().len(), 1);
+    assert!(pasta_processes(&u).is_empty());
+    run(&["stop", "-t", "1", "web"]);
+    assert!(fetch(fixed).is_none());
+    wait_until(10, "slirp4netns to go at stop", || slirps().is_empty());
+    run(&["rm", "web"]);
+    assert_no_network_left(&u);
+}

@@ -584,7 +584,13 @@ impl Engine {
             // container the host's address and gateway, the gateway being
             // the host's loopback from inside.
             let gateway = if needs_gateway {
-                Some(berth_network::pasta::host_gateway().ok_or_else(|| {
+                // (slirp4netns's gateway is the host's loopback: 10.0.2.2)
+                let backend = berth_network::slirp::Backend::find().ok();
+                let gw = match backend {
+                    Some(b) if mode == NetMode::Bridge(None) => b.host_gateway(),
+                    _ => berth_network::pasta::host_gateway(),
+                };
+                Some(gw.ok_or_else(|| {
                     EngineError::Invalid(
                         "host-gateway: the host has no IPv4 default route for pasta's gateway"
                             .into(),
@@ -756,7 +762,7 @@ impl Engine {
                     }
                 }
                 if self.rootless && mode == NetMode::Bridge(None) {
-                    // The default network: pasta.
+                    // The default network: pasta (or slirp4netns).
                     let sandbox = self.with_net(|m| Ok(m.setup_pasta(c.id.as_str(), &publish)?))?;
                     return Ok(Some(sandbox.netns.to_string_lossy().into_owned()));
                 }

@@ -74,15 +74,16 @@ pub(crate) fn check_create(h: &HostConfig, delegation: Option<&Delegation>) -> R
     }
     match mode {
         NetMode::None | NetMode::Host | NetMode::Container(_) => Ok(()),
-        // The default network is pasta's: without it, one line now
-        // rather than a container that cannot start.
+        // The default network is pasta's (slirp4netns's without it):
+        // without either, one line now rather than a container that
+        // cannot start.
         NetMode::Bridge(None) => {
             if h.mac_address.is_some() {
                 return Err(EngineError::Invalid(
                     "rootless berth cannot set --mac-address on the default network".into(),
                 ));
             }
-            berth_network::pasta::find()?;
+            berth_network::slirp::Backend::find()?;
             Ok(())
         }
         NetMode::Bridge(Some(_)) => {

@@ -16,6 +16,7 @@ pub mod nft;
 pub mod pasta;
 pub mod ports;
 pub mod rootless_netns;
+pub mod slirp;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -1676,12 +1677,22 @@ impl Manager {
             .join(format!("{container_id}.pid"))
     }
 
+    /// The API socket of container `container_id`'s slirp4netns (short:
+    /// a socket's path has at most 107 bytes).
+    fn slirp_api(&self, container_id: &str) -> PathBuf {
+        self.run_dir.join("pasta").join(format!(
+            "{}.sock",
+            &container_id[..12.min(container_id.len())]
+        ))
+    }
+
     /// Rootless: a fresh namespace for the container joined to the host
     /// by pasta (see [`pasta`]), which forwards `publish` (host ports
     /// checked and recorded as root's are, so `port`, `ps` and `inspect`
     /// show them). pasta missing is one line, before anything is made.
     pub fn setup_pasta(&mut self, container_id: &str, publish: &[PortSpec]) -> Result<Sandbox> {
-        let exe = pasta::find()?;
+        // (slirp4netns when pasta is not installed)
+        let backend = slirp::Backend::find()?;
         let path = self.netns_path(container_id);
         netns::create_fresh(&path)?;
         let made = (|| {
@@ -1703,7 +1714,14 @@ impl Manager {
                         free_host_port(proto, ip, taken)
                     })?
             };
-            pasta::start(&exe, &path, &self.pasta_pidfile(container_id), &bindings)?;
+            let pidfile = self.pasta_pidfile(container_id);
+            match &backend {
+                slirp::Backend::Pasta(exe) => pasta::start(exe, &path, &pidfile, &bindings)?,
+                slirp::Backend::Slirp4netns(exe) => {
+                    let api = self.slirp_api(container_id);
+                    slirp::start(exe, &path, &pidfile, &api, &bindings)?
+                }
+            };
             Ok(bindings)
         })();
         match made {
@@ -1773,6 +1791,7 @@ impl Manager {
         let path = self.netns_path(container_id);
         let removed = netns::remove(&path);
         pasta::stop(&self.pasta_pidfile(container_id), &path);
+        let _ = std::fs::remove_file(self.slirp_api(container_id));
         unbound.and(removed)
     }
 
