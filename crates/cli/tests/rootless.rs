@@ -1604,9 +1604,28 @@ fn the_rootless_network_namespace_goes_with_its_pause_process() {
     ]);
     assert!(out.contains("1 packets received"), "{out}");
     u.ok(&["rm", "-f", "c1"]);
+    // A container that exits by itself: its monitor's exit command undoes
+    // its network in the rootless namespace (and stops the resolver).
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "short",
+        "busybox",
+        "true",
+    ]);
+    wait_until(30, "its namespace and resolver to go", || {
+        std::fs::read_dir(u.run_dir().join("netns")).map_or(true, |mut d| d.next().is_none())
+            && processes_named(&u, "berth-dns").is_empty()
+    });
+    u.ok(&["rm", "short"]);
     u.ok(&["network", "rm", "n1"]);
     u.ok(&["system", "reset", "-f"]);
-    assert!(pasta_processes(&u).is_empty());
+    wait_until(10, "the rootless namespace's pasta to go", || {
+        pasta_processes(&u).is_empty()
+    });
 }
 
 #[test]
