@@ -277,5 +277,21 @@ mod tests {
             a.join(" "),
             "--config-net --quiet -4 --no-dhcp --netns /run/ns/x --pid /run/p/x.pid -t 8080:80 -t 127.0.0.1/9000:90 -u none -T none -U none"
         );
+        // A forwarder into the rootless namespace: no configuration, its
+        // own interface, each host port to the same port inside.
+        let f = forwarder_args(
+            Path::new("/run/rootless-netns/net"),
+            Path::new("/run/p/y.pid"),
+            "bp0123456789ab",
+            &[
+                b(None, 8080, 80, Proto::Tcp),
+                b(Some("127.0.0.1".parse().unwrap()), 5353, 53, Proto::Udp),
+            ],
+        );
+        let f: Vec<String> = f.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            f.join(" "),
+            "--quiet -4 --no-dhcp --netns /run/rootless-netns/net --pid /run/p/y.pid -I bp0123456789ab -t 8080:8080 -u 127.0.0.1/5353:5353 -T none -U none"
+        );
     }
 }

@@ -197,3 +197,19 @@ fn add_hostfwd(api: &Path, b: &PortBinding) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn slirp4netns_is_given_the_namespace_file_and_an_api_socket() {
+        let a = args(Path::new("/run/netns/x"), Path::new("/run/pasta/x.sock"));
+        let a: Vec<String> = a.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            a.join(" "),
+            "--configure --mtu=65520 --netns-type=path --api-socket /run/pasta/x.sock /run/netns/x tap0"
+        );
+    }
+}
