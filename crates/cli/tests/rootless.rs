@@ -431,14 +431,11 @@ fn resource_limits_and_user_networks_are_refused_clearly() {
             "{err}"
         );
     }
-    // User-defined networks are refused in one line.
+    // A user-defined network that does not exist, in Docker's words.
     let err = u.fails(&["run", "--rm", "--network", "n1", "busybox", "true"], 125);
-    assert!(
-        err.contains("user-defined networks") && err.contains("--network none"),
-        "{err}"
-    );
-    let err = u.fails(&["create", "--network", "n1", "busybox"], 1);
-    assert!(err.contains("--network none"), "{err}");
+    assert!(err.contains("network n1 not found"), "{err}");
+    let err = u.fails(&["create", "--network", "n1", "busybox", "true"], 1);
+    assert!(err.contains("network n1 not found"), "{err}");
     // Nothing was created.
     assert_eq!(u.ok(&["ps", "-aq"]), "");
     u.ok(&[
@@ -638,8 +635,8 @@ fn network_commands_and_reset_work_without_networks() {
     // Only host and none (no default bridge), and no host lock or nft needed.
     let names = u.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert_eq!(names, "host\nnone\n");
-    let err = u.fails(&["network", "create", "n1"], 1);
-    assert!(err.contains("--network none"), "{err}");
+    let err = u.fails(&["network", "create", "-d", "ipvlan", "n1"], 1);
+    assert!(err.contains("rootless") && err.contains("ipvlan"), "{err}");
     let out = u.run(&["network", "inspect", "bridge"]);
     assert_eq!(
         check_failure(&["network", "inspect"], &out, 1),
@@ -1404,5 +1401,373 @@ fn a_killed_berth_leaves_no_pasta_the_next_command_does_not_end() {
     .unwrap();
     wait_until(10, "the monitor to go", || !process_alive(monitors[0]));
     u.ok(&["rm", "-f", "bg"]);
+    assert_no_network_left(&u);
+}
+
+/// `PROG ARGS` run by the test (root) inside the user's rootless network
+/// namespace, which is kept in its pause process's mount namespace only.
+fn in_rootless_netns(u: &User, prog_args: &[&str]) -> String {
+    let pause = u.pause_pid().unwrap();
+    let ns = u.run_dir().join("rootless-netns/net");
+    let out = Command::new("nsenter")
+        .arg(format!("--mount=/proc/{pause}/ns/mnt"))
+        .arg("--")
+        .arg("nsenter")
+        .arg(format!("--net={}", ns.display()))
+        .arg("--")
+        .args(prog_args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(prog_args, &out));
+    text(&out.stdout)
+}
+
+/// The user's processes whose program (argv[0]'s file name) is `name`.
+fn processes_named(u: &User, name: &str) -> Vec<i32> {
+    u.processes()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                c.split(|b| *b == 0)
+                    .next()
+                    .and_then(|a| a.rsplit(|b| *b == b'/').next())
+                    == Some(name.as_bytes())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_user_network_resolves_and_pings_by_name_and_rm_leaves_nothing() {
+    let u = User::new();
+    u.import_busybox();
+    let id = u.ok(&["network", "create", "n1"]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let names = u.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(names, "host\nn1\nnone\n");
+    let subnet = u.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        "n1",
+    ]);
+    let subnet = subnet.trim().to_owned();
+    assert!(subnet.contains('/'), "{subnet}");
+    for name in ["c1", "c2"] {
+        u.ok(&[
+            "run",
+            "-d",
+            "--network",
+            "n1",
+            "--name",
+            name,
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+    }
+    // Each resolves the other through berth-dns (their /etc/hosts name
+    // only themselves) and reaches it across the bridge.
+    for (from, to) in [("c1", "c2"), ("c2", "c1")] {
+        let hosts = u.ok(&["exec", from, "cat", "/etc/hosts"]);
+        assert!(!hosts.contains(&format!("\t{to}\n")), "{hosts}");
+        let out = u.ok(&["exec", from, "ping", "-c", "1", "-W", "5", to]);
+        assert!(out.contains("1 packets received"), "{out}");
+    }
+    let resolv = u.ok(&["exec", "c1", "cat", "/etc/resolv.conf"]);
+    let gateway = u.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        "n1",
+    ]);
+    assert!(
+        resolv.contains(&format!("nameserver {}", gateway.trim())),
+        "{resolv}"
+    );
+    assert_eq!(processes_named(&u, "berth-dns").len(), 1);
+    // The bridge, its veths and the NAT are in the rootless namespace, not
+    // on the host.
+    let links = in_rootless_netns(&u, &["ip", "-o", "link"]);
+    assert_eq!(links.matches("master ").count(), 2, "{links}");
+    let rules = in_rootless_netns(&u, &["nft", "list", "ruleset"]);
+    assert!(rules.contains(&subnet), "{rules}");
+    // Bad input: one line, non-zero, nothing made.
+    let err = u.fails(&["network", "create", "--subnet", &subnet, "n2"], 1);
+    assert!(err.contains("Pool overlaps"), "{err}");
+    let err = u.fails(&["network", "rm", "n1"], 1);
+    assert!(
+        err.contains("error while removing network") && err.contains("active endpoints"),
+        "{err}"
+    );
+    let err = u.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "-p",
+            "10.1.2.3:8080:80",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(
+        err.contains("rootless") && err.contains("10.1.2.3"),
+        "{err}"
+    );
+    let err = u.fails(&["network", "create", "-d", "macvlan", "m1"], 1);
+    assert!(err.contains("rootless") && err.contains("macvlan"), "{err}");
+    assert_eq!(u.ok(&["network", "ls", "-q"]).lines().count(), 3);
+    // rm of the containers, then of the network: no link but lo and
+    // pasta's, no rule, no resolver, no namespace of a container.
+    u.ok(&["rm", "-f", "c1", "c2"]);
+    u.ok(&["network", "rm", "n1"]);
+    assert_eq!(
+        u.ok(&["network", "ls", "--format", "{{.Name}}"]),
+        "host\nnone\n"
+    );
+    let links = in_rootless_netns(&u, &["ip", "-o", "link"]);
+    assert_eq!(links.lines().count(), 2, "{links}");
+    assert!(
+        !links.contains("master ") && !links.contains("@"),
+        "{links}"
+    );
+    let rules = in_rootless_netns(&u, &["nft", "list", "ruleset"]);
+    assert!(!rules.contains("table"), "{rules}");
+    wait_until(10, "berth-dns to go", || {
+        processes_named(&u, "berth-dns").is_empty()
+    });
+    for d in ["netns", "pasta"] {
+        let left: Vec<_> = std::fs::read_dir(u.run_dir().join(d))
+            .map(|r| r.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{d}: {left:?}");
+    }
+    // What stays while the pause process lives (as podman's rootless
+    // namespace): the namespace and its one pasta; `system reset` ends both.
+    assert_eq!(pasta_processes(&u).len(), 1);
+    u.ok(&["system", "reset", "-f"]);
+    assert_no_network_left(&u);
+    let pause = u.pause_pid().unwrap();
+    let ns_mounts = std::fs::read_to_string(format!("/proc/{pause}/mountinfo")).unwrap();
+    assert!(!ns_mounts.contains("rootless-netns"), "{ns_mounts}");
+}
+
+#[test]
+fn the_rootless_network_namespace_goes_with_its_pause_process() {
+    let u = User::new();
+    u.import_busybox();
+    u.ok(&["network", "create", "n1"]);
+    let first = u.pause_pid().unwrap();
+    let pasta = pasta_processes(&u);
+    assert_eq!(pasta.len(), 1, "{pasta:?}");
+    // The keeper goes (as a user's logout takes it): the next command makes
+    // a new namespace and the old one's pasta (which held it) goes.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until(10, "the pause process to go", || !process_alive(first));
+    u.ok(&["images", "-q"]);
+    assert_ne!(u.pause_pid().unwrap(), first);
+    wait_until(10, "the old pasta to go", || !process_alive(pasta[0]));
+    // The network is the user's still: its bridge is made again in the new
+    // rootless namespace.
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "c1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "n1",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        "c1",
+    ]);
+    assert!(out.contains("1 packets received"), "{out}");
+    u.ok(&["rm", "-f", "c1"]);
+    // A container that exits by itself: its monitor's exit command undoes
+    // its network in the rootless namespace (and stops the resolver).
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "short",
+        "busybox",
+        "true",
+    ]);
+    wait_until(30, "its namespace and resolver to go", || {
+        std::fs::read_dir(u.run_dir().join("netns")).map_or(true, |mut d| d.next().is_none())
+            && processes_named(&u, "berth-dns").is_empty()
+    });
+    u.ok(&["rm", "short"]);
+    u.ok(&["network", "rm", "n1"]);
+    u.ok(&["system", "reset", "-f"]);
+    wait_until(10, "the rootless namespace's pasta to go", || {
+        pasta_processes(&u).is_empty()
+    });
+}
+
+#[test]
+fn a_user_network_s_published_ports_are_answered_from_the_host() {
+    let u = User::new();
+    u.import_busybox();
+    u.ok(&["network", "create", "n1"]);
+    let fixed = free_port();
+    let p = format!("127.0.0.1:{fixed}:80");
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "web",
+        "-p",
+        &p,
+        "-p",
+        "81",
+        "busybox",
+        "sh",
+        "-c",
+        "(while true; do echo other | nc -l -p 81; done) & while true; do echo hello | nc -l -p 80; done",
+    ]);
+    // From the host's loopback: pasta into the rootless namespace, berth's
+    // DNAT there to the container.
+    wait_until(30, "the published port to answer", || {
+        fetch(fixed).as_deref() == Some("hello\n")
+    });
+    let shown = u.ok(&["port", "web", "81"]);
+    let picked: u16 = shown
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{shown}"));
+    wait_until(30, "the picked port to answer", || {
+        fetch(picked).as_deref() == Some("other\n")
+    });
+    // A port already taken on the host: one line, nothing left running.
+    let err = u.fails(
+        &[
+            "run",
+            "-d",
+            "--network",
+            "n1",
+            "--name",
+            "clash",
+            "-p",
+            &p,
+            "busybox",
+            "sleep",
+            "100",
+        ],
+        125,
+    );
+    assert!(err.contains("port is already allocated"), "{err}");
+    // The rootless namespace's pasta and the container's forwarder.
+    assert_eq!(pasta_processes(&u).len(), 2);
+    u.ok(&["rm", "-f", "clash"]);
+    u.ok(&["stop", "-t", "1", "web"]);
+    assert!(fetch(fixed).is_none());
+    wait_until(10, "the forwarder to go at stop", || {
+        pasta_processes(&u).len() == 1
+    });
+    let rules = in_rootless_netns(&u, &["nft", "list", "ruleset"]);
+    assert!(!rules.contains(&format!("dport {fixed}")), "{rules}");
+    u.ok(&["rm", "web"]);
+    u.ok(&["network", "rm", "n1"]);
+    u.ok(&["system", "reset", "-f"]);
+    assert_no_network_left(&u);
+}
+
+#[test]
+fn without_pasta_slirp4netns_carries_the_default_network() {
+    let u = User::new();
+    u.import_busybox();
+    // A PATH with the uid mappers and slirp4netns, no pasta.
+    let bin = u.base.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for h in ["newuidmap", "newgidmap", "slirp4netns"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{h}"), bin.join(h)).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let mut c = u.cmd(args);
+        c.env("PATH", &bin);
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", describe(args, &out));
+        text(&out.stdout)
+    };
+    let slirps = || processes_named(&u, "slirp4netns");
+    assert_eq!(
+        run(&["info", "-f", "{{.RootlessNetworkCmd}}"]).trim(),
+        "slirp4netns"
+    );
+    // Its gateway (host-gateway) is the host's loopback.
+    let (port, rx) = host_listener("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\npong\n");
+    let out = run(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "hostbox:host-gateway",
+        "busybox",
+        "wget",
+        "-q",
+        "-O-",
+        &format!("http://hostbox:{port}/slirp"),
+    ]);
+    assert_eq!(out, "pong\n");
+    let got = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(got.starts_with("GET /slirp "), "{got}");
+    // -p through its API: one slirp4netns per container, no proxy per port.
+    let fixed = free_port();
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{fixed}:80"),
+        "-p",
+        "81",
+        "busybox",
+        "sh",
+        "-c",
+        "(while true; do echo other | nc -l -p 81; done) & while true; do echo hello | nc -l -p 80; done",
+    ]);
+    wait_until(30, "the published port to answer", || {
+        fetch(fixed).as_deref() == Some("hello\n")
+    });
+    let shown = run(&["port", "web", "81"]);
+    let picked: u16 = shown.trim().rsplit(':').next().unwrap().parse().unwrap();
+    wait_until(30, "the picked port to answer", || {
+        fetch(picked).as_deref() == Some("other\n")
+    });
+    assert_eq!(slirps().len(), 1);
+    assert!(pasta_processes(&u).is_empty());
+    run(&["stop", "-t", "1", "web"]);
+    assert!(fetch(fixed).is_none());
+    wait_until(10, "slirp4netns to go at stop", || slirps().is_empty());
+    run(&["rm", "web"]);
     assert_no_network_left(&u);
 }

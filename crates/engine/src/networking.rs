@@ -385,12 +385,42 @@ impl Engine {
         if guard.is_none() {
             let mut m = Manager::on(self.images.connection(), &self.root, &self.run)?;
             m.set_defaults(DaemonConfig::load()?.network_defaults());
+            if self.rootless {
+                m.set_rootless();
+            }
             *guard = Some(m);
         }
         match guard.as_mut() {
             Some(m) => f(m),
             None => Err(EngineError::Other("network manager unavailable".into())),
         }
+    }
+
+    /// Runs `f` with the network manager where this root's bridges are:
+    /// on the host, or rootless in the user's rootless network namespace
+    /// (made with its pasta on first use, see
+    /// `berth_network::rootless_netns`), on a thread of this process that
+    /// entered it (and so do the nft, berth-dns… that `f` starts).
+    fn with_bridges<T: Send>(&self, f: impl FnOnce(&mut Manager) -> Result<T> + Send) -> Result<T> {
+        if !self.rootless {
+            return self.with_net(f);
+        }
+        let (path, made) = berth_network::rootless_netns::ensure(&self.run)?;
+        if made {
+            // A resolver left by an earlier namespace (its pause process
+            // gone) listens in none of this one's bridges.
+            let _ = berth_dns::stop(&self.dns_files().1);
+        }
+        berth_network::netns::run_in(&path, || self.with_net(f))
+    }
+
+    /// Rootless: whether the user has networks of its own (bridges in the
+    /// rootless network namespace); root: always (the default network).
+    fn has_bridges(&self) -> Result<bool> {
+        if !self.rootless {
+            return Ok(true);
+        }
+        self.with_net(|m| Ok(!m.db().networks()?.is_empty()))
     }
 
     fn network_of_mode(&self, m: &mut Manager, mode: &NetMode) -> Result<Option<NetworkRecord>> {
@@ -549,12 +579,18 @@ impl Engine {
         let needs_gateway = h.extra_hosts.iter().any(|(_, ip)| ip == "host-gateway");
         let needs_db = needs_gateway || matches!(mode, NetMode::Bridge(_));
         let mut more_eps = Vec::new();
-        let (endpoint, network, gateway) = if self.rootless {
+        let (endpoint, network, gateway) = if self.rootless && !user_net {
             // No bridge and no lease: pasta gives the default network's
             // container the host's address and gateway, the gateway being
             // the host's loopback from inside.
             let gateway = if needs_gateway {
-                Some(berth_network::pasta::host_gateway().ok_or_else(|| {
+                // (slirp4netns's gateway is the host's loopback: 10.0.2.2)
+                let backend = berth_network::slirp::Backend::find().ok();
+                let gw = match backend {
+                    Some(b) if mode == NetMode::Bridge(None) => b.host_gateway(),
+                    _ => berth_network::pasta::host_gateway(),
+                };
+                Some(gw.ok_or_else(|| {
                     EngineError::Invalid(
                         "host-gateway: the host has no IPv4 default route for pasta's gateway"
                             .into(),
@@ -571,6 +607,17 @@ impl Engine {
                 let net = self.network_of_mode(m, &mode)?;
                 let gateway = match (&net, needs_gateway) {
                     (_, false) => None,
+                    // (rootless: the rootless namespace's pasta maps the
+                    // host's gateway to the host's loopback, as for the
+                    // default network)
+                    (_, true) if self.rootless => Some(
+                        berth_network::pasta::host_gateway().ok_or_else(|| {
+                            EngineError::Invalid(
+                                "host-gateway: the host has no IPv4 default route for pasta's gateway"
+                                    .into(),
+                            )
+                        })?,
+                    ),
                     (Some(n), true) if n.name == DEFAULT_NETWORK => Some(n.gateway),
                     (_, true) => Some(m.ensure_default()?.gateway),
                 };
@@ -714,13 +761,19 @@ impl Engine {
                         }
                     }
                 }
-                if self.rootless {
-                    // The default network (the only one rootless): pasta.
+                if self.rootless && mode == NetMode::Bridge(None) {
+                    // The default network: pasta (or slirp4netns).
                     let sandbox = self.with_net(|m| Ok(m.setup_pasta(c.id.as_str(), &publish)?))?;
                     return Ok(Some(sandbox.netns.to_string_lossy().into_owned()));
                 }
                 let user_net = matches!(mode, NetMode::Bridge(Some(_)));
-                let sandbox = self.with_net(|m| {
+                // Rootless: the ports are the host's (checked here, in its
+                // namespace), forwarded by a pasta into the rootless one.
+                let forwarded = self.rootless && !publish.is_empty();
+                if forwarded {
+                    publish = self.with_net(|m| Ok(m.rootless_host_ports(&publish)?))?;
+                }
+                let sandbox = self.with_bridges(|m| {
                     let sandbox = m.setup(c.id.as_str(), &publish)?;
                     self.endpoint_events(m, c.id.as_str(), "connect");
                     if user_net || m.db().endpoints_of_container(c.id.as_str())?.len() > 1 {
@@ -732,6 +785,19 @@ impl Engine {
                     }
                     Ok(sandbox)
                 })?;
+                if forwarded {
+                    let ns = berth_network::rootless_netns::path(&self.run);
+                    let started = self.with_net(|m| {
+                        Ok(m.start_port_forwarder(c.id.as_str(), &ns, &sandbox.ports)?)
+                    });
+                    if let Err(e) = started {
+                        let _ = self.with_bridges(|m| {
+                            let _ = m.teardown(c.id.as_str());
+                            self.dns_refresh(m, false)
+                        });
+                        return Err(e);
+                    }
+                }
                 Ok(Some(sandbox.netns.to_string_lossy().into_owned()))
             }
         }
@@ -743,7 +809,10 @@ impl Engine {
     /// run. None without published ports (no database read then).
     pub(crate) fn loopback_forwards(&self, c: &Container) -> Result<Vec<berth_forward::Forward>> {
         let h = &c.config.host;
-        if (h.publish.is_empty() && !h.publish_all) || !matches!(NetMode::of(h), NetMode::Bridge(_))
+        // (rootless: pasta forwards every published port, IPv4 only)
+        if (h.publish.is_empty() && !h.publish_all)
+            || !matches!(NetMode::of(h), NetMode::Bridge(_))
+            || self.rootless
         {
             return Ok(Vec::new());
         }
@@ -813,13 +882,26 @@ impl Engine {
                 }
                 return;
             }
-            NetMode::Bridge(_) if self.rootless => {
+            NetMode::Bridge(None) if self.rootless => {
                 let _ = self.with_net(|m| Ok(m.teardown_pasta(id.as_str())?));
                 return;
             }
+            NetMode::Bridge(Some(_)) if self.rootless => {
+                // Its port forwarder (from the host into the rootless
+                // namespace) first; a container that never started has
+                // nothing in the rootless namespace to undo.
+                let rootless_ns = berth_network::rootless_netns::path(&self.run);
+                let _ = self.with_net(|m| {
+                    m.stop_port_forwarder(id.as_str(), &rootless_ns);
+                    Ok(())
+                });
+                if !ns.exists() {
+                    return;
+                }
+            }
             _ => {}
         }
-        let _ = self.with_net(|m| {
+        let _ = self.with_bridges(|m| {
             if ns.exists() || !m.db().ports_of(id.as_str())?.is_empty() {
                 if ns.exists() {
                     self.endpoint_events(m, id.as_str(), "disconnect");
@@ -1063,9 +1145,9 @@ impl Engine {
 
     pub fn network_create(&self, o: &NetworkOptions) -> Result<NetworkRecord> {
         if self.rootless {
-            return Err(crate::rootless::no_networks());
+            crate::rootless::check_network(o)?;
         }
-        let n = self.with_net(|m| Ok(m.create_network(o)?))?;
+        let n = self.with_bridges(|m| Ok(m.create_network(o)?))?;
         self.network_event("create", &n, None);
         Ok(n)
     }
@@ -1117,9 +1199,10 @@ impl Engine {
     /// Every network: the predefined `bridge` (made if missing), `host`
     /// and `none`, then user networks.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
-        // Rootless: `host` and `none` only (no default bridge).
+        // Rootless: no default bridge (the default network is pasta's),
+        // the user's networks only (their database records).
         if self.rootless {
-            return Ok(Vec::new());
+            return self.with_net(|m| Ok(m.db().networks()?));
         }
         self.with_net(|m| {
             m.ensure_default()?;
@@ -1138,7 +1221,7 @@ impl Engine {
                 "Options": {}, "Labels": {}
             }));
         }
-        if self.rootless {
+        if self.rootless && key == DEFAULT_NETWORK {
             return Err(EngineError::no_such(Object::Network, key));
         }
         let (n, eps, route) = self.with_net(|m| {
@@ -1237,7 +1320,10 @@ impl Engine {
                 "{key} is a pre-defined network and cannot be removed"
             )));
         }
-        self.with_net(|m| {
+        if !self.has_bridges()? {
+            return Err(EngineError::no_such(Object::Network, key));
+        }
+        self.with_bridges(|m| {
             let n = m.remove_network(key).map_err(|e| match e {
                 berth_network::Error::NotFound(_) => EngineError::no_such(Object::Network, key),
                 e => e.into(),
@@ -1250,7 +1336,10 @@ impl Engine {
 
     /// `network prune`: user networks no container uses.
     pub fn network_prune(&self) -> Result<Vec<String>> {
-        self.with_net(|m| {
+        if !self.has_bridges()? {
+            return Ok(Vec::new());
+        }
+        self.with_bridges(|m| {
             let mut out = Vec::new();
             for n in m.db().networks()? {
                 if n.name == DEFAULT_NETWORK || !m.db().endpoints_of_network(&n.id)?.is_empty() {
@@ -1284,7 +1373,10 @@ impl Engine {
                 NetMode::of(&c.config.host).docker_name()
             )));
         }
-        self.with_net(|m| {
+        if self.rootless && NetMode::of(&c.config.host) == NetMode::Bridge(None) {
+            return Err(crate::rootless::no_connect_default(&c.name));
+        }
+        self.with_bridges(|m| {
             let n = m.network(network)?;
             let mut aliases = aliases.to_vec();
             if n.name == DEFAULT_NETWORK {
@@ -1324,7 +1416,7 @@ impl Engine {
 
     pub fn network_disconnect(&self, network: &str, container: &str) -> Result<()> {
         let c = self.container(container)?;
-        self.with_net(|m| {
+        self.with_bridges(|m| {
             let n = m.network(network)?;
             let eps = m.db().endpoints_of_container(c.id.as_str())?;
             let Some(ep) = eps.iter().find(|e| e.network_id == n.id) else {
@@ -1377,8 +1469,9 @@ impl Engine {
     /// Leases of containers that no longer exist, bridges and rules rebuilt
     /// from the database: what `system prune` and recovery need.
     pub fn network_reconcile(&self) -> Result<usize> {
-        // Rootless: no network of berth's exists (see rootless.rs).
-        if self.rootless {
+        // Rootless: nothing to rebuild without a network of the user's
+        // (and no rootless namespace to make for it).
+        if !self.has_bridges()? {
             return Ok(0);
         }
         let known: std::collections::BTreeSet<String> = self
@@ -1386,7 +1479,7 @@ impl Engine {
             .into_iter()
             .map(|c| c.id.to_string())
             .collect();
-        self.with_net(|m| {
+        self.with_bridges(|m| {
             let mut n = 0;
             for ep in m.db().all_endpoints()? {
                 if !known.contains(&ep.container_id) {
@@ -1401,10 +1494,16 @@ impl Engine {
 
     /// Removes every network, bridge and rule of this root (`system reset`).
     pub fn network_reset(&self) -> Result<()> {
+        let (_, pid) = self.dns_files();
         if self.rootless {
+            // The user's networks go with their rootless namespace.
+            if self.has_bridges()? {
+                self.with_bridges(|m| Ok(m.remove_everything()?))?;
+            }
+            let _ = berth_dns::stop(&pid);
+            berth_network::rootless_netns::remove(&self.run)?;
             return Ok(());
         }
-        let (_, pid) = self.dns_files();
         let _ = berth_dns::stop(&pid);
         self.with_net(|m| Ok(m.remove_everything()?))
     }
@@ -1441,7 +1540,7 @@ impl Engine {
         // Checked before the network database is opened: most roots run
         // no resolver.
         if self.dns_files().0.exists() {
-            let _ = self.with_net(|m| self.dns_refresh(m, false));
+            let _ = self.with_bridges(|m| self.dns_refresh(m, false));
         }
     }
 }

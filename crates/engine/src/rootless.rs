@@ -9,8 +9,10 @@ use crate::{EngineError, Result};
 
 /// Refuses, with one line, what a rootless container cannot have here: a
 /// resource limit whose controller no cgroup delegated to the user offers
-/// (`delegation`: see `berth_cgroups::delegation`), a user-defined network,
-/// or the default network (pasta's) without pasta.
+/// (`delegation`: see `berth_cgroups::delegation`), the default network
+/// (pasta's) or a user network (in the rootless network namespace, which
+/// pasta joins to the host) without pasta, the default network together
+/// with a user network, and a port published from a user network.
 pub(crate) fn check_create(h: &HostConfig, delegation: Option<&Delegation>) -> Result<()> {
     let limits: [(&str, &str, bool); 10] = [
         ("-m/--memory", "memory", h.memory.is_some_and(|v| v > 0)),
@@ -64,31 +66,65 @@ pub(crate) fn check_create(h: &HostConfig, delegation: Option<&Delegation>) -> R
             Some(_) => {}
         }
     }
-    if !h.more_networks.is_empty() {
-        return Err(no_networks());
+    let mode = NetMode::of(h);
+    if !h.more_networks.is_empty() && mode == NetMode::Bridge(None) {
+        return Err(EngineError::Invalid(
+            "rootless berth cannot attach the default network (pasta's) and a user-defined network together".into(),
+        ));
     }
-    match NetMode::of(h) {
+    match mode {
         NetMode::None | NetMode::Host | NetMode::Container(_) => Ok(()),
-        // The default network is pasta's: without it, one line now
-        // rather than a container that cannot start.
+        // The default network is pasta's (slirp4netns's without it):
+        // without either, one line now rather than a container that
+        // cannot start.
         NetMode::Bridge(None) => {
             if h.mac_address.is_some() {
                 return Err(EngineError::Invalid(
                     "rootless berth cannot set --mac-address on the default network".into(),
                 ));
             }
+            berth_network::slirp::Backend::find()?;
+            Ok(())
+        }
+        NetMode::Bridge(Some(_)) => {
+            // pasta forwards them from the host into the rootless network
+            // namespace's loopback, where the DNAT rules match them.
+            if let Some(ip) = h
+                .publish
+                .iter()
+                .filter_map(|p| p.host_ip)
+                .find(|ip| !ip.is_ipv4() || !(ip.is_unspecified() || ip.is_loopback()))
+            {
+                return Err(EngineError::Unsupported(format!(
+                    "rootless berth publishes a user-defined network's ports on 127.0.0.1 or on every IPv4 address, not on {ip}"
+                )));
+            }
             berth_network::pasta::find()?;
             Ok(())
         }
-        NetMode::Bridge(Some(_)) => Err(no_networks()),
     }
 }
 
-/// A user-defined network asked of rootless berth.
-pub(crate) fn no_networks() -> EngineError {
-    EngineError::Unsupported(
-        "rootless berth has no user-defined networks yet: use the default network, --network none or --network host".into(),
-    )
+/// `network create` asked of rootless berth: bridges only (a macvlan or
+/// ipvlan link needs the host's parent interface, which the rootless
+/// network namespace does not have), and pasta to join them to the host.
+pub(crate) fn check_network(o: &berth_network::NetworkOptions) -> Result<()> {
+    let driver = o.driver.as_deref().unwrap_or("bridge");
+    if driver == "macvlan" || driver == "ipvlan" {
+        return Err(EngineError::Unsupported(format!(
+            "rootless berth cannot create a {driver} network: its parent interface is the host's (use the bridge driver)"
+        )));
+    }
+    berth_network::pasta::find()?;
+    Ok(())
+}
+
+/// `network connect` of a container on the default network (pasta's,
+/// which has no bridge to join the user's networks through).
+pub(crate) fn no_connect_default(name: &str) -> EngineError {
+    EngineError::Unsupported(format!(
+        "rootless berth cannot connect container {name} to a user-defined network: it is on the default network (pasta's)"
+    ))
 }
 
 /// `pause`/`unpause` (and a commit that pauses) asked of rootless berth:

@@ -555,8 +555,8 @@ impl Engine {
             rootless,
             id_mappings,
             rootless_network_cmd: rootless.then(|| {
-                match berth_network::pasta::find() {
-                    Ok(_) => berth_network::pasta::PROGRAM,
+                match berth_network::slirp::Backend::find() {
+                    Ok(b) => b.name(),
                     Err(_) => "none",
                 }
                 .to_owned()

@@ -15,6 +15,8 @@ pub mod netns;
 pub mod nft;
 pub mod pasta;
 pub mod ports;
+pub mod rootless_netns;
+pub mod slirp;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -509,6 +511,10 @@ pub struct Manager {
     default_bridge: String,
     /// What daemon.json says of networks.
     defaults: NetworkDefaults,
+    /// The lock serializing changes to the host's links across roots
+    /// (`/run/berth-network.lock`; rootless: the user's, see
+    /// [`Manager::set_rootless`]).
+    host_lock: PathBuf,
 }
 
 /// What the host's configuration (daemon.json) says of networks.
@@ -570,7 +576,19 @@ impl Manager {
             table,
             default_bridge,
             defaults: NetworkDefaults::default(),
+            host_lock: PathBuf::from("/run/berth-network.lock"),
         })
+    }
+
+    /// Rootless berth: the "host" of this root's bridges is the user's
+    /// rootless network namespace (see [`rootless_netns`]), which only this
+    /// user's berth changes: the host-wide lock is the user's own.
+    pub fn set_rootless(&mut self) {
+        self.host_lock = self.run_dir.join("network-host.lock");
+    }
+
+    fn host_lock(&self) -> Result<Lock> {
+        Lock::take(&self.host_lock)
     }
 
     /// The host's settings from now on: the default network's MTU applies
@@ -851,7 +869,7 @@ impl Manager {
                 o.name
             )));
         }
-        let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+        let _host_lock = self.host_lock()?;
         let mut host = netlink::Netlink::open()?;
         if sub.is_some() {
             if o.bridge_name.is_some() || o.no_masquerade {
@@ -1553,7 +1571,7 @@ impl Manager {
             None => {
                 // After a reboot: the parent berth made is made again.
                 if net.created_parent.as_deref() == Some(parent_name) {
-                    let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+                    let _host_lock = self.host_lock()?;
                     if host.link_by_name(parent_name)?.is_none() {
                         if net.options.contains_key("parent") {
                             let (base, vid) = vlan_of(parent_name)?;
@@ -1575,7 +1593,7 @@ impl Manager {
         };
         if net.wants_host_shim() && host.link_by_name(&host_shim_name(&net.id))?.is_none() {
             // After a reboot: the host's shim is made again.
-            let _host_lock = Lock::take(Path::new("/run/berth-network.lock"))?;
+            let _host_lock = self.host_lock()?;
             if host.link_by_name(&host_shim_name(&net.id))?.is_none() {
                 make_host_shim(net, host)?;
             }
@@ -1662,12 +1680,22 @@ impl Manager {
             .join(format!("{container_id}.pid"))
     }
 
+    /// The API socket of container `container_id`'s slirp4netns (short:
+    /// a socket's path has at most 107 bytes).
+    fn slirp_api(&self, container_id: &str) -> PathBuf {
+        self.run_dir.join("pasta").join(format!(
+            "{}.sock",
+            &container_id[..12.min(container_id.len())]
+        ))
+    }
+
     /// Rootless: a fresh namespace for the container joined to the host
     /// by pasta (see [`pasta`]), which forwards `publish` (host ports
     /// checked and recorded as root's are, so `port`, `ps` and `inspect`
     /// show them). pasta missing is one line, before anything is made.
     pub fn setup_pasta(&mut self, container_id: &str, publish: &[PortSpec]) -> Result<Sandbox> {
-        let exe = pasta::find()?;
+        // (slirp4netns when pasta is not installed)
+        let backend = slirp::Backend::find()?;
         let path = self.netns_path(container_id);
         netns::create_fresh(&path)?;
         let made = (|| {
@@ -1689,7 +1717,14 @@ impl Manager {
                         free_host_port(proto, ip, taken)
                     })?
             };
-            pasta::start(&exe, &path, &self.pasta_pidfile(container_id), &bindings)?;
+            let pidfile = self.pasta_pidfile(container_id);
+            match &backend {
+                slirp::Backend::Pasta(exe) => pasta::start(exe, &path, &pidfile, &bindings)?,
+                slirp::Backend::Slirp4netns(exe) => {
+                    let api = self.slirp_api(container_id);
+                    slirp::start(exe, &path, &pidfile, &api, &bindings)?
+                }
+            };
             Ok(bindings)
         })();
         match made {
@@ -1701,6 +1736,57 @@ impl Manager {
         }
     }
 
+    /// Rootless, a container on a user network: the host side of
+    /// `publish`, checked in this thread's namespace (the host's) before
+    /// [`Manager::setup`] binds them in the rootless network namespace:
+    /// each host port free on the host, one picked for those without.
+    pub fn rootless_host_ports(&self, publish: &[PortSpec]) -> Result<Vec<PortSpec>> {
+        let mut out = Vec::new();
+        for p in publish {
+            let port = match p.host_port {
+                Some(port) => {
+                    check_host_port(p.proto, p.host_ip, port)?;
+                    port
+                }
+                None => free_host_port(p.proto, p.host_ip, &|port| {
+                    out.iter()
+                        .any(|o: &PortSpec| o.proto == p.proto && o.host_port == Some(port))
+                })?,
+            };
+            out.push(PortSpec {
+                host_port: Some(port),
+                ..*p
+            });
+        }
+        Ok(out)
+    }
+
+    /// Rootless, a container on a user network: a pasta forwarding its
+    /// published `bindings` from the host into the rootless network
+    /// namespace `netns` (see [`pasta::forwarder_args`]), its pid in the
+    /// container's pasta pid file. None without bindings.
+    pub fn start_port_forwarder(
+        &self,
+        container_id: &str,
+        netns: &Path,
+        bindings: &[PortBinding],
+    ) -> Result<()> {
+        if bindings.is_empty() {
+            return Ok(());
+        }
+        let exe = pasta::find()?;
+        let pidfile = self.pasta_pidfile(container_id);
+        let ifname = format!("bp{}", &container_id[..12.min(container_id.len())]);
+        let args = pasta::forwarder_args(netns, &pidfile, &ifname, bindings);
+        pasta::start_with(&exe, netns, &pidfile, args).map(drop)
+    }
+
+    /// Ends the port forwarder [`Manager::start_port_forwarder`] started
+    /// (none is fine).
+    pub fn stop_port_forwarder(&self, container_id: &str, netns: &Path) {
+        pasta::stop(&self.pasta_pidfile(container_id), netns);
+    }
+
     /// At stop of a rootless container on the default network: its port
     /// records, its namespace and its pasta go.
     pub fn teardown_pasta(&mut self, container_id: &str) -> Result<()> {
@@ -1708,6 +1794,7 @@ impl Manager {
         let path = self.netns_path(container_id);
         let removed = netns::remove(&path);
         pasta::stop(&self.pasta_pidfile(container_id), &path);
+        let _ = std::fs::remove_file(self.slirp_api(container_id));
         unbound.and(removed)
     }
 

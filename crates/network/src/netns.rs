@@ -135,3 +135,37 @@ impl NetNs {
         })
     }
 }
+
+/// Whether `path` holds a network namespace (a bind mount of one, as
+/// [`create`] makes): an ordinary file, or nothing, is not one.
+pub fn is_netns(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    on_thread(|| {
+        setns(&file, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| ns_err(format!("enter {}", path.display()), e))
+    })
+    .is_ok()
+}
+
+/// Runs `f` on a helper thread inside the namespace kept at `path`: what
+/// it opens (netlink sockets), writes (`/proc/sys/net`) and starts (nft, a
+/// daemon) is that namespace's. The calling thread's namespace never
+/// changes (one left for a namespace owned by a user namespace cannot be
+/// entered again from inside it).
+pub fn run_in<T: Send, E: Send + From<Error>>(
+    path: &Path,
+    f: impl FnOnce() -> std::result::Result<T, E> + Send,
+) -> std::result::Result<T, E> {
+    let file = File::open(path).map_err(|e| Error::Io(format!("open {}", path.display()), e))?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            setns(&file, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| ns_err(format!("enter {}", path.display()), e))?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::Namespace("namespace helper thread panicked".into()).into()))
+    })
+}

@@ -173,10 +173,25 @@ pub fn ruleset6(networks: &[NetworkRecord], dnats: &[Dnat]) -> Option<String> {
     Some(s)
 }
 
+/// `nft` on $PATH, else in the sbin directories (not on an ordinary
+/// user's PATH on Debian, which rootless berth runs with).
+fn program() -> std::path::PathBuf {
+    static NFT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    NFT.get_or_init(|| {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain(["/usr/sbin".into(), "/sbin".into()])
+            .map(|d| d.join("nft"))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| "nft".into())
+    })
+    .clone()
+}
+
 fn nft(script: &str) -> Result<()> {
     let _t = berth_trace::span("network", "nft -f -")
         .detail(|| format!("a {}-line ruleset, one transaction", script.lines().count()));
-    let mut child = Command::new("nft")
+    let mut child = Command::new(program())
         .arg("-f")
         .arg("-")
         .stdin(Stdio::piped())

@@ -81,10 +81,69 @@ fn port_spec(b: &PortBinding) -> String {
     }
 }
 
+/// pasta's arguments for a port forwarder into the rootless network
+/// namespace `netns` (see `rootless_netns`), which another pasta already
+/// configured: no configuration, its own (unused, down) interface `ifname`
+/// beside that one's, and each of `ports` forwarded from the host to the
+/// same port on the namespace's loopback, where berth's DNAT rules take it
+/// to the container (as they take a root host's loopback connection).
+pub fn forwarder_args(
+    netns: &Path,
+    pidfile: &Path,
+    ifname: &str,
+    ports: &[PortBinding],
+) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = ["--quiet", "-4", "--no-dhcp", "--netns"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    a.push(netns.into());
+    for w in [
+        "--pid".as_ref(),
+        pidfile.as_os_str(),
+        "-I".as_ref(),
+        ifname.as_ref(),
+    ] {
+        a.push(w.into());
+    }
+    for (flag, proto) in [("-t", Proto::Tcp), ("-u", Proto::Udp)] {
+        let mut any = false;
+        for b in ports.iter().filter(|b| b.proto == proto) {
+            a.push(flag.into());
+            a.push(
+                port_spec(&PortBinding {
+                    container_port: b.host_port,
+                    ..*b
+                })
+                .into(),
+            );
+            any = true;
+        }
+        if !any {
+            a.push(flag.into());
+            a.push("none".into());
+        }
+    }
+    for f in ["-T", "none", "-U", "none"] {
+        a.push(f.into());
+    }
+    a
+}
+
 /// Starts pasta (`exe`) on namespace `netns` with `ports` and returns the
 /// daemon's pid, once the namespace is configured; pasta's own last line
 /// of error otherwise.
 pub fn start(exe: &Path, netns: &Path, pidfile: &Path, ports: &[PortBinding]) -> Result<i32> {
+    start_with(exe, netns, pidfile, args(netns, pidfile, ports))
+}
+
+/// [`start`] with arguments of the caller's ([`forwarder_args`]).
+pub fn start_with(
+    exe: &Path,
+    netns: &Path,
+    pidfile: &Path,
+    args: Vec<std::ffi::OsString>,
+) -> Result<i32> {
     let _t = berth_trace::span("network", "pasta: configure the namespace, forward ports")
         .detail(|| netns.display().to_string());
     if let Some(dir) = pidfile.parent() {
@@ -97,7 +156,7 @@ pub fn start(exe: &Path, netns: &Path, pidfile: &Path, ports: &[PortBinding]) ->
     }
     let _ = std::fs::remove_file(pidfile);
     let mut child = Command::new(exe)
-        .args(args(netns, pidfile, ports))
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -150,11 +209,7 @@ fn read_pid(pidfile: &Path) -> Option<i32> {
 /// since is left alone) and removes the file. A pasta already gone is fine.
 pub fn stop(pidfile: &Path, netns: &Path) {
     if let Some(pid) = read_pid(pidfile) {
-        let ours = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-            let want = netns.as_os_str().as_encoded_bytes();
-            c.split(|b| *b == 0).any(|w| w == want)
-        });
-        if ours {
+        if names(pid, netns) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -162,6 +217,20 @@ pub fn stop(pidfile: &Path, netns: &Path) {
         }
     }
     let _ = std::fs::remove_file(pidfile);
+}
+
+/// Whether process `pid`'s command line names namespace `netns` (a pasta
+/// of ours, not a process that reused its pid).
+fn names(pid: i32, netns: &Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        let want = netns.as_os_str().as_encoded_bytes();
+        c.split(|b| *b == 0).any(|w| w == want)
+    })
+}
+
+/// Whether the pasta of namespace `netns` whose pid is in `pidfile` runs.
+pub fn running(pidfile: &Path, netns: &Path) -> bool {
+    read_pid(pidfile).is_some_and(|pid| names(pid, netns))
 }
 
 /// The host's IPv4 default gateway (`/proc/net/route`), which pasta gives
@@ -207,6 +276,22 @@ mod tests {
         assert_eq!(
             a.join(" "),
             "--config-net --quiet -4 --no-dhcp --netns /run/ns/x --pid /run/p/x.pid -t 8080:80 -t 127.0.0.1/9000:90 -u none -T none -U none"
+        );
+        // A forwarder into the rootless namespace: no configuration, its
+        // own interface, each host port to the same port inside.
+        let f = forwarder_args(
+            Path::new("/run/rootless-netns/net"),
+            Path::new("/run/p/y.pid"),
+            "bp0123456789ab",
+            &[
+                b(None, 8080, 80, Proto::Tcp),
+                b(Some("127.0.0.1".parse().unwrap()), 5353, 53, Proto::Udp),
+            ],
+        );
+        let f: Vec<String> = f.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            f.join(" "),
+            "--quiet -4 --no-dhcp --netns /run/rootless-netns/net --pid /run/p/y.pid -I bp0123456789ab -t 8080:8080 -u 127.0.0.1/5353:5353 -T none -U none"
         );
     }
 }

@@ -275,9 +275,50 @@ pub fn enter(run_dir: &Path) -> Result<()> {
         drop(child);
         return record_pause(run_dir, pid);
     }
+    end_stale_network(run_dir);
     let pid = make_pause(run_dir)?;
     drop(lock);
     join(pid)
+}
+
+/// The processes that served the user networks of a user namespace now
+/// gone (its pause process dead, no monitor left in it): the pasta of its
+/// rootless network namespace (`berth_network::rootless_netns`, which it
+/// holds) and its berth-dns. Each is ended by its recorded pid, only when
+/// that process is this user's and its command line names the file (the
+/// namespace) or the program it should.
+fn end_stale_network(run_dir: &Path) {
+    let netns = run_dir.join("rootless-netns").join("net");
+    let stale = [
+        (
+            run_dir.join("rootless-netns").join("pasta.pid"),
+            netns.into_os_string(),
+        ),
+        (
+            run_dir.join("dns").join("dns.pid"),
+            std::ffi::OsString::from("berth-dns"),
+        ),
+    ];
+    for (pidfile, mark) in stale {
+        let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .filter(|p| *p > 0)
+        else {
+            continue;
+        };
+        let ours = std::fs::metadata(format!("/proc/{pid}"))
+            .is_ok_and(|m| m.uid() == Uid::current().as_raw());
+        let named = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            let want = mark.as_encoded_bytes();
+            c.split(|b| *b == 0)
+                .any(|w| w == want || w.rsplit(|b| *b == b'/').next() == Some(want))
+        });
+        if ours && named {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = std::fs::remove_file(&pidfile);
+    }
 }
 
 /// A monitor of this user's (`berth-monitor`, running as this uid) in a
