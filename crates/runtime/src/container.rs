@@ -608,7 +608,7 @@ impl Runtime {
         let seccomp = match linux.seccomp() {
             Some(s) => {
                 let mut t = berth_trace::span("seccomp", "compile profile to BPF");
-                let f = berth_seccomp::compile(s)?;
+                let f = berth_seccomp::compile_cached(s, &self.store.seccomp_cache())?;
                 t.set_detail(|| {
                     format!(
                         "{} syscall rules",
@@ -1235,7 +1235,10 @@ impl Runtime {
         let linux = st.spec.linux().clone().unwrap_or_default();
         let terminal = opts.process.terminal().unwrap_or(false);
         let seccomp = match linux.seccomp() {
-            Some(s) => Some(berth_seccomp::compile(s)?),
+            Some(s) => Some(berth_seccomp::compile_cached(
+                s,
+                &self.store.seccomp_cache(),
+            )?),
             None => None,
         };
         let seccomp_listener = connect_seccomp_listener(&linux, seccomp.as_ref())?;

@@ -82,6 +82,12 @@ impl StateRoot {
         self.root.join(id.as_str())
     }
 
+    /// Compiled seccomp programs (see berth_seccomp::compile_cached); `@`
+    /// is in no container ID.
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.root.join("@seccomp")
+    }
+
     /// Reserves `id`; fails if a container with that ID exists.
     pub fn reserve(&self, id: &ContainerId) -> Result<PathBuf> {
         let dir = self.dir(id);

@@ -24,6 +24,7 @@
 
 mod arch;
 mod bpf;
+mod cache;
 mod compile;
 mod docker;
 mod error;
@@ -31,6 +32,7 @@ mod parse;
 mod sys;
 
 pub use bpf::BPF_MAXINSNS;
+pub use cache::compile_cached;
 pub use compile::{compile, flag, ret, Filter, BAD_ARCH_ACTION};
 pub use docker::docker_default_profile;
 pub use error::SeccompError;
