@@ -577,7 +577,12 @@ fn sigkill_build() {
         ),
         (
             "a RUN step runs",
-            Box::new(|| !marked_processes(&marker).is_empty()),
+            // (In its cgroup: `berth run` itself has the marker too.)
+            Box::new(|| {
+                marked_processes(&marker)
+                    .iter()
+                    .any(|(_, cg)| cg.contains("berth-"))
+            }),
         ),
     ];
     for (what, cond) in conds {
@@ -849,4 +854,69 @@ fn a_launcher_killed_before_the_answer_keeps_the_monitor() {
     std::thread::sleep(Duration::from_millis(300));
     check(&b, &mut ctx, "launcher killed before the answer");
     b.ok(&["rm", "-f", "orphaned"]);
+}
+
+/// A foreground `run` (no `--rm`, so under a monitor that waits for it to
+/// attach before starting the container) is killed at moments of its start:
+/// right after it spawned the monitor (the runtime still creating the
+/// container), once the container is created, and once it runs. `rm -f` then
+/// leaves no monitor and no container process. Killed before the container was
+/// created, the kill of `rm -f` found nothing to kill and the monitor waited a
+/// minute for an attach that never came, then started the container of a
+/// removed record. With `--network none` and the default bridge.
+#[test]
+fn a_foreground_run_killed_during_its_start_is_removed_whole() {
+    let (b, mut ctx) = store();
+    let marker = ctx.marker.clone();
+    let root = b.root().to_path_buf();
+    let run_dirs = root.join("run/containers");
+    type When<'a> = (&'a str, Box<dyn Fn() -> bool + 'a>);
+    let points: Vec<When> = vec![
+        (
+            "the monitor is spawned",
+            Box::new(|| !monitor_pids(&root).is_empty()),
+        ),
+        (
+            "the container is created",
+            Box::new(|| {
+                names(&run_dirs)
+                    .iter()
+                    .any(|d| run_dirs.join(d).join("pid").exists())
+            }),
+        ),
+        (
+            "the container runs",
+            // (In its cgroup: `berth run` itself has the marker too.)
+            Box::new(|| {
+                marked_processes(&marker)
+                    .iter()
+                    .any(|(_, cg)| cg.contains("berth-"))
+            }),
+        ),
+    ];
+    let mut i = 0;
+    // The default network (the bridge), then none.
+    for net in [&[][..], &["--network", "none"][..]] {
+        for (when, cond) in &points {
+            i += 1;
+            let name = format!("fg{i}");
+            let mut args = vec!["run", "--name", &name];
+            args.extend(net);
+            args.extend(["busybox", "sleep", "1000", &marker]);
+            assert!(
+                kill_when(b.cmd(&args), cond),
+                "{args:?} ended before the kill"
+            );
+            b.ok(&["rm", "-f", &name]);
+            let what = format!("{args:?} killed once {when}, then rm -f");
+            wait_until(30, &format!("no monitor after {what}"), || {
+                monitor_pids(b.root()).is_empty()
+            });
+            assert!(
+                marked_processes(&marker).is_empty(),
+                "container processes left after {what}"
+            );
+            check(&b, &mut ctx, &what);
+        }
+    }
 }

@@ -396,6 +396,68 @@ fn info_has_dockers_layout_keys_and_counts() {
     b.ok(&["rm", id]);
 }
 
+/// `info --format` sees Docker's Go struct: its Go field names where they
+/// differ from the JSON keys (`CPUCfsQuota`, not `CpuCfsQuota`, as Docker
+/// 20.10 answers), and its fields that the JSON leaves out when empty;
+/// `json .` keeps the JSON keys. The Go names were refused.
+#[test]
+fn info_format_takes_dockers_go_field_names() {
+    let b = Berth::new();
+    let j = json(&b.ok(&["info", "--format", "{{json .}}"]));
+    for (go, key) in [
+        ("CPUCfsPeriod", "CpuCfsPeriod"),
+        ("CPUCfsQuota", "CpuCfsQuota"),
+        ("BridgeNfIP6tables", "BridgeNfIp6tables"),
+        ("HTTPProxy", "HttpProxy"),
+        ("HTTPSProxy", "HttpsProxy"),
+    ] {
+        let want = match &j[key] {
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        assert_eq!(
+            b.ok(&["info", "--format", &format!("{{{{.{go}}}}}")]),
+            format!("{want}\n"),
+            "{go}"
+        );
+        let err = b.fails(&["info", "--format", &format!("{{{{.{key}}}}}")], 1);
+        assert!(
+            err.contains(&format!("can't evaluate field {key} in type system.info")),
+            "{err}"
+        );
+        assert!(j.get(go).is_none(), "{go} in {j}");
+    }
+    assert_eq!(
+        b.ok(&[
+            "info",
+            "--format",
+            "{{.ClusterStore}}|{{.ClusterAdvertise}}|{{.ProductLicense}}|{{.DefaultAddressPools}}|{{.ServerErrors}}|{{.Swarm.Nodes}}|{{.Swarm.Managers}}",
+        ]),
+        "|||[]|[]|0|0\n"
+    );
+    assert!(j.get("ServerErrors").is_none(), "{j}");
+    let runtime = b.ok(&[
+        "info",
+        "--format",
+        "{{range .Runtimes}}{{.Path}} {{.Args}}{{end}}",
+    ]);
+    assert!(
+        runtime.trim().ends_with(" []") && runtime.len() > 4,
+        "{runtime}"
+    );
+    let default = j["DefaultRuntime"].as_str().unwrap();
+    let path = j["Runtimes"][default]["path"].as_str().unwrap();
+    assert_eq!(
+        b.ok(&[
+            "info",
+            "-f",
+            &format!("{{{{(index .Runtimes \"{default}\").Path}}}}")
+        ]),
+        format!("{path}\n")
+    );
+    assert_eq!(b.ok(&["info", "-f", "{{.ClientInfo.Debug}}"]), "false\n");
+}
+
 /// `berth system events` is `berth events`.
 #[test]
 fn system_events_is_events() {

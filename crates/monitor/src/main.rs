@@ -127,20 +127,27 @@ fn nonblocking(fd: &impl AsRawFd) {
 /// it is created and waits for the first attach client (returned) before
 /// starting it.
 /// Starts the container; an error says whether the caller already had its
-/// "ok" (with `--attach-first`, before the start).
-fn launch(
-    args: &Args,
-    early: Option<&UnixListener>,
-) -> Result<(Stdio3, Pid, Option<UnixStream>), (String, bool)> {
+/// "ok" (with `--attach-first`, before the start). None: a stop came while
+/// it waited for that first client, and the container was not started.
+fn launch(args: &Args, early: Option<&UnixListener>) -> Result<Option<Launched>, (String, bool)> {
     let mut answered = false;
     launch_steps(args, early, &mut answered).map_err(|e| (e, answered))
+}
+
+/// A started container: its stdio, its init, the first attach client.
+type Launched = (Stdio3, Pid, Option<UnixStream>);
+
+/// Whether `stop`, `kill` or `rm -f` asked for the container's end (the
+/// file they write before they signal it).
+fn stop_requested(args: &Args) -> bool {
+    args.dir.join("stop").exists()
 }
 
 fn launch_steps(
     args: &Args,
     early: Option<&UnixListener>,
     answered: &mut bool,
-) -> Result<(Stdio3, Pid, Option<UnixStream>), String> {
+) -> Result<Option<Launched>, String> {
     let _ = std::fs::remove_file(args.dir.join("runtime.log"));
     let pid_file = args.dir.join("pid");
     let _ = std::fs::remove_file(&pid_file);
@@ -212,6 +219,19 @@ fn launch_steps(
         // waiting on would keep this monitor alive for nothing).
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while std::time::Instant::now() < deadline && !exited(pid) {
+            // `rm -f`, `stop` or `kill` while the caller never connected
+            // (killed): their kill may have come before the runtime had
+            // created the container and found nothing to kill. The
+            // container is not started; its exit is that of a kill.
+            if stop_requested(args) {
+                let _ = runtime(args)
+                    .args(["delete", "--force", &args.id])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                return Ok(None);
+            }
             let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(200u16)) {
                 Ok(0) | Err(nix::errno::Errno::EINTR) => {}
@@ -244,7 +264,7 @@ fn launch_steps(
     for (_, fd) in &io.outputs {
         nonblocking(fd);
     }
-    Ok((io, Pid::from_raw(pid), first_client))
+    Ok(Some((io, Pid::from_raw(pid), first_client)))
 }
 
 fn recv_fd(conn: &UnixStream) -> Option<OwnedFd> {
@@ -607,7 +627,9 @@ fn main() {
     let code = loop {
         let early = (first && args.attach_first).then_some(&listener);
         let (mut io, init) = match launch(&args, early) {
-            Ok((io, init, client)) => {
+            // Ended by a kill before it started (the caller never came).
+            Ok(None) => break 128 + Signal::SIGKILL as i32,
+            Ok(Some((io, init, client))) => {
                 if let Some(c) = client {
                     let _ = c.set_write_timeout(Some(Duration::from_secs(5)));
                     clients.push(Client {
@@ -659,8 +681,7 @@ fn main() {
         if let Some(h) = &mut health {
             h.abandon();
         }
-        let stop_requested = args.dir.join("stop").exists();
-        if !should_restart(&args.restart, code, restarts, stop_requested) {
+        if !should_restart(&args.restart, code, restarts, stop_requested(&args)) {
             break code;
         }
         let _ = runtime(&args)
@@ -673,7 +694,7 @@ fn main() {
             .min(Duration::from_secs(60));
         std::thread::sleep(delay);
         restarts += 1;
-        if args.dir.join("stop").exists() {
+        if stop_requested(&args) {
             break code;
         }
     };

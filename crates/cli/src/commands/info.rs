@@ -27,6 +27,16 @@ pub struct FormatArgs {
 /// output and a newline; a template that fails is exit 1 (64 when it does
 /// not parse, as `inspect -f`).
 fn print_template(format: &str, data: &serde_json::Value, root_type: &str) -> Result<i32> {
+    print_template_json(format, data, data, root_type)
+}
+
+/// `print_template` on a template's `data` whose `json .` is `json`.
+fn print_template_json(
+    format: &str,
+    data: &serde_json::Value,
+    json: &serde_json::Value,
+    root_type: &str,
+) -> Result<i32> {
     let t = match berth_gotemplate::Template::parse(format) {
         Ok(t) => t,
         Err(e) => {
@@ -36,6 +46,7 @@ fn print_template(format: &str, data: &serde_json::Value, root_type: &str) -> Re
     };
     let env = berth_gotemplate::Env {
         root_type: Some(root_type),
+        root_json: Some(json),
         ..Default::default()
     };
     match t.execute(data, &env) {
@@ -136,6 +147,58 @@ fn bytes_size(n: u64) -> String {
     format!("{s}{}", UNITS[i])
 }
 
+/// The fields a template of `docker info --format` sees: those of the Go
+/// struct (the CLI's `info`: `types.Info`, `ClientInfo`, `ServerErrors`)
+/// by their Go names, which for a few differ from the JSON keys
+/// (`CPUCfsQuota` is `CpuCfsQuota` in JSON; a template knows only the
+/// first), and the struct's fields that its JSON leaves out when empty.
+fn go_fields(data: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let mut out = data.clone();
+    let Some(o) = out.as_object_mut() else {
+        return out;
+    };
+    for (json_key, go) in [
+        ("CpuCfsPeriod", "CPUCfsPeriod"),
+        ("CpuCfsQuota", "CPUCfsQuota"),
+        ("BridgeNfIp6tables", "BridgeNfIP6tables"),
+        ("HttpProxy", "HTTPProxy"),
+        ("HttpsProxy", "HTTPSProxy"),
+    ] {
+        if let Some(v) = o.remove(json_key) {
+            o.insert(go.into(), v);
+        }
+    }
+    for (k, v) in [
+        ("ClusterStore", json!("")),
+        ("ClusterAdvertise", json!("")),
+        ("ProductLicense", json!("")),
+        ("DefaultAddressPools", json!([])),
+        ("ServerErrors", json!([])),
+    ] {
+        o.entry(k).or_insert(v);
+    }
+    // `types.Runtime`: `Path` (`path`), `Args` (`runtimeArgs`).
+    if let Some(Value::Object(rts)) = o.get_mut("Runtimes") {
+        for rt in rts.values_mut() {
+            if let Some(r) = rt.as_object_mut() {
+                if let Some(p) = r.remove("path") {
+                    r.insert("Path".into(), p);
+                }
+                let args = r.remove("runtimeArgs").unwrap_or_else(|| json!([]));
+                r.insert("Args".into(), args);
+            }
+        }
+    }
+    // `swarm.Info`'s counts, zero outside a swarm.
+    if let Some(Value::Object(sw)) = o.get_mut("Swarm") {
+        for k in ["Nodes", "Managers"] {
+            sw.entry(k).or_insert(json!(0));
+        }
+    }
+    out
+}
+
 /// `berth info` / `berth system info`.
 pub fn info(engine: &Engine, a: FormatArgs) -> Result<i32> {
     let info = engine.info(debug())?;
@@ -151,7 +214,8 @@ pub fn info(engine: &Engine, a: FormatArgs) -> Result<i32> {
             println!("{data}");
             return Ok(0);
         }
-        return print_template(f, &data, "system.info");
+        let fields = go_fields(&data);
+        return print_template_json(f, &fields, &data, "system.info");
     }
     print!("{}", info_text(&info));
     Ok(0)
