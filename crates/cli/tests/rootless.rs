@@ -1869,6 +1869,60 @@ fn inspect_and_hosts_give_a_rootless_container_s_address() {
     });
 }
 
+#[test]
+fn under_a_custom_root_the_next_command_ends_a_dead_namespace_s_network() {
+    let u = User::new();
+    let root = u.home().join("custom");
+    let r = root.to_str().unwrap();
+    u.file("bb.tar", busybox_tar());
+    u.ok(&["--root", r, "import", "bb.tar", "busybox"]);
+    u.ok(&["--root", r, "network", "create", "n1"]);
+    u.ok(&[
+        "--root",
+        r,
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "c1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let pasta = pasta_processes(&u);
+    assert_eq!(pasta.len(), 1, "{pasta:?}");
+    let dns = processes_named(&u, "berth-dns");
+    assert_eq!(dns.len(), 1, "{dns:?}");
+    assert!(root.join("run/rootless-netns/pasta.pid").exists());
+    // The keeper goes, and with it every process of the namespace but the
+    // rootless network namespace's pasta and berth-dns (as a logout takes
+    // them): the next command, which uses no network, ends those too.
+    let first = u.pause_pid().unwrap();
+    let mut doomed = vec![first];
+    doomed.extend(processes_named(&u, "berth-monitor"));
+    doomed.extend(processes_named(&u, "sleep"));
+    for pid in &doomed {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    wait_until(10, "the namespace's processes to go", || {
+        doomed.iter().all(|p| !process_alive(*p))
+    });
+    u.ok(&["--root", r, "images", "-q"]);
+    assert_ne!(u.pause_pid().unwrap(), first);
+    wait_until(10, "the old pasta and berth-dns to go", || {
+        !process_alive(pasta[0]) && !process_alive(dns[0])
+    });
+    let _ = u.run(&["--root", r, "rm", "-f", "c1"]);
+    u.ok(&["--root", r, "system", "reset", "-f"]);
+    wait_until(10, "the user's pasta to go", || {
+        pasta_processes(&u).is_empty()
+    });
+}
+
 /// The host's "ADDRESS/PREFIX" pasta copies for IPv6 (the first global
 /// address of its IPv6 default route's interface) and that route's
 /// gateway, or why there is none.
