@@ -118,7 +118,14 @@ fn enter_rootless(opts: &mut berth_engine::EngineOptions) -> Result<(), String> 
             *p = a;
         }
     }
-    rootless::enter(&user_run).map_err(err)?;
+    // (the run directory the engine will use: its stale rootless network
+    // namespace's processes are ended when a new namespace is made)
+    let state_run = match (&opts.run, &opts.root) {
+        (Some(r), _) => r.clone(),
+        (None, Some(root)) => root.join("run"),
+        (None, None) => user_run.clone(),
+    };
+    rootless::enter(&user_run, &state_run).map_err(err)?;
     // Still one thread: the environment is ours to change.
     if let Some(r) = &opts.root {
         std::env::set_var("BERTH_ROOT", r);

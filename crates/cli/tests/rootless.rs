@@ -1524,3 +1524,207 @@ fn without_pasta_slirp4netns_carries_the_default_network() {
     run(&["rm", "web"]);
     assert_no_network_left(&u);
 }
+
+/// The container's interface as it sees it: "ADDRESS/PREFIX GATEWAY MAC".
+fn seen_inside(u: &User, name: &str) -> String {
+    let script = "a=$(ip -4 -o addr show scope global | awk '{print $4}' | head -1); \
+                  g=$(ip route | awk '/^default/ {print $3}'); \
+                  m=$(ip link | awk '/link\\/ether/ {print $2}' | head -1); \
+                  echo \"$a $g $m\"";
+    u.ok(&["exec", name, "sh", "-c", script]).trim().to_owned()
+}
+
+/// `inspect`'s NetworkSettings of container `name`.
+fn network_settings(u: &User, name: &str) -> serde_json::Value {
+    let out = u.ok(&["inspect", "-f", "{{json .NetworkSettings}}", name]);
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+#[test]
+fn hosts_names_a_default_network_container_at_its_address() {
+    let u = User::new();
+    u.import_busybox();
+    // pasta copies the host's address: the container's /etc/hosts names it
+    // there, as Docker's (and root's bridge container's) does.
+    let id = u.ok(&["run", "-d", "--name", "p1", "busybox", "sleep", "1000"]);
+    let short = &id.trim()[..12];
+    let inside = seen_inside(&u, "p1");
+    let ip = inside.split('/').next().unwrap();
+    assert!(!ip.is_empty(), "{inside}");
+    let hosts = u.ok(&["exec", "p1", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{ip}\t{short}\n")), "{hosts}");
+    u.ok(&["rm", "-f", "p1"]);
+    assert_no_network_left(&u);
+}
+
+#[test]
+fn inspect_and_hosts_give_a_rootless_container_s_address() {
+    let u = User::new();
+    u.import_busybox();
+    // The default network (pasta): the address pasta copied from the host,
+    // under "bridge" as Docker's default network, and at the top level.
+    u.ok(&["run", "-d", "--name", "p1", "busybox", "sleep", "1000"]);
+    let inside = seen_inside(&u, "p1");
+    let s = network_settings(&u, "p1");
+    let e = &s["Networks"]["bridge"];
+    let shown = format!(
+        "{}/{} {} {}",
+        e["IPAddress"].as_str().unwrap(),
+        e["IPPrefixLen"],
+        e["Gateway"].as_str().unwrap(),
+        e["MacAddress"].as_str().unwrap()
+    );
+    assert_eq!(shown, inside, "{s}");
+    assert!(!e["IPAddress"].as_str().unwrap().is_empty(), "{s}");
+    for k in ["IPAddress", "IPPrefixLen", "Gateway", "MacAddress"] {
+        assert_eq!(s[k], e[k], "{k}: {s}");
+    }
+    // Stopped: the entry stays, without an address (Docker's).
+    u.ok(&["stop", "-t", "0", "p1"]);
+    let s = network_settings(&u, "p1");
+    assert_eq!(s["Networks"]["bridge"]["IPAddress"], "", "{s}");
+    assert_eq!(s["IPAddress"], "", "{s}");
+    u.ok(&["rm", "p1"]);
+    assert_no_network_left(&u);
+    // A user network: the same fields as root's.
+    u.ok(&["network", "create", "n1"]);
+    let id = u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "u1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let short = &id.trim()[..12];
+    let inside = seen_inside(&u, "u1");
+    let s = network_settings(&u, "u1");
+    let e = &s["Networks"]["n1"];
+    let shown = format!(
+        "{}/{} {} {}",
+        e["IPAddress"].as_str().unwrap(),
+        e["IPPrefixLen"],
+        e["Gateway"].as_str().unwrap(),
+        e["MacAddress"].as_str().unwrap()
+    );
+    assert_eq!(shown, inside, "{s}");
+    let ip = e["IPAddress"].as_str().unwrap();
+    let hosts = u.ok(&["exec", "u1", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{ip}\t{short}\n")), "{hosts}");
+    u.ok(&["rm", "-f", "u1"]);
+    u.ok(&["network", "rm", "n1"]);
+    u.ok(&["system", "reset", "-f"]);
+    wait_until(10, "the rootless namespace's pasta to go", || {
+        pasta_processes(&u).is_empty()
+    });
+}
+
+#[test]
+fn under_a_custom_root_the_next_command_ends_a_dead_namespace_s_network() {
+    let u = User::new();
+    let root = u.home().join("custom");
+    let r = root.to_str().unwrap();
+    u.file("bb.tar", busybox_tar());
+    u.ok(&["--root", r, "import", "bb.tar", "busybox"]);
+    u.ok(&["--root", r, "network", "create", "n1"]);
+    u.ok(&[
+        "--root",
+        r,
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "c1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let pasta = pasta_processes(&u);
+    assert_eq!(pasta.len(), 1, "{pasta:?}");
+    let dns = processes_named(&u, "berth-dns");
+    assert_eq!(dns.len(), 1, "{dns:?}");
+    assert!(root.join("run/rootless-netns/pasta.pid").exists());
+    // The keeper goes, and with it every process of the namespace but the
+    // rootless network namespace's pasta and berth-dns (as a logout takes
+    // them): the next command, which uses no network, ends those too.
+    let first = u.pause_pid().unwrap();
+    let mut doomed = vec![first];
+    doomed.extend(processes_named(&u, "berth-monitor"));
+    doomed.extend(processes_named(&u, "sleep"));
+    for pid in &doomed {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    wait_until(10, "the namespace's processes to go", || {
+        doomed.iter().all(|p| !process_alive(*p))
+    });
+    u.ok(&["--root", r, "images", "-q"]);
+    assert_ne!(u.pause_pid().unwrap(), first);
+    wait_until(10, "the old pasta and berth-dns to go", || {
+        !process_alive(pasta[0]) && !process_alive(dns[0])
+    });
+    let _ = u.run(&["--root", r, "rm", "-f", "c1"]);
+    u.ok(&["--root", r, "system", "reset", "-f"]);
+    wait_until(10, "the user's pasta to go", || {
+        pasta_processes(&u).is_empty()
+    });
+}
+
+/// The host's "ADDRESS/PREFIX" pasta copies for IPv6 (the first global
+/// address of its IPv6 default route's interface) and that route's
+/// gateway, or why there is none.
+fn host_ipv6() -> Result<(String, String), String> {
+    let ip = |args: &[&str]| text(&Command::new("ip").args(args).output().unwrap().stdout);
+    let route = ip(&["-6", "route", "show", "default"]);
+    let words: Vec<&str> = route.split_whitespace().collect();
+    let after = |w: &str| words.iter().position(|x| *x == w).map(|i| words[i + 1]);
+    let (Some(gw), Some(dev)) = (after("via"), after("dev")) else {
+        return Err(format!("the host has no IPv6 default route ({route:?})"));
+    };
+    let addrs = ip(&["-6", "-o", "addr", "show", "dev", dev, "scope", "global"]);
+    let Some(addr) = addrs.split_whitespace().nth(3) else {
+        return Err(format!("the host has no global IPv6 address on {dev}"));
+    };
+    Ok((addr.to_owned(), gw.to_owned()))
+}
+
+#[test]
+fn the_default_network_has_the_host_s_ipv6_when_it_has_one() {
+    let (addr, gw) = match host_ipv6() {
+        Ok(v) => v,
+        Err(why) => {
+            // (pasta has no IPv6 to copy: the network is IPv4 only)
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let u = User::new();
+    u.import_busybox();
+    let id = u.ok(&["run", "-d", "--name", "p6", "busybox", "sleep", "1000"]);
+    let short = &id.trim()[..12];
+    let inside = u.ok(&[
+        "exec",
+        "p6",
+        "sh",
+        "-c",
+        "ip -6 -o addr show scope global | awk '{print $4}'; ip -6 route | awk '/^default/ {print $3}'",
+    ]);
+    assert_eq!(inside, format!("{addr}\n{gw}\n"));
+    let s = network_settings(&u, "p6");
+    let (ip6, prefix) = addr.split_once('/').unwrap();
+    let e = &s["Networks"]["bridge"];
+    assert_eq!(e["GlobalIPv6Address"], ip6, "{s}");
+    assert_eq!(e["GlobalIPv6PrefixLen"].to_string(), prefix, "{s}");
+    assert_eq!(e["IPv6Gateway"], gw.as_str(), "{s}");
+    assert_eq!(s["GlobalIPv6Address"], ip6, "{s}");
+    let hosts = u.ok(&["exec", "p6", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{ip6}\t{short}\n")), "{hosts}");
+    u.ok(&["rm", "-f", "p6"]);
+    assert_no_network_left(&u);
+}

@@ -685,6 +685,20 @@ impl Engine {
         for ep in endpoint.iter().chain(&more_eps) {
             hosts.push_str(&own_hosts_lines(ep, hostname));
         }
+        // Rootless, the default network: the address pasta will copy from
+        // the host (slirp4netns's own), as Docker writes the container's.
+        // (and the host's IPv6 address, which pasta copies too)
+        if self.rootless && mode == NetMode::Bridge(None) {
+            let backend = berth_network::slirp::Backend::find().ok();
+            if let Some(ip) = backend.as_ref().and_then(|b| b.container_address()) {
+                hosts.push_str(&format!("{ip}\t{hostname}\n"));
+            }
+            if let Some(berth_network::slirp::Backend::Pasta(_)) = backend {
+                if let Some(((ip6, _), _)) = berth_network::pasta::host_ipv6() {
+                    hosts.push_str(&format!("{ip6}\t{hostname}\n"));
+                }
+            }
+        }
         for line in link_hosts {
             hosts.push_str(line);
         }
@@ -995,6 +1009,44 @@ impl Engine {
                 nets.insert("host".into(), empty_ep("host"));
             }
             _ => {}
+        }
+        if self.rootless && mode == NetMode::Bridge(None) {
+            // The default network (pasta's, or slirp4netns's): no bridge and
+            // no lease, so what the running container's namespace has: the
+            // host's address copied by pasta (slirp4netns's 10.0.2.100).
+            let mut e = empty_ep(DEFAULT_NETWORK);
+            let sandbox = self.netns_path(&c.id);
+            let found = (running && sandbox.exists())
+                .then(|| berth_network::pasta::addresses(&sandbox).ok())
+                .flatten();
+            if let Some(a) = found {
+                let gateway = berth_network::slirp::Backend::find()
+                    .ok()
+                    .and_then(|b| b.host_gateway())
+                    .map(|g| g.to_string())
+                    .unwrap_or_default();
+                let mac = a.mac.map(|m| mac_text(&m)).unwrap_or_default();
+                if let Some((ip, prefix)) = a.ip {
+                    e["IPAddress"] = json!(ip.to_string());
+                    e["IPPrefixLen"] = json!(prefix);
+                    e["Gateway"] = json!(gateway);
+                    e["MacAddress"] = json!(mac);
+                    top = json!({"Gateway": gateway, "IPAddress": ip.to_string(),
+                                 "IPPrefixLen": prefix, "MacAddress": mac});
+                }
+                if let Some((ip6, prefix)) = a.ip6 {
+                    // (pasta's IPv6 gateway is the host's)
+                    let gateway6 = berth_network::pasta::host_ipv6()
+                        .map(|(_, g)| g.to_string())
+                        .unwrap_or_default();
+                    for x in [&mut e, &mut top] {
+                        x["GlobalIPv6Address"] = json!(ip6.to_string());
+                        x["GlobalIPv6PrefixLen"] = json!(prefix);
+                        x["IPv6Gateway"] = json!(gateway6);
+                    }
+                }
+            }
+            nets.insert(DEFAULT_NETWORK.into(), e);
         }
         for ep in &endpoints {
             let Some(i) = networks.iter().position(|n| n.id == ep.network_id) else {

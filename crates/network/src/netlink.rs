@@ -40,6 +40,8 @@ pub struct Link {
     pub name: String,
     pub kind: Option<String>,
     pub up: bool,
+    /// Its hardware address, when it has an Ethernet one.
+    pub mac: Option<[u8; 6]>,
 }
 
 fn nl_err(what: &str, e: std::io::Error) -> Error {
@@ -612,9 +614,11 @@ impl SubInterface {
 fn link_of(l: &LinkMessage) -> Link {
     let mut name = String::new();
     let mut kind = None;
+    let mut mac = None;
     for a in &l.attributes {
         match a {
             LinkAttribute::IfName(n) => name = n.clone(),
+            LinkAttribute::Address(a) => mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let LinkInfo::Kind(k) = i {
@@ -630,5 +634,6 @@ fn link_of(l: &LinkMessage) -> Link {
         name,
         kind,
         up: l.header.flags.contains(LinkFlags::Up),
+        mac,
     }
 }

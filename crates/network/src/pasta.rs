@@ -41,17 +41,26 @@ pub fn find() -> Result<PathBuf> {
         })
 }
 
-/// pasta's arguments for namespace `netns` (IPv4 only), its pid written to `pidfile`,
+/// pasta's arguments for namespace `netns` (IPv4 only unless `ipv6`), its pid written to `pidfile`,
 /// forwarding `ports` (TCP with `-t`, UDP with `-u`; `none` for neither)
 /// and nothing from the namespace's loopback to the host's (`-T`/`-U`).
-pub fn args(netns: &Path, pidfile: &Path, ports: &[PortBinding]) -> Vec<std::ffi::OsString> {
-    // IPv4 only, as Docker's default network (and pasta starts ~25 ms
-    // sooner without its IPv6 side); no DHCP server, the interface being
-    // configured from outside.
-    let mut a: Vec<std::ffi::OsString> = ["--config-net", "--quiet", "-4", "--no-dhcp", "--netns"]
-        .iter()
-        .map(Into::into)
-        .collect();
+pub fn args(
+    netns: &Path,
+    pidfile: &Path,
+    ports: &[PortBinding],
+    ipv6: bool,
+) -> Vec<std::ffi::OsString> {
+    // IPv4 only when the host has no IPv6 for pasta to copy (pasta starts
+    // ~25 ms sooner without its IPv6 side); no DHCP server, the interface
+    // being configured from outside.
+    let mut a: Vec<std::ffi::OsString> =
+        ["--config-net", "--quiet"].iter().map(Into::into).collect();
+    if !ipv6 {
+        a.push("-4".into());
+    }
+    for w in ["--no-dhcp", "--netns"] {
+        a.push(w.into());
+    }
     a.push(netns.into());
     a.push("--pid".into());
     a.push(pidfile.into());
@@ -134,7 +143,8 @@ pub fn forwarder_args(
 /// daemon's pid, once the namespace is configured; pasta's own last line
 /// of error otherwise.
 pub fn start(exe: &Path, netns: &Path, pidfile: &Path, ports: &[PortBinding]) -> Result<i32> {
-    start_with(exe, netns, pidfile, args(netns, pidfile, ports))
+    let ipv6 = host_ipv6().is_some();
+    start_with(exe, netns, pidfile, args(netns, pidfile, ports, ipv6))
 }
 
 /// [`start`] with arguments of the caller's ([`forwarder_args`]).
@@ -250,6 +260,86 @@ pub fn host_gateway() -> Option<Ipv4Addr> {
     })
 }
 
+/// The host's IPv4 address towards its default gateway (the one the
+/// kernel picks as source for it: the default route's interface's), which
+/// pasta copies into the container's namespace. A UDP socket's `connect`
+/// sends nothing.
+pub fn host_address() -> Option<Ipv4Addr> {
+    let gw = host_gateway()?;
+    let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    s.connect((gw, 9)).ok()?;
+    match s.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(a) if !a.is_unspecified() => Some(a),
+        _ => None,
+    }
+}
+
+/// The host's IPv6 side pasta copies into a container's namespace: the
+/// first global address (with its prefix) of the interface of the host's
+/// IPv6 default route, and that route's gateway. None when the host has no
+/// such route or address (pasta then runs IPv4 only).
+pub fn host_ipv6() -> Option<((std::net::Ipv6Addr, u8), std::net::Ipv6Addr)> {
+    let routes = std::fs::read_to_string("/proc/net/ipv6_route").ok()?;
+    let addrs = std::fs::read_to_string("/proc/net/if_inet6").ok()?;
+    host_ipv6_of(&routes, &addrs)
+}
+
+/// [`host_ipv6`] from the texts of /proc/net/ipv6_route and if_inet6.
+fn host_ipv6_of(
+    routes: &str,
+    addrs: &str,
+) -> Option<((std::net::Ipv6Addr, u8), std::net::Ipv6Addr)> {
+    let hex6 = |t: &str| {
+        u128::from_str_radix(t, 16)
+            .ok()
+            .map(std::net::Ipv6Addr::from)
+    };
+    // (dest, dest prefix, src, src prefix, next hop, metric, refs, use,
+    // flags, device); RTF_REJECT (0x200) marks the unreachable ones.
+    let (dev, gw) = routes.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
+        let default = f[0].bytes().all(|b| b == b'0') && f[1] == "00";
+        (default && flags & 0x200 == 0 && f[9] != "lo").then(|| (f[9], hex6(f[4])))
+    })?;
+    // (address, index, prefix, scope, flags, device); scope 00 is global.
+    let ip = addrs.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() == 6 && f[5] == dev && f[3] == "00")
+            .then(|| Some((hex6(f[0])?, u8::from_str_radix(f[2], 16).ok()?)))
+            .flatten()
+    })?;
+    Some((ip, gw?))
+}
+
+/// What pasta (or slirp4netns) gave a container's namespace: its
+/// interface's IPv4 address, global IPv6 address (each with its prefix)
+/// and MAC address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Addresses {
+    pub ip: Option<(Ipv4Addr, u8)>,
+    pub ip6: Option<(std::net::Ipv6Addr, u8)>,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Reads [`Addresses`] in namespace `netns` (on a thread that enters it).
+pub fn addresses(netns: &Path) -> Result<Addresses> {
+    crate::netns::run_in(netns, || {
+        let mut nl = crate::netlink::Netlink::open()?;
+        let ip = nl.addresses()?.into_iter().find(|(a, _)| !a.is_loopback());
+        let ip6 = nl.addresses6()?.into_iter().find(|(a, _)| {
+            // (not the loopback, not link-local fe80::/10)
+            !a.is_loopback() && a.segments()[0] & 0xffc0 != 0xfe80
+        });
+        let mac = nl
+            .links()?
+            .into_iter()
+            .filter(|l| l.name != "lo")
+            .find_map(|l| l.mac);
+        Ok(Addresses { ip, ip6, mac })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -271,11 +361,19 @@ mod tests {
                 b(None, 8080, 80, Proto::Tcp),
                 b(Some("127.0.0.1".parse().unwrap()), 9000, 90, Proto::Tcp),
             ],
+            false,
         );
         let a: Vec<String> = a.iter().map(|s| s.to_string_lossy().into_owned()).collect();
         assert_eq!(
             a.join(" "),
             "--config-net --quiet -4 --no-dhcp --netns /run/ns/x --pid /run/p/x.pid -t 8080:80 -t 127.0.0.1/9000:90 -u none -T none -U none"
+        );
+        // With IPv6 on the host: both families.
+        let a = args(Path::new("/run/ns/x"), Path::new("/run/p/x.pid"), &[], true);
+        let a: Vec<String> = a.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            a.join(" "),
+            "--config-net --quiet --no-dhcp --netns /run/ns/x --pid /run/p/x.pid -t none -u none -T none -U none"
         );
         // A forwarder into the rootless namespace: no configuration, its
         // own interface, each host port to the same port inside.
@@ -293,5 +391,26 @@ mod tests {
             f.join(" "),
             "--quiet -4 --no-dhcp --netns /run/rootless-netns/net --pid /run/p/y.pid -I bp0123456789ab -t 8080:8080 -u 127.0.0.1/5353:5353 -T none -U none"
         );
+    }
+
+    #[test]
+    fn the_host_s_ipv6_is_its_default_route_s_interface_s() {
+        let routes = "\
+fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000001 00000000 00000003     eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo
+";
+        let addrs = "\
+fe8000000000000000fc00fffe000001 04 40 20 80     eth0
+fd000000000000000000000000000002 04 40 00 82     eth0
+00000000000000000000000000000001 01 80 10 80       lo
+";
+        assert_eq!(
+            host_ipv6_of(routes, addrs),
+            Some((("fd00::2".parse().unwrap(), 64), "fd00::1".parse().unwrap()))
+        );
+        // Only the unreachable default (loopback-only IPv6): none.
+        let lo_only = routes.lines().nth(2).unwrap();
+        assert_eq!(host_ipv6_of(lo_only, addrs), None);
     }
 }

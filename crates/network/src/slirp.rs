@@ -28,6 +28,9 @@ pub const PROGRAM: &str = "slirp4netns";
 /// The gateway slirp4netns gives the namespace: the host's loopback.
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 
+/// The address slirp4netns gives the container (`--configure`).
+pub const ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
+
 /// slirp4netns on $PATH.
 pub fn find() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -58,6 +61,15 @@ impl Backend {
         match self {
             Backend::Pasta(_) => pasta::PROGRAM,
             Backend::Slirp4netns(_) => PROGRAM,
+        }
+    }
+
+    /// The IPv4 address the container's interface gets: pasta's is the
+    /// host's (see [`pasta::host_address`]), slirp4netns's its own.
+    pub fn container_address(&self) -> Option<Ipv4Addr> {
+        match self {
+            Backend::Pasta(_) => pasta::host_address(),
+            Backend::Slirp4netns(_) => Some(ADDRESS),
         }
     }
 

@@ -245,7 +245,10 @@ pub fn live_pause(run_dir: &Path) -> Option<i32> {
 /// joins the pause process recorded in `run_dir`, or makes a new one when
 /// there is none or it is gone. Afterwards the process is uid 0 of that
 /// namespace, in its mount namespace, in the directory it was in.
-pub fn enter(run_dir: &Path) -> Result<()> {
+/// `state_run` is the command's run directory (`--runroot`, `--root`'s
+/// `run`, else `run_dir`): a new namespace ends the stale network processes
+/// recorded there too.
+pub fn enter(run_dir: &Path, state_run: &Path) -> Result<()> {
     user_private_dir(run_dir)?;
     // One maker at a time: a second command waits, then joins.
     let lock_path = run_dir.join("pause.lock");
@@ -276,6 +279,9 @@ pub fn enter(run_dir: &Path) -> Result<()> {
         return record_pause(run_dir, pid);
     }
     end_stale_network(run_dir);
+    if state_run != run_dir {
+        end_stale_network(state_run);
+    }
     let pid = make_pause(run_dir)?;
     drop(lock);
     join(pid)
