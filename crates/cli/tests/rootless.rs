@@ -1706,16 +1706,40 @@ fn the_default_network_has_the_host_s_ipv6_when_it_has_one() {
     };
     let u = User::new();
     u.import_busybox();
-    let id = u.ok(&["run", "-d", "--name", "p6", "busybox", "sleep", "1000"]);
+    let v6_inside = |name: &str| {
+        u.ok(&[
+            "exec",
+            name,
+            "sh",
+            "-c",
+            "ip -6 -o addr show scope global | awk '{print $4}'; ip -6 route | awk '/^default/ {print $3}'",
+        ])
+    };
+    // As Docker's default network: IPv4 only unless daemon.json says `ipv6`.
+    u.ok(&["run", "-d", "--name", "p4", "busybox", "sleep", "1000"]);
+    assert_eq!(v6_inside("p4"), "");
+    assert!(network_settings(&u, "p4")["GlobalIPv6Address"]
+        .as_str()
+        .unwrap_or("")
+        .is_empty());
+    u.ok(&["rm", "-f", "p4"]);
+    let config = u.file(
+        "daemon.json",
+        br#"{"ipv6": true, "fixed-cidr-v6": "fd7c:1::/64"}"#,
+    );
+    let out = u
+        .cmd(&["run", "-d", "--name", "p6", "busybox", "sleep", "1000"])
+        .env("BERTH_DAEMON_JSON", &config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).into_owned();
     let short = &id.trim()[..12];
-    let inside = u.ok(&[
-        "exec",
-        "p6",
-        "sh",
-        "-c",
-        "ip -6 -o addr show scope global | awk '{print $4}'; ip -6 route | awk '/^default/ {print $3}'",
-    ]);
-    assert_eq!(inside, format!("{addr}\n{gw}\n"));
+    assert_eq!(v6_inside("p6"), format!("{addr}\n{gw}\n"));
     let s = network_settings(&u, "p6");
     let (ip6, prefix) = addr.split_once('/').unwrap();
     let e = &s["Networks"]["bridge"];

@@ -687,13 +687,15 @@ impl Engine {
         }
         // Rootless, the default network: the address pasta will copy from
         // the host (slirp4netns's own), as Docker writes the container's.
-        // (and the host's IPv6 address, which pasta copies too)
+        // (and the host's IPv6 address, which pasta copies too when the
+        // default network has IPv6: daemon.json's `ipv6`)
         if self.rootless && mode == NetMode::Bridge(None) {
             let backend = berth_network::slirp::Backend::find().ok();
             if let Some(ip) = backend.as_ref().and_then(|b| b.container_address()) {
                 hosts.push_str(&format!("{ip}\t{hostname}\n"));
             }
-            if let Some(berth_network::slirp::Backend::Pasta(_)) = backend {
+            let ipv6 = self.with_net(|m| Ok(m.default_ipv6())).unwrap_or(false);
+            if let (Some(berth_network::slirp::Backend::Pasta(_)), true) = (backend, ipv6) {
                 if let Some(((ip6, _), _)) = berth_network::pasta::host_ipv6() {
                     hosts.push_str(&format!("{ip6}\t{hostname}\n"));
                 }

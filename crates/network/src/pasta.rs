@@ -142,8 +142,16 @@ pub fn forwarder_args(
 /// Starts pasta (`exe`) on namespace `netns` with `ports` and returns the
 /// daemon's pid, once the namespace is configured; pasta's own last line
 /// of error otherwise.
-pub fn start(exe: &Path, netns: &Path, pidfile: &Path, ports: &[PortBinding]) -> Result<i32> {
-    let ipv6 = host_ipv6().is_some();
+/// `ipv6`: give the namespace the host's IPv6 side too (when the host has
+/// one to copy, see [`host_ipv6`]).
+pub fn start(
+    exe: &Path,
+    netns: &Path,
+    pidfile: &Path,
+    ports: &[PortBinding],
+    ipv6: bool,
+) -> Result<i32> {
+    let ipv6 = ipv6 && host_ipv6().is_some();
     start_with(exe, netns, pidfile, args(netns, pidfile, ports, ipv6))
 }
 

@@ -53,13 +53,13 @@ pub fn ensure(run_dir: &Path) -> Result<(PathBuf, bool)> {
         }
         // Its pasta was killed: a new one for the same namespace (the
         // bridges and containers in it stay).
-        pasta::start(&exe, &p, &pid, &[])?;
+        pasta::start(&exe, &p, &pid, &[], false)?;
         return Ok((p, false));
     }
     // None yet, or that of a user namespace now gone: its pasta goes.
     pasta::stop(&pid, &p);
     netns::create_fresh(&p)?;
-    if let Err(e) = pasta::start(&exe, &p, &pid, &[]) {
+    if let Err(e) = pasta::start(&exe, &p, &pid, &[], false) {
         pasta::stop(&pid, &p);
         let _ = netns::remove(&p);
         return Err(e);
