@@ -68,7 +68,8 @@ const SCRIPT: &str = r#"
 export BERTH_DAEMON_JSON=/nonexistent/daemon.json BERTH_LOOPBACK_REGISTRIES_ONLY=1
 # Debian's busybox sh prefers its applets to PATH: iproute2 by its path.
 IP=/usr/local/sbin/ip
-B="timeout 60 berth --root /var/lib/berth --storage-driver vfs"
+# (a generous limit per command: the guest is emulated, and slow on a loaded host)
+B="timeout 240 berth --root /var/lib/berth --storage-driver vfs"
 ok() { echo "CASE $1 ok"; }
 fail() { echo "CASE $1 FAIL $2"; }
 lan() { $IP netns exec lanhost "$@"; }
@@ -88,37 +89,47 @@ wait_free() {
   done
   return 1
 }
+# bail CASE WHY: the case failed part way; what it made goes, so that the
+# next case starts from a clean guest (one failure, not a cascade)
+bail() {
+  fail "$1" "$2"
+  $B rm -f $($B ps -aq) >/dev/null 2>&1
+  for n in $($B network ls --format '{{.Name}}'); do
+    case "$n" in bridge|host|none) ;; *) $B network rm "$n" >/dev/null 2>&1 ;; esac
+  done
+  wait_free
+}
 
 case_modules() {
   for m in $(cat /mods/order); do
     # dummy.ko would make a dummy0 of its own
     case $m in dummy.ko) a=numdummies=0 ;; *) a= ;; esac
-    insmod /mods/$m $a || { fail modules "insmod $m"; return; }
+    insmod /mods/$m $a || { bail modules "insmod $m"; return; }
   done
-  $IP netns add lanhost || { fail modules "ip netns add"; return; }
-  $IP link add lan0 type veth peer name lan0p || { fail modules "veth"; return; }
+  $IP netns add lanhost || { bail modules "ip netns add"; return; }
+  $IP link add lan0 type veth peer name lan0p || { bail modules "veth"; return; }
   $IP link set lan0p netns lanhost
   $IP link set lan0 up
   lan $IP link set lo up
   lan $IP addr add 10.77.0.1/24 dev lan0p
   lan $IP link set lan0p up
-  lan $IP link add link lan0p name lan0p.10 type vlan id 10 || { fail modules "vlan on the LAN host"; return; }
+  lan $IP link add link lan0p name lan0p.10 type vlan id 10 || { bail modules "vlan on the LAN host"; return; }
   lan $IP addr add 10.79.0.1/24 dev lan0p.10
   lan $IP link set lan0p.10 up
   ok modules
 }
 
 case_image() {
-  $B import /images/busybox.tar busybox:latest >/dev/null || { fail image "import"; return; }
+  $B import /images/busybox.tar busybox:latest >/dev/null || { bail image "import"; return; }
   ok image
 }
 
 # ipvlan l2 on the veth parent: addresses of the subnet, each other by address and
 # name, the LAN host both ways; network rm leaves no port on the parent.
 case_l2() {
-  $B network create -d ipvlan -o parent=lan0 -o ipvlan_mode=l2 --subnet 10.77.0.0/24 --gateway 10.77.0.1 l2net >/dev/null || { fail l2 "network create"; return; }
-  $B run -d --name c1 --network l2net busybox sleep 300 >/dev/null || { fail l2 "run c1"; return; }
-  $B run -d --name c2 --network l2net busybox sleep 300 >/dev/null || { fail l2 "run c2"; return; }
+  $B network create -d ipvlan -o parent=lan0 -o ipvlan_mode=l2 --subnet 10.77.0.0/24 --gateway 10.77.0.1 l2net >/dev/null || { bail l2 "network create"; return; }
+  $B run -d --name c1 --network l2net busybox sleep 300 >/dev/null || { bail l2 "run c1"; return; }
+  $B run -d --name c2 --network l2net busybox sleep 300 >/dev/null || { bail l2 "run c2"; return; }
   ip1=$(addr c1); ip2=$(addr c2); k=$(kind c1)
   echo "l2: c1=$ip1 c2=$ip2 link: $k"
   r=ok
@@ -145,9 +156,9 @@ case_l2() {
 # each other by name with ping -6 (the /etc/hosts IPv6 lines).
 case_l2v6() {
   lan $IP -6 addr add fd77::1/64 dev lan0p nodad
-  $B network create -d ipvlan -o parent=lan0 --subnet 10.84.0.0/24 --gateway 10.84.0.1 --ipv6 --subnet fd77::/64 --gateway fd77::1 l2v6 >/dev/null || { fail l2v6 "network create"; return; }
-  $B run -d --name c8 --network l2v6 busybox sleep 300 >/dev/null || { fail l2v6 "run c8"; return; }
-  $B run -d --name c9 --network l2v6 busybox sleep 300 >/dev/null || { fail l2v6 "run c9"; return; }
+  $B network create -d ipvlan -o parent=lan0 --subnet 10.84.0.0/24 --gateway 10.84.0.1 --ipv6 --subnet fd77::/64 --gateway fd77::1 l2v6 >/dev/null || { bail l2v6 "network create"; return; }
+  $B run -d --name c8 --network l2v6 busybox sleep 300 >/dev/null || { bail l2v6 "run c8"; return; }
+  $B run -d --name c9 --network l2v6 busybox sleep 300 >/dev/null || { bail l2v6 "run c9"; return; }
   a8=$($B exec c8 ip -o -6 addr show eth0 scope global | sed -n 's/.* inet6 \([0-9a-f:]*\)\/.*/\1/p')
   rt=$($B exec c8 ip -6 route | grep '^default')
   echo "l2v6: c8=$a8 route: $rt"
@@ -169,9 +180,9 @@ case_l2v6() {
 case_l3() {
   $IP addr add 10.77.0.2/24 dev lan0
   lan $IP route add 10.78.0.0/24 via 10.77.0.2
-  $B network create -d ipvlan -o parent=lan0 -o ipvlan_mode=l3 --subnet 10.78.0.0/24 l3net >/dev/null || { fail l3 "network create"; return; }
-  $B run -d --name c3 --network l3net busybox sleep 300 >/dev/null || { fail l3 "run c3"; return; }
-  $B run -d --name c4 --network l3net busybox sleep 300 >/dev/null || { fail l3 "run c4"; return; }
+  $B network create -d ipvlan -o parent=lan0 -o ipvlan_mode=l3 --subnet 10.78.0.0/24 l3net >/dev/null || { bail l3 "network create"; return; }
+  $B run -d --name c3 --network l3net busybox sleep 300 >/dev/null || { bail l3 "run c3"; return; }
+  $B run -d --name c4 --network l3net busybox sleep 300 >/dev/null || { bail l3 "run c4"; return; }
   ip3=$(addr c3); ip4=$(addr c4); k=$(kind c3)
   echo "l3: c3=$ip3 c4=$ip4 routes: $($B exec c3 ip route | tr '\n' ';') link: $k"
   r=ok
@@ -190,8 +201,8 @@ case_l3() {
 
 # ipvlan l3s: made and run.
 case_l3s() {
-  $B network create -d ipvlan -o parent=lan0 -o ipvlan_mode=l3s --subnet 10.80.0.0/24 l3snet >/dev/null || { fail l3s "network create"; return; }
-  $B run -d --name c7 --network l3snet busybox sleep 300 >/dev/null || { fail l3s "run c7"; return; }
+  $B network create -d ipvlan -o parent=lan0 -o ipvlan_mode=l3s --subnet 10.80.0.0/24 l3snet >/dev/null || { bail l3s "network create"; return; }
+  $B run -d --name c7 --network l3snet busybox sleep 300 >/dev/null || { bail l3s "run c7"; return; }
   k=$(kind c7); ip7=$(addr c7)
   echo "l3s: c7=$ip7 link: $k"
   r=ok
@@ -249,13 +260,13 @@ l3v6() {
 # there before stays.
 case_vlan() {
   $IP link show lan0.10 >/dev/null 2>&1 && { fail vlan "lan0.10 exists before"; return; }
-  $B network create -d ipvlan -o parent=lan0.10 --subnet 10.79.0.0/24 --gateway 10.79.0.1 v10 >/dev/null || { fail vlan "network create"; return; }
+  $B network create -d ipvlan -o parent=lan0.10 --subnet 10.79.0.0/24 --gateway 10.79.0.1 v10 >/dev/null || { bail vlan "network create"; return; }
   info=$($IP -d -o link show lan0.10)
   echo "vlan: $(echo "$info" | grep -o 'vlan protocol 802.1Q id [0-9]*') $(echo "$info" | grep -o 'state [A-Z]*')"
   r=ok
   case "$info" in *"lan0.10@lan0"*"802.1Q id 10 "*) ;; *) r="lan0.10 is not VLAN 10 of lan0: $info" ;; esac
-  $B run -d --name c5 --network v10 busybox sleep 300 >/dev/null || { fail vlan "run c5"; return; }
-  $B run -d --name c6 --network v10 busybox sleep 300 >/dev/null || { fail vlan "run c6"; return; }
+  $B run -d --name c5 --network v10 busybox sleep 300 >/dev/null || { bail vlan "run c5"; return; }
+  $B run -d --name c6 --network v10 busybox sleep 300 >/dev/null || { bail vlan "run c6"; return; }
   ip5=$(addr c5); ip6=$(addr c6)
   echo "vlan: c5=$ip5 c6=$ip6"
   case "$ip5" in 10.79.0.*) ;; *) r="c5 address [$ip5]" ;; esac
@@ -267,7 +278,7 @@ case_vlan() {
   $IP link show lan0.10 >/dev/null 2>&1 && r="lan0.10 left after network rm"
   [ "$r" = ok ] && ok vlan || fail vlan "$r"
 
-  $IP link add link lan0 name lan0.20 type vlan id 20 && $IP link set lan0.20 up || { fail vlan-kept "making lan0.20"; return; }
+  $IP link add link lan0 name lan0.20 type vlan id 20 && $IP link set lan0.20 up || { bail vlan-kept "making lan0.20"; return; }
   r=ok
   $B network create -d ipvlan -o parent=lan0.20 --subnet 10.82.0.0/24 v20 >/dev/null || r="network create"
   $B run --rm --network v20 busybox true || r="run"
@@ -279,7 +290,7 @@ case_vlan() {
 
 # No parent (--internal): a dummy dm-<id> is the parent, removed with the network.
 case_dummy() {
-  id=$($B network create -d ipvlan --internal --subnet 10.81.0.0/24 int) || { fail dummy "network create"; return; }
+  id=$($B network create -d ipvlan --internal --subnet 10.81.0.0/24 int) || { bail dummy "network create"; return; }
   d=dm-$(echo "$id" | cut -c1-12)
   info=$($IP -d -o link show "$d" 2>&1)
   echo "dummy: $d: $(echo "$info" | grep -o ' dummy ')"
@@ -401,7 +412,7 @@ fn ipvlan_vlan_and_dummy_parents_in_a_guest() {
         .unwrap()
         .script(SCRIPT)
         // About 2 to 4 minutes under TCG (debug binaries, a loaded host): a wide margin.
-        .run(Duration::from_secs(600))
+        .run(Duration::from_secs(1200))
         .unwrap_or_else(|e| panic!("the guest failed: {e}"));
     out.assert_cases(CASES, started);
 }
