@@ -64,11 +64,23 @@ pub fn args(
     a.push(netns.into());
     a.push("--pid".into());
     a.push(pidfile.into());
+    push_ports(&mut a, ports, port_spec);
+    a
+}
+
+/// pasta's `-t`/`-u` options for `ports` (each as `spec` writes it; `none`
+/// for a protocol without any), and no port forwarded from the namespace
+/// to the host (`-T none -U none`).
+fn push_ports(
+    a: &mut Vec<std::ffi::OsString>,
+    ports: &[PortBinding],
+    spec: impl Fn(&PortBinding) -> String,
+) {
     for (flag, proto) in [("-t", Proto::Tcp), ("-u", Proto::Udp)] {
         let mut any = false;
         for b in ports.iter().filter(|b| b.proto == proto) {
             a.push(flag.into());
-            a.push(port_spec(b).into());
+            a.push(spec(b).into());
             any = true;
         }
         if !any {
@@ -79,7 +91,6 @@ pub fn args(
     for f in ["-T", "none", "-U", "none"] {
         a.push(f.into());
     }
-    a
 }
 
 /// `[ADDRESS/]HOSTPORT:CONTAINERPORT`, pasta's form of one binding.
@@ -115,27 +126,12 @@ pub fn forwarder_args(
     ] {
         a.push(w.into());
     }
-    for (flag, proto) in [("-t", Proto::Tcp), ("-u", Proto::Udp)] {
-        let mut any = false;
-        for b in ports.iter().filter(|b| b.proto == proto) {
-            a.push(flag.into());
-            a.push(
-                port_spec(&PortBinding {
-                    container_port: b.host_port,
-                    ..*b
-                })
-                .into(),
-            );
-            any = true;
-        }
-        if !any {
-            a.push(flag.into());
-            a.push("none".into());
-        }
-    }
-    for f in ["-T", "none", "-U", "none"] {
-        a.push(f.into());
-    }
+    push_ports(&mut a, ports, |b| {
+        port_spec(&PortBinding {
+            container_port: b.host_port,
+            ..*b
+        })
+    });
     a
 }
 
@@ -164,14 +160,7 @@ pub fn start_with(
 ) -> Result<i32> {
     let _t = berth_trace::span("network", "pasta: configure the namespace, forward ports")
         .detail(|| netns.display().to_string());
-    if let Some(dir) = pidfile.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| Error::Io(format!("create {}", dir.display()), e))?;
-    }
+    private_parent(pidfile)?;
     let _ = std::fs::remove_file(pidfile);
     let mut child = Command::new(exe)
         .args(args)
@@ -346,6 +335,20 @@ pub fn addresses(netns: &Path) -> Result<Addresses> {
             .find_map(|l| l.mac);
         Ok(Addresses { ip, ip6, mac })
     })
+}
+
+/// Creates the directory of `pidfile` (0700) when missing: the pid and
+/// log files of pasta and slirp4netns.
+pub(crate) fn private_parent(pidfile: &Path) -> Result<()> {
+    if let Some(dir) = pidfile.parent() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| Error::Io(format!("create {}", dir.display()), e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

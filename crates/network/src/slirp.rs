@@ -114,14 +114,7 @@ pub fn start(
         "slirp4netns: configure the namespace, forward ports",
     )
     .detail(|| netns.display().to_string());
-    if let Some(dir) = pidfile.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| Error::Io(format!("create {}", dir.display()), e))?;
-    }
+    crate::pasta::private_parent(pidfile)?;
     let _ = std::fs::remove_file(api);
     let log = pidfile.with_extension("log");
     let err_file = std::fs::File::create(&log)
