@@ -221,6 +221,9 @@ fn main() {
             std::process::exit(failure_status);
         }
     };
+    if let (Some(t), true) = (&trace, cli.command.is_exec()) {
+        t.watch_for_start();
+    }
     let code = match commands::dispatch(&opts, cli.command) {
         Ok(code) => code,
         Err(e) => {

@@ -25,6 +25,8 @@ static SHARED: OnceLock<Shared> = OnceLock::new();
 /// The events the timeline on stderr has shown (a step that began before
 /// the start but ended after it is written later, out of time order).
 static PRINTED: Mutex<Vec<berth_trace::Event>> = Mutex::new(Vec::new());
+/// The command has ended ([`Session::watch_for_start`] stops).
+static FINISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl Session {
     /// Begins tracing when `--trace` was given (`Some("-")`: to stderr,
@@ -71,9 +73,33 @@ impl Session {
         Ok(Some(Session { events, output }))
     }
 
+    /// For a command whose container process another process starts (an
+    /// exec's runtime): a thread that watches the events file and prints
+    /// the timeline so far once that process records its start. Only after
+    /// the engine no longer needs a single thread (never on `run`).
+    pub fn watch_for_start(&self) {
+        if self.output.is_some() {
+            return;
+        }
+        let events = self.events.clone();
+        let _ = std::thread::Builder::new()
+            .name("trace-watch".into())
+            .spawn(move || {
+                while !FINISHED.load(std::sync::atomic::Ordering::Relaxed) {
+                    let seen = berth_trace::read(&events).unwrap_or_default();
+                    if seen.iter().any(|e| e.name == berth_trace::STARTED) {
+                        print_so_far();
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            });
+    }
+
     /// Ends the trace: the rest of the timeline on stderr, or the JSON
     /// file; the events file goes.
     pub fn finish(self) {
+        FINISHED.store(true, std::sync::atomic::Ordering::Relaxed);
         berth_trace::instant("engine", "berth done", String::new);
         let origin = SHARED.get().map_or(0, |s| s.origin);
         let events = berth_trace::read(&self.events).unwrap_or_default();

@@ -265,3 +265,61 @@ fn without_trace_nothing_is_printed() {
     assert_eq!(text(&out.stdout), "quiet\n");
     assert_eq!(text(&out.stderr), "");
 }
+
+/// `exec --trace`: the timeline is printed when the exec'd process has
+/// started (here while it waits for a file only the test makes), not when
+/// the command ends.
+#[test]
+fn exec_prints_its_timeline_when_its_process_starts() {
+    use std::io::BufRead;
+    let b = Berth::with_busybox();
+    let tmp = tmp_dir(&b);
+    b.ok(&["run", "-d", "--name", "tx", "busybox", "sleep", "1000"]);
+    let mut child = b
+        .cmd(&[
+            "exec",
+            "--trace",
+            "tx",
+            "sh",
+            "-c",
+            "while [ ! -e /go ]; do sleep 0.1; done",
+        ])
+        .env("TMPDIR", &tmp)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let execve = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(l) => {
+                let done = l.contains("container started");
+                seen.push(l);
+                if done {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    // Still running: it ends only once /go exists.
+    assert!(execve, "no start in the timeline while it runs: {seen:?}");
+    assert!(seen
+        .iter()
+        .any(|l| l.contains("execve") && l.contains("/bin/sh")));
+    assert!(child.try_wait().unwrap().is_none());
+    b.ok(&["exec", "tx", "touch", "/go"]);
+    assert!(child.wait().unwrap().success());
+    b.ok(&["rm", "-f", "tx"]);
+}

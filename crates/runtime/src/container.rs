@@ -1374,7 +1374,8 @@ impl Runtime {
                     None => None,
                 };
                 match ours.recv()? {
-                    Msg::Closed => {}
+                    // The process runs its program (`--trace` marks it).
+                    Msg::Closed => berth_trace::started(),
                     Msg::Error(e) => {
                         let _ = waitpid(pid, None);
                         return Err(RuntimeError::Init(e));

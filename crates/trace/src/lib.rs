@@ -227,6 +227,9 @@ pub fn instant(cat: &'static str, name: &'static str, detail: impl FnOnce() -> S
     emit(cat, name, at, at, detail());
 }
 
+/// The instant [`started`] records.
+pub const STARTED: &str = "container started";
+
 /// What the front end does when the container's program has started in
 /// this process (a foreground run prints the timeline then).
 pub fn on_started(f: fn()) {
@@ -239,7 +242,7 @@ pub fn started() {
     if !enabled() {
         return;
     }
-    instant("runtime", "container started", String::new);
+    instant("runtime", STARTED, String::new);
     if let Some(f) = ON_STARTED.get() {
         f();
     }

@@ -168,6 +168,15 @@ impl Command {
         }
     }
 
+    /// `exec` (its process is started by another process: see
+    /// `trace::Session::watch_for_start`).
+    pub fn is_exec(&self) -> bool {
+        matches!(
+            self,
+            Command::Exec(_) | Command::Container(container::ContainerCommand::Exec(_))
+        )
+    }
+
     /// `--trace[=FILE]` of run, create, start and exec: `Some("-")` for the
     /// timeline on stderr.
     pub fn trace(&self) -> Option<&std::path::PathBuf> {
