@@ -1287,3 +1287,30 @@ fn foreground_run_under_its_monitor() {
         "{ev:?}"
     );
 }
+
+/// The runtime's compiled seccomp programs are found again by every start
+/// of the same profile: the foreground run's (in berth) and the detached
+/// runs' (berth-runtime re-executed from a sealed copy) share one entry.
+#[test]
+fn starts_of_one_profile_share_one_compiled_seccomp_program() {
+    let b = Berth::with_busybox();
+    b.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
+    for name in ["s1", "s2"] {
+        run_d(
+            &b,
+            &[
+                "--name",
+                name,
+                "--network",
+                "none",
+                "busybox",
+                "sleep",
+                "100",
+            ],
+        );
+    }
+    let cache = b.root().join("run/runtime/@seccomp");
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    b.ok(&["rm", "-f", "s1", "s2"]);
+}

@@ -6,15 +6,17 @@
 //! keeps each program in a directory of its own state (0700, files 0600)
 //! and reads it back in ~30 µs.
 //!
-//! An entry is found by the sha256 of the executable's identity (device,
-//! inode, size and mtime of /proc/self/exe: a rebuilt or upgraded berth
-//! compiles again) and the profile's JSON, and holds that JSON too, compared
+//! An entry is found by the sha256 of the compiler's identity (a hash of
+//! this crate's sources and syscall tables, made at build time: a berth
+//! whose compiler changed compiles again; the executable's own identity
+//! would not do, as a runtime re-executes itself from a new sealed copy
+//! each time) and the profile's JSON, and holds that JSON too, compared
 //! byte for byte before the program is used. Anything wrong with an entry
 //! (short, foreign, another profile) is a miss: the profile is compiled and
 //! the entry written again. The cache never makes a start fail.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use libc::sock_filter;
@@ -43,17 +45,8 @@ pub fn compile_cached(profile: &LinuxSeccomp, dir: &Path) -> Result<Filter, Secc
 
 fn entry_path(profile: &LinuxSeccomp, dir: &Path) -> Option<(Vec<u8>, PathBuf)> {
     let json = serde_json::to_vec(profile).ok()?;
-    let exe = std::fs::metadata("/proc/self/exe").ok()?;
     let mut h = berth_digest::Hasher::new();
-    for v in [
-        exe.dev(),
-        exe.ino(),
-        exe.size(),
-        exe.mtime() as u64,
-        exe.mtime_nsec() as u64,
-    ] {
-        h.update(&v.to_le_bytes());
-    }
+    h.update(env!("BERTH_SECCOMP_SOURCE_ID").as_bytes());
     h.update(&json);
     Some((json, dir.join(h.finish().hex())))
 }
