@@ -492,11 +492,30 @@ fn pull_by_digest_records_a_digest_reference() {
     let rd = b.inspect("new:tag")["RepoDigests"].clone();
     assert!(rd.as_array().unwrap().contains(&json!(by_digest)), "{rd}");
 
-    // rmi REPO@DIGEST untags only that reference while a tag remains.
+    // rmi REPO@DIGEST untags only that reference while a tag remains (event `untag`).
+    let untags = || {
+        ok(
+            &b,
+            &[],
+            &[
+                "events",
+                "--since",
+                "1h",
+                "--until",
+                "0s",
+                "--filter",
+                "event=untag",
+                "--format",
+                "{{.Type}} {{.Action}} {{.Actor.ID}}",
+            ],
+        )
+    };
+    let before = untags();
     assert_eq!(
         ok(&b, &[], &["rmi", &by_digest]),
         format!("Untagged: {by_digest}\n")
     );
+    assert_eq!(untags(), format!("{before}image untag {id}\n"));
     assert_eq!(b.image_id("new:tag"), id);
     let rd = b.inspect("new:tag")["RepoDigests"].clone();
     assert!(!rd.as_array().unwrap().contains(&json!(by_digest)), "{rd}");
