@@ -420,10 +420,11 @@ fn summary(l: &Listed, old: bool) -> Value {
     let digests = strings(&l.doc["RepoDigests"]);
     let (repo_tags, repo_digests) = if old {
         // Docker 20.10's placeholders for untagged images.
-        let t = if tags.is_empty() {
-            json!(["<none>:<none>"])
-        } else {
-            json!(tags)
+        let t = match (tags.is_empty(), digests.is_empty()) {
+            (true, true) => json!(["<none>:<none>"]),
+            // Pulled by digest only.
+            (true, false) => Value::Null,
+            _ => json!(tags),
         };
         let d = match (tags.is_empty(), digests.is_empty()) {
             (true, true) => json!(["<none>@<none>"]),

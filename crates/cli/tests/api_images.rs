@@ -229,7 +229,52 @@ fn api_push_pull_registry() {
     // A login the registry has no auth for succeeds, as Docker's.
     let login = s.ok(&["login", "-u", "u", "-p", "p", &reg.addr]);
     assert!(login.contains("Login Succeeded"), "{login}");
+    // Pulled by digest alone, as Docker 20.10 shows it: RepoTags null, one
+    // `repo <none>` row, removable by its digest reference.
+    let digest = pushed
+        .split("v1: digest: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let by_digest = format!("{}/bb@{digest}", reg.addr);
     s.ok(&["rmi", &name]);
+    s.ok(&["pull", &by_digest]);
+    assert_eq!(
+        s.ok(&[
+            "images",
+            "--digests",
+            "--format",
+            "{{.Repository}} {{.Tag}} {{.Digest}}"
+        ]),
+        format!("{}/bb <none> {digest}\n", reg.addr)
+    );
+    assert_eq!(
+        s.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RepoTags}} {{json .RepoDigests}}",
+            &by_digest
+        ]),
+        format!("[] [\"{by_digest}\"]\n")
+    );
+    // Engine API 1.41's summary: RepoTags null, no `<none>` placeholders.
+    let (code, body) = s.call("GET", "/v1.41/images/json", b"");
+    assert_eq!(code, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list[0]["RepoTags"], Value::Null, "{body}");
+    assert_eq!(
+        list[0]["RepoDigests"],
+        serde_json::json!([by_digest]),
+        "{body}"
+    );
+    let out = s.ok(&["rmi", &by_digest]);
+    assert!(
+        out.starts_with(&format!("Untagged: {by_digest}\nDeleted: {id}\n")),
+        "{out}"
+    );
+    assert!(b.image_ids().is_empty());
 }
 
 #[test]

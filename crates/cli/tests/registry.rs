@@ -395,6 +395,155 @@ fn push_rmi_pull_run_round_trip() {
     assert_eq!(c.image_id(&name), id);
 }
 
+/// `images` rows as (repository, tag, digest) from `images --digests`.
+fn digest_rows(b: &Berth) -> Vec<(String, String, String)> {
+    ok(b, &[], &["images", "--digests"])
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_owned(), f[1].to_owned(), f[2].to_owned())
+        })
+        .collect()
+}
+
+/// A pull by digest records `repo@digest` (RepoDigests, an `images` row with tag
+/// `<none>`), which `run`, `tag`, `inspect` and `rmi` accept, as Docker 20.10 does.
+#[test]
+fn pull_by_digest_records_a_digest_reference() {
+    let reg = Registry::start(RegOpts::default());
+    let b = busybox_store(&reg);
+    let name = format!("{}/bb:1", reg.addr);
+    let out = ok(&b, &[], &["push", &name]);
+    let digest = last_line(&out)
+        .split_whitespace()
+        .nth(2)
+        .expect(&out)
+        .to_owned();
+    let repo = format!("{}/bb", reg.addr);
+    let by_digest = format!("{repo}@{digest}");
+    let id = b.image_id(&name);
+
+    // Present by tag: up to date, and the digest reference is recorded.
+    let out = ok(&b, &[], &["pull", &by_digest]);
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {by_digest}")),
+        "{out}"
+    );
+    assert_eq!(b.inspect(&name)["RepoDigests"][0], by_digest.as_str());
+    // Removing the repository's last tag removes its digest references too.
+    let out = ok(&b, &[], &["rmi", &name, "busybox"]);
+    assert!(out.contains(&format!("Untagged: {name}\n")), "{out}");
+    assert!(out.contains(&format!("Untagged: {by_digest}\n")), "{out}");
+    assert!(b.image_ids().is_empty(), "{out}");
+
+    // Pulled by digest alone.
+    ok(&b, &[], &["pull", &by_digest]);
+    let images = ok(&b, &[], &["images"]);
+    let row: Vec<&str> = images
+        .lines()
+        .nth(1)
+        .expect(&images)
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..3], [repo.as_str(), "<none>", &id[7..19]], "{images}");
+    assert_eq!(images.lines().count(), 2, "{images}");
+    assert_eq!(
+        digest_rows(&b),
+        vec![(repo.clone(), "<none>".to_owned(), digest.clone())]
+    );
+    assert_eq!(
+        ok(
+            &b,
+            &[],
+            &[
+                "inspect",
+                "-f",
+                "{{json .RepoTags}} {{json .RepoDigests}}",
+                &by_digest
+            ]
+        ),
+        format!("[] [\"{by_digest}\"]\n")
+    );
+    // Untagged, it counts as dangling, as in Docker 20.10.
+    assert_eq!(
+        ok(
+            &b,
+            &[],
+            &["images", "-q", "--no-trunc", "-f", "dangling=true"]
+        ),
+        format!("{id}\n")
+    );
+    assert_eq!(
+        ok(&b, &[], &["run", "--rm", &by_digest, "echo", "hi"]),
+        "hi\n"
+    );
+    ok(&b, &[], &["tag", &by_digest, "new:tag"]);
+    assert_eq!(b.image_id("new:tag"), id);
+    let rows = digest_rows(&b);
+    assert!(
+        rows.contains(&(repo.clone(), "<none>".to_owned(), digest.clone())),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.0 == "new" && r.1 == "tag"),
+        "{rows:?}"
+    );
+    let rd = b.inspect("new:tag")["RepoDigests"].clone();
+    assert!(rd.as_array().unwrap().contains(&json!(by_digest)), "{rd}");
+
+    // rmi REPO@DIGEST untags only that reference while a tag remains (event `untag`).
+    let untags = || {
+        ok(
+            &b,
+            &[],
+            &[
+                "events",
+                "--since",
+                "1h",
+                "--until",
+                "0s",
+                "--filter",
+                "event=untag",
+                "--format",
+                "{{.Type}} {{.Action}} {{.Actor.ID}}",
+            ],
+        )
+    };
+    let before = untags();
+    assert_eq!(
+        ok(&b, &[], &["rmi", &by_digest]),
+        format!("Untagged: {by_digest}\n")
+    );
+    assert_eq!(untags(), format!("{before}image untag {id}\n"));
+    assert_eq!(b.image_id("new:tag"), id);
+    let rd = b.inspect("new:tag")["RepoDigests"].clone();
+    assert!(!rd.as_array().unwrap().contains(&json!(by_digest)), "{rd}");
+    assert!(!ok(&b, &[], &["images"]).contains(&repo));
+    // Gone now: Docker's error line.
+    let e = fails(&b, &[], &["rmi", &by_digest], 1);
+    assert!(e.ends_with(&format!("No such image: {by_digest}")), "{e}");
+    let unknown = format!("{repo}@sha256:{}", "0".repeat(64));
+    let e = fails(&b, &[], &["rmi", &unknown], 1);
+    assert!(e.ends_with(&format!("No such image: {unknown}")), "{e}");
+
+    // The only reference: rmi REPO@DIGEST deletes the image.
+    ok(&b, &[], &["rmi", "new:tag"]);
+    ok(&b, &[], &["pull", &by_digest]);
+    let out = ok(&b, &[], &["rmi", &by_digest]);
+    assert!(
+        out.starts_with(&format!("Untagged: {by_digest}\nDeleted: {id}\n")),
+        "{out}"
+    );
+    assert!(b.image_ids().is_empty());
+    // `image prune` removes an image that has only a digest reference, as Docker 20.10.
+    ok(&b, &[], &["pull", &by_digest]);
+    let out = ok(&b, &[], &["image", "prune", "-f"]);
+    assert!(out.contains(&format!("untagged: {by_digest}\n")), "{out}");
+    assert!(b.image_ids().is_empty());
+    fsck(&b);
+}
+
 #[test]
 fn gzip_layers_chunked_push_and_run_pull() {
     let reg = Registry::start(RegOpts::default());

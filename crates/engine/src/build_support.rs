@@ -411,6 +411,7 @@ impl Engine {
             layers,
             parent: parent.cloned(),
             tags: Vec::new(),
+            digest_refs: Vec::new(),
         };
         let id = self.images.add_image(&img)?;
         Ok(Committed { id, new, layer })

@@ -227,7 +227,8 @@ impl Engine {
         let mut label_cache: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         let mut out = Vec::new();
         for i in self.images(reference, all)? {
-            let is_dangling = i.repository.is_none() && i.tag.is_none();
+            // Docker 20.10: untagged, even with a digest reference (`repo <none>`).
+            let is_dangling = i.tag.is_none();
             if dangling.is_some_and(|d| d != is_dangling) {
                 continue;
             }

@@ -724,6 +724,7 @@ impl Engine {
             layers,
             parent: Some(img.id.clone()),
             tags: tag.into_iter().collect(),
+            digest_refs: Vec::new(),
         };
         Ok(self.images.add_image(&new)?)
     }

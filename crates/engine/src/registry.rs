@@ -267,6 +267,12 @@ impl Engine {
             layers: Vec::new(),
             parent: None,
             tags,
+            // Docker records `name@digest` for a pull by digest (its RepoDigests).
+            digest_refs: r
+                .digest()
+                .map(|d| r.with_digest(d.clone()))
+                .into_iter()
+                .collect(),
         };
         let result = |downloaded| PullResult {
             reference: r.to_string(),

@@ -390,6 +390,7 @@ pub fn import_rootfs_tar(
     let id = blobs.put_bytes(&config_json, None)?;
     Ok(Imported {
         image: NewImage {
+            digest_refs: Vec::new(),
             config_json,
             manifest: None,
             layers: vec![NewLayer {

@@ -6,7 +6,7 @@
 //! with SQLITE_BUSY). Each component migrates its own tables through `berth_db::migrate`,
 //! recorded in `schema_version(component, version)`.
 //!
-//! Schema, component `image`, version 1:
+//! Schema, component `image` (version 1, then 2 added `digest_refs`):
 //! ```sql
 //! images(id TEXT PRIMARY KEY,          -- sha256:… of the config: the image ID
 //!        manifest_digest TEXT,         -- the manifest it came with (NULL if built here)
@@ -23,6 +23,9 @@
 //!        refcount INTEGER NOT NULL)    -- how many images use this layer
 //! image_layers(image_id REFERENCES images(id), idx, chain_id REFERENCES layers(chain_id),
 //!              diff_id, blob_digest, media_type, size, PRIMARY KEY(image_id, idx))
+//! digest_refs(name TEXT PRIMARY KEY,   -- repository@manifest-digest, as pulled by digest:
+//!             image_id TEXT NOT NULL REFERENCES images(id),  -- docker.io/library/busybox@sha256:…
+//!             added_at INTEGER NOT NULL)
 //! ```
 
 use crate::reference::Reference;
@@ -37,7 +40,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use berth_db::{SharedConnection, BUSY_TIMEOUT, DB_FILE};
 
 const COMPONENT: &str = "image";
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE images (
     id TEXT PRIMARY KEY,
     manifest_digest TEXT,
@@ -77,7 +81,16 @@ CREATE TABLE image_layers (
 );
 CREATE INDEX image_layers_blob ON image_layers(blob_digest);
 CREATE INDEX image_layers_chain ON image_layers(chain_id);
-"#];
+"#,
+    r#"
+CREATE TABLE digest_refs (
+    name TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id),
+    added_at INTEGER NOT NULL
+);
+CREATE INDEX digest_refs_image ON digest_refs(image_id);
+"#,
+];
 
 /// chain_id(0) = diff_id(0); chain_id(n) = sha256(chain_id(n-1) + " " + diff_id(n)).
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
@@ -118,6 +131,8 @@ pub struct NewImage {
     pub parent: Option<ImageId>,
     /// Tags to point at it (moved away from other images, as `docker tag` does).
     pub tags: Vec<Reference>,
+    /// Digest references (`name@sha256:…` of the manifest it was pulled by) to record.
+    pub digest_refs: Vec<Reference>,
 }
 
 /// A layer as the layer table holds it.
@@ -156,6 +171,8 @@ pub struct Image {
     pub added_at: i64,
     /// Its tags, full references, sorted.
     pub repo_tags: Vec<Reference>,
+    /// The digest references recorded for it (pulled by digest), sorted.
+    pub digest_refs: Vec<Reference>,
     pub layers: Vec<ImageLayer>,
 }
 
@@ -163,16 +180,13 @@ impl Image {
     pub fn config(&self) -> Result<ImageConfiguration> {
         parse_config(&self.config_json, &self.id.to_string())
     }
-    /// `name@manifest-digest` for every repository it is tagged in (Docker's RepoDigests).
+    /// Docker's RepoDigests: its recorded digest references (pulled by digest) and
+    /// `name@manifest-digest` for every repository it is tagged in.
     pub fn repo_digests(&self) -> Vec<Reference> {
-        let Some(md) = &self.manifest_digest else {
-            return Vec::new();
-        };
-        let mut v: Vec<Reference> = self
-            .repo_tags
-            .iter()
-            .map(|r| r.with_digest(md.clone()))
-            .collect();
+        let mut v: Vec<Reference> = self.digest_refs.clone();
+        if let Some(md) = &self.manifest_digest {
+            v.extend(self.repo_tags.iter().map(|r| r.with_digest(md.clone())));
+        }
         v.sort();
         v.dedup();
         v
@@ -336,6 +350,9 @@ impl ImageDb {
         for t in &img.tags {
             check_taggable(t)?;
         }
+        for d in &img.digest_refs {
+            check_digest_ref(d)?;
+        }
         let chains = chain_ids(&diff_ids);
         let created = config.created().clone();
         let size: u64 = img.layers.iter().map(|l| l.size).sum();
@@ -406,6 +423,14 @@ impl ImageDb {
             }
             for t in &img.tags {
                 set_tag(tx, t, &id, now).map_err(e("tag"))?;
+            }
+            for d in &img.digest_refs {
+                tx.execute(
+                    "INSERT INTO digest_refs (name, image_id, added_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
+                    params![d.to_string(), id.to_string(), now],
+                )
+                .map_err(e("record digest reference"))?;
             }
             Ok(())
         })?;
@@ -489,12 +514,27 @@ impl ImageDb {
         let parsed = Reference::parse(s);
         if let Ok(r) = &parsed {
             if let Some(d) = r.digest() {
-                // name@digest: the image with that manifest (preferring one tagged in that
-                // repository), or with that ID.
+                // A digest reference recorded by a pull by digest.
+                let recorded: Option<String> = tx
+                    .query_row(
+                        "SELECT image_id FROM digest_refs WHERE name = ?1",
+                        [r.to_string()],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(e())?;
+                if let Some(id) = recorded {
+                    return Ok((parse_digest_col(&id)?, Some(r.clone())));
+                }
+                // name@digest: the image with that manifest tagged in that repository (its
+                // RepoDigests say so), or with that ID.
                 let mut stmt = tx
                     .prepare(
-                        "SELECT i.id, EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.name LIKE ?2 || ':%')
-                         FROM images i WHERE i.manifest_digest = ?1 OR i.id = ?1 ORDER BY 2 DESC, i.added_at DESC",
+                        "SELECT i.id FROM images i
+                         WHERE (i.manifest_digest = ?1
+                                AND EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.name LIKE ?2 || ':%'))
+                            OR i.id = ?1
+                         ORDER BY i.added_at DESC",
                     )
                     .map_err(e())?;
                 let found: Option<String> = stmt
@@ -610,6 +650,7 @@ impl ImageDb {
             parent: parent.as_deref().map(parse_digest_col).transpose()?,
             added_at,
             repo_tags: tags_of(tx, id).map_err(e())?,
+            digest_refs: digest_refs_of(tx, id).map_err(e())?,
             layers,
         })
     }
@@ -638,22 +679,36 @@ impl ImageDb {
                     )
                     .map_err(e())?;
                 let repo_digests = img.repo_digests();
-                let row = |repository: String, tag: String| ImageSummary {
+                let row = |repository: String, tag: String, digest: Option<Digest>| ImageSummary {
                     id: img.id.clone(),
                     repository,
                     tag,
-                    digest: img.manifest_digest.clone(),
+                    digest,
                     created: img.created.clone(),
                     size: img.size,
                     shared_size: shared as u64,
                     repo_tags: img.repo_tags.clone(),
                     repo_digests: repo_digests.clone(),
                 };
-                if img.repo_tags.is_empty() {
-                    out.push(row("<none>".into(), "<none>".into()));
+                // As Docker's CLI: a row per tag, with its repository's digest; a row
+                // `<none>` per digest reference whose repository has no tag; one row
+                // `<none> <none>` for an image with neither.
+                if img.repo_tags.is_empty() && img.digest_refs.is_empty() {
+                    out.push(row("<none>".into(), "<none>".into(), img.manifest_digest.clone()));
                 }
                 for t in &img.repo_tags {
-                    out.push(row(t.familiar_name(), t.tag().unwrap_or("<none>").to_owned()));
+                    let digest = img
+                        .digest_refs
+                        .iter()
+                        .find(|d| d.name() == t.name())
+                        .and_then(|d| d.digest().cloned())
+                        .or_else(|| img.manifest_digest.clone());
+                    out.push(row(t.familiar_name(), t.tag().unwrap_or("<none>").to_owned(), digest));
+                }
+                for d in &img.digest_refs {
+                    if !img.repo_tags.iter().any(|t| t.name() == d.name()) {
+                        out.push(row(d.familiar_name(), "<none>".into(), d.digest().cloned()));
+                    }
                 }
             }
             Ok(out)
@@ -721,6 +776,7 @@ impl ImageDb {
             let (id, by_ref) = self.resolve_in(tx, name_or_id)?;
             let e = || self.dberr(format!("remove image {id}"));
             let tags = tags_of(tx, &id).map_err(e())?;
+            let digests = digest_refs_of(tx, &id).map_err(e())?;
             let user = in_use(&id);
             let has_children = has_children(tx, &id).map_err(e())?;
             let mut out = RemovedImage::default();
@@ -728,12 +784,22 @@ impl ImageDb {
             let untag = |r: &Reference, out: &mut RemovedImage| -> Result<()> {
                 tx.execute("DELETE FROM tags WHERE name = ?1", [r.to_string()])
                     .map_err(e())?;
+                tx.execute("DELETE FROM digest_refs WHERE name = ?1", [r.to_string()])
+                    .map_err(e())?;
                 out.untagged.push(r.clone());
                 Ok(())
             };
             if let Some(r) = by_ref {
-                if tags.len() > 1 {
-                    untag(&r, &mut out)?;
+                // Removing a repository's last tag also removes its digest references,
+                // as Docker does.
+                let mut gone = vec![r.clone()];
+                if r.digest().is_none() && !tags.iter().any(|t| *t != r && t.name() == r.name()) {
+                    gone.extend(digests.iter().filter(|d| d.name() == r.name()).cloned());
+                }
+                if gone.len() < tags.len() + digests.len() {
+                    for g in &gone {
+                        untag(g, &mut out)?;
+                    }
                     return Ok(out);
                 }
                 if let Some(c) = &user {
@@ -744,7 +810,9 @@ impl ImageDb {
                         )));
                     }
                 }
-                untag(&r, &mut out)?;
+                for g in &gone {
+                    untag(g, &mut out)?;
+                }
                 if user.is_none() && !has_children {
                     self.delete_image(tx, &id, &mut out)?;
                 }
@@ -764,7 +832,7 @@ impl ImageDb {
                     )));
                 }
             }
-            let repos: HashSet<String> = tags.iter().map(|t| t.name()).collect();
+            let repos: HashSet<String> = tags.iter().chain(&digests).map(|t| t.name()).collect();
             if repos.len() > 1 && !force {
                 return Err(Error::Conflict(format!(
                     "unable to delete {short} (must be forced) - image is referenced in multiple repositories"
@@ -775,7 +843,7 @@ impl ImageDb {
                     "unable to delete {short} (cannot be forced) - image has dependent child images"
                 )));
             }
-            for t in &tags {
+            for t in tags.iter().chain(&digests) {
                 untag(t, &mut out)?;
             }
             if user.is_none() {
@@ -785,7 +853,8 @@ impl ImageDb {
         })
     }
 
-    /// `docker image prune`: deletes dangling images (untagged, no children), or with `all`
+    /// `docker image prune`: deletes dangling images (untagged, no children; as in Docker
+    /// 20.10 an image with only digest references counts, and they are untagged), or with `all`
     /// every image no container uses; repeats while deleting frees parents.
     pub fn prune(
         &self,
@@ -820,6 +889,11 @@ impl ImageDb {
                             .map_err(e())?;
                         one.untagged.push(t);
                     }
+                    for d in digest_refs_of(tx, &id).map_err(e())? {
+                        tx.execute("DELETE FROM digest_refs WHERE name = ?1", [d.to_string()])
+                            .map_err(e())?;
+                        one.untagged.push(d);
+                    }
                     self.delete_image(tx, &id, &mut one)?;
                     out.merge(one);
                     progressed = true;
@@ -837,6 +911,11 @@ impl ImageDb {
         let img = self.load_image(tx, id)?;
         tx.execute("DELETE FROM tags WHERE image_id = ?1", [id.to_string()])
             .map_err(e())?;
+        tx.execute(
+            "DELETE FROM digest_refs WHERE image_id = ?1",
+            [id.to_string()],
+        )
+        .map_err(e())?;
         tx.execute(
             "DELETE FROM image_layers WHERE image_id = ?1",
             [id.to_string()],
@@ -977,6 +1056,15 @@ fn check_taggable(r: &Reference) -> Result<()> {
     Ok(())
 }
 
+fn check_digest_ref(r: &Reference) -> Result<()> {
+    if r.digest().is_none() || r.tag().is_some() {
+        return Err(Error::Reference(crate::reference::ReferenceError::Format(
+            format!("{r} (a digest reference is name@digest)"),
+        )));
+    }
+    Ok(())
+}
+
 fn set_tag(tx: &Tx<'_>, r: &Reference, id: &ImageId, now: i64) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO tags (name, image_id, added_at) VALUES (?1, ?2, ?3)
@@ -999,6 +1087,17 @@ fn tag_target(tx: &Tx<'_>, r: &Reference) -> rusqlite::Result<Option<ImageId>> {
 
 fn tags_of(tx: &Tx<'_>, id: &ImageId) -> rusqlite::Result<Vec<Reference>> {
     let mut stmt = tx.prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?;
+    let names: Vec<String> = stmt
+        .query_map([id.to_string()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(names
+        .iter()
+        .filter_map(|n| Reference::parse(n).ok())
+        .collect())
+}
+
+fn digest_refs_of(tx: &Tx<'_>, id: &ImageId) -> rusqlite::Result<Vec<Reference>> {
+    let mut stmt = tx.prepare("SELECT name FROM digest_refs WHERE image_id = ?1 ORDER BY name")?;
     let names: Vec<String> = stmt
         .query_map([id.to_string()], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;

@@ -38,6 +38,7 @@ fn image(layers: &[&str], created: &str, tags: &[&str]) -> NewImage {
             .collect(),
         parent: None,
         tags: tags.iter().map(|t| r(t)).collect(),
+        digest_refs: Vec::new(),
     }
 }
 
@@ -421,7 +422,7 @@ fn migrations_are_recorded_per_component() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(v, vec![("engine".into(), 2), ("image".into(), 1)]);
+    assert_eq!(v, vec![("engine".into(), 2), ("image".into(), 2)]);
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -430,4 +431,73 @@ fn migrations_are_recorded_per_component() {
     assert!(berth_db::migrate(&mut conn, "engine", &["SELECT 1"]).is_err());
     drop(conn);
     ImageDb::open(t.path()).unwrap();
+}
+
+/// A database at image schema version 1 (no `digest_refs`) is migrated on open, keeps its
+/// images, and then records digest references: RepoDigests, `images` rows, resolve, rmi.
+#[test]
+fn digest_references_after_migrating_from_version_1() {
+    let t = tempfile::tempdir().unwrap();
+    let db = ImageDb::open(t.path()).unwrap();
+    let id = db
+        .add_image(&image(&["a"], "2024-01-01T00:00:00Z", &["keep:1"]))
+        .unwrap();
+    drop(db);
+    let conn = berth_db::open_connection(t.path()).unwrap();
+    conn.execute_batch(
+        "DROP TABLE digest_refs; UPDATE schema_version SET version = 1 WHERE component = 'image'",
+    )
+    .unwrap();
+    drop(conn);
+
+    let db = ImageDb::open(t.path()).unwrap();
+    assert_eq!(db.resolve("keep:1").unwrap().id, id);
+    let md = d("manifest");
+    let by_digest = r(&format!("reg.example:5000/bb@{md}"));
+    let mut new = image(&["a"], "2024-01-01T00:00:00Z", &[]);
+    new.manifest = Some((md.clone(), b"{}".to_vec()));
+    new.digest_refs = vec![by_digest.clone()];
+    assert_eq!(db.add_image(&new).unwrap(), id);
+    let img = db.resolve(&by_digest.to_string()).unwrap();
+    assert_eq!(img.digest_refs, vec![by_digest.clone()]);
+    assert_eq!(
+        img.repo_digests(),
+        vec![r(&format!("keep@{md}")), by_digest.clone()]
+    );
+    let rows: Vec<(String, String, Option<Digest>)> = db
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.repository, s.tag, s.digest))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("keep".into(), "1".into(), Some(md.clone())),
+            (
+                "reg.example:5000/bb".into(),
+                "<none>".into(),
+                Some(md.clone())
+            ),
+        ]
+    );
+    // A tag with a digest, or a digest reference with a tag, is refused.
+    let mut bad = image(&["a"], "2024-01-01T00:00:00Z", &[]);
+    bad.digest_refs = vec![r("bb:1")];
+    assert!(db.add_image(&bad).is_err());
+    // Another repository with that digest is not that reference.
+    assert!(matches!(
+        db.resolve(&format!("other@{md}")),
+        Err(Error::NoSuchImage(_))
+    ));
+    // rmi of the digest reference untags it alone; then of the tag deletes the image.
+    let out = db.remove(&by_digest.to_string(), false, &unused).unwrap();
+    assert_eq!(out.untagged, vec![by_digest.clone()]);
+    assert!(out.deleted.is_empty());
+    assert!(matches!(
+        db.remove(&by_digest.to_string(), false, &unused),
+        Err(Error::NoSuchImage(_))
+    ));
+    let out = db.remove("keep:1", false, &unused).unwrap();
+    assert_eq!(out.deleted, vec![id]);
 }

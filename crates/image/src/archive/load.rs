@@ -56,6 +56,7 @@ impl LoadedImage {
         NewImage {
             config_json: self.config_bytes.clone(),
             manifest: self.manifest.clone(),
+            digest_refs: Vec::new(),
             layers: self
                 .layers
                 .iter()
