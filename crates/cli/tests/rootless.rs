@@ -1373,6 +1373,12 @@ fn the_rootless_network_namespace_goes_with_its_pause_process() {
         std::fs::read_dir(u.run_dir().join("netns")).map_or(true, |mut d| d.next().is_none())
             && processes_named(&u, "berth-dns").is_empty()
     });
+    // (its exit is recorded after its network is undone)
+    wait_until(30, "it to be recorded exited", || {
+        u.ok(&["inspect", "-f", "{{.State.Status}}", "short"])
+            .trim()
+            == "exited"
+    });
     u.ok(&["rm", "short"]);
     u.ok(&["network", "rm", "n1"]);
     u.ok(&["system", "reset", "-f"]);

@@ -113,7 +113,7 @@ case_image() {
 }
 
 case_info() {
-  out=$($B info --format '{{.CgroupDriver}} {{.CgroupVersion}} {{.MemoryLimit}} {{.PidsLimit}} {{.CpuCfsQuota}} {{.CPUSet}}' 2>&1)
+  out=$($B info --format '{{.CgroupDriver}} {{.CgroupVersion}} {{.MemoryLimit}} {{.PidsLimit}} {{.CPUCfsQuota}} {{.CPUSet}}' 2>&1)
   echo "info: [$out]"
   [ "$out" = "cgroupfs 2 true true true false" ] && ok info || fail info "[$out]"
 }
