@@ -169,9 +169,9 @@ ip -n "$FLOOR" link set lo up
 gbps[floor]=$(iperf /run/netns/"$LANNS" /run/netns/"$FLOOR" 10.250.78.1 5201)
 lan_client() { # lan_client KEY [run flags...]: a container's throughput to the LAN host
   local key=$1; shift
-  b run -d --name c "$@" "$IMAGE" sleep 1000 >>"$log"
-  gbps[$key]=$(iperf /run/netns/"$LANNS" "$(b inspect c | sandbox)" 10.250.77.1 5201)
-  b rm -f c >>"$log"
+  b run -d --name lanc "$@" "$IMAGE" sleep 1000 >>"$log"
+  gbps[$key]=$(iperf /run/netns/"$LANNS" "$(b inspect lanc | sandbox)" 10.250.77.1 5201)
+  b rm -f lanc >>"$log"
 }
 lan_client berth-nat
 lan_opts=(--subnet 10.250.77.0/24 --gateway 10.250.77.1 --aux-address host=10.250.77.254)
