@@ -1086,18 +1086,24 @@ fn tag_target(tx: &Tx<'_>, r: &Reference) -> rusqlite::Result<Option<ImageId>> {
 }
 
 fn tags_of(tx: &Tx<'_>, id: &ImageId) -> rusqlite::Result<Vec<Reference>> {
-    let mut stmt = tx.prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?;
-    let names: Vec<String> = stmt
-        .query_map([id.to_string()], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(names
-        .iter()
-        .filter_map(|n| Reference::parse(n).ok())
-        .collect())
+    references_of(
+        tx,
+        "SELECT name FROM tags WHERE image_id = ?1 ORDER BY name",
+        id,
+    )
 }
 
 fn digest_refs_of(tx: &Tx<'_>, id: &ImageId) -> rusqlite::Result<Vec<Reference>> {
-    let mut stmt = tx.prepare("SELECT name FROM digest_refs WHERE image_id = ?1 ORDER BY name")?;
+    references_of(
+        tx,
+        "SELECT name FROM digest_refs WHERE image_id = ?1 ORDER BY name",
+        id,
+    )
+}
+
+/// The references `query` (names of image `?1`) finds, in its order.
+fn references_of(tx: &Tx<'_>, query: &str, id: &ImageId) -> rusqlite::Result<Vec<Reference>> {
+    let mut stmt = tx.prepare(query)?;
     let names: Vec<String> = stmt
         .query_map([id.to_string()], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
