@@ -43,6 +43,7 @@ mod sys;
 pub use diff::{Change, ChangeKind};
 pub use driver::LayerDriver;
 pub use inside::MountSource;
+pub use sys::fork_detached;
 
 /// A path in a container as `docker cp` stats it (see [`LayerStore::path_stat`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

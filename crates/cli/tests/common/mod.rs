@@ -110,11 +110,18 @@ pub fn monitor_pids(root: &Path) -> Vec<i32> {
     })
 }
 
-/// The detached workers (`berth system delete-trash [--checkpoint ROOT]
-/// PATHS`) still working on the store at `root`: a command hands its trash
-/// and the database's checkpoint to one and returns before it is done.
+/// The detached workers still working on the store at `root`: a command
+/// hands its trash and the database's checkpoint to one and returns before
+/// it is done. Started as `berth system delete-trash [--checkpoint ROOT]
+/// PATHS`, or forked by the command line (named `berth-deleter`, with the
+/// command's arguments).
 pub fn detached_worker_pids(root: &Path) -> Vec<i32> {
-    processes_of(root, |args| args.iter().any(|a| a == "delete-trash"))
+    let mut pids = processes_of(root, |args| args.iter().any(|a| a == "delete-trash"));
+    pids.extend(processes_of(root, |_| true).into_iter().filter(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "berth-deleter")
+    }));
+    pids
 }
 
 /// Waits (up to two minutes) for [`detached_worker_pids`] of `root` to end:
