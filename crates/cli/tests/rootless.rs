@@ -1387,6 +1387,108 @@ fn the_rootless_network_namespace_goes_with_its_pause_process() {
     });
 }
 
+/// A DNS server on `addr`:53 (UDP), an address of the host's loopback
+/// as systemd-resolved's 127.0.0.53 is: an A query for `name` gets
+/// `answer`, any other query NOERROR without records. Returns how many
+/// queries for `name` it answered. (It serves until the tests end.)
+fn loopback_resolver(
+    addr: std::net::Ipv4Addr,
+    name: &'static str,
+    answer: [u8; 4],
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    let sock = std::net::UdpSocket::bind((addr, 53)).unwrap();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = asked.clone();
+    std::thread::spawn(move || loop {
+        let mut buf = [0u8; 512];
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            return;
+        };
+        let q = &buf[..n];
+        // The question: labels from byte 12 to a zero, then type and class.
+        let Some(end) = q.get(12..).and_then(|b| b.iter().position(|x| *x == 0)) else {
+            continue;
+        };
+        let end = 12 + end + 5;
+        if n < end {
+            continue;
+        }
+        let (mut labels, mut i) = (Vec::new(), 12);
+        while q[i] != 0 {
+            let len = q[i] as usize;
+            labels.push(String::from_utf8_lossy(&q[i + 1..i + 1 + len]).to_lowercase());
+            i += 1 + len;
+        }
+        let mut r = q[..end].to_vec();
+        r[2] |= 0x80;
+        r[3] = 0x80;
+        r[6..12].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
+        if labels.join(".") == name {
+            if q[end - 4..end - 2] == [0, 1] {
+                r[7] = 1;
+                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                r.extend_from_slice(&answer);
+            }
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let _ = sock.send_to(&r, from);
+    });
+    asked
+}
+
+#[test]
+fn a_user_network_resolves_through_a_loopback_resolver_of_the_host() {
+    // The host's only resolver is on its loopback (as systemd-resolved's
+    // 127.0.0.53): a responder of the test's, so no packet leaves the
+    // machine, named by the resolv.conf the user's berth sees.
+    let addr = std::net::Ipv4Addr::new(127, 53, 16, 53);
+    let asked = loopback_resolver(addr, "outside.test", [192, 0, 2, 7]);
+    let mut u = User::new();
+    let rc = u.base.join("resolv.conf");
+    std::fs::write(&rc, format!("nameserver {addr}\n")).unwrap();
+    u.resolv_conf = Some(rc);
+    u.import_busybox();
+    assert_eq!(
+        u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "busybox",
+            "cat",
+            "/etc/resolv.conf"
+        ]),
+        format!("nameserver {addr}\n")
+    );
+    u.ok(&["network", "create", "n1"]);
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "c1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    // berth-dns, in the rootless network namespace where that address is
+    // the namespace's own loopback, reaches the host's through pasta; the
+    // container's names still answer from berth-dns itself.
+    let out = u.run(&["exec", "c1", "nslookup", "outside.test"]);
+    assert!(
+        text(&out.stdout).contains("192.0.2.7"),
+        "{}",
+        describe(&["nslookup"], &out)
+    );
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let out = u.ok(&["exec", "c1", "nslookup", "c1"]);
+    assert!(out.contains("Name:"), "{out}");
+    u.ok(&["rm", "-f", "c1"]);
+    u.ok(&["system", "reset", "-f"]);
+    assert_no_network_left(&u);
+}
+
 #[test]
 fn a_user_network_s_published_ports_are_answered_from_the_host() {
     let u = User::new();

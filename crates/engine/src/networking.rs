@@ -167,6 +167,29 @@ fn is_loopback(ns: &str) -> bool {
     ns.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
 }
 
+/// The host's resolv.conf `text` as berth-dns in the rootless network
+/// namespace uses it: each loopback `nameserver` becomes pasta's DNS
+/// forwarding address (once), the other lines stay.
+fn rootless_upstreams(text: &str) -> String {
+    let forward = format!("nameserver {}", berth_network::pasta::DNS_FORWARD);
+    let mut out = String::new();
+    let mut forwarded = false;
+    for l in text.lines() {
+        let mut w = l.split_whitespace();
+        if w.next() == Some("nameserver") && w.next().is_some_and(is_loopback) {
+            if !forwarded {
+                out.push_str(&forward);
+                out.push('\n');
+                forwarded = true;
+            }
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
 impl Engine {
     /// berth-dns's records file and pid file (one resolver per root).
     fn dns_files(&self) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -230,19 +253,37 @@ impl Engine {
             crate::create_private_dir_all(dir)?;
         }
         file.write(&records).map_err(dns_err)?;
+        let upstreams = self.dns_upstreams()?;
         if berth_dns::running(&pid).is_some() {
             berth_dns::reload(&pid).map_err(daemon_err)?;
         } else if start {
             let bin = crate::binaries::companion_binary("BERTH_DNS", "berth-dns");
-            berth_dns::ensure_running(
-                &bin,
-                &records,
-                std::path::Path::new("/etc/resolv.conf"),
-                &pid,
-            )
-            .map_err(daemon_err)?;
+            berth_dns::ensure_running(&bin, &records, &upstreams, &pid).map_err(daemon_err)?;
         }
         Ok(())
+    }
+
+    /// The resolv.conf whose nameservers berth-dns forwards to: the host's;
+    /// rootless, where berth-dns runs in the rootless network namespace, a
+    /// copy of it (`RUN/dns/resolv.conf`, rewritten at each refresh) whose
+    /// loopback resolvers, unreachable from that namespace, are replaced by
+    /// the address its pasta forwards to the host's resolver (as podman's
+    /// rootless namespace does).
+    fn dns_upstreams(&self) -> Result<std::path::PathBuf> {
+        let host = std::path::Path::new("/etc/resolv.conf");
+        if !self.rootless {
+            return Ok(host.to_path_buf());
+        }
+        let text = std::fs::read_to_string(host).unwrap_or_default();
+        let copy = rootless_upstreams(&text);
+        let path = self.run.join("dns").join("resolv.conf");
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(copy.as_str()) {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &copy)
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| EngineError::Other(format!("write {}: {e}", path.display())))?;
+        }
+        Ok(path)
     }
 
     /// Name resolution on macvlan/ipvlan networks: their containers cannot
@@ -1776,4 +1817,21 @@ fn link_env(
         }
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn rootless_upstreams_reach_loopback_resolvers_through_pasta() {
+        let host = "# systemd-resolved\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 192.0.2.53\noptions edns0 trust-ad\nsearch example\n";
+        assert_eq!(
+            rootless_upstreams(host),
+            "# systemd-resolved\nnameserver 169.254.1.1\nnameserver 192.0.2.53\noptions edns0 trust-ad\nsearch example\n"
+        );
+        let plain = "nameserver 192.0.2.53\n";
+        assert_eq!(rootless_upstreams(plain), plain);
+    }
 }
