@@ -1732,6 +1732,19 @@ fn inspect_and_hosts_give_a_rootless_container_s_address() {
 
 #[test]
 fn under_a_custom_root_the_next_command_ends_a_dead_namespace_s_network() {
+    a_dead_namespace_s_network_under_a_custom_root_ends(true);
+}
+
+#[test]
+fn under_another_root_the_next_command_ends_a_dead_namespace_s_network() {
+    a_dead_namespace_s_network_under_a_custom_root_ends(false);
+}
+
+/// A user network's processes under `--root` (its pasta and berth-dns)
+/// outlive the user namespace they served (its pause process and every
+/// monitor gone): the next command that makes a new namespace ends them,
+/// under that root (`same_root`) or any other.
+fn a_dead_namespace_s_network_under_a_custom_root_ends(same_root: bool) {
     let u = User::new();
     let root = u.home().join("custom");
     let r = root.to_str().unwrap();
@@ -1772,7 +1785,11 @@ fn under_a_custom_root_the_next_command_ends_a_dead_namespace_s_network() {
     wait_until(10, "the namespace's processes to go", || {
         doomed.iter().all(|p| !process_alive(*p))
     });
-    u.ok(&["--root", r, "images", "-q"]);
+    if same_root {
+        u.ok(&["--root", r, "images", "-q"]);
+    } else {
+        u.ok(&["images", "-q"]);
+    }
     assert_ne!(u.pause_pid().unwrap(), first);
     wait_until(10, "the old pasta and berth-dns to go", || {
         !process_alive(pasta[0]) && !process_alive(dns[0])

@@ -21,6 +21,11 @@ pub const PAUSE_ARG: &str = "__berth_pause";
 /// The pause process's pid, in the user's volatile directory.
 pub const PAUSE_PID_FILE: &str = "pause.pid";
 
+/// The other run directories (`--runroot`, `--root`'s `run`) the user's
+/// commands used, one absolute path a line, in the user's volatile
+/// directory: a new namespace ends the stale network processes of each.
+pub const RUN_DIRS_FILE: &str = "run-dirs";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RootlessError {
     #[error("cannot find mappings for user {user}: no {kind} ranges found for user {user:?} in {file} (add one: usermod --add-{kind}s START-END {user})")]
@@ -261,6 +266,9 @@ pub fn enter(run_dir: &Path, state_run: &Path) -> Result<()> {
         .map_err(io_err(format!("open {}", lock_path.display())))?;
     let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| nix_err(format!("lock {}", lock_path.display()))(e))?;
+    if state_run != run_dir {
+        remember_run_dir(run_dir, state_run)?;
+    }
     if let Some(pid) = live_pause(run_dir) {
         drop(lock);
         return join(pid);
@@ -278,13 +286,42 @@ pub fn enter(run_dir: &Path, state_run: &Path) -> Result<()> {
         drop(child);
         return record_pause(run_dir, pid);
     }
+    // Every run directory the user's commands used (the last namespace's
+    // network may be under any of them), those since removed forgotten.
     end_stale_network(run_dir);
-    if state_run != run_dir {
-        end_stale_network(state_run);
+    let others = std::fs::read_to_string(run_dir.join(RUN_DIRS_FILE)).unwrap_or_default();
+    let mut kept = String::new();
+    for dir in others.lines().map(Path::new) {
+        if dir.is_dir() {
+            end_stale_network(dir);
+            kept.push_str(&format!("{}\n", dir.display()));
+        }
+    }
+    if kept != others {
+        write_run_dirs(run_dir, &kept)?;
     }
     let pid = make_pause(run_dir)?;
     drop(lock);
     join(pid)
+}
+
+/// Adds `state_run` to the run directories recorded in `run_dir` (see
+/// [`RUN_DIRS_FILE`]) when it is not there yet; under the pause lock.
+fn remember_run_dir(run_dir: &Path, state_run: &Path) -> Result<()> {
+    let file = run_dir.join(RUN_DIRS_FILE);
+    let known = std::fs::read_to_string(&file).unwrap_or_default();
+    if known.lines().any(|l| Path::new(l) == state_run) {
+        return Ok(());
+    }
+    write_run_dirs(run_dir, &format!("{known}{}\n", state_run.display()))
+}
+
+fn write_run_dirs(run_dir: &Path, text: &str) -> Result<()> {
+    let file = run_dir.join(RUN_DIRS_FILE);
+    let tmp = run_dir.join(format!("{RUN_DIRS_FILE}.tmp"));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .map_err(io_err(format!("write {}", file.display())))
 }
 
 /// The processes that served the user networks of a user namespace now
