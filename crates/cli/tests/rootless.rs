@@ -1490,6 +1490,52 @@ fn a_user_network_resolves_through_a_loopback_resolver_of_the_host() {
 }
 
 #[test]
+fn the_default_network_resolves_through_a_loopback_resolver_of_the_host() {
+    // As above, on the default network: pasta's, then slirp4netns's.
+    let addr = std::net::Ipv4Addr::new(127, 53, 16, 54);
+    let asked = loopback_resolver(addr, "outside.test", [192, 0, 2, 7]);
+    let mut u = User::new();
+    let rc = u.base.join("resolv.conf");
+    std::fs::write(&rc, format!("nameserver {addr}\n")).unwrap();
+    u.resolv_conf = Some(rc);
+    u.import_busybox();
+    let bin = u.base.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for h in ["newuidmap", "newgidmap", "slirp4netns"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{h}"), bin.join(h)).unwrap();
+    }
+    for (path, via) in [(None, "169.254.1.1"), (Some(&bin), "10.0.2.3")] {
+        let run = |args: &[&str]| {
+            let mut c = u.cmd(args);
+            if let Some(p) = path {
+                c.env("PATH", p);
+            }
+            c.output().unwrap()
+        };
+        // The address the network forwards to the host's resolver, not a
+        // public resolver (checked first: nothing is asked off the host).
+        let args = ["run", "--rm", "busybox", "cat", "/etc/resolv.conf"];
+        let out = run(&args);
+        assert_eq!(
+            text(&out.stdout),
+            format!("nameserver {via}\n"),
+            "{}",
+            describe(&args, &out)
+        );
+        let before = asked.load(std::sync::atomic::Ordering::SeqCst);
+        let args = ["run", "--rm", "busybox", "nslookup", "outside.test"];
+        let out = run(&args);
+        assert!(
+            text(&out.stdout).contains("192.0.2.7"),
+            "{}",
+            describe(&args, &out)
+        );
+        assert!(asked.load(std::sync::atomic::Ordering::SeqCst) > before);
+    }
+    assert_no_network_left(&u);
+}
+
+#[test]
 fn a_user_network_s_published_ports_are_answered_from_the_host() {
     let u = User::new();
     u.import_busybox();

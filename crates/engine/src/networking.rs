@@ -105,9 +105,16 @@ fn host_resolv() -> Resolv {
 }
 
 /// A container's /etc/resolv.conf: the user's `--dns*`, else the host's
-/// resolvers (no loopback ones) on a bridge, or berth's resolver on the
-/// gateway of the user network `user_gateway` (Docker's embedded DNS).
-fn resolv_conf(h: &HostConfig, mode: &NetMode, user_gateway: Option<Ipv4Addr>) -> String {
+/// resolvers on a bridge (a loopback one left out, or replaced by
+/// `loopback_via`: rootless, the address pasta or slirp4netns forwards to
+/// the host's resolver), or berth's resolver on the gateway of the user
+/// network `user_gateway` (Docker's embedded DNS).
+fn resolv_conf(
+    h: &HostConfig,
+    mode: &NetMode,
+    user_gateway: Option<Ipv4Addr>,
+    loopback_via: Option<Ipv4Addr>,
+) -> String {
     let host = host_resolv();
     let mut nameservers: Vec<String> = if !h.dns.is_empty() {
         h.dns.iter().map(|a| a.to_string()).collect()
@@ -120,8 +127,11 @@ fn resolv_conf(h: &HostConfig, mode: &NetMode, user_gateway: Option<Ipv4Addr>) -
         let ns: Vec<String> = host
             .nameservers
             .iter()
-            .filter(|n| !is_loopback(n))
-            .cloned()
+            .filter_map(|n| match (is_loopback(n), loopback_via) {
+                (false, _) => Some(n.clone()),
+                (true, Some(via)) => Some(via.to_string()),
+                (true, None) => None,
+            })
             .collect();
         if ns.is_empty() {
             // Docker's fallback when the host has only loopback resolvers.
@@ -261,6 +271,19 @@ impl Engine {
             berth_dns::ensure_running(&bin, &records, &upstreams, &pid).map_err(daemon_err)?;
         }
         Ok(())
+    }
+
+    /// Rootless, the default network: the address through which its pasta
+    /// (or slirp4netns) forwards DNS to the host's resolver, which a
+    /// loopback resolver of the host's becomes in the container's
+    /// resolv.conf (it is the container's own loopback there).
+    fn loopback_dns(&self, mode: &NetMode) -> Option<Ipv4Addr> {
+        if !self.rootless || *mode != NetMode::Bridge(None) {
+            return None;
+        }
+        berth_network::slirp::Backend::find()
+            .ok()
+            .map(|b| b.dns_forward())
     }
 
     /// The resolv.conf whose nameservers berth-dns forwards to: the host's;
@@ -757,7 +780,7 @@ impl Engine {
             .as_ref()
             .filter(|n| user_net && n.is_bridge())
             .map(|n| n.gateway);
-        let resolv = resolv_conf(h, &mode, user_gateway);
+        let resolv = resolv_conf(h, &mode, user_gateway, self.loopback_dns(&mode));
         Ok((hosts, resolv))
     }
 
@@ -1624,7 +1647,7 @@ impl Engine {
             })
             .map(|n| n.gateway)
             .next();
-        let text = resolv_conf(&c.config.host, &mode, gateway);
+        let text = resolv_conf(&c.config.host, &mode, gateway, self.loopback_dns(&mode));
         self.layers
             .rewrite_init_file(c.id.as_str(), "resolv.conf", &text)?;
         Ok(())

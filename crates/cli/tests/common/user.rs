@@ -138,7 +138,9 @@ impl User {
             Some(f) => {
                 let mut c = Command::new("/usr/bin/unshare");
                 c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
-                    .arg("mount --bind \"$0\" /etc/resolv.conf && exec /usr/bin/setpriv \"$@\"")
+                    .arg(
+                        "/bin/mount --bind \"$0\" /etc/resolv.conf && exec /usr/bin/setpriv \"$@\"",
+                    )
                     .arg(f);
                 c
             }
