@@ -359,6 +359,53 @@ fn without_xdg_runtime_dir_the_volatile_state_is_in_tmp() {
 }
 
 #[test]
+fn xdg_data_home_holds_the_state_and_device_nodes_are_the_host_s() {
+    let u = User::new();
+    let data = u.home().join("data");
+    std::fs::create_dir(&data).unwrap();
+    u.chown(&data);
+    let with_data = |args: &[&str]| {
+        let mut c = u.cmd(args);
+        c.env("XDG_DATA_HOME", &data);
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", describe(args, &out));
+        text(&out.stdout)
+    };
+    u.file("bb.tar", busybox_tar());
+    with_data(&["import", "bb.tar", "busybox"]);
+    assert_eq!(
+        with_data(&["info", "--format", "{{.DockerRootDir}}"]).trim(),
+        data.join("berth").to_str().unwrap()
+    );
+    assert_eq!(
+        std::fs::metadata(data.join("berth/berth.db"))
+            .unwrap()
+            .uid(),
+        u.uid
+    );
+    assert!(!u.data_dir().exists());
+    // No mknod in a user namespace: /dev's nodes are the host's, bound,
+    // and work.
+    let out = with_data(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "for d in null zero full random urandom tty; do stat -c '%n %F %t,%T' /dev/$d; done; \
+         echo x > /dev/null && head -c 5 /dev/zero | wc -c && head -c 5 /dev/urandom | wc -c",
+    ]);
+    assert_eq!(
+        out,
+        "/dev/null character special file 1,3\n/dev/zero character special file 1,5\n\
+         /dev/full character special file 1,7\n/dev/random character special file 1,8\n\
+         /dev/urandom character special file 1,9\n/dev/tty character special file 5,0\n5\n5\n"
+    );
+}
+
+#[test]
 fn first_commands_at_once_make_one_namespace() {
     let u = User::new();
     let children: Vec<_> = (0..4)
