@@ -405,6 +405,67 @@ fn xdg_data_home_holds_the_state_and_device_nodes_are_the_host_s() {
     );
 }
 
+/// Where overlay cannot be mounted in the user namespace (a root on ramfs,
+/// which keeps no extended attributes), the store is vfs, and works.
+#[test]
+fn where_overlay_cannot_work_the_store_is_vfs() {
+    let u = User::new();
+    let root = u.home().join("ram");
+    std::fs::create_dir(&root).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "ramfs", "berth-test-ramfs"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    u.chown(&root);
+    let r = root.to_str().unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // An image with a whiteout and an opaque directory, as in
+        // rootless_load_gives_root_s_image_ids_and_whiteouts_work.
+        let lower = Layer::plain(layer_tar(&[
+            dir("d"),
+            file("d/a", b"a"),
+            dir("o"),
+            file("o/old", b"old"),
+        ]));
+        let upper = Layer::plain(layer_tar(&[
+            whiteout("d/a"),
+            dir("o"),
+            opaque("o"),
+            file("o/new", b"new"),
+        ]));
+        let img = ImageSpec::new("layers:latest", vec![Layer::busybox(), lower, upper]);
+        u.file("img.tar", &docker_archive(&[img]));
+        u.ok(&["--root", r, "load", "-i", "img.tar"]);
+        assert_eq!(
+            u.ok(&[
+                "--root",
+                r,
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "layers",
+                "sh",
+                "-c",
+                "ls -A /d; ls -A /o; echo hi > /f && cat /f"
+            ]),
+            "new\nhi\n"
+        );
+        assert_eq!(
+            u.ok(&["--root", r, "info", "--format", "{{.Driver}}"])
+                .trim(),
+            "vfs"
+        );
+        u.ok(&["--root", r, "system", "reset", "-f"]);
+    }));
+    let _ = Command::new("umount").arg("-l").arg(&root).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
 #[test]
 fn first_commands_at_once_make_one_namespace() {
     let u = User::new();
