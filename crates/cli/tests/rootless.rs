@@ -1918,14 +1918,31 @@ fn a_dead_namespace_s_network_under_a_custom_root_ends(same_root: bool) {
         "sleep",
         "1000",
     ]);
+    // A container of the default network with a published port (its own
+    // pasta) and one of the user network with one (a forwarder pasta).
+    for net in ["bridge", "n1"] {
+        u.ok(&[
+            "--root",
+            r,
+            "run",
+            "-d",
+            "--network",
+            net,
+            "-p",
+            "127.0.0.1::80",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+    }
     let pasta = pasta_processes(&u);
-    assert_eq!(pasta.len(), 1, "{pasta:?}");
+    assert_eq!(pasta.len(), 3, "{pasta:?}");
     let dns = processes_named(&u, "berth-dns");
     assert_eq!(dns.len(), 1, "{dns:?}");
     assert!(root.join("run/rootless-netns/pasta.pid").exists());
     // The keeper goes, and with it every process of the namespace but the
-    // rootless network namespace's pasta and berth-dns (as a logout takes
-    // them): the next command, which uses no network, ends those too.
+    // pastas and berth-dns (as a logout takes them): the next command,
+    // which uses no network, ends those too.
     let first = u.pause_pid().unwrap();
     let mut doomed = vec![first];
     doomed.extend(processes_named(&u, "berth-monitor"));
@@ -1945,10 +1962,13 @@ fn a_dead_namespace_s_network_under_a_custom_root_ends(same_root: bool) {
         u.ok(&["images", "-q"]);
     }
     assert_ne!(u.pause_pid().unwrap(), first);
-    wait_until(10, "the old pasta and berth-dns to go", || {
-        !process_alive(pasta[0]) && !process_alive(dns[0])
+    wait_until(10, "the old pastas and berth-dns to go", || {
+        !pasta.iter().any(|p| process_alive(*p)) && !process_alive(dns[0])
     });
-    let _ = u.run(&["--root", r, "rm", "-f", "c1"]);
+    let ids = u.ok(&["--root", r, "ps", "-aq"]);
+    let mut rm = vec!["--root", r, "rm", "-f"];
+    rm.extend(ids.lines());
+    u.ok(&rm);
     u.ok(&["--root", r, "system", "reset", "-f"]);
     wait_until(10, "the user's pasta to go", || {
         pasta_processes(&u).is_empty()

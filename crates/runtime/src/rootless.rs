@@ -324,25 +324,42 @@ fn write_run_dirs(run_dir: &Path, text: &str) -> Result<()> {
         .map_err(io_err(format!("write {}", file.display())))
 }
 
-/// The processes that served the user networks of a user namespace now
-/// gone (its pause process dead, no monitor left in it): the pasta of its
+/// The network processes of a user namespace now gone (its pause process
+/// dead, no monitor left in it), recorded under `run_dir`: the pasta of its
 /// rootless network namespace (`berth_network::rootless_netns`, which it
-/// holds) and its berth-dns. Each is ended by its recorded pid, only when
-/// that process is this user's and its command line names the file (the
-/// namespace) or the program it should.
+/// holds), its berth-dns, and each container's pasta, port forwarder or
+/// slirp4netns (`RUN/pasta/*.pid`), which hold the namespace too while the
+/// container's namespace file stays. Each is ended by its recorded pid, only
+/// when that process is this user's and its command line names the file
+/// (the namespace, or the pid file) or the program it should.
 fn end_stale_network(run_dir: &Path) {
     let netns = run_dir.join("rootless-netns").join("net");
-    let stale = [
+    let mut stale = vec![
         (
             run_dir.join("rootless-netns").join("pasta.pid"),
-            netns.into_os_string(),
+            vec![netns.into_os_string()],
         ),
         (
             run_dir.join("dns").join("dns.pid"),
-            std::ffi::OsString::from("berth-dns"),
+            vec![std::ffi::OsString::from("berth-dns")],
         ),
     ];
-    for (pidfile, mark) in stale {
+    // RUN/pasta/ID.pid: pasta names it (`--pid`), slirp4netns the
+    // container's namespace file RUN/netns/ID.
+    if let Ok(entries) = std::fs::read_dir(run_dir.join("pasta")) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let Some(id) = p
+                .file_stem()
+                .filter(|_| p.extension().is_some_and(|x| x == "pid"))
+            else {
+                continue;
+            };
+            let ns = run_dir.join("netns").join(id);
+            stale.push((p.clone(), vec![p.into_os_string(), ns.into_os_string()]));
+        }
+    }
+    for (pidfile, marks) in stale {
         let Some(pid) = std::fs::read_to_string(&pidfile)
             .ok()
             .and_then(|t| t.trim().parse::<i32>().ok())
@@ -353,9 +370,12 @@ fn end_stale_network(run_dir: &Path) {
         let ours = std::fs::metadata(format!("/proc/{pid}"))
             .is_ok_and(|m| m.uid() == Uid::current().as_raw());
         let named = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-            let want = mark.as_encoded_bytes();
-            c.split(|b| *b == 0)
-                .any(|w| w == want || w.rsplit(|b| *b == b'/').next() == Some(want))
+            c.split(|b| *b == 0).any(|w| {
+                marks
+                    .iter()
+                    .map(|m| m.as_encoded_bytes())
+                    .any(|want| w == want || w.rsplit(|b| *b == b'/').next() == Some(want))
+            })
         });
         if ours && named {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
