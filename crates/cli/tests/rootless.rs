@@ -359,6 +359,114 @@ fn without_xdg_runtime_dir_the_volatile_state_is_in_tmp() {
 }
 
 #[test]
+fn xdg_data_home_holds_the_state_and_device_nodes_are_the_host_s() {
+    let u = User::new();
+    let data = u.home().join("data");
+    std::fs::create_dir(&data).unwrap();
+    u.chown(&data);
+    let with_data = |args: &[&str]| {
+        let mut c = u.cmd(args);
+        c.env("XDG_DATA_HOME", &data);
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", describe(args, &out));
+        text(&out.stdout)
+    };
+    u.file("bb.tar", busybox_tar());
+    with_data(&["import", "bb.tar", "busybox"]);
+    assert_eq!(
+        with_data(&["info", "--format", "{{.DockerRootDir}}"]).trim(),
+        data.join("berth").to_str().unwrap()
+    );
+    assert_eq!(
+        std::fs::metadata(data.join("berth/berth.db"))
+            .unwrap()
+            .uid(),
+        u.uid
+    );
+    assert!(!u.data_dir().exists());
+    // No mknod in a user namespace: /dev's nodes are the host's, bound,
+    // and work.
+    let out = with_data(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "for d in null zero full random urandom tty; do stat -c '%n %F %t,%T' /dev/$d; done; \
+         echo x > /dev/null && head -c 5 /dev/zero | wc -c && head -c 5 /dev/urandom | wc -c",
+    ]);
+    assert_eq!(
+        out,
+        "/dev/null character special file 1,3\n/dev/zero character special file 1,5\n\
+         /dev/full character special file 1,7\n/dev/random character special file 1,8\n\
+         /dev/urandom character special file 1,9\n/dev/tty character special file 5,0\n5\n5\n"
+    );
+}
+
+/// Where overlay cannot be mounted in the user namespace (a root on ramfs,
+/// which keeps no extended attributes), the store is vfs, and works.
+#[test]
+fn where_overlay_cannot_work_the_store_is_vfs() {
+    let u = User::new();
+    let root = u.home().join("ram");
+    std::fs::create_dir(&root).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "ramfs", "berth-test-ramfs"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    u.chown(&root);
+    let r = root.to_str().unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // An image with a whiteout and an opaque directory, as in
+        // rootless_load_gives_root_s_image_ids_and_whiteouts_work.
+        let lower = Layer::plain(layer_tar(&[
+            dir("d"),
+            file("d/a", b"a"),
+            dir("o"),
+            file("o/old", b"old"),
+        ]));
+        let upper = Layer::plain(layer_tar(&[
+            whiteout("d/a"),
+            dir("o"),
+            opaque("o"),
+            file("o/new", b"new"),
+        ]));
+        let img = ImageSpec::new("layers:latest", vec![Layer::busybox(), lower, upper]);
+        u.file("img.tar", &docker_archive(&[img]));
+        u.ok(&["--root", r, "load", "-i", "img.tar"]);
+        assert_eq!(
+            u.ok(&[
+                "--root",
+                r,
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "layers",
+                "sh",
+                "-c",
+                "ls -A /d; ls -A /o; echo hi > /f && cat /f"
+            ]),
+            "new\nhi\n"
+        );
+        assert_eq!(
+            u.ok(&["--root", r, "info", "--format", "{{.Driver}}"])
+                .trim(),
+            "vfs"
+        );
+        u.ok(&["--root", r, "system", "reset", "-f"]);
+    }));
+    let _ = Command::new("umount").arg("-l").arg(&root).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
 fn first_commands_at_once_make_one_namespace() {
     let u = User::new();
     let children: Vec<_> = (0..4)
@@ -1387,6 +1495,154 @@ fn the_rootless_network_namespace_goes_with_its_pause_process() {
     });
 }
 
+/// A DNS server on `addr`:53 (UDP), an address of the host's loopback
+/// as systemd-resolved's 127.0.0.53 is: an A query for `name` gets
+/// `answer`, any other query NOERROR without records. Returns how many
+/// queries for `name` it answered. (It serves until the tests end.)
+fn loopback_resolver(
+    addr: std::net::Ipv4Addr,
+    name: &'static str,
+    answer: [u8; 4],
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    let sock = std::net::UdpSocket::bind((addr, 53)).unwrap();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = asked.clone();
+    std::thread::spawn(move || loop {
+        let mut buf = [0u8; 512];
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            return;
+        };
+        let q = &buf[..n];
+        // The question: labels from byte 12 to a zero, then type and class.
+        let Some(end) = q.get(12..).and_then(|b| b.iter().position(|x| *x == 0)) else {
+            continue;
+        };
+        let end = 12 + end + 5;
+        if n < end {
+            continue;
+        }
+        let (mut labels, mut i) = (Vec::new(), 12);
+        while q[i] != 0 {
+            let len = q[i] as usize;
+            labels.push(String::from_utf8_lossy(&q[i + 1..i + 1 + len]).to_lowercase());
+            i += 1 + len;
+        }
+        let mut r = q[..end].to_vec();
+        r[2] |= 0x80;
+        r[3] = 0x80;
+        r[6..12].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
+        if labels.join(".") == name {
+            if q[end - 4..end - 2] == [0, 1] {
+                r[7] = 1;
+                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                r.extend_from_slice(&answer);
+            }
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let _ = sock.send_to(&r, from);
+    });
+    asked
+}
+
+#[test]
+fn a_user_network_resolves_through_a_loopback_resolver_of_the_host() {
+    // The host's only resolver is on its loopback (as systemd-resolved's
+    // 127.0.0.53): a responder of the test's, so no packet leaves the
+    // machine, named by the resolv.conf the user's berth sees.
+    let addr = std::net::Ipv4Addr::new(127, 53, 16, 53);
+    let asked = loopback_resolver(addr, "outside.test", [192, 0, 2, 7]);
+    let mut u = User::new();
+    let rc = u.base.join("resolv.conf");
+    std::fs::write(&rc, format!("nameserver {addr}\n")).unwrap();
+    u.resolv_conf = Some(rc);
+    u.import_busybox();
+    assert_eq!(
+        u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "busybox",
+            "cat",
+            "/etc/resolv.conf"
+        ]),
+        format!("nameserver {addr}\n")
+    );
+    u.ok(&["network", "create", "n1"]);
+    u.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n1",
+        "--name",
+        "c1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    // berth-dns, in the rootless network namespace where that address is
+    // the namespace's own loopback, reaches the host's through pasta; the
+    // container's names still answer from berth-dns itself.
+    let out = u.run(&["exec", "c1", "nslookup", "outside.test"]);
+    assert!(
+        text(&out.stdout).contains("192.0.2.7"),
+        "{}",
+        describe(&["nslookup"], &out)
+    );
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let out = u.ok(&["exec", "c1", "nslookup", "c1"]);
+    assert!(out.contains("Name:"), "{out}");
+    u.ok(&["rm", "-f", "c1"]);
+    u.ok(&["system", "reset", "-f"]);
+    assert_no_network_left(&u);
+}
+
+#[test]
+fn the_default_network_resolves_through_a_loopback_resolver_of_the_host() {
+    // As above, on the default network: pasta's, then slirp4netns's.
+    let addr = std::net::Ipv4Addr::new(127, 53, 16, 54);
+    let asked = loopback_resolver(addr, "outside.test", [192, 0, 2, 7]);
+    let mut u = User::new();
+    let rc = u.base.join("resolv.conf");
+    std::fs::write(&rc, format!("nameserver {addr}\n")).unwrap();
+    u.resolv_conf = Some(rc);
+    u.import_busybox();
+    let bin = u.base.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for h in ["newuidmap", "newgidmap", "slirp4netns"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{h}"), bin.join(h)).unwrap();
+    }
+    for (path, via) in [(None, "169.254.1.1"), (Some(&bin), "10.0.2.3")] {
+        let run = |args: &[&str]| {
+            let mut c = u.cmd(args);
+            if let Some(p) = path {
+                c.env("PATH", p);
+            }
+            c.output().unwrap()
+        };
+        // The address the network forwards to the host's resolver, not a
+        // public resolver (checked first: nothing is asked off the host).
+        let args = ["run", "--rm", "busybox", "cat", "/etc/resolv.conf"];
+        let out = run(&args);
+        assert_eq!(
+            text(&out.stdout),
+            format!("nameserver {via}\n"),
+            "{}",
+            describe(&args, &out)
+        );
+        let before = asked.load(std::sync::atomic::Ordering::SeqCst);
+        let args = ["run", "--rm", "busybox", "nslookup", "outside.test"];
+        let out = run(&args);
+        assert!(
+            text(&out.stdout).contains("192.0.2.7"),
+            "{}",
+            describe(&args, &out)
+        );
+        assert!(asked.load(std::sync::atomic::Ordering::SeqCst) > before);
+    }
+    assert_no_network_left(&u);
+}
+
 #[test]
 fn a_user_network_s_published_ports_are_answered_from_the_host() {
     let u = User::new();
@@ -1630,6 +1886,19 @@ fn inspect_and_hosts_give_a_rootless_container_s_address() {
 
 #[test]
 fn under_a_custom_root_the_next_command_ends_a_dead_namespace_s_network() {
+    a_dead_namespace_s_network_under_a_custom_root_ends(true);
+}
+
+#[test]
+fn under_another_root_the_next_command_ends_a_dead_namespace_s_network() {
+    a_dead_namespace_s_network_under_a_custom_root_ends(false);
+}
+
+/// A user network's processes under `--root` (its pasta and berth-dns)
+/// outlive the user namespace they served (its pause process and every
+/// monitor gone): the next command that makes a new namespace ends them,
+/// under that root (`same_root`) or any other.
+fn a_dead_namespace_s_network_under_a_custom_root_ends(same_root: bool) {
     let u = User::new();
     let root = u.home().join("custom");
     let r = root.to_str().unwrap();
@@ -1649,14 +1918,31 @@ fn under_a_custom_root_the_next_command_ends_a_dead_namespace_s_network() {
         "sleep",
         "1000",
     ]);
+    // A container of the default network with a published port (its own
+    // pasta) and one of the user network with one (a forwarder pasta).
+    for net in ["bridge", "n1"] {
+        u.ok(&[
+            "--root",
+            r,
+            "run",
+            "-d",
+            "--network",
+            net,
+            "-p",
+            "127.0.0.1::80",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+    }
     let pasta = pasta_processes(&u);
-    assert_eq!(pasta.len(), 1, "{pasta:?}");
+    assert_eq!(pasta.len(), 3, "{pasta:?}");
     let dns = processes_named(&u, "berth-dns");
     assert_eq!(dns.len(), 1, "{dns:?}");
     assert!(root.join("run/rootless-netns/pasta.pid").exists());
     // The keeper goes, and with it every process of the namespace but the
-    // rootless network namespace's pasta and berth-dns (as a logout takes
-    // them): the next command, which uses no network, ends those too.
+    // pastas and berth-dns (as a logout takes them): the next command,
+    // which uses no network, ends those too.
     let first = u.pause_pid().unwrap();
     let mut doomed = vec![first];
     doomed.extend(processes_named(&u, "berth-monitor"));
@@ -1670,12 +1956,19 @@ fn under_a_custom_root_the_next_command_ends_a_dead_namespace_s_network() {
     wait_until(10, "the namespace's processes to go", || {
         doomed.iter().all(|p| !process_alive(*p))
     });
-    u.ok(&["--root", r, "images", "-q"]);
+    if same_root {
+        u.ok(&["--root", r, "images", "-q"]);
+    } else {
+        u.ok(&["images", "-q"]);
+    }
     assert_ne!(u.pause_pid().unwrap(), first);
-    wait_until(10, "the old pasta and berth-dns to go", || {
-        !process_alive(pasta[0]) && !process_alive(dns[0])
+    wait_until(10, "the old pastas and berth-dns to go", || {
+        !pasta.iter().any(|p| process_alive(*p)) && !process_alive(dns[0])
     });
-    let _ = u.run(&["--root", r, "rm", "-f", "c1"]);
+    let ids = u.ok(&["--root", r, "ps", "-aq"]);
+    let mut rm = vec!["--root", r, "rm", "-f"];
+    rm.extend(ids.lines());
+    u.ok(&rm);
     u.ok(&["--root", r, "system", "reset", "-f"]);
     wait_until(10, "the user's pasta to go", || {
         pasta_processes(&u).is_empty()

@@ -105,9 +105,16 @@ fn host_resolv() -> Resolv {
 }
 
 /// A container's /etc/resolv.conf: the user's `--dns*`, else the host's
-/// resolvers (no loopback ones) on a bridge, or berth's resolver on the
-/// gateway of the user network `user_gateway` (Docker's embedded DNS).
-fn resolv_conf(h: &HostConfig, mode: &NetMode, user_gateway: Option<Ipv4Addr>) -> String {
+/// resolvers on a bridge (a loopback one left out, or replaced by
+/// `loopback_via`: rootless, the address pasta or slirp4netns forwards to
+/// the host's resolver), or berth's resolver on the gateway of the user
+/// network `user_gateway` (Docker's embedded DNS).
+fn resolv_conf(
+    h: &HostConfig,
+    mode: &NetMode,
+    user_gateway: Option<Ipv4Addr>,
+    loopback_via: Option<Ipv4Addr>,
+) -> String {
     let host = host_resolv();
     let mut nameservers: Vec<String> = if !h.dns.is_empty() {
         h.dns.iter().map(|a| a.to_string()).collect()
@@ -120,8 +127,11 @@ fn resolv_conf(h: &HostConfig, mode: &NetMode, user_gateway: Option<Ipv4Addr>) -
         let ns: Vec<String> = host
             .nameservers
             .iter()
-            .filter(|n| !is_loopback(n))
-            .cloned()
+            .filter_map(|n| match (is_loopback(n), loopback_via) {
+                (false, _) => Some(n.clone()),
+                (true, Some(via)) => Some(via.to_string()),
+                (true, None) => None,
+            })
             .collect();
         if ns.is_empty() {
             // Docker's fallback when the host has only loopback resolvers.
@@ -165,6 +175,29 @@ fn resolv_conf(h: &HostConfig, mode: &NetMode, user_gateway: Option<Ipv4Addr>) -
 
 fn is_loopback(ns: &str) -> bool {
     ns.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
+}
+
+/// The host's resolv.conf `text` as berth-dns in the rootless network
+/// namespace uses it: each loopback `nameserver` becomes pasta's DNS
+/// forwarding address (once), the other lines stay.
+fn rootless_upstreams(text: &str) -> String {
+    let forward = format!("nameserver {}", berth_network::pasta::DNS_FORWARD);
+    let mut out = String::new();
+    let mut forwarded = false;
+    for l in text.lines() {
+        let mut w = l.split_whitespace();
+        if w.next() == Some("nameserver") && w.next().is_some_and(is_loopback) {
+            if !forwarded {
+                out.push_str(&forward);
+                out.push('\n');
+                forwarded = true;
+            }
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 impl Engine {
@@ -230,19 +263,50 @@ impl Engine {
             crate::create_private_dir_all(dir)?;
         }
         file.write(&records).map_err(dns_err)?;
+        let upstreams = self.dns_upstreams()?;
         if berth_dns::running(&pid).is_some() {
             berth_dns::reload(&pid).map_err(daemon_err)?;
         } else if start {
             let bin = crate::binaries::companion_binary("BERTH_DNS", "berth-dns");
-            berth_dns::ensure_running(
-                &bin,
-                &records,
-                std::path::Path::new("/etc/resolv.conf"),
-                &pid,
-            )
-            .map_err(daemon_err)?;
+            berth_dns::ensure_running(&bin, &records, &upstreams, &pid).map_err(daemon_err)?;
         }
         Ok(())
+    }
+
+    /// Rootless, the default network: the address through which its pasta
+    /// (or slirp4netns) forwards DNS to the host's resolver, which a
+    /// loopback resolver of the host's becomes in the container's
+    /// resolv.conf (it is the container's own loopback there).
+    fn loopback_dns(&self, mode: &NetMode) -> Option<Ipv4Addr> {
+        if !self.rootless || *mode != NetMode::Bridge(None) {
+            return None;
+        }
+        berth_network::slirp::Backend::find()
+            .ok()
+            .map(|b| b.dns_forward())
+    }
+
+    /// The resolv.conf whose nameservers berth-dns forwards to: the host's;
+    /// rootless, where berth-dns runs in the rootless network namespace, a
+    /// copy of it (`RUN/dns/resolv.conf`, rewritten at each refresh) whose
+    /// loopback resolvers, unreachable from that namespace, are replaced by
+    /// the address its pasta forwards to the host's resolver (as podman's
+    /// rootless namespace does).
+    fn dns_upstreams(&self) -> Result<std::path::PathBuf> {
+        let host = std::path::Path::new("/etc/resolv.conf");
+        if !self.rootless {
+            return Ok(host.to_path_buf());
+        }
+        let text = std::fs::read_to_string(host).unwrap_or_default();
+        let copy = rootless_upstreams(&text);
+        let path = self.run.join("dns").join("resolv.conf");
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(copy.as_str()) {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &copy)
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| EngineError::Other(format!("write {}: {e}", path.display())))?;
+        }
+        Ok(path)
     }
 
     /// Name resolution on macvlan/ipvlan networks: their containers cannot
@@ -716,7 +780,7 @@ impl Engine {
             .as_ref()
             .filter(|n| user_net && n.is_bridge())
             .map(|n| n.gateway);
-        let resolv = resolv_conf(h, &mode, user_gateway);
+        let resolv = resolv_conf(h, &mode, user_gateway, self.loopback_dns(&mode));
         Ok((hosts, resolv))
     }
 
@@ -1583,7 +1647,7 @@ impl Engine {
             })
             .map(|n| n.gateway)
             .next();
-        let text = resolv_conf(&c.config.host, &mode, gateway);
+        let text = resolv_conf(&c.config.host, &mode, gateway, self.loopback_dns(&mode));
         self.layers
             .rewrite_init_file(c.id.as_str(), "resolv.conf", &text)?;
         Ok(())
@@ -1776,4 +1840,21 @@ fn link_env(
         }
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn rootless_upstreams_reach_loopback_resolvers_through_pasta() {
+        let host = "# systemd-resolved\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 192.0.2.53\noptions edns0 trust-ad\nsearch example\n";
+        assert_eq!(
+            rootless_upstreams(host),
+            "# systemd-resolved\nnameserver 169.254.1.1\nnameserver 192.0.2.53\noptions edns0 trust-ad\nsearch example\n"
+        );
+        let plain = "nameserver 192.0.2.53\n";
+        assert_eq!(rootless_upstreams(plain), plain);
+    }
 }

@@ -23,6 +23,13 @@ use crate::{Error, PortBinding, Proto, Result};
 /// The program looked up on $PATH.
 pub const PROGRAM: &str = "pasta";
 
+/// The address inside a pasta's namespace whose DNS queries (UDP port 53)
+/// pasta forwards to the host's first resolver (`--dns-forward`, podman's
+/// address): from its own sockets on the host, so a loopback resolver of
+/// the host's (systemd-resolved's 127.0.0.53), which no address inside
+/// the namespace reaches, answers through it.
+pub const DNS_FORWARD: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+
 /// pasta on $PATH, or the one line saying it is missing.
 pub fn find() -> Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -43,7 +50,8 @@ pub fn find() -> Result<PathBuf> {
 
 /// pasta's arguments for namespace `netns` (IPv4 only unless `ipv6`), its pid written to `pidfile`,
 /// forwarding `ports` (TCP with `-t`, UDP with `-u`; `none` for neither)
-/// and nothing from the namespace's loopback to the host's (`-T`/`-U`).
+/// and nothing from the namespace's loopback to the host's (`-T`/`-U`);
+/// DNS queries to [`DNS_FORWARD`] go to the host's resolver.
 pub fn args(
     netns: &Path,
     pidfile: &Path,
@@ -58,9 +66,11 @@ pub fn args(
     if !ipv6 {
         a.push("-4".into());
     }
-    for w in ["--no-dhcp", "--netns"] {
+    for w in ["--no-dhcp", "--dns-forward"] {
         a.push(w.into());
     }
+    a.push(DNS_FORWARD.to_string().into());
+    a.push("--netns".into());
     a.push(netns.into());
     a.push("--pid".into());
     a.push(pidfile.into());
@@ -377,14 +387,14 @@ mod tests {
         let a: Vec<String> = a.iter().map(|s| s.to_string_lossy().into_owned()).collect();
         assert_eq!(
             a.join(" "),
-            "--config-net --quiet -4 --no-dhcp --netns /run/ns/x --pid /run/p/x.pid -t 8080:80 -t 127.0.0.1/9000:90 -u none -T none -U none"
+            "--config-net --quiet -4 --no-dhcp --dns-forward 169.254.1.1 --netns /run/ns/x --pid /run/p/x.pid -t 8080:80 -t 127.0.0.1/9000:90 -u none -T none -U none"
         );
         // With IPv6 on the host: both families.
         let a = args(Path::new("/run/ns/x"), Path::new("/run/p/x.pid"), &[], true);
         let a: Vec<String> = a.iter().map(|s| s.to_string_lossy().into_owned()).collect();
         assert_eq!(
             a.join(" "),
-            "--config-net --quiet --no-dhcp --netns /run/ns/x --pid /run/p/x.pid -t none -u none -T none -U none"
+            "--config-net --quiet --no-dhcp --dns-forward 169.254.1.1 --netns /run/ns/x --pid /run/p/x.pid -t none -u none -T none -U none"
         );
         // A forwarder into the rootless namespace: no configuration, its
         // own interface, each host port to the same port inside.

@@ -31,6 +31,10 @@ pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 /// The address slirp4netns gives the container (`--configure`).
 pub const ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
 
+/// slirp4netns's resolver: it forwards to the host's resolvers from the
+/// host's namespace (a loopback one included).
+pub const DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
+
 /// slirp4netns on $PATH.
 pub fn find() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -78,6 +82,16 @@ impl Backend {
         match self {
             Backend::Pasta(_) => pasta::host_gateway(),
             Backend::Slirp4netns(_) => Some(GATEWAY),
+        }
+    }
+
+    /// The address inside whose DNS queries reach the host's resolver,
+    /// a loopback one too: pasta's [`pasta::DNS_FORWARD`], slirp4netns's
+    /// [`DNS`].
+    pub fn dns_forward(&self) -> Ipv4Addr {
+        match self {
+            Backend::Pasta(_) => pasta::DNS_FORWARD,
+            Backend::Slirp4netns(_) => DNS,
         }
     }
 }

@@ -21,6 +21,11 @@ pub const PAUSE_ARG: &str = "__berth_pause";
 /// The pause process's pid, in the user's volatile directory.
 pub const PAUSE_PID_FILE: &str = "pause.pid";
 
+/// The other run directories (`--runroot`, `--root`'s `run`) the user's
+/// commands used, one absolute path a line, in the user's volatile
+/// directory: a new namespace ends the stale network processes of each.
+pub const RUN_DIRS_FILE: &str = "run-dirs";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RootlessError {
     #[error("cannot find mappings for user {user}: no {kind} ranges found for user {user:?} in {file} (add one: usermod --add-{kind}s START-END {user})")]
@@ -261,6 +266,9 @@ pub fn enter(run_dir: &Path, state_run: &Path) -> Result<()> {
         .map_err(io_err(format!("open {}", lock_path.display())))?;
     let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| nix_err(format!("lock {}", lock_path.display()))(e))?;
+    if state_run != run_dir {
+        remember_run_dir(run_dir, state_run)?;
+    }
     if let Some(pid) = live_pause(run_dir) {
         drop(lock);
         return join(pid);
@@ -278,34 +286,80 @@ pub fn enter(run_dir: &Path, state_run: &Path) -> Result<()> {
         drop(child);
         return record_pause(run_dir, pid);
     }
+    // Every run directory the user's commands used (the last namespace's
+    // network may be under any of them), those since removed forgotten.
     end_stale_network(run_dir);
-    if state_run != run_dir {
-        end_stale_network(state_run);
+    let others = std::fs::read_to_string(run_dir.join(RUN_DIRS_FILE)).unwrap_or_default();
+    let mut kept = String::new();
+    for dir in others.lines().map(Path::new) {
+        if dir.is_dir() {
+            end_stale_network(dir);
+            kept.push_str(&format!("{}\n", dir.display()));
+        }
+    }
+    if kept != others {
+        write_run_dirs(run_dir, &kept)?;
     }
     let pid = make_pause(run_dir)?;
     drop(lock);
     join(pid)
 }
 
-/// The processes that served the user networks of a user namespace now
-/// gone (its pause process dead, no monitor left in it): the pasta of its
+/// Adds `state_run` to the run directories recorded in `run_dir` (see
+/// [`RUN_DIRS_FILE`]) when it is not there yet; under the pause lock.
+fn remember_run_dir(run_dir: &Path, state_run: &Path) -> Result<()> {
+    let file = run_dir.join(RUN_DIRS_FILE);
+    let known = std::fs::read_to_string(&file).unwrap_or_default();
+    if known.lines().any(|l| Path::new(l) == state_run) {
+        return Ok(());
+    }
+    write_run_dirs(run_dir, &format!("{known}{}\n", state_run.display()))
+}
+
+fn write_run_dirs(run_dir: &Path, text: &str) -> Result<()> {
+    let file = run_dir.join(RUN_DIRS_FILE);
+    let tmp = run_dir.join(format!("{RUN_DIRS_FILE}.tmp"));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .map_err(io_err(format!("write {}", file.display())))
+}
+
+/// The network processes of a user namespace now gone (its pause process
+/// dead, no monitor left in it), recorded under `run_dir`: the pasta of its
 /// rootless network namespace (`berth_network::rootless_netns`, which it
-/// holds) and its berth-dns. Each is ended by its recorded pid, only when
-/// that process is this user's and its command line names the file (the
-/// namespace) or the program it should.
+/// holds), its berth-dns, and each container's pasta, port forwarder or
+/// slirp4netns (`RUN/pasta/*.pid`), which hold the namespace too while the
+/// container's namespace file stays. Each is ended by its recorded pid, only
+/// when that process is this user's and its command line names the file
+/// (the namespace, or the pid file) or the program it should.
 fn end_stale_network(run_dir: &Path) {
     let netns = run_dir.join("rootless-netns").join("net");
-    let stale = [
+    let mut stale = vec![
         (
             run_dir.join("rootless-netns").join("pasta.pid"),
-            netns.into_os_string(),
+            vec![netns.into_os_string()],
         ),
         (
             run_dir.join("dns").join("dns.pid"),
-            std::ffi::OsString::from("berth-dns"),
+            vec![std::ffi::OsString::from("berth-dns")],
         ),
     ];
-    for (pidfile, mark) in stale {
+    // RUN/pasta/ID.pid: pasta names it (`--pid`), slirp4netns the
+    // container's namespace file RUN/netns/ID.
+    if let Ok(entries) = std::fs::read_dir(run_dir.join("pasta")) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let Some(id) = p
+                .file_stem()
+                .filter(|_| p.extension().is_some_and(|x| x == "pid"))
+            else {
+                continue;
+            };
+            let ns = run_dir.join("netns").join(id);
+            stale.push((p.clone(), vec![p.into_os_string(), ns.into_os_string()]));
+        }
+    }
+    for (pidfile, marks) in stale {
         let Some(pid) = std::fs::read_to_string(&pidfile)
             .ok()
             .and_then(|t| t.trim().parse::<i32>().ok())
@@ -316,9 +370,12 @@ fn end_stale_network(run_dir: &Path) {
         let ours = std::fs::metadata(format!("/proc/{pid}"))
             .is_ok_and(|m| m.uid() == Uid::current().as_raw());
         let named = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-            let want = mark.as_encoded_bytes();
-            c.split(|b| *b == 0)
-                .any(|w| w == want || w.rsplit(|b| *b == b'/').next() == Some(want))
+            c.split(|b| *b == 0).any(|w| {
+                marks
+                    .iter()
+                    .map(|m| m.as_encoded_bytes())
+                    .any(|want| w == want || w.rsplit(|b| *b == b'/').next() == Some(want))
+            })
         });
         if ours && named {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);

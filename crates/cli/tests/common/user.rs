@@ -52,6 +52,11 @@ pub struct User {
     pub base: PathBuf,
     pub range: Option<u32>,
     pub dropped: bool,
+    /// A file the user's berth sees as /etc/resolv.conf: each command runs
+    /// in a mount namespace of its own where it is bound over the host's
+    /// (the first one's is what the pause process, and so every later
+    /// command, keeps).
+    pub resolv_conf: Option<PathBuf>,
 }
 
 impl User {
@@ -103,6 +108,7 @@ impl User {
             base,
             range,
             dropped: false,
+            resolv_conf: None,
         };
         for d in [u.home(), u.xdg()] {
             std::fs::create_dir(&d).unwrap();
@@ -127,7 +133,18 @@ impl User {
     /// `berth ARGS` as the user, in its home, with its HOME and
     /// XDG_RUNTIME_DIR and nothing else of the test's environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("/usr/bin/setpriv");
+        let mut c = match &self.resolv_conf {
+            None => Command::new("/usr/bin/setpriv"),
+            Some(f) => {
+                let mut c = Command::new("/usr/bin/unshare");
+                c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+                    .arg(
+                        "/bin/mount --bind \"$0\" /etc/resolv.conf && exec /usr/bin/setpriv \"$@\"",
+                    )
+                    .arg(f);
+                c
+            }
+        };
         c.arg(format!("--reuid={}", self.uid))
             .arg(format!("--regid={}", self.gid))
             .arg("--init-groups")

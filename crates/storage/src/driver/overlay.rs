@@ -187,11 +187,17 @@ impl LayerDriver for Overlay {
 
 /// Tries an overlay mount (with a whiteout in its upper directory) in a
 /// scratch directory under `root`: whether the overlay driver works there.
+/// The filesystem must keep overlay's opaque attribute too (`trusted.*`,
+/// rootless `user.*`: ramfs keeps none, yet overlay mounts on it), or
+/// no image with an opaque directory could be unpacked.
 pub(crate) fn overlay_works(root: &Path) -> bool {
     let dir = root.join(format!(".probe-{}", random_name(10)));
     let ok = (|| -> io::Result<bool> {
-        for d in ["lower1", "lower2", "upper", "work", "merged"] {
+        for d in ["lower1", "lower2", "upper/opaque", "work", "merged"] {
             fs::create_dir_all(dir.join(d))?;
+        }
+        if xattr::set(dir.join("upper/opaque"), crate::node::opaque_xattr(), b"y").is_err() {
+            return Ok(false);
         }
         let merged = dir.join("merged");
         let mut opts = format!(
