@@ -521,6 +521,7 @@ impl Engine {
     pub fn storage_reset(&self) -> Result<u64> {
         let mut freed = self.collect_garbage(std::time::Duration::ZERO)?;
         freed += self.blobs.remove_all_temp()?;
+        self.layers.empty_pool()?;
         Ok(freed)
     }
 

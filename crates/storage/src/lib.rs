@@ -287,7 +287,11 @@ pub struct LayerStore {
 /// Name prefixes of the owned areas (see berth-lease).
 pub const STAGE_LAYER: &str = "layer";
 pub const STAGE_CONTAINER: &str = "ctr";
+/// A container skeleton being made for the pool (see [`fill_pool`]).
+pub const STAGE_SKELETON: &str = "skel";
 pub const TRASH: &str = "trash";
+/// Empty container skeletons kept ready in `pool/` (see [`fill_pool`]).
+pub const POOL_SIZE: usize = 2;
 /// Entries a long-lived process (the API server) deletes itself before the
 /// rest of the trash goes to a detached deleter: a `run --rm`'s writable
 /// layer fits. The one-shot CLI hands all of it over (budget 0): each entry
@@ -481,7 +485,7 @@ impl LayerStore {
     fn adopt_orphans(&self) {
         let trash = self.layout.root.join("trash");
         let mut found = Vec::new();
-        for prefix in [STAGE_LAYER, STAGE_CONTAINER] {
+        for prefix in [STAGE_LAYER, STAGE_CONTAINER, STAGE_SKELETON] {
             found.extend(
                 berth_lease::orphans(&self.layout.root.join("staging"), prefix).unwrap_or_default(),
             );
@@ -577,7 +581,7 @@ impl LayerStore {
     pub fn leftovers(&self) -> Result<Vec<Leftover>> {
         let mut out = Vec::new();
         let staging = self.layout.root.join("staging");
-        for prefix in [STAGE_LAYER, STAGE_CONTAINER] {
+        for prefix in [STAGE_LAYER, STAGE_CONTAINER, STAGE_SKELETON] {
             for path in berth_lease::orphans(&staging, prefix).map_err(lease_err)? {
                 out.push(Leftover {
                     path,
@@ -663,6 +667,33 @@ impl LayerStore {
     }
 
     /// A fresh name in `staging/` owned by this process.
+    /// Takes a ready skeleton out of `pool/` by renaming it to `to` (this
+    /// process's staging area): true if one was there. Two processes never
+    /// get the same one (the rename of the loser fails).
+    fn claim_skeleton(&self, to: &Path) -> bool {
+        let _t = berth_trace::span("storage", "take a skeleton from the pool");
+        let pool = self.layout.root.join(POOL);
+        match fs::read_dir(&pool) {
+            Ok(dir) => dir.flatten().any(|e| fs::rename(e.path(), to).is_ok()),
+            Err(_) => {
+                // No pool yet (or `system reset` emptied it): asked for
+                // here, filled by the next deleter.
+                let _ = fs::create_dir(&pool);
+                false
+            }
+        }
+    }
+
+    /// Moves the pool of skeletons into the trash (`system reset`): the
+    /// deleter fills none until a container's creation asks again.
+    pub fn empty_pool(&self) -> Result<()> {
+        let pool = self.layout.root.join(POOL);
+        if pool.exists() {
+            self.trash(&pool)?;
+        }
+        Ok(())
+    }
+
     fn staging_path(&self, prefix: &str) -> Result<PathBuf> {
         let me = berth_lease::Owner::current().map_err(lease_err)?;
         Ok(self.layout.root.join("staging").join(me.name(prefix)))
@@ -906,7 +937,10 @@ impl LayerStore {
         // fails here, before anything is made).
         let old_dirs = self.driver.image_dirs(image_top)?;
         let tmp_path = self.staging_path(STAGE_CONTAINER)?;
-        mkdir(&tmp_path, 0o700)?;
+        let from_pool = self.driver.stacks_layers() && self.claim_skeleton(&tmp_path);
+        if !from_pool {
+            mkdir(&tmp_path, 0o700)?;
+        }
         let tmp = TempDir(Some(tmp_path.clone()));
         write_file(
             &tmp_path.join("layer"),
@@ -914,14 +948,16 @@ impl LayerStore {
         )?;
         let init_dir = tmp_path.join("init");
         let diff = tmp_path.join("diff");
-        mkdir(&init_dir, 0o755)?;
-        mkdir(&diff, 0o755)?;
+        if !from_pool {
+            mkdir(&init_dir, 0o755)?;
+            mkdir(&diff, 0o755)?;
+        }
         // The image's /etc (as the container sees it), whose metadata the init layer's etc keeps.
         let view = OldView {
             overlay: self.driver.stacks_layers(),
         };
         let etc_meta = view.lookup_path(&old_dirs, Path::new("etc"));
-        write_init(&init_dir, init, etc_meta.as_ref())?;
+        write_init(&init_dir, init, etc_meta.as_ref(), from_pool)?;
         self.driver
             .prepare_container(&tmp_path, image_top, init, etc_meta.as_ref())?;
         match nix::fcntl::renameat2(None, &tmp_path, None, &dest, RenameFlags::RENAME_NOREPLACE) {
@@ -1463,10 +1499,81 @@ pub fn delete_trash(paths: &[PathBuf]) -> Result<()> {
             Err(e) => return Err(lease_err(e)),
         }
     }
+    // The store's pool of container skeletons first, for the next command
+    // (and so that an empty trash means this worker made them all). A pool
+    // that cannot be filled (a full disk) never keeps the trash from going.
+    if let Some(store) = paths
+        .first()
+        .and_then(|p| p.parent())
+        .and_then(Path::parent)
+    {
+        let _ = fill_pool(store);
+    }
     // Nothing to count here: as `rm -rf`, no walk but the removal's.
-    for p in mine {
+    for p in &mine {
         let mut unlimited = u64::MAX;
-        berth_lease::remove_within(&p, &mut unlimited).map_err(lease_err)?;
+        berth_lease::remove_within(p, &mut unlimited).map_err(lease_err)?;
+    }
+    Ok(())
+}
+
+/// The pool of container skeletons: `create_container` renames one into
+/// its staging area instead of making the directories and files itself.
+const POOL: &str = "pool";
+
+/// Tops up the pool of the overlay store at `root` (a store's `storage`
+/// directory), once a container's creation asked for one (made `pool/`),
+/// to [`POOL_SIZE`] empty container skeletons: the directories
+/// and empty files `create_container` makes (`layer`, `init/etc/{hostname,
+/// hosts,resolv.conf}`, `diff`, `work`, `merged`), made here by the detached
+/// deleter rather than on a command's path. Why: on ext4 without a journal
+/// (this project's VMs) every new inode is found by stepping over each one
+/// freed in the last 30 s to 5 min (`recently_deleted`), so after many
+/// containers came and went ten mkdirs and creates cost milliseconds; a
+/// `run --rm` that takes a skeleton makes none of them. Each is made in
+/// `staging/` under this process's name, then renamed into `pool/` complete:
+/// a killed filler leaves an orphan that the next command sweeps. Stores
+/// of the vfs driver have no pool.
+pub fn fill_pool(root: &Path) -> Result<()> {
+    match fs::read_to_string(root.join("driver")) {
+        Ok(d) if d.trim() == DriverKind::Overlay.as_str() => {}
+        _ => return Ok(()),
+    }
+    let pool = root.join(POOL);
+    let have = match fs::read_dir(&pool) {
+        Ok(d) => d.count(),
+        // Nobody asked for one (see LayerStore::claim_skeleton).
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&pool, e)),
+    };
+    use std::os::unix::fs::OpenOptionsExt;
+    let me = berth_lease::Owner::current().map_err(lease_err)?;
+    for _ in have..POOL_SIZE {
+        let tmp = root.join("staging").join(me.name(STAGE_SKELETON));
+        let made = TempDir(Some(tmp.clone()));
+        mkdir(&tmp, 0o700)?;
+        write_file(&tmp.join("layer"), "")?;
+        for (d, mode) in [
+            ("init", 0o755),
+            ("init/etc", 0o755),
+            ("diff", 0o755),
+            ("work", 0o700),
+            ("merged", 0o755),
+        ] {
+            mkdir(&tmp.join(d), mode)?;
+        }
+        for f in ["hostname", "hosts", "resolv.conf"] {
+            let p = tmp.join("init/etc").join(f);
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&p)
+                .map_err(|e| Error::io(&p, e))?;
+        }
+        let ready = pool.join(format!("{STAGE_SKELETON}-{}", random_name(16)));
+        fs::rename(&tmp, &ready).map_err(|e| Error::io(&ready, e))?;
+        made.keep();
     }
     Ok(())
 }
@@ -1533,6 +1640,7 @@ pub(crate) fn write_init(
     dir: &Path,
     init: &InitFiles,
     etc_meta: Option<&fs::Metadata>,
+    from_pool: bool,
 ) -> Result<()> {
     let root = fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
     let etc = dir.join("etc");
@@ -1565,24 +1673,62 @@ pub(crate) fn write_init(
         }
         Err(e) => return Err(Error::io(&etc, e)),
     };
+    if from_pool {
+        // The skeleton's etc (0755 root): the image's metadata, as a new one gets.
+        let (mode, uid, gid) = etc_meta
+            .map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
+            .unwrap_or((0o755, 0, 0));
+        nix::sys::stat::fchmod(
+            etc_fd.as_raw_fd(),
+            nix::sys::stat::Mode::from_bits_truncate(mode),
+        )
+        .map_err(|e| Error::io(&etc, io::Error::from(e)))?;
+        nix::unistd::fchown(
+            etc_fd.as_raw_fd(),
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(|e| Error::io(&etc, io::Error::from(e)))?;
+    }
     for (name, contents) in [
         ("hostname", format!("{}\n", init.hostname.trim_end())),
         ("hosts", init.hosts.clone()),
         ("resolv.conf", init.resolv_conf.clone()),
     ] {
         let p = etc.join(name);
-        match extract::remove_entry(etc_fd.as_fd(), OsStr::new(name)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&p, e)),
-        }
-        let fd = sys::open_at(
-            etc_fd.as_fd(),
-            Path::new(name),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-            0o644,
-        )
-        .map_err(|e| Error::io(&p, e))?;
+        // A skeleton's empty file is written over (no new inode: see
+        // fill_pool); anything else is replaced by a new file.
+        let reused = if from_pool {
+            match sys::open_at(
+                etc_fd.as_fd(),
+                Path::new(name),
+                OFlag::O_WRONLY | OFlag::O_TRUNC,
+                0,
+            ) {
+                Ok(fd) => Some(fd),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => None,
+                Err(e) => return Err(Error::io(&p, e)),
+            }
+        } else {
+            None
+        };
+        let fd = match reused {
+            Some(fd) => fd,
+            None => {
+                match extract::remove_entry(etc_fd.as_fd(), OsStr::new(name)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&p, e)),
+                }
+                sys::open_at(
+                    etc_fd.as_fd(),
+                    Path::new(name),
+                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+                    0o644,
+                )
+                .map_err(|e| Error::io(&p, e))?
+            }
+        };
         let mut f = fs::File::from(fd);
         f.write_all(contents.as_bytes())
             .map_err(|e| Error::io(&p, e))?;

@@ -45,6 +45,7 @@ conformance!(
     sizes_count_file_data,
     staging_follows_the_driver,
     graph_and_init_paths_agree_with_the_rootfs,
+    pooled_skeletons_make_containers_as_new_ones,
 );
 
 fn base_tar() -> Vec<u8> {
@@ -539,6 +540,45 @@ fn deleting_a_lower_file_writes_a_whiteout(driver: DriverKind) {
 
 fn init_files_are_in_the_rootfs_only(driver: DriverKind) {
     let s = Store::new(driver);
+    check_init_files(&s);
+}
+
+/// Containers made from the pool's skeletons (berth_storage::fill_pool, as
+/// the detached deleter leaves them) are as new ones: the same init files,
+/// the image's /etc metadata, nothing in their diff. The vfs store has no
+/// pool.
+fn pooled_skeletons_make_containers_as_new_ones(driver: DriverKind) {
+    let s = Store::new(driver);
+    let root = s.store.root().to_path_buf();
+    // Nobody asked for a pool yet: none is made.
+    berth_storage::fill_pool(&root).expect("fill the pool");
+    assert!(!root.join("pool").exists());
+    // A container's creation asks for one.
+    s.store
+        .create_container("asks", None, &init())
+        .expect("create");
+    s.store.remove_container("asks").expect("rm");
+    berth_storage::fill_pool(&root).expect("fill the pool");
+    let pooled = || fs::read_dir(root.join("pool")).map_or(0, |d| d.count());
+    let stacked = s.store.driver().stacks_layers();
+    assert_eq!(pooled(), if stacked { berth_storage::POOL_SIZE } else { 0 });
+    // Both containers of check_init_files take one (POOL_SIZE is 2).
+    check_init_files(&s);
+    assert_eq!(pooled(), 0);
+    // A filler killed halfway leaves its staging area, which is a leftover.
+    if stacked {
+        let dead = root
+            .join("staging")
+            .join(format!("{}-4194305-1-x", berth_storage::STAGE_SKELETON));
+        fs::create_dir(&dead).expect("dead skeleton");
+        let left = s.store.leftovers().expect("leftovers");
+        assert!(left.iter().any(|l| l.path == dead), "{left:?}");
+        s.store.remove_leftovers(&left).expect("remove");
+        assert!(!dead.exists());
+    }
+}
+
+fn check_init_files(s: &Store) {
     // An image without /etc and one with its own /etc/hosts.
     let bare = id("bare");
     s.store

@@ -59,8 +59,13 @@ impl LayerDriver for Overlay {
         _init: &InitFiles,
         _etc_meta: Option<&fs::Metadata>,
     ) -> Result<()> {
-        mkdir(&dir.join("work"), 0o700)?;
-        mkdir(&dir.join("merged"), 0o755)?;
+        // A skeleton from the pool has them (see crate::fill_pool).
+        for (d, mode) in [("work", 0o700), ("merged", 0o755)] {
+            let p = dir.join(d);
+            if !p.is_dir() {
+                mkdir(&p, mode)?;
+            }
+        }
         // The root directory's own metadata shows through from the top lower layer.
         if let Some(top) = top {
             let init_dir = dir.join("init");

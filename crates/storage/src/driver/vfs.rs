@@ -72,7 +72,7 @@ impl LayerDriver for Vfs {
             let src = self.layout.layer_diff(top);
             copy_tree(&src, &diff).map_err(|e| Error::io(&src, e))?;
         }
-        write_init(&diff, init, etc_meta)
+        write_init(&diff, init, etc_meta, false)
     }
 
     fn init_dir(&self, dir: &Path) -> PathBuf {
