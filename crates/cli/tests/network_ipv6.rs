@@ -550,6 +550,75 @@ fn connecting_a_dual_stack_network_moves_the_published_ports_there() {
     b.ok(&["network", "rm", "four7", "dual7"]);
 }
 
+/// The same move for a container run in the foreground, whose [::1]
+/// forwards a thread of `berth run` serves (it has no monitor to signal):
+/// the thread follows the `forwards` file the engine rewrites. After the
+/// connect, the port published on every address answers on [::1] too;
+/// after its IPv4-only network goes, `[::1]:P` still answers, through the
+/// container's IPv6 address (the old forward's IPv4 target is gone).
+#[test]
+fn a_foreground_runs_ipv6_loopback_ports_follow_network_connect() {
+    let b = Berth::with_busybox();
+    b.ok(&["network", "create", "four8"]);
+    b.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:c8::/64",
+        "dual8",
+    ]);
+    let (p1, p2) = (free_port(), free_port());
+    let one = format!("[::1]:{p1}:80");
+    let any = format!("{p2}:80");
+    let mut child = b
+        .cmd(&[
+            "run",
+            "--rm",
+            "--name",
+            "fgmover",
+            "--network",
+            "four8",
+            "-p",
+            &one,
+            "-p",
+            &any,
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo fgmoved | nc -l -p 80; done",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    answers(&format!("[::1]:{p1}"), "fgmoved");
+    assert!(
+        !loopback6_taken(p2),
+        "[::1]:{p2} bound for a v4-only container"
+    );
+    b.ok(&["network", "connect", "dual8", "fgmover"]);
+    answers(&format!("[::1]:{p2}"), "fgmoved");
+    answers(&format!("[::1]:{p1}"), "fgmoved");
+    b.ok(&["network", "disconnect", "four8", "fgmover"]);
+    answers(&format!("[::1]:{p1}"), "fgmoved");
+    answers(&format!("[::1]:{p2}"), "fgmoved");
+    // Back on an IPv4-only network alone: [::1]:P2 closes, [::1]:P1 answers
+    // through the container's new IPv4 address.
+    b.ok(&["network", "connect", "four8", "fgmover"]);
+    b.ok(&["network", "disconnect", "dual8", "fgmover"]);
+    wait_until(10, &format!("[::1]:{p2} to be closed"), || {
+        !loopback6_taken(p2)
+    });
+    answers(&format!("[::1]:{p1}"), "fgmoved");
+    b.ok(&["stop", "-t", "1", "fgmover"]);
+    let _ = child.wait().unwrap();
+    for p in [p1, p2] {
+        assert!(!loopback6_taken(p), "[::1]:{p} still bound after run --rm");
+    }
+    b.ok(&["network", "rm", "four8", "dual8"]);
+}
+
 /// Each bad IPv6 input is one line, a non-zero exit, and nothing made.
 #[test]
 fn bad_ipv6_input_is_refused_cleanly() {

@@ -673,6 +673,46 @@ fn connect_while_running_adds_hosts_lines_and_missing_default_routes() {
     b.ok(&["network", "rm", "m16i", "m16a", "m16b", "m16c"]);
 }
 
+/// Two dual-stack networks: the default routes (both families) stay on
+/// the first, `zeta`, when `alpha` is connected, across a restart and
+/// after `alpha` is disconnected. Docker 20.10 moves both to the best
+/// endpoint by its own order (non-internal, dual-stack, then the network's
+/// name: alpha) at connect and at restart; berth keeps issue 15's "default
+/// route through the first network" at every step instead (see
+/// docs/architecture.md, Networking).
+#[test]
+fn connecting_a_second_dual_stack_network_keeps_the_default_routes() {
+    let b = Berth::with_busybox();
+    for (subnet, subnet6, name) in [
+        ("10.241.20.0/24", "fd00:ca::/64", "m17zeta"),
+        ("10.241.21.0/24", "fd00:cb::/64", "m17alpha"),
+    ] {
+        b.ok(&[
+            "network", "create", "--subnet", subnet, "--ipv6", "--subnet", subnet6, name,
+        ]);
+    }
+    sleeper(&b, "zc", &["--network", "m17zeta"]);
+    let routes = |b: &Berth| {
+        let r4 = default_routes(b, "zc", "-4");
+        let r6 = default_routes(b, "zc", "-6");
+        assert_eq!(r4, ["default via 10.241.20.1 dev eth0"], "{r6:?}");
+        assert!(
+            r6.len() == 1 && r6[0].starts_with("default via fd00:ca::1 dev eth0"),
+            "{r6:?}"
+        );
+    };
+    routes(&b);
+    b.ok(&["network", "connect", "m17alpha", "zc"]);
+    routes(&b);
+    // What a restart makes is the same.
+    b.ok(&["restart", "-t", "0", "zc"]);
+    routes(&b);
+    b.ok(&["network", "disconnect", "m17alpha", "zc"]);
+    routes(&b);
+    b.ok(&["rm", "-f", "zc"]);
+    b.ok(&["network", "rm", "m17zeta", "m17alpha"]);
+}
+
 /// A MAC per network (Docker 25+'s `--network name=N,mac-address=M`, the
 /// API's EndpointSettings.MacAddress), on the first network or another
 /// one; `--mac-address` beside a per-network MAC of the first is Docker's

@@ -229,29 +229,28 @@ impl Engine {
         Ok(starting)
     }
 
-    /// Gives the monitor of running container `id` new [::1] forwards
+    /// Gives the forwarder of running container `id` new [::1] forwards
     /// (its published ports moved to another network): written to
-    /// `forwards` in its run directory, then SIGUSR1, sent only to a monitor
-    /// that handles it (blocked, for its signalfd; an older monitor would
-    /// die of it). Best effort: without a monitor there is nothing to tell.
-    pub(crate) fn tell_monitor_forwards(
-        &self,
-        id: &ContainerId,
-        forwards: &[berth_forward::Forward],
-    ) {
+    /// `forwards` in its run directory (whole, by rename); then its monitor
+    /// is sent SIGUSR1, only one that handles it (blocked, for its
+    /// signalfd; an older monitor would die of it), while a foreground
+    /// `run` (named by `starting`) has its forwarding thread watch the
+    /// file. Best effort: with neither there is nothing to tell.
+    pub(crate) fn tell_forwarders(&self, id: &ContainerId, forwards: &[berth_forward::Forward]) {
         let dir = self.bundle_dir(id);
-        let Some(pid) = read_pid(&dir.join("monitor.pid")).filter(|p| process_alive(*p)) else {
-            return;
+        let monitor = read_pid(&dir.join("monitor.pid")).filter(|p| process_alive(*p));
+        let monitor = match monitor {
+            Some(pid) if blocks_signal(pid, nix::sys::signal::Signal::SIGUSR1) => Some(pid),
+            Some(_) => return,
+            None if starter_alive(&dir) => None,
+            None => return,
         };
-        if !blocks_signal(pid, nix::sys::signal::Signal::SIGUSR1) {
-            return;
-        }
         let text: String = forwards.iter().map(|f| format!("{f}\n")).collect();
         let tmp = dir.join("forwards.tmp");
-        if std::fs::write(&tmp, text)
+        let written = std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, dir.join("forwards")))
-            .is_ok()
-        {
+            .is_ok();
+        if let (true, Some(pid)) = (written, monitor) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGUSR1,

@@ -888,25 +888,37 @@ impl Engine {
     /// bound them: for its monitor, or for the thread beside a foreground
     /// run. None without published ports (no database read then).
     pub(crate) fn loopback_forwards(&self, c: &Container) -> Result<Vec<berth_forward::Forward>> {
-        let h = &c.config.host;
-        // (rootless: pasta forwards every published port, IPv4 only)
-        if (h.publish.is_empty() && !h.publish_all)
-            || !matches!(NetMode::of(h), NetMode::Bridge(_))
-            || self.rootless
-        {
+        if !self.may_forward(c) {
             return Ok(Vec::new());
         }
         self.with_net(|m| Ok(m.loopback_forwards(c.id.as_str())?))
     }
 
+    /// Whether container `c` may have [`loopback_forwards`](Self::loopback_forwards):
+    /// published ports on bridge networks, as root.
+    fn may_forward(&self, c: &Container) -> bool {
+        let h = &c.config.host;
+        // (rootless: pasta forwards every published port, IPv4 only)
+        (h.publish_all || !h.publish.is_empty())
+            && matches!(NetMode::of(h), NetMode::Bridge(_))
+            && !self.rootless
+    }
+
     /// Runs `f` (the foreground container) with the container's
     /// [`loopback_forwards`](Self::loopback_forwards) answered by a thread
-    /// of this process, which ends with `f`. Without any, no thread.
+    /// of this process, which ends with `f`. Without any, no thread. The
+    /// thread follows `forwards` in the run directory (rewritten when a
+    /// `network connect`/`disconnect` moves the published ports, see
+    /// `tell_forwarders`), watched from before the forwards are read.
     pub(crate) fn forwarding_loopback<T>(
         &self,
         c: &Container,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        if !self.may_forward(c) {
+            return f();
+        }
+        let watch = berth_forward::Watch::file(&self.bundle_dir(&c.id).join("forwards")).ok();
         let forwards = self.loopback_forwards(c)?;
         if forwards.is_empty() {
             return f();
@@ -917,7 +929,7 @@ impl Engine {
             nix::unistd::pipe().map_err(|e| EngineError::Other(format!("pipe: {e}")))?;
         let thread = std::thread::Builder::new()
             .name("forward".into())
-            .spawn(move || forwarder.serve_until(std::os::fd::AsFd::as_fd(&stop_r)))
+            .spawn(move || forwarder.serve_until(std::os::fd::AsFd::as_fd(&stop_r), watch))
             .map_err(|e| EngineError::Other(format!("forwarding thread: {e}")))?;
         let res = f();
         // The write end's close wakes the thread, which closes the
@@ -1564,8 +1576,7 @@ impl Engine {
     /// After `network connect`/`disconnect`: the container's published
     /// ports follow its publishing network (Docker's gateway endpoint,
     /// which prefers a dual-stack network): the DNAT rules, and the [::1]
-    /// forwards of a running container's monitor. (A foreground `run`'s
-    /// forwarding thread keeps the forwards it started with.)
+    /// forwards of a running container's monitor or foreground `run`.
     /// `before`: its forwards before the change (the monitor is told only
     /// of a change: it closes the old listeners' connections).
     fn republish(
@@ -1579,7 +1590,7 @@ impl Engine {
         }
         let forwards = m.loopback_forwards(c.id.as_str())?;
         if forwards != before {
-            self.tell_monitor_forwards(&c.id, &forwards);
+            self.tell_forwarders(&c.id, &forwards);
         }
         Ok(())
     }

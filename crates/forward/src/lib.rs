@@ -18,15 +18,27 @@
 //! datagrams through a socket of its own connected to the container (its
 //! answers go back from the host's port), forgotten after 90 s idle.
 //! Everything is non-blocking: no call here waits.
+//!
+//! The forwards change while the container runs when its published ports
+//! move to another network (`network connect`/`disconnect`): the engine
+//! writes the new ones to a file, `forwards` in the container's run
+//! directory (whole, by rename), and tells the monitor with SIGUSR1; the
+//! thread beside a foreground container, which must not take signals from
+//! `berth run`'s own (they are the container's), watches that file with
+//! inotify instead ([`Watch`]). Either way the forwarder is
+//! [`replace`](Forwarder::replace)d.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage};
 
 /// Bytes buffered per direction of a connection.
@@ -104,6 +116,65 @@ impl FromStr for Forward {
             target,
             required,
         })
+    }
+}
+
+/// The forwards of a `forwards` file (one a line, as [`Forward`]'s text),
+/// each optional: a port that cannot be listened on again after a move is
+/// skipped, never an error of a container that already runs. None when
+/// the file cannot be read.
+pub fn read_forwards(path: &Path) -> Option<Vec<Forward>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| l.parse::<Forward>().ok())
+            .map(|f| Forward {
+                required: false,
+                ..f
+            })
+            .collect(),
+    )
+}
+
+/// A `forwards` file watched for its replacement (inotify on its
+/// directory: the engine renames a new file over it). Made before the
+/// forwards it follows are read, so that no change is missed.
+pub struct Watch {
+    inotify: Inotify,
+    path: PathBuf,
+    name: OsString,
+}
+
+impl Watch {
+    /// Watches `path` (its directory must exist).
+    pub fn file(path: &Path) -> std::io::Result<Watch> {
+        let dir = path.parent().ok_or(ErrorKind::InvalidInput)?;
+        let name = path.file_name().ok_or(ErrorKind::InvalidInput)?;
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        inotify.add_watch(
+            dir,
+            AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+        )?;
+        Ok(Watch {
+            inotify,
+            path: path.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// The new forwards when the file was replaced since the last call
+    /// (every waiting event is taken), else None.
+    fn take(&self) -> Option<Vec<Forward>> {
+        let mut changed = false;
+        while let Ok(events) = self.inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            changed |= events
+                .iter()
+                .any(|e| e.name.as_deref() == Some(self.name.as_os_str()));
+        }
+        changed.then(|| read_forwards(&self.path)).flatten()
     }
 }
 
@@ -346,6 +417,20 @@ impl Forwarder {
         })
     }
 
+    /// Listens on `forwards` instead: the old listeners go first, with
+    /// their connections (as Docker's docker-proxy is replaced), so that
+    /// the same host ports can be listened on again; a forward that cannot
+    /// be listened on is skipped (see [`read_forwards`]).
+    pub fn replace(&mut self, forwards: &[Forward]) {
+        self.listeners.clear();
+        self.conns.clear();
+        self.udp.clear();
+        self.plan.clear();
+        if let Ok(f) = Forwarder::bind(forwards) {
+            *self = f;
+        }
+    }
+
     /// Whether there is nothing to forward.
     pub fn is_empty(&self) -> bool {
         self.listeners.is_empty() && self.udp.is_empty()
@@ -498,10 +583,14 @@ impl Forwarder {
 
     /// Serves until `stop` becomes readable or hangs up (its writer wrote
     /// or closed): the loop of a thread beside a foreground container.
-    pub fn serve_until(mut self, stop: BorrowedFd<'_>) {
+    /// With `watch`, the forwards are replaced whenever its file is.
+    pub fn serve_until(mut self, stop: BorrowedFd<'_>, watch: Option<Watch>) {
         loop {
             let mut fds = self.poll_fds();
             fds.push(PollFd::new(stop, PollFlags::POLLIN));
+            if let Some(w) = &watch {
+                fds.push(PollFd::new(w.inotify.as_fd(), PollFlags::POLLIN));
+            }
             match nix::poll::poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -512,11 +601,16 @@ impl Forwarder {
                 .map(|f| f.revents().unwrap_or(PollFlags::empty()))
                 .collect();
             drop(fds);
-            let (mine, stop_ready) = revents.split_at(revents.len().saturating_sub(1));
-            if stop_ready.first().is_some_and(|r| !r.is_empty()) {
+            let extra = 1 + usize::from(watch.is_some());
+            let (mine, ours) = revents.split_at(revents.len().saturating_sub(extra));
+            if ours.first().is_some_and(|r| !r.is_empty()) {
                 return;
             }
             self.ready(mine);
+            let replaced = ours.get(1).is_some_and(|r| !r.is_empty());
+            if let Some(forwards) = watch.as_ref().filter(|_| replaced).and_then(Watch::take) {
+                self.replace(&forwards);
+            }
         }
     }
 }
@@ -606,7 +700,7 @@ mod tests {
         }])
         .unwrap();
         let (stop_r, stop_w) = nix::unistd::pipe().unwrap();
-        let t = std::thread::spawn(move || fwd.serve_until(stop_r.as_fd()));
+        let t = std::thread::spawn(move || fwd.serve_until(stop_r.as_fd(), None));
         let mut c = TcpStream::connect(listen).unwrap();
         let big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
         c.write_all(&big).unwrap();
@@ -709,7 +803,7 @@ mod tests {
         }])
         .unwrap();
         let (stop_r, stop_w) = nix::unistd::pipe().unwrap();
-        let t = std::thread::spawn(move || fwd.serve_until(stop_r.as_fd()));
+        let t = std::thread::spawn(move || fwd.serve_until(stop_r.as_fd(), None));
         for word in [&b"one"[..], b"two"] {
             let c = UdpSocket::bind("127.0.0.1:0").unwrap();
             c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -723,5 +817,52 @@ mod tests {
         drop(stop_w);
         t.join().unwrap();
         UdpSocket::bind(listen).unwrap();
+    }
+
+    /// A watched `forwards` file replaced by rename: the thread listens on
+    /// its forwards instead of the old ones.
+    #[test]
+    fn a_replaced_forwards_file_is_followed() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        let echo = std::thread::spawn(move || {
+            let (mut s, _) = server.accept().unwrap();
+            s.write_all(b"moved").unwrap();
+        });
+        let port = |_| {
+            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap()
+        };
+        let (old, new) = (port(0), port(1));
+        let dir = std::env::temp_dir().join(format!("berth-forward-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("forwards");
+        let watch = Watch::file(&file).unwrap();
+        let f = |listen| Forward {
+            udp: false,
+            listen,
+            target,
+            required: true,
+        };
+        let fwd = Forwarder::bind(&[f(old)]).unwrap();
+        let (stop_r, stop_w) = nix::unistd::pipe().unwrap();
+        let t = std::thread::spawn(move || fwd.serve_until(stop_r.as_fd(), Some(watch)));
+        std::fs::write(dir.join("forwards.tmp"), format!("{}\n", f(new))).unwrap();
+        std::fs::rename(dir.join("forwards.tmp"), &file).unwrap();
+        let mut got = String::new();
+        for _ in 0..100 {
+            if let Ok(mut c) = TcpStream::connect(new) {
+                c.read_to_string(&mut got).unwrap();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(got, "moved");
+        echo.join().unwrap();
+        // The old listener went.
+        TcpListener::bind(old).unwrap();
+        drop(stop_w);
+        t.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -550,27 +550,10 @@ fn should_restart(policy: &str, code: i32, restarts: u32, stop_requested: bool) 
 
 /// SIGUSR1: the container's published ports moved to another network
 /// (`network connect`/`disconnect`); the engine wrote the new forwards,
-/// one a line, to `forwards` in the run directory. The old listeners (and
-/// their connections, as Docker's docker-proxy is replaced) go first, so
-/// that the same host ports can be listened on again; one that cannot be
-/// is skipped.
+/// one a line, to `forwards` in the run directory (see berth_forward).
 fn reload_forwards(dir: &Path, forwarder: &mut berth_forward::Forwarder) {
-    let Ok(text) = std::fs::read_to_string(dir.join("forwards")) else {
-        return;
-    };
-    let forwards: Vec<berth_forward::Forward> = text
-        .lines()
-        .filter_map(|l| l.parse::<berth_forward::Forward>().ok())
-        .map(|f| berth_forward::Forward {
-            required: false,
-            ..f
-        })
-        .collect();
-    if let Ok(empty) = berth_forward::Forwarder::bind(&[]) {
-        *forwarder = empty;
-    }
-    if let Ok(f) = berth_forward::Forwarder::bind(&forwards) {
-        *forwarder = f;
+    if let Some(forwards) = berth_forward::read_forwards(&dir.join("forwards")) {
+        forwarder.replace(&forwards);
     }
 }
 

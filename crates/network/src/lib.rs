@@ -1911,7 +1911,12 @@ fn make_host_shim(rec: &NetworkRecord, host: &mut netlink::Netlink) -> Result<()
     }
 }
 
-/// Runs `f` again while it fails with EADDRINUSE, for up to 5 s.
+/// Runs `f` again while it fails with EADDRINUSE, for up to 5 s, every
+/// millisecond: the previous holder of the MAC or address goes with its
+/// namespace, which the kernel dismantles a few RCU grace periods after
+/// the unmount (a `run --rm` right after another waits for it; a coarser
+/// step would add up to its length to each such wait). A try is one
+/// netlink request.
 fn while_busy(mut f: impl FnMut() -> Result<()>) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
@@ -1919,7 +1924,7 @@ fn while_busy(mut f: impl FnMut() -> Result<()>) -> Result<()> {
             Err(Error::Kernel { errno, .. })
                 if errno == libc::EADDRINUSE && std::time::Instant::now() < deadline =>
             {
-                std::thread::sleep(std::time::Duration::from_millis(5))
+                std::thread::sleep(std::time::Duration::from_millis(1))
             }
             r => return r,
         }

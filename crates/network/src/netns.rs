@@ -24,11 +24,19 @@ fn ns_err(what: String, e: nix::Error) -> Error {
 /// Runs `f` on a new thread, returning what it returns; a panic on that
 /// thread becomes an error rather than unwinding into the caller.
 fn on_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    #[cfg(test)]
+    HELPERS.with(|n| n.set(n.get() + 1));
     std::thread::scope(|s| {
         s.spawn(f)
             .join()
             .unwrap_or_else(|_| Err(Error::Namespace("namespace helper thread panicked".into())))
     })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Helper threads started by this thread (tests).
+    static HELPERS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Where container `container_id`'s namespace is kept under berth's
@@ -59,6 +67,9 @@ pub fn create_fresh(path: &Path) -> Result<NetNs> {
 
 /// A new, empty network namespace kept at `path` (created; its parent must
 /// exist). Its `lo` is brought up, as Docker does for every container.
+/// The netlink socket that did it, made inside the new namespace, comes
+/// with the returned [`NetNs`]: its first [`NetNs::netlink`] needs no
+/// second helper thread to enter the namespace.
 pub fn create(path: &Path) -> Result<NetNs> {
     File::create(path).map_err(|e| Error::Io(format!("create {}", path.display()), e))?;
     let made = on_thread(|| {
@@ -77,14 +88,19 @@ pub fn create(path: &Path) -> Result<NetNs> {
         if let Some(lo) = nl.link_by_name("lo")? {
             nl.set_up(lo.index)?;
         }
-        Ok(())
+        Ok(nl)
     });
-    if let Err(e) = made {
-        let _ = umount2(path, MntFlags::MNT_DETACH);
-        let _ = std::fs::remove_file(path);
-        return Err(e);
-    }
-    open(path)
+    let nl = match made {
+        Ok(nl) => nl,
+        Err(e) => {
+            let _ = umount2(path, MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+    };
+    let ns = open(path)?;
+    ns.inside.set(Some(nl));
+    Ok(ns)
 }
 
 /// The namespace kept at `path`.
@@ -93,6 +109,7 @@ pub fn open(path: &Path) -> Result<NetNs> {
     Ok(NetNs {
         path: path.to_owned(),
         file,
+        inside: std::cell::Cell::new(None),
     })
 }
 
@@ -115,6 +132,8 @@ pub fn remove(path: &Path) -> Result<()> {
 pub struct NetNs {
     path: PathBuf,
     file: File,
+    /// A netlink socket already inside (the one [`create`] made).
+    inside: std::cell::Cell<Option<Netlink>>,
 }
 
 impl NetNs {
@@ -126,11 +145,16 @@ impl NetNs {
         &self.file
     }
 
-    /// A netlink socket inside this namespace.
+    /// A netlink socket inside this namespace: the one [`create`] made,
+    /// else a new one, opened by a helper thread that enters it.
     pub fn netlink(&self) -> Result<Netlink> {
+        if let Some(nl) = self.inside.take() {
+            return Ok(nl);
+        }
+        let (file, path) = (&self.file, &self.path);
         on_thread(|| {
-            setns(&self.file, CloneFlags::CLONE_NEWNET)
-                .map_err(|e| ns_err(format!("enter {}", self.path.display()), e))?;
+            setns(file, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| ns_err(format!("enter {}", path.display()), e))?;
             Netlink::open()
         })
     }
@@ -168,4 +192,33 @@ pub fn run_in<T: Send, E: Send + From<Error>>(
         .join()
         .unwrap_or_else(|_| Err(Error::Namespace("namespace helper thread panicked".into()).into()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A new namespace's first netlink socket is the one that brought its
+    /// lo up, inside it (one helper thread in all); a later one enters it
+    /// on a helper thread of its own.
+    #[test]
+    fn a_new_namespace_comes_with_its_netlink_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ns");
+        let before = HELPERS.with(std::cell::Cell::get);
+        let ns = create(&path).unwrap();
+        let mut nl = ns.netlink().unwrap();
+        assert_eq!(HELPERS.with(std::cell::Cell::get) - before, 1);
+        let names = |nl: &mut Netlink| -> Vec<String> {
+            nl.links().unwrap().into_iter().map(|l| l.name).collect()
+        };
+        assert_eq!(names(&mut nl), ["lo"]);
+        assert!(nl.link_by_name("lo").unwrap().unwrap().up);
+        let mut again = ns.netlink().unwrap();
+        assert_eq!(HELPERS.with(std::cell::Cell::get) - before, 2);
+        assert_eq!(names(&mut again), ["lo"]);
+        drop((nl, again, ns));
+        remove(&path).unwrap();
+    }
 }
