@@ -73,7 +73,7 @@ fn run_prints_every_step_in_order_and_leaves_no_file() {
         ("berth", "writable layer and init layer"),
         ("berth", "mount overlay"),
         ("berth", "write the OCI bundle"),
-        ("berth", "load config.json"),
+        ("berth", "compile profile to BPF"),
         ("berth", "mkdir"),
         ("berth", "clone3"),
         ("init", "rootfs mounts, in spec order"),

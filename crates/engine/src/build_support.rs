@@ -194,7 +194,7 @@ impl Engine {
             let stubs = missing_mount_points(&rootfs, &mount_points);
             let res = self
                 .write_bundle(&c, &rootfs)
-                .and_then(|dir| self.run_bundle(&c, &dir, r.output));
+                .and_then(|dir| self.run_bundle(&c, &dir, None, r.output));
             self.network_stop(&c);
             remove_mount_stubs(&rootfs, &stubs);
             let _ = self.layers.unmount_container(id.as_str());

@@ -358,9 +358,11 @@ impl Engine {
                         .display()
                         .to_string()
                 });
-                let dir = self.write_bundle_with_net(&c, &rootfs, net);
+                let written = self.write_bundle_with_net(&c, &rootfs, net);
                 t.end();
-                dir.and_then(|dir| self.forwarding_loopback(&c, || self.run_bundle(&c, &dir, None)))
+                written.and_then(|(dir, spec)| {
+                    self.forwarding_loopback(&c, || self.run_bundle(&c, &dir, Some(spec), None))
+                })
             }
             (Err(e), _) => Err(e.into()),
             (_, Err(e)) => Err(e),
@@ -388,6 +390,7 @@ impl Engine {
     pub(crate) fn write_bundle(&self, c: &Container, rootfs: &Path) -> Result<PathBuf> {
         let net = self.network_start(c)?;
         self.write_bundle_with_net(c, rootfs, net)
+            .map(|(dir, _)| dir)
     }
 
     /// [`write_bundle`](Self::write_bundle) with the container's network
@@ -397,7 +400,7 @@ impl Engine {
         c: &Container,
         rootfs: &Path,
         net: Option<String>,
-    ) -> Result<PathBuf> {
+    ) -> Result<(PathBuf, oci_spec::runtime::Spec)> {
         let opts = RunOptions {
             cmd: c.config.args.clone(),
             entrypoint: Some(Vec::new()),
@@ -432,16 +435,17 @@ impl Engine {
         let config = serde_json::to_vec(&spec).map_err(|e| EngineError::Other(e.to_string()))?;
         // The environment is in it: 0600.
         crate::write_private(&dir.join("config.json"), &config)?;
-        Ok(dir)
+        Ok((dir, spec))
     }
 
-    /// Runs the bundle in `dir` in the foreground and returns the
-    /// container's exit status. `output`: where its stdout and stderr go
+    /// Runs the bundle in `dir` (whose config.json holds `spec`, when
+    /// given) in the foreground and returns the container's exit status. `output`: where its stdout and stderr go
     /// (stdin is then empty); None: berth's own stdio.
     pub(crate) fn run_bundle(
         &self,
         c: &Container,
         dir: &Path,
+        spec: Option<oci_spec::runtime::Spec>,
         output: Option<std::fs::File>,
     ) -> Result<i32> {
         // In this process on the fast path (the output given to a build's RUN
@@ -484,7 +488,7 @@ impl Engine {
         };
         // `start` is seen while the container runs.
         let _ = self.containers.flush_events();
-        let res = match runtime.run(c.id.as_str(), dir, &log, stdio) {
+        let res = match runtime.run(c.id.as_str(), dir, spec, &log, stdio) {
             Ok(code) => Ok(code),
             Err(RuntimeError::Failed(msg)) => Err(msg),
             Err(e @ RuntimeError::Spawn { .. }) => {

@@ -127,6 +127,7 @@ pub trait Runtime {
         &self,
         id: &str,
         bundle: &Path,
+        spec: Option<oci_spec::runtime::Spec>,
         log: &Path,
         stdio: berth_runtime::Stdio,
     ) -> RuntimeResult<i32>;
@@ -313,6 +314,7 @@ impl Runtime for ExecRuntime {
         &self,
         id: &str,
         bundle: &Path,
+        _spec: Option<oci_spec::runtime::Spec>,
         log: &Path,
         mut stdio: berth_runtime::Stdio,
     ) -> RuntimeResult<i32> {
@@ -438,7 +440,8 @@ impl Runtime for InProcessRuntime {
         self.program.update(id, resources)
     }
 
-    /// `berth-runtime run --bundle DIR ID` inside this process: the
+    /// `berth-runtime run --bundle DIR ID` inside this process (with the
+    /// spec the engine wrote there, when given, not read back): the
     /// container's init is forked from it (so only while it has a single
     /// thread, see `Engine::foreground_runtime`). The signal mask the runtime
     /// sets up to forward signals to the container is undone.
@@ -446,6 +449,7 @@ impl Runtime for InProcessRuntime {
         &self,
         id: &str,
         bundle: &Path,
+        spec: Option<oci_spec::runtime::Spec>,
         _log: &Path,
         stdio: berth_runtime::Stdio,
     ) -> RuntimeResult<i32> {
@@ -460,7 +464,7 @@ impl Runtime for InProcessRuntime {
             listen_fds: 0,
         };
         let res = self.library().and_then(|rt| {
-            rt.run_with_stdio(id, &opts, false, stdio)
+            rt.run_spec_with_stdio(id, &opts, spec, false, stdio)
                 .map_err(|e| RuntimeError::Failed(e.to_string()))
         });
         let _ = mask.thread_set_mask();

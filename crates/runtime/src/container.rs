@@ -929,13 +929,30 @@ impl Runtime {
         id: &str,
         opts: &CreateOptions,
         detach: bool,
+        stdio: Stdio,
+    ) -> Result<i32> {
+        self.run_spec_with_stdio(id, opts, None, detach, stdio)
+    }
+
+    /// [`run_with_stdio`](Self::run_with_stdio) with the bundle's spec as
+    /// the caller in this process wrote it to config.json, if given (the
+    /// engine's foreground run: ~0.25 ms of parsing less).
+    pub fn run_spec_with_stdio(
+        &self,
+        id: &str,
+        opts: &CreateOptions,
+        spec: Option<Spec>,
+        detach: bool,
         mut stdio: Stdio,
     ) -> Result<i32> {
         let cid = ContainerId::new(id)?;
-        let bundle = {
-            let _t = berth_trace::span("runtime", "load config.json")
-                .detail(|| opts.bundle.join("config.json").display().to_string());
-            Bundle::load(&opts.bundle)?
+        let bundle = match spec {
+            Some(spec) => Bundle::from_spec(opts.bundle.clone(), spec)?,
+            None => {
+                let _t = berth_trace::span("runtime", "load config.json")
+                    .detail(|| opts.bundle.join("config.json").display().to_string());
+                Bundle::load(&opts.bundle)?
+            }
         };
         // A foreground run whose init is born in a new pid namespace needs
         // no sealed copy: until it execs the user's program no process of

@@ -39,6 +39,14 @@ impl Bundle {
         let config = dir.join("config.json");
         let text = std::fs::read(&config).context(|| format!("read {}", config.display()))?;
         let spec = parse_spec(&text, &config)?;
+        Bundle::from_spec(dir, spec)
+    }
+
+    /// The bundle in `dir` whose config.json holds `spec`, as a caller in
+    /// this process wrote it (no read and parse again), checked as `load`
+    /// checks it.
+    pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle> {
+        let dir = std::path::absolute(&dir).context(|| format!("bundle {}", dir.display()))?;
         let root = spec
             .root()
             .as_ref()
