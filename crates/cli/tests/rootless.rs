@@ -89,9 +89,9 @@ fn detached_container_exec_logs_stop_rm() {
     wait_until(10, "the monitor to go", || u.processes() == vec![pause]);
 }
 
-#[test]
-fn rootless_load_gives_root_s_image_ids_and_whiteouts_work() {
-    let u = User::new();
+/// `layers:latest`: busybox, then a layer with a directory and a file, then
+/// one that whites the file out and makes the other directory opaque.
+fn whiteout_image() -> ImageSpec {
     let lower = Layer::plain(layer_tar(&[
         dir("d"),
         file("d/a", b"a"),
@@ -104,8 +104,13 @@ fn rootless_load_gives_root_s_image_ids_and_whiteouts_work() {
         opaque("o"),
         file("o/new", b"new"),
     ]));
-    let img = ImageSpec::new("layers:latest", vec![Layer::busybox(), lower, upper]);
-    let archive = docker_archive(&[img]);
+    ImageSpec::new("layers:latest", vec![Layer::busybox(), lower, upper])
+}
+
+#[test]
+fn rootless_load_gives_root_s_image_ids_and_whiteouts_work() {
+    let u = User::new();
+    let archive = docker_archive(&[whiteout_image()]);
     u.file("img.tar", &archive);
     u.ok(&["load", "-i", "img.tar"]);
     let root = Berth::new();
@@ -421,22 +426,7 @@ fn where_overlay_cannot_work_the_store_is_vfs() {
     u.chown(&root);
     let r = root.to_str().unwrap();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // An image with a whiteout and an opaque directory, as in
-        // rootless_load_gives_root_s_image_ids_and_whiteouts_work.
-        let lower = Layer::plain(layer_tar(&[
-            dir("d"),
-            file("d/a", b"a"),
-            dir("o"),
-            file("o/old", b"old"),
-        ]));
-        let upper = Layer::plain(layer_tar(&[
-            whiteout("d/a"),
-            dir("o"),
-            opaque("o"),
-            file("o/new", b"new"),
-        ]));
-        let img = ImageSpec::new("layers:latest", vec![Layer::busybox(), lower, upper]);
-        u.file("img.tar", &docker_archive(&[img]));
+        u.file("img.tar", &docker_archive(&[whiteout_image()]));
         u.ok(&["--root", r, "load", "-i", "img.tar"]);
         assert_eq!(
             u.ok(&[
