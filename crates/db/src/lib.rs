@@ -51,7 +51,10 @@ fn sqlite_err(path: &str, op: impl Into<String>) -> impl FnOnce(rusqlite::Error)
 }
 
 /// Opens `<root>/berth.db` with berth's settings (WAL, busy timeout, foreign keys,
-/// synchronous FULL), creating the root if needed.
+/// synchronous FULL), creating the root if needed. Of these only WAL costs a
+/// statement: the busy timeout and foreign keys are set through SQLite's C
+/// interface, and FULL is the bundled SQLite's default (a test holds it to
+/// that).
 pub fn open_connection(root: &Path) -> Result<Connection> {
     std::fs::create_dir_all(root).map_err(|source| DbError::Io {
         path: root.display().to_string(),
@@ -76,8 +79,11 @@ pub fn open_connection(root: &Path) -> Result<Connection> {
             Err(e) => return Err(sqlite_err(&p, "enable WAL")(e)),
         }
     }
-    conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;")
-        .map_err(sqlite_err(&p, "set pragmas"))?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY,
+        true,
+    )
+    .map_err(sqlite_err(&p, "enable foreign keys"))?;
     Ok(conn)
 }
 
@@ -180,6 +186,106 @@ fn is_busy(e: &rusqlite::Error) -> bool {
         if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked)
 }
 
+/// One component's tables in `berth.db`: its name in `schema_version` and
+/// the steps that bring them from each version to the next (see [`migrate`]).
+pub struct Schema {
+    pub component: &'static str,
+    pub steps: &'static [&'static str],
+    /// For a component whose tables existed before it recorded versions:
+    /// which version a database without its record is at (see
+    /// [`migrate_adopting`]).
+    pub unversioned: Option<fn(&Connection) -> rusqlite::Result<usize>>,
+}
+
+impl Schema {
+    /// [`migrate`] (or [`migrate_adopting`]) with this schema's steps.
+    pub fn migrate(&self, conn: &mut Connection) -> Result<()> {
+        match self.unversioned {
+            Some(f) => migrate_adopting(conn, self.component, self.steps, f),
+            None => migrate(conn, self.component, self.steps),
+        }
+    }
+}
+
+/// What `PRAGMA user_version` holds once every schema of `set` is at its
+/// latest version ([`migrate_set`]): a hash (FNV-1a) of their names and
+/// versions, never 0 (SQLite's value in a new file). Another berth, older or
+/// newer, knows other versions and so another stamp.
+pub const fn stamp(set: &[&Schema]) -> i32 {
+    const PRIME: u32 = 0x0100_0193;
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < set.len() {
+        let name = set[i].component.as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            h = (h ^ name[j] as u32).wrapping_mul(PRIME);
+            j += 1;
+        }
+        // A separator, then the version's four bytes.
+        h = h.wrapping_mul(PRIME);
+        let v = (set[i].steps.len() as u32).to_le_bytes();
+        let mut k = 0;
+        while k < 4 {
+            h = (h ^ v[k] as u32).wrapping_mul(PRIME);
+            k += 1;
+        }
+        i += 1;
+    }
+    match (h & 0x7fff_ffff) as i32 {
+        0 => 1,
+        v => v,
+    }
+}
+
+/// Brings every schema of `set` up to date ([`Schema::migrate`]), with one
+/// read of the database header when nothing needs doing: the file's
+/// `user_version` holds [`stamp`]`(set)` once all of them are at the versions
+/// known here, and then no `schema_version` row is read. Any other value (a
+/// new file, an older berth's database, a newer berth's stamp) takes the
+/// checks of [`migrate`], which migrate an older database and refuse a newer
+/// one, and then records the stamp. Only one set may stamp a file: the
+/// components outside it (the network's tables, the build cache) keep
+/// [`migrate`]'s own check.
+pub fn migrate_set(conn: &mut Connection, set: &[&Schema]) -> Result<()> {
+    let want = stamp(set);
+    let have = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i32>(0));
+    if matches!(have, Ok(v) if v == want) {
+        return Ok(());
+    }
+    for s in set {
+        s.migrate(conn)?;
+    }
+    let path = conn.path().unwrap_or("").to_owned();
+    // The stamp is written under the write lock after the versions are read
+    // again: a newer berth may have moved one meanwhile, and then the stamp
+    // would claim what is not (this process goes on as before the stamp
+    // existed; the next check finds the newer version and refuses it).
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_err(&path, "begin recording the schema stamp"))?;
+    for s in set {
+        let v = read_version(&tx, s.component).map_err(sqlite_err(&path, "read schema_version"))?;
+        if v != Some(s.steps.len()) {
+            return Ok(());
+        }
+    }
+    tx.pragma_update(None, "user_version", want)
+        .map_err(sqlite_err(&path, "record the schema stamp"))?;
+    tx.commit()
+        .map_err(sqlite_err(&path, "commit the schema stamp"))
+}
+
+fn read_version(c: &Connection, component: &str) -> rusqlite::Result<Option<usize>> {
+    c.query_row(
+        "SELECT version FROM schema_version WHERE component = ?1",
+        [component],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|v| v.map(|v| usize::try_from(v).unwrap_or(usize::MAX)))
+}
+
 /// Brings `component`'s tables to version `steps.len()`: step `i` (0-based) moves version
 /// `i` to `i + 1`. All pending steps run in one transaction; a database newer than the
 /// steps known here is refused. An up-to-date database costs one read and no write lock.
@@ -197,15 +303,7 @@ pub fn migrate_adopting(
     unversioned: impl FnOnce(&Connection) -> rusqlite::Result<usize>,
 ) -> Result<()> {
     let path = conn.path().unwrap_or("").to_owned();
-    let read = |c: &Connection| -> rusqlite::Result<Option<usize>> {
-        c.query_row(
-            "SELECT version FROM schema_version WHERE component = ?1",
-            [component],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()
-        .map(|v| v.map(|v| usize::try_from(v).unwrap_or(usize::MAX)))
-    };
+    let read = |c: &Connection| read_version(c, component);
     // The common case, without the write lock: the table is there and up to date.
     if let Ok(Some(v)) = read(conn) {
         if v == steps.len() {

@@ -228,9 +228,13 @@ impl Drop for EventBatch<'_> {
 /// The container tables' component in `schema_version`. Version 1 is
 /// the tables as they were before versions were recorded (all `IF NOT
 /// EXISTS`, so an older database is adopted as it is).
-const COMPONENT: &str = "containers";
+pub const SCHEMA: berth_db::Schema = berth_db::Schema {
+    component: "containers",
+    steps: &[TABLES, INTENT, ERROR],
+    unversioned: None,
+};
 
-const SCHEMA: &str = "
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -270,18 +274,22 @@ impl ContainerDb {
     pub fn open(root: &std::path::Path) -> Result<ContainerDb> {
         let conn = berth_db::open_shared(root)
             .map_err(|e| EngineError::Other(format!("container database: {e}")))?;
+        SCHEMA
+            .migrate(&mut berth_db::lock(&conn))
+            .map_err(|e| EngineError::Other(format!("container database: {e}")))?;
         ContainerDb::on(conn)
     }
 
     /// The container tables on the process's shared connection to
-    /// `berth.db` (see `berth_db::SharedConnection`).
+    /// `berth.db` (see `berth_db::SharedConnection`), whose [`SCHEMA`] is
+    /// up to date (see `berth_db::migrate_set`).
     pub fn on(shared: SharedConnection) -> Result<ContainerDb> {
         let db = ContainerDb {
             conn: shared,
             pending: Default::default(),
         };
         {
-            let mut conn = db.conn();
+            let conn = db.conn();
             // Container records change several times per `run` (create,
             // running, exited, events, removal): with WAL, NORMAL syncs the
             // log only at checkpoints instead of at every commit. A crash of
@@ -294,17 +302,9 @@ impl ContainerDb {
             // to close: without this it would checkpoint the log into the
             // database (two fsyncs), delete the -wal and -shm files, and the
             // next berth would create and size them again. The log is
-            // checkpointed as it grows instead. But the first connection of
-            // every berth process rebuilds the log's index by reading all of
-            // it (~1.5 ms for 2.6 MB), so the log is kept short: a
-            // checkpoint every 64 pages (~5 `run --rm`), not SQLite's
-            // default 1000.
+            // checkpointed as it grows instead (see `Engine::open`).
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
                 .map_err(|e| db_err("no checkpoint on close", e))?;
-            conn.pragma_update(None, "wal_autocheckpoint", 64)
-                .map_err(|e| db_err("wal_autocheckpoint", e))?;
-            berth_db::migrate(&mut conn, COMPONENT, &[SCHEMA, INTENT, ERROR])
-                .map_err(|e| EngineError::Other(format!("container database: {e}")))?;
         }
         Ok(db)
     }
@@ -823,5 +823,45 @@ mod tests {
         assert_eq!(db.resolve("alpha").unwrap().exit_code, Some(3));
         db.remove(&a.id).unwrap();
         assert!(db.resolve("alpha").is_err());
+    }
+
+    /// A store made by an older berth (image tables at version 1, container
+    /// tables at 2, no stamp) is migrated by `Engine::open`, which then
+    /// stamps it so that the next open checks with one read; its records
+    /// are kept.
+    #[test]
+    fn engine_open_migrates_an_older_store_then_stamps_it() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let mut conn = berth_db::open_connection(d.path()).unwrap();
+            berth_db::migrate(&mut conn, "image", &berth_image::db::SCHEMA.steps[..1]).unwrap();
+            berth_db::migrate(&mut conn, "containers", &SCHEMA.steps[..2]).unwrap();
+            conn.execute(
+                "INSERT INTO containers (id, name, image_id, image_ref, created, config, state) VALUES ('x', 'old', 'i', 'r', 'now', '{}', 'exited')",
+                [],
+            )
+            .unwrap();
+        }
+        let opts = crate::EngineOptions {
+            root: Some(d.path().to_owned()),
+            run: Some(d.path().join("run")),
+            storage_driver: Some("vfs".into()),
+        };
+        for _ in 0..2 {
+            let engine = crate::Engine::open(&opts).unwrap();
+            let conn = engine.images.connection();
+            let conn = berth_db::lock(&conn);
+            assert!(berth_db::has_column(&conn, "containers", "error").unwrap());
+            let refs: i64 = conn
+                .query_row("SELECT count(*) FROM digest_refs", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(refs, 0);
+            let stamp: i32 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(stamp, berth_db::stamp(crate::STORE_SCHEMAS));
+            drop(conn);
+            assert_eq!(engine.containers.resolve("old").unwrap().name, "old");
+        }
     }
 }

@@ -179,6 +179,11 @@ impl From<berth_storage::Error> for EngineError {
     }
 }
 
+/// The tables every command opens, checked with one read of the database's
+/// stamp (`berth_db::migrate_set`). The network's tables are made and
+/// checked when a command first needs them, the build cache's by a build.
+const STORE_SCHEMAS: &[&berth_db::Schema] = &[&berth_image::db::SCHEMA, &containers::SCHEMA];
+
 impl Engine {
     /// Whether the root holds a store (its database), without making anything.
     pub fn root_exists(opts: &EngineOptions) -> bool {
@@ -209,17 +214,30 @@ impl Engine {
             Some(d) => Some(d.parse::<berth_storage::DriverKind>()?),
             None => None,
         };
-        let images = ImageDb::open(&root)?;
-        let containers = ContainerDb::on(images.connection())?;
-        let wal_pages = if IS_CLI.load(std::sync::atomic::Ordering::Relaxed) {
+        let conn = berth_db::open_shared(&root)
+            .map_err(|e| EngineError::Other(format!("database: {e}")))?;
+        berth_db::migrate_set(&mut berth_db::lock(&conn), STORE_SCHEMAS)
+            .map_err(|e| EngineError::Other(format!("database: {e}")))?;
+        let images = ImageDb::on(conn.clone(), &root);
+        let containers = ContainerDb::on(conn)?;
+        // The log is kept short (see CHECKPOINT_PAGES): checkpointed by a
+        // detached process from the command line, by SQLite at the threshold
+        // in a long-lived process (not at its default 1000 pages).
+        let wal_pages = {
             let conn = images.connection();
             let mut conn = berth_db::lock(&conn);
-            Some(
-                berth_db::defer_checkpoints(&mut conn)
-                    .map_err(|e| EngineError::Other(format!("database: {e}")))?,
-            )
-        } else {
-            None
+            if IS_CLI.load(std::sync::atomic::Ordering::Relaxed) {
+                Some(
+                    berth_db::defer_checkpoints(&mut conn)
+                        .map_err(|e| EngineError::Other(format!("database: {e}")))?,
+                )
+            } else {
+                conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
+                    .map_err(|e| {
+                        EngineError::Other(format!("database: wal_autocheckpoint: {e}"))
+                    })?;
+                None
+            }
         };
         let engine = Engine {
             blobs: BlobStore::new(&root)?,
@@ -305,6 +323,15 @@ impl Drop for Engine {
             if spawn_deleter(&[], Some(root)).is_err() {
                 let _ = berth_db::checkpoint(root);
             }
+        }
+        if self.wal_pages.is_some() {
+            // The command line exits right after: closing the connection
+            // would free its parsed schema and pages one allocation at a
+            // time (~80k instructions, an eighth of opening it), which the
+            // exit does at once. It has nothing else to do at close (no
+            // checkpoint on close, no transaction open between calls): its
+            // locks go with its descriptors, as when a berth is killed.
+            std::mem::forget(self.images.connection());
         }
     }
 }

@@ -172,7 +172,7 @@ type Staged<'s> = Option<StagedLayer<'s>>;
 impl Engine {
     /// Whether `name` (a reference or an ID) is an image here.
     pub fn image_present(&self, name: &str) -> bool {
-        self.images.resolve(name).is_ok()
+        self.images.resolve_id(name).is_ok()
     }
 
     /// `berth pull`.

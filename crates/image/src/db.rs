@@ -39,7 +39,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use berth_db::{SharedConnection, BUSY_TIMEOUT, DB_FILE};
 
-const COMPONENT: &str = "image";
+/// The image tables' component in `schema_version` and its migrations.
+pub const SCHEMA: berth_db::Schema = berth_db::Schema {
+    component: "image",
+    steps: MIGRATIONS,
+    unversioned: None,
+};
+
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE images (
@@ -266,11 +272,17 @@ impl ImageDb {
     /// Opens (creating and migrating as needed) the database under `root`.
     pub fn open(root: &Path) -> Result<ImageDb> {
         let mut conn = berth_db::open_connection(root)?;
-        berth_db::migrate(&mut conn, COMPONENT, MIGRATIONS)?;
-        Ok(ImageDb {
-            conn: Arc::new(Mutex::new(conn)),
+        SCHEMA.migrate(&mut conn)?;
+        Ok(ImageDb::on(Arc::new(Mutex::new(conn)), root))
+    }
+
+    /// The image tables on a connection to `root`'s `berth.db` whose
+    /// [`SCHEMA`] is up to date (see `berth_db::migrate_set`).
+    pub fn on(conn: SharedConnection, root: &Path) -> ImageDb {
+        ImageDb {
+            conn,
             path: root.join(DB_FILE),
-        })
+        }
     }
 
     /// The connection, for the process's other records in the same file.
@@ -492,6 +504,12 @@ impl ImageDb {
             let (id, _) = self.resolve_in(tx, name_or_id)?;
             self.load_image(tx, &id)
         })
+    }
+
+    /// The ID of the image `name_or_id` names ([`ImageDb::resolve`] without
+    /// reading the image: one statement for a tag instead of five).
+    pub fn resolve_id(&self, name_or_id: &str) -> Result<ImageId> {
+        self.read("resolve", |tx| Ok(self.resolve_in(tx, name_or_id)?.0))
     }
 
     /// The image with exactly this ID.
