@@ -206,6 +206,15 @@ mod tests {
     fn a_new_namespace_comes_with_its_netlink_socket() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ns");
+        // Unmounted even when an assertion fails (a bind-mounted namespace
+        // would outlive the test's directory).
+        struct Unmount<'a>(&'a Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = remove(self.0);
+            }
+        }
+        let _unmount = Unmount(&path);
         let before = HELPERS.with(std::cell::Cell::get);
         let ns = create(&path).unwrap();
         let mut nl = ns.netlink().unwrap();
