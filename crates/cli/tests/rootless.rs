@@ -1534,18 +1534,28 @@ fn loopback_resolver(
     asked
 }
 
-#[test]
-fn a_user_network_resolves_through_a_loopback_resolver_of_the_host() {
-    // The host's only resolver is on its loopback (as systemd-resolved's
-    // 127.0.0.53): a responder of the test's, so no packet leaves the
-    // machine, named by the resolv.conf the user's berth sees.
-    let addr = std::net::Ipv4Addr::new(127, 53, 16, 53);
+/// A user with busybox whose berth sees a resolv.conf naming only
+/// [`loopback_resolver`] at `addr` (answering `outside.test` with
+/// 192.0.2.7), and the count of the queries it answered.
+fn user_with_loopback_resolver(
+    addr: std::net::Ipv4Addr,
+) -> (User, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let asked = loopback_resolver(addr, "outside.test", [192, 0, 2, 7]);
     let mut u = User::new();
     let rc = u.base.join("resolv.conf");
     std::fs::write(&rc, format!("nameserver {addr}\n")).unwrap();
     u.resolv_conf = Some(rc);
     u.import_busybox();
+    (u, asked)
+}
+
+#[test]
+fn a_user_network_resolves_through_a_loopback_resolver_of_the_host() {
+    // The host's only resolver is on its loopback (as systemd-resolved's
+    // 127.0.0.53): a responder of the test's, so no packet leaves the
+    // machine, named by the resolv.conf the user's berth sees.
+    let addr = std::net::Ipv4Addr::new(127, 53, 16, 53);
+    let (u, asked) = user_with_loopback_resolver(addr);
     assert_eq!(
         u.ok(&[
             "run",
@@ -1591,12 +1601,7 @@ fn a_user_network_resolves_through_a_loopback_resolver_of_the_host() {
 fn the_default_network_resolves_through_a_loopback_resolver_of_the_host() {
     // As above, on the default network: pasta's, then slirp4netns's.
     let addr = std::net::Ipv4Addr::new(127, 53, 16, 54);
-    let asked = loopback_resolver(addr, "outside.test", [192, 0, 2, 7]);
-    let mut u = User::new();
-    let rc = u.base.join("resolv.conf");
-    std::fs::write(&rc, format!("nameserver {addr}\n")).unwrap();
-    u.resolv_conf = Some(rc);
-    u.import_busybox();
+    let (u, asked) = user_with_loopback_resolver(addr);
     let bin = u.base.join("bin");
     std::fs::create_dir(&bin).unwrap();
     for h in ["newuidmap", "newgidmap", "slirp4netns"] {
