@@ -666,7 +666,6 @@ impl LayerStore {
         &self.layout.root
     }
 
-    /// A fresh name in `staging/` owned by this process.
     /// Takes a ready skeleton out of `pool/` by renaming it to `to` (this
     /// process's staging area): true if one was there. Two processes never
     /// get the same one (the rename of the loser fails).
@@ -694,6 +693,7 @@ impl LayerStore {
         Ok(())
     }
 
+    /// A fresh name in `staging/` owned by this process.
     fn staging_path(&self, prefix: &str) -> Result<PathBuf> {
         let me = berth_lease::Owner::current().map_err(lease_err)?;
         Ok(self.layout.root.join("staging").join(me.name(prefix)))
@@ -1644,26 +1644,20 @@ pub(crate) fn write_init(
 ) -> Result<()> {
     let root = fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
     let etc = dir.join("etc");
-    let etc_fd = match sys::open_beneath(
-        root.as_fd(),
-        Path::new("etc"),
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
-    ) {
-        Ok(fd) => fd,
+    let open_etc = || {
+        sys::open_beneath(
+            root.as_fd(),
+            Path::new("etc"),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        )
+    };
+    // Whether etc is the init layer's own (made here, or the skeleton's
+    // 0755 root one): it then gets the image's /etc metadata.
+    let (etc_fd, own_etc) = match open_etc() {
+        Ok(fd) => (fd, from_pool),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
             fs::create_dir(&etc).map_err(|e| Error::io(&etc, e))?;
-            let (mode, uid, gid) = etc_meta
-                .map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
-                .unwrap_or((0o755, 0, 0));
-            fs::set_permissions(&etc, fs::Permissions::from_mode(mode))
-                .map_err(|e| Error::io(&etc, e))?;
-            std::os::unix::fs::chown(&etc, Some(uid), Some(gid)).map_err(|e| Error::io(&etc, e))?;
-            sys::open_beneath(
-                root.as_fd(),
-                Path::new("etc"),
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY,
-            )
-            .map_err(|e| Error::io(&etc, e))?
+            (open_etc().map_err(|e| Error::io(&etc, e))?, true)
         }
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(Error::io(
@@ -1673,8 +1667,7 @@ pub(crate) fn write_init(
         }
         Err(e) => return Err(Error::io(&etc, e)),
     };
-    if from_pool {
-        // The skeleton's etc (0755 root): the image's metadata, as a new one gets.
+    if own_etc {
         let (mode, uid, gid) = etc_meta
             .map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
             .unwrap_or((0o755, 0, 0));
